@@ -1,0 +1,163 @@
+//! Principals, roles and permissions: the one `authorize()` gate every route calls.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Owner,
+    Member,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Owner => "owner",
+            StaffRole::Member => "member",
+        }
+    }
+}
+
+/// Who is calling, as established by `service::auth::authenticate`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// The platform operator (an operator API key).
+    Operator { key_id: String },
+    /// Tenant staff, through a tenant API key (staff logins come with identity).
+    Staff {
+        tenant_id: String,
+        role: StaffRole,
+        actor: String,
+    },
+}
+
+impl Principal {
+    /// The actor id for logs and audit: never a secret.
+    pub fn actor(&self) -> &str {
+        match self {
+            Principal::Operator { key_id } => key_id,
+            Principal::Staff { actor, .. } => actor,
+        }
+    }
+}
+
+/// Everything a route can require.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Platform: create, list, read and change tenants, and issue their keys.
+    ManageTenants,
+    /// Any staff of the tenant: read customers and members.
+    ReadTenant,
+    InviteCustomers,
+    StartSupportSessions,
+    ModifyCustomerSettings,
+    AssistCustomers,
+    ManageSubscriptions,
+    /// Invite, change and remove staff.
+    InviteMembers,
+    ModifyBillingDetails,
+    ModifyContactDetails,
+    ManageInvoices,
+    /// Create, edit, deactivate, suspend, delete and restore customers.
+    ManageCustomers,
+    /// Create and revoke the tenant's API keys (an owner's power: a key can carry owner rights).
+    ManageApiKeys,
+}
+
+impl Permission {
+    /// The staff matrix of the design: what a member may do; an owner may do everything.
+    fn member_may(self) -> bool {
+        matches!(
+            self,
+            Permission::ReadTenant
+                | Permission::InviteCustomers
+                | Permission::StartSupportSessions
+                | Permission::ModifyCustomerSettings
+                | Permission::AssistCustomers
+        )
+    }
+
+    pub fn is_platform(self) -> bool {
+        self == Permission::ManageTenants
+    }
+
+    pub fn allows(self, role: StaffRole) -> bool {
+        !self.is_platform() && (role == StaffRole::Owner || self.member_may())
+    }
+}
+
+/// Where an authorized request may act.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Platform,
+    /// The tenant comes from the verified principal, never from the request.
+    Tenant { tenant_id: String, role: StaffRole },
+}
+
+impl Scope {
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            Scope::Tenant { tenant_id, .. } => Some(tenant_id),
+            Scope::Platform => None,
+        }
+    }
+}
+
+/// The one gate: may `principal` do `permission`, and in which scope.
+pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope, Error> {
+    match principal {
+        Principal::Operator { .. } if permission.is_platform() => Ok(Scope::Platform),
+        Principal::Operator { .. } => Err(Error::Forbidden(
+            "an operator key acts on tenants through /v1/tenants; tenant routes need a tenant key".into(),
+        )),
+        Principal::Staff { .. } if permission.is_platform() => {
+            Err(Error::Forbidden("this route is for the platform operator".into()))
+        }
+        Principal::Staff { tenant_id, role, .. } if permission.allows(*role) => Ok(Scope::Tenant {
+            tenant_id: tenant_id.clone(),
+            role: *role,
+        }),
+        Principal::Staff { role, .. } => Err(Error::Forbidden(format!(
+            "a tenant {} may not do this; it needs an owner",
+            role.as_str()
+        ))),
+    }
+}
+
+/// The tenant id of a scope that `authorize` made for a tenant permission.
+pub fn tenant_of(scope: &Scope) -> Result<&str, Error> {
+    scope
+        .tenant_id()
+        .ok_or_else(|| Error::Forbidden("this route needs a tenant key".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff(role: StaffRole) -> Principal {
+        Principal::Staff { tenant_id: "ten_1".into(), role, actor: "key_1".into() }
+    }
+
+    #[test]
+    fn members_follow_the_matrix_and_owners_may_do_all_tenant_things() {
+        use Permission::*;
+        for p in [ReadTenant, InviteCustomers, StartSupportSessions, ModifyCustomerSettings, AssistCustomers] {
+            assert!(authorize(&staff(StaffRole::Member), p).is_ok(), "{p:?}");
+        }
+        for p in [ManageSubscriptions, InviteMembers, ModifyBillingDetails, ModifyContactDetails, ManageInvoices, ManageCustomers, ManageApiKeys] {
+            assert!(matches!(authorize(&staff(StaffRole::Member), p), Err(Error::Forbidden(_))), "{p:?}");
+            assert!(authorize(&staff(StaffRole::Owner), p).is_ok(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn operators_and_staff_stay_on_their_side() {
+        let op = Principal::Operator { key_id: "key_op".into() };
+        assert_eq!(authorize(&op, Permission::ManageTenants).unwrap(), Scope::Platform);
+        assert!(authorize(&op, Permission::ReadTenant).is_err());
+        assert!(authorize(&staff(StaffRole::Owner), Permission::ManageTenants).is_err());
+    }
+}

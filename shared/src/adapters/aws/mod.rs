@@ -1,0 +1,5 @@
+//! AWS adapters: DynamoDB for the item store.
+
+pub mod dynamodb;
+
+pub use dynamodb::DynamoStore;

@@ -1,0 +1,5 @@
+//! Adapters: the embedded (laptop) implementations and the AWS ones.
+
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod embedded;

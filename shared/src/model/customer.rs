@@ -1,0 +1,378 @@
+//! Customers: the company record, its admin, its primary contact, and its lifecycle.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::fields::{self, Address, Contact};
+use super::input::{AddressDraft, Checks, ContactDraft, name};
+use super::text;
+use crate::error::Error;
+
+/// Days a deleted customer can still be restored before the purge removes it.
+pub const PURGE_GRACE_DAYS: i64 = 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerStatus {
+    Active,
+    Inactive,
+    Suspended,
+    Deleted,
+}
+
+impl CustomerStatus {
+    pub const ALL: [CustomerStatus; 4] = [Self::Active, Self::Inactive, Self::Suspended, Self::Deleted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// What can be done to a customer's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    Deactivate,
+    Suspend,
+    Reactivate,
+    Delete,
+    Restore,
+}
+
+impl Transition {
+    pub const ALL: [Transition; 5] = [Self::Deactivate, Self::Suspend, Self::Reactivate, Self::Delete, Self::Restore];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deactivate => "deactivate",
+            Self::Suspend => "suspend",
+            Self::Reactivate => "reactivate",
+            Self::Delete => "delete",
+            Self::Restore => "restore",
+        }
+    }
+
+    fn allowed_from(self, from: CustomerStatus) -> bool {
+        use CustomerStatus::*;
+        match self {
+            Self::Deactivate => from == Active,
+            Self::Suspend => matches!(from, Active | Inactive),
+            Self::Reactivate => matches!(from, Inactive | Suspended),
+            Self::Delete => from != Deleted,
+            Self::Restore => from == Deleted,
+        }
+    }
+
+    /// The transitions allowed from `from`, for error messages.
+    pub fn allowed(from: CustomerStatus) -> Vec<&'static str> {
+        Self::ALL.into_iter().filter(|t| t.allowed_from(from)).map(Self::as_str).collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Company {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Company {
+    /// The folded name: compared for uniqueness and ordered in listings.
+    pub fn name_key(&self) -> String {
+        text::fold(&self.name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Admin {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A stored customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub status: CustomerStatus,
+    pub company: Company,
+    pub admin: Admin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_contact: Option<Contact>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_after: Option<DateTime<Utc>>,
+    /// Where a restore returns to: a suspended customer stays suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_before_deletion: Option<CustomerStatus>,
+}
+
+impl Customer {
+    /// The API's view of a customer (internal bookkeeping left out).
+    pub fn view(&self, version: u64) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "status": self.status,
+            "company": self.company,
+            "admin": self.admin,
+            "primary_contact": self.primary_contact,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "version": version,
+        });
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(d) = self.deleted_at {
+                obj.insert("deleted_at".into(), json!(d));
+            }
+            if let Some(p) = self.purge_after {
+                obj.insert("purge_after".into(), json!(p));
+            }
+        }
+        v
+    }
+
+    pub fn check_transition(&self, t: Transition, now: DateTime<Utc>) -> Result<(), Error> {
+        if !t.allowed_from(self.status) {
+            let allowed = Transition::allowed(self.status);
+            let mut e = Error::conflict(
+                "invalid-transition",
+                format!(
+                    "cannot {} a customer that is {}; allowed: {}",
+                    t.as_str(),
+                    self.status.as_str(),
+                    if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                ),
+            );
+            if let Error::Conflict { extra, .. } = &mut e {
+                extra.insert("status".into(), json!(self.status));
+                extra.insert("allowed_transitions".into(), json!(allowed));
+            }
+            return Err(e);
+        }
+        if t == Transition::Restore && self.purge_after.is_some_and(|p| p <= now) {
+            return Err(Error::conflict(
+                "purge-due",
+                "the 30-day restore window has passed; this customer is being purged",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies a transition already checked by `check_transition`.
+    pub fn apply(&mut self, t: Transition, now: DateTime<Utc>) {
+        self.updated_at = now;
+        match t {
+            Transition::Deactivate => self.status = CustomerStatus::Inactive,
+            Transition::Suspend => self.status = CustomerStatus::Suspended,
+            Transition::Reactivate => self.status = CustomerStatus::Active,
+            Transition::Delete => {
+                self.status_before_deletion = Some(self.status);
+                self.status = CustomerStatus::Deleted;
+                self.deleted_at = Some(now);
+                self.purge_after = Some(now + chrono::Duration::days(PURGE_GRACE_DAYS));
+            }
+            Transition::Restore => {
+                self.status = self.status_before_deletion.take().unwrap_or(CustomerStatus::Active);
+                self.deleted_at = None;
+                self.purge_after = None;
+            }
+        }
+    }
+}
+
+// ---- input
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyDraft {
+    pub name: Option<String>,
+    pub website: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+    pub address: Option<AddressDraft>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminDraft {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for AdminDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminDraft")
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v1/customers` and, merged with the current record, `PATCH /v1/customers/{id}`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDraft {
+    pub company: Option<CompanyDraft>,
+    pub admin: Option<AdminDraft>,
+    pub primary_contact: Option<ContactDraft>,
+}
+
+/// A validated customer body. The password, if any, is still plain here and is
+/// hashed by the service before anything is stored.
+pub struct CustomerInput {
+    pub company: Company,
+    pub admin_email: String,
+    pub admin_first_name: String,
+    pub admin_last_name: String,
+    pub admin_password: Option<String>,
+    pub primary_contact: Option<Contact>,
+}
+
+impl CustomerDraft {
+    pub fn parse(&self) -> Result<CustomerInput, Error> {
+        let mut c = Checks::new();
+        let company = match &self.company {
+            None => {
+                c.fail("company", "is required");
+                None
+            }
+            Some(d) => {
+                let name_ = c.required("company.name", d.name.as_deref(), |s| fields::text(s, 200));
+                let country = c.optional("company.country", d.country.as_deref(), fields::country);
+                let country_ok = d.country.is_none() || country.is_some();
+                let address = d.address.as_ref().and_then(|a| {
+                    // Without a valid country the postal code can only be checked as text.
+                    a.parse("company.address", if country_ok { country.as_deref() } else { None }, &mut c)
+                });
+                let company = Company {
+                    name: name_.unwrap_or_default(),
+                    website: c.optional("company.website", d.website.as_deref(), fields::website),
+                    phone: c.optional("company.phone", d.phone.as_deref(), fields::phone),
+                    country,
+                    address,
+                    description: c.optional("company.description", d.description.as_deref(), |s| fields::text(s, 2000)),
+                };
+                if company.name.is_empty() { None } else { Some(company) }
+            }
+        };
+        if company.as_ref().is_some_and(|co| co.name_key().is_empty()) {
+            c.fail("company.name", "must contain letters or digits");
+        }
+        let (mut email, mut first, mut last, mut password) = (None, None, None, None);
+        match &self.admin {
+            None => c.fail("admin", "is required"),
+            Some(a) => {
+                first = c.required("admin.first_name", a.first_name.as_deref(), name);
+                last = c.required("admin.last_name", a.last_name.as_deref(), name);
+                email = c.required("admin.email", a.email.as_deref(), fields::email);
+                if let Some(p) = &a.password {
+                    if c.check("admin.password", fields::password(p)).is_some() {
+                        password = Some(p.clone());
+                    }
+                }
+            }
+        }
+        let primary_contact = self.primary_contact.as_ref().map(|p| p.parse("primary_contact", &mut c));
+        c.finish()?;
+        match (company, email, first, last) {
+            (Some(company), Some(admin_email), Some(admin_first_name), Some(admin_last_name)) => Ok(CustomerInput {
+                company,
+                admin_email,
+                admin_first_name,
+                admin_last_name,
+                admin_password: password,
+                primary_contact,
+            }),
+            _ => Err(Error::invalid("body", "is incomplete")),
+        }
+    }
+
+    /// The draft a stored customer would have been created from (no password).
+    pub fn from_customer(x: &Customer) -> Self {
+        Self {
+            company: Some(CompanyDraft {
+                name: Some(x.company.name.clone()),
+                website: x.company.website.clone(),
+                phone: x.company.phone.clone(),
+                country: x.company.country.clone(),
+                address: x.company.address.as_ref().map(AddressDraft::from_address),
+                description: x.company.description.clone(),
+            }),
+            admin: Some(AdminDraft {
+                first_name: Some(x.admin.first_name.clone()),
+                last_name: Some(x.admin.last_name.clone()),
+                email: Some(x.admin.email.clone()),
+                password: None,
+            }),
+            primary_contact: x.primary_contact.as_ref().map(ContactDraft::from_contact),
+        }
+    }
+}
+
+/// A customer user. The admin is the first; more users come with customer logins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerUser {
+    pub id: String,
+    pub customer_id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: String,
+    /// argon2id PHC string; never leaves the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_with_many_mistakes_lists_every_field() {
+        let draft: CustomerDraft = serde_json::from_value(json!({
+            "company": {"name": "", "phone": "555", "country": "XX", "address": {"postal_code": "1"}},
+            "admin": {"email": "nope", "password": "weak"}
+        }))
+        .unwrap();
+        let Err(Error::Invalid(errs)) = draft.parse() else { panic!("expected 422") };
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        for f in ["company.name", "company.phone", "company.country", "company.address.line1", "admin.first_name", "admin.last_name", "admin.email", "admin.password"] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn transitions_follow_the_lifecycle() {
+        use CustomerStatus::*;
+        assert_eq!(Transition::allowed(Active), vec!["deactivate", "suspend", "delete"]);
+        assert_eq!(Transition::allowed(Inactive), vec!["suspend", "reactivate", "delete"]);
+        assert_eq!(Transition::allowed(Suspended), vec!["reactivate", "delete"]);
+        assert_eq!(Transition::allowed(Deleted), vec!["restore"]);
+    }
+}

@@ -1,0 +1,201 @@
+//! Value types of contact and company records; each `parse` says what to fix.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+pub type Parsed<T> = Result<T, String>;
+
+/// Trims, and rejects empty or over-long text and control characters.
+pub fn text(raw: &str, max: usize) -> Parsed<String> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if t.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err("must not contain control characters".into());
+    }
+    Ok(t.to_owned())
+}
+
+/// An email address, trimmed and lower-cased.
+pub fn email(raw: &str) -> Parsed<String> {
+    let e = raw.trim().to_lowercase();
+    if e.len() > 254 || !email_address::EmailAddress::is_valid(&e) || !e.contains('@') {
+        return Err("must be an email address such as ana@example.com".into());
+    }
+    let domain = e.rsplit('@').next().unwrap_or_default();
+    if !domain.contains('.') || domain.starts_with('[') {
+        return Err("must be an email address with a domain such as example.com".into());
+    }
+    Ok(e)
+}
+
+/// The folded form of an email, for uniqueness: case- and accent-insensitive.
+pub fn email_key(email: &str) -> String {
+    super::text::fold(email).replace(' ', "")
+}
+
+/// A phone number in E.164: `+`, country code, subscriber number; spaces, dots,
+/// dashes and parentheses are accepted and removed.
+pub fn phone(raw: &str) -> Parsed<String> {
+    static E164: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\+[1-9][0-9]{6,14}$").expect("E.164 pattern"));
+    let compact: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    if !compact.starts_with('+') {
+        return Err("must start with + and the country code, e.g. +14155550100".into());
+    }
+    if !E164.is_match(&compact) {
+        return Err("must be an E.164 number: + country code and 7 to 15 digits, e.g. +14155550100".into());
+    }
+    Ok(compact)
+}
+
+/// An ISO 3166-1 alpha-2 country code, upper-cased.
+pub fn country(raw: &str) -> Parsed<String> {
+    let c = raw.trim().to_uppercase();
+    if c.len() == 2 && isocountry::CountryCode::for_alpha2(&c).is_ok() {
+        Ok(c)
+    } else {
+        Err("must be an ISO 3166-1 alpha-2 country code such as US, DE or NL".into())
+    }
+}
+
+/// A website: http(s) URL with a host; a bare host gets `https://`.
+pub fn website(raw: &str) -> Parsed<String> {
+    let t = text(raw, 2048)?;
+    let candidate = if t.contains("://") { t } else { format!("https://{t}") };
+    match url::Url::parse(&candidate) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| h.contains('.')) => {
+            Ok(u.to_string())
+        }
+        _ => Err("must be a web address such as https://example.com".into()),
+    }
+}
+
+/// A postal code, checked for the countries whose format we know; free text elsewhere.
+pub fn postal_code(raw: &str, country: Option<&str>) -> Parsed<String> {
+    static FORMATS: LazyLock<Vec<(&str, Regex, &str)>> = LazyLock::new(|| {
+        [
+            ("US", r"^[0-9]{5}(-[0-9]{4})?$", "12345 or 12345-6789"),
+            ("CA", r"^[ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z] [0-9][ABCEGHJ-NPRSTV-Z][0-9]$", "K1A 0B1"),
+            ("GB", r"^([A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}|GIR 0AA)$", "SW1A 1AA"),
+            ("DE", r"^[0-9]{5}$", "10115"),
+            ("NL", r"^[1-9][0-9]{3} [A-Z]{2}$", "1012 AB"),
+            ("FR", r"^[0-9]{5}$", "75001"),
+            ("AU", r"^[0-9]{4}$", "2000"),
+            ("BE", r"^[1-9][0-9]{3}$", "1000"),
+        ]
+        .into_iter()
+        .map(|(c, p, e)| (c, Regex::new(p).expect("postal pattern"), e))
+        .collect()
+    });
+    let t = text(raw, 20)?.to_uppercase();
+    let Some(country) = country else { return Ok(t) };
+    let Some((_, re, example)) = FORMATS.iter().find(|(c, _, _)| *c == country) else {
+        return Ok(t);
+    };
+    // Accept the common spellings without the space (CA, GB, NL) and normalize them.
+    let normalized = match country {
+        "CA" | "GB" | "NL" if !t.contains(' ') && t.len() > 3 && t.is_ascii() => {
+            // The inward part is the last three characters (CA, GB) or two letters (NL).
+            let tail = if country == "NL" { 2 } else { 3 };
+            let (a, b) = t.split_at(t.len() - tail);
+            format!("{a} {b}")
+        }
+        _ => t,
+    };
+    let normalized = normalized.split_whitespace().collect::<Vec<_>>().join(" ");
+    if re.is_match(&normalized) {
+        Ok(normalized)
+    } else {
+        Err(format!("is not a valid postal code for {country} (e.g. {example})"))
+    }
+}
+
+/// A password policy check: 8 to 128 characters with upper, lower, digit and special.
+pub fn password(raw: &str) -> Parsed<()> {
+    let n = raw.chars().count();
+    let ok = (8..=128).contains(&n)
+        && raw.chars().any(char::is_uppercase)
+        && raw.chars().any(char::is_lowercase)
+        && raw.chars().any(|c| c.is_ascii_digit())
+        && raw.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 8 to 128 characters with an upper-case letter, a lower-case letter, a digit and a special character".into())
+    }
+}
+
+/// A postal address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Address {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+}
+
+/// A person to reach about an account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Contact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_need_a_country_code() {
+        assert_eq!(phone("+1 (415) 555-0100").unwrap(), "+14155550100");
+        assert!(phone("415 555 0100").is_err());
+        assert!(phone("+0123456789").is_err());
+    }
+
+    #[test]
+    fn postal_codes_are_checked_for_known_countries_only() {
+        assert_eq!(postal_code("1012ab", Some("NL")).unwrap(), "1012 AB");
+        assert!(postal_code("ABCDE", Some("US")).is_err());
+        assert!(postal_code("123", Some("DE")).is_err());
+        assert_eq!(postal_code("sw1a1aa", Some("GB")).unwrap(), "SW1A 1AA");
+        assert_eq!(postal_code("k1a0b1", Some("CA")).unwrap(), "K1A 0B1");
+        assert_eq!(postal_code("ABC-99", Some("BR")).unwrap(), "ABC-99");
+    }
+
+    #[test]
+    fn passwords_follow_the_policy() {
+        assert!(password("Sup3r$ecret").is_ok());
+        assert!(password("short1!").is_err());
+        assert!(password("alllowercase1!").is_err());
+        assert!(password("NoDigits!!").is_err());
+        assert!(password("NoSpecial12").is_err());
+    }
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(email(" Ana@Example.COM ").unwrap(), "ana@example.com");
+        assert!(email("ana@localhost").is_err());
+        assert!(email("not an email").is_err());
+        assert_eq!(email_key("Zoë@example.com"), "zoe@example.com");
+    }
+}

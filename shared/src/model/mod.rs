@@ -1,0 +1,10 @@
+//! Entities and the value types they are made of; input is parsed once, at the edge.
+
+pub mod api_key;
+pub mod customer;
+pub mod fields;
+pub mod ids;
+pub mod input;
+pub mod member;
+pub mod tenant;
+pub mod text;

@@ -1,0 +1,239 @@
+//! Tenants: partners and resellers, with their contact, billing and invoicing settings.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::fields::{self, Address, Contact};
+use super::input::{AddressDraft, Checks, ContactDraft, name};
+use crate::error::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantKind {
+    Partner,
+    Reseller,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceMode {
+    #[default]
+    Consolidated,
+    PerCustomer,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Billing {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// ISO 4217 code invoices are issued in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub kind: TenantKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission_rate_bps: Option<u32>,
+    pub status: TenantStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<Billing>,
+    pub invoice_mode: InvoiceMode,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerDraft {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingDraft {
+    pub company_name: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<AddressDraft>,
+    pub tax_id: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// `POST /v1/tenants`, and (merged with the stored tenant) `PATCH /v1/tenants/{id}`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDraft {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub kind: Option<String>,
+    pub commission_rate_bps: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerDraft>,
+    pub invoice_mode: Option<String>,
+    pub contact: Option<ContactDraft>,
+    pub billing: Option<BillingDraft>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+pub struct TenantInput {
+    pub name: String,
+    pub slug: String,
+    pub kind: TenantKind,
+    pub commission_rate_bps: Option<u32>,
+    pub invoice_mode: InvoiceMode,
+    pub contact: Option<Contact>,
+    pub billing: Option<Billing>,
+    pub status: Option<TenantStatus>,
+    pub owner: Option<(String, String, String)>,
+}
+
+pub fn slug(raw: &str) -> fields::Parsed<String> {
+    static SLUG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$").expect("slug pattern"));
+    if SLUG.is_match(raw) && !raw.contains("--") {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit".into())
+    }
+}
+
+fn currency(raw: &str) -> fields::Parsed<String> {
+    let c = raw.trim().to_uppercase();
+    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(c)
+    } else {
+        Err("must be an ISO 4217 currency code such as USD or EUR".into())
+    }
+}
+
+impl TenantDraft {
+    /// `creating` requires the owner; a patch forbids it.
+    pub fn parse(&self, creating: bool) -> Result<TenantInput, Error> {
+        let mut c = Checks::new();
+        let name_ = c.required("name", self.name.as_deref(), |s| fields::text(s, 200));
+        let slug_ = c.required("slug", self.slug.as_deref(), slug);
+        let kind = c.required("kind", self.kind.as_deref(), |s| match s {
+            "partner" => Ok(TenantKind::Partner),
+            "reseller" => Ok(TenantKind::Reseller),
+            _ => Err("must be partner or reseller".into()),
+        });
+        let commission = match (kind, self.commission_rate_bps) {
+            (Some(TenantKind::Reseller), None) => {
+                c.fail("commission_rate_bps", "is required for resellers (basis points, 0 to 10000)");
+                None
+            }
+            (Some(TenantKind::Reseller), Some(bps)) if !(0..=10_000).contains(&bps) => {
+                c.fail("commission_rate_bps", "must be between 0 and 10000 basis points");
+                None
+            }
+            (Some(TenantKind::Reseller), Some(bps)) => u32::try_from(bps).ok(),
+            (_, Some(_)) => {
+                c.fail("commission_rate_bps", "applies to resellers only; remove it or set kind to reseller");
+                None
+            }
+            (_, None) => None,
+        };
+        let invoice_mode = c
+            .optional("invoice_mode", self.invoice_mode.as_deref(), |s| match s {
+                "consolidated" => Ok(InvoiceMode::Consolidated),
+                "per_customer" => Ok(InvoiceMode::PerCustomer),
+                _ => Err("must be consolidated or per_customer".into()),
+            })
+            .unwrap_or_default();
+        let status = c.optional("status", self.status.as_deref(), |s| match s {
+            "active" => Ok(TenantStatus::Active),
+            "suspended" => Ok(TenantStatus::Suspended),
+            _ => Err("must be active or suspended".into()),
+        });
+        let contact = self.contact.as_ref().map(|d| d.parse("contact", &mut c));
+        let billing = self.billing.as_ref().map(|b| Billing {
+            company_name: c.optional("billing.company_name", b.company_name.as_deref(), |s| fields::text(s, 200)),
+            email: c.optional("billing.email", b.email.as_deref(), fields::email),
+            address: b.address.as_ref().and_then(|a| a.parse("billing.address", None, &mut c)),
+            tax_id: c.optional("billing.tax_id", b.tax_id.as_deref(), |s| fields::text(s, 50)),
+            currency: c.optional("billing.currency", b.currency.as_deref(), currency),
+        });
+        let owner = match (&self.owner, creating) {
+            (Some(o), true) => {
+                let email = c.required("owner.email", o.email.as_deref(), fields::email);
+                let first = c.required("owner.first_name", o.first_name.as_deref(), name);
+                let last = c.required("owner.last_name", o.last_name.as_deref(), name);
+                match (email, first, last) {
+                    (Some(e), Some(f), Some(l)) => Some((e, f, l)),
+                    _ => None,
+                }
+            }
+            (None, true) => {
+                c.fail("owner", "is required: the tenant's first owner {email, first_name, last_name}");
+                None
+            }
+            (Some(_), false) => {
+                c.fail("owner", "cannot be changed here; manage staff with /v1/members");
+                None
+            }
+            (None, false) => None,
+        };
+        if creating && self.status.is_some() {
+            c.fail("status", "is set by the platform; a new tenant is active");
+        }
+        c.finish()?;
+        match (name_, slug_, kind) {
+            (Some(name), Some(slug), Some(kind)) => Ok(TenantInput {
+                name,
+                slug,
+                kind,
+                commission_rate_bps: commission,
+                invoice_mode,
+                contact,
+                billing,
+                status,
+                owner,
+            }),
+            _ => Err(Error::invalid("body", "is incomplete")),
+        }
+    }
+
+    pub fn from_tenant(t: &Tenant) -> Self {
+        Self {
+            name: Some(t.name.clone()),
+            slug: Some(t.slug.clone()),
+            kind: Some(serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+            commission_rate_bps: t.commission_rate_bps.map(i64::from),
+            owner: None,
+            invoice_mode: serde_json::to_value(t.invoice_mode).ok().and_then(|v| v.as_str().map(str::to_owned)),
+            contact: t.contact.as_ref().map(ContactDraft::from_contact),
+            billing: t.billing.as_ref().map(|b| BillingDraft {
+                company_name: b.company_name.clone(),
+                email: b.email.clone(),
+                address: b.address.as_ref().map(AddressDraft::from_address),
+                tax_id: b.tax_id.clone(),
+                currency: b.currency.clone(),
+            }),
+            status: serde_json::to_value(t.status).ok().and_then(|v| v.as_str().map(str::to_owned)),
+        }
+    }
+}

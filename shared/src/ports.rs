@@ -1,0 +1,248 @@
+//! The small traits the domain is written against: the item store and the clock.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Most actions one transaction may hold (DynamoDB's limit).
+pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// Most keys one `get_many` may ask for (DynamoDB BatchGetItem's limit).
+pub const MAX_BATCH_GET: usize = 100;
+
+/// One stored item: its keys, the optional GSI1 keys, a version for optimistic
+/// concurrency, an optional expiry (epoch seconds, DynamoDB TTL) and the entity body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+impl Item {
+    pub fn new(key: Key, data: Map<String, Value>) -> Self {
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: None,
+            gsi1sk: None,
+            version: 1,
+            expires_at: None,
+            data,
+        }
+    }
+
+    /// An item that carries nothing but its key (uniqueness markers, index entries).
+    pub fn marker(key: Key) -> Self {
+        Self::new(key, Map::new())
+    }
+
+    pub fn with_gsi1(mut self, key: Key) -> Self {
+        self.gsi1pk = Some(key.pk);
+        self.gsi1sk = Some(key.sk);
+        self
+    }
+
+    pub fn key(&self) -> Key {
+        Key {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+        }
+    }
+
+    /// Where a query that returned this item stops, so the next page starts after it.
+    pub fn position(&self) -> Position {
+        Position {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+            gsi1pk: self.gsi1pk.clone(),
+            gsi1sk: self.gsi1sk.clone(),
+        }
+    }
+}
+
+/// A table key. Built only by `store::keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// A query position: the table key plus, for index queries, the index key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: Option<String>,
+    pub gsi1sk: Option<String>,
+}
+
+/// A write's precondition, checked atomically with the write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    None,
+    /// No item with this key exists (create, uniqueness marker).
+    NotExists,
+    /// An item with this key exists.
+    Exists,
+    /// The item exists and its version is exactly this (optimistic concurrency).
+    VersionIs(u64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteOp {
+    Put { item: Item, condition: Condition },
+    Delete { key: Key, condition: Condition },
+    Check { key: Key, condition: Condition },
+}
+
+impl WriteOp {
+    pub fn put(item: Item) -> Self {
+        WriteOp::Put {
+            item,
+            condition: Condition::None,
+        }
+    }
+    pub fn create(item: Item) -> Self {
+        WriteOp::Put {
+            item,
+            condition: Condition::NotExists,
+        }
+    }
+    pub fn delete(key: Key) -> Self {
+        WriteOp::Delete {
+            key,
+            condition: Condition::None,
+        }
+    }
+    pub fn key(&self) -> Key {
+        match self {
+            WriteOp::Put { item, .. } => item.key(),
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key.clone(),
+        }
+    }
+}
+
+/// Which sort keys of one partition a query reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortRange {
+    All,
+    Prefix(String),
+    /// Inclusive on both ends.
+    Between(String, String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    Table,
+    Gsi1,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub range: SortRange,
+    pub limit: usize,
+    pub start_after: Option<Position>,
+    pub forward: bool,
+}
+
+impl Query {
+    pub fn partition(pk: impl Into<String>, range: SortRange, limit: usize) -> Self {
+        Self {
+            index: Index::Table,
+            pk: pk.into(),
+            range,
+            limit,
+            start_after: None,
+            forward: true,
+        }
+    }
+    pub fn gsi1(pk: impl Into<String>, range: SortRange, limit: usize) -> Self {
+        Self {
+            index: Index::Gsi1,
+            ..Self::partition(pk, range, limit)
+        }
+    }
+    pub fn after(mut self, position: Option<Position>) -> Self {
+        self.start_after = position;
+        self
+    }
+}
+
+/// One page of a query. `next` is set only when more items follow.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<Position>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the write's condition did not hold")]
+    ConditionFailed,
+    /// A transaction was cancelled because these actions' conditions did not hold.
+    #[error("transaction cancelled: conditions failed at {failed:?}")]
+    TransactionCanceled { failed: Vec<usize> },
+    /// Another transaction touched the same items at the same time; retrying may succeed.
+    #[error("transaction conflict")]
+    Conflict,
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// The subset of DynamoDB the domain uses. Adapters hold no business rules. No scans.
+#[async_trait]
+pub trait ItemStore: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// Items that exist among `keys` (at most `MAX_BATCH_GET`), in no particular order.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
+    /// All or nothing; at most `MAX_TRANSACTION_ACTIONS` actions on distinct keys.
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+    async fn query(&self, query: Query) -> Result<Page, StoreError>;
+}
+
+/// Checks every adapter applies before it touches storage.
+pub fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.is_empty() || ops.len() > MAX_TRANSACTION_ACTIONS {
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds 1 to {MAX_TRANSACTION_ACTIONS} actions, not {}",
+            ops.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ops.len());
+    for op in ops {
+        if !seen.insert(op.key()) {
+            return Err(StoreError::Invalid(
+                "a transaction touches each item at most once".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

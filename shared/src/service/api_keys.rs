@@ -1,0 +1,100 @@
+//! API keys of a tenant: issued (secret shown once), listed, revoked.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{from_item, page, to_data};
+use crate::Deps;
+use crate::access::StaffRole;
+use crate::error::Error;
+use crate::model::api_key::{self, ApiKey, KeyLookup};
+use crate::model::input::{Checks, to_value};
+use crate::model::{fields, ids, member};
+use crate::ports::{Condition, Item, Query, SortRange, StoreError, WriteOp};
+use crate::store::keys;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyDraft {
+    pub name: Option<String>,
+    pub role: Option<String>,
+}
+
+fn view(k: &ApiKey) -> Value {
+    to_value(k)
+}
+
+/// Issues a key for `tenant_id`. The transaction also checks the tenant exists, so an
+/// operator naming an unknown tenant gets 404 without a separate read.
+pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result<Value, Error> {
+    if !ids::is_valid(ids::TENANT, tenant_id) {
+        return Err(Error::NotFound("tenant"));
+    }
+    let mut c = Checks::new();
+    let name = c.required("name", draft.name.as_deref(), |s| fields::text(s, 100));
+    let role: Option<StaffRole> = c.required("role", draft.role.as_deref(), member::role);
+    c.finish()?;
+    let (Some(name), Some(role)) = (name, role) else { return Err(Error::invalid("body", "is incomplete")) };
+    let secret = api_key::new_secret();
+    let key = ApiKey {
+        id: ids::new_id(ids::API_KEY),
+        name,
+        role,
+        hint: api_key::hint(&secret),
+        secret_hash: api_key::hash_secret(&secret),
+        created_at: deps.clock.now(),
+        last_used_at: None,
+    };
+    let lookup = KeyLookup {
+        key_id: key.id.clone(),
+        tenant_id: Some(tenant_id.to_owned()),
+        role: Some(role),
+        secret_hash: key.secret_hash.clone(),
+        last_used_at: None,
+    };
+    let mut meta = to_data(&key)?;
+    meta.insert("secret_hash".into(), json!(key.secret_hash));
+    let ops = vec![
+        WriteOp::Check { key: keys::tenant(tenant_id), condition: Condition::Exists },
+        WriteOp::create(Item::new(keys::api_key(tenant_id, &key.id), meta)),
+        WriteOp::create(Item::new(keys::api_key_lookup(&key.secret_hash), to_data(&lookup)?)),
+    ];
+    match deps.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => return Err(Error::NotFound("tenant")),
+        Err(e) => return Err(e.into()),
+    }
+    let mut v = view(&key);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("secret".into(), json!(secret));
+    }
+    Ok(v)
+}
+
+pub async fn list(deps: &Deps, tenant_id: &str, limit: Option<&str>, cursor: Option<&str>) -> Result<Value, Error> {
+    let limit = page::limit(limit)?;
+    let pk = keys::tenant_partition(tenant_id);
+    let start = page::decode(cursor, "api-keys", &pk, false)?;
+    let p = deps.store.query(Query::partition(pk, SortRange::Prefix(keys::api_keys_prefix().into()), limit).after(start)).await?;
+    let data = p.items.iter().map(|i| from_item::<ApiKey>(i).map(|k| view(&k))).collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({ "data": data, "next_cursor": p.next.map(|n| page::encode("api-keys", &n)) }))
+}
+
+/// Revokes a key: its lookup item goes, so the next request with it is 401.
+pub async fn delete(deps: &Deps, tenant_id: &str, key_id: &str) -> Result<(), Error> {
+    if !ids::is_valid(ids::API_KEY, key_id) {
+        return Err(Error::NotFound("api key"));
+    }
+    let meta_key = keys::api_key(tenant_id, key_id);
+    let item = deps.store.get(&meta_key).await?.ok_or(Error::NotFound("api key"))?;
+    let hash = item.data.get("secret_hash").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let mut ops = vec![WriteOp::Delete { key: meta_key, condition: Condition::Exists }];
+    if !hash.is_empty() {
+        ops.push(WriteOp::delete(keys::api_key_lookup(&hash)));
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::NotFound("api key")),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,107 @@
+//! `authenticate()`: turns a bearer credential into a `Principal`, from our own records.
+
+use chrono::Duration;
+use subtle::ConstantTimeEq;
+
+use crate::Deps;
+use crate::access::Principal;
+use crate::error::Error;
+use crate::model::api_key::{self, KeyLookup, SECRET_PREFIX};
+use crate::model::ids;
+use crate::ports::{Condition, Item, WriteOp};
+use crate::store::keys;
+
+/// How stale `last_used_at` may get before a request refreshes it (one write at most
+/// this often per key, not one per request).
+const LAST_USED_GRANULARITY_MINUTES: i64 = 5;
+
+/// The credential of an `Authorization: Bearer <token>` header value.
+pub fn bearer(header: Option<&str>) -> Option<&str> {
+    let h = header?.trim();
+    let (scheme, token) = h.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// One store read: the key's lookup item, found by the hash of the secret.
+pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal, Error> {
+    let Some(secret) = token else { return Err(Error::Unauthenticated) };
+    if !secret.starts_with(SECRET_PREFIX) || secret.len() > 256 {
+        return Err(Error::Unauthenticated);
+    }
+    let hash = api_key::hash_secret(secret);
+    let Some(item) = deps.store.get(&keys::api_key_lookup(&hash)).await? else {
+        return Err(Error::Unauthenticated);
+    };
+    let lookup: KeyLookup = super::from_item(&item)?;
+    // The item was found by this hash; compare anyway, in constant time, so a store
+    // that returned the wrong item can never authenticate someone.
+    if !bool::from(lookup.secret_hash.as_bytes().ct_eq(hash.as_bytes())) {
+        return Err(Error::Unauthenticated);
+    }
+    touch(deps, &item, &lookup).await;
+    match (lookup.tenant_id, lookup.role) {
+        (None, _) => Ok(Principal::Operator { key_id: lookup.key_id }),
+        (Some(tenant_id), Some(role)) => Ok(Principal::Staff { tenant_id, role, actor: lookup.key_id }),
+        (Some(_), None) => Err(Error::Unauthenticated),
+    }
+}
+
+/// Refreshes `last_used_at` when it is stale. Best effort: a failure is logged, never
+/// fails the request.
+async fn touch(deps: &Deps, item: &Item, lookup: &KeyLookup) {
+    let now = deps.clock.now();
+    if lookup.last_used_at.is_some_and(|t| now - t < Duration::minutes(LAST_USED_GRANULARITY_MINUTES)) {
+        return;
+    }
+    let result: Result<(), Error> = async {
+        let mut fresh = lookup.clone();
+        fresh.last_used_at = Some(now);
+        let mut ops = vec![WriteOp::Put {
+            item: Item { data: super::to_data(&fresh)?, version: item.version + 1, ..item.clone() },
+            condition: Condition::VersionIs(item.version),
+        }];
+        if let Some(tenant_id) = &lookup.tenant_id {
+            let meta_key = keys::api_key(tenant_id, &lookup.key_id);
+            if let Some(meta) = deps.store.get(&meta_key).await? {
+                let mut data = meta.data.clone();
+                data.insert("last_used_at".into(), serde_json::json!(now));
+                ops.push(WriteOp::Put {
+                    item: Item { data, version: meta.version + 1, ..meta.clone() },
+                    condition: Condition::VersionIs(meta.version),
+                });
+            }
+        }
+        deps.store.transact(ops).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, key_id = %lookup.key_id, "last_used_at not refreshed");
+    }
+}
+
+/// Registers an operator key with this secret (idempotent): the local server does this
+/// for `TENANTRY_ADMIN_KEY`.
+pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, Error> {
+    if !secret.starts_with(SECRET_PREFIX) || secret.len() < SECRET_PREFIX.len() + 16 {
+        return Err(Error::invalid(
+            "TENANTRY_ADMIN_KEY",
+            format!("must start with {SECRET_PREFIX} and carry at least 16 more characters"),
+        ));
+    }
+    let hash = api_key::hash_secret(secret);
+    let key = keys::api_key_lookup(&hash);
+    if let Some(item) = deps.store.get(&key).await? {
+        let existing: KeyLookup = super::from_item(&item)?;
+        return Ok(existing.key_id);
+    }
+    let lookup = KeyLookup {
+        key_id: ids::new_id(ids::API_KEY),
+        tenant_id: None,
+        role: None,
+        secret_hash: hash,
+        last_used_at: None,
+    };
+    deps.store.put(Item::new(key, super::to_data(&lookup)?), Condition::NotExists).await?;
+    Ok(lookup.key_id)
+}

@@ -1,0 +1,447 @@
+//! Customers: create, read, change, search, and move through their lifecycle.
+//!
+//! A customer's own items (profile, users) live in its own partition. Around them, in
+//! the tenant's keys: uniqueness markers for the admin email and the company name, one
+//! search entry per word prefix of the name, and a purge entry while deleted. Every
+//! change writes all of these in one transaction.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::Context;
+use argon2::password_hash::SaltString;
+use argon2::{Argon2, PasswordHasher};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::{from_item, page, to_data};
+use crate::Deps;
+use crate::error::Error;
+use crate::model::customer::{Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, Transition};
+use crate::model::input::{from_value, merge_patch, to_value};
+use crate::model::{fields, ids, text};
+use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, Position, Query, SortRange, StoreError, WriteOp};
+use crate::store::keys;
+
+/// Actions a customer write needs besides its search entries.
+const FIXED_ACTIONS: usize = 6;
+/// Rounds of index reads one filtered search page may take before it hands back a cursor.
+const MAX_SEARCH_ROUNDS: usize = 4;
+
+/// The search partitions a name is listed under: everyone (`""`) plus each word prefix,
+/// capped so a create stays within one transaction.
+fn search_prefixes(name: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    out.extend(text::index_prefixes(name));
+    out.truncate(MAX_TRANSACTION_ACTIONS - FIXED_ACTIONS);
+    out
+}
+
+fn search_puts(tenant_id: &str, c: &Customer) -> impl Iterator<Item = WriteOp> {
+    let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.to_owned());
+    search_prefixes(&c.company.name).into_iter().map(move |p| WriteOp::put(Item::marker(keys::search_entry(&t, &p, &name_key, &id))))
+}
+
+fn search_deletes(tenant_id: &str, c: &Customer) -> impl Iterator<Item = WriteOp> {
+    let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.to_owned());
+    search_prefixes(&c.company.name).into_iter().map(move |p| WriteOp::delete(keys::search_entry(&t, &p, &name_key, &id)))
+}
+
+fn profile_item(tenant_id: &str, c: &Customer, version: u64) -> Result<Item, Error> {
+    let mut item = Item::new(keys::customer(tenant_id, &c.id), to_data(c)?)
+        .with_gsi1(keys::customer_status_index(tenant_id, c.status.as_str(), &c.company.name_key(), &c.id));
+    item.version = version;
+    Ok(item)
+}
+
+fn purge_key(tenant_id: &str, c: &Customer) -> Option<Key> {
+    c.purge_after.map(|p| keys::purge_entry(tenant_id, &p.to_rfc3339_opts(SecondsFormat::Secs, true), &c.id))
+}
+
+fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
+    let mut e = Error::conflict(kind, detail);
+    if let Error::Conflict { extra, .. } = &mut e {
+        extra.insert("field".into(), json!(field));
+    }
+    e
+}
+
+fn duplicate_email(email: &str) -> Error {
+    duplicate("duplicate-email", "admin.email", format!("a customer user with the email {email} already exists in this tenant"))
+}
+
+fn duplicate_name(name: &str) -> Error {
+    duplicate("duplicate-company-name", "company.name", format!("a customer named {name} already exists in this tenant"))
+}
+
+/// argon2id, off the async threads: it is slow on purpose.
+async fn hash_password(password: String) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt_bytes = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt_bytes);
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("argon2: {e}"))
+    })
+    .await
+    .context("the password hashing task failed")?
+    .map_err(Error::Unexpected)
+}
+
+pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Result<Value, Error> {
+    let input = draft.parse()?;
+    let password_hash = match input.admin_password {
+        Some(p) => Some(hash_password(p).await?),
+        None => None,
+    };
+    let now = deps.clock.now();
+    let customer = Customer {
+        id: ids::new_id(ids::CUSTOMER),
+        status: CustomerStatus::Active,
+        company: input.company,
+        admin: Admin {
+            id: ids::new_id(ids::USER),
+            email: input.admin_email,
+            first_name: input.admin_first_name,
+            last_name: input.admin_last_name,
+        },
+        primary_contact: input.primary_contact,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        purge_after: None,
+        status_before_deletion: None,
+    };
+    let user = CustomerUser {
+        id: customer.admin.id.clone(),
+        customer_id: customer.id.clone(),
+        email: customer.admin.email.clone(),
+        first_name: customer.admin.first_name.clone(),
+        last_name: customer.admin.last_name.clone(),
+        role: "admin".into(),
+        password_hash,
+        created_at: now,
+    };
+    let mut ops = vec![
+        WriteOp::create(Item::marker(keys::user_email_marker(tenant_id, &fields::email_key(&user.email)))),
+        WriteOp::create(Item::marker(keys::company_name_marker(tenant_id, &customer.company.name_key()))),
+        WriteOp::create(profile_item(tenant_id, &customer, 1)?),
+        WriteOp::create(Item::new(keys::customer_user(tenant_id, &customer.id, &user.id), to_data(&user)?)),
+    ];
+    ops.extend(search_puts(tenant_id, &customer));
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(customer.view(1)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => Err(duplicate_email(&customer.admin.email)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => Err(duplicate_name(&customer.company.name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn load(deps: &Deps, tenant_id: &str, customer_id: &str) -> Result<(Customer, Item), Error> {
+    if !ids::is_valid(ids::CUSTOMER, customer_id) {
+        return Err(Error::NotFound("customer"));
+    }
+    let item = deps.store.get(&keys::customer(tenant_id, customer_id)).await?.ok_or(Error::NotFound("customer"))?;
+    Ok((from_item(&item)?, item))
+}
+
+/// One store read.
+pub async fn get(deps: &Deps, tenant_id: &str, customer_id: &str) -> Result<Value, Error> {
+    let (c, item) = load(deps, tenant_id, customer_id).await?;
+    Ok(c.view(item.version))
+}
+
+fn check_version(if_version: Option<u64>, item: &Item) -> Result<(), Error> {
+    if if_version.is_some_and(|v| v != item.version) {
+        return Err(Error::PreconditionFailed(format!(
+            "the customer is at version {}; read it again and reapply your change",
+            item.version
+        )));
+    }
+    Ok(())
+}
+
+/// Applies a JSON merge patch to the company, admin and primary contact.
+pub async fn patch(deps: &Deps, tenant_id: &str, customer_id: &str, patch: &Value, if_version: Option<u64>) -> Result<Value, Error> {
+    if !patch.is_object() {
+        return Err(Error::invalid("body", "must be a JSON object (a merge patch)"));
+    }
+    if patch.pointer("/admin/password").is_some() {
+        return Err(Error::invalid("admin.password", "cannot be changed here; passwords are reset by their owner"));
+    }
+    let (current, item) = load(deps, tenant_id, customer_id).await?;
+    check_version(if_version, &item)?;
+    if current.status == CustomerStatus::Deleted {
+        return Err(Error::conflict("customer-deleted", "a deleted customer cannot be changed; restore it first"));
+    }
+    let mut doc = to_value(&CustomerDraft::from_customer(&current));
+    merge_patch(&mut doc, patch);
+    let input = from_value::<CustomerDraft>(doc)?.parse()?;
+    let mut updated = current.clone();
+    updated.company = input.company;
+    updated.admin.email = input.admin_email;
+    updated.admin.first_name = input.admin_first_name;
+    updated.admin.last_name = input.admin_last_name;
+    updated.primary_contact = input.primary_contact;
+    if updated == current {
+        return Ok(current.view(item.version));
+    }
+    updated.updated_at = deps.clock.now();
+    let version = item.version + 1;
+    let mut ops = vec![WriteOp::Put { item: profile_item(tenant_id, &updated, version)?, condition: Condition::VersionIs(item.version) }];
+    let (mut email_at, mut name_at) = (None, None);
+    let (old_email, new_email) = (fields::email_key(&current.admin.email), fields::email_key(&updated.admin.email));
+    if old_email != new_email {
+        email_at = Some(ops.len());
+        ops.push(WriteOp::create(Item::marker(keys::user_email_marker(tenant_id, &new_email))));
+        ops.push(WriteOp::delete(keys::user_email_marker(tenant_id, &old_email)));
+    }
+    if current.admin != updated.admin {
+        let user_key = keys::customer_user(tenant_id, customer_id, &current.admin.id);
+        let user_item = deps.store.get(&user_key).await?.ok_or_else(|| anyhow::anyhow!("customer admin record missing"))?;
+        let mut user: CustomerUser = from_item(&user_item)?;
+        user.email = updated.admin.email.clone();
+        user.first_name = updated.admin.first_name.clone();
+        user.last_name = updated.admin.last_name.clone();
+        ops.push(WriteOp::Put {
+            item: Item { data: to_data(&user)?, version: user_item.version + 1, ..user_item.clone() },
+            condition: Condition::VersionIs(user_item.version),
+        });
+    }
+    let (old_name, new_name) = (current.company.name_key(), updated.company.name_key());
+    if old_name != new_name || current.company.name != updated.company.name {
+        if old_name != new_name {
+            name_at = Some(ops.len());
+            ops.push(WriteOp::create(Item::marker(keys::company_name_marker(tenant_id, &new_name))));
+            ops.push(WriteOp::delete(keys::company_name_marker(tenant_id, &old_name)));
+        }
+        let old: BTreeSet<Key> = search_deletes(tenant_id, &current).map(|o| o.key()).collect();
+        let new: BTreeSet<Key> = search_puts(tenant_id, &updated).map(|o| o.key()).collect();
+        ops.extend(old.difference(&new).cloned().map(WriteOp::delete));
+        ops.extend(new.difference(&old).cloned().map(|k| WriteOp::put(Item::marker(k))));
+    }
+    if ops.len() > MAX_TRANSACTION_ACTIONS {
+        return Err(Error::invalid("company.name", "changes too many search entries at once; change fewer words of the name in one request"));
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(updated.view(version)),
+        Err(StoreError::TransactionCanceled { failed }) if email_at.is_some_and(|i| failed.contains(&i)) => Err(duplicate_email(&updated.admin.email)),
+        Err(StoreError::TransactionCanceled { failed }) if name_at.is_some_and(|i| failed.contains(&i)) => Err(duplicate_name(&updated.company.name)),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deactivate, suspend, reactivate, delete (soft, with `confirm`) or restore.
+pub async fn transition(deps: &Deps, tenant_id: &str, customer_id: &str, t: Transition, confirm: bool) -> Result<Value, Error> {
+    if t == Transition::Delete && !confirm {
+        return Err(Error::BadRequest {
+            kind: "confirmation-required",
+            detail: "deleting a customer needs ?confirm=true; it can be restored for 30 days, then it is purged".into(),
+            field: Some("confirm".into()),
+        });
+    }
+    let (current, item) = load(deps, tenant_id, customer_id).await?;
+    let now = deps.clock.now();
+    current.check_transition(t, now)?;
+    let mut updated = current.clone();
+    updated.apply(t, now);
+    let version = item.version + 1;
+    let mut ops = vec![WriteOp::Put { item: profile_item(tenant_id, &updated, version)?, condition: Condition::VersionIs(item.version) }];
+    match t {
+        Transition::Delete => {
+            ops.extend(search_deletes(tenant_id, &current));
+            ops.extend(purge_key(tenant_id, &updated).map(|k| WriteOp::put(Item::marker(k))));
+        }
+        Transition::Restore => {
+            ops.extend(search_puts(tenant_id, &updated));
+            ops.extend(purge_key(tenant_id, &current).map(WriteOp::delete));
+        }
+        _ => {}
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(updated.view(version)),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Does every query word start some word of the name?
+fn matches(name: &str, query_words: &[String]) -> bool {
+    let name_words = text::words(name);
+    query_words.iter().all(|q| name_words.iter().any(|w| w.starts_with(q.as_str())))
+}
+
+/// `GET /v1/customers?q=&status=&limit=&cursor=`, ordered by company name.
+///
+/// Without filters: the everyone-index and one batch read. With `status` alone: the
+/// status index, which holds the profiles themselves. With `q`: the index partition of
+/// the query's most selective word prefix; words longer than the indexed prefix, extra
+/// words and `status` are then checked on the profiles, so such a page may hold fewer
+/// than `limit` items while `next_cursor` says more may follow.
+pub async fn list(deps: &Deps, tenant_id: &str, q: Option<&str>, status: Option<&str>, limit: Option<&str>, cursor: Option<&str>) -> Result<Value, Error> {
+    let limit = page::limit(limit)?;
+    let status = match status.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(CustomerStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be one of active, inactive, suspended, deleted"))?),
+    };
+    let query_words = match q.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) if s.chars().count() > 200 => return Err(Error::invalid("q", "must be at most 200 characters")),
+        Some(s) => {
+            let w = text::words(s);
+            if w.is_empty() {
+                return Err(Error::invalid("q", "must contain letters or digits"));
+            }
+            Some(w)
+        }
+    };
+    let (customers, next) = match (&query_words, status) {
+        (None, Some(st)) => {
+            let pk = keys::customer_status_partition(tenant_id, st.as_str());
+            let start = page::decode(cursor, "customers-status", &pk, true)?;
+            let p = deps.store.query(Query::gsi1(pk, SortRange::All, limit).after(start)).await?;
+            let found = p.items.iter().map(|i| from_item::<Customer>(i).map(|c| (c, i.version))).collect::<Result<Vec<_>, _>>()?;
+            (found, p.next.map(|n| page::encode("customers-status", &n)))
+        }
+        (Some(words), Some(CustomerStatus::Deleted)) => {
+            // Deleted customers leave the search index: look through the (small) deleted set.
+            let pk = keys::customer_status_partition(tenant_id, CustomerStatus::Deleted.as_str());
+            let start = page::decode(cursor, "customers-deleted-search", &pk, true)?;
+            let words = words.clone();
+            filtered(deps, Query::gsi1(pk, SortRange::All, limit), start, limit, "customers-deleted-search", |item| Ok(Some(item.clone())), move |c: &Customer| matches(&c.company.name, &words)).await?
+        }
+        (words, status) => {
+            let prefix = words
+                .as_ref()
+                .and_then(|w| w.iter().max_by_key(|w| w.len()))
+                .map(|w| w[..w.len().min(text::MAX_INDEXED_PREFIX)].to_owned())
+                .unwrap_or_default();
+            let pk = keys::search_partition(tenant_id, &prefix);
+            let listing = if prefix.is_empty() { "customers" } else { "customers-search" };
+            let start = page::decode(cursor, listing, &pk, false)?;
+            let words = words.clone().unwrap_or_default();
+            filtered_index(deps, tenant_id, Query::partition(pk, SortRange::All, limit), start, limit, listing, move |c: &Customer| {
+                status.is_none_or(|s| c.status == s) && matches(&c.company.name, &words)
+            })
+            .await?
+        }
+    };
+    let data: Vec<Value> = customers.iter().map(|(c, v)| c.view(*v)).collect();
+    Ok(json!({ "data": data, "next_cursor": next }))
+}
+
+type Found = (Vec<(Customer, u64)>, Option<String>);
+
+/// Reads search entries page by page, fetches their profiles in one batch per page,
+/// keeps those passing `keep`, until `limit` are found or the rounds run out.
+async fn filtered_index(deps: &Deps, tenant_id: &str, query: Query, start: Option<Position>, limit: usize, listing: &str, keep: impl Fn(&Customer) -> bool) -> Result<Found, Error> {
+    let tenant = tenant_id.to_owned();
+    filtered_inner(deps, query, start, limit, listing, keep, move |entries: Vec<Item>| {
+        let tenant = tenant.clone();
+        async move {
+            let wanted: Vec<Key> = entries.iter().filter_map(|e| keys::customer_id_from_by_name(&e.sk)).map(|id| keys::customer(&tenant, id)).collect();
+            let got = if wanted.is_empty() { vec![] } else { deps.store.get_many(&wanted).await? };
+            let by_pk: HashMap<String, Item> = got.into_iter().map(|i| (i.pk.clone(), i)).collect();
+            Ok(entries
+                .iter()
+                .map(|e| keys::customer_id_from_by_name(&e.sk).and_then(|id| by_pk.get(&keys::customer_partition(&tenant, id)).cloned()))
+                .collect())
+        }
+    })
+    .await
+}
+
+async fn filtered(deps: &Deps, query: Query, start: Option<Position>, limit: usize, listing: &str, to_profile: impl Fn(&Item) -> Result<Option<Item>, Error>, keep: impl Fn(&Customer) -> bool) -> Result<Found, Error> {
+    filtered_inner(deps, query, start, limit, listing, keep, |entries: Vec<Item>| {
+        let r: Result<Vec<Option<Item>>, Error> = entries.iter().map(&to_profile).collect();
+        async move { r }
+    })
+    .await
+}
+
+async fn filtered_inner<F, Fut>(deps: &Deps, query: Query, mut start: Option<Position>, limit: usize, listing: &str, keep: impl Fn(&Customer) -> bool, profiles: F) -> Result<Found, Error>
+where
+    F: Fn(Vec<Item>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Option<Item>>, Error>>,
+{
+    let mut out = Vec::with_capacity(limit);
+    for _ in 0..MAX_SEARCH_ROUNDS {
+        let p = deps.store.query(query.clone().after(start.clone())).await?;
+        let positions: Vec<Position> = p.items.iter().map(Item::position).collect();
+        let found = profiles(p.items).await?;
+        for (pos, profile) in positions.into_iter().zip(found) {
+            if out.len() == limit {
+                // Full before this page ran out: the next page starts after the last one kept.
+                return Ok((out, start.map(|s| page::encode(listing, &s))));
+            }
+            start = Some(pos);
+            if let Some(item) = profile {
+                let c: Customer = from_item(&item)?;
+                if keep(&c) {
+                    out.push((c, item.version));
+                }
+            }
+        }
+        match p.next {
+            None => return Ok((out, None)),
+            Some(n) => {
+                start = Some(n);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok((out, start.map(|s| page::encode(listing, &s))))
+}
+
+/// Purges one deleted customer whose restore window has passed: every item of its
+/// partition, its markers and its purge entry. Returns false if it is not due.
+pub async fn purge_one(deps: &Deps, tenant_id: &str, customer_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+    let item = deps.store.get(&keys::customer(tenant_id, customer_id)).await?;
+    let Some(item) = item else { return Ok(false) };
+    let c: Customer = from_item(&item)?;
+    if c.status != CustomerStatus::Deleted || c.purge_after.is_none_or(|p| p > now) {
+        return Ok(false);
+    }
+    // Users (and their email markers) first, in chunks; the profile goes last, so a
+    // purge cut off half-way is simply resumed by the next run.
+    let pk = keys::customer_partition(tenant_id, customer_id);
+    let mut start = None;
+    let mut rest = Vec::new();
+    loop {
+        let p = deps.store.query(Query::partition(pk.clone(), SortRange::All, 100).after(start)).await?;
+        for i in p.items {
+            if i.sk != item.sk {
+                rest.push(i);
+            }
+        }
+        match p.next {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    for chunk in rest.chunks(MAX_TRANSACTION_ACTIONS / 2) {
+        let mut ops = Vec::with_capacity(chunk.len() * 2);
+        for i in chunk {
+            if let Some(email) = i.data.get("email").and_then(Value::as_str).filter(|_| i.sk.starts_with("USER#")) {
+                ops.push(WriteOp::delete(keys::user_email_marker(tenant_id, &fields::email_key(email))));
+            }
+            ops.push(WriteOp::delete(i.key()));
+        }
+        deps.store.transact(ops).await?;
+    }
+    let mut ops = vec![
+        WriteOp::Delete { key: item.key(), condition: Condition::VersionIs(item.version) },
+        WriteOp::delete(keys::company_name_marker(tenant_id, &c.company.name_key())),
+        WriteOp::delete(keys::user_email_marker(tenant_id, &fields::email_key(&c.admin.email))),
+    ];
+    ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
+    dedup_ops(&mut ops);
+    deps.store.transact(ops).await?;
+    Ok(true)
+}
+
+fn dedup_ops(ops: &mut Vec<WriteOp>) {
+    let mut seen = BTreeSet::new();
+    ops.retain(|o| seen.insert(o.key()));
+}

@@ -1,0 +1,57 @@
+//! Cursor pagination: `limit` (1 to 100, default 20) and an opaque `next_cursor`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::ports::Position;
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+pub fn limit(raw: Option<&str>) -> Result<usize, Error> {
+    match raw {
+        None => Ok(DEFAULT_LIMIT),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(Error::invalid("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+        },
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorBody {
+    /// Which listing the cursor belongs to.
+    l: String,
+    p: Position,
+}
+
+pub fn encode(listing: &str, position: &Position) -> String {
+    let body = CursorBody {
+        l: listing.to_owned(),
+        p: position.clone(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Decodes a cursor and checks it belongs to this listing and this partition: a cursor
+/// can never move a query into another tenant's keys.
+pub fn decode(raw: Option<&str>, listing: &str, partition: &str, via_index: bool) -> Result<Option<Position>, Error> {
+    let Some(raw) = raw else { return Ok(None) };
+    let bad = || Error::invalid("cursor", "is not a cursor of this listing; pass next_cursor back unchanged");
+    if raw.len() > 4096 {
+        return Err(bad());
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let pk_ok = if via_index {
+        body.p.gsi1pk.as_deref() == Some(partition)
+    } else {
+        body.p.pk == partition
+    };
+    if body.l != listing || !pk_ok {
+        return Err(bad());
+    }
+    Ok(Some(body.p))
+}

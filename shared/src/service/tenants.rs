@@ -1,0 +1,140 @@
+//! Operator use cases: provision tenants with their first owner, read and change them.
+
+use serde_json::{Value, json};
+
+use super::{from_item, page, to_data};
+use crate::Deps;
+use crate::error::Error;
+use crate::model::input::{from_value, merge_patch, to_value};
+use crate::model::member::{Member, MemberStatus};
+use crate::model::tenant::{Tenant, TenantDraft, TenantStatus};
+use crate::model::{fields, ids};
+use crate::access::StaffRole;
+use crate::ports::{Condition, Item, Key, Query, SortRange, StoreError, WriteOp};
+use crate::store::keys;
+
+pub fn view(t: &Tenant, version: u64) -> Value {
+    let mut v = to_value(t);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("version".into(), json!(version));
+    }
+    v
+}
+
+/// Creates the tenant, its slug marker, its directory entry and its first owner in one
+/// transaction: a taken slug is a 409 and leaves nothing behind.
+pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
+    let input = draft.parse(true)?;
+    let (owner_email, owner_first, owner_last) = input.owner.clone().ok_or_else(|| Error::invalid("owner", "is required"))?;
+    let now = deps.clock.now();
+    let tenant = Tenant {
+        id: ids::new_id(ids::TENANT),
+        slug: input.slug,
+        name: input.name,
+        kind: input.kind,
+        commission_rate_bps: input.commission_rate_bps,
+        status: TenantStatus::Active,
+        contact: input.contact,
+        billing: input.billing,
+        invoice_mode: input.invoice_mode,
+        created_at: now,
+        updated_at: now,
+    };
+    let owner = Member {
+        id: ids::new_id(ids::MEMBER),
+        email: owner_email,
+        first_name: owner_first,
+        last_name: owner_last,
+        role: StaffRole::Owner,
+        status: MemberStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    let ops = vec![
+        WriteOp::create(Item::marker(keys::slug_marker(&tenant.slug))),
+        WriteOp::create(Item::new(keys::tenant(&tenant.id), to_data(&tenant)?)),
+        WriteOp::create(Item::marker(keys::tenant_directory(&tenant.id))),
+        WriteOp::create(Item::new(keys::member(&tenant.id, &owner.id), to_data(&owner)?)),
+        WriteOp::create(Item::marker(keys::member_email_marker(&tenant.id, &fields::email_key(&owner.email)))),
+    ];
+    match deps.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            let mut e = Error::conflict("duplicate-slug", format!("the slug {} is taken; choose another", tenant.slug));
+            if let Error::Conflict { extra, .. } = &mut e {
+                extra.insert("field".into(), json!("slug"));
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut v = view(&tenant, 1);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("owner".into(), to_value(&owner));
+    }
+    Ok(v)
+}
+
+async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
+    if !ids::is_valid(ids::TENANT, tenant_id) {
+        return Err(Error::NotFound("tenant"));
+    }
+    let item = deps.store.get(&keys::tenant(tenant_id)).await?.ok_or(Error::NotFound("tenant"))?;
+    Ok((from_item(&item)?, item))
+}
+
+pub async fn get(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
+    let (t, item) = load(deps, tenant_id).await?;
+    Ok(view(&t, item.version))
+}
+
+/// Lists tenants in id (creation) order.
+pub async fn list(deps: &Deps, limit: Option<&str>, cursor: Option<&str>) -> Result<Value, Error> {
+    let limit = page::limit(limit)?;
+    let pk = keys::tenant_directory_pk();
+    let start = page::decode(cursor, "tenants", &pk, false)?;
+    let dir = deps.store.query(Query::partition(pk, SortRange::All, limit).after(start)).await?;
+    let wanted: Vec<Key> = dir.items.iter().map(|i| keys::tenant(&i.sk)).collect();
+    let mut found = if wanted.is_empty() { vec![] } else { deps.store.get_many(&wanted).await? };
+    found.sort_by(|a, b| a.pk.cmp(&b.pk));
+    let data = found.iter().map(|i| from_item::<Tenant>(i).map(|t| view(&t, i.version))).collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({ "data": data, "next_cursor": dir.next.map(|p| page::encode("tenants", &p)) }))
+}
+
+/// Applies a JSON merge patch; the slug and the owner are not changed here.
+pub async fn patch(deps: &Deps, tenant_id: &str, patch: &Value, if_version: Option<u64>) -> Result<Value, Error> {
+    if !patch.is_object() {
+        return Err(Error::invalid("body", "must be a JSON object (a merge patch)"));
+    }
+    let (tenant, item) = load(deps, tenant_id).await?;
+    if if_version.is_some_and(|v| v != item.version) {
+        return Err(Error::PreconditionFailed("the tenant changed since that version; read it again".into()));
+    }
+    let mut doc = to_value(&TenantDraft::from_tenant(&tenant));
+    merge_patch(&mut doc, patch);
+    let draft: TenantDraft = from_value(doc)?;
+    let input = draft.parse(false)?;
+    if input.slug != tenant.slug {
+        return Err(Error::invalid("slug", "cannot be changed: login pages and links use it"));
+    }
+    if input.kind != tenant.kind {
+        return Err(Error::invalid("kind", "cannot be changed after creation"));
+    }
+    let updated = Tenant {
+        name: input.name,
+        commission_rate_bps: input.commission_rate_bps,
+        status: input.status.unwrap_or(tenant.status),
+        contact: input.contact,
+        billing: input.billing,
+        invoice_mode: input.invoice_mode,
+        updated_at: deps.clock.now(),
+        ..tenant
+    };
+    let version = item.version + 1;
+    let new_item = Item { data: to_data(&updated)?, version, ..item.clone() };
+    match deps.store.put(new_item, Condition::VersionIs(item.version)).await {
+        Ok(()) => Ok(view(&updated, version)),
+        Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,187 @@
+//! The only place that builds partition and sort keys.
+//!
+//! Every tenant-owned item's partition key, in the table and in GSI1, begins with
+//! `T#<tenant_id>`; platform-wide items begin with `P#`. A customer's own items live in
+//! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
+
+use crate::ports::Key;
+
+const TENANT: &str = "T#";
+const PLATFORM: &str = "P#";
+
+fn key(pk: String, sk: impl Into<String>) -> Key {
+    Key { pk, sk: sk.into() }
+}
+
+fn tenant_pk(tenant_id: &str) -> String {
+    format!("{TENANT}{tenant_id}")
+}
+
+/// True when a partition key belongs to this tenant (used by the isolation walk).
+pub fn belongs_to_tenant(pk: &str, tenant_id: &str) -> bool {
+    let own = tenant_pk(tenant_id);
+    pk == own || pk.strip_prefix(&own).is_some_and(|rest| rest.starts_with('#'))
+}
+
+pub fn is_platform(pk: &str) -> bool {
+    pk.starts_with(PLATFORM)
+}
+
+// ---- platform-wide items
+
+pub fn tenant_directory(tenant_id: &str) -> Key {
+    key(format!("{PLATFORM}TENANTS"), tenant_id)
+}
+pub fn tenant_directory_pk() -> String {
+    format!("{PLATFORM}TENANTS")
+}
+pub fn slug_marker(slug: &str) -> Key {
+    key(format!("{PLATFORM}SLUG#{slug}"), "SLUG")
+}
+/// Looks an API key up by the hash of its secret.
+pub fn api_key_lookup(secret_hash: &str) -> Key {
+    key(format!("{PLATFORM}APIKEY#{secret_hash}"), "APIKEY")
+}
+pub fn platform_idempotency(key_hash: &str) -> Key {
+    key(format!("{PLATFORM}IDEM#{key_hash}"), "IDEM")
+}
+
+// ---- tenant items
+
+pub fn tenant(tenant_id: &str) -> Key {
+    key(tenant_pk(tenant_id), "TENANT")
+}
+pub fn api_key(tenant_id: &str, key_id: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("KEY#{key_id}"))
+}
+pub fn api_keys_prefix() -> &'static str {
+    "KEY#"
+}
+pub fn member(tenant_id: &str, member_id: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("MEMBER#{member_id}"))
+}
+pub fn members_prefix() -> &'static str {
+    "MEMBER#"
+}
+pub fn tenant_partition(tenant_id: &str) -> String {
+    tenant_pk(tenant_id)
+}
+pub fn member_email_marker(tenant_id: &str, email_norm: &str) -> Key {
+    key(
+        format!("{}#UQ", tenant_pk(tenant_id)),
+        format!("MEMBER_EMAIL#{email_norm}"),
+    )
+}
+pub fn tenant_idempotency(tenant_id: &str, key_hash: &str) -> Key {
+    key(format!("{}#IDEM#{key_hash}", tenant_pk(tenant_id)), "IDEM")
+}
+
+// ---- customers
+
+pub fn customer_partition(tenant_id: &str, customer_id: &str) -> String {
+    format!("{}#C#{customer_id}", tenant_pk(tenant_id))
+}
+pub fn customer(tenant_id: &str, customer_id: &str) -> Key {
+    key(customer_partition(tenant_id, customer_id), "PROFILE")
+}
+pub fn customer_user(tenant_id: &str, customer_id: &str, user_id: &str) -> Key {
+    key(
+        customer_partition(tenant_id, customer_id),
+        format!("USER#{user_id}"),
+    )
+}
+/// Customer admin and user emails are unique per tenant.
+pub fn user_email_marker(tenant_id: &str, email_norm: &str) -> Key {
+    key(
+        format!("{}#UQ", tenant_pk(tenant_id)),
+        format!("USER_EMAIL#{email_norm}"),
+    )
+}
+pub fn company_name_marker(tenant_id: &str, name_norm: &str) -> Key {
+    key(
+        format!("{}#UQ", tenant_pk(tenant_id)),
+        format!("COMPANY#{name_norm}"),
+    )
+}
+
+/// Sort key shared by the name-ordered listings: name first, id to break ties.
+pub fn by_name(name_norm: &str, customer_id: &str) -> String {
+    format!("{name_norm}#{customer_id}")
+}
+/// The customer id at the end of a `by_name` sort key.
+pub fn customer_id_from_by_name(sk: &str) -> Option<&str> {
+    sk.rsplit_once('#').map(|(_, id)| id)
+}
+
+/// Search index: one partition per word prefix (the empty prefix lists everyone not deleted).
+pub fn search_partition(tenant_id: &str, prefix: &str) -> String {
+    format!("{}#IX#{prefix}", tenant_pk(tenant_id))
+}
+pub fn search_entry(tenant_id: &str, prefix: &str, name_norm: &str, customer_id: &str) -> Key {
+    key(
+        search_partition(tenant_id, prefix),
+        by_name(name_norm, customer_id),
+    )
+}
+
+/// GSI1 key of a customer profile: customers of one status, ordered by name.
+pub fn customer_status_index(
+    tenant_id: &str,
+    status: &str,
+    name_norm: &str,
+    customer_id: &str,
+) -> Key {
+    key(
+        customer_status_partition(tenant_id, status),
+        by_name(name_norm, customer_id),
+    )
+}
+pub fn customer_status_partition(tenant_id: &str, status: &str) -> String {
+    format!("{}#ST#{status}", tenant_pk(tenant_id))
+}
+
+/// Deleted customers waiting for their purge, ordered by purge time.
+pub fn purge_partition(tenant_id: &str) -> String {
+    format!("{}#PURGE", tenant_pk(tenant_id))
+}
+pub fn purge_entry(tenant_id: &str, purge_after: &str, customer_id: &str) -> Key {
+    key(
+        purge_partition(tenant_id),
+        format!("{purge_after}#{customer_id}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_keys_stay_under_the_tenant_prefix() {
+        let t = "ten_abc";
+        for k in [
+            tenant(t),
+            api_key(t, "key_1"),
+            member(t, "mem_1"),
+            member_email_marker(t, "a@b.c"),
+            customer(t, "cus_1"),
+            customer_user(t, "cus_1", "usr_1"),
+            user_email_marker(t, "a@b.c"),
+            company_name_marker(t, "acme"),
+            search_entry(t, "ac", "acme", "cus_1"),
+            customer_status_index(t, "active", "acme", "cus_1"),
+            purge_entry(t, "2026-01-01T00:00:00Z", "cus_1"),
+            tenant_idempotency(t, "h"),
+        ] {
+            assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
+            assert!(!belongs_to_tenant(&k.pk, "ten_ab"), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn customer_id_is_recovered_from_a_name_sort_key_even_when_the_name_has_hashes() {
+        assert_eq!(
+            customer_id_from_by_name(&by_name("a#b c", "cus_9")),
+            Some("cus_9")
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Test support shared by the integration tests: the `ItemStore` contract suite.
+
+pub mod contract;
