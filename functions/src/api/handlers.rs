@@ -1,0 +1,77 @@
+//! Handlers: parse the request, call one service function, shape the reply. No rules here.
+
+use serde_json::Value;
+use tenantry::Error;
+use tenantry::model::customer::{CustomerDraft, Transition};
+use tenantry::model::input::parse_json;
+use tenantry::model::member::MemberDraft;
+use tenantry::model::tenant::TenantDraft;
+use tenantry::service::api_keys::ApiKeyDraft;
+use tenantry::service::{api_keys, customers, members, tenants};
+
+use super::{Ctx, Reply};
+use crate::routes::Op;
+
+fn id_of(v: &Value) -> &str {
+    v.get("id").and_then(Value::as_str).unwrap_or_default()
+}
+
+pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
+    let d = cx.deps;
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Ok(match op {
+        Op::TenantsCreate => {
+            let v = tenants::create(d, &parse_json::<TenantDraft>(cx.body)?).await?;
+            let loc = format!("/v1/tenants/{}", id_of(&v));
+            Reply::created(v, loc)
+        }
+        Op::TenantsList => Reply::ok(tenants::list(d, limit, cursor).await?),
+        Op::TenantsGet => Reply::ok(tenants::get(d, cx.param("tenant_id")).await?),
+        Op::TenantsUpdate => Reply::ok(tenants::patch(d, cx.param("tenant_id"), &parse_json::<Value>(cx.body)?, cx.if_version()?).await?),
+        Op::TenantApiKeysCreate => {
+            let v = api_keys::create(d, cx.param("tenant_id"), &parse_json::<ApiKeyDraft>(cx.body)?).await?;
+            Reply { status: http::StatusCode::CREATED, etag_version: None, ..Reply::ok(v) }
+        }
+        Op::ApiKeysList => Reply::ok(api_keys::list(d, cx.tenant_id()?, limit, cursor).await?),
+        Op::ApiKeysCreate => {
+            let v = api_keys::create(d, cx.tenant_id()?, &parse_json::<ApiKeyDraft>(cx.body)?).await?;
+            Reply { status: http::StatusCode::CREATED, etag_version: None, ..Reply::ok(v) }
+        }
+        Op::ApiKeysDelete => {
+            api_keys::delete(d, cx.tenant_id()?, cx.param("key_id")).await?;
+            Reply::no_content()
+        }
+        Op::MembersList => Reply::ok(members::list(d, cx.tenant_id()?, limit, cursor).await?),
+        Op::MembersCreate => {
+            let v = members::create(d, cx.tenant_id()?, &parse_json::<MemberDraft>(cx.body)?).await?;
+            let loc = format!("/v1/members/{}", id_of(&v));
+            Reply::created(v, loc)
+        }
+        Op::MembersGet => Reply::ok(members::get(d, cx.tenant_id()?, cx.param("member_id")).await?),
+        Op::MembersUpdate => Reply::ok(members::patch(d, cx.tenant_id()?, cx.param("member_id"), &parse_json::<Value>(cx.body)?, cx.if_version()?).await?),
+        Op::MembersDelete => {
+            members::delete(d, cx.tenant_id()?, cx.param("member_id")).await?;
+            Reply::no_content()
+        }
+        Op::CustomersList => Reply::ok(customers::list(d, cx.tenant_id()?, cx.query("q"), cx.query("status"), limit, cursor).await?),
+        Op::CustomersCreate => {
+            let v = customers::create(d, cx.tenant_id()?, &parse_json::<CustomerDraft>(cx.body)?).await?;
+            let loc = format!("/v1/customers/{}", id_of(&v));
+            Reply::created(v, loc)
+        }
+        Op::CustomersGet => Reply::ok(customers::get(d, cx.tenant_id()?, cx.param("customer_id")).await?),
+        Op::CustomersUpdate => Reply::ok(customers::patch(d, cx.tenant_id()?, cx.param("customer_id"), &parse_json::<Value>(cx.body)?, cx.if_version()?).await?),
+        Op::CustomersDelete => {
+            let confirm = cx.query("confirm") == Some("true");
+            Reply::ok(customers::transition(d, cx.tenant_id()?, cx.param("customer_id"), Transition::Delete, confirm).await?)
+        }
+        Op::CustomersDeactivate => transition(&cx, Transition::Deactivate).await?,
+        Op::CustomersSuspend => transition(&cx, Transition::Suspend).await?,
+        Op::CustomersReactivate => transition(&cx, Transition::Reactivate).await?,
+        Op::CustomersRestore => transition(&cx, Transition::Restore).await?,
+    })
+}
+
+async fn transition(cx: &Ctx<'_>, t: Transition) -> Result<Reply, Error> {
+    Ok(Reply::ok(customers::transition(cx.deps, cx.tenant_id()?, cx.param("customer_id"), t, true).await?))
+}

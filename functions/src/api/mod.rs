@@ -1,0 +1,271 @@
+//! The request pipeline shared by every Lambda and the local server: match the route,
+//! authenticate, authorize, check the body, honour Idempotency-Key, call the handler,
+//! answer JSON or problem+json, log one line.
+
+mod handlers;
+pub mod problem;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use serde_json::Value;
+use tenantry::access::{Principal, Scope, authorize};
+use tenantry::service::{auth, idempotency};
+use tenantry::{Deps, Error};
+
+use crate::routes::{ROUTES, Route};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What a handler answers.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub etag_version: Option<u64>,
+    pub location: Option<String>,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        let etag_version = body.get("version").and_then(Value::as_u64);
+        Self { status: StatusCode::OK, body: Some(body), etag_version, location: None }
+    }
+    pub fn created(body: Value, location: String) -> Self {
+        Self { status: StatusCode::CREATED, location: Some(location), ..Self::ok(body) }
+    }
+    pub fn no_content() -> Self {
+        Self { status: StatusCode::NO_CONTENT, body: None, etag_version: None, location: None }
+    }
+}
+
+/// What a handler gets: the dependencies, the authorized scope and the parsed request.
+pub struct Ctx<'a> {
+    pub deps: &'a Deps,
+    pub scope: Scope,
+    pub params: HashMap<String, String>,
+    pub query: HashMap<String, String>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or_default()
+    }
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+    /// The tenant of a tenant-scoped route: from the verified principal only.
+    pub fn tenant_id(&self) -> Result<&str, Error> {
+        tenantry::access::tenant_of(&self.scope)
+    }
+    /// `If-Match: "3"` (or W/"3", or 3): the version the client last read.
+    pub fn if_version(&self) -> Result<Option<u64>, Error> {
+        let Some(v) = self.headers.get(header::IF_MATCH) else { return Ok(None) };
+        let s = v.to_str().unwrap_or_default().trim();
+        let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
+        s.parse::<u64>().map(Some).map_err(|_| Error::invalid("If-Match", "must be an ETag returned by this API, e.g. \"3\""))
+    }
+}
+
+/// The routes one process serves, matched by path then method.
+pub struct App {
+    pub deps: Deps,
+    router: matchit::Router<Vec<&'static Route>>,
+}
+
+impl App {
+    /// Every route (the local server), or only `binary`'s (a Lambda).
+    pub fn new(deps: Deps, binary: Option<&str>) -> Self {
+        let mut by_path: Vec<(&str, Vec<&'static Route>)> = Vec::new();
+        for r in ROUTES.iter().filter(|r| binary.is_none_or(|b| r.binary == b)) {
+            match by_path.iter_mut().find(|(p, _)| *p == r.path) {
+                Some((_, v)) => v.push(r),
+                None => by_path.push((r.path, vec![r])),
+            }
+        }
+        let mut router = matchit::Router::new();
+        for (path, routes) in by_path {
+            router.insert(path, routes).expect("route table paths are distinct and well-formed");
+        }
+        Self { deps, router }
+    }
+}
+
+fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn problem_response(e: &Error, request_id: &str) -> Response<Bytes> {
+    let p = problem::from_error(e, request_id);
+    let mut r = json_response(p.status, problem::CONTENT_TYPE, &p.body);
+    if p.status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// 413 for a body over the limit; also used by the server before the body is read.
+pub fn too_large(request_id: &str) -> Response<Bytes> {
+    let p = problem::problem(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", &format!("a request body may be at most {MAX_BODY_BYTES} bytes"));
+    let mut body = p.body;
+    body["request_id"] = Value::from(request_id);
+    json_response(p.status, problem::CONTENT_TYPE, &body)
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+fn is_json(headers: &HeaderMap, method: &Method) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    mime == "application/json" || (method == Method::PATCH && mime == "application/merge-patch+json")
+}
+
+/// Serves one request. Never panics on input and never answers 5xx for bad input.
+pub async fn dispatch(app: &App, req: Request<Bytes>) -> Response<Bytes> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let mut route_path = "-";
+    let mut actor = String::new();
+    let response = match app.router.at(&path) {
+        Err(_) => problem_response(&Error::NotFound("route"), &request_id),
+        Ok(matched) => match matched.value.iter().find(|r| r.method == parts.method) {
+            None => {
+                let allow = matched.value.iter().map(|r| r.method.as_str()).collect::<Vec<_>>().join(", ");
+                let p = problem::problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", &format!("this path accepts {allow}"));
+                let mut r = json_response(p.status, problem::CONTENT_TYPE, &p.body);
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    r.headers_mut().insert(header::ALLOW, v);
+                }
+                r
+            }
+            Some(route) => {
+                route_path = route.path;
+                let params = matched.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                let query = parse_query(parts.uri.query());
+                let result = run(app, route, &parts.headers, params, query, &body, &mut actor).await;
+                match result {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if let Error::Unexpected(cause) = &e {
+                            tracing::error!(request_id = %request_id, route = route.path, error = format!("{cause:#}"), "request failed");
+                        }
+                        problem_response(&e, &request_id)
+                    }
+                }
+            }
+        },
+    };
+    let mut response = response;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(
+        request_id = %request_id,
+        method = %parts.method,
+        route = route_path,
+        status = response.status().as_u16(),
+        actor = %actor,
+        duration_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn run(app: &App, route: &Route, headers: &HeaderMap, params: HashMap<String, String>, query: HashMap<String, String>, body: &Bytes, actor: &mut String) -> Result<Response<Bytes>, Error> {
+    let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let principal: Principal = auth::authenticate(&app.deps, token).await?;
+    *actor = principal.actor().to_owned();
+    let scope = authorize(&principal, route.permission)?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::bad_request("body-too-large", format!("a request body may be at most {MAX_BODY_BYTES} bytes")));
+    }
+    let has_body = matches!(route.method, Method::POST | Method::PATCH | Method::PUT);
+    if has_body && !body.is_empty() && !is_json(headers, &route.method) {
+        return Err(unsupported_media_type());
+    }
+    let ticket = match (route.method == Method::POST, headers.get("idempotency-key")) {
+        (true, Some(k)) => {
+            let k = k.to_str().map_err(|_| Error::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            match idempotency::begin(&app.deps, &principal, k, route.method.as_str(), route.path_for(&params).as_str(), body).await? {
+                idempotency::Begin::Replay(r) => {
+                    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+                    let ct = if status.is_success() { "application/json" } else { problem::CONTENT_TYPE };
+                    let mut resp = json_response(status, ct, &r.body);
+                    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                    return Ok(resp);
+                }
+                idempotency::Begin::Proceed(t) => Some(t),
+            }
+        }
+        _ => None,
+    };
+    let cx = Ctx { deps: &app.deps, scope, params, query, headers, body };
+    let result = handlers::call(route.op, cx).await;
+    let response = match &result {
+        Err(_) => None,
+        Ok(reply) => {
+            let mut r = match &reply.body {
+                Some(b) => json_response(reply.status, "application/json", b),
+                None => {
+                    let mut r = Response::new(Bytes::new());
+                    *r.status_mut() = reply.status;
+                    r
+                }
+            };
+            if let Some(v) = reply.etag_version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
+                r.headers_mut().insert(header::ETAG, v);
+            }
+            if let Some(l) = reply.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+                r.headers_mut().insert(header::LOCATION, l);
+            }
+            Some(r)
+        }
+    };
+    if let Some(t) = ticket {
+        let (status, stored) = match &result {
+            Ok(reply) => (reply.status.as_u16(), reply.body.clone().unwrap_or(Value::Null)),
+            Err(e) => {
+                let p = problem::from_error(e, "");
+                (p.status.as_u16(), p.body)
+            }
+        };
+        if let Err(e) = idempotency::finish(&app.deps, t, status, &stored).await {
+            tracing::warn!(error = %e, "idempotency record not saved");
+        }
+    }
+    match (result, response) {
+        (Ok(_), Some(r)) => Ok(r),
+        (Err(e), _) => Err(e),
+        (Ok(_), None) => Err(Error::Unexpected(anyhow::anyhow!("a reply without a response"))),
+    }
+}
+
+fn unsupported_media_type() -> Error {
+    Error::BadRequest { kind: "unsupported-media-type", detail: "send the body as Content-Type: application/json".into(), field: None }
+}
+
+impl Route {
+    /// The concrete path of this route for some parameters (for idempotency fingerprints).
+    fn path_for(&self, params: &HashMap<String, String>) -> String {
+        let mut p = self.path.to_owned();
+        for (k, v) in params {
+            p = p.replace(&format!("{{{k}}}"), v);
+        }
+        p
+    }
+}

@@ -1,0 +1,81 @@
+//! Maps the domain error to RFC 9457 problem+json, in one place.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use tenantry::Error;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// A problem document and its status.
+pub struct Problem {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+fn type_uri(kind: &str) -> String {
+    format!("urn:tenantry:problem:{kind}")
+}
+
+pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Problem {
+    Problem {
+        status,
+        body: json!({
+            "type": type_uri(kind),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": detail,
+        }),
+    }
+}
+
+/// The problem for a domain error. 5xx bodies are opaque: the cause goes to the log.
+pub fn from_error(e: &Error, request_id: &str) -> Problem {
+    let mut p = match e {
+        Error::BadRequest { kind, detail, field } => {
+            let status = match *kind {
+                "unsupported-media-type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "body-too-large" => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let mut p = problem(status, kind, "Bad request", detail);
+            if let Some(f) = field {
+                p.body["errors"] = json!([{ "field": f, "detail": detail }]);
+            }
+            p
+        }
+        Error::Invalid(errors) => {
+            let mut p = problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request",
+                &format!("{} field(s) need fixing: {}", errors.len(), errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")),
+            );
+            p.body["errors"] = json!(errors);
+            p
+        }
+        Error::Unauthenticated => problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            "send a valid API key as Authorization: Bearer tk_...",
+        ),
+        Error::Forbidden(detail) => problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail),
+        Error::NotFound(what) => problem(StatusCode::NOT_FOUND, "not-found", "Not found", &format!("no such {what}")),
+        Error::Conflict { kind, detail, extra } => {
+            let mut p = problem(StatusCode::CONFLICT, kind, "Conflict", detail);
+            for (k, v) in extra {
+                p.body[k] = v.clone();
+            }
+            p
+        }
+        Error::PreconditionFailed(detail) => problem(StatusCode::PRECONDITION_FAILED, "precondition-failed", "Precondition failed", detail),
+        Error::Unexpected(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "something went wrong on our side; nothing was lost. Retry, and quote the request_id if it persists",
+        ),
+    };
+    p.body["request_id"] = json!(request_id);
+    p
+}
