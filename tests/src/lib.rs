@@ -1,3 +1,4 @@
 //! Test support shared by the integration tests: the `ItemStore` contract suite.
 
+pub mod app;
 pub mod contract;

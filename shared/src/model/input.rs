@@ -36,6 +36,7 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     if message.starts_with("unknown field") || message.starts_with("duplicate field") {
         let name = message.split('`').nth(1).unwrap_or_default().to_owned();
         let full = match (&field, name.is_empty()) {
+            (Some(p), false) if p == &name || p.ends_with(&format!(".{name}")) => p.clone(),
             (Some(p), false) => format!("{p}.{name}"),
             (None, false) => name,
             (Some(p), true) => p.clone(),

@@ -65,6 +65,19 @@ impl EmbeddedStore {
             .map_err(|_| unavailable(anyhow::anyhow!("the store writer dropped a write")))?
     }
 
+    /// Every item in the file, in key order. For checks and tools that must see
+    /// everything (the tenant-isolation walk); the domain itself never scans.
+    pub fn all_items(&self) -> Result<Vec<Item>, StoreError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(ITEMS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, v) = entry.map_err(storage)?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+
     fn read_item(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(ITEMS).map_err(storage)?;

@@ -1,0 +1,150 @@
+//! `spawn_app()`: the real local server on a free loopback port over a fresh redb file.
+
+use std::sync::Arc;
+
+use functions::api::App;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tenantry::Deps;
+use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry::model::api_key;
+use tenantry::service::auth;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin_key: String,
+    pub store: Arc<EmbeddedStore>,
+    pub deps: Deps,
+    _dir: tempfile::TempDir,
+}
+
+/// A tenant made through the API, with an owner key and a member key.
+pub struct TestTenant {
+    pub id: String,
+    pub slug: String,
+    pub owner_key: String,
+    pub member_key: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("tenantry.redb")).expect("store"));
+    let deps = Deps::new(store.clone());
+    let admin_key = api_key::new_secret();
+    auth::register_operator_key(&deps, &admin_key).await.expect("operator key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Arc::new(App::new(deps.clone(), None));
+    tokio::spawn(async move {
+        let _ = axum_serve(listener, app).await;
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
+        admin_key,
+        store,
+        deps,
+        _dir: dir,
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    functions::server::serve(listener, app).await
+}
+
+/// A response: status, body as JSON (Null when empty or not JSON), and headers.
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Resp {
+    pub fn field(&self, name: &str) -> &str {
+        self.body.get(name).and_then(Value::as_str).unwrap_or_default()
+    }
+    /// The field names of a problem's `errors` list.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"].as_array().map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    }
+    pub fn problem_type(&self) -> &str {
+        self.body.get("type").and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, method: reqwest::Method, key: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !key.is_empty() {
+            req = req.bearer_auth(key);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body read");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, body, headers }
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Resp {
+        self.send(reqwest::Method::GET, key, path, None, &[]).await
+    }
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::POST, key, path, Some(body), &[]).await
+    }
+    pub async fn patch(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::PATCH, key, path, Some(body), &[]).await
+    }
+    pub async fn delete(&self, key: &str, path: &str) -> Resp {
+        self.send(reqwest::Method::DELETE, key, path, None, &[]).await
+    }
+
+    /// A new tenant with an owner key and a member key.
+    pub async fn new_tenant(&self, slug: &str) -> TestTenant {
+        let t = self
+            .post(&self.admin_key, "/v1/tenants", json!({
+                "name": format!("{slug} partners"), "slug": slug, "kind": "partner",
+                "owner": {"email": format!("owner@{slug}.example.com"), "first_name": "Olive", "last_name": "Owner"}
+            }))
+            .await;
+        assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+        let id = t.field("id").to_owned();
+        let mut keys = Vec::new();
+        for role in ["owner", "member"] {
+            let k = self.post(&self.admin_key, &format!("/v1/tenants/{id}/api-keys"), json!({"name": role, "role": role})).await;
+            assert_eq!(k.status, StatusCode::CREATED, "{}", k.body);
+            keys.push(k.field("secret").to_owned());
+        }
+        TestTenant { id, slug: slug.to_owned(), member_key: keys.pop().unwrap_or_default(), owner_key: keys.pop().unwrap_or_default() }
+    }
+
+    /// Creates a customer and returns its id.
+    pub async fn new_customer(&self, key: &str, name: &str, email: &str) -> String {
+        let r = self.post(key, "/v1/customers", customer_body(name, email)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.field("id").to_owned()
+    }
+}
+
+/// A complete, valid customer body.
+pub fn customer_body(name: &str, email: &str) -> Value {
+    json!({
+        "company": {
+            "name": name,
+            "website": "acme.example.com",
+            "phone": "+31 20 123 4567",
+            "country": "NL",
+            "address": {"line1": "Keizersgracht 1", "city": "Amsterdam", "postal_code": "1015 CJ"},
+            "description": "Test company"
+        },
+        "admin": {"first_name": "Ada", "last_name": "Admin", "email": email},
+        "primary_contact": {"name": "Pat Contact", "phone": "+31201234568", "email": "pat@example.com"}
+    })
+}
