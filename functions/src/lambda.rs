@@ -46,5 +46,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         _ => Bytes::new(),
     };
     let response = dispatch(app, http::Request::from_parts(parts, bytes)).await;
-    response.map(|b| if b.is_empty() { Body::Empty } else { Body::Text(String::from_utf8_lossy(&b).into_owned()) })
+    response.map(|b| {
+        if b.is_empty() {
+            Body::Empty
+        } else {
+            Body::Text(String::from_utf8_lossy(&b).into_owned())
+        }
+    })
 }

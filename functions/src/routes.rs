@@ -50,33 +50,165 @@ impl Route {
 
 macro_rules! route {
     ($op:ident, $method:ident, $path:literal, $binary:literal, $perm:ident) => {
-        Route { op: Op::$op, method: Method::$method, path: $path, binary: $binary, permission: Permission::$perm }
+        Route {
+            op: Op::$op,
+            method: Method::$method,
+            path: $path,
+            binary: $binary,
+            permission: Permission::$perm,
+        }
     };
 }
 
 pub static ROUTES: &[Route] = &[
-    route!(TenantsCreate, POST, "/v1/tenants", "tenants-create", ManageTenants),
-    route!(TenantsList, GET, "/v1/tenants", "tenants-list", ManageTenants),
-    route!(TenantsGet, GET, "/v1/tenants/{tenant_id}", "tenants-get", ManageTenants),
-    route!(TenantsUpdate, PATCH, "/v1/tenants/{tenant_id}", "tenants-update", ManageTenants),
-    route!(TenantApiKeysCreate, POST, "/v1/tenants/{tenant_id}/api-keys", "tenant-api-keys-create", ManageTenants),
-    route!(ApiKeysList, GET, "/v1/api-keys", "api-keys-list", ManageApiKeys),
-    route!(ApiKeysCreate, POST, "/v1/api-keys", "api-keys-create", ManageApiKeys),
-    route!(ApiKeysDelete, DELETE, "/v1/api-keys/{key_id}", "api-keys-delete", ManageApiKeys),
+    route!(
+        TenantsCreate,
+        POST,
+        "/v1/tenants",
+        "tenants-create",
+        ManageTenants
+    ),
+    route!(
+        TenantsList,
+        GET,
+        "/v1/tenants",
+        "tenants-list",
+        ManageTenants
+    ),
+    route!(
+        TenantsGet,
+        GET,
+        "/v1/tenants/{tenant_id}",
+        "tenants-get",
+        ManageTenants
+    ),
+    route!(
+        TenantsUpdate,
+        PATCH,
+        "/v1/tenants/{tenant_id}",
+        "tenants-update",
+        ManageTenants
+    ),
+    route!(
+        TenantApiKeysCreate,
+        POST,
+        "/v1/tenants/{tenant_id}/api-keys",
+        "tenant-api-keys-create",
+        ManageTenants
+    ),
+    route!(
+        ApiKeysList,
+        GET,
+        "/v1/api-keys",
+        "api-keys-list",
+        ManageApiKeys
+    ),
+    route!(
+        ApiKeysCreate,
+        POST,
+        "/v1/api-keys",
+        "api-keys-create",
+        ManageApiKeys
+    ),
+    route!(
+        ApiKeysDelete,
+        DELETE,
+        "/v1/api-keys/{key_id}",
+        "api-keys-delete",
+        ManageApiKeys
+    ),
     route!(MembersList, GET, "/v1/members", "members-list", ReadTenant),
-    route!(MembersCreate, POST, "/v1/members", "members-create", InviteMembers),
-    route!(MembersGet, GET, "/v1/members/{member_id}", "members-get", ReadTenant),
-    route!(MembersUpdate, PATCH, "/v1/members/{member_id}", "members-update", InviteMembers),
-    route!(MembersDelete, DELETE, "/v1/members/{member_id}", "members-delete", InviteMembers),
-    route!(CustomersList, GET, "/v1/customers", "customers-list", ReadTenant),
-    route!(CustomersCreate, POST, "/v1/customers", "customers-create", ManageCustomers),
-    route!(CustomersGet, GET, "/v1/customers/{customer_id}", "customers-get", ReadTenant),
-    route!(CustomersUpdate, PATCH, "/v1/customers/{customer_id}", "customers-update", ManageCustomers),
-    route!(CustomersDelete, DELETE, "/v1/customers/{customer_id}", "customers-delete", ManageCustomers),
-    route!(CustomersDeactivate, POST, "/v1/customers/{customer_id}/deactivate", "customers-deactivate", ManageCustomers),
-    route!(CustomersSuspend, POST, "/v1/customers/{customer_id}/suspend", "customers-suspend", ManageCustomers),
-    route!(CustomersReactivate, POST, "/v1/customers/{customer_id}/reactivate", "customers-reactivate", ManageCustomers),
-    route!(CustomersRestore, POST, "/v1/customers/{customer_id}/restore", "customers-restore", ManageCustomers),
+    route!(
+        MembersCreate,
+        POST,
+        "/v1/members",
+        "members-create",
+        InviteMembers
+    ),
+    route!(
+        MembersGet,
+        GET,
+        "/v1/members/{member_id}",
+        "members-get",
+        ReadTenant
+    ),
+    route!(
+        MembersUpdate,
+        PATCH,
+        "/v1/members/{member_id}",
+        "members-update",
+        InviteMembers
+    ),
+    route!(
+        MembersDelete,
+        DELETE,
+        "/v1/members/{member_id}",
+        "members-delete",
+        InviteMembers
+    ),
+    route!(
+        CustomersList,
+        GET,
+        "/v1/customers",
+        "customers-list",
+        ReadTenant
+    ),
+    route!(
+        CustomersCreate,
+        POST,
+        "/v1/customers",
+        "customers-create",
+        ManageCustomers
+    ),
+    route!(
+        CustomersGet,
+        GET,
+        "/v1/customers/{customer_id}",
+        "customers-get",
+        ReadTenant
+    ),
+    route!(
+        CustomersUpdate,
+        PATCH,
+        "/v1/customers/{customer_id}",
+        "customers-update",
+        ManageCustomers
+    ),
+    route!(
+        CustomersDelete,
+        DELETE,
+        "/v1/customers/{customer_id}",
+        "customers-delete",
+        ManageCustomers
+    ),
+    route!(
+        CustomersDeactivate,
+        POST,
+        "/v1/customers/{customer_id}/deactivate",
+        "customers-deactivate",
+        ManageCustomers
+    ),
+    route!(
+        CustomersSuspend,
+        POST,
+        "/v1/customers/{customer_id}/suspend",
+        "customers-suspend",
+        ManageCustomers
+    ),
+    route!(
+        CustomersReactivate,
+        POST,
+        "/v1/customers/{customer_id}/reactivate",
+        "customers-reactivate",
+        ManageCustomers
+    ),
+    route!(
+        CustomersRestore,
+        POST,
+        "/v1/customers/{customer_id}/restore",
+        "customers-restore",
+        ManageCustomers
+    ),
 ];
 
 pub fn by_binary(binary: &str) -> Option<&'static Route> {
@@ -92,16 +224,28 @@ mod tests {
         let mut binaries = std::collections::HashSet::new();
         for r in ROUTES {
             assert!(binaries.insert(r.binary), "{} twice", r.binary);
-            assert_eq!(r.is_tenant_scoped(), !r.path.contains("{tenant_id}"), "{}", r.path);
+            assert_eq!(
+                r.is_tenant_scoped(),
+                !r.path.contains("{tenant_id}"),
+                "{}",
+                r.path
+            );
         }
     }
 
     #[test]
     fn every_route_has_its_lambda_binary() {
         for r in ROUTES {
-            let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin").join(format!("{}.rs", r.binary));
-            let text = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("missing {}", file.display()));
-            assert!(text.contains(&format!("\"{}\"", r.binary)), "{} serves another route", file.display());
+            let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/bin")
+                .join(format!("{}.rs", r.binary));
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|_| panic!("missing {}", file.display()));
+            assert!(
+                text.contains(&format!("\"{}\"", r.binary)),
+                "{} serves another route",
+                file.display()
+            );
         }
     }
 }

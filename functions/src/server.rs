@@ -12,7 +12,11 @@ use crate::api::{App, MAX_BODY_BYTES, dispatch, too_large};
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return too_large("").map(Body::from);
     }
@@ -20,7 +24,9 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return too_large("").map(Body::from),
     };
-    dispatch(&app, http::Request::from_parts(parts, bytes)).await.map(Body::from)
+    dispatch(&app, http::Request::from_parts(parts, bytes))
+        .await
+        .map(Body::from)
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -29,7 +35,9 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// Serves until the process is stopped (Ctrl-C or SIGTERM).
 pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown())
+        .await
 }
 
 async fn shutdown() {
@@ -38,7 +46,8 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

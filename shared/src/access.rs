@@ -93,7 +93,10 @@ impl Permission {
 pub enum Scope {
     Platform,
     /// The tenant comes from the verified principal, never from the request.
-    Tenant { tenant_id: String, role: StaffRole },
+    Tenant {
+        tenant_id: String,
+        role: StaffRole,
+    },
 }
 
 impl Scope {
@@ -110,12 +113,15 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
     match principal {
         Principal::Operator { .. } if permission.is_platform() => Ok(Scope::Platform),
         Principal::Operator { .. } => Err(Error::Forbidden(
-            "an operator key acts on tenants through /v1/tenants; tenant routes need a tenant key".into(),
+            "an operator key acts on tenants through /v1/tenants; tenant routes need a tenant key"
+                .into(),
         )),
-        Principal::Staff { .. } if permission.is_platform() => {
-            Err(Error::Forbidden("this route is for the platform operator".into()))
-        }
-        Principal::Staff { tenant_id, role, .. } if permission.allows(*role) => Ok(Scope::Tenant {
+        Principal::Staff { .. } if permission.is_platform() => Err(Error::Forbidden(
+            "this route is for the platform operator".into(),
+        )),
+        Principal::Staff {
+            tenant_id, role, ..
+        } if permission.allows(*role) => Ok(Scope::Tenant {
             tenant_id: tenant_id.clone(),
             role: *role,
         }),
@@ -138,25 +144,54 @@ mod tests {
     use super::*;
 
     fn staff(role: StaffRole) -> Principal {
-        Principal::Staff { tenant_id: "ten_1".into(), role, actor: "key_1".into() }
+        Principal::Staff {
+            tenant_id: "ten_1".into(),
+            role,
+            actor: "key_1".into(),
+        }
     }
 
     #[test]
     fn members_follow_the_matrix_and_owners_may_do_all_tenant_things() {
         use Permission::*;
-        for p in [ReadTenant, InviteCustomers, StartSupportSessions, ModifyCustomerSettings, AssistCustomers] {
+        for p in [
+            ReadTenant,
+            InviteCustomers,
+            StartSupportSessions,
+            ModifyCustomerSettings,
+            AssistCustomers,
+        ] {
             assert!(authorize(&staff(StaffRole::Member), p).is_ok(), "{p:?}");
         }
-        for p in [ManageSubscriptions, InviteMembers, ModifyBillingDetails, ModifyContactDetails, ManageInvoices, ManageCustomers, ManageApiKeys] {
-            assert!(matches!(authorize(&staff(StaffRole::Member), p), Err(Error::Forbidden(_))), "{p:?}");
+        for p in [
+            ManageSubscriptions,
+            InviteMembers,
+            ModifyBillingDetails,
+            ModifyContactDetails,
+            ManageInvoices,
+            ManageCustomers,
+            ManageApiKeys,
+        ] {
+            assert!(
+                matches!(
+                    authorize(&staff(StaffRole::Member), p),
+                    Err(Error::Forbidden(_))
+                ),
+                "{p:?}"
+            );
             assert!(authorize(&staff(StaffRole::Owner), p).is_ok(), "{p:?}");
         }
     }
 
     #[test]
     fn operators_and_staff_stay_on_their_side() {
-        let op = Principal::Operator { key_id: "key_op".into() };
-        assert_eq!(authorize(&op, Permission::ManageTenants).unwrap(), Scope::Platform);
+        let op = Principal::Operator {
+            key_id: "key_op".into(),
+        };
+        assert_eq!(
+            authorize(&op, Permission::ManageTenants).unwrap(),
+            Scope::Platform
+        );
         assert!(authorize(&op, Permission::ReadTenant).is_err());
         assert!(authorize(&staff(StaffRole::Owner), Permission::ManageTenants).is_err());
     }

@@ -83,7 +83,9 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict | StoreError::ConditionFailed => Error::concurrent_update(),
             StoreError::TransactionCanceled { .. } => Error::concurrent_update(),
-            StoreError::Invalid(msg) => Error::Unexpected(anyhow::anyhow!("invalid store request: {msg}")),
+            StoreError::Invalid(msg) => {
+                Error::Unexpected(anyhow::anyhow!("invalid store request: {msg}"))
+            }
             StoreError::Unavailable(e) => Error::Unexpected(e.context("the item store failed")),
         }
     }

@@ -32,8 +32,12 @@ pub async fn spawn_app() -> TestApp {
     let store = Arc::new(EmbeddedStore::open(dir.path().join("tenantry.redb")).expect("store"));
     let deps = Deps::new(store.clone());
     let admin_key = api_key::new_secret();
-    auth::register_operator_key(&deps, &admin_key).await.expect("operator key");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    auth::register_operator_key(&deps, &admin_key)
+        .await
+        .expect("operator key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = Arc::new(App::new(deps.clone(), None));
     tokio::spawn(async move {
@@ -41,7 +45,10 @@ pub async fn spawn_app() -> TestApp {
     });
     TestApp {
         base: format!("http://{addr}"),
-        http: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("client"),
         admin_key,
         store,
         deps,
@@ -62,19 +69,39 @@ pub struct Resp {
 
 impl Resp {
     pub fn field(&self, name: &str) -> &str {
-        self.body.get(name).and_then(Value::as_str).unwrap_or_default()
+        self.body
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
     /// The field names of a problem's `errors` list.
     pub fn error_fields(&self) -> Vec<String> {
-        self.body["errors"].as_array().map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
     pub fn problem_type(&self) -> &str {
-        self.body.get("type").and_then(Value::as_str).unwrap_or_default()
+        self.body
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 }
 
 impl TestApp {
-    pub async fn send(&self, method: reqwest::Method, key: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if !key.is_empty() {
             req = req.bearer_auth(key);
@@ -90,20 +117,27 @@ impl TestApp {
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body read");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, body, headers }
+        Resp {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Resp {
         self.send(reqwest::Method::GET, key, path, None, &[]).await
     }
     pub async fn post(&self, key: &str, path: &str, body: Value) -> Resp {
-        self.send(reqwest::Method::POST, key, path, Some(body), &[]).await
+        self.send(reqwest::Method::POST, key, path, Some(body), &[])
+            .await
     }
     pub async fn patch(&self, key: &str, path: &str, body: Value) -> Resp {
-        self.send(reqwest::Method::PATCH, key, path, Some(body), &[]).await
+        self.send(reqwest::Method::PATCH, key, path, Some(body), &[])
+            .await
     }
     pub async fn delete(&self, key: &str, path: &str) -> Resp {
-        self.send(reqwest::Method::DELETE, key, path, None, &[]).await
+        self.send(reqwest::Method::DELETE, key, path, None, &[])
+            .await
     }
 
     /// A new tenant with an owner key and a member key.
@@ -118,16 +152,29 @@ impl TestApp {
         let id = t.field("id").to_owned();
         let mut keys = Vec::new();
         for role in ["owner", "member"] {
-            let k = self.post(&self.admin_key, &format!("/v1/tenants/{id}/api-keys"), json!({"name": role, "role": role})).await;
+            let k = self
+                .post(
+                    &self.admin_key,
+                    &format!("/v1/tenants/{id}/api-keys"),
+                    json!({"name": role, "role": role}),
+                )
+                .await;
             assert_eq!(k.status, StatusCode::CREATED, "{}", k.body);
             keys.push(k.field("secret").to_owned());
         }
-        TestTenant { id, slug: slug.to_owned(), member_key: keys.pop().unwrap_or_default(), owner_key: keys.pop().unwrap_or_default() }
+        TestTenant {
+            id,
+            slug: slug.to_owned(),
+            member_key: keys.pop().unwrap_or_default(),
+            owner_key: keys.pop().unwrap_or_default(),
+        }
     }
 
     /// Creates a customer and returns its id.
     pub async fn new_customer(&self, key: &str, name: &str, email: &str) -> String {
-        let r = self.post(key, "/v1/customers", customer_body(name, email)).await;
+        let r = self
+            .post(key, "/v1/customers", customer_body(name, email))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.field("id").to_owned()
     }

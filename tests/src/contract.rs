@@ -177,7 +177,10 @@ async fn all_pages(store: &dyn ItemStore, query: Query) -> Result<Vec<Page>> {
                     "a page with `next` set is not full"
                 );
                 ensure!(
-                    pages.last().and_then(|p| p.items.last()).map(Item::position)
+                    pages
+                        .last()
+                        .and_then(|p| p.items.last())
+                        .map(Item::position)
                         == Some(position.clone()),
                     "`next` is not the position of the page's last item"
                 );
@@ -232,7 +235,10 @@ pub async fn put_get_round_trips_a_rich_body(store: &dyn ItemStore) -> Result<()
     stored.version = 42;
     store.put(stored.clone(), Condition::None).await?;
     let read = present(store, &stored.key(), "rich item").await?;
-    ensure!(read == stored, "read back {read:?}\n  but stored {stored:?}");
+    ensure!(
+        read == stored,
+        "read back {read:?}\n  but stored {stored:?}"
+    );
     for field in ["u64_max", "i64_min", "i64_max", "negative"] {
         ensure!(
             read.data[field] == stored.data[field],
@@ -241,8 +247,14 @@ pub async fn put_get_round_trips_a_rich_body(store: &dyn ItemStore) -> Result<()
             stored.data[field]
         );
     }
-    ensure!(read.data["u64_max"].as_u64() == Some(u64::MAX), "u64::MAX lost");
-    ensure!(read.data["i64_min"].as_i64() == Some(i64::MIN), "i64::MIN lost");
+    ensure!(
+        read.data["u64_max"].as_u64() == Some(u64::MAX),
+        "u64::MAX lost"
+    );
+    ensure!(
+        read.data["i64_min"].as_i64() == Some(i64::MIN),
+        "i64::MIN lost"
+    );
 
     let bare = Item::marker(key(&pk, "MARKER"));
     store.put(bare.clone(), Condition::None).await?;
@@ -265,7 +277,10 @@ pub async fn put_overwrites_without_condition(store: &dyn ItemStore) -> Result<(
     let second = Item::new(key(&pk, "A"), object(json!({"n": 2})));
     store.put(second.clone(), Condition::None).await?;
     let read = present(store, &second.key(), "overwritten").await?;
-    ensure!(read == second, "an unconditional put replaces the whole item; got {read:?}");
+    ensure!(
+        read == second,
+        "an unconditional put replaces the whole item; got {read:?}"
+    );
     Ok(())
 }
 
@@ -292,7 +307,10 @@ pub async fn version_is_matches_and_mismatches(store: &dyn ItemStore) -> Result<
     v2.version = 2;
     v2.data = object(json!({"rev": 2}));
     store.put(v2.clone(), Condition::VersionIs(1)).await?;
-    ensure!(present(store, &v2.key(), "v2").await? == v2, "v2 not stored");
+    ensure!(
+        present(store, &v2.key(), "v2").await? == v2,
+        "v2 not stored"
+    );
 
     let mut stale = v1.clone();
     stale.version = 2;
@@ -416,12 +434,18 @@ pub async fn transact_applies_every_action(store: &dyn ItemStore) -> Result<()> 
         .await
         .context("a transaction whose conditions all hold")?;
 
-    ensure!(present(store, &created.key(), "created").await? == created, "create");
+    ensure!(
+        present(store, &created.key(), "created").await? == created,
+        "create"
+    );
     ensure!(
         present(store, &overwritten.key(), "put").await? == overwritten,
         "put"
     );
-    ensure!(present(store, &updated.key(), "updated").await? == updated, "update");
+    ensure!(
+        present(store, &updated.key(), "updated").await? == updated,
+        "update"
+    );
     absent(store, &doomed.key(), "deleted in a transaction").await?;
     ensure!(
         present(store, &guard.key(), "checked").await? == guard,
@@ -446,7 +470,11 @@ pub async fn transact_is_all_or_nothing(store: &dyn ItemStore) -> Result<()> {
             WriteOp::delete(kept.key()),
         ])
         .await;
-    match expect_err(result, "a transaction failing at index 2", "TransactionCanceled")? {
+    match expect_err(
+        result,
+        "a transaction failing at index 2",
+        "TransactionCanceled",
+    )? {
         StoreError::TransactionCanceled { failed } => {
             ensure!(failed == vec![2], "failed should be [2], got {failed:?}")
         }
@@ -485,7 +513,10 @@ pub async fn transact_check_conditions_cancel(store: &dyn ItemStore) -> Result<(
             .await;
         match expect_err(result, name, "TransactionCanceled")? {
             StoreError::TransactionCanceled { failed } => {
-                ensure!(failed == vec![1], "{name}: failed should be [1], got {failed:?}")
+                ensure!(
+                    failed == vec![1],
+                    "{name}: failed should be [1], got {failed:?}"
+                )
             }
             other => bail!("{name}: expected TransactionCanceled, got {other:?}"),
         }
@@ -538,7 +569,10 @@ pub async fn transact_rejects_empty_and_oversized(store: &dyn ItemStore) -> Resu
     let page = store
         .query(Query::partition(&pk, SortRange::All, 10))
         .await?;
-    ensure!(page.items.is_empty(), "an oversized transaction wrote items");
+    ensure!(
+        page.items.is_empty(),
+        "an oversized transaction wrote items"
+    );
     Ok(())
 }
 
@@ -578,7 +612,11 @@ pub async fn query_by_prefix(store: &dyn ItemStore) -> Result<()> {
     let page = store
         .query(Query::partition(&pk, SortRange::Prefix("A#".into()), 50))
         .await?;
-    ensure!(sks(&page.items) == ["A#1", "A#2", "A#3"], "prefix A#: {:?}", sks(&page.items));
+    ensure!(
+        sks(&page.items) == ["A#1", "A#2", "A#3"],
+        "prefix A#: {:?}",
+        sks(&page.items)
+    );
     ensure!(page.next.is_none(), "`next` set although nothing follows");
     let by_key = |sk: &str| stored.iter().find(|i| i.sk == sk).cloned();
     ensure!(
@@ -597,7 +635,10 @@ pub async fn query_by_prefix(store: &dyn ItemStore) -> Result<()> {
     let page = store
         .query(Query::partition(&pk, SortRange::Prefix("C".into()), 50))
         .await?;
-    ensure!(page.items.is_empty() && page.next.is_none(), "prefix C matched");
+    ensure!(
+        page.items.is_empty() && page.next.is_none(),
+        "prefix C matched"
+    );
     let page = store
         .query(Query::partition(&pk, SortRange::All, 50))
         .await?;
@@ -621,11 +662,23 @@ pub async fn query_between_is_inclusive(store: &dyn ItemStore) -> Result<()> {
         sks(&page.items)
     );
     let page = store.query(between("A#25", "A#9")).await?;
-    ensure!(sks(&page.items) == ["A#3"], "between A#25 and A#9: {:?}", sks(&page.items));
+    ensure!(
+        sks(&page.items) == ["A#3"],
+        "between A#25 and A#9: {:?}",
+        sks(&page.items)
+    );
     let page = store.query(between("AB", "AB")).await?;
-    ensure!(sks(&page.items) == ["AB"], "between AB and AB: {:?}", sks(&page.items));
+    ensure!(
+        sks(&page.items) == ["AB"],
+        "between AB and AB: {:?}",
+        sks(&page.items)
+    );
     let page = store.query(between("C", "D")).await?;
-    ensure!(page.items.is_empty(), "between C and D: {:?}", sks(&page.items));
+    ensure!(
+        page.items.is_empty(),
+        "between C and D: {:?}",
+        sks(&page.items)
+    );
     let mut backward = between("A#2", "B#1");
     backward.forward = false;
     let page = store.query(backward).await?;
@@ -652,7 +705,11 @@ pub async fn query_forward_and_backward(store: &dyn ItemStore) -> Result<()> {
     );
     query.range = SortRange::Prefix("B#".into());
     let page = store.query(query).await?;
-    ensure!(sks(&page.items) == ["B#2", "B#1"], "prefix backward: {:?}", sks(&page.items));
+    ensure!(
+        sks(&page.items) == ["B#2", "B#1"],
+        "prefix backward: {:?}",
+        sks(&page.items)
+    );
     Ok(())
 }
 
@@ -692,7 +749,10 @@ pub async fn query_pages_chain_to_all_items(store: &dyn ItemStore) -> Result<()>
     let pk = numbered_partition(store, "q-pages", 7).await?;
     let pages = all_pages(store, Query::partition(&pk, SortRange::All, 3)).await?;
     let sizes: Vec<usize> = pages.iter().map(|p| p.items.len()).collect();
-    ensure!(sizes == [3, 3, 1], "page sizes {sizes:?}, expected [3, 3, 1]");
+    ensure!(
+        sizes == [3, 3, 1],
+        "page sizes {sizes:?}, expected [3, 3, 1]"
+    );
     let all: Vec<String> = pages.iter().flat_map(|p| sks(&p.items)).collect();
     ensure!(all == expected_numbers(0..7), "pages chain to {all:?}");
 
@@ -702,7 +762,11 @@ pub async fn query_pages_chain_to_all_items(store: &dyn ItemStore) -> Result<()>
         "a limit above the item count gives one page"
     );
     let pages = all_pages(store, Query::partition(&pk, SortRange::All, 1)).await?;
-    ensure!(pages.len() == 7, "limit 1 gives {} pages, not 7", pages.len());
+    ensure!(
+        pages.len() == 7,
+        "limit 1 gives {} pages, not 7",
+        pages.len()
+    );
     Ok(())
 }
 
@@ -725,7 +789,10 @@ pub async fn query_pages_chain_on_an_exact_multiple(store: &dyn ItemStore) -> Re
     let page = store
         .query(Query::partition(&empty, SortRange::All, 3))
         .await?;
-    ensure!(page.items.is_empty() && page.next.is_none(), "empty partition");
+    ensure!(
+        page.items.is_empty() && page.next.is_none(),
+        "empty partition"
+    );
     Ok(())
 }
 
@@ -743,7 +810,10 @@ pub async fn query_pages_chain_backward_and_in_a_range(store: &dyn ItemStore) ->
     let range = SortRange::Between("N#0002".into(), "N#0007".into());
     let pages = all_pages(store, Query::partition(&pk, range.clone(), 2)).await?;
     let all: Vec<String> = pages.iter().flat_map(|p| sks(&p.items)).collect();
-    ensure!(all == expected_numbers(2..8), "range pages chain to {all:?}");
+    ensure!(
+        all == expected_numbers(2..8),
+        "range pages chain to {all:?}"
+    );
     ensure!(pages.len() == 3, "range: {} pages, not 3", pages.len());
 
     let mut query = Query::partition(&pk, range, 4);
@@ -760,20 +830,23 @@ pub async fn query_pages_chain_backward_and_in_a_range(store: &dyn ItemStore) ->
     )
     .await?;
     let all: Vec<String> = pages.iter().flat_map(|p| sks(&p.items)).collect();
-    ensure!(all == expected_numbers(0..10), "prefix pages chain to {all:?}");
+    ensure!(
+        all == expected_numbers(0..10),
+        "prefix pages chain to {all:?}"
+    );
     ensure!(pages.len() == 2, "prefix: {} pages, not 2", pages.len());
     Ok(())
 }
 
 pub async fn query_limit_zero_is_invalid(store: &dyn ItemStore) -> Result<()> {
     let pk = numbered_partition(store, "q-zero", 1).await?;
-    match store
-        .query(Query::partition(&pk, SortRange::All, 0))
-        .await
-    {
+    match store.query(Query::partition(&pk, SortRange::All, 0)).await {
         Err(StoreError::Invalid(_)) => Ok(()),
         Err(other) => bail!("limit 0: expected Invalid, got {other:?}"),
-        Ok(page) => bail!("limit 0: expected Invalid, got a page of {}", page.items.len()),
+        Ok(page) => bail!(
+            "limit 0: expected Invalid, got a page of {}",
+            page.items.len()
+        ),
     }
 }
 
@@ -783,8 +856,8 @@ pub async fn sort_order_is_bytewise(store: &dyn ItemStore) -> Result<()> {
     // < U+1F600 (UTF-16 order would put the emoji before U+FFFD; locale order would mix
     // cases), and a prefix sorts before its extensions.
     let mut keys: Vec<String> = [
-        "b", "a", "B", "A", "Z", "z", "_", "~", "é", "\u{FFFD}", "😀", "1", "10", "9", "a#",
-        "a0", "a#b", "A a", "#",
+        "b", "a", "B", "A", "Z", "z", "_", "~", "é", "\u{FFFD}", "😀", "1", "10", "9", "a#", "a0",
+        "a#b", "A a", "#",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -862,7 +935,10 @@ pub async fn gsi1_query_with_pagination(store: &dyn ItemStore) -> Result<()> {
     await_index(store, &query, 7).await?;
     let pages = all_pages(store, query).await?;
     let sizes: Vec<usize> = pages.iter().map(|p| p.items.len()).collect();
-    ensure!(sizes == [3, 3, 1], "gsi1 page sizes {sizes:?}, expected [3, 3, 1]");
+    ensure!(
+        sizes == [3, 3, 1],
+        "gsi1 page sizes {sizes:?}, expected [3, 3, 1]"
+    );
     let all: Vec<Item> = pages.into_iter().flat_map(|p| p.items).collect();
     let expected: Vec<String> = (0..7).map(|i| format!("EMAIL#{i:02}")).collect();
     ensure!(gsi1sks(&all) == expected, "gsi1 order {:?}", gsi1sks(&all));
@@ -877,7 +953,11 @@ pub async fn gsi1_query_with_pagination(store: &dyn ItemStore) -> Result<()> {
     let all: Vec<Item> = pages.into_iter().flat_map(|p| p.items).collect();
     let mut reversed = expected.clone();
     reversed.reverse();
-    ensure!(gsi1sks(&all) == reversed, "gsi1 backward {:?}", gsi1sks(&all));
+    ensure!(
+        gsi1sks(&all) == reversed,
+        "gsi1 backward {:?}",
+        gsi1sks(&all)
+    );
 
     let pages = all_pages(
         store,
@@ -895,7 +975,11 @@ pub async fn gsi1_query_with_pagination(store: &dyn ItemStore) -> Result<()> {
         gsi1sks(&all)
     );
     let page = store
-        .query(Query::gsi1(&index_pk, SortRange::Prefix("EMAIL#06".into()), 5))
+        .query(Query::gsi1(
+            &index_pk,
+            SortRange::Prefix("EMAIL#06".into()),
+            5,
+        ))
         .await?;
     ensure!(
         gsi1sks(&page.items) == ["EMAIL#06"] && page.next.is_none(),
@@ -932,7 +1016,10 @@ pub async fn items_without_gsi1_keys_are_not_indexed(store: &dyn ItemStore) -> R
     ensure!(
         page.items == vec![indexed],
         "gsi1 holds {:?}, expected only the indexed item",
-        page.items.iter().map(|i| (&i.pk, &i.sk)).collect::<Vec<_>>()
+        page.items
+            .iter()
+            .map(|i| (&i.pk, &i.sk))
+            .collect::<Vec<_>>()
     );
     ensure!(page.next.is_none(), "`next` set on a complete gsi1 page");
     Ok(())
@@ -1032,7 +1119,11 @@ pub async fn expires_at_round_trips(store: &dyn ItemStore) -> Result<()> {
         expiring.expires_at
     );
     let read = present(store, &lasting.key(), "lasting").await?;
-    ensure!(read.expires_at.is_none(), "expires_at appeared: {:?}", read.expires_at);
+    ensure!(
+        read.expires_at.is_none(),
+        "expires_at appeared: {:?}",
+        read.expires_at
+    );
 
     // Clearing the expiry with an overwrite removes it.
     let mut cleared = expiring.clone();
@@ -1044,6 +1135,10 @@ pub async fn expires_at_round_trips(store: &dyn ItemStore) -> Result<()> {
     let page = store
         .query(Query::partition(&pk, SortRange::Prefix("LAST".into()), 5))
         .await?;
-    ensure!(page.items == vec![lasting], "query returned {:?}", page.items);
+    ensure!(
+        page.items == vec![lasting],
+        "query returned {:?}",
+        page.items
+    );
     Ok(())
 }

@@ -23,7 +23,9 @@ async fn creating_a_tenant_returns_201_with_its_owner_and_a_taken_slug_is_409() 
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.problem_type(), "urn:tenantry:problem:duplicate-slug");
 
-    let got = app.get(&app.admin_key, &format!("/v1/tenants/{}", r.field("id"))).await;
+    let got = app
+        .get(&app.admin_key, &format!("/v1/tenants/{}", r.field("id")))
+        .await;
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(got.field("name"), "Acme Partners");
     let list = app.get(&app.admin_key, "/v1/tenants").await;
@@ -34,7 +36,13 @@ async fn creating_a_tenant_returns_201_with_its_owner_and_a_taken_slug_is_409() 
 async fn a_reseller_needs_a_commission_and_a_partner_may_not_have_one() {
     let app = spawn_app().await;
     let owner = json!({"email": "o@x.example.com", "first_name": "O", "last_name": "W"});
-    let r = app.post(&app.admin_key, "/v1/tenants", json!({"name": "R", "slug": "res", "kind": "reseller", "owner": owner})).await;
+    let r = app
+        .post(
+            &app.admin_key,
+            "/v1/tenants",
+            json!({"name": "R", "slug": "res", "kind": "reseller", "owner": owner}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.error_fields(), vec!["commission_rate_bps"]);
     let r = app.post(&app.admin_key, "/v1/tenants", json!({"name": "P", "slug": "par", "kind": "partner", "commission_rate_bps": 10, "owner": owner})).await;
@@ -50,19 +58,43 @@ async fn patching_a_tenant_merges_fields_and_keeps_the_slug() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.field("name"), "Patchy Ltd");
     assert_eq!(r.body["billing"]["currency"], "EUR");
-    let r = app.patch(&app.admin_key, &path, json!({"slug": "other"})).await;
+    let r = app
+        .patch(&app.admin_key, &path, json!({"slug": "other"}))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.error_fields(), vec!["slug"]);
-    let stale = app.send(Method::PATCH, &app.admin_key, &path, Some(json!({"name": "Late"})), &[("if-match", "\"1\"")]).await;
+    let stale = app
+        .send(
+            Method::PATCH,
+            &app.admin_key,
+            &path,
+            Some(json!({"name": "Late"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
 }
 
 #[tokio::test]
 async fn missing_or_unknown_credentials_get_401() {
     let app = spawn_app().await;
-    assert_eq!(app.get("", "/v1/customers").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("tk_notarealkey", "/v1/customers").await.status, StatusCode::UNAUTHORIZED);
-    let r = app.send(Method::GET, "", "/v1/customers", None, &[("authorization", "Basic Zm9vOmJhcg==")]).await;
+    assert_eq!(
+        app.get("", "/v1/customers").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("tk_notarealkey", "/v1/customers").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .send(
+            Method::GET,
+            "",
+            "/v1/customers",
+            None,
+            &[("authorization", "Basic Zm9vOmJhcg==")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers["www-authenticate"], "Bearer");
 }
@@ -71,8 +103,14 @@ async fn missing_or_unknown_credentials_get_401() {
 async fn operators_and_tenant_keys_are_kept_to_their_own_routes() {
     let app = spawn_app().await;
     let t = app.new_tenant("sides").await;
-    assert_eq!(app.get(&t.owner_key, "/v1/tenants").await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.get(&app.admin_key, "/v1/customers").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/tenants").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get(&app.admin_key, "/v1/customers").await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -94,10 +132,18 @@ async fn creating_a_customer_returns_every_record_and_never_echoes_the_password(
     assert_eq!(r.body["primary_contact"]["name"], "Pat Contact");
     assert!(r.body["created_at"].as_str().unwrap().ends_with('Z'));
     let text = r.body.to_string();
-    assert!(!text.contains("Sup3r$ecretPass") && !text.contains("argon2") && !text.contains("password"), "{text}");
-    assert_eq!(r.headers["location"], format!("/v1/customers/{}", r.field("id")).as_str());
+    assert!(
+        !text.contains("Sup3r$ecretPass") && !text.contains("argon2") && !text.contains("password"),
+        "{text}"
+    );
+    assert_eq!(
+        r.headers["location"],
+        format!("/v1/customers/{}", r.field("id")).as_str()
+    );
 
-    let got = app.get(&t.member_key, &format!("/v1/customers/{}", r.field("id"))).await;
+    let got = app
+        .get(&t.member_key, &format!("/v1/customers/{}", r.field("id")))
+        .await;
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(got.body["company"], r.body["company"]);
     assert_eq!(got.headers["etag"], "\"1\"");
@@ -118,25 +164,61 @@ async fn an_invalid_customer_is_422_listing_every_bad_field() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert_eq!(r.headers["content-type"], "application/problem+json");
     let fields = r.error_fields();
-    for f in ["company.name", "company.phone", "company.country", "company.website", "company.address.line1", "admin.last_name", "admin.email", "admin.password", "primary_contact.email"] {
+    for f in [
+        "company.name",
+        "company.phone",
+        "company.country",
+        "company.website",
+        "company.address.line1",
+        "admin.last_name",
+        "admin.email",
+        "admin.password",
+        "primary_contact.email",
+    ] {
         assert!(fields.contains(&f.to_string()), "{f} not in {fields:?}");
     }
-    assert!(!r.body.to_string().contains("\"password\""), "the password value is never echoed");
+    assert!(
+        !r.body.to_string().contains("\"password\""),
+        "the password value is never echoed"
+    );
 }
 
 #[tokio::test]
 async fn postal_codes_are_checked_against_the_country() {
     let app = spawn_app().await;
     let t = app.new_tenant("postal").await;
-    for (country, code, ok) in [("US", "94105", true), ("US", "9410", false), ("DE", "10115", true), ("GB", "SW1A 1AA", true), ("GB", "12345", false), ("FR", "75001", true), ("CA", "K1A 0B1", true), ("CA", "123456", false), ("NL", "1015CJ", true), ("BR", "01310-100", true)] {
-        let mut body = customer_body(&format!("Postal {country} {code}"), &format!("{country}{code}@p.example.com").replace(' ', ""));
+    for (country, code, ok) in [
+        ("US", "94105", true),
+        ("US", "9410", false),
+        ("DE", "10115", true),
+        ("GB", "SW1A 1AA", true),
+        ("GB", "12345", false),
+        ("FR", "75001", true),
+        ("CA", "K1A 0B1", true),
+        ("CA", "123456", false),
+        ("NL", "1015CJ", true),
+        ("BR", "01310-100", true),
+    ] {
+        let mut body = customer_body(
+            &format!("Postal {country} {code}"),
+            &format!("{country}{code}@p.example.com").replace(' ', ""),
+        );
         body["company"]["country"] = json!(country);
         body["company"]["address"]["postal_code"] = json!(code);
         let r = app.post(&t.owner_key, "/v1/customers", body).await;
         if ok {
-            assert_eq!(r.status, StatusCode::CREATED, "{country} {code}: {}", r.body);
+            assert_eq!(
+                r.status,
+                StatusCode::CREATED,
+                "{country} {code}: {}",
+                r.body
+            );
         } else {
-            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{country} {code}");
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{country} {code}"
+            );
             assert_eq!(r.error_fields(), vec!["company.address.postal_code"]);
         }
     }
@@ -147,7 +229,14 @@ async fn malformed_json_unknown_fields_wrong_types_content_type_and_size_are_rej
     let app = spawn_app().await;
     let t = app.new_tenant("strict").await;
     let url = format!("{}/v1/customers", app.base);
-    let raw = |body: &'static str, ct: &'static str| app.http.post(&url).bearer_auth(&t.owner_key).header("content-type", ct).body(body).send();
+    let raw = |body: &'static str, ct: &'static str| {
+        app.http
+            .post(&url)
+            .bearer_auth(&t.owner_key)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
 
     let r = raw("{\"company\": ", "application/json").await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -180,25 +269,55 @@ async fn malformed_json_unknown_fields_wrong_types_content_type_and_size_are_rej
 async fn duplicate_admin_emails_and_company_names_are_409_ignoring_case_and_accents() {
     let app = spawn_app().await;
     let t = app.new_tenant("dupes").await;
-    app.new_customer(&t.owner_key, "Zoë Bakery", "zoe@bakery.example.com").await;
-    let r = app.post(&t.owner_key, "/v1/customers", customer_body("Other Name", "ZOË@Bakery.example.com")).await;
+    app.new_customer(&t.owner_key, "Zoë Bakery", "zoe@bakery.example.com")
+        .await;
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body("Other Name", "ZOË@Bakery.example.com"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.problem_type(), "urn:tenantry:problem:duplicate-email");
-    let r = app.post(&t.owner_key, "/v1/customers", customer_body("ZOE  bakery", "other@bakery.example.com")).await;
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body("ZOE  bakery", "other@bakery.example.com"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert_eq!(r.problem_type(), "urn:tenantry:problem:duplicate-company-name");
+    assert_eq!(
+        r.problem_type(),
+        "urn:tenantry:problem:duplicate-company-name"
+    );
     // Another tenant may use both: uniqueness is per tenant.
     let other = app.new_tenant("dupes-two").await;
-    app.new_customer(&other.owner_key, "Zoë Bakery", "zoe@bakery.example.com").await;
+    app.new_customer(&other.owner_key, "Zoë Bakery", "zoe@bakery.example.com")
+        .await;
 }
 
 #[tokio::test]
 async fn twenty_concurrent_creates_with_one_admin_email_make_exactly_one_customer() {
     let app = spawn_app().await;
     let t = app.new_tenant("race").await;
-    let results = futures::future::join_all((0..20).map(|i| app.post(&t.owner_key, "/v1/customers", customer_body(&format!("Racer {i}"), "same@race.example.com")))).await;
-    let created = results.iter().filter(|r| r.status == StatusCode::CREATED).count();
-    let conflicts = results.iter().filter(|r| r.status == StatusCode::CONFLICT).count();
+    let results = futures::future::join_all((0..20).map(|i| {
+        app.post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body(&format!("Racer {i}"), "same@race.example.com"),
+        )
+    }))
+    .await;
+    let created = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let conflicts = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+        .count();
     assert_eq!((created, conflicts), (1, 19));
     let list = app.get(&t.owner_key, "/v1/customers?limit=100").await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
@@ -208,21 +327,65 @@ async fn twenty_concurrent_creates_with_one_admin_email_make_exactly_one_custome
 async fn search_matches_word_prefixes_ignoring_case_and_accents_sorted_by_name() {
     let app = spawn_app().await;
     let t = app.new_tenant("search").await;
-    for (i, name) in ["Acme Corporation", "Ácme Tools", "Beta Corp", "Gamma Incorporated", "Delta"].iter().enumerate() {
-        app.new_customer(&t.owner_key, name, &format!("a{i}@s.example.com")).await;
+    for (i, name) in [
+        "Acme Corporation",
+        "Ácme Tools",
+        "Beta Corp",
+        "Gamma Incorporated",
+        "Delta",
+    ]
+    .iter()
+    .enumerate()
+    {
+        app.new_customer(&t.owner_key, name, &format!("a{i}@s.example.com"))
+            .await;
     }
-    let names = |r: &tenantry_tests::app::Resp| r.body["data"].as_array().unwrap().iter().map(|c| c["company"]["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert_eq!(names(&app.get(&t.member_key, "/v1/customers?q=acm").await), vec!["Acme Corporation", "Ácme Tools"]);
-    assert_eq!(names(&app.get(&t.member_key, "/v1/customers?q=CORP").await), vec!["Acme Corporation", "Beta Corp"]);
-    assert_eq!(names(&app.get(&t.member_key, "/v1/customers?q=corporation").await), vec!["Acme Corporation"]);
-    assert_eq!(names(&app.get(&t.member_key, "/v1/customers?q=acme%20corp").await), vec!["Acme Corporation"]);
-    assert_eq!(names(&app.get(&t.member_key, "/v1/customers?q=orp").await), Vec::<String>::new());
-    assert_eq!(names(&app.get(&t.member_key, "/v1/customers").await), vec!["Acme Corporation", "Ácme Tools", "Beta Corp", "Delta", "Gamma Incorporated"]);
+    let names = |r: &tenantry_tests::app::Resp| {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["company"]["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&app.get(&t.member_key, "/v1/customers?q=acm").await),
+        vec!["Acme Corporation", "Ácme Tools"]
+    );
+    assert_eq!(
+        names(&app.get(&t.member_key, "/v1/customers?q=CORP").await),
+        vec!["Acme Corporation", "Beta Corp"]
+    );
+    assert_eq!(
+        names(&app.get(&t.member_key, "/v1/customers?q=corporation").await),
+        vec!["Acme Corporation"]
+    );
+    assert_eq!(
+        names(&app.get(&t.member_key, "/v1/customers?q=acme%20corp").await),
+        vec!["Acme Corporation"]
+    );
+    assert_eq!(
+        names(&app.get(&t.member_key, "/v1/customers?q=orp").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&app.get(&t.member_key, "/v1/customers").await),
+        vec![
+            "Acme Corporation",
+            "Ácme Tools",
+            "Beta Corp",
+            "Delta",
+            "Gamma Incorporated"
+        ]
+    );
     let r = app.get(&t.member_key, "/v1/customers?q=%21%21").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     // Another tenant's search sees none of these.
     let other = app.new_tenant("search-two").await;
-    assert_eq!(names(&app.get(&other.owner_key, "/v1/customers?q=acme").await), Vec::<String>::new());
+    assert_eq!(
+        names(&app.get(&other.owner_key, "/v1/customers?q=acme").await),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -230,15 +393,31 @@ async fn listing_pages_with_a_cursor_until_every_customer_is_seen_once() {
     let app = spawn_app().await;
     let t = app.new_tenant("pages").await;
     for i in 0..7 {
-        app.new_customer(&t.owner_key, &format!("Paged {i:02}"), &format!("p{i}@pages.example.com")).await;
+        app.new_customer(
+            &t.owner_key,
+            &format!("Paged {i:02}"),
+            &format!("p{i}@pages.example.com"),
+        )
+        .await;
     }
-    for base in ["/v1/customers?limit=3", "/v1/customers?limit=3&q=paged", "/v1/customers?limit=3&status=active", "/v1/customers?limit=2&q=pag&status=active"] {
+    for base in [
+        "/v1/customers?limit=3",
+        "/v1/customers?limit=3&q=paged",
+        "/v1/customers?limit=3&status=active",
+        "/v1/customers?limit=2&q=pag&status=active",
+    ] {
         let mut seen = Vec::new();
         let mut url = base.to_owned();
         loop {
             let r = app.get(&t.owner_key, &url).await;
             assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.body);
-            seen.extend(r.body["data"].as_array().unwrap().iter().map(|c| c["company"]["name"].as_str().unwrap().to_owned()));
+            seen.extend(
+                r.body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["company"]["name"].as_str().unwrap().to_owned()),
+            );
             match r.body["next_cursor"].as_str() {
                 Some(c) => url = format!("{base}&cursor={c}"),
                 None => break,
@@ -247,9 +426,22 @@ async fn listing_pages_with_a_cursor_until_every_customer_is_seen_once() {
         let expected: Vec<String> = (0..7).map(|i| format!("Paged {i:02}")).collect();
         assert_eq!(seen, expected, "{base}");
     }
-    assert_eq!(app.get(&t.owner_key, "/v1/customers?limit=0").await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.get(&t.owner_key, "/v1/customers?limit=101").await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.get(&t.owner_key, "/v1/customers?cursor=garbage").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers?limit=0").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers?limit=101")
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers?cursor=garbage")
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }
 
 #[tokio::test]
@@ -258,11 +450,21 @@ async fn a_cursor_from_another_tenant_never_reads_across() {
     let a = app.new_tenant("cursor-a").await;
     let b = app.new_tenant("cursor-b").await;
     for i in 0..3 {
-        app.new_customer(&a.owner_key, &format!("A{i}"), &format!("a{i}@a.example.com")).await;
+        app.new_customer(
+            &a.owner_key,
+            &format!("A{i}"),
+            &format!("a{i}@a.example.com"),
+        )
+        .await;
     }
     let r = app.get(&a.owner_key, "/v1/customers?limit=1").await;
     let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
-    let r = app.get(&b.owner_key, &format!("/v1/customers?limit=1&cursor={cursor}")).await;
+    let r = app
+        .get(
+            &b.owner_key,
+            &format!("/v1/customers?limit=1&cursor={cursor}"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.error_fields(), vec!["cursor"]);
 }
@@ -271,79 +473,168 @@ async fn a_cursor_from_another_tenant_never_reads_across() {
 async fn the_lifecycle_moves_only_along_allowed_transitions() {
     let app = spawn_app().await;
     let t = app.new_tenant("life").await;
-    let id = app.new_customer(&t.owner_key, "Life Co", "l@life.example.com").await;
+    let id = app
+        .new_customer(&t.owner_key, "Life Co", "l@life.example.com")
+        .await;
     let act = |a: &str| format!("/v1/customers/{id}/{a}");
     let r = app.post(&t.owner_key, &act("deactivate"), json!({})).await;
     assert_eq!((r.status, r.field("status")), (StatusCode::OK, "inactive"));
     let r = app.post(&t.owner_key, &act("deactivate"), json!({})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.problem_type(), "urn:tenantry:problem:invalid-transition");
-    assert_eq!(r.body["allowed_transitions"], json!(["suspend", "reactivate", "delete"]));
+    assert_eq!(
+        r.body["allowed_transitions"],
+        json!(["suspend", "reactivate", "delete"])
+    );
     let r = app.post(&t.owner_key, &act("suspend"), json!({})).await;
     assert_eq!(r.field("status"), "suspended");
     let r = app.post(&t.owner_key, &act("reactivate"), json!({})).await;
     assert_eq!(r.field("status"), "active");
-    assert_eq!(app.post(&t.owner_key, &act("restore"), json!({})).await.status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.post(&t.owner_key, &act("restore"), json!({}))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
     // Members may read but not change customers.
-    assert_eq!(app.post(&t.member_key, &act("suspend"), json!({})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post(&t.member_key, &act("suspend"), json!({}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
 async fn deleting_needs_confirmation_hides_the_customer_and_restore_brings_it_back_as_it_was() {
     let app = spawn_app().await;
     let t = app.new_tenant("del").await;
-    let id = app.new_customer(&t.owner_key, "Doomed Co", "d@del.example.com").await;
-    app.post(&t.owner_key, &format!("/v1/customers/{id}/suspend"), json!({})).await;
-    let r = app.delete(&t.owner_key, &format!("/v1/customers/{id}")).await;
+    let id = app
+        .new_customer(&t.owner_key, "Doomed Co", "d@del.example.com")
+        .await;
+    app.post(
+        &t.owner_key,
+        &format!("/v1/customers/{id}/suspend"),
+        json!({}),
+    )
+    .await;
+    let r = app
+        .delete(&t.owner_key, &format!("/v1/customers/{id}"))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["detail"].as_str().unwrap().contains("confirm=true"));
-    let r = app.delete(&t.owner_key, &format!("/v1/customers/{id}?confirm=true")).await;
+    let r = app
+        .delete(&t.owner_key, &format!("/v1/customers/{id}?confirm=true"))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.field("status"), "deleted");
     assert!(r.body["purge_after"].is_string());
-    assert_eq!(app.get(&t.owner_key, "/v1/customers?q=doomed").await.body["data"], json!([]));
-    assert_eq!(app.get(&t.owner_key, "/v1/customers").await.body["data"], json!([]));
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers?q=doomed").await.body["data"],
+        json!([])
+    );
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers").await.body["data"],
+        json!([])
+    );
     let deleted = app.get(&t.owner_key, "/v1/customers?status=deleted").await;
     assert_eq!(deleted.body["data"][0]["id"], json!(id));
-    let found = app.get(&t.owner_key, "/v1/customers?status=deleted&q=doom").await;
+    let found = app
+        .get(&t.owner_key, "/v1/customers?status=deleted&q=doom")
+        .await;
     assert_eq!(found.body["data"][0]["id"], json!(id));
     // Name and email stay taken while it can be restored.
-    let r = app.post(&t.owner_key, "/v1/customers", customer_body("Doomed Co", "new@del.example.com")).await;
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body("Doomed Co", "new@del.example.com"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let r = app.post(&t.owner_key, &format!("/v1/customers/{id}/restore"), json!({})).await;
-    assert_eq!(r.field("status"), "suspended", "restore returns to the status before deletion");
+    let r = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{id}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.field("status"),
+        "suspended",
+        "restore returns to the status before deletion"
+    );
     assert!(r.body.get("purge_after").is_none());
-    assert_eq!(app.get(&t.owner_key, "/v1/customers?q=doomed").await.body["data"][0]["id"], json!(id));
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers?q=doomed").await.body["data"][0]["id"],
+        json!(id)
+    );
 }
 
 #[tokio::test]
 async fn the_purge_removes_a_customer_after_30_days_and_frees_its_email_and_name() {
     let app = spawn_app().await;
     let t = app.new_tenant("purge").await;
-    let id = app.new_customer(&t.owner_key, "Gone Co", "g@purge.example.com").await;
-    let keep = app.new_customer(&t.owner_key, "Kept Co", "k@purge.example.com").await;
-    app.delete(&t.owner_key, &format!("/v1/customers/{id}?confirm=true")).await;
+    let id = app
+        .new_customer(&t.owner_key, "Gone Co", "g@purge.example.com")
+        .await;
+    let keep = app
+        .new_customer(&t.owner_key, "Kept Co", "k@purge.example.com")
+        .await;
+    app.delete(&t.owner_key, &format!("/v1/customers/{id}?confirm=true"))
+        .await;
 
     let now = chrono::Utc::now();
-    let early = tenantry::service::purge::run(&app.deps, now + chrono::Duration::days(29)).await.unwrap();
+    let early = tenantry::service::purge::run(&app.deps, now + chrono::Duration::days(29))
+        .await
+        .unwrap();
     assert_eq!(early.customers_purged, 0);
-    assert_eq!(app.get(&t.owner_key, &format!("/v1/customers/{id}")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&t.owner_key, &format!("/v1/customers/{id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
-    let report = tenantry::service::purge::run(&app.deps, now + chrono::Duration::days(31)).await.unwrap();
+    let report = tenantry::service::purge::run(&app.deps, now + chrono::Duration::days(31))
+        .await
+        .unwrap();
     assert_eq!(report.customers_purged, 1);
-    assert_eq!(app.get(&t.owner_key, &format!("/v1/customers/{id}")).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get(&t.owner_key, &format!("/v1/customers/{keep}")).await.status, StatusCode::OK);
-    let leftovers: Vec<String> = app.store.all_items().unwrap().into_iter().map(|i| format!("{} {}", i.pk, i.sk)).filter(|k| k.contains(&id) || k.contains("gone co") || k.contains("g@purge")).collect();
+    assert_eq!(
+        app.get(&t.owner_key, &format!("/v1/customers/{id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&t.owner_key, &format!("/v1/customers/{keep}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let leftovers: Vec<String> = app
+        .store
+        .all_items()
+        .unwrap()
+        .into_iter()
+        .map(|i| format!("{} {}", i.pk, i.sk))
+        .filter(|k| k.contains(&id) || k.contains("gone co") || k.contains("g@purge"))
+        .collect();
     assert_eq!(leftovers, Vec::<String>::new());
-    app.new_customer(&t.owner_key, "Gone Co", "g@purge.example.com").await;
+    app.new_customer(&t.owner_key, "Gone Co", "g@purge.example.com")
+        .await;
 }
 
 #[tokio::test]
 async fn patching_a_customer_merges_revalidates_and_detects_lost_updates() {
     let app = spawn_app().await;
     let t = app.new_tenant("patch").await;
-    let id = app.new_customer(&t.owner_key, "Old Name", "o@patch.example.com").await;
-    let other = app.new_customer(&t.owner_key, "Taken Name", "t@patch.example.com").await;
+    let id = app
+        .new_customer(&t.owner_key, "Old Name", "o@patch.example.com")
+        .await;
+    let other = app
+        .new_customer(&t.owner_key, "Taken Name", "t@patch.example.com")
+        .await;
     let path = format!("/v1/customers/{id}");
     let r = app.patch(&t.owner_key, &path, json!({"company": {"name": "New Name", "description": null}, "admin": {"email": "n@patch.example.com"}})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -351,23 +642,62 @@ async fn patching_a_customer_merges_revalidates_and_detects_lost_updates() {
     assert!(r.body["company"].get("description").is_none());
     assert_eq!(r.body["company"]["country"], "NL", "untouched fields stay");
     assert_eq!(r.body["version"], 2);
-    assert_eq!(app.get(&t.owner_key, "/v1/customers?q=new").await.body["data"][0]["id"], json!(id));
-    assert_eq!(app.get(&t.owner_key, "/v1/customers?q=old").await.body["data"], json!([]));
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers?q=new").await.body["data"][0]["id"],
+        json!(id)
+    );
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers?q=old").await.body["data"],
+        json!([])
+    );
     // The old email and name are free again; the other customer's are not.
-    app.new_customer(&t.owner_key, "Old Name", "o@patch.example.com").await;
-    let r = app.patch(&t.owner_key, &path, json!({"company": {"name": "taken name"}})).await;
-    assert_eq!(r.problem_type(), "urn:tenantry:problem:duplicate-company-name");
-    let r = app.patch(&t.owner_key, &path, json!({"company": {"phone": "12"}})).await;
+    app.new_customer(&t.owner_key, "Old Name", "o@patch.example.com")
+        .await;
+    let r = app
+        .patch(
+            &t.owner_key,
+            &path,
+            json!({"company": {"name": "taken name"}}),
+        )
+        .await;
+    assert_eq!(
+        r.problem_type(),
+        "urn:tenantry:problem:duplicate-company-name"
+    );
+    let r = app
+        .patch(&t.owner_key, &path, json!({"company": {"phone": "12"}}))
+        .await;
     assert_eq!(r.error_fields(), vec!["company.phone"]);
-    let r = app.patch(&t.owner_key, &path, json!({"admin": {"password": "Sup3r$ecretPass"}})).await;
+    let r = app
+        .patch(
+            &t.owner_key,
+            &path,
+            json!({"admin": {"password": "Sup3r$ecretPass"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     // Two writers that both read version 2: one wins, the other is told.
-    let a = app.send(Method::PATCH, &t.owner_key, &path, Some(json!({"company": {"description": "a"}})), &[("if-match", "\"2\"")]);
-    let b = app.send(Method::PATCH, &t.owner_key, &path, Some(json!({"company": {"description": "b"}})), &[("if-match", "\"2\"")]);
+    let a = app.send(
+        Method::PATCH,
+        &t.owner_key,
+        &path,
+        Some(json!({"company": {"description": "a"}})),
+        &[("if-match", "\"2\"")],
+    );
+    let b = app.send(
+        Method::PATCH,
+        &t.owner_key,
+        &path,
+        Some(json!({"company": {"description": "b"}})),
+        &[("if-match", "\"2\"")],
+    );
     let (a, b) = tokio::join!(a, b);
     let mut statuses = [a.status.as_u16(), b.status.as_u16()];
     statuses.sort();
-    assert!(statuses == [200, 409] || statuses == [200, 412], "{statuses:?}");
+    assert!(
+        statuses == [200, 409] || statuses == [200, 412],
+        "{statuses:?}"
+    );
     let _ = other;
 }
 
@@ -377,19 +707,54 @@ async fn an_idempotency_key_replays_the_first_response_and_refuses_a_different_b
     let t = app.new_tenant("idem").await;
     let body = customer_body("Once Co", "once@idem.example.com");
     let h = [("idempotency-key", "3f1c-once")];
-    let first = app.send(Method::POST, &t.owner_key, "/v1/customers", Some(body.clone()), &h).await;
-    let second = app.send(Method::POST, &t.owner_key, "/v1/customers", Some(body), &h).await;
+    let first = app
+        .send(
+            Method::POST,
+            &t.owner_key,
+            "/v1/customers",
+            Some(body.clone()),
+            &h,
+        )
+        .await;
+    let second = app
+        .send(Method::POST, &t.owner_key, "/v1/customers", Some(body), &h)
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(second.status, StatusCode::CREATED);
     assert_eq!(first.field("id"), second.field("id"));
     assert_eq!(second.headers["idempotent-replayed"], "true");
-    let other = app.send(Method::POST, &t.owner_key, "/v1/customers", Some(customer_body("Twice Co", "twice@idem.example.com")), &h).await;
+    let other = app
+        .send(
+            Method::POST,
+            &t.owner_key,
+            "/v1/customers",
+            Some(customer_body("Twice Co", "twice@idem.example.com")),
+            &h,
+        )
+        .await;
     assert_eq!(other.status, StatusCode::CONFLICT);
-    assert_eq!(other.problem_type(), "urn:tenantry:problem:idempotency-key-reused");
-    assert_eq!(app.get(&t.owner_key, "/v1/customers").await.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        other.problem_type(),
+        "urn:tenantry:problem:idempotency-key-reused"
+    );
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // Keys are per tenant: another tenant's identical key is a different request.
     let u = app.new_tenant("idem-two").await;
-    let r = app.send(Method::POST, &u.owner_key, "/v1/customers", Some(customer_body("Once Co", "once@idem.example.com")), &h).await;
+    let r = app
+        .send(
+            Method::POST,
+            &u.owner_key,
+            "/v1/customers",
+            Some(customer_body("Once Co", "once@idem.example.com")),
+            &h,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_ne!(r.field("id"), first.field("id"));
 }
@@ -399,50 +764,130 @@ async fn members_are_managed_by_owners_and_a_tenant_keeps_an_owner() {
     let app = spawn_app().await;
     let t = app.new_tenant("staff").await;
     let body = json!({"email": "Mia@staff.example.com", "first_name": "Mia", "last_name": "Member", "role": "member"});
-    assert_eq!(app.post(&t.member_key, "/v1/members", body.clone()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post(&t.member_key, "/v1/members", body.clone())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
     let m = app.post(&t.owner_key, "/v1/members", body.clone()).await;
     assert_eq!(m.status, StatusCode::CREATED, "{}", m.body);
     assert_eq!(m.field("email"), "mia@staff.example.com");
-    assert_eq!(app.post(&t.owner_key, "/v1/members", body).await.status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.post(&t.owner_key, "/v1/members", body).await.status,
+        StatusCode::CONFLICT
+    );
     let list = app.get(&t.member_key, "/v1/members").await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 2);
-    let owner_id = list.body["data"].as_array().unwrap().iter().find(|m| m["role"] == "owner").unwrap()["id"].as_str().unwrap().to_owned();
-    let r = app.patch(&t.owner_key, &format!("/v1/members/{owner_id}"), json!({"role": "member"})).await;
+    let owner_id = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "owner")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/members/{owner_id}"),
+            json!({"role": "member"}),
+        )
+        .await;
     assert_eq!(r.problem_type(), "urn:tenantry:problem:last-owner");
-    assert_eq!(app.delete(&t.owner_key, &format!("/v1/members/{owner_id}")).await.status, StatusCode::CONFLICT);
-    let promoted = app.patch(&t.owner_key, &format!("/v1/members/{}", m.field("id")), json!({"role": "owner"})).await;
+    assert_eq!(
+        app.delete(&t.owner_key, &format!("/v1/members/{owner_id}"))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let promoted = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/members/{}", m.field("id")),
+            json!({"role": "owner"}),
+        )
+        .await;
     assert_eq!(promoted.field("role"), "owner");
-    assert_eq!(app.delete(&t.owner_key, &format!("/v1/members/{owner_id}")).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get(&t.owner_key, &format!("/v1/members/{owner_id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.delete(&t.owner_key, &format!("/v1/members/{owner_id}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&t.owner_key, &format!("/v1/members/{owner_id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn owners_issue_and_revoke_keys_and_a_revoked_key_is_401() {
     let app = spawn_app().await;
     let t = app.new_tenant("keys").await;
-    assert_eq!(app.post(&t.member_key, "/v1/api-keys", json!({"name": "x", "role": "owner"})).await.status, StatusCode::FORBIDDEN);
-    let k = app.post(&t.owner_key, "/v1/api-keys", json!({"name": "ci", "role": "member"})).await;
+    assert_eq!(
+        app.post(
+            &t.member_key,
+            "/v1/api-keys",
+            json!({"name": "x", "role": "owner"})
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let k = app
+        .post(
+            &t.owner_key,
+            "/v1/api-keys",
+            json!({"name": "ci", "role": "member"}),
+        )
+        .await;
     assert_eq!(k.status, StatusCode::CREATED);
     let secret = k.field("secret").to_owned();
     assert!(secret.starts_with("tk_"));
-    assert_eq!(app.get(&secret, "/v1/customers").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&secret, "/v1/customers").await.status,
+        StatusCode::OK
+    );
     let list = app.get(&t.owner_key, "/v1/api-keys").await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 3);
-    assert!(!list.body.to_string().contains(&secret), "a listed key never shows its secret");
+    assert!(
+        !list.body.to_string().contains(&secret),
+        "a listed key never shows its secret"
+    );
     assert!(!list.body.to_string().contains("secret_hash"));
-    assert_eq!(app.delete(&t.owner_key, &format!("/v1/api-keys/{}", k.field("id"))).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get(&secret, "/v1/customers").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.delete(&t.owner_key, &format!("/v1/api-keys/{}", k.field("id")))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&secret, "/v1/customers").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_are_405() {
     let app = spawn_app().await;
     let t = app.new_tenant("routes").await;
-    assert_eq!(app.get(&t.owner_key, "/v1/nothing").await.status, StatusCode::NOT_FOUND);
-    let r = app.send(Method::PUT, &t.owner_key, "/v1/customers", None, &[]).await;
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/nothing").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .send(Method::PUT, &t.owner_key, "/v1/customers", None, &[])
+        .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.headers["allow"], "GET, POST");
-    assert_eq!(app.get(&t.owner_key, "/v1/customers/cus_nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/customers/cus_nope").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -451,7 +896,11 @@ async fn hostile_input_never_causes_a_server_error() {
     let t = app.new_tenant("hostile").await;
     let long = "ä".repeat(20_000);
     let nasty: Vec<Value> = vec![
-        json!(null), json!([]), json!("string"), json!(1e308), json!({"company": null, "admin": null}),
+        json!(null),
+        json!([]),
+        json!("string"),
+        json!(1e308),
+        json!({"company": null, "admin": null}),
         json!({"company": {"name": long}, "admin": {"email": long, "first_name": long, "last_name": long}}),
         json!({"company": {"name": "\u{0000}\u{0007}#T#x", "country": "\u{0000}", "address": {"line1": "\u{202e}", "postal_code": "\u{0000}"}}, "admin": {"first_name": "a", "last_name": "b", "email": "a@b.example.com", "password": "\u{0000}"}}),
         json!({"company": {"name": "#"}, "admin": {"first_name": "a", "last_name": "b", "email": "x@y.example.com"}}),
@@ -467,17 +916,40 @@ async fn hostile_input_never_causes_a_server_error() {
     for path in ["/v1/customers", "/v1/members", "/v1/api-keys"] {
         for b in &bodies {
             let r = app.post(&t.owner_key, path, b.clone()).await;
-            assert!(r.status.is_client_error() || r.status.is_success(), "{path} {b:.80}: {}", r.status);
+            assert!(
+                r.status.is_client_error() || r.status.is_success(),
+                "{path} {b:.80}: {}",
+                r.status
+            );
         }
     }
     for b in &nasty {
-        let r = app.patch(&t.owner_key, "/v1/customers/cus_00000000000000000000000000000000", b.clone()).await;
+        let r = app
+            .patch(
+                &t.owner_key,
+                "/v1/customers/cus_00000000000000000000000000000000",
+                b.clone(),
+            )
+            .await;
         assert!(r.status.is_client_error(), "{}", r.status);
     }
-    for q in ["%00", "%23%23%23", "%F0%9F%92%A5", &"a".repeat(5000), "%E2%80%AE", "T%23"] {
+    for q in [
+        "%00",
+        "%23%23%23",
+        "%F0%9F%92%A5",
+        &"a".repeat(5000),
+        "%E2%80%AE",
+        "T%23",
+    ] {
         for param in ["q", "status", "limit", "cursor"] {
-            let r = app.get(&t.owner_key, &format!("/v1/customers?{param}={q}")).await;
-            assert!(r.status.is_client_error() || r.status.is_success(), "{param}={q:.40}: {}", r.status);
+            let r = app
+                .get(&t.owner_key, &format!("/v1/customers?{param}={q}"))
+                .await;
+            assert!(
+                r.status.is_client_error() || r.status.is_success(),
+                "{param}={q:.40}: {}",
+                r.status
+            );
         }
     }
     for id in ["..%2F..%2F", "%00", "cus_%23T%23other", &"9".repeat(3000)] {

@@ -18,7 +18,11 @@ async fn embedded_store_meets_the_contract() {
 /// broken setup.
 #[tokio::test]
 async fn dynamodb_store_meets_the_contract() {
-    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    let set = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    };
     let endpoint = set("AWS_ENDPOINT_URL");
     let table = set("TENANTRY_TEST_TABLE");
     let (Some(_), Some(table)) = (endpoint.as_ref(), table) else {

@@ -27,15 +27,37 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
         }
         Op::TenantsList => Reply::ok(tenants::list(d, limit, cursor).await?),
         Op::TenantsGet => Reply::ok(tenants::get(d, cx.param("tenant_id")).await?),
-        Op::TenantsUpdate => Reply::ok(tenants::patch(d, cx.param("tenant_id"), &parse_json::<Value>(cx.body)?, cx.if_version()?).await?),
+        Op::TenantsUpdate => Reply::ok(
+            tenants::patch(
+                d,
+                cx.param("tenant_id"),
+                &parse_json::<Value>(cx.body)?,
+                cx.if_version()?,
+            )
+            .await?,
+        ),
         Op::TenantApiKeysCreate => {
-            let v = api_keys::create(d, cx.param("tenant_id"), &parse_json::<ApiKeyDraft>(cx.body)?).await?;
-            Reply { status: http::StatusCode::CREATED, etag_version: None, ..Reply::ok(v) }
+            let v = api_keys::create(
+                d,
+                cx.param("tenant_id"),
+                &parse_json::<ApiKeyDraft>(cx.body)?,
+            )
+            .await?;
+            Reply {
+                status: http::StatusCode::CREATED,
+                etag_version: None,
+                ..Reply::ok(v)
+            }
         }
         Op::ApiKeysList => Reply::ok(api_keys::list(d, cx.tenant_id()?, limit, cursor).await?),
         Op::ApiKeysCreate => {
-            let v = api_keys::create(d, cx.tenant_id()?, &parse_json::<ApiKeyDraft>(cx.body)?).await?;
-            Reply { status: http::StatusCode::CREATED, etag_version: None, ..Reply::ok(v) }
+            let v =
+                api_keys::create(d, cx.tenant_id()?, &parse_json::<ApiKeyDraft>(cx.body)?).await?;
+            Reply {
+                status: http::StatusCode::CREATED,
+                etag_version: None,
+                ..Reply::ok(v)
+            }
         }
         Op::ApiKeysDelete => {
             api_keys::delete(d, cx.tenant_id()?, cx.param("key_id")).await?;
@@ -43,27 +65,68 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
         }
         Op::MembersList => Reply::ok(members::list(d, cx.tenant_id()?, limit, cursor).await?),
         Op::MembersCreate => {
-            let v = members::create(d, cx.tenant_id()?, &parse_json::<MemberDraft>(cx.body)?).await?;
+            let v =
+                members::create(d, cx.tenant_id()?, &parse_json::<MemberDraft>(cx.body)?).await?;
             let loc = format!("/v1/members/{}", id_of(&v));
             Reply::created(v, loc)
         }
         Op::MembersGet => Reply::ok(members::get(d, cx.tenant_id()?, cx.param("member_id")).await?),
-        Op::MembersUpdate => Reply::ok(members::patch(d, cx.tenant_id()?, cx.param("member_id"), &parse_json::<Value>(cx.body)?, cx.if_version()?).await?),
+        Op::MembersUpdate => Reply::ok(
+            members::patch(
+                d,
+                cx.tenant_id()?,
+                cx.param("member_id"),
+                &parse_json::<Value>(cx.body)?,
+                cx.if_version()?,
+            )
+            .await?,
+        ),
         Op::MembersDelete => {
             members::delete(d, cx.tenant_id()?, cx.param("member_id")).await?;
             Reply::no_content()
         }
-        Op::CustomersList => Reply::ok(customers::list(d, cx.tenant_id()?, cx.query("q"), cx.query("status"), limit, cursor).await?),
+        Op::CustomersList => Reply::ok(
+            customers::list(
+                d,
+                cx.tenant_id()?,
+                cx.query("q"),
+                cx.query("status"),
+                limit,
+                cursor,
+            )
+            .await?,
+        ),
         Op::CustomersCreate => {
-            let v = customers::create(d, cx.tenant_id()?, &parse_json::<CustomerDraft>(cx.body)?).await?;
+            let v = customers::create(d, cx.tenant_id()?, &parse_json::<CustomerDraft>(cx.body)?)
+                .await?;
             let loc = format!("/v1/customers/{}", id_of(&v));
             Reply::created(v, loc)
         }
-        Op::CustomersGet => Reply::ok(customers::get(d, cx.tenant_id()?, cx.param("customer_id")).await?),
-        Op::CustomersUpdate => Reply::ok(customers::patch(d, cx.tenant_id()?, cx.param("customer_id"), &parse_json::<Value>(cx.body)?, cx.if_version()?).await?),
+        Op::CustomersGet => {
+            Reply::ok(customers::get(d, cx.tenant_id()?, cx.param("customer_id")).await?)
+        }
+        Op::CustomersUpdate => Reply::ok(
+            customers::patch(
+                d,
+                cx.tenant_id()?,
+                cx.param("customer_id"),
+                &parse_json::<Value>(cx.body)?,
+                cx.if_version()?,
+            )
+            .await?,
+        ),
         Op::CustomersDelete => {
             let confirm = cx.query("confirm") == Some("true");
-            Reply::ok(customers::transition(d, cx.tenant_id()?, cx.param("customer_id"), Transition::Delete, confirm).await?)
+            Reply::ok(
+                customers::transition(
+                    d,
+                    cx.tenant_id()?,
+                    cx.param("customer_id"),
+                    Transition::Delete,
+                    confirm,
+                )
+                .await?,
+            )
         }
         Op::CustomersDeactivate => transition(&cx, Transition::Deactivate).await?,
         Op::CustomersSuspend => transition(&cx, Transition::Suspend).await?,
@@ -73,5 +136,7 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
 }
 
 async fn transition(cx: &Ctx<'_>, t: Transition) -> Result<Reply, Error> {
-    Ok(Reply::ok(customers::transition(cx.deps, cx.tenant_id()?, cx.param("customer_id"), t, true).await?))
+    Ok(Reply::ok(
+        customers::transition(cx.deps, cx.tenant_id()?, cx.param("customer_id"), t, true).await?,
+    ))
 }

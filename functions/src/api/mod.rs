@@ -31,13 +31,27 @@ pub struct Reply {
 impl Reply {
     pub fn ok(body: Value) -> Self {
         let etag_version = body.get("version").and_then(Value::as_u64);
-        Self { status: StatusCode::OK, body: Some(body), etag_version, location: None }
+        Self {
+            status: StatusCode::OK,
+            body: Some(body),
+            etag_version,
+            location: None,
+        }
     }
     pub fn created(body: Value, location: String) -> Self {
-        Self { status: StatusCode::CREATED, location: Some(location), ..Self::ok(body) }
+        Self {
+            status: StatusCode::CREATED,
+            location: Some(location),
+            ..Self::ok(body)
+        }
     }
     pub fn no_content() -> Self {
-        Self { status: StatusCode::NO_CONTENT, body: None, etag_version: None, location: None }
+        Self {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            etag_version: None,
+            location: None,
+        }
     }
 }
 
@@ -53,7 +67,10 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn param(&self, name: &str) -> &str {
-        self.params.get(name).map(String::as_str).unwrap_or_default()
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
@@ -64,10 +81,17 @@ impl Ctx<'_> {
     }
     /// `If-Match: "3"` (or W/"3", or 3): the version the client last read.
     pub fn if_version(&self) -> Result<Option<u64>, Error> {
-        let Some(v) = self.headers.get(header::IF_MATCH) else { return Ok(None) };
+        let Some(v) = self.headers.get(header::IF_MATCH) else {
+            return Ok(None);
+        };
         let s = v.to_str().unwrap_or_default().trim();
         let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-        s.parse::<u64>().map(Some).map_err(|_| Error::invalid("If-Match", "must be an ETag returned by this API, e.g. \"3\""))
+        s.parse::<u64>().map(Some).map_err(|_| {
+            Error::invalid(
+                "If-Match",
+                "must be an ETag returned by this API, e.g. \"3\"",
+            )
+        })
     }
 }
 
@@ -81,7 +105,10 @@ impl App {
     /// Every route (the local server), or only `binary`'s (a Lambda).
     pub fn new(deps: Deps, binary: Option<&str>) -> Self {
         let mut by_path: Vec<(&str, Vec<&'static Route>)> = Vec::new();
-        for r in ROUTES.iter().filter(|r| binary.is_none_or(|b| r.binary == b)) {
+        for r in ROUTES
+            .iter()
+            .filter(|r| binary.is_none_or(|b| r.binary == b))
+        {
             match by_path.iter_mut().find(|(p, _)| *p == r.path) {
                 Some((_, v)) => v.push(r),
                 None => by_path.push((r.path, vec![r])),
@@ -89,7 +116,9 @@ impl App {
         }
         let mut router = matchit::Router::new();
         for (path, routes) in by_path {
-            router.insert(path, routes).expect("route table paths are distinct and well-formed");
+            router
+                .insert(path, routes)
+                .expect("route table paths are distinct and well-formed");
         }
         Self { deps, router }
     }
@@ -98,7 +127,8 @@ impl App {
 fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
@@ -106,14 +136,20 @@ fn problem_response(e: &Error, request_id: &str) -> Response<Bytes> {
     let p = problem::from_error(e, request_id);
     let mut r = json_response(p.status, problem::CONTENT_TYPE, &p.body);
     if p.status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     r
 }
 
 /// 413 for a body over the limit; also used by the server before the body is read.
 pub fn too_large(request_id: &str) -> Response<Bytes> {
-    let p = problem::problem(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", &format!("a request body may be at most {MAX_BODY_BYTES} bytes"));
+    let p = problem::problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        "Body too large",
+        &format!("a request body may be at most {MAX_BODY_BYTES} bytes"),
+    );
     let mut body = p.body;
     body["request_id"] = Value::from(request_id);
     json_response(p.status, problem::CONTENT_TYPE, &body)
@@ -128,9 +164,20 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
 }
 
 fn is_json(headers: &HeaderMap, method: &Method) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    mime == "application/json" || (method == Method::PATCH && mime == "application/merge-patch+json")
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json"
+        || (method == Method::PATCH && mime == "application/merge-patch+json")
 }
 
 /// Serves one request. Never panics on input and never answers 5xx for bad input.
@@ -145,8 +192,18 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Response<Bytes> {
         Err(_) => problem_response(&Error::NotFound("route"), &request_id),
         Ok(matched) => match matched.value.iter().find(|r| r.method == parts.method) {
             None => {
-                let allow = matched.value.iter().map(|r| r.method.as_str()).collect::<Vec<_>>().join(", ");
-                let p = problem::problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", &format!("this path accepts {allow}"));
+                let allow = matched
+                    .value
+                    .iter()
+                    .map(|r| r.method.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let p = problem::problem(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    "Method not allowed",
+                    &format!("this path accepts {allow}"),
+                );
                 let mut r = json_response(p.status, problem::CONTENT_TYPE, &p.body);
                 if let Ok(v) = HeaderValue::from_str(&allow) {
                     r.headers_mut().insert(header::ALLOW, v);
@@ -155,9 +212,14 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Response<Bytes> {
             }
             Some(route) => {
                 route_path = route.path;
-                let params = matched.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                let params = matched
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
                 let query = parse_query(parts.uri.query());
-                let result = run(app, route, &parts.headers, params, query, &body, &mut actor).await;
+                let result =
+                    run(app, route, &parts.headers, params, query, &body, &mut actor).await;
                 match result {
                     Ok(r) => r,
                     Err(e) => {
@@ -186,13 +248,28 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Response<Bytes> {
     response
 }
 
-async fn run(app: &App, route: &Route, headers: &HeaderMap, params: HashMap<String, String>, query: HashMap<String, String>, body: &Bytes, actor: &mut String) -> Result<Response<Bytes>, Error> {
-    let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+async fn run(
+    app: &App,
+    route: &Route,
+    headers: &HeaderMap,
+    params: HashMap<String, String>,
+    query: HashMap<String, String>,
+    body: &Bytes,
+    actor: &mut String,
+) -> Result<Response<Bytes>, Error> {
+    let token = auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
     let principal: Principal = auth::authenticate(&app.deps, token).await?;
     *actor = principal.actor().to_owned();
     let scope = authorize(&principal, route.permission)?;
     if body.len() > MAX_BODY_BYTES {
-        return Err(Error::bad_request("body-too-large", format!("a request body may be at most {MAX_BODY_BYTES} bytes")));
+        return Err(Error::bad_request(
+            "body-too-large",
+            format!("a request body may be at most {MAX_BODY_BYTES} bytes"),
+        ));
     }
     let has_body = matches!(route.method, Method::POST | Method::PATCH | Method::PUT);
     if has_body && !body.is_empty() && !is_json(headers, &route.method) {
@@ -200,13 +277,29 @@ async fn run(app: &App, route: &Route, headers: &HeaderMap, params: HashMap<Stri
     }
     let ticket = match (route.method == Method::POST, headers.get("idempotency-key")) {
         (true, Some(k)) => {
-            let k = k.to_str().map_err(|_| Error::invalid("Idempotency-Key", "must be visible ASCII"))?;
-            match idempotency::begin(&app.deps, &principal, k, route.method.as_str(), route.path_for(&params).as_str(), body).await? {
+            let k = k
+                .to_str()
+                .map_err(|_| Error::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            match idempotency::begin(
+                &app.deps,
+                &principal,
+                k,
+                route.method.as_str(),
+                route.path_for(&params).as_str(),
+                body,
+            )
+            .await?
+            {
                 idempotency::Begin::Replay(r) => {
                     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
-                    let ct = if status.is_success() { "application/json" } else { problem::CONTENT_TYPE };
+                    let ct = if status.is_success() {
+                        "application/json"
+                    } else {
+                        problem::CONTENT_TYPE
+                    };
                     let mut resp = json_response(status, ct, &r.body);
-                    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                    resp.headers_mut()
+                        .insert("idempotent-replayed", HeaderValue::from_static("true"));
                     return Ok(resp);
                 }
                 idempotency::Begin::Proceed(t) => Some(t),
@@ -214,7 +307,14 @@ async fn run(app: &App, route: &Route, headers: &HeaderMap, params: HashMap<Stri
         }
         _ => None,
     };
-    let cx = Ctx { deps: &app.deps, scope, params, query, headers, body };
+    let cx = Ctx {
+        deps: &app.deps,
+        scope,
+        params,
+        query,
+        headers,
+        body,
+    };
     let result = handlers::call(route.op, cx).await;
     let response = match &result {
         Err(_) => None,
@@ -227,10 +327,17 @@ async fn run(app: &App, route: &Route, headers: &HeaderMap, params: HashMap<Stri
                     r
                 }
             };
-            if let Some(v) = reply.etag_version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
+            if let Some(v) = reply
+                .etag_version
+                .and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok())
+            {
                 r.headers_mut().insert(header::ETAG, v);
             }
-            if let Some(l) = reply.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+            if let Some(l) = reply
+                .location
+                .as_deref()
+                .and_then(|l| HeaderValue::from_str(l).ok())
+            {
                 r.headers_mut().insert(header::LOCATION, l);
             }
             Some(r)
@@ -238,7 +345,10 @@ async fn run(app: &App, route: &Route, headers: &HeaderMap, params: HashMap<Stri
     };
     if let Some(t) = ticket {
         let (status, stored) = match &result {
-            Ok(reply) => (reply.status.as_u16(), reply.body.clone().unwrap_or(Value::Null)),
+            Ok(reply) => (
+                reply.status.as_u16(),
+                reply.body.clone().unwrap_or(Value::Null),
+            ),
             Err(e) => {
                 let p = problem::from_error(e, "");
                 (p.status.as_u16(), p.body)
@@ -251,12 +361,18 @@ async fn run(app: &App, route: &Route, headers: &HeaderMap, params: HashMap<Stri
     match (result, response) {
         (Ok(_), Some(r)) => Ok(r),
         (Err(e), _) => Err(e),
-        (Ok(_), None) => Err(Error::Unexpected(anyhow::anyhow!("a reply without a response"))),
+        (Ok(_), None) => Err(Error::Unexpected(anyhow::anyhow!(
+            "a reply without a response"
+        ))),
     }
 }
 
 fn unsupported_media_type() -> Error {
-    Error::BadRequest { kind: "unsupported-media-type", detail: "send the body as Content-Type: application/json".into(), field: None }
+    Error::BadRequest {
+        kind: "unsupported-media-type",
+        detail: "send the body as Content-Type: application/json".into(),
+        field: None,
+    }
 }
 
 impl Route {

@@ -31,7 +31,11 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Pro
 /// The problem for a domain error. 5xx bodies are opaque: the cause goes to the log.
 pub fn from_error(e: &Error, request_id: &str) -> Problem {
     let mut p = match e {
-        Error::BadRequest { kind, detail, field } => {
+        Error::BadRequest {
+            kind,
+            detail,
+            field,
+        } => {
             let status = match *kind {
                 "unsupported-media-type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "body-too-large" => StatusCode::PAYLOAD_TOO_LARGE,
@@ -48,7 +52,15 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid request",
-                &format!("{} field(s) need fixing: {}", errors.len(), errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")),
+                &format!(
+                    "{} field(s) need fixing: {}",
+                    errors.len(),
+                    errors
+                        .iter()
+                        .map(|e| e.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
             p.body["errors"] = json!(errors);
             p
@@ -59,16 +71,32 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
             "Unauthenticated",
             "send a valid API key as Authorization: Bearer tk_...",
         ),
-        Error::Forbidden(detail) => problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail),
-        Error::NotFound(what) => problem(StatusCode::NOT_FOUND, "not-found", "Not found", &format!("no such {what}")),
-        Error::Conflict { kind, detail, extra } => {
+        Error::Forbidden(detail) => {
+            problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+        }
+        Error::NotFound(what) => problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            &format!("no such {what}"),
+        ),
+        Error::Conflict {
+            kind,
+            detail,
+            extra,
+        } => {
             let mut p = problem(StatusCode::CONFLICT, kind, "Conflict", detail);
             for (k, v) in extra {
                 p.body[k] = v.clone();
             }
             p
         }
-        Error::PreconditionFailed(detail) => problem(StatusCode::PRECONDITION_FAILED, "precondition-failed", "Precondition failed", detail),
+        Error::PreconditionFailed(detail) => problem(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            detail,
+        ),
         Error::Unexpected(_) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

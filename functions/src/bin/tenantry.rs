@@ -15,7 +15,12 @@ use tenantry::service::{auth, purge};
 #[command(name = "tenantry", about = "Tenantry control plane, on your laptop")]
 struct Cli {
     /// Directory holding the store file.
-    #[arg(long, global = true, default_value = ".tenantry", env = "TENANTRY_DATA")]
+    #[arg(
+        long,
+        global = true,
+        default_value = ".tenantry",
+        env = "TENANTRY_DATA"
+    )]
     data: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -50,17 +55,23 @@ async fn main() -> anyhow::Result<()> {
                 _ => {
                     let k = api_key::new_secret();
                     // Printed once, to the terminal only: it is the operator's credential.
-                    eprintln!("No TENANTRY_ADMIN_KEY set; generated an operator key for this run:\n  export TENANTRY_ADMIN_KEY={k}");
+                    eprintln!(
+                        "No TENANTRY_ADMIN_KEY set; generated an operator key for this run:\n  export TENANTRY_ADMIN_KEY={k}"
+                    );
                     k
                 }
             };
-            auth::register_operator_key(&deps, &admin_key).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            auth::register_operator_key(&deps, &admin_key)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let listener = tokio::net::TcpListener::bind(addr).await?;
             tracing::info!(addr = %listener.local_addr()?, data = %cli.data.display(), "serving every route");
             functions::server::serve(listener, Arc::new(App::new(deps, None))).await?;
         }
         Command::Purge => {
-            let report = purge::run(&deps, deps.clock.now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = purge::run(&deps, deps.clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string(&report)?);
         }
     }

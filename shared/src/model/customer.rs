@@ -22,7 +22,8 @@ pub enum CustomerStatus {
 }
 
 impl CustomerStatus {
-    pub const ALL: [CustomerStatus; 4] = [Self::Active, Self::Inactive, Self::Suspended, Self::Deleted];
+    pub const ALL: [CustomerStatus; 4] =
+        [Self::Active, Self::Inactive, Self::Suspended, Self::Deleted];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,7 +50,13 @@ pub enum Transition {
 }
 
 impl Transition {
-    pub const ALL: [Transition; 5] = [Self::Deactivate, Self::Suspend, Self::Reactivate, Self::Delete, Self::Restore];
+    pub const ALL: [Transition; 5] = [
+        Self::Deactivate,
+        Self::Suspend,
+        Self::Reactivate,
+        Self::Delete,
+        Self::Restore,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,7 +81,11 @@ impl Transition {
 
     /// The transitions allowed from `from`, for error messages.
     pub fn allowed(from: CustomerStatus) -> Vec<&'static str> {
-        Self::ALL.into_iter().filter(|t| t.allowed_from(from)).map(Self::as_str).collect()
+        Self::ALL
+            .into_iter()
+            .filter(|t| t.allowed_from(from))
+            .map(Self::as_str)
+            .collect()
     }
 }
 
@@ -161,7 +172,11 @@ impl Customer {
                     "cannot {} a customer that is {}; allowed: {}",
                     t.as_str(),
                     self.status.as_str(),
-                    if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
                 ),
             );
             if let Error::Conflict { extra, .. } = &mut e {
@@ -193,7 +208,10 @@ impl Customer {
                 self.purge_after = Some(now + chrono::Duration::days(PURGE_GRACE_DAYS));
             }
             Transition::Restore => {
-                self.status = self.status_before_deletion.take().unwrap_or(CustomerStatus::Active);
+                self.status = self
+                    .status_before_deletion
+                    .take()
+                    .unwrap_or(CustomerStatus::Active);
                 self.deleted_at = None;
                 self.purge_after = None;
             }
@@ -267,7 +285,11 @@ impl CustomerDraft {
                 let country_ok = d.country.is_none() || country.is_some();
                 let address = d.address.as_ref().and_then(|a| {
                     // Without a valid country the postal code can only be checked as text.
-                    a.parse("company.address", if country_ok { country.as_deref() } else { None }, &mut c)
+                    a.parse(
+                        "company.address",
+                        if country_ok { country.as_deref() } else { None },
+                        &mut c,
+                    )
                 });
                 let company = Company {
                     name: name_.unwrap_or_default(),
@@ -275,9 +297,15 @@ impl CustomerDraft {
                     phone: c.optional("company.phone", d.phone.as_deref(), fields::phone),
                     country,
                     address,
-                    description: c.optional("company.description", d.description.as_deref(), |s| fields::text(s, 2000)),
+                    description: c.optional("company.description", d.description.as_deref(), |s| {
+                        fields::text(s, 2000)
+                    }),
                 };
-                if company.name.is_empty() { None } else { Some(company) }
+                if company.name.is_empty() {
+                    None
+                } else {
+                    Some(company)
+                }
             }
         };
         if company.as_ref().is_some_and(|co| co.name_key().is_empty()) {
@@ -290,24 +318,29 @@ impl CustomerDraft {
                 first = c.required("admin.first_name", a.first_name.as_deref(), name);
                 last = c.required("admin.last_name", a.last_name.as_deref(), name);
                 email = c.required("admin.email", a.email.as_deref(), fields::email);
-                if let Some(p) = &a.password {
-                    if c.check("admin.password", fields::password(p)).is_some() {
-                        password = Some(p.clone());
-                    }
+                if let Some(p) = &a.password
+                    && c.check("admin.password", fields::password(p)).is_some()
+                {
+                    password = Some(p.clone());
                 }
             }
         }
-        let primary_contact = self.primary_contact.as_ref().map(|p| p.parse("primary_contact", &mut c));
+        let primary_contact = self
+            .primary_contact
+            .as_ref()
+            .map(|p| p.parse("primary_contact", &mut c));
         c.finish()?;
         match (company, email, first, last) {
-            (Some(company), Some(admin_email), Some(admin_first_name), Some(admin_last_name)) => Ok(CustomerInput {
-                company,
-                admin_email,
-                admin_first_name,
-                admin_last_name,
-                admin_password: password,
-                primary_contact,
-            }),
+            (Some(company), Some(admin_email), Some(admin_first_name), Some(admin_last_name)) => {
+                Ok(CustomerInput {
+                    company,
+                    admin_email,
+                    admin_first_name,
+                    admin_last_name,
+                    admin_password: password,
+                    primary_contact,
+                })
+            }
             _ => Err(Error::invalid("body", "is incomplete")),
         }
     }
@@ -360,9 +393,20 @@ mod tests {
             "admin": {"email": "nope", "password": "weak"}
         }))
         .unwrap();
-        let Err(Error::Invalid(errs)) = draft.parse() else { panic!("expected 422") };
+        let Err(Error::Invalid(errs)) = draft.parse() else {
+            panic!("expected 422")
+        };
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
-        for f in ["company.name", "company.phone", "company.country", "company.address.line1", "admin.first_name", "admin.last_name", "admin.email", "admin.password"] {
+        for f in [
+            "company.name",
+            "company.phone",
+            "company.country",
+            "company.address.line1",
+            "admin.first_name",
+            "admin.last_name",
+            "admin.email",
+            "admin.password",
+        ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
     }
@@ -370,8 +414,14 @@ mod tests {
     #[test]
     fn transitions_follow_the_lifecycle() {
         use CustomerStatus::*;
-        assert_eq!(Transition::allowed(Active), vec!["deactivate", "suspend", "delete"]);
-        assert_eq!(Transition::allowed(Inactive), vec!["suspend", "reactivate", "delete"]);
+        assert_eq!(
+            Transition::allowed(Active),
+            vec!["deactivate", "suspend", "delete"]
+        );
+        assert_eq!(
+            Transition::allowed(Inactive),
+            vec!["suspend", "reactivate", "delete"]
+        );
         assert_eq!(Transition::allowed(Suspended), vec!["reactivate", "delete"]);
         assert_eq!(Transition::allowed(Deleted), vec!["restore"]);
     }

@@ -43,7 +43,8 @@ pub fn email_key(email: &str) -> String {
 /// A phone number in E.164: `+`, country code, subscriber number; spaces, dots,
 /// dashes and parentheses are accepted and removed.
 pub fn phone(raw: &str) -> Parsed<String> {
-    static E164: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\+[1-9][0-9]{6,14}$").expect("E.164 pattern"));
+    static E164: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\+[1-9][0-9]{6,14}$").expect("E.164 pattern"));
     let compact: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
@@ -52,7 +53,9 @@ pub fn phone(raw: &str) -> Parsed<String> {
         return Err("must start with + and the country code, e.g. +14155550100".into());
     }
     if !E164.is_match(&compact) {
-        return Err("must be an E.164 number: + country code and 7 to 15 digits, e.g. +14155550100".into());
+        return Err(
+            "must be an E.164 number: + country code and 7 to 15 digits, e.g. +14155550100".into(),
+        );
     }
     Ok(compact)
 }
@@ -70,9 +73,16 @@ pub fn country(raw: &str) -> Parsed<String> {
 /// A website: http(s) URL with a host; a bare host gets `https://`.
 pub fn website(raw: &str) -> Parsed<String> {
     let t = text(raw, 2048)?;
-    let candidate = if t.contains("://") { t } else { format!("https://{t}") };
+    let candidate = if t.contains("://") {
+        t
+    } else {
+        format!("https://{t}")
+    };
     match url::Url::parse(&candidate) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| h.contains('.')) => {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some_and(|h| h.contains('.')) =>
+        {
             Ok(u.to_string())
         }
         _ => Err("must be a web address such as https://example.com".into()),
@@ -84,8 +94,16 @@ pub fn postal_code(raw: &str, country: Option<&str>) -> Parsed<String> {
     static FORMATS: LazyLock<Vec<(&str, Regex, &str)>> = LazyLock::new(|| {
         [
             ("US", r"^[0-9]{5}(-[0-9]{4})?$", "12345 or 12345-6789"),
-            ("CA", r"^[ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z] [0-9][ABCEGHJ-NPRSTV-Z][0-9]$", "K1A 0B1"),
-            ("GB", r"^([A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}|GIR 0AA)$", "SW1A 1AA"),
+            (
+                "CA",
+                r"^[ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z] [0-9][ABCEGHJ-NPRSTV-Z][0-9]$",
+                "K1A 0B1",
+            ),
+            (
+                "GB",
+                r"^([A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}|GIR 0AA)$",
+                "SW1A 1AA",
+            ),
             ("DE", r"^[0-9]{5}$", "10115"),
             ("NL", r"^[1-9][0-9]{3} [A-Z]{2}$", "1012 AB"),
             ("FR", r"^[0-9]{5}$", "75001"),
@@ -115,7 +133,9 @@ pub fn postal_code(raw: &str, country: Option<&str>) -> Parsed<String> {
     if re.is_match(&normalized) {
         Ok(normalized)
     } else {
-        Err(format!("is not a valid postal code for {country} (e.g. {example})"))
+        Err(format!(
+            "is not a valid postal code for {country} (e.g. {example})"
+        ))
     }
 }
 
@@ -126,7 +146,9 @@ pub fn password(raw: &str) -> Parsed<()> {
         && raw.chars().any(char::is_uppercase)
         && raw.chars().any(char::is_lowercase)
         && raw.chars().any(|c| c.is_ascii_digit())
-        && raw.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace());
+        && raw
+            .chars()
+            .any(|c| !c.is_alphanumeric() && !c.is_whitespace());
     if ok {
         Ok(())
     } else {

@@ -10,7 +10,10 @@ use crate::error::{Error, FieldError};
 /// the wrong type is 422 naming its field. Messages never echo the offending value.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::bad_request("missing-body", "the request needs a JSON body"));
+        return Err(Error::bad_request(
+            "missing-body",
+            "the request needs a JSON body",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(de).map_err(json_error)?;
@@ -42,10 +45,17 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
             (Some(p), true) => p.clone(),
             (None, true) => String::new(),
         };
-        let kind = if message.starts_with("unknown") { "unknown-field" } else { "duplicate-field" };
+        let kind = if message.starts_with("unknown") {
+            "unknown-field"
+        } else {
+            "duplicate-field"
+        };
         return Error::BadRequest {
             kind,
-            detail: format!("{}; remove it", message.split(", expected").next().unwrap_or(&message)),
+            detail: format!(
+                "{}; remove it",
+                message.split(", expected").next().unwrap_or(&message)
+            ),
             field: Some(full),
         };
     }
@@ -112,7 +122,12 @@ impl Checks {
     }
 
     /// A required value: absent is an error, present is parsed.
-    pub fn required<T>(&mut self, field: &str, raw: Option<&str>, parse: impl FnOnce(&str) -> Parsed<T>) -> Option<T> {
+    pub fn required<T>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Parsed<T>,
+    ) -> Option<T> {
         match raw {
             None => {
                 self.fail(field, "is required");
@@ -123,7 +138,12 @@ impl Checks {
     }
 
     /// An optional value: absent stays absent, present is parsed.
-    pub fn optional<T>(&mut self, field: &str, raw: Option<&str>, parse: impl FnOnce(&str) -> Parsed<T>) -> Option<T> {
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Parsed<T>,
+    ) -> Option<T> {
         raw.and_then(|r| self.check(field, parse(r)))
     }
 
@@ -163,14 +183,30 @@ pub struct AddressDraft {
 
 impl AddressDraft {
     pub fn parse(&self, at: &str, country: Option<&str>, c: &mut Checks) -> Option<Address> {
-        let line1 = c.required(&format!("{at}.line1"), self.line1.as_deref(), |s| fields::text(s, 200));
-        let line2 = c.optional(&format!("{at}.line2"), self.line2.as_deref(), |s| fields::text(s, 200));
-        let city = c.optional(&format!("{at}.city"), self.city.as_deref(), |s| fields::text(s, 100));
-        let state = c.optional(&format!("{at}.state"), self.state.as_deref(), |s| fields::text(s, 100));
-        let postal_code = c.optional(&format!("{at}.postal_code"), self.postal_code.as_deref(), |s| {
-            fields::postal_code(s, country)
+        let line1 = c.required(&format!("{at}.line1"), self.line1.as_deref(), |s| {
+            fields::text(s, 200)
         });
-        Some(Address { line1: line1?, line2, city, state, postal_code })
+        let line2 = c.optional(&format!("{at}.line2"), self.line2.as_deref(), |s| {
+            fields::text(s, 200)
+        });
+        let city = c.optional(&format!("{at}.city"), self.city.as_deref(), |s| {
+            fields::text(s, 100)
+        });
+        let state = c.optional(&format!("{at}.state"), self.state.as_deref(), |s| {
+            fields::text(s, 100)
+        });
+        let postal_code = c.optional(
+            &format!("{at}.postal_code"),
+            self.postal_code.as_deref(),
+            |s| fields::postal_code(s, country),
+        );
+        Some(Address {
+            line1: line1?,
+            line2,
+            city,
+            state,
+            postal_code,
+        })
     }
 
     pub fn from_address(a: &Address) -> Self {
@@ -200,7 +236,10 @@ impl ContactDraft {
             name: c.optional(&format!("{at}.name"), self.name.as_deref(), name),
             phone: c.optional(&format!("{at}.phone"), self.phone.as_deref(), fields::phone),
             email: c.optional(&format!("{at}.email"), self.email.as_deref(), fields::email),
-            address: self.address.as_ref().and_then(|a| a.parse(&format!("{at}.address"), None, c)),
+            address: self
+                .address
+                .as_ref()
+                .and_then(|a| a.parse(&format!("{at}.address"), None, c)),
         }
     }
 
@@ -232,22 +271,45 @@ mod tests {
 
     #[test]
     fn wrong_types_name_the_field_without_echoing_the_value() {
-        let Err(Error::Invalid(errs)) = parse_json::<Body>(br#"{"name": 12345678}"#) else { panic!() };
+        let Err(Error::Invalid(errs)) = parse_json::<Body>(br#"{"name": 12345678}"#) else {
+            panic!()
+        };
         assert_eq!(errs[0].field, "name");
         assert!(!errs[0].detail.contains("12345678"), "{}", errs[0].detail);
     }
 
     #[test]
     fn unknown_fields_and_bad_json_are_bad_requests() {
-        assert!(matches!(parse_json::<Body>(br#"{"nam": "x"}"#), Err(Error::BadRequest { kind: "unknown-field", .. })));
-        assert!(matches!(parse_json::<Body>(br#"{"name": "#), Err(Error::BadRequest { kind: "malformed-json", .. })));
-        assert!(matches!(parse_json::<Body>(b""), Err(Error::BadRequest { kind: "missing-body", .. })));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"nam": "x"}"#),
+            Err(Error::BadRequest {
+                kind: "unknown-field",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"name": "#),
+            Err(Error::BadRequest {
+                kind: "malformed-json",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_json::<Body>(b""),
+            Err(Error::BadRequest {
+                kind: "missing-body",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn merge_patch_removes_nulls_and_merges_objects() {
         let mut t = serde_json::json!({"a": {"b": 1, "c": 2}, "d": 3});
-        merge_patch(&mut t, &serde_json::json!({"a": {"b": null, "e": 5}, "d": 4}));
+        merge_patch(
+            &mut t,
+            &serde_json::json!({"a": {"b": null, "e": 5}, "d": 4}),
+        );
         assert_eq!(t, serde_json::json!({"a": {"c": 2, "e": 5}, "d": 4}));
     }
 }

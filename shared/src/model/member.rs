@@ -71,7 +71,13 @@ impl MemberDraft {
             .unwrap_or(MemberStatus::Active);
         c.finish()?;
         match (email, first, last, role_) {
-            (Some(email), Some(first_name), Some(last_name), Some(role)) => Ok(MemberInput { email, first_name, last_name, role, status }),
+            (Some(email), Some(first_name), Some(last_name), Some(role)) => Ok(MemberInput {
+                email,
+                first_name,
+                last_name,
+                role,
+                status,
+            }),
             _ => Err(Error::invalid("body", "is incomplete")),
         }
     }

@@ -113,7 +113,8 @@ pub struct TenantInput {
 }
 
 pub fn slug(raw: &str) -> fields::Parsed<String> {
-    static SLUG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$").expect("slug pattern"));
+    static SLUG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$").expect("slug pattern"));
     if SLUG.is_match(raw) && !raw.contains("--") {
         Ok(raw.to_owned())
     } else {
@@ -143,16 +144,25 @@ impl TenantDraft {
         });
         let commission = match (kind, self.commission_rate_bps) {
             (Some(TenantKind::Reseller), None) => {
-                c.fail("commission_rate_bps", "is required for resellers (basis points, 0 to 10000)");
+                c.fail(
+                    "commission_rate_bps",
+                    "is required for resellers (basis points, 0 to 10000)",
+                );
                 None
             }
             (Some(TenantKind::Reseller), Some(bps)) if !(0..=10_000).contains(&bps) => {
-                c.fail("commission_rate_bps", "must be between 0 and 10000 basis points");
+                c.fail(
+                    "commission_rate_bps",
+                    "must be between 0 and 10000 basis points",
+                );
                 None
             }
             (Some(TenantKind::Reseller), Some(bps)) => u32::try_from(bps).ok(),
             (_, Some(_)) => {
-                c.fail("commission_rate_bps", "applies to resellers only; remove it or set kind to reseller");
+                c.fail(
+                    "commission_rate_bps",
+                    "applies to resellers only; remove it or set kind to reseller",
+                );
                 None
             }
             (_, None) => None,
@@ -171,10 +181,17 @@ impl TenantDraft {
         });
         let contact = self.contact.as_ref().map(|d| d.parse("contact", &mut c));
         let billing = self.billing.as_ref().map(|b| Billing {
-            company_name: c.optional("billing.company_name", b.company_name.as_deref(), |s| fields::text(s, 200)),
+            company_name: c.optional("billing.company_name", b.company_name.as_deref(), |s| {
+                fields::text(s, 200)
+            }),
             email: c.optional("billing.email", b.email.as_deref(), fields::email),
-            address: b.address.as_ref().and_then(|a| a.parse("billing.address", None, &mut c)),
-            tax_id: c.optional("billing.tax_id", b.tax_id.as_deref(), |s| fields::text(s, 50)),
+            address: b
+                .address
+                .as_ref()
+                .and_then(|a| a.parse("billing.address", None, &mut c)),
+            tax_id: c.optional("billing.tax_id", b.tax_id.as_deref(), |s| {
+                fields::text(s, 50)
+            }),
             currency: c.optional("billing.currency", b.currency.as_deref(), currency),
         });
         let owner = match (&self.owner, creating) {
@@ -188,11 +205,17 @@ impl TenantDraft {
                 }
             }
             (None, true) => {
-                c.fail("owner", "is required: the tenant's first owner {email, first_name, last_name}");
+                c.fail(
+                    "owner",
+                    "is required: the tenant's first owner {email, first_name, last_name}",
+                );
                 None
             }
             (Some(_), false) => {
-                c.fail("owner", "cannot be changed here; manage staff with /v1/members");
+                c.fail(
+                    "owner",
+                    "cannot be changed here; manage staff with /v1/members",
+                );
                 None
             }
             (None, false) => None,
@@ -221,10 +244,17 @@ impl TenantDraft {
         Self {
             name: Some(t.name.clone()),
             slug: Some(t.slug.clone()),
-            kind: Some(serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+            kind: Some(
+                serde_json::to_value(t.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            ),
             commission_rate_bps: t.commission_rate_bps.map(i64::from),
             owner: None,
-            invoice_mode: serde_json::to_value(t.invoice_mode).ok().and_then(|v| v.as_str().map(str::to_owned)),
+            invoice_mode: serde_json::to_value(t.invoice_mode)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
             contact: t.contact.as_ref().map(ContactDraft::from_contact),
             billing: t.billing.as_ref().map(|b| BillingDraft {
                 company_name: b.company_name.clone(),
@@ -233,7 +263,9 @@ impl TenantDraft {
                 tax_id: b.tax_id.clone(),
                 currency: b.currency.clone(),
             }),
-            status: serde_json::to_value(t.status).ok().and_then(|v| v.as_str().map(str::to_owned)),
+            status: serde_json::to_value(t.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
         }
     }
 }

@@ -34,7 +34,9 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result
     let name = c.required("name", draft.name.as_deref(), |s| fields::text(s, 100));
     let role: Option<StaffRole> = c.required("role", draft.role.as_deref(), member::role);
     c.finish()?;
-    let (Some(name), Some(role)) = (name, role) else { return Err(Error::invalid("body", "is incomplete")) };
+    let (Some(name), Some(role)) = (name, role) else {
+        return Err(Error::invalid("body", "is incomplete"));
+    };
     let secret = api_key::new_secret();
     let key = ApiKey {
         id: ids::new_id(ids::API_KEY),
@@ -55,13 +57,21 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result
     let mut meta = to_data(&key)?;
     meta.insert("secret_hash".into(), json!(key.secret_hash));
     let ops = vec![
-        WriteOp::Check { key: keys::tenant(tenant_id), condition: Condition::Exists },
+        WriteOp::Check {
+            key: keys::tenant(tenant_id),
+            condition: Condition::Exists,
+        },
         WriteOp::create(Item::new(keys::api_key(tenant_id, &key.id), meta)),
-        WriteOp::create(Item::new(keys::api_key_lookup(&key.secret_hash), to_data(&lookup)?)),
+        WriteOp::create(Item::new(
+            keys::api_key_lookup(&key.secret_hash),
+            to_data(&lookup)?,
+        )),
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => return Err(Error::NotFound("tenant")),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            return Err(Error::NotFound("tenant"));
+        }
         Err(e) => return Err(e.into()),
     }
     let mut v = view(&key);
@@ -71,12 +81,27 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result
     Ok(v)
 }
 
-pub async fn list(deps: &Deps, tenant_id: &str, limit: Option<&str>, cursor: Option<&str>) -> Result<Value, Error> {
+pub async fn list(
+    deps: &Deps,
+    tenant_id: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Value, Error> {
     let limit = page::limit(limit)?;
     let pk = keys::tenant_partition(tenant_id);
     let start = page::decode(cursor, "api-keys", &pk, false)?;
-    let p = deps.store.query(Query::partition(pk, SortRange::Prefix(keys::api_keys_prefix().into()), limit).after(start)).await?;
-    let data = p.items.iter().map(|i| from_item::<ApiKey>(i).map(|k| view(&k))).collect::<Result<Vec<_>, _>>()?;
+    let p = deps
+        .store
+        .query(
+            Query::partition(pk, SortRange::Prefix(keys::api_keys_prefix().into()), limit)
+                .after(start),
+        )
+        .await?;
+    let data = p
+        .items
+        .iter()
+        .map(|i| from_item::<ApiKey>(i).map(|k| view(&k)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "data": data, "next_cursor": p.next.map(|n| page::encode("api-keys", &n)) }))
 }
 
@@ -86,9 +111,21 @@ pub async fn delete(deps: &Deps, tenant_id: &str, key_id: &str) -> Result<(), Er
         return Err(Error::NotFound("api key"));
     }
     let meta_key = keys::api_key(tenant_id, key_id);
-    let item = deps.store.get(&meta_key).await?.ok_or(Error::NotFound("api key"))?;
-    let hash = item.data.get("secret_hash").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let mut ops = vec![WriteOp::Delete { key: meta_key, condition: Condition::Exists }];
+    let item = deps
+        .store
+        .get(&meta_key)
+        .await?
+        .ok_or(Error::NotFound("api key"))?;
+    let hash = item
+        .data
+        .get("secret_hash")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut ops = vec![WriteOp::Delete {
+        key: meta_key,
+        condition: Condition::Exists,
+    }];
     if !hash.is_empty() {
         ops.push(WriteOp::delete(keys::api_key_lookup(&hash)));
     }

@@ -19,12 +19,17 @@ const LAST_USED_GRANULARITY_MINUTES: i64 = 5;
 pub fn bearer(header: Option<&str>) -> Option<&str> {
     let h = header?.trim();
     let (scheme, token) = h.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// One store read: the key's lookup item, found by the hash of the secret.
 pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal, Error> {
-    let Some(secret) = token else { return Err(Error::Unauthenticated) };
+    let Some(secret) = token else {
+        return Err(Error::Unauthenticated);
+    };
     if !secret.starts_with(SECRET_PREFIX) || secret.len() > 256 {
         return Err(Error::Unauthenticated);
     }
@@ -40,8 +45,14 @@ pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal,
     }
     touch(deps, &item, &lookup).await;
     match (lookup.tenant_id, lookup.role) {
-        (None, _) => Ok(Principal::Operator { key_id: lookup.key_id }),
-        (Some(tenant_id), Some(role)) => Ok(Principal::Staff { tenant_id, role, actor: lookup.key_id }),
+        (None, _) => Ok(Principal::Operator {
+            key_id: lookup.key_id,
+        }),
+        (Some(tenant_id), Some(role)) => Ok(Principal::Staff {
+            tenant_id,
+            role,
+            actor: lookup.key_id,
+        }),
         (Some(_), None) => Err(Error::Unauthenticated),
     }
 }
@@ -50,14 +61,21 @@ pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal,
 /// fails the request.
 async fn touch(deps: &Deps, item: &Item, lookup: &KeyLookup) {
     let now = deps.clock.now();
-    if lookup.last_used_at.is_some_and(|t| now - t < Duration::minutes(LAST_USED_GRANULARITY_MINUTES)) {
+    if lookup
+        .last_used_at
+        .is_some_and(|t| now - t < Duration::minutes(LAST_USED_GRANULARITY_MINUTES))
+    {
         return;
     }
     let result: Result<(), Error> = async {
         let mut fresh = lookup.clone();
         fresh.last_used_at = Some(now);
         let mut ops = vec![WriteOp::Put {
-            item: Item { data: super::to_data(&fresh)?, version: item.version + 1, ..item.clone() },
+            item: Item {
+                data: super::to_data(&fresh)?,
+                version: item.version + 1,
+                ..item.clone()
+            },
             condition: Condition::VersionIs(item.version),
         }];
         if let Some(tenant_id) = &lookup.tenant_id {
@@ -66,7 +84,11 @@ async fn touch(deps: &Deps, item: &Item, lookup: &KeyLookup) {
                 let mut data = meta.data.clone();
                 data.insert("last_used_at".into(), serde_json::json!(now));
                 ops.push(WriteOp::Put {
-                    item: Item { data, version: meta.version + 1, ..meta.clone() },
+                    item: Item {
+                        data,
+                        version: meta.version + 1,
+                        ..meta.clone()
+                    },
                     condition: Condition::VersionIs(meta.version),
                 });
             }
@@ -102,6 +124,11 @@ pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, 
         secret_hash: hash,
         last_used_at: None,
     };
-    deps.store.put(Item::new(key, super::to_data(&lookup)?), Condition::NotExists).await?;
+    deps.store
+        .put(
+            Item::new(key, super::to_data(&lookup)?),
+            Condition::NotExists,
+        )
+        .await?;
     Ok(lookup.key_id)
 }

@@ -16,10 +16,14 @@ use serde_json::{Value, json};
 use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::error::Error;
-use crate::model::customer::{Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, Transition};
+use crate::model::customer::{
+    Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, Transition,
+};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::{fields, ids, text};
-use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, Position, Query, SortRange, StoreError, WriteOp};
+use crate::ports::{
+    Condition, Item, Key, MAX_TRANSACTION_ACTIONS, Position, Query, SortRange, StoreError, WriteOp,
+};
 use crate::store::keys;
 
 /// Actions a customer write needs besides its search entries.
@@ -38,23 +42,34 @@ fn search_prefixes(name: &str) -> Vec<String> {
 
 fn search_puts(tenant_id: &str, c: &Customer) -> impl Iterator<Item = WriteOp> {
     let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.to_owned());
-    search_prefixes(&c.company.name).into_iter().map(move |p| WriteOp::put(Item::marker(keys::search_entry(&t, &p, &name_key, &id))))
+    search_prefixes(&c.company.name)
+        .into_iter()
+        .map(move |p| WriteOp::put(Item::marker(keys::search_entry(&t, &p, &name_key, &id))))
 }
 
 fn search_deletes(tenant_id: &str, c: &Customer) -> impl Iterator<Item = WriteOp> {
     let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.to_owned());
-    search_prefixes(&c.company.name).into_iter().map(move |p| WriteOp::delete(keys::search_entry(&t, &p, &name_key, &id)))
+    search_prefixes(&c.company.name)
+        .into_iter()
+        .map(move |p| WriteOp::delete(keys::search_entry(&t, &p, &name_key, &id)))
 }
 
 fn profile_item(tenant_id: &str, c: &Customer, version: u64) -> Result<Item, Error> {
-    let mut item = Item::new(keys::customer(tenant_id, &c.id), to_data(c)?)
-        .with_gsi1(keys::customer_status_index(tenant_id, c.status.as_str(), &c.company.name_key(), &c.id));
+    let mut item = Item::new(keys::customer(tenant_id, &c.id), to_data(c)?).with_gsi1(
+        keys::customer_status_index(tenant_id, c.status.as_str(), &c.company.name_key(), &c.id),
+    );
     item.version = version;
     Ok(item)
 }
 
 fn purge_key(tenant_id: &str, c: &Customer) -> Option<Key> {
-    c.purge_after.map(|p| keys::purge_entry(tenant_id, &p.to_rfc3339_opts(SecondsFormat::Secs, true), &c.id))
+    c.purge_after.map(|p| {
+        keys::purge_entry(
+            tenant_id,
+            &p.to_rfc3339_opts(SecondsFormat::Secs, true),
+            &c.id,
+        )
+    })
 }
 
 fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
@@ -66,11 +81,19 @@ fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
 }
 
 fn duplicate_email(email: &str) -> Error {
-    duplicate("duplicate-email", "admin.email", format!("a customer user with the email {email} already exists in this tenant"))
+    duplicate(
+        "duplicate-email",
+        "admin.email",
+        format!("a customer user with the email {email} already exists in this tenant"),
+    )
 }
 
 fn duplicate_name(name: &str) -> Error {
-    duplicate("duplicate-company-name", "company.name", format!("a customer named {name} already exists in this tenant"))
+    duplicate(
+        "duplicate-company-name",
+        "company.name",
+        format!("a customer named {name} already exists in this tenant"),
+    )
 }
 
 /// argon2id, off the async threads: it is slow on purpose.
@@ -79,7 +102,10 @@ async fn hash_password(password: String) -> Result<String, Error> {
         let mut salt_bytes = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt_bytes);
         let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("argon2: {e}"))
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))
     })
     .await
     .context("the password hashing task failed")?
@@ -121,16 +147,29 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         created_at: now,
     };
     let mut ops = vec![
-        WriteOp::create(Item::marker(keys::user_email_marker(tenant_id, &fields::email_key(&user.email)))),
-        WriteOp::create(Item::marker(keys::company_name_marker(tenant_id, &customer.company.name_key()))),
+        WriteOp::create(Item::marker(keys::user_email_marker(
+            tenant_id,
+            &fields::email_key(&user.email),
+        ))),
+        WriteOp::create(Item::marker(keys::company_name_marker(
+            tenant_id,
+            &customer.company.name_key(),
+        ))),
         WriteOp::create(profile_item(tenant_id, &customer, 1)?),
-        WriteOp::create(Item::new(keys::customer_user(tenant_id, &customer.id, &user.id), to_data(&user)?)),
+        WriteOp::create(Item::new(
+            keys::customer_user(tenant_id, &customer.id, &user.id),
+            to_data(&user)?,
+        )),
     ];
     ops.extend(search_puts(tenant_id, &customer));
     match deps.store.transact(ops).await {
         Ok(()) => Ok(customer.view(1)),
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => Err(duplicate_email(&customer.admin.email)),
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => Err(duplicate_name(&customer.company.name)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(duplicate_email(&customer.admin.email))
+        }
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
+            Err(duplicate_name(&customer.company.name))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -139,7 +178,11 @@ async fn load(deps: &Deps, tenant_id: &str, customer_id: &str) -> Result<(Custom
     if !ids::is_valid(ids::CUSTOMER, customer_id) {
         return Err(Error::NotFound("customer"));
     }
-    let item = deps.store.get(&keys::customer(tenant_id, customer_id)).await?.ok_or(Error::NotFound("customer"))?;
+    let item = deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?
+        .ok_or(Error::NotFound("customer"))?;
     Ok((from_item(&item)?, item))
 }
 
@@ -160,17 +203,32 @@ fn check_version(if_version: Option<u64>, item: &Item) -> Result<(), Error> {
 }
 
 /// Applies a JSON merge patch to the company, admin and primary contact.
-pub async fn patch(deps: &Deps, tenant_id: &str, customer_id: &str, patch: &Value, if_version: Option<u64>) -> Result<Value, Error> {
+pub async fn patch(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    patch: &Value,
+    if_version: Option<u64>,
+) -> Result<Value, Error> {
     if !patch.is_object() {
-        return Err(Error::invalid("body", "must be a JSON object (a merge patch)"));
+        return Err(Error::invalid(
+            "body",
+            "must be a JSON object (a merge patch)",
+        ));
     }
     if patch.pointer("/admin/password").is_some() {
-        return Err(Error::invalid("admin.password", "cannot be changed here; passwords are reset by their owner"));
+        return Err(Error::invalid(
+            "admin.password",
+            "cannot be changed here; passwords are reset by their owner",
+        ));
     }
     let (current, item) = load(deps, tenant_id, customer_id).await?;
     check_version(if_version, &item)?;
     if current.status == CustomerStatus::Deleted {
-        return Err(Error::conflict("customer-deleted", "a deleted customer cannot be changed; restore it first"));
+        return Err(Error::conflict(
+            "customer-deleted",
+            "a deleted customer cannot be changed; restore it first",
+        ));
     }
     let mut doc = to_value(&CustomerDraft::from_customer(&current));
     merge_patch(&mut doc, patch);
@@ -186,23 +244,41 @@ pub async fn patch(deps: &Deps, tenant_id: &str, customer_id: &str, patch: &Valu
     }
     updated.updated_at = deps.clock.now();
     let version = item.version + 1;
-    let mut ops = vec![WriteOp::Put { item: profile_item(tenant_id, &updated, version)?, condition: Condition::VersionIs(item.version) }];
+    let mut ops = vec![WriteOp::Put {
+        item: profile_item(tenant_id, &updated, version)?,
+        condition: Condition::VersionIs(item.version),
+    }];
     let (mut email_at, mut name_at) = (None, None);
-    let (old_email, new_email) = (fields::email_key(&current.admin.email), fields::email_key(&updated.admin.email));
+    let (old_email, new_email) = (
+        fields::email_key(&current.admin.email),
+        fields::email_key(&updated.admin.email),
+    );
     if old_email != new_email {
         email_at = Some(ops.len());
-        ops.push(WriteOp::create(Item::marker(keys::user_email_marker(tenant_id, &new_email))));
-        ops.push(WriteOp::delete(keys::user_email_marker(tenant_id, &old_email)));
+        ops.push(WriteOp::create(Item::marker(keys::user_email_marker(
+            tenant_id, &new_email,
+        ))));
+        ops.push(WriteOp::delete(keys::user_email_marker(
+            tenant_id, &old_email,
+        )));
     }
     if current.admin != updated.admin {
         let user_key = keys::customer_user(tenant_id, customer_id, &current.admin.id);
-        let user_item = deps.store.get(&user_key).await?.ok_or_else(|| anyhow::anyhow!("customer admin record missing"))?;
+        let user_item = deps
+            .store
+            .get(&user_key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("customer admin record missing"))?;
         let mut user: CustomerUser = from_item(&user_item)?;
         user.email = updated.admin.email.clone();
         user.first_name = updated.admin.first_name.clone();
         user.last_name = updated.admin.last_name.clone();
         ops.push(WriteOp::Put {
-            item: Item { data: to_data(&user)?, version: user_item.version + 1, ..user_item.clone() },
+            item: Item {
+                data: to_data(&user)?,
+                version: user_item.version + 1,
+                ..user_item.clone()
+            },
             condition: Condition::VersionIs(user_item.version),
         });
     }
@@ -210,28 +286,55 @@ pub async fn patch(deps: &Deps, tenant_id: &str, customer_id: &str, patch: &Valu
     if old_name != new_name || current.company.name != updated.company.name {
         if old_name != new_name {
             name_at = Some(ops.len());
-            ops.push(WriteOp::create(Item::marker(keys::company_name_marker(tenant_id, &new_name))));
-            ops.push(WriteOp::delete(keys::company_name_marker(tenant_id, &old_name)));
+            ops.push(WriteOp::create(Item::marker(keys::company_name_marker(
+                tenant_id, &new_name,
+            ))));
+            ops.push(WriteOp::delete(keys::company_name_marker(
+                tenant_id, &old_name,
+            )));
         }
-        let old: BTreeSet<Key> = search_deletes(tenant_id, &current).map(|o| o.key()).collect();
+        let old: BTreeSet<Key> = search_deletes(tenant_id, &current)
+            .map(|o| o.key())
+            .collect();
         let new: BTreeSet<Key> = search_puts(tenant_id, &updated).map(|o| o.key()).collect();
         ops.extend(old.difference(&new).cloned().map(WriteOp::delete));
-        ops.extend(new.difference(&old).cloned().map(|k| WriteOp::put(Item::marker(k))));
+        ops.extend(
+            new.difference(&old)
+                .cloned()
+                .map(|k| WriteOp::put(Item::marker(k))),
+        );
     }
     if ops.len() > MAX_TRANSACTION_ACTIONS {
-        return Err(Error::invalid("company.name", "changes too many search entries at once; change fewer words of the name in one request"));
+        return Err(Error::invalid(
+            "company.name",
+            "changes too many search entries at once; change fewer words of the name in one request",
+        ));
     }
     match deps.store.transact(ops).await {
         Ok(()) => Ok(updated.view(version)),
-        Err(StoreError::TransactionCanceled { failed }) if email_at.is_some_and(|i| failed.contains(&i)) => Err(duplicate_email(&updated.admin.email)),
-        Err(StoreError::TransactionCanceled { failed }) if name_at.is_some_and(|i| failed.contains(&i)) => Err(duplicate_name(&updated.company.name)),
+        Err(StoreError::TransactionCanceled { failed })
+            if email_at.is_some_and(|i| failed.contains(&i)) =>
+        {
+            Err(duplicate_email(&updated.admin.email))
+        }
+        Err(StoreError::TransactionCanceled { failed })
+            if name_at.is_some_and(|i| failed.contains(&i)) =>
+        {
+            Err(duplicate_name(&updated.company.name))
+        }
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Deactivate, suspend, reactivate, delete (soft, with `confirm`) or restore.
-pub async fn transition(deps: &Deps, tenant_id: &str, customer_id: &str, t: Transition, confirm: bool) -> Result<Value, Error> {
+pub async fn transition(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    t: Transition,
+    confirm: bool,
+) -> Result<Value, Error> {
     if t == Transition::Delete && !confirm {
         return Err(Error::BadRequest {
             kind: "confirmation-required",
@@ -245,7 +348,10 @@ pub async fn transition(deps: &Deps, tenant_id: &str, customer_id: &str, t: Tran
     let mut updated = current.clone();
     updated.apply(t, now);
     let version = item.version + 1;
-    let mut ops = vec![WriteOp::Put { item: profile_item(tenant_id, &updated, version)?, condition: Condition::VersionIs(item.version) }];
+    let mut ops = vec![WriteOp::Put {
+        item: profile_item(tenant_id, &updated, version)?,
+        condition: Condition::VersionIs(item.version),
+    }];
     match t {
         Transition::Delete => {
             ops.extend(search_deletes(tenant_id, &current));
@@ -267,7 +373,9 @@ pub async fn transition(deps: &Deps, tenant_id: &str, customer_id: &str, t: Tran
 /// Does every query word start some word of the name?
 fn matches(name: &str, query_words: &[String]) -> bool {
     let name_words = text::words(name);
-    query_words.iter().all(|q| name_words.iter().any(|w| w.starts_with(q.as_str())))
+    query_words
+        .iter()
+        .all(|q| name_words.iter().any(|w| w.starts_with(q.as_str())))
 }
 
 /// `GET /v1/customers?q=&status=&limit=&cursor=`, ordered by company name.
@@ -277,15 +385,29 @@ fn matches(name: &str, query_words: &[String]) -> bool {
 /// the query's most selective word prefix; words longer than the indexed prefix, extra
 /// words and `status` are then checked on the profiles, so such a page may hold fewer
 /// than `limit` items while `next_cursor` says more may follow.
-pub async fn list(deps: &Deps, tenant_id: &str, q: Option<&str>, status: Option<&str>, limit: Option<&str>, cursor: Option<&str>) -> Result<Value, Error> {
+pub async fn list(
+    deps: &Deps,
+    tenant_id: &str,
+    q: Option<&str>,
+    status: Option<&str>,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Value, Error> {
     let limit = page::limit(limit)?;
     let status = match status.filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(CustomerStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be one of active, inactive, suspended, deleted"))?),
+        Some(s) => Some(CustomerStatus::parse(s).ok_or_else(|| {
+            Error::invalid(
+                "status",
+                "must be one of active, inactive, suspended, deleted",
+            )
+        })?),
     };
     let query_words = match q.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) if s.chars().count() > 200 => return Err(Error::invalid("q", "must be at most 200 characters")),
+        Some(s) if s.chars().count() > 200 => {
+            return Err(Error::invalid("q", "must be at most 200 characters"));
+        }
         Some(s) => {
             let w = text::words(s);
             if w.is_empty() {
@@ -298,8 +420,15 @@ pub async fn list(deps: &Deps, tenant_id: &str, q: Option<&str>, status: Option<
         (None, Some(st)) => {
             let pk = keys::customer_status_partition(tenant_id, st.as_str());
             let start = page::decode(cursor, "customers-status", &pk, true)?;
-            let p = deps.store.query(Query::gsi1(pk, SortRange::All, limit).after(start)).await?;
-            let found = p.items.iter().map(|i| from_item::<Customer>(i).map(|c| (c, i.version))).collect::<Result<Vec<_>, _>>()?;
+            let p = deps
+                .store
+                .query(Query::gsi1(pk, SortRange::All, limit).after(start))
+                .await?;
+            let found = p
+                .items
+                .iter()
+                .map(|i| from_item::<Customer>(i).map(|c| (c, i.version)))
+                .collect::<Result<Vec<_>, _>>()?;
             (found, p.next.map(|n| page::encode("customers-status", &n)))
         }
         (Some(words), Some(CustomerStatus::Deleted)) => {
@@ -307,7 +436,16 @@ pub async fn list(deps: &Deps, tenant_id: &str, q: Option<&str>, status: Option<
             let pk = keys::customer_status_partition(tenant_id, CustomerStatus::Deleted.as_str());
             let start = page::decode(cursor, "customers-deleted-search", &pk, true)?;
             let words = words.clone();
-            filtered(deps, Query::gsi1(pk, SortRange::All, limit), start, limit, "customers-deleted-search", |item| Ok(Some(item.clone())), move |c: &Customer| matches(&c.company.name, &words)).await?
+            filtered(
+                deps,
+                Query::gsi1(pk, SortRange::All, limit),
+                start,
+                limit,
+                "customers-deleted-search",
+                |item| Ok(Some(item.clone())),
+                move |c: &Customer| matches(&c.company.name, &words),
+            )
+            .await?
         }
         (words, status) => {
             let prefix = words
@@ -316,12 +454,24 @@ pub async fn list(deps: &Deps, tenant_id: &str, q: Option<&str>, status: Option<
                 .map(|w| w[..w.len().min(text::MAX_INDEXED_PREFIX)].to_owned())
                 .unwrap_or_default();
             let pk = keys::search_partition(tenant_id, &prefix);
-            let listing = if prefix.is_empty() { "customers" } else { "customers-search" };
+            let listing = if prefix.is_empty() {
+                "customers"
+            } else {
+                "customers-search"
+            };
             let start = page::decode(cursor, listing, &pk, false)?;
             let words = words.clone().unwrap_or_default();
-            filtered_index(deps, tenant_id, Query::partition(pk, SortRange::All, limit), start, limit, listing, move |c: &Customer| {
-                status.is_none_or(|s| c.status == s) && matches(&c.company.name, &words)
-            })
+            filtered_index(
+                deps,
+                tenant_id,
+                Query::partition(pk, SortRange::All, limit),
+                start,
+                limit,
+                listing,
+                move |c: &Customer| {
+                    status.is_none_or(|s| c.status == s) && matches(&c.company.name, &words)
+                },
+            )
             .await?
         }
     };
@@ -333,32 +483,85 @@ type Found = (Vec<(Customer, u64)>, Option<String>);
 
 /// Reads search entries page by page, fetches their profiles in one batch per page,
 /// keeps those passing `keep`, until `limit` are found or the rounds run out.
-async fn filtered_index(deps: &Deps, tenant_id: &str, query: Query, start: Option<Position>, limit: usize, listing: &str, keep: impl Fn(&Customer) -> bool) -> Result<Found, Error> {
+async fn filtered_index(
+    deps: &Deps,
+    tenant_id: &str,
+    query: Query,
+    start: Option<Position>,
+    limit: usize,
+    listing: &str,
+    keep: impl Fn(&Customer) -> bool,
+) -> Result<Found, Error> {
     let tenant = tenant_id.to_owned();
-    filtered_inner(deps, query, start, limit, listing, keep, move |entries: Vec<Item>| {
-        let tenant = tenant.clone();
-        async move {
-            let wanted: Vec<Key> = entries.iter().filter_map(|e| keys::customer_id_from_by_name(&e.sk)).map(|id| keys::customer(&tenant, id)).collect();
-            let got = if wanted.is_empty() { vec![] } else { deps.store.get_many(&wanted).await? };
-            let by_pk: HashMap<String, Item> = got.into_iter().map(|i| (i.pk.clone(), i)).collect();
-            Ok(entries
-                .iter()
-                .map(|e| keys::customer_id_from_by_name(&e.sk).and_then(|id| by_pk.get(&keys::customer_partition(&tenant, id)).cloned()))
-                .collect())
-        }
-    })
+    filtered_inner(
+        deps,
+        query,
+        start,
+        limit,
+        listing,
+        keep,
+        move |entries: Vec<Item>| {
+            let tenant = tenant.clone();
+            async move {
+                let wanted: Vec<Key> = entries
+                    .iter()
+                    .filter_map(|e| keys::customer_id_from_by_name(&e.sk))
+                    .map(|id| keys::customer(&tenant, id))
+                    .collect();
+                let got = if wanted.is_empty() {
+                    vec![]
+                } else {
+                    deps.store.get_many(&wanted).await?
+                };
+                let by_pk: HashMap<String, Item> =
+                    got.into_iter().map(|i| (i.pk.clone(), i)).collect();
+                Ok(entries
+                    .iter()
+                    .map(|e| {
+                        keys::customer_id_from_by_name(&e.sk).and_then(|id| {
+                            by_pk.get(&keys::customer_partition(&tenant, id)).cloned()
+                        })
+                    })
+                    .collect())
+            }
+        },
+    )
     .await
 }
 
-async fn filtered(deps: &Deps, query: Query, start: Option<Position>, limit: usize, listing: &str, to_profile: impl Fn(&Item) -> Result<Option<Item>, Error>, keep: impl Fn(&Customer) -> bool) -> Result<Found, Error> {
-    filtered_inner(deps, query, start, limit, listing, keep, |entries: Vec<Item>| {
-        let r: Result<Vec<Option<Item>>, Error> = entries.iter().map(&to_profile).collect();
-        async move { r }
-    })
+async fn filtered(
+    deps: &Deps,
+    query: Query,
+    start: Option<Position>,
+    limit: usize,
+    listing: &str,
+    to_profile: impl Fn(&Item) -> Result<Option<Item>, Error>,
+    keep: impl Fn(&Customer) -> bool,
+) -> Result<Found, Error> {
+    filtered_inner(
+        deps,
+        query,
+        start,
+        limit,
+        listing,
+        keep,
+        |entries: Vec<Item>| {
+            let r: Result<Vec<Option<Item>>, Error> = entries.iter().map(&to_profile).collect();
+            async move { r }
+        },
+    )
     .await
 }
 
-async fn filtered_inner<F, Fut>(deps: &Deps, query: Query, mut start: Option<Position>, limit: usize, listing: &str, keep: impl Fn(&Customer) -> bool, profiles: F) -> Result<Found, Error>
+async fn filtered_inner<F, Fut>(
+    deps: &Deps,
+    query: Query,
+    mut start: Option<Position>,
+    limit: usize,
+    listing: &str,
+    keep: impl Fn(&Customer) -> bool,
+    profiles: F,
+) -> Result<Found, Error>
 where
     F: Fn(Vec<Item>) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<Option<Item>>, Error>>,
@@ -396,8 +599,16 @@ where
 
 /// Purges one deleted customer whose restore window has passed: every item of its
 /// partition, its markers and its purge entry. Returns false if it is not due.
-pub async fn purge_one(deps: &Deps, tenant_id: &str, customer_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
-    let item = deps.store.get(&keys::customer(tenant_id, customer_id)).await?;
+pub async fn purge_one(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let item = deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?;
     let Some(item) = item else { return Ok(false) };
     let c: Customer = from_item(&item)?;
     if c.status != CustomerStatus::Deleted || c.purge_after.is_none_or(|p| p > now) {
@@ -409,7 +620,10 @@ pub async fn purge_one(deps: &Deps, tenant_id: &str, customer_id: &str, now: Dat
     let mut start = None;
     let mut rest = Vec::new();
     loop {
-        let p = deps.store.query(Query::partition(pk.clone(), SortRange::All, 100).after(start)).await?;
+        let p = deps
+            .store
+            .query(Query::partition(pk.clone(), SortRange::All, 100).after(start))
+            .await?;
         for i in p.items {
             if i.sk != item.sk {
                 rest.push(i);
@@ -423,17 +637,31 @@ pub async fn purge_one(deps: &Deps, tenant_id: &str, customer_id: &str, now: Dat
     for chunk in rest.chunks(MAX_TRANSACTION_ACTIONS / 2) {
         let mut ops = Vec::with_capacity(chunk.len() * 2);
         for i in chunk {
-            if let Some(email) = i.data.get("email").and_then(Value::as_str).filter(|_| i.sk.starts_with("USER#")) {
-                ops.push(WriteOp::delete(keys::user_email_marker(tenant_id, &fields::email_key(email))));
+            if let Some(email) = i
+                .data
+                .get("email")
+                .and_then(Value::as_str)
+                .filter(|_| i.sk.starts_with("USER#"))
+            {
+                ops.push(WriteOp::delete(keys::user_email_marker(
+                    tenant_id,
+                    &fields::email_key(email),
+                )));
             }
             ops.push(WriteOp::delete(i.key()));
         }
         deps.store.transact(ops).await?;
     }
     let mut ops = vec![
-        WriteOp::Delete { key: item.key(), condition: Condition::VersionIs(item.version) },
+        WriteOp::Delete {
+            key: item.key(),
+            condition: Condition::VersionIs(item.version),
+        },
         WriteOp::delete(keys::company_name_marker(tenant_id, &c.company.name_key())),
-        WriteOp::delete(keys::user_email_marker(tenant_id, &fields::email_key(&c.admin.email))),
+        WriteOp::delete(keys::user_email_marker(
+            tenant_id,
+            &fields::email_key(&c.admin.email),
+        )),
     ];
     ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
     dedup_ops(&mut ops);

@@ -50,9 +50,22 @@ fn key_for(principal: &Principal, idempotency_key: &str) -> Key {
 }
 
 /// Claims the key for this request, or returns what to replay.
-pub async fn begin(deps: &Deps, principal: &Principal, idempotency_key: &str, method: &str, path: &str, body: &[u8]) -> Result<Begin, Error> {
-    if idempotency_key.is_empty() || idempotency_key.len() > MAX_KEY_LEN || !idempotency_key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters, e.g. a UUID")));
+pub async fn begin(
+    deps: &Deps,
+    principal: &Principal,
+    idempotency_key: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Begin, Error> {
+    if idempotency_key.is_empty()
+        || idempotency_key.len() > MAX_KEY_LEN
+        || !idempotency_key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(Error::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters, e.g. a UUID"),
+        ));
     }
     let fingerprint = {
         let mut h = Sha256::new();
@@ -65,18 +78,36 @@ pub async fn begin(deps: &Deps, principal: &Principal, idempotency_key: &str, me
     };
     let key = key_for(principal, idempotency_key);
     let expires_at = deps.clock.now().timestamp() + TTL_SECONDS;
-    let mut item = Item::new(key.clone(), super::to_data(&Record { fingerprint: fingerprint.clone(), status: None, body: None })?);
+    let mut item = Item::new(
+        key.clone(),
+        super::to_data(&Record {
+            fingerprint: fingerprint.clone(),
+            status: None,
+            body: None,
+        })?,
+    );
     item.expires_at = Some(expires_at);
     match deps.store.put(item, Condition::NotExists).await {
-        Ok(()) => return Ok(Begin::Proceed(Ticket { key, fingerprint, expires_at })),
+        Ok(()) => {
+            return Ok(Begin::Proceed(Ticket {
+                key,
+                fingerprint,
+                expires_at,
+            }));
+        }
         Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e.into()),
     }
     let Some(existing) = deps.store.get(&key).await? else {
-        return Err(Error::conflict("idempotency-in-progress", "a request with this Idempotency-Key is being processed; retry shortly"));
+        return Err(Error::conflict(
+            "idempotency-in-progress",
+            "a request with this Idempotency-Key is being processed; retry shortly",
+        ));
     };
     let record: Record = super::from_item(&existing)?;
-    let expired = existing.expires_at.is_some_and(|t| t <= deps.clock.now().timestamp());
+    let expired = existing
+        .expires_at
+        .is_some_and(|t| t <= deps.clock.now().timestamp());
     if record.fingerprint != fingerprint && !expired {
         return Err(Error::Conflict {
             kind: "idempotency-key-reused",
@@ -86,7 +117,10 @@ pub async fn begin(deps: &Deps, principal: &Principal, idempotency_key: &str, me
     }
     match (record.status, record.body) {
         (Some(status), Some(body)) => Ok(Begin::Replay(Replay { status, body })),
-        _ => Err(Error::conflict("idempotency-in-progress", "a request with this Idempotency-Key is being processed; retry shortly")),
+        _ => Err(Error::conflict(
+            "idempotency-in-progress",
+            "a request with this Idempotency-Key is being processed; retry shortly",
+        )),
     }
 }
 
@@ -97,7 +131,11 @@ pub async fn finish(deps: &Deps, ticket: Ticket, status: u16, body: &Value) -> R
         deps.store.delete(&ticket.key, Condition::None).await?;
         return Ok(());
     }
-    let record = Record { fingerprint: ticket.fingerprint, status: Some(status), body: Some(body.clone()) };
+    let record = Record {
+        fingerprint: ticket.fingerprint,
+        status: Some(status),
+        body: Some(body.clone()),
+    };
     let mut item = Item::new(ticket.key, super::to_data(&record)?);
     item.expires_at = Some(ticket.expires_at);
     item.version = 2;

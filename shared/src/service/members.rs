@@ -21,7 +21,10 @@ fn view(m: &Member, version: u64) -> Value {
 }
 
 fn duplicate_email(email: &str) -> Error {
-    let mut e = Error::conflict("duplicate-email", format!("a member with the email {email} already exists in this tenant"));
+    let mut e = Error::conflict(
+        "duplicate-email",
+        format!("a member with the email {email} already exists in this tenant"),
+    );
     if let Error::Conflict { extra, .. } = &mut e {
         extra.insert("field".into(), json!("email"));
     }
@@ -30,7 +33,10 @@ fn duplicate_email(email: &str) -> Error {
 
 pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result<Value, Error> {
     if draft.status.is_some() {
-        return Err(Error::invalid("status", "is set later with PATCH; a new member is active"));
+        return Err(Error::invalid(
+            "status",
+            "is set later with PATCH; a new member is active",
+        ));
     }
     let input = draft.parse()?;
     let now = deps.clock.now();
@@ -45,12 +51,17 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
         updated_at: now,
     };
     let ops = vec![
-        WriteOp::create(Item::marker(keys::member_email_marker(tenant_id, &fields::email_key(&m.email)))),
+        WriteOp::create(Item::marker(keys::member_email_marker(
+            tenant_id,
+            &fields::email_key(&m.email),
+        ))),
         WriteOp::create(Item::new(keys::member(tenant_id, &m.id), to_data(&m)?)),
     ];
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&m, 1)),
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => Err(duplicate_email(&m.email)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(duplicate_email(&m.email))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -59,7 +70,11 @@ async fn load(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(Member, 
     if !ids::is_valid(ids::MEMBER, member_id) {
         return Err(Error::NotFound("member"));
     }
-    let item = deps.store.get(&keys::member(tenant_id, member_id)).await?.ok_or(Error::NotFound("member"))?;
+    let item = deps
+        .store
+        .get(&keys::member(tenant_id, member_id))
+        .await?
+        .ok_or(Error::NotFound("member"))?;
     Ok((from_item(&item)?, item))
 }
 
@@ -68,12 +83,27 @@ pub async fn get(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<Value,
     Ok(view(&m, item.version))
 }
 
-pub async fn list(deps: &Deps, tenant_id: &str, limit: Option<&str>, cursor: Option<&str>) -> Result<Value, Error> {
+pub async fn list(
+    deps: &Deps,
+    tenant_id: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Value, Error> {
     let limit = page::limit(limit)?;
     let pk = keys::tenant_partition(tenant_id);
     let start = page::decode(cursor, "members", &pk, false)?;
-    let p = deps.store.query(Query::partition(pk, SortRange::Prefix(keys::members_prefix().into()), limit).after(start)).await?;
-    let data = p.items.iter().map(|i| from_item::<Member>(i).map(|m| view(&m, i.version))).collect::<Result<Vec<_>, _>>()?;
+    let p = deps
+        .store
+        .query(
+            Query::partition(pk, SortRange::Prefix(keys::members_prefix().into()), limit)
+                .after(start),
+        )
+        .await?;
+    let data = p
+        .items
+        .iter()
+        .map(|i| from_item::<Member>(i).map(|m| view(&m, i.version)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "data": data, "next_cursor": p.next.map(|n| page::encode("members", &n)) }))
 }
 
@@ -83,7 +113,14 @@ async fn another_owner(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<
     loop {
         let p = deps
             .store
-            .query(Query::partition(keys::tenant_partition(tenant_id), SortRange::Prefix(keys::members_prefix().into()), 100).after(start))
+            .query(
+                Query::partition(
+                    keys::tenant_partition(tenant_id),
+                    SortRange::Prefix(keys::members_prefix().into()),
+                    100,
+                )
+                .after(start),
+            )
             .await?;
         for i in &p.items {
             let m: Member = from_item(i)?;
@@ -99,21 +136,37 @@ async fn another_owner(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<
 }
 
 fn last_owner() -> Error {
-    Error::conflict("last-owner", "a tenant keeps at least one active owner; make another member owner first")
+    Error::conflict(
+        "last-owner",
+        "a tenant keeps at least one active owner; make another member owner first",
+    )
 }
 
-pub async fn patch(deps: &Deps, tenant_id: &str, member_id: &str, patch: &Value, if_version: Option<u64>) -> Result<Value, Error> {
+pub async fn patch(
+    deps: &Deps,
+    tenant_id: &str,
+    member_id: &str,
+    patch: &Value,
+    if_version: Option<u64>,
+) -> Result<Value, Error> {
     if !patch.is_object() {
-        return Err(Error::invalid("body", "must be a JSON object (a merge patch)"));
+        return Err(Error::invalid(
+            "body",
+            "must be a JSON object (a merge patch)",
+        ));
     }
     let (m, item) = load(deps, tenant_id, member_id).await?;
     if if_version.is_some_and(|v| v != item.version) {
-        return Err(Error::PreconditionFailed("the member changed since that version; read it again".into()));
+        return Err(Error::PreconditionFailed(
+            "the member changed since that version; read it again".into(),
+        ));
     }
     let mut doc = to_value(&MemberDraft::from_member(&m));
     merge_patch(&mut doc, patch);
     let input = from_value::<MemberDraft>(doc)?.parse()?;
-    let loses_owner = m.role == StaffRole::Owner && m.status == MemberStatus::Active && (input.role != StaffRole::Owner || input.status != MemberStatus::Active);
+    let loses_owner = m.role == StaffRole::Owner
+        && m.status == MemberStatus::Active
+        && (input.role != StaffRole::Owner || input.status != MemberStatus::Active);
     if loses_owner && !another_owner(deps, tenant_id, member_id).await? {
         return Err(last_owner());
     }
@@ -127,15 +180,31 @@ pub async fn patch(deps: &Deps, tenant_id: &str, member_id: &str, patch: &Value,
         ..m.clone()
     };
     let version = item.version + 1;
-    let mut ops = vec![WriteOp::Put { item: Item { data: to_data(&updated)?, version, ..item.clone() }, condition: Condition::VersionIs(item.version) }];
-    let (old_key, new_key) = (fields::email_key(&m.email), fields::email_key(&updated.email));
+    let mut ops = vec![WriteOp::Put {
+        item: Item {
+            data: to_data(&updated)?,
+            version,
+            ..item.clone()
+        },
+        condition: Condition::VersionIs(item.version),
+    }];
+    let (old_key, new_key) = (
+        fields::email_key(&m.email),
+        fields::email_key(&updated.email),
+    );
     if old_key != new_key {
-        ops.push(WriteOp::create(Item::marker(keys::member_email_marker(tenant_id, &new_key))));
-        ops.push(WriteOp::delete(keys::member_email_marker(tenant_id, &old_key)));
+        ops.push(WriteOp::create(Item::marker(keys::member_email_marker(
+            tenant_id, &new_key,
+        ))));
+        ops.push(WriteOp::delete(keys::member_email_marker(
+            tenant_id, &old_key,
+        )));
     }
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&updated, version)),
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => Err(duplicate_email(&updated.email)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
+            Err(duplicate_email(&updated.email))
+        }
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
@@ -143,12 +212,21 @@ pub async fn patch(deps: &Deps, tenant_id: &str, member_id: &str, patch: &Value,
 
 pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(), Error> {
     let (m, item) = load(deps, tenant_id, member_id).await?;
-    if m.role == StaffRole::Owner && m.status == MemberStatus::Active && !another_owner(deps, tenant_id, member_id).await? {
+    if m.role == StaffRole::Owner
+        && m.status == MemberStatus::Active
+        && !another_owner(deps, tenant_id, member_id).await?
+    {
         return Err(last_owner());
     }
     let ops = vec![
-        WriteOp::Delete { key: item.key(), condition: Condition::VersionIs(item.version) },
-        WriteOp::delete(keys::member_email_marker(tenant_id, &fields::email_key(&m.email))),
+        WriteOp::Delete {
+            key: item.key(),
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::delete(keys::member_email_marker(
+            tenant_id,
+            &fields::email_key(&m.email),
+        )),
     ];
     match deps.store.transact(ops).await {
         Ok(()) => Ok(()),

@@ -21,7 +21,9 @@ use crate::ports::Item;
 pub(crate) fn to_data<T: Serialize>(entity: &T) -> Result<Map<String, Value>, Error> {
     match serde_json::to_value(entity).context("Failed to serialize an entity")? {
         Value::Object(m) => Ok(m),
-        _ => Err(Error::Unexpected(anyhow::anyhow!("an entity must serialize to an object"))),
+        _ => Err(Error::Unexpected(anyhow::anyhow!(
+            "an entity must serialize to an object"
+        ))),
     }
 }
 

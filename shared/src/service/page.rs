@@ -15,7 +15,10 @@ pub fn limit(raw: Option<&str>) -> Result<usize, Error> {
         None => Ok(DEFAULT_LIMIT),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(Error::invalid("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+            _ => Err(Error::invalid(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_LIMIT}"),
+            )),
         },
     }
 }
@@ -37,9 +40,19 @@ pub fn encode(listing: &str, position: &Position) -> String {
 
 /// Decodes a cursor and checks it belongs to this listing and this partition: a cursor
 /// can never move a query into another tenant's keys.
-pub fn decode(raw: Option<&str>, listing: &str, partition: &str, via_index: bool) -> Result<Option<Position>, Error> {
+pub fn decode(
+    raw: Option<&str>,
+    listing: &str,
+    partition: &str,
+    via_index: bool,
+) -> Result<Option<Position>, Error> {
     let Some(raw) = raw else { return Ok(None) };
-    let bad = || Error::invalid("cursor", "is not a cursor of this listing; pass next_cursor back unchanged");
+    let bad = || {
+        Error::invalid(
+            "cursor",
+            "is not a cursor of this listing; pass next_cursor back unchanged",
+        )
+    };
     if raw.len() > 4096 {
         return Err(bad());
     }

@@ -20,7 +20,13 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
     let upper = format!("{}~", now.to_rfc3339_opts(SecondsFormat::Secs, true));
     let mut tenants_start = None;
     loop {
-        let tenants = deps.store.query(Query::partition(keys::tenant_directory_pk(), SortRange::All, 100).after(tenants_start)).await?;
+        let tenants = deps
+            .store
+            .query(
+                Query::partition(keys::tenant_directory_pk(), SortRange::All, 100)
+                    .after(tenants_start),
+            )
+            .await?;
         for t in &tenants.items {
             let tenant_id = &t.sk;
             report.tenants_checked += 1;
@@ -28,15 +34,31 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
             loop {
                 let due = deps
                     .store
-                    .query(Query::partition(keys::purge_partition(tenant_id), SortRange::Between("0".into(), upper.clone()), 100).after(start))
+                    .query(
+                        Query::partition(
+                            keys::purge_partition(tenant_id),
+                            SortRange::Between("0".into(), upper.clone()),
+                            100,
+                        )
+                        .after(start),
+                    )
                     .await?;
                 for entry in &due.items {
-                    let Some(customer_id) = entry.sk.rsplit_once('#').map(|(_, id)| id) else { continue };
+                    let Some(customer_id) = entry.sk.rsplit_once('#').map(|(_, id)| id) else {
+                        continue;
+                    };
                     if super::customers::purge_one(deps, tenant_id, customer_id, now).await? {
                         report.customers_purged += 1;
-                    } else if deps.store.get(&keys::customer(tenant_id, customer_id)).await?.is_none() {
+                    } else if deps
+                        .store
+                        .get(&keys::customer(tenant_id, customer_id))
+                        .await?
+                        .is_none()
+                    {
                         // A leftover entry of a purge that stopped after removing the profile.
-                        deps.store.delete(&entry.key(), crate::ports::Condition::None).await?;
+                        deps.store
+                            .delete(&entry.key(), crate::ports::Condition::None)
+                            .await?;
                     }
                 }
                 match due.next {
@@ -50,6 +72,10 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
             None => break,
         }
     }
-    tracing::info!(tenants = report.tenants_checked, purged = report.customers_purged, "purge finished");
+    tracing::info!(
+        tenants = report.tenants_checked,
+        purged = report.customers_purged,
+        "purge finished"
+    );
     Ok(report)
 }

@@ -4,12 +4,12 @@ use serde_json::{Value, json};
 
 use super::{from_item, page, to_data};
 use crate::Deps;
+use crate::access::StaffRole;
 use crate::error::Error;
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::member::{Member, MemberStatus};
 use crate::model::tenant::{Tenant, TenantDraft, TenantStatus};
 use crate::model::{fields, ids};
-use crate::access::StaffRole;
 use crate::ports::{Condition, Item, Key, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 
@@ -25,7 +25,10 @@ pub fn view(t: &Tenant, version: u64) -> Value {
 /// transaction: a taken slug is a 409 and leaves nothing behind.
 pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
     let input = draft.parse(true)?;
-    let (owner_email, owner_first, owner_last) = input.owner.clone().ok_or_else(|| Error::invalid("owner", "is required"))?;
+    let (owner_email, owner_first, owner_last) = input
+        .owner
+        .clone()
+        .ok_or_else(|| Error::invalid("owner", "is required"))?;
     let now = deps.clock.now();
     let tenant = Tenant {
         id: ids::new_id(ids::TENANT),
@@ -54,13 +57,22 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         WriteOp::create(Item::marker(keys::slug_marker(&tenant.slug))),
         WriteOp::create(Item::new(keys::tenant(&tenant.id), to_data(&tenant)?)),
         WriteOp::create(Item::marker(keys::tenant_directory(&tenant.id))),
-        WriteOp::create(Item::new(keys::member(&tenant.id, &owner.id), to_data(&owner)?)),
-        WriteOp::create(Item::marker(keys::member_email_marker(&tenant.id, &fields::email_key(&owner.email)))),
+        WriteOp::create(Item::new(
+            keys::member(&tenant.id, &owner.id),
+            to_data(&owner)?,
+        )),
+        WriteOp::create(Item::marker(keys::member_email_marker(
+            &tenant.id,
+            &fields::email_key(&owner.email),
+        ))),
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
-            let mut e = Error::conflict("duplicate-slug", format!("the slug {} is taken; choose another", tenant.slug));
+            let mut e = Error::conflict(
+                "duplicate-slug",
+                format!("the slug {} is taken; choose another", tenant.slug),
+            );
             if let Error::Conflict { extra, .. } = &mut e {
                 extra.insert("field".into(), json!("slug"));
             }
@@ -79,7 +91,11 @@ async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
     if !ids::is_valid(ids::TENANT, tenant_id) {
         return Err(Error::NotFound("tenant"));
     }
-    let item = deps.store.get(&keys::tenant(tenant_id)).await?.ok_or(Error::NotFound("tenant"))?;
+    let item = deps
+        .store
+        .get(&keys::tenant(tenant_id))
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
     Ok((from_item(&item)?, item))
 }
 
@@ -93,29 +109,52 @@ pub async fn list(deps: &Deps, limit: Option<&str>, cursor: Option<&str>) -> Res
     let limit = page::limit(limit)?;
     let pk = keys::tenant_directory_pk();
     let start = page::decode(cursor, "tenants", &pk, false)?;
-    let dir = deps.store.query(Query::partition(pk, SortRange::All, limit).after(start)).await?;
+    let dir = deps
+        .store
+        .query(Query::partition(pk, SortRange::All, limit).after(start))
+        .await?;
     let wanted: Vec<Key> = dir.items.iter().map(|i| keys::tenant(&i.sk)).collect();
-    let mut found = if wanted.is_empty() { vec![] } else { deps.store.get_many(&wanted).await? };
+    let mut found = if wanted.is_empty() {
+        vec![]
+    } else {
+        deps.store.get_many(&wanted).await?
+    };
     found.sort_by(|a, b| a.pk.cmp(&b.pk));
-    let data = found.iter().map(|i| from_item::<Tenant>(i).map(|t| view(&t, i.version))).collect::<Result<Vec<_>, _>>()?;
+    let data = found
+        .iter()
+        .map(|i| from_item::<Tenant>(i).map(|t| view(&t, i.version)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "data": data, "next_cursor": dir.next.map(|p| page::encode("tenants", &p)) }))
 }
 
 /// Applies a JSON merge patch; the slug and the owner are not changed here.
-pub async fn patch(deps: &Deps, tenant_id: &str, patch: &Value, if_version: Option<u64>) -> Result<Value, Error> {
+pub async fn patch(
+    deps: &Deps,
+    tenant_id: &str,
+    patch: &Value,
+    if_version: Option<u64>,
+) -> Result<Value, Error> {
     if !patch.is_object() {
-        return Err(Error::invalid("body", "must be a JSON object (a merge patch)"));
+        return Err(Error::invalid(
+            "body",
+            "must be a JSON object (a merge patch)",
+        ));
     }
     let (tenant, item) = load(deps, tenant_id).await?;
     if if_version.is_some_and(|v| v != item.version) {
-        return Err(Error::PreconditionFailed("the tenant changed since that version; read it again".into()));
+        return Err(Error::PreconditionFailed(
+            "the tenant changed since that version; read it again".into(),
+        ));
     }
     let mut doc = to_value(&TenantDraft::from_tenant(&tenant));
     merge_patch(&mut doc, patch);
     let draft: TenantDraft = from_value(doc)?;
     let input = draft.parse(false)?;
     if input.slug != tenant.slug {
-        return Err(Error::invalid("slug", "cannot be changed: login pages and links use it"));
+        return Err(Error::invalid(
+            "slug",
+            "cannot be changed: login pages and links use it",
+        ));
     }
     if input.kind != tenant.kind {
         return Err(Error::invalid("kind", "cannot be changed after creation"));
@@ -131,8 +170,16 @@ pub async fn patch(deps: &Deps, tenant_id: &str, patch: &Value, if_version: Opti
         ..tenant
     };
     let version = item.version + 1;
-    let new_item = Item { data: to_data(&updated)?, version, ..item.clone() };
-    match deps.store.put(new_item, Condition::VersionIs(item.version)).await {
+    let new_item = Item {
+        data: to_data(&updated)?,
+        version,
+        ..item.clone()
+    };
+    match deps
+        .store
+        .put(new_item, Condition::VersionIs(item.version))
+        .await
+    {
         Ok(()) => Ok(view(&updated, version)),
         Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),

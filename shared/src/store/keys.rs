@@ -20,7 +20,10 @@ fn tenant_pk(tenant_id: &str) -> String {
 /// True when a partition key belongs to this tenant (used by the isolation walk).
 pub fn belongs_to_tenant(pk: &str, tenant_id: &str) -> bool {
     let own = tenant_pk(tenant_id);
-    pk == own || pk.strip_prefix(&own).is_some_and(|rest| rest.starts_with('#'))
+    pk == own
+        || pk
+            .strip_prefix(&own)
+            .is_some_and(|rest| rest.starts_with('#'))
 }
 
 pub fn is_platform(pk: &str) -> bool {

@@ -276,7 +276,9 @@ impl ItemStore for DynamoStore {
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         if query.limit == 0 {
-            return Err(StoreError::Invalid("a query's limit must be at least 1".into()));
+            return Err(StoreError::Invalid(
+                "a query's limit must be at least 1".into(),
+            ));
         }
         if query.pk.is_empty() {
             return Err(StoreError::Invalid("a query needs a partition key".into()));
@@ -595,7 +597,14 @@ mod tests {
         let item = rich_item();
         let decoded = decode(encode(&item).unwrap()).unwrap();
         assert_eq!(decoded, item);
-        for key in ["nested", "array", "empty_object", "empty_array", "u64_max", "i64_min"] {
+        for key in [
+            "nested",
+            "array",
+            "empty_object",
+            "empty_array",
+            "u64_max",
+            "i64_min",
+        ] {
             assert_eq!(decoded.data[key], item.data[key], "{key}");
         }
         assert!(decoded.data["u64_max"].is_u64());
@@ -635,8 +644,14 @@ mod tests {
         assert_eq!(attributes[ATTR_SK], AttributeValue::S("C#c1".into()));
         assert_eq!(attributes[ATTR_GSI1PK], AttributeValue::S("T#t1#G".into()));
         assert_eq!(attributes[ATTR_GSI1SK], AttributeValue::S("name".into()));
-        assert_eq!(attributes[ATTR_VERSION], AttributeValue::N(u64::MAX.to_string()));
-        assert_eq!(attributes[ATTR_EXPIRES_AT], AttributeValue::N("1900000000".into()));
+        assert_eq!(
+            attributes[ATTR_VERSION],
+            AttributeValue::N(u64::MAX.to_string())
+        );
+        assert_eq!(
+            attributes[ATTR_EXPIRES_AT],
+            AttributeValue::N("1900000000".into())
+        );
         assert!(matches!(attributes[ATTR_DATA], AttributeValue::M(_)));
 
         let bare = encode(&Item::marker(Key {
@@ -661,7 +676,10 @@ mod tests {
 
     #[test]
     fn conditions_use_only_the_names_and_values_they_mention() {
-        assert_eq!(ConditionExpr::write(Condition::None), ConditionExpr::default());
+        assert_eq!(
+            ConditionExpr::write(Condition::None),
+            ConditionExpr::default()
+        );
         let exists = ConditionExpr::write(Condition::Exists);
         assert_eq!(exists.expression.as_deref(), Some("attribute_exists(#pk)"));
         assert_eq!(exists.values, None);

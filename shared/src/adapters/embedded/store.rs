@@ -16,8 +16,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use tokio::sync::oneshot;
 
 use crate::ports::{
-    Condition, Index, Item, ItemStore, Key, MAX_BATCH_GET, Page, Query, SortRange,
-    StoreError, WriteOp, validate_transaction,
+    Condition, Index, Item, ItemStore, Key, MAX_BATCH_GET, Page, Query, SortRange, StoreError,
+    WriteOp, validate_transaction,
 };
 
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
@@ -42,9 +42,13 @@ impl EmbeddedStore {
         let path = path.as_ref();
         let db = Database::create(path)
             .with_context(|| format!("Failed to open the store file {}", path.display()))?;
-        let txn = db.begin_write().context("Failed to begin the first write")?;
-        txn.open_table(ITEMS).context("Failed to create the items table")?;
-        txn.open_table(GSI1).context("Failed to create the gsi1 table")?;
+        let txn = db
+            .begin_write()
+            .context("Failed to begin the first write")?;
+        txn.open_table(ITEMS)
+            .context("Failed to create the items table")?;
+        txn.open_table(GSI1)
+            .context("Failed to create the gsi1 table")?;
         txn.commit().context("Failed to create the store tables")?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>();
@@ -81,7 +85,9 @@ impl EmbeddedStore {
     fn read_item(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(ITEMS).map_err(storage)?;
-        let value = table.get(table_key(&key.pk, &key.sk)?.as_slice()).map_err(storage)?;
+        let value = table
+            .get(table_key(&key.pk, &key.sk)?.as_slice())
+            .map_err(storage)?;
         value.map(|v| decode(v.value())).transpose()
     }
 }
@@ -287,7 +293,10 @@ impl ItemStore for EmbeddedStore {
         let table = txn.open_table(ITEMS).map_err(storage)?;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(v) = table.get(table_key(&key.pk, &key.sk)?.as_slice()).map_err(storage)? {
+            if let Some(v) = table
+                .get(table_key(&key.pk, &key.sk)?.as_slice())
+                .map_err(storage)?
+            {
                 out.push(decode(v.value())?);
             }
         }
@@ -441,8 +450,10 @@ impl ItemStore for EmbeddedStore {
     }
 }
 
-fn load_read(table: &redb::ReadOnlyTable<&[u8], &[u8]>, key: &[u8]) -> Result<Option<Item>, StoreError> {
+fn load_read(
+    table: &redb::ReadOnlyTable<&[u8], &[u8]>,
+    key: &[u8],
+) -> Result<Option<Item>, StoreError> {
     let value = table.get(key).map_err(storage)?;
     value.map(|v| decode(v.value())).transpose()
 }
-
