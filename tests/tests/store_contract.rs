@@ -9,7 +9,8 @@ use tenantry_tests::contract;
 #[tokio::test]
 async fn embedded_store_meets_the_contract() {
     let dir = tempfile::tempdir().expect("create a temporary directory");
-    let store = EmbeddedStore::open(dir.path()).expect("open the embedded store");
+    let store =
+        EmbeddedStore::open(dir.path().join("store.redb")).expect("open the embedded store");
     contract::run_all(Arc::new(store)).await;
 }
 

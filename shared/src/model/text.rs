@@ -24,7 +24,7 @@ pub fn words(s: &str) -> Vec<String> {
 }
 
 /// Longest prefix kept in the search index; longer query words are matched by filtering.
-pub const MAX_INDEXED_PREFIX: usize = 10;
+pub const MAX_INDEXED_PREFIX: usize = 16;
 
 /// Every distinct indexed prefix of every word of `s` (1..=MAX_INDEXED_PREFIX chars).
 pub fn index_prefixes(s: &str) -> Vec<String> {
@@ -55,7 +55,9 @@ mod tests {
         assert!(p.contains(&"a".to_string()));
         assert!(p.contains(&"acme".to_string()));
         assert!(p.contains(&"corp".to_string()));
-        assert!(p.contains(&"corporatio".to_string()));
-        assert!(!p.contains(&"corporation".to_string()));
+        assert!(p.contains(&"corporation".to_string()));
+        let long = index_prefixes("Supercalifragilistic");
+        assert!(long.contains(&"supercalifragili".to_string()));
+        assert!(!long.contains(&"supercalifragilis".to_string()));
     }
 }

@@ -11,14 +11,17 @@ use crate::ports::{Condition, Item, ItemStore, Key, Page, Query, StoreError, Wri
 pub struct Counts {
     pub reads: AtomicU64,
     pub writes: AtomicU64,
+    /// Items returned by queries (how much of an index a request walked).
+    pub items_queried: AtomicU64,
 }
 
 impl Counts {
-    /// (reads, writes) so far, and reset to zero.
-    pub fn take(&self) -> (u64, u64) {
+    /// (reads, writes, items queried) so far, and reset to zero.
+    pub fn take(&self) -> (u64, u64, u64) {
         (
             self.reads.swap(0, Ordering::SeqCst),
             self.writes.swap(0, Ordering::SeqCst),
+            self.items_queried.swap(0, Ordering::SeqCst),
         )
     }
 }
@@ -67,6 +70,10 @@ impl ItemStore for CountingStore {
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         self.read();
-        self.inner.query(query).await
+        let page = self.inner.query(query).await?;
+        self.counts
+            .items_queried
+            .fetch_add(page.items.len() as u64, Ordering::SeqCst);
+        Ok(page)
     }
 }

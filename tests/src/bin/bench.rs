@@ -1,0 +1,402 @@
+//! Benchmark of the local server: throughput and latency at N connections, search over a
+//! large tenant, and store calls per route. Run it in release:
+//!
+//!     cargo run --release -p tenantry-tests --bin bench -- --customers 100000
+//!
+//! The server runs on its own runtime (2 worker threads) in this process, the load
+//! generator on another, both on loopback: on a 2-core machine they share the cores.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use functions::api::App;
+use functions::routes::{Op, ROUTES};
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry::Deps;
+use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry::model::api_key;
+use tenantry::model::customer::CustomerDraft;
+use tenantry::service::{auth, customers};
+use tenantry::store::counting::{CountingStore, Counts};
+
+#[derive(Parser)]
+struct Args {
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds per throughput run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Customers in the large tenant searched (0 skips the search benchmark).
+    #[arg(long, default_value_t = 100_000)]
+    customers: usize,
+    /// Search requests measured.
+    #[arg(long, default_value_t = 2_000)]
+    searches: usize,
+}
+
+const ADJ: &[&str] = &[
+    "Acme",
+    "Bright",
+    "Cobalt",
+    "Delta",
+    "Ember",
+    "Fjord",
+    "Granite",
+    "Harbor",
+    "Indigo",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Maple",
+    "Nimbus",
+    "Orchid",
+    "Pioneer",
+    "Quartz",
+    "Raven",
+    "Summit",
+    "Tidal",
+    "Umber",
+    "Vertex",
+    "Willow",
+    "Xenon",
+    "Yarrow",
+    "Zephyr",
+    "Société",
+    "Müller",
+    "Ålborg",
+    "Éclair",
+];
+const NOUN: &[&str] = &[
+    "Analytics",
+    "Bakery",
+    "Consulting",
+    "Dynamics",
+    "Engineering",
+    "Foods",
+    "Logistics",
+    "Media",
+    "Networks",
+    "Partners",
+    "Robotics",
+    "Software",
+    "Studios",
+    "Systems",
+    "Travel",
+    "Ventures",
+    "Works",
+    "Labs",
+    "Health",
+    "Energy",
+];
+const SUFFIX: &[&str] = &[
+    "Corporation",
+    "Inc",
+    "GmbH",
+    "BV",
+    "Ltd",
+    "SAS",
+    "LLC",
+    "Group",
+    "Holding",
+    "Co",
+];
+
+fn company_name(i: usize) -> String {
+    format!(
+        "{} {} {} {}",
+        ADJ[i % ADJ.len()],
+        NOUN[(i / ADJ.len()) % NOUN.len()],
+        SUFFIX[(i / (ADJ.len() * NOUN.len())) % SUFFIX.len()],
+        i
+    )
+}
+
+fn body(i: usize, tag: &str) -> Value {
+    json!({
+        "company": {"name": company_name(i), "country": "US", "phone": "+14155550100",
+                    "address": {"line1": "1 Market St", "city": "San Francisco", "postal_code": "94105"}},
+        "admin": {"first_name": "Ada", "last_name": "Admin", "email": format!("admin{i}.{tag}@bench.example.com")}
+    })
+}
+
+struct Stats {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+    fn line(&self, what: &str) -> String {
+        format!(
+            "| {what} | {:.0} req/s | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
+            self.requests as f64 / self.elapsed.as_secs_f64(),
+            self.pct(0.50),
+            self.pct(0.99),
+            self.latencies
+                .last()
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            self.requests,
+            self.errors
+        )
+    }
+}
+
+/// `connections` loops, each sending the next request from `make` until `seconds` pass.
+async fn load(
+    client: &reqwest::Client,
+    connections: usize,
+    seconds: u64,
+    expect: StatusCode,
+    make: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>,
+) -> Stats {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (make, counter, _client) = (make.clone(), counter.clone(), client.clone());
+            tokio::spawn(async move {
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let t = Instant::now();
+                    match make(n).send().await {
+                        Ok(r) if r.status() == expect => {
+                            let _ = r.bytes().await;
+                            lat.push(t.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Stats {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // The server's JSON request log is formatted as in production, then discarded.
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::sink)
+        .with_env_filter("info")
+        .init();
+    let dir = tempfile::tempdir()?;
+    let counting = Arc::new(CountingStore::new(Arc::new(EmbeddedStore::open(
+        dir.path().join("bench.redb"),
+    )?)));
+    let counts: Arc<Counts> = counting.counts.clone();
+    let deps = Deps::new(counting);
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("server")
+        .build()?;
+    let admin = api_key::new_secret();
+    let addr = server_rt.block_on(async {
+        auth::register_operator_key(&deps, &admin)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = Arc::new(App::new(deps.clone(), None));
+        tokio::spawn(functions::server::serve(listener, app));
+        anyhow::Ok(addr)
+    })?;
+    let base = format!("http://{addr}");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("client")
+        .build()?;
+    client_rt.block_on(async {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections * 2).build()?;
+        let call = |m: Method, key: &str, path: &str, b: Option<Value>| {
+            let mut r = client.request(m, format!("{base}{path}")).bearer_auth(key);
+            if let Some(b) = b {
+                r = r.json(&b);
+            }
+            r
+        };
+        let tenant: Value = call(Method::POST, &admin, "/v1/tenants", Some(json!({"name": "Bench", "slug": "bench", "kind": "partner", "owner": {"email": "o@bench.example.com", "first_name": "O", "last_name": "B"}}))).send().await?.json().await?;
+        let tid = tenant["id"].as_str().unwrap_or_default().to_owned();
+        let key: Value = call(Method::POST, &admin, &format!("/v1/tenants/{tid}/api-keys"), Some(json!({"name": "bench", "role": "owner"}))).send().await?.json().await?;
+        let key = key["secret"].as_str().unwrap_or_default().to_owned();
+
+        println!("## Store calls per request (authentication counted separately)\n");
+        println!("| route | auth reads | reads | writes (transactions) | items queried |\n|---|---|---|---|---|");
+        // The first use of a key also refreshes its last_used_at (at most every 5 minutes);
+        // measure the steady state after that.
+        auth::authenticate(&deps, Some(&key)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        auth::authenticate(&deps, Some(&admin)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        counts.take();
+        auth::authenticate(&deps, Some(&key)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (auth_reads, _, _) = counts.take();
+        // Warm last_used_at so the per-route counts below show steady state.
+        let cid: Value = call(Method::POST, &key, "/v1/customers", Some(body(9_999_999, "calls"))).send().await?.json().await?;
+        let cid = cid["id"].as_str().unwrap_or_default().to_owned();
+        let mem: Value = call(Method::POST, &key, "/v1/members", Some(json!({"email": "m@bench.example.com", "first_name": "M", "last_name": "B", "role": "member"}))).send().await?.json().await?;
+        let extra_key: Value = call(Method::POST, &key, "/v1/api-keys", Some(json!({"name": "x", "role": "member"}))).send().await?.json().await?;
+        let params: HashMap<&str, String> = HashMap::from([
+            ("tenant_id", tid.clone()),
+            ("customer_id", cid.clone()),
+            ("member_id", mem["id"].as_str().unwrap_or_default().to_owned()),
+            ("key_id", extra_key["id"].as_str().unwrap_or_default().to_owned()),
+        ]);
+        let mut n = 0;
+        for route in ROUTES {
+            n += 1;
+            let mut path = route.path.to_owned();
+            for (k, v) in &params {
+                path = path.replace(&format!("{{{k}}}"), v);
+            }
+            let (m, b, who) = match route.op {
+                Op::TenantsCreate => (Method::POST, Some(json!({"name": "B2", "slug": format!("bench-{n}"), "kind": "partner", "owner": {"email": "o@b2.example.com", "first_name": "O", "last_name": "B"}})), &admin),
+                Op::TenantsList | Op::TenantsGet => (Method::GET, None, &admin),
+                Op::TenantsUpdate => (Method::PATCH, Some(json!({"name": "Bench 2"})), &admin),
+                Op::TenantApiKeysCreate => (Method::POST, Some(json!({"name": "k", "role": "member"})), &admin),
+                Op::ApiKeysCreate => (Method::POST, Some(json!({"name": "k", "role": "member"})), &key),
+                Op::MembersCreate => (Method::POST, Some(json!({"email": "m2@bench.example.com", "first_name": "M", "last_name": "B", "role": "member"})), &key),
+                Op::MembersUpdate => (Method::PATCH, Some(json!({"first_name": "Mo"})), &key),
+                Op::CustomersCreate => (Method::POST, Some(body(9_999_998, "calls")), &key),
+                Op::CustomersUpdate => (Method::PATCH, Some(json!({"company": {"description": "changed"}})), &key),
+                Op::CustomersDeactivate | Op::CustomersSuspend | Op::CustomersReactivate | Op::CustomersRestore => (Method::POST, None, &key),
+                Op::CustomersDelete => {
+                    path.push_str("?confirm=true");
+                    (Method::DELETE, None, &key)
+                }
+                _ => (Method::from_bytes(route.method.as_str().as_bytes())?, None, &key),
+            };
+            // Put the customer in a state where the transition is allowed.
+            if route.op == Op::CustomersReactivate {
+                call(Method::POST, &key, &format!("/v1/customers/{cid}/deactivate"), None).send().await?;
+            }
+            if route.op == Op::CustomersRestore {
+                call(Method::DELETE, &key, &format!("/v1/customers/{cid}?confirm=true"), None).send().await?;
+            }
+            if route.op == Op::CustomersDeactivate {
+                call(Method::POST, &key, &format!("/v1/customers/{cid}/reactivate"), None).send().await?;
+            }
+            counts.take();
+            let r = call(m, who, &path, b).send().await?;
+            let status = r.status();
+            let (reads, writes, items) = counts.take();
+            let label = format!("{} {} ({status})", route.method, route.path);
+            println!("| {label} | {auth_reads} | {} | {writes} | {items} |", reads.saturating_sub(auth_reads));
+            if route.op == Op::CustomersDelete {
+                call(Method::POST, &key, &format!("/v1/customers/{cid}/restore"), None).send().await?;
+            }
+        }
+
+        println!("\n## Throughput at {} connections, {} s each\n", args.connections, args.seconds);
+        println!("| request | throughput | p50 | p99 | max | requests | errors |\n|---|---|---|---|---|---|---|");
+        let tag = format!("{:x}", rand::rng().random::<u32>());
+        let (k, b) = (key.clone(), base.clone());
+        let c2 = client.clone();
+        let post = load(&client, args.connections, args.seconds, StatusCode::CREATED, Arc::new(move |i| c2.post(format!("{b}/v1/customers")).bearer_auth(&k).json(&body(i, &tag)))).await;
+        println!("{}", post.line("POST /v1/customers"));
+        let list: Value = call(Method::GET, &key, "/v1/customers?limit=100", None).send().await?.json().await?;
+        let ids: Arc<Vec<String>> = Arc::new(list["data"].as_array().map(|a| a.iter().filter_map(|c| c["id"].as_str().map(str::to_owned)).collect()).unwrap_or_default());
+        let (k, b, c2) = (key.clone(), base.clone(), client.clone());
+        let get = load(&client, args.connections, args.seconds, StatusCode::OK, Arc::new(move |i| c2.get(format!("{b}/v1/customers/{}", ids[i % ids.len()])).bearer_auth(&k))).await;
+        println!("{}", get.line("GET /v1/customers/{id}"));
+
+        if args.customers > 0 {
+            let big: Value = call(Method::POST, &admin, "/v1/tenants", Some(json!({"name": "Big", "slug": "big", "kind": "partner", "owner": {"email": "o@big.example.com", "first_name": "O", "last_name": "B"}}))).send().await?.json().await?;
+            let big_id = big["id"].as_str().unwrap_or_default().to_owned();
+            let big_key: Value = call(Method::POST, &admin, &format!("/v1/tenants/{big_id}/api-keys"), Some(json!({"name": "b", "role": "owner"}))).send().await?.json().await?;
+            let big_key = big_key["secret"].as_str().unwrap_or_default().to_owned();
+            call(Method::GET, &big_key, "/v1/customers?limit=1", None).send().await?;
+            let seeded = Instant::now();
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let workers: Vec<_> = (0..64)
+                .map(|_| {
+                    let (deps, next, big_id, total) = (deps.clone(), next.clone(), big_id.clone(), args.customers);
+                    tokio::spawn(async move {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= total {
+                                break;
+                            }
+                            let draft: CustomerDraft = serde_json::from_value(body(i, "big")).expect("valid body");
+                            if let Err(e) = customers::create(&deps, &big_id, &draft).await {
+                                eprintln!("seed {i}: {e}");
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                let _ = w.await;
+            }
+            let seed_secs = seeded.elapsed().as_secs_f64();
+            println!("\n## Search over one tenant with {} customers\n", args.customers);
+            println!("Seeded through the service in {seed_secs:.0} s ({:.0} creates/s, 64 concurrent).\n", args.customers as f64 / seed_secs);
+            let single: Vec<String> = ADJ.iter().chain(NOUN).chain(SUFFIX).flat_map(|w| {
+                let f = tenantry::model::text::fold(w);
+                vec![f[..2.min(f.len())].to_owned(), f[..4.min(f.len())].to_owned(), f.clone()]
+            }).chain(["12345".to_owned(), "9".to_owned()]).collect();
+            let multi: Vec<String> = ["acme corp", "zeph lab", "granite eng", "societe group", "harbor media ltd", "quartz 12"].iter().map(|s| s.to_string()).collect();
+            for (label, queries) in [("one word", &single), ("several words", &multi)] {
+            let mut lat = Vec::with_capacity(args.searches);
+            let mut max_items = 0;
+            let mut max_reads = 0;
+            counts.take();
+            for i in 0..args.searches {
+                let q = &queries[i % queries.len()];
+                let t = Instant::now();
+                let r = call(Method::GET, &big_key, &format!("/v1/customers?q={}&limit=20", q.replace(' ', "%20")), None).send().await?;
+                let ok = r.status() == StatusCode::OK;
+                let _ = r.bytes().await?;
+                lat.push(t.elapsed());
+                let (reads, _, items) = counts.take();
+                if ok {
+                    max_items = max_items.max(items);
+                    max_reads = max_reads.max(reads);
+                }
+            }
+            lat.sort();
+            let s = Stats { requests: lat.len(), errors: 0, elapsed: Duration::from_secs(1), latencies: lat };
+            println!("| search, {label}, 1 connection, limit 20 | p50 {:.2} ms | p99 {:.2} ms | max {:.2} ms | {} requests | at most {} index items and {} store reads per page (incl. auth) |", s.pct(0.5), s.pct(0.99), s.pct(1.0), s.requests, max_items, max_reads);
+            }
+            let (k, b, c2, qs) = (big_key.clone(), base.clone(), client.clone(), Arc::new(single));
+            let loaded = load(&client, args.connections, args.seconds, StatusCode::OK, Arc::new(move |i| c2.get(format!("{b}/v1/customers?q={}&limit=20", qs[i % qs.len()].replace(' ', "%20"))).bearer_auth(&k))).await;
+            println!("\n| request | throughput | p50 | p99 | max | requests | errors |\n|---|---|---|---|---|---|---|");
+            println!("{}", loaded.line(&format!("GET /v1/customers?q= ({} connections)", args.connections)));
+        }
+        anyhow::Ok(())
+    })?;
+    drop(server_rt);
+    Ok(())
+}
