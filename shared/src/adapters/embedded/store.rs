@@ -292,7 +292,8 @@ impl ItemStore for EmbeddedStore {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(ITEMS).map_err(storage)?;
         let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        for key in keys.iter().filter(|k| seen.insert(*k)) {
             if let Some(v) = table
                 .get(table_key(&key.pk, &key.sk)?.as_slice())
                 .map_err(storage)?
