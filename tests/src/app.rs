@@ -8,13 +8,15 @@ use serde_json::{Value, json};
 use tenantry::Deps;
 use tenantry::adapters::embedded::EmbeddedStore;
 use tenantry::model::api_key;
+use tenantry::ports::{Item, ItemStore};
 use tenantry::service::auth;
 
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub admin_key: String,
-    pub store: Arc<EmbeddedStore>,
+    /// Set when the app runs on the embedded store (the default).
+    pub embedded: Option<Arc<EmbeddedStore>>,
     pub deps: Deps,
     _dir: tempfile::TempDir,
 }
@@ -27,10 +29,20 @@ pub struct TestTenant {
     pub member_key: String,
 }
 
+/// The app on a fresh embedded store.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path().join("tenantry.redb")).expect("store"));
-    let deps = Deps::new(store.clone());
+    let mut app = spawn_app_on(store.clone()).await;
+    app.embedded = Some(store);
+    app._dir = dir;
+    app
+}
+
+/// The app on any store (the DynamoDB tests pass theirs).
+pub async fn spawn_app_on(store: Arc<dyn ItemStore>) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let deps = Deps::new(store);
     let admin_key = api_key::new_secret();
     auth::register_operator_key(&deps, &admin_key)
         .await
@@ -50,7 +62,7 @@ pub async fn spawn_app() -> TestApp {
             .build()
             .expect("client"),
         admin_key,
-        store,
+        embedded: None,
         deps,
         _dir: dir,
     }
@@ -94,6 +106,15 @@ impl Resp {
 }
 
 impl TestApp {
+    /// Every stored item (embedded store only: the domain never scans).
+    pub fn all_items(&self) -> Vec<Item> {
+        self.embedded
+            .as_ref()
+            .expect("an embedded store")
+            .all_items()
+            .expect("walk the store")
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,

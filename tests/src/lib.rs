@@ -2,3 +2,4 @@
 
 pub mod app;
 pub mod contract;
+pub mod dynamo;

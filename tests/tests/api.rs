@@ -613,9 +613,7 @@ async fn the_purge_removes_a_customer_after_30_days_and_frees_its_email_and_name
         StatusCode::OK
     );
     let leftovers: Vec<String> = app
-        .store
         .all_items()
-        .unwrap()
         .into_iter()
         .map(|i| format!("{} {}", i.pk, i.sk))
         .filter(|k| k.contains(&id) || k.contains("gone co") || k.contains("g@purge"))
@@ -956,4 +954,45 @@ async fn hostile_input_never_causes_a_server_error() {
         let r = app.get(&t.owner_key, &format!("/v1/customers/{id}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{id:.40}");
     }
+}
+
+#[tokio::test]
+async fn on_dynamodb_twenty_concurrent_creates_with_one_admin_email_make_exactly_one_customer() {
+    let Some(store) = tenantry_tests::dynamo::store_from_env("dynamodb race").await else {
+        return;
+    };
+    let app = tenantry_tests::app::spawn_app_on(std::sync::Arc::new(store)).await;
+    let slug = format!(
+        "race-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
+    let t = app.new_tenant(&slug).await;
+    let results = futures::future::join_all((0..20).map(|i| {
+        app.post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body(&format!("Racer {i}"), "same@race.example.com"),
+        )
+    }))
+    .await;
+    let created = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let conflicts = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (created, conflicts),
+        (1, 19),
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let found = app.get(&t.owner_key, "/v1/customers?q=racer").await;
+    assert_eq!(found.body["data"].as_array().unwrap().len(), 1);
 }

@@ -7,7 +7,7 @@ use functions::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::store::keys;
-use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app};
+use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app, spawn_app_on};
 
 /// Tenant A's resources, named by the path parameter that addresses them.
 async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, String> {
@@ -148,21 +148,24 @@ async fn every_route_hides_other_tenants_resources_and_enforces_the_permission_m
     }
 }
 
-#[tokio::test]
-async fn after_a_full_scenario_every_item_lives_under_its_tenant_or_the_platform() {
-    let app = spawn_app().await;
+/// Two tenants with members, keys, customers in every status (one renamed), idempotent
+/// creates, and a purge. Returns the tenant ids.
+async fn full_scenario(app: &TestApp, prefix: &str) -> Vec<String> {
     let tenants = [
-        app.new_tenant("walk-a").await,
-        app.new_tenant("walk-b").await,
+        app.new_tenant(&format!("{prefix}-a")).await,
+        app.new_tenant(&format!("{prefix}-b")).await,
     ];
     for t in &tenants {
-        app.post(&t.owner_key, "/v1/members", json!({"email": format!("m@{}.example.com", t.slug), "first_name": "M", "last_name": "M", "role": "member"})).await;
-        app.post(
-            &t.owner_key,
-            "/v1/api-keys",
-            json!({"name": "extra", "role": "owner"}),
-        )
-        .await;
+        let m = app.post(&t.owner_key, "/v1/members", json!({"email": format!("m@{}.example.com", t.slug), "first_name": "M", "last_name": "M", "role": "member"})).await;
+        assert_eq!(m.status, StatusCode::CREATED, "{}", m.body);
+        let k = app
+            .post(
+                &t.owner_key,
+                "/v1/api-keys",
+                json!({"name": "extra", "role": "owner"}),
+            )
+            .await;
+        assert_eq!(k.status, StatusCode::CREATED, "{}", k.body);
         let mut ids = Vec::new();
         for (i, name) in [
             "Active Co",
@@ -183,86 +186,151 @@ async fn after_a_full_scenario_every_item_lives_under_its_tenant_or_the_platform
                     &[("idempotency-key", &format!("k{i}"))],
                 )
                 .await;
-            assert_eq!(r.status, StatusCode::CREATED);
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
             ids.push(r.field("id").to_owned());
         }
-        app.post(
-            &t.owner_key,
-            &format!("/v1/customers/{}/deactivate", ids[1]),
-            json!({}),
-        )
-        .await;
-        app.post(
-            &t.owner_key,
-            &format!("/v1/customers/{}/suspend", ids[2]),
-            json!({}),
-        )
-        .await;
-        app.delete(
-            &t.owner_key,
-            &format!("/v1/customers/{}?confirm=true", ids[3]),
-        )
-        .await;
-        app.delete(
-            &t.owner_key,
-            &format!("/v1/customers/{}?confirm=true", ids[4]),
-        )
-        .await;
-        app.patch(
-            &t.owner_key,
-            &format!("/v1/customers/{}", ids[0]),
-            json!({"company": {"name": "Active Renamed Co"}}),
-        )
-        .await;
+        for (path, expected) in [
+            (format!("/v1/customers/{}/deactivate", ids[1]), "inactive"),
+            (format!("/v1/customers/{}/suspend", ids[2]), "suspended"),
+        ] {
+            assert_eq!(
+                app.post(&t.owner_key, &path, json!({}))
+                    .await
+                    .field("status"),
+                expected
+            );
+        }
+        for id in &ids[3..] {
+            assert_eq!(
+                app.delete(&t.owner_key, &format!("/v1/customers/{id}?confirm=true"))
+                    .await
+                    .field("status"),
+                "deleted"
+            );
+        }
+        let r = app
+            .patch(
+                &t.owner_key,
+                &format!("/v1/customers/{}", ids[0]),
+                json!({"company": {"name": "Active Renamed Co"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // Every status is listed through the status index.
+        for status in ["active", "inactive", "suspended", "deleted"] {
+            let r = app
+                .get(&t.owner_key, &format!("/v1/customers?status={status}"))
+                .await;
+            assert!(
+                !r.body["data"].as_array().unwrap().is_empty(),
+                "{status}: {}",
+                r.body
+            );
+        }
     }
-    // Purge only the customers deleted "earlier": move the clock past their window.
+    // Move the clock past the restore window: both deleted customers of both tenants go.
     let report =
         tenantry::service::purge::run(&app.deps, chrono::Utc::now() + chrono::Duration::days(31))
             .await
             .unwrap();
-    assert_eq!(
-        report.customers_purged, 4,
-        "both deleted customers of both tenants"
-    );
+    assert!(report.customers_purged >= 4, "{report:?}");
+    tenants.iter().map(|t| t.id.clone()).collect()
+}
 
-    let items = app.store.all_items().unwrap();
+/// Every key is under `T#<tenant>` or `P#`, and an item of one of `ids` carries no other's id.
+fn check_keys(items: &[(String, String, Option<String>)], ids: &[String]) {
+    let owner = |pk: &str| {
+        ids.iter()
+            .find(|id| keys::belongs_to_tenant(pk, id))
+            .cloned()
+    };
+    for (pk, sk, gsi1pk) in items {
+        assert!(
+            keys::is_platform(pk) || pk.starts_with("T#"),
+            "item outside every tenant and the platform: {pk} / {sk}"
+        );
+        if let Some(g) = gsi1pk {
+            assert!(
+                g.starts_with("T#") || keys::is_platform(g),
+                "gsi1 key {g} of {pk} / {sk}"
+            );
+            assert_eq!(
+                owner(g),
+                owner(pk),
+                "gsi1 key of {pk} / {sk} crosses tenants"
+            );
+        }
+        // A tenant's items never carry another tenant's id in their keys.
+        if let Some(t) = owner(pk) {
+            for other in ids.iter().filter(|o| **o != t) {
+                assert!(
+                    !pk.contains(other.as_str()) && !sk.contains(other.as_str()),
+                    "{pk} / {sk}"
+                );
+            }
+        }
+        // An item naming a scenario tenant anywhere in its keys lives in that tenant.
+        for id in ids {
+            if pk.contains(id.as_str()) {
+                assert_eq!(owner(pk).as_deref(), Some(id.as_str()), "{pk} / {sk}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_full_scenario_every_item_lives_under_its_tenant_or_the_platform() {
+    let app = spawn_app().await;
+    let ids = full_scenario(&app, "walk").await;
+    let items: Vec<_> = app
+        .all_items()
+        .into_iter()
+        .map(|i| (i.pk, i.sk, i.gsi1pk))
+        .collect();
     assert!(
         items.len() > 50,
         "the scenario stored {} items",
         items.len()
     );
-    let ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
-    for item in &items {
-        let owner = |pk: &str| {
-            ids.iter()
-                .copied()
-                .find(|id| keys::belongs_to_tenant(pk, id))
-        };
-        let ok = keys::is_platform(&item.pk) || owner(&item.pk).is_some();
+    for id in &ids {
         assert!(
-            ok,
-            "item outside every tenant and the platform: {} / {}",
-            item.pk, item.sk
+            items
+                .iter()
+                .filter(|(pk, _, _)| keys::belongs_to_tenant(pk, id))
+                .count()
+                > 10,
+            "{id} stored its items"
         );
-        if let Some(g) = &item.gsi1pk {
-            assert_eq!(
-                owner(g),
-                owner(&item.pk),
-                "gsi1 key of {} / {} crosses tenants",
-                item.pk,
-                item.sk
-            );
-        }
-        // A tenant's items never carry another tenant's id in their keys.
-        if let Some(t) = owner(&item.pk) {
-            for other in ids.iter().filter(|o| **o != t) {
-                assert!(
-                    !item.pk.contains(other) && !item.sk.contains(other),
-                    "{} / {}",
-                    item.pk,
-                    item.sk
-                );
-            }
-        }
     }
+    check_keys(&items, &ids);
+}
+
+#[tokio::test]
+async fn the_full_scenario_on_dynamodb_keeps_every_item_under_its_tenant_or_the_platform() {
+    let Some(store) = tenantry_tests::dynamo::store_from_env("dynamodb scenario").await else {
+        return;
+    };
+    let table = store.table().to_owned();
+    let app = spawn_app_on(std::sync::Arc::new(store)).await;
+    let suffix = format!("{:08x}", rand_suffix());
+    let ids = full_scenario(&app, &format!("dyn{suffix}")).await;
+    let items = tenantry_tests::dynamo::scan_keys(&table).await;
+    for id in &ids {
+        assert!(
+            items
+                .iter()
+                .filter(|(pk, _, _)| keys::belongs_to_tenant(pk, id))
+                .count()
+                > 10,
+            "{id} stored its items in DynamoDB"
+        );
+    }
+    check_keys(&items, &ids);
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default()
 }

@@ -1,0 +1,61 @@
+//! The DynamoDB side of the tests: the store named by `AWS_ENDPOINT_URL` and
+//! `TENANTRY_TEST_TABLE` (moto's server under `scripts/test`), and a scan for checks.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use tenantry::adapters::aws::DynamoStore;
+
+fn set(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The test table's store, or None (with a note) when the emulator is not configured.
+/// In CI a missing emulator fails instead: a skip there would hide a broken setup.
+pub async fn store_from_env(test: &str) -> Option<DynamoStore> {
+    match (set("AWS_ENDPOINT_URL"), set("TENANTRY_TEST_TABLE")) {
+        (Some(_), Some(table)) => Some(DynamoStore::from_env(table).await),
+        _ => {
+            assert!(
+                set("CI").is_none(),
+                "{test}: CI is set but AWS_ENDPOINT_URL / TENANTRY_TEST_TABLE are not: run it through scripts/test"
+            );
+            eprintln!("{test}: skipped; run scripts/test to run it against DynamoDB (moto)");
+            None
+        }
+    }
+}
+
+/// (pk, sk, gsi1pk) of every item in the table. A test-only Scan: the domain never scans.
+pub async fn scan_keys(table: &str) -> Vec<(String, String, Option<String>)> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .projection_expression("pk, sk, gsi1pk")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan the test table");
+        for item in page.items() {
+            let s = |k: &str| {
+                item.get(k).and_then(|v| match v {
+                    AttributeValue::S(s) => Some(s.clone()),
+                    _ => None,
+                })
+            };
+            out.push((
+                s("pk").unwrap_or_default(),
+                s("sk").unwrap_or_default(),
+                s("gsi1pk"),
+            ));
+        }
+        match page.last_evaluated_key() {
+            Some(k) if !k.is_empty() => start = Some(k.clone()),
+            _ => break,
+        }
+    }
+    out
+}
