@@ -66,6 +66,8 @@ async fn a_lambda_binary_serves_its_route_from_an_api_gateway_event_and_only_tha
     let req =
         lambda_http::request::from_str(&event("GET", "/v1/customers", "q=lambda", &key, None))
             .unwrap();
+    assert_eq!(functions::lambda::handle(&create, req).await.status(), 405);
+    let req = lambda_http::request::from_str(&event("GET", "/v1/members", "", &key, None)).unwrap();
     assert_eq!(functions::lambda::handle(&create, req).await.status(), 404);
 
     // The list binary finds it, query string and all; a bad key is 401.
