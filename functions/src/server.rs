@@ -17,12 +17,13 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let rejected = || too_large(&uuid::Uuid::new_v4().to_string()).map(Body::from);
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return too_large("").map(Body::from);
+        return rejected();
     }
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => return too_large("").map(Body::from),
+        Err(_) => return rejected(),
     };
     dispatch(&app, http::Request::from_parts(parts, bytes))
         .await
