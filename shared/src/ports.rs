@@ -216,6 +216,25 @@ pub trait ItemStore: Send + Sync {
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
 }
 
+/// Largest partition key DynamoDB accepts, in bytes.
+pub const MAX_PK_BYTES: usize = 2048;
+/// Largest sort key DynamoDB accepts, in bytes.
+pub const MAX_SK_BYTES: usize = 1024;
+
+/// DynamoDB's key rules, applied by every adapter so both refuse the same keys:
+/// non-empty, no NUL byte (the embedded store's separator), within the size limits.
+pub fn check_key(pk: &str, sk: &str) -> Result<(), StoreError> {
+    let bad = |part: &str, max: usize| {
+        part.is_empty() || part.len() > max || part.as_bytes().contains(&0)
+    };
+    if bad(pk, MAX_PK_BYTES) || bad(sk, MAX_SK_BYTES) {
+        return Err(StoreError::Invalid(format!(
+            "keys are non-empty, hold no NUL byte, and fit {MAX_PK_BYTES} (partition) and {MAX_SK_BYTES} (sort) bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks every adapter applies before it touches storage.
 pub fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
     if ops.is_empty() || ops.len() > MAX_TRANSACTION_ACTIONS {
@@ -226,7 +245,14 @@ pub fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
     }
     let mut seen = std::collections::HashSet::with_capacity(ops.len());
     for op in ops {
-        if !seen.insert(op.key()) {
+        let key = op.key();
+        check_key(&key.pk, &key.sk)?;
+        if let WriteOp::Put { item, .. } = op
+            && let (Some(gpk), Some(gsk)) = (&item.gsi1pk, &item.gsi1sk)
+        {
+            check_key(gpk, gsk)?;
+        }
+        if !seen.insert(key) {
             return Err(StoreError::Invalid(
                 "a transaction touches each item at most once".into(),
             ));

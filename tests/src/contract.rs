@@ -58,6 +58,7 @@ pub async fn run_all(store: Arc<dyn ItemStore>) {
         query_pages_chain_on_an_exact_multiple,
         query_pages_chain_backward_and_in_a_range,
         query_limit_zero_is_invalid,
+        keys_follow_dynamodb_limits,
         sort_order_is_bytewise,
         gsi1_query_with_pagination,
         items_without_gsi1_keys_are_not_indexed,
@@ -1140,5 +1141,52 @@ pub async fn expires_at_round_trips(store: &dyn ItemStore) -> Result<()> {
         "query returned {:?}",
         page.items
     );
+    Ok(())
+}
+
+/// Both adapters refuse the keys DynamoDB refuses: empty parts and over-long keys.
+pub async fn keys_follow_dynamodb_limits(store: &dyn ItemStore) -> Result<()> {
+    let pk = fresh_pk("limits");
+    let at_limit = Key {
+        pk: pk.clone(),
+        sk: "s".repeat(tenantry::ports::MAX_SK_BYTES),
+    };
+    store
+        .put(Item::marker(at_limit.clone()), Condition::None)
+        .await
+        .context("a sort key at the limit is stored")?;
+    present(store, &at_limit, "sort key at the limit").await?;
+    for (what, key) in [
+        (
+            "sort key over the limit",
+            Key {
+                pk: pk.clone(),
+                sk: "s".repeat(tenantry::ports::MAX_SK_BYTES + 1),
+            },
+        ),
+        (
+            "partition key over the limit",
+            Key {
+                pk: format!("T#{}", "p".repeat(tenantry::ports::MAX_PK_BYTES)),
+                sk: "s".into(),
+            },
+        ),
+        (
+            "empty sort key",
+            Key {
+                pk: pk.clone(),
+                sk: String::new(),
+            },
+        ),
+    ] {
+        match store.put(Item::marker(key.clone()), Condition::None).await {
+            Err(StoreError::Invalid(_)) => {}
+            other => bail!("{what}: expected Invalid, got {other:?}"),
+        }
+        match store.transact(vec![WriteOp::put(Item::marker(key))]).await {
+            Err(StoreError::Invalid(_)) => {}
+            other => bail!("{what} in a transaction: expected Invalid, got {other:?}"),
+        }
+    }
     Ok(())
 }

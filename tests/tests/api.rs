@@ -996,3 +996,219 @@ async fn on_dynamodb_twenty_concurrent_creates_with_one_admin_email_make_exactly
     let found = app.get(&t.owner_key, "/v1/customers?q=racer").await;
     assert_eq!(found.body["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_crafted_cursor_is_a_422_never_a_server_error() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let t = app.new_tenant("crafted").await;
+    app.new_customer(&t.owner_key, "Crafted Co", "c@crafted.example.com")
+        .await;
+    let own = format!("T#{}", t.id);
+    let cursors = [
+        json!({"l": "customers", "p": {"pk": format!("{own}#IX#"), "sk": "", "gsi1pk": null, "gsi1sk": null}}),
+        json!({"l": "customers", "p": {"pk": format!("{own}#IX#"), "sk": "x".repeat(2000), "gsi1pk": null, "gsi1sk": null}}),
+        json!({"l": "customers", "p": {"pk": format!("{own}#IX#"), "sk": "a\u{0}b", "gsi1pk": null, "gsi1sk": null}}),
+        json!({"l": "customers-status", "p": {"pk": format!("{own}#C#x"), "sk": "PROFILE", "gsi1pk": format!("{own}#ST#active"), "gsi1sk": null}}),
+        json!({"l": "members", "p": {"pk": own, "sk": "", "gsi1pk": null, "gsi1sk": null}}),
+    ];
+    for (i, c) in cursors.iter().enumerate() {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.to_string());
+        let list = if i == 3 {
+            "/v1/customers?status=active"
+        } else if i == 4 {
+            "/v1/members?"
+        } else {
+            "/v1/customers?"
+        };
+        let r = app.get(&t.owner_key, &format!("{list}&cursor={raw}")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cursor {i}: {}",
+            r.body
+        );
+        assert_eq!(r.error_fields(), vec!["cursor"]);
+    }
+}
+
+#[tokio::test]
+async fn a_name_that_cannot_be_indexed_is_refused_and_shorter_names_sort_first() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("names").await;
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body(&"😀".repeat(130), "e@names.example.com"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.error_fields(), vec!["company.name"]);
+    let wordy = "Aardvark Bakery Catering Distribution Enterprises Fulfillment Greenhouse Hospitality International Zymurgy";
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body(wordy, "w@names.example.com"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    app.new_customer(&t.owner_key, "Acme Corp", "a1@names.example.com")
+        .await;
+    app.new_customer(&t.owner_key, "Acme", "a2@names.example.com")
+        .await;
+    let r = app.get(&t.owner_key, "/v1/customers?q=acme").await;
+    let names: Vec<&str> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["company"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["Acme", "Acme Corp"]);
+}
+
+#[tokio::test]
+async fn a_replayed_key_creation_never_hands_out_the_secret_again_and_no_secret_is_stored() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("secrets").await;
+    let h = [("idempotency-key", "make-key-1")];
+    let first = app
+        .send(
+            Method::POST,
+            &t.owner_key,
+            "/v1/api-keys",
+            Some(json!({"name": "ci", "role": "member"})),
+            &h,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let secret = first.field("secret").to_owned();
+    assert!(secret.starts_with("tk_"));
+    let again = app
+        .send(
+            Method::POST,
+            &t.owner_key,
+            "/v1/api-keys",
+            Some(json!({"name": "ci", "role": "member"})),
+            &h,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.field("id"), first.field("id"));
+    assert!(again.body.get("secret").is_none(), "{}", again.body);
+    for item in app.all_items() {
+        let text = serde_json::to_string(&item).unwrap();
+        assert!(
+            !text.contains(&secret),
+            "a stored item holds the secret: {} / {}",
+            item.pk,
+            item.sk
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_owners_removing_each_other_at_once_leave_one_owner() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("owners").await;
+    let second = app.post(&t.owner_key, "/v1/members", json!({"email": "o2@owners.example.com", "first_name": "O", "last_name": "Two", "role": "owner"})).await;
+    let list = app.get(&t.owner_key, "/v1/members").await;
+    let first_id = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "owner@owners.example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..5 {
+        let (path_a, path_b) = (
+            format!("/v1/members/{first_id}"),
+            format!("/v1/members/{}", second.field("id")),
+        );
+        let (a, b) = tokio::join!(
+            app.patch(&t.owner_key, &path_a, json!({"role": "member"})),
+            app.patch(&t.owner_key, &path_b, json!({"role": "member"}))
+        );
+        let owners = app.get(&t.owner_key, "/v1/members").await.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "owner")
+            .count();
+        assert_eq!(owners, 1, "{} {}", a.status, b.status);
+        // Put both back as owners for the next round.
+        for id in [first_id.as_str(), second.field("id")] {
+            app.patch(
+                &t.owner_key,
+                &format!("/v1/members/{id}"),
+                json!({"role": "owner"}),
+            )
+            .await;
+        }
+    }
+}
+
+struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+impl tenantry::ports::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_free_again_after_24_hours_and_after_an_abandoned_request() {
+    use tenantry::service::idempotency::{Begin, begin, finish};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(chrono::Utc::now())));
+    let mut deps = tenantry::Deps::new(std::sync::Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("i.redb")).unwrap(),
+    ));
+    deps.clock = clock.clone();
+    let who = tenantry::access::Principal::Staff {
+        tenant_id: "ten_x".into(),
+        role: tenantry::access::StaffRole::Owner,
+        actor: "key_x".into(),
+    };
+    let Begin::Proceed(ticket) = begin(&deps, &who, "k", "POST", "/v1/customers", b"A")
+        .await
+        .unwrap()
+    else {
+        panic!("first use proceeds")
+    };
+    finish(&deps, ticket, 201, &json!({"id": "cus_a"}))
+        .await
+        .unwrap();
+    assert!(
+        matches!(begin(&deps, &who, "k", "POST", "/v1/customers", b"A").await.unwrap(), Begin::Replay(r) if r.body["id"] == "cus_a")
+    );
+    assert!(
+        begin(&deps, &who, "k", "POST", "/v1/customers", b"B")
+            .await
+            .is_err(),
+        "another body is refused within 24 h"
+    );
+    *clock.0.lock().unwrap() += chrono::Duration::hours(25);
+    let Begin::Proceed(ticket) = begin(&deps, &who, "k", "POST", "/v1/customers", b"B")
+        .await
+        .unwrap()
+    else {
+        panic!("an expired key is taken over, not replayed")
+    };
+    // That request dies without finishing: the key is busy for a minute, then free.
+    let _ = ticket;
+    assert!(
+        begin(&deps, &who, "k", "POST", "/v1/customers", b"B")
+            .await
+            .is_err()
+    );
+    *clock.0.lock().unwrap() += chrono::Duration::seconds(61);
+    assert!(matches!(
+        begin(&deps, &who, "k", "POST", "/v1/customers", b"B")
+            .await
+            .unwrap(),
+        Begin::Proceed(_)
+    ));
+}

@@ -9,6 +9,12 @@ use super::input::{AddressDraft, Checks, ContactDraft, name};
 use super::text;
 use crate::error::Error;
 
+/// Longest folded company name: it is part of keys, which DynamoDB caps at 1 KiB.
+pub const MAX_FOLDED_NAME_BYTES: usize = 300;
+/// Most search-index entries one customer may have (its word prefixes plus the
+/// everyone-entry), so a create fits in one transaction beside its other writes.
+pub const MAX_SEARCH_ENTRIES: usize = 90;
+
 /// Days a deleted customer can still be restored before the purge removes it.
 pub const PURGE_GRACE_DAYS: i64 = 30;
 
@@ -308,8 +314,18 @@ impl CustomerDraft {
                 }
             }
         };
-        if company.as_ref().is_some_and(|co| co.name_key().is_empty()) {
-            c.fail("company.name", "must contain letters or digits");
+        if let Some(co) = &company {
+            let key = co.name_key();
+            if key.is_empty() {
+                c.fail("company.name", "must contain letters or digits");
+            } else if key.len() > MAX_FOLDED_NAME_BYTES {
+                c.fail("company.name", format!("is too long once spelled in plain letters (at most {MAX_FOLDED_NAME_BYTES}); shorten it"));
+            } else if text::index_prefixes(&co.name).len() + 1 > MAX_SEARCH_ENTRIES {
+                c.fail(
+                    "company.name",
+                    "has too many distinct words to index for search; shorten it",
+                );
+            }
         }
         let (mut email, mut first, mut last, mut password) = (None, None, None, None);
         match &self.admin {

@@ -28,6 +28,9 @@ pub fn email(raw: &str) -> Parsed<String> {
     if e.len() > 254 || !email_address::EmailAddress::is_valid(&e) || !e.contains('@') {
         return Err("must be an email address such as ana@example.com".into());
     }
+    if email_key(&e).len() > 400 || e.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must be an email address such as ana@example.com".into());
+    }
     let domain = e.rsplit('@').next().unwrap_or_default();
     if !domain.contains('.') || domain.starts_with('[') {
         return Err("must be an email address with a domain such as example.com".into());
@@ -37,7 +40,7 @@ pub fn email(raw: &str) -> Parsed<String> {
 
 /// The folded form of an email, for uniqueness: case- and accent-insensitive.
 pub fn email_key(email: &str) -> String {
-    super::text::fold(email).replace(' ', "")
+    deunicode::deunicode(email).to_lowercase()
 }
 
 /// A phone number in E.164: `+`, country code, subscriber number; spaces, dots,

@@ -65,7 +65,7 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     )])
 }
 
-/// serde's messages quote the offending value between backticks; drop those values so
+/// serde's messages quote the offending value between backticks or double quotes; drop those values so
 /// no input (a password, say) is echoed back or logged.
 fn strip_values(msg: &str) -> String {
     let msg = msg.split(" at line ").next().unwrap_or(msg);
@@ -73,14 +73,13 @@ fn strip_values(msg: &str) -> String {
         return msg.to_owned();
     }
     let mut out = String::with_capacity(msg.len());
-    let mut inside = false;
+    let mut inside: Option<char> = None;
     for c in msg.chars() {
-        if c == '`' {
-            inside = !inside;
-            continue;
-        }
-        if !inside {
-            out.push(c);
+        match (inside, c) {
+            (None, '`' | '"') => inside = Some(c),
+            (Some(open), _) if c == open => inside = None,
+            (None, _) => out.push(c),
+            _ => {}
         }
     }
     out.replace("  ", " ")
@@ -276,6 +275,20 @@ mod tests {
         };
         assert_eq!(errs[0].field, "name");
         assert!(!errs[0].detail.contains("12345678"), "{}", errs[0].detail);
+    }
+
+    #[test]
+    fn a_string_in_the_wrong_place_is_not_echoed_either() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Outer {
+            admin: Option<Body>,
+        }
+        let Err(Error::Invalid(errs)) = parse_json::<Outer>(br#"{"admin": "Sup3r$ecret"}"#) else {
+            panic!()
+        };
+        assert_eq!(errs[0].field, "admin");
+        assert!(!errs[0].detail.contains("Sup3r"), "{}", errs[0].detail);
     }
 
     #[test]

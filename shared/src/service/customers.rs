@@ -17,26 +17,27 @@ use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::{
-    Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, Transition,
+    Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, MAX_SEARCH_ENTRIES, Transition,
 };
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::{fields, ids, text};
 use crate::ports::{
-    Condition, Item, Key, MAX_TRANSACTION_ACTIONS, Position, Query, SortRange, StoreError, WriteOp,
+    Condition, Index, Item, Key, MAX_TRANSACTION_ACTIONS, Position, Query, SortRange, StoreError,
+    WriteOp,
 };
 use crate::store::keys;
 
-/// Actions a customer write needs besides its search entries.
-const FIXED_ACTIONS: usize = 6;
+// A create writes two markers, the profile, the admin and its search entries at once.
+const _: () = assert!(MAX_SEARCH_ENTRIES + 4 <= MAX_TRANSACTION_ACTIONS);
+
 /// Rounds of index reads one filtered search page may take before it hands back a cursor.
 const MAX_SEARCH_ROUNDS: usize = 4;
 
-/// The search partitions a name is listed under: everyone (`""`) plus each word prefix,
-/// capped so a create stays within one transaction.
+/// The search partitions a name is listed under: everyone (`""`) plus each word prefix.
+/// `CustomerDraft::parse` refuses names with more than `MAX_SEARCH_ENTRIES` of them.
 fn search_prefixes(name: &str) -> Vec<String> {
     let mut out = vec![String::new()];
     out.extend(text::index_prefixes(name));
-    out.truncate(MAX_TRANSACTION_ACTIONS - FIXED_ACTIONS);
     out
 }
 
@@ -416,167 +417,108 @@ pub async fn list(
             Some(w)
         }
     };
-    let (customers, next) = match (&query_words, status) {
-        (None, Some(st)) => {
-            let pk = keys::customer_status_partition(tenant_id, st.as_str());
-            let start = page::decode(cursor, "customers-status", &pk, true)?;
-            let p = deps
-                .store
-                .query(Query::gsi1(pk, SortRange::All, limit).after(start))
-                .await?;
-            let found = p
-                .items
-                .iter()
-                .map(|i| from_item::<Customer>(i).map(|c| (c, i.version)))
-                .collect::<Result<Vec<_>, _>>()?;
-            (found, p.next.map(|n| page::encode("customers-status", &n)))
-        }
-        (Some(words), Some(CustomerStatus::Deleted)) => {
-            // Deleted customers leave the search index: look through the (small) deleted set.
-            let pk = keys::customer_status_partition(tenant_id, CustomerStatus::Deleted.as_str());
-            let start = page::decode(cursor, "customers-deleted-search", &pk, true)?;
-            let words = words.clone();
-            filtered(
-                deps,
-                Query::gsi1(pk, SortRange::All, limit),
-                start,
+    // Every branch reads an ordered index (a search partition, or the status index) and
+    // then the profiles themselves in one consistent batch: GSI copies may lag.
+    let (query, listing, keep): (Query, &str, Keep) = match (query_words, status) {
+        (None, Some(st)) => (
+            Query::gsi1(
+                keys::customer_status_partition(tenant_id, st.as_str()),
+                SortRange::All,
                 limit,
-                "customers-deleted-search",
-                |item| Ok(Some(item.clone())),
-                move |c: &Customer| matches(&c.company.name, &words),
-            )
-            .await?
-        }
+            ),
+            "customers-status",
+            Box::new(move |c: &Customer| c.status == st),
+        ),
+        (Some(words), Some(CustomerStatus::Deleted)) => (
+            // Deleted customers leave the search index: look through the deleted set.
+            Query::gsi1(
+                keys::customer_status_partition(tenant_id, CustomerStatus::Deleted.as_str()),
+                SortRange::All,
+                limit,
+            ),
+            "customers-deleted-search",
+            Box::new(move |c: &Customer| {
+                c.status == CustomerStatus::Deleted && matches(&c.company.name, &words)
+            }),
+        ),
         (words, status) => {
+            let words = words.unwrap_or_default();
             let prefix = words
-                .as_ref()
-                .and_then(|w| w.iter().max_by_key(|w| w.len()))
+                .iter()
+                .max_by_key(|w| w.len())
                 .map(|w| w[..w.len().min(text::MAX_INDEXED_PREFIX)].to_owned())
                 .unwrap_or_default();
-            let pk = keys::search_partition(tenant_id, &prefix);
-            let listing = if prefix.is_empty() {
-                "customers"
-            } else {
-                "customers-search"
-            };
-            let start = page::decode(cursor, listing, &pk, false)?;
-            let words = words.clone().unwrap_or_default();
-            filtered_index(
-                deps,
-                tenant_id,
-                Query::partition(pk, SortRange::All, limit),
-                start,
-                limit,
-                listing,
-                move |c: &Customer| {
-                    status.is_none_or(|s| c.status == s) && matches(&c.company.name, &words)
+            (
+                Query::partition(
+                    keys::search_partition(tenant_id, &prefix),
+                    SortRange::All,
+                    limit,
+                ),
+                if prefix.is_empty() {
+                    "customers"
+                } else {
+                    "customers-search"
                 },
+                Box::new(move |c: &Customer| {
+                    status.is_none_or(|s| c.status == s) && matches(&c.company.name, &words)
+                }),
             )
-            .await?
         }
     };
+    let via_index = query.index == Index::Gsi1;
+    let start = page::decode(cursor, listing, &query.pk, via_index)?;
+    let (customers, next) =
+        filtered_index(deps, tenant_id, query, start, limit, listing, keep).await?;
     let data: Vec<Value> = customers.iter().map(|(c, v)| c.view(*v)).collect();
     Ok(json!({ "data": data, "next_cursor": next }))
 }
 
 type Found = (Vec<(Customer, u64)>, Option<String>);
+type Keep = Box<dyn Fn(&Customer) -> bool + Send + Sync>;
 
-/// Reads search entries page by page, fetches their profiles in one batch per page,
+/// The customer an index entry points at: its name sort key ends with the id.
+fn entry_customer_id(entry: &Item, index: Index) -> Option<&str> {
+    let sk = match index {
+        Index::Table => Some(entry.sk.as_str()),
+        Index::Gsi1 => entry.gsi1sk.as_deref(),
+    };
+    sk.and_then(keys::customer_id_from_by_name)
+}
+
+/// Reads index entries page by page, fetches their profiles in one batch per page, and
 /// keeps those passing `keep`, until `limit` are found or the rounds run out.
 async fn filtered_index(
     deps: &Deps,
     tenant_id: &str,
     query: Query,
-    start: Option<Position>,
-    limit: usize,
-    listing: &str,
-    keep: impl Fn(&Customer) -> bool,
-) -> Result<Found, Error> {
-    let tenant = tenant_id.to_owned();
-    filtered_inner(
-        deps,
-        query,
-        start,
-        limit,
-        listing,
-        keep,
-        move |entries: Vec<Item>| {
-            let tenant = tenant.clone();
-            async move {
-                let wanted: Vec<Key> = entries
-                    .iter()
-                    .filter_map(|e| keys::customer_id_from_by_name(&e.sk))
-                    .map(|id| keys::customer(&tenant, id))
-                    .collect();
-                let got = if wanted.is_empty() {
-                    vec![]
-                } else {
-                    deps.store.get_many(&wanted).await?
-                };
-                let by_pk: HashMap<String, Item> =
-                    got.into_iter().map(|i| (i.pk.clone(), i)).collect();
-                Ok(entries
-                    .iter()
-                    .map(|e| {
-                        keys::customer_id_from_by_name(&e.sk).and_then(|id| {
-                            by_pk.get(&keys::customer_partition(&tenant, id)).cloned()
-                        })
-                    })
-                    .collect())
-            }
-        },
-    )
-    .await
-}
-
-async fn filtered(
-    deps: &Deps,
-    query: Query,
-    start: Option<Position>,
-    limit: usize,
-    listing: &str,
-    to_profile: impl Fn(&Item) -> Result<Option<Item>, Error>,
-    keep: impl Fn(&Customer) -> bool,
-) -> Result<Found, Error> {
-    filtered_inner(
-        deps,
-        query,
-        start,
-        limit,
-        listing,
-        keep,
-        |entries: Vec<Item>| {
-            let r: Result<Vec<Option<Item>>, Error> = entries.iter().map(&to_profile).collect();
-            async move { r }
-        },
-    )
-    .await
-}
-
-async fn filtered_inner<F, Fut>(
-    deps: &Deps,
-    query: Query,
     mut start: Option<Position>,
     limit: usize,
     listing: &str,
     keep: impl Fn(&Customer) -> bool,
-    profiles: F,
-) -> Result<Found, Error>
-where
-    F: Fn(Vec<Item>) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<Option<Item>>, Error>>,
-{
+) -> Result<Found, Error> {
     let mut out = Vec::with_capacity(limit);
     for _ in 0..MAX_SEARCH_ROUNDS {
         let p = deps.store.query(query.clone().after(start.clone())).await?;
-        let positions: Vec<Position> = p.items.iter().map(Item::position).collect();
-        let found = profiles(p.items).await?;
-        for (pos, profile) in positions.into_iter().zip(found) {
+        let wanted: Vec<Key> = p
+            .items
+            .iter()
+            .filter_map(|e| entry_customer_id(e, query.index))
+            .map(|id| keys::customer(tenant_id, id))
+            .collect();
+        let got = if wanted.is_empty() {
+            vec![]
+        } else {
+            deps.store.get_many(&wanted).await?
+        };
+        let mut by_pk: HashMap<String, Item> = got.into_iter().map(|i| (i.pk.clone(), i)).collect();
+        for entry in &p.items {
             if out.len() == limit {
                 // Full before this page ran out: the next page starts after the last one kept.
                 return Ok((out, start.map(|s| page::encode(listing, &s))));
             }
-            start = Some(pos);
+            start = Some(entry.position());
+            let profile = entry_customer_id(entry, query.index)
+                .and_then(|id| by_pk.remove(&keys::customer_partition(tenant_id, id)));
             if let Some(item) = profile {
                 let c: Customer = from_item(&item)?;
                 if keep(&c) {
@@ -641,7 +583,7 @@ pub async fn purge_one(
                 .data
                 .get("email")
                 .and_then(Value::as_str)
-                .filter(|_| i.sk.starts_with("USER#"))
+                .filter(|_| keys::is_customer_user(&i.sk))
             {
                 ops.push(WriteOp::delete(keys::user_email_marker(
                     tenant_id,
@@ -652,24 +594,16 @@ pub async fn purge_one(
         }
         deps.store.transact(ops).await?;
     }
+    // The admin's email marker went with the admin's user record above: deleting it
+    // again here could delete a marker a new customer has claimed since.
     let mut ops = vec![
         WriteOp::Delete {
             key: item.key(),
             condition: Condition::VersionIs(item.version),
         },
         WriteOp::delete(keys::company_name_marker(tenant_id, &c.company.name_key())),
-        WriteOp::delete(keys::user_email_marker(
-            tenant_id,
-            &fields::email_key(&c.admin.email),
-        )),
     ];
     ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
-    dedup_ops(&mut ops);
     deps.store.transact(ops).await?;
     Ok(true)
-}
-
-fn dedup_ops(ops: &mut Vec<WriteOp>) {
-    let mut seen = BTreeSet::new();
-    ops.retain(|o| seen.insert(o.key()));
 }

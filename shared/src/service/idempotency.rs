@@ -12,6 +12,10 @@ use crate::ports::{Condition, Item, Key, StoreError};
 use crate::store::keys;
 
 pub const TTL_SECONDS: i64 = 24 * 60 * 60;
+/// A claim older than this with no response belongs to a request that died.
+pub const ABANDONED_AFTER_SECONDS: i64 = 60;
+/// Response fields never kept in a record: a replay must not hand out a secret again.
+const NOT_STORED: &[&str] = &["secret"];
 const MAX_KEY_LEN: usize = 255;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -20,6 +24,9 @@ struct Record {
     /// None while the first request is still running.
     status: Option<u16>,
     body: Option<Value>,
+    /// When the running request claimed the key (epoch seconds).
+    #[serde(default)]
+    started_at: Option<i64>,
 }
 
 /// A stored response to replay.
@@ -33,6 +40,7 @@ pub struct Ticket {
     key: Key,
     fingerprint: String,
     expires_at: i64,
+    version: u64,
 }
 
 pub enum Begin {
@@ -77,50 +85,71 @@ pub async fn begin(
         hex::encode(h.finalize())
     };
     let key = key_for(principal, idempotency_key);
-    let expires_at = deps.clock.now().timestamp() + TTL_SECONDS;
-    let mut item = Item::new(
-        key.clone(),
-        super::to_data(&Record {
+    let now = deps.clock.now().timestamp();
+    let claim = |version: u64| -> Result<Item, Error> {
+        let record = Record {
             fingerprint: fingerprint.clone(),
             status: None,
             body: None,
-        })?,
-    );
-    item.expires_at = Some(expires_at);
-    match deps.store.put(item, Condition::NotExists).await {
-        Ok(()) => {
-            return Ok(Begin::Proceed(Ticket {
-                key,
-                fingerprint,
-                expires_at,
-            }));
-        }
+            started_at: Some(now),
+        };
+        let mut item = Item::new(key.clone(), super::to_data(&record)?);
+        item.expires_at = Some(now + TTL_SECONDS);
+        item.version = version;
+        Ok(item)
+    };
+    let proceed = |version: u64| {
+        Begin::Proceed(Ticket {
+            key: key.clone(),
+            fingerprint: fingerprint.clone(),
+            expires_at: now + TTL_SECONDS,
+            version,
+        })
+    };
+    match deps.store.put(claim(1)?, Condition::NotExists).await {
+        Ok(()) => return Ok(proceed(1)),
         Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e.into()),
     }
-    let Some(existing) = deps.store.get(&key).await? else {
-        return Err(Error::conflict(
+    let in_progress = || {
+        Error::conflict(
             "idempotency-in-progress",
             "a request with this Idempotency-Key is being processed; retry shortly",
-        ));
+        )
+    };
+    let Some(existing) = deps.store.get(&key).await? else {
+        return Err(in_progress());
     };
     let record: Record = super::from_item(&existing)?;
-    let expired = existing
-        .expires_at
-        .is_some_and(|t| t <= deps.clock.now().timestamp());
-    if record.fingerprint != fingerprint && !expired {
-        return Err(Error::Conflict {
-            kind: "idempotency-key-reused",
-            detail: "this Idempotency-Key was used with a different request; use a new key for a new request".into(),
-            extra: Default::default(),
-        });
+    // An expired record is gone as far as clients can tell (stores remove them late), and
+    // a claim whose request died without finishing is released after a while: either way
+    // this request takes the key over, atomically against the record it saw.
+    let expired = existing.expires_at.is_some_and(|t| t <= now);
+    let abandoned = record.status.is_none()
+        && record
+            .started_at
+            .is_none_or(|t| now - t >= ABANDONED_AFTER_SECONDS);
+    if expired || abandoned {
+        let version = existing.version + 1;
+        return match deps
+            .store
+            .put(claim(version)?, Condition::VersionIs(existing.version))
+            .await
+        {
+            Ok(()) => Ok(proceed(version)),
+            Err(StoreError::ConditionFailed) => Err(in_progress()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    if record.fingerprint != fingerprint {
+        return Err(Error::conflict(
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with a different request; use a new key for a new request",
+        ));
     }
     match (record.status, record.body) {
         (Some(status), Some(body)) => Ok(Begin::Replay(Replay { status, body })),
-        _ => Err(Error::conflict(
-            "idempotency-in-progress",
-            "a request with this Idempotency-Key is being processed; retry shortly",
-        )),
+        _ => Err(in_progress()),
     }
 }
 
@@ -128,17 +157,28 @@ pub async fn begin(
 /// key instead, so the client can retry with it.
 pub async fn finish(deps: &Deps, ticket: Ticket, status: u16, body: &Value) -> Result<(), Error> {
     if status >= 500 {
-        deps.store.delete(&ticket.key, Condition::None).await?;
+        deps.store
+            .delete(&ticket.key, Condition::VersionIs(ticket.version))
+            .await?;
         return Ok(());
+    }
+    let mut stored = body.clone();
+    if let Some(obj) = stored.as_object_mut() {
+        for field in NOT_STORED {
+            obj.remove(*field);
+        }
     }
     let record = Record {
         fingerprint: ticket.fingerprint,
         status: Some(status),
-        body: Some(body.clone()),
+        body: Some(stored),
+        started_at: None,
     };
     let mut item = Item::new(ticket.key, super::to_data(&record)?);
     item.expires_at = Some(ticket.expires_at);
-    item.version = 2;
-    deps.store.put(item, Condition::VersionIs(1)).await?;
+    item.version = ticket.version + 1;
+    deps.store
+        .put(item, Condition::VersionIs(ticket.version))
+        .await?;
     Ok(())
 }

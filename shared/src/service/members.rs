@@ -108,7 +108,13 @@ pub async fn list(
 }
 
 /// Whether another active owner than `member_id` exists. Staff lists are small: one page.
-async fn another_owner(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<bool, Error> {
+/// The transaction also checks that owner is unchanged, so two owners removing each
+/// other at once cannot both succeed.
+async fn another_owner(
+    deps: &Deps,
+    tenant_id: &str,
+    member_id: &str,
+) -> Result<Option<WriteOp>, Error> {
     let mut start = None;
     loop {
         let p = deps
@@ -125,12 +131,15 @@ async fn another_owner(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<
         for i in &p.items {
             let m: Member = from_item(i)?;
             if m.id != member_id && m.role == StaffRole::Owner && m.status == MemberStatus::Active {
-                return Ok(true);
+                return Ok(Some(WriteOp::Check {
+                    key: i.key(),
+                    condition: Condition::VersionIs(i.version),
+                }));
             }
         }
         match p.next {
             Some(n) => start = Some(n),
-            None => return Ok(false),
+            None => return Ok(None),
         }
     }
 }
@@ -167,9 +176,14 @@ pub async fn patch(
     let loses_owner = m.role == StaffRole::Owner
         && m.status == MemberStatus::Active
         && (input.role != StaffRole::Owner || input.status != MemberStatus::Active);
-    if loses_owner && !another_owner(deps, tenant_id, member_id).await? {
-        return Err(last_owner());
-    }
+    let owner_check = match loses_owner {
+        true => Some(
+            another_owner(deps, tenant_id, member_id)
+                .await?
+                .ok_or_else(last_owner)?,
+        ),
+        false => None,
+    };
     let updated = Member {
         email: input.email,
         first_name: input.first_name,
@@ -200,6 +214,7 @@ pub async fn patch(
             tenant_id, &old_key,
         )));
     }
+    ops.extend(owner_check);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&updated, version)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
@@ -212,13 +227,15 @@ pub async fn patch(
 
 pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(), Error> {
     let (m, item) = load(deps, tenant_id, member_id).await?;
-    if m.role == StaffRole::Owner
-        && m.status == MemberStatus::Active
-        && !another_owner(deps, tenant_id, member_id).await?
-    {
-        return Err(last_owner());
-    }
-    let ops = vec![
+    let owner_check = match m.role == StaffRole::Owner && m.status == MemberStatus::Active {
+        true => Some(
+            another_owner(deps, tenant_id, member_id)
+                .await?
+                .ok_or_else(last_owner)?,
+        ),
+        false => None,
+    };
+    let mut ops = vec![
         WriteOp::Delete {
             key: item.key(),
             condition: Condition::VersionIs(item.version),
@@ -228,6 +245,7 @@ pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(),
             &fields::email_key(&m.email),
         )),
     ];
+    ops.extend(owner_check);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ports::Position;
+use crate::ports::{Position, check_key};
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
@@ -63,7 +63,14 @@ pub fn decode(
     } else {
         body.p.pk == partition
     };
-    if body.l != listing || !pk_ok {
+    // A well-formed position only: keys the store would refuse are the client's error.
+    let keys_ok = check_key(&body.p.pk, &body.p.sk).is_ok()
+        && match (&body.p.gsi1pk, &body.p.gsi1sk) {
+            (Some(g), Some(s)) => check_key(g, s).is_ok(),
+            (None, None) => !via_index,
+            _ => false,
+        };
+    if body.l != listing || !pk_ok || !keys_ok {
         return Err(bad());
     }
     Ok(Some(body.p))

@@ -11,6 +11,32 @@ use crate::store::keys;
 pub struct PurgeReport {
     pub tenants_checked: u64,
     pub customers_purged: u64,
+    /// Customers whose purge failed this run; they stay due and are retried.
+    pub failures: u64,
+}
+
+async fn purge_entry(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    entry: &crate::ports::Key,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    if super::customers::purge_one(deps, tenant_id, customer_id, now).await? {
+        return Ok(true);
+    }
+    if deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?
+        .is_none()
+    {
+        // A leftover entry of a purge that stopped after removing the profile.
+        deps.store
+            .delete(entry, crate::ports::Condition::None)
+            .await?;
+    }
+    Ok(false)
 }
 
 /// Walks every tenant's purge partition up to `now`; no scan: the tenant directory and
@@ -44,21 +70,18 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
                     )
                     .await?;
                 for entry in &due.items {
-                    let Some(customer_id) = entry.sk.rsplit_once('#').map(|(_, id)| id) else {
+                    let Some(customer_id) = keys::customer_id_from_purge_entry(&entry.sk) else {
                         continue;
                     };
-                    if super::customers::purge_one(deps, tenant_id, customer_id, now).await? {
-                        report.customers_purged += 1;
-                    } else if deps
-                        .store
-                        .get(&keys::customer(tenant_id, customer_id))
-                        .await?
-                        .is_none()
-                    {
-                        // A leftover entry of a purge that stopped after removing the profile.
-                        deps.store
-                            .delete(&entry.key(), crate::ports::Condition::None)
-                            .await?;
+                    // One customer that fails (a concurrent change, a bad record) is
+                    // reported and retried next run; it never stops the others.
+                    match purge_entry(deps, tenant_id, customer_id, &entry.key(), now).await {
+                        Ok(true) => report.customers_purged += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            report.failures += 1;
+                            tracing::warn!(tenant_id = %tenant_id, customer_id = %customer_id, error = %e, "purge of one customer failed");
+                        }
                     }
                 }
                 match due.next {
@@ -75,6 +98,7 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
     tracing::info!(
         tenants = report.tenants_checked,
         purged = report.customers_purged,
+        failures = report.failures,
         "purge finished"
     );
     Ok(report)

@@ -93,6 +93,10 @@ pub fn customer_user(tenant_id: &str, customer_id: &str, user_id: &str) -> Key {
         format!("USER#{user_id}"),
     )
 }
+/// Is this sort key (in a customer partition) a customer user's?
+pub fn is_customer_user(sk: &str) -> bool {
+    sk.starts_with("USER#")
+}
 /// Customer admin and user emails are unique per tenant.
 pub fn user_email_marker(tenant_id: &str, email_norm: &str) -> Key {
     key(
@@ -107,13 +111,17 @@ pub fn company_name_marker(tenant_id: &str, name_norm: &str) -> Key {
     )
 }
 
+/// Joins name and id in `by_name`: it sorts below every character a folded name holds,
+/// so "acme" lists before "acme corp".
+const NAME_END: char = '\u{1}';
+
 /// Sort key shared by the name-ordered listings: name first, id to break ties.
 pub fn by_name(name_norm: &str, customer_id: &str) -> String {
-    format!("{name_norm}#{customer_id}")
+    format!("{name_norm}{NAME_END}{customer_id}")
 }
 /// The customer id at the end of a `by_name` sort key.
 pub fn customer_id_from_by_name(sk: &str) -> Option<&str> {
-    sk.rsplit_once('#').map(|(_, id)| id)
+    sk.rsplit_once(NAME_END).map(|(_, id)| id)
 }
 
 /// Search index: one partition per word prefix (the empty prefix lists everyone not deleted).
@@ -153,6 +161,10 @@ pub fn purge_entry(tenant_id: &str, purge_after: &str, customer_id: &str) -> Key
         format!("{purge_after}#{customer_id}"),
     )
 }
+/// The customer id at the end of a purge entry's sort key.
+pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
+    sk.rsplit_once('#').map(|(_, id)| id)
+}
 
 #[cfg(test)]
 mod tests {
@@ -178,6 +190,12 @@ mod tests {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
             assert!(!belongs_to_tenant(&k.pk, "ten_ab"), "{k:?}");
         }
+    }
+
+    #[test]
+    fn a_name_sorts_before_its_longer_names() {
+        assert!(by_name("acme", "cus_2") < by_name("acme corp", "cus_1"));
+        assert!(by_name("acme", "cus_2") < by_name("acme-x", "cus_1"));
     }
 
     #[test]

@@ -470,12 +470,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn check_key(pk: &str, sk: &str) -> Result<(), StoreError> {
-    if pk.is_empty() || sk.is_empty() {
-        return Err(StoreError::Invalid(
-            "DynamoDB keys may not be empty strings".into(),
-        ));
-    }
-    Ok(())
+    crate::ports::check_key(pk, sk)
 }
 
 fn key_attributes(key: &Key) -> Result<Attributes, StoreError> {

@@ -106,12 +106,8 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
 }
 
 fn check_part(part: &str) -> Result<(), StoreError> {
-    if part.is_empty() || part.as_bytes().contains(&SEP) {
-        return Err(StoreError::Invalid(
-            "key parts are non-empty and hold no NUL byte".into(),
-        ));
-    }
-    Ok(())
+    // The partition-key limit is the looser one; pairs are checked by `check_key`.
+    crate::ports::check_key(part, "-").map(|_| ())
 }
 
 fn join(parts: &[&str]) -> Vec<u8> {
@@ -126,8 +122,7 @@ fn join(parts: &[&str]) -> Vec<u8> {
 }
 
 fn table_key(pk: &str, sk: &str) -> Result<Vec<u8>, StoreError> {
-    check_part(pk)?;
-    check_part(sk)?;
+    crate::ports::check_key(pk, sk)?;
     Ok(join(&[pk, sk]))
 }
 
@@ -180,8 +175,7 @@ fn apply(
         let (key, condition) = match op {
             WriteOp::Put { item, condition } => {
                 if let (Some(gpk), Some(gsk)) = (&item.gsi1pk, &item.gsi1sk) {
-                    check_part(gpk)?;
-                    check_part(gsk)?;
+                    crate::ports::check_key(gpk, gsk)?;
                 }
                 (item.key(), *condition)
             }
@@ -381,6 +375,8 @@ impl ItemStore for EmbeddedStore {
                             "an index cursor needs the index key".into(),
                         ));
                     };
+                    crate::ports::check_key(gpk, gsk)?;
+                    crate::ports::check_key(&pos.pk, &pos.sk)?;
                     join(&[gpk, gsk, &pos.pk, &pos.sk])
                 }
             };
