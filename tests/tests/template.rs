@@ -1,0 +1,960 @@
+//! The SAM template, the route table and the events agree (issue 5, section 2).
+//!
+//! - every route of `functions::routes::ROUTES` has exactly one function in
+//!   `infra/template.yaml` with the same method and path and `Binary`, and the binary's
+//!   source exists;
+//! - every function serves a route (or a schedule, or the outbox stream), is built by
+//!   cargo-lambda for provided.al2023 on arm64, and its policy names the table;
+//! - no policy statement has a `*` action; DynamoDB statements are scoped with
+//!   `dynamodb:LeadingKeys`, and tenant-scoped functions reach only `T#*` and the
+//!   API-key lookups `P#APIKEY#*`;
+//! - every route has an event, `events/<binary>.json`, a real API Gateway HTTP API (v2)
+//!   request that `lambda_http` parses, with the route's method and a path it matches;
+//! - replayed through its function over the embedded store, each event succeeds, and
+//!   every store call it makes is allowed by that function's policy.
+//!
+//! The offline linters (cfn-lint, `sam validate --lint`) run in `scripts/check_template`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use functions::api::App;
+use functions::routes::{ROUTES, Route};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use serde_norway::Value;
+use tenantry::Deps;
+use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry::ports::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, WriteOp};
+use tenantry::service::auth;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+fn template() -> Value {
+    let path = repo().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// An intrinsic function in either form: `!GetAtt Table.Arn` or `{"Fn::GetAtt": [...]}`.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, arg) = m.iter().next()?;
+            let k = k.as_str()?;
+            if k == "Ref" {
+                Some(("Ref".into(), arg))
+            } else {
+                k.strip_prefix("Fn::").map(|name| (name.to_owned(), arg))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Does this value refer to the `Table` resource (Ref, GetAtt or Sub), anywhere inside?
+fn mentions_table(v: &Value) -> bool {
+    if let Some((name, arg)) = intrinsic(v) {
+        let hit = match name.as_str() {
+            "Ref" => arg.as_str() == Some("Table"),
+            "GetAtt" => {
+                arg.as_str().is_some_and(|s| s.starts_with("Table."))
+                    || arg
+                        .as_sequence()
+                        .and_then(|s| s.first())
+                        .and_then(Value::as_str)
+                        == Some("Table")
+            }
+            "Sub" => {
+                let s = arg.as_str().or_else(|| {
+                    arg.as_sequence()
+                        .and_then(|s| s.first())
+                        .and_then(Value::as_str)
+                });
+                s.is_some_and(|s| s.contains("${Table.") || s.contains("${Table}"))
+            }
+            _ => false,
+        };
+        if hit {
+            return true;
+        }
+        return mentions_table(arg);
+    }
+    match v {
+        Value::Sequence(s) => s.iter().any(mentions_table),
+        Value::Mapping(m) => m.values().any(mentions_table),
+        _ => false,
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .unwrap_or_else(|| panic!("expected a string, not {i:?}"))
+                    .to_owned()
+            })
+            .collect(),
+        None => vec![],
+        Some(other) => panic!("expected a string or a list of strings, not {other:?}"),
+    }
+}
+
+/// One `AWS::Serverless::Function` of the template.
+struct Function<'a> {
+    logical_id: String,
+    binary: String,
+    resource: &'a Value,
+    globals: Option<&'a Value>,
+}
+
+impl<'a> Function<'a> {
+    fn own(&self, key: &str) -> Option<&'a Value> {
+        self.resource.get("Properties").and_then(|p| p.get(key))
+    }
+    /// The property as deployed: the function's own, else the template's Globals.
+    fn effective(&self, key: &str) -> Option<&'a Value> {
+        self.own(key)
+            .or_else(|| self.globals.and_then(|g| g.get(key)))
+    }
+    fn events(&self) -> Vec<(&'a str, &'a Value)> {
+        let Some(Value::Mapping(events)) = self.own("Events") else {
+            return vec![];
+        };
+        events
+            .values()
+            .map(|e| {
+                (
+                    e.get("Type").and_then(Value::as_str).unwrap_or_default(),
+                    e.get("Properties").unwrap_or(&Value::Null),
+                )
+            })
+            .collect()
+    }
+    /// (METHOD, path) of every HttpApi event.
+    fn http_routes(&self) -> Vec<(String, String)> {
+        self.events()
+            .into_iter()
+            .filter(|(kind, _)| *kind == "HttpApi")
+            .map(|(_, p)| {
+                (
+                    p.get("Method")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_ascii_uppercase(),
+                    p.get("Path")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+    /// Every inline policy statement. Policy templates and managed policies are refused:
+    /// they hide which actions a function gets.
+    fn statements(&self) -> Vec<&'a Value> {
+        let mut out = Vec::new();
+        let Some(policies) = self.own("Policies") else {
+            return out;
+        };
+        let list = policies
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{}: Policies is not a list", self.logical_id));
+        for p in list {
+            let Some(statement) = p.get("Statement") else {
+                panic!(
+                    "{}: only inline policy documents (Version + Statement) here, so every action is visible; found {p:?}",
+                    self.logical_id
+                );
+            };
+            match statement {
+                Value::Sequence(s) => out.extend(s.iter()),
+                one => out.push(one),
+            }
+        }
+        out
+    }
+}
+
+fn functions(t: &Value) -> Vec<Function<'_>> {
+    let globals = t.get("Globals").and_then(|g| g.get("Function"));
+    let resources = t
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .expect("the template has Resources");
+    resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| {
+            let logical_id = id.as_str().unwrap_or_default().to_owned();
+            let binary = r
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("{logical_id}: no Metadata.BuildProperties.Binary"))
+                .to_owned();
+            Function {
+                logical_id,
+                binary,
+                resource: r,
+                globals,
+            }
+        })
+        .collect()
+}
+
+fn binary_source(binary: &str) -> PathBuf {
+    repo()
+        .join("functions/src/bin")
+        .join(format!("{binary}.rs"))
+}
+
+#[test]
+fn every_route_has_exactly_one_function_with_its_method_path_and_binary() {
+    let t = template();
+    let fns = functions(&t);
+    for route in ROUTES {
+        let serving: Vec<&Function> = fns
+            .iter()
+            .filter(|f| {
+                f.http_routes()
+                    .iter()
+                    .any(|(m, p)| m == route.method.as_str() && p == route.path)
+            })
+            .collect();
+        assert_eq!(
+            serving.len(),
+            1,
+            "{} {} is served by {} functions of infra/template.yaml, not exactly one",
+            route.method,
+            route.path,
+            serving.len()
+        );
+        assert_eq!(
+            serving[0].binary, route.binary,
+            "{} serves {} {} but builds binary {}",
+            serving[0].logical_id, route.method, route.path, serving[0].binary
+        );
+        assert!(
+            binary_source(route.binary).is_file(),
+            "{} has no source {}",
+            route.binary,
+            binary_source(route.binary).display()
+        );
+    }
+}
+
+#[test]
+fn every_function_serves_a_route_or_a_schedule_and_is_built_for_lambda() {
+    let t = template();
+    let fns = functions(&t);
+    assert!(!fns.is_empty(), "the template has no functions");
+    let mut binaries = BTreeSet::new();
+    for f in &fns {
+        let id = &f.logical_id;
+        assert!(
+            binaries.insert(f.binary.clone()),
+            "binary {} is built twice",
+            f.binary
+        );
+        assert!(
+            binary_source(&f.binary).is_file(),
+            "{id}: no source {}",
+            binary_source(&f.binary).display()
+        );
+
+        let http = f.http_routes();
+        let scheduled_or_streamed = f
+            .events()
+            .iter()
+            .any(|(kind, _)| matches!(*kind, "ScheduleV2" | "Schedule" | "DynamoDB"));
+        match functions::routes::by_binary(&f.binary) {
+            Some(route) => assert_eq!(
+                http,
+                vec![(route.method.as_str().to_owned(), route.path.to_owned())],
+                "{id}: a route binary has exactly its route's HttpApi event"
+            ),
+            None => assert!(
+                http.is_empty() && scheduled_or_streamed,
+                "{id} ({}) serves no route of functions/src/routes.rs and has no schedule",
+                f.binary
+            ),
+        }
+        for (kind, props) in f.events() {
+            if kind == "HttpApi" {
+                let api = props.get("ApiId").and_then(intrinsic);
+                assert!(
+                    matches!(&api, Some((n, v)) if n == "Ref" && v.as_str() == Some("HttpApi")),
+                    "{id}: an HttpApi event names ApiId: !Ref HttpApi (else SAM makes an API without logs or throttling)"
+                );
+                assert_eq!(
+                    props.get("PayloadFormatVersion").and_then(Value::as_str),
+                    Some("2.0"),
+                    "{id}: the pipeline and the events are payload format 2.0"
+                );
+            }
+        }
+
+        let meta = f.resource.get("Metadata");
+        assert_eq!(
+            meta.and_then(|m| m.get("BuildMethod"))
+                .and_then(Value::as_str),
+            Some("rust-cargolambda"),
+            "{id}: BuildMethod"
+        );
+        let s = |key: &str| f.effective(key).and_then(Value::as_str);
+        assert_eq!(s("Runtime"), Some("provided.al2023"), "{id}: Runtime");
+        assert_eq!(s("Handler"), Some("bootstrap"), "{id}: Handler");
+        assert_eq!(
+            strings(f.effective("Architectures")),
+            vec!["arm64".to_owned()],
+            "{id}: Architectures"
+        );
+        let code = s("CodeUri").unwrap_or_else(|| panic!("{id}: no CodeUri"));
+        let manifest = repo().join("infra").join(code).join("Cargo.toml");
+        let manifest_text = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{id}: CodeUri {code} has no Cargo.toml ({e})"));
+        assert!(
+            manifest_text.contains("name = \"functions\""),
+            "{id}: CodeUri {code} is not the functions package"
+        );
+        for key in ["MemorySize", "Timeout"] {
+            assert!(
+                f.own(key).and_then(Value::as_u64).is_some(),
+                "{id}: {key} is set per function"
+            );
+        }
+        assert_eq!(
+            f.effective("LoggingConfig")
+                .and_then(|l| l.get("LogFormat"))
+                .and_then(Value::as_str),
+            Some("JSON"),
+            "{id}: JSON logs"
+        );
+        let table_var = f
+            .own("Environment")
+            .and_then(|e| e.get("Variables"))
+            .and_then(|v| v.get("TABLE_NAME"))
+            .or_else(|| {
+                f.globals
+                    .and_then(|g| g.get("Environment"))
+                    .and_then(|e| e.get("Variables"))
+                    .and_then(|v| v.get("TABLE_NAME"))
+            });
+        assert!(
+            table_var.is_some_and(mentions_table),
+            "{id}: TABLE_NAME is !Ref Table"
+        );
+    }
+}
+
+#[test]
+fn every_function_policy_names_the_table_and_scopes_its_keys() {
+    let t = template();
+    for f in functions(&t) {
+        let id = &f.logical_id;
+        let statements = f.statements();
+        assert!(
+            statements
+                .iter()
+                .any(|s| s.get("Resource").is_some_and(mentions_table)),
+            "{id}: no policy statement names the table"
+        );
+        let tenant_scoped = functions::routes::by_binary(&f.binary).map(Route::is_tenant_scoped);
+        for s in statements {
+            let sid = s.get("Sid").and_then(Value::as_str).unwrap_or("?");
+            assert!(s.get("NotAction").is_none(), "{id}/{sid}: NotAction");
+            let actions = strings(s.get("Action"));
+            if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                continue;
+            }
+            assert!(
+                s.get("Resource").is_some_and(mentions_table),
+                "{id}/{sid}: a DynamoDB statement is on the table (or its index)"
+            );
+            let keys = strings(
+                s.get("Condition")
+                    .and_then(|c| c.get("ForAllValues:StringLike"))
+                    .and_then(|c| c.get("dynamodb:LeadingKeys")),
+            );
+            assert!(
+                !keys.is_empty(),
+                "{id}/{sid}: no dynamodb:LeadingKeys condition (ForAllValues:StringLike)"
+            );
+            for k in &keys {
+                assert!(
+                    k.starts_with("T#") || k.starts_with("P#"),
+                    "{id}/{sid}: leading key {k} is neither a tenant (T#) nor a platform (P#) prefix"
+                );
+                if tenant_scoped == Some(true) {
+                    assert!(
+                        k == "T#*" || k == "P#APIKEY#*",
+                        "{id}/{sid}: a tenant-scoped function reaches only T#* and P#APIKEY#*, not {k}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every `{Effect, Action}` statement anywhere in the template (function policies, and
+/// any IAM or resource policy added later).
+fn collect_statements<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Mapping(m) => {
+            if m.contains_key("Effect") && (m.contains_key("Action") || m.contains_key("NotAction"))
+            {
+                out.push(v);
+            }
+            m.values().for_each(|x| collect_statements(x, out));
+        }
+        Value::Sequence(s) => s.iter().for_each(|x| collect_statements(x, out)),
+        Value::Tagged(t) => collect_statements(&t.value, out),
+        _ => {}
+    }
+}
+
+#[test]
+fn no_policy_statement_has_a_wildcard_action() {
+    let t = template();
+    let mut statements = Vec::new();
+    collect_statements(&t, &mut statements);
+    assert!(
+        statements.len() >= ROUTES.len(),
+        "found too few policy statements"
+    );
+    for s in statements {
+        assert!(s.get("NotAction").is_none(), "NotAction in {s:?}");
+        for a in strings(s.get("Action")) {
+            assert!(!a.contains('*'), "wildcard action {a} in {s:?}");
+            assert!(a.contains(':'), "action {a} names no service");
+        }
+    }
+}
+
+#[test]
+fn the_table_keeps_its_protection_stream_ttl_and_index() {
+    let t = template();
+    let table = t
+        .get("Resources")
+        .and_then(|r| r.get("Table"))
+        .expect("Resources.Table (scripts/create_table.py reads it)");
+    assert_eq!(
+        table.get("Type").and_then(Value::as_str),
+        Some("AWS::DynamoDB::Table")
+    );
+    assert_eq!(
+        table.get("DeletionPolicy").and_then(Value::as_str),
+        Some("Retain")
+    );
+    let p = table.get("Properties").expect("Table.Properties");
+    assert_eq!(
+        p.get("DeletionProtectionEnabled").and_then(Value::as_bool),
+        Some(true)
+    );
+    assert_eq!(
+        p.get("PointInTimeRecoverySpecification")
+            .and_then(|x| x.get("PointInTimeRecoveryEnabled"))
+            .and_then(Value::as_bool),
+        Some(true)
+    );
+    assert_eq!(
+        p.get("StreamSpecification")
+            .and_then(|x| x.get("StreamViewType"))
+            .and_then(Value::as_str),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    let ttl = p.get("TimeToLiveSpecification").expect("TTL");
+    assert_eq!(
+        ttl.get("AttributeName").and_then(Value::as_str),
+        Some("expires_at")
+    );
+    assert_eq!(ttl.get("Enabled").and_then(Value::as_bool), Some(true));
+    assert_eq!(
+        p.get("BillingMode").and_then(Value::as_str),
+        Some("PAY_PER_REQUEST")
+    );
+    let indexes: Vec<&str> = p
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .map(|s| {
+            s.iter()
+                .filter_map(|i| i.get("IndexName").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(indexes, vec!["gsi1"]);
+}
+
+/// Matches a concrete path against a route pattern; returns the `{name}` captures.
+fn match_path(pattern: &str, path: &str) -> Option<BTreeMap<String, String>> {
+    let (ps, xs): (Vec<&str>, Vec<&str>) =
+        (pattern.split('/').collect(), path.split('/').collect());
+    if ps.len() != xs.len() {
+        return None;
+    }
+    let mut captures = BTreeMap::new();
+    for (p, x) in ps.iter().zip(&xs) {
+        match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if !x.is_empty() => {
+                captures.insert(name.to_owned(), (*x).to_owned());
+            }
+            Some(_) => return None,
+            None if p == x => {}
+            None => return None,
+        }
+    }
+    Some(captures)
+}
+
+#[test]
+fn every_route_has_an_api_gateway_v2_event_that_lambda_http_parses() {
+    let events = repo().join("events");
+    for route in ROUTES {
+        let file = events.join(format!("{}.json", route.binary));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = file.display();
+        let raw: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+        assert_eq!(raw["version"], "2.0", "{name}: payload format 2.0");
+        assert_eq!(
+            raw["routeKey"],
+            format!("{} {}", route.method, route.path),
+            "{name}: routeKey"
+        );
+
+        let req = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{name}: lambda_http cannot parse it: {e}"));
+        assert!(
+            matches!(
+                req.request_context_ref(),
+                Some(RequestContext::ApiGatewayV2(_))
+            ),
+            "{name}: parsed, but not as an API Gateway HTTP API (v2) request"
+        );
+        assert_eq!(req.method(), route.method, "{name}: method");
+        let path = req.raw_http_path().to_owned();
+        let captures = match_path(route.path, &path)
+            .unwrap_or_else(|| panic!("{name}: path {path} does not match {}", route.path));
+        let params = req.path_parameters();
+        for (k, v) in &captures {
+            assert_eq!(
+                params.first(k),
+                Some(v.as_str()),
+                "{name}: pathParameters.{k} is the path's segment"
+            );
+        }
+        assert_eq!(
+            req.uri().query().unwrap_or_default(),
+            raw["rawQueryString"].as_str().unwrap_or_default(),
+            "{name}: the query string reaches the request"
+        );
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            auth.starts_with("Bearer tk_"),
+            "{name}: an authorization: Bearer tk_... header"
+        );
+        if matches!(route.method.as_str(), "POST" | "PATCH") {
+            let body = match req.body() {
+                lambda_http::Body::Text(s) => s.clone(),
+                other => panic!(
+                    "{name}: a {} carries a JSON text body, not {other:?}",
+                    route.method
+                ),
+            };
+            let json: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("{name}: the body is not JSON: {e}"));
+            assert!(json.is_object(), "{name}: the body is a JSON object");
+            assert!(
+                req.headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|c| c.contains("json")),
+                "{name}: a JSON content-type"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_event_file_belongs_to_a_function_of_the_template() {
+    let t = template();
+    let binaries: BTreeSet<String> = functions(&t).into_iter().map(|f| f.binary).collect();
+    let dir = repo().join("events");
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            binaries.contains(&stem),
+            "{} names no function of infra/template.yaml",
+            path.display()
+        );
+    }
+}
+
+// ---- the policies allow what the code does ------------------------------------------
+
+/// One store call as IAM sees it: the action, table or gsi1, and the partition key.
+#[derive(Clone, Debug)]
+struct Call {
+    action: &'static str,
+    on_index: bool,
+    pk: String,
+}
+
+/// An `ItemStore` that records every call (while recording is on) and passes it on.
+struct Recorder {
+    inner: Arc<dyn ItemStore>,
+    on: AtomicBool,
+    calls: Mutex<Vec<Call>>,
+}
+
+type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+impl Recorder {
+    fn record(&self, action: &'static str, on_index: bool, pk: &str) {
+        if self.on.load(Ordering::SeqCst) {
+            self.calls.lock().expect("recorder lock").push(Call {
+                action,
+                on_index,
+                pk: pk.to_owned(),
+            });
+        }
+    }
+}
+
+// `ItemStore` is an `#[async_trait]` trait; these are the signatures it expands to.
+impl ItemStore for Recorder {
+    fn get<'a, 'b, 'r>(&'a self, key: &'b Key) -> Fut<'r, Option<Item>>
+    where
+        'a: 'r,
+        'b: 'r,
+        Self: 'r,
+    {
+        self.record("dynamodb:GetItem", false, &key.pk);
+        self.inner.get(key)
+    }
+    fn get_many<'a, 'b, 'r>(&'a self, keys: &'b [Key]) -> Fut<'r, Vec<Item>>
+    where
+        'a: 'r,
+        'b: 'r,
+        Self: 'r,
+    {
+        for k in keys {
+            self.record("dynamodb:BatchGetItem", false, &k.pk);
+        }
+        self.inner.get_many(keys)
+    }
+    fn put<'a, 'r>(&'a self, item: Item, condition: Condition) -> Fut<'r, ()>
+    where
+        'a: 'r,
+        Self: 'r,
+    {
+        self.record("dynamodb:PutItem", false, &item.pk);
+        self.inner.put(item, condition)
+    }
+    fn delete<'a, 'b, 'r>(&'a self, key: &'b Key, condition: Condition) -> Fut<'r, ()>
+    where
+        'a: 'r,
+        'b: 'r,
+        Self: 'r,
+    {
+        self.record("dynamodb:DeleteItem", false, &key.pk);
+        self.inner.delete(key, condition)
+    }
+    fn transact<'a, 'r>(&'a self, ops: Vec<WriteOp>) -> Fut<'r, ()>
+    where
+        'a: 'r,
+        Self: 'r,
+    {
+        // TransactWriteItems is authorized per action.
+        for op in &ops {
+            let action = match op {
+                WriteOp::Put { .. } => "dynamodb:PutItem",
+                WriteOp::Delete { .. } => "dynamodb:DeleteItem",
+                WriteOp::Check { .. } => "dynamodb:ConditionCheckItem",
+            };
+            self.record(action, false, &op.key().pk);
+        }
+        self.inner.transact(ops)
+    }
+    fn query<'a, 'r>(&'a self, query: Query) -> Fut<'r, Page>
+    where
+        'a: 'r,
+        Self: 'r,
+    {
+        self.record("dynamodb:Query", query.index == Index::Gsi1, &query.pk);
+        self.inner.query(query)
+    }
+}
+
+/// IAM's StringLike: `*` is any run of characters, `?` any one.
+fn string_like(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some(('?', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    go(&p, &s)
+}
+
+fn on_index(resource: &Value) -> bool {
+    match intrinsic(resource) {
+        Some((name, arg)) if name == "Sub" => arg.as_str().is_some_and(|s| s.contains("/index/")),
+        _ => false,
+    }
+}
+
+/// Does one of these statements allow the call?
+fn allows(statements: &[&Value], call: &Call) -> bool {
+    statements.iter().any(|s| {
+        let resources: Vec<&Value> = match s.get("Resource") {
+            Some(Value::Sequence(r)) => r.iter().collect(),
+            Some(r) => vec![r],
+            None => vec![],
+        };
+        strings(s.get("Action")).iter().any(|a| a == call.action)
+            && resources
+                .iter()
+                .any(|r| mentions_table(r) && on_index(r) == call.on_index)
+            && strings(
+                s.get("Condition")
+                    .and_then(|c| c.get("ForAllValues:StringLike"))
+                    .and_then(|c| c.get("dynamodb:LeadingKeys")),
+            )
+            .iter()
+            .any(|k| string_like(k, &call.pk))
+    })
+}
+
+/// More replays of an event, with its text changed, for code paths the event alone
+/// does not take: (binary, from, to).
+const VARIANTS: &[(&str, &str, &str)] = &[
+    // A status filter without a search term reads the gsi1 status index.
+    (
+        "customers-list",
+        "q=bakery&status=active&limit=20",
+        "status=active&limit=20",
+    ),
+    ("customers-list", "\"q\": \"bakery\",\n", ""),
+];
+
+const OPERATOR_PLACEHOLDER: &str =
+    "tk_example_operator_key_replace_me_0000000000000000000000000000000000";
+const TENANT_PLACEHOLDER: &str =
+    "tk_example_tenant_owner_key_replace_me_000000000000000000000000000000";
+const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
+
+fn event(method: &str, path: &str, key: &str, body: Option<serde_json::Value>) -> String {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"authorization": format!("Bearer {key}"), "content-type": "application/json", "host": "api.example.com"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "fixtures"},
+            "requestId": "setup", "routeKey": "$default", "stage": "$default", "time": "06/Dec/2025:12:00:00 +0000", "timeEpoch": 1765022400000u64
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+async fn send(app: &App, text: &str) -> (u16, serde_json::Value) {
+    let req = lambda_http::request::from_str(text).expect("a well-formed event");
+    let resp = functions::lambda::handle(app, req).await;
+    let body = match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
+        _ => serde_json::Value::Null,
+    };
+    (resp.status().as_u16(), body)
+}
+
+/// Sets up a tenant with everything the events name, through the API (all routes), and
+/// returns the placeholder -> real value substitutions for replaying `binary`'s event.
+async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
+    let op = SETUP_OPERATOR_KEY;
+    let ok = async |method: &str, path: &str, key: &str, body: Option<serde_json::Value>| {
+        let (status, v) = send(all, &event(method, path, key, body)).await;
+        assert!(
+            (200..300).contains(&status),
+            "fixture {method} {path}: {status} {v}"
+        );
+        v
+    };
+    let tenant = ok("POST", "/v1/tenants", op, Some(serde_json::json!({
+        "name": "Fixture Partners", "slug": "fixture", "kind": "partner",
+        "owner": {"email": "owner@fixture.example.com", "first_name": "Olive", "last_name": "Owner"}})))
+    .await;
+    let tid = tenant["id"].as_str().expect("tenant id").to_owned();
+    let key = |name: &str, role: &str| Some(serde_json::json!({"name": name, "role": role}));
+    let keys_path = format!("/v1/tenants/{tid}/api-keys");
+    let setup_key = ok("POST", &keys_path, op, key("setup", "owner")).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    // Not used before the replay, so the replay also refreshes its last_used_at.
+    let replay_key = ok("POST", &keys_path, op, key("replay", "owner")).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let spare = ok("POST", &keys_path, op, key("spare", "member")).await["id"]
+        .as_str()
+        .expect("key id")
+        .to_owned();
+    // A second owner: demoting or removing it checks the first one is still there.
+    let member = ok("POST", "/v1/members", &setup_key, Some(serde_json::json!({
+        "email": "second@fixture.example.com", "first_name": "Sam", "last_name": "Second", "role": "owner"})))
+    .await["id"]
+        .as_str()
+        .expect("member id")
+        .to_owned();
+    let customer = ok("POST", "/v1/customers", &setup_key, Some(serde_json::json!({
+        "company": {"name": "Fixture Bakery"},
+        "admin": {"first_name": "Ada", "last_name": "Admin", "email": "ada@fixture-bakery.example.com"}})))
+    .await["id"]
+        .as_str()
+        .expect("customer id")
+        .to_owned();
+    let cpath = format!("/v1/customers/{customer}");
+    match binary {
+        "customers-restore" => {
+            ok("DELETE", &format!("{cpath}?confirm=true"), &setup_key, None).await;
+        }
+        "customers-reactivate" => {
+            ok("POST", &format!("{cpath}/deactivate"), &setup_key, None).await;
+        }
+        _ => {}
+    }
+    vec![
+        (TENANT_PLACEHOLDER.into(), replay_key),
+        ("ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80".into(), tid),
+        ("key_0197b2a5d1f27c3b8e4f5a6b7c8d9e01".into(), spare),
+        ("mem_0197b2a6e0a17a4c9d5e6f708192a3b4".into(), member),
+        ("cus_0197b2a7f3b27e5d8c6f708192a3b4c5".into(), customer),
+    ]
+}
+
+/// Replays every route's event through its function (embedded store) against fixtures
+/// that make it succeed, records the store calls, and checks the function's policy in
+/// the template allows each: the action, the table or its index, and the partition key
+/// under `dynamodb:LeadingKeys`. A code change that needs a new permission fails here,
+/// not in production.
+#[tokio::test]
+async fn policies_allow_every_store_call_a_successful_event_makes() {
+    let t = template();
+    let fns = functions(&t);
+    let mut failures = Vec::new();
+    for route in ROUTES {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let recorder = Arc::new(Recorder {
+            inner: Arc::new(EmbeddedStore::open(dir.path().join("r.redb")).expect("a store")),
+            on: AtomicBool::new(false),
+            calls: Mutex::new(Vec::new()),
+        });
+        let deps = Deps::new(recorder.clone());
+        auth::register_operator_key(&deps, SETUP_OPERATOR_KEY)
+            .await
+            .expect("setup key");
+        auth::register_operator_key(&deps, OPERATOR_PLACEHOLDER)
+            .await
+            .expect("operator key");
+        let subs = fixtures(&App::new(deps.clone(), None), route.binary).await;
+
+        let file = repo().join("events").join(format!("{}.json", route.binary));
+        let mut text = std::fs::read_to_string(&file).expect("the route's event");
+        for (from, to) in &subs {
+            text = text.replace(from.as_str(), to);
+        }
+        let mut replays = vec![text.clone()];
+        let variant = VARIANTS.iter().filter(|(b, ..)| *b == route.binary).fold(
+            text.clone(),
+            |t, (_, from, to)| {
+                assert!(t.contains(from), "{}: no {from} to vary", file.display());
+                t.replace(from, to)
+            },
+        );
+        if variant != text {
+            replays.push(variant);
+        }
+        let app = App::new(deps.clone(), Some(route.binary));
+        for replay in replays {
+            recorder.on.store(true, Ordering::SeqCst);
+            let (status, body) = send(&app, &replay).await;
+            recorder.on.store(false, Ordering::SeqCst);
+            assert!(
+                (200..300).contains(&status),
+                "{}: the event answers {status} {body}",
+                file.display()
+            );
+        }
+
+        let f = fns
+            .iter()
+            .find(|f| f.binary == route.binary)
+            .expect("the route's function");
+        let statements = f.statements();
+        let calls = recorder.calls.lock().expect("recorder lock").clone();
+        assert!(
+            !calls.is_empty(),
+            "{}: no store call recorded",
+            route.binary
+        );
+        for call in calls {
+            if !allows(&statements, &call) {
+                failures.push(format!(
+                    "{} ({}): {} on {} with partition key {}",
+                    f.logical_id,
+                    route.binary,
+                    call.action,
+                    if call.on_index { "gsi1" } else { "the table" },
+                    call.pk
+                ));
+            }
+        }
+    }
+    failures.dedup();
+    assert!(
+        failures.is_empty(),
+        "infra/template.yaml denies calls the code makes:\n{}",
+        failures.join("\n")
+    );
+}
