@@ -50,6 +50,4 @@ pub struct KeyLookup {
     pub tenant_id: Option<String>,
     pub role: Option<StaffRole>,
     pub secret_hash: String,
-    #[serde(default)]
-    pub last_used_at: Option<DateTime<Utc>>,
 }

@@ -52,7 +52,6 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result
         tenant_id: Some(tenant_id.to_owned()),
         role: Some(role),
         secret_hash: key.secret_hash.clone(),
-        last_used_at: None,
     };
     let mut meta = to_data(&key)?;
     meta.insert("secret_hash".into(), json!(key.secret_hash));

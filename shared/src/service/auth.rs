@@ -1,6 +1,9 @@
 //! `authenticate()`: turns a bearer credential into a `Principal`, from our own records.
 
-use chrono::Duration;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq;
 
 use crate::Deps;
@@ -8,11 +11,11 @@ use crate::access::Principal;
 use crate::error::Error;
 use crate::model::api_key::{self, KeyLookup, SECRET_PREFIX};
 use crate::model::ids;
-use crate::ports::{Condition, Item, WriteOp};
+use crate::ports::{Condition, Item};
 use crate::store::keys;
 
 /// How stale `last_used_at` may get before a request refreshes it (one write at most
-/// this often per key, not one per request).
+/// this often per key and process, not one per request).
 const LAST_USED_GRANULARITY_MINUTES: i64 = 5;
 
 /// The credential of an `Authorization: Bearer <token>` header value.
@@ -43,7 +46,7 @@ pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal,
     if !bool::from(lookup.secret_hash.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(Error::Unauthenticated);
     }
-    touch(deps, &item, &lookup).await;
+    touch(deps, &lookup).await;
     match (lookup.tenant_id, lookup.role) {
         (None, _) => Ok(Principal::Operator {
             key_id: lookup.key_id,
@@ -57,43 +60,45 @@ pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal,
     }
 }
 
-/// Refreshes `last_used_at` when it is stale. Best effort: a failure is logged, never
-/// fails the request.
-async fn touch(deps: &Deps, item: &Item, lookup: &KeyLookup) {
-    let now = deps.clock.now();
-    if lookup
-        .last_used_at
-        .is_some_and(|t| now - t < Duration::minutes(LAST_USED_GRANULARITY_MINUTES))
-    {
+/// When this process last refreshed each key's `last_used_at`.
+static REFRESHED: LazyLock<Mutex<HashMap<String, DateTime<Utc>>>> = LazyLock::new(Mutex::default);
+
+/// Refreshes a tenant key's `last_used_at` (its item in the tenant's partition) when this
+/// process has not done so for a while: one read and one write per key every few
+/// minutes, never a write to the platform's lookup item, which stays read-only here.
+/// Best effort: a failure is logged, never fails the request.
+async fn touch(deps: &Deps, lookup: &KeyLookup) {
+    let Some(tenant_id) = &lookup.tenant_id else {
         return;
+    };
+    let now = deps.clock.now();
+    {
+        let mut seen = REFRESHED.lock().unwrap_or_else(|e| e.into_inner());
+        if seen
+            .get(&lookup.key_id)
+            .is_some_and(|t| now - *t < Duration::minutes(LAST_USED_GRANULARITY_MINUTES))
+        {
+            return;
+        }
+        if seen.len() > 10_000 {
+            seen.clear();
+        }
+        seen.insert(lookup.key_id.clone(), now);
     }
     let result: Result<(), Error> = async {
-        let mut fresh = lookup.clone();
-        fresh.last_used_at = Some(now);
-        let mut ops = vec![WriteOp::Put {
-            item: Item {
-                data: super::to_data(&fresh)?,
-                version: item.version + 1,
-                ..item.clone()
-            },
-            condition: Condition::VersionIs(item.version),
-        }];
-        if let Some(tenant_id) = &lookup.tenant_id {
-            let meta_key = keys::api_key(tenant_id, &lookup.key_id);
-            if let Some(meta) = deps.store.get(&meta_key).await? {
-                let mut data = meta.data.clone();
-                data.insert("last_used_at".into(), serde_json::json!(now));
-                ops.push(WriteOp::Put {
-                    item: Item {
-                        data,
-                        version: meta.version + 1,
-                        ..meta.clone()
-                    },
-                    condition: Condition::VersionIs(meta.version),
-                });
-            }
+        let meta_key = keys::api_key(tenant_id, &lookup.key_id);
+        if let Some(meta) = deps.store.get(&meta_key).await? {
+            let mut data = meta.data.clone();
+            data.insert("last_used_at".into(), serde_json::json!(now));
+            let item = Item {
+                data,
+                version: meta.version + 1,
+                ..meta.clone()
+            };
+            deps.store
+                .put(item, Condition::VersionIs(meta.version))
+                .await?;
         }
-        deps.store.transact(ops).await?;
         Ok(())
     }
     .await;
@@ -122,7 +127,6 @@ pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, 
         tenant_id: None,
         role: None,
         secret_hash: hash,
-        last_used_at: None,
     };
     deps.store
         .put(
