@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::model::api_key::{self, ApiKey, KeyLookup};
 use crate::model::input::{Checks, to_value};
 use crate::model::{fields, ids, member};
-use crate::ports::{Condition, Item, Query, SortRange, StoreError, WriteOp};
+use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,22 +86,16 @@ pub async fn list(
     limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<Value, Error> {
-    let limit = page::limit(limit)?;
-    let pk = keys::tenant_partition(tenant_id);
-    let start = page::decode(cursor, "api-keys", &pk, false)?;
-    let p = deps
-        .store
-        .query(
-            Query::partition(pk, SortRange::Prefix(keys::api_keys_prefix().into()), limit)
-                .after(start),
-        )
-        .await?;
-    let data = p
-        .items
-        .iter()
-        .map(|i| from_item::<ApiKey>(i).map(|k| view(&k)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({ "data": data, "next_cursor": p.next.map(|n| page::encode("api-keys", &n)) }))
+    page::list_prefix(
+        deps,
+        "api-keys",
+        keys::tenant_partition(tenant_id),
+        keys::api_keys_prefix(),
+        limit,
+        cursor,
+        |i| from_item::<ApiKey>(i).map(|k| view(&k)),
+    )
+    .await
 }
 
 /// Revokes a key: its lookup item goes, so the next request with it is 401.

@@ -89,22 +89,16 @@ pub async fn list(
     limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<Value, Error> {
-    let limit = page::limit(limit)?;
-    let pk = keys::tenant_partition(tenant_id);
-    let start = page::decode(cursor, "members", &pk, false)?;
-    let p = deps
-        .store
-        .query(
-            Query::partition(pk, SortRange::Prefix(keys::members_prefix().into()), limit)
-                .after(start),
-        )
-        .await?;
-    let data = p
-        .items
-        .iter()
-        .map(|i| from_item::<Member>(i).map(|m| view(&m, i.version)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({ "data": data, "next_cursor": p.next.map(|n| page::encode("members", &n)) }))
+    page::list_prefix(
+        deps,
+        "members",
+        keys::tenant_partition(tenant_id),
+        keys::members_prefix(),
+        limit,
+        cursor,
+        |i| from_item::<Member>(i).map(|m| view(&m, i.version)),
+    )
+    .await
 }
 
 /// Whether another active owner than `member_id` exists. Staff lists are small: one page.

@@ -75,3 +75,24 @@ pub fn decode(
     }
     Ok(Some(body.p))
 }
+
+/// One page of a tenant-partition listing by sort-key prefix, each item rendered by
+/// `view`, as `{"data": [...], "next_cursor": ...}`.
+pub async fn list_prefix(
+    deps: &crate::Deps,
+    listing: &str,
+    pk: String,
+    prefix: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    view: impl Fn(&crate::ports::Item) -> Result<serde_json::Value, Error>,
+) -> Result<serde_json::Value, Error> {
+    let limit = self::limit(limit)?;
+    let start = decode(cursor, listing, &pk, false)?;
+    let query =
+        crate::ports::Query::partition(pk, crate::ports::SortRange::Prefix(prefix.into()), limit)
+            .after(start);
+    let p = deps.store.query(query).await?;
+    let data = p.items.iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    Ok(serde_json::json!({ "data": data, "next_cursor": p.next.map(|n| encode(listing, &n)) }))
+}
