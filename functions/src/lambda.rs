@@ -1,4 +1,5 @@
-//! The Lambda home of a route: DynamoDB from `TABLE_NAME`, the same `api::dispatch`.
+//! The Lambda homes: a route's (DynamoDB from `TABLE_NAME`, the same `api::dispatch`)
+//! and the scheduled purge's.
 
 use std::sync::Arc;
 
@@ -9,15 +10,19 @@ use tenantry::adapters::aws::DynamoStore;
 
 use crate::api::{App, dispatch};
 
+/// The DynamoDB-backed dependencies of a function, from `TABLE_NAME`.
+async fn deps_from_env() -> Result<Deps, Error> {
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    Ok(Deps::new(Arc::new(DynamoStore::from_env(table).await)))
+}
+
 /// Runs the Lambda that serves the route of `binary`.
 pub async fn serve(binary: &str) -> Result<(), Error> {
     crate::init_tracing();
     if crate::routes::by_binary(binary).is_none() {
         return Err(format!("no route is served by {binary}").into());
     }
-    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let store = DynamoStore::from_env(table).await;
-    let app = Arc::new(App::new(Deps::new(Arc::new(store)), Some(binary)));
+    let app = Arc::new(App::new(deps_from_env().await?, Some(binary)));
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, Error>(handle(&app, req).await) }
@@ -53,4 +58,29 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             Body::Text(String::from_utf8_lossy(&b).into_owned())
         }
     })
+}
+
+/// Runs the Lambda of the daily purge (an EventBridge Scheduler target).
+pub async fn serve_purge() -> Result<(), Error> {
+    crate::init_tracing();
+    let deps = deps_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let deps = deps.clone();
+            async move { purge(&deps).await }
+        },
+    ))
+    .await
+}
+
+/// One purge run. Customers whose purge failed stay due and are retried next run; the
+/// run itself fails (and the scheduler retries it) only when the store is unusable.
+pub async fn purge(deps: &Deps) -> Result<serde_json::Value, Error> {
+    let report = tenantry::service::purge::run(deps, deps.clock.now())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "purge run failed");
+            Error::from("the purge run failed; see the log")
+        })?;
+    Ok(serde_json::to_value(&report)?)
 }

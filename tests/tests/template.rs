@@ -958,3 +958,83 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
         failures.join("\n")
     );
 }
+
+struct ThirtyOneDaysLater;
+impl tenantry::ports::Clock for ThirtyOneDaysLater {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::days(31)
+    }
+}
+
+/// The scheduler's event runs the purge Lambda's handler, which purges a customer past
+/// its window, and every store call it makes is allowed by the function's policy.
+#[tokio::test]
+async fn the_scheduled_purge_event_purges_within_its_policy() {
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/customers-purge.json"))
+            .expect("the purge event"),
+    )
+    .expect("JSON");
+    assert_eq!(event["source"], "aws.scheduler");
+    let t = template();
+    let f = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == "customers-purge")
+        .expect("the purge function");
+    assert!(
+        f.events().iter().any(|(kind, _)| *kind == "ScheduleV2"),
+        "the purge runs on a schedule"
+    );
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let recorder = Arc::new(Recorder {
+        inner: Arc::new(EmbeddedStore::open(dir.path().join("p.redb")).expect("a store")),
+        on: AtomicBool::new(false),
+        calls: Mutex::new(Vec::new()),
+    });
+    let now = Deps::new(recorder.clone());
+    let draft = serde_json::from_value(serde_json::json!({"name": "P", "slug": "purgers", "kind": "partner", "owner": {"email": "o@p.example.com", "first_name": "O", "last_name": "P"}})).expect("tenant");
+    let tenant = tenantry::service::tenants::create(&now, &draft)
+        .await
+        .expect("tenant");
+    let tid = tenant["id"].as_str().expect("id").to_owned();
+    let draft = serde_json::from_value(serde_json::json!({"company": {"name": "Gone"}, "admin": {"first_name": "A", "last_name": "B", "email": "a@gone.example.com"}})).expect("customer");
+    let customer = tenantry::service::customers::create(&now, &tid, &draft)
+        .await
+        .expect("customer");
+    let cid = customer["id"].as_str().expect("id");
+    tenantry::service::customers::transition(
+        &now,
+        &tid,
+        cid,
+        tenantry::model::customer::Transition::Delete,
+        true,
+    )
+    .await
+    .expect("deleted");
+
+    let mut later = now.clone();
+    later.clock = Arc::new(ThirtyOneDaysLater);
+    recorder.on.store(true, Ordering::SeqCst);
+    let report = functions::lambda::purge(&later)
+        .await
+        .expect("the purge runs");
+    recorder.on.store(false, Ordering::SeqCst);
+    assert_eq!(report["customers_purged"], 1, "{report}");
+
+    let statements = f.statements();
+    let calls = recorder.calls.lock().expect("recorder lock").clone();
+    let denied: Vec<String> = calls
+        .iter()
+        .filter(|c| !allows(&statements, c))
+        .map(|c| {
+            format!(
+                "{} on {} with {}",
+                c.action,
+                if c.on_index { "gsi1" } else { "the table" },
+                c.pk
+            )
+        })
+        .collect();
+    assert!(denied.is_empty(), "the purge's policy denies: {denied:?}");
+}
