@@ -26,8 +26,7 @@ pub async fn store_from_env(test: &str) -> Option<DynamoStore> {
 
 /// (pk, sk, gsi1pk) of every item in the table. A test-only Scan: the domain never scans.
 pub async fn scan_keys(table: &str) -> Vec<(String, String, Option<String>)> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = aws_sdk_dynamodb::Client::new(&tenantry::adapters::aws::sdk_config().await);
     let mut out = Vec::new();
     let mut start = None;
     loop {

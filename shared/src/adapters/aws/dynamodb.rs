@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -55,11 +54,9 @@ impl DynamoStore {
         }
     }
 
-    /// A store over `table` with the ambient AWS configuration (region, credentials and
-    /// `AWS_ENDPOINT_URL` from the environment, as aws-config resolves them).
+    /// A store over `table` with the ambient AWS configuration ([`super::sdk_config`]).
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), table)
+        Self::new(Client::new(&super::sdk_config().await), table)
     }
 
     pub fn table(&self) -> &str {
