@@ -1,6 +1,6 @@
 //! Lambda for `POST /v1/api-keys`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     functions::lambda::serve("api-keys-create").await
 }

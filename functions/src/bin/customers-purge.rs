@@ -1,6 +1,6 @@
 //! Lambda for the daily purge of customers deleted more than 30 days ago (EventBridge Scheduler).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     functions::lambda::serve_purge().await
 }

@@ -1,6 +1,6 @@
 //! Lambda for `GET /v1/members/{member_id}`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     functions::lambda::serve("members-get").await
 }

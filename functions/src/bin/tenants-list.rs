@@ -1,6 +1,6 @@
 //! Lambda for `GET /v1/tenants`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     functions::lambda::serve("tenants-list").await
 }

@@ -49,7 +49,7 @@ const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
 #[command(about = "Cold start of Lambda bootstraps against a local Runtime API")]
 struct Args {
     /// A function bootstrap to measure (native release build); repeat for several. The
-    /// heaviest (largest file) is the one checked against the targets.
+    /// heaviest (slowest median init) is the one checked against the targets.
     #[arg(long = "function", required = true)]
     functions: Vec<PathBuf>,
     /// The hello-world `lambda_runtime` baseline built with the same profile.
@@ -761,7 +761,7 @@ fn report(subjects: &[Subject], samples: &[Vec<Sample>], runs: usize) {
         .iter()
         .enumerate()
         .filter(|(_, s)| s.kind == Kind::Function)
-        .max_by_key(|(_, s)| s.size.unwrap_or(0))
+        .max_by(|(a, _), (b, _)| init[*a].median.total_cmp(&init[*b].median))
         .map(|(i, _)| i);
     let (Some(h), Some(hello), Some(py)) = (heaviest, find(Kind::Hello), find(Kind::Python)) else {
         return;
@@ -777,7 +777,7 @@ fn report(subjects: &[Subject], samples: &[Vec<Sample>], runs: usize) {
         .fold(0.0, f64::max);
     println!();
     println!(
-        "Targets (issue 5), heaviest function = {} (largest executable):",
+        "Targets (issue 5), heaviest function = {} (slowest median init):",
         subjects[h].label
     );
     println!(
