@@ -1,4 +1,4 @@
-//! The small traits the domain is written against: the item store and the clock.
+//! The small traits the domain is written against: the item store, the mailer, the clock.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -271,4 +271,37 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// One email, rendered and addressed, as the outbox hands it to a [`Mailer`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Email {
+    /// The outbox item's id: the local part of the `Message-ID`, and the `.eml` file
+    /// name, so the same email delivered twice is recognisably the same message.
+    pub id: String,
+    /// The sender's display name (the tenant's brand) and address.
+    pub from_name: String,
+    pub from_address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Worth retrying later: throttled, unreachable, paused.
+    #[error("the mail service is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Retrying the same message will fail again: rejected, bad address, unverified sender.
+    #[error("the mail service rejected the message")]
+    Rejected(#[source] anyhow::Error),
+}
+
+/// Sends one email. Adapters: SES v2 in AWS, `.eml` files on a laptop.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
 }

@@ -5,6 +5,7 @@ pub const MEMBER: &str = "mem";
 pub const API_KEY: &str = "key";
 pub const CUSTOMER: &str = "cus";
 pub const USER: &str = "usr";
+pub const EMAIL: &str = "eml";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())

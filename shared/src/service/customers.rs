@@ -161,6 +161,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
             keys::customer_user(tenant_id, &customer.id, &user.id),
             to_data(&user)?,
         )),
+        super::mail::customer_welcome(tenant_id, &customer, now)?,
     ];
     ops.extend(search_puts(tenant_id, &customer));
     match deps.store.transact(ops).await {

@@ -56,6 +56,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
             &fields::email_key(&m.email),
         ))),
         WriteOp::create(Item::new(keys::member(tenant_id, &m.id), to_data(&m)?)),
+        super::mail::staff_invitation(tenant_id, &m, now)?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&m, 1)),

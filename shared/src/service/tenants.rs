@@ -65,6 +65,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
             &tenant.id,
             &fields::email_key(&owner.email),
         ))),
+        super::mail::staff_invitation(&tenant.id, &owner, now)?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}

@@ -166,6 +166,42 @@ pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
     sk.rsplit_once('#').map(|(_, id)| id)
 }
 
+// ---- the email outbox of a tenant (DESIGN.md rule 8)
+
+/// One outbox email, in the tenant's outbox partition (kept apart from the tenant's
+/// own partition: every customer creation adds one).
+pub fn outbox_email(tenant_id: &str, email_id: &str) -> Key {
+    key(format!("{TENANT}{tenant_id}#MAIL"), email_id)
+}
+
+/// GSI1 entry of an email waiting for delivery, ordered by when it is due. Only
+/// pending emails have one (a sparse index): the sweep reads nothing else.
+pub fn outbox_due(tenant_id: &str, due_at: &str, email_id: &str) -> Key {
+    key(
+        outbox_due_partition(tenant_id),
+        format!("{due_at}#{email_id}"),
+    )
+}
+pub fn outbox_due_partition(tenant_id: &str) -> String {
+    format!("{TENANT}{tenant_id}#MAILDUE")
+}
+
+/// GSI1 entry of an email given up on (dead letter), for the operator's list.
+pub fn outbox_dead(tenant_id: &str, created_at: &str, email_id: &str) -> Key {
+    key(
+        outbox_dead_partition(tenant_id),
+        format!("{created_at}#{email_id}"),
+    )
+}
+pub fn outbox_dead_partition(tenant_id: &str) -> String {
+    format!("{TENANT}{tenant_id}#MAILDEAD")
+}
+
+/// True for an outbox email's table key (the stream-triggered sender's filter).
+pub fn is_outbox_email(pk: &str) -> bool {
+    pk.starts_with(TENANT) && pk.ends_with("#MAIL")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,10 @@
-//! AWS adapters: DynamoDB for the item store.
+//! AWS adapters: DynamoDB for the item store, SES v2 for the mailer.
 
 pub mod dynamodb;
+pub mod ses;
 
 pub use dynamodb::DynamoStore;
+pub use ses::SesMailer;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};

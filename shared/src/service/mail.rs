@@ -1,0 +1,487 @@
+//! Email through a transactional outbox (DESIGN.md rule 8).
+//!
+//! A change that causes an email adds [`enqueue`]'s write to its own transaction: the
+//! email exists exactly when the change does. Delivery ([`deliver`]) runs apart — on the
+//! table's stream in AWS, as a background task locally — and may run twice for the same
+//! email: it claims the email with a versioned write first, so only one run sends, and a
+//! sent email is never sent again. A failed send is retried with exponential backoff
+//! ([`deliver_due`] picks up what is due); after [`MAX_ATTEMPTS`] tries, or at once when
+//! the mail service rejects the message, the email is dead-lettered and listed for the
+//! operator ([`list_dead`]).
+//!
+//! The outbox stores the template's name and values, never a rendered body: rendering
+//! reads the tenant's current name and branding at delivery. The values hold no
+//! secret (no password, no token).
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{from_item, to_data};
+use crate::Deps;
+use crate::error::Error;
+use crate::model::ids;
+use crate::model::tenant::Tenant;
+use crate::ports::{Condition, Email, Item, MailError, Mailer, Query, SortRange, WriteOp};
+use crate::store::keys;
+
+/// Tries before an email is dead-lettered.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// How long a delivery owns an email it claimed; another run may take it over after.
+const CLAIM_SECONDS: i64 = 60;
+/// Backoff after the first failure, doubled per attempt, capped at one hour: 30 s, 1, 2,
+/// 4, 8, 16, 32 min, 1 h (about 2 h from the first try to the dead letter).
+const FIRST_BACKOFF_SECONDS: i64 = 30;
+const MAX_BACKOFF_SECONDS: i64 = 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Template {
+    StaffInvitation,
+    CustomerWelcome,
+}
+
+impl Template {
+    fn name(self) -> &'static str {
+        match self {
+            Template::StaffInvitation => "staff_invitation",
+            Template::CustomerWelcome => "customer_welcome",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Pending,
+    Sent,
+    Dead,
+}
+
+/// An outbox email as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutboxEmail {
+    pub id: String,
+    pub template: Template,
+    pub to: String,
+    pub context: Map<String, Value>,
+    pub state: State,
+    pub attempts: u32,
+    /// When the next try is due (pending emails).
+    pub due_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Why the last try failed (the mail service's answer; never a credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Sent and dead emails expire (DynamoDB TTL) after this many days: they hold an
+/// address, and the operator has that long to look at a dead letter.
+const KEEP_DAYS: i64 = 30;
+
+fn item_of(tenant_id: &str, e: &OutboxEmail, version: u64) -> Result<Item, Error> {
+    let mut item = Item::new(keys::outbox_email(tenant_id, &e.id), to_data(e)?);
+    item.version = version;
+    let expiry = |from: DateTime<Utc>| Some((from + Duration::days(KEEP_DAYS)).timestamp());
+    Ok(match e.state {
+        State::Pending => item.with_gsi1(keys::outbox_due(tenant_id, &stamp(e.due_at), &e.id)),
+        State::Dead => {
+            item.expires_at = expiry(e.due_at.max(e.created_at));
+            item.with_gsi1(keys::outbox_dead(tenant_id, &stamp(e.created_at), &e.id))
+        }
+        State::Sent => {
+            item.expires_at = expiry(e.sent_at.unwrap_or(e.created_at));
+            item
+        }
+    })
+}
+
+/// The write that puts a new email in the tenant's outbox, due now. Add it to the
+/// transaction of the change that causes the email.
+pub fn enqueue(
+    tenant_id: &str,
+    template: Template,
+    to: &str,
+    context: Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, Error> {
+    let email = OutboxEmail {
+        id: ids::new_id(ids::EMAIL),
+        template,
+        to: to.to_owned(),
+        context,
+        state: State::Pending,
+        attempts: 0,
+        due_at: now,
+        claimed_until: None,
+        created_at: now,
+        sent_at: None,
+        last_error: None,
+    };
+    Ok(WriteOp::create(item_of(tenant_id, &email, 1)?))
+}
+
+/// The invitation a new staff member (or a new tenant's owner) receives.
+pub fn staff_invitation(
+    tenant_id: &str,
+    member: &crate::model::member::Member,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, Error> {
+    let role_label = match member.role.as_str() {
+        "owner" => "an owner",
+        _ => "a member",
+    };
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(member.first_name));
+    context.insert("role_label".into(), json!(role_label));
+    enqueue(
+        tenant_id,
+        Template::StaffInvitation,
+        &member.email,
+        context,
+        now,
+    )
+}
+
+/// The welcome a new customer's admin receives, with the tenant's login link.
+pub fn customer_welcome(
+    tenant_id: &str,
+    customer: &crate::model::customer::Customer,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, Error> {
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(customer.admin.first_name));
+    context.insert("company_name".into(), json!(customer.company.name));
+    enqueue(
+        tenant_id,
+        Template::CustomerWelcome,
+        &customer.admin.email,
+        context,
+        now,
+    )
+}
+
+/// Where emails come from and where their links point.
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    /// Senders are `no-reply@<sender_domain>` (the stack's verified SES domain).
+    pub sender_domain: String,
+    /// Base URL of the login pages, e.g. `https://api.example.com`.
+    pub public_url: String,
+}
+
+impl MailSettings {
+    /// `MAIL_SENDER_DOMAIN` and `PUBLIC_URL`, with local defaults.
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        Self {
+            sender_domain: var("MAIL_SENDER_DOMAIN", "tenantry.localhost"),
+            public_url: var("PUBLIC_URL", "http://127.0.0.1:3000")
+                .trim_end_matches('/')
+                .to_owned(),
+        }
+    }
+}
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // Plain-text bodies keep their last newline.
+    env.set_keep_trailing_newline(true);
+    let sources: [(&str, &str); 7] = [
+        (
+            "layout.html",
+            include_str!("../../templates/email/layout.html"),
+        ),
+        (
+            "staff_invitation.subject.txt",
+            include_str!("../../templates/email/staff_invitation.subject.txt"),
+        ),
+        (
+            "staff_invitation.txt",
+            include_str!("../../templates/email/staff_invitation.txt"),
+        ),
+        (
+            "staff_invitation.html",
+            include_str!("../../templates/email/staff_invitation.html"),
+        ),
+        (
+            "customer_welcome.subject.txt",
+            include_str!("../../templates/email/customer_welcome.subject.txt"),
+        ),
+        (
+            "customer_welcome.txt",
+            include_str!("../../templates/email/customer_welcome.txt"),
+        ),
+        (
+            "customer_welcome.html",
+            include_str!("../../templates/email/customer_welcome.html"),
+        ),
+    ];
+    for (name, source) in sources {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("email template {name} does not compile: {e}"));
+    }
+    env
+});
+
+/// The tenant's look in its emails. Until tenants have branding settings, its name and
+/// contact address.
+fn brand(tenant: &Tenant) -> Value {
+    json!({
+        "product_name": tenant.name,
+        "primary_color": "#1f4fd1",
+        "logo_url": null,
+        "support_email": tenant.contact.as_ref().and_then(|c| c.email.clone()),
+    })
+}
+
+/// The email as it goes out: the templates rendered with the stored values, the
+/// tenant's brand and its links.
+pub fn render(
+    settings: &MailSettings,
+    tenant: &Tenant,
+    email: &OutboxEmail,
+) -> Result<Email, anyhow::Error> {
+    let mut ctx = email.context.clone();
+    ctx.insert("brand".into(), brand(tenant));
+    ctx.insert("tenant_name".into(), json!(tenant.name));
+    ctx.insert(
+        "login_url".into(),
+        json!(format!("{}/t/{}/login", settings.public_url, tenant.slug)),
+    );
+    let ctx = Value::Object(ctx);
+    let name = email.template.name();
+    let part = |suffix: &str| -> Result<String, anyhow::Error> {
+        Ok(TEMPLATES
+            .get_template(&format!("{name}.{suffix}"))?
+            .render(&ctx)?)
+    };
+    let reply_to = tenant.contact.as_ref().and_then(|c| c.email.clone());
+    Ok(Email {
+        id: email.id.clone(),
+        from_name: tenant.name.clone(),
+        from_address: format!("no-reply@{}", settings.sender_domain),
+        reply_to,
+        to: vec![email.to.clone()],
+        subject: part("subject.txt")?.trim().to_owned(),
+        text: part("txt")?,
+        html: part("html")?,
+    })
+}
+
+/// What one delivery did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Outcome {
+    Sent,
+    /// Failed; tried again at `due_at`.
+    Retrying {
+        due_at: String,
+    },
+    /// Given up on: rejected, or out of attempts.
+    Dead,
+    /// Nothing to do: already sent or dead, not due yet, another run holds it, or gone.
+    Skipped,
+}
+
+/// Delivers one outbox email if it is pending and due: claim, render, send, record.
+pub async fn deliver(
+    deps: &Deps,
+    mailer: &dyn Mailer,
+    settings: &MailSettings,
+    tenant_id: &str,
+    email_id: &str,
+) -> Result<Outcome, Error> {
+    let now = deps.clock.now();
+    let key = keys::outbox_email(tenant_id, email_id);
+    let Some(item) = deps.store.get(&key).await? else {
+        return Ok(Outcome::Skipped);
+    };
+    let mut email: OutboxEmail = from_item(&item)?;
+    if email.state != State::Pending
+        || email.due_at > now
+        || email.claimed_until.is_some_and(|until| until > now)
+    {
+        return Ok(Outcome::Skipped);
+    }
+
+    // Claim: one versioned write; a second run that read the same version loses here.
+    email.attempts += 1;
+    email.claimed_until = Some(now + Duration::seconds(CLAIM_SECONDS));
+    let claimed = item.version + 1;
+    match deps
+        .store
+        .put(
+            item_of(tenant_id, &email, claimed)?,
+            Condition::VersionIs(item.version),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(crate::ports::StoreError::ConditionFailed) => return Ok(Outcome::Skipped),
+        Err(e) => return Err(e.into()),
+    }
+
+    let result = match tenant_of(deps, tenant_id).await? {
+        None => Err(MailError::Rejected(anyhow::anyhow!(
+            "the tenant no longer exists"
+        ))),
+        Some(tenant) => match render(settings, &tenant, &email) {
+            Err(e) => Err(MailError::Rejected(e.context("rendering the email"))),
+            Ok(message) => mailer.send(&message).await,
+        },
+    };
+
+    let done = deps.clock.now();
+    email.claimed_until = None;
+    let outcome = match result {
+        Ok(()) => {
+            email.state = State::Sent;
+            email.sent_at = Some(done);
+            email.last_error = None;
+            Outcome::Sent
+        }
+        Err(e) => {
+            let permanent = matches!(e, MailError::Rejected(_));
+            email.last_error = Some(format!("{:#}", anyhow::Error::from(e)));
+            if permanent || email.attempts >= MAX_ATTEMPTS {
+                email.state = State::Dead;
+                tracing::warn!(email = %email.id, tenant = tenant_id, attempts = email.attempts, "email dead-lettered");
+                Outcome::Dead
+            } else {
+                email.due_at = done + backoff(email.attempts);
+                Outcome::Retrying {
+                    due_at: stamp(email.due_at),
+                }
+            }
+        }
+    };
+    deps.store
+        .put(
+            item_of(tenant_id, &email, claimed + 1)?,
+            Condition::VersionIs(claimed),
+        )
+        .await?;
+    Ok(outcome)
+}
+
+fn backoff(attempts: u32) -> Duration {
+    let factor = 1i64 << attempts.saturating_sub(1).min(20);
+    Duration::seconds((FIRST_BACKOFF_SECONDS * factor).min(MAX_BACKOFF_SECONDS))
+}
+
+async fn tenant_of(deps: &Deps, tenant_id: &str) -> Result<Option<Tenant>, Error> {
+    match deps.store.get(&keys::tenant(tenant_id)).await? {
+        Some(item) => Ok(Some(from_item(&item)?)),
+        None => Ok(None),
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    pub tenants_checked: u64,
+    pub sent: u64,
+    pub retrying: u64,
+    pub dead: u64,
+    /// Emails whose delivery hit a store error; they stay due.
+    pub failures: u64,
+}
+
+/// Delivers every email that is due, tenant by tenant (the tenant directory, then one
+/// query of each tenant's due index: no scan).
+pub async fn deliver_due(
+    deps: &Deps,
+    mailer: &dyn Mailer,
+    settings: &MailSettings,
+) -> Result<DeliveryReport, Error> {
+    let mut report = DeliveryReport::default();
+    let upper = format!("{}~", stamp(deps.clock.now()));
+    let mut tenants_start = None;
+    loop {
+        let tenants = deps
+            .store
+            .query(
+                Query::partition(keys::tenant_directory_pk(), SortRange::All, 100)
+                    .after(tenants_start),
+            )
+            .await?;
+        for t in &tenants.items {
+            let tenant_id = &t.sk;
+            report.tenants_checked += 1;
+            let mut start = None;
+            loop {
+                let due = deps
+                    .store
+                    .query(
+                        Query::gsi1(
+                            keys::outbox_due_partition(tenant_id),
+                            SortRange::Between(String::new(), upper.clone()),
+                            100,
+                        )
+                        .after(start),
+                    )
+                    .await?;
+                // The index holds the emails themselves; `sk` is the email id.
+                for entry in &due.items {
+                    match deliver(deps, mailer, settings, tenant_id, &entry.sk).await {
+                        Ok(Outcome::Sent) => report.sent += 1,
+                        Ok(Outcome::Retrying { .. }) => report.retrying += 1,
+                        Ok(Outcome::Dead) => report.dead += 1,
+                        Ok(Outcome::Skipped) => {}
+                        Err(e) => {
+                            report.failures += 1;
+                            tracing::error!(error = %e, tenant = %tenant_id, "delivering an email failed");
+                        }
+                    }
+                }
+                match due.next {
+                    Some(next) => start = Some(next),
+                    None => break,
+                }
+            }
+        }
+        match tenants.next {
+            Some(next) => tenants_start = Some(next),
+            None => break,
+        }
+    }
+    Ok(report)
+}
+
+/// A tenant's dead-lettered emails, oldest first, for the operator.
+pub async fn list_dead(deps: &Deps, tenant_id: &str, limit: usize) -> Result<Vec<Value>, Error> {
+    let page = deps
+        .store
+        .query(Query::gsi1(
+            keys::outbox_dead_partition(tenant_id),
+            SortRange::All,
+            limit,
+        ))
+        .await?;
+    let mut out = Vec::with_capacity(page.items.len());
+    // The index holds the emails themselves (GSI1 projects whole items).
+    for item in &page.items {
+        let e: OutboxEmail = from_item(item)?;
+        out.push(json!({
+            "id": e.id, "template": e.template, "to": e.to, "attempts": e.attempts,
+            "created_at": e.created_at, "last_error": e.last_error,
+        }));
+    }
+    Ok(out)
+}

@@ -1,0 +1,358 @@
+//! The email outbox: written in the same transaction as the change, delivered once, retried
+//! with backoff when the mail service fails, dead-lettered when it rejects. Embedded
+//! (`.eml` files) always; SES v2 in moto's server when `scripts/test` runs it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tenantry::Deps;
+use tenantry::adapters::embedded::FileMailer;
+use tenantry::ports::{Clock, Email, Item, MailError, Mailer};
+use tenantry::service::mail::{self, MailSettings, Outcome};
+use tenantry_tests::app::{customer_body, spawn_app};
+
+struct TestClock(Mutex<DateTime<Utc>>);
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().expect("clock") += by;
+    }
+}
+
+/// Counts what reaches the real mailer it wraps.
+struct Counting<M> {
+    inner: M,
+    sent: AtomicUsize,
+}
+#[async_trait]
+impl<M: Mailer> Mailer for Counting<M> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        self.inner.send(email).await?;
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn settings() -> MailSettings {
+    MailSettings {
+        sender_domain: "mail.tenantry.test".into(),
+        public_url: "https://app.tenantry.test".into(),
+    }
+}
+
+fn outbox(items: &[Item], tenant_id: &str) -> Vec<Value> {
+    items
+        .iter()
+        .filter(|i| i.pk == format!("T#{tenant_id}#MAIL"))
+        .map(|i| Value::Object(i.data.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn creating_a_tenant_and_a_customer_queues_emails_that_go_out_once() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("mailers").await;
+    let created = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body("Öl & Wein GmbH", "anna@wein.example.com"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+
+    let queued = outbox(&app.all_items(), &t.id);
+    let templates: Vec<&str> = queued
+        .iter()
+        .filter_map(|e| e["template"].as_str())
+        .collect();
+    assert!(templates.contains(&"staff_invitation"), "{templates:?}");
+    assert!(templates.contains(&"customer_welcome"), "{templates:?}");
+    assert!(queued.iter().all(|e| e["state"] == "pending"), "{queued:?}");
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mailer = Counting {
+        inner: FileMailer::new(dir.path()).expect("mail dir"),
+        sent: AtomicUsize::new(0),
+    };
+    let first = mail::deliver_due(&app.deps, &mailer, &settings())
+        .await
+        .expect("delivery");
+    assert_eq!(first.sent as usize, queued.len(), "{first:?}");
+    let again = mail::deliver_due(&app.deps, &mailer, &settings())
+        .await
+        .expect("delivery");
+    assert_eq!(again.sent, 0, "a sent email is not sent again: {again:?}");
+    assert_eq!(mailer.sent.load(Ordering::SeqCst), queued.len());
+
+    let welcome = queued
+        .iter()
+        .find(|e| e["template"] == "customer_welcome")
+        .expect("the welcome");
+    let eml = std::fs::read_to_string(
+        dir.path()
+            .join(format!("{}.eml", welcome["id"].as_str().expect("id"))),
+    )
+    .expect("the welcome's .eml");
+    assert!(eml.contains("To: anna@wein.example.com"), "{eml}");
+    assert!(eml.contains("no-reply@mail.tenantry.test"), "{eml}");
+    assert!(
+        eml.contains(&format!("https://app.tenantry.test/t/{}/login", t.slug)),
+        "the welcome carries the tenant's login link: {eml}"
+    );
+    assert!(eml.contains("multipart/alternative"), "{eml}");
+    let sent = outbox(&app.all_items(), &t.id);
+    assert!(sent.iter().all(|e| e["state"] == "sent"), "{sent:?}");
+}
+
+#[tokio::test]
+async fn two_deliveries_of_the_same_email_send_it_once() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("racers").await;
+    let email_id = outbox(&app.all_items(), &t.id)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mailer = Counting {
+        inner: FileMailer::new(dir.path()).expect("mail dir"),
+        sent: AtomicUsize::new(0),
+    };
+    let s = settings();
+    let (a, b) = tokio::join!(
+        mail::deliver(&app.deps, &mailer, &s, &t.id, &email_id),
+        mail::deliver(&app.deps, &mailer, &s, &t.id, &email_id),
+    );
+    let outcomes = [a.expect("first"), b.expect("second")];
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Sent).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(mailer.sent.load(Ordering::SeqCst), 1);
+}
+
+/// A mailer whose service is down: what SES looks like when unreachable.
+struct Down;
+#[async_trait]
+impl Mailer for Down {
+    async fn send(&self, _: &Email) -> Result<(), MailError> {
+        Err(MailError::Unavailable(anyhow::anyhow!(
+            "connection refused"
+        )))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_mail_service_keeps_the_change_and_retries_with_backoff_until_dead() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("outage").await;
+    // Whole seconds: due times are stored to the millisecond.
+    let clock = Arc::new(TestClock(Mutex::new(
+        Utc::now().trunc_subsecs(0) + Duration::seconds(1),
+    )));
+    let deps = Deps {
+        clock: clock.clone(),
+        ..app.deps.clone()
+    };
+    let email_id = outbox(&app.all_items(), &t.id)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let s = settings();
+    let mut waits = Vec::new();
+    for attempt in 1..=mail::MAX_ATTEMPTS {
+        let outcome = mail::deliver(&deps, &Down, &s, &t.id, &email_id)
+            .await
+            .expect("a failed send is recorded, not an error");
+        if attempt < mail::MAX_ATTEMPTS {
+            let Outcome::Retrying { due_at } = outcome else {
+                panic!("attempt {attempt}: {outcome:?}");
+            };
+            let due: DateTime<Utc> = due_at.parse().expect("a time");
+            waits.push((due - clock.now()).num_seconds());
+            // Not due yet: nothing happens.
+            assert_eq!(
+                mail::deliver(&deps, &Down, &s, &t.id, &email_id)
+                    .await
+                    .expect("skip"),
+                Outcome::Skipped
+            );
+            clock.advance(due - clock.now() + Duration::seconds(1));
+        } else {
+            assert_eq!(outcome, Outcome::Dead);
+        }
+    }
+    assert_eq!(
+        waits,
+        vec![30, 60, 120, 240, 480, 960, 1920],
+        "exponential backoff"
+    );
+    let tenant = app
+        .get(&app.admin_key, &format!("/v1/tenants/{}", t.id))
+        .await;
+    assert_eq!(tenant.status, StatusCode::OK, "the tenant is kept");
+    let dead = mail::list_dead(&deps, &t.id, 10)
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["id"], email_id.as_str());
+    assert!(
+        dead[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connection refused"))
+    );
+}
+
+mod ses {
+    use super::*;
+    use aws_sdk_sesv2::Client;
+    use tenantry::adapters::aws::SesMailer;
+
+    fn moto() -> Option<String> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        if endpoint.is_none() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI is set but AWS_ENDPOINT_URL is not: run the tests through scripts/test"
+            );
+            eprintln!("skipped: run scripts/test to run it against SES in moto");
+        }
+        endpoint
+    }
+
+    /// Raw messages moto recorded for this recipient.
+    async fn sent_to(endpoint: &str, recipient: &str) -> Vec<String> {
+        let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+            .await
+            .expect("moto data")
+            .json()
+            .await
+            .expect("JSON");
+        data["ses"]["RawMessage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                m["destinations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d.as_str() == Some(recipient))
+            })
+            .filter_map(|m| m["raw_data"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    async fn verified_sender(client: &Client, domain: &str) {
+        client
+            .create_email_identity()
+            .email_identity(domain)
+            .send()
+            .await
+            .expect("the sender domain is verified in moto");
+    }
+
+    #[tokio::test]
+    async fn ses_down_then_back_the_customer_is_kept_and_the_welcome_goes_out_once() {
+        let Some(endpoint) = moto() else { return };
+        let config = tenantry::adapters::aws::sdk_config().await;
+        let client = Client::new(&config);
+        verified_sender(&client, "mail.tenantry.test").await;
+
+        let app = spawn_app().await;
+        let t = app.new_tenant("sesdown").await;
+        let recipient = format!("admin-{}@ses.example.com", uuid::Uuid::new_v4().simple());
+        let created = app
+            .post(
+                &t.owner_key,
+                "/v1/customers",
+                customer_body("Outage Inc", &recipient),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED);
+
+        // SES unreachable: a closed loopback port.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let down = SesMailer::new(
+            Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(&config)
+                    .endpoint_url(format!("http://127.0.0.1:{port}"))
+                    .build(),
+            ),
+            None,
+        );
+        let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+        let deps = Deps {
+            clock: clock.clone(),
+            ..app.deps.clone()
+        };
+        let report = mail::deliver_due(&deps, &down, &settings())
+            .await
+            .expect("a run");
+        assert_eq!(report.sent, 0, "{report:?}");
+        assert!(report.retrying >= 1, "{report:?}");
+        let customer = app
+            .get(
+                &t.owner_key,
+                &format!("/v1/customers/{}", created.field("id")),
+            )
+            .await;
+        assert_eq!(customer.status, StatusCode::OK, "the customer is kept");
+        assert!(sent_to(&endpoint, &recipient).await.is_empty());
+
+        // SES back, the retry due: the welcome goes out, once.
+        clock.advance(Duration::minutes(2));
+        let up = SesMailer::new(client.clone(), None);
+        let report = mail::deliver_due(&deps, &up, &settings())
+            .await
+            .expect("a run");
+        assert!(report.sent >= 1, "{report:?}");
+        clock.advance(Duration::hours(2));
+        mail::deliver_due(&deps, &up, &settings())
+            .await
+            .expect("a run");
+        let sent = sent_to(&endpoint, &recipient).await;
+        assert_eq!(sent.len(), 1, "sent once: {sent:?}");
+        assert!(sent[0].contains("Welcome to sesdown"), "{}", sent[0]);
+        assert!(
+            sent[0].contains(&format!("/t/{}/login", t.slug)),
+            "{}",
+            sent[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unverified_sender_is_dead_lettered_at_once() {
+        if moto().is_none() {
+            return;
+        }
+        let client = Client::new(&tenantry::adapters::aws::sdk_config().await);
+        let app = spawn_app().await;
+        let t = app.new_tenant("unverified").await;
+        let s = MailSettings {
+            sender_domain: format!("never-verified-{}.test", uuid::Uuid::new_v4().simple()),
+            public_url: "https://app.tenantry.test".into(),
+        };
+        let report = mail::deliver_due(&app.deps, &SesMailer::new(client, None), &s)
+            .await
+            .expect("a run");
+        assert!(report.dead >= 1, "{report:?}");
+        let dead = mail::list_dead(&app.deps, &t.id, 10)
+            .await
+            .expect("dead letters");
+        assert_eq!(dead.len(), 1, "{dead:?}");
+    }
+}
