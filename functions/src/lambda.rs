@@ -84,3 +84,73 @@ pub async fn purge(deps: &Deps) -> Result<serde_json::Value, Error> {
         })?;
     Ok(serde_json::to_value(&report)?)
 }
+
+/// Runs the Lambda that delivers the email outbox: on the table's stream (new pending
+/// emails, at once) and on a schedule (retries that have come due).
+pub async fn serve_mail_sender() -> Result<(), Error> {
+    crate::init_tracing();
+    let deps = deps_from_env().await?;
+    let mailer = Arc::new(tenantry::adapters::aws::SesMailer::from_env().await);
+    let settings = Arc::new(tenantry::service::mail::MailSettings::from_env());
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let (deps, mailer, settings) = (deps.clone(), mailer.clone(), settings.clone());
+            async move { mail_sender(&deps, mailer.as_ref(), &settings, &event.payload).await }
+        },
+    ))
+    .await
+}
+
+/// One invocation of the mail sender. A DynamoDB stream batch (`Records`): each record
+/// of a pending outbox email is delivered; records whose delivery hit a store error are
+/// reported back (`batchItemFailures`) so Lambda retries just those. Anything else (the
+/// scheduler's event): one sweep of every due email.
+pub async fn mail_sender(
+    deps: &Deps,
+    mailer: &dyn tenantry::ports::Mailer,
+    settings: &tenantry::service::mail::MailSettings,
+    event: &serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    use tenantry::service::mail;
+    let Some(records) = event.get("Records").and_then(|r| r.as_array()) else {
+        let report = mail::deliver_due(deps, mailer, settings)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the email sweep failed");
+                Error::from("the email sweep failed; see the log")
+            })?;
+        return Ok(serde_json::to_value(&report)?);
+    };
+    let mut failures = Vec::new();
+    let mut delivered = 0u64;
+    for record in records {
+        let ddb = &record["dynamodb"];
+        let text = |v: &serde_json::Value| v.get("S").and_then(|s| s.as_str()).map(str::to_owned);
+        let (Some(pk), Some(sk)) = (text(&ddb["Keys"]["pk"]), text(&ddb["Keys"]["sk"])) else {
+            continue;
+        };
+        let Some(tenant_id) = tenantry::store::keys::outbox_tenant(&pk) else {
+            continue;
+        };
+        if text(&ddb["NewImage"]["data"]["M"]["state"]).as_deref() != Some("pending") {
+            continue;
+        }
+        match mail::deliver(deps, mailer, settings, tenant_id, &sk).await {
+            Ok(mail::Outcome::Sent) => delivered += 1,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, email = %sk, "delivering an email failed");
+                if let Some(seq) = ddb.get("SequenceNumber") {
+                    failures.push(serde_json::json!({ "itemIdentifier": seq }));
+                }
+            }
+        }
+    }
+    tracing::info!(
+        records = records.len(),
+        delivered,
+        failed = failures.len(),
+        "stream batch"
+    );
+    Ok(serde_json::json!({ "batchItemFailures": failures }))
+}

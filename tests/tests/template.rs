@@ -1038,3 +1038,113 @@ async fn the_scheduled_purge_event_purges_within_its_policy() {
         .collect();
     assert!(denied.is_empty(), "the purge's policy denies: {denied:?}");
 }
+
+/// The stream batch of `events/mail-sender.json`, pointed at a real pending email, makes
+/// the mail sender deliver it; the scheduler's event makes it sweep; every store call of
+/// both is allowed by the function's policy.
+#[tokio::test]
+async fn the_mail_sender_events_deliver_within_its_policy() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/mail-sender.json")).expect("the event"),
+    )
+    .expect("JSON");
+    let t = template();
+    let f = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == "mail-sender")
+        .expect("the mail sender");
+    let kinds: Vec<&str> = f.events().iter().map(|(kind, _)| *kind).collect();
+    assert!(
+        kinds.contains(&"DynamoDB") && kinds.contains(&"ScheduleV2"),
+        "{kinds:?}"
+    );
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let embedded = Arc::new(EmbeddedStore::open(dir.path().join("m.redb")).expect("a store"));
+    let recorder = Arc::new(Recorder {
+        inner: embedded.clone(),
+        on: AtomicBool::new(false),
+        calls: Mutex::new(Vec::new()),
+    });
+    let deps = Deps::new(recorder.clone());
+    let draft = serde_json::from_value(serde_json::json!({"name": "Mailers", "slug": "mailers", "kind": "partner", "owner": {"email": "o@mailers.example.com", "first_name": "O", "last_name": "M"}})).expect("tenant");
+    let tenant = tenantry::service::tenants::create(&deps, &draft)
+        .await
+        .expect("tenant");
+    let tid = tenant["id"].as_str().expect("id").to_owned();
+    let pending = embedded
+        .all_items()
+        .expect("the items")
+        .into_iter()
+        .find(|i| i.pk == format!("T#{tid}#MAIL"))
+        .expect("the owner's invitation is queued");
+
+    // The fixture's record, with the real email's keys.
+    let placeholder_pk = fixture["Records"][0]["dynamodb"]["Keys"]["pk"]["S"]
+        .as_str()
+        .expect("pk")
+        .to_owned();
+    let placeholder_sk = fixture["Records"][0]["dynamodb"]["Keys"]["sk"]["S"]
+        .as_str()
+        .expect("sk")
+        .to_owned();
+    let event: serde_json::Value = serde_json::from_str(
+        &fixture
+            .to_string()
+            .replace(&placeholder_pk, &pending.pk)
+            .replace(&placeholder_sk, &pending.sk),
+    )
+    .expect("JSON");
+
+    let mailer =
+        tenantry::adapters::embedded::FileMailer::new(dir.path().join("outbox")).expect("mail dir");
+    let settings = tenantry::service::mail::MailSettings {
+        sender_domain: "mail.example.com".into(),
+        public_url: "https://api.example.com".into(),
+    };
+    recorder.on.store(true, Ordering::SeqCst);
+    let answer = functions::lambda::mail_sender(&deps, &mailer, &settings, &event)
+        .await
+        .expect("the batch runs");
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    assert!(
+        dir.path()
+            .join("outbox")
+            .join(format!("{}.eml", pending.sk))
+            .exists(),
+        "the email was delivered"
+    );
+    let scheduled: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/customers-purge.json")).expect("event"),
+    )
+    .expect("JSON");
+    let sweep = functions::lambda::mail_sender(&deps, &mailer, &settings, &scheduled)
+        .await
+        .expect("the sweep runs");
+    assert_eq!(sweep["tenants_checked"], 1, "{sweep}");
+    recorder.on.store(false, Ordering::SeqCst);
+
+    let statements = f.statements();
+    let calls = recorder.calls.lock().expect("recorder lock").clone();
+    assert!(calls.len() >= 4, "{calls:?}");
+    let denied: Vec<String> = calls
+        .iter()
+        .filter(|c| !allows(&statements, c))
+        .map(|c| {
+            format!(
+                "{} on {} with {}",
+                c.action,
+                if c.on_index { "gsi1" } else { "the table" },
+                c.pk
+            )
+        })
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "the mail sender's policy denies: {denied:?}"
+    );
+}

@@ -1,4 +1,6 @@
-//! The local CLI: `serve` runs every route on the embedded store; `purge` runs the purge job.
+//! The local CLI: `serve` runs every route on the embedded store and delivers its emails
+//! into `<data>/outbox/` as `.eml` files; `purge` runs the purge job; `mail` delivers due
+//! emails once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,8 +9,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use functions::api::App;
 use tenantry::Deps;
-use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry::adapters::embedded::{EmbeddedStore, FileMailer};
 use tenantry::model::api_key;
+use tenantry::service::mail::{self, MailSettings};
 use tenantry::service::{auth, purge};
 
 #[derive(Parser)]
@@ -35,6 +38,24 @@ enum Command {
     },
     /// Purge customers deleted more than 30 days ago, once.
     Purge,
+    /// Deliver the emails that are due into <data>/outbox/, once.
+    Mail,
+}
+
+/// How often `serve` looks for due emails.
+const MAIL_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn mailer(data: &std::path::Path) -> anyhow::Result<FileMailer> {
+    Ok(FileMailer::new(data.join("outbox"))?)
+}
+
+/// Links in emails point at `PUBLIC_URL`, else at this server.
+fn mail_settings(addr: Option<SocketAddr>) -> MailSettings {
+    let mut settings = MailSettings::from_env();
+    if let (Some(addr), Err(_)) = (addr, std::env::var("PUBLIC_URL")) {
+        settings.public_url = format!("http://{addr}");
+    }
+    settings
 }
 
 fn open(data: &PathBuf) -> anyhow::Result<Deps> {
@@ -65,11 +86,29 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let listener = tokio::net::TcpListener::bind(addr).await?;
-            tracing::info!(addr = %listener.local_addr()?, data = %cli.data.display(), "serving every route");
+            let bound = listener.local_addr()?;
+            let outbox = mailer(&cli.data)?;
+            tracing::info!(addr = %bound, data = %cli.data.display(), outbox = %outbox.dir().display(), "serving every route");
+            // The outbox's local home: a background task in place of the stream trigger.
+            let (mail_deps, settings) = (deps.clone(), mail_settings(Some(bound)));
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = mail::deliver_due(&mail_deps, &outbox, &settings).await {
+                        tracing::error!(error = %e, "email delivery failed; retrying");
+                    }
+                    tokio::time::sleep(MAIL_POLL).await;
+                }
+            });
             functions::server::serve(listener, Arc::new(App::new(deps, None))).await?;
         }
         Command::Purge => {
             let report = purge::run(&deps, deps.clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Mail => {
+            let report = mail::deliver_due(&deps, &mailer(&cli.data)?, &mail_settings(None))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string(&report)?);

@@ -197,13 +197,33 @@ pub fn outbox_dead_partition(tenant_id: &str) -> String {
     format!("{TENANT}{tenant_id}#MAILDEAD")
 }
 
-/// True for an outbox email's table key (the stream-triggered sender's filter).
-pub fn is_outbox_email(pk: &str) -> bool {
-    pk.starts_with(TENANT) && pk.ends_with("#MAIL")
+/// The tenant of an outbox email's partition key (`T#<tenant>#MAIL`); None for any
+/// other key (the stream-triggered sender skips those).
+pub fn outbox_tenant(pk: &str) -> Option<&str> {
+    pk.strip_prefix(TENANT)?
+        .strip_suffix("#MAIL")
+        .filter(|t| !t.is_empty() && !t.contains('#'))
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outbox_keys_name_their_tenant_and_nothing_else_does() {
+        let key = super::outbox_email("ten_1", "eml_2");
+        assert_eq!(super::outbox_tenant(&key.pk), Some("ten_1"));
+        assert!(super::belongs_to_tenant(&key.pk, "ten_1"));
+        for other in [
+            "T#ten_1",
+            "T#ten_1#C#cus_2",
+            "T#ten_1#MAILDUE",
+            "P#MAIL",
+            "T##MAIL",
+            "T#a#b#MAIL",
+        ] {
+            assert_eq!(super::outbox_tenant(other), None, "{other}");
+        }
+    }
+
     use super::*;
 
     #[test]
