@@ -12,6 +12,7 @@ pub enum Op {
     TenantsGet,
     TenantsUpdate,
     TenantApiKeysCreate,
+    TenantEmailsList,
     ApiKeysList,
     ApiKeysCreate,
     ApiKeysDelete,
@@ -94,6 +95,13 @@ pub static ROUTES: &[Route] = &[
         POST,
         "/v1/tenants/{tenant_id}/api-keys",
         "tenant-api-keys-create",
+        ManageTenants
+    ),
+    route!(
+        TenantEmailsList,
+        GET,
+        "/v1/tenants/{tenant_id}/emails",
+        "tenant-emails-list",
         ManageTenants
     ),
     route!(

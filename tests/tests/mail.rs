@@ -200,16 +200,46 @@ async fn a_failing_mail_service_keeps_the_change_and_retries_with_backoff_until_
         .get(&app.admin_key, &format!("/v1/tenants/{}", t.id))
         .await;
     assert_eq!(tenant.status, StatusCode::OK, "the tenant is kept");
-    let dead = mail::list_dead(&deps, &t.id, 10)
-        .await
-        .expect("dead letters");
+    let dead = app
+        .get(
+            &app.admin_key,
+            &format!("/v1/tenants/{}/emails?state=dead", t.id),
+        )
+        .await;
+    assert_eq!(dead.status, StatusCode::OK, "{:?}", dead.body);
+    let dead = dead.body["data"].as_array().expect("data").clone();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0]["id"], email_id.as_str());
+    assert_eq!(dead[0]["attempts"], mail::MAX_ATTEMPTS);
     assert!(
         dead[0]["last_error"]
             .as_str()
             .is_some_and(|e| e.contains("connection refused"))
     );
+    // Staff of the tenant cannot list it; a tenant that does not exist is a 404; only
+    // dead letters are listed.
+    let forbidden = app
+        .get(
+            &t.owner_key,
+            &format!("/v1/tenants/{}/emails?state=dead", t.id),
+        )
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    let missing = app
+        .get(
+            &app.admin_key,
+            "/v1/tenants/ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a81/emails?state=dead",
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let bad = app
+        .get(
+            &app.admin_key,
+            &format!("/v1/tenants/{}/emails?state=pending", t.id),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.error_fields(), vec!["state".to_owned()]);
 }
 
 mod ses {
@@ -350,9 +380,9 @@ mod ses {
             .await
             .expect("a run");
         assert!(report.dead >= 1, "{report:?}");
-        let dead = mail::list_dead(&app.deps, &t.id, 10)
+        let dead = mail::list(&app.deps, &t.id, Some("dead"), None, None)
             .await
             .expect("dead letters");
-        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead["data"].as_array().map(Vec::len), Some(1), "{dead}");
     }
 }

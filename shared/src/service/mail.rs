@@ -464,24 +464,51 @@ pub async fn deliver_due(
     Ok(report)
 }
 
-/// A tenant's dead-lettered emails, oldest first, for the operator.
-pub async fn list_dead(deps: &Deps, tenant_id: &str, limit: usize) -> Result<Vec<Value>, Error> {
+/// A tenant's emails in `state` (today: `dead`, the dead letters), oldest first, a page
+/// at a time, for the operator: `{"data": [...], "next_cursor": ...}`. No body is kept,
+/// so none is shown: the template, the recipient, the tries and the last error.
+pub async fn list(
+    deps: &Deps,
+    tenant_id: &str,
+    state: Option<&str>,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Value, Error> {
+    match state {
+        Some("dead") => {}
+        Some(_) | None => {
+            return Err(Error::invalid(
+                "state",
+                "must be dead (emails given up on); pending and sent emails are not listed",
+            ));
+        }
+    }
+    let limit = super::page::limit(limit)?;
+    if !ids::is_valid(ids::TENANT, tenant_id)
+        || deps.store.get(&keys::tenant(tenant_id)).await?.is_none()
+    {
+        return Err(Error::NotFound("tenant"));
+    }
+    let pk = keys::outbox_dead_partition(tenant_id);
+    let start = super::page::decode(cursor, "emails-dead", &pk, true)?;
     let page = deps
         .store
-        .query(Query::gsi1(
-            keys::outbox_dead_partition(tenant_id),
-            SortRange::All,
-            limit,
-        ))
+        .query(Query::gsi1(pk, SortRange::All, limit).after(start))
         .await?;
-    let mut out = Vec::with_capacity(page.items.len());
     // The index holds the emails themselves (GSI1 projects whole items).
-    for item in &page.items {
-        let e: OutboxEmail = from_item(item)?;
-        out.push(json!({
-            "id": e.id, "template": e.template, "to": e.to, "attempts": e.attempts,
-            "created_at": e.created_at, "last_error": e.last_error,
-        }));
-    }
-    Ok(out)
+    let data = page
+        .items
+        .iter()
+        .map(|item| {
+            let e: OutboxEmail = from_item(item)?;
+            Ok(json!({
+                "id": e.id, "template": e.template, "to": e.to, "state": e.state,
+                "attempts": e.attempts, "created_at": e.created_at, "last_error": e.last_error,
+            }))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(json!({
+        "data": data,
+        "next_cursor": page.next.map(|n| super::page::encode("emails-dead", &n)),
+    }))
 }
