@@ -286,6 +286,10 @@ fn main() -> anyhow::Result<()> {
                 Op::TenantsList | Op::TenantsGet => (Method::GET, None, &admin),
                 Op::TenantsUpdate => (Method::PATCH, Some(json!({"name": "Bench 2"})), &admin),
                 Op::TenantApiKeysCreate => (Method::POST, Some(json!({"name": "k", "role": "member"})), &admin),
+                Op::TenantEmailsList => {
+                    path.push_str("?state=dead");
+                    (Method::GET, None, &admin)
+                }
                 Op::ApiKeysCreate => (Method::POST, Some(json!({"name": "k", "role": "member"})), &key),
                 Op::MembersCreate => (Method::POST, Some(json!({"email": "m2@bench.example.com", "first_name": "M", "last_name": "B", "role": "member"})), &key),
                 Op::MembersUpdate => (Method::PATCH, Some(json!({"first_name": "Mo"})), &key),
