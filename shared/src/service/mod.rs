@@ -9,6 +9,7 @@ pub mod members;
 pub mod page;
 pub mod purge;
 pub mod tenants;
+pub mod tokens;
 
 use anyhow::Context;
 use serde::Serialize;

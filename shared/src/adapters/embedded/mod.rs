@@ -1,7 +1,10 @@
-//! Embedded adapters for running on a laptop: the redb item store, the `.eml` mailer.
+//! Embedded adapters for running on a laptop: the redb item store, the `.eml` mailer,
+//! the token issuer.
 
+pub mod issuer;
 pub mod mailer;
 pub mod store;
 
+pub use issuer::LocalIssuer;
 pub use mailer::FileMailer;
 pub use store::EmbeddedStore;
