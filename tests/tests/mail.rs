@@ -386,3 +386,57 @@ mod ses {
         assert_eq!(dead["data"].as_array().map(Vec::len), Some(1), "{dead}");
     }
 }
+
+/// A mail service that never answers: the delivery is abandoned mid-send, as when a
+/// Lambda times out or a process dies.
+struct Hangs;
+#[async_trait]
+impl Mailer for Hangs {
+    async fn send(&self, _: &Email) -> Result<(), MailError> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn deliveries_that_die_mid_send_back_off_and_end_in_the_dead_letters() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("crashers").await;
+    let clock = Arc::new(TestClock(Mutex::new(
+        Utc::now().trunc_subsecs(0) + Duration::seconds(1),
+    )));
+    let deps = Deps {
+        clock: clock.clone(),
+        ..app.deps.clone()
+    };
+    let email_id = outbox(&app.all_items(), &t.id)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let s = settings();
+    for attempt in 1..=mail::MAX_ATTEMPTS {
+        let abandoned = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            mail::deliver(&deps, &Hangs, &s, &t.id, &email_id),
+        )
+        .await;
+        assert!(abandoned.is_err(), "attempt {attempt} hangs in the send");
+        // Within the claim (and the backoff) nobody takes it over.
+        clock.advance(Duration::seconds(59));
+        assert_eq!(
+            mail::deliver(&deps, &Down, &s, &t.id, &email_id)
+                .await
+                .expect("skip"),
+            Outcome::Skipped,
+            "attempt {attempt}"
+        );
+        clock.advance(Duration::hours(2));
+    }
+    assert_eq!(
+        mail::deliver(&deps, &Down, &s, &t.id, &email_id)
+            .await
+            .expect("dead"),
+        Outcome::Dead,
+        "after the last try's claim expires, the email is dead-lettered"
+    );
+}

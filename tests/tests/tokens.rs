@@ -16,6 +16,8 @@ use tenantry::service::tokens::{
 
 const POOL_A: &str = "http://127.0.0.1:3000/identity/ten_a";
 const POOL_B: &str = "http://127.0.0.1:3000/identity/ten_b";
+/// Publishes pool A's keys under another issuer name.
+const POOL_C: &str = "http://127.0.0.1:3000/identity/ten_c";
 
 /// Several issuers' key sets, counting fetches.
 struct Sources {
@@ -27,7 +29,7 @@ impl JwksSource for Sources {
     async fn jwks(&self, iss: &str) -> Result<JwkSet, anyhow::Error> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         match self.issuers.get(iss) {
-            Some(i) => JwksSource::jwks(i.as_ref(), iss).await,
+            Some(i) => Ok(i.jwks().clone()),
             None => anyhow::bail!("unknown issuer {iss}"),
         }
     }
@@ -49,6 +51,7 @@ fn setup() -> Setup {
         issuers: HashMap::from([
             (POOL_A.to_owned(), a.clone()),
             (POOL_B.to_owned(), b.clone()),
+            (POOL_C.to_owned(), a.clone()),
         ]),
         fetches: AtomicUsize::new(0),
     });
@@ -195,6 +198,27 @@ async fn another_pools_token_is_refused() {
     );
 }
 
+#[tokio::test]
+async fn a_token_whose_issuer_is_not_the_expected_one_is_refused_even_with_valid_keys() {
+    let s = setup();
+    // Pool C publishes pool A's keys: the signature verifies, the issuer does not match.
+    let token = s.a.sign(&id_claims(POOL_A, "ten_c")).expect("signed");
+    let r = s.verifier.verify(&token, &issuer(POOL_C, "ten_c")).await;
+    assert!(matches!(r, Err(TokenError::Issuer)), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_down_issuer_is_asked_again_only_after_a_minute() {
+    let s = setup();
+    let unknown = issuer("http://127.0.0.1:3000/identity/ten_gone", "ten_gone");
+    let token = s.a.sign(&id_claims(POOL_A, "ten_a")).expect("signed");
+    for _ in 0..20 {
+        let r = s.verifier.verify(&token, &unknown).await;
+        assert!(matches!(r, Err(TokenError::Keys(_))), "{r:?}");
+    }
+    assert_eq!(s.sources.fetches.load(Ordering::SeqCst), 1);
+}
+
 fn split(token: &str) -> (String, String, String) {
     let mut parts = token.split('.').map(str::to_owned);
     (
@@ -311,9 +335,15 @@ fn the_signing_key_is_kept_private_and_reused() {
         assert_eq!(mode & 0o077, 0, "only its owner may read the key: {mode:o}");
     }
     let jwks = serde_json::to_value(first.jwks()).expect("JSON");
-    let text = jwks.to_string();
-    assert!(
-        !text.contains("\"d\"") && !text.contains("\"p\"") && !text.contains("\"q\""),
-        "the JWKS holds no private part: {text}"
+    let fields: std::collections::BTreeSet<&str> = jwks["keys"][0]
+        .as_object()
+        .expect("a key")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        ["alg", "e", "kid", "kty", "n", "use"].into_iter().collect(),
+        "a public RS256 signing key, nothing more: {jwks}"
     );
 }

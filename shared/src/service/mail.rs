@@ -4,7 +4,9 @@
 //! email exists exactly when the change does. Delivery ([`deliver`]) runs apart — on the
 //! table's stream in AWS, as a background task locally — and may run twice for the same
 //! email: it claims the email with a versioned write first, so only one run sends, and a
-//! sent email is never sent again. A failed send is retried with exponential backoff
+//! sent email is never sent again. (One window remains: a run that dies after the mail
+//! service accepted the message and before it recorded that is taken over when its claim
+//! expires, and the email goes out twice.) A failed send is retried with exponential backoff
 //! ([`deliver_due`] picks up what is due); after [`MAX_ATTEMPTS`] tries, or at once when
 //! the mail service rejects the message, the email is dead-lettered and listed for the
 //! operator ([`list_dead`]).
@@ -32,8 +34,8 @@ use crate::store::keys;
 pub const MAX_ATTEMPTS: u32 = 8;
 /// How long a delivery owns an email it claimed; another run may take it over after.
 const CLAIM_SECONDS: i64 = 60;
-/// Backoff after the first failure, doubled per attempt, capped at one hour: 30 s, 1, 2,
-/// 4, 8, 16, 32 min, 1 h (about 2 h from the first try to the dead letter).
+/// Backoff after a failed try, doubled per try, capped at one hour: 30 s, 1, 2, 4, 8,
+/// 16, 32 min between the 8 tries (about 64 min from the first try to the dead letter).
 const FIRST_BACKOFF_SECONDS: i64 = 30;
 const MAX_BACKOFF_SECONDS: i64 = 3600;
 
@@ -321,9 +323,32 @@ pub async fn deliver(
         return Ok(Outcome::Skipped);
     }
 
+    // A claim that expired after the last try (the process died or timed out while
+    // sending): give up on it rather than try forever.
+    if email.attempts >= MAX_ATTEMPTS {
+        email.state = State::Dead;
+        email.claimed_until = None;
+        email.last_error = Some("the last delivery did not finish (a crash or a timeout)".into());
+        return match deps
+            .store
+            .put(
+                item_of(tenant_id, &email, item.version + 1)?,
+                Condition::VersionIs(item.version),
+            )
+            .await
+        {
+            Ok(()) => Ok(Outcome::Dead),
+            Err(crate::ports::StoreError::ConditionFailed) => Ok(Outcome::Skipped),
+            Err(e) => Err(e.into()),
+        };
+    }
+
     // Claim: one versioned write; a second run that read the same version loses here.
+    // The claim also moves the email's due time past the claim and the backoff, so a run
+    // that dies mid-send is retried on the same schedule as a failed send.
     email.attempts += 1;
     email.claimed_until = Some(now + Duration::seconds(CLAIM_SECONDS));
+    email.due_at = now + backoff(email.attempts).max(Duration::seconds(CLAIM_SECONDS));
     let claimed = item.version + 1;
     match deps
         .store
@@ -372,13 +397,30 @@ pub async fn deliver(
             }
         }
     };
-    deps.store
-        .put(
-            item_of(tenant_id, &email, claimed + 1)?,
-            Condition::VersionIs(claimed),
-        )
-        .await?;
-    Ok(outcome)
+    // Record the outcome. After a send, a lost record means a second send once the claim
+    // expires, so a failing store is retried a few times; the write is version-guarded.
+    let record = item_of(tenant_id, &email, claimed + 1)?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match deps
+            .store
+            .put(record.clone(), Condition::VersionIs(claimed))
+            .await
+        {
+            Ok(()) => return Ok(outcome),
+            Err(crate::ports::StoreError::ConditionFailed) => {
+                // Another run took over after this claim expired.
+                tracing::warn!(email = %email.id, tenant = tenant_id, "the email's claim expired during delivery");
+                return Ok(outcome);
+            }
+            Err(e) if tries >= 3 => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, email = %email.id, "recording a delivery failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
+            }
+        }
+    }
 }
 
 fn backoff(attempts: u32) -> Duration {
@@ -426,7 +468,7 @@ pub async fn deliver_due(
             report.tenants_checked += 1;
             let mut start = None;
             loop {
-                let due = deps
+                let due = match deps
                     .store
                     .query(
                         Query::gsi1(
@@ -436,7 +478,16 @@ pub async fn deliver_due(
                         )
                         .after(start),
                     )
-                    .await?;
+                    .await
+                {
+                    Ok(due) => due,
+                    Err(e) => {
+                        // One tenant's failure does not hold up the others.
+                        report.failures += 1;
+                        tracing::error!(error = %e, tenant = %tenant_id, "reading due emails failed");
+                        break;
+                    }
+                };
                 // The index holds the emails themselves; `sk` is the email id.
                 for entry in &due.items {
                     match deliver(deps, mailer, settings, tenant_id, &entry.sk).await {

@@ -12,7 +12,8 @@
 //!   `client_id` is).
 //!
 //! Each issuer's JWKS is fetched once and cached; an unknown key id refetches it at most
-//! once a minute (key rotation), so a flood of forged key ids cannot hammer the issuer.
+//! once a minute (key rotation), so a flood of forged key ids cannot hammer the issuer;
+//! a failed fetch is remembered for that minute too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,6 +116,8 @@ pub fn claimed_issuer(token: &str) -> Option<String> {
 struct CachedKeys {
     keys: JwkSet,
     fetched: Instant,
+    /// The last fetch failed (`keys` are from before, or empty).
+    failed: bool,
 }
 
 /// Verifies tokens; keeps each issuer's keys. Share one per process.
@@ -176,36 +179,51 @@ impl Verifier {
     }
 
     async fn key(&self, iss: &str, kid: &str) -> Result<DecodingKey, TokenError> {
-        let stale = {
-            let cache = self.cache.read().await;
-            match cache.get(iss) {
-                Some(c) => match find(&c.keys, kid) {
-                    Some(key) => return key,
-                    None => c.fetched.elapsed() >= REFETCH_AFTER,
-                },
-                None => true,
-            }
-        };
-        if !stale {
-            return Err(TokenError::UnknownKey);
-        }
-        let mut cache = self.cache.write().await;
-        // Another task may have fetched while this one waited for the lock.
-        if let Some(c) = cache.get(iss)
-            && (c.fetched.elapsed() < REFETCH_AFTER)
         {
-            return find(&c.keys, kid).unwrap_or(Err(TokenError::UnknownKey));
+            let cache = self.cache.read().await;
+            if let Some(c) = cache.get(iss) {
+                if let Some(key) = find(&c.keys, kid) {
+                    return key;
+                }
+                if c.fetched.elapsed() < REFETCH_AFTER {
+                    return Err(if c.failed {
+                        TokenError::Keys(anyhow::anyhow!("the last fetch of {iss}'s keys failed"))
+                    } else {
+                        TokenError::UnknownKey
+                    });
+                }
+            }
         }
-        let keys = self.source.jwks(iss).await.map_err(TokenError::Keys)?;
-        let found = find(&keys, kid);
-        cache.insert(
-            iss.to_owned(),
-            CachedKeys {
-                keys,
-                fetched: Instant::now(),
-            },
-        );
-        found.unwrap_or(Err(TokenError::UnknownKey))
+        // Fetched without holding the cache: one slow issuer does not hold up the others.
+        // (Concurrent first requests for one issuer may each fetch once.)
+        let fetched = self.source.jwks(iss).await;
+        let mut cache = self.cache.write().await;
+        match fetched {
+            Ok(keys) => {
+                let found = find(&keys, kid);
+                cache.insert(
+                    iss.to_owned(),
+                    CachedKeys {
+                        keys,
+                        fetched: Instant::now(),
+                        failed: false,
+                    },
+                );
+                found.unwrap_or(Err(TokenError::UnknownKey))
+            }
+            Err(e) => {
+                // Remembered, so a down issuer is asked again only after REFETCH_AFTER;
+                // keys fetched earlier stay usable.
+                let entry = cache.entry(iss.to_owned()).or_insert_with(|| CachedKeys {
+                    keys: JwkSet { keys: Vec::new() },
+                    fetched: Instant::now(),
+                    failed: true,
+                });
+                entry.fetched = Instant::now();
+                entry.failed = true;
+                Err(TokenError::Keys(e))
+            }
+        }
     }
 }
 

@@ -55,17 +55,14 @@ impl Mailer for SesMailer {
     }
 }
 
-/// Rejections that retrying cannot fix vs. everything else (throttling, paused
-/// sending, network, 5xx), which the outbox retries with backoff.
+/// Rejections of the message itself, which retrying cannot fix, vs. everything else:
+/// throttling, paused sending, network, 5xx, and setup that an operator can still fix
+/// (a sender domain whose DKIM is not verified yet, a missing configuration set), which
+/// the outbox retries with backoff.
 fn classify(err: SdkError<SendEmailError>) -> MailError {
     let permanent = matches!(
         err.as_service_error(),
-        Some(
-            SendEmailError::MessageRejected(_)
-                | SendEmailError::MailFromDomainNotVerifiedException(_)
-                | SendEmailError::BadRequestException(_)
-                | SendEmailError::NotFoundException(_)
-        )
+        Some(SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_))
     );
     let err = anyhow::anyhow!("{}", aws_sdk_sesv2::error::DisplayErrorContext(&err));
     if permanent {
