@@ -305,3 +305,72 @@ pub enum MailError {
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
+
+/// A login pool: where a tenant's customer users (or all staff) sign in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub id: String,
+    /// The `iss` of its tokens.
+    pub issuer: String,
+    /// The app client its tokens are for (`aud` / `client_id`).
+    pub client_id: String,
+}
+
+/// A login to create. `username` is the normalized email; `subject` is our user id.
+#[derive(Clone, Debug)]
+pub struct NewLogin {
+    pub username: String,
+    pub subject: String,
+    /// Set now (permanent), or None: the user sets one through an invitation later.
+    pub password: Option<String>,
+}
+
+/// What a successful sign-in returns.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tokens {
+    pub id_token: String,
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Wrong password, unknown user or disabled user: one answer for all three, so the
+    /// answer does not tell which addresses have logins.
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("a login with this email already exists")]
+    UserExists,
+    #[error("no such login")]
+    NoSuchUser,
+    #[error("the identity provider is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// Logins: Cognito in AWS, the embedded store with a local token issuer on a laptop.
+#[async_trait]
+pub trait Identity: Send + Sync {
+    /// The tenant's customer pool, created when missing; calling it again returns the
+    /// same pool (resumable provisioning).
+    async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError>;
+    async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<(), IdentityError>;
+    async fn set_enabled(
+        &self,
+        pool: &Pool,
+        username: &str,
+        enabled: bool,
+    ) -> Result<(), IdentityError>;
+    async fn set_password(
+        &self,
+        pool: &Pool,
+        username: &str,
+        password: &str,
+    ) -> Result<(), IdentityError>;
+    async fn delete_user(&self, pool: &Pool, username: &str) -> Result<(), IdentityError>;
+    async fn authenticate(
+        &self,
+        pool: &Pool,
+        username: &str,
+        password: &str,
+    ) -> Result<Tokens, IdentityError>;
+}

@@ -7,9 +7,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use anyhow::Context;
-use argon2::password_hash::SaltString;
-use argon2::{Argon2, PasswordHasher};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
@@ -97,26 +94,10 @@ fn duplicate_name(name: &str) -> Error {
     )
 }
 
-/// argon2id, off the async threads: it is slow on purpose.
-async fn hash_password(password: String) -> Result<String, Error> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt_bytes = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt_bytes);
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-    })
-    .await
-    .context("the password hashing task failed")?
-    .map_err(Error::Unexpected)
-}
-
 pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Result<Value, Error> {
     let input = draft.parse()?;
     let password_hash = match input.admin_password {
-        Some(p) => Some(hash_password(p).await?),
+        Some(p) => Some(super::passwords::hash(p).await?),
         None => None,
     };
     let now = deps.clock.now();

@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod mail;
 pub mod members;
 pub mod page;
+pub mod passwords;
 pub mod purge;
 pub mod tenants;
 pub mod tokens;

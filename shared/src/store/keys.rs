@@ -166,6 +166,17 @@ pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
     sk.rsplit_once('#').map(|(_, id)| id)
 }
 
+// ---- the embedded identity provider's records (local mode only)
+
+/// A tenant's local customer pool.
+pub fn local_pool(tenant_id: &str) -> Key {
+    key(tenant_pk(tenant_id), "IDP#POOL")
+}
+/// One local login of a tenant's pool, by normalized email.
+pub fn local_login(tenant_id: &str, username: &str) -> Key {
+    key(format!("{TENANT}{tenant_id}#LOGIN"), username)
+}
+
 // ---- the email outbox of a tenant (DESIGN.md rule 8)
 
 /// One outbox email, in the tenant's outbox partition (kept apart from the tenant's

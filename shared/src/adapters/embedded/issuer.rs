@@ -1,6 +1,7 @@
 //! The laptop's token issuer: RS256 JWTs shaped like Cognito's, signed with a key kept in
 //! the data directory (created on first use, readable by its owner only), and the JWKS
-//! that verifies them. `service::tokens::Verifier` verifies these exactly as it verifies
+//! that verifies them. One key serves every local pool: each pool's issuer is the base
+//! issuer or a path under it (`<base>/<pool>`). `service::tokens::Verifier` verifies these exactly as it verifies
 //! Cognito's.
 
 use std::path::{Path, PathBuf};
@@ -67,9 +68,17 @@ impl LocalIssuer {
         &self.jwks
     }
 
-    /// Signs `claims` (their `iss` must be this issuer's).
+    /// Whether `iss` is this issuer or one of its pools.
+    pub fn covers(&self, iss: &str) -> bool {
+        iss == self.iss
+            || iss
+                .strip_prefix(self.iss.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// Signs `claims` (their `iss` must be this issuer's or one of its pools').
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        anyhow::ensure!(claims.iss == self.iss, "claims of another issuer");
+        anyhow::ensure!(self.covers(&claims.iss), "claims of another issuer");
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.key).context("signing a token")
@@ -111,7 +120,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[async_trait]
 impl JwksSource for LocalIssuer {
     async fn jwks(&self, iss: &str) -> Result<JwkSet, anyhow::Error> {
-        anyhow::ensure!(iss == self.iss, "not this issuer: {iss}");
+        anyhow::ensure!(self.covers(iss), "not this issuer: {iss}");
         Ok(self.jwks.clone())
     }
 }
