@@ -1,14 +1,21 @@
-//! The Lambda homes: a route's (DynamoDB from `TABLE_NAME`, the same `api::dispatch`)
-//! and the scheduled purge's.
+//! The Lambda homes: the API's authorizer, a route's (DynamoDB from `TABLE_NAME`, the
+//! same `api::dispatch`), the scheduled purge's and the mail sender's.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
+use serde_json::Value;
 use tenantry::Deps;
+use tenantry::access::Principal;
 use tenantry::adapters::aws::DynamoStore;
+use tenantry::service::auth;
 
-use crate::api::{App, dispatch};
+use crate::api::{App, Authn, dispatch};
 
 /// The DynamoDB-backed dependencies of a function, from `TABLE_NAME`.
 async fn deps_from_env() -> Result<Deps, Error> {
@@ -30,8 +37,68 @@ pub async fn serve(binary: &str) -> Result<(), Error> {
     .await
 }
 
-/// Converts an API Gateway request to the shared pipeline and back.
+/// Runs the HTTP API's Lambda authorizer (REQUEST type, payload 2.0, simple responses).
+pub async fn serve_authorizer() -> Result<(), Error> {
+    crate::init_tracing();
+    let deps = deps_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
+            let deps = deps.clone();
+            async move { authorizer(&deps, &event.payload).await }
+        },
+    ))
+    .await
+}
+
+/// The `kind` of the authorizer context when the request carries no valid credential.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// One authorizer decision: `authenticate()` on the Authorization header. A principal
+/// travels to the route function as the context (flat strings, see `Principal`).
+///
+/// A request without a valid credential is let through as `anonymous` rather than
+/// refused: an HTTP API answers an authorizer's refusal with its own 403
+/// `{"message":"Forbidden"}`, which nothing can reshape, while the route function answers
+/// `anonymous` with the API's 401 problem+json at no store cost. A store failure is an
+/// error (API Gateway answers 500 and caches nothing).
+pub async fn authorizer(
+    deps: &Deps,
+    event: &ApiGatewayV2CustomAuthorizerV2Request,
+) -> Result<ApiGatewayV2CustomAuthorizerSimpleResponse, Error> {
+    let header = event
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let context = match auth::authenticate(deps, auth::bearer(header)).await {
+        Ok(principal) => serde_json::to_value(&principal)?,
+        Err(tenantry::Error::Unauthenticated) => serde_json::json!({ "kind": ANONYMOUS }),
+        Err(e) => {
+            tracing::error!(error = %e, "the authorizer could not authenticate");
+            return Err(Error::from("authentication is unavailable; see the log"));
+        }
+    };
+    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+    response.is_authorized = true;
+    response.context = context;
+    Ok(response)
+}
+
+/// The principal the authorizer put in the request context; `None` for `anonymous`, for
+/// a request that did not pass through it, or for a context that is not a principal.
+pub fn principal_of(req: &Request) -> Option<Principal> {
+    let Some(RequestContext::ApiGatewayV2(cx)) = req.request_context_ref() else {
+        return None;
+    };
+    let fields = &cx.authorizer.as_ref()?.fields;
+    let object: serde_json::Map<String, Value> =
+        fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    serde_json::from_value(Value::Object(object)).ok()
+}
+
+/// Converts an API Gateway request to the shared pipeline and back. The caller is the
+/// one the authorizer established; the credential is not looked at again.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let authn = Authn::Authorizer(principal_of(&req));
     // API Gateway puts a named stage in front of the path; route on the raw path.
     let raw_path = req.raw_http_path().to_owned();
     let (mut parts, body) = req.into_parts();
@@ -50,7 +117,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    let response = dispatch(app, http::Request::from_parts(parts, bytes)).await;
+    let response = dispatch(app, http::Request::from_parts(parts, bytes), authn).await;
     response.map(|b| {
         if b.is_empty() {
             Body::Empty

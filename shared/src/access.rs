@@ -21,7 +21,11 @@ impl StaffRole {
 }
 
 /// Who is calling, as established by `service::auth::authenticate`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialized flat with string values (`{"kind": "staff", "tenant_id": ..., "role": ...,
+/// "actor": ...}`): the shape the Lambda authorizer hands to the route functions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Principal {
     /// The platform operator (an operator API key).
     Operator { key_id: String },

@@ -1,5 +1,6 @@
 //! The Lambda home of a route runs the same pipeline as the local server: an API Gateway
-//! HTTP API (v2) event goes through `functions::lambda::handle`.
+//! HTTP API (v2) event, with the context of the API's Lambda authorizer, goes through
+//! `functions::lambda::handle`. The authorizer runs the same `authenticate()`.
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use serde_json::{Value, json};
 use tenantry::Deps;
 use tenantry::adapters::embedded::EmbeddedStore;
 use tenantry::model::tenant::TenantDraft;
-use tenantry::service::{api_keys, tenants};
+use tenantry::service::{api_keys, auth, tenants};
+use tenantry_tests::gateway::{authorize, through_gateway};
 
 fn event(method: &str, path: &str, query: &str, key: &str, body: Option<Value>) -> String {
     json!({
@@ -55,37 +57,124 @@ async fn a_lambda_binary_serves_its_route_from_an_api_gateway_event_and_only_tha
     let key = tenant_key(&deps).await;
     let create = App::new(deps.clone(), Some("customers-create"));
     let body = json!({"company": {"name": "Lambda Co"}, "admin": {"first_name": "A", "last_name": "B", "email": "a@lambda.example.com"}});
-    let req = lambda_http::request::from_str(&event("POST", "/v1/customers", "", &key, Some(body)))
-        .unwrap();
+    let req = lambda_http::request::from_str(
+        &through_gateway(&deps, &event("POST", "/v1/customers", "", &key, Some(body))).await,
+    )
+    .unwrap();
     let resp = functions::lambda::handle(&create, req).await;
     assert_eq!(resp.status(), 201, "{:?}", resp.body());
     let created = json_of(resp.body());
     assert_eq!(created["company"]["name"], "Lambda Co");
 
     // The same binary does not serve other routes.
-    let req =
-        lambda_http::request::from_str(&event("GET", "/v1/customers", "q=lambda", &key, None))
-            .unwrap();
+    let req = lambda_http::request::from_str(
+        &through_gateway(
+            &deps,
+            &event("GET", "/v1/customers", "q=lambda", &key, None),
+        )
+        .await,
+    )
+    .unwrap();
     assert_eq!(functions::lambda::handle(&create, req).await.status(), 405);
-    let req = lambda_http::request::from_str(&event("GET", "/v1/members", "", &key, None)).unwrap();
+    let req = lambda_http::request::from_str(
+        &through_gateway(&deps, &event("GET", "/v1/members", "", &key, None)).await,
+    )
+    .unwrap();
     assert_eq!(functions::lambda::handle(&create, req).await.status(), 404);
 
     // The list binary finds it, query string and all; a bad key is 401.
     let list = App::new(deps.clone(), Some("customers-list"));
-    let req = lambda_http::request::from_str(&event(
-        "GET",
-        "/v1/customers",
-        "q=lamb&limit=5",
-        &key,
-        None,
-    ))
+    let req = lambda_http::request::from_str(
+        &through_gateway(
+            &deps,
+            &event("GET", "/v1/customers", "q=lamb&limit=5", &key, None),
+        )
+        .await,
+    )
     .unwrap();
     let resp = functions::lambda::handle(&list, req).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(json_of(resp.body())["data"][0]["id"], created["id"]);
-    let req = lambda_http::request::from_str(&event("GET", "/v1/customers", "", "tk_wrong", None))
-        .unwrap();
+    let req = lambda_http::request::from_str(
+        &through_gateway(&deps, &event("GET", "/v1/customers", "", "tk_wrong", None)).await,
+    )
+    .unwrap();
     let resp = functions::lambda::handle(&list, req).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn the_authorizer_turns_the_credential_into_the_principal_the_route_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let deps = Deps::new(Arc::new(
+        EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
+    ));
+    let key = tenant_key(&deps).await;
+    let operator = "tk_operator_key_of_the_authorizer_test_000000";
+    let operator_id = auth::register_operator_key(&deps, operator).await.unwrap();
+    let context_for = async |key: &str| {
+        let e: Value = serde_json::from_str(&event("GET", "/v1/customers", "", key, None)).unwrap();
+        authorize(&deps, &e).await.expect("a context")
+    };
+
+    let staff = context_for(&key).await;
+    assert_eq!(staff["kind"], "staff");
+    assert_eq!(staff["role"], "owner");
+    assert!(staff["tenant_id"].as_str().unwrap().starts_with("ten_"));
+    assert!(
+        staff.as_object().unwrap().values().all(Value::is_string),
+        "simple-response context values are strings: {staff}"
+    );
+    assert!(
+        !staff.to_string().contains(&key),
+        "the secret never travels in the context"
+    );
+    assert_eq!(
+        context_for(operator).await,
+        json!({"kind": "operator", "key_id": operator_id})
+    );
+    for bad in ["tk_wrong", "Basic abc", "", &"x".repeat(10_000)] {
+        assert_eq!(
+            context_for(bad).await,
+            json!({"kind": "anonymous"}),
+            "{bad:.20}"
+        );
+    }
+
+    // The route answers `anonymous` with 401 problem+json; it never authenticates the
+    // header itself, so a valid key without the authorizer's context is 401 too.
+    let list = App::new(deps.clone(), Some("customers-list"));
+    let bare = event("GET", "/v1/customers", "", &key, None);
+    let resp =
+        functions::lambda::handle(&list, lambda_http::request::from_str(&bare).unwrap()).await;
+    assert_eq!(resp.status(), 401);
+    let mut forged: Value = serde_json::from_str(&bare).unwrap();
+    forged["requestContext"]["authorizer"] = json!({"lambda": {"kind": "staff", "tenant_id": staff["tenant_id"], "role": "superuser", "actor": "x"}});
+    let resp = functions::lambda::handle(
+        &list,
+        lambda_http::request::from_str(&forged.to_string()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        401,
+        "a context that is not a principal is no principal"
+    );
+    let through = through_gateway(&deps, &bare).await;
+    let resp =
+        functions::lambda::handle(&list, lambda_http::request::from_str(&through).unwrap()).await;
+    assert_eq!(resp.status(), 200);
+
+    // A revoked key is anonymous at its next authorization (API Gateway's cache of
+    // 30 s aside, which the template states).
+    let tenant_id = staff["tenant_id"].as_str().unwrap();
+    let draft = serde_json::from_value(json!({"name": "short-lived", "role": "member"})).unwrap();
+    let short = api_keys::create(&deps, tenant_id, &draft).await.unwrap();
+    let secret = short["secret"].as_str().unwrap();
+    assert_eq!(context_for(secret).await["kind"], "staff");
+    api_keys::delete(&deps, tenant_id, short["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(context_for(secret).await, json!({"kind": "anonymous"}));
 }

@@ -282,10 +282,11 @@ fn every_function_serves_a_route_or_a_schedule_and_is_built_for_lambda() {
         );
 
         let http = f.http_routes();
-        let scheduled_or_streamed = f
-            .events()
-            .iter()
-            .any(|(kind, _)| matches!(*kind, "ScheduleV2" | "Schedule" | "DynamoDB"));
+        let is_authorizer = authorizer_function(&t).as_deref() == Some(id.as_str());
+        let scheduled_or_streamed = is_authorizer
+            || f.events()
+                .iter()
+                .any(|(kind, _)| matches!(*kind, "ScheduleV2" | "Schedule" | "DynamoDB"));
         match functions::routes::by_binary(&f.binary) {
             Some(route) => assert_eq!(
                 http,
@@ -294,7 +295,7 @@ fn every_function_serves_a_route_or_a_schedule_and_is_built_for_lambda() {
             ),
             None => assert!(
                 http.is_empty() && scheduled_or_streamed,
-                "{id} ({}) serves no route of functions/src/routes.rs and has no schedule",
+                "{id} ({}) serves no route of functions/src/routes.rs, has no schedule and is not the authorizer",
                 f.binary
             ),
         }
@@ -366,6 +367,71 @@ fn every_function_serves_a_route_or_a_schedule_and_is_built_for_lambda() {
     }
 }
 
+/// The logical id of the function the HTTP API's default authorizer runs.
+fn authorizer_function(t: &Value) -> Option<String> {
+    let auth = t["Resources"]["HttpApi"]["Properties"].get("Auth")?;
+    let name = auth.get("DefaultAuthorizer")?.as_str()?;
+    let arn = auth.get("Authorizers")?.get(name)?.get("FunctionArn")?;
+    match intrinsic(arn)? {
+        (n, v) if n == "GetAtt" => match v {
+            Value::String(s) => s.split('.').next().map(str::to_owned),
+            Value::Sequence(parts) => parts.first().and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[test]
+fn every_route_is_behind_the_lambda_authorizer_on_the_authorization_header() {
+    let t = template();
+    let auth = &t["Resources"]["HttpApi"]["Properties"]["Auth"];
+    let name = auth["DefaultAuthorizer"]
+        .as_str()
+        .expect("HttpApi.Auth.DefaultAuthorizer");
+    let a = &auth["Authorizers"][name];
+    assert_eq!(a["AuthorizerPayloadFormatVersion"].as_str(), Some("2.0"));
+    assert_eq!(a["EnableSimpleResponses"].as_bool(), Some(true));
+    assert_eq!(
+        strings(a["Identity"].get("Headers")),
+        vec!["Authorization".to_owned()],
+        "identity source: the Authorization header"
+    );
+    let ttl = a["Identity"]["ReauthorizeEvery"]
+        .as_u64()
+        .expect("a cache TTL (ReauthorizeEvery)");
+    assert!(
+        (1..=60).contains(&ttl),
+        "a short cache TTL bounds how long a revoked credential still works: {ttl} s"
+    );
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    assert!(
+        readme
+            .lines()
+            .any(|l| l.contains("authorizer") && l.contains(&format!("{ttl} s"))),
+        "the README states the authorizer's cache TTL ({ttl} s) on a line about the authorizer"
+    );
+    let id = authorizer_function(&t).expect("the authorizer names a function of the template");
+    let f = functions(&t)
+        .into_iter()
+        .find(|f| f.logical_id == id)
+        .expect("the authorizer's function");
+    assert_eq!(f.binary, "authorizer");
+    assert!(f.http_routes().is_empty(), "the authorizer serves no route");
+    // No route opts out of it.
+    for f in functions(&t) {
+        for (kind, props) in f.events() {
+            if kind == "HttpApi" {
+                assert!(
+                    props.get("Auth").is_none(),
+                    "{}: a route keeps the default authorizer",
+                    f.logical_id
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_function_policy_names_the_table_and_scopes_its_keys() {
     let t = template();
@@ -404,6 +470,12 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                     k.starts_with("T#") || k.starts_with("P#"),
                     "{id}/{sid}: leading key {k} is neither a tenant (T#) nor a platform (P#) prefix"
                 );
+                if tenant_scoped.is_some() && k.starts_with("P#APIKEY#") {
+                    assert!(
+                        !actions.iter().any(|a| a == "dynamodb:GetItem"),
+                        "{id}/{sid}: a route function does not read API-key lookups (the authorizer does)"
+                    );
+                }
                 if tenant_scoped == Some(true) {
                     assert!(
                         k == "T#*" || k == "P#APIKEY#*",
@@ -577,6 +649,29 @@ fn every_route_has_an_api_gateway_v2_event_that_lambda_http_parses() {
             auth.starts_with("Bearer tk_"),
             "{name}: an authorization: Bearer tk_... header"
         );
+        let principal = functions::lambda::principal_of(&req)
+            .unwrap_or_else(|| panic!("{name}: no principal in requestContext.authorizer.lambda"));
+        match principal {
+            tenantry::access::Principal::Operator { key_id } => {
+                assert_eq!(
+                    auth,
+                    format!("Bearer {OPERATOR_PLACEHOLDER}"),
+                    "{name}: operator"
+                );
+                assert_eq!(key_id, OPERATOR_KEY_ID, "{name}: key_id");
+            }
+            tenantry::access::Principal::Staff {
+                tenant_id, actor, ..
+            } => {
+                assert_eq!(
+                    auth,
+                    format!("Bearer {TENANT_PLACEHOLDER}"),
+                    "{name}: staff"
+                );
+                assert_eq!(tenant_id, TENANT_ID, "{name}: tenant_id");
+                assert_eq!(actor, TENANT_KEY_ID, "{name}: actor");
+            }
+        }
         if matches!(route.method.as_str(), "POST" | "PATCH") {
             let body = match req.body() {
                 lambda_http::Body::Text(s) => s.clone(),
@@ -777,6 +872,10 @@ const OPERATOR_PLACEHOLDER: &str =
     "tk_example_operator_key_replace_me_0000000000000000000000000000000000";
 const TENANT_PLACEHOLDER: &str =
     "tk_example_tenant_owner_key_replace_me_000000000000000000000000000000";
+/// The ids the events' authorizer contexts name (substituted like the secrets).
+const OPERATOR_KEY_ID: &str = "key_0197b2a3b0c17f2e8d9a0b1c2d3e4f50";
+const TENANT_KEY_ID: &str = "key_0197b2a5d1f27c3b8e4f5a6b7c8d9e10";
+const TENANT_ID: &str = "ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80";
 const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
 
 fn event(method: &str, path: &str, key: &str, body: Option<serde_json::Value>) -> String {
@@ -798,7 +897,14 @@ fn event(method: &str, path: &str, key: &str, body: Option<serde_json::Value>) -
     .to_string()
 }
 
+/// An event as API Gateway passes it: through the authorizer first.
 async fn send(app: &App, text: &str) -> (u16, serde_json::Value) {
+    let text = tenantry_tests::gateway::through_gateway(&app.deps, text).await;
+    send_as_is(app, &text).await
+}
+
+/// An event with the authorizer context it already carries.
+async fn send_as_is(app: &App, text: &str) -> (u16, serde_json::Value) {
     let req = lambda_http::request::from_str(text).expect("a well-formed event");
     let resp = functions::lambda::handle(app, req).await;
     let body = match resp.body() {
@@ -832,10 +938,9 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         .expect("secret")
         .to_owned();
     // Not used before the replay, so the replay also refreshes its last_used_at.
-    let replay_key = ok("POST", &keys_path, op, key("replay", "owner")).await["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
+    let replay = ok("POST", &keys_path, op, key("replay", "owner")).await;
+    let replay_key = replay["secret"].as_str().expect("secret").to_owned();
+    let replay_id = replay["id"].as_str().expect("key id").to_owned();
     let spare = ok("POST", &keys_path, op, key("spare", "member")).await["id"]
         .as_str()
         .expect("key id")
@@ -866,7 +971,8 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
     }
     vec![
         (TENANT_PLACEHOLDER.into(), replay_key),
-        ("ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80".into(), tid),
+        (TENANT_KEY_ID.into(), replay_id),
+        (TENANT_ID.into(), tid),
         ("key_0197b2a5d1f27c3b8e4f5a6b7c8d9e01".into(), spare),
         ("mem_0197b2a6e0a17a4c9d5e6f708192a3b4".into(), member),
         ("cus_0197b2a7f3b27e5d8c6f708192a3b4c5".into(), customer),
@@ -894,10 +1000,11 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
         auth::register_operator_key(&deps, SETUP_OPERATOR_KEY)
             .await
             .expect("setup key");
-        auth::register_operator_key(&deps, OPERATOR_PLACEHOLDER)
+        let operator_id = auth::register_operator_key(&deps, OPERATOR_PLACEHOLDER)
             .await
             .expect("operator key");
-        let subs = fixtures(&App::new(deps.clone(), None), route.binary).await;
+        let mut subs = fixtures(&App::new(deps.clone(), None), route.binary).await;
+        subs.push((OPERATOR_KEY_ID.into(), operator_id));
 
         let file = repo().join("events").join(format!("{}.json", route.binary));
         let mut text = std::fs::read_to_string(&file).expect("the route's event");
@@ -916,10 +1023,25 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             replays.push(variant);
         }
         let app = App::new(deps.clone(), Some(route.binary));
+        let (mut authorizer_calls, mut calls) = (Vec::new(), Vec::new());
         for replay in replays {
+            // API Gateway runs the authorizer first: its answer for the event's header
+            // is the context the event carries.
+            let event: serde_json::Value = serde_json::from_str(&replay).expect("a JSON event");
             recorder.on.store(true, Ordering::SeqCst);
-            let (status, body) = send(&app, &replay).await;
+            let context = tenantry_tests::gateway::authorize(&deps, &event).await;
             recorder.on.store(false, Ordering::SeqCst);
+            assert_eq!(
+                context.as_ref(),
+                Some(&event["requestContext"]["authorizer"]["lambda"]),
+                "{}: the authorizer context is the authorizer's answer for its header",
+                file.display()
+            );
+            authorizer_calls.extend(recorder.calls.lock().expect("recorder lock").drain(..));
+            recorder.on.store(true, Ordering::SeqCst);
+            let (status, body) = send_as_is(&app, &replay).await;
+            recorder.on.store(false, Ordering::SeqCst);
+            calls.extend(recorder.calls.lock().expect("recorder lock").drain(..));
             assert!(
                 (200..300).contains(&status),
                 "{}: the event answers {status} {body}",
@@ -932,22 +1054,31 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             .find(|f| f.binary == route.binary)
             .expect("the route's function");
         let statements = f.statements();
-        let calls = recorder.calls.lock().expect("recorder lock").clone();
         assert!(
             !calls.is_empty(),
             "{}: no store call recorded",
             route.binary
         );
-        for call in calls {
-            if !allows(&statements, &call) {
-                failures.push(format!(
-                    "{} ({}): {} on {} with partition key {}",
-                    f.logical_id,
-                    route.binary,
-                    call.action,
-                    if call.on_index { "gsi1" } else { "the table" },
-                    call.pk
-                ));
+        let authorizer = fns
+            .iter()
+            .find(|f| f.binary == "authorizer")
+            .expect("the authorizer's function");
+        let checks = [
+            (f, statements, calls),
+            (authorizer, authorizer.statements(), authorizer_calls),
+        ];
+        for (f, statements, calls) in checks {
+            for call in calls {
+                if !allows(&statements, &call) {
+                    failures.push(format!(
+                        "{} ({}): {} on {} with partition key {}",
+                        f.logical_id,
+                        route.binary,
+                        call.action,
+                        if call.on_index { "gsi1" } else { "the table" },
+                        call.pk
+                    ));
+                }
             }
         }
     }
@@ -1146,5 +1277,51 @@ async fn the_mail_sender_events_deliver_within_its_policy() {
     assert!(
         denied.is_empty(),
         "the mail sender's policy denies: {denied:?}"
+    );
+}
+
+/// `events/authorizer.json`, API Gateway's request to the authorizer, parses as one and,
+/// with a real tenant key in place of its placeholder, answers that tenant's principal
+/// (and `anonymous` unchanged, the placeholder being no key).
+#[tokio::test]
+async fn the_authorizer_event_authorizes_its_key() {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let deps = Deps::new(Arc::new(
+        EmbeddedStore::open(dir.path().join("a.redb")).expect("a store"),
+    ));
+    auth::register_operator_key(&deps, SETUP_OPERATOR_KEY)
+        .await
+        .expect("setup key");
+    let subs = fixtures(&App::new(deps.clone(), None), "authorizer").await;
+    let file = repo().join("events").join("authorizer.json");
+    let text = std::fs::read_to_string(&file).expect("events/authorizer.json");
+    let parse = |t: &str| -> ApiGatewayV2CustomAuthorizerV2Request {
+        serde_json::from_str(t).expect("an HTTP API authorizer request (payload 2.0)")
+    };
+    let unchanged = functions::lambda::authorizer(&deps, &parse(&text))
+        .await
+        .expect("an answer");
+    assert_eq!(unchanged.context, serde_json::json!({"kind": "anonymous"}));
+
+    let mut real = text.clone();
+    for (from, to) in &subs {
+        real = real.replace(from.as_str(), to);
+    }
+    let answer = functions::lambda::authorizer(&deps, &parse(&real))
+        .await
+        .expect("an answer");
+    assert!(answer.is_authorized);
+    let tenant = subs
+        .iter()
+        .find(|(from, _)| from == TENANT_ID)
+        .map(|(_, to)| to.clone());
+    let key_id = subs
+        .iter()
+        .find(|(from, _)| from == TENANT_KEY_ID)
+        .map(|(_, to)| to.clone());
+    assert_eq!(
+        answer.context,
+        serde_json::json!({"kind": "staff", "tenant_id": tenant, "role": "owner", "actor": key_id})
     );
 }

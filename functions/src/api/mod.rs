@@ -180,8 +180,18 @@ fn is_json(headers: &HeaderMap, method: &Method) -> bool {
         || (method == Method::PATCH && mime == "application/merge-patch+json")
 }
 
+/// Who establishes the caller of a request.
+pub enum Authn {
+    /// This process, with `authenticate()` on the request's bearer credential: the local
+    /// server (the same function the Lambda authorizer runs).
+    Bearer,
+    /// The API's Lambda authorizer, whose verdict travels in the request context and is
+    /// never re-verified here. `None`: it found no valid credential (401).
+    Authorizer(Option<Principal>),
+}
+
 /// Serves one request. Never panics on input and never answers 5xx for bad input.
-pub async fn dispatch(app: &App, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn dispatch(app: &App, req: Request<Bytes>, authn: Authn) -> Response<Bytes> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
@@ -218,8 +228,16 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Response<Bytes> {
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
                 let query = parse_query(parts.uri.query());
-                let result =
-                    run(app, route, &parts.headers, params, query, &body, &mut actor).await;
+                let result = run(
+                    app,
+                    route,
+                    authn,
+                    &parts.headers,
+                    (params, query),
+                    &body,
+                    &mut actor,
+                )
+                .await;
                 match result {
                     Ok(r) => r,
                     Err(e) => {
@@ -251,18 +269,23 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Response<Bytes> {
 async fn run(
     app: &App,
     route: &Route,
+    authn: Authn,
     headers: &HeaderMap,
-    params: HashMap<String, String>,
-    query: HashMap<String, String>,
+    (params, query): (HashMap<String, String>, HashMap<String, String>),
     body: &Bytes,
     actor: &mut String,
 ) -> Result<Response<Bytes>, Error> {
-    let token = auth::bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let principal: Principal = auth::authenticate(&app.deps, token).await?;
+    let principal: Principal = match authn {
+        Authn::Bearer => {
+            let token = auth::bearer(
+                headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            auth::authenticate(&app.deps, token).await?
+        }
+        Authn::Authorizer(verdict) => verdict.ok_or(Error::Unauthenticated)?,
+    };
     *actor = principal.actor().to_owned();
     let scope = authorize(&principal, route.permission)?;
     if body.len() > MAX_BODY_BYTES {
