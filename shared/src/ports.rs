@@ -341,6 +341,10 @@ pub enum IdentityError {
     InvalidCredentials,
     #[error("a login with this email already exists")]
     UserExists,
+    /// The identity provider refused the password (its policy is the tenancy core's:
+    /// 8+ characters with upper, lower, digit and special).
+    #[error("the password does not meet the password policy")]
+    WeakPassword,
     #[error("no such login")]
     NoSuchUser,
     #[error("the identity provider is unavailable")]
@@ -353,7 +357,9 @@ pub trait Identity: Send + Sync {
     /// The tenant's customer pool, created when missing; calling it again returns the
     /// same pool (resumable provisioning).
     async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError>;
-    async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<(), IdentityError>;
+    /// Creates the login (no email from the provider: ours go out through the outbox) and
+    /// returns the subject (`sub`) its tokens will carry.
+    async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<String, IdentityError>;
     async fn set_enabled(
         &self,
         pool: &Pool,

@@ -1,34 +1,20 @@
-//! The identity port's contract, on the embedded adapter (logins in redb, tokens from
-//! the local issuer). Tokens it issues verify with the same verifier Cognito's will.
+//! The identity port's contract, run on both adapters:
+//!
+//! - embedded: logins in redb with argon2id hashes, tokens from the local issuer;
+//! - Cognito: the real AWS SDK against moto's server (`scripts/test` sets
+//!   `AWS_ENDPOINT_URL`), tokens verified with the keys moto publishes per pool.
+//!
+//! Tokens either adapter issues verify with the same `Verifier`.
 
 use std::sync::Arc;
 
+use tenantry::adapters::aws::{CognitoIdentity, HttpJwks};
 use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
 use tenantry::ports::{Identity, IdentityError, NewLogin, Pool};
 use tenantry::service::tokens::{Issuer, Realm, Verifier};
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    idp: EmbeddedIdentity,
-    verifier: Verifier,
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let store = Arc::new(EmbeddedStore::open(dir.path().join("i.redb")).expect("a store"));
-    let issuer = Arc::new(
-        LocalIssuer::open(
-            dir.path().join("identity"),
-            "http://127.0.0.1:3000/identity",
-        )
-        .expect("issuer"),
-    );
-    Setup {
-        idp: EmbeddedIdentity::new(store, issuer.clone()),
-        verifier: Verifier::new(issuer),
-        _dir: dir,
-    }
-}
+const ADA: &str = "ada@acme.example.com";
+const PASSWORD: &str = "Sup3r$ecret!";
 
 fn trusted(pool: &Pool, tenant: &str) -> Issuer {
     Issuer {
@@ -48,161 +34,219 @@ fn login(email: &str, subject: &str, password: Option<&str>) -> NewLogin {
     }
 }
 
-#[tokio::test]
-async fn a_tenants_pool_is_created_once() {
-    let s = setup();
-    let first = s.idp.ensure_customer_pool("ten_a").await.expect("pool");
-    let again = s
-        .idp
-        .ensure_customer_pool("ten_a")
-        .await
-        .expect("pool again");
-    assert_eq!(first, again);
-    let other = s
-        .idp
-        .ensure_customer_pool("ten_b")
-        .await
-        .expect("another pool");
+/// Tenant ids unique to this run: moto keeps its pools for the life of the server.
+fn tenants() -> (String, String) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    (format!("ten_a{run}"), format!("ten_b{run}"))
+}
+
+async fn a_tenants_pool_is_created_once(idp: &dyn Identity) {
+    let (a, b) = tenants();
+    let first = idp.ensure_customer_pool(&a).await.expect("pool");
+    let again = idp.ensure_customer_pool(&a).await.expect("pool again");
+    assert_eq!(
+        first, again,
+        "provisioning again finds the same pool and client"
+    );
+    let other = idp.ensure_customer_pool(&b).await.expect("another pool");
+    assert_ne!(first.id, other.id);
     assert_ne!(first.issuer, other.issuer);
     assert_ne!(first.client_id, other.client_id);
 }
 
-#[tokio::test]
-async fn a_user_signs_in_and_its_tokens_verify_as_its_tenants() {
-    let s = setup();
-    let pool = s.idp.ensure_customer_pool("ten_a").await.expect("pool");
-    s.idp
-        .create_user(
-            &pool,
-            &login("ada@acme.example.com", "usr_1", Some("Sup3r$ecret!")),
-        )
+async fn a_user_signs_in_and_its_tokens_verify_as_its_tenants(
+    idp: &dyn Identity,
+    verifier: &Verifier,
+) {
+    let (a, b) = tenants();
+    let pool = idp.ensure_customer_pool(&a).await.expect("pool");
+    let subject = idp
+        .create_user(&pool, &login(ADA, "usr_1", Some(PASSWORD)))
         .await
         .expect("created");
-    let tokens = s
-        .idp
-        .authenticate(&pool, "ada@acme.example.com", "Sup3r$ecret!")
+    let tokens = idp
+        .authenticate(&pool, ADA, PASSWORD)
         .await
         .expect("signed in");
+    assert!(tokens.expires_in > 0);
     for token in [&tokens.id_token, &tokens.access_token] {
-        let v = s
-            .verifier
-            .verify(token, &trusted(&pool, "ten_a"))
+        let v = verifier
+            .verify(token, &trusted(&pool, &a))
             .await
             .expect("verifies");
-        assert_eq!(v.subject, "usr_1");
+        assert_eq!(v.subject, subject, "the subject create_user returned");
         assert_eq!(
             v.realm,
             Realm::Customers {
-                tenant_id: "ten_a".into()
+                tenant_id: a.clone()
             }
         );
     }
     // The same token is not accepted as another tenant's.
-    let pool_b = s.idp.ensure_customer_pool("ten_b").await.expect("pool b");
-    let r = s
-        .verifier
-        .verify(&tokens.id_token, &trusted(&pool_b, "ten_b"))
+    let pool_b = idp.ensure_customer_pool(&b).await.expect("pool b");
+    let r = verifier
+        .verify(&tokens.id_token, &trusted(&pool_b, &b))
         .await;
     assert!(r.is_err(), "{r:?}");
 }
 
-#[tokio::test]
-async fn wrong_password_unknown_user_disabled_and_passwordless_get_one_answer() {
-    let s = setup();
-    let pool = s.idp.ensure_customer_pool("ten_a").await.expect("pool");
-    s.idp
-        .create_user(
-            &pool,
-            &login("ada@acme.example.com", "usr_1", Some("Sup3r$ecret!")),
-        )
+async fn wrong_password_unknown_disabled_and_passwordless_get_one_answer(idp: &dyn Identity) {
+    let (a, _) = tenants();
+    let pool = idp.ensure_customer_pool(&a).await.expect("pool");
+    idp.create_user(&pool, &login(ADA, "usr_1", Some(PASSWORD)))
         .await
         .expect("created");
-    s.idp
-        .create_user(&pool, &login("invited@acme.example.com", "usr_2", None))
+    idp.create_user(&pool, &login("invited@acme.example.com", "usr_2", None))
         .await
         .expect("created without a password");
     let answers = [
-        s.idp
-            .authenticate(&pool, "ada@acme.example.com", "wrong")
+        idp.authenticate(&pool, ADA, "Wr0ng$password").await,
+        idp.authenticate(&pool, "nobody@acme.example.com", PASSWORD)
             .await,
-        s.idp
-            .authenticate(&pool, "nobody@acme.example.com", "Sup3r$ecret!")
+        idp.authenticate(&pool, "invited@acme.example.com", PASSWORD)
             .await,
-        s.idp
-            .authenticate(&pool, "invited@acme.example.com", "")
+        idp.authenticate(&pool, "invited@acme.example.com", "")
             .await,
     ];
     for a in &answers {
         assert!(matches!(a, Err(IdentityError::InvalidCredentials)), "{a:?}");
     }
 
-    s.idp
-        .set_enabled(&pool, "ada@acme.example.com", false)
-        .await
-        .expect("disabled");
-    let r = s
-        .idp
-        .authenticate(&pool, "ada@acme.example.com", "Sup3r$ecret!")
-        .await;
+    idp.set_enabled(&pool, ADA, false).await.expect("disabled");
+    let r = idp.authenticate(&pool, ADA, PASSWORD).await;
     assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
-    s.idp
-        .set_enabled(&pool, "ada@acme.example.com", true)
-        .await
-        .expect("enabled");
-    s.idp
-        .authenticate(&pool, "ada@acme.example.com", "Sup3r$ecret!")
+    idp.set_enabled(&pool, ADA, true).await.expect("enabled");
+    idp.authenticate(&pool, ADA, PASSWORD)
         .await
         .expect("signs in again");
 }
 
-#[tokio::test]
-async fn passwords_change_users_are_unique_and_deletion_ends_the_login() {
-    let s = setup();
-    let pool = s.idp.ensure_customer_pool("ten_a").await.expect("pool");
-    let ada = login("ada@acme.example.com", "usr_1", Some("Sup3r$ecret!"));
-    s.idp.create_user(&pool, &ada).await.expect("created");
-    let again = s.idp.create_user(&pool, &ada).await;
+async fn passwords_change_users_are_unique_and_deletion_ends_the_login(idp: &dyn Identity) {
+    let (a, b) = tenants();
+    let pool = idp.ensure_customer_pool(&a).await.expect("pool");
+    let ada = login(ADA, "usr_1", Some(PASSWORD));
+    idp.create_user(&pool, &ada).await.expect("created");
+    let again = idp.create_user(&pool, &ada).await;
     assert!(matches!(again, Err(IdentityError::UserExists)), "{again:?}");
 
-    s.idp
-        .set_password(&pool, "ada@acme.example.com", "N3w&better!")
+    idp.set_password(&pool, ADA, "N3w&better!")
         .await
         .expect("changed");
-    let old = s
-        .idp
-        .authenticate(&pool, "ada@acme.example.com", "Sup3r$ecret!")
-        .await;
+    let old = idp.authenticate(&pool, ADA, PASSWORD).await;
     assert!(
         matches!(old, Err(IdentityError::InvalidCredentials)),
         "{old:?}"
     );
-    s.idp
-        .authenticate(&pool, "ada@acme.example.com", "N3w&better!")
+    idp.authenticate(&pool, ADA, "N3w&better!")
         .await
         .expect("the new password works");
 
     // Another tenant's pool has no such login.
-    let pool_b = s.idp.ensure_customer_pool("ten_b").await.expect("pool b");
-    let r = s
-        .idp
-        .authenticate(&pool_b, "ada@acme.example.com", "N3w&better!")
-        .await;
+    let pool_b = idp.ensure_customer_pool(&b).await.expect("pool b");
+    let r = idp.authenticate(&pool_b, ADA, "N3w&better!").await;
     assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
-    let r = s
-        .idp
-        .set_enabled(&pool_b, "ada@acme.example.com", false)
-        .await;
+    let r = idp.set_enabled(&pool_b, ADA, false).await;
     assert!(matches!(r, Err(IdentityError::NoSuchUser)), "{r:?}");
 
-    s.idp
-        .delete_user(&pool, "ada@acme.example.com")
-        .await
-        .expect("deleted");
-    let r = s
-        .idp
-        .authenticate(&pool, "ada@acme.example.com", "N3w&better!")
-        .await;
+    idp.delete_user(&pool, ADA).await.expect("deleted");
+    let r = idp.authenticate(&pool, ADA, "N3w&better!").await;
     assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
-    let r = s.idp.delete_user(&pool, "ada@acme.example.com").await;
+    let r = idp.delete_user(&pool, ADA).await;
     assert!(matches!(r, Err(IdentityError::NoSuchUser)), "{r:?}");
+}
+
+async fn run_all(idp: &dyn Identity, verifier: &Verifier) {
+    a_tenants_pool_is_created_once(idp).await;
+    a_user_signs_in_and_its_tokens_verify_as_its_tenants(idp, verifier).await;
+    wrong_password_unknown_disabled_and_passwordless_get_one_answer(idp).await;
+    passwords_change_users_are_unique_and_deletion_ends_the_login(idp).await;
+}
+
+#[tokio::test]
+async fn the_embedded_identity_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("i.redb")).expect("a store"));
+    let issuer = Arc::new(
+        LocalIssuer::open(
+            dir.path().join("identity"),
+            "http://127.0.0.1:3000/identity",
+        )
+        .expect("issuer"),
+    );
+    let idp = EmbeddedIdentity::new(store, issuer.clone());
+    run_all(&idp, &Verifier::new(issuer)).await;
+}
+
+/// Against moto's server (`AWS_ENDPOINT_URL`); skipped without it, except in CI.
+#[tokio::test]
+async fn the_cognito_identity_meets_the_contract() {
+    if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.trim().is_empty()) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but AWS_ENDPOINT_URL is not: run the tests through scripts/test"
+        );
+        eprintln!("skipped: run scripts/test to run the Cognito contract against moto");
+        return;
+    }
+    let idp = CognitoIdentity::from_env().await;
+    run_all(&idp, &Verifier::new(Arc::new(HttpJwks::from_env()))).await;
+}
+
+/// The pool the Cognito adapter creates has the tenancy core's password policy, email as
+/// the username, and no self-service sign-up; users get no email from Cognito.
+#[tokio::test]
+async fn cognito_pools_have_the_password_policy_and_email_usernames() {
+    if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.trim().is_empty()) {
+        return;
+    }
+    let idp = CognitoIdentity::from_env().await;
+    let (a, _) = tenants();
+    let pool = idp.ensure_customer_pool(&a).await.expect("pool");
+    let client =
+        aws_sdk_cognitoidentityprovider::Client::new(&tenantry::adapters::aws::sdk_config().await);
+    let described = client
+        .describe_user_pool()
+        .user_pool_id(&pool.id)
+        .send()
+        .await
+        .expect("describe");
+    let p = described.user_pool().expect("a pool");
+    assert!(
+        p.name()
+            .is_some_and(|n| n.ends_with(&format!("-customers-{a}"))),
+        "{:?}",
+        p.name()
+    );
+    let policy = p
+        .policies()
+        .and_then(|x| x.password_policy())
+        .expect("a password policy");
+    assert_eq!(policy.minimum_length(), Some(8));
+    assert_eq!(
+        (
+            policy.require_uppercase(),
+            policy.require_lowercase(),
+            policy.require_numbers(),
+            policy.require_symbols()
+        ),
+        (true, true, true, true)
+    );
+    assert!(
+        p.username_attributes()
+            .iter()
+            .any(|u| u.as_str() == "email")
+    );
+    assert_eq!(
+        p.admin_create_user_config()
+            .map(|c| c.allow_admin_create_user_only()),
+        Some(true)
+    );
+    // A password the policy refuses is WeakPassword, and leaves no half-made login.
+    let weak = idp
+        .create_user(&pool, &login(ADA, "usr_1", Some("password")))
+        .await;
+    assert!(matches!(weak, Err(IdentityError::WeakPassword)), "{weak:?}");
+    idp.create_user(&pool, &login(ADA, "usr_1", Some(PASSWORD)))
+        .await
+        .expect("the same email with a good password");
 }

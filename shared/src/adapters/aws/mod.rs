@@ -1,9 +1,14 @@
-//! AWS adapters: DynamoDB for the item store, SES v2 for the mailer.
+//! AWS adapters: DynamoDB for the item store, SES v2 for the mailer, Cognito for
+//! identity.
 
+pub mod cognito;
 pub mod dynamodb;
+pub mod jwks;
 pub mod ses;
 
+pub use cognito::CognitoIdentity;
 pub use dynamodb::DynamoStore;
+pub use jwks::HttpJwks;
 pub use ses::SesMailer;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -130,7 +130,7 @@ impl Identity for EmbeddedIdentity {
         }
     }
 
-    async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<(), IdentityError> {
+    async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<String, IdentityError> {
         let password_hash = match &login.password {
             Some(p) => Some(
                 passwords::hash(p.clone())
@@ -150,7 +150,7 @@ impl Identity for EmbeddedIdentity {
             body(&record)?,
         );
         match self.store.put(item, Condition::NotExists).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(login.subject.clone()),
             Err(StoreError::ConditionFailed) => Err(IdentityError::UserExists),
             Err(e) => Err(unavailable(e)),
         }
