@@ -12,8 +12,9 @@ use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 use serde_json::Value;
 use tenantry::Deps;
 use tenantry::access::Principal;
-use tenantry::adapters::aws::DynamoStore;
+use tenantry::adapters::aws::{CognitoIdentity, DynamoStore, HttpJwks};
 use tenantry::service::auth;
+use tenantry::service::tokens::Verifier;
 
 use crate::api::{App, Authn, dispatch};
 
@@ -23,13 +24,29 @@ async fn deps_from_env() -> Result<Deps, Error> {
     Ok(Deps::new(Arc::new(DynamoStore::from_env(table).await)))
 }
 
+/// The route functions that call the identity provider (Cognito): creating a tenant
+/// provisions its customer login pool, and provisioning resumes it.
+const IDENTITY_BINARIES: &[&str] = &["tenants-create", "tenants-provision"];
+
+/// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.
+fn token_verifier() -> Arc<Verifier> {
+    Arc::new(Verifier::new(Arc::new(HttpJwks::from_env())))
+}
+
 /// Runs the Lambda that serves the route of `binary`.
 pub async fn serve(binary: &str) -> Result<(), Error> {
     crate::init_tracing();
     if crate::routes::by_binary(binary).is_none() {
         return Err(format!("no route is served by {binary}").into());
     }
-    let app = Arc::new(App::new(deps_from_env().await?, Some(binary)));
+    let mut deps = deps_from_env().await?;
+    if IDENTITY_BINARIES.contains(&binary) {
+        deps = deps.with_identity(
+            Arc::new(CognitoIdentity::from_env().await),
+            token_verifier(),
+        );
+    }
+    let app = Arc::new(App::new(deps, Some(binary)));
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, Error>(handle(&app, req).await) }
@@ -40,7 +57,8 @@ pub async fn serve(binary: &str) -> Result<(), Error> {
 /// Runs the HTTP API's Lambda authorizer (REQUEST type, payload 2.0, simple responses).
 pub async fn serve_authorizer() -> Result<(), Error> {
     crate::init_tracing();
-    let deps = deps_from_env().await?;
+    let mut deps = deps_from_env().await?;
+    deps.tokens = Some(token_verifier());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
             let deps = deps.clone();

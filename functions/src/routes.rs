@@ -13,6 +13,7 @@ pub enum Op {
     TenantsUpdate,
     TenantApiKeysCreate,
     TenantEmailsList,
+    TenantsProvision,
     ApiKeysList,
     ApiKeysCreate,
     ApiKeysDelete,
@@ -102,6 +103,13 @@ pub static ROUTES: &[Route] = &[
         GET,
         "/v1/tenants/{tenant_id}/emails",
         "tenant-emails-list",
+        ManageTenants
+    ),
+    route!(
+        TenantsProvision,
+        POST,
+        "/v1/tenants/{tenant_id}/provision",
+        "tenants-provision",
         ManageTenants
     ),
     route!(

@@ -48,6 +48,10 @@ pub enum Error {
     },
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
+    /// A service this request needs (the identity provider) failed; nothing was lost and
+    /// the request can be retried. The detail is safe to show.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -17,6 +17,11 @@ use std::sync::Arc;
 pub struct Deps {
     pub store: Arc<dyn ports::ItemStore>,
     pub clock: Arc<dyn ports::Clock>,
+    /// The identity provider (Cognito, or the embedded one). Without it tenants are
+    /// created without a customer login pool and tokens are not accepted.
+    pub identity: Option<Arc<dyn ports::Identity>>,
+    /// Verifies identity tokens (JWTs) against the JWKS of their issuer.
+    pub tokens: Option<Arc<service::tokens::Verifier>>,
 }
 
 impl Deps {
@@ -24,6 +29,19 @@ impl Deps {
         Self {
             store,
             clock: Arc::new(ports::SystemClock),
+            identity: None,
+            tokens: None,
         }
+    }
+
+    /// With an identity provider and the token verifier for its issuers.
+    pub fn with_identity(
+        mut self,
+        identity: Arc<dyn ports::Identity>,
+        tokens: Arc<service::tokens::Verifier>,
+    ) -> Self {
+        self.identity = Some(identity);
+        self.tokens = Some(tokens);
+        self
     }
 }

@@ -41,8 +41,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// The app on any store (the DynamoDB tests pass theirs).
 pub async fn spawn_app_on(store: Arc<dyn ItemStore>) -> TestApp {
+    spawn_app_with(Deps::new(store)).await
+}
+
+/// The local server over these dependencies (e.g. with an identity provider).
+pub async fn spawn_app_with(deps: Deps) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let deps = Deps::new(store);
     let admin_key = api_key::new_secret();
     auth::register_operator_key(&deps, &admin_key)
         .await

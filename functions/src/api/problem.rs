@@ -97,6 +97,12 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
             "Precondition failed",
             detail,
         ),
+        Error::Unavailable(detail) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dependency-unavailable",
+            "Service unavailable",
+            detail,
+        ),
         Error::Unexpected(_) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use functions::api::App;
 use tenantry::Deps;
-use tenantry::adapters::embedded::{EmbeddedStore, FileMailer};
+use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, FileMailer, LocalIssuer};
 use tenantry::model::api_key;
 use tenantry::service::mail::{self, MailSettings};
+use tenantry::service::tokens::Verifier;
 use tenantry::service::{auth, purge};
 
 #[derive(Parser)]
@@ -87,10 +88,21 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
+            // Logins offline: the embedded identity provider, tokens from a local issuer
+            // whose key lives in the data directory.
+            let settings = mail_settings(Some(bound));
+            let issuer = Arc::new(LocalIssuer::open(
+                cli.data.join("identity"),
+                format!("{}/identity", settings.public_url.trim_end_matches('/')),
+            )?);
+            let deps = deps.clone().with_identity(
+                Arc::new(EmbeddedIdentity::new(deps.store.clone(), issuer.clone())),
+                Arc::new(Verifier::new(issuer)),
+            );
             let outbox = mailer(&cli.data)?;
             tracing::info!(addr = %bound, data = %cli.data.display(), outbox = %outbox.dir().display(), "serving every route");
             // The outbox's local home: a background task in place of the stream trigger.
-            let (mail_deps, settings) = (deps.clone(), mail_settings(Some(bound)));
+            let mail_deps = deps.clone();
             tokio::spawn(async move {
                 loop {
                     if let Err(e) = mail::deliver_due(&mail_deps, &outbox, &settings).await {

@@ -20,6 +20,8 @@ pub enum TenantKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantStatus {
+    /// Created; its customer login pool is not there yet (`POST .../provision` retries).
+    Provisioning,
     Active,
     Suspended,
 }
@@ -61,6 +63,12 @@ pub struct Tenant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing: Option<Billing>,
     pub invoice_mode: InvoiceMode,
+    /// The tenant's customer login pool, once provisioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_pool: Option<crate::ports::Pool>,
+    /// Why the last provisioning attempt failed (while `provisioning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -177,6 +185,8 @@ impl TenantDraft {
         let status = c.optional("status", self.status.as_deref(), |s| match s {
             "active" => Ok(TenantStatus::Active),
             "suspended" => Ok(TenantStatus::Suspended),
+            // Only as it is: provisioning ends through POST .../provision (checked there).
+            "provisioning" => Ok(TenantStatus::Provisioning),
             _ => Err("must be active or suspended".into()),
         });
         let contact = self.contact.as_ref().map(|d| d.parse("contact", &mut c));

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod customers;
 pub mod idempotency;
+pub mod identity;
 pub mod mail;
 pub mod members;
 pub mod page;

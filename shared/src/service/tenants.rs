@@ -36,10 +36,17 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         name: input.name,
         kind: input.kind,
         commission_rate_bps: input.commission_rate_bps,
-        status: TenantStatus::Active,
+        // With an identity provider, active once its customer login pool exists.
+        status: if deps.identity.is_some() {
+            TenantStatus::Provisioning
+        } else {
+            TenantStatus::Active
+        },
         contact: input.contact,
         billing: input.billing,
         invoice_mode: input.invoice_mode,
+        customer_pool: None,
+        provisioning_error: None,
         created_at: now,
         updated_at: now,
     };
@@ -81,14 +88,24 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         }
         Err(e) => return Err(e.into()),
     }
-    let mut v = view(&tenant, 1);
+    let mut v = if deps.identity.is_some() {
+        // Created either way (201); a failed pool leaves it `provisioning` with the
+        // reason recorded, for POST .../provision to continue.
+        match super::identity::provision(deps, &tenant.id).await {
+            Ok(v) => v,
+            Err(Error::Unavailable(_)) => get(deps, &tenant.id).await?,
+            Err(e) => return Err(e),
+        }
+    } else {
+        view(&tenant, 1)
+    };
     if let Some(o) = v.as_object_mut() {
         o.insert("owner".into(), to_value(&owner));
     }
     Ok(v)
 }
 
-async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
+pub(crate) async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
     if !ids::is_valid(ids::TENANT, tenant_id) {
         return Err(Error::NotFound("tenant"));
     }
@@ -160,10 +177,19 @@ pub async fn patch(
     if input.kind != tenant.kind {
         return Err(Error::invalid("kind", "cannot be changed after creation"));
     }
+    let status = input.status.unwrap_or(tenant.status);
+    if (status == TenantStatus::Provisioning) != (tenant.status == TenantStatus::Provisioning) {
+        return Err(Error::conflict(
+            "invalid-transition",
+            format!(
+                "a tenant becomes active through POST /v1/tenants/{tenant_id}/provision, and never goes back to provisioning"
+            ),
+        ));
+    }
     let updated = Tenant {
         name: input.name,
         commission_rate_bps: input.commission_rate_bps,
-        status: input.status.unwrap_or(tenant.status),
+        status,
         contact: input.contact,
         billing: input.billing,
         invoice_mode: input.invoice_mode,

@@ -45,6 +45,11 @@ pub fn slug_marker(slug: &str) -> Key {
 pub fn api_key_lookup(secret_hash: &str) -> Key {
     key(format!("{PLATFORM}APIKEY#{secret_hash}"), "APIKEY")
 }
+/// A trusted token issuer (a tenant's customer pool) -> its tenant, by the SHA-256 (hex)
+/// of its `iss`: `authenticate()` finds a token's tenant here, never in the token.
+pub fn issuer(iss_hash: &str) -> Key {
+    key(format!("{PLATFORM}ISSUER#{iss_hash}"), "ISSUER")
+}
 pub fn platform_idempotency(key_hash: &str) -> Key {
     key(format!("{PLATFORM}IDEM#{key_hash}"), "IDEM")
 }
@@ -164,6 +169,12 @@ pub fn purge_entry(tenant_id: &str, purge_after: &str, customer_id: &str) -> Key
 /// The customer id at the end of a purge entry's sort key.
 pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
     sk.rsplit_once('#').map(|(_, id)| id)
+}
+
+/// A login's subject (the `sub` of its tokens) -> the user it signs in as: the one read
+/// that `authenticate()` makes for a token.
+pub fn login_subject(tenant_id: &str, subject: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("SUB#{subject}"))
 }
 
 // ---- the embedded identity provider's records (local mode only)
