@@ -31,6 +31,7 @@ pub enum Op {
     CustomersSuspend,
     CustomersReactivate,
     CustomersRestore,
+    Me,
 }
 
 #[derive(Debug)]
@@ -225,6 +226,7 @@ pub static ROUTES: &[Route] = &[
         "customers-restore",
         ManageCustomers
     ),
+    route!(Me, GET, "/v1/me", "me", Me),
 ];
 
 pub fn by_binary(binary: &str) -> Option<&'static Route> {

@@ -35,6 +35,13 @@ pub enum Principal {
         role: StaffRole,
         actor: String,
     },
+    /// A user of one of a tenant's customers, through a token of the tenant's customer
+    /// pool. Tenant and customer come from our records, never from the token.
+    Customer {
+        tenant_id: String,
+        customer_id: String,
+        user_id: String,
+    },
 }
 
 impl Principal {
@@ -43,6 +50,7 @@ impl Principal {
         match self {
             Principal::Operator { key_id } => key_id,
             Principal::Staff { actor, .. } => actor,
+            Principal::Customer { user_id, .. } => user_id,
         }
     }
 }
@@ -68,6 +76,8 @@ pub enum Permission {
     ManageCustomers,
     /// Create and revoke the tenant's API keys (an owner's power: a key can carry owner rights).
     ManageApiKeys,
+    /// Who am I: any authenticated principal, about itself.
+    Me,
 }
 
 impl Permission {
@@ -76,6 +86,7 @@ impl Permission {
         matches!(
             self,
             Permission::ReadTenant
+                | Permission::Me
                 | Permission::InviteCustomers
                 | Permission::StartSupportSessions
                 | Permission::ModifyCustomerSettings
@@ -101,13 +112,18 @@ pub enum Scope {
         tenant_id: String,
         role: StaffRole,
     },
+    /// One customer of one tenant, both from the verified principal.
+    Customer {
+        tenant_id: String,
+        customer_id: String,
+    },
 }
 
 impl Scope {
     pub fn tenant_id(&self) -> Option<&str> {
         match self {
             Scope::Tenant { tenant_id, .. } => Some(tenant_id),
-            Scope::Platform => None,
+            Scope::Platform | Scope::Customer { .. } => None,
         }
     }
 }
@@ -115,7 +131,9 @@ impl Scope {
 /// The one gate: may `principal` do `permission`, and in which scope.
 pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope, Error> {
     match principal {
-        Principal::Operator { .. } if permission.is_platform() => Ok(Scope::Platform),
+        Principal::Operator { .. } if permission.is_platform() || permission == Permission::Me => {
+            Ok(Scope::Platform)
+        }
         Principal::Operator { .. } => Err(Error::Forbidden(
             "an operator key acts on tenants through /v1/tenants; tenant routes need a tenant key"
                 .into(),
@@ -133,6 +151,17 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             "a tenant {} may not do this; it needs an owner",
             role.as_str()
         ))),
+        Principal::Customer {
+            tenant_id,
+            customer_id,
+            ..
+        } if permission == Permission::Me => Ok(Scope::Customer {
+            tenant_id: tenant_id.clone(),
+            customer_id: customer_id.clone(),
+        }),
+        // The staff and operator API does not exist for a customer's users: what they may
+        // not reach looks exactly like what is not there.
+        Principal::Customer { .. } => Err(Error::NotFound("resource")),
     }
 }
 

@@ -671,6 +671,7 @@ fn every_route_has_an_api_gateway_v2_event_that_lambda_http_parses() {
                 assert_eq!(tenant_id, TENANT_ID, "{name}: tenant_id");
                 assert_eq!(actor, TENANT_KEY_ID, "{name}: actor");
             }
+            other => panic!("{name}: events carry API-key principals, not {other:?}"),
         }
         if matches!(route.method.as_str(), "POST" | "PATCH") {
             let body = match req.body() {

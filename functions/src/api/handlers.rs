@@ -7,7 +7,7 @@ use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
-use tenantry::service::{api_keys, customers, identity, mail, members, tenants};
+use tenantry::service::{api_keys, customers, identity, mail, me, members, tenants};
 
 use super::{Ctx, Reply};
 use crate::routes::Op;
@@ -52,6 +52,7 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
         Op::TenantEmailsList => {
             Reply::ok(mail::list(d, cx.param("tenant_id"), cx.query("state"), limit, cursor).await?)
         }
+        Op::Me => Reply::ok(me::describe(d, cx.principal).await?),
         Op::TenantsProvision => Reply::ok(identity::provision(d, cx.param("tenant_id")).await?),
         Op::ApiKeysList => Reply::ok(api_keys::list(d, cx.tenant_id()?, limit, cursor).await?),
         Op::ApiKeysCreate => {

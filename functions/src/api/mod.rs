@@ -58,6 +58,7 @@ impl Reply {
 /// What a handler gets: the dependencies, the authorized scope and the parsed request.
 pub struct Ctx<'a> {
     pub deps: &'a Deps,
+    pub principal: &'a Principal,
     pub scope: Scope,
     pub params: HashMap<String, String>,
     pub query: HashMap<String, String>,
@@ -332,6 +333,7 @@ async fn run(
     };
     let cx = Ctx {
         deps: &app.deps,
+        principal: &principal,
         scope,
         params,
         query,

@@ -123,6 +123,19 @@ pub struct Admin {
     pub email: String,
     pub first_name: String,
     pub last_name: String,
+    /// The subject (`sub`) of the admin's login in the tenant's pool, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_subject: Option<String>,
+}
+
+/// A login's subject -> the customer user it signs in as (`keys::login_subject`): the
+/// one record `authenticate()` reads for a token. `enabled` follows the customer's
+/// status (only an active customer's users sign in) and the user's own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    pub user_id: String,
+    pub customer_id: String,
+    pub enabled: bool,
 }
 
 /// A stored customer.
@@ -152,7 +165,12 @@ impl Customer {
             "id": self.id,
             "status": self.status,
             "company": self.company,
-            "admin": self.admin,
+            "admin": {
+                "id": self.admin.id,
+                "email": self.admin.email,
+                "first_name": self.admin.first_name,
+                "last_name": self.admin.last_name,
+            },
             "primary_contact": self.primary_contact,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -392,9 +410,13 @@ pub struct CustomerUser {
     pub first_name: String,
     pub last_name: String,
     pub role: String,
-    /// argon2id PHC string; never leaves the store.
+    /// argon2id PHC string; never leaves the store. Only without an identity provider:
+    /// with one, the provider holds the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
+    /// The subject (`sub`) of the user's login, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_subject: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -10,8 +10,10 @@ use crate::Deps;
 use crate::access::Principal;
 use crate::error::Error;
 use crate::model::api_key::{self, KeyLookup, SECRET_PREFIX};
+use crate::model::customer::LoginRecord;
 use crate::model::ids;
 use crate::ports::{Condition, Item};
+use crate::service::tokens::{self, Issuer, Realm, TokenError, Verifier};
 use crate::store::keys;
 
 /// How stale `last_used_at` may get before a request refreshes it (one write at most
@@ -28,12 +30,27 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// One store read: the key's lookup item, found by the hash of the secret.
+/// Longest bearer token looked at (Cognito's tokens are 1-2 KB).
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// A bearer credential to a principal: an API key (`tk_...`: one store read, its lookup
+/// item found by the hash of the secret) or, with a token verifier configured, a JWT of
+/// a tenant's customer pool (one store read, its login record; the issuer -> tenant
+/// item is read once per issuer and process).
 pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal, Error> {
     let Some(secret) = token else {
         return Err(Error::Unauthenticated);
     };
-    if !secret.starts_with(SECRET_PREFIX) || secret.len() > 256 {
+    if secret.len() > MAX_TOKEN_LEN {
+        return Err(Error::Unauthenticated);
+    }
+    if !secret.starts_with(SECRET_PREFIX) {
+        return match &deps.tokens {
+            Some(verifier) => token_principal(deps, verifier, secret).await,
+            None => Err(Error::Unauthenticated),
+        };
+    }
+    if secret.len() > 256 {
         return Err(Error::Unauthenticated);
     }
     let hash = api_key::hash_secret(secret);
@@ -57,6 +74,68 @@ pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal,
             actor: lookup.key_id,
         }),
         (Some(_), None) => Err(Error::Unauthenticated),
+    }
+}
+
+/// Trusted issuers by `iss`, as their `P#ISSUER#` items say: written once when a pool is
+/// provisioned and never changed, so a process keeps what it has read.
+static ISSUERS: LazyLock<Mutex<HashMap<String, Issuer>>> = LazyLock::new(Mutex::default);
+
+async fn token_principal(
+    deps: &Deps,
+    verifier: &Verifier,
+    token: &str,
+) -> Result<Principal, Error> {
+    let Some(iss) = tokens::claimed_issuer(token).filter(|i| !i.is_empty() && i.len() <= 512)
+    else {
+        return Err(Error::Unauthenticated);
+    };
+    let cached = ISSUERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&iss)
+        .cloned();
+    let issuer = match cached {
+        Some(i) => i,
+        None => {
+            let Some(i) = super::identity::trusted_issuer(deps, &iss).await? else {
+                return Err(Error::Unauthenticated);
+            };
+            let mut cache = ISSUERS.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(iss, i.clone());
+            i
+        }
+    };
+    let verified = match verifier.verify(token, &issuer).await {
+        Ok(v) => v,
+        Err(TokenError::Keys(e)) => {
+            return Err(Error::Unexpected(
+                e.context("the issuer's keys are unavailable"),
+            ));
+        }
+        Err(_) => return Err(Error::Unauthenticated),
+    };
+    match verified.realm {
+        Realm::Customers { tenant_id } => {
+            let key = keys::login_subject(&tenant_id, &verified.subject);
+            let Some(item) = deps.store.get(&key).await? else {
+                return Err(Error::Unauthenticated);
+            };
+            let login: LoginRecord = super::from_item(&item)?;
+            if !login.enabled {
+                return Err(Error::Unauthenticated);
+            }
+            Ok(Principal::Customer {
+                tenant_id,
+                customer_id: login.customer_id,
+                user_id: login.user_id,
+            })
+        }
+        // Staff sign in with API keys until the staff pool's logins exist.
+        Realm::Staff => Err(Error::Unauthenticated),
     }
 }
 

@@ -14,7 +14,8 @@ use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::{
-    Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, MAX_SEARCH_ENTRIES, Transition,
+    Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, LoginRecord, MAX_SEARCH_ENTRIES,
+    Transition,
 };
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::{fields, ids, text};
@@ -94,22 +95,39 @@ fn duplicate_name(name: &str) -> Error {
     )
 }
 
+/// Creates the customer, its admin user and (with an identity provider) the admin's
+/// login in the tenant's pool: the login first, then every record in one transaction,
+/// the login removed again if that transaction fails.
 pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Result<Value, Error> {
     let input = draft.parse()?;
-    let password_hash = match input.admin_password {
-        Some(p) => Some(super::passwords::hash(p).await?),
-        None => None,
+    let user_id = ids::new_id(ids::USER);
+    let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
+    let login = super::identity::create_login(
+        deps,
+        tenant_id,
+        &input.admin_email,
+        &user_id,
+        input.admin_password.as_deref(),
+        &email_marker,
+    )
+    .await?;
+    // Without an identity provider the password stays here, as our own argon2id hash.
+    let password_hash = match (&login, input.admin_password) {
+        (None, Some(p)) => Some(super::passwords::hash(p).await?),
+        _ => None,
     };
+    let login_subject = login.as_ref().map(|(_, sub)| sub.clone());
     let now = deps.clock.now();
     let customer = Customer {
         id: ids::new_id(ids::CUSTOMER),
         status: CustomerStatus::Active,
         company: input.company,
         admin: Admin {
-            id: ids::new_id(ids::USER),
+            id: user_id,
             email: input.admin_email,
             first_name: input.admin_first_name,
             last_name: input.admin_last_name,
+            login_subject: login_subject.clone(),
         },
         primary_contact: input.primary_contact,
         created_at: now,
@@ -126,6 +144,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         last_name: customer.admin.last_name.clone(),
         role: "admin".into(),
         password_hash,
+        login_subject: login_subject.clone(),
         created_at: now,
     };
     let mut ops = vec![
@@ -144,9 +163,12 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         )),
         super::mail::customer_welcome(tenant_id, &customer, now)?,
     ];
+    if let Some(sub) = &login_subject {
+        ops.push(login_record(tenant_id, sub, &customer, true)?);
+    }
     ops.extend(search_puts(tenant_id, &customer));
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok(customer.view(1)),
+    let result = match deps.store.transact(ops).await {
+        Ok(()) => return Ok(customer.view(1)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
             Err(duplicate_email(&customer.admin.email))
         }
@@ -154,10 +176,31 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
             Err(duplicate_name(&customer.company.name))
         }
         Err(e) => Err(e.into()),
+    };
+    if let Some((pool, _)) = &login {
+        super::identity::undo_login(deps, pool, &customer.admin.email).await;
     }
+    result
 }
 
-async fn load(deps: &Deps, tenant_id: &str, customer_id: &str) -> Result<(Customer, Item), Error> {
+/// The `LoginRecord` item of a customer's admin login.
+fn login_record(tenant_id: &str, sub: &str, c: &Customer, enabled: bool) -> Result<WriteOp, Error> {
+    let record = LoginRecord {
+        user_id: c.admin.id.clone(),
+        customer_id: c.id.clone(),
+        enabled,
+    };
+    Ok(WriteOp::put(Item::new(
+        keys::login_subject(tenant_id, sub),
+        to_data(&record)?,
+    )))
+}
+
+pub(crate) async fn load(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+) -> Result<(Customer, Item), Error> {
     if !ids::is_valid(ids::CUSTOMER, customer_id) {
         return Err(Error::NotFound("customer"));
     }
@@ -236,6 +279,12 @@ pub async fn patch(
         fields::email_key(&current.admin.email),
         fields::email_key(&updated.admin.email),
     );
+    if old_email != new_email && current.admin.login_subject.is_some() {
+        return Err(Error::conflict(
+            "email-change-needs-verification",
+            "the admin signs in with this email; changing it needs the new address verified, which this API does not do yet",
+        ));
+    }
     if old_email != new_email {
         email_at = Some(ops.len());
         ops.push(WriteOp::create(Item::marker(keys::user_email_marker(
@@ -346,8 +395,21 @@ pub async fn transition(
         }
         _ => {}
     }
+    // Only an active customer's admin signs in: the next request with its token is 401
+    // as soon as this commits.
+    let enabled = updated.status == CustomerStatus::Active;
+    let login_changes = (current.status == CustomerStatus::Active) != enabled;
+    if let (Some(sub), true) = (&updated.admin.login_subject, login_changes) {
+        ops.push(login_record(tenant_id, sub, &updated, enabled)?);
+    }
     match deps.store.transact(ops).await {
-        Ok(()) => Ok(updated.view(version)),
+        Ok(()) => {
+            if updated.admin.login_subject.is_some() && login_changes {
+                super::identity::mirror_enabled(deps, tenant_id, &updated.admin.email, enabled)
+                    .await;
+            }
+            Ok(updated.view(version))
+        }
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
@@ -558,8 +620,9 @@ pub async fn purge_one(
             None => break,
         }
     }
-    for chunk in rest.chunks(MAX_TRANSACTION_ACTIONS / 2) {
+    for chunk in rest.chunks(MAX_TRANSACTION_ACTIONS / 3) {
         let mut ops = Vec::with_capacity(chunk.len() * 2);
+        let mut logins = Vec::new();
         for i in chunk {
             if let Some(email) = i
                 .data
@@ -571,10 +634,17 @@ pub async fn purge_one(
                     tenant_id,
                     &fields::email_key(email),
                 )));
+                if let Some(sub) = i.data.get("login_subject").and_then(Value::as_str) {
+                    ops.push(WriteOp::delete(keys::login_subject(tenant_id, sub)));
+                    logins.push(email.to_owned());
+                }
             }
             ops.push(WriteOp::delete(i.key()));
         }
         deps.store.transact(ops).await?;
+        for email in logins {
+            super::identity::delete_login(deps, tenant_id, &email).await;
+        }
     }
     // The admin's email marker went with the admin's user record above: deleting it
     // again here could delete a marker a new customer has claimed since.

@@ -54,6 +54,16 @@ fn key_for(principal: &Principal, idempotency_key: &str) -> Key {
     match principal {
         Principal::Operator { .. } => keys::platform_idempotency(&hash),
         Principal::Staff { tenant_id, .. } => keys::tenant_idempotency(tenant_id, &hash),
+        // Per user: customers of one tenant never see each other's replays.
+        Principal::Customer {
+            tenant_id, user_id, ..
+        } => {
+            let mut h = Sha256::new();
+            h.update(user_id.as_bytes());
+            h.update([0]);
+            h.update(idempotency_key.as_bytes());
+            keys::tenant_idempotency(tenant_id, &hex::encode(h.finalize()))
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use super::{from_item, tenants, to_data};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::tenant::{Tenant, TenantStatus};
-use crate::ports::{Condition, Item, Pool, WriteOp};
+use crate::ports::{Condition, IdentityError, Item, NewLogin, Pool, WriteOp};
 use crate::service::tokens::{Issuer, Realm};
 use crate::store::keys;
 
@@ -113,5 +113,140 @@ pub async fn trusted_issuer(deps: &Deps, iss: &str) -> Result<Option<Issuer>, Er
     match deps.store.get(&issuer_key(iss)).await? {
         Some(item) => Ok(Some(from_item(&item)?)),
         None => Ok(None),
+    }
+}
+
+/// Pools of active tenants, by tenant: a pool never changes once recorded.
+static POOLS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Pool>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The tenant's customer pool (one read the first time per process, then none), or
+/// None while the tenant is still provisioning.
+pub async fn customer_pool(deps: &Deps, tenant_id: &str) -> Result<Option<Pool>, Error> {
+    if let Some(p) = POOLS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(tenant_id)
+    {
+        return Ok(Some(p.clone()));
+    }
+    let (tenant, _) = tenants::load(deps, tenant_id).await?;
+    if let Some(pool) = &tenant.customer_pool {
+        let mut cache = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(tenant_id.to_owned(), pool.clone());
+    }
+    Ok(tenant.customer_pool)
+}
+
+fn identity_error(e: IdentityError) -> Error {
+    match e {
+        IdentityError::WeakPassword => Error::invalid(
+            "admin.password",
+            "is refused by the login pool's password policy: at least 8 characters with upper, lower, digit and special",
+        ),
+        other => {
+            tracing::warn!(error = ?other, "the identity provider failed");
+            Error::Unavailable(
+                "the login provider is unavailable; nothing was created, retry the request".into(),
+            )
+        }
+    }
+}
+
+/// The pool and login of a new customer user, made before the records that point at
+/// it. `Ok(None)` without an identity provider (passwords then stay as our own hashes).
+///
+/// A login already in the pool under this email is either another user's (the email
+/// marker exists: 409, untouched) or an orphan of a creation that died after making it
+/// (no marker: replaced). `undo_login` removes a login whose records were not written.
+pub async fn create_login(
+    deps: &Deps,
+    tenant_id: &str,
+    email: &str,
+    user_id: &str,
+    password: Option<&str>,
+    email_marker: &crate::ports::Key,
+) -> Result<Option<(Pool, String)>, Error> {
+    let Some(identity) = &deps.identity else {
+        return Ok(None);
+    };
+    let Some(pool) = customer_pool(deps, tenant_id).await? else {
+        return Err(Error::conflict(
+            "tenant-provisioning",
+            format!(
+                "the tenant's login pool is not ready yet; the operator finishes it with POST /v1/tenants/{tenant_id}/provision"
+            ),
+        ));
+    };
+    let login = NewLogin {
+        username: email.to_owned(),
+        subject: user_id.to_owned(),
+        password: password.map(str::to_owned),
+    };
+    match identity.create_user(&pool, &login).await {
+        Ok(sub) => Ok(Some((pool, sub))),
+        Err(IdentityError::UserExists) => {
+            if deps.store.get(email_marker).await?.is_some() {
+                return Err(Error::conflict(
+                    "duplicate-email",
+                    format!("a customer user with the email {email} already exists in this tenant"),
+                ));
+            }
+            tracing::warn!(
+                tenant_id,
+                "replacing an orphaned login left by an unfinished creation"
+            );
+            identity
+                .delete_user(&pool, email)
+                .await
+                .map_err(identity_error)?;
+            let sub = identity
+                .create_user(&pool, &login)
+                .await
+                .map_err(identity_error)?;
+            Ok(Some((pool, sub)))
+        }
+        Err(e) => Err(identity_error(e)),
+    }
+}
+
+/// Removes a login whose records could not be written (best effort: an orphan left
+/// here is replaced by the next creation with its email).
+pub async fn undo_login(deps: &Deps, pool: &Pool, email: &str) {
+    if let Some(identity) = &deps.identity
+        && let Err(e) = identity.delete_user(pool, email).await
+    {
+        tracing::warn!(error = ?e, "an unused login was left in the pool");
+    }
+}
+
+/// Mirrors a login's enabled state to the identity provider, so it stops (or resumes)
+/// issuing tokens. Best effort: our `LoginRecord` is what authentication trusts.
+pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, enabled: bool) {
+    let Some(identity) = &deps.identity else {
+        return;
+    };
+    let pool = match customer_pool(deps, tenant_id).await {
+        Ok(Some(p)) => p,
+        _ => return,
+    };
+    if let Err(e) = identity.set_enabled(&pool, email, enabled).await {
+        tracing::warn!(error = ?e, tenant_id, enabled, "the login's state was not mirrored to the identity provider");
+    }
+}
+
+/// Deletes a purged user's login from the identity provider (best effort).
+pub async fn delete_login(deps: &Deps, tenant_id: &str, email: &str) {
+    let Some(identity) = &deps.identity else {
+        return;
+    };
+    if let Ok(Some(pool)) = customer_pool(deps, tenant_id).await
+        && let Err(e) = identity.delete_user(&pool, email).await
+        && !matches!(e, IdentityError::NoSuchUser)
+    {
+        tracing::warn!(error = ?e, tenant_id, "a purged user's login was not deleted");
     }
 }

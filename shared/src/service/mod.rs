@@ -6,6 +6,7 @@ pub mod customers;
 pub mod idempotency;
 pub mod identity;
 pub mod mail;
+pub mod me;
 pub mod members;
 pub mod page;
 pub mod passwords;

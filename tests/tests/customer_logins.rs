@@ -1,0 +1,327 @@
+//! Customer admins sign in to their tenant's pool, and their tokens authenticate on the
+//! API as that customer's user, from our records:
+//!
+//! - `POST /v1/customers` makes the admin a real login (with the password given);
+//! - `GET /v1/me` says who the token is: user, tenant, customer;
+//! - the token of a customer user of tenant A reaches nothing else: every other route,
+//!   with A's other customer's ids or tenant B's, is 404;
+//! - deactivating, suspending or deleting the customer ends its logins at the next
+//!   request (401); reactivating restores them; the purge removes them;
+//! - in AWS the authorizer does the same from the token.
+
+use std::sync::Arc;
+
+use functions::routes::ROUTES;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry::Deps;
+use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+use tenantry::ports::{Identity, IdentityError, Pool};
+use tenantry::service::tokens::Verifier;
+use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app_with};
+
+const PASSWORD: &str = "Sup3r$ecret!";
+
+struct World {
+    app: TestApp,
+    idp: Arc<EmbeddedIdentity>,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("w.redb")).expect("a store"));
+    let issuer = Arc::new(
+        LocalIssuer::open(
+            dir.path().join("identity"),
+            "http://127.0.0.1:3000/identity",
+        )
+        .expect("issuer"),
+    );
+    let idp = Arc::new(EmbeddedIdentity::new(store.clone(), issuer.clone()));
+    let deps = Deps::new(store.clone()).with_identity(idp.clone(), Arc::new(Verifier::new(issuer)));
+    let mut app = spawn_app_with(deps).await;
+    app.embedded = Some(store);
+    World {
+        app,
+        idp,
+        _dir: dir,
+    }
+}
+
+async fn pool_of(app: &TestApp, tenant: &TestTenant) -> Pool {
+    let t = app
+        .get(&app.admin_key, &format!("/v1/tenants/{}", tenant.id))
+        .await;
+    serde_json::from_value(t.body["customer_pool"].clone()).expect("a provisioned pool")
+}
+
+/// A customer whose admin has a password; returns (customer id, admin email).
+async fn customer_with_login(app: &TestApp, t: &TestTenant, name: &str) -> (String, String) {
+    let email = format!("admin@{}.{}.example.com", name.to_lowercase(), t.slug);
+    let mut body = customer_body(name, &email);
+    body["admin"]["password"] = json!(PASSWORD);
+    let r = app.post(&t.owner_key, "/v1/customers", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(
+        !r.body.to_string().contains("login_subject") && !r.body.to_string().contains(PASSWORD),
+        "{}",
+        r.body
+    );
+    (r.field("id").to_owned(), email)
+}
+
+async fn sign_in(w: &World, pool: &Pool, email: &str) -> String {
+    w.idp
+        .authenticate(pool, email, PASSWORD)
+        .await
+        .expect("the admin signs in")
+        .access_token
+}
+
+fn concrete(path: &str, ids: &[(&str, &str)]) -> String {
+    let mut p = path.to_owned();
+    for (name, id) in ids {
+        p = p.replace(&format!("{{{name}}}"), id);
+    }
+    p
+}
+
+#[tokio::test]
+async fn a_customer_admin_signs_in_and_sees_itself_and_nothing_else() {
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("logins-a").await;
+    let b = app.new_tenant("logins-b").await;
+    let (x, x_email) = customer_with_login(app, &a, "Xylo").await;
+    let (y, _) = customer_with_login(app, &a, "Yonder").await;
+    let (z, _) = customer_with_login(app, &b, "Zephyr").await;
+    let token = sign_in(&w, &pool_of(app, &a).await, &x_email).await;
+
+    let me = app.get(&token, "/v1/me").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.body["kind"], "customer_user");
+    assert_eq!(me.body["customer"]["id"], x);
+    assert_eq!(me.body["tenant"]["id"], a.id);
+    assert_eq!(me.body["user"]["email"], x_email);
+    assert_eq!(me.body["permission_set"], "full");
+    // The id token works the same way.
+    let id_token = w
+        .idp
+        .authenticate(&pool_of(app, &a).await, &x_email, PASSWORD)
+        .await
+        .expect("signs in")
+        .id_token;
+    assert_eq!(app.get(&id_token, "/v1/me").await.body["customer"]["id"], x);
+
+    // Every other route, aimed at A's other customer, at A's staff, and at tenant B:
+    // 404, and nothing changes.
+    let member = app.get(&a.owner_key, "/v1/members").await.body["data"][0]["id"]
+        .as_str()
+        .expect("a member")
+        .to_owned();
+    let before_y = app
+        .get(&a.owner_key, &format!("/v1/customers/{y}"))
+        .await
+        .body;
+    let mut walked = 0;
+    for route in ROUTES.iter().filter(|r| r.path != "/v1/me") {
+        let method = Method::from_bytes(route.method.as_str().as_bytes()).expect("a method");
+        let targets = [
+            [
+                ("customer_id", y.as_str()),
+                ("tenant_id", a.id.as_str()),
+                ("member_id", member.as_str()),
+                ("key_id", "key_x"),
+            ],
+            [
+                ("customer_id", z.as_str()),
+                ("tenant_id", b.id.as_str()),
+                ("member_id", member.as_str()),
+                ("key_id", "key_x"),
+            ],
+            [
+                ("customer_id", x.as_str()),
+                ("tenant_id", a.id.as_str()),
+                ("member_id", member.as_str()),
+                ("key_id", "key_x"),
+            ],
+        ];
+        for ids in targets {
+            let path = concrete(route.path, &ids);
+            let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
+            let r = app.send(method.clone(), &token, &path, body, &[]).await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "{} {path} as a customer user: {}",
+                route.method,
+                r.body
+            );
+            walked += 1;
+        }
+    }
+    assert!(walked >= 3 * (ROUTES.len() - 1));
+    assert_eq!(
+        app.get(&a.owner_key, &format!("/v1/customers/{y}"))
+            .await
+            .body,
+        before_y
+    );
+}
+
+#[tokio::test]
+async fn the_customers_status_decides_whether_its_admin_gets_in() {
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("status-a").await;
+    let (x, email) = customer_with_login(app, &a, "Xylo").await;
+    let pool = pool_of(app, &a).await;
+    let token = sign_in(&w, &pool, &email).await;
+    let me = async |t: &str| app.get(t, "/v1/me").await.status;
+    assert_eq!(me(&token).await, StatusCode::OK);
+
+    let path = format!("/v1/customers/{x}");
+    for (action, after) in [
+        ("deactivate", StatusCode::UNAUTHORIZED),
+        ("reactivate", StatusCode::OK),
+        ("suspend", StatusCode::UNAUTHORIZED),
+        ("reactivate", StatusCode::OK),
+    ] {
+        let r = app
+            .post(&a.owner_key, &format!("{path}/{action}"), json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{action}: {}", r.body);
+        assert_eq!(me(&token).await, after, "the same token after {action}");
+    }
+    // The provider stops issuing tokens too while the customer is inactive.
+    app.post(&a.owner_key, &format!("{path}/deactivate"), json!({}))
+        .await;
+    let r = w.idp.authenticate(&pool, &email, PASSWORD).await;
+    assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
+    app.post(&a.owner_key, &format!("{path}/reactivate"), json!({}))
+        .await;
+
+    // Deleted: out. Restored (to active): in again.
+    let r = app
+        .delete(&a.owner_key, &format!("{path}?confirm=true"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(me(&token).await, StatusCode::UNAUTHORIZED);
+    app.post(&a.owner_key, &format!("{path}/restore"), json!({}))
+        .await;
+    assert_eq!(me(&token).await, StatusCode::OK);
+
+    // An admin email change would move the login; it needs verification first.
+    let r = app
+        .patch(
+            &a.owner_key,
+            &path,
+            json!({"admin": {"email": "new@xylo.example.com"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+
+    // Purged: the login and its record are gone.
+    app.delete(&a.owner_key, &format!("{path}?confirm=true"))
+        .await;
+    let later = chrono::Utc::now() + chrono::Duration::days(31);
+    let report = tenantry::service::purge::run(&app.deps, later)
+        .await
+        .expect("purge");
+    assert_eq!(report.customers_purged, 1);
+    assert_eq!(me(&token).await, StatusCode::UNAUTHORIZED);
+    let r = w.idp.authenticate(&pool, &email, PASSWORD).await;
+    assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
+    let leftovers: Vec<String> = app
+        .all_items()
+        .into_iter()
+        .filter(|i| i.sk.starts_with("SUB#") || i.sk == email)
+        .map(|i| format!("{} {}", i.pk, i.sk))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn an_admin_without_a_password_has_a_login_that_cannot_sign_in_yet_and_emails_stay_unique() {
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("nopass").await;
+    let r = app
+        .post(
+            &a.owner_key,
+            "/v1/customers",
+            customer_body("Quiet Co", "q@quiet.example.com"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let pool = pool_of(app, &a).await;
+    let s = w.idp.authenticate(&pool, "q@quiet.example.com", "").await;
+    assert!(matches!(s, Err(IdentityError::InvalidCredentials)), "{s:?}");
+    // The same admin email again: 409, and the first login is untouched.
+    let again = app
+        .post(
+            &a.owner_key,
+            "/v1/customers",
+            customer_body("Other Co", "Q@quiet.example.com"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    w.idp
+        .set_password(&pool, "q@quiet.example.com", PASSWORD)
+        .await
+        .expect("the first login still exists");
+    let token = sign_in(&w, &pool, "q@quiet.example.com").await;
+    assert_eq!(
+        app.get(&token, "/v1/me").await.body["customer"]["id"],
+        r.body["id"]
+    );
+}
+
+#[tokio::test]
+async fn the_lambda_authorizer_turns_a_customer_token_into_its_principal() {
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("authz").await;
+    let (x, email) = customer_with_login(app, &a, "Xylo").await;
+    let token = sign_in(&w, &pool_of(app, &a).await, &email).await;
+    let event = json!({
+        "version": "2.0", "routeKey": "GET /v1/me", "rawPath": "/v1/me", "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {token}")},
+        "requestContext": {"accountId": "1", "apiId": "api", "domainName": "d", "domainPrefix": "d",
+            "http": {"method": "GET", "path": "/v1/me", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "t"},
+            "requestId": "r", "routeKey": "GET /v1/me", "stage": "$default", "time": "23/Nov/2026:10:00:00 +0000", "timeEpoch": 1795000000000u64}
+    });
+    let context = tenantry_tests::gateway::authorize(&app.deps, &event)
+        .await
+        .expect("a context");
+    assert_eq!(
+        context,
+        json!({"kind": "customer", "tenant_id": a.id, "customer_id": x, "user_id": context["user_id"]})
+    );
+    assert!(
+        context["user_id"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("usr_"))
+    );
+    let me = functions::api::App::new(app.deps.clone(), Some("me"));
+    let through = tenantry_tests::gateway::through_gateway(&app.deps, &event.to_string()).await;
+    let resp = functions::lambda::handle(
+        &me,
+        lambda_http::request::from_str(&through).expect("event"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).expect("json"),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body["customer"]["id"], x);
+    // A tampered token is anonymous.
+    let mut bad = event.clone();
+    bad["headers"]["authorization"] = json!(format!("Bearer {}x", token));
+    assert_eq!(
+        tenantry_tests::gateway::authorize(&app.deps, &bad).await,
+        Some(json!({"kind": "anonymous"}))
+    );
+}
