@@ -25,8 +25,18 @@ async fn deps_from_env() -> Result<Deps, Error> {
 }
 
 /// The route functions that call the identity provider (Cognito): creating a tenant
-/// provisions its customer login pool, and provisioning resumes it.
-const IDENTITY_BINARIES: &[&str] = &["tenants-create", "tenants-provision"];
+/// provisions its customer login pool and provisioning resumes it; creating a customer
+/// makes its admin's login; lifecycle changes disable or enable it.
+const IDENTITY_BINARIES: &[&str] = &[
+    "tenants-create",
+    "tenants-provision",
+    "customers-create",
+    "customers-deactivate",
+    "customers-suspend",
+    "customers-reactivate",
+    "customers-delete",
+    "customers-restore",
+];
 
 /// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.
 fn token_verifier() -> Arc<Verifier> {
@@ -145,10 +155,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     })
 }
 
-/// Runs the Lambda of the daily purge (an EventBridge Scheduler target).
+/// Runs the Lambda of the daily purge (an EventBridge Scheduler target). Purged users'
+/// logins leave their tenant's Cognito pool.
 pub async fn serve_purge() -> Result<(), Error> {
     crate::init_tracing();
-    let deps = deps_from_env().await?;
+    let deps = deps_from_env().await?.with_identity(
+        Arc::new(CognitoIdentity::from_env().await),
+        token_verifier(),
+    );
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let deps = deps.clone();

@@ -325,3 +325,58 @@ async fn the_lambda_authorizer_turns_a_customer_token_into_its_principal() {
         Some(json!({"kind": "anonymous"}))
     );
 }
+
+/// The AWS home end to end against moto: DynamoDB, a Cognito pool per tenant, the
+/// admin's login made by `POST /v1/customers`, a token from Cognito's InitiateAuth,
+/// verified with the pool's JWKS over HTTP, and the login ended by a deactivation.
+#[tokio::test]
+async fn on_aws_a_cognito_token_of_a_customer_admin_authenticates() {
+    let Some(store) = tenantry_tests::dynamo::store_from_env("cognito logins").await else {
+        return;
+    };
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let cognito = Arc::new(tenantry::adapters::aws::CognitoIdentity::new(
+        aws_sdk_cognitoidentityprovider::Client::new(&tenantry::adapters::aws::sdk_config().await),
+        prefix,
+    ));
+    let deps = Deps::new(Arc::new(store)).with_identity(
+        cognito.clone(),
+        Arc::new(Verifier::new(Arc::new(
+            tenantry::adapters::aws::HttpJwks::from_env(),
+        ))),
+    );
+    let app = spawn_app_with(deps).await;
+    let slug = format!("cog{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let a = app.new_tenant(&slug).await;
+    let (x, email) = customer_with_login(&app, &a, "Xylo").await;
+    let pool = pool_of(&app, &a).await;
+    assert!(
+        pool.issuer.starts_with("https://cognito-idp."),
+        "{}",
+        pool.issuer
+    );
+    let tokens = cognito
+        .authenticate(&pool, &email, PASSWORD)
+        .await
+        .expect("Cognito signs the admin in");
+    for token in [&tokens.access_token, &tokens.id_token] {
+        let me = app.get(token, "/v1/me").await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+        assert_eq!(me.body["customer"]["id"], x);
+    }
+    let r = app
+        .post(
+            &a.owner_key,
+            &format!("/v1/customers/{x}/deactivate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        app.get(&tokens.access_token, "/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Cognito itself refuses the disabled login now.
+    let r = cognito.authenticate(&pool, &email, PASSWORD).await;
+    assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
+}
