@@ -36,6 +36,7 @@ const IDENTITY_BINARIES: &[&str] = &[
     "customers-reactivate",
     "customers-delete",
     "customers-restore",
+    "sign-in",
 ];
 
 /// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.
@@ -51,10 +52,7 @@ pub async fn serve(binary: &str) -> Result<(), Error> {
     }
     let mut deps = deps_from_env().await?;
     if IDENTITY_BINARIES.contains(&binary) {
-        deps = deps.with_identity(
-            Arc::new(CognitoIdentity::from_env().await),
-            token_verifier(),
-        );
+        deps = deps.with_identity_provider(Arc::new(CognitoIdentity::from_env().await));
     }
     let app = Arc::new(App::new(deps, Some(binary)));
     lambda_http::run(service_fn(move |req: Request| {
@@ -67,8 +65,7 @@ pub async fn serve(binary: &str) -> Result<(), Error> {
 /// Runs the HTTP API's Lambda authorizer (REQUEST type, payload 2.0, simple responses).
 pub async fn serve_authorizer() -> Result<(), Error> {
     crate::init_tracing();
-    let mut deps = deps_from_env().await?;
-    deps.tokens = Some(token_verifier());
+    let deps = deps_from_env().await?.with_tokens(token_verifier());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
             let deps = deps.clone();
@@ -159,10 +156,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 /// logins leave their tenant's Cognito pool.
 pub async fn serve_purge() -> Result<(), Error> {
     crate::init_tracing();
-    let deps = deps_from_env().await?.with_identity(
-        Arc::new(CognitoIdentity::from_env().await),
-        token_verifier(),
-    );
+    let deps = deps_from_env()
+        .await?
+        .with_identity_provider(Arc::new(CognitoIdentity::from_env().await));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let deps = deps.clone();

@@ -32,6 +32,7 @@ pub enum Op {
     CustomersReactivate,
     CustomersRestore,
     Me,
+    SignIn,
 }
 
 #[derive(Debug)]
@@ -47,7 +48,7 @@ pub struct Route {
 impl Route {
     /// Operator routes name a tenant in the path; tenant-scoped routes never do.
     pub fn is_tenant_scoped(&self) -> bool {
-        !self.permission.is_platform()
+        !self.permission.is_platform() && !self.permission.is_public()
     }
 }
 
@@ -227,6 +228,7 @@ pub static ROUTES: &[Route] = &[
         ManageCustomers
     ),
     route!(Me, GET, "/v1/me", "me", Me),
+    route!(SignIn, POST, "/t/{slug}/login", "sign-in", Public),
 ];
 
 pub fn by_binary(binary: &str) -> Option<&'static Route> {

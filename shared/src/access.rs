@@ -78,6 +78,8 @@ pub enum Permission {
     ManageApiKeys,
     /// Who am I: any authenticated principal, about itself.
     Me,
+    /// No credential at all: a tenant's login page (it is how credentials are made).
+    Public,
 }
 
 impl Permission {
@@ -101,6 +103,11 @@ impl Permission {
     pub fn allows(self, role: StaffRole) -> bool {
         !self.is_platform() && (role == StaffRole::Owner || self.member_may())
     }
+
+    /// Served without authentication.
+    pub fn is_public(self) -> bool {
+        self == Permission::Public
+    }
 }
 
 /// Where an authorized request may act.
@@ -117,13 +124,15 @@ pub enum Scope {
         tenant_id: String,
         customer_id: String,
     },
+    /// A public route: no principal.
+    Public,
 }
 
 impl Scope {
     pub fn tenant_id(&self) -> Option<&str> {
         match self {
             Scope::Tenant { tenant_id, .. } => Some(tenant_id),
-            Scope::Platform | Scope::Customer { .. } => None,
+            Scope::Platform | Scope::Customer { .. } | Scope::Public => None,
         }
     }
 }
@@ -131,6 +140,7 @@ impl Scope {
 /// The one gate: may `principal` do `permission`, and in which scope.
 pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope, Error> {
     match principal {
+        _ if permission.is_public() => Ok(Scope::Public),
         Principal::Operator { .. } if permission.is_platform() || permission == Permission::Me => {
             Ok(Scope::Platform)
         }

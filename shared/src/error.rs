@@ -35,6 +35,12 @@ pub enum Error {
     Invalid(Vec<FieldError>),
     #[error("missing or invalid credentials")]
     Unauthenticated,
+    /// A sign-in with a wrong email or password (one answer for both).
+    #[error("the email or password is wrong")]
+    InvalidLogin,
+    /// Too many failed sign-ins; retry after this many seconds.
+    #[error("too many attempts")]
+    Throttled { retry_after_seconds: u64 },
     #[error("forbidden: {0}")]
     Forbidden(String),
     /// Also what another tenant's resource looks like: indistinguishable from absent.

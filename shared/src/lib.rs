@@ -36,11 +36,22 @@ impl Deps {
 
     /// With an identity provider and the token verifier for its issuers.
     pub fn with_identity(
-        mut self,
+        self,
         identity: Arc<dyn ports::Identity>,
         tokens: Arc<service::tokens::Verifier>,
     ) -> Self {
+        self.with_identity_provider(identity).with_tokens(tokens)
+    }
+
+    /// With an identity provider only (functions that manage logins but never verify
+    /// a token: they stay free of the JWKS client).
+    pub fn with_identity_provider(mut self, identity: Arc<dyn ports::Identity>) -> Self {
         self.identity = Some(identity);
+        self
+    }
+
+    /// With a token verifier only (the authorizer: it verifies, never manages logins).
+    pub fn with_tokens(mut self, tokens: Arc<service::tokens::Verifier>) -> Self {
         self.tokens = Some(tokens);
         self
     }

@@ -418,15 +418,29 @@ fn every_route_is_behind_the_lambda_authorizer_on_the_authorization_header() {
         .expect("the authorizer's function");
     assert_eq!(f.binary, "authorizer");
     assert!(f.http_routes().is_empty(), "the authorizer serves no route");
-    // No route opts out of it.
+    // No route opts out of it but the public ones, and those do.
     for f in functions(&t) {
+        let public =
+            functions::routes::by_binary(&f.binary).is_some_and(|r| r.permission.is_public());
         for (kind, props) in f.events() {
             if kind == "HttpApi" {
-                assert!(
-                    props.get("Auth").is_none(),
-                    "{}: a route keeps the default authorizer",
+                let opted_out = props
+                    .get("Auth")
+                    .and_then(|a| a.get("Authorizer"))
+                    .and_then(Value::as_str)
+                    == Some("NONE");
+                assert_eq!(
+                    opted_out, public,
+                    "{}: only a public route has Auth.Authorizer NONE, and it must",
                     f.logical_id
                 );
+                if !public {
+                    assert!(
+                        props.get("Auth").is_none(),
+                        "{}: keeps the default authorizer",
+                        f.logical_id
+                    );
+                }
             }
         }
     }
@@ -645,6 +659,17 @@ fn every_route_has_an_api_gateway_v2_event_that_lambda_http_parses() {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        if route.permission.is_public() {
+            assert!(
+                auth.is_empty(),
+                "{name}: a public route's event carries no credential"
+            );
+            assert!(
+                functions::lambda::principal_of(&req).is_none(),
+                "{name}: a public route is not behind the authorizer"
+            );
+            continue;
+        }
         assert!(
             auth.starts_with("Bearer tk_"),
             "{name}: an authorization: Bearer tk_... header"
@@ -873,6 +898,26 @@ const OPERATOR_PLACEHOLDER: &str =
     "tk_example_operator_key_replace_me_0000000000000000000000000000000000";
 const TENANT_PLACEHOLDER: &str =
     "tk_example_tenant_owner_key_replace_me_000000000000000000000000000000";
+/// The replay's identity provider: the embedded one, on a store of its own, as Cognito is
+/// a service of its own in AWS (its calls are not the function's DynamoDB calls).
+fn with_identity(deps: Deps, dir: &Path) -> Deps {
+    let store = Arc::new(EmbeddedStore::open(dir.join("idp.redb")).expect("an identity store"));
+    let issuer = Arc::new(
+        tenantry::adapters::embedded::LocalIssuer::open(
+            dir.join("identity"),
+            "http://127.0.0.1:3000/identity",
+        )
+        .expect("an issuer"),
+    );
+    deps.with_identity(
+        Arc::new(tenantry::adapters::embedded::EmbeddedIdentity::new(
+            store,
+            issuer.clone(),
+        )),
+        Arc::new(tenantry::service::tokens::Verifier::new(issuer)),
+    )
+}
+
 /// The ids the events' authorizer contexts name (substituted like the secrets).
 const OPERATOR_KEY_ID: &str = "key_0197b2a3b0c17f2e8d9a0b1c2d3e4f50";
 const TENANT_KEY_ID: &str = "key_0197b2a5d1f27c3b8e4f5a6b7c8d9e10";
@@ -955,7 +1000,8 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         .to_owned();
     let customer = ok("POST", "/v1/customers", &setup_key, Some(serde_json::json!({
         "company": {"name": "Fixture Bakery"},
-        "admin": {"first_name": "Ada", "last_name": "Admin", "email": "ada@fixture-bakery.example.com"}})))
+        "admin": {"first_name": "Ada", "last_name": "Admin", "email": "ada@fixture-bakery.example.com",
+            "password": "Fixture$ecret1"}})))
     .await["id"]
         .as_str()
         .expect("customer id")
@@ -997,7 +1043,7 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             on: AtomicBool::new(false),
             calls: Mutex::new(Vec::new()),
         });
-        let deps = Deps::new(recorder.clone());
+        let deps = with_identity(Deps::new(recorder.clone()), dir.path());
         auth::register_operator_key(&deps, SETUP_OPERATOR_KEY)
             .await
             .expect("setup key");
@@ -1027,14 +1073,17 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
         let (mut authorizer_calls, mut calls) = (Vec::new(), Vec::new());
         for replay in replays {
             // API Gateway runs the authorizer first: its answer for the event's header
-            // is the context the event carries.
+            // is the context the event carries. (A public route has neither.)
             let event: serde_json::Value = serde_json::from_str(&replay).expect("a JSON event");
             recorder.on.store(true, Ordering::SeqCst);
             let context = tenantry_tests::gateway::authorize(&deps, &event).await;
             recorder.on.store(false, Ordering::SeqCst);
+            let carried = event["requestContext"]
+                .get("authorizer")
+                .map(|a| a["lambda"].clone());
             assert_eq!(
-                context.as_ref(),
-                Some(&event["requestContext"]["authorizer"]["lambda"]),
+                context,
+                carried,
                 "{}: the authorizer context is the authorizer's answer for its header",
                 file.display()
             );

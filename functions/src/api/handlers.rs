@@ -7,7 +7,7 @@ use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
-use tenantry::service::{api_keys, customers, identity, mail, me, members, tenants};
+use tenantry::service::{api_keys, customers, identity, mail, me, members, sign_in, tenants};
 
 use super::{Ctx, Reply};
 use crate::routes::Op;
@@ -52,7 +52,23 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
         Op::TenantEmailsList => {
             Reply::ok(mail::list(d, cx.param("tenant_id"), cx.query("state"), limit, cursor).await?)
         }
-        Op::Me => Reply::ok(me::describe(d, cx.principal).await?),
+        Op::Me => Reply::ok(me::describe(d, cx.principal.ok_or(Error::Unauthenticated)?).await?),
+        Op::SignIn => {
+            let body: sign_in::SignIn = parse_json(cx.body)?;
+            let tokens = sign_in::sign_in(d, cx.param("slug"), &body).await?;
+            let mut reply = Reply::ok(serde_json::json!({
+                "token_type": "Bearer",
+                "access_token": tokens.access_token,
+                "id_token": tokens.id_token,
+                "expires_in": tokens.expires_in,
+            }));
+            // For the tenant's pages in a browser; API clients use the JSON.
+            reply.cookie = Some(format!(
+                "tenantry_session={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+                tokens.access_token, tokens.expires_in
+            ));
+            reply
+        }
         Op::TenantsProvision => Reply::ok(identity::provision(d, cx.param("tenant_id")).await?),
         Op::ApiKeysList => Reply::ok(api_keys::list(d, cx.tenant_id()?, limit, cursor).await?),
         Op::ApiKeysCreate => {

@@ -26,6 +26,8 @@ pub struct Reply {
     pub body: Option<Value>,
     pub etag_version: Option<u64>,
     pub location: Option<String>,
+    /// A `Set-Cookie` value (a sign-in's session).
+    pub cookie: Option<String>,
 }
 
 impl Reply {
@@ -36,6 +38,7 @@ impl Reply {
             body: Some(body),
             etag_version,
             location: None,
+            cookie: None,
         }
     }
     pub fn created(body: Value, location: String) -> Self {
@@ -51,6 +54,7 @@ impl Reply {
             body: None,
             etag_version: None,
             location: None,
+            cookie: None,
         }
     }
 }
@@ -58,7 +62,8 @@ impl Reply {
 /// What a handler gets: the dependencies, the authorized scope and the parsed request.
 pub struct Ctx<'a> {
     pub deps: &'a Deps,
-    pub principal: &'a Principal,
+    /// None on a public route.
+    pub principal: Option<&'a Principal>,
     pub scope: Scope,
     pub params: HashMap<String, String>,
     pub query: HashMap<String, String>,
@@ -136,9 +141,16 @@ fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -
 fn problem_response(e: &Error, request_id: &str) -> Response<Bytes> {
     let p = problem::from_error(e, request_id);
     let mut r = json_response(p.status, problem::CONTENT_TYPE, &p.body);
-    if p.status == StatusCode::UNAUTHORIZED {
+    if matches!(e, Error::Unauthenticated) {
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if let Error::Throttled {
+        retry_after_seconds,
+    } = e
+        && let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }
@@ -276,19 +288,26 @@ async fn run(
     body: &Bytes,
     actor: &mut String,
 ) -> Result<Response<Bytes>, Error> {
-    let principal: Principal = match authn {
+    let principal: Option<Principal> = match authn {
+        // A login page: whatever credential comes along is not looked at.
+        _ if route.permission.is_public() => None,
         Authn::Bearer => {
             let token = auth::bearer(
                 headers
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok()),
             );
-            auth::authenticate(&app.deps, token).await?
+            Some(auth::authenticate(&app.deps, token).await?)
         }
-        Authn::Authorizer(verdict) => verdict.ok_or(Error::Unauthenticated)?,
+        Authn::Authorizer(verdict) => Some(verdict.ok_or(Error::Unauthenticated)?),
     };
-    *actor = principal.actor().to_owned();
-    let scope = authorize(&principal, route.permission)?;
+    let scope = match &principal {
+        Some(p) => {
+            *actor = p.actor().to_owned();
+            authorize(p, route.permission)?
+        }
+        None => tenantry::access::Scope::Public,
+    };
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::bad_request(
             "body-too-large",
@@ -299,14 +318,18 @@ async fn run(
     if has_body && !body.is_empty() && !is_json(headers, &route.method) {
         return Err(unsupported_media_type());
     }
-    let ticket = match (route.method == Method::POST, headers.get("idempotency-key")) {
-        (true, Some(k)) => {
+    let ticket = match (
+        route.method == Method::POST,
+        headers.get("idempotency-key"),
+        &principal,
+    ) {
+        (true, Some(k), Some(principal)) => {
             let k = k
                 .to_str()
                 .map_err(|_| Error::invalid("Idempotency-Key", "must be visible ASCII"))?;
             match idempotency::begin(
                 &app.deps,
-                &principal,
+                principal,
                 k,
                 route.method.as_str(),
                 route.path_for(&params).as_str(),
@@ -333,7 +356,7 @@ async fn run(
     };
     let cx = Ctx {
         deps: &app.deps,
-        principal: &principal,
+        principal: principal.as_ref(),
         scope,
         params,
         query,
@@ -364,6 +387,15 @@ async fn run(
                 .and_then(|l| HeaderValue::from_str(l).ok())
             {
                 r.headers_mut().insert(header::LOCATION, l);
+            }
+            if let Some(c) = reply
+                .cookie
+                .as_deref()
+                .and_then(|c| HeaderValue::from_str(c).ok())
+            {
+                r.headers_mut().insert(header::SET_COOKIE, c);
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             Some(r)
         }

@@ -71,6 +71,24 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
             "Unauthenticated",
             "send a valid API key as Authorization: Bearer tk_...",
         ),
+        Error::InvalidLogin => problem(
+            StatusCode::UNAUTHORIZED,
+            "invalid-credentials",
+            "Sign-in failed",
+            "the email or password is wrong",
+        ),
+        Error::Throttled {
+            retry_after_seconds,
+        } => {
+            let mut p = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many attempts",
+                "too many failed sign-ins for this email; wait and try again",
+            );
+            p.body["retry_after_seconds"] = json!(retry_after_seconds);
+            p
+        }
         Error::Forbidden(detail) => {
             problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
         }

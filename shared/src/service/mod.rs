@@ -11,6 +11,7 @@ pub mod members;
 pub mod page;
 pub mod passwords;
 pub mod purge;
+pub mod sign_in;
 pub mod tenants;
 pub mod tokens;
 

@@ -61,7 +61,11 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         updated_at: now,
     };
     let ops = vec![
-        WriteOp::create(Item::marker(keys::slug_marker(&tenant.slug))),
+        // The slug names the tenant on its login pages: the marker says which tenant.
+        WriteOp::create(Item::new(
+            keys::slug_marker(&tenant.slug),
+            to_data(&json!({ "tenant_id": tenant.id }))?,
+        )),
         WriteOp::create(Item::new(keys::tenant(&tenant.id), to_data(&tenant)?)),
         WriteOp::create(Item::marker(keys::tenant_directory(&tenant.id))),
         WriteOp::create(Item::new(

@@ -171,6 +171,12 @@ pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
     sk.rsplit_once('#').map(|(_, id)| id)
 }
 
+/// Failed sign-ins of one email at one tenant's login, by the SHA-256 (hex) of the
+/// normalized email: the throttle's counter.
+pub fn sign_in_failures(tenant_id: &str, email_hash: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("THROTTLE#{email_hash}"))
+}
+
 /// A login's subject (the `sub` of its tokens) -> the user it signs in as: the one read
 /// that `authenticate()` makes for a token.
 pub fn login_subject(tenant_id: &str, subject: &str) -> Key {

@@ -1,16 +1,43 @@
-//! Cost of verifying an identity token with a warm key cache (issue 4 asks for it):
+//! Cost of authenticating with an identity token, warm caches:
 //!
 //!     cargo run --release -p tenantry-tests --bin token-bench -- [verifications]
 //!
-//! Signs one RS256 id token with the local issuer, verifies it once (fetching the keys),
-//! then verifies it `verifications` times (default 20,000) on one thread in batches of
-//! 1,000 and prints the median and worst batch mean in microseconds per verification.
+//! 1. The verifier alone: signs one RS256 id token with the local issuer, verifies it
+//!    once (fetching the keys), then `verifications` times (default 20,000) on one
+//!    thread in batches of 1,000.
+//! 2. The whole `authenticate()` of a customer admin's access token, as a request pays
+//!    it: a tenant provisioned and a customer created through the services (embedded
+//!    store and identity provider), the admin signed in, then the token authenticated
+//!    the same number of times, counting the store reads per call.
+//!
+//! Each prints the median and worst batch mean in microseconds per call.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tenantry::adapters::embedded::LocalIssuer;
+use tenantry::Deps;
+use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+use tenantry::ports::{Identity, Pool};
 use tenantry::service::tokens::{Claims, Issuer, Realm, Verifier};
+use tenantry::service::{auth, customers, tenants};
+use tenantry::store::counting::CountingStore;
+
+/// Runs `call` `n` times in batches of 1,000; (median, worst) batch mean in µs per call.
+async fn batches(
+    n: usize,
+    mut call: impl AsyncFnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<(f64, f64)> {
+    let mut out = Vec::new();
+    for _ in 0..n / 1_000 {
+        let started = Instant::now();
+        for _ in 0..1_000 {
+            call().await?;
+        }
+        out.push(started.elapsed().as_secs_f64() * 1e6 / 1_000.0);
+    }
+    out.sort_by(f64::total_cmp);
+    Ok((out[out.len() / 2], out[out.len() - 1]))
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -44,21 +71,67 @@ async fn main() -> anyhow::Result<()> {
     let verifier = Verifier::new(issuer.clone());
     verifier.verify(&token, &pool).await?; // warms the key cache
 
-    let mut batches = Vec::new();
-    for _ in 0..n / 1_000 {
-        let started = Instant::now();
-        for _ in 0..1_000 {
-            verifier.verify(&token, &pool).await?;
-        }
-        batches.push(started.elapsed().as_secs_f64() * 1e6 / 1_000.0);
-    }
-    batches.sort_by(f64::total_cmp);
+    let (median, worst) = batches(n, async || {
+        verifier.verify(&token, &pool).await?;
+        Ok(())
+    })
+    .await?;
     println!(
-        "token verification (RS256, 2048-bit, warm key cache): median {:.1} µs, worst batch {:.1} µs per verification ({} verifications, {} batches of 1,000)",
-        batches[batches.len() / 2],
-        batches[batches.len() - 1],
-        batches.len() * 1_000,
-        batches.len()
+        "token verification (RS256, 2048-bit, warm key cache): median {median:.1} µs, worst batch {worst:.1} µs per verification ({n} verifications)",
+        n = n / 1_000 * 1_000
+    );
+
+    // 2. authenticate() of a real customer admin's token.
+    let store = Arc::new(CountingStore::new(Arc::new(EmbeddedStore::open(
+        dir.path().join("bench.redb"),
+    )?)));
+    let counts = store.counts.clone();
+    let local = Arc::new(LocalIssuer::open(
+        dir.path().join("identity"),
+        "http://127.0.0.1:3000/identity",
+    )?);
+    let idp = Arc::new(EmbeddedIdentity::new(store.clone(), local.clone()));
+    let deps = Deps::new(store).with_identity(idp.clone(), Arc::new(Verifier::new(local)));
+    let tenant = tenants::create(
+        &deps,
+        &serde_json::from_value(
+            serde_json::json!({"name": "Bench", "slug": "bench", "kind": "partner",
+            "owner": {"email": "o@bench.example.com", "first_name": "O", "last_name": "B"}}),
+        )?,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_owned();
+    let pool: Pool = serde_json::from_value(tenant["customer_pool"].clone())?;
+    customers::create(
+        &deps,
+        &tenant_id,
+        &serde_json::from_value(serde_json::json!({"company": {"name": "Bench Co"},
+            "admin": {"first_name": "A", "last_name": "B", "email": "a@bench.example.com", "password": "Sup3r$ecret!"}}))?,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let access = idp
+        .authenticate(&pool, "a@bench.example.com", "Sup3r$ecret!")
+        .await?
+        .access_token;
+    auth::authenticate(&deps, Some(&access))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?; // warms the issuer and key caches
+    counts.take();
+    let (median, worst) = batches(n, async || {
+        auth::authenticate(&deps, Some(&access))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    })
+    .await?;
+    let (reads, writes, _) = counts.take();
+    let calls = (n / 1_000 * 1_000) as f64;
+    println!(
+        "authenticate() of a customer admin's access token (embedded store, warm caches): median {median:.1} µs, worst batch {worst:.1} µs per call; store reads per call {:.2}, writes {:.2}",
+        reads as f64 / calls,
+        writes as f64 / calls
     );
     Ok(())
 }
