@@ -12,7 +12,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 use serde_json::Value;
 use tenantry::Deps;
 use tenantry::access::Principal;
-use tenantry::adapters::aws::{CognitoIdentity, DynamoStore, HttpJwks};
+use tenantry::adapters::aws::{CognitoIdentity, DynamoStore, HttpJwks, SdkConfig};
 use tenantry::service::auth;
 use tenantry::service::tokens::Verifier;
 
@@ -21,7 +21,19 @@ use crate::api::{App, Authn, dispatch};
 /// The DynamoDB-backed dependencies of a function, from `TABLE_NAME`.
 async fn deps_from_env() -> Result<Deps, Error> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    Ok(Deps::new(Arc::new(DynamoStore::from_env(table).await)))
+    Ok(Deps::new(Arc::new(DynamoStore::from_config(
+        aws_config().await,
+        table,
+    ))))
+}
+
+/// The process's one AWS configuration: every client of a function shares it (and its
+/// HTTPS client and trust store), so a second client costs no second setup at init.
+async fn aws_config() -> &'static SdkConfig {
+    static CONFIG: tokio::sync::OnceCell<SdkConfig> = tokio::sync::OnceCell::const_new();
+    CONFIG
+        .get_or_init(tenantry::adapters::aws::sdk_config)
+        .await
 }
 
 /// The route functions that call the identity provider (Cognito): creating a tenant
@@ -52,7 +64,8 @@ pub async fn serve(binary: &str) -> Result<(), Error> {
     }
     let mut deps = deps_from_env().await?;
     if IDENTITY_BINARIES.contains(&binary) {
-        deps = deps.with_identity_provider(Arc::new(CognitoIdentity::from_env().await));
+        deps =
+            deps.with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)));
     }
     let app = Arc::new(App::new(deps, Some(binary)));
     lambda_http::run(service_fn(move |req: Request| {
@@ -158,7 +171,7 @@ pub async fn serve_purge() -> Result<(), Error> {
     crate::init_tracing();
     let deps = deps_from_env()
         .await?
-        .with_identity_provider(Arc::new(CognitoIdentity::from_env().await));
+        .with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let deps = deps.clone();
@@ -185,7 +198,9 @@ pub async fn purge(deps: &Deps) -> Result<serde_json::Value, Error> {
 pub async fn serve_mail_sender() -> Result<(), Error> {
     crate::init_tracing();
     let deps = deps_from_env().await?;
-    let mailer = Arc::new(tenantry::adapters::aws::SesMailer::from_env().await);
+    let mailer = Arc::new(tenantry::adapters::aws::SesMailer::from_config(
+        aws_config().await,
+    ));
     let settings = Arc::new(tenantry::service::mail::MailSettings::from_env());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {

@@ -47,11 +47,16 @@ impl CognitoIdentity {
     /// With the ambient AWS configuration and the prefix of `USER_POOL_PREFIX`
     /// (default `tenantry`).
     pub async fn from_env() -> Self {
+        Self::from_config(&super::sdk_config().await)
+    }
+
+    /// With this AWS configuration and the prefix of `USER_POOL_PREFIX`.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         let prefix = std::env::var("USER_POOL_PREFIX")
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "tenantry".into());
-        Self::new(Client::new(&super::sdk_config().await), prefix)
+        Self::new(Client::new(config), prefix)
     }
 
     fn pool_name(&self, tenant_id: &str) -> String {

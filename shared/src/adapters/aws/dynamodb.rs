@@ -56,7 +56,13 @@ impl DynamoStore {
 
     /// A store over `table` with the ambient AWS configuration ([`super::sdk_config`]).
     pub async fn from_env(table: impl Into<String>) -> Self {
-        Self::new(Client::new(&super::sdk_config().await), table)
+        Self::from_config(&super::sdk_config().await, table)
+    }
+
+    /// A store over `table` with this AWS configuration (one per process, shared by
+    /// every client of a function).
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
     }
 
     pub fn table(&self) -> &str {

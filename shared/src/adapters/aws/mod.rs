@@ -11,7 +11,9 @@ pub use dynamodb::DynamoStore;
 pub use jwks::HttpJwks;
 pub use ses::SesMailer;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+pub use aws_config::SdkConfig;
+
+use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
 /// The root CAs of Amazon Trust Services, which issue every AWS service endpoint's

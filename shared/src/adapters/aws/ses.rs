@@ -27,10 +27,15 @@ impl SesMailer {
     /// With the ambient AWS configuration ([`super::sdk_config`]) and the configuration
     /// set of `SES_CONFIGURATION_SET`, if set.
     pub async fn from_env() -> Self {
+        Self::from_config(&super::sdk_config().await)
+    }
+
+    /// With this AWS configuration and the configuration set of `SES_CONFIGURATION_SET`.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         let set = std::env::var("SES_CONFIGURATION_SET")
             .ok()
             .filter(|s| !s.is_empty());
-        Self::new(Client::new(&super::sdk_config().await), set)
+        Self::new(Client::new(config), set)
     }
 }
 
