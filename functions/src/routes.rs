@@ -33,6 +33,9 @@ pub enum Op {
     CustomersRestore,
     Me,
     SignIn,
+    LoginPage,
+    BrandingGet,
+    BrandingPut,
 }
 
 #[derive(Debug)]
@@ -229,6 +232,21 @@ pub static ROUTES: &[Route] = &[
     ),
     route!(Me, GET, "/v1/me", "me", Me),
     route!(SignIn, POST, "/t/{slug}/login", "sign-in", Public),
+    route!(LoginPage, GET, "/t/{slug}/login", "login-page", Public),
+    route!(
+        BrandingGet,
+        GET,
+        "/v1/tenants/{tenant_id}/branding",
+        "tenant-branding-get",
+        ManageTenants
+    ),
+    route!(
+        BrandingPut,
+        PUT,
+        "/v1/tenants/{tenant_id}/branding",
+        "tenant-branding-put",
+        ManageTenants
+    ),
 ];
 
 pub fn by_binary(binary: &str) -> Option<&'static Route> {

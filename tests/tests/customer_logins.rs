@@ -164,7 +164,12 @@ async fn a_customer_admin_signs_in_and_sees_itself_and_nothing_else() {
             walked += 1;
         }
     }
-    assert!(walked >= 3 * (ROUTES.len() - 2));
+    let walkable = ROUTES
+        .iter()
+        .filter(|r| r.path != "/v1/me" && !r.permission.is_public())
+        .count();
+    assert_eq!(walked, 3 * walkable);
+    assert!(walkable >= ROUTES.len() - 4, "most routes are walked");
     assert_eq!(
         app.get(&a.owner_key, &format!("/v1/customers/{y}"))
             .await
@@ -478,4 +483,151 @@ async fn signing_in_at_the_tenants_login_gives_tokens_one_answer_for_failures_an
     let r = attempt(&y_email, PASSWORD).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(strip(r.body), strip(unknown.body));
+}
+
+#[tokio::test]
+async fn the_branded_login_page_signs_in_through_its_form_with_a_csrf_token() {
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("brand").await;
+    let (_, email) = customer_with_login(app, &a, "Xylo").await;
+
+    // Branding is the operator's: 422 naming every bad field, 403 for a tenant key.
+    let path = format!("/v1/tenants/{}/branding", a.id);
+    let bad = app
+        .send(Method::PUT, &app.admin_key, &path, Some(json!({"product_name": "", "primary_color": "teal", "logo_url": "http://x.example.com/l.png"})), &[])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(
+        bad.error_fields(),
+        vec!["product_name", "logo_url", "primary_color"]
+    );
+    let brand = json!({"product_name": "Brand Cloud", "logo_url": "https://cdn.brand.example.com/logo.png",
+        "primary_color": "#0F766E", "accent_color": "#f59e0b", "support_email": "help@brand.example.com",
+        "custom_domain": "login.brand.example.com", "registration_enabled": false});
+    let r = app
+        .send(Method::PUT, &a.owner_key, &path, Some(brand.clone()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .send(Method::PUT, &app.admin_key, &path, Some(brand), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["primary_color"], "#0f766e");
+    assert_eq!(app.get(&app.admin_key, &path).await.body, r.body);
+
+    // The page: the tenant's name, logo and colours, no platform name, strict headers.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let page = http
+        .get(format!("{}/t/brand/login", app.base))
+        .send()
+        .await
+        .expect("the page");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    let set_cookie = headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let html = page.text().await.expect("html");
+    for expected in [
+        "Brand Cloud",
+        "cdn.brand.example.com",
+        "#0f766e",
+        "#f59e0b",
+        "help@brand.example.com",
+        "lang=\"en\"",
+        "<label for=\"email\">",
+    ] {
+        assert!(html.contains(expected), "the page lacks {expected}");
+    }
+    assert!(
+        !html.to_lowercase().contains("tenantry"),
+        "no platform branding on the page"
+    );
+    let csrf_cookie = set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("the csrf cookie");
+    let field = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the csrf field")
+        .to_owned();
+    assert_eq!(field, csrf_cookie);
+
+    let post = async |cookie: Option<&str>, csrf: &str, password: &str| {
+        let mut req = http.post(format!("{}/t/brand/login", app.base)).form(&[
+            ("email", email.as_str()),
+            ("password", password),
+            ("csrf", csrf),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("tenantry_csrf={c}"));
+        }
+        req.send().await.expect("posted")
+    };
+    // Without the cookie, or with another token: refused before the password is looked at.
+    let r = post(None, &field, PASSWORD).await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.headers()
+            .get("set-cookie")
+            .is_none_or(|c| !c.to_str().unwrap().contains("tenantry_session"))
+    );
+    let r = post(Some(&csrf_cookie), &"0".repeat(64), PASSWORD).await;
+    assert_eq!(r.status(), 403);
+    // A wrong password: the form again, one message.
+    let r = post(Some(&csrf_cookie), &field, "Wr0ng$password").await;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The email or password is wrong.")
+    );
+    // Right: signed in, with the session cookie.
+    let r = post(Some(&csrf_cookie), &field, PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        session.starts_with("tenantry_session=")
+            && session.contains("HttpOnly")
+            && session.contains("Secure"),
+        "{session}"
+    );
+    assert!(r.text().await.unwrap().contains("You are signed in"));
+    let token = session
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("the token");
+    assert_eq!(app.get(&token, "/v1/me").await.body["user"]["email"], email);
+
+    // An unknown tenant's page is 404.
+    let r = http
+        .get(format!("{}/t/no-such-tenant/login", app.base))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 404);
 }

@@ -2,15 +2,32 @@
 
 use serde_json::Value;
 use tenantry::Error;
+use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
-use tenantry::service::{api_keys, customers, identity, mail, me, members, sign_in, tenants};
+use tenantry::service::{
+    api_keys, customers, identity, mail, me, members, pages, sign_in, tenants,
+};
 
 use super::{Ctx, Reply};
 use crate::routes::Op;
+
+fn session_cookie(t: &tenantry::ports::Tokens) -> String {
+    format!(
+        "tenantry_session={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        t.access_token, t.expires_in
+    )
+}
+
+fn page_reply(page: pages::Page) -> Reply {
+    let status = http::StatusCode::from_u16(page.status).unwrap_or(http::StatusCode::OK);
+    let mut reply = Reply::html(status, page.html);
+    reply.cookie = page.cookie;
+    reply
+}
 
 fn id_of(v: &Value) -> &str {
     v.get("id").and_then(Value::as_str).unwrap_or_default()
@@ -53,6 +70,27 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
             Reply::ok(mail::list(d, cx.param("tenant_id"), cx.query("state"), limit, cursor).await?)
         }
         Op::Me => Reply::ok(me::describe(d, cx.principal.ok_or(Error::Unauthenticated)?).await?),
+        Op::LoginPage => {
+            let page = pages::login_page(d, cx.param("slug")).await?;
+            page_reply(page)
+        }
+        Op::BrandingGet => Reply::ok(tenants::branding(d, cx.param("tenant_id")).await?),
+        Op::BrandingPut => {
+            let draft: BrandingDraft = parse_json(cx.body)?;
+            Reply::ok(tenants::set_branding(d, cx.param("tenant_id"), &draft).await?)
+        }
+        Op::SignIn if cx.is_form() => {
+            let cookies = cx
+                .headers
+                .get(http::header::COOKIE)
+                .and_then(|v| v.to_str().ok());
+            let (page, tokens) = pages::login_form(d, cx.param("slug"), cx.body, cookies).await?;
+            let mut reply = page_reply(page);
+            if let Some(t) = tokens {
+                reply.cookie = Some(session_cookie(&t));
+            }
+            reply
+        }
         Op::SignIn => {
             let body: sign_in::SignIn = parse_json(cx.body)?;
             let tokens = sign_in::sign_in(d, cx.param("slug"), &body).await?;
@@ -63,10 +101,7 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
                 "expires_in": tokens.expires_in,
             }));
             // For the tenant's pages in a browser; API clients use the JSON.
-            reply.cookie = Some(format!(
-                "tenantry_session={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
-                tokens.access_token, tokens.expires_in
-            ));
+            reply.cookie = Some(session_cookie(&tokens));
             reply
         }
         Op::TenantsProvision => Reply::ok(identity::provision(d, cx.param("tenant_id")).await?),

@@ -28,6 +28,8 @@ pub struct Reply {
     pub location: Option<String>,
     /// A `Set-Cookie` value (a sign-in's session).
     pub cookie: Option<String>,
+    /// An HTML page instead of JSON (the tenant's login page).
+    pub html: Option<String>,
 }
 
 impl Reply {
@@ -39,6 +41,18 @@ impl Reply {
             etag_version,
             location: None,
             cookie: None,
+            html: None,
+        }
+    }
+    /// An HTML page with this status.
+    pub fn html(status: StatusCode, html: String) -> Self {
+        Self {
+            status,
+            body: None,
+            etag_version: None,
+            location: None,
+            cookie: None,
+            html: Some(html),
         }
     }
     pub fn created(body: Value, location: String) -> Self {
@@ -55,6 +69,7 @@ impl Reply {
             etag_version: None,
             location: None,
             cookie: None,
+            html: None,
         }
     }
 }
@@ -80,6 +95,10 @@ impl Ctx<'_> {
     }
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
+    }
+    /// The body is a browser form (`application/x-www-form-urlencoded`).
+    pub fn is_form(&self) -> bool {
+        is_form(self.headers)
     }
     /// The tenant of a tenant-scoped route: from the verified principal only.
     pub fn tenant_id(&self) -> Result<&str, Error> {
@@ -138,6 +157,34 @@ fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -
     r
 }
 
+/// A page of the tenant's: no scripts at all, images over https only, forms to this
+/// origin only, never framed.
+const PAGE_CSP: &str = "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn html_response(status: StatusCode, page: &str) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from(page.to_owned()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 fn problem_response(e: &Error, request_id: &str) -> Response<Bytes> {
     let p = problem::from_error(e, request_id);
     let mut r = json_response(p.status, problem::CONTENT_TYPE, &p.body);
@@ -174,6 +221,18 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
         out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
     }
     out
+}
+
+/// A browser form's body (only public routes take one: the login page's form).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 fn is_json(headers: &HeaderMap, method: &Method) -> bool {
@@ -315,7 +374,8 @@ async fn run(
         ));
     }
     let has_body = matches!(route.method, Method::POST | Method::PATCH | Method::PUT);
-    if has_body && !body.is_empty() && !is_json(headers, &route.method) {
+    let form_ok = route.permission.is_public() && is_form(headers);
+    if has_body && !body.is_empty() && !is_json(headers, &route.method) && !form_ok {
         return Err(unsupported_media_type());
     }
     let ticket = match (
@@ -367,9 +427,10 @@ async fn run(
     let response = match &result {
         Err(_) => None,
         Ok(reply) => {
-            let mut r = match &reply.body {
-                Some(b) => json_response(reply.status, "application/json", b),
-                None => {
+            let mut r = match (&reply.body, &reply.html) {
+                (_, Some(page)) => html_response(reply.status, page),
+                (Some(b), None) => json_response(reply.status, "application/json", b),
+                (None, None) => {
                     let mut r = Response::new(Bytes::new());
                     *r.status_mut() = reply.status;
                     r

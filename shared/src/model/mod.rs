@@ -1,6 +1,7 @@
 //! Entities and the value types they are made of; input is parsed once, at the edge.
 
 pub mod api_key;
+pub mod branding;
 pub mod customer;
 pub mod fields;
 pub mod ids;

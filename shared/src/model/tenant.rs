@@ -69,6 +69,9 @@ pub struct Tenant {
     /// Why the last provisioning attempt failed (while `provisioning`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_error: Option<String>,
+    /// Set by the operator (`PUT /v1/tenants/{id}/branding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branding: Option<super::branding::Branding>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

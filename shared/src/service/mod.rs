@@ -9,6 +9,7 @@ pub mod mail;
 pub mod me;
 pub mod members;
 pub mod page;
+pub mod pages;
 pub mod passwords;
 pub mod purge;
 pub mod sign_in;

@@ -50,7 +50,7 @@ fn wrong() -> Error {
 }
 
 /// The tenant a login page's slug names, if it is a tenant with a login pool.
-async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
+pub(crate) async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
     if tenant::slug(slug).is_err() {
         return Err(Error::NotFound("login page"));
     }

@@ -6,6 +6,7 @@ use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::access::StaffRole;
 use crate::error::Error;
+use crate::model::branding::{Branding, BrandingDraft};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::member::{Member, MemberStatus};
 use crate::model::tenant::{Tenant, TenantDraft, TenantStatus};
@@ -47,6 +48,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         invoice_mode: input.invoice_mode,
         customer_pool: None,
         provisioning_error: None,
+        branding: None,
         created_at: now,
         updated_at: now,
     };
@@ -212,6 +214,45 @@ pub async fn patch(
         .await
     {
         Ok(()) => Ok(view(&updated, version)),
+        Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The tenant's branding, or what it shows without one (its name, default colours).
+pub async fn branding(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
+    let (t, _) = load(deps, tenant_id).await?;
+    let b = t
+        .branding
+        .clone()
+        .unwrap_or_else(|| Branding::default_for(&t.name));
+    Ok(to_value(&b))
+}
+
+/// Replaces the tenant's branding (one read, one conditional write).
+pub async fn set_branding(
+    deps: &Deps,
+    tenant_id: &str,
+    draft: &BrandingDraft,
+) -> Result<Value, Error> {
+    let b = draft.parse()?;
+    let (tenant, item) = load(deps, tenant_id).await?;
+    let updated = Tenant {
+        branding: Some(b.clone()),
+        updated_at: deps.clock.now(),
+        ..tenant
+    };
+    let new_item = Item {
+        data: to_data(&updated)?,
+        version: item.version + 1,
+        ..item.clone()
+    };
+    match deps
+        .store
+        .put(new_item, Condition::VersionIs(item.version))
+        .await
+    {
+        Ok(()) => Ok(to_value(&b)),
         Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }

@@ -1,0 +1,6 @@
+//! Lambda for `PUT /v1/tenants/{tenant_id}/branding`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::lambda::serve("tenant-branding-put").await
+}
