@@ -345,6 +345,9 @@ pub enum IdentityError {
     /// 8+ characters with upper, lower, digit and special).
     #[error("the password does not meet the password policy")]
     WeakPassword,
+    /// The identity provider refused the username (the email) itself.
+    #[error("the identity provider refused the email as a username")]
+    InvalidUsername,
     #[error("no such login")]
     NoSuchUser,
     #[error("the identity provider is unavailable")]

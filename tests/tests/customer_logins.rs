@@ -631,3 +631,157 @@ async fn the_branded_login_page_signs_in_through_its_form_with_a_csrf_token() {
         .expect("sent");
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn concurrent_attempts_are_all_counted_and_our_record_overrules_the_provider() {
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("race").await;
+    let (x, email) = customer_with_login(app, &a, "Xylo").await;
+    let login = "/t/race/login";
+    let attempt = |password: &'static str| {
+        let email = email.clone();
+        async move {
+            app.send(
+                Method::POST,
+                "",
+                login,
+                Some(json!({"email": email, "password": password})),
+                &[],
+            )
+            .await
+            .status
+        }
+    };
+    // Twenty wrong guesses at once: none gets past the limit unseen, so the right
+    // password is refused afterwards.
+    let statuses = futures::future::join_all((0..20).map(|_| attempt("Wr0ng$guess1"))).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let mut checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        checked <= 5,
+        "at most five guesses reached the password check: {checked}"
+    );
+    // Guessing on, one at a time: exactly five guesses in all reach the check.
+    loop {
+        match attempt("Wr0ng$guess2").await {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => break,
+            other => panic!("{other}"),
+        }
+        assert!(checked <= 5, "{checked} guesses reached the password check");
+    }
+    assert_eq!(checked, 5);
+    assert_eq!(attempt(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+
+    // A customer deactivated while its provider login stayed enabled (a lost mirror
+    // call): sign-in still refuses it, with the one failure answer.
+    let (y, y_email) = customer_with_login(app, &a, "Yonder").await;
+    app.post(
+        &a.owner_key,
+        &format!("/v1/customers/{y}/deactivate"),
+        json!({}),
+    )
+    .await;
+    let pool = pool_of(app, &a).await;
+    w.idp
+        .set_enabled(&pool, &y_email, true)
+        .await
+        .expect("the provider lets the login in again");
+    let r = app
+        .send(
+            Method::POST,
+            "",
+            login,
+            Some(json!({"email": y_email, "password": PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let _ = x;
+}
+
+#[tokio::test]
+async fn concurrent_creates_with_one_admin_email_leave_the_winner_with_a_working_login() {
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("twins").await;
+    let email = "twin@twins.example.com";
+    let creates = (0..10).map(|i| {
+        let mut body = customer_body(&format!("Twin {i}"), email);
+        body["admin"]["password"] = json!(PASSWORD);
+        app.post(&a.owner_key, "/v1/customers", body)
+    });
+    let results = futures::future::join_all(creates).await;
+    let created: Vec<_> = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT)
+    );
+    let token = sign_in(&w, &pool_of(app, &a).await, email).await;
+    assert_eq!(
+        app.get(&token, "/v1/me").await.body["customer"]["id"],
+        created[0].body["id"]
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_made_before_pools_existed_is_provisioned_in_place() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("old.redb")).expect("a store"));
+    // Created without an identity provider, as tenants were before it: active, no pool.
+    let old = tenantry::service::tenants::create(
+        &Deps::new(store.clone()),
+        &serde_json::from_value(
+            json!({"name": "Old Co", "slug": "old-co", "kind": "partner",
+            "owner": {"email": "o@old.example.com", "first_name": "O", "last_name": "C"}}),
+        )
+        .expect("draft"),
+    )
+    .await
+    .expect("created");
+    assert!(old.get("customer_pool").is_none());
+    let issuer = Arc::new(
+        LocalIssuer::open(
+            dir.path().join("identity"),
+            "http://127.0.0.1:3000/identity",
+        )
+        .expect("issuer"),
+    );
+    let idp = Arc::new(EmbeddedIdentity::new(store.clone(), issuer.clone()));
+    let deps = Deps::new(store).with_identity(idp, Arc::new(Verifier::new(issuer)));
+    let app = spawn_app_with(deps).await;
+    let id = old["id"].as_str().expect("id");
+    let r = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/tenants/{id}/provision"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.field("status"), "active");
+    assert!(r.body["customer_pool"]["issuer"].is_string(), "{}", r.body);
+    let page = reqwest::get(format!("{}/t/old-co/login", app.base))
+        .await
+        .expect("the page");
+    assert_eq!(page.status(), 200, "the slug now names its tenant");
+}

@@ -241,6 +241,32 @@ async fn cognito_pools_have_the_password_policy_and_email_usernames() {
             .map(|c| c.allow_admin_create_user_only()),
         Some(true)
     );
+    // Passwords are checked only through the IAM-gated admin flow: the client id, which
+    // every token shows, allows no password flow of its own.
+    let web = client
+        .describe_user_pool_client()
+        .user_pool_id(&pool.id)
+        .client_id(&pool.client_id)
+        .send()
+        .await
+        .expect("describe the client");
+    let flows: Vec<&str> = web
+        .user_pool_client()
+        .map(|c| c.explicit_auth_flows())
+        .unwrap_or_default()
+        .iter()
+        .map(|f| f.as_str())
+        .collect();
+    assert!(
+        flows.contains(&"ALLOW_ADMIN_USER_PASSWORD_AUTH"),
+        "{flows:?}"
+    );
+    assert!(
+        !flows
+            .iter()
+            .any(|f| *f == "ALLOW_USER_PASSWORD_AUTH" || *f == "ALLOW_USER_SRP_AUTH"),
+        "{flows:?}"
+    );
     // A password the policy refuses is WeakPassword, and leaves no half-made login.
     let weak = idp
         .create_user(&pool, &login(ADA, "usr_1", Some("password")))

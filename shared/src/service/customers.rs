@@ -102,15 +102,29 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
     let input = draft.parse()?;
     let user_id = ids::new_id(ids::USER);
     let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
-    let login = super::identity::create_login(
+    // With an identity provider, the email is claimed first (its marker, pending), so
+    // no other creation can touch a login under it while this one makes its own.
+    let claim = match deps.identity {
+        Some(_) => Some(claim_email(deps, &email_marker, &input.admin_email).await?),
+        None => None,
+    };
+    let login = match super::identity::create_login(
         deps,
         tenant_id,
         &input.admin_email,
         &user_id,
         input.admin_password.as_deref(),
-        &email_marker,
     )
-    .await?;
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some(version) = claim {
+                release_claim(deps, &email_marker, version).await;
+            }
+            return Err(e);
+        }
+    };
     // Without an identity provider the password stays here, as our own argon2id hash.
     let password_hash = match (&login, input.admin_password) {
         (None, Some(p)) => Some(super::passwords::hash(p).await?),
@@ -147,11 +161,20 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         login_subject: login_subject.clone(),
         created_at: now,
     };
+    let marker_op = match claim {
+        // The claim becomes the marker.
+        Some(version) => {
+            let mut marker = Item::marker(email_marker.clone());
+            marker.version = version + 1;
+            WriteOp::Put {
+                item: marker,
+                condition: Condition::VersionIs(version),
+            }
+        }
+        None => WriteOp::create(Item::marker(email_marker.clone())),
+    };
     let mut ops = vec![
-        WriteOp::create(Item::marker(keys::user_email_marker(
-            tenant_id,
-            &fields::email_key(&user.email),
-        ))),
+        marker_op,
         WriteOp::create(Item::marker(keys::company_name_marker(
             tenant_id,
             &customer.company.name_key(),
@@ -167,20 +190,82 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         ops.push(login_record(tenant_id, sub, &customer, true)?);
     }
     ops.extend(search_puts(tenant_id, &customer));
-    let result = match deps.store.transact(ops).await {
+    let (result, definite) = match deps.store.transact(ops).await {
         Ok(()) => return Ok(customer.view(1)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
-            Err(duplicate_email(&customer.admin.email))
+            (Err(duplicate_email(&customer.admin.email)), true)
         }
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
-            Err(duplicate_name(&customer.company.name))
+            (Err(duplicate_name(&customer.company.name)), true)
         }
-        Err(e) => Err(e.into()),
+        Err(e @ StoreError::TransactionCanceled { .. }) => (Err(e.into()), true),
+        // Unknown whether it committed: keep the login and the claim. A retry finds the
+        // customer (Idempotency-Key), or the stale claim and the orphaned login, and
+        // replaces both.
+        Err(e) => (Err(e.into()), false),
     };
-    if let Some((pool, _)) = &login {
-        super::identity::undo_login(deps, pool, &customer.admin.email).await;
+    if definite {
+        if let Some((pool, _)) = &login {
+            super::identity::undo_login(deps, pool, &customer.admin.email).await;
+        }
+        if let Some(version) = claim {
+            release_claim(deps, &email_marker, version).await;
+        }
     }
     result
+}
+
+/// How long a claim on an email may stay pending before another creation may take it
+/// over (the creation that made it died).
+const CLAIM_MINUTES: i64 = 10;
+
+/// Claims an admin email for a creation: its marker, written pending. Taken by a
+/// finished user: 409. A pending claim older than `CLAIM_MINUTES` is taken over.
+/// Returns the claim's version.
+async fn claim_email(deps: &Deps, marker: &Key, email: &str) -> Result<u64, Error> {
+    let now = deps.clock.now();
+    let pending = |version: u64| -> Result<Item, Error> {
+        let mut item = Item::new(marker.clone(), to_data(&json!({ "pending_since": now }))?);
+        item.version = version;
+        Ok(item)
+    };
+    match deps.store.put(pending(1)?, Condition::NotExists).await {
+        Ok(()) => return Ok(1),
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let Some(existing) = deps.store.get(marker).await? else {
+        return Err(Error::concurrent_update());
+    };
+    let stale = existing
+        .data
+        .get("pending_since")
+        .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
+        .is_some_and(|since| now - since > chrono::Duration::minutes(CLAIM_MINUTES));
+    if !stale {
+        return Err(duplicate_email(email));
+    }
+    let version = existing.version + 1;
+    match deps
+        .store
+        .put(pending(version)?, Condition::VersionIs(existing.version))
+        .await
+    {
+        Ok(()) => Ok(version),
+        Err(StoreError::ConditionFailed) => Err(duplicate_email(email)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives a claim back (best effort: a claim left behind goes stale).
+async fn release_claim(deps: &Deps, marker: &Key, version: u64) {
+    if let Err(e) = deps
+        .store
+        .delete(marker, Condition::VersionIs(version))
+        .await
+    {
+        tracing::debug!(error = %e, "an email claim was not released");
+    }
 }
 
 /// The `LoginRecord` item of a customer's admin login.
@@ -404,9 +489,8 @@ pub async fn transition(
     }
     match deps.store.transact(ops).await {
         Ok(()) => {
-            if updated.admin.login_subject.is_some() && login_changes {
-                super::identity::mirror_enabled(deps, tenant_id, &updated.admin.email, enabled)
-                    .await;
+            if let (Some(sub), true) = (&updated.admin.login_subject, login_changes) {
+                super::identity::mirror_enabled(deps, tenant_id, &updated.admin.email, sub).await;
             }
             Ok(updated.view(version))
         }
@@ -641,10 +725,12 @@ pub async fn purge_one(
             }
             ops.push(WriteOp::delete(i.key()));
         }
-        deps.store.transact(ops).await?;
+        // The logins go first: once the records (and the email markers) are gone, the
+        // email may be claimed again, and its new login must not be deleted here.
         for email in logins {
-            super::identity::delete_login(deps, tenant_id, &email).await;
+            super::identity::delete_login(deps, tenant_id, &email).await?;
         }
+        deps.store.transact(ops).await?;
     }
     // The admin's email marker went with the admin's user record above: deleting it
     // again here could delete a marker a new customer has claimed since.

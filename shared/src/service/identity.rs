@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::{from_item, tenants, to_data};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::customer::LoginRecord;
 use crate::model::tenant::{Tenant, TenantStatus};
 use crate::ports::{Condition, IdentityError, Item, NewLogin, Pool, WriteOp};
 use crate::service::tokens::{Issuer, Realm};
@@ -33,12 +34,12 @@ pub fn customer_issuer(tenant_id: &str, pool: &Pool) -> Issuer {
     }
 }
 
-/// Provisions the tenant's customer pool if it is still `provisioning`; returns the
-/// tenant. `Error::Unavailable` (the reason, also recorded on the tenant) when the
-/// identity provider failed.
+/// Provisions the tenant's customer pool if it has none yet (a `provisioning` tenant,
+/// or one created before tenants had pools); returns the tenant. `Error::Unavailable`
+/// (the reason, also recorded on the tenant) when the identity provider failed.
 pub async fn provision(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
     let (tenant, item) = tenants::load(deps, tenant_id).await?;
-    if tenant.status != TenantStatus::Provisioning {
+    if tenant.customer_pool.is_some() {
         return Ok(tenants::view(&tenant, item.version));
     }
     let Some(identity) = &deps.identity else {
@@ -81,8 +82,12 @@ pub async fn provision(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
         }
     };
     let issuer = customer_issuer(tenant_id, &pool);
+    let slug = tenant.slug.clone();
     let active = Tenant {
-        status: TenantStatus::Active,
+        status: match tenant.status {
+            TenantStatus::Provisioning => TenantStatus::Active,
+            other => other,
+        },
         customer_pool: Some(pool),
         provisioning_error: None,
         updated_at: now,
@@ -103,6 +108,11 @@ pub async fn provision(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
             },
             condition: Condition::VersionIs(item.version),
         },
+        // The slug's marker names its tenant (markers of tenants made before it did).
+        WriteOp::put(Item::new(
+            keys::slug_marker(&slug),
+            to_data(&serde_json::json!({ "tenant_id": tenant_id }))?,
+        )),
     ];
     deps.store.transact(ops).await?;
     Ok(tenants::view(&active, version))
@@ -147,6 +157,10 @@ fn identity_error(e: IdentityError) -> Error {
             "admin.password",
             "is refused by the login pool's password policy: at least 8 characters with upper, lower, digit and special",
         ),
+        IdentityError::InvalidUsername => Error::invalid(
+            "admin.email",
+            "is refused by the login pool as a username; use another address",
+        ),
         other => {
             tracing::warn!(error = ?other, "the identity provider failed");
             Error::Unavailable(
@@ -159,16 +173,15 @@ fn identity_error(e: IdentityError) -> Error {
 /// The pool and login of a new customer user, made before the records that point at
 /// it. `Ok(None)` without an identity provider (passwords then stay as our own hashes).
 ///
-/// A login already in the pool under this email is either another user's (the email
-/// marker exists: 409, untouched) or an orphan of a creation that died after making it
-/// (no marker: replaced). `undo_login` removes a login whose records were not written.
+/// The caller holds the claim on the email (its marker, pending), so a login already in
+/// the pool under it is an orphan of a creation that died after making it: replaced.
+/// `undo_login` removes a login whose records were not written.
 pub async fn create_login(
     deps: &Deps,
     tenant_id: &str,
     email: &str,
     user_id: &str,
     password: Option<&str>,
-    email_marker: &crate::ports::Key,
 ) -> Result<Option<(Pool, String)>, Error> {
     let Some(identity) = &deps.identity else {
         return Ok(None);
@@ -189,12 +202,6 @@ pub async fn create_login(
     match identity.create_user(&pool, &login).await {
         Ok(sub) => Ok(Some((pool, sub))),
         Err(IdentityError::UserExists) => {
-            if deps.store.get(email_marker).await?.is_some() {
-                return Err(Error::conflict(
-                    "duplicate-email",
-                    format!("a customer user with the email {email} already exists in this tenant"),
-                ));
-            }
             tracing::warn!(
                 tenant_id,
                 "replacing an orphaned login left by an unfinished creation"
@@ -224,8 +231,10 @@ pub async fn undo_login(deps: &Deps, pool: &Pool, email: &str) {
 }
 
 /// Mirrors a login's enabled state to the identity provider, so it stops (or resumes)
-/// issuing tokens. Best effort: our `LoginRecord` is what authentication trusts.
-pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, enabled: bool) {
+/// issuing tokens. The state sent is the record's as read after the change, and it is
+/// read again after the call: two changes racing cannot leave the provider on the
+/// older one. Best effort: our `LoginRecord` is what authentication and sign-in trust.
+pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, subject: &str) {
     let Some(identity) = &deps.identity else {
         return;
     };
@@ -233,20 +242,39 @@ pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, enabled: 
         Ok(Some(p)) => p,
         _ => return,
     };
-    if let Err(e) = identity.set_enabled(&pool, email, enabled).await {
-        tracing::warn!(error = ?e, tenant_id, enabled, "the login's state was not mirrored to the identity provider");
+    let key = keys::login_subject(tenant_id, subject);
+    let read = async || -> Option<bool> {
+        let item = deps.store.get(&key).await.ok()??;
+        from_item::<LoginRecord>(&item).ok().map(|r| r.enabled)
+    };
+    let Some(mut enabled) = read().await else {
+        return;
+    };
+    for _ in 0..3 {
+        if let Err(e) = identity.set_enabled(&pool, email, enabled).await {
+            tracing::warn!(error = ?e, tenant_id, enabled, "the login's state was not mirrored to the identity provider");
+            return;
+        }
+        match read().await {
+            Some(now) if now != enabled => enabled = now,
+            _ => return,
+        }
     }
 }
 
-/// Deletes a purged user's login from the identity provider (best effort).
-pub async fn delete_login(deps: &Deps, tenant_id: &str, email: &str) {
+/// Deletes a purged user's login from the identity provider. A failure fails this
+/// customer's purge, which the next run retries.
+pub async fn delete_login(deps: &Deps, tenant_id: &str, email: &str) -> Result<(), Error> {
     let Some(identity) = &deps.identity else {
-        return;
+        return Ok(());
     };
-    if let Ok(Some(pool)) = customer_pool(deps, tenant_id).await
-        && let Err(e) = identity.delete_user(&pool, email).await
-        && !matches!(e, IdentityError::NoSuchUser)
-    {
-        tracing::warn!(error = ?e, tenant_id, "a purged user's login was not deleted");
+    let Some(pool) = customer_pool(deps, tenant_id).await? else {
+        return Ok(());
+    };
+    match identity.delete_user(&pool, email).await {
+        Ok(()) | Err(IdentityError::NoSuchUser) => Ok(()),
+        Err(e) => Err(Error::Unexpected(anyhow::anyhow!(
+            "deleting a purged user's login failed: {e}"
+        ))),
     }
 }

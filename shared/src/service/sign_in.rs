@@ -1,18 +1,21 @@
 //! Signing a customer user in at its tenant's login (`POST /t/{slug}/login`): email and
 //! password in, the tenant pool's tokens out.
 //!
-//! A wrong password, an unknown email and a disabled login get the same answer. Failures
-//! are counted per tenant and email: after `MAX_FAILURES` within `WINDOW`, that email is
-//! refused (429, `Retry-After`) until the window has passed, whatever the password; a
-//! success clears the count.
+//! A wrong password, an unknown email and a disabled login get the same answer. Attempts
+//! are counted per tenant and email before the password is checked: after
+//! `MAX_FAILURES` without a success within `WINDOW_MINUTES`, that email is refused (429,
+//! `Retry-After`) until the window has passed, whatever the password; a success clears
+//! the count. A success also needs our login record to be enabled, whatever the
+//! provider says.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{from_item, identity, to_data};
+use super::{from_item, identity, to_data, tokens};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::customer::LoginRecord;
 use crate::model::{fields, tenant};
 use crate::ports::{Condition, IdentityError, Item, Tokens};
 use crate::store::keys;
@@ -99,66 +102,112 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
         &tenant_id,
         &hex::encode(Sha256::digest(fields::email_key(&email).as_bytes())),
     );
-    let window = Duration::minutes(WINDOW_MINUTES);
-    let existing = deps.store.get(&key).await?;
-    let failures = match &existing {
-        Some(item) => Some((from_item::<Failures>(item)?, item.version)),
-        None => None,
-    };
-    let current = failures.as_ref().filter(|(f, _)| now - f.last < window);
-    if let Some((f, _)) = current
-        && f.count >= MAX_FAILURES
-    {
-        let retry = (f.last + window - now).num_seconds().max(1);
-        return Err(Error::Throttled {
-            retry_after_seconds: retry as u64,
-        });
+    // Count this attempt before the password is checked, under the counter's version:
+    // concurrent attempts queue on it, so none gets past the limit unseen.
+    let mut counted = None;
+    for _ in 0..3 {
+        match count_attempt(deps, &key, now).await? {
+            Counted::Yes(version) => {
+                counted = Some(version);
+                break;
+            }
+            Counted::Refused(retry_after_seconds) => {
+                return Err(Error::Throttled {
+                    retry_after_seconds,
+                });
+            }
+            Counted::Raced => continue,
+        }
     }
+    let Some(version) = counted else {
+        // Many attempts at once for one email: treat as too many.
+        return Err(Error::Throttled {
+            retry_after_seconds: 1,
+        });
+    };
     match idp.authenticate(&pool, &email, password).await {
         Ok(tokens) => {
-            if let Some(item) = existing
-                && let Err(e) = deps
+            // Our record decides, not only the provider: a login whose customer is no
+            // longer active is refused even if the provider still lets it in.
+            let enabled = match tokens::subject_of_issued(&tokens.access_token) {
+                Some(sub) => match deps
                     .store
-                    .delete(&item.key(), Condition::VersionIs(item.version))
-                    .await
-            {
-                tracing::debug!(error = %e, "sign-in failures not cleared");
+                    .get(&keys::login_subject(&tenant_id, &sub))
+                    .await?
+                {
+                    Some(item) => from_item::<LoginRecord>(&item)?.enabled,
+                    None => false,
+                },
+                None => false,
+            };
+            if !enabled {
+                return Err(wrong());
+            }
+            // A success clears the count (unless another attempt counted meanwhile).
+            if let Err(e) = deps.store.delete(&key, Condition::VersionIs(version)).await {
+                tracing::debug!(error = %e, "sign-in attempts not cleared");
             }
             Ok(tokens)
         }
-        Err(IdentityError::InvalidCredentials) => {
-            let next = match current {
-                Some((f, _)) => Failures {
-                    count: f.count + 1,
-                    since: f.since,
-                    last: now,
-                },
-                None => Failures {
-                    count: 1,
-                    since: now,
-                    last: now,
-                },
-            };
-            let mut item = Item::new(key, to_data(&next)?);
-            item.expires_at = Some((now + window).timestamp());
-            let condition = match &failures {
-                Some((_, version)) => {
-                    item.version = version + 1;
-                    Condition::VersionIs(*version)
-                }
-                None => Condition::NotExists,
-            };
-            // A concurrent failure may win the write: the count is a bound, not a ledger.
-            if let Err(e) = deps.store.put(item, condition).await {
-                tracing::debug!(error = %e, "a sign-in failure was not counted");
-            }
-            Err(wrong())
-        }
+        Err(IdentityError::InvalidCredentials) => Err(wrong()),
         Err(e) => {
             tracing::warn!(error = ?e, "sign-in: the identity provider failed");
             Err(Error::Unavailable(
                 "signing in is unavailable right now; try again in a moment".into(),
             ))
         }
+    }
+}
+
+enum Counted {
+    /// Counted; the counter's new version.
+    Yes(u64),
+    /// Over the limit: retry after this many seconds.
+    Refused(u64),
+    /// Another attempt changed the counter first.
+    Raced,
+}
+
+async fn count_attempt(
+    deps: &Deps,
+    key: &crate::ports::Key,
+    now: DateTime<Utc>,
+) -> Result<Counted, Error> {
+    let window = Duration::minutes(WINDOW_MINUTES);
+    let existing = deps.store.get(key).await?;
+    let (previous, condition, version) = match &existing {
+        Some(item) => (
+            Some(from_item::<Failures>(item)?),
+            Condition::VersionIs(item.version),
+            item.version + 1,
+        ),
+        None => (None, Condition::NotExists, 1),
+    };
+    let current = previous.filter(|f| now - f.last < window);
+    if let Some(f) = &current
+        && f.count >= MAX_FAILURES
+    {
+        let retry = (f.last + window - now).num_seconds().max(1);
+        return Ok(Counted::Refused(retry as u64));
+    }
+    let next = match current {
+        Some(f) => Failures {
+            count: f.count + 1,
+            since: f.since,
+            last: now,
+        },
+        None => Failures {
+            count: 1,
+            since: now,
+            last: now,
+        },
+    };
+    let mut item = Item::new(key.clone(), to_data(&next)?);
+    item.version = version;
+    item.expires_at = Some((now + window).timestamp());
+    match deps.store.put(item, condition).await {
+        Ok(()) => Ok(Counted::Yes(version)),
+        Err(crate::ports::StoreError::ConditionFailed) => Ok(Counted::Raced),
+        Err(e) => Err(e.into()),
     }
 }

@@ -97,10 +97,16 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
     let mut v = if deps.identity.is_some() {
         // Created either way (201); a failed pool leaves it `provisioning` with the
         // reason recorded, for POST .../provision to continue.
+        // The tenant exists whatever happens here: any failure leaves it provisioning
+        // (with the reason, when the provider gave one), for POST .../provision.
         match super::identity::provision(deps, &tenant.id).await {
             Ok(v) => v,
-            Err(Error::Unavailable(_)) => get(deps, &tenant.id).await?,
-            Err(e) => return Err(e),
+            Err(e) => {
+                if !matches!(e, Error::Unavailable(_)) {
+                    tracing::warn!(error = %e, tenant_id = %tenant.id, "provisioning after create failed");
+                }
+                get(deps, &tenant.id).await?
+            }
         }
     } else {
         view(&tenant, 1)

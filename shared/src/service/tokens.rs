@@ -98,19 +98,32 @@ pub trait JwksSource: Send + Sync {
     async fn jwks(&self, iss: &str) -> Result<JwkSet, anyhow::Error>;
 }
 
-/// The `iss` a token claims, read without verifying anything, so the caller can look up
-/// whether (and as what) it trusts that issuer. Never use it for anything else.
-pub fn claimed_issuer(token: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Iss {
-        iss: String,
-    }
+#[derive(Deserialize)]
+struct Unverified {
+    iss: String,
+    #[serde(default)]
+    sub: String,
+}
+
+fn unverified(token: &str) -> Option<Unverified> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    serde_json::from_slice::<Iss>(&bytes).ok().map(|c| c.iss)
+    serde_json::from_slice::<Unverified>(&bytes).ok()
+}
+
+/// The `iss` a token claims, read without verifying anything, so the caller can look up
+/// whether (and as what) it trusts that issuer. Never use it for anything else.
+pub fn claimed_issuer(token: &str) -> Option<String> {
+    unverified(token).map(|c| c.iss)
+}
+
+/// The `sub` of a token this process has just received from the identity provider
+/// itself (a sign-in), read without verifying: only for such a token.
+pub fn subject_of_issued(token: &str) -> Option<String> {
+    unverified(token).map(|c| c.sub).filter(|s| !s.is_empty())
 }
 
 struct CachedKeys {

@@ -145,6 +145,9 @@ impl CognitoIdentity {
             .account_recovery_setting(recovery)
             .user_pool_tags("app", "tenantry")
             .user_pool_tags("tenant_id", tenant_id)
+            // IAM limits every function's user and client actions to pools with the
+            // stage's prefix tag (infra/template.yaml).
+            .user_pool_tags("pool_prefix", &self.prefix)
             .send()
             .await
             .map_err(unavailable)?;
@@ -187,7 +190,10 @@ impl CognitoIdentity {
             .user_pool_id(pool_id)
             .client_name(CLIENT_NAME)
             .generate_secret(false)
-            .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+            // Passwords are checked only through AdminInitiateAuth, which IAM gates (the
+            // sign-in function): a client id read from a token cannot be used to guess
+            // passwords at Cognito directly, around the sign-in throttle.
+            .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
             .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
             .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
             .send()
@@ -218,6 +224,7 @@ where
     match code(&e) {
         Some("UserNotFoundException") => IdentityError::NoSuchUser,
         Some("UsernameExistsException" | "AliasExistsException") => IdentityError::UserExists,
+        Some("InvalidParameterException") => IdentityError::InvalidUsername,
         Some("InvalidPasswordException") => IdentityError::WeakPassword,
         _ => unavailable(e),
     }
@@ -348,9 +355,10 @@ impl Identity for CognitoIdentity {
     ) -> Result<Tokens, IdentityError> {
         let result = self
             .client
-            .initiate_auth()
+            .admin_initiate_auth()
+            .user_pool_id(&pool.id)
             .client_id(&pool.client_id)
-            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_flow(AuthFlowType::AdminUserPasswordAuth)
             .auth_parameters("USERNAME", username)
             .auth_parameters("PASSWORD", password)
             .send()

@@ -16,8 +16,11 @@ pub struct HttpJwks {
 
 impl HttpJwks {
     pub fn new(endpoint: Option<String>) -> Self {
+        // Well inside the authorizer's 3 s Lambda timeout: a slow key fetch is a
+        // refusal the client can retry, not a timed-out authorizer.
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_millis(700))
+            .timeout(Duration::from_millis(1500))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
