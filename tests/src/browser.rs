@@ -1,0 +1,188 @@
+//! A headless Chromium for the page tests, driven over the Chrome DevTools protocol.
+//!
+//! `Browser::launch` starts Debian's `chromium` (or `$CHROMIUM`) headless on a free
+//! DevTools port and attaches to its page. Only what the tests need: navigate, evaluate
+//! JavaScript in the page, read cookies, take a screenshot.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The browser executable: `$CHROMIUM`, else `chromium` on the PATH.
+pub fn executable() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("CHROMIUM")
+        && !p.is_empty()
+    {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromium"))
+            .find(|p| p.is_file())
+    })
+}
+
+pub struct Browser {
+    child: Child,
+    socket: Socket,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    pub async fn launch(executable: &Path) -> anyhow::Result<Self> {
+        let profile = tempfile::tempdir()?;
+        let child = Command::new(executable)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1024,768",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", executable.display()))?;
+        // Chromium writes the port it chose to DevToolsActivePort.
+        let port_file = profile.path().join("DevToolsActivePort");
+        let started = Instant::now();
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file)
+                && let Some(port) = text
+                    .lines()
+                    .next()
+                    .and_then(|l| l.trim().parse::<u16>().ok())
+            {
+                break port;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("chromium did not open its DevTools port within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let targets: Value = reqwest::get(format!("http://127.0.0.1:{port}/json/list"))
+            .await?
+            .json()
+            .await?;
+        let url = targets
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .ok_or_else(|| anyhow!("no page target: {targets}"))?
+            .to_owned();
+        let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+        let mut browser = Self {
+            child,
+            socket,
+            next_id: 0,
+            _profile: profile,
+        };
+        browser.call("Page.enable", json!({})).await?;
+        Ok(browser)
+    }
+
+    /// One DevTools command; its result.
+    pub async fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.socket.send(Message::Text(message.into())).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = tokio::time::timeout(left, self.socket.next())
+                .await
+                .map_err(|_| anyhow!("{method}: no answer within 30 s"))?
+                .ok_or_else(|| anyhow!("the DevTools connection closed"))??;
+            let Message::Text(text) = frame else { continue };
+            let v: Value = serde_json::from_str(&text)?;
+            if v["id"] == id {
+                if let Some(e) = v.get("error") {
+                    bail!("{method}: {e}");
+                }
+                return Ok(v["result"].clone());
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page; its value (JSON).
+    pub async fn eval(&mut self, expression: &str) -> anyhow::Result<Value> {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await?;
+        if let Some(e) = r.get("exceptionDetails") {
+            bail!("{expression}: {e}");
+        }
+        Ok(r["result"]["value"].clone())
+    }
+
+    /// Waits until `condition` (a JavaScript expression) is true in a loaded page.
+    pub async fn wait_for(&mut self, condition: &str) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let check = format!("document.readyState === 'complete' && !!({condition})");
+        loop {
+            if let Ok(Value::Bool(true)) = self.eval(&check).await {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!("timed out waiting for {condition}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn navigate(&mut self, url: &str) -> anyhow::Result<()> {
+        self.call("Page.navigate", json!({ "url": url })).await?;
+        Ok(())
+    }
+
+    /// The browser's cookies for `url`.
+    pub async fn cookies(&mut self, url: &str) -> anyhow::Result<Vec<Value>> {
+        let r = self
+            .call("Network.getCookies", json!({ "urls": [url] }))
+            .await?;
+        Ok(r["cookies"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A PNG of the viewport, written to `path`.
+    pub async fn screenshot(&mut self, path: &Path) -> anyhow::Result<()> {
+        let r = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await?;
+        let data = r["data"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no screenshot data"))?;
+        let png = base64::engine::general_purpose::STANDARD.decode(data)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! The tenant's login page in a real browser (headless Chromium, which `scripts/test`
+//! installs from Debian): the tenant's logo and colours on the page (DOM and computed
+//! styles), then a sign-in through the form, CSRF cookie and all, ending with the session
+//! cookie. Screenshots are saved under `target/test-artifacts/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tenantry::Deps;
+use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+use tenantry::service::tokens::Verifier;
+use tenantry_tests::app::{customer_body, spawn_app_with};
+use tenantry_tests::browser::{Browser, executable};
+
+const PASSWORD: &str = "Sup3r$ecret!";
+
+fn artifacts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("test-artifacts")
+}
+
+#[tokio::test]
+async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
+    let Some(chromium) = executable() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but no chromium was found: scripts/test installs Debian's chromium"
+        );
+        eprintln!("skipped: no chromium (scripts/test installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("b.redb")).expect("a store"));
+    let issuer = Arc::new(
+        LocalIssuer::open(
+            dir.path().join("identity"),
+            "http://127.0.0.1:3000/identity",
+        )
+        .expect("issuer"),
+    );
+    let idp = Arc::new(EmbeddedIdentity::new(store.clone(), issuer.clone()));
+    let app =
+        spawn_app_with(Deps::new(store).with_identity(idp, Arc::new(Verifier::new(issuer)))).await;
+    let tenant = app.new_tenant("orbit").await;
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &app.admin_key,
+            &format!("/v1/tenants/{}/branding", tenant.id),
+            Some(json!({"product_name": "Orbit Portal", "logo_url": "https://cdn.orbit.example.com/logo.png",
+                "primary_color": "#0f766e", "accent_color": "#f59e0b", "support_email": "help@orbit.example.com"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let email = "ada@orbit-customer.example.com";
+    let mut body = customer_body("Orbit Customer", email);
+    body["admin"]["password"] = json!(PASSWORD);
+    let c = app.post(&tenant.owner_key, "/v1/customers", body).await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+
+    let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
+    let page = format!("{}/t/orbit/login", app.base);
+    browser.navigate(&page).await.expect("navigates");
+    browser
+        .wait_for("document.querySelector('form')")
+        .await
+        .expect("the login form");
+
+    // The tenant's branding, as the browser renders it.
+    let seen = browser
+        .eval(
+            "({ title: document.title,
+                logo: document.querySelector('#logo') && document.querySelector('#logo').getAttribute('src'),
+                logoAlt: document.querySelector('#logo') && document.querySelector('#logo').alt,
+                header: getComputedStyle(document.querySelector('header')).backgroundColor,
+                button: getComputedStyle(document.querySelector('button')).backgroundColor,
+                labels: [...document.querySelectorAll('label')].map(l => l.htmlFor),
+                lang: document.documentElement.lang,
+                text: document.body.innerText })",
+        )
+        .await
+        .expect("the page's DOM");
+    assert_eq!(seen["title"], "Sign in to Orbit Portal");
+    assert_eq!(seen["logo"], "https://cdn.orbit.example.com/logo.png");
+    assert_eq!(seen["logoAlt"], "Orbit Portal");
+    assert_eq!(
+        seen["header"], "rgb(15, 118, 110)",
+        "primary colour #0f766e"
+    );
+    assert_eq!(seen["button"], "rgb(245, 158, 11)", "accent colour #f59e0b");
+    assert_eq!(seen["labels"], json!(["email", "password"]));
+    assert_eq!(seen["lang"], "en");
+    let text = seen["text"].as_str().unwrap_or_default();
+    assert!(text.contains("help@orbit.example.com"), "{text}");
+    assert!(
+        !text.to_lowercase().contains("tenantry"),
+        "no platform branding: {text}"
+    );
+    browser
+        .screenshot(&artifacts().join("login-page.png"))
+        .await
+        .expect("a screenshot");
+
+    // A wrong password: the form again, with its message.
+    browser
+        .eval(&format!(
+            "document.querySelector('#email').value = '{email}';
+             document.querySelector('#password').value = 'Wr0ng$password';
+             document.querySelector('form').submit(); true"
+        ))
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#error')")
+        .await
+        .expect("the error message");
+    let error = browser
+        .eval("document.querySelector('#error').innerText")
+        .await
+        .expect("the message");
+    assert_eq!(error, "The email or password is wrong.");
+    // The email stays filled in; the password does not.
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#email').value")
+            .await
+            .expect("email"),
+        email
+    );
+
+    // The right one: signed in, with the session cookie the page set.
+    browser
+        .eval(&format!(
+            "document.querySelector('#password').value = '{PASSWORD}';
+             document.querySelector('form').submit(); true"
+        ))
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#signed-in')")
+        .await
+        .expect("signed in");
+    browser
+        .screenshot(&artifacts().join("signed-in.png"))
+        .await
+        .expect("a screenshot");
+    let cookies = browser.cookies(&page).await.expect("cookies");
+    let session = cookies
+        .iter()
+        .find(|c| c["name"] == "tenantry_session")
+        .unwrap_or_else(|| panic!("no session cookie: {cookies:?}"));
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["secure"], true);
+    assert_eq!(session["sameSite"], "Strict");
+    let token = session["value"].as_str().expect("the token");
+    let me = app.get(token, "/v1/me").await;
+    assert_eq!(me.body["user"]["email"], email, "{}", me.body);
+    assert!(
+        artifacts()
+            .join("login-page.png")
+            .metadata()
+            .is_ok_and(|m| m.len() > 1000)
+    );
+}
