@@ -6,10 +6,27 @@ use functions::api::App;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenantry::Deps;
-use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
 use tenantry::model::api_key;
 use tenantry::ports::{Item, ItemStore};
 use tenantry::service::auth;
+use tenantry::service::tokens::Verifier;
+
+/// The embedded identity provider over `store`, its local issuer keeping its key in
+/// `<dir>/identity`, and the verifier of its tokens: the identity of `tenantry serve`.
+pub fn embedded_identity(
+    store: Arc<dyn ItemStore>,
+    dir: &std::path::Path,
+) -> (EmbeddedIdentity, Arc<Verifier>) {
+    let issuer = Arc::new(
+        LocalIssuer::open(dir.join("identity"), "http://127.0.0.1:3000/identity")
+            .expect("a local issuer"),
+    );
+    (
+        EmbeddedIdentity::new(store, issuer.clone()),
+        Arc::new(Verifier::new(issuer)),
+    )
+}
 
 pub struct TestApp {
     pub base: String,

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::json;
 use tenantry::Deps;
-use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
-use tenantry::service::tokens::Verifier;
-use tenantry_tests::app::{customer_body, spawn_app_with};
+use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry_tests::app::{customer_body, embedded_identity, spawn_app_with};
 use tenantry_tests::browser::{Browser, executable};
 
 const PASSWORD: &str = "Sup3r$ecret!";
@@ -35,16 +34,8 @@ async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
     };
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path().join("b.redb")).expect("a store"));
-    let issuer = Arc::new(
-        LocalIssuer::open(
-            dir.path().join("identity"),
-            "http://127.0.0.1:3000/identity",
-        )
-        .expect("issuer"),
-    );
-    let idp = Arc::new(EmbeddedIdentity::new(store.clone(), issuer.clone()));
-    let app =
-        spawn_app_with(Deps::new(store).with_identity(idp, Arc::new(Verifier::new(issuer)))).await;
+    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
+    let app = spawn_app_with(Deps::new(store).with_identity(Arc::new(idp), verifier)).await;
     let tenant = app.new_tenant("orbit").await;
     let r = app
         .send(

@@ -15,10 +15,10 @@ use functions::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::Deps;
-use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore};
 use tenantry::ports::{Identity, IdentityError, Pool};
 use tenantry::service::tokens::Verifier;
-use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app_with};
+use tenantry_tests::app::{TestApp, TestTenant, customer_body, embedded_identity, spawn_app_with};
 
 const PASSWORD: &str = "Sup3r$ecret!";
 
@@ -31,15 +31,9 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path().join("w.redb")).expect("a store"));
-    let issuer = Arc::new(
-        LocalIssuer::open(
-            dir.path().join("identity"),
-            "http://127.0.0.1:3000/identity",
-        )
-        .expect("issuer"),
-    );
-    let idp = Arc::new(EmbeddedIdentity::new(store.clone(), issuer.clone()));
-    let deps = Deps::new(store.clone()).with_identity(idp.clone(), Arc::new(Verifier::new(issuer)));
+    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
+    let idp = Arc::new(idp);
+    let deps = Deps::new(store.clone()).with_identity(idp.clone(), verifier);
     let mut app = spawn_app_with(deps).await;
     app.embedded = Some(store);
     World {
@@ -637,7 +631,7 @@ async fn concurrent_attempts_are_all_counted_and_our_record_overrules_the_provid
     let w = world().await;
     let app = &w.app;
     let a = app.new_tenant("race").await;
-    let (x, email) = customer_with_login(app, &a, "Xylo").await;
+    let (_, email) = customer_with_login(app, &a, "Xylo").await;
     let login = "/t/race/login";
     let attempt = |password: &'static str| {
         let email = email.clone();
@@ -706,7 +700,6 @@ async fn concurrent_attempts_are_all_counted_and_our_record_overrules_the_provid
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-    let _ = x;
 }
 
 #[tokio::test]
@@ -759,15 +752,8 @@ async fn a_tenant_made_before_pools_existed_is_provisioned_in_place() {
     .await
     .expect("created");
     assert!(old.get("customer_pool").is_none());
-    let issuer = Arc::new(
-        LocalIssuer::open(
-            dir.path().join("identity"),
-            "http://127.0.0.1:3000/identity",
-        )
-        .expect("issuer"),
-    );
-    let idp = Arc::new(EmbeddedIdentity::new(store.clone(), issuer.clone()));
-    let deps = Deps::new(store).with_identity(idp, Arc::new(Verifier::new(issuer)));
+    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
+    let deps = Deps::new(store).with_identity(Arc::new(idp), verifier);
     let app = spawn_app_with(deps).await;
     let id = old["id"].as_str().expect("id");
     let r = app

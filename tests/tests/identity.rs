@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use tenantry::adapters::aws::{CognitoIdentity, HttpJwks};
-use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+use tenantry::adapters::embedded::EmbeddedStore;
 use tenantry::ports::{Identity, IdentityError, NewLogin, Pool};
 use tenantry::service::tokens::{Issuer, Realm, Verifier};
 
@@ -166,15 +166,8 @@ async fn run_all(idp: &dyn Identity, verifier: &Verifier) {
 async fn the_embedded_identity_meets_the_contract() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path().join("i.redb")).expect("a store"));
-    let issuer = Arc::new(
-        LocalIssuer::open(
-            dir.path().join("identity"),
-            "http://127.0.0.1:3000/identity",
-        )
-        .expect("issuer"),
-    );
-    let idp = EmbeddedIdentity::new(store, issuer.clone());
-    run_all(&idp, &Verifier::new(issuer)).await;
+    let (idp, verifier) = tenantry_tests::app::embedded_identity(store, dir.path());
+    run_all(&idp, &verifier).await;
 }
 
 /// Against moto's server (`AWS_ENDPOINT_URL`); skipped without it, except in CI.
@@ -197,6 +190,10 @@ async fn the_cognito_identity_meets_the_contract() {
 #[tokio::test]
 async fn cognito_pools_have_the_password_policy_and_email_usernames() {
     if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.trim().is_empty()) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but AWS_ENDPOINT_URL is not: run the tests through scripts/test"
+        );
         return;
     }
     let idp = CognitoIdentity::from_env().await;

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenantry::Deps;
-use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore};
 use tenantry::ports::{Identity, IdentityError, NewLogin, Pool, Tokens};
 use tenantry::service::identity;
 use tenantry::service::tokens::{Realm, Verifier};
-use tenantry_tests::app::{TestApp, spawn_app_with};
+use tenantry_tests::app::{TestApp, embedded_identity, spawn_app_with};
 
 /// The real embedded identity provider, made to fail pool creation while `down` is set
 /// (an outage of Cognito, which moto cannot stage).
@@ -57,18 +57,12 @@ fn tenant_body(slug: &str) -> Value {
 async fn embedded_app() -> (TestApp, Arc<Flaky>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path().join("p.redb")).expect("a store"));
-    let issuer = Arc::new(
-        LocalIssuer::open(
-            dir.path().join("identity"),
-            "http://127.0.0.1:3000/identity",
-        )
-        .expect("issuer"),
-    );
+    let (inner, verifier) = embedded_identity(store.clone(), dir.path());
     let flaky = Arc::new(Flaky {
-        inner: EmbeddedIdentity::new(store.clone(), issuer.clone()),
+        inner,
         down: AtomicBool::new(false),
     });
-    let deps = Deps::new(store).with_identity(flaky.clone(), Arc::new(Verifier::new(issuer)));
+    let deps = Deps::new(store).with_identity(flaky.clone(), verifier);
     (spawn_app_with(deps).await, flaky, dir)
 }
 

@@ -840,6 +840,22 @@ impl ItemStore for Recorder {
 }
 
 /// IAM's StringLike: `*` is any run of characters, `?` any one.
+/// The calls the statements do not allow, described.
+fn denied(statements: &[&Value], calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| !allows(statements, c))
+        .map(|c| {
+            format!(
+                "{} on {} with partition key {}",
+                c.action,
+                if c.on_index { "gsi1" } else { "the table" },
+                c.pk
+            )
+        })
+        .collect()
+}
+
 fn string_like(pattern: &str, s: &str) -> bool {
     fn go(p: &[char], s: &[char]) -> bool {
         match p.split_first() {
@@ -902,20 +918,8 @@ const TENANT_PLACEHOLDER: &str =
 /// a service of its own in AWS (its calls are not the function's DynamoDB calls).
 fn with_identity(deps: Deps, dir: &Path) -> Deps {
     let store = Arc::new(EmbeddedStore::open(dir.join("idp.redb")).expect("an identity store"));
-    let issuer = Arc::new(
-        tenantry::adapters::embedded::LocalIssuer::open(
-            dir.join("identity"),
-            "http://127.0.0.1:3000/identity",
-        )
-        .expect("an issuer"),
-    );
-    deps.with_identity(
-        Arc::new(tenantry::adapters::embedded::EmbeddedIdentity::new(
-            store,
-            issuer.clone(),
-        )),
-        Arc::new(tenantry::service::tokens::Verifier::new(issuer)),
-    )
+    let (idp, verifier) = tenantry_tests::app::embedded_identity(store, dir);
+    deps.with_identity(Arc::new(idp), verifier)
 }
 
 /// The ids the events' authorizer contexts name (substituted like the secrets).
@@ -1118,17 +1122,8 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             (authorizer, authorizer.statements(), authorizer_calls),
         ];
         for (f, statements, calls) in checks {
-            for call in calls {
-                if !allows(&statements, &call) {
-                    failures.push(format!(
-                        "{} ({}): {} on {} with partition key {}",
-                        f.logical_id,
-                        route.binary,
-                        call.action,
-                        if call.on_index { "gsi1" } else { "the table" },
-                        call.pk
-                    ));
-                }
+            for d in denied(&statements, &calls) {
+                failures.push(format!("{} ({}): {d}", f.logical_id, route.binary));
             }
         }
     }
@@ -1205,18 +1200,7 @@ async fn the_scheduled_purge_event_purges_within_its_policy() {
 
     let statements = f.statements();
     let calls = recorder.calls.lock().expect("recorder lock").clone();
-    let denied: Vec<String> = calls
-        .iter()
-        .filter(|c| !allows(&statements, c))
-        .map(|c| {
-            format!(
-                "{} on {} with {}",
-                c.action,
-                if c.on_index { "gsi1" } else { "the table" },
-                c.pk
-            )
-        })
-        .collect();
+    let denied = denied(&statements, &calls);
     assert!(denied.is_empty(), "the purge's policy denies: {denied:?}");
 }
 
@@ -1312,18 +1296,7 @@ async fn the_mail_sender_events_deliver_within_its_policy() {
     let statements = f.statements();
     let calls = recorder.calls.lock().expect("recorder lock").clone();
     assert!(calls.len() >= 4, "{calls:?}");
-    let denied: Vec<String> = calls
-        .iter()
-        .filter(|c| !allows(&statements, c))
-        .map(|c| {
-            format!(
-                "{} on {} with {}",
-                c.action,
-                if c.on_index { "gsi1" } else { "the table" },
-                c.pk
-            )
-        })
-        .collect();
+    let denied = denied(&statements, &calls);
     assert!(
         denied.is_empty(),
         "the mail sender's policy denies: {denied:?}"
