@@ -15,13 +15,6 @@ use tenantry::service::{
 use super::{Ctx, Reply};
 use crate::routes::Op;
 
-fn session_cookie(t: &tenantry::ports::Tokens) -> String {
-    format!(
-        "tenantry_session={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
-        t.access_token, t.expires_in
-    )
-}
-
 fn page_reply(page: pages::Page) -> Reply {
     let status = http::StatusCode::from_u16(page.status).unwrap_or(http::StatusCode::OK);
     let mut reply = Reply::html(status, page.html);
@@ -84,12 +77,7 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
                 .headers
                 .get(http::header::COOKIE)
                 .and_then(|v| v.to_str().ok());
-            let (page, tokens) = pages::login_form(d, cx.param("slug"), cx.body, cookies).await?;
-            let mut reply = page_reply(page);
-            if let Some(t) = tokens {
-                reply.cookie = Some(session_cookie(&t));
-            }
-            reply
+            page_reply(pages::login_form(d, cx.param("slug"), cx.body, cookies).await?)
         }
         Op::SignIn => {
             let body: sign_in::SignIn = parse_json(cx.body)?;
@@ -101,7 +89,7 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
                 "expires_in": tokens.expires_in,
             }));
             // For the tenant's pages in a browser; API clients use the JSON.
-            reply.cookie = Some(session_cookie(&tokens));
+            reply.cookie = Some(pages::session_cookie(&tokens));
             reply
         }
         Op::TenantsProvision => Reply::ok(identity::provision(d, cx.param("tenant_id")).await?),

@@ -39,6 +39,18 @@ pub fn customer_issuer(tenant_id: &str, pool: &Pool) -> Issuer {
 /// (the reason, also recorded on the tenant) when the identity provider failed.
 pub async fn provision(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
     let (tenant, item) = tenants::load(deps, tenant_id).await?;
+    provision_loaded(deps, tenant, item).await
+}
+
+/// `provision` of a tenant already in hand with its stored item (a tenant just created
+/// needs no read back).
+pub(crate) async fn provision_loaded(
+    deps: &Deps,
+    tenant: Tenant,
+    item: Item,
+) -> Result<Value, Error> {
+    let tenant_id = tenant.id.clone();
+    let tenant_id = tenant_id.as_str();
     if tenant.customer_pool.is_some() {
         return Ok(tenants::view(&tenant, item.version));
     }

@@ -80,6 +80,15 @@ fn render(
         .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the login page: {e}")))
 }
 
+/// The session cookie a sign-in sets: the access token, for the tenant's pages in a
+/// browser (never read by authentication, which takes `Authorization` only).
+pub fn session_cookie(tokens: &crate::ports::Tokens) -> String {
+    format!(
+        "tenantry_session={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        tokens.access_token, tokens.expires_in
+    )
+}
+
 fn csrf_cookie(slug: &str, token: &str) -> String {
     format!(
         "{CSRF_COOKIE}={token}; Path=/t/{slug}/; Max-Age=3600; HttpOnly; Secure; SameSite=Strict"
@@ -97,14 +106,15 @@ pub async fn login_page(deps: &Deps, slug: &str) -> Result<Page, Error> {
     })
 }
 
-/// The form's post: signs in, or shows the form again with one message for every
-/// failure. A missing or wrong CSRF token is refused before any credential is checked.
+/// The form's post: signs in (the page sets the session cookie), or shows the form again
+/// with one message for every failure. A missing or wrong CSRF token is refused before
+/// any credential is checked.
 pub async fn login_form(
     deps: &Deps,
     slug: &str,
     form: &[u8],
     cookie_header: Option<&str>,
-) -> Result<(Page, Option<crate::ports::Tokens>), Error> {
+) -> Result<Page, Error> {
     let (_, brand) = brand_of_slug(deps, slug).await?;
     let field = |name: &str| {
         url::form_urlencoded::parse(form)
@@ -122,34 +132,25 @@ pub async fn login_form(
         })
     };
     if !csrf_matches(&csrf, cookie(cookie_header, CSRF_COOKIE)) {
-        return Ok((
-            again(403, "This page expired. Please sign in again.")?,
-            None,
-        ));
+        return again(403, "This page expired. Please sign in again.");
     }
     let body = sign_in::SignIn {
         email: Some(email.clone()),
         password: Some(password),
     };
     match sign_in::sign_in(deps, slug, &body).await {
-        Ok(tokens) => Ok((
-            Page {
-                status: 200,
-                html: render(slug, &brand, "", &email, None, true)?,
-                cookie: None,
-            },
-            Some(tokens),
-        )),
+        Ok(tokens) => Ok(Page {
+            status: 200,
+            html: render(slug, &brand, "", &email, None, true)?,
+            cookie: Some(session_cookie(&tokens)),
+        }),
         Err(Error::InvalidLogin | Error::Invalid(_)) => {
-            Ok((again(401, "The email or password is wrong.")?, None))
+            again(401, "The email or password is wrong.")
         }
-        Err(Error::Throttled { .. }) => Ok((
-            again(
-                429,
-                "Too many attempts. Please wait a few minutes and try again.",
-            )?,
-            None,
-        )),
+        Err(Error::Throttled { .. }) => again(
+            429,
+            "Too many attempts. Please wait a few minutes and try again.",
+        ),
         Err(e) => Err(e),
     }
 }

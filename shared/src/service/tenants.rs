@@ -62,13 +62,14 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         created_at: now,
         updated_at: now,
     };
+    let tenant_item = Item::new(keys::tenant(&tenant.id), to_data(&tenant)?);
     let ops = vec![
         // The slug names the tenant on its login pages: the marker says which tenant.
         WriteOp::create(Item::new(
             keys::slug_marker(&tenant.slug),
             to_data(&json!({ "tenant_id": tenant.id }))?,
         )),
-        WriteOp::create(Item::new(keys::tenant(&tenant.id), to_data(&tenant)?)),
+        WriteOp::create(tenant_item.clone()),
         WriteOp::create(Item::marker(keys::tenant_directory(&tenant.id))),
         WriteOp::create(Item::new(
             keys::member(&tenant.id, &owner.id),
@@ -95,11 +96,9 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         Err(e) => return Err(e.into()),
     }
     let mut v = if deps.identity.is_some() {
-        // Created either way (201); a failed pool leaves it `provisioning` with the
-        // reason recorded, for POST .../provision to continue.
-        // The tenant exists whatever happens here: any failure leaves it provisioning
-        // (with the reason, when the provider gave one), for POST .../provision.
-        match super::identity::provision(deps, &tenant.id).await {
+        // Created either way (201): any failure here leaves it `provisioning` (with the
+        // reason, when the provider gave one), for POST .../provision to continue.
+        match super::identity::provision_loaded(deps, tenant.clone(), tenant_item).await {
             Ok(v) => v,
             Err(e) => {
                 if !matches!(e, Error::Unavailable(_)) {

@@ -301,7 +301,12 @@ fn main() -> anyhow::Result<()> {
                 Op::TenantsCreate => (Method::POST, Some(json!({"name": "B2", "slug": format!("bench-{n}"), "kind": "partner", "owner": {"email": "o@b2.example.com", "first_name": "O", "last_name": "B"}})), &admin),
                 Op::TenantsList | Op::TenantsGet => (Method::GET, None, &admin),
                 Op::TenantsUpdate => (Method::PATCH, Some(json!({"name": "Bench 2"})), &admin),
-                Op::TenantsProvision => (Method::POST, None, &admin),
+                Op::TenantsProvision | Op::BrandingGet => (Method::from_bytes(route.method.as_str().as_bytes())?, None, &admin),
+                Op::BrandingPut => (Method::PUT, Some(json!({"product_name": "Bench Cloud", "primary_color": "#0f766e"})), &admin),
+                Op::LoginPage => {
+                    path = "/t/bench/login".into();
+                    (Method::GET, None, &key)
+                }
                 Op::SignIn => {
                     path = "/t/bench/login".into();
                     (Method::POST, Some(json!({"email": "signin@bench.example.com", "password": "Sup3r$ecret!"})), &key)
