@@ -49,6 +49,7 @@ const IDENTITY_BINARIES: &[&str] = &[
     "customers-delete",
     "customers-restore",
     "sign-in",
+    "register-verify",
 ];
 
 /// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.

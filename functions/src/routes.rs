@@ -34,6 +34,9 @@ pub enum Op {
     Me,
     SignIn,
     LoginPage,
+    RegisterPage,
+    Register,
+    RegisterVerify,
     BrandingGet,
     BrandingPut,
 }
@@ -233,6 +236,21 @@ pub static ROUTES: &[Route] = &[
     route!(Me, GET, "/v1/me", "me", Me),
     route!(SignIn, POST, "/t/{slug}/login", "sign-in", Public),
     route!(LoginPage, GET, "/t/{slug}/login", "login-page", Public),
+    route!(
+        RegisterPage,
+        GET,
+        "/t/{slug}/register",
+        "register-page",
+        Public
+    ),
+    route!(Register, POST, "/t/{slug}/register", "register", Public),
+    route!(
+        RegisterVerify,
+        POST,
+        "/t/{slug}/register/verify",
+        "register-verify",
+        Public
+    ),
     route!(
         BrandingGet,
         GET,

@@ -237,3 +237,23 @@ pub fn customer_body(name: &str, email: &str) -> Value {
         "primary_contact": {"name": "Pat Contact", "phone": "+31201234568", "email": "pat@example.com"}
     })
 }
+
+/// The code of the newest registration email to `to` still waiting in the tenant's outbox
+/// (a code leaves the stored email once the email is sent).
+pub async fn pending_registration_code(deps: &Deps, tenant_id: &str, to: &str) -> Option<String> {
+    use tenantry::ports::{Query, SortRange};
+    let page = deps
+        .store
+        .query(Query::gsi1(
+            tenantry::store::keys::outbox_due_partition(tenant_id),
+            SortRange::All,
+            100,
+        ))
+        .await
+        .expect("the outbox's due index");
+    page.items
+        .iter()
+        .rev()
+        .filter(|i| i.data["template"] == "registration_code" && i.data["to"] == to)
+        .find_map(|i| i.data["context"]["code"].as_str().map(str::to_owned))
+}

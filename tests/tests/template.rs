@@ -926,6 +926,8 @@ fn with_identity(deps: Deps, dir: &Path) -> Deps {
 const OPERATOR_KEY_ID: &str = "key_0197b2a3b0c17f2e8d9a0b1c2d3e4f50";
 const TENANT_KEY_ID: &str = "key_0197b2a5d1f27c3b8e4f5a6b7c8d9e10";
 const TENANT_ID: &str = "ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80";
+/// The emailed code in `register-verify.json`.
+const REGISTRATION_CODE: &str = "424242";
 const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
 
 fn event(method: &str, path: &str, key: &str, body: Option<serde_json::Value>) -> String {
@@ -1011,6 +1013,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         .expect("customer id")
         .to_owned();
     let cpath = format!("/v1/customers/{customer}");
+    let mut extra = Vec::new();
     match binary {
         "customers-restore" => {
             ok("DELETE", &format!("{cpath}?confirm=true"), &setup_key, None).await;
@@ -1018,16 +1021,39 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         "customers-reactivate" => {
             ok("POST", &format!("{cpath}/deactivate"), &setup_key, None).await;
         }
+        "register-page" | "register" | "register-verify" => {
+            let branding =
+                serde_json::json!({"product_name": "Fixture", "registration_enabled": true});
+            ok(
+                "PUT",
+                &format!("/v1/tenants/{tid}/branding"),
+                op,
+                Some(branding),
+            )
+            .await;
+            if binary == "register-verify" {
+                let email = "rita@fixture-florist.example.com";
+                ok("POST", "/t/fixture/register", op, Some(serde_json::json!({
+                    "company_name": "Fixture Florist", "first_name": "Rita", "last_name": "Registrant",
+                    "email": email})))
+                .await;
+                let code = tenantry_tests::app::pending_registration_code(&all.deps, &tid, email)
+                    .await
+                    .expect("the registration's code in the outbox");
+                extra.push((REGISTRATION_CODE.into(), code));
+            }
+        }
         _ => {}
     }
-    vec![
+    extra.extend([
         (TENANT_PLACEHOLDER.into(), replay_key),
         (TENANT_KEY_ID.into(), replay_id),
         (TENANT_ID.into(), tid),
         ("key_0197b2a5d1f27c3b8e4f5a6b7c8d9e01".into(), spare),
         ("mem_0197b2a6e0a17a4c9d5e6f708192a3b4".into(), member),
         ("cus_0197b2a7f3b27e5d8c6f708192a3b4c5".into(), customer),
-    ]
+    ]);
+    extra
 }
 
 /// Replays every route's event through its function (embedded store) against fixtures

@@ -9,7 +9,7 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
-    api_keys, customers, identity, mail, me, members, pages, sign_in, tenants,
+    api_keys, customers, identity, mail, me, members, pages, registration, sign_in, tenants,
 };
 
 use super::{Ctx, Reply};
@@ -73,11 +73,32 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
             Reply::ok(tenants::set_branding(d, cx.param("tenant_id"), &draft).await?)
         }
         Op::SignIn if cx.is_form() => {
-            let cookies = cx
-                .headers
-                .get(http::header::COOKIE)
-                .and_then(|v| v.to_str().ok());
-            page_reply(pages::login_form(d, cx.param("slug"), cx.body, cookies).await?)
+            page_reply(pages::login_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)
+        }
+        Op::RegisterPage => page_reply(pages::register_page(d, cx.param("slug")).await?),
+        Op::Register if cx.is_form() => {
+            page_reply(pages::register_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)
+        }
+        Op::Register => {
+            let body: registration::Registration = parse_json(cx.body)?;
+            let v = registration::start(d, cx.param("slug"), &body).await?;
+            Reply {
+                status: http::StatusCode::ACCEPTED,
+                etag_version: None,
+                ..Reply::ok(v)
+            }
+        }
+        Op::RegisterVerify if cx.is_form() => {
+            page_reply(pages::verify_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)
+        }
+        Op::RegisterVerify => {
+            let body: registration::Verification = parse_json(cx.body)?;
+            let v = registration::verify(d, cx.param("slug"), &body).await?;
+            Reply {
+                status: http::StatusCode::CREATED,
+                etag_version: None,
+                ..Reply::ok(v)
+            }
         }
         Op::SignIn => {
             let body: sign_in::SignIn = parse_json(cx.body)?;

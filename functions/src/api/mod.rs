@@ -96,6 +96,13 @@ impl Ctx<'_> {
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
     }
+    /// The request's `Cookie` header, if any.
+    pub fn cookies(&self) -> Option<&str> {
+        self.headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+    }
+
     /// The body is a browser form (`application/x-www-form-urlencoded`).
     pub fn is_form(&self) -> bool {
         is_form(self.headers)
@@ -223,7 +230,7 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
     out
 }
 
-/// A browser form's body (only public routes take one: the login page's form).
+/// A browser form's body (only public routes take one: the login and registration forms).
 fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)

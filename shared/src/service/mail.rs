@@ -12,8 +12,9 @@
 //! operator ([`list_dead`]).
 //!
 //! The outbox stores the template's name and values, never a rendered body: rendering
-//! reads the tenant's current name and branding at delivery. The values hold no
-//! secret (no password, no token).
+//! reads the tenant's current name and branding at delivery. The values hold no password
+//! and no long-lived token; a one-time code (registration) waits in its email until the
+//! email is sent or given up on, and is dropped from it then.
 
 use std::sync::LazyLock;
 
@@ -25,6 +26,7 @@ use serde_json::{Map, Value, json};
 use super::{from_item, to_data};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::branding::Branding;
 use crate::model::ids;
 use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Email, Item, MailError, Mailer, Query, SortRange, WriteOp};
@@ -44,6 +46,7 @@ const MAX_BACKOFF_SECONDS: i64 = 3600;
 pub enum Template {
     StaffInvitation,
     CustomerWelcome,
+    RegistrationCode,
 }
 
 impl Template {
@@ -51,6 +54,16 @@ impl Template {
         match self {
             Template::StaffInvitation => "staff_invitation",
             Template::CustomerWelcome => "customer_welcome",
+            Template::RegistrationCode => "registration_code",
+        }
+    }
+
+    /// Values that are secrets while the email waits (a one-time code): dropped from the
+    /// stored email once it is sent or given up on.
+    fn secret_values(self) -> &'static [&'static str] {
+        match self {
+            Template::RegistrationCode => &["code"],
+            Template::StaffInvitation | Template::CustomerWelcome => &[],
         }
     }
 }
@@ -174,6 +187,21 @@ pub fn customer_welcome(
     )
 }
 
+/// The code a self-registration is verified with.
+pub fn registration_code(
+    tenant_id: &str,
+    to: &str,
+    first_name: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, Error> {
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(first_name));
+    context.insert("code".into(), json!(code));
+    context.insert("minutes".into(), json!(super::registration::CODE_MINUTES));
+    enqueue(tenant_id, Template::RegistrationCode, to, context, now)
+}
+
 /// Where emails come from and where their links point.
 #[derive(Clone, Debug)]
 pub struct MailSettings {
@@ -205,36 +233,17 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     // Plain-text bodies keep their last newline.
     env.set_keep_trailing_newline(true);
-    let sources: [(&str, &str); 7] = [
-        (
-            "layout.html",
-            include_str!("../../templates/email/layout.html"),
-        ),
-        (
-            "staff_invitation.subject.txt",
-            include_str!("../../templates/email/staff_invitation.subject.txt"),
-        ),
-        (
-            "staff_invitation.txt",
-            include_str!("../../templates/email/staff_invitation.txt"),
-        ),
-        (
-            "staff_invitation.html",
-            include_str!("../../templates/email/staff_invitation.html"),
-        ),
-        (
-            "customer_welcome.subject.txt",
-            include_str!("../../templates/email/customer_welcome.subject.txt"),
-        ),
-        (
-            "customer_welcome.txt",
-            include_str!("../../templates/email/customer_welcome.txt"),
-        ),
-        (
-            "customer_welcome.html",
-            include_str!("../../templates/email/customer_welcome.html"),
-        ),
-    ];
+    macro_rules! email {
+        ($($name:literal),*) => {
+            [("layout.html", include_str!("../../templates/email/layout.html")),
+             $(
+                (concat!($name, ".subject.txt"), include_str!(concat!("../../templates/email/", $name, ".subject.txt"))),
+                (concat!($name, ".txt"), include_str!(concat!("../../templates/email/", $name, ".txt"))),
+                (concat!($name, ".html"), include_str!(concat!("../../templates/email/", $name, ".html"))),
+             )*]
+        };
+    }
+    let sources = email!("staff_invitation", "customer_welcome", "registration_code");
     for (name, source) in sources {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("email template {name} does not compile: {e}"));
@@ -242,15 +251,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// The tenant's look in its emails. Until tenants have branding settings, its name and
-/// contact address.
-fn brand(tenant: &Tenant) -> Value {
-    json!({
-        "product_name": tenant.name,
-        "primary_color": "#1f4fd1",
-        "logo_url": null,
-        "support_email": tenant.contact.as_ref().and_then(|c| c.email.clone()),
-    })
+/// The tenant's look in its emails: its branding (`PUT /v1/tenants/{id}/branding`), or its
+/// name and the default colours. The support address is the branding's, else the
+/// tenant's contact address.
+fn brand(tenant: &Tenant) -> Branding {
+    let mut b = tenant
+        .branding
+        .clone()
+        .unwrap_or_else(|| Branding::default_for(&tenant.name));
+    if b.support_email.is_none() {
+        b.support_email = tenant.contact.as_ref().and_then(|c| c.email.clone());
+    }
+    b
 }
 
 /// The email as it goes out: the templates rendered with the stored values, the
@@ -261,11 +273,19 @@ pub fn render(
     email: &OutboxEmail,
 ) -> Result<Email, anyhow::Error> {
     let mut ctx = email.context.clone();
-    ctx.insert("brand".into(), brand(tenant));
+    let brand = brand(tenant);
+    ctx.insert("brand".into(), json!(brand));
     ctx.insert("tenant_name".into(), json!(tenant.name));
     ctx.insert(
         "login_url".into(),
         json!(format!("{}/t/{}/login", settings.public_url, tenant.slug)),
+    );
+    ctx.insert(
+        "register_url".into(),
+        json!(format!(
+            "{}/t/{}/register",
+            settings.public_url, tenant.slug
+        )),
     );
     let ctx = Value::Object(ctx);
     let name = email.template.name();
@@ -274,10 +294,11 @@ pub fn render(
             .get_template(&format!("{name}.{suffix}"))?
             .render(&ctx)?)
     };
-    let reply_to = tenant.contact.as_ref().and_then(|c| c.email.clone());
+    // Replies go to the tenant's support address: the tenant answers its customers.
+    let reply_to = brand.support_email.clone();
     Ok(Email {
         id: email.id.clone(),
-        from_name: tenant.name.clone(),
+        from_name: brand.product_name.clone(),
         from_address: format!("no-reply@{}", settings.sender_domain),
         reply_to,
         to: vec![email.to.clone()],
@@ -375,6 +396,12 @@ pub async fn deliver(
 
     let done = deps.clock.now();
     email.claimed_until = None;
+    let finished = matches!(&result, Ok(())) || matches!(&result, Err(MailError::Rejected(_)));
+    if finished || email.attempts >= MAX_ATTEMPTS {
+        for secret in email.template.secret_values() {
+            email.context.remove(*secret);
+        }
+    }
     let outcome = match result {
         Ok(()) => {
             email.state = State::Sent;

@@ -12,6 +12,7 @@ pub mod page;
 pub mod pages;
 pub mod passwords;
 pub mod purge;
+pub mod registration;
 pub mod sign_in;
 pub mod tenants;
 pub mod tokens;

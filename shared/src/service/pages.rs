@@ -1,6 +1,7 @@
-//! The tenant's own login page (`/t/{slug}/login`): server-rendered HTML in the tenant's
-//! branding, with no platform branding. Its form posts to the same origin and carries a
-//! CSRF token that must match the page's cookie (double submit).
+//! The tenant's own pages: login (`/t/{slug}/login`) and registration
+//! (`/t/{slug}/register`). Server-rendered HTML in the tenant's branding, with no platform
+//! branding. Their forms post to the same origin and carry a CSRF token that must match
+//! the page's cookie (double submit).
 
 use std::sync::LazyLock;
 
@@ -8,6 +9,7 @@ use minijinja::{Environment, context};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
+use super::registration::{self, Registration, Verification};
 use super::{sign_in, tenants};
 use crate::Deps;
 use crate::error::Error;
@@ -18,11 +20,20 @@ pub const CSRF_COOKIE: &str = "tenantry_csrf";
 
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    env.add_template(
-        "login.html",
-        include_str!("../../templates/pages/login.html"),
-    )
-    .expect("the login page template parses");
+    for (name, source) in [
+        ("base.html", include_str!("../../templates/pages/base.html")),
+        (
+            "login.html",
+            include_str!("../../templates/pages/login.html"),
+        ),
+        (
+            "register.html",
+            include_str!("../../templates/pages/register.html"),
+        ),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("page template {name} does not parse: {e}"));
+    }
     env
 });
 
@@ -76,7 +87,10 @@ fn render(
 ) -> Result<String, Error> {
     PAGES
         .get_template("login.html")
-        .and_then(|t| t.render(context! { slug, brand, csrf, email, error, signed_in }))
+        .and_then(|t| {
+            t.render(context! { slug, brand, csrf, email, error, signed_in,
+            registration_enabled => brand.registration_enabled })
+        })
         .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the login page: {e}")))
 }
 
@@ -152,5 +166,174 @@ pub async fn login_form(
             "Too many attempts. Please wait a few minutes and try again.",
         ),
         Err(e) => Err(e),
+    }
+}
+
+/// The fields of a posted form.
+fn form_fields(form: &[u8]) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(form)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Which registration form a page shows.
+#[derive(Clone, Copy)]
+enum Step {
+    Details,
+    Verify,
+    Done,
+}
+
+fn render_registration(
+    slug: &str,
+    brand: &Branding,
+    step: Step,
+    form: &std::collections::HashMap<String, String>,
+    errors: &[String],
+) -> Result<Page, Error> {
+    let csrf = new_csrf_token();
+    let step_name = match step {
+        Step::Details => "details",
+        Step::Verify => "verify",
+        Step::Done => "done",
+    };
+    // Only what the page shows again: never the password or the code.
+    let shown: std::collections::BTreeMap<&str, &str> =
+        ["company_name", "first_name", "last_name", "email"]
+            .into_iter()
+            .map(|k| (k, form.get(k).map(String::as_str).unwrap_or_default()))
+            .collect();
+    let html = PAGES
+        .get_template("register.html")
+        .and_then(|t| {
+            t.render(
+                context! { slug, brand, csrf, step => step_name, form => shown, errors,
+                minutes => registration::CODE_MINUTES },
+            )
+        })
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the registration page: {e}")))?;
+    let status = if errors.is_empty() { 200 } else { 422 };
+    Ok(Page {
+        status,
+        html,
+        cookie: Some(csrf_cookie(slug, &csrf)),
+    })
+}
+
+/// What a failed registration step tells the person at the form.
+fn messages(e: &Error) -> Option<(u16, Vec<String>)> {
+    let label = |field: &str| match field {
+        "company_name" => "Company name",
+        "first_name" => "First name",
+        "last_name" => "Last name",
+        "email" => "Email",
+        "password" => "Password",
+        "code" => "Code",
+        _ => "A field",
+    };
+    match e {
+        Error::Invalid(list) => Some((
+            422,
+            list.iter()
+                .map(|f| format!("{} {}.", label(&f.field), f.detail))
+                .collect(),
+        )),
+        Error::Conflict { detail, .. } => Some((409, vec![format!("{detail}.")])),
+        Error::Throttled {
+            retry_after_seconds,
+        } => Some((
+            429,
+            vec![format!(
+                "Please wait {retry_after_seconds} seconds before asking for another code."
+            )],
+        )),
+        _ => None,
+    }
+}
+
+fn with_status(mut page: Page, status: u16) -> Page {
+    page.status = status;
+    page
+}
+
+/// `GET /t/{slug}/register`: the first form (404 unless the tenant allows registration).
+pub async fn register_page(deps: &Deps, slug: &str) -> Result<Page, Error> {
+    let (_, brand) = registration::open_tenant(deps, slug).await?;
+    render_registration(slug, &brand, Step::Details, &Default::default(), &[])
+}
+
+/// The first form's post: emails the code and shows the second form, or shows the first
+/// form again with what to fix.
+pub async fn register_form(
+    deps: &Deps,
+    slug: &str,
+    form: &[u8],
+    cookie_header: Option<&str>,
+) -> Result<Page, Error> {
+    let (_, brand) = registration::open_tenant(deps, slug).await?;
+    let fields = form_fields(form);
+    let get = |k: &str| fields.get(k).cloned();
+    if !csrf_matches(
+        &get("csrf").unwrap_or_default(),
+        cookie(cookie_header, CSRF_COOKIE),
+    ) {
+        let msg = ["This page expired. Please try again.".to_owned()];
+        let page = render_registration(slug, &brand, Step::Details, &fields, &msg)?;
+        return Ok(with_status(page, 403));
+    }
+    let body = Registration {
+        company_name: get("company_name"),
+        first_name: get("first_name"),
+        last_name: get("last_name"),
+        email: get("email"),
+    };
+    match registration::start(deps, slug, &body).await {
+        Ok(_) => render_registration(slug, &brand, Step::Verify, &fields, &[]),
+        Err(e) => match messages(&e) {
+            Some((status, msgs)) => Ok(with_status(
+                render_registration(slug, &brand, Step::Details, &fields, &msgs)?,
+                status,
+            )),
+            None => Err(e),
+        },
+    }
+}
+
+/// The second form's post: creates the account and says so, or shows the code form again.
+pub async fn verify_form(
+    deps: &Deps,
+    slug: &str,
+    form: &[u8],
+    cookie_header: Option<&str>,
+) -> Result<Page, Error> {
+    let (_, brand) = registration::open_tenant(deps, slug).await?;
+    let fields = form_fields(form);
+    let get = |k: &str| fields.get(k).cloned();
+    if !csrf_matches(
+        &get("csrf").unwrap_or_default(),
+        cookie(cookie_header, CSRF_COOKIE),
+    ) {
+        let msg = ["This page expired. Please enter the code again.".to_owned()];
+        let page = render_registration(slug, &brand, Step::Verify, &fields, &msg)?;
+        return Ok(with_status(page, 403));
+    }
+    let body = Verification {
+        email: get("email"),
+        code: get("code"),
+        password: get("password"),
+    };
+    match registration::verify(deps, slug, &body).await {
+        Ok(_) => {
+            let mut page = render_registration(slug, &brand, Step::Done, &fields, &[])?;
+            page.status = 201;
+            Ok(page)
+        }
+        Err(e) => match messages(&e) {
+            Some((status, msgs)) => Ok(with_status(
+                render_registration(slug, &brand, Step::Verify, &fields, &msgs)?,
+                status,
+            )),
+            None => Err(e),
+        },
     }
 }

@@ -177,6 +177,11 @@ pub fn sign_in_failures(tenant_id: &str, email_hash: &str) -> Key {
     key(tenant_pk(tenant_id), format!("THROTTLE#{email_hash}"))
 }
 
+/// A self-registration waiting for its emailed code, by the hash of its email.
+pub fn registration(tenant_id: &str, email_hash: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("REGISTRATION#{email_hash}"))
+}
+
 /// A login's subject (the `sub` of its tokens) -> the user it signs in as: the one read
 /// that `authenticate()` makes for a token.
 pub fn login_subject(tenant_id: &str, subject: &str) -> Key {

@@ -1,0 +1,315 @@
+//! Self-registration at a tenant's registration page (`/t/{slug}/register`), when the
+//! operator switched it on in the tenant's branding.
+//!
+//! Two steps. [`start`]: company name, the registrant's name and email in; a six-digit
+//! code goes to that email (an outbox email written in the same transaction as the
+//! pending registration). [`verify`]: email, code and a password in; the code is checked
+//! and the customer is created with the registrant as its admin, through the same
+//! `customers::create` as `POST /v1/customers`.
+//!
+//! The code is stored hashed on the pending registration, which expires after
+//! `CODE_MINUTES`. Each check counts an attempt first (under the item's version, so
+//! concurrent guesses queue); after `MAX_CODE_ATTEMPTS` the registration is void and the
+//! registrant asks for a new code. A new code for the same email can be asked for once
+//! per `RESEND_SECONDS`. The plain code sits in the outbox email only until it is sent.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{customers, from_item, sign_in, tenants, to_data};
+use crate::Deps;
+use crate::error::{Error, FieldError};
+use crate::model::branding::Branding;
+use crate::model::customer::{AdminDraft, CompanyDraft, CustomerDraft};
+use crate::model::fields;
+use crate::ports::{Condition, Item, Key, StoreError, WriteOp};
+use crate::store::keys;
+
+/// How long a code is good for.
+pub const CODE_MINUTES: i64 = 15;
+/// Wrong codes that void a registration.
+pub const MAX_CODE_ATTEMPTS: u32 = 5;
+/// The shortest wait between two codes for one email.
+pub const RESEND_SECONDS: i64 = 60;
+
+/// `POST /t/{slug}/register`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub company_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// `POST /t/{slug}/register/verify`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    pub email: Option<String>,
+    pub code: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verification")
+            .field("email", &self.email)
+            .field("code", &"[redacted]")
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A registration waiting for its code, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Pending {
+    company_name: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    /// SHA-256 of the key's sort key and the code: never the code itself.
+    code_hash: String,
+    attempts: u32,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl Pending {
+    fn draft(&self, password: Option<String>) -> CustomerDraft {
+        CustomerDraft {
+            company: Some(CompanyDraft {
+                name: Some(self.company_name.clone()),
+                ..CompanyDraft::default()
+            }),
+            admin: Some(AdminDraft {
+                first_name: Some(self.first_name.clone()),
+                last_name: Some(self.last_name.clone()),
+                email: Some(self.email.clone()),
+                password,
+            }),
+            primary_contact: None,
+        }
+    }
+}
+
+/// The field names of a customer body, as the registration forms name them.
+fn registration_field(field: &str) -> &str {
+    match field {
+        "company.name" => "company_name",
+        "admin.first_name" => "first_name",
+        "admin.last_name" => "last_name",
+        "admin.email" => "email",
+        "admin.password" => "password",
+        other => other,
+    }
+}
+
+/// A customer-body error, renamed to the registration's fields.
+fn renamed(e: Error) -> Error {
+    match e {
+        Error::Invalid(list) => Error::Invalid(
+            list.into_iter()
+                .map(|f| FieldError::new(registration_field(&f.field), f.detail))
+                .collect(),
+        ),
+        Error::Conflict {
+            kind,
+            detail,
+            mut extra,
+        } => {
+            if let Some(Value::String(f)) = extra.get("field") {
+                let f = registration_field(f).to_owned();
+                extra.insert("field".into(), json!(f));
+            }
+            Error::Conflict {
+                kind,
+                detail,
+                extra,
+            }
+        }
+        other => other,
+    }
+}
+
+fn code_hash(key: &Key, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{}:{code}", key.sk).as_bytes()))
+}
+
+fn wrong_code() -> Error {
+    Error::invalid(
+        "code",
+        "is wrong or has expired; check the email we sent, or register again for a new code",
+    )
+}
+
+/// The tenant behind a registration page and its branding, if registration is on.
+pub async fn open_tenant(deps: &Deps, slug: &str) -> Result<(String, Branding), Error> {
+    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    let (t, _) = tenants::load(deps, &tenant_id).await?;
+    let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
+    if !brand.registration_enabled {
+        return Err(Error::NotFound("registration page"));
+    }
+    Ok((tenant_id, brand))
+}
+
+fn registration_key(tenant_id: &str, email: &str) -> Key {
+    keys::registration(
+        tenant_id,
+        &hex::encode(Sha256::digest(fields::email_key(email).as_bytes())),
+    )
+}
+
+/// Step one: records the registration and emails its code. Answers what to do next.
+pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value, Error> {
+    let (tenant_id, _) = open_tenant(deps, slug).await?;
+    let now = deps.clock.now();
+    let probe = Pending {
+        company_name: body.company_name.clone().unwrap_or_default(),
+        first_name: body.first_name.clone().unwrap_or_default(),
+        last_name: body.last_name.clone().unwrap_or_default(),
+        email: body.email.clone().unwrap_or_default(),
+        code_hash: String::new(),
+        attempts: 0,
+        created_at: now,
+        expires_at: now,
+    };
+    // The same checks as a customer created through the API (no password yet).
+    let input = probe.draft(None).parse().map_err(renamed)?;
+    let key = registration_key(&tenant_id, &input.admin_email);
+    let existing = deps.store.get(&key).await?;
+    let condition = match &existing {
+        Some(item) => {
+            let before: Pending = from_item(item)?;
+            let wait = before.created_at + Duration::seconds(RESEND_SECONDS) - now;
+            if before.expires_at > now && wait > Duration::zero() {
+                return Err(Error::Throttled {
+                    retry_after_seconds: wait.num_seconds().max(1) as u64,
+                });
+            }
+            Condition::VersionIs(item.version)
+        }
+        None => Condition::NotExists,
+    };
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    let pending = Pending {
+        company_name: input.company.name.clone(),
+        first_name: input.admin_first_name.clone(),
+        last_name: input.admin_last_name.clone(),
+        email: input.admin_email.clone(),
+        code_hash: code_hash(&key, &code),
+        attempts: 0,
+        created_at: now,
+        expires_at: now + Duration::minutes(CODE_MINUTES),
+    };
+    let mut item = Item::new(key, to_data(&pending)?);
+    item.version = existing.as_ref().map_or(1, |i| i.version + 1);
+    item.expires_at = Some(pending.expires_at.timestamp());
+    let email = super::mail::registration_code(
+        &tenant_id,
+        &pending.email,
+        &pending.first_name,
+        &code,
+        now,
+    )?;
+    match deps
+        .store
+        .transact(vec![WriteOp::Put { item, condition }, email])
+        .await
+    {
+        Ok(()) => {}
+        // Another request for the same email won: its code is on the way.
+        Err(StoreError::TransactionCanceled { .. }) => {
+            return Err(Error::Throttled {
+                retry_after_seconds: RESEND_SECONDS as u64,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(json!({
+        "status": "code_sent",
+        "email": pending.email,
+        "expires_in": CODE_MINUTES * 60,
+        "next": format!("POST /t/{slug}/register/verify with email, code and password"),
+    }))
+}
+
+/// Step two: checks the code and creates the customer with the registrant as its admin,
+/// with the password given here. Answers the new customer's id and the login link.
+pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Value, Error> {
+    let mut missing = Vec::new();
+    let email = body.email.as_deref().map(str::trim).unwrap_or_default();
+    let code = body.code.as_deref().map(str::trim).unwrap_or_default();
+    for (field, value) in [("email", email), ("code", code)] {
+        if value.is_empty() {
+            missing.push(FieldError::new(field, "is required"));
+        }
+    }
+    if body.password.as_deref().unwrap_or_default().is_empty() {
+        missing.push(FieldError::new("password", "is required"));
+    }
+    if !missing.is_empty() {
+        return Err(Error::Invalid(missing));
+    }
+    let (tenant_id, _) = open_tenant(deps, slug).await?;
+    let Ok(email) = fields::email(email) else {
+        return Err(wrong_code());
+    };
+    let key = registration_key(&tenant_id, &email);
+    let now = deps.clock.now();
+    let Some(item) = deps.store.get(&key).await? else {
+        return Err(wrong_code());
+    };
+    let mut pending: Pending = from_item(&item)?;
+    if pending.expires_at <= now || pending.attempts >= MAX_CODE_ATTEMPTS {
+        return Err(wrong_code());
+    }
+    // The password is checked before the code, so a weak one costs no attempt.
+    let draft = pending.draft(body.password.clone());
+    draft.parse().map_err(renamed)?;
+    // Count the attempt, then compare.
+    pending.attempts += 1;
+    let mut counted = Item::new(key.clone(), to_data(&pending)?);
+    counted.version = item.version + 1;
+    counted.expires_at = item.expires_at;
+    match deps
+        .store
+        .put(counted, Condition::VersionIs(item.version))
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(Error::Throttled {
+                retry_after_seconds: 1,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let given = code_hash(&key, code);
+    if !bool::from(given.as_bytes().ct_eq(pending.code_hash.as_bytes())) {
+        return Err(wrong_code());
+    }
+    let customer = customers::create(deps, &tenant_id, &draft)
+        .await
+        .map_err(renamed)?;
+    // Used up. If this delete fails the item expires anyway, and a second verify with the
+    // same code meets the taken email.
+    if let Err(e) = deps
+        .store
+        .delete(&key, Condition::VersionIs(item.version + 1))
+        .await
+    {
+        tracing::debug!(error = %e, "a used registration was not removed");
+    }
+    Ok(json!({
+        "status": "registered",
+        "customer_id": customer.get("id"),
+        "email": email,
+        "login": format!("/t/{slug}/login"),
+    }))
+}
