@@ -1,7 +1,13 @@
-//! The tenant's login page in a real browser (headless Chromium, which `scripts/test`
-//! installs from Debian): the tenant's logo and colours on the page (DOM and computed
-//! styles), then a sign-in through the form, CSRF cookie and all, ending with the session
-//! cookie. Screenshots are saved under `target/test-artifacts/`.
+//! The tenant's pages in a real browser (headless Chromium, which `scripts/test` installs
+//! from Debian):
+//!
+//! - the login page: the tenant's logo and colours (DOM and computed styles), then a
+//!   sign-in through the form, CSRF cookie and all, ending with the session cookie;
+//! - registration: from the login page's link, the company's details, the code from the
+//!   email the outbox delivered (an `.eml` file, as `tenantry serve` writes them), a
+//!   password, then a sign-in as the new customer's admin.
+//!
+//! Screenshots are saved under `target/test-artifacts/`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +16,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tenantry::Deps;
 use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry::adapters::embedded::FileMailer;
+use tenantry::service::mail::{self, MailSettings};
 use tenantry_tests::app::{customer_body, embedded_identity, spawn_app_with};
 use tenantry_tests::browser::{Browser, executable};
 
@@ -157,4 +165,199 @@ async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
             .metadata()
             .is_ok_and(|m| m.len() > 1000)
     );
+}
+
+#[tokio::test]
+async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium() {
+    let Some(chromium) = executable() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but no chromium was found: scripts/test installs Debian's chromium"
+        );
+        eprintln!("skipped: no chromium (scripts/test installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("b.redb")).expect("a store"));
+    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
+    let app = spawn_app_with(Deps::new(store).with_identity(Arc::new(idp), verifier)).await;
+    let tenant = app.new_tenant("lumen").await;
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &app.admin_key,
+            &format!("/v1/tenants/{}/branding", tenant.id),
+            Some(json!({"product_name": "Lumen Hub", "logo_url": "https://cdn.lumen.example.com/logo.svg",
+                "primary_color": "#7c3aed", "accent_color": "#db2777", "support_email": "care@lumen.example.com",
+                "registration_enabled": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
+    let login = format!("{}/t/lumen/login", app.base);
+    browser.navigate(&login).await.expect("navigates");
+    browser
+        .wait_for("document.querySelector('#register-link')")
+        .await
+        .expect("the login page links to registration");
+    browser
+        .eval("document.querySelector('#register-link').click(); true")
+        .await
+        .expect("clicks");
+    browser
+        .wait_for("document.querySelector('#company_name')")
+        .await
+        .expect("the registration form");
+    let seen = browser
+        .eval(
+            "({ title: document.title,
+                logo: document.querySelector('#logo') && document.querySelector('#logo').getAttribute('src'),
+                header: getComputedStyle(document.querySelector('header')).backgroundColor,
+                button: getComputedStyle(document.querySelector('button')).backgroundColor,
+                labels: [...document.querySelectorAll('label')].map(l => l.htmlFor),
+                text: document.body.innerText })",
+        )
+        .await
+        .expect("the page's DOM");
+    assert_eq!(seen["title"], "Register with Lumen Hub");
+    assert_eq!(seen["logo"], "https://cdn.lumen.example.com/logo.svg");
+    assert_eq!(
+        seen["header"], "rgb(124, 58, 237)",
+        "primary colour #7c3aed"
+    );
+    assert_eq!(seen["button"], "rgb(219, 39, 119)", "accent colour #db2777");
+    assert_eq!(
+        seen["labels"],
+        json!(["company_name", "first_name", "last_name", "email"])
+    );
+    let text = seen["text"].as_str().unwrap_or_default();
+    assert!(text.contains("care@lumen.example.com"), "{text}");
+    assert!(
+        !text.to_lowercase().contains("tenantry"),
+        "no platform branding: {text}"
+    );
+    browser
+        .screenshot(&artifacts().join("register-page.png"))
+        .await
+        .expect("a screenshot");
+
+    let email = "rosa@rosalind-labs.example.com";
+    browser
+        .eval(&format!(
+            "document.querySelector('#company_name').value = 'Rosalind Labs';
+             document.querySelector('#first_name').value = 'Rosa';
+             document.querySelector('#last_name').value = 'Lind';
+             document.querySelector('#email').value = '{email}';
+             document.querySelector('form').submit(); true"
+        ))
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#code')")
+        .await
+        .expect("the code form");
+
+    // The outbox delivers the code by email, as `tenantry serve` does: an .eml file.
+    let inbox = tempfile::tempdir().expect("a temp dir");
+    let settings = MailSettings {
+        sender_domain: "mail.lumen.example.com".into(),
+        public_url: app.base.clone(),
+    };
+    let mailer = FileMailer::new(inbox.path()).expect("a mail dir");
+    mail::deliver_due(&app.deps, &mailer, &settings)
+        .await
+        .expect("delivery");
+    let eml = std::fs::read_dir(inbox.path())
+        .expect("the mail dir")
+        .map(|e| std::fs::read_to_string(e.expect("an entry").path()).expect("an .eml"))
+        .find(|text| text.contains(&format!("To: {email}")))
+        .expect("the code's email");
+    let code = eml
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: Your Lumen Hub code: "))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|| panic!("no code in the subject: {eml}"));
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    assert!(
+        eml.contains(&format!("    {code}")),
+        "the code in the text part: {eml}"
+    );
+
+    // A wrong code first: the form again, with its message; then the right one.
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    browser
+        .eval(&format!(
+            "document.querySelector('#code').value = '{wrong}';
+             document.querySelector('#password').value = '{PASSWORD}';
+             document.querySelector('form').submit(); true"
+        ))
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#error')")
+        .await
+        .expect("the error message");
+    let error = browser
+        .eval("document.querySelector('#error').innerText")
+        .await
+        .expect("the message");
+    assert!(
+        error
+            .as_str()
+            .is_some_and(|e| e.starts_with("Code is wrong or has expired")),
+        "{error}"
+    );
+    browser
+        .eval(&format!(
+            "document.querySelector('#code').value = '{code}';
+             document.querySelector('#password').value = '{PASSWORD}';
+             document.querySelector('form').submit(); true"
+        ))
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#registered')")
+        .await
+        .expect("registered");
+    browser
+        .screenshot(&artifacts().join("registered.png"))
+        .await
+        .expect("a screenshot");
+
+    // Sign in as the new customer's admin.
+    browser
+        .eval("document.querySelector('#sign-in-link').click(); true")
+        .await
+        .expect("clicks");
+    browser
+        .wait_for("document.querySelector('form[action$=\"/login\"]')")
+        .await
+        .expect("the login form");
+    browser
+        .eval(&format!(
+            "document.querySelector('#email').value = '{email}';
+             document.querySelector('#password').value = '{PASSWORD}';
+             document.querySelector('form').submit(); true"
+        ))
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#signed-in')")
+        .await
+        .expect("signed in");
+    let cookies = browser.cookies(&login).await.expect("cookies");
+    let token = cookies
+        .iter()
+        .find(|c| c["name"] == "tenantry_session")
+        .and_then(|c| c["value"].as_str())
+        .unwrap_or_else(|| panic!("no session cookie: {cookies:?}"))
+        .to_owned();
+    let me = app.get(&token, "/v1/me").await;
+    assert_eq!(me.body["user"]["email"], email, "{}", me.body);
+    assert_eq!(me.body["customer"]["name"], "Rosalind Labs", "{}", me.body);
 }
