@@ -50,6 +50,11 @@ const IDENTITY_BINARIES: &[&str] = &[
     "customers-restore",
     "sign-in",
     "register-verify",
+    "customer-users-create",
+    "customer-users-delete",
+    "customer-users-deactivate",
+    "customer-users-reactivate",
+    "password-set",
 ];
 
 /// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.

@@ -37,6 +37,16 @@ pub enum Op {
     RegisterPage,
     Register,
     RegisterVerify,
+    PasswordPage,
+    PasswordSet,
+    CustomerUsersList,
+    CustomerUsersCreate,
+    CustomerUsersGet,
+    CustomerUsersUpdate,
+    CustomerUsersDelete,
+    CustomerUsersResetPassword,
+    CustomerUsersDeactivate,
+    CustomerUsersReactivate,
     BrandingGet,
     BrandingPut,
 }
@@ -232,6 +242,76 @@ pub static ROUTES: &[Route] = &[
         "/v1/customers/{customer_id}/restore",
         "customers-restore",
         ManageCustomers
+    ),
+    route!(
+        CustomerUsersList,
+        GET,
+        "/v1/customers/{customer_id}/users",
+        "customer-users-list",
+        ManageCustomerUsers
+    ),
+    route!(
+        CustomerUsersCreate,
+        POST,
+        "/v1/customers/{customer_id}/users",
+        "customer-users-create",
+        ManageCustomerUsers
+    ),
+    route!(
+        CustomerUsersGet,
+        GET,
+        "/v1/customers/{customer_id}/users/{user_id}",
+        "customer-users-get",
+        ManageCustomerUsers
+    ),
+    route!(
+        CustomerUsersUpdate,
+        PATCH,
+        "/v1/customers/{customer_id}/users/{user_id}",
+        "customer-users-update",
+        ManageCustomerUsers
+    ),
+    route!(
+        CustomerUsersDelete,
+        DELETE,
+        "/v1/customers/{customer_id}/users/{user_id}",
+        "customer-users-delete",
+        ManageCustomerUsers
+    ),
+    route!(
+        CustomerUsersResetPassword,
+        POST,
+        "/v1/customers/{customer_id}/users/{user_id}/reset-password",
+        "customer-users-reset-password",
+        ManageCustomerUsers
+    ),
+    route!(
+        CustomerUsersDeactivate,
+        POST,
+        "/v1/customers/{customer_id}/users/{user_id}/deactivate",
+        "customer-users-deactivate",
+        ManageCustomerUsers
+    ),
+    route!(
+        CustomerUsersReactivate,
+        POST,
+        "/v1/customers/{customer_id}/users/{user_id}/reactivate",
+        "customer-users-reactivate",
+        ManageCustomerUsers
+    ),
+    route!(
+        PasswordPage,
+        GET,
+        "/t/{slug}/password",
+        "password-page",
+        Public
+    ),
+    route!(
+        PasswordSet,
+        POST,
+        "/t/{slug}/password",
+        "password-set",
+        Public
     ),
     route!(Me, GET, "/v1/me", "me", Me),
     route!(SignIn, POST, "/t/{slug}/login", "sign-in", Public),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::model::customer::CustomerRole;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,6 +42,8 @@ pub enum Principal {
         tenant_id: String,
         customer_id: String,
         user_id: String,
+        /// The customer's admin, or one of its users.
+        role: CustomerRole,
     },
 }
 
@@ -76,6 +79,9 @@ pub enum Permission {
     ManageCustomers,
     /// Create and revoke the tenant's API keys (an owner's power: a key can carry owner rights).
     ManageApiKeys,
+    /// A customer's users: list, add, change, deactivate, reset, remove. Tenant staff for
+    /// any of their customers; a customer's admin for its own company only.
+    ManageCustomerUsers,
     /// Who am I: any authenticated principal, about itself.
     Me,
     /// No credential at all: a tenant's login page (it is how credentials are made).
@@ -93,6 +99,7 @@ impl Permission {
                 | Permission::StartSupportSessions
                 | Permission::ModifyCustomerSettings
                 | Permission::AssistCustomers
+                | Permission::ManageCustomerUsers
         )
     }
 
@@ -169,9 +176,38 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             tenant_id: tenant_id.clone(),
             customer_id: customer_id.clone(),
         }),
+        Principal::Customer {
+            tenant_id,
+            customer_id,
+            role: CustomerRole::Admin,
+            ..
+        } if permission == Permission::ManageCustomerUsers => Ok(Scope::Customer {
+            tenant_id: tenant_id.clone(),
+            customer_id: customer_id.clone(),
+        }),
         // The staff and operator API does not exist for a customer's users: what they may
         // not reach looks exactly like what is not there.
         Principal::Customer { .. } => Err(Error::NotFound("resource")),
+    }
+}
+
+/// The tenant and customer a customer-level route acts on: staff name any customer of
+/// their tenant (the service then finds it or answers 404); a customer's admin only its
+/// own, and any other id looks exactly like one that does not exist.
+pub fn customer_of<'a>(
+    scope: &'a Scope,
+    customer_id: &'a str,
+) -> Result<(&'a str, &'a str), Error> {
+    match scope {
+        Scope::Tenant { tenant_id, .. } => Ok((tenant_id, customer_id)),
+        Scope::Customer {
+            tenant_id,
+            customer_id: own,
+        } if own == customer_id => Ok((tenant_id, own)),
+        Scope::Customer { .. } => Err(Error::NotFound("customer")),
+        Scope::Platform | Scope::Public => Err(Error::Forbidden(
+            "this route needs a tenant key or a customer admin's token".into(),
+        )),
     }
 }
 

@@ -241,6 +241,28 @@ pub fn customer_body(name: &str, email: &str) -> Value {
 /// The code of the newest registration email to `to` still waiting in the tenant's outbox
 /// (a code leaves the stored email once the email is sent).
 pub async fn pending_registration_code(deps: &Deps, tenant_id: &str, to: &str) -> Option<String> {
+    pending_email_value(deps, tenant_id, to, "registration_code", "code").await
+}
+
+/// The password link token of the newest invitation or reset email to `to` still waiting in
+/// the tenant's outbox.
+pub async fn pending_link_token(
+    deps: &Deps,
+    tenant_id: &str,
+    to: &str,
+    template: &str,
+) -> Option<String> {
+    pending_email_value(deps, tenant_id, to, template, "link_token").await
+}
+
+/// A value of the newest `template` email to `to` still waiting in the tenant's outbox.
+pub async fn pending_email_value(
+    deps: &Deps,
+    tenant_id: &str,
+    to: &str,
+    template: &str,
+    value: &str,
+) -> Option<String> {
     use tenantry::ports::{Query, SortRange};
     let page = deps
         .store
@@ -254,6 +276,6 @@ pub async fn pending_registration_code(deps: &Deps, tenant_id: &str, to: &str) -
     page.items
         .iter()
         .rev()
-        .filter(|i| i.data["template"] == "registration_code" && i.data["to"] == to)
-        .find_map(|i| i.data["context"]["code"].as_str().map(str::to_owned))
+        .filter(|i| i.data["template"] == template && i.data["to"] == to)
+        .find_map(|i| i.data["context"][value].as_str().map(str::to_owned))
 }

@@ -926,6 +926,10 @@ fn with_identity(deps: Deps, dir: &Path) -> Deps {
 const OPERATOR_KEY_ID: &str = "key_0197b2a3b0c17f2e8d9a0b1c2d3e4f50";
 const TENANT_KEY_ID: &str = "key_0197b2a5d1f27c3b8e4f5a6b7c8d9e10";
 const TENANT_ID: &str = "ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80";
+/// The customer user the user routes' events name.
+const USER_ID: &str = "usr_0197b2a9a4c38f6e9d708192a3b4c5d6";
+/// The password link token in `password-page.json` and `password-set.json`.
+const LINK_TOKEN: &str = "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface";
 /// The emailed code in `register-verify.json`.
 const REGISTRATION_CODE: &str = "424242";
 const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
@@ -1042,6 +1046,28 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     .expect("the registration's code in the outbox");
                 extra.push((REGISTRATION_CODE.into(), code));
             }
+        }
+        b if b.starts_with("customer-users-") || b.starts_with("password-") => {
+            let email = "user@fixture-bakery.example.com";
+            let user = ok("POST", &format!("{cpath}/users"), &setup_key, Some(serde_json::json!({
+                "email": email, "first_name": "Uma", "last_name": "User", "permission_set": "full"})))
+            .await;
+            let user_id = user["id"].as_str().expect("user id").to_owned();
+            if b == "customer-users-reactivate" {
+                ok(
+                    "POST",
+                    &format!("{cpath}/users/{user_id}/deactivate"),
+                    &setup_key,
+                    None,
+                )
+                .await;
+            }
+            let token =
+                tenantry_tests::app::pending_link_token(&all.deps, &tid, email, "user_invitation")
+                    .await
+                    .expect("the invitation's link");
+            extra.push((USER_ID.into(), user_id));
+            extra.push((LINK_TOKEN.into(), token));
         }
         _ => {}
     }

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 use tenantry::Error;
+use tenantry::access::customer_of;
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
 use tenantry::model::input::parse_json;
@@ -9,7 +10,7 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
-    api_keys, customers, identity, mail, me, members, pages, registration, sign_in, tenants,
+    api_keys, customers, identity, mail, me, members, pages, registration, sign_in, tenants, users,
 };
 
 use super::{Ctx, Reply};
@@ -112,6 +113,68 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
             // For the tenant's pages in a browser; API clients use the JSON.
             reply.cookie = Some(pages::session_cookie(&tokens));
             reply
+        }
+        Op::PasswordPage => {
+            page_reply(pages::password_page(d, cx.param("slug"), cx.query("token")).await?)
+        }
+        Op::PasswordSet if cx.is_form() => {
+            page_reply(pages::password_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)
+        }
+        Op::PasswordSet => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Body {
+                token: Option<String>,
+                password: Option<String>,
+            }
+            let b: Body = parse_json(cx.body)?;
+            Reply::ok(
+                users::set_password(
+                    d,
+                    cx.param("slug"),
+                    b.token.as_deref().unwrap_or_default(),
+                    b.password.as_deref().unwrap_or_default(),
+                )
+                .await?,
+            )
+        }
+        Op::CustomerUsersList => {
+            let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+            Reply::ok(users::list(d, t, c, limit, cursor).await?)
+        }
+        Op::CustomerUsersCreate => {
+            let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+            let v = users::create(d, t, c, &parse_json::<users::UserDraft>(cx.body)?).await?;
+            let loc = format!("/v1/customers/{c}/users/{}", id_of(&v));
+            Reply::created(v, loc)
+        }
+        Op::CustomerUsersGet => {
+            let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+            Reply::ok(users::get(d, t, c, cx.param("user_id")).await?)
+        }
+        Op::CustomerUsersUpdate => {
+            let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+            let patch = parse_json::<Value>(cx.body)?;
+            Reply::ok(users::patch(d, t, c, cx.param("user_id"), &patch, cx.if_version()?).await?)
+        }
+        Op::CustomerUsersDelete => {
+            let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+            users::delete(d, t, c, cx.param("user_id")).await?;
+            Reply::no_content()
+        }
+        Op::CustomerUsersResetPassword => {
+            let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+            let v = users::reset_password(d, t, c, cx.param("user_id")).await?;
+            Reply {
+                status: http::StatusCode::ACCEPTED,
+                etag_version: None,
+                ..Reply::ok(v)
+            }
+        }
+        Op::CustomerUsersDeactivate | Op::CustomerUsersReactivate => {
+            let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+            let active = op == Op::CustomerUsersReactivate;
+            Reply::ok(users::set_active(d, t, c, cx.param("user_id"), active).await?)
         }
         Op::TenantsProvision => Reply::ok(identity::provision(d, cx.param("tenant_id")).await?),
         Op::ApiKeysList => Reply::ok(api_keys::list(d, cx.tenant_id()?, limit, cursor).await?),

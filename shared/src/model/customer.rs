@@ -129,13 +129,212 @@ pub struct Admin {
 }
 
 /// A login's subject -> the customer user it signs in as (`keys::login_subject`): the
-/// one record `authenticate()` reads for a token. `enabled` follows the customer's
-/// status (only an active customer's users sign in) and the user's own.
+/// first record `authenticate()` reads for a token. `enabled` is the user's own state
+/// (a deactivated user is disabled); for the admin it also follows the customer's
+/// status. The customer's status is checked as well, so every user of a customer that is
+/// not active is refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginRecord {
     pub user_id: String,
     pub customer_id: String,
     pub enabled: bool,
+    /// Records written before users had roles are all admins'.
+    #[serde(default = "CustomerRole::admin")]
+    pub role: CustomerRole,
+    /// The last successful sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// A customer user's role: the customer's one admin, or a user it (or tenant staff) added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerRole {
+    Admin,
+    User,
+}
+
+impl CustomerRole {
+    fn admin() -> Self {
+        CustomerRole::Admin
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerRole::Admin => "admin",
+            CustomerRole::User => "user",
+        }
+    }
+}
+
+/// The named areas of a customer's account that a `limited` permission set opens.
+pub const AREAS: &[&str] = &[
+    "dashboard",
+    "users",
+    "billing",
+    "reports",
+    "settings",
+    "integrations",
+    "support",
+];
+
+/// What a customer user may do in its company's account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "permission_set", rename_all = "snake_case")]
+pub enum PermissionSet {
+    /// Everything (the admin always has this).
+    Full,
+    /// Read everything, change nothing.
+    ReadOnly,
+    /// Read and change the named areas only (`AREAS`).
+    Limited { areas: Vec<String> },
+    /// Exactly these permissions: `<area>:read` or `<area>:write`.
+    Custom { permissions: Vec<String> },
+}
+
+impl Default for PermissionSet {
+    fn default() -> Self {
+        PermissionSet::Full
+    }
+}
+
+impl PermissionSet {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PermissionSet::Full => "full",
+            PermissionSet::ReadOnly => "read_only",
+            PermissionSet::Limited { .. } => "limited",
+            PermissionSet::Custom { .. } => "custom",
+        }
+    }
+
+    /// The explicit permissions this set grants, `<area>:read|write`.
+    pub fn permissions(&self) -> Vec<String> {
+        let all = |modes: &[&str]| -> Vec<String> {
+            AREAS
+                .iter()
+                .flat_map(|a| modes.iter().map(move |m| format!("{a}:{m}")))
+                .collect()
+        };
+        match self {
+            PermissionSet::Full => all(&["read", "write"]),
+            PermissionSet::ReadOnly => all(&["read"]),
+            PermissionSet::Limited { areas } => areas
+                .iter()
+                .flat_map(|a| [format!("{a}:read"), format!("{a}:write")])
+                .collect(),
+            PermissionSet::Custom { permissions } => permissions.clone(),
+        }
+    }
+
+    /// Parses `permission_set` with its `areas` or `permissions`, naming bad fields.
+    pub fn parse(
+        set: Option<&str>,
+        areas: Option<&[String]>,
+        permissions: Option<&[String]>,
+    ) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let known = |a: &str| AREAS.contains(&a);
+        let list = |field: &str,
+                    v: Option<&[String]>,
+                    ok: &dyn Fn(&str) -> bool,
+                    hint: String,
+                    errors: &mut Vec<crate::FieldError>|
+         -> Vec<String> {
+            match v {
+                None | Some([]) => {
+                    errors.push(crate::FieldError::new(
+                        field,
+                        format!("is required for this permission set: {hint}"),
+                    ));
+                    Vec::new()
+                }
+                Some(items) => {
+                    let mut out: Vec<String> = Vec::new();
+                    for i in items {
+                        let i = i.trim().to_ascii_lowercase();
+                        if !ok(&i) {
+                            errors.push(crate::FieldError::new(
+                                field,
+                                format!("has {i:?}, which is not one of {hint}"),
+                            ));
+                        } else if !out.contains(&i) {
+                            out.push(i);
+                        }
+                    }
+                    out
+                }
+            }
+        };
+        let stray = |field: &str, v: Option<&[String]>, errors: &mut Vec<crate::FieldError>| {
+            if v.is_some() {
+                errors.push(crate::FieldError::new(field, "only goes with the permission set that uses it (limited: areas, custom: permissions)"));
+            }
+        };
+        let set = match set.map(str::trim) {
+            None | Some("full") => {
+                stray("areas", areas, &mut errors);
+                stray("permissions", permissions, &mut errors);
+                PermissionSet::Full
+            }
+            Some("read_only") => {
+                stray("areas", areas, &mut errors);
+                stray("permissions", permissions, &mut errors);
+                PermissionSet::ReadOnly
+            }
+            Some("limited") => {
+                stray("permissions", permissions, &mut errors);
+                PermissionSet::Limited {
+                    areas: list("areas", areas, &known, AREAS.join(", "), &mut errors),
+                }
+            }
+            Some("custom") => {
+                stray("areas", areas, &mut errors);
+                let ok = |p: &str| {
+                    p.split_once(':')
+                        .is_some_and(|(a, m)| known(a) && (m == "read" || m == "write"))
+                };
+                PermissionSet::Custom {
+                    permissions: list(
+                        "permissions",
+                        permissions,
+                        &ok,
+                        "<area>:read or <area>:write, with an area of ".to_owned()
+                            + &AREAS.join(", "),
+                        &mut errors,
+                    ),
+                }
+            }
+            Some(_) => {
+                errors.push(crate::FieldError::new(
+                    "permission_set",
+                    "must be one of full, read_only, limited (with areas), custom (with permissions)",
+                ));
+                PermissionSet::Full
+            }
+        };
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(Error::Invalid(errors))
+        }
+    }
+}
+
+/// A customer user's own state: a deactivated user cannot sign in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    #[default]
+    Active,
+    Inactive,
+}
+
+/// Most users a customer may have, whatever its `max_users`.
+pub const MAX_USERS_LIMIT: u32 = 10_000;
+
+fn one() -> u32 {
+    1
 }
 
 /// A stored customer.
@@ -156,6 +355,13 @@ pub struct Customer {
     /// Where a restore returns to: a suspended customer stays suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_before_deletion: Option<CustomerStatus>,
+    /// The most users (admin included) the customer may have; none: no cap of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_users: Option<u32>,
+    /// Its users, admin included: kept in the profile so a cap is checked in the same
+    /// transaction that adds a user.
+    #[serde(default = "one")]
+    pub user_count: u32,
 }
 
 impl Customer {
@@ -172,6 +378,8 @@ impl Customer {
                 "last_name": self.admin.last_name,
             },
             "primary_contact": self.primary_contact,
+            "max_users": self.max_users,
+            "user_count": self.user_count,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "version": version,
@@ -282,6 +490,9 @@ pub struct CustomerDraft {
     pub company: Option<CompanyDraft>,
     pub admin: Option<AdminDraft>,
     pub primary_contact: Option<ContactDraft>,
+    /// Caps the customer's users (admin included), 1 to `MAX_USERS_LIMIT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_users: Option<i64>,
 }
 
 /// A validated customer body. The password, if any, is still plain here and is
@@ -293,6 +504,7 @@ pub struct CustomerInput {
     pub admin_last_name: String,
     pub admin_password: Option<String>,
     pub primary_contact: Option<Contact>,
+    pub max_users: Option<u32>,
 }
 
 impl CustomerDraft {
@@ -363,6 +575,17 @@ impl CustomerDraft {
             .primary_contact
             .as_ref()
             .map(|p| p.parse("primary_contact", &mut c));
+        let max_users = match self.max_users {
+            None => None,
+            Some(n) if (1..=i64::from(MAX_USERS_LIMIT)).contains(&n) => Some(n as u32),
+            Some(_) => {
+                c.fail(
+                    "max_users",
+                    format!("must be from 1 (the admin alone) to {MAX_USERS_LIMIT}"),
+                );
+                None
+            }
+        };
         c.finish()?;
         match (company, email, first, last) {
             (Some(company), Some(admin_email), Some(admin_first_name), Some(admin_last_name)) => {
@@ -373,6 +596,7 @@ impl CustomerDraft {
                     admin_last_name,
                     admin_password: password,
                     primary_contact,
+                    max_users,
                 })
             }
             _ => Err(Error::invalid("body", "is incomplete")),
@@ -397,6 +621,7 @@ impl CustomerDraft {
                 password: None,
             }),
             primary_contact: x.primary_contact.as_ref().map(ContactDraft::from_contact),
+            max_users: x.max_users.map(i64::from),
         }
     }
 }
@@ -418,6 +643,37 @@ pub struct CustomerUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_subject: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub permissions: PermissionSet,
+    #[serde(default)]
+    pub status: UserStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl CustomerUser {
+    /// The API's view of a user (no password hash, no login subject).
+    pub fn view(&self, version: u64, last_login_at: Option<DateTime<Utc>>) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "customer_id": self.customer_id,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "role": self.role,
+            "status": self.status,
+            "permissions": self.permissions.permissions(),
+            "has_login": self.login_subject.is_some() || self.password_hash.is_some(),
+            "last_login_at": last_login_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at.unwrap_or(self.created_at),
+            "version": version,
+        });
+        if let (Some(obj), Value::Object(set)) = (v.as_object_mut(), json!(self.permissions)) {
+            obj.extend(set);
+        }
+        v
+    }
 }
 
 #[cfg(test)]

@@ -125,13 +125,16 @@ async fn token_principal(
                 return Err(Error::Unauthenticated);
             };
             let login: LoginRecord = super::from_item(&item)?;
-            if !login.enabled {
+            if !login.enabled
+                || !super::customers::is_active(deps, &tenant_id, &login.customer_id).await?
+            {
                 return Err(Error::Unauthenticated);
             }
             Ok(Principal::Customer {
                 tenant_id,
                 customer_id: login.customer_id,
                 user_id: login.user_id,
+                role: login.role,
             })
         }
         // Staff sign in with API keys until the staff pool's logins exist.

@@ -14,8 +14,8 @@ use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::{
-    Admin, Customer, CustomerDraft, CustomerStatus, CustomerUser, LoginRecord, MAX_SEARCH_ENTRIES,
-    Transition,
+    Admin, Customer, CustomerDraft, CustomerRole, CustomerStatus, CustomerUser, LoginRecord,
+    MAX_SEARCH_ENTRIES, PermissionSet, Transition, UserStatus,
 };
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::{fields, ids, text};
@@ -53,7 +53,7 @@ fn search_deletes(tenant_id: &str, c: &Customer) -> impl Iterator<Item = WriteOp
         .map(move |p| WriteOp::delete(keys::search_entry(&t, &p, &name_key, &id)))
 }
 
-fn profile_item(tenant_id: &str, c: &Customer, version: u64) -> Result<Item, Error> {
+pub(crate) fn profile_item(tenant_id: &str, c: &Customer, version: u64) -> Result<Item, Error> {
     let mut item = Item::new(keys::customer(tenant_id, &c.id), to_data(c)?).with_gsi1(
         keys::customer_status_index(tenant_id, c.status.as_str(), &c.company.name_key(), &c.id),
     );
@@ -79,7 +79,7 @@ fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
     e
 }
 
-fn duplicate_email(email: &str) -> Error {
+pub(crate) fn duplicate_email(email: &str) -> Error {
     duplicate(
         "duplicate-email",
         "admin.email",
@@ -149,6 +149,8 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         deleted_at: None,
         purge_after: None,
         status_before_deletion: None,
+        max_users: input.max_users,
+        user_count: 1,
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
@@ -160,6 +162,9 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         password_hash,
         login_subject: login_subject.clone(),
         created_at: now,
+        permissions: PermissionSet::Full,
+        status: UserStatus::Active,
+        updated_at: None,
     };
     let marker_op = match claim {
         // The claim becomes the marker.
@@ -222,7 +227,7 @@ const CLAIM_MINUTES: i64 = 10;
 /// Claims an admin email for a creation: its marker, written pending. Taken by a
 /// finished user: 409. A pending claim older than `CLAIM_MINUTES` is taken over.
 /// Returns the claim's version.
-async fn claim_email(deps: &Deps, marker: &Key, email: &str) -> Result<u64, Error> {
+pub(crate) async fn claim_email(deps: &Deps, marker: &Key, email: &str) -> Result<u64, Error> {
     let now = deps.clock.now();
     let pending = |version: u64| -> Result<Item, Error> {
         let mut item = Item::new(marker.clone(), to_data(&json!({ "pending_since": now }))?);
@@ -258,7 +263,7 @@ async fn claim_email(deps: &Deps, marker: &Key, email: &str) -> Result<u64, Erro
 }
 
 /// Gives a claim back (best effort: a claim left behind goes stale).
-async fn release_claim(deps: &Deps, marker: &Key, version: u64) {
+pub(crate) async fn release_claim(deps: &Deps, marker: &Key, version: u64) {
     if let Err(e) = deps
         .store
         .delete(marker, Condition::VersionIs(version))
@@ -274,11 +279,26 @@ fn login_record(tenant_id: &str, sub: &str, c: &Customer, enabled: bool) -> Resu
         user_id: c.admin.id.clone(),
         customer_id: c.id.clone(),
         enabled,
+        role: CustomerRole::Admin,
+        last_login_at: None,
     };
     Ok(WriteOp::put(Item::new(
         keys::login_subject(tenant_id, sub),
         to_data(&record)?,
     )))
+}
+
+/// Is the customer there and active? (Only an active customer's users get in.)
+pub(crate) async fn is_active(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+) -> Result<bool, Error> {
+    match load(deps, tenant_id, customer_id).await {
+        Ok((c, _)) => Ok(c.status == CustomerStatus::Active),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) async fn load(
@@ -303,7 +323,7 @@ pub async fn get(deps: &Deps, tenant_id: &str, customer_id: &str) -> Result<Valu
     Ok(c.view(item.version))
 }
 
-fn check_version(if_version: Option<u64>, item: &Item) -> Result<(), Error> {
+pub(crate) fn check_version(if_version: Option<u64>, item: &Item) -> Result<(), Error> {
     if if_version.is_some_and(|v| v != item.version) {
         return Err(Error::PreconditionFailed(format!(
             "the customer is at version {}; read it again and reapply your change",
@@ -350,6 +370,7 @@ pub async fn patch(
     updated.admin.first_name = input.admin_first_name;
     updated.admin.last_name = input.admin_last_name;
     updated.primary_contact = input.primary_contact;
+    updated.max_users = input.max_users;
     if updated == current {
         return Ok(current.view(item.version));
     }

@@ -47,6 +47,8 @@ pub enum Template {
     StaffInvitation,
     CustomerWelcome,
     RegistrationCode,
+    UserInvitation,
+    PasswordReset,
 }
 
 impl Template {
@@ -55,6 +57,8 @@ impl Template {
             Template::StaffInvitation => "staff_invitation",
             Template::CustomerWelcome => "customer_welcome",
             Template::RegistrationCode => "registration_code",
+            Template::UserInvitation => "user_invitation",
+            Template::PasswordReset => "password_reset",
         }
     }
 
@@ -63,6 +67,7 @@ impl Template {
     fn secret_values(self) -> &'static [&'static str] {
         match self {
             Template::RegistrationCode => &["code"],
+            Template::UserInvitation | Template::PasswordReset => &["link_token"],
             Template::StaffInvitation | Template::CustomerWelcome => &[],
         }
     }
@@ -202,6 +207,45 @@ pub fn registration_code(
     enqueue(tenant_id, Template::RegistrationCode, to, context, now)
 }
 
+/// The invitation a customer's new user receives: the login link, and a link to set its
+/// password when it was added without one.
+pub fn user_invitation(
+    tenant_id: &str,
+    user: &crate::model::customer::CustomerUser,
+    company_name: &str,
+    link_token: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, Error> {
+    let context = super::users::invitation_context(user, company_name, link_token);
+    enqueue(
+        tenant_id,
+        Template::UserInvitation,
+        &user.email,
+        context,
+        now,
+    )
+}
+
+/// A link to set a new password.
+pub fn password_reset(
+    tenant_id: &str,
+    user: &crate::model::customer::CustomerUser,
+    link_token: &str,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, Error> {
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(user.first_name));
+    context.insert("link_token".into(), json!(link_token));
+    context.insert("link_hours".into(), json!(super::users::RESET_HOURS));
+    enqueue(
+        tenant_id,
+        Template::PasswordReset,
+        &user.email,
+        context,
+        now,
+    )
+}
+
 /// Where emails come from and where their links point.
 #[derive(Clone, Debug)]
 pub struct MailSettings {
@@ -243,7 +287,13 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
              )*]
         };
     }
-    let sources = email!("staff_invitation", "customer_welcome", "registration_code");
+    let sources = email!(
+        "staff_invitation",
+        "customer_welcome",
+        "registration_code",
+        "user_invitation",
+        "password_reset"
+    );
     for (name, source) in sources {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("email template {name} does not compile: {e}"));
@@ -280,6 +330,15 @@ pub fn render(
         "login_url".into(),
         json!(format!("{}/t/{}/login", settings.public_url, tenant.slug)),
     );
+    if let Some(token) = email.context.get("link_token").and_then(Value::as_str) {
+        ctx.insert(
+            "password_url".into(),
+            json!(format!(
+                "{}/t/{}/password?token={token}",
+                settings.public_url, tenant.slug
+            )),
+        );
+    }
     ctx.insert(
         "register_url".into(),
         json!(format!(

@@ -6,7 +6,7 @@ use super::{customers, from_item, tenants};
 use crate::Deps;
 use crate::access::{Permission, Principal, StaffRole};
 use crate::error::Error;
-use crate::model::customer::CustomerUser;
+use crate::model::customer::{CustomerRole, CustomerUser};
 use crate::store::keys;
 
 /// The staff permissions a role carries, by name.
@@ -61,6 +61,7 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Value, Error
             tenant_id,
             customer_id,
             user_id,
+            role,
         } => {
             let (customer, _) = customers::load(deps, tenant_id, customer_id).await?;
             let user_item = deps
@@ -84,9 +85,10 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Value, Error
                     "name": customer.company.name,
                     "status": customer.status,
                 },
-                // Permission sets (full, read_only, limited, custom) come with customer
-                // user management; a customer's admin has the full set.
-                "permission_set": if user.role == "admin" { "full" } else { "read_only" },
+                "permission_set": user.permissions.name(),
+                "permissions": user.permissions.permissions(),
+                // What this user may do to its company's users (the admin only).
+                "manages_users": *role == CustomerRole::Admin,
             })
         }
     })

@@ -16,6 +16,7 @@ pub mod registration;
 pub mod sign_in;
 pub mod tenants;
 pub mod tokens;
+pub mod users;
 
 use anyhow::Context;
 use serde::Serialize;

@@ -30,6 +30,10 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "register.html",
             include_str!("../../templates/pages/register.html"),
         ),
+        (
+            "password.html",
+            include_str!("../../templates/pages/password.html"),
+        ),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("page template {name} does not parse: {e}"));
@@ -333,6 +337,70 @@ pub async fn verify_form(
                 render_registration(slug, &brand, Step::Verify, &fields, &msgs)?,
                 status,
             )),
+            None => Err(e),
+        },
+    }
+}
+
+fn render_password(
+    slug: &str,
+    brand: &Branding,
+    token: Option<&str>,
+    done: bool,
+    errors: &[String],
+    status: u16,
+) -> Result<Page, Error> {
+    let csrf = new_csrf_token();
+    let html = PAGES
+        .get_template("password.html")
+        .and_then(|t| {
+            t.render(context! { slug, brand, csrf, done, errors,
+            token_ok => token.is_some(), token => token.unwrap_or_default() })
+        })
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the password page: {e}")))?;
+    Ok(Page {
+        status,
+        html,
+        cookie: Some(csrf_cookie(slug, &csrf)),
+    })
+}
+
+/// `GET /t/{slug}/password?token=`: the form to set a password from an invitation or a
+/// reset link, or a page saying the link no longer works.
+pub async fn password_page(deps: &Deps, slug: &str, token: Option<&str>) -> Result<Page, Error> {
+    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let token = token.unwrap_or_default();
+    if super::users::link_is_valid(deps, slug, token).await? {
+        render_password(slug, &brand, Some(token), false, &[], 200)
+    } else {
+        render_password(slug, &brand, None, false, &[], 410)
+    }
+}
+
+/// The password form's post.
+pub async fn password_form(
+    deps: &Deps,
+    slug: &str,
+    form: &[u8],
+    cookie_header: Option<&str>,
+) -> Result<Page, Error> {
+    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let fields = form_fields(form);
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let token = get("token");
+    if !csrf_matches(&get("csrf"), cookie(cookie_header, CSRF_COOKIE)) {
+        let msg = ["This page expired. Please try again.".to_owned()];
+        return render_password(slug, &brand, Some(&token), false, &msg, 403);
+    }
+    match super::users::set_password(deps, slug, &token, &get("password")).await {
+        Ok(_) => render_password(slug, &brand, None, true, &[], 200),
+        Err(Error::Invalid(list)) if list.iter().any(|f| f.field == "token") => {
+            render_password(slug, &brand, None, false, &[], 410)
+        }
+        Err(e) => match messages(&e) {
+            Some((status, msgs)) => {
+                render_password(slug, &brand, Some(&token), false, &msgs, status)
+            }
             None => Err(e),
         },
     }

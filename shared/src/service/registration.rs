@@ -93,6 +93,7 @@ impl Pending {
                 password,
             }),
             primary_contact: None,
+            max_users: None,
         }
     }
 }

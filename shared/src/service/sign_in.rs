@@ -129,19 +129,34 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
         Ok(tokens) => {
             // Our record decides, not only the provider: a login whose customer is no
             // longer active is refused even if the provider still lets it in.
-            let enabled = match tokens::subject_of_issued(&tokens.access_token) {
-                Some(sub) => match deps
+            let record = match tokens::subject_of_issued(&tokens.access_token) {
+                Some(sub) => deps
                     .store
                     .get(&keys::login_subject(&tenant_id, &sub))
                     .await?
-                {
-                    Some(item) => from_item::<LoginRecord>(&item)?.enabled,
-                    None => false,
-                },
-                None => false,
+                    .map(|item| from_item::<LoginRecord>(&item).map(|r| (r, item)))
+                    .transpose()?,
+                None => None,
             };
-            if !enabled {
+            let Some((mut login, item)) = record else {
                 return Err(wrong());
+            };
+            if !login.enabled
+                || !super::customers::is_active(deps, &tenant_id, &login.customer_id).await?
+            {
+                return Err(wrong());
+            }
+            // Activity: the last sign-in, on the login record (best effort, and never over
+            // a change made meanwhile).
+            login.last_login_at = Some(now);
+            let mut touched = Item::new(item.key(), to_data(&login)?);
+            touched.version = item.version + 1;
+            if let Err(e) = deps
+                .store
+                .put(touched, Condition::VersionIs(item.version))
+                .await
+            {
+                tracing::debug!(error = %e, "last_login_at not recorded");
             }
             // A success clears the count (unless another attempt counted meanwhile).
             if let Err(e) = deps.store.delete(&key, Condition::VersionIs(version)).await {

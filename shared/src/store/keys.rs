@@ -98,6 +98,10 @@ pub fn customer_user(tenant_id: &str, customer_id: &str, user_id: &str) -> Key {
         format!("USER#{user_id}"),
     )
 }
+/// The sort-key prefix of a customer's users, in its partition.
+pub fn customer_users_prefix() -> &'static str {
+    "USER#"
+}
 /// Is this sort key (in a customer partition) a customer user's?
 pub fn is_customer_user(sk: &str) -> bool {
     sk.starts_with("USER#")
@@ -175,6 +179,11 @@ pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
 /// normalized email: the throttle's counter.
 pub fn sign_in_failures(tenant_id: &str, email_hash: &str) -> Key {
     key(tenant_pk(tenant_id), format!("THROTTLE#{email_hash}"))
+}
+
+/// A password link (invitation or reset) by the hash of its token.
+pub fn password_link(tenant_id: &str, token_hash: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("LINK#{token_hash}"))
 }
 
 /// A self-registration waiting for its emailed code, by the hash of its email.

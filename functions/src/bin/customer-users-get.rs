@@ -1,0 +1,6 @@
+//! Lambda for `GET /v1/customers/{customer_id}/users/{user_id}`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::lambda::serve("customer-users-get").await
+}

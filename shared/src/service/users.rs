@@ -1,0 +1,816 @@
+//! A customer's users (`/v1/customers/{id}/users...`): its admin and the users the admin
+//! or tenant staff add. Every user is a login in the tenant's pool.
+//!
+//! - A user is added with a password, or gets an invitation whose link sets one. Either
+//!   way it receives an invitation email.
+//! - `max_users` on the customer caps its users, admin included: the count lives on the
+//!   customer's profile and is raised in the same transaction that adds the user, under
+//!   the profile's version, so concurrent additions cannot pass the cap.
+//! - The admin is the customer's one admin: no user can be made admin here, and the admin
+//!   is not deactivated or removed here (the customer's own lifecycle does that).
+//! - Deactivating a user disables its login record at once (its token is refused from the
+//!   next request on) and then in the provider.
+//! - Password links (invitation, reset) are random tokens stored hashed, used once, and
+//!   expire; the plain token sits in its outbox email only until the email is sent.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
+use super::{from_item, identity, page, sign_in, to_data};
+use crate::Deps;
+use crate::error::{Error, FieldError};
+use crate::model::customer::{
+    Customer, CustomerRole, CustomerStatus, CustomerUser, LoginRecord, PermissionSet, UserStatus,
+};
+use crate::model::input::{Checks, name};
+use crate::model::{fields, ids};
+use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
+use crate::store::keys;
+
+/// How long an invitation's link to set a password works.
+pub const INVITATION_DAYS: i64 = 7;
+/// How long a password reset link works.
+pub const RESET_HOURS: i64 = 2;
+
+/// `POST /v1/customers/{id}/users`; merged with the stored user for `PATCH`.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDraft {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// Only `user`: a customer has one admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub permission_set: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub areas: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for UserDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserDraft")
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+struct UserInput {
+    email: String,
+    first_name: String,
+    last_name: String,
+    password: Option<String>,
+    permissions: PermissionSet,
+}
+
+impl UserDraft {
+    fn of(u: &CustomerUser) -> Self {
+        let (areas, permissions) = match &u.permissions {
+            PermissionSet::Limited { areas } => (Some(areas.clone()), None),
+            PermissionSet::Custom { permissions } => (None, Some(permissions.clone())),
+            PermissionSet::Full | PermissionSet::ReadOnly => (None, None),
+        };
+        Self {
+            email: Some(u.email.clone()),
+            first_name: Some(u.first_name.clone()),
+            last_name: Some(u.last_name.clone()),
+            password: None,
+            role: None,
+            permission_set: Some(u.permissions.name().to_owned()),
+            areas,
+            permissions,
+        }
+    }
+
+    fn parse(&self) -> Result<UserInput, Error> {
+        let mut c = Checks::new();
+        let email = c.required("email", self.email.as_deref(), fields::email);
+        let first_name = c.required("first_name", self.first_name.as_deref(), name);
+        let last_name = c.required("last_name", self.last_name.as_deref(), name);
+        let password = match &self.password {
+            Some(p) if c.check("password", fields::password(p)).is_some() => Some(p.clone()),
+            _ => None,
+        };
+        match self.role.as_deref().map(str::trim) {
+            None | Some("user") => {}
+            Some("admin") => c.fail(
+                "role",
+                "must be user: a customer has one admin, the one it was created with",
+            ),
+            Some(_) => c.fail("role", "must be user"),
+        }
+        let mut errors = match c.finish() {
+            Ok(()) => Vec::new(),
+            Err(Error::Invalid(list)) => list,
+            Err(e) => return Err(e),
+        };
+        let permissions = match PermissionSet::parse(
+            self.permission_set.as_deref(),
+            self.areas.as_deref(),
+            self.permissions.as_deref(),
+        ) {
+            Ok(p) => Some(p),
+            Err(Error::Invalid(list)) => {
+                errors.extend(list);
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        match (email, first_name, last_name, permissions) {
+            (Some(email), Some(first_name), Some(last_name), Some(permissions)) => Ok(UserInput {
+                email,
+                first_name,
+                last_name,
+                password,
+                permissions,
+            }),
+            _ => Err(Error::invalid("body", "is incomplete")),
+        }
+    }
+}
+
+fn user_key(tenant_id: &str, customer_id: &str, user_id: &str) -> crate::ports::Key {
+    keys::customer_user(tenant_id, customer_id, user_id)
+}
+
+async fn load_user(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    user_id: &str,
+) -> Result<(CustomerUser, Item), Error> {
+    if !ids::is_valid(ids::USER, user_id) {
+        return Err(Error::NotFound("user"));
+    }
+    let item = deps
+        .store
+        .get(&user_key(tenant_id, customer_id, user_id))
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    Ok((from_item(&item)?, item))
+}
+
+/// A customer that may have users changed: there, and not deleted.
+async fn live_customer(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+) -> Result<(Customer, Item), Error> {
+    let (c, item) = customers::load(deps, tenant_id, customer_id).await?;
+    if c.status == CustomerStatus::Deleted {
+        return Err(Error::conflict(
+            "customer-deleted",
+            "a deleted customer's users cannot be changed; restore the customer first",
+        ));
+    }
+    Ok((c, item))
+}
+
+async fn login_record(
+    deps: &Deps,
+    tenant_id: &str,
+    user: &CustomerUser,
+) -> Result<Option<(LoginRecord, Item)>, Error> {
+    let Some(sub) = &user.login_subject else {
+        return Ok(None);
+    };
+    match deps.store.get(&keys::login_subject(tenant_id, sub)).await? {
+        Some(item) => Ok(Some((from_item(&item)?, item))),
+        None => Ok(None),
+    }
+}
+
+/// `GET /v1/customers/{id}/users`: the admin and the users, a page at a time, with their
+/// last sign-in (one batch read of their login records).
+pub async fn list(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Value, Error> {
+    customers::load(deps, tenant_id, customer_id).await?;
+    let mut listing = page::list_prefix(
+        deps,
+        "customer-users",
+        keys::customer_partition(tenant_id, customer_id),
+        keys::customer_users_prefix(),
+        limit,
+        cursor,
+        |i| {
+            let u: CustomerUser = from_item(i)?;
+            Ok(json!({ "user": u, "version": i.version }))
+        },
+    )
+    .await?;
+    let rows = listing["data"].as_array().cloned().unwrap_or_default();
+    let users: Vec<(CustomerUser, u64)> = rows
+        .into_iter()
+        .map(|r| {
+            let v = r["version"].as_u64().unwrap_or(1);
+            serde_json::from_value::<CustomerUser>(r["user"].clone())
+                .map(|u| (u, v))
+                .map_err(|e| Error::Unexpected(e.into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let login_keys: Vec<_> = users
+        .iter()
+        .filter_map(|(u, _)| u.login_subject.as_ref())
+        .map(|s| keys::login_subject(tenant_id, s))
+        .collect();
+    let records = deps.store.get_many(&login_keys).await?;
+    let last_login = |u: &CustomerUser| -> Option<DateTime<Utc>> {
+        let sub = u.login_subject.as_ref()?;
+        let k = keys::login_subject(tenant_id, sub);
+        records
+            .iter()
+            .find(|i| i.pk == k.pk && i.sk == k.sk)
+            .and_then(|i| from_item::<LoginRecord>(i).ok())
+            .and_then(|r| r.last_login_at)
+    };
+    listing["data"] = Value::Array(
+        users
+            .iter()
+            .map(|(u, v)| u.view(*v, last_login(u)))
+            .collect(),
+    );
+    Ok(listing)
+}
+
+/// `GET /v1/customers/{id}/users/{user_id}`.
+pub async fn get(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    user_id: &str,
+) -> Result<Value, Error> {
+    let (user, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    let last = login_record(deps, tenant_id, &user)
+        .await?
+        .and_then(|(r, _)| r.last_login_at);
+    Ok(user.view(item.version, last))
+}
+
+fn user_limit_reached(max: u32) -> Error {
+    let mut e = Error::conflict(
+        "user-limit-reached",
+        format!(
+            "this customer may have at most {max} users (max_users, admin included); remove a user or raise max_users"
+        ),
+    );
+    if let Error::Conflict { extra, .. } = &mut e {
+        extra.insert("max_users".into(), json!(max));
+    }
+    e
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A password link: what its item stores.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PasswordLink {
+    user_id: String,
+    customer_id: String,
+    purpose: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// The link item (hashed token) and the plain token for the email.
+fn new_link(
+    tenant_id: &str,
+    user: &CustomerUser,
+    purpose: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(WriteOp, String), Error> {
+    let token = random_token();
+    let link = PasswordLink {
+        user_id: user.id.clone(),
+        customer_id: user.customer_id.clone(),
+        purpose: purpose.to_owned(),
+        expires_at,
+    };
+    let mut item = Item::new(
+        keys::password_link(tenant_id, &token_hash(&token)),
+        to_data(&link)?,
+    );
+    item.expires_at = Some(expires_at.timestamp());
+    Ok((WriteOp::create(item), token))
+}
+
+/// `POST /v1/customers/{id}/users`: the user, its login and its invitation.
+pub async fn create(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    draft: &UserDraft,
+) -> Result<Value, Error> {
+    let input = draft.parse()?;
+    let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
+    if let Some(max) = customer.max_users
+        && customer.user_count >= max
+    {
+        return Err(user_limit_reached(max));
+    }
+    let user_id = ids::new_id(ids::USER);
+    let marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.email));
+    let renamed = |e: Error| match e {
+        Error::Conflict {
+            kind: "duplicate-email",
+            detail,
+            mut extra,
+        } => {
+            extra.insert("field".into(), json!("email"));
+            Error::Conflict {
+                kind: "duplicate-email",
+                detail,
+                extra,
+            }
+        }
+        other => other,
+    };
+    let claim = match deps.identity {
+        Some(_) => Some(
+            claim_email(deps, &marker, &input.email)
+                .await
+                .map_err(renamed)?,
+        ),
+        None => None,
+    };
+    let login = match identity::create_login(
+        deps,
+        tenant_id,
+        &input.email,
+        &user_id,
+        input.password.as_deref(),
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some(v) = claim {
+                release_claim(deps, &marker, v).await;
+            }
+            return Err(e);
+        }
+    };
+    let password_hash = match (&login, &input.password) {
+        (None, Some(p)) => Some(super::passwords::hash(p.clone()).await?),
+        _ => None,
+    };
+    let now = deps.clock.now();
+    let user = CustomerUser {
+        id: user_id,
+        customer_id: customer.id.clone(),
+        email: input.email,
+        first_name: input.first_name,
+        last_name: input.last_name,
+        role: CustomerRole::User.as_str().into(),
+        password_hash,
+        login_subject: login.as_ref().map(|(_, s)| s.clone()),
+        created_at: now,
+        permissions: input.permissions,
+        status: UserStatus::Active,
+        updated_at: None,
+    };
+    let mut counted = customer.clone();
+    counted.user_count += 1;
+    let marker_op = match claim {
+        Some(version) => {
+            let mut m = Item::marker(marker.clone());
+            m.version = version + 1;
+            WriteOp::Put {
+                item: m,
+                condition: Condition::VersionIs(version),
+            }
+        }
+        None => WriteOp::create(Item::marker(marker.clone())),
+    };
+    let mut ops = vec![
+        marker_op,
+        WriteOp::Put {
+            item: profile_item(tenant_id, &counted, profile.version + 1)?,
+            condition: Condition::VersionIs(profile.version),
+        },
+        WriteOp::create(Item::new(
+            user_key(tenant_id, &customer.id, &user.id),
+            to_data(&user)?,
+        )),
+    ];
+    if let Some(sub) = &user.login_subject {
+        let record = LoginRecord {
+            user_id: user.id.clone(),
+            customer_id: customer.id.clone(),
+            enabled: true,
+            role: CustomerRole::User,
+            last_login_at: None,
+        };
+        ops.push(WriteOp::create(Item::new(
+            keys::login_subject(tenant_id, sub),
+            to_data(&record)?,
+        )));
+    }
+    // Without a password, the invitation carries a link to set one.
+    let link = if user.password_hash.is_none() && input.password.is_none() {
+        let (op, token) = new_link(
+            tenant_id,
+            &user,
+            "invitation",
+            now + Duration::days(INVITATION_DAYS),
+        )?;
+        ops.push(op);
+        Some(token)
+    } else {
+        None
+    };
+    ops.push(super::mail::user_invitation(
+        tenant_id,
+        &user,
+        &customer.company.name,
+        link.as_deref(),
+        now,
+    )?);
+    let (result, definite) = match deps.store.transact(ops).await {
+        Ok(()) => return Ok(user.view(1, None)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            (Err(renamed(duplicate_email(&user.email))), true)
+        }
+        Err(StoreError::TransactionCanceled { .. }) => (Err(Error::concurrent_update()), true),
+        Err(e) => (Err(e.into()), false),
+    };
+    if definite {
+        if let Some((pool, _)) = &login {
+            identity::undo_login(deps, pool, &user.email).await;
+        }
+        if let Some(v) = claim {
+            release_claim(deps, &marker, v).await;
+        }
+    }
+    result
+}
+
+fn not_for_the_admin(what: &str) -> Error {
+    Error::conflict(
+        "customer-admin",
+        format!(
+            "the customer's admin cannot be {what} here; it follows the customer (deactivate, suspend or delete the customer)"
+        ),
+    )
+}
+
+/// `PATCH /v1/customers/{id}/users/{user_id}` (merge patch): names and permission set.
+/// The email is the login's name: it is not changed here.
+pub async fn patch(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    user_id: &str,
+    patch: &Value,
+    if_version: Option<u64>,
+) -> Result<Value, Error> {
+    let Some(obj) = patch.as_object() else {
+        return Err(Error::invalid(
+            "body",
+            "must be a JSON object (a merge patch)",
+        ));
+    };
+    live_customer(deps, tenant_id, customer_id).await?;
+    let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    customers::check_version(if_version, &item)?;
+    if obj.contains_key("password") {
+        return Err(Error::invalid(
+            "password",
+            "cannot be set here; POST .../reset-password emails the user a link to set one",
+        ));
+    }
+    let mut doc = serde_json::to_value(UserDraft::of(&current)).map_err(anyhow::Error::from)?;
+    // A new permission set replaces the old one's areas or permissions.
+    if obj.contains_key("permission_set")
+        && let Some(d) = doc.as_object_mut()
+    {
+        d.remove("areas");
+        d.remove("permissions");
+    }
+    crate::model::input::merge_patch(&mut doc, patch);
+    let input = crate::model::input::from_value::<UserDraft>(doc)?.parse()?;
+    if fields::email_key(&input.email) != fields::email_key(&current.email) {
+        return Err(Error::invalid(
+            "email",
+            "cannot be changed: it is the user's login; remove the user and add the new address",
+        ));
+    }
+    if current.role == CustomerRole::Admin.as_str() && input.permissions != PermissionSet::Full {
+        return Err(not_for_the_admin("given less than the full permission set"));
+    }
+    let mut updated = current.clone();
+    updated.first_name = input.first_name;
+    updated.last_name = input.last_name;
+    updated.permissions = input.permissions;
+    let last = login_record(deps, tenant_id, &current)
+        .await?
+        .and_then(|(r, _)| r.last_login_at);
+    if updated == current {
+        return Ok(current.view(item.version, last));
+    }
+    updated.updated_at = Some(deps.clock.now());
+    let mut ops = vec![WriteOp::Put {
+        item: {
+            let mut i = Item::new(item.key(), to_data(&updated)?);
+            i.version = item.version + 1;
+            i
+        },
+        condition: Condition::VersionIs(item.version),
+    }];
+    // The admin's names are also on the customer's profile.
+    if current.role == CustomerRole::Admin.as_str()
+        && (updated.first_name != current.first_name || updated.last_name != current.last_name)
+    {
+        let (mut c, profile) = customers::load(deps, tenant_id, customer_id).await?;
+        c.admin.first_name = updated.first_name.clone();
+        c.admin.last_name = updated.last_name.clone();
+        ops.push(WriteOp::Put {
+            item: profile_item(tenant_id, &c, profile.version + 1)?,
+            condition: Condition::VersionIs(profile.version),
+        });
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(updated.view(item.version + 1, last)),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST .../deactivate` and `.../reactivate`: the user's own state. Its login record
+/// changes in the same write, so its token is refused (or accepted) from the next request
+/// on; the provider follows.
+pub async fn set_active(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    user_id: &str,
+    active: bool,
+) -> Result<Value, Error> {
+    live_customer(deps, tenant_id, customer_id).await?;
+    let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    if current.role == CustomerRole::Admin.as_str() {
+        return Err(not_for_the_admin(if active {
+            "reactivated"
+        } else {
+            "deactivated"
+        }));
+    }
+    let status = if active {
+        UserStatus::Active
+    } else {
+        UserStatus::Inactive
+    };
+    let record = login_record(deps, tenant_id, &current).await?;
+    let last = record.as_ref().and_then(|(r, _)| r.last_login_at);
+    if current.status == status {
+        return Ok(current.view(item.version, last));
+    }
+    let mut updated = current.clone();
+    updated.status = status;
+    updated.updated_at = Some(deps.clock.now());
+    let mut user_item = Item::new(item.key(), to_data(&updated)?);
+    user_item.version = item.version + 1;
+    let mut ops = vec![WriteOp::Put {
+        item: user_item,
+        condition: Condition::VersionIs(item.version),
+    }];
+    if let Some((mut r, ritem)) = record.clone() {
+        r.enabled = active;
+        let mut i = Item::new(ritem.key(), to_data(&r)?);
+        i.version = ritem.version + 1;
+        ops.push(WriteOp::Put {
+            item: i,
+            condition: Condition::VersionIs(ritem.version),
+        });
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(sub) = &updated.login_subject {
+        identity::mirror_enabled(deps, tenant_id, &updated.email, sub).await;
+    }
+    Ok(updated.view(item.version + 1, last))
+}
+
+/// `DELETE /v1/customers/{id}/users/{user_id}`: the login first (a failure leaves the
+/// user in place, to retry), then the user, its login record and its email in one
+/// transaction that also lowers the customer's count.
+pub async fn delete(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    user_id: &str,
+) -> Result<(), Error> {
+    let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
+    let (user, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    if user.role == CustomerRole::Admin.as_str() {
+        return Err(not_for_the_admin("removed"));
+    }
+    let mut counted = customer.clone();
+    counted.user_count = counted.user_count.saturating_sub(1).max(1);
+    let mut ops = vec![
+        WriteOp::Delete {
+            key: item.key(),
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::Put {
+            item: profile_item(tenant_id, &counted, profile.version + 1)?,
+            condition: Condition::VersionIs(profile.version),
+        },
+        WriteOp::delete(keys::user_email_marker(
+            tenant_id,
+            &fields::email_key(&user.email),
+        )),
+    ];
+    if let Some(sub) = &user.login_subject {
+        // Refused from the next request on, even before the provider forgets it.
+        ops.push(WriteOp::delete(keys::login_subject(tenant_id, sub)));
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    if user.login_subject.is_some()
+        && let Err(e) = identity::delete_login(deps, tenant_id, &user.email).await
+    {
+        // The records are gone, so the login can no longer get in; an orphaned login is
+        // replaced if the email is added again.
+        tracing::warn!(error = %e, tenant_id, "a removed user's login was left in the provider");
+    }
+    Ok(())
+}
+
+/// `POST .../reset-password`: emails the user a link to set a new password. The current
+/// password keeps working until then.
+pub async fn reset_password(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+    user_id: &str,
+) -> Result<Value, Error> {
+    live_customer(deps, tenant_id, customer_id).await?;
+    let (user, _) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    if user.status != UserStatus::Active {
+        return Err(Error::conflict(
+            "user-inactive",
+            "the user is deactivated; reactivate it first",
+        ));
+    }
+    let now = deps.clock.now();
+    let expires_at = now + Duration::hours(RESET_HOURS);
+    let (link, token) = new_link(tenant_id, &user, "reset", expires_at)?;
+    let email = super::mail::password_reset(tenant_id, &user, &token, now)?;
+    deps.store.transact(vec![link, email]).await?;
+    Ok(json!({
+        "status": "reset_link_sent",
+        "email": user.email,
+        "expires_at": expires_at,
+    }))
+}
+
+/// Is this a password link of this tenant that still works? (The set-password page.)
+pub async fn link_is_valid(deps: &Deps, slug: &str, token: &str) -> Result<bool, Error> {
+    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    Ok(open_link(deps, &tenant_id, token).await?.is_some())
+}
+
+async fn open_link(
+    deps: &Deps,
+    tenant_id: &str,
+    token: &str,
+) -> Result<Option<(PasswordLink, Item)>, Error> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let Some(item) = deps
+        .store
+        .get(&keys::password_link(tenant_id, &token_hash(token)))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let link: PasswordLink = from_item(&item)?;
+    Ok((link.expires_at > deps.clock.now()).then_some((link, item)))
+}
+
+/// `POST /t/{slug}/password`: a password link's token and the new password. Sets it and
+/// uses the link up.
+pub async fn set_password(
+    deps: &Deps,
+    slug: &str,
+    token: &str,
+    password: &str,
+) -> Result<Value, Error> {
+    let mut errors = Vec::new();
+    if token.is_empty() {
+        errors.push(FieldError::new("token", "is required"));
+    }
+    if let Err(e) = fields::password(password) {
+        errors.push(FieldError::new("password", e));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    let expired = || {
+        Error::invalid(
+            "token",
+            "this link has expired or was used already; ask for a new one",
+        )
+    };
+    let Some((link, link_item)) = open_link(deps, &tenant_id, token).await? else {
+        return Err(expired());
+    };
+    let (user, user_item) =
+        match load_user(deps, &tenant_id, &link.customer_id, &link.user_id).await {
+            Ok(u) => u,
+            Err(Error::NotFound(_)) => return Err(expired()),
+            Err(e) => return Err(e),
+        };
+    // Use the link up first: a second post of the same link fails here.
+    match deps
+        .store
+        .delete(&link_item.key(), Condition::VersionIs(link_item.version))
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Err(expired()),
+        Err(e) => return Err(e.into()),
+    }
+    match (
+        &deps.identity,
+        identity::customer_pool(deps, &tenant_id).await?,
+    ) {
+        (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
+            Ok(()) => {}
+            Err(IdentityError::WeakPassword) => {
+                return Err(Error::invalid(
+                    "password",
+                    "is not accepted by the login pool; use a longer one",
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, "setting a password failed");
+                return Err(Error::Unavailable(
+                    "setting the password is unavailable right now; ask for a new link".into(),
+                ));
+            }
+        },
+        _ => {
+            let mut updated = user.clone();
+            updated.password_hash = Some(super::passwords::hash(password.to_owned()).await?);
+            let mut i = Item::new(user_item.key(), to_data(&updated)?);
+            i.version = user_item.version + 1;
+            deps.store
+                .put(i, Condition::VersionIs(user_item.version))
+                .await?;
+        }
+    }
+    Ok(json!({
+        "status": "password_set",
+        "email": user.email,
+        "login": format!("/t/{slug}/login"),
+    }))
+}
+
+/// The values an invitation email carries.
+pub(crate) fn invitation_context(
+    user: &CustomerUser,
+    company_name: &str,
+    link_token: Option<&str>,
+) -> Map<String, Value> {
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(user.first_name));
+    context.insert("company_name".into(), json!(company_name));
+    if let Some(t) = link_token {
+        context.insert("link_token".into(), json!(t));
+        context.insert("link_days".into(), json!(INVITATION_DAYS));
+    }
+    context
+}
