@@ -26,8 +26,16 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
             json!({"name": "spare", "role": "member"}),
         )
         .await;
+    let admin = app
+        .get(&t.owner_key, &format!("/v1/customers/{customer}"))
+        .await
+        .body["admin"]["id"]
+        .as_str()
+        .expect("the customer's admin")
+        .to_owned();
     HashMap::from([
         ("tenant_id", t.id.clone()),
+        ("user_id", admin),
         ("customer_id", customer),
         ("member_id", member.field("id").to_owned()),
         ("key_id", key.field("id").to_owned()),

@@ -324,8 +324,9 @@ pub async fn create(
     customer_id: &str,
     draft: &UserDraft,
 ) -> Result<Value, Error> {
-    let input = draft.parse()?;
+    // Another tenant's customer (or none) is 404 whatever the body.
     let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
+    let input = draft.parse()?;
     if let Some(max) = customer.max_users
         && customer.user_count >= max
     {
