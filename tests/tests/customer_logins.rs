@@ -118,12 +118,21 @@ async fn a_customer_admin_signs_in_and_sees_itself_and_nothing_else() {
         .get(&a.owner_key, &format!("/v1/customers/{y}"))
         .await
         .body;
-    let y_admin = before_y["admin"]["id"].as_str().expect("y's admin").to_owned();
-    let z_admin = app.get(&b.owner_key, &format!("/v1/customers/{z}")).await.body["admin"]["id"]
+    let y_admin = before_y["admin"]["id"]
+        .as_str()
+        .expect("y's admin")
+        .to_owned();
+    let z_admin = app
+        .get(&b.owner_key, &format!("/v1/customers/{z}"))
+        .await
+        .body["admin"]["id"]
         .as_str()
         .expect("z's admin")
         .to_owned();
-    let x_admin = me.body["user"]["id"].as_str().expect("x's admin").to_owned();
+    let x_admin = me.body["user"]["id"]
+        .as_str()
+        .expect("x's admin")
+        .to_owned();
     let mut walked = 0;
     for route in ROUTES
         .iter()
@@ -196,7 +205,10 @@ async fn a_customer_admin_signs_in_and_sees_itself_and_nothing_else() {
     assert_eq!(walked, 3 * walkable - users_routes + user_paths);
     // All but /v1/me and the tenant's public pages, which take no credential.
     let public: Vec<_> = ROUTES.iter().filter(|r| r.permission.is_public()).collect();
-    assert!(public.iter().all(|r| r.path.starts_with("/t/{slug}/")), "{public:?}");
+    assert!(
+        public.iter().all(|r| r.path.starts_with("/t/{slug}/")),
+        "{public:?}"
+    );
     assert_eq!(walkable, ROUTES.len() - public.len() - 1);
     assert_eq!(
         app.get(&a.owner_key, &format!("/v1/customers/{y}"))

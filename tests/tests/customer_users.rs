@@ -1,0 +1,530 @@
+//! A customer's users, managed by its admin (with its own token) and by tenant staff:
+//!
+//! - the admin adds users with permission sets; a user signs in and `GET /v1/me` shows
+//!   its set; a user (not the admin) reaches nothing but `GET /v1/me`;
+//! - no second admin; the admin is not deactivated or removed through these routes;
+//! - `max_users` caps the users, also under concurrent additions;
+//! - deactivating a user or suspending its customer refuses its token at the next request;
+//!   `last_login_at` records sign-ins;
+//! - an invitation without a password and a reset both mail a one-time link whose page
+//!   sets the password;
+//! - a removed user's token is refused and its email is free again.
+
+use std::sync::Arc;
+
+use functions::routes::ROUTES;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry::Deps;
+use tenantry::adapters::embedded::EmbeddedStore;
+use tenantry_tests::app::{
+    Resp, TestApp, TestTenant, customer_body, embedded_identity, pending_link_token, spawn_app_with,
+};
+
+const PASSWORD: &str = "Sup3r$ecret!";
+
+async fn app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("u.redb")).expect("a store"));
+    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
+    let deps = Deps::new(store.clone()).with_identity(Arc::new(idp), verifier);
+    let mut app = spawn_app_with(deps).await;
+    app.embedded = Some(store);
+    (app, dir)
+}
+
+async fn sign_in(app: &TestApp, slug: &str, email: &str, password: &str) -> Resp {
+    app.send(
+        Method::POST,
+        "",
+        &format!("/t/{slug}/login"),
+        Some(json!({"email": email, "password": password})),
+        &[],
+    )
+    .await
+}
+
+async fn token(app: &TestApp, slug: &str, email: &str, password: &str) -> String {
+    let r = sign_in(app, slug, email, password).await;
+    assert_eq!(r.status, StatusCode::OK, "{email}: {}", r.body);
+    r.field("access_token").to_owned()
+}
+
+/// A customer whose admin has a password; returns (customer id, the admin's token).
+async fn customer(app: &TestApp, t: &TestTenant, name: &str) -> (String, String) {
+    let email = format!("admin@{}.example.com", name.to_lowercase());
+    let mut body = customer_body(name, &email);
+    body["admin"]["password"] = json!(PASSWORD);
+    let r = app.post(&t.owner_key, "/v1/customers", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.field("id").to_owned();
+    (id, token(app, &t.slug, &email, PASSWORD).await)
+}
+
+fn user(email: &str, extra: Value) -> Value {
+    let mut v = json!({"email": email, "first_name": "Uma", "last_name": "User"});
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    v
+}
+
+#[tokio::test]
+async fn the_admin_adds_users_whose_permission_sets_show_and_who_reach_only_themselves() {
+    let (app, _dir) = app().await;
+    let t = app.new_tenant("users-a").await;
+    let (x, admin) = customer(&app, &t, "Xenon").await;
+    let users = format!("/v1/customers/{x}/users");
+
+    let bad = app
+        .post(
+            &admin,
+            &users,
+            user("u@x.example.com", json!({"permission_set": "limited", "areas": ["billing", "moon"], "permissions": ["a"]})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(bad.error_fields(), ["permissions", "areas"], "{}", bad.body);
+    let second_admin = app
+        .post(
+            &admin,
+            &users,
+            user("a2@x.example.com", json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(second_admin.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(second_admin.error_fields(), ["role"]);
+
+    let created = app
+        .post(
+            &admin,
+            &users,
+            user("lim@x.example.com", json!({"password": PASSWORD, "permission_set": "limited", "areas": ["Billing", "reports"]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["permission_set"], "limited");
+    assert_eq!(created.body["areas"], json!(["billing", "reports"]));
+    assert_eq!(created.body["role"], "user");
+    assert!(!created.body.to_string().contains(PASSWORD));
+    let uid = created.field("id").to_owned();
+    assert_eq!(
+        created.headers["location"],
+        format!("/v1/customers/{x}/users/{uid}").as_str()
+    );
+    // Staff see it too, and may add users with a custom set.
+    let custom = app
+        .post(
+            &t.member_key,
+            &users,
+            user(
+                "cus@x.example.com",
+                json!({"permission_set": "custom", "permissions": ["reports:read", "users:write"]}),
+            ),
+        )
+        .await;
+    assert_eq!(custom.status, StatusCode::CREATED, "{}", custom.body);
+    let list = app.get(&t.owner_key, &users).await;
+    assert_eq!(
+        list.body["data"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        list.body
+    );
+    assert_eq!(
+        app.get(&t.owner_key, &format!("/v1/customers/{x}"))
+            .await
+            .body["user_count"],
+        3
+    );
+
+    let user_token = token(&app, &t.slug, "lim@x.example.com", PASSWORD).await;
+    let me = app.get(&user_token, "/v1/me").await;
+    assert_eq!(me.body["permission_set"], "limited", "{}", me.body);
+    assert_eq!(
+        me.body["permissions"],
+        json!([
+            "billing:read",
+            "billing:write",
+            "reports:read",
+            "reports:write"
+        ])
+    );
+    assert_eq!(me.body["manages_users"], false);
+    assert_eq!(me.body["user"]["role"], "user");
+    let fetched = app.get(&admin, &format!("{users}/{uid}")).await;
+    assert!(
+        fetched.body["last_login_at"].is_string(),
+        "{}",
+        fetched.body
+    );
+
+    // A user (not the admin) reaches nothing but itself: every route, its own customer
+    // included, is 404.
+    for route in ROUTES
+        .iter()
+        .filter(|r| r.path != "/v1/me" && !r.permission.is_public())
+    {
+        let path = route
+            .path
+            .replace("{customer_id}", &x)
+            .replace("{user_id}", &uid)
+            .replace("{tenant_id}", &t.id)
+            .replace("{member_id}", "mem_x")
+            .replace("{key_id}", "key_x");
+        let method = Method::from_bytes(route.method.as_str().as_bytes()).expect("a method");
+        let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
+        let r = app.send(method, &user_token, &path, body, &[]).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{} {path}: {}",
+            route.method,
+            r.body
+        );
+    }
+
+    // The admin changes the set; a change of email is refused.
+    let patched = app
+        .patch(
+            &admin,
+            &format!("{users}/{uid}"),
+            json!({"permission_set": "read_only"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(patched.body["permission_set"], "read_only");
+    assert!(patched.body.get("areas").is_none(), "{}", patched.body);
+    let email = app
+        .patch(
+            &admin,
+            &format!("{users}/{uid}"),
+            json!({"email": "new@x.example.com"}),
+        )
+        .await;
+    assert_eq!(email.error_fields(), ["email"], "{}", email.body);
+
+    // The admin itself: not deactivated, not removed, not demoted here.
+    let admin_id = app.get(&admin, "/v1/me").await.body["user"]["id"]
+        .as_str()
+        .expect("admin id")
+        .to_owned();
+    for (method, path, body) in [
+        (Method::POST, format!("{users}/{admin_id}/deactivate"), None),
+        (Method::DELETE, format!("{users}/{admin_id}"), None),
+        (
+            Method::PATCH,
+            format!("{users}/{admin_id}"),
+            Some(json!({"permission_set": "read_only"})),
+        ),
+    ] {
+        let r = app.send(method, &admin, &path, body, &[]).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{path}: {}", r.body);
+        assert_eq!(r.problem_type(), "urn:tenantry:problem:customer-admin");
+    }
+}
+
+#[tokio::test]
+async fn max_users_caps_additions_even_concurrent_ones() {
+    let (app, _dir) = app().await;
+    let t = app.new_tenant("users-cap").await;
+    let (x, admin) = customer(&app, &t, "Capped").await;
+    let users = format!("/v1/customers/{x}/users");
+    let bad = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/customers/{x}"),
+            json!({"max_users": 0}),
+        )
+        .await;
+    assert_eq!(bad.error_fields(), ["max_users"], "{}", bad.body);
+    let capped = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/customers/{x}"),
+            json!({"max_users": 4}),
+        )
+        .await;
+    assert_eq!(capped.status, StatusCode::OK, "{}", capped.body);
+    assert_eq!(capped.body["max_users"], 4);
+
+    // Eight at once for three free places: three get in, the others hear why not.
+    let tries = (0..8).map(|i| {
+        let (app, admin, users) = (&app, &admin, &users);
+        async move {
+            let mut r = app
+                .post(
+                    admin,
+                    users,
+                    user(&format!("c{i}@cap.example.com"), json!({})),
+                )
+                .await;
+            // A lost race on the profile's version is retryable; retry it like a client.
+            for _ in 0..20 {
+                if r.status != StatusCode::CONFLICT
+                    || r.problem_type().ends_with("user-limit-reached")
+                {
+                    break;
+                }
+                r = app
+                    .post(
+                        admin,
+                        users,
+                        user(&format!("c{i}@cap.example.com"), json!({})),
+                    )
+                    .await;
+            }
+            r
+        }
+    });
+    let results = futures::future::join_all(tries).await;
+    let created = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let refused: Vec<_> = results
+        .iter()
+        .filter(|r| r.problem_type() == "urn:tenantry:problem:user-limit-reached")
+        .collect();
+    assert_eq!(
+        created,
+        3,
+        "{:?}",
+        results.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    assert_eq!(refused.len(), 5);
+    assert_eq!(refused[0].body["max_users"], 4);
+    let list = app.get(&admin, &users).await;
+    assert_eq!(list.body["data"].as_array().map(Vec::len), Some(4));
+
+    // Removing one frees a place; its email can be used again.
+    let victim = list.body["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|u| u["role"] == "user"))
+        .expect("a user")
+        .clone();
+    let gone = app
+        .delete(
+            &admin,
+            &format!("{users}/{}", victim["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    let again = app
+        .post(
+            &admin,
+            &users,
+            user(victim["email"].as_str().unwrap(), json!({})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+}
+
+#[tokio::test]
+async fn deactivated_users_and_users_of_a_suspended_customer_are_refused_at_once() {
+    let (app, _dir) = app().await;
+    let t = app.new_tenant("users-off").await;
+    let (x, admin) = customer(&app, &t, "Offline").await;
+    let users = format!("/v1/customers/{x}/users");
+    let u = app
+        .post(
+            &admin,
+            &users,
+            user("off@x.example.com", json!({"password": PASSWORD})),
+        )
+        .await;
+    let uid = u.field("id").to_owned();
+    let tok = token(&app, &t.slug, "off@x.example.com", PASSWORD).await;
+    assert_eq!(app.get(&tok, "/v1/me").await.status, StatusCode::OK);
+
+    let off = app
+        .send(
+            Method::POST,
+            &admin,
+            &format!("{users}/{uid}/deactivate"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(off.body["status"], "inactive");
+    assert_eq!(
+        app.get(&tok, "/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&app, &t.slug, "off@x.example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let reset = app
+        .send(
+            Method::POST,
+            &admin,
+            &format!("{users}/{uid}/reset-password"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::CONFLICT, "{}", reset.body);
+    let on = app
+        .send(
+            Method::POST,
+            &admin,
+            &format!("{users}/{uid}/reactivate"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(on.body["status"], "active", "{}", on.body);
+    assert_eq!(app.get(&tok, "/v1/me").await.status, StatusCode::OK);
+
+    // The customer's status covers all its users.
+    let s = app
+        .send(
+            Method::POST,
+            &t.owner_key,
+            &format!("/v1/customers/{x}/suspend"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert_eq!(
+        app.get(&tok, "/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&app, &t.slug, "off@x.example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.send(
+        Method::POST,
+        &t.owner_key,
+        &format!("/v1/customers/{x}/reactivate"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(app.get(&tok, "/v1/me").await.status, StatusCode::OK);
+
+    // Removed: the token is refused from the next request on.
+    let gone = app.delete(&t.owner_key, &format!("{users}/{uid}")).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    assert_eq!(
+        app.get(&tok, "/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get(&admin, &format!("{users}/{uid}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn invitation_and_reset_links_set_passwords_once() {
+    let (app, _dir) = app().await;
+    let t = app.new_tenant("users-link").await;
+    let (x, admin) = customer(&app, &t, "Linked").await;
+    let users = format!("/v1/customers/{x}/users");
+    let email = "invitee@x.example.com";
+    let u = app.post(&admin, &users, user(email, json!({}))).await;
+    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
+    let uid = u.field("id").to_owned();
+    let link = pending_link_token(&app.deps, &t.id, email, "user_invitation")
+        .await
+        .expect("the invitation's link");
+    // Stored hashed: no item but the waiting email holds the token.
+    let holders: Vec<_> = app
+        .all_items()
+        .into_iter()
+        .filter(|i| serde_json::to_string(&i.data).unwrap().contains(&link))
+        .collect();
+    assert_eq!(holders.len(), 1);
+    assert_eq!(holders[0].data["template"], "user_invitation");
+
+    let page = app
+        .get("", &format!("/t/{}/password?token={link}", t.slug))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let dead = app
+        .get(
+            "",
+            &format!("/t/{}/password?token={}", t.slug, "ab".repeat(32)),
+        )
+        .await;
+    assert_eq!(dead.status, StatusCode::GONE);
+
+    let set = async |token: &str, password: &str| {
+        app.send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({"token": token, "password": password})),
+            &[],
+        )
+        .await
+    };
+    assert_eq!(set(&link, "weak").await.error_fields(), ["password"]);
+    let ok = set(&link, PASSWORD).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        set(&link, PASSWORD).await.error_fields(),
+        ["token"],
+        "used once"
+    );
+    let first = token(&app, &t.slug, email, PASSWORD).await;
+    assert_eq!(
+        app.get(&first, "/v1/me").await.body["user"]["id"],
+        uid.as_str()
+    );
+
+    // A reset: the old password works until the new one is set.
+    let r = app
+        .send(
+            Method::POST,
+            &admin,
+            &format!("{users}/{uid}/reset-password"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let reset = pending_link_token(&app.deps, &t.id, email, "password_reset")
+        .await
+        .expect("the reset's link");
+    token(&app, &t.slug, email, PASSWORD).await;
+    let new_password = "N3w$password!";
+    assert_eq!(set(&reset, new_password).await.status, StatusCode::OK);
+    assert_eq!(
+        sign_in(&app, &t.slug, email, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    token(&app, &t.slug, email, new_password).await;
+    // A link of one tenant is nothing at another's page.
+    let other = app.new_tenant("users-link-b").await;
+    app.send(
+        Method::POST,
+        &admin,
+        &format!("{users}/{uid}/reset-password"),
+        None,
+        &[],
+    )
+    .await;
+    let link = pending_link_token(&app.deps, &t.id, email, "password_reset")
+        .await
+        .expect("a new reset link");
+    let elsewhere = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", other.slug),
+            Some(json!({"token": link, "password": PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(elsewhere.error_fields(), ["token"], "{}", elsewhere.body);
+}
