@@ -34,9 +34,35 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new().fallback(handle).with_state(app)
 }
 
+/// The router, plus the local issuer's public keys where token verifiers look for them:
+/// `<issuer>/.well-known/jwks.json` and `<issuer>/<pool>/.well-known/jwks.json` (one key
+/// signs every local pool's tokens). In AWS, Cognito serves each pool's keys.
+pub fn router_with_jwks(app: Arc<App>, jwks: serde_json::Value) -> Router {
+    let keys = axum::Json(jwks);
+    let serve_keys = move || {
+        let keys = keys.clone();
+        async move { ([(http::header::CACHE_CONTROL, "public, max-age=300")], keys) }
+    };
+    Router::new()
+        .route(
+            "/identity/.well-known/jwks.json",
+            axum::routing::get(serve_keys.clone()),
+        )
+        .route(
+            "/identity/{pool}/.well-known/jwks.json",
+            axum::routing::get(serve_keys),
+        )
+        .merge(router(app))
+}
+
 /// Serves until the process is stopped (Ctrl-C or SIGTERM).
 pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    serve_router(listener, router(app)).await
+}
+
+/// Serves `router` until the process is stopped.
+pub async fn serve_router(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await
 }

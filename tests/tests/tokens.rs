@@ -347,3 +347,44 @@ fn the_signing_key_is_kept_private_and_reused() {
         "a public RS256 signing key, nothing more: {jwks}"
     );
 }
+
+/// `tenantry serve` publishes the local issuer's keys at `<pool issuer>/.well-known/
+/// jwks.json`, and the HTTP key source the authorizer uses in AWS verifies a local token
+/// from there, over a real socket.
+#[tokio::test]
+async fn the_local_server_publishes_its_issuers_keys_for_http_verifiers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let base = format!("http://{addr}/identity");
+    let local = Arc::new(LocalIssuer::open(dir.path(), base.clone()).expect("an issuer"));
+    let store = Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("j.redb"))
+            .expect("a store"),
+    );
+    let app = Arc::new(functions::api::App::new(tenantry::Deps::new(store), None));
+    let jwks = serde_json::to_value(local.jwks()).expect("jwks");
+    let router = functions::server::router_with_jwks(app, jwks);
+    tokio::spawn(async move { functions::server::serve_router(listener, router).await });
+
+    let pool = format!("{base}/ten_a");
+    let published: JwkSet = reqwest::get(format!("{pool}/.well-known/jwks.json"))
+        .await
+        .expect("fetched")
+        .json()
+        .await
+        .expect("a JWK set");
+    assert_eq!(published.keys.len(), 1);
+    assert!(published.keys[0].common.key_id.is_some());
+
+    let token = local.sign(&id_claims(&pool, "ten_a")).expect("signed");
+    // No emulator endpoint: the key source goes to the issuer's own URL.
+    let http = Verifier::new(Arc::new(tenantry::adapters::aws::HttpJwks::new(None)));
+    let v = http
+        .verify(&token, &issuer(&pool, "ten_a"))
+        .await
+        .expect("verifies with the published keys");
+    assert_eq!(v.subject, "usr_0001");
+}

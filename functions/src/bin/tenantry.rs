@@ -95,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
                 cli.data.join("identity"),
                 format!("{}/identity", settings.public_url.trim_end_matches('/')),
             )?);
+            let jwks = serde_json::to_value(issuer.jwks())?;
             let deps = deps.clone().with_identity(
                 Arc::new(EmbeddedIdentity::new(deps.store.clone(), issuer.clone())),
                 Arc::new(Verifier::new(issuer)),
@@ -111,7 +112,8 @@ async fn main() -> anyhow::Result<()> {
                     tokio::time::sleep(MAIL_POLL).await;
                 }
             });
-            functions::server::serve(listener, Arc::new(App::new(deps, None))).await?;
+            let router = functions::server::router_with_jwks(Arc::new(App::new(deps, None)), jwks);
+            functions::server::serve_router(listener, router).await?;
         }
         Command::Purge => {
             let report = purge::run(&deps, deps.clock.now())
