@@ -179,10 +179,11 @@ pub const AREAS: &[&str] = &[
 ];
 
 /// What a customer user may do in its company's account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "permission_set", rename_all = "snake_case")]
 pub enum PermissionSet {
     /// Everything (the admin always has this).
+    #[default]
     Full,
     /// Read everything, change nothing.
     ReadOnly,
@@ -190,12 +191,6 @@ pub enum PermissionSet {
     Limited { areas: Vec<String> },
     /// Exactly these permissions: `<area>:read` or `<area>:write`.
     Custom { permissions: Vec<String> },
-}
-
-impl Default for PermissionSet {
-    fn default() -> Self {
-        PermissionSet::Full
-    }
 }
 
 impl PermissionSet {
