@@ -528,3 +528,93 @@ async fn invitation_and_reset_links_set_passwords_once() {
         .await;
     assert_eq!(elsewhere.error_fields(), ["token"], "{}", elsewhere.body);
 }
+
+/// The same against moto: DynamoDB and a Cognito pool per tenant. A user added without a
+/// password sets it through its invitation link (`AdminSetUserPassword`), signs in at the
+/// tenant's login (`AdminInitiateAuth`), is deactivated (Cognito refuses it too), and is
+/// removed (its Cognito user is gone).
+#[tokio::test]
+async fn on_aws_users_are_cognito_logins_set_up_by_their_invitation_links() {
+    let Some(store) = tenantry_tests::dynamo::store_from_env("cognito users").await else {
+        return;
+    };
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let cognito = Arc::new(tenantry::adapters::aws::CognitoIdentity::new(
+        aws_sdk_cognitoidentityprovider::Client::new(&tenantry::adapters::aws::sdk_config().await),
+        prefix,
+    ));
+    let deps = Deps::new(Arc::new(store)).with_identity(
+        cognito.clone(),
+        Arc::new(tenantry::service::tokens::Verifier::new(Arc::new(
+            tenantry::adapters::aws::HttpJwks::from_env(),
+        ))),
+    );
+    let app = spawn_app_with(deps).await;
+    let slug = format!("cu{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let t = app.new_tenant(&slug).await;
+    let (x, admin) = customer(&app, &t, &format!("Cog{}", &slug[2..])).await;
+    let users = format!("/v1/customers/{x}/users");
+    let email = format!("invitee@{slug}.example.com");
+    let u = app
+        .post(
+            &admin,
+            &users,
+            user(&email, json!({"permission_set": "read_only"})),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
+    let uid = u.field("id").to_owned();
+    // No password yet: Cognito does not let it in.
+    assert_eq!(
+        sign_in(&app, &slug, &email, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let link = pending_link_token(&app.deps, &t.id, &email, "user_invitation")
+        .await
+        .expect("the invitation's link");
+    let set = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{slug}/password"),
+            Some(json!({"token": link, "password": PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let tok = token(&app, &slug, &email, PASSWORD).await;
+    let me = app.get(&tok, "/v1/me").await;
+    assert_eq!(me.body["user"]["id"], uid.as_str(), "{}", me.body);
+    assert_eq!(me.body["permission_set"], "read_only");
+
+    let pool: tenantry::ports::Pool = serde_json::from_value(
+        app.get(&app.admin_key, &format!("/v1/tenants/{}", t.id))
+            .await
+            .body["customer_pool"]
+            .clone(),
+    )
+    .expect("the tenant's pool");
+    app.send(
+        Method::POST,
+        &admin,
+        &format!("{users}/{uid}/deactivate"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        app.get(&tok, "/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    use tenantry::ports::{Identity, IdentityError};
+    let r = cognito.authenticate(&pool, &email, PASSWORD).await;
+    assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
+
+    let gone = app.delete(&admin, &format!("{users}/{uid}")).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    let r = cognito.set_enabled(&pool, &email, true).await;
+    assert!(
+        matches!(r, Err(IdentityError::NoSuchUser)),
+        "the Cognito user is gone: {r:?}"
+    );
+}
