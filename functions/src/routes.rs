@@ -13,6 +13,7 @@ pub enum Op {
     TenantsUpdate,
     TenantApiKeysCreate,
     TenantEmailsList,
+    TenantEmailsRedrive,
     TenantsProvision,
     ApiKeysList,
     ApiKeysCreate,
@@ -121,6 +122,13 @@ pub static ROUTES: &[Route] = &[
         GET,
         "/v1/tenants/{tenant_id}/emails",
         "tenant-emails-list",
+        ManageTenants
+    ),
+    route!(
+        TenantEmailsRedrive,
+        POST,
+        "/v1/tenants/{tenant_id}/emails/{email_id}/redrive",
+        "tenant-emails-redrive",
         ManageTenants
     ),
     route!(

@@ -440,3 +440,141 @@ async fn deliveries_that_die_mid_send_back_off_and_end_in_the_dead_letters() {
         "after the last try's claim expires, the email is dead-lettered"
     );
 }
+
+/// A mail service that rejects every message: what an unverified sender looks like.
+struct Rejects;
+#[async_trait]
+impl Mailer for Rejects {
+    async fn send(&self, _: &Email) -> Result<(), MailError> {
+        Err(MailError::Rejected(anyhow::anyhow!("sender not verified")))
+    }
+}
+
+#[tokio::test]
+async fn the_operator_redrives_a_dead_letter_which_then_goes_out_once() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("redrive").await;
+    let created = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body("Redrive Co", "rita@redrive.example.com"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let other = app.new_tenant("redrive-b").await;
+    // A registration's code too: its code is dropped when it dies.
+    let branding = app
+        .send(
+            reqwest::Method::PUT,
+            &app.admin_key,
+            &format!("/v1/tenants/{}/branding", t.id),
+            Some(serde_json::json!({"product_name": "Redrive", "registration_enabled": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(branding.status, StatusCode::OK, "{}", branding.body);
+    let reg = app
+        .post(
+            "",
+            "/t/redrive/register",
+            serde_json::json!({"company_name": "Reg Co", "first_name": "R", "last_name": "G",
+                "email": "reg@redrive.example.com"}),
+        )
+        .await;
+    assert_eq!(reg.status, StatusCode::ACCEPTED, "{}", reg.body);
+    let dead = mail::deliver_due(&app.deps, &Rejects, &settings())
+        .await
+        .expect("delivery");
+    assert!(dead.dead >= 2, "{dead:?}");
+    let list = app
+        .get(
+            &app.admin_key,
+            &format!("/v1/tenants/{}/emails?state=dead", t.id),
+        )
+        .await;
+    let welcome = list.body["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|e| e["template"] == "customer_welcome"))
+        .expect("the dead welcome")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let redrive = |id: &str| format!("/v1/tenants/{}/emails/{id}/redrive", t.id);
+    let code = list.body["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|e| e["template"] == "registration_code"))
+        .expect("the dead code")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let r = app.post(&app.admin_key, &redrive(&code), Value::Null).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(
+        r.problem_type(),
+        "urn:tenantry:problem:email-secret-dropped"
+    );
+
+    // Only the operator; another tenant's id or an unknown email is 404.
+    let staff = app
+        .post(&t.owner_key, &redrive(&welcome), Value::Null)
+        .await;
+    assert_eq!(staff.status, StatusCode::FORBIDDEN, "{}", staff.body);
+    let elsewhere = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/tenants/{}/emails/{welcome}/redrive", other.id),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        elsewhere.body
+    );
+
+    let r = app
+        .post(&app.admin_key, &redrive(&welcome), Value::Null)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["state"], "pending");
+    assert_eq!(r.body["attempts"], 0);
+    // Pending now: not redriven twice.
+    let again = app
+        .post(&app.admin_key, &redrive(&welcome), Value::Null)
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_eq!(again.body["state"], "pending");
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mailer = Counting {
+        inner: FileMailer::new(dir.path()).expect("mail dir"),
+        sent: AtomicUsize::new(0),
+    };
+    let report = mail::deliver_due(&app.deps, &mailer, &settings())
+        .await
+        .expect("delivery");
+    assert_eq!(report.sent, 1, "only the redriven email: {report:?}");
+    assert!(dir.path().join(format!("{welcome}.eml")).exists());
+    let sent = app
+        .post(&app.admin_key, &redrive(&welcome), Value::Null)
+        .await;
+    assert_eq!(sent.status, StatusCode::CONFLICT);
+    assert_eq!(sent.body["state"], "sent");
+    let list = app
+        .get(
+            &app.admin_key,
+            &format!("/v1/tenants/{}/emails?state=dead", t.id),
+        )
+        .await;
+    assert!(
+        !list.body["data"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|e| e["id"] == welcome.as_str()),
+        "{}",
+        list.body
+    );
+}

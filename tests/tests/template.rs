@@ -926,6 +926,8 @@ fn with_identity(deps: Deps, dir: &Path) -> Deps {
 const OPERATOR_KEY_ID: &str = "key_0197b2a3b0c17f2e8d9a0b1c2d3e4f50";
 const TENANT_KEY_ID: &str = "key_0197b2a5d1f27c3b8e4f5a6b7c8d9e10";
 const TENANT_ID: &str = "ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80";
+/// The dead-lettered email `tenant-emails-redrive.json` names.
+const EMAIL_ID: &str = "eml_0197b2aab5d49a7f8e8192a3b4c5d6e7";
 /// The customer user the user routes' events name.
 const USER_ID: &str = "usr_0197b2a9a4c38f6e9d708192a3b4c5d6";
 /// The password link token in `password-page.json` and `password-set.json`.
@@ -1046,6 +1048,40 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     .expect("the registration's code in the outbox");
                 extra.push((REGISTRATION_CODE.into(), code));
             }
+        }
+        "tenant-emails-redrive" => {
+            // Every queued email rejected once: dead letters to redrive.
+            struct Rejects;
+            #[async_trait::async_trait]
+            impl tenantry::ports::Mailer for Rejects {
+                async fn send(
+                    &self,
+                    _: &tenantry::ports::Email,
+                ) -> Result<(), tenantry::ports::MailError> {
+                    Err(tenantry::ports::MailError::Rejected(anyhow::anyhow!(
+                        "rejected by the fixture"
+                    )))
+                }
+            }
+            let settings = tenantry::service::mail::MailSettings {
+                sender_domain: "fixture.example.com".into(),
+                public_url: "https://fixture.example.com".into(),
+            };
+            tenantry::service::mail::deliver_due(&all.deps, &Rejects, &settings)
+                .await
+                .expect("delivery");
+            let dead = ok(
+                "GET",
+                &format!("/v1/tenants/{tid}/emails?state=dead"),
+                op,
+                None,
+            )
+            .await;
+            let id = dead["data"][0]["id"]
+                .as_str()
+                .expect("a dead email")
+                .to_owned();
+            extra.push((EMAIL_ID.into(), id));
         }
         b if b.starts_with("customer-users-") || b.starts_with("password-") => {
             let email = "user@fixture-bakery.example.com";

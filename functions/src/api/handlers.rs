@@ -63,6 +63,9 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
         Op::TenantEmailsList => {
             Reply::ok(mail::list(d, cx.param("tenant_id"), cx.query("state"), limit, cursor).await?)
         }
+        Op::TenantEmailsRedrive => {
+            Reply::ok(mail::redrive(d, cx.param("tenant_id"), cx.param("email_id")).await?)
+        }
         Op::Me => Reply::ok(me::describe(d, cx.principal.ok_or(Error::Unauthenticated)?).await?),
         Op::LoginPage => {
             let page = pages::login_page(d, cx.param("slug")).await?;

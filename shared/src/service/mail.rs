@@ -649,3 +649,70 @@ pub async fn list(
         "next_cursor": page.next.map(|n| super::page::encode("emails-dead", &n)),
     }))
 }
+
+/// `POST /v1/tenants/{id}/emails/{email_id}/redrive`: gives a dead-lettered email another
+/// full round of tries, due now (the operator fixed what made it fail). Its send record
+/// and version guard stay: a redriven email is still sent at most once per delivery. An
+/// email that is not dead (pending or sent) is a conflict; a code or link it carried was
+/// dropped when it died, so such an email cannot be redriven (the user asks for a new one).
+pub async fn redrive(deps: &Deps, tenant_id: &str, email_id: &str) -> Result<Value, Error> {
+    if !ids::is_valid(ids::TENANT, tenant_id) || !ids::is_valid(ids::EMAIL, email_id) {
+        return Err(Error::NotFound("email"));
+    }
+    let key = keys::outbox_email(tenant_id, email_id);
+    let item = deps
+        .store
+        .get(&key)
+        .await?
+        .ok_or(Error::NotFound("email"))?;
+    let mut email: OutboxEmail = from_item(&item)?;
+    if email.state != State::Dead {
+        let mut e = Error::conflict(
+            "email-not-dead",
+            format!(
+                "only a dead-lettered email can be redriven; this one is {}",
+                match email.state {
+                    State::Pending => "pending (it is still being tried)",
+                    State::Sent => "sent",
+                    State::Dead => "dead",
+                }
+            ),
+        );
+        if let Error::Conflict { extra, .. } = &mut e {
+            extra.insert("state".into(), json!(email.state));
+        }
+        return Err(e);
+    }
+    if email
+        .template
+        .secret_values()
+        .iter()
+        .any(|k| !email.context.contains_key(*k))
+    {
+        return Err(Error::conflict(
+            "email-secret-dropped",
+            "this email's one-time code or link was dropped when it was given up on; the recipient asks for a new one",
+        ));
+    }
+    let now = deps.clock.now();
+    email.state = State::Pending;
+    email.attempts = 0;
+    email.due_at = now;
+    email.claimed_until = None;
+    match deps
+        .store
+        .put(
+            item_of(tenant_id, &email, item.version + 1)?,
+            Condition::VersionIs(item.version),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(crate::ports::StoreError::ConditionFailed) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(json!({
+        "id": email.id, "template": email.template, "to": email.to, "state": email.state,
+        "attempts": email.attempts, "due_at": email.due_at, "last_error": email.last_error,
+    }))
+}
