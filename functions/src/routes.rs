@@ -256,7 +256,7 @@ pub static ROUTES: &[Route] = &[
         GET,
         "/v1/customers/{customer_id}/users",
         "customer-users-list",
-        ManageCustomerUsers
+        ReadCustomerUsers
     ),
     route!(
         CustomerUsersCreate,
@@ -270,7 +270,7 @@ pub static ROUTES: &[Route] = &[
         GET,
         "/v1/customers/{customer_id}/users/{user_id}",
         "customer-users-get",
-        ManageCustomerUsers
+        ReadCustomerUsers
     ),
     route!(
         CustomerUsersUpdate,

@@ -79,8 +79,12 @@ pub enum Permission {
     ManageCustomers,
     /// Create and revoke the tenant's API keys (an owner's power: a key can carry owner rights).
     ManageApiKeys,
-    /// A customer's users: list, add, change, deactivate, reset, remove. Tenant staff for
-    /// any of their customers; a customer's admin for its own company only.
+    /// A customer's users, read: any staff for any of their customers; a customer's admin
+    /// for its own company only.
+    ReadCustomerUsers,
+    /// A customer's users: add, change, deactivate, reset, remove. Staff owners (like
+    /// managing customers themselves) for any of their customers; a customer's admin for
+    /// its own company only.
     ManageCustomerUsers,
     /// Who am I: any authenticated principal, about itself.
     Me,
@@ -99,7 +103,7 @@ impl Permission {
                 | Permission::StartSupportSessions
                 | Permission::ModifyCustomerSettings
                 | Permission::AssistCustomers
-                | Permission::ManageCustomerUsers
+                | Permission::ReadCustomerUsers
         )
     }
 
@@ -109,6 +113,14 @@ impl Permission {
 
     pub fn allows(self, role: StaffRole) -> bool {
         !self.is_platform() && (role == StaffRole::Owner || self.member_may())
+    }
+
+    /// The routes of a customer's users, which its admin reaches too.
+    pub fn is_customer_users(self) -> bool {
+        matches!(
+            self,
+            Permission::ReadCustomerUsers | Permission::ManageCustomerUsers
+        )
     }
 
     /// Served without authentication.
@@ -181,7 +193,7 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             customer_id,
             role: CustomerRole::Admin,
             ..
-        } if permission == Permission::ManageCustomerUsers => Ok(Scope::Customer {
+        } if permission.is_customer_users() => Ok(Scope::Customer {
             tenant_id: tenant_id.clone(),
             customer_id: customer_id.clone(),
         }),

@@ -112,10 +112,15 @@ async fn the_admin_adds_users_whose_permission_sets_show_and_who_reach_only_them
         created.headers["location"],
         format!("/v1/customers/{x}/users/{uid}").as_str()
     );
-    // Staff see it too, and may add users with a custom set.
+    // Staff members read users but do not change them; owners do.
+    assert_eq!(app.get(&t.member_key, &users).await.status, StatusCode::OK);
+    let member = app
+        .post(&t.member_key, &users, user("m@x.example.com", json!({})))
+        .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN, "{}", member.body);
     let custom = app
         .post(
-            &t.member_key,
+            &t.owner_key,
             &users,
             user(
                 "cus@x.example.com",
@@ -131,6 +136,19 @@ async fn the_admin_adds_users_whose_permission_sets_show_and_who_reach_only_them
         "{}",
         list.body
     );
+    // A cursor must lie in the users' range: one made up to start before it is refused,
+    // not read as a user.
+    let forged = {
+        use base64::Engine;
+        let pk = format!("T#{}#C#{x}", t.id);
+        let body = json!({"l": "customer-users", "p": {"pk": pk, "sk": "A", "gsi1pk": null, "gsi1sk": null}});
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string())
+    };
+    let r = app
+        .get(&t.owner_key, &format!("{users}?cursor={forged}"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.error_fields(), ["cursor"]);
     assert_eq!(
         app.get(&t.owner_key, &format!("/v1/customers/{x}"))
             .await
@@ -410,6 +428,13 @@ async fn deactivated_users_and_users_of_a_suspended_customer_are_refused_at_once
     )
     .await;
     assert_eq!(app.get(&tok, "/v1/me").await.status, StatusCode::OK);
+    // The admin's last sign-in survives its customer's suspension and reactivation.
+    let admin_id = app.get(&admin, "/v1/me").await.body["user"]["id"]
+        .as_str()
+        .expect("admin id")
+        .to_owned();
+    let a = app.get(&t.owner_key, &format!("{users}/{admin_id}")).await;
+    assert!(a.body["last_login_at"].is_string(), "{}", a.body);
 
     // Removed: the token is refused from the next request on.
     let gone = app.delete(&t.owner_key, &format!("{users}/{uid}")).await;
@@ -469,6 +494,8 @@ async fn invitation_and_reset_links_set_passwords_once() {
         .await
     };
     assert_eq!(set(&link, "weak").await.error_fields(), ["password"]);
+    // Cognito's character classes: a euro sign is not its kind of special character.
+    assert_eq!(set(&link, "Password1€").await.error_fields(), ["password"]);
     let ok = set(&link, PASSWORD).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(

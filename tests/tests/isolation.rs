@@ -36,6 +36,11 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
     HashMap::from([
         ("tenant_id", t.id.clone()),
         ("user_id", admin),
+        // Operator routes only: a tenant key is refused before the id is looked at.
+        (
+            "email_id",
+            "eml_0197b2aab5d49a7f8e8192a3b4c5d6e7".to_owned(),
+        ),
         ("customer_id", customer),
         ("member_id", member.field("id").to_owned()),
         ("key_id", key.field("id").to_owned()),

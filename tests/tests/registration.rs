@@ -301,3 +301,86 @@ async fn the_code_email_is_branded_replies_to_support_and_forgets_the_code_once_
             .contains(&code)
     );
 }
+
+struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+impl tenantry::ports::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+#[tokio::test]
+async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
+    use tenantry::service::registration::{self, Registration, Verification};
+    let (app, _dir) = app_with_identity().await;
+    let t = app.new_tenant("guesses").await;
+    open_registration(&app, &t).await;
+    let clock = Arc::new(TestClock(std::sync::Mutex::new(chrono::Utc::now())));
+    let deps = Deps {
+        clock: clock.clone(),
+        ..app.deps.clone()
+    };
+    let email = "g@guess.example.com";
+    let body = Registration {
+        company_name: Some("Guess Co".into()),
+        first_name: Some("G".into()),
+        last_name: Some("Uess".into()),
+        email: Some(email.into()),
+    };
+    let verify = async |code: &str| {
+        registration::verify(
+            &deps,
+            "guesses",
+            &Verification {
+                email: Some(email.into()),
+                code: Some(code.into()),
+                password: Some(PASSWORD.into()),
+            },
+        )
+        .await
+    };
+    let advance = |secs: i64| *clock.0.lock().expect("clock") += chrono::Duration::seconds(secs);
+
+    registration::start(&deps, "guesses", &body)
+        .await
+        .expect("a code");
+    let first = pending_registration_code(&deps, &t.id, email)
+        .await
+        .expect("code");
+    let wrong = if first == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    for _ in 0..3 {
+        assert!(verify(wrong).await.is_err());
+    }
+    advance(61);
+    registration::start(&deps, "guesses", &body)
+        .await
+        .expect("a second code");
+    let second = pending_registration_code(&deps, &t.id, email)
+        .await
+        .expect("code");
+    let wrong = if second == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    for _ in 0..2 {
+        assert!(verify(wrong).await.is_err());
+    }
+    // Five wrong codes in all: even the right one is refused now.
+    assert!(verify(&second).await.is_err(), "the registration is void");
+
+    // Once it lapses, a new registration starts from zero.
+    advance(registration::CODE_MINUTES * 60 + 1);
+    registration::start(&deps, "guesses", &body)
+        .await
+        .expect("a fresh code");
+    let fresh = pending_registration_code(&deps, &t.id, email)
+        .await
+        .expect("code");
+    let done = verify(&fresh).await.expect("registered");
+    assert_eq!(done["status"], "registered");
+}

@@ -144,18 +144,19 @@ pub fn postal_code(raw: &str, country: Option<&str>) -> Parsed<String> {
 
 /// A password policy check: 8 to 128 characters with upper, lower, digit and special.
 pub fn password(raw: &str) -> Parsed<()> {
+    // The classes Cognito's password policy counts: ASCII letters and digits, and its
+    // own list of special characters. A password that passes here passes there.
+    const SPECIAL: &str = "^$*.[]{}()?-\"!@#%&/\\,><':;|_~`+=";
     let n = raw.chars().count();
     let ok = (8..=128).contains(&n)
-        && raw.chars().any(char::is_uppercase)
-        && raw.chars().any(char::is_lowercase)
+        && raw.chars().any(|c| c.is_ascii_uppercase())
+        && raw.chars().any(|c| c.is_ascii_lowercase())
         && raw.chars().any(|c| c.is_ascii_digit())
-        && raw
-            .chars()
-            .any(|c| !c.is_alphanumeric() && !c.is_whitespace());
+        && raw.chars().any(|c| SPECIAL.contains(c));
     if ok {
         Ok(())
     } else {
-        Err("must be 8 to 128 characters with an upper-case letter, a lower-case letter, a digit and a special character".into())
+        Err("must be 8 to 128 characters with an upper-case letter (A-Z), a lower-case letter (a-z), a digit and a special character such as ! @ # $ % ^ & * ? - _".into())
     }
 }
 

@@ -506,7 +506,22 @@ pub async fn transition(
     let enabled = updated.status == CustomerStatus::Active;
     let login_changes = (current.status == CustomerStatus::Active) != enabled;
     if let (Some(sub), true) = (&updated.admin.login_subject, login_changes) {
-        ops.push(login_record(tenant_id, sub, &updated, enabled)?);
+        // Only `enabled` changes, under the record's version: its last sign-in stays, and
+        // a sign-in writing meanwhile makes this a retryable conflict, not a lost change.
+        let key = keys::login_subject(tenant_id, sub);
+        ops.push(match deps.store.get(&key).await? {
+            Some(item) => {
+                let mut record: LoginRecord = from_item(&item)?;
+                record.enabled = enabled;
+                let mut next = Item::new(key, to_data(&record)?);
+                next.version = item.version + 1;
+                WriteOp::Put {
+                    item: next,
+                    condition: Condition::VersionIs(item.version),
+                }
+            }
+            None => login_record(tenant_id, sub, &updated, enabled)?,
+        });
     }
     match deps.store.transact(ops).await {
         Ok(()) => {

@@ -100,6 +100,21 @@ pub struct OutboxEmail {
     /// Why the last try failed (the mail service's answer; never a credential).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// A one-time code or link was removed from `context` when the email was sent or
+    /// given up on: it cannot be sent again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secrets_dropped: bool,
+}
+
+impl OutboxEmail {
+    /// Drops the secret values (a code, a link token) once the email is finished with.
+    fn drop_secrets(&mut self) {
+        for secret in self.template.secret_values() {
+            if self.context.remove(*secret).is_some() {
+                self.secrets_dropped = true;
+            }
+        }
+    }
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -148,6 +163,7 @@ pub fn enqueue(
         created_at: now,
         sent_at: None,
         last_error: None,
+        secrets_dropped: false,
     };
     Ok(WriteOp::create(item_of(tenant_id, &email, 1)?))
 }
@@ -192,16 +208,15 @@ pub fn customer_welcome(
     )
 }
 
-/// The code a self-registration is verified with.
+/// The code a self-registration is verified with. Nothing the registrant typed goes in
+/// it, so the registration form cannot carry text to someone else's inbox.
 pub fn registration_code(
     tenant_id: &str,
     to: &str,
-    first_name: &str,
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<WriteOp, Error> {
     let mut context = Map::new();
-    context.insert("first_name".into(), json!(first_name));
     context.insert("code".into(), json!(code));
     context.insert("minutes".into(), json!(super::registration::CODE_MINUTES));
     enqueue(tenant_id, Template::RegistrationCode, to, context, now)
@@ -409,6 +424,7 @@ pub async fn deliver(
         email.state = State::Dead;
         email.claimed_until = None;
         email.last_error = Some("the last delivery did not finish (a crash or a timeout)".into());
+        email.drop_secrets();
         return match deps
             .store
             .put(
@@ -457,9 +473,7 @@ pub async fn deliver(
     email.claimed_until = None;
     let finished = matches!(&result, Ok(())) || matches!(&result, Err(MailError::Rejected(_)));
     if finished || email.attempts >= MAX_ATTEMPTS {
-        for secret in email.template.secret_values() {
-            email.context.remove(*secret);
-        }
+        email.drop_secrets();
     }
     let outcome = match result {
         Ok(()) => {
@@ -683,12 +697,7 @@ pub async fn redrive(deps: &Deps, tenant_id: &str, email_id: &str) -> Result<Val
         }
         return Err(e);
     }
-    if email
-        .template
-        .secret_values()
-        .iter()
-        .any(|k| !email.context.contains_key(*k))
-    {
+    if email.secrets_dropped {
         return Err(Error::conflict(
             "email-secret-dropped",
             "this email's one-time code or link was dropped when it was given up on; the recipient asks for a new one",

@@ -18,6 +18,8 @@ fn staff_permissions(role: StaffRole) -> Vec<&'static str> {
         (StartSupportSessions, "start_support_sessions"),
         (ModifyCustomerSettings, "modify_customer_settings"),
         (AssistCustomers, "assist_customers"),
+        (ReadCustomerUsers, "read_customer_users"),
+        (ManageCustomerUsers, "manage_customer_users"),
         (ManageSubscriptions, "manage_subscriptions"),
         (InviteMembers, "invite_members"),
         (ModifyBillingDetails, "modify_billing_details"),

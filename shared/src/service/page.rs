@@ -89,6 +89,14 @@ pub async fn list_prefix(
 ) -> Result<serde_json::Value, Error> {
     let limit = self::limit(limit)?;
     let start = decode(cursor, listing, &pk, false)?;
+    // The position must lie inside this listing's range, or the store would start (or
+    // refuse to start) outside it.
+    if start.as_ref().is_some_and(|p| !p.sk.starts_with(prefix)) {
+        return Err(Error::invalid(
+            "cursor",
+            "is not a cursor of this listing; pass next_cursor back unchanged",
+        ));
+    }
     let query =
         crate::ports::Query::partition(pk, crate::ports::SortRange::Prefix(prefix.into()), limit)
             .after(start);

@@ -10,8 +10,12 @@
 //! The code is stored hashed on the pending registration, which expires after
 //! `CODE_MINUTES`. Each check counts an attempt first (under the item's version, so
 //! concurrent guesses queue); after `MAX_CODE_ATTEMPTS` the registration is void and the
-//! registrant asks for a new code. A new code for the same email can be asked for once
-//! per `RESEND_SECONDS`. The plain code sits in the outbox email only until it is sent.
+//! registrant asks for a new code, and wrong codes keep counting across new codes until a
+//! registration lapses (`CODE_MINUTES` after its last code): at most `MAX_CODE_ATTEMPTS`
+//! guesses per email per `CODE_MINUTES`. A new code for the same email can be asked for
+//! once per `RESEND_SECONDS`. The plain code sits in the outbox email only until it is
+//! sent. The code email carries nothing the registrant typed (no name): the form cannot
+//! be used to send text to someone else's address.
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
@@ -184,14 +188,20 @@ pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value
     let input = probe.draft(None).parse().map_err(renamed)?;
     let key = registration_key(&tenant_id, &input.admin_email);
     let existing = deps.store.get(&key).await?;
+    // Wrong codes count across new codes while the registration lives: asking for a new
+    // code does not buy more guesses.
+    let mut attempts = 0;
     let condition = match &existing {
         Some(item) => {
             let before: Pending = from_item(item)?;
             let wait = before.created_at + Duration::seconds(RESEND_SECONDS) - now;
-            if before.expires_at > now && wait > Duration::zero() {
-                return Err(Error::Throttled {
-                    retry_after_seconds: wait.num_seconds().max(1) as u64,
-                });
+            if before.expires_at > now {
+                if wait > Duration::zero() {
+                    return Err(Error::Throttled {
+                        retry_after_seconds: wait.num_seconds().max(1) as u64,
+                    });
+                }
+                attempts = before.attempts;
             }
             Condition::VersionIs(item.version)
         }
@@ -204,20 +214,14 @@ pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value
         last_name: input.admin_last_name.clone(),
         email: input.admin_email.clone(),
         code_hash: code_hash(&key, &code),
-        attempts: 0,
+        attempts,
         created_at: now,
         expires_at: now + Duration::minutes(CODE_MINUTES),
     };
     let mut item = Item::new(key, to_data(&pending)?);
     item.version = existing.as_ref().map_or(1, |i| i.version + 1);
     item.expires_at = Some(pending.expires_at.timestamp());
-    let email = super::mail::registration_code(
-        &tenant_id,
-        &pending.email,
-        &pending.first_name,
-        &code,
-        now,
-    )?;
+    let email = super::mail::registration_code(&tenant_id, &pending.email, &code, now)?;
     match deps
         .store
         .transact(vec![WriteOp::Put { item, condition }, email])

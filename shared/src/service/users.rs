@@ -24,7 +24,8 @@ use super::{from_item, identity, page, sign_in, to_data};
 use crate::Deps;
 use crate::error::{Error, FieldError};
 use crate::model::customer::{
-    Customer, CustomerRole, CustomerStatus, CustomerUser, LoginRecord, PermissionSet, UserStatus,
+    Customer, CustomerRole, CustomerStatus, CustomerUser, LoginRecord, MAX_USERS_LIMIT,
+    PermissionSet, UserStatus,
 };
 use crate::model::input::{Checks, name};
 use crate::model::{fields, ids};
@@ -327,14 +328,18 @@ pub async fn create(
     // Another tenant's customer (or none) is 404 whatever the body.
     let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
     let input = draft.parse()?;
-    if let Some(max) = customer.max_users
-        && customer.user_count >= max
-    {
+    let max = customer.max_users.unwrap_or(MAX_USERS_LIMIT);
+    if customer.user_count >= max {
         return Err(user_limit_reached(max));
     }
     let user_id = ids::new_id(ids::USER);
     let marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.email));
     let renamed = |e: Error| match e {
+        Error::Invalid(list) => Error::Invalid(
+            list.into_iter()
+                .map(|f| FieldError::new(f.field.trim_start_matches("admin."), f.detail))
+                .collect(),
+        ),
         Error::Conflict {
             kind: "duplicate-email",
             detail,
@@ -371,7 +376,7 @@ pub async fn create(
             if let Some(v) = claim {
                 release_claim(deps, &marker, v).await;
             }
-            return Err(e);
+            return Err(renamed(e));
         }
     };
     let password_hash = match (&login, &input.password) {
@@ -619,8 +624,9 @@ pub async fn set_active(
 }
 
 /// `DELETE /v1/customers/{id}/users/{user_id}`: the login first (a failure leaves the
-/// user in place, to retry), then the user, its login record and its email in one
-/// transaction that also lowers the customer's count.
+/// user in place, to retry), then the user, its login record and its email's marker in
+/// one transaction that also lowers the customer's count. Between the two the user can no
+/// longer sign in; its token is refused once the login record is gone.
 pub async fn delete(
     deps: &Deps,
     tenant_id: &str,
@@ -648,21 +654,20 @@ pub async fn delete(
             &fields::email_key(&user.email),
         )),
     ];
-    if let Some(sub) = &user.login_subject {
-        // Refused from the next request on, even before the provider forgets it.
-        ops.push(WriteOp::delete(keys::login_subject(tenant_id, sub)));
+    // The login goes first: once the records (and the email's marker) are gone, the
+    // email may be added again, and that new user's login must not be deleted here. A
+    // failure leaves the user in place; a retry finds the login gone and goes on.
+    if user.login_subject.is_some() {
+        identity::delete_login(deps, tenant_id, &user.email).await?;
+        ops.push(WriteOp::delete(keys::login_subject(
+            tenant_id,
+            user.login_subject.as_deref().unwrap_or_default(),
+        )));
     }
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
         Err(e) => return Err(e.into()),
-    }
-    if user.login_subject.is_some()
-        && let Err(e) = identity::delete_login(deps, tenant_id, &user.email).await
-    {
-        // The records are gone, so the login can no longer get in; an orphaned login is
-        // replaced if the email is added again.
-        tracing::warn!(error = %e, tenant_id, "a removed user's login was left in the provider");
     }
     Ok(())
 }
@@ -754,16 +759,6 @@ pub async fn set_password(
             Err(Error::NotFound(_)) => return Err(expired()),
             Err(e) => return Err(e),
         };
-    // Use the link up first: a second post of the same link fails here.
-    match deps
-        .store
-        .delete(&link_item.key(), Condition::VersionIs(link_item.version))
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Err(expired()),
-        Err(e) => return Err(e.into()),
-    }
     match (
         &deps.identity,
         identity::customer_pool(deps, &tenant_id).await?,
@@ -779,7 +774,8 @@ pub async fn set_password(
             Err(e) => {
                 tracing::warn!(error = ?e, "setting a password failed");
                 return Err(Error::Unavailable(
-                    "setting the password is unavailable right now; ask for a new link".into(),
+                    "setting the password is unavailable right now; try the link again in a moment"
+                        .into(),
                 ));
             }
         },
@@ -792,6 +788,15 @@ pub async fn set_password(
                 .put(i, Condition::VersionIs(user_item.version))
                 .await?;
         }
+    }
+    // Used up once the password is set, so a refusal or an outage leaves it usable. Two
+    // posts racing with one link both set a password of the same user; one delete wins.
+    if let Err(e) = deps
+        .store
+        .delete(&link_item.key(), Condition::VersionIs(link_item.version))
+        .await
+    {
+        tracing::debug!(error = %e, "a used password link was not removed");
     }
     Ok(json!({
         "status": "password_set",
