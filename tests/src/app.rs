@@ -279,3 +279,15 @@ pub async fn pending_email_value(
         .filter(|i| i.data["template"] == template && i.data["to"] == to)
         .find_map(|i| i.data["context"][value].as_str().map(str::to_owned))
 }
+
+/// The app as `tenantry serve` runs it: the embedded store and the embedded identity
+/// provider (logins, a local issuer). Keep the directory alive as long as the app.
+pub async fn spawn_app_with_logins() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path().join("app.redb")).expect("a store"));
+    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
+    let deps = Deps::new(store.clone()).with_identity(Arc::new(idp), verifier);
+    let mut app = spawn_app_with(deps).await;
+    app.embedded = Some(store);
+    (app, dir)
+}

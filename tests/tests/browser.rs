@@ -10,15 +10,12 @@
 //! Screenshots are saved under `target/test-artifacts/`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tenantry::Deps;
-use tenantry::adapters::embedded::EmbeddedStore;
 use tenantry::adapters::embedded::FileMailer;
 use tenantry::service::mail::{self, MailSettings};
-use tenantry_tests::app::{customer_body, embedded_identity, spawn_app_with};
+use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app_with_logins};
 use tenantry_tests::browser::{Browser, executable};
 
 const PASSWORD: &str = "Sup3r$ecret!";
@@ -30,32 +27,46 @@ fn artifacts() -> PathBuf {
         .join("test-artifacts")
 }
 
-#[tokio::test]
-async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
+/// Chromium, and the app as `tenantry serve` runs it with one tenant branded `branding`;
+/// `None` (the test skips) only outside CI when no Chromium is installed.
+async fn branded(
+    slug: &str,
+    branding: serde_json::Value,
+) -> Option<(PathBuf, TestApp, TestTenant, tempfile::TempDir)> {
     let Some(chromium) = executable() else {
         assert!(
             std::env::var("CI").is_err(),
             "CI is set but no chromium was found: scripts/test installs Debian's chromium"
         );
         eprintln!("skipped: no chromium (scripts/test installs it)");
-        return;
+        return None;
     };
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let store = Arc::new(EmbeddedStore::open(dir.path().join("b.redb")).expect("a store"));
-    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
-    let app = spawn_app_with(Deps::new(store).with_identity(Arc::new(idp), verifier)).await;
-    let tenant = app.new_tenant("orbit").await;
+    let (app, dir) = spawn_app_with_logins().await;
+    let tenant = app.new_tenant(slug).await;
     let r = app
         .send(
             reqwest::Method::PUT,
             &app.admin_key,
             &format!("/v1/tenants/{}/branding", tenant.id),
-            Some(json!({"product_name": "Orbit Portal", "logo_url": "https://cdn.orbit.example.com/logo.png",
-                "primary_color": "#0f766e", "accent_color": "#f59e0b", "support_email": "help@orbit.example.com"})),
+            Some(branding),
             &[],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    Some((chromium, app, tenant, dir))
+}
+
+#[tokio::test]
+async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
+    let Some((chromium, app, tenant, _dir)) = branded(
+        "orbit",
+        json!({"product_name": "Orbit Portal", "logo_url": "https://cdn.orbit.example.com/logo.png",
+            "primary_color": "#0f766e", "accent_color": "#f59e0b", "support_email": "help@orbit.example.com"}),
+    )
+    .await
+    else {
+        return;
+    };
     let email = "ada@orbit-customer.example.com";
     let mut body = customer_body("Orbit Customer", email);
     body["admin"]["password"] = json!(PASSWORD);
@@ -169,31 +180,16 @@ async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
 
 #[tokio::test]
 async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium() {
-    let Some(chromium) = executable() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI is set but no chromium was found: scripts/test installs Debian's chromium"
-        );
-        eprintln!("skipped: no chromium (scripts/test installs it)");
+    let Some((chromium, app, _tenant, _dir)) = branded(
+        "lumen",
+        json!({"product_name": "Lumen Hub", "logo_url": "https://cdn.lumen.example.com/logo.svg",
+            "primary_color": "#7c3aed", "accent_color": "#db2777", "support_email": "care@lumen.example.com",
+            "registration_enabled": true}),
+    )
+    .await
+    else {
         return;
     };
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let store = Arc::new(EmbeddedStore::open(dir.path().join("b.redb")).expect("a store"));
-    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
-    let app = spawn_app_with(Deps::new(store).with_identity(Arc::new(idp), verifier)).await;
-    let tenant = app.new_tenant("lumen").await;
-    let r = app
-        .send(
-            reqwest::Method::PUT,
-            &app.admin_key,
-            &format!("/v1/tenants/{}/branding", tenant.id),
-            Some(json!({"product_name": "Lumen Hub", "logo_url": "https://cdn.lumen.example.com/logo.svg",
-                "primary_color": "#7c3aed", "accent_color": "#db2777", "support_email": "care@lumen.example.com",
-                "registration_enabled": true})),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
     let login = format!("{}/t/lumen/login", app.base);

@@ -16,22 +16,12 @@ use functions::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::Deps;
-use tenantry::adapters::embedded::EmbeddedStore;
 use tenantry_tests::app::{
-    Resp, TestApp, TestTenant, customer_body, embedded_identity, pending_link_token, spawn_app_with,
+    Resp, TestApp, TestTenant, customer_body, pending_link_token, spawn_app_with,
+    spawn_app_with_logins,
 };
 
 const PASSWORD: &str = "Sup3r$ecret!";
-
-async fn app() -> (TestApp, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let store = Arc::new(EmbeddedStore::open(dir.path().join("u.redb")).expect("a store"));
-    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
-    let deps = Deps::new(store.clone()).with_identity(Arc::new(idp), verifier);
-    let mut app = spawn_app_with(deps).await;
-    app.embedded = Some(store);
-    (app, dir)
-}
 
 async fn sign_in(app: &TestApp, slug: &str, email: &str, password: &str) -> Resp {
     app.send(
@@ -71,7 +61,7 @@ fn user(email: &str, extra: Value) -> Value {
 
 #[tokio::test]
 async fn the_admin_adds_users_whose_permission_sets_show_and_who_reach_only_themselves() {
-    let (app, _dir) = app().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let t = app.new_tenant("users-a").await;
     let (x, admin) = customer(&app, &t, "Xenon").await;
     let users = format!("/v1/customers/{x}/users");
@@ -244,7 +234,7 @@ async fn the_admin_adds_users_whose_permission_sets_show_and_who_reach_only_them
 
 #[tokio::test]
 async fn max_users_caps_additions_even_concurrent_ones() {
-    let (app, _dir) = app().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let t = app.new_tenant("users-cap").await;
     let (x, admin) = customer(&app, &t, "Capped").await;
     let users = format!("/v1/customers/{x}/users");
@@ -340,7 +330,7 @@ async fn max_users_caps_additions_even_concurrent_ones() {
 
 #[tokio::test]
 async fn deactivated_users_and_users_of_a_suspended_customer_are_refused_at_once() {
-    let (app, _dir) = app().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let t = app.new_tenant("users-off").await;
     let (x, admin) = customer(&app, &t, "Offline").await;
     let users = format!("/v1/customers/{x}/users");
@@ -451,7 +441,7 @@ async fn deactivated_users_and_users_of_a_suspended_customer_are_refused_at_once
 
 #[tokio::test]
 async fn invitation_and_reset_links_set_passwords_once() {
-    let (app, _dir) = app().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let t = app.new_tenant("users-link").await;
     let (x, admin) = customer(&app, &t, "Linked").await;
     let users = format!("/v1/customers/{x}/users");

@@ -14,23 +14,11 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::Deps;
-use tenantry::adapters::embedded::{EmbeddedStore, FileMailer};
+use tenantry::adapters::embedded::FileMailer;
 use tenantry::service::mail::{self, MailSettings};
-use tenantry_tests::app::{
-    TestApp, TestTenant, embedded_identity, pending_registration_code, spawn_app_with,
-};
+use tenantry_tests::app::{TestApp, TestTenant, pending_registration_code, spawn_app_with_logins};
 
 const PASSWORD: &str = "Regi$ter123";
-
-async fn app_with_identity() -> (TestApp, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let store = Arc::new(EmbeddedStore::open(dir.path().join("r.redb")).expect("a store"));
-    let (idp, verifier) = embedded_identity(store.clone(), dir.path());
-    let deps = Deps::new(store.clone()).with_identity(Arc::new(idp), verifier);
-    let mut app = spawn_app_with(deps).await;
-    app.embedded = Some(store);
-    (app, dir)
-}
 
 async fn open_registration(app: &TestApp, t: &TestTenant) {
     let r = app
@@ -60,7 +48,7 @@ fn details(email: &str) -> Value {
 
 #[tokio::test]
 async fn registering_with_the_emailed_code_creates_the_customer_whose_admin_signs_in() {
-    let (app, _dir) = app_with_identity().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let t = app.new_tenant("quillco").await;
 
     // Closed until the operator opens it.
@@ -187,7 +175,7 @@ async fn registering_with_the_emailed_code_creates_the_customer_whose_admin_sign
 
 #[tokio::test]
 async fn wrong_codes_void_the_registration_and_codes_stay_in_their_tenant() {
-    let (app, _dir) = app_with_identity().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let a = app.new_tenant("regalpha").await;
     let b = app.new_tenant("regbeta").await;
     open_registration(&app, &a).await;
@@ -242,7 +230,7 @@ async fn wrong_codes_void_the_registration_and_codes_stay_in_their_tenant() {
 
 #[tokio::test]
 async fn the_code_email_is_branded_replies_to_support_and_forgets_the_code_once_sent() {
-    let (app, _dir) = app_with_identity().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let t = app.new_tenant("inkwell").await;
     open_registration(&app, &t).await;
     let email = "mail@inkwell-customer.example.com";
@@ -312,7 +300,7 @@ impl tenantry::ports::Clock for TestClock {
 #[tokio::test]
 async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
     use tenantry::service::registration::{self, Registration, Verification};
-    let (app, _dir) = app_with_identity().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let t = app.new_tenant("guesses").await;
     open_registration(&app, &t).await;
     let clock = Arc::new(TestClock(std::sync::Mutex::new(chrono::Utc::now())));

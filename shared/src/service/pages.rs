@@ -266,6 +266,43 @@ pub async fn register_page(deps: &Deps, slug: &str) -> Result<Page, Error> {
     render_registration(slug, &brand, Step::Details, &Default::default(), &[])
 }
 
+/// One registration form's post: the CSRF check, then `run` on the form's fields. On
+/// success the `next` page; on a failure the person can fix, the same form (`shown`)
+/// again with what to fix.
+async fn registration_step(
+    deps: &Deps,
+    slug: &str,
+    form: &[u8],
+    cookie_header: Option<&str>,
+    shown: Step,
+    next: (Step, u16),
+    run: impl AsyncFnOnce(
+        &std::collections::HashMap<String, String>,
+    ) -> Result<serde_json::Value, Error>,
+) -> Result<Page, Error> {
+    let (_, brand) = registration::open_tenant(deps, slug).await?;
+    let fields = form_fields(form);
+    let csrf = fields.get("csrf").map(String::as_str).unwrap_or_default();
+    if !csrf_matches(csrf, cookie(cookie_header, CSRF_COOKIE)) {
+        let msg = ["This page expired. Please try again.".to_owned()];
+        let page = render_registration(slug, &brand, shown, &fields, &msg)?;
+        return Ok(with_status(page, 403));
+    }
+    match run(&fields).await {
+        Ok(_) => Ok(with_status(
+            render_registration(slug, &brand, next.0, &fields, &[])?,
+            next.1,
+        )),
+        Err(e) => match messages(&e) {
+            Some((status, msgs)) => Ok(with_status(
+                render_registration(slug, &brand, shown, &fields, &msgs)?,
+                status,
+            )),
+            None => Err(e),
+        },
+    }
+}
+
 /// The first form's post: emails the code and shows the second form, or shows the first
 /// form again with what to fix.
 pub async fn register_form(
@@ -274,33 +311,26 @@ pub async fn register_form(
     form: &[u8],
     cookie_header: Option<&str>,
 ) -> Result<Page, Error> {
-    let (_, brand) = registration::open_tenant(deps, slug).await?;
-    let fields = form_fields(form);
-    let get = |k: &str| fields.get(k).cloned();
-    if !csrf_matches(
-        &get("csrf").unwrap_or_default(),
-        cookie(cookie_header, CSRF_COOKIE),
-    ) {
-        let msg = ["This page expired. Please try again.".to_owned()];
-        let page = render_registration(slug, &brand, Step::Details, &fields, &msg)?;
-        return Ok(with_status(page, 403));
-    }
-    let body = Registration {
-        company_name: get("company_name"),
-        first_name: get("first_name"),
-        last_name: get("last_name"),
-        email: get("email"),
-    };
-    match registration::start(deps, slug, &body).await {
-        Ok(_) => render_registration(slug, &brand, Step::Verify, &fields, &[]),
-        Err(e) => match messages(&e) {
-            Some((status, msgs)) => Ok(with_status(
-                render_registration(slug, &brand, Step::Details, &fields, &msgs)?,
-                status,
-            )),
-            None => Err(e),
+    let next = (Step::Verify, 200);
+    registration_step(
+        deps,
+        slug,
+        form,
+        cookie_header,
+        Step::Details,
+        next,
+        async |f| {
+            let get = |k: &str| f.get(k).cloned();
+            let body = Registration {
+                company_name: get("company_name"),
+                first_name: get("first_name"),
+                last_name: get("last_name"),
+                email: get("email"),
+            };
+            registration::start(deps, slug, &body).await
         },
-    }
+    )
+    .await
 }
 
 /// The second form's post: creates the account and says so, or shows the code form again.
@@ -310,36 +340,25 @@ pub async fn verify_form(
     form: &[u8],
     cookie_header: Option<&str>,
 ) -> Result<Page, Error> {
-    let (_, brand) = registration::open_tenant(deps, slug).await?;
-    let fields = form_fields(form);
-    let get = |k: &str| fields.get(k).cloned();
-    if !csrf_matches(
-        &get("csrf").unwrap_or_default(),
-        cookie(cookie_header, CSRF_COOKIE),
-    ) {
-        let msg = ["This page expired. Please enter the code again.".to_owned()];
-        let page = render_registration(slug, &brand, Step::Verify, &fields, &msg)?;
-        return Ok(with_status(page, 403));
-    }
-    let body = Verification {
-        email: get("email"),
-        code: get("code"),
-        password: get("password"),
-    };
-    match registration::verify(deps, slug, &body).await {
-        Ok(_) => {
-            let mut page = render_registration(slug, &brand, Step::Done, &fields, &[])?;
-            page.status = 201;
-            Ok(page)
-        }
-        Err(e) => match messages(&e) {
-            Some((status, msgs)) => Ok(with_status(
-                render_registration(slug, &brand, Step::Verify, &fields, &msgs)?,
-                status,
-            )),
-            None => Err(e),
+    let next = (Step::Done, 201);
+    registration_step(
+        deps,
+        slug,
+        form,
+        cookie_header,
+        Step::Verify,
+        next,
+        async |f| {
+            let get = |k: &str| f.get(k).cloned();
+            let body = Verification {
+                email: get("email"),
+                code: get("code"),
+                password: get("password"),
+            };
+            registration::verify(deps, slug, &body).await
         },
-    }
+    )
+    .await
 }
 
 fn render_password(
