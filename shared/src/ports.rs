@@ -376,6 +376,14 @@ pub trait Identity: Send + Sync {
         password: &str,
     ) -> Result<(), IdentityError>;
     async fn delete_user(&self, pool: &Pool, username: &str) -> Result<(), IdentityError>;
+    /// Renames a login to a new (verified) email: its subject, password and state stay.
+    /// `UserExists` when another login has that email.
+    async fn change_email(
+        &self,
+        pool: &Pool,
+        username: &str,
+        new_email: &str,
+    ) -> Result<(), IdentityError>;
     async fn authenticate(
         &self,
         pool: &Pool,

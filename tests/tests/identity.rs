@@ -155,7 +155,43 @@ async fn passwords_change_users_are_unique_and_deletion_ends_the_login(idp: &dyn
     assert!(matches!(r, Err(IdentityError::NoSuchUser)), "{r:?}");
 }
 
+async fn an_email_change_renames_the_login_and_keeps_its_password_and_subject(
+    idp: &dyn Identity,
+    verifier: &Verifier,
+) {
+    let (a, _) = tenants();
+    let pool = idp.ensure_customer_pool(&a).await.expect("pool");
+    let old = "grace.old@acme.example.com";
+    let new = "grace.new@acme.example.com";
+    let taken = "taken@acme.example.com";
+    let sub = idp
+        .create_user(&pool, &login(old, "usr_g", Some(PASSWORD)))
+        .await
+        .expect("created");
+    idp.create_user(&pool, &login(taken, "usr_t", Some(PASSWORD)))
+        .await
+        .expect("created");
+    let r = idp.change_email(&pool, old, taken).await;
+    assert!(matches!(r, Err(IdentityError::UserExists)), "{r:?}");
+    idp.change_email(&pool, old, new).await.expect("renamed");
+    let r = idp.authenticate(&pool, old, PASSWORD).await;
+    assert!(matches!(r, Err(IdentityError::InvalidCredentials)), "{r:?}");
+    let tokens = idp
+        .authenticate(&pool, new, PASSWORD)
+        .await
+        .expect("the new email signs in with the old password");
+    let v = verifier
+        .verify(&tokens.id_token, &trusted(&pool, &a))
+        .await
+        .expect("verifies");
+    assert_eq!(v.subject, sub, "the same login");
+    assert_eq!(v.email.as_deref(), Some(new));
+    let r = idp.change_email(&pool, old, "x@acme.example.com").await;
+    assert!(matches!(r, Err(IdentityError::NoSuchUser)), "{r:?}");
+}
+
 async fn run_all(idp: &dyn Identity, verifier: &Verifier) {
+    an_email_change_renames_the_login_and_keeps_its_password_and_subject(idp, verifier).await;
     a_tenants_pool_is_created_once(idp).await;
     a_user_signs_in_and_its_tokens_verify_as_its_tenants(idp, verifier).await;
     wrong_password_unknown_disabled_and_passwordless_get_one_answer(idp).await;

@@ -44,6 +44,9 @@ impl Identity for Flaky {
     async fn delete_user(&self, p: &Pool, u: &str) -> Result<(), IdentityError> {
         self.inner.delete_user(p, u).await
     }
+    async fn change_email(&self, p: &Pool, u: &str, e: &str) -> Result<(), IdentityError> {
+        self.inner.change_email(p, u, e).await
+    }
     async fn authenticate(&self, p: &Pool, u: &str, pw: &str) -> Result<Tokens, IdentityError> {
         self.inner.authenticate(p, u, pw).await
     }

@@ -216,6 +216,15 @@ fn unavailable(e: impl Into<anyhow::Error>) -> IdentityError {
 }
 
 /// Errors of calls on one user: not found, a refused password, else unavailable.
+/// A user attribute for Cognito's calls.
+fn attribute(name: &str, value: &str) -> Result<AttributeType, IdentityError> {
+    AttributeType::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .map_err(unavailable)
+}
+
 fn user_error<E, R>(e: SdkError<E, R>) -> IdentityError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -247,13 +256,6 @@ impl Identity for CognitoIdentity {
     }
 
     async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<String, IdentityError> {
-        let attribute = |name: &str, value: &str| {
-            AttributeType::builder()
-                .name(name)
-                .value(value)
-                .build()
-                .map_err(unavailable)
-        };
         let out = self
             .client
             .admin_create_user()
@@ -330,6 +332,26 @@ impl Identity for CognitoIdentity {
             .username(username)
             .password(password)
             .permanent(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(user_error)
+    }
+
+    async fn change_email(
+        &self,
+        pool: &Pool,
+        username: &str,
+        new_email: &str,
+    ) -> Result<(), IdentityError> {
+        // Email is the pool's username attribute: the login is found by its new email
+        // from now on. Verified by us (the link we sent to it).
+        self.client
+            .admin_update_user_attributes()
+            .user_pool_id(&pool.id)
+            .username(username)
+            .user_attributes(attribute("email", new_email)?)
+            .user_attributes(attribute("email_verified", "true")?)
             .send()
             .await
             .map(|_| ())

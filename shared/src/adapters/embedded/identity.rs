@@ -193,6 +193,41 @@ impl Identity for EmbeddedIdentity {
         }
     }
 
+    async fn change_email(
+        &self,
+        pool: &Pool,
+        username: &str,
+        new_email: &str,
+    ) -> Result<(), IdentityError> {
+        let tenant = tenant_of(pool)?;
+        let (mut login, item) = self
+            .login(pool, username)
+            .await?
+            .ok_or(IdentityError::NoSuchUser)?;
+        login.username = new_email.to_owned();
+        let moved = Item::new(keys::local_login(tenant, new_email), body(&login)?);
+        match self
+            .store
+            .transact(vec![
+                crate::ports::WriteOp::create(moved),
+                crate::ports::WriteOp::Delete {
+                    key: item.key(),
+                    condition: Condition::VersionIs(item.version),
+                },
+            ])
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+                Err(IdentityError::UserExists)
+            }
+            Err(StoreError::TransactionCanceled { .. }) => Err(unavailable(anyhow::anyhow!(
+                "the login changed meanwhile; try again"
+            ))),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn authenticate(
         &self,
         pool: &Pool,
