@@ -55,6 +55,7 @@ const IDENTITY_BINARIES: &[&str] = &[
     "customer-users-deactivate",
     "customer-users-reactivate",
     "password-set",
+    "email-change-confirm",
 ];
 
 /// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.

@@ -40,6 +40,8 @@ pub enum Op {
     RegisterVerify,
     PasswordPage,
     PasswordSet,
+    EmailChangePage,
+    EmailChangeConfirm,
     CustomerUsersList,
     CustomerUsersCreate,
     CustomerUsersGet,
@@ -319,6 +321,20 @@ pub static ROUTES: &[Route] = &[
         POST,
         "/t/{slug}/password",
         "password-set",
+        Public
+    ),
+    route!(
+        EmailChangePage,
+        GET,
+        "/t/{slug}/email-change",
+        "email-change-page",
+        Public
+    ),
+    route!(
+        EmailChangeConfirm,
+        POST,
+        "/t/{slug}/email-change",
+        "email-change-confirm",
         Public
     ),
     route!(Me, GET, "/v1/me", "me", Me),

@@ -260,7 +260,8 @@ async fn the_customers_status_decides_whether_its_admin_gets_in() {
         .await;
     assert_eq!(me(&token).await, StatusCode::OK);
 
-    // An admin email change would move the login; it needs verification first.
+    // An admin email change would move the login: it waits for the new address to
+    // confirm (tests/tests/customer_users.rs), and the login is untouched meanwhile.
     let r = app
         .patch(
             &a.owner_key,
@@ -268,7 +269,9 @@ async fn the_customers_status_decides_whether_its_admin_gets_in() {
             json!({"admin": {"email": "new@xylo.example.com"}}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["admin"]["email"], email.as_str());
+    assert_eq!(me(&token).await, StatusCode::OK);
 
     // Purged: the login and its record are gone.
     app.delete(&a.owner_key, &format!("{path}?confirm=true"))

@@ -635,3 +635,110 @@ async fn on_aws_users_are_cognito_logins_set_up_by_their_invitation_links() {
         "the Cognito user is gone: {r:?}"
     );
 }
+
+#[tokio::test]
+async fn an_email_changes_only_when_its_new_address_confirms_the_link() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("email-move").await;
+    let (x, admin) = customer(&app, &t, "Mover").await;
+    let old = "admin@mover.example.com";
+    let new = "admin@mover-new.example.com";
+
+    let asked = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/customers/{x}"),
+            json!({"admin": {"email": new}}),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert_eq!(asked.body["admin"]["email"], old, "not changed yet");
+    assert_eq!(asked.body["email_change"]["pending_email"], new);
+    token(&app, &t.slug, old, PASSWORD).await;
+    let link = pending_link_token(&app.deps, &t.id, new, "email_change")
+        .await
+        .expect("the link, sent to the new address");
+
+    // An email-change link sets no password.
+    let wrong_use = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({"token": link, "password": PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(wrong_use.error_fields(), ["token"], "{}", wrong_use.body);
+    // Opening the page changes nothing.
+    let page = app
+        .get("", &format!("/t/{}/email-change?token={link}", t.slug))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    token(&app, &t.slug, old, PASSWORD).await;
+
+    let confirm = async |token: &str| {
+        app.send(
+            Method::POST,
+            "",
+            &format!("/t/{}/email-change", t.slug),
+            Some(json!({"token": token})),
+            &[],
+        )
+        .await
+    };
+    let done = confirm(&link).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["email"], new);
+    assert_eq!(
+        sign_in(&app, &t.slug, old, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = token(&app, &t.slug, new, PASSWORD).await;
+    assert_eq!(app.get(&fresh, "/v1/me").await.body["user"]["email"], new);
+    let c = app.get(&t.owner_key, &format!("/v1/customers/{x}")).await;
+    assert_eq!(c.body["admin"]["email"], new, "{}", c.body);
+    assert_eq!(confirm(&link).await.error_fields(), ["token"], "used once");
+    // The old token still names the same user; the old address is free again.
+    assert_eq!(app.get(&admin, "/v1/me").await.body["user"]["email"], new);
+    let reuse = app
+        .post(
+            &fresh,
+            &format!("/v1/customers/{x}/users"),
+            user(old, json!({})),
+        )
+        .await;
+    assert_eq!(reuse.status, StatusCode::CREATED, "{}", reuse.body);
+
+    // A user's change to an address taken meanwhile: 409 at confirmation, nothing moves.
+    let uid = reuse.field("id").to_owned();
+    let taken = "taken@mover.example.com";
+    let asked = app
+        .patch(
+            &fresh,
+            &format!("/v1/customers/{x}/users/{uid}"),
+            json!({"email": taken}),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert_eq!(asked.body["email"], old);
+    let link = pending_link_token(&app.deps, &t.id, taken, "email_change")
+        .await
+        .expect("the link");
+    let other = app
+        .post(
+            &fresh,
+            &format!("/v1/customers/{x}/users"),
+            user(taken, json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    let clash = confirm(&link).await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.body);
+    assert_eq!(clash.body["field"], "email");
+    let u = app
+        .get(&fresh, &format!("/v1/customers/{x}/users/{uid}"))
+        .await;
+    assert_eq!(u.body["email"], old, "{}", u.body);
+    token(&app, &t.slug, taken, PASSWORD).await;
+}

@@ -930,7 +930,7 @@ const TENANT_ID: &str = "ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80";
 const EMAIL_ID: &str = "eml_0197b2aab5d49a7f8e8192a3b4c5d6e7";
 /// The customer user the user routes' events name.
 const USER_ID: &str = "usr_0197b2a9a4c38f6e9d708192a3b4c5d6";
-/// The password link token in `password-page.json` and `password-set.json`.
+/// The link token in `password-page.json`, `password-set.json` and the email-change events.
 const LINK_TOKEN: &str = "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface";
 /// The emailed code in `register-verify.json`.
 const REGISTRATION_CODE: &str = "424242";
@@ -1082,6 +1082,22 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 .expect("a dead email")
                 .to_owned();
             extra.push((EMAIL_ID.into(), id));
+        }
+        "email-change-page" | "email-change-confirm" => {
+            // The admin asks for a new email: a link goes to the new address.
+            let new = "ada.new@fixture-bakery.example.com";
+            ok(
+                "PATCH",
+                &cpath,
+                &setup_key,
+                Some(serde_json::json!({"admin": {"email": new}})),
+            )
+            .await;
+            let token =
+                tenantry_tests::app::pending_link_token(&all.deps, &tid, new, "email_change")
+                    .await
+                    .expect("the email change's link");
+            extra.push((LINK_TOKEN.into(), token));
         }
         b if b.starts_with("customer-users-") || b.starts_with("password-") => {
             let email = "user@fixture-bakery.example.com";

@@ -10,7 +10,8 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
-    api_keys, customers, identity, mail, me, members, pages, registration, sign_in, tenants, users,
+    api_keys, customers, email_change, identity, mail, me, members, pages, registration, sign_in,
+    tenants, users,
 };
 
 use super::{Ctx, Reply};
@@ -119,6 +120,22 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
         }
         Op::PasswordPage => {
             page_reply(pages::password_page(d, cx.param("slug"), cx.query("token")).await?)
+        }
+        Op::EmailChangePage => {
+            page_reply(pages::email_change_page(d, cx.param("slug"), cx.query("token")).await?)
+        }
+        Op::EmailChangeConfirm if cx.is_form() => {
+            page_reply(pages::email_change_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)
+        }
+        Op::EmailChangeConfirm => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Body {
+                token: Option<String>,
+            }
+            let b: Body = parse_json(cx.body)?;
+            let token = b.token.unwrap_or_default();
+            Reply::ok(email_change::confirm(d, cx.param("slug"), &token).await?)
         }
         Op::PasswordSet if cx.is_form() => {
             page_reply(pages::password_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)

@@ -371,10 +371,37 @@ pub async fn patch(
     updated.admin.last_name = input.admin_last_name;
     updated.primary_contact = input.primary_contact;
     updated.max_users = input.max_users;
-    if updated == current {
-        return Ok(current.view(item.version));
+    // The admin signs in with its email: a new one is only asked for here, and changes
+    // once its owner confirms the link sent to it (service::email_change).
+    let now = deps.clock.now();
+    let mut change = None;
+    if current.admin.login_subject.is_some()
+        && fields::email_key(&updated.admin.email) != fields::email_key(&current.admin.email)
+    {
+        let new_email = std::mem::replace(&mut updated.admin.email, current.admin.email.clone());
+        let ops = super::email_change::request(
+            tenant_id,
+            &current.admin.id,
+            customer_id,
+            &updated.admin.first_name,
+            &new_email,
+            now,
+        )?;
+        change = Some((new_email, ops));
     }
-    updated.updated_at = deps.clock.now();
+    let with_change = |mut view: Value, change: &Option<(String, Vec<WriteOp>)>| {
+        if let (Some((email, _)), Some(o)) = (change, view.as_object_mut()) {
+            o.insert("email_change".into(), super::email_change::pending(email));
+        }
+        view
+    };
+    if updated == current {
+        if let Some((_, ops)) = &change {
+            deps.store.transact(ops.clone()).await?;
+        }
+        return Ok(with_change(current.view(item.version), &change));
+    }
+    updated.updated_at = now;
     let version = item.version + 1;
     let mut ops = vec![WriteOp::Put {
         item: profile_item(tenant_id, &updated, version)?,
@@ -385,12 +412,6 @@ pub async fn patch(
         fields::email_key(&current.admin.email),
         fields::email_key(&updated.admin.email),
     );
-    if old_email != new_email && current.admin.login_subject.is_some() {
-        return Err(Error::conflict(
-            "email-change-needs-verification",
-            "the admin signs in with this email; changing it needs the new address verified, which this API does not do yet",
-        ));
-    }
     if old_email != new_email {
         email_at = Some(ops.len());
         ops.push(WriteOp::create(Item::marker(keys::user_email_marker(
@@ -442,6 +463,9 @@ pub async fn patch(
                 .map(|k| WriteOp::put(Item::marker(k))),
         );
     }
+    if let Some((_, more)) = &change {
+        ops.extend(more.iter().cloned());
+    }
     if ops.len() > MAX_TRANSACTION_ACTIONS {
         return Err(Error::invalid(
             "company.name",
@@ -449,7 +473,7 @@ pub async fn patch(
         ));
     }
     match deps.store.transact(ops).await {
-        Ok(()) => Ok(updated.view(version)),
+        Ok(()) => Ok(with_change(updated.view(version), &change)),
         Err(StoreError::TransactionCanceled { failed })
             if email_at.is_some_and(|i| failed.contains(&i)) =>
         {

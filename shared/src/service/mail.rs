@@ -49,6 +49,7 @@ pub enum Template {
     RegistrationCode,
     UserInvitation,
     PasswordReset,
+    EmailChange,
 }
 
 impl Template {
@@ -59,6 +60,7 @@ impl Template {
             Template::RegistrationCode => "registration_code",
             Template::UserInvitation => "user_invitation",
             Template::PasswordReset => "password_reset",
+            Template::EmailChange => "email_change",
         }
     }
 
@@ -67,7 +69,9 @@ impl Template {
     fn secret_values(self) -> &'static [&'static str] {
         match self {
             Template::RegistrationCode => &["code"],
-            Template::UserInvitation | Template::PasswordReset => &["link_token"],
+            Template::UserInvitation | Template::PasswordReset | Template::EmailChange => {
+                &["link_token"]
+            }
             Template::StaffInvitation | Template::CustomerWelcome => &[],
         }
     }
@@ -307,7 +311,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "customer_welcome",
         "registration_code",
         "user_invitation",
-        "password_reset"
+        "password_reset",
+        "email_change"
     );
     for (name, source) in sources {
         env.add_template(name, source)
@@ -346,10 +351,14 @@ pub fn render(
         json!(format!("{}/t/{}/login", settings.public_url, tenant.slug)),
     );
     if let Some(token) = email.context.get("link_token").and_then(Value::as_str) {
+        let page = match email.template {
+            Template::EmailChange => "email-change",
+            _ => "password",
+        };
         ctx.insert(
-            "password_url".into(),
+            "link_url".into(),
             json!(format!(
-                "{}/t/{}/password?token={token}",
+                "{}/t/{}/{page}?token={token}",
                 settings.public_url, tenant.slug
             )),
         );

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod email_change;
 pub mod idempotency;
 pub mod identity;
 pub mod mail;

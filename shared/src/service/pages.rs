@@ -34,6 +34,10 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "password.html",
             include_str!("../../templates/pages/password.html"),
         ),
+        (
+            "email_change.html",
+            include_str!("../../templates/pages/email_change.html"),
+        ),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("page template {name} does not parse: {e}"));
@@ -419,6 +423,72 @@ pub async fn password_form(
         Err(e) => match messages(&e) {
             Some((status, msgs)) => {
                 render_password(slug, &brand, Some(&token), false, &msgs, status)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+fn render_email_change(
+    slug: &str,
+    brand: &Branding,
+    token: &str,
+    new_email: Option<&str>,
+    done: bool,
+    errors: &[String],
+    status: u16,
+) -> Result<Page, Error> {
+    let csrf = new_csrf_token();
+    let html = PAGES
+        .get_template("email_change.html")
+        .and_then(|t| t.render(context! { slug, brand, csrf, token, new_email, done, errors }))
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the email change page: {e}")))?;
+    Ok(Page {
+        status,
+        html,
+        cookie: Some(csrf_cookie(slug, &csrf)),
+    })
+}
+
+/// `GET /t/{slug}/email-change?token=`: what the link would change, and a button to
+/// confirm it (opening the link changes nothing: mail scanners open links too).
+pub async fn email_change_page(
+    deps: &Deps,
+    slug: &str,
+    token: Option<&str>,
+) -> Result<Page, Error> {
+    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let token = token.unwrap_or_default();
+    match super::email_change::pending_address(deps, slug, token).await? {
+        Some(new) => render_email_change(slug, &brand, token, Some(&new), false, &[], 200),
+        None => render_email_change(slug, &brand, "", None, false, &[], 410),
+    }
+}
+
+/// The confirmation's post.
+pub async fn email_change_form(
+    deps: &Deps,
+    slug: &str,
+    form: &[u8],
+    cookie_header: Option<&str>,
+) -> Result<Page, Error> {
+    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let fields = form_fields(form);
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let token = get("token");
+    let pending = super::email_change::pending_address(deps, slug, &token).await?;
+    let Some(new_email) = pending else {
+        return render_email_change(slug, &brand, "", None, false, &[], 410);
+    };
+    if !csrf_matches(&get("csrf"), cookie(cookie_header, CSRF_COOKIE)) {
+        let msg = ["This page expired. Please confirm again.".to_owned()];
+        return render_email_change(slug, &brand, &token, Some(&new_email), false, &msg, 403);
+    }
+    match super::email_change::confirm(deps, slug, &token).await {
+        Ok(_) => render_email_change(slug, &brand, "", Some(&new_email), true, &[], 200),
+        Err(e) => match messages(&e) {
+            Some((status, msgs)) => {
+                render_email_change(slug, &brand, &token, Some(&new_email), false, &msgs, status)
             }
             None => Err(e),
         },

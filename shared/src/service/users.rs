@@ -146,7 +146,7 @@ fn user_key(tenant_id: &str, customer_id: &str, user_id: &str) -> crate::ports::
     keys::customer_user(tenant_id, customer_id, user_id)
 }
 
-async fn load_user(
+pub(crate) async fn load_user(
     deps: &Deps,
     tenant_id: &str,
     customer_id: &str,
@@ -287,28 +287,38 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A password link: what its item stores.
+/// What a password links opens: setting a password (an invitation or a reset).
+const PASSWORD_PURPOSES: &[&str] = &["invitation", "reset"];
+
+/// A one-time link of a user's (a password link, or an email change's verification):
+/// what its item stores, under the hash of its token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct PasswordLink {
-    user_id: String,
-    customer_id: String,
-    purpose: String,
-    expires_at: DateTime<Utc>,
+pub(crate) struct Link {
+    pub user_id: String,
+    pub customer_id: String,
+    pub purpose: String,
+    pub expires_at: DateTime<Utc>,
+    /// An email change's new address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_email: Option<String>,
 }
 
 /// The link item (hashed token) and the plain token for the email.
-fn new_link(
+pub(crate) fn new_link(
     tenant_id: &str,
-    user: &CustomerUser,
+    user_id: &str,
+    customer_id: &str,
     purpose: &str,
+    new_email: Option<&str>,
     expires_at: DateTime<Utc>,
 ) -> Result<(WriteOp, String), Error> {
     let token = random_token();
-    let link = PasswordLink {
-        user_id: user.id.clone(),
-        customer_id: user.customer_id.clone(),
+    let link = Link {
+        user_id: user_id.to_owned(),
+        customer_id: customer_id.to_owned(),
         purpose: purpose.to_owned(),
         expires_at,
+        new_email: new_email.map(str::to_owned),
     };
     let mut item = Item::new(
         keys::password_link(tenant_id, &token_hash(&token)),
@@ -439,8 +449,10 @@ pub async fn create(
     let link = if user.password_hash.is_none() && input.password.is_none() {
         let (op, token) = new_link(
             tenant_id,
-            &user,
+            &user.id,
+            &user.customer_id,
             "invitation",
+            None,
             now + Duration::days(INVITATION_DAYS),
         )?;
         ops.push(op);
@@ -518,12 +530,29 @@ pub async fn patch(
     }
     crate::model::input::merge_patch(&mut doc, patch);
     let input = crate::model::input::from_value::<UserDraft>(doc)?.parse()?;
-    if fields::email_key(&input.email) != fields::email_key(&current.email) {
-        return Err(Error::invalid(
-            "email",
-            "cannot be changed: it is the user's login; remove the user and add the new address",
-        ));
-    }
+    // The email is the login's name: a new one is only asked for here, and changes once
+    // its owner confirms the link sent to it (service::email_change).
+    let change = if fields::email_key(&input.email) != fields::email_key(&current.email) {
+        Some(super::email_change::request(
+            tenant_id,
+            &current.id,
+            customer_id,
+            &input.first_name,
+            &input.email,
+            deps.clock.now(),
+        )?)
+    } else {
+        None
+    };
+    let with_change = |mut view: Value| {
+        if let (Some(_), Some(o)) = (&change, view.as_object_mut()) {
+            o.insert(
+                "email_change".into(),
+                super::email_change::pending(&input.email),
+            );
+        }
+        view
+    };
     if current.role == CustomerRole::Admin.as_str() && input.permissions != PermissionSet::Full {
         return Err(not_for_the_admin("given less than the full permission set"));
     }
@@ -535,7 +564,10 @@ pub async fn patch(
         .await?
         .and_then(|(r, _)| r.last_login_at);
     if updated == current {
-        return Ok(current.view(item.version, last));
+        if let Some(ops) = &change {
+            deps.store.transact(ops.clone()).await?;
+        }
+        return Ok(with_change(current.view(item.version, last)));
     }
     updated.updated_at = Some(deps.clock.now());
     let mut ops = vec![WriteOp::Put {
@@ -558,8 +590,9 @@ pub async fn patch(
             condition: Condition::VersionIs(profile.version),
         });
     }
+    ops.extend(change.iter().flatten().cloned());
     match deps.store.transact(ops).await {
-        Ok(()) => Ok(updated.view(item.version + 1, last)),
+        Ok(()) => Ok(with_change(updated.view(item.version + 1, last))),
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
@@ -690,7 +723,14 @@ pub async fn reset_password(
     }
     let now = deps.clock.now();
     let expires_at = now + Duration::hours(RESET_HOURS);
-    let (link, token) = new_link(tenant_id, &user, "reset", expires_at)?;
+    let (link, token) = new_link(
+        tenant_id,
+        &user.id,
+        &user.customer_id,
+        "reset",
+        None,
+        expires_at,
+    )?;
     let email = super::mail::password_reset(tenant_id, &user, &token, now)?;
     deps.store.transact(vec![link, email]).await?;
     Ok(json!({
@@ -703,14 +743,18 @@ pub async fn reset_password(
 /// Is this a password link of this tenant that still works? (The set-password page.)
 pub async fn link_is_valid(deps: &Deps, slug: &str, token: &str) -> Result<bool, Error> {
     let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
-    Ok(open_link(deps, &tenant_id, token).await?.is_some())
+    Ok(open_link(deps, &tenant_id, token, PASSWORD_PURPOSES)
+        .await?
+        .is_some())
 }
 
-async fn open_link(
+/// The link of `token` in this tenant, if it is one of `purposes` and still works.
+pub(crate) async fn open_link(
     deps: &Deps,
     tenant_id: &str,
     token: &str,
-) -> Result<Option<(PasswordLink, Item)>, Error> {
+    purposes: &[&str],
+) -> Result<Option<(Link, Item)>, Error> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
@@ -721,8 +765,9 @@ async fn open_link(
     else {
         return Ok(None);
     };
-    let link: PasswordLink = from_item(&item)?;
-    Ok((link.expires_at > deps.clock.now()).then_some((link, item)))
+    let link: Link = from_item(&item)?;
+    let usable = link.expires_at > deps.clock.now() && purposes.contains(&link.purpose.as_str());
+    Ok(usable.then_some((link, item)))
 }
 
 /// `POST /t/{slug}/password`: a password link's token and the new password. Sets it and
@@ -750,7 +795,8 @@ pub async fn set_password(
             "this link has expired or was used already; ask for a new one",
         )
     };
-    let Some((link, link_item)) = open_link(deps, &tenant_id, token).await? else {
+    let Some((link, link_item)) = open_link(deps, &tenant_id, token, PASSWORD_PURPOSES).await?
+    else {
         return Err(expired());
     };
     let (user, user_item) =

@@ -1,0 +1,222 @@
+//! Changing a customer user's email, which is also its login's name.
+//!
+//! A change is asked for through `PATCH /v1/customers/{id}` (the admin's `admin.email`) or
+//! `PATCH /v1/customers/{id}/users/{user_id}` (any user's `email`). Nothing changes then:
+//! a one-time link (stored hashed, `LINK_HOURS`) goes to the new address, in the same
+//! transaction as the rest of the patch. Whoever opens it at `/t/{slug}/email-change`
+//! and confirms (a POST: a mail scanner's GET changes nothing) changes it:
+//!
+//! 1. the new email is claimed (its uniqueness marker, written pending): taken means 409;
+//! 2. the login is renamed in the tenant's pool (its password and subject stay);
+//! 3. one transaction turns the claim into the marker, removes the old marker, writes the
+//!    user (and, for the admin, the customer's profile) and uses the link up. If it fails,
+//!    the login gets its old name back and the claim is released.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value, json};
+
+use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
+use super::users::{self, Link};
+use super::{identity, sign_in, to_data};
+use crate::Deps;
+use crate::error::Error;
+use crate::model::customer::{CustomerRole, CustomerUser};
+use crate::model::fields;
+use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
+use crate::store::keys;
+
+/// How long a verification link works.
+pub const LINK_HOURS: i64 = 24;
+
+const PURPOSE: &[&str] = &["email_change"];
+
+/// The writes that ask for a change of `user`'s email to `new_email` (already a valid
+/// address): the link, and its email to the new address.
+pub(crate) fn request(
+    tenant_id: &str,
+    user_id: &str,
+    customer_id: &str,
+    first_name: &str,
+    new_email: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<WriteOp>, Error> {
+    let (link, token) = users::new_link(
+        tenant_id,
+        user_id,
+        customer_id,
+        "email_change",
+        Some(new_email),
+        now + Duration::hours(LINK_HOURS),
+    )?;
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(first_name));
+    context.insert("new_email".into(), json!(new_email));
+    context.insert("link_token".into(), json!(token));
+    context.insert("link_hours".into(), json!(LINK_HOURS));
+    let email = super::mail::enqueue(
+        tenant_id,
+        super::mail::Template::EmailChange,
+        new_email,
+        context,
+        now,
+    )?;
+    Ok(vec![link, email])
+}
+
+/// What a `PATCH` answers about a change it asked for.
+pub(crate) fn pending(new_email: &str) -> Value {
+    json!({
+        "status": "verification_sent",
+        "pending_email": new_email,
+        "expires_in": LINK_HOURS * 3600,
+        "detail": "the email changes once its owner opens the link sent to the new address and confirms",
+    })
+}
+
+async fn open(deps: &Deps, slug: &str, token: &str) -> Result<(String, Link, Item), Error> {
+    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    match users::open_link(deps, &tenant_id, token, PURPOSE).await? {
+        Some((link, item)) => Ok((tenant_id, link, item)),
+        None => Err(expired()),
+    }
+}
+
+fn expired() -> Error {
+    Error::invalid(
+        "token",
+        "this link has expired or was used already; ask for the change again",
+    )
+}
+
+/// Does this email-change link still work? (The confirmation page.) Its new address.
+pub async fn pending_address(
+    deps: &Deps,
+    slug: &str,
+    token: &str,
+) -> Result<Option<String>, Error> {
+    match open(deps, slug, token).await {
+        Ok((_, link, _)) => Ok(link.new_email),
+        Err(Error::Invalid(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /t/{slug}/email-change`: confirms the change the link stands for.
+pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Error> {
+    let (tenant_id, link, link_item) = open(deps, slug, token).await?;
+    let Some(new_email) = link.new_email.clone() else {
+        return Err(expired());
+    };
+    let (user, user_item) =
+        match users::load_user(deps, &tenant_id, &link.customer_id, &link.user_id).await {
+            Ok(u) => u,
+            Err(Error::NotFound(_)) => return Err(expired()),
+            Err(e) => return Err(e),
+        };
+    let taken = |e: Error| match e {
+        Error::Conflict {
+            kind, mut extra, ..
+        } => {
+            extra.insert("field".into(), json!("email"));
+            Error::Conflict {
+                kind,
+                detail: format!(
+                    "{new_email} is already in use in this account; the email was not changed"
+                ),
+                extra,
+            }
+        }
+        other => other,
+    };
+    let new_marker = keys::user_email_marker(&tenant_id, &fields::email_key(&new_email));
+    let old_marker = keys::user_email_marker(&tenant_id, &fields::email_key(&user.email));
+    let same = new_marker == old_marker;
+    let claim = if same {
+        None
+    } else {
+        Some(
+            claim_email(deps, &new_marker, &new_email)
+                .await
+                .map_err(taken)?,
+        )
+    };
+    let release = async || {
+        if let Some(v) = claim {
+            release_claim(deps, &new_marker, v).await;
+        }
+    };
+    // The login's new name.
+    let pool = match (&user.login_subject, &deps.identity) {
+        (Some(_), Some(idp)) => match identity::customer_pool(deps, &tenant_id).await? {
+            Some(pool) => match idp.change_email(&pool, &user.email, &new_email).await {
+                Ok(()) => Some(pool),
+                Err(IdentityError::UserExists) => {
+                    release().await;
+                    return Err(taken(duplicate_email(&new_email)));
+                }
+                Err(e) => {
+                    release().await;
+                    tracing::warn!(error = ?e, "renaming a login failed");
+                    return Err(Error::Unavailable(
+                        "changing the email is unavailable right now; open the link again in a moment".into(),
+                    ));
+                }
+            },
+            None => None,
+        },
+        _ => None,
+    };
+    let mut updated: CustomerUser = user.clone();
+    updated.email = new_email.clone();
+    updated.updated_at = Some(deps.clock.now());
+    let mut next_user = Item::new(user_item.key(), to_data(&updated)?);
+    next_user.version = user_item.version + 1;
+    let mut ops = vec![
+        WriteOp::Put {
+            item: next_user,
+            condition: Condition::VersionIs(user_item.version),
+        },
+        WriteOp::Delete {
+            key: link_item.key(),
+            condition: Condition::VersionIs(link_item.version),
+        },
+    ];
+    if let Some(v) = claim {
+        let mut marker = Item::marker(new_marker.clone());
+        marker.version = v + 1;
+        ops.push(WriteOp::Put {
+            item: marker,
+            condition: Condition::VersionIs(v),
+        });
+        ops.push(WriteOp::delete(old_marker));
+    }
+    if user.role == CustomerRole::Admin.as_str() {
+        let (mut c, profile) = customers::load(deps, &tenant_id, &link.customer_id).await?;
+        c.admin.email = new_email.clone();
+        c.updated_at = deps.clock.now();
+        ops.push(WriteOp::Put {
+            item: profile_item(&tenant_id, &c, profile.version + 1)?,
+            condition: Condition::VersionIs(profile.version),
+        });
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(json!({
+            "status": "email_changed",
+            "email": new_email,
+            "login": format!("/t/{slug}/login"),
+        })),
+        Err(e) => {
+            // Undo: the login's old name back, the claim released.
+            if let (Some(pool), Some(idp)) = (&pool, &deps.identity)
+                && let Err(undo) = idp.change_email(pool, &new_email, &user.email).await
+            {
+                tracing::error!(error = ?undo, "a renamed login could not get its old email back");
+            }
+            release().await;
+            match e {
+                StoreError::TransactionCanceled { .. } => Err(Error::concurrent_update()),
+                other => Err(other.into()),
+            }
+        }
+    }
+}
