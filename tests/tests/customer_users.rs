@@ -203,6 +203,7 @@ async fn the_admin_adds_users_whose_permission_sets_show_and_who_reach_only_them
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
     assert_eq!(patched.body["permission_set"], "read_only");
     assert!(patched.body.get("areas").is_none(), "{}", patched.body);
+    // A new email waits for its verification (see the email-change test).
     let email = app
         .patch(
             &admin,
@@ -210,7 +211,20 @@ async fn the_admin_adds_users_whose_permission_sets_show_and_who_reach_only_them
             json!({"email": "new@x.example.com"}),
         )
         .await;
-    assert_eq!(email.error_fields(), ["email"], "{}", email.body);
+    assert_eq!(email.status, StatusCode::OK, "{}", email.body);
+    assert_eq!(email.body["email"], "lim@x.example.com");
+    assert_eq!(
+        email.body["email_change"]["pending_email"],
+        "new@x.example.com"
+    );
+    let bad = app
+        .patch(
+            &admin,
+            &format!("{users}/{uid}"),
+            json!({"email": "not-an-email"}),
+        )
+        .await;
+    assert_eq!(bad.error_fields(), ["email"], "{}", bad.body);
 
     // The admin itself: not deactivated, not removed, not demoted here.
     let admin_id = app.get(&admin, "/v1/me").await.body["user"]["id"]
