@@ -88,17 +88,16 @@ fn expired() -> Error {
     )
 }
 
-/// Does this email-change link still work? (The confirmation page.) Its new address.
+/// Does this email-change link of the tenant still work? (The confirmation page.) Its
+/// new address.
 pub async fn pending_address(
     deps: &Deps,
-    slug: &str,
+    tenant_id: &str,
     token: &str,
 ) -> Result<Option<String>, Error> {
-    match open(deps, slug, token).await {
-        Ok((_, link, _)) => Ok(link.new_email),
-        Err(Error::Invalid(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(users::open_link(deps, tenant_id, token, PURPOSE)
+        .await?
+        .and_then(|(link, _)| link.new_email))
 }
 
 /// `POST /t/{slug}/email-change`: confirms the change the link stands for.

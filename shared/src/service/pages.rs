@@ -85,21 +85,38 @@ async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(String, Branding), Er
     Ok((tenant_id, brand))
 }
 
-fn render(
+/// Renders one of the tenant's pages with its slug, branding and a fresh CSRF token
+/// (also set as the page's cookie), plus the page's own values.
+fn page(
+    template: &str,
+    status: u16,
     slug: &str,
     brand: &Branding,
-    csrf: &str,
+    values: minijinja::Value,
+) -> Result<Page, Error> {
+    let csrf = new_csrf_token();
+    let html = PAGES
+        .get_template(template)
+        .and_then(|t| t.render(context! { slug, brand, csrf, ..values }))
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering {template}: {e}")))?;
+    Ok(Page {
+        status,
+        html,
+        cookie: Some(csrf_cookie(slug, &csrf)),
+    })
+}
+
+fn login(
+    status: u16,
+    slug: &str,
+    brand: &Branding,
     email: &str,
     error: Option<&str>,
     signed_in: bool,
-) -> Result<String, Error> {
-    PAGES
-        .get_template("login.html")
-        .and_then(|t| {
-            t.render(context! { slug, brand, csrf, email, error, signed_in,
-            registration_enabled => brand.registration_enabled })
-        })
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the login page: {e}")))
+) -> Result<Page, Error> {
+    let values = context! { email, error, signed_in,
+    registration_enabled => brand.registration_enabled };
+    page("login.html", status, slug, brand, values)
 }
 
 /// The session cookie a sign-in sets: the access token, for the tenant's pages in a
@@ -120,12 +137,7 @@ fn csrf_cookie(slug: &str, token: &str) -> String {
 /// `GET /t/{slug}/login`: the form, with a new CSRF token in it and in a cookie.
 pub async fn login_page(deps: &Deps, slug: &str) -> Result<Page, Error> {
     let (_, brand) = brand_of_slug(deps, slug).await?;
-    let token = new_csrf_token();
-    Ok(Page {
-        status: 200,
-        html: render(slug, &brand, &token, "", None, false)?,
-        cookie: Some(csrf_cookie(slug, &token)),
-    })
+    login(200, slug, &brand, "", None, false)
 }
 
 /// The form's post: signs in (the page sets the session cookie), or shows the form again
@@ -138,34 +150,24 @@ pub async fn login_form(
     cookie_header: Option<&str>,
 ) -> Result<Page, Error> {
     let (_, brand) = brand_of_slug(deps, slug).await?;
-    let field = |name: &str| {
-        url::form_urlencoded::parse(form)
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let (email, password, csrf) = (field("email"), field("password"), field("csrf"));
-    let again = |status: u16, message: &str| -> Result<Page, Error> {
-        let token = new_csrf_token();
-        Ok(Page {
-            status,
-            html: render(slug, &brand, &token, &email, Some(message), false)?,
-            cookie: Some(csrf_cookie(slug, &token)),
-        })
-    };
-    if !csrf_matches(&csrf, cookie(cookie_header, CSRF_COOKIE)) {
+    let fields = form_fields(form);
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let email = get("email");
+    let again =
+        |status: u16, message: &str| login(status, slug, &brand, &email, Some(message), false);
+    if !csrf_matches(&get("csrf"), cookie(cookie_header, CSRF_COOKIE)) {
         return again(403, "This page expired. Please sign in again.");
     }
     let body = sign_in::SignIn {
         email: Some(email.clone()),
-        password: Some(password),
+        password: Some(get("password")),
     };
     match sign_in::sign_in(deps, slug, &body).await {
-        Ok(tokens) => Ok(Page {
-            status: 200,
-            html: render(slug, &brand, "", &email, None, true)?,
-            cookie: Some(session_cookie(&tokens)),
-        }),
+        Ok(tokens) => {
+            let mut signed_in = login(200, slug, &brand, &email, None, true)?;
+            signed_in.cookie = Some(session_cookie(&tokens));
+            Ok(signed_in)
+        }
         Err(Error::InvalidLogin | Error::Invalid(_)) => {
             again(401, "The email or password is wrong.")
         }
@@ -199,7 +201,6 @@ fn render_registration(
     form: &std::collections::HashMap<String, String>,
     errors: &[String],
 ) -> Result<Page, Error> {
-    let csrf = new_csrf_token();
     let step_name = match step {
         Step::Details => "details",
         Step::Verify => "verify",
@@ -211,21 +212,10 @@ fn render_registration(
             .into_iter()
             .map(|k| (k, form.get(k).map(String::as_str).unwrap_or_default()))
             .collect();
-    let html = PAGES
-        .get_template("register.html")
-        .and_then(|t| {
-            t.render(
-                context! { slug, brand, csrf, step => step_name, form => shown, errors,
-                minutes => registration::CODE_MINUTES },
-            )
-        })
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the registration page: {e}")))?;
     let status = if errors.is_empty() { 200 } else { 422 };
-    Ok(Page {
-        status,
-        html,
-        cookie: Some(csrf_cookie(slug, &csrf)),
-    })
+    let values = context! { step => step_name, form => shown, errors,
+    minutes => registration::CODE_MINUTES };
+    page("register.html", status, slug, brand, values)
 }
 
 /// What a failed registration step tells the person at the form.
@@ -373,27 +363,17 @@ fn render_password(
     errors: &[String],
     status: u16,
 ) -> Result<Page, Error> {
-    let csrf = new_csrf_token();
-    let html = PAGES
-        .get_template("password.html")
-        .and_then(|t| {
-            t.render(context! { slug, brand, csrf, done, errors,
-            token_ok => token.is_some(), token => token.unwrap_or_default() })
-        })
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the password page: {e}")))?;
-    Ok(Page {
-        status,
-        html,
-        cookie: Some(csrf_cookie(slug, &csrf)),
-    })
+    let values = context! { done, errors, token_ok => token.is_some(),
+    token => token.unwrap_or_default() };
+    page("password.html", status, slug, brand, values)
 }
 
 /// `GET /t/{slug}/password?token=`: the form to set a password from an invitation or a
 /// reset link, or a page saying the link no longer works.
 pub async fn password_page(deps: &Deps, slug: &str, token: Option<&str>) -> Result<Page, Error> {
-    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let token = token.unwrap_or_default();
-    if super::users::link_is_valid(deps, slug, token).await? {
+    if super::users::link_is_valid(deps, &tenant_id, token).await? {
         render_password(slug, &brand, Some(token), false, &[], 200)
     } else {
         render_password(slug, &brand, None, false, &[], 410)
@@ -438,16 +418,8 @@ fn render_email_change(
     errors: &[String],
     status: u16,
 ) -> Result<Page, Error> {
-    let csrf = new_csrf_token();
-    let html = PAGES
-        .get_template("email_change.html")
-        .and_then(|t| t.render(context! { slug, brand, csrf, token, new_email, done, errors }))
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering the email change page: {e}")))?;
-    Ok(Page {
-        status,
-        html,
-        cookie: Some(csrf_cookie(slug, &csrf)),
-    })
+    let values = context! { token, new_email, done, errors };
+    page("email_change.html", status, slug, brand, values)
 }
 
 /// `GET /t/{slug}/email-change?token=`: what the link would change, and a button to
@@ -457,9 +429,9 @@ pub async fn email_change_page(
     slug: &str,
     token: Option<&str>,
 ) -> Result<Page, Error> {
-    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let token = token.unwrap_or_default();
-    match super::email_change::pending_address(deps, slug, token).await? {
+    match super::email_change::pending_address(deps, &tenant_id, token).await? {
         Some(new) => render_email_change(slug, &brand, token, Some(&new), false, &[], 200),
         None => render_email_change(slug, &brand, "", None, false, &[], 410),
     }
@@ -472,25 +444,33 @@ pub async fn email_change_form(
     form: &[u8],
     cookie_header: Option<&str>,
 ) -> Result<Page, Error> {
-    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let fields = form_fields(form);
     let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
     let token = get("token");
-    let pending = super::email_change::pending_address(deps, slug, &token).await?;
-    let Some(new_email) = pending else {
-        return render_email_change(slug, &brand, "", None, false, &[], 410);
-    };
+    // The address the link changes to, for the page: read again only on the rare paths.
+    let shown = async || super::email_change::pending_address(deps, &tenant_id, &token).await;
     if !csrf_matches(&get("csrf"), cookie(cookie_header, CSRF_COOKIE)) {
         let msg = ["This page expired. Please confirm again.".to_owned()];
-        return render_email_change(slug, &brand, &token, Some(&new_email), false, &msg, 403);
+        return match shown().await? {
+            Some(new) => render_email_change(slug, &brand, &token, Some(&new), false, &msg, 403),
+            None => render_email_change(slug, &brand, "", None, false, &[], 410),
+        };
     }
     match super::email_change::confirm(deps, slug, &token).await {
-        Ok(_) => render_email_change(slug, &brand, "", Some(&new_email), true, &[], 200),
-        Err(e) => match messages(&e) {
-            Some((status, msgs)) => {
-                render_email_change(slug, &brand, &token, Some(&new_email), false, &msgs, status)
+        Ok(done) => {
+            let new = done["email"].as_str().unwrap_or_default();
+            render_email_change(slug, &brand, "", Some(new), true, &[], 200)
+        }
+        Err(Error::Invalid(list)) if list.iter().any(|f| f.field == "token") => {
+            render_email_change(slug, &brand, "", None, false, &[], 410)
+        }
+        Err(e) => match (messages(&e), shown().await?) {
+            (Some((status, msgs)), Some(new)) => {
+                render_email_change(slug, &brand, &token, Some(&new), false, &msgs, status)
             }
-            None => Err(e),
+            (Some(_), None) => render_email_change(slug, &brand, "", None, false, &[], 410),
+            (None, _) => Err(e),
         },
     }
 }

@@ -741,9 +741,8 @@ pub async fn reset_password(
 }
 
 /// Is this a password link of this tenant that still works? (The set-password page.)
-pub async fn link_is_valid(deps: &Deps, slug: &str, token: &str) -> Result<bool, Error> {
-    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
-    Ok(open_link(deps, &tenant_id, token, PASSWORD_PURPOSES)
+pub async fn link_is_valid(deps: &Deps, tenant_id: &str, token: &str) -> Result<bool, Error> {
+    Ok(open_link(deps, tenant_id, token, PASSWORD_PURPOSES)
         .await?
         .is_some())
 }
