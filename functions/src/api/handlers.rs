@@ -128,35 +128,15 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
             page_reply(pages::email_change_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)
         }
         Op::EmailChangeConfirm => {
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Body {
-                token: Option<String>,
-            }
-            let b: Body = parse_json(cx.body)?;
-            let token = b.token.unwrap_or_default();
-            Reply::ok(email_change::confirm(d, cx.param("slug"), &token).await?)
+            let body: email_change::Confirmation = parse_json(cx.body)?;
+            Reply::ok(email_change::confirm_body(d, cx.param("slug"), &body).await?)
         }
         Op::PasswordSet if cx.is_form() => {
             page_reply(pages::password_form(d, cx.param("slug"), cx.body, cx.cookies()).await?)
         }
         Op::PasswordSet => {
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Body {
-                token: Option<String>,
-                password: Option<String>,
-            }
-            let b: Body = parse_json(cx.body)?;
-            Reply::ok(
-                users::set_password(
-                    d,
-                    cx.param("slug"),
-                    b.token.as_deref().unwrap_or_default(),
-                    b.password.as_deref().unwrap_or_default(),
-                )
-                .await?,
-            )
+            let body: users::SetPassword = parse_json(cx.body)?;
+            Reply::ok(users::set_password_body(d, cx.param("slug"), &body).await?)
         }
         Op::CustomerUsersList => {
             let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;

@@ -13,7 +13,7 @@
 //!    the login gets its old name back and the claim is released.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
 use super::users::{self, Link};
@@ -48,18 +48,7 @@ pub(crate) fn request(
         Some(new_email),
         now + Duration::hours(LINK_HOURS),
     )?;
-    let mut context = Map::new();
-    context.insert("first_name".into(), json!(first_name));
-    context.insert("new_email".into(), json!(new_email));
-    context.insert("link_token".into(), json!(token));
-    context.insert("link_hours".into(), json!(LINK_HOURS));
-    let email = super::mail::enqueue(
-        tenant_id,
-        super::mail::Template::EmailChange,
-        new_email,
-        context,
-        now,
-    )?;
+    let email = super::mail::email_change(tenant_id, first_name, new_email, &token, now)?;
     Ok(vec![link, email])
 }
 
@@ -98,6 +87,18 @@ pub async fn pending_address(
     Ok(users::open_link(deps, tenant_id, token, PURPOSE)
         .await?
         .and_then(|(link, _)| link.new_email))
+}
+
+/// `POST /t/{slug}/email-change` as JSON.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirmation {
+    pub token: Option<String>,
+}
+
+/// [`confirm`] from its JSON body.
+pub async fn confirm_body(deps: &Deps, slug: &str, body: &Confirmation) -> Result<Value, Error> {
+    confirm(deps, slug, body.token.as_deref().unwrap_or_default()).await
 }
 
 /// `POST /t/{slug}/email-change`: confirms the change the link stands for.

@@ -235,7 +235,13 @@ pub fn user_invitation(
     link_token: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<WriteOp, Error> {
-    let context = super::users::invitation_context(user, company_name, link_token);
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(user.first_name));
+    context.insert("company_name".into(), json!(company_name));
+    if let Some(t) = link_token {
+        context.insert("link_token".into(), json!(t));
+        context.insert("link_days".into(), json!(super::users::INVITATION_DAYS));
+    }
     enqueue(
         tenant_id,
         Template::UserInvitation,
@@ -263,6 +269,22 @@ pub fn password_reset(
         context,
         now,
     )
+}
+
+/// The link that confirms a new email, sent to that new address.
+pub fn email_change(
+    tenant_id: &str,
+    first_name: &str,
+    new_email: &str,
+    link_token: &str,
+    now: DateTime<Utc>,
+) -> Result<WriteOp, Error> {
+    let mut context = Map::new();
+    context.insert("first_name".into(), json!(first_name));
+    context.insert("new_email".into(), json!(new_email));
+    context.insert("link_token".into(), json!(link_token));
+    context.insert("link_hours".into(), json!(super::email_change::LINK_HOURS));
+    enqueue(tenant_id, Template::EmailChange, new_email, context, now)
 }
 
 /// Where emails come from and where their links point.

@@ -16,7 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
@@ -769,6 +769,36 @@ pub(crate) async fn open_link(
     Ok(usable.then_some((link, item)))
 }
 
+/// `POST /t/{slug}/password` as JSON.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    pub token: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SetPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetPassword { token: [redacted], password: [redacted] }")
+    }
+}
+
+/// [`set_password`] from its JSON body.
+pub async fn set_password_body(
+    deps: &Deps,
+    slug: &str,
+    body: &SetPassword,
+) -> Result<Value, Error> {
+    let token = body.token.as_deref().unwrap_or_default();
+    set_password(
+        deps,
+        slug,
+        token,
+        body.password.as_deref().unwrap_or_default(),
+    )
+    .await
+}
+
 /// `POST /t/{slug}/password`: a password link's token and the new password. Sets it and
 /// uses the link up.
 pub async fn set_password(
@@ -848,20 +878,4 @@ pub async fn set_password(
         "email": user.email,
         "login": format!("/t/{slug}/login"),
     }))
-}
-
-/// The values an invitation email carries.
-pub(crate) fn invitation_context(
-    user: &CustomerUser,
-    company_name: &str,
-    link_token: Option<&str>,
-) -> Map<String, Value> {
-    let mut context = Map::new();
-    context.insert("first_name".into(), json!(user.first_name));
-    context.insert("company_name".into(), json!(company_name));
-    if let Some(t) = link_token {
-        context.insert("link_token".into(), json!(t));
-        context.insert("link_days".into(), json!(INVITATION_DAYS));
-    }
-    context
 }
