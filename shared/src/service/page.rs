@@ -76,17 +76,16 @@ pub fn decode(
     Ok(Some(body.p))
 }
 
-/// One page of a tenant-partition listing by sort-key prefix, each item rendered by
-/// `view`, as `{"data": [...], "next_cursor": ...}`.
-pub async fn list_prefix(
+/// One page of a partition's items under a sort-key prefix: the items and the cursor of
+/// the next page.
+pub async fn prefix_page(
     deps: &crate::Deps,
     listing: &str,
     pk: String,
     prefix: &str,
     limit: Option<&str>,
     cursor: Option<&str>,
-    view: impl Fn(&crate::ports::Item) -> Result<serde_json::Value, Error>,
-) -> Result<serde_json::Value, Error> {
+) -> Result<(Vec<crate::ports::Item>, Option<String>), Error> {
     let limit = self::limit(limit)?;
     let start = decode(cursor, listing, &pk, false)?;
     // The position must lie inside this listing's range, or the store would start (or
@@ -101,6 +100,21 @@ pub async fn list_prefix(
         crate::ports::Query::partition(pk, crate::ports::SortRange::Prefix(prefix.into()), limit)
             .after(start);
     let p = deps.store.query(query).await?;
-    let data = p.items.iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    Ok(serde_json::json!({ "data": data, "next_cursor": p.next.map(|n| encode(listing, &n)) }))
+    Ok((p.items, p.next.map(|n| encode(listing, &n))))
+}
+
+/// One page of a tenant-partition listing by sort-key prefix, each item rendered by
+/// `view`, as `{"data": [...], "next_cursor": ...}`.
+pub async fn list_prefix(
+    deps: &crate::Deps,
+    listing: &str,
+    pk: String,
+    prefix: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    view: impl Fn(&crate::ports::Item) -> Result<serde_json::Value, Error>,
+) -> Result<serde_json::Value, Error> {
+    let (items, next) = prefix_page(deps, listing, pk, prefix, limit, cursor).await?;
+    let data = items.iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    Ok(serde_json::json!({ "data": data, "next_cursor": next }))
 }

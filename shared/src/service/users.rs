@@ -203,29 +203,19 @@ pub async fn list(
     cursor: Option<&str>,
 ) -> Result<Value, Error> {
     customers::load(deps, tenant_id, customer_id).await?;
-    let mut listing = page::list_prefix(
+    let (items, next) = page::prefix_page(
         deps,
         "customer-users",
         keys::customer_partition(tenant_id, customer_id),
         keys::customer_users_prefix(),
         limit,
         cursor,
-        |i| {
-            let u: CustomerUser = from_item(i)?;
-            Ok(json!({ "user": u, "version": i.version }))
-        },
     )
     .await?;
-    let rows = listing["data"].as_array().cloned().unwrap_or_default();
-    let users: Vec<(CustomerUser, u64)> = rows
-        .into_iter()
-        .map(|r| {
-            let v = r["version"].as_u64().unwrap_or(1);
-            serde_json::from_value::<CustomerUser>(r["user"].clone())
-                .map(|u| (u, v))
-                .map_err(|e| Error::Unexpected(e.into()))
-        })
-        .collect::<Result<_, _>>()?;
+    let users = items
+        .iter()
+        .map(|i| Ok((from_item::<CustomerUser>(i)?, i.version)))
+        .collect::<Result<Vec<_>, Error>>()?;
     let login_keys: Vec<_> = users
         .iter()
         .filter_map(|(u, _)| u.login_subject.as_ref())
@@ -233,21 +223,18 @@ pub async fn list(
         .collect();
     let records = deps.store.get_many(&login_keys).await?;
     let last_login = |u: &CustomerUser| -> Option<DateTime<Utc>> {
-        let sub = u.login_subject.as_ref()?;
-        let k = keys::login_subject(tenant_id, sub);
+        let k = keys::login_subject(tenant_id, u.login_subject.as_ref()?);
         records
             .iter()
             .find(|i| i.pk == k.pk && i.sk == k.sk)
             .and_then(|i| from_item::<LoginRecord>(i).ok())
             .and_then(|r| r.last_login_at)
     };
-    listing["data"] = Value::Array(
-        users
-            .iter()
-            .map(|(u, v)| u.view(*v, last_login(u)))
-            .collect(),
-    );
-    Ok(listing)
+    let data: Vec<Value> = users
+        .iter()
+        .map(|(u, v)| u.view(*v, last_login(u)))
+        .collect();
+    Ok(json!({ "data": data, "next_cursor": next }))
 }
 
 /// `GET /v1/customers/{id}/users/{user_id}`.
