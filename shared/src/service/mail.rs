@@ -585,62 +585,49 @@ pub async fn deliver_due(
 ) -> Result<DeliveryReport, Error> {
     let mut report = DeliveryReport::default();
     let upper = format!("{}~", stamp(deps.clock.now()));
-    let mut tenants_start = None;
-    loop {
-        let tenants = deps
-            .store
-            .query(
-                Query::partition(keys::tenant_directory_pk(), SortRange::All, 100)
-                    .after(tenants_start),
-            )
-            .await?;
-        for t in &tenants.items {
-            let tenant_id = &t.sk;
-            report.tenants_checked += 1;
-            let mut start = None;
-            loop {
-                let due = match deps
-                    .store
-                    .query(
-                        Query::gsi1(
-                            keys::outbox_due_partition(tenant_id),
-                            SortRange::Between(String::new(), upper.clone()),
-                            100,
-                        )
-                        .after(start),
+    let mut directory = super::tenants::Directory::default();
+    while let Some(tenant_id) = directory.next(deps).await? {
+        let tenant_id = &tenant_id;
+        report.tenants_checked += 1;
+        let mut start = None;
+        loop {
+            let due = match deps
+                .store
+                .query(
+                    Query::gsi1(
+                        keys::outbox_due_partition(tenant_id),
+                        SortRange::Between(String::new(), upper.clone()),
+                        100,
                     )
-                    .await
-                {
-                    Ok(due) => due,
-                    Err(e) => {
-                        // One tenant's failure does not hold up the others.
-                        report.failures += 1;
-                        tracing::error!(error = %e, tenant = %tenant_id, "reading due emails failed");
-                        break;
-                    }
-                };
-                // The index holds the emails themselves; `sk` is the email id.
-                for entry in &due.items {
-                    match deliver(deps, mailer, settings, tenant_id, &entry.sk).await {
-                        Ok(Outcome::Sent) => report.sent += 1,
-                        Ok(Outcome::Retrying { .. }) => report.retrying += 1,
-                        Ok(Outcome::Dead) => report.dead += 1,
-                        Ok(Outcome::Skipped) => {}
-                        Err(e) => {
-                            report.failures += 1;
-                            tracing::error!(error = %e, tenant = %tenant_id, "delivering an email failed");
-                        }
-                    }
+                    .after(start),
+                )
+                .await
+            {
+                Ok(due) => due,
+                Err(e) => {
+                    // One tenant's failure does not hold up the others.
+                    report.failures += 1;
+                    tracing::error!(error = %e, tenant = %tenant_id, "reading due emails failed");
+                    break;
                 }
-                match due.next {
-                    Some(next) => start = Some(next),
-                    None => break,
+            };
+            // The index holds the emails themselves; `sk` is the email id.
+            for entry in &due.items {
+                match deliver(deps, mailer, settings, tenant_id, &entry.sk).await {
+                    Ok(Outcome::Sent) => report.sent += 1,
+                    Ok(Outcome::Retrying { .. }) => report.retrying += 1,
+                    Ok(Outcome::Dead) => report.dead += 1,
+                    Ok(Outcome::Skipped) => {}
+                    Err(e) => {
+                        report.failures += 1;
+                        tracing::error!(error = %e, tenant = %tenant_id, "delivering an email failed");
+                    }
                 }
             }
-        }
-        match tenants.next {
-            Some(next) => tenants_start = Some(next),
-            None => break,
+            match due.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
         }
     }
     Ok(report)

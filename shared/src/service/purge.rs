@@ -44,55 +44,42 @@ async fn purge_entry(
 pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> {
     let mut report = PurgeReport::default();
     let upper = format!("{}~", now.to_rfc3339_opts(SecondsFormat::Secs, true));
-    let mut tenants_start = None;
-    loop {
-        let tenants = deps
-            .store
-            .query(
-                Query::partition(keys::tenant_directory_pk(), SortRange::All, 100)
-                    .after(tenants_start),
-            )
-            .await?;
-        for t in &tenants.items {
-            let tenant_id = &t.sk;
-            report.tenants_checked += 1;
-            let mut start = None;
-            loop {
-                let due = deps
-                    .store
-                    .query(
-                        Query::partition(
-                            keys::purge_partition(tenant_id),
-                            SortRange::Between("0".into(), upper.clone()),
-                            100,
-                        )
-                        .after(start),
+    let mut directory = super::tenants::Directory::default();
+    while let Some(tenant_id) = directory.next(deps).await? {
+        let tenant_id = &tenant_id;
+        report.tenants_checked += 1;
+        let mut start = None;
+        loop {
+            let due = deps
+                .store
+                .query(
+                    Query::partition(
+                        keys::purge_partition(tenant_id),
+                        SortRange::Between("0".into(), upper.clone()),
+                        100,
                     )
-                    .await?;
-                for entry in &due.items {
-                    let Some(customer_id) = keys::customer_id_from_purge_entry(&entry.sk) else {
-                        continue;
-                    };
-                    // One customer that fails (a concurrent change, a bad record) is
-                    // reported and retried next run; it never stops the others.
-                    match purge_entry(deps, tenant_id, customer_id, &entry.key(), now).await {
-                        Ok(true) => report.customers_purged += 1,
-                        Ok(false) => {}
-                        Err(e) => {
-                            report.failures += 1;
-                            tracing::warn!(tenant_id = %tenant_id, customer_id = %customer_id, error = %e, "purge of one customer failed");
-                        }
+                    .after(start),
+                )
+                .await?;
+            for entry in &due.items {
+                let Some(customer_id) = keys::customer_id_from_purge_entry(&entry.sk) else {
+                    continue;
+                };
+                // One customer that fails (a concurrent change, a bad record) is
+                // reported and retried next run; it never stops the others.
+                match purge_entry(deps, tenant_id, customer_id, &entry.key(), now).await {
+                    Ok(true) => report.customers_purged += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        report.failures += 1;
+                        tracing::warn!(tenant_id = %tenant_id, customer_id = %customer_id, error = %e, "purge of one customer failed");
                     }
                 }
-                match due.next {
-                    Some(n) => start = Some(n),
-                    None => break,
-                }
             }
-        }
-        match tenants.next {
-            Some(n) => tenants_start = Some(n),
-            None => break,
+            match due.next {
+                Some(n) => start = Some(n),
+                None => break,
+            }
         }
     }
     tracing::info!(

@@ -262,3 +262,45 @@ pub async fn set_branding(
         Err(e) => Err(e.into()),
     }
 }
+
+/// Every tenant's id, from the tenant directory a page at a time (no scan): the walk the
+/// scheduled jobs (mail delivery, purge) make.
+#[derive(Default)]
+pub struct Directory {
+    page: std::vec::IntoIter<String>,
+    next: Option<crate::ports::Position>,
+    started: bool,
+}
+
+impl Directory {
+    /// The next tenant id, or `None` once every tenant was seen.
+    pub async fn next(&mut self, deps: &Deps) -> Result<Option<String>, Error> {
+        loop {
+            if let Some(id) = self.page.next() {
+                return Ok(Some(id));
+            }
+            if self.started && self.next.is_none() {
+                return Ok(None);
+            }
+            self.started = true;
+            let p = deps
+                .store
+                .query(
+                    crate::ports::Query::partition(
+                        keys::tenant_directory_pk(),
+                        crate::ports::SortRange::All,
+                        100,
+                    )
+                    .after(self.next.take()),
+                )
+                .await?;
+            self.next = p.next;
+            self.page = p
+                .items
+                .into_iter()
+                .map(|t| t.sk)
+                .collect::<Vec<_>>()
+                .into_iter();
+        }
+    }
+}
