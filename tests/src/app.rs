@@ -291,3 +291,19 @@ pub async fn spawn_app_with_logins() -> (TestApp, tempfile::TempDir) {
     app.embedded = Some(store);
     (app, dir)
 }
+
+/// The AWS identity of the route functions over `store`: a Cognito client (moto under
+/// `scripts/test`) whose pools are named with a fresh prefix, and the HTTP key source of
+/// the authorizer. Returns the dependencies and the Cognito adapter, to look at directly.
+pub async fn cognito_deps(
+    store: Arc<dyn ItemStore>,
+) -> (Deps, Arc<tenantry::adapters::aws::CognitoIdentity>, String) {
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let cognito = Arc::new(tenantry::adapters::aws::CognitoIdentity::new(
+        aws_sdk_cognitoidentityprovider::Client::new(&tenantry::adapters::aws::sdk_config().await),
+        prefix.clone(),
+    ));
+    let verifier = Verifier::new(Arc::new(tenantry::adapters::aws::HttpJwks::from_env()));
+    let deps = Deps::new(store).with_identity(cognito.clone(), Arc::new(verifier));
+    (deps, cognito, prefix)
+}

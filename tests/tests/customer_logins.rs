@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use tenantry::Deps;
 use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore};
 use tenantry::ports::{Identity, IdentityError, Pool};
-use tenantry::service::tokens::Verifier;
 use tenantry_tests::app::{TestApp, TestTenant, customer_body, embedded_identity, spawn_app_with};
 
 const PASSWORD: &str = "Sup3r$ecret!";
@@ -385,17 +384,7 @@ async fn on_aws_a_cognito_token_of_a_customer_admin_authenticates() {
     let Some(store) = tenantry_tests::dynamo::store_from_env("cognito logins").await else {
         return;
     };
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let cognito = Arc::new(tenantry::adapters::aws::CognitoIdentity::new(
-        aws_sdk_cognitoidentityprovider::Client::new(&tenantry::adapters::aws::sdk_config().await),
-        prefix,
-    ));
-    let deps = Deps::new(Arc::new(store)).with_identity(
-        cognito.clone(),
-        Arc::new(Verifier::new(Arc::new(
-            tenantry::adapters::aws::HttpJwks::from_env(),
-        ))),
-    );
+    let (deps, cognito, _) = tenantry_tests::app::cognito_deps(Arc::new(store)).await;
     let app = spawn_app_with(deps).await;
     let slug = format!("cog{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let a = app.new_tenant(&slug).await;

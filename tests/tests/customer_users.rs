@@ -15,7 +15,6 @@ use std::sync::Arc;
 use functions::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenantry::Deps;
 use tenantry_tests::app::{
     Resp, TestApp, TestTenant, customer_body, pending_link_token, spawn_app_with,
     spawn_app_with_logins,
@@ -569,17 +568,7 @@ async fn on_aws_users_are_cognito_logins_set_up_by_their_invitation_links() {
     let Some(store) = tenantry_tests::dynamo::store_from_env("cognito users").await else {
         return;
     };
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let cognito = Arc::new(tenantry::adapters::aws::CognitoIdentity::new(
-        aws_sdk_cognitoidentityprovider::Client::new(&tenantry::adapters::aws::sdk_config().await),
-        prefix,
-    ));
-    let deps = Deps::new(Arc::new(store)).with_identity(
-        cognito.clone(),
-        Arc::new(tenantry::service::tokens::Verifier::new(Arc::new(
-            tenantry::adapters::aws::HttpJwks::from_env(),
-        ))),
-    );
+    let (deps, cognito, _) = tenantry_tests::app::cognito_deps(Arc::new(store)).await;
     let app = spawn_app_with(deps).await;
     let slug = format!("cu{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let t = app.new_tenant(&slug).await;

@@ -12,7 +12,7 @@ use tenantry::Deps;
 use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore};
 use tenantry::ports::{Identity, IdentityError, NewLogin, Pool, Tokens};
 use tenantry::service::identity;
-use tenantry::service::tokens::{Realm, Verifier};
+use tenantry::service::tokens::Realm;
 use tenantry_tests::app::{TestApp, embedded_identity, spawn_app_with};
 
 /// The real embedded identity provider, made to fail pool creation while `down` is set
@@ -215,17 +215,7 @@ async fn cognito_provisioning_resumes_without_a_second_pool() {
     }
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path().join("c.redb")).expect("a store"));
-    let prefix = format!("test{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let cognito = Arc::new(tenantry::adapters::aws::CognitoIdentity::new(
-        aws_sdk_cognitoidentityprovider::Client::new(&tenantry::adapters::aws::sdk_config().await),
-        prefix.clone(),
-    ));
-    let deps = Deps::new(store).with_identity(
-        cognito.clone(),
-        Arc::new(Verifier::new(Arc::new(
-            tenantry::adapters::aws::HttpJwks::from_env(),
-        ))),
-    );
+    let (deps, cognito, prefix) = tenantry_tests::app::cognito_deps(store).await;
     let app = spawn_app_with(deps).await;
     let r = app
         .post(&app.admin_key, "/v1/tenants", tenant_body("eastwind"))
