@@ -72,7 +72,7 @@ async fn sign_in(w: &World, pool: &Pool, email: &str) -> String {
         .access_token
 }
 
-fn concrete(path: &str, ids: &[(&str, &str)]) -> String {
+fn concrete(path: &str, ids: &[(&str, String)]) -> String {
     let mut p = path.to_owned();
     for (name, id) in ids {
         p = p.replace(&format!("{{{name}}}"), id);
@@ -138,42 +138,25 @@ async fn a_customer_admin_signs_in_and_sees_itself_and_nothing_else() {
         .filter(|r| r.path != "/v1/me" && !r.permission.is_public())
     {
         let method = Method::from_bytes(route.method.as_str().as_bytes()).expect("a method");
-        let mut targets = vec![
+        // (customer, tenant, user) the path names; members and keys are staff things.
+        let target = |customer: &str, tenant: &str, user: &str| {
             [
-                ("customer_id", y.as_str()),
-                ("tenant_id", a.id.as_str()),
-                ("member_id", member.as_str()),
-                ("key_id", "key_x"),
-                ("user_id", y_admin.as_str()),
-            ],
-            [
-                ("customer_id", z.as_str()),
-                ("tenant_id", b.id.as_str()),
-                ("member_id", member.as_str()),
-                ("key_id", "key_x"),
-                ("user_id", z_admin.as_str()),
-            ],
-        ];
+                ("customer_id", customer.to_owned()),
+                ("tenant_id", tenant.to_owned()),
+                ("member_id", member.clone()),
+                ("key_id", "key_x".to_owned()),
+                ("user_id", user.to_owned()),
+            ]
+        };
+        let mut targets = vec![target(&y, &a.id, &y_admin), target(&z, &b.id, &z_admin)];
         // Another customer's user under this customer's own path.
         if route.path.contains("{user_id}") {
-            targets.push([
-                ("customer_id", x.as_str()),
-                ("tenant_id", a.id.as_str()),
-                ("member_id", member.as_str()),
-                ("key_id", "key_x"),
-                ("user_id", y_admin.as_str()),
-            ]);
+            targets.push(target(&x, &a.id, &y_admin));
         }
         // The admin manages its own company's users (tests/tests/customer_users.rs); every
         // other route is closed to it even for its own customer.
         if !route.permission.is_customer_users() {
-            targets.push([
-                ("customer_id", x.as_str()),
-                ("tenant_id", a.id.as_str()),
-                ("member_id", member.as_str()),
-                ("key_id", "key_x"),
-                ("user_id", x_admin.as_str()),
-            ]);
+            targets.push(target(&x, &a.id, &x_admin));
         }
         for ids in targets {
             let path = concrete(route.path, &ids);
