@@ -142,6 +142,21 @@ impl Browser {
         Ok(r["result"]["value"].clone())
     }
 
+    /// Fills the page's form fields (by element id) and submits the form, as a person
+    /// typing and pressing the button would (no navigation wait: see `wait_for`).
+    pub async fn submit(&mut self, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+        let mut script = String::new();
+        for (id, value) in fields {
+            script.push_str(&format!(
+                "document.getElementById({}).value = {};\n",
+                serde_json::to_string(id)?,
+                serde_json::to_string(value)?
+            ));
+        }
+        script.push_str("document.querySelector('form').submit(); true");
+        self.eval(&script).await.map(|_| ())
+    }
+
     /// Waits until `condition` (a JavaScript expression) is true in a loaded page.
     pub async fn wait_for(&mut self, condition: &str) -> anyhow::Result<()> {
         let started = Instant::now();

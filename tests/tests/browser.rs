@@ -118,11 +118,7 @@ async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
 
     // A wrong password: the form again, with its message.
     browser
-        .eval(&format!(
-            "document.querySelector('#email').value = '{email}';
-             document.querySelector('#password').value = 'Wr0ng$password';
-             document.querySelector('form').submit(); true"
-        ))
+        .submit(&[("email", email), ("password", "Wr0ng$password")])
         .await
         .expect("submits");
     browser
@@ -145,10 +141,7 @@ async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
 
     // The right one: signed in, with the session cookie the page set.
     browser
-        .eval(&format!(
-            "document.querySelector('#password').value = '{PASSWORD}';
-             document.querySelector('form').submit(); true"
-        ))
+        .submit(&[("password", PASSWORD)])
         .await
         .expect("submits");
     browser
@@ -241,13 +234,12 @@ async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium()
 
     let email = "rosa@rosalind-labs.example.com";
     browser
-        .eval(&format!(
-            "document.querySelector('#company_name').value = 'Rosalind Labs';
-             document.querySelector('#first_name').value = 'Rosa';
-             document.querySelector('#last_name').value = 'Lind';
-             document.querySelector('#email').value = '{email}';
-             document.querySelector('form').submit(); true"
-        ))
+        .submit(&[
+            ("company_name", "Rosalind Labs"),
+            ("first_name", "Rosa"),
+            ("last_name", "Lind"),
+            ("email", email),
+        ])
         .await
         .expect("submits");
     browser
@@ -287,11 +279,7 @@ async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium()
     // A wrong code first: the form again, with its message; then the right one.
     let wrong = if code == "000000" { "000001" } else { "000000" };
     browser
-        .eval(&format!(
-            "document.querySelector('#code').value = '{wrong}';
-             document.querySelector('#password').value = '{PASSWORD}';
-             document.querySelector('form').submit(); true"
-        ))
+        .submit(&[("code", wrong), ("password", PASSWORD)])
         .await
         .expect("submits");
     browser
@@ -309,11 +297,7 @@ async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium()
         "{error}"
     );
     browser
-        .eval(&format!(
-            "document.querySelector('#code').value = '{code}';
-             document.querySelector('#password').value = '{PASSWORD}';
-             document.querySelector('form').submit(); true"
-        ))
+        .submit(&[("code", &code), ("password", PASSWORD)])
         .await
         .expect("submits");
     browser
@@ -335,11 +319,7 @@ async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium()
         .await
         .expect("the login form");
     browser
-        .eval(&format!(
-            "document.querySelector('#email').value = '{email}';
-             document.querySelector('#password').value = '{PASSWORD}';
-             document.querySelector('form').submit(); true"
-        ))
+        .submit(&[("email", email), ("password", PASSWORD)])
         .await
         .expect("submits");
     browser
