@@ -258,6 +258,10 @@ async fn the_code_email_is_branded_replies_to_support_and_forgets_the_code_once_
     assert_eq!(emls.len(), 1, "{emls:?}");
     let eml = &emls[0];
     assert!(eml.contains(&code), "the code is in the email: {eml}");
+    // Nothing the registrant typed: the form cannot carry text to someone else's inbox.
+    for typed in ["Quentin", "Quill"] {
+        assert!(!eml.contains(typed), "{typed} in the code email: {eml}");
+    }
     assert!(
         eml.contains("inkwell Cloud"),
         "the tenant's product name: {eml}"
