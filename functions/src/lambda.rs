@@ -38,7 +38,9 @@ async fn aws_config() -> &'static SdkConfig {
 
 /// The route functions that call the identity provider (Cognito): creating a tenant
 /// provisions its customer login pool and provisioning resumes it; creating a customer
-/// makes its admin's login; lifecycle changes disable or enable it.
+/// makes its admin's login; lifecycle changes disable or enable it. Staff invitations
+/// and resets carry a password link only where staff logins exist (an identity
+/// provider); a password link makes a staff login; a removed member's login goes.
 const IDENTITY_BINARIES: &[&str] = &[
     "tenants-create",
     "tenants-provision",
@@ -56,6 +58,10 @@ const IDENTITY_BINARIES: &[&str] = &[
     "customer-users-reactivate",
     "password-set",
     "email-change-confirm",
+    "members-create",
+    "members-delete",
+    "members-reset-password",
+    "staff-sign-in",
 ];
 
 /// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.

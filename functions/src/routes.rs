@@ -23,6 +23,7 @@ pub enum Op {
     MembersGet,
     MembersUpdate,
     MembersDelete,
+    MembersResetPassword,
     CustomersList,
     CustomersCreate,
     CustomersGet,
@@ -34,6 +35,7 @@ pub enum Op {
     CustomersRestore,
     Me,
     SignIn,
+    StaffSignIn,
     LoginPage,
     RegisterPage,
     Register,
@@ -191,6 +193,13 @@ pub static ROUTES: &[Route] = &[
         InviteMembers
     ),
     route!(
+        MembersResetPassword,
+        POST,
+        "/v1/members/{member_id}/reset-password",
+        "members-reset-password",
+        InviteMembers
+    ),
+    route!(
         CustomersList,
         GET,
         "/v1/customers",
@@ -339,6 +348,13 @@ pub static ROUTES: &[Route] = &[
     ),
     route!(Me, GET, "/v1/me", "me", Me),
     route!(SignIn, POST, "/t/{slug}/login", "sign-in", Public),
+    route!(
+        StaffSignIn,
+        POST,
+        "/t/{slug}/staff/login",
+        "staff-sign-in",
+        Public
+    ),
     route!(LoginPage, GET, "/t/{slug}/login", "login-page", Public),
     route!(
         RegisterPage,

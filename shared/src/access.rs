@@ -30,7 +30,8 @@ impl StaffRole {
 pub enum Principal {
     /// The platform operator (an operator API key).
     Operator { key_id: String },
-    /// Tenant staff, through a tenant API key (staff logins come with identity).
+    /// Tenant staff, through a tenant API key (`actor` is the key's id) or a staff login
+    /// (`actor` is the member's id).
     Staff {
         tenant_id: String,
         role: StaffRole,

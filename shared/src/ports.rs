@@ -316,7 +316,8 @@ pub struct Pool {
     pub client_id: String,
 }
 
-/// A login to create. `username` is the normalized email; `subject` is our user id.
+/// A login to create. `username` is the normalized email (a customer pool) or the member
+/// id (the staff pool); `subject` is our user or member id.
 #[derive(Clone, Debug)]
 pub struct NewLogin {
     pub username: String,
@@ -360,6 +361,9 @@ pub trait Identity: Send + Sync {
     /// The tenant's customer pool, created when missing; calling it again returns the
     /// same pool (resumable provisioning).
     async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError>;
+    /// The one pool of every tenant's staff. Its usernames are member ids (`mem_...`),
+    /// not emails: one person may be staff of several tenants, with one login each.
+    async fn staff_pool(&self) -> Result<Pool, IdentityError>;
     /// Creates the login (no email from the provider: ours go out through the outbox) and
     /// returns the subject (`sub`) its tokens will carry.
     async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<String, IdentityError>;

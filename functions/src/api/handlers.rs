@@ -11,7 +11,7 @@ use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
     api_keys, customers, email_change, identity, mail, me, members, pages, registration, sign_in,
-    tenants, users,
+    staff, tenants, users,
 };
 
 use super::{Ctx, Reply};
@@ -22,6 +22,16 @@ fn page_reply(page: pages::Page) -> Reply {
     let mut reply = Reply::html(status, page.html);
     reply.cookie = page.cookie;
     reply
+}
+
+/// A sign-in's answer to API clients.
+fn tokens_json(tokens: &tenantry::ports::Tokens) -> Value {
+    serde_json::json!({
+        "token_type": "Bearer",
+        "access_token": tokens.access_token,
+        "id_token": tokens.id_token,
+        "expires_in": tokens.expires_in,
+    })
 }
 
 fn id_of(v: &Value) -> &str {
@@ -105,15 +115,16 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
                 ..Reply::ok(v)
             }
         }
+        Op::StaffSignIn => {
+            let body: sign_in::SignIn = parse_json(cx.body)?;
+            let tokens = staff::sign_in(d, cx.param("slug"), &body).await?;
+            // JSON only: staff sign in from their own tools, never on the tenant's pages.
+            Reply::ok(tokens_json(&tokens))
+        }
         Op::SignIn => {
             let body: sign_in::SignIn = parse_json(cx.body)?;
             let tokens = sign_in::sign_in(d, cx.param("slug"), &body).await?;
-            let mut reply = Reply::ok(serde_json::json!({
-                "token_type": "Bearer",
-                "access_token": tokens.access_token,
-                "id_token": tokens.id_token,
-                "expires_in": tokens.expires_in,
-            }));
+            let mut reply = Reply::ok(tokens_json(&tokens));
             // For the tenant's pages in a browser; API clients use the JSON.
             reply.cookie = Some(pages::session_cookie(&tokens));
             reply
@@ -212,6 +223,14 @@ pub async fn call(op: Op, cx: Ctx<'_>) -> Result<Reply, Error> {
         Op::MembersDelete => {
             members::delete(d, cx.tenant_id()?, cx.param("member_id")).await?;
             Reply::no_content()
+        }
+        Op::MembersResetPassword => {
+            let v = staff::reset_password(d, cx.tenant_id()?, cx.param("member_id")).await?;
+            Reply {
+                status: http::StatusCode::ACCEPTED,
+                etag_version: None,
+                ..Reply::ok(v)
+            }
         }
         Op::CustomersList => Reply::ok(
             customers::list(

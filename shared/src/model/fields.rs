@@ -160,6 +160,18 @@ pub fn password(raw: &str) -> Parsed<()> {
     }
 }
 
+/// The shortest staff password: staff manage every customer of their tenant.
+pub const STAFF_PASSWORD_MIN: usize = 12;
+
+/// A staff login's password: [`password`]'s classes, and at least
+/// [`STAFF_PASSWORD_MIN`] characters (the staff pool's policy).
+pub fn staff_password(raw: &str) -> Parsed<()> {
+    match password(raw) {
+        Ok(()) if raw.chars().count() >= STAFF_PASSWORD_MIN => Ok(()),
+        _ => Err("must be 12 to 128 characters with an upper-case letter (A-Z), a lower-case letter (a-z), a digit and a special character such as ! @ # $ % ^ & * ? - _".into()),
+    }
+}
+
 /// A postal address.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct Address {

@@ -25,6 +25,10 @@ pub struct Member {
     pub status: MemberStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The `sub` of the member's login in the staff pool, once the member has set a
+    /// password (staff logins need an identity provider). Never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_subject: Option<String>,
 }
 
 /// `POST /v1/members`, and (merged) `PATCH /v1/members/{id}`.

@@ -35,8 +35,9 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// A bearer credential to a principal: an API key (`tk_...`: one store read, its lookup
 /// item found by the hash of the secret) or, with a token verifier configured, a JWT of
-/// a tenant's customer pool (one store read, its login record; the issuer -> tenant
-/// item is read once per issuer and process).
+/// a tenant's customer pool (two reads: its login record and its customer's status) or
+/// of the staff pool (two reads: its subject's item and its member). The issuer ->
+/// realm item is read once per issuer and process.
 pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal, Error> {
     let Some(secret) = token else {
         return Err(Error::Unauthenticated);
@@ -137,8 +138,7 @@ async fn token_principal(
                 role: login.role,
             })
         }
-        // Staff sign in with API keys until the staff pool's logins exist.
-        Realm::Staff => Err(Error::Unauthenticated),
+        Realm::Staff => super::staff::principal(deps, &verified.subject).await,
     }
 }
 

@@ -69,10 +69,11 @@ impl Template {
     fn secret_values(self) -> &'static [&'static str] {
         match self {
             Template::RegistrationCode => &["code"],
-            Template::UserInvitation | Template::PasswordReset | Template::EmailChange => {
-                &["link_token"]
-            }
-            Template::StaffInvitation | Template::CustomerWelcome => &[],
+            Template::StaffInvitation
+            | Template::UserInvitation
+            | Template::PasswordReset
+            | Template::EmailChange => &["link_token"],
+            Template::CustomerWelcome => &[],
         }
     }
 }
@@ -172,10 +173,12 @@ pub fn enqueue(
     Ok(WriteOp::create(item_of(tenant_id, &email, 1)?))
 }
 
-/// The invitation a new staff member (or a new tenant's owner) receives.
+/// The invitation a new staff member (or a new tenant's owner) receives: with staff
+/// logins, a link to set the password of its login.
 pub fn staff_invitation(
     tenant_id: &str,
     member: &crate::model::member::Member,
+    link_token: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<WriteOp, Error> {
     let role_label = match member.role.as_str() {
@@ -185,6 +188,10 @@ pub fn staff_invitation(
     let mut context = Map::new();
     context.insert("first_name".into(), json!(member.first_name));
     context.insert("role_label".into(), json!(role_label));
+    if let Some(t) = link_token {
+        context.insert("link_token".into(), json!(t));
+        context.insert("link_days".into(), json!(super::users::INVITATION_DAYS));
+    }
     enqueue(
         tenant_id,
         Template::StaffInvitation,
@@ -251,24 +258,19 @@ pub fn user_invitation(
     )
 }
 
-/// A link to set a new password.
+/// A link to set a new password (a customer user's or a staff member's).
 pub fn password_reset(
     tenant_id: &str,
-    user: &crate::model::customer::CustomerUser,
+    to: &str,
+    first_name: &str,
     link_token: &str,
     now: DateTime<Utc>,
 ) -> Result<WriteOp, Error> {
     let mut context = Map::new();
-    context.insert("first_name".into(), json!(user.first_name));
+    context.insert("first_name".into(), json!(first_name));
     context.insert("link_token".into(), json!(link_token));
     context.insert("link_hours".into(), json!(super::users::RESET_HOURS));
-    enqueue(
-        tenant_id,
-        Template::PasswordReset,
-        &user.email,
-        context,
-        now,
-    )
+    enqueue(tenant_id, Template::PasswordReset, to, context, now)
 }
 
 /// The link that confirms a new email, sent to that new address.

@@ -2,11 +2,12 @@
 
 use serde_json::{Value, json};
 
-use super::{customers, from_item, tenants};
+use super::{customers, from_item, members, tenants};
 use crate::Deps;
 use crate::access::{Permission, Principal, StaffRole};
 use crate::error::Error;
 use crate::model::customer::{CustomerRole, CustomerUser};
+use crate::model::ids;
 use crate::store::keys;
 
 /// The staff permissions a role carries, by name.
@@ -39,8 +40,8 @@ async fn tenant_summary(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
     Ok(json!({ "id": t.id, "slug": t.slug, "name": t.name, "status": t.status }))
 }
 
-/// Operator: no read. Staff key: one read (its tenant). Customer user: three (tenant,
-/// customer, user).
+/// Operator: no read. Staff key: one read (its tenant); staff login: two (its member,
+/// its tenant). Customer user: three (tenant, customer, user).
 pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Value, Error> {
     Ok(match principal {
         Principal::Operator { key_id } => json!({
@@ -48,6 +49,28 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Value, Error
             "key_id": key_id,
             "permissions": ["manage_tenants"],
         }),
+        Principal::Staff {
+            tenant_id,
+            role,
+            actor,
+        } if ids::is_valid(ids::MEMBER, actor) => {
+            // A staff login: the member it signs in as.
+            let (m, _) = members::load(deps, tenant_id, actor)
+                .await
+                .map_err(|_| Error::Unauthenticated)?;
+            json!({
+                "kind": "staff",
+                "member": {
+                    "id": m.id,
+                    "email": m.email,
+                    "first_name": m.first_name,
+                    "last_name": m.last_name,
+                },
+                "role": role,
+                "tenant": tenant_summary(deps, tenant_id).await?,
+                "permissions": staff_permissions(*role),
+            })
+        }
         Principal::Staff {
             tenant_id,
             role,

@@ -15,6 +15,10 @@ use crate::store::keys;
 fn view(m: &Member, version: u64) -> Value {
     let mut v = to_value(m);
     if let Some(o) = v.as_object_mut() {
+        // Whether the member has set a password for its staff login (the subject itself
+        // is not shown).
+        let login = o.remove("login_subject").is_some();
+        o.insert("has_login".into(), json!(login));
         o.insert("version".into(), json!(version));
     }
     v
@@ -49,15 +53,15 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
         status: MemberStatus::Active,
         created_at: now,
         updated_at: now,
+        login_subject: None,
     };
-    let ops = vec![
-        WriteOp::create(Item::marker(keys::member_email_marker(
-            tenant_id,
-            &fields::email_key(&m.email),
-        ))),
+    let link = super::staff::invitation_link(deps, tenant_id, &m)?;
+    let mut ops = vec![
+        WriteOp::create(super::staff::email_marker(tenant_id, &m.email, &m.id)?),
         WriteOp::create(Item::new(keys::member(tenant_id, &m.id), to_data(&m)?)),
-        super::mail::staff_invitation(tenant_id, &m, now)?,
+        super::mail::staff_invitation(tenant_id, &m, link.as_ref().map(|(_, t)| t.as_str()), now)?,
     ];
+    ops.extend(link.map(|(op, _)| op));
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&m, 1)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
@@ -67,7 +71,11 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
     }
 }
 
-async fn load(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(Member, Item), Error> {
+pub(crate) async fn load(
+    deps: &Deps,
+    tenant_id: &str,
+    member_id: &str,
+) -> Result<(Member, Item), Error> {
     if !ids::is_valid(ids::MEMBER, member_id) {
         return Err(Error::NotFound("member"));
     }
@@ -202,9 +210,11 @@ pub async fn patch(
         fields::email_key(&updated.email),
     );
     if old_key != new_key {
-        ops.push(WriteOp::create(Item::marker(keys::member_email_marker(
-            tenant_id, &new_key,
-        ))));
+        ops.push(WriteOp::create(super::staff::email_marker(
+            tenant_id,
+            &updated.email,
+            &updated.id,
+        )?));
         ops.push(WriteOp::delete(keys::member_email_marker(
             tenant_id, &old_key,
         )));
@@ -240,10 +250,17 @@ pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(),
             &fields::email_key(&m.email),
         )),
     ];
+    if let Some(sub) = &m.login_subject {
+        ops.push(WriteOp::delete(keys::staff_subject(sub)));
+    }
     ops.extend(owner_check);
     match deps.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
-        Err(e) => Err(e.into()),
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
     }
+    if m.login_subject.is_some() {
+        super::staff::delete_login(deps, &m.id).await;
+    }
+    Ok(())
 }

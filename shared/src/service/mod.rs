@@ -15,6 +15,7 @@ pub mod passwords;
 pub mod purge;
 pub mod registration;
 pub mod sign_in;
+pub mod staff;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

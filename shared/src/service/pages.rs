@@ -10,6 +10,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::registration::{self, Registration, Verification};
+use super::users::LinkKind;
 use super::{sign_in, tenants};
 use crate::Deps;
 use crate::error::Error;
@@ -359,24 +360,26 @@ fn render_password(
     slug: &str,
     brand: &Branding,
     token: Option<&str>,
+    staff: bool,
     done: bool,
     errors: &[String],
     status: u16,
 ) -> Result<Page, Error> {
-    let values = context! { done, errors, token_ok => token.is_some(),
-    token => token.unwrap_or_default() };
+    let values = context! { done, errors, staff, token_ok => token.is_some(),
+    token => token.unwrap_or_default(),
+    min_length => if staff { crate::model::fields::STAFF_PASSWORD_MIN } else { 8 } };
     page("password.html", status, slug, brand, values)
 }
 
 /// `GET /t/{slug}/password?token=`: the form to set a password from an invitation or a
-/// reset link, or a page saying the link no longer works.
+/// reset link (a customer user's or a staff member's), or a page saying the link no
+/// longer works.
 pub async fn password_page(deps: &Deps, slug: &str, token: Option<&str>) -> Result<Page, Error> {
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let token = token.unwrap_or_default();
-    if super::users::link_is_valid(deps, &tenant_id, token).await? {
-        render_password(slug, &brand, Some(token), false, &[], 200)
-    } else {
-        render_password(slug, &brand, None, false, &[], 410)
+    match super::users::password_link_kind(deps, &tenant_id, token).await? {
+        Some(kind) => render_password(slug, &brand, Some(token), kind == LinkKind::Staff, false, &[], 200),
+        None => render_password(slug, &brand, None, false, false, &[], 410),
     }
 }
 
@@ -387,22 +390,32 @@ pub async fn password_form(
     form: &[u8],
     cookie_header: Option<&str>,
 ) -> Result<Page, Error> {
-    let (_, brand) = brand_of_slug(deps, slug).await?;
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let fields = form_fields(form);
     let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
     let token = get("token");
+    // Whose link it is, for the form shown again (only when it is).
+    let staff = async || {
+        matches!(
+            super::users::password_link_kind(deps, &tenant_id, &token).await,
+            Ok(Some(LinkKind::Staff))
+        )
+    };
     if !csrf_matches(&get("csrf"), cookie(cookie_header, CSRF_COOKIE)) {
         let msg = ["This page expired. Please try again.".to_owned()];
-        return render_password(slug, &brand, Some(&token), false, &msg, 403);
+        return render_password(slug, &brand, Some(&token), staff().await, false, &msg, 403);
     }
     match super::users::set_password(deps, slug, &token, &get("password")).await {
-        Ok(_) => render_password(slug, &brand, None, true, &[], 200),
+        Ok(v) => {
+            let staff = v.get("kind").and_then(serde_json::Value::as_str) == Some("staff");
+            render_password(slug, &brand, None, staff, true, &[], 200)
+        }
         Err(Error::Invalid(list)) if list.iter().any(|f| f.field == "token") => {
-            render_password(slug, &brand, None, false, &[], 410)
+            render_password(slug, &brand, None, false, false, &[], 410)
         }
         Err(e) => match messages(&e) {
             Some((status, msgs)) => {
-                render_password(slug, &brand, Some(&token), false, &msgs, status)
+                render_password(slug, &brand, Some(&token), staff().await, false, &msgs, status)
             }
             None => Err(e),
         },

@@ -48,7 +48,7 @@ struct Failures {
     last: DateTime<Utc>,
 }
 
-fn wrong() -> Error {
+pub(crate) fn wrong() -> Error {
     Error::InvalidLogin
 }
 
@@ -70,7 +70,9 @@ pub(crate) async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Er
         .ok_or(Error::NotFound("login page"))
 }
 
-pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
+/// The email and password of a sign-in: both required (422 naming each); an over-long
+/// value, or an address that is no email, cannot be a login's: the wrong-login answer.
+pub(crate) fn credentials(body: &SignIn) -> Result<(String, &str), Error> {
     let mut missing = Vec::new();
     let email = body.email.as_deref().map(str::trim).unwrap_or_default();
     let password = body.password.as_deref().unwrap_or_default();
@@ -86,6 +88,12 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
     if email.len() > 254 || password.len() > 256 {
         return Err(wrong());
     }
+    let email = fields::email(email).map_err(|_| wrong())?;
+    Ok((email, password))
+}
+
+pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
+    let (email, password) = credentials(body)?;
     let tenant_id = tenant_of_slug(deps, slug).await?;
     let (Some(idp), Some(pool)) = (
         &deps.identity,
@@ -93,38 +101,12 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
     ) else {
         return Err(Error::NotFound("login page"));
     };
-    // An address that is no email cannot have a login: the same answer.
-    let Ok(email) = fields::email(email) else {
-        return Err(wrong());
-    };
     let now = deps.clock.now();
     let key = keys::sign_in_failures(
         &tenant_id,
         &hex::encode(Sha256::digest(fields::email_key(&email).as_bytes())),
     );
-    // Count this attempt before the password is checked, under the counter's version:
-    // concurrent attempts queue on it, so none gets past the limit unseen.
-    let mut counted = None;
-    for _ in 0..3 {
-        match count_attempt(deps, &key, now).await? {
-            Counted::Yes(version) => {
-                counted = Some(version);
-                break;
-            }
-            Counted::Refused(retry_after_seconds) => {
-                return Err(Error::Throttled {
-                    retry_after_seconds,
-                });
-            }
-            Counted::Raced => continue,
-        }
-    }
-    let Some(version) = counted else {
-        // Many attempts at once for one email: treat as too many.
-        return Err(Error::Throttled {
-            retry_after_seconds: 1,
-        });
-    };
+    let version = count(deps, &key, now).await?;
     match idp.authenticate(&pool, &email, password).await {
         Ok(tokens) => {
             // Our record decides, not only the provider: a login whose customer is no
@@ -158,10 +140,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
             {
                 tracing::debug!(error = %e, "last_login_at not recorded");
             }
-            // A success clears the count (unless another attempt counted meanwhile).
-            if let Err(e) = deps.store.delete(&key, Condition::VersionIs(version)).await {
-                tracing::debug!(error = %e, "sign-in attempts not cleared");
-            }
+            clear(deps, &key, version).await;
             Ok(tokens)
         }
         Err(IdentityError::InvalidCredentials) => Err(wrong()),
@@ -171,6 +150,38 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
                 "signing in is unavailable right now; try again in a moment".into(),
             ))
         }
+    }
+}
+
+/// Counts a sign-in attempt on the failure counter `key` before the password is checked,
+/// under the counter's version: concurrent attempts queue on it, so none gets past the
+/// limit unseen. The counter's new version (to clear it after a success), or 429.
+pub(crate) async fn count(
+    deps: &Deps,
+    key: &crate::ports::Key,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    for _ in 0..3 {
+        match count_attempt(deps, key, now).await? {
+            Counted::Yes(version) => return Ok(version),
+            Counted::Refused(retry_after_seconds) => {
+                return Err(Error::Throttled {
+                    retry_after_seconds,
+                });
+            }
+            Counted::Raced => continue,
+        }
+    }
+    // Many attempts at once for one email: treat as too many.
+    Err(Error::Throttled {
+        retry_after_seconds: 1,
+    })
+}
+
+/// Clears the failure counter after a success (unless another attempt counted meanwhile).
+pub(crate) async fn clear(deps: &Deps, key: &crate::ports::Key, version: u64) {
+    if let Err(e) = deps.store.delete(key, Condition::VersionIs(version)).await {
+        tracing::debug!(error = %e, "sign-in attempts not cleared");
     }
 }
 

@@ -10,7 +10,7 @@ use crate::model::branding::{Branding, BrandingDraft};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::member::{Member, MemberStatus};
 use crate::model::tenant::{Tenant, TenantDraft, TenantStatus};
-use crate::model::{fields, ids};
+use crate::model::ids;
 use crate::ports::{Condition, Item, Key, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 
@@ -61,9 +61,11 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         status: MemberStatus::Active,
         created_at: now,
         updated_at: now,
+        login_subject: None,
     };
     let tenant_item = Item::new(keys::tenant(&tenant.id), to_data(&tenant)?);
-    let ops = vec![
+    let link = super::staff::invitation_link(deps, &tenant.id, &owner)?;
+    let mut ops = vec![
         // The slug names the tenant on its login pages: the marker says which tenant.
         WriteOp::create(Item::new(
             keys::slug_marker(&tenant.slug),
@@ -75,12 +77,19 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
             keys::member(&tenant.id, &owner.id),
             to_data(&owner)?,
         )),
-        WriteOp::create(Item::marker(keys::member_email_marker(
+        WriteOp::create(super::staff::email_marker(
             &tenant.id,
-            &fields::email_key(&owner.email),
-        ))),
-        super::mail::staff_invitation(&tenant.id, &owner, now)?,
+            &owner.email,
+            &owner.id,
+        )?),
+        super::mail::staff_invitation(
+            &tenant.id,
+            &owner,
+            link.as_ref().map(|(_, t)| t.as_str()),
+            now,
+        )?,
     ];
+    ops.extend(link.map(|(op, _)| op));
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {

@@ -274,14 +274,14 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// What a password links opens: setting a password (an invitation or a reset).
-const PASSWORD_PURPOSES: &[&str] = &["invitation", "reset"];
-
 /// A one-time link of a user's (a password link, or an email change's verification):
 /// what its item stores, under the hash of its token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Link {
+    /// The customer user's id, or the staff member's (`staff_*` purposes).
     pub user_id: String,
+    /// Empty for a staff member's link.
+    #[serde(default)]
     pub customer_id: String,
     pub purpose: String,
     pub expires_at: DateTime<Utc>,
@@ -718,7 +718,8 @@ pub async fn reset_password(
         None,
         expires_at,
     )?;
-    let email = super::mail::password_reset(tenant_id, &user, &token, now)?;
+    let email =
+        super::mail::password_reset(tenant_id, &user.email, &user.first_name, &token, now)?;
     deps.store.transact(vec![link, email]).await?;
     Ok(json!({
         "status": "reset_link_sent",
@@ -727,11 +728,40 @@ pub async fn reset_password(
     }))
 }
 
-/// Is this a password link of this tenant that still works? (The set-password page.)
-pub async fn link_is_valid(deps: &Deps, tenant_id: &str, token: &str) -> Result<bool, Error> {
-    Ok(open_link(deps, tenant_id, token, PASSWORD_PURPOSES)
+/// Every purpose of a link that sets a password: a customer user's or a staff member's.
+const ALL_PASSWORD_PURPOSES: &[&str] = &[
+    "invitation",
+    "reset",
+    super::staff::INVITATION,
+    super::staff::RESET,
+];
+
+/// Whose password a link of this tenant sets, if it still works (the set-password page).
+pub async fn password_link_kind(
+    deps: &Deps,
+    tenant_id: &str,
+    token: &str,
+) -> Result<Option<LinkKind>, Error> {
+    Ok(open_link(deps, tenant_id, token, ALL_PASSWORD_PURPOSES)
         .await?
-        .is_some())
+        .map(|(l, _)| LinkKind::of(&l)))
+}
+
+/// Whose password a link sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    CustomerUser,
+    Staff,
+}
+
+impl LinkKind {
+    fn of(link: &Link) -> Self {
+        if super::staff::PURPOSES.contains(&link.purpose.as_str()) {
+            LinkKind::Staff
+        } else {
+            LinkKind::CustomerUser
+        }
+    }
 }
 
 /// The link of `token` in this tenant, if it is one of `purposes` and still works.
@@ -811,10 +841,20 @@ pub async fn set_password(
             "this link has expired or was used already; ask for a new one",
         )
     };
-    let Some((link, link_item)) = open_link(deps, &tenant_id, token, PASSWORD_PURPOSES).await?
+    let Some((link, link_item)) =
+        open_link(deps, &tenant_id, token, ALL_PASSWORD_PURPOSES).await?
     else {
         return Err(expired());
     };
+    if LinkKind::of(&link) == LinkKind::Staff {
+        let email = super::staff::set_password(deps, &tenant_id, &link, &link_item, password).await?;
+        return Ok(json!({
+            "status": "password_set",
+            "kind": "staff",
+            "email": email,
+            "login": format!("/t/{slug}/staff/login"),
+        }));
+    }
     let (user, user_item) =
         match load_user(deps, &tenant_id, &link.customer_id, &link.user_id).await {
             Ok(u) => u,
@@ -862,6 +902,7 @@ pub async fn set_password(
     }
     Ok(json!({
         "status": "password_set",
+        "kind": "customer_user",
         "email": user.email,
         "login": format!("/t/{slug}/login"),
     }))

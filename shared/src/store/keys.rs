@@ -197,6 +197,12 @@ pub fn login_subject(tenant_id: &str, subject: &str) -> Key {
     key(tenant_pk(tenant_id), format!("SUB#{subject}"))
 }
 
+/// A staff login's subject (the `sub` of its tokens) -> its tenant and member. Platform-
+/// wide: a staff token names no tenant, and one person may be staff of several.
+pub fn staff_subject(subject: &str) -> Key {
+    key(format!("{PLATFORM}STAFFSUB#{subject}"), "STAFFSUB")
+}
+
 // ---- the embedded identity provider's records (local mode only)
 
 /// A tenant's local customer pool.
@@ -206,6 +212,11 @@ pub fn local_pool(tenant_id: &str) -> Key {
 /// One local login of a tenant's pool, by normalized email.
 pub fn local_login(tenant_id: &str, username: &str) -> Key {
     key(format!("{TENANT}{tenant_id}#LOGIN"), username)
+}
+
+/// One local login of the staff pool, by member id.
+pub fn local_staff_login(username: &str) -> Key {
+    key(format!("{PLATFORM}STAFF#LOGIN"), username)
 }
 
 // ---- the email outbox of a tenant (DESIGN.md rule 8)

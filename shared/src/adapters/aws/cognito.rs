@@ -22,12 +22,25 @@ use crate::ports::{Identity, IdentityError, NewLogin, Pool, Tokens};
 
 /// The name of the app client every customer pool gets.
 const CLIENT_NAME: &str = "web";
+/// The staff pool's shortest password (the template's `StaffUserPool` says the same).
+const STAFF_PASSWORD_MIN: i32 = 12;
 
 pub struct CognitoIdentity {
     client: Client,
     /// Pool names start with it (`tenantry-<stage>`), so stages share an account safely.
     prefix: String,
     region: String,
+    /// The staff pool, once known.
+    staff: tokio::sync::OnceCell<Pool>,
+}
+
+/// Which kind of pool to create.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A tenant's customers: email is the username.
+    Customers,
+    /// Every tenant's staff: member ids are the usernames (one login per membership).
+    Staff,
 }
 
 impl CognitoIdentity {
@@ -41,6 +54,7 @@ impl CognitoIdentity {
             client,
             prefix: prefix.into(),
             region,
+            staff: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -102,9 +116,14 @@ impl CognitoIdentity {
         Ok(found.into_iter().next().map(|(_, id)| id))
     }
 
-    async fn create_pool(&self, tenant_id: &str, name: &str) -> Result<String, IdentityError> {
+    /// Creates a pool: a tenant's customer pool (`tenant_id`), or the staff pool.
+    async fn create_pool(&self, kind: Kind, name: &str) -> Result<String, IdentityError> {
         let password = PasswordPolicyType::builder()
-            .minimum_length(8)
+            .minimum_length(if kind == Kind::Staff {
+                STAFF_PASSWORD_MIN
+            } else {
+                8
+            })
             .require_uppercase(true)
             .require_lowercase(true)
             .require_numbers(true)
@@ -120,11 +139,11 @@ impl CognitoIdentity {
                     .map_err(unavailable)?,
             )
             .build();
-        let out = self
-            .client
-            .create_user_pool()
-            .pool_name(name)
-            .username_attributes(UsernameAttributeType::Email)
+        let mut create = self.client.create_user_pool().pool_name(name);
+        if kind == Kind::Customers {
+            create = create.username_attributes(UsernameAttributeType::Email);
+        }
+        let out = create
             .username_configuration(
                 UsernameConfigurationType::builder()
                     .case_sensitive(false)
@@ -144,10 +163,17 @@ impl CognitoIdentity {
             )
             .account_recovery_setting(recovery)
             .user_pool_tags("app", "tenantry")
-            .user_pool_tags("tenant_id", tenant_id)
-            // IAM limits every function's user and client actions to pools with the
-            // stage's prefix tag (infra/template.yaml).
-            .user_pool_tags("pool_prefix", &self.prefix)
+            // IAM limits the functions' actions on customer pools to pools with the
+            // stage's prefix tag (infra/template.yaml); the staff pool, which the
+            // template makes in AWS, is named by its ARN there instead.
+            .user_pool_tags(
+                if kind == Kind::Staff {
+                    "staff_pool"
+                } else {
+                    "pool_prefix"
+                },
+                &self.prefix,
+            )
             .send()
             .await
             .map_err(unavailable)?;
@@ -245,7 +271,7 @@ impl Identity for CognitoIdentity {
         let name = self.pool_name(tenant_id);
         let id = match self.find_pool(&name).await? {
             Some(id) => id,
-            None => self.create_pool(tenant_id, &name).await?,
+            None => self.create_pool(Kind::Customers, &name).await?,
         };
         let client_id = self.ensure_client(&id).await?;
         Ok(Pool {
@@ -255,18 +281,52 @@ impl Identity for CognitoIdentity {
         })
     }
 
+    async fn staff_pool(&self) -> Result<Pool, IdentityError> {
+        self.staff
+            .get_or_try_init(|| async {
+                // In AWS the template makes the pool and its client and names them.
+                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                if let (Some(id), Some(client_id)) =
+                    (env("STAFF_USER_POOL_ID"), env("STAFF_USER_POOL_CLIENT_ID"))
+                {
+                    return Ok(Pool {
+                        issuer: self.issuer(&id),
+                        id,
+                        client_id,
+                    });
+                }
+                // Elsewhere (a test account, moto) it is found or made by name.
+                let name = format!("{}-staff", self.prefix);
+                let id = match self.find_pool(&name).await? {
+                    Some(id) => id,
+                    None => self.create_pool(Kind::Staff, &name).await?,
+                };
+                let client_id = self.ensure_client(&id).await?;
+                Ok(Pool {
+                    issuer: self.issuer(&id),
+                    id,
+                    client_id,
+                })
+            })
+            .await
+            .cloned()
+    }
+
     async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<String, IdentityError> {
-        let out = self
+        let mut create = self
             .client
             .admin_create_user()
             .user_pool_id(&pool.id)
             .username(&login.username)
-            .user_attributes(attribute("email", &login.username)?)
-            .user_attributes(attribute("email_verified", "true")?)
-            .message_action(MessageActionType::Suppress)
-            .send()
-            .await
-            .map_err(user_error)?;
+            .message_action(MessageActionType::Suppress);
+        // A customer pool's username is the email; a staff login's email is ours to
+        // keep (on the member), so its pool holds none.
+        if login.username.contains('@') {
+            create = create
+                .user_attributes(attribute("email", &login.username)?)
+                .user_attributes(attribute("email_verified", "true")?);
+        }
+        let out = create.send().await.map_err(user_error)?;
         let sub = out
             .user()
             .map(|u| u.attributes())

@@ -51,12 +51,21 @@ fn read<T: for<'de> Deserialize<'de>>(item: &Item) -> Result<T, IdentityError> {
     serde_json::from_value(Value::Object(item.data.clone())).map_err(unavailable)
 }
 
-/// The tenant a local pool belongs to (its id is `local_<tenant>`).
-fn tenant_of(pool: &Pool) -> Result<&str, IdentityError> {
-    pool.id
+/// The id of the local staff pool.
+const STAFF_POOL: &str = "local_staff";
+
+/// Where a local pool keeps the login of `username`: the staff pool in a platform
+/// partition, a tenant's pool (id `local_<tenant>`) in the tenant's login partition.
+fn login_key(pool: &Pool, username: &str) -> Result<crate::ports::Key, IdentityError> {
+    if pool.id == STAFF_POOL {
+        return Ok(keys::local_staff_login(username));
+    }
+    let tenant = pool
+        .id
         .strip_prefix("local_")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| unavailable(anyhow::anyhow!("not a local pool: {}", pool.id)))
+        .ok_or_else(|| unavailable(anyhow::anyhow!("not a local pool: {}", pool.id)))?;
+    Ok(keys::local_login(tenant, username))
 }
 
 impl EmbeddedIdentity {
@@ -69,10 +78,9 @@ impl EmbeddedIdentity {
         pool: &Pool,
         username: &str,
     ) -> Result<Option<(Login, Item)>, IdentityError> {
-        let tenant = tenant_of(pool)?;
         match self
             .store
-            .get(&keys::local_login(tenant, username))
+            .get(&login_key(pool, username)?)
             .await
             .map_err(unavailable)?
         {
@@ -92,7 +100,7 @@ impl EmbeddedIdentity {
             .await?
             .ok_or(IdentityError::NoSuchUser)?;
         change(&mut login);
-        let mut next = Item::new(keys::local_login(tenant_of(pool)?, username), body(&login)?);
+        let mut next = Item::new(login_key(pool, username)?, body(&login)?);
         next.version = item.version + 1;
         self.store
             .put(next, Condition::VersionIs(item.version))
@@ -130,6 +138,14 @@ impl Identity for EmbeddedIdentity {
         }
     }
 
+    async fn staff_pool(&self) -> Result<Pool, IdentityError> {
+        Ok(Pool {
+            id: STAFF_POOL.into(),
+            issuer: format!("{}/staff", self.issuer.iss()),
+            client_id: "local-staff".into(),
+        })
+    }
+
     async fn create_user(&self, pool: &Pool, login: &NewLogin) -> Result<String, IdentityError> {
         let password_hash = match &login.password {
             Some(p) => Some(
@@ -146,7 +162,7 @@ impl Identity for EmbeddedIdentity {
             enabled: true,
         };
         let item = Item::new(
-            keys::local_login(tenant_of(pool)?, &login.username),
+            login_key(pool, &login.username)?,
             body(&record)?,
         );
         match self.store.put(item, Condition::NotExists).await {
@@ -182,7 +198,7 @@ impl Identity for EmbeddedIdentity {
         match self
             .store
             .delete(
-                &keys::local_login(tenant_of(pool)?, username),
+                &login_key(pool, username)?,
                 Condition::Exists,
             )
             .await
@@ -199,13 +215,12 @@ impl Identity for EmbeddedIdentity {
         username: &str,
         new_email: &str,
     ) -> Result<(), IdentityError> {
-        let tenant = tenant_of(pool)?;
         let (mut login, item) = self
             .login(pool, username)
             .await?
             .ok_or(IdentityError::NoSuchUser)?;
         login.username = new_email.to_owned();
-        let moved = Item::new(keys::local_login(tenant, new_email), body(&login)?);
+        let moved = Item::new(login_key(pool, new_email)?, body(&login)?);
         match self
             .store
             .transact(vec![
