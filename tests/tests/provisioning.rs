@@ -32,6 +32,9 @@ impl Identity for Flaky {
         }
         self.inner.ensure_customer_pool(tenant_id).await
     }
+    async fn staff_pool(&self) -> Result<Pool, IdentityError> {
+        self.inner.staff_pool().await
+    }
     async fn create_user(&self, p: &Pool, l: &NewLogin) -> Result<String, IdentityError> {
         self.inner.create_user(p, l).await
     }

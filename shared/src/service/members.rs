@@ -250,9 +250,6 @@ pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(),
             &fields::email_key(&m.email),
         )),
     ];
-    if let Some(sub) = &m.login_subject {
-        ops.push(WriteOp::delete(keys::staff_subject(sub)));
-    }
     ops.extend(owner_check);
     match deps.store.transact(ops).await {
         Ok(()) => {}
