@@ -212,6 +212,37 @@ impl TestApp {
         }
     }
 
+    /// A staff member's access token: its pending invitation's link sets `password`,
+    /// then it signs in at the tenant's staff login.
+    pub async fn staff_token(
+        &self,
+        tenant_id: &str,
+        slug: &str,
+        email: &str,
+        password: &str,
+    ) -> String {
+        let link = pending_link_token(&self.deps, tenant_id, email, "staff_invitation")
+            .await
+            .expect("the staff invitation's link");
+        let set = self
+            .post(
+                "",
+                &format!("/t/{slug}/password"),
+                json!({"token": link, "password": password}),
+            )
+            .await;
+        assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+        let r = self
+            .post(
+                "",
+                &format!("/t/{slug}/staff/login"),
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.field("access_token").to_owned()
+    }
+
     /// Creates a customer and returns its id.
     pub async fn new_customer(&self, key: &str, name: &str, email: &str) -> String {
         let r = self

@@ -7,7 +7,9 @@ use functions::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::store::keys;
-use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app, spawn_app_on};
+use tenantry_tests::app::{
+    TestApp, TestTenant, customer_body, spawn_app, spawn_app_on, spawn_app_with_logins,
+};
 
 /// Tenant A's resources, named by the path parameter that addresses them.
 async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, String> {
@@ -72,7 +74,7 @@ fn body_for(method: &Method) -> Option<Value> {
 
 #[tokio::test]
 async fn every_route_hides_other_tenants_resources_and_enforces_the_permission_matrix() {
-    let app = spawn_app().await;
+    let (app, _dir) = spawn_app_with_logins().await;
     let a = app.new_tenant("iso-a").await;
     let b = app.new_tenant("iso-b").await;
     let params = resources_of(&app, &a).await;
@@ -83,6 +85,19 @@ async fn every_route_hides_other_tenants_resources_and_enforces_the_permission_m
         )
         .await
         .body;
+    // The same walk with staff logins: B's owner and A's member, signed in through the
+    // staff pool.
+    let password = "Staff$ecret-42";
+    let b_owner = app
+        .staff_token(&b.id, &b.slug, "owner@iso-b.example.com", password)
+        .await;
+    let a_member = app
+        .staff_token(&a.id, &a.slug, "m@iso-a.example.com", password)
+        .await;
+    let callers = [
+        ("API key", &b.owner_key, &a.member_key),
+        ("staff login", &b_owner, &a_member),
+    ];
 
     let mut checked = 0;
     for route in ROUTES.iter().filter(|r| !r.permission.is_public()) {
@@ -91,50 +106,52 @@ async fn every_route_hides_other_tenants_resources_and_enforces_the_permission_m
         if route.path == "/v1/customers/{customer_id}" && method == Method::DELETE {
             path.push_str("?confirm=true");
         }
-        if !route.is_tenant_scoped() {
-            let r = app
-                .send(method.clone(), &a.owner_key, &path, body_for(&method), &[])
-                .await;
-            assert_eq!(
-                r.status,
-                StatusCode::FORBIDDEN,
-                "{} {} with a tenant key",
-                route.method,
-                route.path
-            );
-            checked += 1;
-            continue;
-        }
-        if route.path.contains('{') {
-            // Another tenant's owner: A's resource does not exist for them.
-            let r = app
-                .send(method.clone(), &b.owner_key, &path, body_for(&method), &[])
-                .await;
-            assert_eq!(
-                r.status,
-                StatusCode::NOT_FOUND,
-                "{} {} from another tenant: {}",
-                route.method,
-                route.path,
-                r.body
-            );
-            checked += 1;
-        }
-        if !route.permission.allows(tenantry::access::StaffRole::Member) {
-            let r = app
-                .send(method.clone(), &a.member_key, &path, body_for(&method), &[])
-                .await;
-            assert_eq!(
-                r.status,
-                StatusCode::FORBIDDEN,
-                "{} {} as a member",
-                route.method,
-                route.path
-            );
-            checked += 1;
+        for (how, other_owner, member) in callers {
+            if !route.is_tenant_scoped() {
+                let r = app
+                    .send(method.clone(), other_owner, &path, body_for(&method), &[])
+                    .await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {} as tenant staff ({how})",
+                    route.method,
+                    route.path
+                );
+                checked += 1;
+                continue;
+            }
+            if route.path.contains('{') {
+                // Another tenant's owner: A's resource does not exist for them.
+                let r = app
+                    .send(method.clone(), other_owner, &path, body_for(&method), &[])
+                    .await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::NOT_FOUND,
+                    "{} {} from another tenant ({how}): {}",
+                    route.method,
+                    route.path,
+                    r.body
+                );
+                checked += 1;
+            }
+            if !route.permission.allows(tenantry::access::StaffRole::Member) {
+                let r = app
+                    .send(method.clone(), member, &path, body_for(&method), &[])
+                    .await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {} as a member ({how})",
+                    route.method,
+                    route.path
+                );
+                checked += 1;
+            }
         }
     }
-    assert!(checked >= ROUTES.len() - 1, "walked {checked} checks");
+    assert!(checked >= 2 * (ROUTES.len() - 1), "walked {checked} checks");
 
     // Nothing the other tenant or the member tried changed A's customer.
     let after = app
