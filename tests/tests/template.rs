@@ -1116,8 +1116,13 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             )
             .await
             .expect("the staff invitation's link");
-            ok("POST", "/t/fixture/password", op, Some(serde_json::json!({
-                "token": token, "password": "Staff$ecret-42"})))
+            ok(
+                "POST",
+                "/t/fixture/password",
+                op,
+                Some(serde_json::json!({
+                "token": token, "password": "Staff$ecret-42"})),
+            )
             .await;
         }
         b if b.starts_with("customer-users-") || b.starts_with("password-") => {

@@ -378,7 +378,15 @@ pub async fn password_page(deps: &Deps, slug: &str, token: Option<&str>) -> Resu
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let token = token.unwrap_or_default();
     match super::users::password_link_kind(deps, &tenant_id, token).await? {
-        Some(kind) => render_password(slug, &brand, Some(token), kind == LinkKind::Staff, false, &[], 200),
+        Some(kind) => render_password(
+            slug,
+            &brand,
+            Some(token),
+            kind == LinkKind::Staff,
+            false,
+            &[],
+            200,
+        ),
         None => render_password(slug, &brand, None, false, false, &[], 410),
     }
 }
@@ -414,9 +422,15 @@ pub async fn password_form(
             render_password(slug, &brand, None, false, false, &[], 410)
         }
         Err(e) => match messages(&e) {
-            Some((status, msgs)) => {
-                render_password(slug, &brand, Some(&token), staff().await, false, &msgs, status)
-            }
+            Some((status, msgs)) => render_password(
+                slug,
+                &brand,
+                Some(&token),
+                staff().await,
+                false,
+                &msgs,
+                status,
+            ),
             None => Err(e),
         },
     }

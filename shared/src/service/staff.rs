@@ -221,7 +221,11 @@ pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Re
     }
     let now = deps.clock.now();
     let (status, purpose, expires_at) = match member.login_subject {
-        Some(_) => ("reset_link_sent", RESET, now + Duration::hours(users::RESET_HOURS)),
+        Some(_) => (
+            "reset_link_sent",
+            RESET,
+            now + Duration::hours(users::RESET_HOURS),
+        ),
         None => (
             "invitation_sent",
             INVITATION,
@@ -230,13 +234,9 @@ pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Re
     };
     let (link, token) = users::new_link(tenant_id, &member.id, "", purpose, None, expires_at)?;
     let email = match purpose {
-        RESET => super::mail::password_reset(
-            tenant_id,
-            &member.email,
-            &member.first_name,
-            &token,
-            now,
-        )?,
+        RESET => {
+            super::mail::password_reset(tenant_id, &member.email, &member.first_name, &token, now)?
+        }
         _ => super::mail::staff_invitation(tenant_id, &member, Some(&token), now)?,
     };
     deps.store.transact(vec![link, email]).await?;
@@ -360,9 +360,7 @@ pub(crate) async fn set_password(
                 tracing::warn!(error = ?e, "an unused staff login was left in the pool");
             }
             match e {
-                StoreError::TransactionCanceled { failed } if failed.contains(&0) => {
-                    Err(expired())
-                }
+                StoreError::TransactionCanceled { failed } if failed.contains(&0) => Err(expired()),
                 StoreError::TransactionCanceled { .. } => Err(Error::concurrent_update()),
                 e => Err(e.into()),
             }

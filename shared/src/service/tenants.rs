@@ -7,10 +7,10 @@ use crate::Deps;
 use crate::access::StaffRole;
 use crate::error::Error;
 use crate::model::branding::{Branding, BrandingDraft};
+use crate::model::ids;
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::member::{Member, MemberStatus};
 use crate::model::tenant::{Tenant, TenantDraft, TenantStatus};
-use crate::model::ids;
 use crate::ports::{Condition, Item, Key, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 

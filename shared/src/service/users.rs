@@ -718,8 +718,7 @@ pub async fn reset_password(
         None,
         expires_at,
     )?;
-    let email =
-        super::mail::password_reset(tenant_id, &user.email, &user.first_name, &token, now)?;
+    let email = super::mail::password_reset(tenant_id, &user.email, &user.first_name, &token, now)?;
     deps.store.transact(vec![link, email]).await?;
     Ok(json!({
         "status": "reset_link_sent",
@@ -841,13 +840,13 @@ pub async fn set_password(
             "this link has expired or was used already; ask for a new one",
         )
     };
-    let Some((link, link_item)) =
-        open_link(deps, &tenant_id, token, ALL_PASSWORD_PURPOSES).await?
+    let Some((link, link_item)) = open_link(deps, &tenant_id, token, ALL_PASSWORD_PURPOSES).await?
     else {
         return Err(expired());
     };
     if LinkKind::of(&link) == LinkKind::Staff {
-        let email = super::staff::set_password(deps, &tenant_id, &link, &link_item, password).await?;
+        let email =
+            super::staff::set_password(deps, &tenant_id, &link, &link_item, password).await?;
         return Ok(json!({
             "status": "password_set",
             "kind": "staff",

@@ -161,10 +161,7 @@ impl Identity for EmbeddedIdentity {
             password_hash,
             enabled: true,
         };
-        let item = Item::new(
-            login_key(pool, &login.username)?,
-            body(&record)?,
-        );
+        let item = Item::new(login_key(pool, &login.username)?, body(&record)?);
         match self.store.put(item, Condition::NotExists).await {
             Ok(()) => Ok(login.subject.clone()),
             Err(StoreError::ConditionFailed) => Err(IdentityError::UserExists),
@@ -197,10 +194,7 @@ impl Identity for EmbeddedIdentity {
     async fn delete_user(&self, pool: &Pool, username: &str) -> Result<(), IdentityError> {
         match self
             .store
-            .delete(
-                &login_key(pool, username)?,
-                Condition::Exists,
-            )
+            .delete(&login_key(pool, username)?, Condition::Exists)
             .await
         {
             Ok(()) => Ok(()),
