@@ -190,7 +190,57 @@ async fn an_email_change_renames_the_login_and_keeps_its_password_and_subject(
     assert!(matches!(r, Err(IdentityError::NoSuchUser)), "{r:?}");
 }
 
+/// One staff pool for every tenant, its logins named by member id (no email), its
+/// tokens verifying as the staff realm's and as no tenant's.
+async fn staff_logins_are_named_by_member_id_in_one_shared_pool(
+    idp: &dyn Identity,
+    verifier: &Verifier,
+) {
+    let staff = idp.staff_pool().await.expect("the staff pool");
+    assert_eq!(staff, idp.staff_pool().await.expect("again"), "one pool");
+    let (a, _) = tenants();
+    let customers = idp.ensure_customer_pool(&a).await.expect("a customer pool");
+    assert_ne!(staff.id, customers.id);
+    assert_ne!(staff.issuer, customers.issuer);
+    let member = format!("mem_{}", uuid::Uuid::new_v4().simple());
+    let subject = idp
+        .create_user(&staff, &login(&member, &member, Some(PASSWORD)))
+        .await
+        .expect("a staff login");
+    let tokens = idp
+        .authenticate(&staff, &member, PASSWORD)
+        .await
+        .expect("signed in by member id");
+    let issuer = Issuer {
+        iss: staff.issuer.clone(),
+        audience: staff.client_id.clone(),
+        realm: Realm::Staff,
+    };
+    let v = verifier
+        .verify(&tokens.access_token, &issuer)
+        .await
+        .expect("verifies");
+    assert_eq!(
+        (v.subject.as_str(), v.realm),
+        (subject.as_str(), Realm::Staff)
+    );
+    let r = verifier
+        .verify(&tokens.access_token, &trusted(&customers, &a))
+        .await;
+    assert!(r.is_err(), "a staff token is no customer pool's: {r:?}");
+    assert!(matches!(
+        idp.authenticate(&staff, &member, "Wrong$ecret-1").await,
+        Err(IdentityError::InvalidCredentials)
+    ));
+    idp.delete_user(&staff, &member).await.expect("deleted");
+    assert!(matches!(
+        idp.authenticate(&staff, &member, PASSWORD).await,
+        Err(IdentityError::InvalidCredentials)
+    ));
+}
+
 async fn run_all(idp: &dyn Identity, verifier: &Verifier) {
+    staff_logins_are_named_by_member_id_in_one_shared_pool(idp, verifier).await;
     an_email_change_renames_the_login_and_keeps_its_password_and_subject(idp, verifier).await;
     a_tenants_pool_is_created_once(idp).await;
     a_user_signs_in_and_its_tokens_verify_as_its_tenants(idp, verifier).await;

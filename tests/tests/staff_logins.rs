@@ -417,6 +417,39 @@ async fn without_an_identity_provider_staff_keep_api_keys_and_get_no_links() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
 }
 
+#[tokio::test]
+async fn the_lambda_authorizer_turns_a_staff_token_into_its_member_principal() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("authz-staff").await;
+    let email = "mo@authz-staff.example.com";
+    let id = invite(&app, &t.owner_key, email, "member").await;
+    let token = app.staff_token(&t.id, "authz-staff", email, PASSWORD).await;
+    let event = |token: &str| {
+        json!({
+            "version": "2.0", "routeKey": "GET /v1/me", "rawPath": "/v1/me", "rawQueryString": "",
+            "headers": {"authorization": format!("Bearer {token}")},
+            "requestContext": {"accountId": "1", "apiId": "api", "domainName": "d", "domainPrefix": "d",
+                "http": {"method": "GET", "path": "/v1/me", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "t"},
+                "requestId": "r", "routeKey": "GET /v1/me", "stage": "$default", "time": "23/Nov/2026:10:00:00 +0000", "timeEpoch": 1795000000000u64}
+        })
+    };
+    let context = tenantry_tests::gateway::authorize(&app.deps, &event(&token)).await;
+    assert_eq!(
+        context,
+        Some(json!({"kind": "staff", "tenant_id": t.id, "role": "member", "actor": id}))
+    );
+    app.patch(
+        &t.owner_key,
+        &format!("/v1/members/{id}"),
+        json!({"status": "disabled"}),
+    )
+    .await;
+    assert_eq!(
+        tenantry_tests::gateway::authorize(&app.deps, &event(&token)).await,
+        Some(json!({"kind": "anonymous"}))
+    );
+}
+
 /// The flow on Cognito (moto under `scripts/test`): the staff pool is found or made by
 /// name, its logins are named by member id, and the authorizer's HTTP key source
 /// verifies the staff token.
