@@ -10,6 +10,10 @@
 //!    store and identity provider), the admin signed in, then the token authenticated
 //!    the same number of times, counting the store reads per call.
 //!
+//! 3. The same for a staff owner's access token (the staff pool): the owner's invitation
+//!    link sets its password, it signs in at the staff login, then the token is
+//!    authenticated the same number of times.
+//!
 //! Each prints the median and worst batch mean in microseconds per call.
 
 use std::sync::Arc;
@@ -19,7 +23,7 @@ use tenantry::Deps;
 use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
 use tenantry::ports::{Identity, Pool};
 use tenantry::service::tokens::{Claims, Issuer, Realm, Verifier};
-use tenantry::service::{auth, customers, tenants};
+use tenantry::service::{auth, customers, sign_in, staff, tenants, users};
 use tenantry::store::counting::CountingStore;
 
 /// Runs `call` `n` times in batches of 1,000; (median, worst) batch mean in µs per call.
@@ -130,6 +134,46 @@ async fn main() -> anyhow::Result<()> {
     let calls = (n / 1_000 * 1_000) as f64;
     println!(
         "authenticate() of a customer admin's access token (embedded store, warm caches): median {median:.1} µs, worst batch {worst:.1} µs per call; store reads per call {:.2}, writes {:.2}",
+        reads as f64 / calls,
+        writes as f64 / calls
+    );
+
+    // 3. authenticate() of a staff owner's token.
+    let owner = "o@bench.example.com";
+    let password = "Staff$ecret-42";
+    let link =
+        tenantry_tests::app::pending_link_token(&deps, &tenant_id, owner, "staff_invitation")
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no staff invitation link"))?;
+    let set = users::SetPassword {
+        token: Some(link),
+        password: Some(password.into()),
+    };
+    users::set_password_body(&deps, "bench", &set)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let body = sign_in::SignIn {
+        email: Some(owner.into()),
+        password: Some(password.into()),
+    };
+    let staff_access = staff::sign_in(&deps, "bench", &body)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .access_token;
+    auth::authenticate(&deps, Some(&staff_access))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    counts.take();
+    let (median, worst) = batches(n, async || {
+        auth::authenticate(&deps, Some(&staff_access))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    })
+    .await?;
+    let (reads, writes, _) = counts.take();
+    println!(
+        "authenticate() of a staff owner's access token (embedded store, warm caches): median {median:.1} µs, worst batch {worst:.1} µs per call; store reads per call {:.2}, writes {:.2}",
         reads as f64 / calls,
         writes as f64 / calls
     );
