@@ -148,6 +148,10 @@ pub fn password(raw: &str) -> Parsed<()> {
     // own list of special characters. A password that passes here passes there.
     const SPECIAL: &str = "^$*.[]{}()?-\"!@#%&/\\,><':;|_~`+=";
     let n = raw.chars().count();
+    if raw.trim() != raw {
+        // Cognito refuses these outright (its pattern is `^[\S]+.*[\S]+$`).
+        return Err("must not begin or end with a space".into());
+    }
     let ok = (8..=128).contains(&n)
         && raw.chars().any(|c| c.is_ascii_uppercase())
         && raw.chars().any(|c| c.is_ascii_lowercase())
@@ -168,6 +172,7 @@ pub const STAFF_PASSWORD_MIN: usize = 12;
 pub fn staff_password(raw: &str) -> Parsed<()> {
     match password(raw) {
         Ok(()) if raw.chars().count() >= STAFF_PASSWORD_MIN => Ok(()),
+        Err(e) if raw.trim() != raw => Err(e),
         _ => Err("must be 12 to 128 characters with an upper-case letter (A-Z), a lower-case letter (a-z), a digit and a special character such as ! @ # $ % ^ & * ? - _".into()),
     }
 }
@@ -224,6 +229,8 @@ mod tests {
     fn passwords_follow_the_policy() {
         assert!(password("Sup3r$ecret").is_ok());
         assert!(password("short1!").is_err());
+        assert!(password(" Sup3r$ecret").is_err());
+        assert!(password("Sup3r$ecret ").is_err());
         assert!(password("alllowercase1!").is_err());
         assert!(password("NoDigits!!").is_err());
         assert!(password("NoSpecial12").is_err());

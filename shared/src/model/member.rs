@@ -29,6 +29,15 @@ pub struct Member {
     /// password (staff logins need an identity provider). Never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_subject: Option<String>,
+    /// Which of the member's password links works: only one issued at this generation.
+    /// Raised by a new link, a used one, an email change and a disabling, so every
+    /// earlier link stops working. Never shown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub link_generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `POST /v1/members`, and (merged) `PATCH /v1/members/{id}`.

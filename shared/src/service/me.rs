@@ -55,9 +55,10 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Value, Error
             actor,
         } if ids::is_valid(ids::MEMBER, actor) => {
             // A staff login: the member it signs in as.
-            let (m, _) = members::load(deps, tenant_id, actor)
-                .await
-                .map_err(|_| Error::Unauthenticated)?;
+            let (m, _) = match members::load(deps, tenant_id, actor).await {
+                Err(Error::NotFound(_)) => return Err(Error::Unauthenticated),
+                other => other?,
+            };
             json!({
                 "kind": "staff",
                 "member": {

@@ -18,6 +18,7 @@ fn view(m: &Member, version: u64) -> Value {
         // Whether the member has set a password for its staff login (the subject itself
         // is not shown).
         let login = o.remove("login_subject").is_some();
+        o.remove("link_generation");
         o.insert("has_login".into(), json!(login));
         o.insert("version".into(), json!(version));
     }
@@ -54,6 +55,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
         created_at: now,
         updated_at: now,
         login_subject: None,
+        link_generation: 0,
     };
     let link = super::staff::invitation_link(deps, tenant_id, &m)?;
     let mut ops = vec![
@@ -196,6 +198,14 @@ pub async fn patch(
         updated_at: deps.clock.now(),
         ..m.clone()
     };
+    // A new email or a disabling ends the member's pending password links: a link
+    // mailed to the old address must not set the password of the new one's login.
+    let mut updated = updated;
+    if fields::email_key(&m.email) != fields::email_key(&updated.email)
+        || updated.status != MemberStatus::Active
+    {
+        updated.link_generation += 1;
+    }
     let version = item.version + 1;
     let mut ops = vec![WriteOp::Put {
         item: Item {
@@ -256,8 +266,7 @@ pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(),
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
         Err(e) => return Err(e.into()),
     }
-    if m.login_subject.is_some() {
-        super::staff::delete_login(deps, &m.id).await;
-    }
+    // Also when no login is recorded: one left by an unfinished first use goes too.
+    super::staff::delete_login(deps, &m.id).await;
     Ok(())
 }

@@ -71,8 +71,8 @@ pub(crate) async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Er
 }
 
 /// The email and password of a sign-in: both required (422 naming each); an over-long
-/// value, or an address that is no email, cannot be a login's: the wrong-login answer.
-pub(crate) fn credentials(body: &SignIn) -> Result<(String, &str), Error> {
+/// value cannot be a login's: the wrong-login answer.
+pub(crate) fn credentials(body: &SignIn) -> Result<(&str, &str), Error> {
     let mut missing = Vec::new();
     let email = body.email.as_deref().map(str::trim).unwrap_or_default();
     let password = body.password.as_deref().unwrap_or_default();
@@ -88,8 +88,13 @@ pub(crate) fn credentials(body: &SignIn) -> Result<(String, &str), Error> {
     if email.len() > 254 || password.len() > 256 {
         return Err(wrong());
     }
-    let email = fields::email(email).map_err(|_| wrong())?;
     Ok((email, password))
+}
+
+/// The normalized email of a sign-in, checked once the tenant is known: an address that
+/// is no email cannot have a login (the same answer as a wrong password).
+pub(crate) fn login_email(raw: &str) -> Result<String, Error> {
+    fields::email(raw).map_err(|_| wrong())
 }
 
 pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
@@ -101,6 +106,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
     ) else {
         return Err(Error::NotFound("login page"));
     };
+    let email = login_email(email)?;
     let now = deps.clock.now();
     let key = keys::sign_in_failures(
         &tenant_id,

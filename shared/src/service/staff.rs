@@ -52,6 +52,33 @@ pub(crate) fn email_marker(tenant_id: &str, email: &str, member_id: &str) -> Res
     ))
 }
 
+/// A new password link of a member's (item and plain token), issued at the member's
+/// current link generation: the caller's transaction also raises the generation when
+/// the member already had links, so those stop working.
+fn staff_link(
+    tenant_id: &str,
+    member: &Member,
+    purpose: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(WriteOp, String), Error> {
+    let token = users::random_token();
+    let link = Link {
+        user_id: member.id.clone(),
+        customer_id: String::new(),
+        purpose: purpose.to_owned(),
+        expires_at,
+        new_email: None,
+        generation: Some(member.link_generation),
+        claimed_until: None,
+    };
+    let mut item = Item::new(
+        keys::password_link(tenant_id, &users::token_hash(&token)),
+        to_data(&link)?,
+    );
+    item.expires_at = Some(expires_at.timestamp());
+    Ok((WriteOp::create(item), token))
+}
+
 /// The link of a new member's invitation (its item and plain token), when staff logins
 /// exist.
 pub(crate) fn invitation_link(
@@ -63,7 +90,7 @@ pub(crate) fn invitation_link(
         return Ok(None);
     }
     let expires = member.created_at + Duration::days(users::INVITATION_DAYS);
-    users::new_link(tenant_id, &member.id, "", INVITATION, None, expires).map(Some)
+    staff_link(tenant_id, member, INVITATION, expires).map(Some)
 }
 
 /// The member of a tenant with this email, if any.
@@ -100,6 +127,16 @@ async fn member_by_email(
         for i in page.items {
             let m: Member = from_item(&i)?;
             if fields::email_key(&m.email) == wanted {
+                // The marker names its member from now on (best effort).
+                let mut named = email_marker(tenant_id, &m.email, &m.id)?;
+                named.version = item.version + 1;
+                if let Err(e) = deps
+                    .store
+                    .put(named, Condition::VersionIs(item.version))
+                    .await
+                {
+                    tracing::debug!(error = %e, "a member's email marker was not updated");
+                }
                 return Ok(Some((m, i)));
             }
         }
@@ -136,6 +173,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
     let Some(idp) = &deps.identity else {
         return Err(Error::NotFound("login page"));
     };
+    let email = sign_in::login_email(email)?;
     // Its own counter: failures at the customer login do not lock a staff login out.
     let key = keys::sign_in_failures(
         &tenant_id,
@@ -206,7 +244,7 @@ pub(crate) async fn principal(deps: &Deps, subject: &str) -> Result<Principal, E
 /// `POST /v1/members/{id}/reset-password`: emails the member a link to set a password.
 /// A member who never set one gets a new invitation (the first may have expired).
 pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<Value, Error> {
-    let (member, _) = super::members::load(deps, tenant_id, member_id).await?;
+    let (member, item) = super::members::load(deps, tenant_id, member_id).await?;
     if deps.identity.is_none() {
         return Err(Error::conflict(
             "staff-logins-unavailable",
@@ -232,23 +270,71 @@ pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Re
             now + Duration::days(users::INVITATION_DAYS),
         ),
     };
-    let (link, token) = users::new_link(tenant_id, &member.id, "", purpose, None, expires_at)?;
+    // The new link is the only one that works: the earlier ones' generation is past.
+    let bumped = Member {
+        link_generation: member.link_generation + 1,
+        ..member
+    };
+    let mut record = Item::new(item.key(), to_data(&bumped)?);
+    record.version = item.version + 1;
+    let (link, token) = staff_link(tenant_id, &bumped, purpose, expires_at)?;
     let email = match purpose {
         RESET => {
-            super::mail::password_reset(tenant_id, &member.email, &member.first_name, &token, now)?
+            super::mail::password_reset(tenant_id, &bumped.email, &bumped.first_name, &token, now)?
         }
-        _ => super::mail::staff_invitation(tenant_id, &member, Some(&token), now)?,
+        _ => super::mail::staff_invitation(tenant_id, &bumped, Some(&token), now)?,
     };
-    deps.store.transact(vec![link, email]).await?;
+    let member_op = WriteOp::Put {
+        item: record,
+        condition: Condition::VersionIs(item.version),
+    };
+    match deps.store.transact(vec![member_op, link, email]).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
     Ok(json!({
         "status": status,
-        "email": member.email,
+        "email": bumped.email,
         "expires_at": expires_at,
     }))
 }
 
+/// How long one use of a staff link holds it while the login is made.
+const CLAIM_SECONDS: i64 = 60;
+
+/// Trusts the staff pool's issuer (its `P#ISSUER#` item): one read, and a write only
+/// when it is missing, outside any transaction, so the first uses of links in many
+/// tenants do not contend on one platform item.
+async fn trust_issuer(deps: &Deps, pool: &Pool) -> Result<(), Error> {
+    let issuer = Issuer {
+        iss: pool.issuer.clone(),
+        audience: pool.client_id.clone(),
+        realm: Realm::Staff,
+    };
+    let key = super::identity::issuer_key(&issuer.iss);
+    if deps.store.get(&key).await?.is_none() {
+        match deps
+            .store
+            .put(Item::new(key, to_data(&issuer)?), Condition::NotExists)
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Sets a staff member's password from its link (the password page): makes the member's
 /// login on first use. Returns the member's email.
+///
+/// The link must be the member's latest (its generation) and unclaimed. It is claimed
+/// first (a double submit is refused meanwhile), then the login is made or its password
+/// set, then the provider's subject for it is read back by signing in, and one
+/// transaction uses the link up and records the subject. A refusal releases the claim.
+/// Nothing here deletes a login: a login left by an unfinished use is taken over by the
+/// next one.
 pub(crate) async fn set_password(
     deps: &Deps,
     tenant_id: &str,
@@ -256,81 +342,127 @@ pub(crate) async fn set_password(
     link_item: &Item,
     password: &str,
 ) -> Result<String, Error> {
-    fields::staff_password(password).map_err(|e| Error::invalid("password", e))?;
     let expired = || {
         Error::invalid(
             "token",
             "this link has expired or was used already; ask an owner of your team for a new one",
         )
     };
+    let Some(idp) = &deps.identity else {
+        return Err(expired());
+    };
+    fields::staff_password(password).map_err(|e| Error::invalid("password", e))?;
     let (member, member_item) = match super::members::load(deps, tenant_id, &link.user_id).await {
         Ok(m) => m,
         Err(Error::NotFound(_)) => return Err(expired()),
         Err(e) => return Err(e),
     };
-    if member.status != MemberStatus::Active {
+    if member.status != MemberStatus::Active || link.generation != Some(member.link_generation) {
         return Err(expired());
     }
-    let pool = staff_pool(deps, "setting the password").await?;
-    let Some(idp) = &deps.identity else {
-        return Err(expired());
+    let now = deps.clock.now();
+    if link.claimed_until.is_some_and(|t| t > now) {
+        return Err(Error::conflict(
+            "link-in-use",
+            "this link is being used right now; try again in a minute",
+        ));
+    }
+    // Claim the link for this use.
+    let claimed = Link {
+        claimed_until: Some(now + Duration::seconds(CLAIM_SECONDS)),
+        ..link.clone()
+    };
+    let mut claim = Item::new(link_item.key(), to_data(&claimed)?);
+    claim.version = link_item.version + 1;
+    claim.expires_at = link_item.expires_at;
+    match deps
+        .store
+        .put(claim.clone(), Condition::VersionIs(link_item.version))
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(Error::conflict(
+                "link-in-use",
+                "this link is being used right now; try again in a minute",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let release = async || {
+        let mut back = Item::new(link_item.key(), link_item.data.clone());
+        back.version = claim.version + 1;
+        back.expires_at = link_item.expires_at;
+        if let Err(e) = deps
+            .store
+            .put(back, Condition::VersionIs(claim.version))
+            .await
+        {
+            tracing::debug!(error = %e, "a staff link's claim was not released");
+        }
     };
     let refused = |e: IdentityError| match e {
         IdentityError::WeakPassword => Error::invalid(
             "password",
-            "is not accepted by the staff login pool; use a longer one",
+            "is not accepted by the staff login pool; use another one",
         ),
         e => unavailable("setting the password", &e),
     };
-    let used_up = WriteOp::Delete {
-        key: link_item.key(),
-        condition: Condition::VersionIs(link_item.version),
-    };
-    if member.login_subject.is_some() {
-        match idp.set_password(&pool, &member.id, password).await {
-            Ok(()) => {
-                // Used up once the password is set; a lost race leaves it to expire.
-                if let Err(e) = deps.store.transact(vec![used_up]).await {
-                    tracing::debug!(error = %e, "a used password link was not removed");
+    let made = async || -> Result<String, Error> {
+        let pool = idp
+            .staff_pool()
+            .await
+            .map_err(|e| unavailable("setting the password", &e))?;
+        trust_issuer(deps, &pool).await?;
+        let login = NewLogin {
+            username: member.id.clone(),
+            subject: member.id.clone(),
+            password: Some(password.to_owned()),
+        };
+        // The login is made, or (recorded, or left by an unfinished use) given the
+        // password.
+        let result = match member.login_subject {
+            Some(_) => match idp.set_password(&pool, &member.id, password).await {
+                Err(IdentityError::NoSuchUser) => idp.create_user(&pool, &login).await.map(drop),
+                other => other,
+            },
+            None => match idp.create_user(&pool, &login).await {
+                Err(IdentityError::UserExists) => {
+                    idp.set_password(&pool, &member.id, password).await
                 }
-                return Ok(member.email);
-            }
-            // The login went missing at the provider: made again below.
-            Err(IdentityError::NoSuchUser) => {}
-            Err(e) => return Err(refused(e)),
-        }
-    }
-    let login = NewLogin {
-        username: member.id.clone(),
-        subject: member.id.clone(),
-        password: Some(password.to_owned()),
+                other => other.map(drop),
+            },
+        };
+        result.map_err(refused)?;
+        // The subject its tokens carry, from the provider itself.
+        let tokens = idp
+            .authenticate(&pool, &member.id, password)
+            .await
+            .map_err(|e| unavailable("setting the password", &e))?;
+        tokens::subject_of_issued(&tokens.access_token).ok_or_else(|| {
+            Error::Unavailable("the staff login pool issued a token without a subject".into())
+        })
     };
-    let sub = match idp.create_user(&pool, &login).await {
+    let sub = match made().await {
         Ok(sub) => sub,
-        // Left by an earlier use of a link whose records were not written (usernames
-        // are member ids: never another member's).
-        Err(IdentityError::UserExists) => {
-            idp.delete_user(&pool, &member.id)
-                .await
-                .map_err(|e| unavailable("setting the password", &e))?;
-            idp.create_user(&pool, &login).await.map_err(refused)?
+        Err(e) => {
+            release().await;
+            return Err(e);
         }
-        Err(e) => return Err(refused(e)),
-    };
-    let issuer = Issuer {
-        iss: pool.issuer.clone(),
-        audience: pool.client_id.clone(),
-        realm: Realm::Staff,
     };
     let old_subject = member.login_subject.clone();
     let updated = Member {
         login_subject: Some(sub.clone()),
+        link_generation: member.link_generation + 1,
         ..member
     };
     let mut record = Item::new(member_item.key(), to_data(&updated)?);
     record.version = member_item.version + 1;
     let mut ops = vec![
-        used_up,
+        WriteOp::Delete {
+            key: claim.key(),
+            condition: Condition::VersionIs(claim.version),
+        },
         WriteOp::Put {
             item: record,
             condition: Condition::VersionIs(member_item.version),
@@ -342,29 +474,19 @@ pub(crate) async fn set_password(
                 member_id: updated.id.clone(),
             })?,
         )),
-        // The staff pool's issuer, trusted from now on (the same item every time).
-        WriteOp::put(Item::new(
-            super::identity::issuer_key(&issuer.iss),
-            to_data(&issuer)?,
-        )),
     ];
     if let Some(old) = old_subject.filter(|o| *o != sub) {
         ops.push(WriteOp::delete(keys::staff_subject(&old)));
     }
     match deps.store.transact(ops).await {
         Ok(()) => Ok(updated.email),
-        Err(e) => {
-            // The login is of no use without its records; the next use of a link
-            // replaces it anyway.
-            if let Err(e) = idp.delete_user(&pool, &updated.id).await {
-                tracing::warn!(error = ?e, "an unused staff login was left in the pool");
-            }
-            match e {
-                StoreError::TransactionCanceled { failed } if failed.contains(&0) => Err(expired()),
-                StoreError::TransactionCanceled { .. } => Err(Error::concurrent_update()),
-                e => Err(e.into()),
-            }
+        // The member changed meanwhile (disabled, renamed, removed): its password is set
+        // at the provider, but our records decide, and they did not take it.
+        Err(StoreError::TransactionCanceled { .. }) => {
+            release().await;
+            Err(Error::concurrent_update())
         }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -62,6 +62,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         created_at: now,
         updated_at: now,
         login_subject: None,
+        link_generation: 0,
     };
     let tenant_item = Item::new(keys::tenant(&tenant.id), to_data(&tenant)?);
     let link = super::staff::invitation_link(deps, &tenant.id, &owner)?;

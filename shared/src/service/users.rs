@@ -264,13 +264,13 @@ fn user_limit_reached(max: u32) -> Error {
     e
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -288,6 +288,14 @@ pub(crate) struct Link {
     /// An email change's new address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_email: Option<String>,
+    /// A staff member's link: the member's link generation when it was issued (it works
+    /// only while the member's is still that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+    /// A staff member's link being used (its login being made) until then: another use
+    /// meanwhile is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<DateTime<Utc>>,
 }
 
 /// The link item (hashed token) and the plain token for the email.
@@ -306,6 +314,8 @@ pub(crate) fn new_link(
         purpose: purpose.to_owned(),
         expires_at,
         new_email: new_email.map(str::to_owned),
+        generation: None,
+        claimed_until: None,
     };
     let mut item = Item::new(
         keys::password_link(tenant_id, &token_hash(&token)),
@@ -823,14 +833,11 @@ pub async fn set_password(
     token: &str,
     password: &str,
 ) -> Result<Value, Error> {
-    let mut errors = Vec::new();
     if token.is_empty() {
-        errors.push(FieldError::new("token", "is required"));
-    }
-    if let Err(e) = fields::password(password) {
-        errors.push(FieldError::new("password", e));
-    }
-    if !errors.is_empty() {
+        let mut errors = vec![FieldError::new("token", "is required")];
+        if password.is_empty() {
+            errors.push(FieldError::new("password", "is required"));
+        }
         return Err(Error::Invalid(errors));
     }
     let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
@@ -844,6 +851,7 @@ pub async fn set_password(
     else {
         return Err(expired());
     };
+    // The policy of the link's pool: a staff login's is stricter.
     if LinkKind::of(&link) == LinkKind::Staff {
         let email =
             super::staff::set_password(deps, &tenant_id, &link, &link_item, password).await?;
@@ -854,6 +862,7 @@ pub async fn set_password(
             "login": format!("/t/{slug}/staff/login"),
         }));
     }
+    fields::password(password).map_err(|e| Error::invalid("password", e))?;
     let (user, user_item) =
         match load_user(deps, &tenant_id, &link.customer_id, &link.user_id).await {
             Ok(u) => u,
