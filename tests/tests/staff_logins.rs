@@ -402,16 +402,206 @@ async fn owners_send_resets_and_new_invitations() {
 }
 
 #[tokio::test]
-async fn without_an_identity_provider_staff_keep_api_keys_and_get_no_links() {
-    let app = tenantry_tests::app::spawn_app().await;
-    let t = app.new_tenant("keyonly").await;
+async fn only_the_latest_link_works_and_never_after_an_email_change() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("linky").await;
+    let typo = "mai@linky.example.com";
+    let id = invite(&app, &t.owner_key, typo, "owner").await;
+    let first = pending_link_token(&app.deps, &t.id, typo, "staff_invitation")
+        .await
+        .expect("the first invitation's link");
+    // The owner fixes the address: the link mailed to the typo no longer works.
+    let right = "mia@linky.example.com";
+    let r = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/members/{id}"),
+            json!({"email": right}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let set = async |token: &str| {
+        app.post(
+            "",
+            "/t/linky/password",
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await
+    };
+    assert_eq!(set(&first).await.error_fields(), ["token"]);
+    // A new invitation to the right address works; sending another ends that one too.
+    let reset = format!("/v1/members/{id}/reset-password");
+    app.post(&t.owner_key, &reset, json!({})).await;
+    let second = pending_link_token(&app.deps, &t.id, right, "staff_invitation")
+        .await
+        .expect("the second invitation's link");
+    app.post(&t.owner_key, &reset, json!({})).await;
+    let third = pending_link_token(&app.deps, &t.id, right, "staff_invitation")
+        .await
+        .expect("the third invitation's link");
+    assert_ne!(second, third);
+    assert_eq!(set(&second).await.error_fields(), ["token"]);
+    let r = set(&third).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        staff_login(&app, "linky", right, PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(set(&third).await.error_fields(), ["token"], "used once");
+}
+
+#[tokio::test]
+async fn a_link_used_twice_at_once_makes_one_login() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("twice").await;
+    let owner = "owner@twice.example.com";
+    let link = pending_link_token(&app.deps, &t.id, owner, "staff_invitation")
+        .await
+        .expect("the link");
+    let (a, b) = ("First$pass-2026", "Second$pass-2026");
+    let post = async |password: &str| {
+        app.post(
+            "",
+            "/t/twice/password",
+            json!({"token": link, "password": password}),
+        )
+        .await
+    };
+    let (ra, rb) = tokio::join!(post(a), post(b));
+    let winners: Vec<&str> = [(a, &ra), (b, &rb)]
+        .into_iter()
+        .filter(|(_, r)| r.status == StatusCode::OK)
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{} {} / {} {}",
+        ra.status,
+        ra.body,
+        rb.status,
+        rb.body
+    );
+    let loser = if ra.status == StatusCode::OK {
+        &rb
+    } else {
+        &ra
+    };
+    assert!(
+        matches!(
+            loser.status,
+            StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+        ),
+        "{} {}",
+        loser.status,
+        loser.body
+    );
+    // The winner's password signs in, and its token authenticates.
+    let r = staff_login(&app, "twice", owner, winners[0]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        app.get(r.field("access_token"), "/v1/me").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_marker_written_before_markers_named_members_still_signs_in_and_is_mended() {
+    use tenantry::ports::{Condition, Item};
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("legacy").await;
+    let owner = "owner@legacy.example.com";
+    app.staff_token(&t.id, "legacy", owner, PASSWORD).await;
+    // The marker as the tenancy core wrote it: no member id.
+    let key = tenantry::store::keys::member_email_marker(&t.id, owner);
+    app.deps
+        .store
+        .put(Item::marker(key.clone()), Condition::None)
+        .await
+        .expect("an old marker");
+    let r = staff_login(&app, "legacy", owner, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let marker = app
+        .deps
+        .store
+        .get(&key)
+        .await
+        .expect("read")
+        .expect("the marker");
+    assert!(
+        marker.data["member_id"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("mem_")),
+        "{:?}",
+        marker.data
+    );
+}
+
+#[tokio::test]
+async fn removing_a_member_removes_a_login_its_records_never_named() {
+    use tenantry::ports::{Identity, IdentityError, NewLogin};
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = std::sync::Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("o.redb"))
+            .expect("a store"),
+    );
+    let (idp, verifier) = tenantry_tests::app::embedded_identity(store.clone(), dir.path());
+    let idp = std::sync::Arc::new(idp);
+    let deps = tenantry::Deps::new(store).with_identity(idp.clone(), verifier);
+    let app = spawn_app_with(deps).await;
+    let t = app.new_tenant("orphan").await;
+    let id = invite(&app, &t.owner_key, "o@orphan.example.com", "member").await;
+    // A first use that made the login and died before its records.
+    let pool = idp.staff_pool().await.expect("pool");
+    let login = NewLogin {
+        username: id.clone(),
+        subject: id.clone(),
+        password: Some(PASSWORD.into()),
+    };
+    idp.create_user(&pool, &login)
+        .await
+        .expect("an orphaned login");
+    let r = app.delete(&t.owner_key, &format!("/v1/members/{id}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert!(matches!(
+        idp.authenticate(&pool, &id, PASSWORD).await,
+        Err(IdentityError::InvalidCredentials)
+    ));
+}
+
+#[tokio::test]
+async fn a_password_with_an_outer_space_is_refused_by_name() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("spacey").await;
     let link = pending_link_token(
         &app.deps,
         &t.id,
-        "owner@keyonly.example.com",
+        "owner@spacey.example.com",
         "staff_invitation",
     )
+    .await
+    .expect("the link");
+    let body = json!({"token": link, "password": " Staff$ecret-42"});
+    let r = app.post("", "/t/spacey/password", body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.error_fields(), ["password"]);
+}
+
+#[tokio::test]
+async fn without_an_identity_provider_staff_keep_api_keys_and_get_no_links() {
+    let app = tenantry_tests::app::spawn_app().await;
+    let t = app.new_tenant("keyonly").await;
+    let owner = "owner@keyonly.example.com";
+    let name = tenantry_tests::app::pending_email_value(
+        &app.deps,
+        &t.id,
+        owner,
+        "staff_invitation",
+        "first_name",
+    )
     .await;
+    assert_eq!(name.as_deref(), Some("Olive"), "the invitation is there");
+    let link = pending_link_token(&app.deps, &t.id, owner, "staff_invitation").await;
     assert_eq!(link, None, "no staff logins: the invitation has no link");
     let r = staff_login(&app, "keyonly", "owner@keyonly.example.com", PASSWORD).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
