@@ -154,13 +154,6 @@ fn unavailable(what: &str, e: &IdentityError) -> Error {
     ))
 }
 
-async fn staff_pool(deps: &Deps, what: &str) -> Result<Pool, Error> {
-    let Some(idp) = &deps.identity else {
-        return Err(Error::NotFound("login page"));
-    };
-    idp.staff_pool().await.map_err(|e| unavailable(what, &e))
-}
-
 /// A username no staff login has: signing in as it costs what a real check costs.
 const NO_MEMBER: &str = "mem_00000000000000000000000000000000";
 
@@ -169,10 +162,13 @@ const NO_MEMBER: &str = "mem_00000000000000000000000000000000";
 pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
     let (email, password) = sign_in::credentials(body)?;
     let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
-    let pool = staff_pool(deps, "signing in").await?;
     let Some(idp) = &deps.identity else {
         return Err(Error::NotFound("login page"));
     };
+    let pool = idp
+        .staff_pool()
+        .await
+        .map_err(|e| unavailable("signing in", &e))?;
     let email = sign_in::login_email(email)?;
     // Its own counter: failures at the customer login do not lock a staff login out.
     let key = keys::sign_in_failures(
@@ -192,19 +188,12 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
         Err(IdentityError::InvalidCredentials) => return Err(sign_in::wrong()),
         Err(e) => return Err(unavailable("signing in", &e)),
     };
-    // Our records decide: the login must be this tenant's member's, still active.
-    let Some(member) = member else {
-        return Err(sign_in::wrong());
-    };
-    let sub = tokens::subject_of_issued(&tokens.access_token).unwrap_or_default();
-    match principal(deps, &sub).await {
-        Ok(Principal::Staff {
-            tenant_id: t,
-            actor,
-            ..
-        }) if t == tenant_id && actor == member.id => {}
-        Ok(_) | Err(Error::Unauthenticated) => return Err(sign_in::wrong()),
-        Err(e) => return Err(e),
+    // Our records decide: the login must be the one this tenant's active member (read
+    // above) records.
+    let recorded = member.and_then(|m| m.login_subject);
+    match (recorded, tokens::subject_of_issued(&tokens.access_token)) {
+        (Some(r), Some(sub)) if r == sub => {}
+        _ => return Err(sign_in::wrong()),
     }
     sign_in::clear(deps, &key, version).await;
     Ok(tokens)
