@@ -112,14 +112,13 @@ pub async fn list(
     .await
 }
 
-/// Whether another active owner than `member_id` exists. Staff lists are small: one page.
-/// The transaction also checks that owner is unchanged, so two owners removing each
-/// other at once cannot both succeed.
-async fn another_owner(
+/// The first of a tenant's members that `wanted` picks, with its item. Staff lists are
+/// small: a page or two.
+pub(crate) async fn find(
     deps: &Deps,
     tenant_id: &str,
-    member_id: &str,
-) -> Result<Option<WriteOp>, Error> {
+    wanted: impl Fn(&Member) -> bool,
+) -> Result<Option<(Member, Item)>, Error> {
     let mut start = None;
     loop {
         let p = deps
@@ -133,13 +132,10 @@ async fn another_owner(
                 .after(start),
             )
             .await?;
-        for i in &p.items {
-            let m: Member = from_item(i)?;
-            if m.id != member_id && m.role == StaffRole::Owner && m.status == MemberStatus::Active {
-                return Ok(Some(WriteOp::Check {
-                    key: i.key(),
-                    condition: Condition::VersionIs(i.version),
-                }));
+        for i in p.items {
+            let m: Member = from_item(&i)?;
+            if wanted(&m) {
+                return Ok(Some((m, i)));
             }
         }
         match p.next {
@@ -147,6 +143,24 @@ async fn another_owner(
             None => return Ok(None),
         }
     }
+}
+
+/// Whether another active owner than `member_id` exists. The transaction also checks
+/// that owner is unchanged, so two owners removing each other at once cannot both
+/// succeed.
+async fn another_owner(
+    deps: &Deps,
+    tenant_id: &str,
+    member_id: &str,
+) -> Result<Option<WriteOp>, Error> {
+    let owner = find(deps, tenant_id, |m| {
+        m.id != member_id && m.role == StaffRole::Owner && m.status == MemberStatus::Active
+    })
+    .await?;
+    Ok(owner.map(|(_, i)| WriteOp::Check {
+        key: i.key(),
+        condition: Condition::VersionIs(i.version),
+    }))
 }
 
 fn last_owner() -> Error {

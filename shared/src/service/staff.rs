@@ -111,40 +111,21 @@ async fn member_by_email(
     }
     // A marker written before markers named their member: the tenant's staff list (small).
     let wanted = fields::email_key(email);
-    let mut start = None;
-    loop {
-        let page = deps
+    let found =
+        super::members::find(deps, tenant_id, |m| fields::email_key(&m.email) == wanted).await?;
+    if let Some((m, _)) = &found {
+        // The marker names its member from now on (best effort).
+        let mut named = email_marker(tenant_id, &m.email, &m.id)?;
+        named.version = item.version + 1;
+        if let Err(e) = deps
             .store
-            .query(
-                crate::ports::Query::partition(
-                    keys::tenant_partition(tenant_id),
-                    crate::ports::SortRange::Prefix(keys::members_prefix().into()),
-                    100,
-                )
-                .after(start),
-            )
-            .await?;
-        for i in page.items {
-            let m: Member = from_item(&i)?;
-            if fields::email_key(&m.email) == wanted {
-                // The marker names its member from now on (best effort).
-                let mut named = email_marker(tenant_id, &m.email, &m.id)?;
-                named.version = item.version + 1;
-                if let Err(e) = deps
-                    .store
-                    .put(named, Condition::VersionIs(item.version))
-                    .await
-                {
-                    tracing::debug!(error = %e, "a member's email marker was not updated");
-                }
-                return Ok(Some((m, i)));
-            }
-        }
-        match page.next {
-            Some(n) => start = Some(n),
-            None => return Ok(None),
+            .put(named, Condition::VersionIs(item.version))
+            .await
+        {
+            tracing::debug!(error = %e, "a member's email marker was not updated");
         }
     }
+    Ok(found)
 }
 
 fn unavailable(what: &str, e: &IdentityError) -> Error {
