@@ -203,7 +203,7 @@ pub async fn patch(
         ),
         false => None,
     };
-    let updated = Member {
+    let mut updated = Member {
         email: input.email,
         first_name: input.first_name,
         last_name: input.last_name,
@@ -214,7 +214,6 @@ pub async fn patch(
     };
     // A new email or a disabling ends the member's pending password links: a link
     // mailed to the old address must not set the password of the new one's login.
-    let mut updated = updated;
     if fields::email_key(&m.email) != fields::email_key(&updated.email)
         || updated.status != MemberStatus::Active
     {
