@@ -119,24 +119,28 @@ async fn main() -> anyhow::Result<()> {
         .authenticate(&pool, "a@bench.example.com", "Sup3r$ecret!")
         .await?
         .access_token;
-    auth::authenticate(&deps, Some(&access))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?; // warms the issuer and key caches
-    counts.take();
-    let (median, worst) = batches(n, async || {
-        auth::authenticate(&deps, Some(&access))
+    let calls = n / 1_000 * 1_000;
+    let measure = async |what: &str, token: &str| -> anyhow::Result<()> {
+        auth::authenticate(&deps, Some(token))
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?; // warms the issuer and key caches
+        counts.take();
+        let (median, worst) = batches(n, async || {
+            auth::authenticate(&deps, Some(token))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(())
+        })
+        .await?;
+        let (reads, writes, _) = counts.take();
+        println!(
+            "authenticate() of {what} (embedded store, warm caches): median {median:.1} µs, worst batch {worst:.1} µs per call; store reads per call {:.2}, writes {:.2}",
+            reads as f64 / calls as f64,
+            writes as f64 / calls as f64
+        );
         Ok(())
-    })
-    .await?;
-    let (reads, writes, _) = counts.take();
-    let calls = (n / 1_000 * 1_000) as f64;
-    println!(
-        "authenticate() of a customer admin's access token (embedded store, warm caches): median {median:.1} µs, worst batch {worst:.1} µs per call; store reads per call {:.2}, writes {:.2}",
-        reads as f64 / calls,
-        writes as f64 / calls
-    );
+    };
+    measure("a customer admin's access token", &access).await?;
 
     // 3. authenticate() of a staff owner's token.
     let owner = "o@bench.example.com";
@@ -160,22 +164,6 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .access_token;
-    auth::authenticate(&deps, Some(&staff_access))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    counts.take();
-    let (median, worst) = batches(n, async || {
-        auth::authenticate(&deps, Some(&staff_access))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(())
-    })
-    .await?;
-    let (reads, writes, _) = counts.take();
-    println!(
-        "authenticate() of a staff owner's access token (embedded store, warm caches): median {median:.1} µs, worst batch {worst:.1} µs per call; store reads per call {:.2}, writes {:.2}",
-        reads as f64 / calls,
-        writes as f64 / calls
-    );
+    measure("a staff owner's access token", &staff_access).await?;
     Ok(())
 }
