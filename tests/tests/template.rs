@@ -1023,6 +1023,15 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         .expect("customer id")
         .to_owned();
     let cpath = format!("/v1/customers/{customer}");
+    // The second owner's invitation link (with staff logins: an identity provider).
+    let staff_link = tenantry_tests::app::pending_link_token(
+        &all.deps,
+        &tid,
+        "second@fixture.example.com",
+        "staff_invitation",
+    )
+    .await;
+    let staff_link = || staff_link.clone().expect("the staff invitation's link");
     let mut extra = Vec::new();
     match binary {
         "customers-restore" => {
@@ -1108,20 +1117,12 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         }
         "members-delete" | "members-reset-password" | "staff-sign-in" => {
             // The second owner sets its password: it has a staff login.
-            let token = tenantry_tests::app::pending_link_token(
-                &all.deps,
-                &tid,
-                "second@fixture.example.com",
-                "staff_invitation",
-            )
-            .await
-            .expect("the staff invitation's link");
             ok(
                 "POST",
                 "/t/fixture/password",
                 op,
                 Some(serde_json::json!({
-                "token": token, "password": "Staff$ecret-42"})),
+                "token": staff_link(), "password": "Staff$ecret-42"})),
             )
             .await;
         }
@@ -1146,15 +1147,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     .expect("the invitation's link");
             extra.push((USER_ID.into(), user_id));
             extra.push((LINK_TOKEN.into(), token));
-            let staff = tenantry_tests::app::pending_link_token(
-                &all.deps,
-                &tid,
-                "second@fixture.example.com",
-                "staff_invitation",
-            )
-            .await
-            .expect("the staff invitation's link");
-            extra.push((STAFF_LINK_TOKEN.into(), staff));
+            extra.push((STAFF_LINK_TOKEN.into(), staff_link()));
         }
         _ => {}
     }
