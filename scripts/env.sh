@@ -6,7 +6,8 @@
 # It
 #   1. ensures the Python virtualenv .build/venv with the pins of
 #      scripts/requirements.txt (skipped when the stamp matches: fast when warm),
-#   2. starts a moto server (local DynamoDB) on a free 127.0.0.1 port, logging
+#   2. starts a moto server (local DynamoDB, SES, Cognito) on a free 127.0.0.1
+#      port, one request at a time (scripts/moto_serial.py says why), logging
 #      to .build/moto.log, and stops it when the sourcing shell exits,
 #   3. exports AWS_ENDPOINT_URL, fake credentials, the region and
 #      TENANTRY_TEST_TABLE, and creates that table from infra/template.yaml.
@@ -133,7 +134,7 @@ tenantry_start_moto() {
   local attempt port pid rc
   for attempt in 1 2 3; do
     port="$(tenantry_free_port)" || return 1
-    "$TENANTRY_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" \
+    "$TENANTRY_VENV/bin/python" "$TENANTRY_ROOT/scripts/moto_serial.py" 127.0.0.1 "$port" \
       >"$TENANTRY_MOTO_LOG" 2>&1 </dev/null &
     pid=$!
     rc=0
