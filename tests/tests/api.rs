@@ -16,6 +16,11 @@ async fn creating_a_tenant_returns_201_with_its_owner_and_a_taken_slug_is_409() 
     assert_eq!(r.field("status"), "active");
     assert_eq!(r.body["owner"]["email"], "olive@acme.example.com");
     assert!(r.body["owner"]["id"].as_str().unwrap().starts_with("mem_"));
+    // The owner is shown as the members routes show a member: no password yet, and
+    // nothing of its login's internals.
+    assert_eq!(r.body["owner"]["has_login"], false, "{}", r.body);
+    assert_eq!(r.body["owner"]["version"], 1);
+    assert!(r.body["owner"].get("link_generation").is_none());
     assert_eq!(r.body["commission_rate_bps"], 1500);
     assert_eq!(r.body["invoice_mode"], "per_customer");
 

@@ -12,7 +12,7 @@ use crate::model::{fields, ids};
 use crate::ports::{Condition, Item, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 
-fn view(m: &Member, version: u64) -> Value {
+pub(crate) fn view(m: &Member, version: u64) -> Value {
     let mut v = to_value(m);
     if let Some(o) = v.as_object_mut() {
         // Whether the member has set a password for its staff login (the subject itself

@@ -121,7 +121,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         view(&tenant, 1)
     };
     if let Some(o) = v.as_object_mut() {
-        o.insert("owner".into(), to_value(&owner));
+        o.insert("owner".into(), super::members::view(&owner, 1));
     }
     Ok(v)
 }
