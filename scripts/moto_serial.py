@@ -32,9 +32,15 @@ def serial(app):
 
     def handle(environ, start_response):
         with lock:
-            # The body is read inside the lock: the response is complete
-            # before another request may touch the backends.
-            return list(app(environ, start_response))
+            # The body is read (and the response closed, as WSGI asks) inside
+            # the lock: it is complete before another request may touch the
+            # backends.
+            response = app(environ, start_response)
+            try:
+                return list(response)
+            finally:
+                if hasattr(response, "close"):
+                    response.close()
 
     return handle
 
