@@ -364,6 +364,24 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
     }
     // Five wrong codes in all: even the right one is refused now.
     assert!(verify(&second).await.is_err(), "the registration is void");
+    // A void registration sends no new code, and asking does not keep it alive: the
+    // wait is until it lapses, 30 minutes after its last code.
+    advance(61);
+    match registration::start(&deps, "guesses", &body).await {
+        Err(tenantry::error::Error::Throttled {
+            retry_after_seconds,
+        }) => assert_eq!(
+            retry_after_seconds,
+            (registration::CODE_MINUTES * 60 - 61) as u64
+        ),
+        other => panic!("a void registration must wait for its lapse: {other:?}"),
+    }
+    let newest = pending_registration_code(&deps, &t.id, email).await;
+    assert_eq!(
+        newest.as_deref(),
+        Some(second.as_str()),
+        "no new code mailed"
+    );
 
     // Once it lapses, a new registration starts from zero.
     advance(registration::CODE_MINUTES * 60 + 1);

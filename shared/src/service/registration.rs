@@ -196,6 +196,14 @@ pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value
             let before: Pending = from_item(item)?;
             let wait = before.created_at + Duration::seconds(RESEND_SECONDS) - now;
             if before.expires_at > now {
+                // A void registration gets no new code until it lapses: a code that
+                // could never be accepted would only be mail, and it would keep the
+                // registration alive.
+                if before.attempts >= MAX_CODE_ATTEMPTS {
+                    return Err(Error::Throttled {
+                        retry_after_seconds: (before.expires_at - now).num_seconds().max(1) as u64,
+                    });
+                }
                 if wait > Duration::zero() {
                     return Err(Error::Throttled {
                         retry_after_seconds: wait.num_seconds().max(1) as u64,
