@@ -128,6 +128,37 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
         }
         other => other,
     };
+    // Every write but the new email's marker is read and built before anything changes,
+    // so a failure from the claim on has only the claim and the rename to undo.
+    let mut updated: CustomerUser = user.clone();
+    updated.email = new_email.clone();
+    updated.updated_at = Some(deps.clock.now());
+    let mut next_user = Item::new(user_item.key(), to_data(&updated)?);
+    next_user.version = user_item.version + 1;
+    let mut ops = vec![
+        WriteOp::Put {
+            item: next_user,
+            condition: Condition::VersionIs(user_item.version),
+        },
+        WriteOp::Delete {
+            key: link_item.key(),
+            condition: Condition::VersionIs(link_item.version),
+        },
+    ];
+    if user.role == CustomerRole::Admin.as_str() {
+        let (mut c, profile) = customers::load(deps, &tenant_id, &link.customer_id).await?;
+        c.admin.email = new_email.clone();
+        c.updated_at = deps.clock.now();
+        ops.push(WriteOp::Put {
+            item: profile_item(&tenant_id, &c, profile.version + 1)?,
+            condition: Condition::VersionIs(profile.version),
+        });
+    }
+    // The pool of the login to rename, if the user has one.
+    let pool = match (&user.login_subject, &deps.identity) {
+        (Some(_), Some(_)) => identity::customer_pool(deps, &tenant_id).await?,
+        _ => None,
+    };
     let new_marker = keys::user_email_marker(&tenant_id, &fields::email_key(&new_email));
     let old_marker = keys::user_email_marker(&tenant_id, &fields::email_key(&user.email));
     let same = new_marker == old_marker;
@@ -146,41 +177,23 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
         }
     };
     // The login's new name.
-    let pool = match (&user.login_subject, &deps.identity) {
-        (Some(_), Some(idp)) => match identity::customer_pool(deps, &tenant_id).await? {
-            Some(pool) => match idp.change_email(&pool, &user.email, &new_email).await {
-                Ok(()) => Some(pool),
-                Err(IdentityError::UserExists) => {
-                    release().await;
-                    return Err(taken(duplicate_email(&new_email)));
-                }
-                Err(e) => {
-                    release().await;
-                    tracing::warn!(error = ?e, "renaming a login failed");
-                    return Err(Error::Unavailable(
-                        "changing the email is unavailable right now; open the link again in a moment".into(),
-                    ));
-                }
-            },
-            None => None,
-        },
-        _ => None,
-    };
-    let mut updated: CustomerUser = user.clone();
-    updated.email = new_email.clone();
-    updated.updated_at = Some(deps.clock.now());
-    let mut next_user = Item::new(user_item.key(), to_data(&updated)?);
-    next_user.version = user_item.version + 1;
-    let mut ops = vec![
-        WriteOp::Put {
-            item: next_user,
-            condition: Condition::VersionIs(user_item.version),
-        },
-        WriteOp::Delete {
-            key: link_item.key(),
-            condition: Condition::VersionIs(link_item.version),
-        },
-    ];
+    if let (Some(pool), Some(idp)) = (&pool, &deps.identity) {
+        match idp.change_email(pool, &user.email, &new_email).await {
+            Ok(()) => {}
+            Err(IdentityError::UserExists) => {
+                release().await;
+                return Err(taken(duplicate_email(&new_email)));
+            }
+            Err(e) => {
+                release().await;
+                tracing::warn!(error = ?e, "renaming a login failed");
+                return Err(Error::Unavailable(
+                    "changing the email is unavailable right now; open the link again in a moment"
+                        .into(),
+                ));
+            }
+        }
+    }
     if let Some(v) = claim {
         let mut marker = Item::marker(new_marker.clone());
         marker.version = v + 1;
@@ -189,15 +202,6 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
             condition: Condition::VersionIs(v),
         });
         ops.push(WriteOp::delete(old_marker));
-    }
-    if user.role == CustomerRole::Admin.as_str() {
-        let (mut c, profile) = customers::load(deps, &tenant_id, &link.customer_id).await?;
-        c.admin.email = new_email.clone();
-        c.updated_at = deps.clock.now();
-        ops.push(WriteOp::Put {
-            item: profile_item(&tenant_id, &c, profile.version + 1)?,
-            condition: Condition::VersionIs(profile.version),
-        });
     }
     match deps.store.transact(ops).await {
         Ok(()) => Ok(json!({
