@@ -745,3 +745,44 @@ async fn an_email_changes_only_when_its_new_address_confirms_the_link() {
     assert_eq!(u.body["email"], old, "{}", u.body);
     token(&app, &t.slug, taken, PASSWORD).await;
 }
+
+#[tokio::test]
+async fn renaming_the_admin_user_renames_the_customers_admin() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("users-rename").await;
+    let (x, admin) = customer(&app, &t, "Radon").await;
+    let before = app.get(&t.owner_key, &format!("/v1/customers/{x}")).await;
+    let list = app.get(&admin, &format!("/v1/customers/{x}/users")).await;
+    let admin_id = list.body["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|u| u["role"] == "admin")
+        .expect("the admin user")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let r = app
+        .patch(
+            &admin,
+            &format!("/v1/customers/{x}/users/{admin_id}"),
+            json!({"first_name": "Ines"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after = app.get(&t.owner_key, &format!("/v1/customers/{x}")).await;
+    assert_eq!(after.body["admin"]["first_name"], "Ines", "{}", after.body);
+    assert_eq!(
+        after.body["admin"]["last_name"],
+        before.body["admin"]["last_name"]
+    );
+    assert_ne!(
+        after.body["updated_at"], before.body["updated_at"],
+        "{} {}",
+        before.body, after.body
+    );
+    assert_eq!(
+        after.body["version"],
+        before.body["version"].as_u64().unwrap() + 1
+    );
+}

@@ -508,7 +508,7 @@ pub async fn patch(
             "must be a JSON object (a merge patch)",
         ));
     };
-    live_customer(deps, tenant_id, customer_id).await?;
+    let (mut customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
     let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
     customers::check_version(if_version, &item)?;
     if obj.contains_key("password") {
@@ -579,11 +579,11 @@ pub async fn patch(
     if current.role == CustomerRole::Admin.as_str()
         && (updated.first_name != current.first_name || updated.last_name != current.last_name)
     {
-        let (mut c, profile) = customers::load(deps, tenant_id, customer_id).await?;
-        c.admin.first_name = updated.first_name.clone();
-        c.admin.last_name = updated.last_name.clone();
+        customer.admin.first_name = updated.first_name.clone();
+        customer.admin.last_name = updated.last_name.clone();
+        customer.updated_at = deps.clock.now();
         ops.push(WriteOp::Put {
-            item: profile_item(tenant_id, &c, profile.version + 1)?,
+            item: profile_item(tenant_id, &customer, profile.version + 1)?,
             condition: Condition::VersionIs(profile.version),
         });
     }
