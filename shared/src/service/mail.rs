@@ -12,9 +12,10 @@
 //! operator ([`list_dead`]).
 //!
 //! The outbox stores the template's name and values, never a rendered body: rendering
-//! reads the tenant's current name and branding at delivery. The values hold no password
-//! and no long-lived token; a one-time code (registration) waits in its email until the
-//! email is sent or given up on, and is dropped from it then.
+//! reads the tenant's current name and branding at delivery. The values hold no password;
+//! a one-time secret (a registration code, or the token of a password or email-change
+//! link, valid up to 7 days) waits in its email until the email is sent or given up on,
+//! and is dropped from it then.
 
 use std::sync::LazyLock;
 
@@ -387,13 +388,6 @@ pub fn render(
             )),
         );
     }
-    ctx.insert(
-        "register_url".into(),
-        json!(format!(
-            "{}/t/{}/register",
-            settings.public_url, tenant.slug
-        )),
-    );
     let ctx = Value::Object(ctx);
     let name = email.template.name();
     let part = |suffix: &str| -> Result<String, anyhow::Error> {
