@@ -646,6 +646,10 @@ async fn the_lambda_authorizer_turns_a_staff_token_into_its_member_principal() {
 #[tokio::test]
 async fn on_aws_staff_sign_in_through_the_cognito_staff_pool() {
     if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but AWS_ENDPOINT_URL is not: run the tests through scripts/test"
+        );
         eprintln!("skipped: AWS_ENDPOINT_URL is not set (scripts/test starts moto)");
         return;
     }

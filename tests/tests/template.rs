@@ -844,7 +844,6 @@ impl ItemStore for Recorder {
     }
 }
 
-/// IAM's StringLike: `*` is any run of characters, `?` any one.
 /// The calls the statements do not allow, described.
 fn denied(statements: &[&Value], calls: &[Call]) -> Vec<String> {
     calls
@@ -861,6 +860,7 @@ fn denied(statements: &[&Value], calls: &[Call]) -> Vec<String> {
         .collect()
 }
 
+/// IAM's StringLike: `*` is any run of characters, `?` any one.
 fn string_like(pattern: &str, s: &str) -> bool {
     fn go(p: &[char], s: &[char]) -> bool {
         match p.split_first() {
