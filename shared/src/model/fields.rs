@@ -142,6 +142,9 @@ pub fn postal_code(raw: &str, country: Option<&str>) -> Parsed<String> {
     }
 }
 
+/// The shortest password of a customer login (the customer pools' policy).
+pub const PASSWORD_MIN: usize = 8;
+
 /// A password policy check: 8 to 128 characters with upper, lower, digit and special.
 pub fn password(raw: &str) -> Parsed<()> {
     // The classes Cognito's password policy counts: ASCII letters and digits, and its
@@ -152,7 +155,7 @@ pub fn password(raw: &str) -> Parsed<()> {
         // Cognito refuses these outright (its pattern is `^[\S]+.*[\S]+$`).
         return Err("must not begin or end with a space".into());
     }
-    let ok = (8..=128).contains(&n)
+    let ok = (PASSWORD_MIN..=128).contains(&n)
         && raw.chars().any(|c| c.is_ascii_uppercase())
         && raw.chars().any(|c| c.is_ascii_lowercase())
         && raw.chars().any(|c| c.is_ascii_digit())

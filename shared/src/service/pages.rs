@@ -6,7 +6,6 @@
 use std::sync::LazyLock;
 
 use minijinja::{Environment, context};
-use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::registration::{self, Registration, Verification};
@@ -55,9 +54,7 @@ pub struct Page {
 
 /// A fresh CSRF token (32 random bytes, hex).
 pub fn new_csrf_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    super::users::random_token()
 }
 
 /// Does the form's token match the cookie's? Constant time; both must be present.
@@ -367,7 +364,7 @@ fn render_password(
 ) -> Result<Page, Error> {
     let values = context! { done, errors, staff, token_ok => token.is_some(),
     token => token.unwrap_or_default(),
-    min_length => if staff { crate::model::fields::STAFF_PASSWORD_MIN } else { 8 } };
+    min_length => if staff { crate::model::fields::STAFF_PASSWORD_MIN } else { crate::model::fields::PASSWORD_MIN } };
     page("password.html", status, slug, brand, values)
 }
 

@@ -17,7 +17,6 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
 use super::{from_item, identity, page, sign_in, to_data};
@@ -271,7 +270,7 @@ pub(crate) fn random_token() -> String {
 }
 
 pub(crate) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    crate::model::api_key::hash_secret(token)
 }
 
 /// A one-time link of a user's (a password link, or an email change's verification):

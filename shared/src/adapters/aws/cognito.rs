@@ -18,12 +18,11 @@ use aws_sdk_cognitoidentityprovider::types::{
     UsernameConfigurationType, VerifiedAttributeType,
 };
 
+use crate::model::fields;
 use crate::ports::{Identity, IdentityError, NewLogin, Pool, Tokens};
 
 /// The name of the app client every customer pool gets.
 const CLIENT_NAME: &str = "web";
-/// The staff pool's shortest password (the template's `StaffUserPool` says the same).
-const STAFF_PASSWORD_MIN: i32 = 12;
 
 pub struct CognitoIdentity {
     client: Client,
@@ -119,11 +118,12 @@ impl CognitoIdentity {
     /// Creates a pool: a tenant's customer pool (`tenant_id`), or the staff pool.
     async fn create_pool(&self, kind: Kind, name: &str) -> Result<String, IdentityError> {
         let password = PasswordPolicyType::builder()
+            // The template's `StaffUserPool` says the same as fields::STAFF_PASSWORD_MIN.
             .minimum_length(if kind == Kind::Staff {
-                STAFF_PASSWORD_MIN
+                fields::STAFF_PASSWORD_MIN
             } else {
-                8
-            })
+                fields::PASSWORD_MIN
+            } as i32)
             .require_uppercase(true)
             .require_lowercase(true)
             .require_numbers(true)
