@@ -16,7 +16,8 @@ use tenantry::adapters::aws::{CognitoIdentity, DynamoStore, HttpJwks, SdkConfig}
 use tenantry::service::auth;
 use tenantry::service::tokens::Verifier;
 
-use crate::api::{App, Authn, dispatch};
+use crate::api::{App, Authorizer, dispatch};
+use crate::routes::Route;
 
 /// The DynamoDB-backed dependencies of a function, from `TABLE_NAME`.
 async fn deps_from_env() -> Result<Deps, Error> {
@@ -36,51 +37,40 @@ async fn aws_config() -> &'static SdkConfig {
         .await
 }
 
-/// The route functions that call the identity provider (Cognito): creating a tenant
-/// provisions its customer login pool and provisioning resumes it; creating a customer
-/// makes its admin's login; lifecycle changes disable or enable it. Staff invitations
-/// and resets carry a password link only where staff logins exist (an identity
-/// provider); a password link makes a staff login; a removed member's login goes.
-const IDENTITY_BINARIES: &[&str] = &[
-    "tenants-create",
-    "tenants-provision",
-    "customers-create",
-    "customers-deactivate",
-    "customers-suspend",
-    "customers-reactivate",
-    "customers-delete",
-    "customers-restore",
-    "sign-in",
-    "register-verify",
-    "customer-users-create",
-    "customer-users-delete",
-    "customer-users-deactivate",
-    "customer-users-reactivate",
-    "password-set",
-    "email-change-confirm",
-    "members-create",
-    "members-delete",
-    "members-reset-password",
-    "staff-sign-in",
-];
-
 /// The token verifier of the AWS home: each pool's keys from Cognito over HTTPS.
 fn token_verifier() -> Arc<Verifier> {
     Arc::new(Verifier::new(Arc::new(HttpJwks::from_env())))
 }
 
-/// Runs the Lambda that serves the route of `binary`.
-pub async fn serve(binary: &str) -> Result<(), Error> {
+/// The `main` of a route's Lambda binary: `functions::lambda_main!(CUSTOMERS_GET);` in
+/// `src/bin/customers-get.rs`. The route's constant is named statically, so the binary
+/// links its handler and the clients of its declared `needs`, and no other route.
+#[macro_export]
+macro_rules! lambda_main {
+    ($route:ident) => {
+        #[tokio::main(flavor = "current_thread")]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::lambda::serve::<{ $crate::routes::$route.needs.identity }>(
+                &$crate::routes::$route,
+            )
+            .await
+        }
+    };
+}
+
+/// Runs the Lambda that serves `route`. `IDENTITY` is the route's `needs.identity`, a
+/// constant, so a route that does not need Cognito does not link its client, and one that
+/// does always has it.
+pub async fn serve<const IDENTITY: bool>(route: &'static Route) -> Result<(), Error> {
     crate::init_tracing();
-    if crate::routes::by_binary(binary).is_none() {
-        return Err(format!("no route is served by {binary}").into());
-    }
-    let mut deps = deps_from_env().await?;
-    if IDENTITY_BINARIES.contains(&binary) {
-        deps =
-            deps.with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)));
-    }
-    let app = Arc::new(App::new(deps, Some(binary)));
+    debug_assert_eq!(IDENTITY, route.needs.identity);
+    let deps = deps_from_env().await?;
+    let deps = if IDENTITY {
+        deps.with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)))
+    } else {
+        deps.without_identity_wired()
+    };
+    let app = Arc::new(App::new(deps, &[route]));
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, Error>(handle(&app, req).await) }
@@ -149,7 +139,7 @@ pub fn principal_of(req: &Request) -> Option<Principal> {
 /// Converts an API Gateway request to the shared pipeline and back. The caller is the
 /// one the authorizer established; the credential is not looked at again.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let authn = Authn::Authorizer(principal_of(&req));
+    let authn = Authorizer(principal_of(&req));
     // API Gateway puts a named stage in front of the path; route on the raw path.
     let raw_path = req.raw_http_path().to_owned();
     let (mut parts, body) = req.into_parts();
@@ -169,13 +159,33 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         _ => Bytes::new(),
     };
     let response = dispatch(app, http::Request::from_parts(parts, bytes), authn).await;
+    // Text stays text; anything else (a PDF, an image) goes out as bytes, which API
+    // Gateway receives base64-encoded with `isBase64Encoded`.
+    let textual = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_text);
     response.map(|b| {
         if b.is_empty() {
             Body::Empty
+        } else if textual && let Ok(text) = String::from_utf8(b.to_vec()) {
+            Body::Text(text)
         } else {
-            Body::Text(String::from_utf8_lossy(&b).into_owned())
+            Body::Binary(b.to_vec())
         }
     })
+}
+
+/// A media type whose body is text: JSON and problem+json, HTML, `text/*`.
+fn is_text(content_type: &str) -> bool {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime.starts_with("text/") || mime == "application/json" || mime.ends_with("+json")
 }
 
 /// Runs the Lambda of the daily purge (an EventBridge Scheduler target). Purged users'

@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
-use crate::api::{App, Authn, MAX_BODY_BYTES, dispatch, too_large};
+use crate::api::{App, Bearer, MAX_BODY_BYTES, dispatch, too_large};
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
@@ -25,7 +25,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return rejected(),
     };
-    dispatch(&app, http::Request::from_parts(parts, bytes), Authn::Bearer)
+    dispatch(&app, http::Request::from_parts(parts, bytes), Bearer)
         .await
         .map(Body::from)
 }

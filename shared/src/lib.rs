@@ -17,19 +17,31 @@ use std::sync::Arc;
 pub struct Deps {
     pub store: Arc<dyn ports::ItemStore>,
     pub clock: Arc<dyn ports::Clock>,
-    /// The identity provider (Cognito, or the embedded one). Without it tenants are
-    /// created without a customer login pool and tokens are not accepted.
-    pub identity: Option<Arc<dyn ports::Identity>>,
+    identity: IdentitySlot,
     /// Verifies identity tokens (JWTs) against the JWKS of their issuer.
     pub tokens: Option<Arc<service::tokens::Verifier>>,
 }
 
+/// Where the identity provider stands in a process.
+#[derive(Clone)]
+enum IdentitySlot {
+    /// Cognito, or the embedded one.
+    Provider(Arc<dyn ports::Identity>),
+    /// The deployment has none: tenants are created without a customer login pool and
+    /// no login is made (the tenancy core on its own, as many tests run it).
+    Absent,
+    /// This process was built without it: a Lambda whose route does not declare it. A
+    /// use is a defect in the route table, reported as such rather than skipped.
+    NotWired,
+}
+
 impl Deps {
+    /// The store and the system clock; no identity provider.
     pub fn new(store: Arc<dyn ports::ItemStore>) -> Self {
         Self {
             store,
             clock: Arc::new(ports::SystemClock),
-            identity: None,
+            identity: IdentitySlot::Absent,
             tokens: None,
         }
     }
@@ -46,7 +58,20 @@ impl Deps {
     /// With an identity provider only (functions that manage logins but never verify
     /// a token: they stay free of the JWKS client).
     pub fn with_identity_provider(mut self, identity: Arc<dyn ports::Identity>) -> Self {
-        self.identity = Some(identity);
+        self.identity = IdentitySlot::Provider(identity);
+        self
+    }
+
+    /// A process whose routes declared no use of the identity provider: any use fails
+    /// loudly (`Error::Unexpected`) instead of acting as if the deployment had none.
+    pub fn without_identity_wired(mut self) -> Self {
+        self.identity = IdentitySlot::NotWired;
+        self
+    }
+
+    /// With another clock (tests move time).
+    pub fn with_clock(mut self, clock: Arc<dyn ports::Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -54,5 +79,18 @@ impl Deps {
     pub fn with_tokens(mut self, tokens: Arc<service::tokens::Verifier>) -> Self {
         self.tokens = Some(tokens);
         self
+    }
+
+    /// The identity provider; `None` where the deployment has none. An error where this
+    /// process was built without it, so a route that uses it without declaring it can
+    /// never create a customer whose admin silently has no login.
+    pub fn identity(&self) -> Result<Option<&Arc<dyn ports::Identity>>, Error> {
+        match &self.identity {
+            IdentitySlot::Provider(p) => Ok(Some(p)),
+            IdentitySlot::Absent => Ok(None),
+            IdentitySlot::NotWired => Err(Error::Unexpected(anyhow::anyhow!(
+                "this function uses the identity provider but its route does not declare it (functions/src/routes.rs)"
+            ))),
+        }
     }
 }

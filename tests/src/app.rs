@@ -72,7 +72,7 @@ pub async fn spawn_app_with(deps: Deps) -> TestApp {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = Arc::new(App::new(deps.clone(), None));
+    let app = Arc::new(App::all(deps.clone()));
     tokio::spawn(async move {
         let _ = axum_serve(listener, app).await;
     });

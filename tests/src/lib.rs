@@ -3,5 +3,6 @@
 pub mod app;
 pub mod browser;
 pub mod contract;
+pub mod counted;
 pub mod dynamo;
 pub mod gateway;

@@ -337,7 +337,7 @@ async fn the_lambda_authorizer_turns_a_customer_token_into_its_principal() {
             .as_str()
             .is_some_and(|u| u.starts_with("usr_"))
     );
-    let me = functions::api::App::new(app.deps.clone(), Some("me"));
+    let me = functions::api::App::new(app.deps.clone(), &[&functions::routes::ME]);
     let through = tenantry_tests::gateway::through_gateway(&app.deps, &event.to_string()).await;
     let resp = functions::lambda::handle(
         &me,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use functions::api::App;
+use functions::routes;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use tenantry::Deps;
@@ -55,7 +56,7 @@ async fn a_lambda_binary_serves_its_route_from_an_api_gateway_event_and_only_tha
         EmbeddedStore::open(dir.path().join("l.redb")).unwrap(),
     ));
     let key = tenant_key(&deps).await;
-    let create = App::new(deps.clone(), Some("customers-create"));
+    let create = App::new(deps.clone(), &[&routes::CUSTOMERS_CREATE]);
     let body = json!({"company": {"name": "Lambda Co"}, "admin": {"first_name": "A", "last_name": "B", "email": "a@lambda.example.com"}});
     let req = lambda_http::request::from_str(
         &through_gateway(&deps, &event("POST", "/v1/customers", "", &key, Some(body))).await,
@@ -83,7 +84,7 @@ async fn a_lambda_binary_serves_its_route_from_an_api_gateway_event_and_only_tha
     assert_eq!(functions::lambda::handle(&create, req).await.status(), 404);
 
     // The list binary finds it, query string and all; a bad key is 401.
-    let list = App::new(deps.clone(), Some("customers-list"));
+    let list = App::new(deps.clone(), &[&routes::CUSTOMERS_LIST]);
     let req = lambda_http::request::from_str(
         &through_gateway(
             &deps,
@@ -144,7 +145,7 @@ async fn the_authorizer_turns_the_credential_into_the_principal_the_route_reads(
 
     // The route answers `anonymous` with 401 problem+json; it never authenticates the
     // header itself, so a valid key without the authorizer's context is 401 too.
-    let list = App::new(deps.clone(), Some("customers-list"));
+    let list = App::new(deps.clone(), &[&routes::CUSTOMERS_LIST]);
     let bare = event("GET", "/v1/customers", "", &key, None);
     let resp =
         functions::lambda::handle(&list, lambda_http::request::from_str(&bare).unwrap()).await;
@@ -177,4 +178,103 @@ async fn the_authorizer_turns_the_credential_into_the_principal_the_route_reads(
         .await
         .unwrap();
     assert_eq!(context_for(secret).await, json!({"kind": "anonymous"}));
+}
+
+/// Bytes that are not UTF-8 (a PDF's binary marker, a NUL, a lone continuation byte).
+const NOT_TEXT: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n\x00\xff\xfe\x80 end";
+
+async fn answer_bytes(
+    _cx: functions::api::Ctx<'_>,
+) -> Result<functions::api::Reply, tenantry::Error> {
+    Ok(functions::api::Reply::bytes(
+        http::HeaderValue::from_static("application/pdf"),
+        bytes::Bytes::from_static(NOT_TEXT),
+    ))
+}
+
+fn bytes_handler(cx: functions::api::Ctx<'_>) -> routes::Handled<'_> {
+    Box::pin(answer_bytes(cx))
+}
+
+/// A route of this test's own that answers a document's bytes.
+static DOCUMENT: routes::Route = routes::Route {
+    name: "DOCUMENT",
+    method: http::Method::GET,
+    path: "/v1/test-document",
+    binary: "test-document",
+    permission: tenantry::access::Permission::Public,
+    needs: routes::STORE,
+    handler: bytes_handler,
+};
+
+/// A GET of `path` with no credential, as lambda_http receives it.
+fn public_event(path: &str) -> lambda_http::request::LambdaRequest {
+    let mut e: Value = serde_json::from_str(&event("GET", path, "", "", None)).unwrap();
+    e["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    serde_json::from_value(e).unwrap()
+}
+
+#[tokio::test]
+async fn a_binary_body_leaves_the_lambda_base64_encoded_and_the_local_server_untouched() {
+    use base64::Engine;
+    use lambda_http::Service;
+    let dir = tempfile::tempdir().unwrap();
+    let deps = Deps::new(Arc::new(
+        EmbeddedStore::open(dir.path().join("b.redb")).unwrap(),
+    ));
+    let app = Arc::new(App::new(deps.clone(), &[&DOCUMENT]));
+
+    // The Lambda home, through lambda_http's own adapter: the response API Gateway gets.
+    let request = public_event("/v1/test-document");
+    let served = app.clone();
+    let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(move |req| {
+        let app = served.clone();
+        async move { Ok::<_, lambda_http::Error>(functions::lambda::handle(&app, req).await) }
+    }));
+    let response = adapter
+        .call(lambda_http::LambdaEvent::new(
+            request,
+            lambda_http::Context::default(),
+        ))
+        .await
+        .unwrap();
+    let wire = serde_json::to_value(&response).unwrap();
+    assert_eq!(wire["statusCode"], 200, "{wire}");
+    assert_eq!(wire["isBase64Encoded"], true, "{wire}");
+    assert_eq!(wire["headers"]["content-type"], "application/pdf", "{wire}");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(wire["body"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(decoded, NOT_TEXT);
+
+    // The local server: the same bytes on the wire.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(functions::server::serve(listener, app));
+    let resp = reqwest::get(format!("http://{addr}/v1/test-document"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), NOT_TEXT);
+
+    // JSON stays text on the Lambda side.
+    let request = public_event("/v1/nothing-here");
+    let response = adapter
+        .call(lambda_http::LambdaEvent::new(
+            request,
+            lambda_http::Context::default(),
+        ))
+        .await
+        .unwrap();
+    let wire = serde_json::to_value(&response).unwrap();
+    assert_eq!(wire["statusCode"], 404, "{wire}");
+    assert_eq!(wire["isBase64Encoded"], false, "{wire}");
+    assert!(
+        wire["body"].as_str().unwrap().contains("not-found"),
+        "{wire}"
+    );
 }

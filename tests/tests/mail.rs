@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
-use tenantry::Deps;
 use tenantry::adapters::embedded::FileMailer;
 use tenantry::ports::{Clock, Email, Item, MailError, Mailer};
 use tenantry::service::mail::{self, MailSettings, Outcome};
@@ -159,10 +158,7 @@ async fn a_failing_mail_service_keeps_the_change_and_retries_with_backoff_until_
     let clock = Arc::new(TestClock(Mutex::new(
         Utc::now().trunc_subsecs(0) + Duration::seconds(1),
     )));
-    let deps = Deps {
-        clock: clock.clone(),
-        ..app.deps.clone()
-    };
+    let deps = app.deps.clone().with_clock(clock.clone());
     let email_id = outbox(&app.all_items(), &t.id)[0]["id"]
         .as_str()
         .expect("id")
@@ -325,10 +321,7 @@ mod ses {
             None,
         );
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
-        let deps = Deps {
-            clock: clock.clone(),
-            ..app.deps.clone()
-        };
+        let deps = app.deps.clone().with_clock(clock.clone());
         let report = mail::deliver_due(&deps, &down, &settings())
             .await
             .expect("a run");
@@ -405,10 +398,7 @@ async fn deliveries_that_die_mid_send_back_off_and_end_in_the_dead_letters() {
     let clock = Arc::new(TestClock(Mutex::new(
         Utc::now().trunc_subsecs(0) + Duration::seconds(1),
     )));
-    let deps = Deps {
-        clock: clock.clone(),
-        ..app.deps.clone()
-    };
+    let deps = app.deps.clone().with_clock(clock.clone());
     let email_id = outbox(&app.all_items(), &t.id)[0]["id"]
         .as_str()
         .expect("id")

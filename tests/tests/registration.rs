@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenantry::Deps;
 use tenantry::adapters::embedded::FileMailer;
 use tenantry::service::mail::{self, MailSettings};
 use tenantry_tests::app::{TestApp, TestTenant, pending_registration_code, spawn_app_with_logins};
@@ -308,10 +307,7 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
     let t = app.new_tenant("guesses").await;
     open_registration(&app, &t).await;
     let clock = Arc::new(TestClock(std::sync::Mutex::new(chrono::Utc::now())));
-    let deps = Deps {
-        clock: clock.clone(),
-        ..app.deps.clone()
-    };
+    let deps = app.deps.clone().with_clock(clock.clone());
     let email = "g@guess.example.com";
     let body = Registration {
         company_name: Some("Guess Co".into()),

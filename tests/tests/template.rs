@@ -31,6 +31,7 @@ use tenantry::Deps;
 use tenantry::adapters::embedded::EmbeddedStore;
 use tenantry::ports::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, WriteOp};
 use tenantry::service::auth;
+use tenantry_tests::counted::CountedIdentity;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -921,12 +922,21 @@ const OPERATOR_PLACEHOLDER: &str =
     "tk_example_operator_key_replace_me_0000000000000000000000000000000000";
 const TENANT_PLACEHOLDER: &str =
     "tk_example_tenant_owner_key_replace_me_000000000000000000000000000000";
-/// The replay's identity provider: the embedded one, on a store of its own, as Cognito is
+/// Routes that need the identity provider though their replayed event does not reach it.
+const IDENTITY_UNUSED_BY_EVENT: &[&str] = &[
+    // The event's tenant already has its customer pool (made by its creation), so
+    // provisioning again answers the tenant without a call; a tenant still
+    // `provisioning` gets its pool from the provider.
+    "tenants-provision",
+];
+
+/// The replay's identity provider, its calls counted: the embedded one, on a store of its own, as Cognito is
 /// a service of its own in AWS (its calls are not the function's DynamoDB calls).
-fn with_identity(deps: Deps, dir: &Path) -> Deps {
+fn with_counted_identity(deps: Deps, dir: &Path) -> (Deps, Arc<CountedIdentity>) {
     let store = Arc::new(EmbeddedStore::open(dir.join("idp.redb")).expect("an identity store"));
     let (idp, verifier) = tenantry_tests::app::embedded_identity(store, dir);
-    deps.with_identity(Arc::new(idp), verifier)
+    let counted = Arc::new(CountedIdentity::new(Arc::new(idp)));
+    (deps.with_identity(counted.clone(), verifier), counted)
 }
 
 /// The ids the events' authorizer contexts name (substituted like the secrets).
@@ -1173,6 +1183,10 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
 /// under `dynamodb:LeadingKeys`. A claimed Idempotency-Key counts its release too (the
 /// DeleteItem after a 5xx, which a successful replay never makes). A code change that
 /// needs a new permission fails here, not in production.
+///
+/// Each function runs with only what its route declares (`Route::needs`), as its Lambda
+/// is built: a route that uses the identity provider without declaring it answers 500
+/// here, and one that declares it without using it fails too.
 #[tokio::test]
 async fn policies_allow_every_store_call_a_successful_event_makes() {
     let t = template();
@@ -1185,14 +1199,14 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             on: AtomicBool::new(false),
             calls: Mutex::new(Vec::new()),
         });
-        let deps = with_identity(Deps::new(recorder.clone()), dir.path());
+        let (deps, identity) = with_counted_identity(Deps::new(recorder.clone()), dir.path());
         auth::register_operator_key(&deps, SETUP_OPERATOR_KEY)
             .await
             .expect("setup key");
         let operator_id = auth::register_operator_key(&deps, OPERATOR_PLACEHOLDER)
             .await
             .expect("operator key");
-        let mut subs = fixtures(&App::new(deps.clone(), None), route.binary).await;
+        let mut subs = fixtures(&App::all(deps.clone()), route.binary).await;
         subs.push((OPERATOR_KEY_ID.into(), operator_id));
 
         let file = repo().join("events").join(format!("{}.json", route.binary));
@@ -1217,7 +1231,22 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
         if variant != raw {
             replays.push(substitute(variant));
         }
-        let app = App::new(deps.clone(), Some(route.binary));
+        // The function's own dependencies: the identity provider only where declared.
+        let own = if route.needs.identity {
+            deps.clone()
+        } else {
+            deps.clone().without_identity_wired()
+        };
+        // A route declaring the provider must reach for it: built without it, its event
+        // fails (tried first, before the event's real run, on a route that would refuse).
+        let fails_unwired = if route.needs.identity {
+            let unwired = App::new(deps.clone().without_identity_wired(), &[*route]);
+            send_as_is(&unwired, &replays[0]).await.0 >= 500
+        } else {
+            false
+        };
+        let app = App::new(own, &[*route]);
+        identity.take();
         let (mut authorizer_calls, mut calls) = (Vec::new(), Vec::new());
         for replay in replays {
             // API Gateway runs the authorizer first: its answer for the event's header
@@ -1242,10 +1271,21 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             calls.extend(recorder.calls.lock().expect("recorder lock").drain(..));
             assert!(
                 (200..300).contains(&status),
-                "{}: the event answers {status} {body}",
+                "{}: the event answers {status} {body} (a 500 may be an identity provider the route uses but does not declare)",
                 file.display()
             );
         }
+        let used = identity.take() > 0
+            || fails_unwired
+            || IDENTITY_UNUSED_BY_EVENT.contains(&route.binary);
+        assert_eq!(
+            used,
+            route.needs.identity,
+            "{}: the route declares needs.identity = {} but its event {} the identity provider (calls, or fails without it)",
+            route.binary,
+            route.needs.identity,
+            if used { "calls" } else { "never calls" }
+        );
 
         let f = fns
             .iter()
@@ -1460,7 +1500,7 @@ async fn the_authorizer_event_authorizes_its_key() {
     auth::register_operator_key(&deps, SETUP_OPERATOR_KEY)
         .await
         .expect("setup key");
-    let subs = fixtures(&App::new(deps.clone(), None), "authorizer").await;
+    let subs = fixtures(&App::all(deps.clone()), "authorizer").await;
     let file = repo().join("events").join("authorizer.json");
     let text = std::fs::read_to_string(&file).expect("events/authorizer.json");
     let parse = |t: &str| -> ApiGatewayV2CustomAuthorizerV2Request {

@@ -364,7 +364,7 @@ async fn the_local_server_publishes_its_issuers_keys_for_http_verifiers() {
         tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("j.redb"))
             .expect("a store"),
     );
-    let app = Arc::new(functions::api::App::new(tenantry::Deps::new(store), None));
+    let app = Arc::new(functions::api::App::all(tenantry::Deps::new(store)));
     let jwks = serde_json::to_value(local.jwks()).expect("jwks");
     let router = functions::server::router_with_jwks(app, jwks);
     tokio::spawn(async move { functions::server::serve_router(listener, router).await });

@@ -2,7 +2,7 @@
 //! authenticate, authorize, check the body, honour Idempotency-Key, call the handler,
 //! answer JSON or problem+json, log one line.
 
-mod handlers;
+pub(crate) mod handlers;
 pub mod problem;
 
 use std::collections::HashMap;
@@ -30,6 +30,8 @@ pub struct Reply {
     pub cookie: Option<String>,
     /// An HTML page instead of JSON (the tenant's login page).
     pub html: Option<String>,
+    /// Bytes of any media type instead of JSON (a document), passed through untouched.
+    pub bytes: Option<(HeaderValue, Bytes)>,
 }
 
 impl Reply {
@@ -42,7 +44,20 @@ impl Reply {
             location: None,
             cookie: None,
             html: None,
+            bytes: None,
         }
+    }
+    /// Bytes of `content_type` (e.g. `application/pdf`), with status 200.
+    pub fn bytes(content_type: HeaderValue, bytes: Bytes) -> Self {
+        Self {
+            bytes: Some((content_type, bytes)),
+            ..Self::no_content()
+        }
+        .with_status(StatusCode::OK)
+    }
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
     /// An HTML page with this status.
     pub fn html(status: StatusCode, html: String) -> Self {
@@ -53,6 +68,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: Some(html),
+            bytes: None,
         }
     }
     pub fn created(body: Value, location: String) -> Self {
@@ -70,6 +86,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: None,
+            bytes: None,
         }
     }
 }
@@ -134,13 +151,15 @@ pub struct App {
 }
 
 impl App {
-    /// Every route (the local server), or only `binary`'s (a Lambda).
-    pub fn new(deps: Deps, binary: Option<&str>) -> Self {
+    /// Every route: the local server.
+    pub fn all(deps: Deps) -> Self {
+        Self::new(deps, ROUTES)
+    }
+
+    /// These routes only: a Lambda serves its one route, and nothing else links.
+    pub fn new(deps: Deps, routes: &[&'static Route]) -> Self {
         let mut by_path: Vec<(&str, Vec<&'static Route>)> = Vec::new();
-        for r in ROUTES
-            .iter()
-            .filter(|r| binary.is_none_or(|b| r.binary == b))
-        {
+        for &r in routes {
             match by_path.iter_mut().find(|(p, _)| *p == r.path) {
                 Some((_, v)) => v.push(r),
                 None => by_path.push((r.path, vec![r])),
@@ -259,18 +278,43 @@ fn is_json(headers: &HeaderMap, method: &Method) -> bool {
         || (method == Method::PATCH && mime == "application/merge-patch+json")
 }
 
-/// Who establishes the caller of a request.
-pub enum Authn {
-    /// This process, with `authenticate()` on the request's bearer credential: the local
-    /// server (the same function the Lambda authorizer runs).
-    Bearer,
-    /// The API's Lambda authorizer, whose verdict travels in the request context and is
-    /// never re-verified here. `None`: it found no valid credential (401).
-    Authorizer(Option<Principal>),
+/// Who establishes the caller of a request. A trait rather than an enum, so a Lambda
+/// route, which only reads its authorizer's verdict, links no token verification.
+pub trait Authn {
+    /// The caller of a route that is not public; `Error::Unauthenticated` without a
+    /// valid credential.
+    fn principal(
+        self,
+        deps: &Deps,
+        headers: &HeaderMap,
+    ) -> impl Future<Output = Result<Principal, Error>> + Send;
+}
+
+/// This process runs `authenticate()` on the request's bearer credential: the local
+/// server (the same function the Lambda authorizer runs).
+pub struct Bearer;
+
+impl Authn for Bearer {
+    async fn principal(self, deps: &Deps, headers: &HeaderMap) -> Result<Principal, Error> {
+        let header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        auth::authenticate(deps, auth::bearer(header)).await
+    }
+}
+
+/// The API's Lambda authorizer, whose verdict travels in the request context and is never
+/// re-verified here. `None`: it found no valid credential (401).
+pub struct Authorizer(pub Option<Principal>);
+
+impl Authn for Authorizer {
+    async fn principal(self, _: &Deps, _: &HeaderMap) -> Result<Principal, Error> {
+        self.0.ok_or(Error::Unauthenticated)
+    }
 }
 
 /// Serves one request. Never panics on input and never answers 5xx for bad input.
-pub async fn dispatch(app: &App, req: Request<Bytes>, authn: Authn) -> Response<Bytes> {
+pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Response<Bytes> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
@@ -348,24 +392,17 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: Authn) -> Response<
 async fn run(
     app: &App,
     route: &Route,
-    authn: Authn,
+    authn: impl Authn,
     headers: &HeaderMap,
     (params, query): (HashMap<String, String>, HashMap<String, String>),
     body: &Bytes,
     actor: &mut String,
 ) -> Result<Response<Bytes>, Error> {
-    let principal: Option<Principal> = match authn {
-        // A login page: whatever credential comes along is not looked at.
-        _ if route.permission.is_public() => None,
-        Authn::Bearer => {
-            let token = auth::bearer(
-                headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok()),
-            );
-            Some(auth::authenticate(&app.deps, token).await?)
-        }
-        Authn::Authorizer(verdict) => Some(verdict.ok_or(Error::Unauthenticated)?),
+    // A login page: whatever credential comes along is not looked at.
+    let principal: Option<Principal> = if route.permission.is_public() {
+        None
+    } else {
+        Some(authn.principal(&app.deps, headers).await?)
     };
     let scope = match &principal {
         Some(p) => {
@@ -430,14 +467,21 @@ async fn run(
         headers,
         body,
     };
-    let result = handlers::call(route.op, cx).await;
+    let result = (route.handler)(cx).await;
     let response = match &result {
         Err(_) => None,
         Ok(reply) => {
-            let mut r = match (&reply.body, &reply.html) {
-                (_, Some(page)) => html_response(reply.status, page),
-                (Some(b), None) => json_response(reply.status, "application/json", b),
-                (None, None) => {
+            let mut r = match (&reply.body, &reply.html, &reply.bytes) {
+                (_, _, Some((content_type, bytes))) => {
+                    let mut r = Response::new(bytes.clone());
+                    *r.status_mut() = reply.status;
+                    r.headers_mut()
+                        .insert(header::CONTENT_TYPE, content_type.clone());
+                    r
+                }
+                (_, Some(page), None) => html_response(reply.status, page),
+                (Some(b), None, None) => json_response(reply.status, "application/json", b),
+                (None, None, None) => {
                     let mut r = Response::new(Bytes::new());
                     *r.status_mut() = reply.status;
                     r

@@ -1,6 +1,3 @@
 //! Lambda for `POST /v1/api-keys`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("api-keys-create").await
-}
+functions::lambda_main!(API_KEYS_CREATE);

@@ -1,6 +1,3 @@
 //! Lambda for `POST /v1/customers/{customer_id}/users`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("customer-users-create").await
-}
+functions::lambda_main!(CUSTOMER_USERS_CREATE);

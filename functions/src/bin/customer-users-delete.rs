@@ -1,6 +1,3 @@
 //! Lambda for `DELETE /v1/customers/{customer_id}/users/{user_id}`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("customer-users-delete").await
-}
+functions::lambda_main!(CUSTOMER_USERS_DELETE);

@@ -1,6 +1,3 @@
 //! Lambda for `GET /v1/customers/{customer_id}/users`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("customer-users-list").await
-}
+functions::lambda_main!(CUSTOMER_USERS_LIST);

@@ -1,6 +1,3 @@
 //! Lambda for `POST /v1/customers`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("customers-create").await
-}
+functions::lambda_main!(CUSTOMERS_CREATE);

@@ -1,6 +1,3 @@
 //! Lambda for `POST /v1/customers/{customer_id}/suspend`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("customers-suspend").await
-}
+functions::lambda_main!(CUSTOMERS_SUSPEND);

@@ -1,6 +1,3 @@
 //! Lambda for `PATCH /v1/customers/{customer_id}`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("customers-update").await
-}
+functions::lambda_main!(CUSTOMERS_UPDATE);

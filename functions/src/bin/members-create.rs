@@ -1,6 +1,3 @@
 //! Lambda for `POST /v1/members`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("members-create").await
-}
+functions::lambda_main!(MEMBERS_CREATE);

@@ -1,6 +1,3 @@
 //! Lambda for `DELETE /v1/members/{member_id}`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("members-delete").await
-}
+functions::lambda_main!(MEMBERS_DELETE);

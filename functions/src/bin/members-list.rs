@@ -1,6 +1,3 @@
 //! Lambda for `GET /v1/members`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("members-list").await
-}
+functions::lambda_main!(MEMBERS_LIST);

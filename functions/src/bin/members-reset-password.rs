@@ -1,6 +1,3 @@
 //! Lambda for `POST /v1/members/{member_id}/reset-password`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("members-reset-password").await
-}
+functions::lambda_main!(MEMBERS_RESET_PASSWORD);

@@ -1,6 +1,3 @@
 //! Lambda for `POST /t/{slug}/password`, a password set from an invitation or reset link (public).
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("password-set").await
-}
+functions::lambda_main!(PASSWORD_SET);

@@ -1,6 +1,3 @@
 //! Lambda for `POST /t/{slug}/staff/login` (public: no authorizer).
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("staff-sign-in").await
-}
+functions::lambda_main!(STAFF_SIGN_IN);

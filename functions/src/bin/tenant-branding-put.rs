@@ -1,6 +1,3 @@
 //! Lambda for `PUT /v1/tenants/{tenant_id}/branding`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("tenant-branding-put").await
-}
+functions::lambda_main!(TENANT_BRANDING_PUT);

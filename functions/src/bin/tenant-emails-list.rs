@@ -1,6 +1,3 @@
 //! Lambda for `GET /v1/tenants/{tenant_id}/emails`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("tenant-emails-list").await
-}
+functions::lambda_main!(TENANT_EMAILS_LIST);

@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
                     tokio::time::sleep(MAIL_POLL).await;
                 }
             });
-            let router = functions::server::router_with_jwks(Arc::new(App::new(deps, None)), jwks);
+            let router = functions::server::router_with_jwks(Arc::new(App::all(deps)), jwks);
             functions::server::serve_router(listener, router).await?;
         }
         Command::Purge => {

@@ -1,6 +1,3 @@
 //! Lambda for `GET /v1/tenants/{tenant_id}`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("tenants-get").await
-}
+functions::lambda_main!(TENANTS_GET);

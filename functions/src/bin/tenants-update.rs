@@ -1,6 +1,3 @@
 //! Lambda for `PATCH /v1/tenants/{tenant_id}`.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve("tenants-update").await
-}
+functions::lambda_main!(TENANTS_UPDATE);

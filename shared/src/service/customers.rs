@@ -104,7 +104,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
     let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
     // With an identity provider, the email is claimed first (its marker, pending), so
     // no other creation can touch a login under it while this one makes its own.
-    let claim = match deps.identity {
+    let claim = match deps.identity()? {
         Some(_) => Some(claim_email(deps, &email_marker, &input.admin_email).await?),
         None => None,
     };
@@ -497,6 +497,9 @@ pub async fn transition(
     t: Transition,
     confirm: bool,
 ) -> Result<Value, Error> {
+    // The admin's login follows the customer's state: refuse before any write in a
+    // process without the identity provider rather than leave the login as it was.
+    deps.identity()?;
     if t == Transition::Delete && !confirm {
         return Err(Error::BadRequest {
             kind: "confirmation-required",

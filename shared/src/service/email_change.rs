@@ -155,7 +155,8 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
         });
     }
     // The pool of the login to rename, if the user has one.
-    let pool = match (&user.login_subject, &deps.identity) {
+    let idp = deps.identity()?;
+    let pool = match (&user.login_subject, idp) {
         (Some(_), Some(_)) => identity::customer_pool(deps, &tenant_id).await?,
         _ => None,
     };
@@ -177,7 +178,7 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
         }
     };
     // The login's new name.
-    if let (Some(pool), Some(idp)) = (&pool, &deps.identity) {
+    if let (Some(pool), Some(idp)) = (&pool, idp) {
         match idp.change_email(pool, &user.email, &new_email).await {
             Ok(()) => {}
             Err(IdentityError::UserExists) => {
@@ -211,7 +212,7 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
         })),
         Err(e) => {
             // Undo: the login's old name back, the claim released.
-            if let (Some(pool), Some(idp)) = (&pool, &deps.identity)
+            if let (Some(pool), Some(idp)) = (&pool, idp)
                 && let Err(undo) = idp.change_email(pool, &new_email, &user.email).await
             {
                 tracing::error!(error = ?undo, "a renamed login could not get its old email back");

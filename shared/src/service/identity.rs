@@ -54,7 +54,7 @@ pub(crate) async fn provision_loaded(
     if tenant.customer_pool.is_some() {
         return Ok(tenants::view(&tenant, item.version));
     }
-    let Some(identity) = &deps.identity else {
+    let Some(identity) = deps.identity()? else {
         return Err(Error::Unavailable(
             "no identity provider is configured; the tenant stays provisioning".into(),
         ));
@@ -195,7 +195,7 @@ pub async fn create_login(
     user_id: &str,
     password: Option<&str>,
 ) -> Result<Option<(Pool, String)>, Error> {
-    let Some(identity) = &deps.identity else {
+    let Some(identity) = deps.identity()? else {
         return Ok(None);
     };
     let Some(pool) = customer_pool(deps, tenant_id).await? else {
@@ -235,7 +235,7 @@ pub async fn create_login(
 /// Removes a login whose records could not be written (best effort: an orphan left
 /// here is replaced by the next creation with its email).
 pub async fn undo_login(deps: &Deps, pool: &Pool, email: &str) {
-    if let Some(identity) = &deps.identity
+    if let Ok(Some(identity)) = deps.identity()
         && let Err(e) = identity.delete_user(pool, email).await
     {
         tracing::warn!(error = ?e, "an unused login was left in the pool");
@@ -247,7 +247,7 @@ pub async fn undo_login(deps: &Deps, pool: &Pool, email: &str) {
 /// read again after the call: two changes racing cannot leave the provider on the
 /// older one. Best effort: our `LoginRecord` is what authentication and sign-in trust.
 pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, subject: &str) {
-    let Some(identity) = &deps.identity else {
+    let Ok(Some(identity)) = deps.identity() else {
         return;
     };
     let pool = match customer_pool(deps, tenant_id).await {
@@ -277,7 +277,7 @@ pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, subject: 
 /// Deletes a purged user's login from the identity provider. A failure fails this
 /// customer's purge, which the next run retries.
 pub async fn delete_login(deps: &Deps, tenant_id: &str, email: &str) -> Result<(), Error> {
-    let Some(identity) = &deps.identity else {
+    let Some(identity) = deps.identity()? else {
         return Ok(());
     };
     let Some(pool) = customer_pool(deps, tenant_id).await? else {

@@ -254,6 +254,9 @@ pub async fn patch(
 }
 
 pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(), Error> {
+    // Before any write: the member's login goes with it, so a process without the
+    // identity provider must refuse rather than leave a login behind.
+    deps.identity()?;
     let (m, item) = load(deps, tenant_id, member_id).await?;
     let owner_check = match m.role == StaffRole::Owner && m.status == MemberStatus::Active {
         true => Some(

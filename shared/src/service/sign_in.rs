@@ -101,7 +101,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
     let (email, password) = credentials(body)?;
     let tenant_id = tenant_of_slug(deps, slug).await?;
     let (Some(idp), Some(pool)) = (
-        &deps.identity,
+        deps.identity()?,
         identity::customer_pool(deps, &tenant_id).await?,
     ) else {
         return Err(Error::NotFound("login page"));

@@ -86,7 +86,7 @@ pub(crate) fn invitation_link(
     tenant_id: &str,
     member: &Member,
 ) -> Result<Option<(WriteOp, String)>, Error> {
-    if deps.identity.is_none() {
+    if deps.identity()?.is_none() {
         return Ok(None);
     }
     let expires = member.created_at + Duration::days(users::INVITATION_DAYS);
@@ -143,7 +143,7 @@ const NO_MEMBER: &str = "mem_00000000000000000000000000000000";
 pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
     let (email, password) = sign_in::credentials(body)?;
     let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
-    let Some(idp) = &deps.identity else {
+    let Some(idp) = deps.identity()? else {
         return Err(Error::NotFound("login page"));
     };
     let pool = idp
@@ -215,7 +215,7 @@ pub(crate) async fn principal(deps: &Deps, subject: &str) -> Result<Principal, E
 /// A member who never set one gets a new invitation (the first may have expired).
 pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<Value, Error> {
     let (member, item) = super::members::load(deps, tenant_id, member_id).await?;
-    if deps.identity.is_none() {
+    if deps.identity()?.is_none() {
         return Err(Error::conflict(
             "staff-logins-unavailable",
             "this deployment has no identity provider: staff sign in with API keys",
@@ -318,7 +318,7 @@ pub(crate) async fn set_password(
             "this link has expired or was used already; ask an owner of your team for a new one",
         )
     };
-    let Some(idp) = &deps.identity else {
+    let Some(idp) = deps.identity()? else {
         return Err(expired());
     };
     fields::staff_password(password).map_err(|e| Error::invalid("password", e))?;
@@ -463,8 +463,13 @@ pub(crate) async fn set_password(
 /// Removes a removed member's login from the staff pool (best effort: without its
 /// records it can neither sign in nor authenticate).
 pub(crate) async fn delete_login(deps: &Deps, member_id: &str) {
-    let Some(idp) = &deps.identity else {
-        return;
+    let idp = match deps.identity() {
+        Ok(Some(idp)) => idp,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(member_id, error = %e, "a removed member's staff login was left");
+            return;
+        }
     };
     let result = match idp.staff_pool().await {
         Ok(pool) => idp.delete_user(&pool, member_id).await,

@@ -38,7 +38,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         kind: input.kind,
         commission_rate_bps: input.commission_rate_bps,
         // With an identity provider, active once its customer login pool exists.
-        status: if deps.identity.is_some() {
+        status: if deps.identity()?.is_some() {
             TenantStatus::Provisioning
         } else {
             TenantStatus::Active
@@ -105,7 +105,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         }
         Err(e) => return Err(e.into()),
     }
-    let mut v = if deps.identity.is_some() {
+    let mut v = if deps.identity()?.is_some() {
         // Created either way (201): any failure here leaves it `provisioning` (with the
         // reason, when the provider gave one), for POST .../provision to continue.
         match super::identity::provision_loaded(deps, tenant.clone(), tenant_item).await {

@@ -360,7 +360,7 @@ pub async fn create(
         }
         other => other,
     };
-    let claim = match deps.identity {
+    let claim = match deps.identity()? {
         Some(_) => Some(
             claim_email(deps, &marker, &input.email)
                 .await
@@ -604,6 +604,8 @@ pub async fn set_active(
     user_id: &str,
     active: bool,
 ) -> Result<Value, Error> {
+    // The login follows: see `customers::transition`.
+    deps.identity()?;
     live_customer(deps, tenant_id, customer_id).await?;
     let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
     if current.role == CustomerRole::Admin.as_str() {
@@ -662,6 +664,8 @@ pub async fn delete(
     customer_id: &str,
     user_id: &str,
 ) -> Result<(), Error> {
+    // The login goes too: see `customers::transition`.
+    deps.identity()?;
     let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
     let (user, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
     if user.role == CustomerRole::Admin.as_str() {
@@ -869,7 +873,7 @@ pub async fn set_password(
             Err(e) => return Err(e),
         };
     match (
-        &deps.identity,
+        deps.identity()?,
         identity::customer_pool(deps, &tenant_id).await?,
     ) {
         (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
