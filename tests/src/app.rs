@@ -338,3 +338,22 @@ pub async fn cognito_deps(
     let deps = Deps::new(store).with_identity(cognito.clone(), Arc::new(verifier));
     (deps, cognito, prefix)
 }
+
+/// A clock the test moves: time-dependent rules (expiries, backoff) without waiting.
+pub struct TestClock(pub std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl TestClock {
+    /// Starting at this instant.
+    pub fn at(now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(std::sync::Mutex::new(now))
+    }
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().expect("clock") += by;
+    }
+}
+
+impl tenantry::ports::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock")
+    }
+}

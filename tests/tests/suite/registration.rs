@@ -293,12 +293,7 @@ async fn the_code_email_is_branded_replies_to_support_and_forgets_the_code_once_
     );
 }
 
-struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
-impl tenantry::ports::Clock for TestClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        *self.0.lock().expect("clock")
-    }
-}
+use tenantry_tests::app::TestClock;
 
 #[tokio::test]
 async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {

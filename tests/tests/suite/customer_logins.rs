@@ -153,7 +153,7 @@ async fn a_customer_admin_signs_in_and_sees_itself_and_nothing_else() {
         if route.path.contains("{user_id}") {
             targets.push(target(&x, &a.id, &y_admin));
         }
-        // The admin manages its own company's users (tests/tests/customer_users.rs); every
+        // The admin manages its own company's users (tests/tests/suite/customer_users.rs); every
         // other route is closed to it even for its own customer.
         if !route.permission.is_customer_users() {
             targets.push(target(&x, &a.id, &x_admin));
@@ -243,7 +243,7 @@ async fn the_customers_status_decides_whether_its_admin_gets_in() {
     assert_eq!(me(&token).await, StatusCode::OK);
 
     // An admin email change would move the login: it waits for the new address to
-    // confirm (tests/tests/customer_users.rs), and the login is untouched meanwhile.
+    // confirm (tests/tests/suite/customer_users.rs), and the login is untouched meanwhile.
     let r = app
         .patch(
             &a.owner_key,

@@ -14,17 +14,7 @@ use tenantry::ports::{Clock, Email, Item, MailError, Mailer};
 use tenantry::service::mail::{self, MailSettings, Outcome};
 use tenantry_tests::app::{customer_body, spawn_app};
 
-struct TestClock(Mutex<DateTime<Utc>>);
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock")
-    }
-}
-impl TestClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().expect("clock") += by;
-    }
-}
+use tenantry_tests::app::TestClock;
 
 /// Counts what reaches the real mailer it wraps.
 struct Counting<M> {

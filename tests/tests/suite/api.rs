@@ -1170,12 +1170,7 @@ async fn two_owners_removing_each_other_at_once_leave_one_owner() {
     }
 }
 
-struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
-impl tenantry::ports::Clock for TestClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+use tenantry_tests::app::TestClock;
 
 #[tokio::test]
 async fn an_idempotency_key_is_free_again_after_24_hours_and_after_an_abandoned_request() {

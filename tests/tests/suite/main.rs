@@ -1,0 +1,18 @@
+//! Every integration test, in one binary with a module per area: the application links
+//! once, not once per area. The shared harness is the `tenantry_tests` library
+//! (`tests/src/`): `spawn_app()`, the store contract suite, the gateway, the browser.
+
+mod api;
+mod browser;
+mod customer_logins;
+mod customer_users;
+mod identity;
+mod isolation;
+mod lambda;
+mod mail;
+mod provisioning;
+mod registration;
+mod staff_logins;
+mod store_contract;
+mod template;
+mod tokens;
