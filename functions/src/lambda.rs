@@ -196,9 +196,9 @@ pub async fn serve_purge() -> Result<(), Error> {
         .await?
         .with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)));
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let deps = deps.clone();
-            async move { purge(&deps).await }
+            async move { purge(&deps, &event.payload).await }
         },
     ))
     .await
@@ -206,7 +206,15 @@ pub async fn serve_purge() -> Result<(), Error> {
 
 /// One purge run. Customers whose purge failed stay due and are retried next run; the
 /// run itself fails (and the scheduler retries it) only when the store is unusable.
-pub async fn purge(deps: &Deps) -> Result<serde_json::Value, Error> {
+/// The event `{"backfill_due_index": true}`, sent by hand once after the upgrade to the
+/// due-work index, moves purges scheduled before it into the index instead.
+pub async fn purge(deps: &Deps, event: &serde_json::Value) -> Result<serde_json::Value, Error> {
+    if is_backfill(event) {
+        let moved = tenantry::service::purge::backfill_due(deps)
+            .await
+            .map_err(|e| failed("the purge backfill", &e))?;
+        return Ok(serde_json::json!({ "backfilled": moved }));
+    }
     let report = tenantry::service::purge::run(deps, deps.clock.now())
         .await
         .map_err(|e| {
@@ -245,6 +253,12 @@ pub async fn mail_sender(
     event: &serde_json::Value,
 ) -> Result<serde_json::Value, Error> {
     use tenantry::service::mail;
+    if is_backfill(event) {
+        let written = mail::backfill_due(deps)
+            .await
+            .map_err(|e| failed("the email backfill", &e))?;
+        return Ok(serde_json::json!({ "backfilled": written }));
+    }
     let Some(records) = event.get("Records").and_then(|r| r.as_array()) else {
         let report = mail::deliver_due(deps, mailer, settings)
             .await
@@ -286,4 +300,15 @@ pub async fn mail_sender(
         "stream batch"
     );
     Ok(serde_json::json!({ "batchItemFailures": failures }))
+}
+
+/// The one-time upgrade event of a scheduled function: `{"backfill_due_index": true}`.
+fn is_backfill(event: &serde_json::Value) -> bool {
+    event.get("backfill_due_index") == Some(&serde_json::Value::Bool(true))
+}
+
+/// Logs a job's failure with its cause chain and answers an opaque error.
+fn failed(what: &str, e: &tenantry::Error) -> Error {
+    tracing::error!(error = %e, "{what} failed");
+    Error::from(format!("{what} failed; see the log"))
 }

@@ -295,18 +295,17 @@ pub async fn pending_email_value(
     value: &str,
 ) -> Option<String> {
     use tenantry::ports::{Query, SortRange};
+    let outbox = tenantry::store::keys::outbox_email(tenant_id, "").pk;
     let page = deps
         .store
-        .query(Query::gsi1(
-            tenantry::store::keys::outbox_due_partition(tenant_id),
-            SortRange::All,
-            100,
-        ))
+        .query(Query::partition(outbox, SortRange::All, 100))
         .await
-        .expect("the outbox's due index");
+        .expect("the tenant's outbox");
+    // Email ids are time-ordered: the newest last.
     page.items
         .iter()
         .rev()
+        .filter(|i| i.data["state"] == "pending")
         .filter(|i| i.data["template"] == template && i.data["to"] == to)
         .find_map(|i| i.data["context"][value].as_str().map(str::to_owned))
 }

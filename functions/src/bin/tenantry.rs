@@ -41,6 +41,9 @@ enum Command {
     Purge,
     /// Deliver the emails that are due into <data>/outbox/, once.
     Mail,
+    /// Once, after upgrading a data folder made before the due-work index: give emails
+    /// still pending and customers waiting for their purge their due-work entries.
+    BackfillDue,
 }
 
 /// How often `serve` looks for due emails.
@@ -120,6 +123,18 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::BackfillDue => {
+            let emails = mail::backfill_due(&deps)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let purges = purge::backfill_due(&deps)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({ "emails": emails, "purges": purges })
+            );
         }
         Command::Mail => {
             let report = mail::deliver_due(&deps, &mailer(&cli.data)?, &mail_settings(None))

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{from_item, page, to_data};
@@ -61,14 +61,11 @@ pub(crate) fn profile_item(tenant_id: &str, c: &Customer, version: u64) -> Resul
     Ok(item)
 }
 
+/// A deleted customer's purge, in the due-work index (`due`), due when its restore
+/// window ends.
 fn purge_key(tenant_id: &str, c: &Customer) -> Option<Key> {
-    c.purge_after.map(|p| {
-        keys::purge_entry(
-            tenant_id,
-            &p.to_rfc3339_opts(SecondsFormat::Secs, true),
-            &c.id,
-        )
-    })
+    c.purge_after
+        .map(|p| super::due::entry(super::due::Kind::Purge, tenant_id, &c.id, p))
 }
 
 fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
@@ -189,8 +186,8 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
             keys::customer_user(tenant_id, &customer.id, &user.id),
             to_data(&user)?,
         )),
-        super::mail::customer_welcome(tenant_id, &customer, now)?,
     ];
+    ops.extend(super::mail::customer_welcome(tenant_id, &customer, now)?);
     if let Some(sub) = &login_subject {
         ops.push(login_record(tenant_id, sub, &customer, true)?);
     }

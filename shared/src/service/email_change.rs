@@ -49,7 +49,7 @@ pub(crate) fn request(
         now + Duration::hours(LINK_HOURS),
     )?;
     let email = super::mail::email_change(tenant_id, first_name, new_email, &token, now)?;
-    Ok(vec![link, email])
+    Ok([vec![link], email.to_vec()].concat())
 }
 
 /// What a `PATCH` answers about a change it asked for.

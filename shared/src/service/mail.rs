@@ -33,6 +33,8 @@ use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Email, Item, MailError, Mailer, Query, SortRange, WriteOp};
 use crate::store::keys;
 
+use super::due::{self, Kind};
+
 /// Tries before an email is dead-lettered.
 pub const MAX_ATTEMPTS: u32 = 8;
 /// How long a delivery owns an email it claimed; another run may take it over after.
@@ -136,7 +138,8 @@ fn item_of(tenant_id: &str, e: &OutboxEmail, version: u64) -> Result<Item, Error
     item.version = version;
     let expiry = |from: DateTime<Utc>| Some((from + Duration::days(KEEP_DAYS)).timestamp());
     Ok(match e.state {
-        State::Pending => item.with_gsi1(keys::outbox_due(tenant_id, &stamp(e.due_at), &e.id)),
+        // Its next try is found through the due-work index (`due`), not an index here.
+        State::Pending => item,
         State::Dead => {
             item.expires_at = expiry(e.due_at.max(e.created_at));
             item.with_gsi1(keys::outbox_dead(tenant_id, &stamp(e.created_at), &e.id))
@@ -148,7 +151,11 @@ fn item_of(tenant_id: &str, e: &OutboxEmail, version: u64) -> Result<Item, Error
     })
 }
 
-/// The write that puts a new email in the tenant's outbox, due now. Add it to the
+/// The writes that put a new email in the tenant's outbox, due now: the email and its
+/// due-work entry. Add both to the transaction of the change that causes the email.
+pub type Queued = [WriteOp; 2];
+
+/// The writes that put a new email in the tenant's outbox, due now. Add them to the
 /// transaction of the change that causes the email.
 pub fn enqueue(
     tenant_id: &str,
@@ -156,7 +163,7 @@ pub fn enqueue(
     to: &str,
     context: Map<String, Value>,
     now: DateTime<Utc>,
-) -> Result<WriteOp, Error> {
+) -> Result<Queued, Error> {
     let email = OutboxEmail {
         id: ids::new_id(ids::EMAIL),
         template,
@@ -171,7 +178,10 @@ pub fn enqueue(
         last_error: None,
         secrets_dropped: false,
     };
-    Ok(WriteOp::create(item_of(tenant_id, &email, 1)?))
+    Ok([
+        WriteOp::create(item_of(tenant_id, &email, 1)?),
+        due::schedule(Kind::Mail, tenant_id, &email.id, now),
+    ])
 }
 
 /// The invitation a new staff member (or a new tenant's owner) receives: with staff
@@ -181,7 +191,7 @@ pub fn staff_invitation(
     member: &crate::model::member::Member,
     link_token: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<WriteOp, Error> {
+) -> Result<Queued, Error> {
     let role_label = match member.role.as_str() {
         "owner" => "an owner",
         _ => "a member",
@@ -207,7 +217,7 @@ pub fn customer_welcome(
     tenant_id: &str,
     customer: &crate::model::customer::Customer,
     now: DateTime<Utc>,
-) -> Result<WriteOp, Error> {
+) -> Result<Queued, Error> {
     let mut context = Map::new();
     context.insert("first_name".into(), json!(customer.admin.first_name));
     context.insert("company_name".into(), json!(customer.company.name));
@@ -227,7 +237,7 @@ pub fn registration_code(
     to: &str,
     code: &str,
     now: DateTime<Utc>,
-) -> Result<WriteOp, Error> {
+) -> Result<Queued, Error> {
     let mut context = Map::new();
     context.insert("code".into(), json!(code));
     context.insert("minutes".into(), json!(super::registration::CODE_MINUTES));
@@ -242,7 +252,7 @@ pub fn user_invitation(
     company_name: &str,
     link_token: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<WriteOp, Error> {
+) -> Result<Queued, Error> {
     let mut context = Map::new();
     context.insert("first_name".into(), json!(user.first_name));
     context.insert("company_name".into(), json!(company_name));
@@ -266,7 +276,7 @@ pub fn password_reset(
     first_name: &str,
     link_token: &str,
     now: DateTime<Utc>,
-) -> Result<WriteOp, Error> {
+) -> Result<Queued, Error> {
     let mut context = Map::new();
     context.insert("first_name".into(), json!(first_name));
     context.insert("link_token".into(), json!(link_token));
@@ -281,7 +291,7 @@ pub fn email_change(
     new_email: &str,
     link_token: &str,
     now: DateTime<Utc>,
-) -> Result<WriteOp, Error> {
+) -> Result<Queued, Error> {
     let mut context = Map::new();
     context.insert("first_name".into(), json!(first_name));
     context.insert("new_email".into(), json!(new_email));
@@ -438,6 +448,8 @@ pub async fn deliver(
         return Ok(Outcome::Skipped);
     };
     let mut email: OutboxEmail = from_item(&item)?;
+    // Where the email's due-work entry is now: each write below moves it with the email.
+    let scheduled = email.due_at;
     if email.state != State::Pending
         || email.due_at > now
         || email.claimed_until.is_some_and(|until| until > now)
@@ -452,16 +464,10 @@ pub async fn deliver(
         email.claimed_until = None;
         email.last_error = Some("the last delivery did not finish (a crash or a timeout)".into());
         email.drop_secrets();
-        return match deps
-            .store
-            .put(
-                item_of(tenant_id, &email, item.version + 1)?,
-                Condition::VersionIs(item.version),
-            )
-            .await
-        {
+        let ops = moved(tenant_id, &email, &item, scheduled)?;
+        return match deps.store.transact(ops).await {
             Ok(()) => Ok(Outcome::Dead),
-            Err(crate::ports::StoreError::ConditionFailed) => Ok(Outcome::Skipped),
+            Err(crate::ports::StoreError::TransactionCanceled { .. }) => Ok(Outcome::Skipped),
             Err(e) => Err(e.into()),
         };
     }
@@ -475,16 +481,14 @@ pub async fn deliver(
     let claimed = item.version + 1;
     match deps
         .store
-        .put(
-            item_of(tenant_id, &email, claimed)?,
-            Condition::VersionIs(item.version),
-        )
+        .transact(moved(tenant_id, &email, &item, scheduled)?)
         .await
     {
         Ok(()) => {}
-        Err(crate::ports::StoreError::ConditionFailed) => return Ok(Outcome::Skipped),
+        Err(crate::ports::StoreError::TransactionCanceled { .. }) => return Ok(Outcome::Skipped),
         Err(e) => return Err(e.into()),
     }
+    let scheduled = email.due_at;
 
     let result = match tenant_of(deps, tenant_id).await? {
         None => Err(MailError::Rejected(anyhow::anyhow!(
@@ -526,17 +530,15 @@ pub async fn deliver(
     };
     // Record the outcome. After a send, a lost record means a second send once the claim
     // expires, so a failing store is retried a few times; the write is version-guarded.
-    let record = item_of(tenant_id, &email, claimed + 1)?;
+    let mut claimed_item = item;
+    claimed_item.version = claimed;
+    let record = moved(tenant_id, &email, &claimed_item, scheduled)?;
     let mut tries = 0;
     loop {
         tries += 1;
-        match deps
-            .store
-            .put(record.clone(), Condition::VersionIs(claimed))
-            .await
-        {
+        match deps.store.transact(record.clone()).await {
             Ok(()) => return Ok(outcome),
-            Err(crate::ports::StoreError::ConditionFailed) => {
+            Err(crate::ports::StoreError::TransactionCanceled { .. }) => {
                 // Another run took over after this claim expired.
                 tracing::warn!(email = %email.id, tenant = tenant_id, "the email's claim expired during delivery");
                 return Ok(outcome);
@@ -548,6 +550,29 @@ pub async fn deliver(
             }
         }
     }
+}
+
+/// The writes that store `email` over `item` (its version checked) and move its due-work
+/// entry from `scheduled` to its new due time, or remove it once it is no longer pending.
+fn moved(
+    tenant_id: &str,
+    email: &OutboxEmail,
+    item: &Item,
+    scheduled: DateTime<Utc>,
+) -> Result<Vec<WriteOp>, Error> {
+    let mut ops = vec![WriteOp::Put {
+        item: item_of(tenant_id, email, item.version + 1)?,
+        condition: Condition::VersionIs(item.version),
+    }];
+    let next = (email.state == State::Pending).then_some(email.due_at);
+    ops.extend(due::reschedule(
+        Kind::Mail,
+        tenant_id,
+        &email.id,
+        scheduled,
+        next,
+    ));
+    Ok(ops)
 }
 
 fn backoff(attempts: u32) -> Duration {
@@ -562,9 +587,10 @@ async fn tenant_of(deps: &Deps, tenant_id: &str) -> Result<Option<Tenant>, Error
     }
 }
 
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryReport {
-    pub tenants_checked: u64,
+    /// Due-work entries read (each names one email).
+    pub due: u64,
     pub sent: u64,
     pub retrying: u64,
     pub dead: u64,
@@ -572,66 +598,94 @@ pub struct DeliveryReport {
     pub failures: u64,
 }
 
-/// Delivers every email that is due, tenant by tenant (the tenant directory, then one
-/// query of each tenant's due index: no scan).
+/// Delivers every email that is due: the mail shards of the due-work index up to now
+/// (one query per shard and page), then each email they name. The cost follows the
+/// emails that are due, not the number of tenants.
 pub async fn deliver_due(
     deps: &Deps,
     mailer: &dyn Mailer,
     settings: &MailSettings,
 ) -> Result<DeliveryReport, Error> {
     let mut report = DeliveryReport::default();
-    let upper = format!("{}~", stamp(deps.clock.now()));
-    let mut directory = super::tenants::Directory::default();
-    while let Some(tenant_id) = directory.next(deps).await? {
-        let tenant_id = &tenant_id;
-        report.tenants_checked += 1;
-        let mut start = None;
-        loop {
-            let due = match deps
-                .store
-                .query(
-                    Query::gsi1(
-                        keys::outbox_due_partition(tenant_id),
-                        SortRange::Between(String::new(), upper.clone()),
-                        100,
-                    )
-                    .after(start),
-                )
-                .await
-            {
-                Ok(due) => due,
-                Err(e) => {
-                    // One tenant's failure does not hold up the others.
-                    report.failures += 1;
-                    tracing::error!(error = %e, tenant = %tenant_id, "reading due emails failed");
-                    break;
-                }
-            };
-            // The index holds the emails themselves; `sk` is the email id.
-            for entry in &due.items {
-                match deliver(deps, mailer, settings, tenant_id, &entry.sk).await {
-                    Ok(Outcome::Sent) => report.sent += 1,
-                    Ok(Outcome::Retrying { .. }) => report.retrying += 1,
-                    Ok(Outcome::Dead) => report.dead += 1,
-                    Ok(Outcome::Skipped) => {}
-                    Err(e) => {
-                        report.failures += 1;
-                        tracing::error!(error = %e, tenant = %tenant_id, "delivering an email failed");
+    let mut sweep = due::Sweep::new(Kind::Mail, deps.clock.now());
+    while let Some(page) = sweep.next(deps).await? {
+        for entry in page {
+            report.due += 1;
+            let (tenant_id, email_id) = (&entry.tenant_id, &entry.item_id);
+            // One email's failure does not hold up the others.
+            match deliver(deps, mailer, settings, tenant_id, email_id).await {
+                Ok(Outcome::Sent) => report.sent += 1,
+                Ok(Outcome::Retrying { .. }) => report.retrying += 1,
+                Ok(Outcome::Dead) => report.dead += 1,
+                Ok(Outcome::Skipped) => {
+                    if let Err(e) = forget_if_stale(deps, &entry).await {
+                        tracing::warn!(error = %e, tenant = %tenant_id, email = %email_id, "a stale due entry stays");
                     }
                 }
-            }
-            match due.next {
-                Some(next) => start = Some(next),
-                None => break,
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::error!(error = %e, tenant = %tenant_id, email = %email_id, "delivering an email failed");
+                }
             }
         }
     }
     Ok(report)
 }
 
-/// A tenant's emails in `state` (today: `dead`, the dead letters), oldest first, a page
-/// at a time, for the operator: `{"data": [...], "next_cursor": ...}`. No body is kept,
-/// so none is shown: the template, the recipient, the tries and the last error.
+/// Removes a due entry whose email is gone, finished, or due at another time (every
+/// write of an email moves its entry, so only a leftover is stale).
+async fn forget_if_stale(deps: &Deps, entry: &due::Due) -> Result<(), Error> {
+    let key = keys::outbox_email(&entry.tenant_id, &entry.item_id);
+    let current = match deps.store.get(&key).await? {
+        Some(item) => Some(from_item::<OutboxEmail>(&item)?),
+        None => None,
+    };
+    let stale = current.is_none_or(|e| {
+        e.state != State::Pending
+            || due::entry(Kind::Mail, &entry.tenant_id, &e.id, e.due_at) != entry.entry
+    });
+    if stale {
+        due::forget(deps, entry).await?;
+    }
+    Ok(())
+}
+
+/// A one-time step of the upgrade to the due-work index: emails that were pending before
+/// it have no entry, so this walks each tenant's former due index once (the tenant
+/// directory, then one query per tenant) and gives every pending email its entry. Safe
+/// to run again; the scheduled sweep never does this. Returns the entries written.
+pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
+    let mut written = 0;
+    let mut directory = super::tenants::Directory::default();
+    while let Some(tenant_id) = directory.next(deps).await? {
+        let mut start = None;
+        loop {
+            let page = deps
+                .store
+                .query(
+                    Query::gsi1(keys::outbox_due_partition(&tenant_id), SortRange::All, 100)
+                        .after(start),
+                )
+                .await?;
+            for item in &page.items {
+                let Ok(email) = from_item::<OutboxEmail>(item) else {
+                    continue;
+                };
+                if email.state == State::Pending {
+                    let entry = due::entry(Kind::Mail, &tenant_id, &email.id, email.due_at);
+                    deps.store.put(Item::marker(entry), Condition::None).await?;
+                    written += 1;
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(written)
+}
+
 pub async fn list(
     deps: &Deps,
     tenant_id: &str,
@@ -722,16 +776,18 @@ pub async fn redrive(deps: &Deps, tenant_id: &str, email_id: &str) -> Result<Val
     email.attempts = 0;
     email.due_at = now;
     email.claimed_until = None;
-    match deps
-        .store
-        .put(
-            item_of(tenant_id, &email, item.version + 1)?,
-            Condition::VersionIs(item.version),
-        )
-        .await
-    {
+    let ops = vec![
+        WriteOp::Put {
+            item: item_of(tenant_id, &email, item.version + 1)?,
+            condition: Condition::VersionIs(item.version),
+        },
+        due::schedule(Kind::Mail, tenant_id, &email.id, now),
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => {}
-        Err(crate::ports::StoreError::ConditionFailed) => return Err(Error::concurrent_update()),
+        Err(crate::ports::StoreError::TransactionCanceled { .. }) => {
+            return Err(Error::concurrent_update());
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(json!({

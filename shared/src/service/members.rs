@@ -61,8 +61,13 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
     let mut ops = vec![
         WriteOp::create(super::staff::email_marker(tenant_id, &m.email, &m.id)?),
         WriteOp::create(Item::new(keys::member(tenant_id, &m.id), to_data(&m)?)),
-        super::mail::staff_invitation(tenant_id, &m, link.as_ref().map(|(_, t)| t.as_str()), now)?,
     ];
+    ops.extend(super::mail::staff_invitation(
+        tenant_id,
+        &m,
+        link.as_ref().map(|(_, t)| t.as_str()),
+        now,
+    )?);
     ops.extend(link.map(|(op, _)| op));
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&m, 1)),

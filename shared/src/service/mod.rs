@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod due;
 pub mod email_change;
 pub mod idempotency;
 pub mod identity;

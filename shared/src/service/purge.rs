@@ -1,15 +1,17 @@
 //! The purge job: removes customers whose 30-day restore window has passed.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
+use super::due::{self, Kind, Sweep};
 use crate::Deps;
 use crate::error::Error;
-use crate::ports::{Query, SortRange};
+use crate::ports::{Item, Query, SortRange, WriteOp};
 use crate::store::keys;
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PurgeReport {
-    pub tenants_checked: u64,
+    /// Due-work entries read (each names one deleted customer).
+    pub due: u64,
     pub customers_purged: u64,
     /// Customers whose purge failed this run; they stay due and are retried.
     pub failures: u64,
@@ -23,6 +25,11 @@ async fn purge_entry(
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
     if super::customers::purge_one(deps, tenant_id, customer_id, now).await? {
+        // The purge removed the customer's entry; one moved by the backfill may sit at
+        // another instant (a former entry kept seconds only), so this one goes too.
+        deps.store
+            .delete(entry, crate::ports::Condition::None)
+            .await?;
         return Ok(true);
     }
     if deps
@@ -39,54 +46,79 @@ async fn purge_entry(
     Ok(false)
 }
 
-/// Walks every tenant's purge partition up to `now`; no scan: the tenant directory and
-/// one range query per tenant.
+/// Purges every customer whose restore window has passed: the purge shards of the
+/// due-work index up to `now`, then each customer they name. No scan and no walk of the
+/// tenants: the cost follows the customers that are due.
 pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> {
     let mut report = PurgeReport::default();
-    let upper = format!("{}~", now.to_rfc3339_opts(SecondsFormat::Secs, true));
-    let mut directory = super::tenants::Directory::default();
-    while let Some(tenant_id) = directory.next(deps).await? {
-        let tenant_id = &tenant_id;
-        report.tenants_checked += 1;
-        let mut start = None;
-        loop {
-            let due = deps
-                .store
-                .query(
-                    Query::partition(
-                        keys::purge_partition(tenant_id),
-                        SortRange::Between("0".into(), upper.clone()),
-                        100,
-                    )
-                    .after(start),
-                )
-                .await?;
-            for entry in &due.items {
-                let Some(customer_id) = keys::customer_id_from_purge_entry(&entry.sk) else {
-                    continue;
-                };
-                // One customer that fails (a concurrent change, a bad record) is
-                // reported and retried next run; it never stops the others.
-                match purge_entry(deps, tenant_id, customer_id, &entry.key(), now).await {
-                    Ok(true) => report.customers_purged += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        report.failures += 1;
-                        tracing::warn!(tenant_id = %tenant_id, customer_id = %customer_id, error = %e, "purge of one customer failed");
-                    }
+    let mut sweep = Sweep::new(Kind::Purge, now);
+    while let Some(page) = sweep.next(deps).await? {
+        for entry in page {
+            report.due += 1;
+            let (tenant_id, customer_id) = (&entry.tenant_id, &entry.item_id);
+            // One customer that fails (a concurrent change, a bad record) is reported
+            // and retried next run; it never stops the others.
+            match purge_entry(deps, tenant_id, customer_id, &entry.entry, now).await {
+                Ok(true) => report.customers_purged += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(tenant_id = %tenant_id, customer_id = %customer_id, error = %e, "purge of one customer failed");
                 }
-            }
-            match due.next {
-                Some(n) => start = Some(n),
-                None => break,
             }
         }
     }
     tracing::info!(
-        tenants = report.tenants_checked,
+        due = report.due,
         purged = report.customers_purged,
         failures = report.failures,
         "purge finished"
     );
     Ok(report)
+}
+
+/// A one-time step of the upgrade to the due-work index: customers deleted before it
+/// have their purge entry in their tenant's former purge partition. This walks those
+/// partitions once (the tenant directory, then one query per tenant), gives each
+/// customer its due-work entry and removes the former one. Safe to run again; the
+/// scheduled purge never does this. Returns the entries moved.
+pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
+    let mut moved = 0;
+    let mut directory = super::tenants::Directory::default();
+    while let Some(tenant_id) = directory.next(deps).await? {
+        let mut start = None;
+        loop {
+            let page = deps
+                .store
+                .query(
+                    Query::partition(keys::purge_partition(&tenant_id), SortRange::All, 100)
+                        .after(start),
+                )
+                .await?;
+            for old in &page.items {
+                let (Some((at, _)), Some(customer_id)) = (
+                    old.sk.split_once('#'),
+                    keys::customer_id_from_purge_entry(&old.sk),
+                ) else {
+                    continue;
+                };
+                let Ok(due_at) = DateTime::parse_from_rfc3339(at) else {
+                    continue;
+                };
+                let entry = due::entry(Kind::Purge, &tenant_id, customer_id, due_at.to_utc());
+                deps.store
+                    .transact(vec![
+                        WriteOp::put(Item::marker(entry)),
+                        WriteOp::delete(old.key()),
+                    ])
+                    .await?;
+                moved += 1;
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(moved)
 }

@@ -232,7 +232,7 @@ pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value
     let email = super::mail::registration_code(&tenant_id, &pending.email, &code, now)?;
     match deps
         .store
-        .transact(vec![WriteOp::Put { item, condition }, email])
+        .transact([vec![WriteOp::Put { item, condition }], email.to_vec()].concat())
         .await
     {
         Ok(()) => {}

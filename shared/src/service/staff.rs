@@ -258,7 +258,11 @@ pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Re
         item: record,
         condition: Condition::VersionIs(item.version),
     };
-    match deps.store.transact(vec![member_op, link, email]).await {
+    match deps
+        .store
+        .transact([vec![member_op, link], email.to_vec()].concat())
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
         Err(e) => return Err(e.into()),

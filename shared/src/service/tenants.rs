@@ -83,13 +83,13 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
             &owner.email,
             &owner.id,
         )?),
-        super::mail::staff_invitation(
-            &tenant.id,
-            &owner,
-            link.as_ref().map(|(_, t)| t.as_str()),
-            now,
-        )?,
     ];
+    ops.extend(super::mail::staff_invitation(
+        &tenant.id,
+        &owner,
+        link.as_ref().map(|(_, t)| t.as_str()),
+        now,
+    )?);
     ops.extend(link.map(|(op, _)| op));
     match deps.store.transact(ops).await {
         Ok(()) => {}

@@ -456,7 +456,7 @@ pub async fn create(
     } else {
         None
     };
-    ops.push(super::mail::user_invitation(
+    ops.extend(super::mail::user_invitation(
         tenant_id,
         &user,
         &customer.company.name,
@@ -732,7 +732,9 @@ pub async fn reset_password(
         expires_at,
     )?;
     let email = super::mail::password_reset(tenant_id, &user.email, &user.first_name, &token, now)?;
-    deps.store.transact(vec![link, email]).await?;
+    deps.store
+        .transact([vec![link], email.to_vec()].concat())
+        .await?;
     Ok(json!({
         "status": "reset_link_sent",
         "email": user.email,

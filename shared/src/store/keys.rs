@@ -175,6 +175,31 @@ pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
     sk.rsplit_once('#').map(|(_, id)| id)
 }
 
+// ---- due work (service/due.rs): a sparse, sharded index under P#, one entry per item
+// that becomes due later, written in the transaction of the change that schedules it.
+
+/// One shard of one kind of due work: `P#DUE#<kind>#<shard>`.
+pub fn due_partition(kind: &str, shard: u32) -> String {
+    format!("{PLATFORM}DUE#{kind}#{shard}")
+}
+/// An entry, ordered by when it is due: `<due_at>#<tenant_id>#<item_id>`.
+pub fn due_entry(kind: &str, shard: u32, due_at: &str, tenant_id: &str, item_id: &str) -> Key {
+    key(
+        due_partition(kind, shard),
+        format!("{due_at}#{tenant_id}#{item_id}"),
+    )
+}
+/// The tenant and the item an entry's sort key names.
+pub fn due_entry_target(sk: &str) -> Option<(&str, &str)> {
+    let (rest, item_id) = sk.rsplit_once('#')?;
+    let (_, tenant_id) = rest.rsplit_once('#')?;
+    (!tenant_id.is_empty() && !item_id.is_empty()).then_some((tenant_id, item_id))
+}
+/// The marker of a one-time move of older schedules into the due index.
+pub fn due_backfilled(kind: &str) -> Key {
+    key(format!("{PLATFORM}DUE#BACKFILLED"), kind)
+}
+
 /// Failed sign-ins of one email at one tenant's login, by the SHA-256 (hex) of the
 /// normalized email: the throttle's counter.
 pub fn sign_in_failures(tenant_id: &str, email_hash: &str) -> Key {
@@ -227,14 +252,8 @@ pub fn outbox_email(tenant_id: &str, email_id: &str) -> Key {
     key(format!("{TENANT}{tenant_id}#MAIL"), email_id)
 }
 
-/// GSI1 entry of an email waiting for delivery, ordered by when it is due. Only
-/// pending emails have one (a sparse index): the sweep reads nothing else.
-pub fn outbox_due(tenant_id: &str, due_at: &str, email_id: &str) -> Key {
-    key(
-        outbox_due_partition(tenant_id),
-        format!("{due_at}#{email_id}"),
-    )
-}
+/// The GSI1 partition where pending emails were indexed before the due-work index
+/// (`due_entry`); read only by `mail::backfill_due`, the one-time upgrade step.
 pub fn outbox_due_partition(tenant_id: &str) -> String {
     format!("{TENANT}{tenant_id}#MAILDUE")
 }
@@ -299,6 +318,15 @@ mod tests {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
             assert!(!belongs_to_tenant(&k.pk, "ten_ab"), "{k:?}");
         }
+    }
+
+    #[test]
+    fn a_due_entry_names_its_tenant_and_item_and_lives_under_the_platform_prefix() {
+        let k = due_entry("mail", 3, "2026-12-01T02:00:00.000Z", "ten_1", "eml_2");
+        assert!(is_platform(&k.pk));
+        assert!(!belongs_to_tenant(&k.pk, "ten_1"));
+        assert_eq!(due_entry_target(&k.sk), Some(("ten_1", "eml_2")));
+        assert_eq!(due_entry_target("2026#x"), None);
     }
 
     #[test]

@@ -558,3 +558,67 @@ async fn the_operator_redrives_a_dead_letter_which_then_goes_out_once() {
         list.body
     );
 }
+
+/// The sweep reads what is due, not every tenant: with 10,000 tenants in the directory
+/// and 3 emails due, it makes one query per shard of the due-work index and two reads
+/// per email (the email, its tenant), whatever the number of tenants.
+#[tokio::test]
+async fn a_sweep_over_ten_thousand_tenants_with_three_due_emails_costs_a_handful_of_reads() {
+    use tenantry::ports::{ItemStore, WriteOp};
+    use tenantry::service::due::SHARDS;
+    use tenantry::store::counting::CountingStore;
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap(),
+    );
+    // 10,000 tenants in the directory, as many tenants as a large deployment.
+    for chunk in 0..100 {
+        let ops = (0..100)
+            .map(|i| {
+                let id = format!("ten_{:032x}", chunk * 100 + i);
+                WriteOp::create(Item::marker(tenantry::store::keys::tenant_directory(&id)))
+            })
+            .collect();
+        embedded.transact(ops).await.unwrap();
+    }
+    let counting = Arc::new(CountingStore::new(embedded.clone()));
+    let deps = tenantry::Deps::new(counting.clone());
+    // Three more tenants, each with its owner's invitation queued.
+    for n in 0..3 {
+        let draft = serde_json::from_value(serde_json::json!({
+            "name": format!("Sweep {n}"), "slug": format!("sweep-{n}"), "kind": "partner",
+            "owner": {"email": format!("o{n}@sweep.example.com"), "first_name": "O", "last_name": "S"}
+        }))
+        .unwrap();
+        tenantry::service::tenants::create(&deps, &draft)
+            .await
+            .unwrap();
+    }
+    let outbox_dir = tempfile::tempdir().unwrap();
+    let mailer = FileMailer::new(outbox_dir.path().to_path_buf()).unwrap();
+
+    counting.counts.take();
+    let report = mail::deliver_due(&deps, &mailer, &settings())
+        .await
+        .unwrap();
+    let (reads, _writes, _items) = counting.counts.take();
+
+    assert_eq!(
+        (report.due, report.sent, report.failures),
+        (3, 3, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        reads,
+        u64::from(SHARDS) + 3 * 2,
+        "one query per shard, then the email and its tenant for each of the 3"
+    );
+    assert_eq!(std::fs::read_dir(outbox_dir.path()).unwrap().count(), 3);
+
+    // Nothing is due any more: the next sweep is the shard queries alone.
+    let again = mail::deliver_due(&deps, &mailer, &settings())
+        .await
+        .unwrap();
+    assert_eq!(counting.counts.take().0, u64::from(SHARDS));
+    assert_eq!(again.due, 0);
+}

@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod customer_logins;
 mod customer_users;
+mod due_work;
 mod identity;
 mod isolation;
 mod lambda;
