@@ -114,7 +114,10 @@ pub async fn authorizer(
         Ok(principal) => serde_json::to_value(&principal)?,
         Err(tenantry::Error::Unauthenticated) => serde_json::json!({ "kind": ANONYMOUS }),
         Err(e) => {
-            tracing::error!(error = %e, "the authorizer could not authenticate");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "the authorizer could not authenticate"
+            );
             return Err(Error::from("authentication is unavailable; see the log"));
         }
     };
@@ -218,7 +221,7 @@ pub async fn purge(deps: &Deps, event: &serde_json::Value) -> Result<serde_json:
     let report = tenantry::service::purge::run(deps, deps.clock.now())
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "purge run failed");
+            tracing::error!(error = format!("{e:#}"), "purge run failed");
             Error::from("the purge run failed; see the log")
         })?;
     Ok(serde_json::to_value(&report)?)
@@ -263,7 +266,7 @@ pub async fn mail_sender(
         let report = mail::deliver_due(deps, mailer, settings)
             .await
             .map_err(|e| {
-                tracing::error!(error = %e, "the email sweep failed");
+                tracing::error!(error = format!("{e:#}"), "the email sweep failed");
                 Error::from("the email sweep failed; see the log")
             })?;
         return Ok(serde_json::to_value(&report)?);
@@ -286,7 +289,7 @@ pub async fn mail_sender(
             Ok(mail::Outcome::Sent) => delivered += 1,
             Ok(_) => {}
             Err(e) => {
-                tracing::error!(error = %e, email = %sk, "delivering an email failed");
+                tracing::error!(error = format!("{e:#}"), email = %sk, "delivering an email failed");
                 if let Some(seq) = ddb.get("SequenceNumber") {
                     failures.push(serde_json::json!({ "itemIdentifier": seq }));
                 }
@@ -309,6 +312,6 @@ fn is_backfill(event: &serde_json::Value) -> bool {
 
 /// Logs a job's failure with its cause chain and answers an opaque error.
 fn failed(what: &str, e: &tenantry::Error) -> Error {
-    tracing::error!(error = %e, "{what} failed");
+    tracing::error!(error = format!("{e:#}"), "{what} failed");
     Error::from(format!("{what} failed; see the log"))
 }

@@ -8,13 +8,24 @@ pub mod server;
 
 /// JSON logs through `tracing`, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    // `Targets` reads the usual `RUST_LOG` directives (`info`, `tenantry=debug,warn`)
+    // without the regex engine `EnvFilter` links into every function.
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
+        // A request's span (its request id) on every line logged while serving it.
+        .with_current_span(true)
+        .with_span_list(false)
         .with_target(false)
         .without_time()
+        .finish()
+        .with(filter)
         .try_init();
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tenantry::access::{Principal, Scope, authorize};
 use tenantry::service::{auth, idempotency};
 use tenantry::{Deps, Error};
+use tracing::Instrument;
 
 use crate::routes::{ROUTES, Route};
 
@@ -351,6 +352,8 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
                 let query = parse_query(parts.uri.query());
+                // Every line a service logs while serving this request carries its id.
+                let span = tracing::info_span!("request", request_id = %request_id);
                 let result = run(
                     app,
                     route,
@@ -360,6 +363,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                     &body,
                     &mut actor,
                 )
+                .instrument(span)
                 .await;
                 match result {
                     Ok(r) => r,
@@ -524,7 +528,7 @@ async fn run(
             }
         };
         if let Err(e) = idempotency::finish(&app.deps, t, status, &stored).await {
-            tracing::warn!(error = %e, "idempotency record not saved");
+            tracing::warn!(error = format!("{e:#}"), "idempotency record not saved");
         }
     }
     match (result, response) {

@@ -110,7 +110,10 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move {
                 loop {
                     if let Err(e) = mail::deliver_due(&mail_deps, &outbox, &settings).await {
-                        tracing::error!(error = %e, "email delivery failed; retrying");
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            "email delivery failed; retrying"
+                        );
                     }
                     tokio::time::sleep(MAIL_POLL).await;
                 }

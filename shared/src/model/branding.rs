@@ -1,8 +1,5 @@
 //! A tenant's branding: what its login pages and emails look like. Set by the operator.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::fields;
@@ -57,9 +54,10 @@ pub struct BrandingDraft {
 }
 
 fn color(raw: &str) -> fields::Parsed<String> {
-    static HEX: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^#[0-9a-fA-F]{6}$").expect("colour pattern"));
-    if HEX.is_match(raw.trim()) {
+    let t = raw.trim();
+    let hex =
+        t.len() == 7 && t.starts_with('#') && t.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
+    if hex {
         Ok(raw.trim().to_ascii_lowercase())
     } else {
         Err("must be a colour as #rrggbb, e.g. #2563eb".into())
@@ -86,11 +84,25 @@ fn logo(raw: &str) -> fields::Parsed<String> {
 }
 
 fn domain(raw: &str) -> fields::Parsed<String> {
-    static HOST: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$").expect("host pattern")
-    });
+    // Labels of letters, digits and inner hyphens (1 to 63 characters), then a
+    // top-level domain of 2 to 63 letters.
     let d = raw.trim().to_ascii_lowercase();
-    if d.len() <= 253 && HOST.is_match(&d) {
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let host = match d.rsplit_once('.') {
+        Some((labels, tld)) => {
+            (2..=63).contains(&tld.len())
+                && tld.bytes().all(|b| b.is_ascii_lowercase())
+                && labels.split('.').all(label)
+        }
+        None => false,
+    };
+    if d.len() <= 253 && host {
         Ok(d)
     } else {
         Err("must be a domain name such as login.example.com".into())

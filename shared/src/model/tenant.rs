@@ -1,9 +1,6 @@
 //! Tenants: partners and resellers, with their contact, billing and invoicing settings.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::fields::{self, Address, Contact};
@@ -124,9 +121,14 @@ pub struct TenantInput {
 }
 
 pub fn slug(raw: &str) -> fields::Parsed<String> {
-    static SLUG: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$").expect("slug pattern"));
-    if SLUG.is_match(raw) && !raw.contains("--") {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = raw.as_bytes();
+    let ok = (3..=63).contains(&bytes.len())
+        && bytes.iter().all(|&b| alnum(b) || b == b'-')
+        && bytes.first().copied().is_some_and(alnum)
+        && bytes.last().copied().is_some_and(alnum)
+        && !raw.contains("--");
+    if ok {
         Ok(raw.to_owned())
     } else {
         Err("must be 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit".into())

@@ -185,7 +185,7 @@ async fn touch(deps: &Deps, lookup: &KeyLookup) {
     }
     .await;
     if let Err(e) = result {
-        tracing::debug!(error = %e, key_id = %lookup.key_id, "last_used_at not refreshed");
+        tracing::debug!(error = format!("{e:#}"), key_id = %lookup.key_id, "last_used_at not refreshed");
     }
 }
 

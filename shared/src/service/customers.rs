@@ -266,7 +266,7 @@ pub(crate) async fn release_claim(deps: &Deps, marker: &Key, version: u64) {
         .delete(marker, Condition::VersionIs(version))
         .await
     {
-        tracing::debug!(error = %e, "an email claim was not released");
+        tracing::debug!(error = format!("{e:#}"), "an email claim was not released");
     }
 }
 

@@ -86,7 +86,10 @@ pub(crate) async fn provision_loaded(
                 .put(record, Condition::VersionIs(item.version))
                 .await
             {
-                tracing::debug!(error = %e, "provisioning failure not recorded");
+                tracing::debug!(
+                    error = format!("{e:#}"),
+                    "provisioning failure not recorded"
+                );
             }
             return Err(Error::Unavailable(format!(
                 "{reason}; retry with POST /v1/tenants/{tenant_id}/provision"

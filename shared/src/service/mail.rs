@@ -545,7 +545,7 @@ pub async fn deliver(
             }
             Err(e) if tries >= 3 => return Err(e.into()),
             Err(e) => {
-                tracing::warn!(error = %e, email = %email.id, "recording a delivery failed; retrying");
+                tracing::warn!(error = format!("{e:#}"), email = %email.id, "recording a delivery failed; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
             }
         }
@@ -619,12 +619,12 @@ pub async fn deliver_due(
                 Ok(Outcome::Dead) => report.dead += 1,
                 Ok(Outcome::Skipped) => {
                     if let Err(e) = forget_if_stale(deps, &entry).await {
-                        tracing::warn!(error = %e, tenant = %tenant_id, email = %email_id, "a stale due entry stays");
+                        tracing::warn!(error = format!("{e:#}"), tenant = %tenant_id, email = %email_id, "a stale due entry stays");
                     }
                 }
                 Err(e) => {
                     report.failures += 1;
-                    tracing::error!(error = %e, tenant = %tenant_id, email = %email_id, "delivering an email failed");
+                    tracing::error!(error = format!("{e:#}"), tenant = %tenant_id, email = %email_id, "delivering an email failed");
                 }
             }
         }

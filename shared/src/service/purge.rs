@@ -63,7 +63,7 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
                 Ok(false) => {}
                 Err(e) => {
                     report.failures += 1;
-                    tracing::warn!(tenant_id = %tenant_id, customer_id = %customer_id, error = %e, "purge of one customer failed");
+                    tracing::warn!(tenant_id = %tenant_id, customer_id = %customer_id, error = format!("{e:#}"), "purge of one customer failed");
                 }
             }
         }

@@ -317,7 +317,10 @@ pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Valu
         .delete(&key, Condition::VersionIs(item.version + 1))
         .await
     {
-        tracing::debug!(error = %e, "a used registration was not removed");
+        tracing::debug!(
+            error = format!("{e:#}"),
+            "a used registration was not removed"
+        );
     }
     Ok(json!({
         "status": "registered",

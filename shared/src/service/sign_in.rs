@@ -144,7 +144,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
                 .put(touched, Condition::VersionIs(item.version))
                 .await
             {
-                tracing::debug!(error = %e, "last_login_at not recorded");
+                tracing::debug!(error = format!("{e:#}"), "last_login_at not recorded");
             }
             clear(deps, &key, version).await;
             Ok(tokens)
@@ -187,7 +187,7 @@ pub(crate) async fn count(
 /// Clears the failure counter after a success (unless another attempt counted meanwhile).
 pub(crate) async fn clear(deps: &Deps, key: &crate::ports::Key, version: u64) {
     if let Err(e) = deps.store.delete(key, Condition::VersionIs(version)).await {
-        tracing::debug!(error = %e, "sign-in attempts not cleared");
+        tracing::debug!(error = format!("{e:#}"), "sign-in attempts not cleared");
     }
 }
 

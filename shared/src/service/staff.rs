@@ -122,7 +122,10 @@ async fn member_by_email(
             .put(named, Condition::VersionIs(item.version))
             .await
         {
-            tracing::debug!(error = %e, "a member's email marker was not updated");
+            tracing::debug!(
+                error = format!("{e:#}"),
+                "a member's email marker was not updated"
+            );
         }
     }
     Ok(found)
@@ -372,7 +375,10 @@ pub(crate) async fn set_password(
             .put(back, Condition::VersionIs(claim.version))
             .await
         {
-            tracing::debug!(error = %e, "a staff link's claim was not released");
+            tracing::debug!(
+                error = format!("{e:#}"),
+                "a staff link's claim was not released"
+            );
         }
     };
     let refused = |e: IdentityError| match e {
@@ -471,7 +477,11 @@ pub(crate) async fn delete_login(deps: &Deps, member_id: &str) {
         Ok(Some(idp)) => idp,
         Ok(None) => return,
         Err(e) => {
-            tracing::error!(member_id, error = %e, "a removed member's staff login was left");
+            tracing::error!(
+                member_id,
+                error = format!("{e:#}"),
+                "a removed member's staff login was left"
+            );
             return;
         }
     };

@@ -112,7 +112,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
             Ok(v) => v,
             Err(e) => {
                 if !matches!(e, Error::Unavailable(_)) {
-                    tracing::warn!(error = %e, tenant_id = %tenant.id, "provisioning after create failed");
+                    tracing::warn!(error = format!("{e:#}"), tenant_id = %tenant.id, "provisioning after create failed");
                 }
                 get(deps, &tenant.id).await?
             }

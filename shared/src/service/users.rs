@@ -911,7 +911,10 @@ pub async fn set_password(
         .delete(&link_item.key(), Condition::VersionIs(link_item.version))
         .await
     {
-        tracing::debug!(error = %e, "a used password link was not removed");
+        tracing::debug!(
+            error = format!("{e:#}"),
+            "a used password link was not removed"
+        );
     }
     Ok(json!({
         "status": "password_set",

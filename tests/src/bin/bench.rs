@@ -209,7 +209,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::sink)
-        .with_env_filter("info")
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .init();
     let dir = tempfile::tempdir()?;
     let counting = Arc::new(CountingStore::new(Arc::new(EmbeddedStore::open(

@@ -252,7 +252,7 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<Job>) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "store commit failed");
+                tracing::error!(error = format!("{e:#}"), "store commit failed");
                 for job in batch {
                     let _ = job.reply.send(Err(unavailable(anyhow::anyhow!(
                         "the store could not commit"
