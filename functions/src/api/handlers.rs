@@ -11,8 +11,8 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
-    api_keys, customers, email_change, identity, mail, me, members, pages, registration, sign_in,
-    staff, tenants, users,
+    api_keys, customers, email_change, mail, me, members, pages, registration, sign_in, staff,
+    tenants, users,
 };
 
 use super::{Ctx, Reply};
@@ -91,7 +91,7 @@ pub async fn tenant_emails_redrive(cx: Ctx<'_>) -> Result {
 
 pub async fn tenants_provision(cx: Ctx<'_>) -> Result {
     Ok(Reply::ok(
-        identity::provision(cx.deps, cx.param("tenant_id")).await?,
+        tenants::provision(cx.deps, cx.param("tenant_id")).await?,
     ))
 }
 

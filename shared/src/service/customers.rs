@@ -5,6 +5,7 @@
 //! search entry per word prefix of the name, and a purge entry while deleted. Every
 //! change writes all of these in one transaction.
 
+use super::mail;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -187,7 +188,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
             to_data(&user)?,
         )),
     ];
-    ops.extend(super::mail::customer_welcome(tenant_id, &customer, now)?);
+    ops.extend(welcome_email(tenant_id, &customer, now)?);
     if let Some(sub) = &login_subject {
         ops.push(login_record(tenant_id, sub, &customer, true)?);
     }
@@ -376,7 +377,7 @@ pub async fn patch(
         && fields::email_key(&updated.admin.email) != fields::email_key(&current.admin.email)
     {
         let new_email = std::mem::replace(&mut updated.admin.email, current.admin.email.clone());
-        let ops = super::email_change::request(
+        let ops = super::links::email_change_request(
             tenant_id,
             &current.admin.id,
             customer_id,
@@ -388,7 +389,10 @@ pub async fn patch(
     }
     let with_change = |mut view: Value, change: &Option<(String, Vec<WriteOp>)>| {
         if let (Some((email, _)), Some(o)) = (change, view.as_object_mut()) {
-            o.insert("email_change".into(), super::email_change::pending(email));
+            o.insert(
+                "email_change".into(),
+                super::links::email_change_pending(email),
+            );
         }
         view
     };
@@ -804,4 +808,22 @@ pub async fn purge_one(
     ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
     deps.store.transact(ops).await?;
     Ok(true)
+}
+
+/// The welcome a new customer's admin receives, with the tenant's login link.
+pub(crate) fn welcome_email(
+    tenant_id: &str,
+    customer: &crate::model::customer::Customer,
+    now: DateTime<Utc>,
+) -> Result<mail::Queued, Error> {
+    let mut context = serde_json::Map::new();
+    context.insert("first_name".into(), json!(customer.admin.first_name));
+    context.insert("company_name".into(), json!(customer.company.name));
+    mail::enqueue(
+        tenant_id,
+        mail::Template::CustomerWelcome,
+        &customer.admin.email,
+        context,
+        now,
+    )
 }

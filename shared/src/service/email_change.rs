@@ -12,12 +12,12 @@
 //!    user (and, for the admin, the customer's profile) and uses the link up. If it fails,
 //!    the login gets its old name back and the claim is released.
 
-use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
-use super::users::{self, Link};
-use super::{identity, sign_in, to_data};
+use super::links::{self, Link};
+use super::users;
+use super::{identity, to_data};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::{CustomerRole, CustomerUser};
@@ -25,46 +25,13 @@ use crate::model::fields;
 use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
 use crate::store::keys;
 
-/// How long a verification link works.
-pub const LINK_HOURS: i64 = 24;
+pub use super::links::EMAIL_CHANGE_HOURS as LINK_HOURS;
 
 const PURPOSE: &[&str] = &["email_change"];
 
-/// The writes that ask for a change of `user`'s email to `new_email` (already a valid
-/// address): the link, and its email to the new address.
-pub(crate) fn request(
-    tenant_id: &str,
-    user_id: &str,
-    customer_id: &str,
-    first_name: &str,
-    new_email: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<WriteOp>, Error> {
-    let (link, token) = users::new_link(
-        tenant_id,
-        user_id,
-        customer_id,
-        "email_change",
-        Some(new_email),
-        now + Duration::hours(LINK_HOURS),
-    )?;
-    let email = super::mail::email_change(tenant_id, first_name, new_email, &token, now)?;
-    Ok([vec![link], email.to_vec()].concat())
-}
-
-/// What a `PATCH` answers about a change it asked for.
-pub(crate) fn pending(new_email: &str) -> Value {
-    json!({
-        "status": "verification_sent",
-        "pending_email": new_email,
-        "expires_in": LINK_HOURS * 3600,
-        "detail": "the email changes once its owner opens the link sent to the new address and confirms",
-    })
-}
-
 async fn open(deps: &Deps, slug: &str, token: &str) -> Result<(String, Link, Item), Error> {
-    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
-    match users::open_link(deps, &tenant_id, token, PURPOSE).await? {
+    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
+    match links::open_link(deps, &tenant_id, token, PURPOSE).await? {
         Some((link, item)) => Ok((tenant_id, link, item)),
         None => Err(expired()),
     }
@@ -84,7 +51,7 @@ pub async fn pending_address(
     tenant_id: &str,
     token: &str,
 ) -> Result<Option<String>, Error> {
-    Ok(users::open_link(deps, tenant_id, token, PURPOSE)
+    Ok(links::open_link(deps, tenant_id, token, PURPOSE)
         .await?
         .and_then(|(link, _)| link.new_email))
 }

@@ -1,20 +1,13 @@
-//! Provisioning a tenant's customer login pool, resumably.
-//!
-//! A tenant is created `provisioning` (when an identity provider is configured). Its pool
-//! is then created (the adapter finds an existing one by name, so a retry never makes a
-//! second), the issuer -> tenant item (`P#ISSUER#...`) is written and the tenant becomes
-//! `active` with its pool recorded, in one transaction. A failure is recorded on the
-//! tenant (`provisioning_error`) and `POST /v1/tenants/{id}/provision` continues.
+//! Logins in the identity provider: the trusted issuers of the tenants' pools, and each
+//! customer user's login, made, mirrored and removed alongside our own records.
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{from_item, tenants, to_data};
+use super::from_item;
 use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::LoginRecord;
-use crate::model::tenant::{Tenant, TenantStatus};
-use crate::ports::{Condition, IdentityError, Item, NewLogin, Pool, WriteOp};
+use crate::ports::{IdentityError, NewLogin, Pool};
 use crate::service::tokens::{Issuer, Realm};
 use crate::store::keys;
 
@@ -32,105 +25,6 @@ pub fn customer_issuer(tenant_id: &str, pool: &Pool) -> Issuer {
             tenant_id: tenant_id.to_owned(),
         },
     }
-}
-
-/// Provisions the tenant's customer pool if it has none yet (a `provisioning` tenant,
-/// or one created before tenants had pools); returns the tenant. `Error::Unavailable`
-/// (the reason, also recorded on the tenant) when the identity provider failed.
-pub async fn provision(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
-    let (tenant, item) = tenants::load(deps, tenant_id).await?;
-    provision_loaded(deps, tenant, item).await
-}
-
-/// `provision` of a tenant already in hand with its stored item (a tenant just created
-/// needs no read back).
-pub(crate) async fn provision_loaded(
-    deps: &Deps,
-    tenant: Tenant,
-    item: Item,
-) -> Result<Value, Error> {
-    let tenant_id = tenant.id.clone();
-    let tenant_id = tenant_id.as_str();
-    if tenant.customer_pool.is_some() {
-        return Ok(tenants::view(&tenant, item.version));
-    }
-    let Some(identity) = deps.identity()? else {
-        return Err(Error::Unavailable(
-            "no identity provider is configured; the tenant stays provisioning".into(),
-        ));
-    };
-    let now = deps.clock.now();
-    let pool = match identity.ensure_customer_pool(tenant_id).await {
-        Ok(pool) => pool,
-        Err(e) => {
-            // The provider's own message (error chain included), for the operator.
-            let cause = match &e {
-                crate::ports::IdentityError::Unavailable(source) => format!("{source:#}"),
-                other => other.to_string(),
-            };
-            let reason = format!("creating the customer login pool failed: {cause}");
-            tracing::warn!(tenant_id, error = ?e, "provisioning failed");
-            let failed = Tenant {
-                provisioning_error: Some(reason.clone()),
-                updated_at: now,
-                ..tenant
-            };
-            let record = Item {
-                data: to_data(&failed)?,
-                version: item.version + 1,
-                ..item.clone()
-            };
-            // Best effort: a concurrent change keeps its own state.
-            if let Err(e) = deps
-                .store
-                .put(record, Condition::VersionIs(item.version))
-                .await
-            {
-                tracing::debug!(
-                    error = format!("{e:#}"),
-                    "provisioning failure not recorded"
-                );
-            }
-            return Err(Error::Unavailable(format!(
-                "{reason}; retry with POST /v1/tenants/{tenant_id}/provision"
-            )));
-        }
-    };
-    let issuer = customer_issuer(tenant_id, &pool);
-    let slug = tenant.slug.clone();
-    let active = Tenant {
-        status: match tenant.status {
-            TenantStatus::Provisioning => TenantStatus::Active,
-            other => other,
-        },
-        customer_pool: Some(pool),
-        provisioning_error: None,
-        updated_at: now,
-        ..tenant
-    };
-    let version = item.version + 1;
-    let ops = vec![
-        // Written whole each time: the same pool gives the same item.
-        WriteOp::Put {
-            item: Item::new(issuer_key(&issuer.iss), to_data(&issuer)?),
-            condition: Condition::None,
-        },
-        WriteOp::Put {
-            item: Item {
-                data: to_data(&active)?,
-                version,
-                ..item.clone()
-            },
-            condition: Condition::VersionIs(item.version),
-        },
-        // The slug's marker names its tenant (markers of tenants made before it did).
-        WriteOp::put(Item::new(
-            keys::slug_marker(&slug),
-            to_data(&serde_json::json!({ "tenant_id": tenant_id }))?,
-        )),
-    ];
-    deps.store.transact(ops).await?;
-    Ok(tenants::view(&active, version))
 }
 
 /// The tenant a trusted issuer belongs to, from its `P#ISSUER#` item.
@@ -155,7 +49,7 @@ pub async fn customer_pool(deps: &Deps, tenant_id: &str) -> Result<Option<Pool>,
     {
         return Ok(Some(p.clone()));
     }
-    let (tenant, _) = tenants::load(deps, tenant_id).await?;
+    let (tenant, _) = super::directory::load(deps, tenant_id).await?;
     if let Some(pool) = &tenant.customer_pool {
         let mut cache = POOLS.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 10_000 {

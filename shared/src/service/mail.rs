@@ -184,122 +184,6 @@ pub fn enqueue(
     ])
 }
 
-/// The invitation a new staff member (or a new tenant's owner) receives: with staff
-/// logins, a link to set the password of its login.
-pub fn staff_invitation(
-    tenant_id: &str,
-    member: &crate::model::member::Member,
-    link_token: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Queued, Error> {
-    let role_label = match member.role.as_str() {
-        "owner" => "an owner",
-        _ => "a member",
-    };
-    let mut context = Map::new();
-    context.insert("first_name".into(), json!(member.first_name));
-    context.insert("role_label".into(), json!(role_label));
-    if let Some(t) = link_token {
-        context.insert("link_token".into(), json!(t));
-        context.insert("link_days".into(), json!(super::users::INVITATION_DAYS));
-    }
-    enqueue(
-        tenant_id,
-        Template::StaffInvitation,
-        &member.email,
-        context,
-        now,
-    )
-}
-
-/// The welcome a new customer's admin receives, with the tenant's login link.
-pub fn customer_welcome(
-    tenant_id: &str,
-    customer: &crate::model::customer::Customer,
-    now: DateTime<Utc>,
-) -> Result<Queued, Error> {
-    let mut context = Map::new();
-    context.insert("first_name".into(), json!(customer.admin.first_name));
-    context.insert("company_name".into(), json!(customer.company.name));
-    enqueue(
-        tenant_id,
-        Template::CustomerWelcome,
-        &customer.admin.email,
-        context,
-        now,
-    )
-}
-
-/// The code a self-registration is verified with. Nothing the registrant typed goes in
-/// it, so the registration form cannot carry text to someone else's inbox.
-pub fn registration_code(
-    tenant_id: &str,
-    to: &str,
-    code: &str,
-    now: DateTime<Utc>,
-) -> Result<Queued, Error> {
-    let mut context = Map::new();
-    context.insert("code".into(), json!(code));
-    context.insert("minutes".into(), json!(super::registration::CODE_MINUTES));
-    enqueue(tenant_id, Template::RegistrationCode, to, context, now)
-}
-
-/// The invitation a customer's new user receives: the login link, and a link to set its
-/// password when it was added without one.
-pub fn user_invitation(
-    tenant_id: &str,
-    user: &crate::model::customer::CustomerUser,
-    company_name: &str,
-    link_token: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Queued, Error> {
-    let mut context = Map::new();
-    context.insert("first_name".into(), json!(user.first_name));
-    context.insert("company_name".into(), json!(company_name));
-    if let Some(t) = link_token {
-        context.insert("link_token".into(), json!(t));
-        context.insert("link_days".into(), json!(super::users::INVITATION_DAYS));
-    }
-    enqueue(
-        tenant_id,
-        Template::UserInvitation,
-        &user.email,
-        context,
-        now,
-    )
-}
-
-/// A link to set a new password (a customer user's or a staff member's).
-pub fn password_reset(
-    tenant_id: &str,
-    to: &str,
-    first_name: &str,
-    link_token: &str,
-    now: DateTime<Utc>,
-) -> Result<Queued, Error> {
-    let mut context = Map::new();
-    context.insert("first_name".into(), json!(first_name));
-    context.insert("link_token".into(), json!(link_token));
-    context.insert("link_hours".into(), json!(super::users::RESET_HOURS));
-    enqueue(tenant_id, Template::PasswordReset, to, context, now)
-}
-
-/// The link that confirms a new email, sent to that new address.
-pub fn email_change(
-    tenant_id: &str,
-    first_name: &str,
-    new_email: &str,
-    link_token: &str,
-    now: DateTime<Utc>,
-) -> Result<Queued, Error> {
-    let mut context = Map::new();
-    context.insert("first_name".into(), json!(first_name));
-    context.insert("new_email".into(), json!(new_email));
-    context.insert("link_token".into(), json!(link_token));
-    context.insert("link_hours".into(), json!(super::email_change::LINK_HOURS));
-    enqueue(tenant_id, Template::EmailChange, new_email, context, now)
-}
-
 /// Where emails come from and where their links point.
 #[derive(Clone, Debug)]
 pub struct MailSettings {
@@ -656,7 +540,7 @@ async fn forget_if_stale(deps: &Deps, entry: &due::Due) -> Result<(), Error> {
 /// to run again; the scheduled sweep never does this. Returns the entries written.
 pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
     let mut written = 0;
-    let mut directory = super::tenants::Directory::default();
+    let mut directory = super::directory::Directory::default();
     while let Some(tenant_id) = directory.next(deps).await? {
         let mut start = None;
         loop {

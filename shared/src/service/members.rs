@@ -1,5 +1,6 @@
 //! Tenant staff: invite, list, change roles, remove; a tenant always keeps an owner.
 
+use super::{links, mail};
 use serde_json::{Value, json};
 
 use super::{from_item, page, to_data};
@@ -57,12 +58,12 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
         login_subject: None,
         link_generation: 0,
     };
-    let link = super::staff::invitation_link(deps, tenant_id, &m)?;
+    let link = super::links::staff_invitation_link(deps, tenant_id, &m)?;
     let mut ops = vec![
-        WriteOp::create(super::staff::email_marker(tenant_id, &m.email, &m.id)?),
+        WriteOp::create(email_marker(tenant_id, &m.email, &m.id)?),
         WriteOp::create(Item::new(keys::member(tenant_id, &m.id), to_data(&m)?)),
     ];
-    ops.extend(super::mail::staff_invitation(
+    ops.extend(invitation_email(
         tenant_id,
         &m,
         link.as_ref().map(|(_, t)| t.as_str()),
@@ -238,7 +239,7 @@ pub async fn patch(
         fields::email_key(&updated.email),
     );
     if old_key != new_key {
-        ops.push(WriteOp::create(super::staff::email_marker(
+        ops.push(WriteOp::create(email_marker(
             tenant_id,
             &updated.email,
             &updated.id,
@@ -288,6 +289,68 @@ pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(),
         Err(e) => return Err(e.into()),
     }
     // Also when no login is recorded: one left by an unfinished first use goes too.
-    super::staff::delete_login(deps, &m.id).await;
+    delete_login(deps, &m.id).await;
     Ok(())
+}
+
+/// The invitation a new staff member (or a new tenant's owner) receives: with staff
+/// logins, a link to set the password of its login.
+pub(crate) fn invitation_email(
+    tenant_id: &str,
+    member: &crate::model::member::Member,
+    link_token: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<mail::Queued, Error> {
+    let role_label = match member.role.as_str() {
+        "owner" => "an owner",
+        _ => "a member",
+    };
+    let mut context = serde_json::Map::new();
+    context.insert("first_name".into(), json!(member.first_name));
+    context.insert("role_label".into(), json!(role_label));
+    if let Some(t) = link_token {
+        context.insert("link_token".into(), json!(t));
+        context.insert("link_days".into(), json!(links::INVITATION_DAYS));
+    }
+    mail::enqueue(
+        tenant_id,
+        mail::Template::StaffInvitation,
+        &member.email,
+        context,
+        now,
+    )
+}
+
+/// The marker that keeps a member's email unique in its tenant; it names the member, so
+/// a sign-in finds the member by email in one read.
+pub(crate) fn email_marker(tenant_id: &str, email: &str, member_id: &str) -> Result<Item, Error> {
+    Ok(Item::new(
+        keys::member_email_marker(tenant_id, &fields::email_key(email)),
+        to_data(&json!({ "member_id": member_id }))?,
+    ))
+}
+
+/// Removes a removed member's login from the staff pool (best effort: without its
+/// records it can neither sign in nor authenticate).
+pub(crate) async fn delete_login(deps: &Deps, member_id: &str) {
+    let idp = match deps.identity() {
+        Ok(Some(idp)) => idp,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(
+                member_id,
+                error = format!("{e:#}"),
+                "a removed member's staff login was left"
+            );
+            return;
+        }
+    };
+    let result = match idp.staff_pool().await {
+        Ok(pool) => idp.delete_user(&pool, member_id).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) | Err(crate::ports::IdentityError::NoSuchUser) => {}
+        Err(e) => tracing::warn!(error = ?e, "a removed member's login was left in the staff pool"),
+    }
 }

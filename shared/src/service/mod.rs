@@ -3,10 +3,12 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod directory;
 pub mod due;
 pub mod email_change;
 pub mod idempotency;
 pub mod identity;
+pub mod links;
 pub mod mail;
 pub mod me;
 pub mod members;
@@ -44,4 +46,110 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, Error> {
     serde_json::from_value(Value::Object(item.data.clone()))
         .with_context(|| format!("Failed to read a stored item ({})", item.sk))
         .map_err(Error::Unexpected)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// The service modules this one names (`super::x`, `crate::service::x`, and each
+    /// first segment of a `use super::{...}` group), its own tests left out.
+    fn imports(source: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut found = BTreeSet::new();
+        for prefix in ["super::", "crate::service::"] {
+            for (at, _) in code.match_indices(prefix) {
+                let rest = &code[at + prefix.len()..];
+                if let Some(group) = rest.strip_prefix('{') {
+                    // Items at depth 0 of the group, up to its closing brace.
+                    let (mut depth, mut item) = (0, String::new());
+                    for c in group.chars() {
+                        match c {
+                            '{' => depth += 1,
+                            '}' if depth == 0 => break,
+                            '}' => depth -= 1,
+                            ',' if depth == 0 => {
+                                found.insert(std::mem::take(&mut item));
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        if depth == 0 {
+                            item.push(c);
+                        }
+                    }
+                    found.insert(item);
+                } else {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    found.insert(name);
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|i| i.trim().split("::").next().unwrap_or_default().to_owned())
+            .filter(|m| modules.contains(m))
+            .collect()
+    }
+
+    /// Shared mechanisms sit below the features that use them: no service module reaches
+    /// itself through another, so each can be read, tested and linked on its own.
+    #[test]
+    fn the_service_modules_form_no_import_cycle() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/service");
+        let sources: BTreeMap<String, String> = std::fs::read_dir(&dir)
+            .expect("the service folder")
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let name = path.file_stem()?.to_str()?.to_owned();
+                (path.extension()? == "rs" && name != "mod")
+                    .then(|| (name, std::fs::read_to_string(&path).expect("a module")))
+            })
+            .collect();
+        let modules: BTreeSet<String> = sources.keys().cloned().collect();
+        let graph: BTreeMap<&str, BTreeSet<String>> = sources
+            .iter()
+            .map(|(m, s)| {
+                let mut deps = imports(s, &modules);
+                deps.remove(m);
+                (m.as_str(), deps)
+            })
+            .collect();
+        assert!(
+            graph["users"].contains("links") && graph["customers"].contains("mail"),
+            "the import reader finds imports: {graph:?}"
+        );
+        // Depth-first search; a module met again while still on the path closes a cycle.
+        fn visit<'a>(
+            m: &'a str,
+            graph: &'a BTreeMap<&'a str, BTreeSet<String>>,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Option<Vec<&'a str>> {
+            if let Some(at) = path.iter().position(|p| *p == m) {
+                let mut cycle = path[at..].to_vec();
+                cycle.push(m);
+                return Some(cycle);
+            }
+            if !done.insert(m) {
+                return None;
+            }
+            path.push(m);
+            for next in &graph[m] {
+                if let Some(cycle) = visit(next, graph, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            None
+        }
+        let mut done = BTreeSet::new();
+        for m in graph.keys() {
+            let cycle = visit(m, &graph, &mut Vec::new(), &mut done);
+            assert!(cycle.is_none(), "import cycle: {}", cycle.unwrap().join(" -> "));
+        }
+    }
 }

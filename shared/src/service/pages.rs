@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 use minijinja::{Environment, context};
 use subtle::ConstantTimeEq;
 
+use super::links::LinkKind;
 use super::registration::{self, Registration, Verification};
-use super::users::LinkKind;
 use super::{sign_in, tenants};
 use crate::Deps;
 use crate::error::Error;
@@ -54,7 +54,7 @@ pub struct Page {
 
 /// A fresh CSRF token (32 random bytes, hex).
 pub fn new_csrf_token() -> String {
-    super::users::random_token()
+    super::links::random_token()
 }
 
 /// Does the form's token match the cookie's? Constant time; both must be present.
@@ -77,7 +77,7 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(String, Branding), Error> {
-    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
     let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
     Ok((tenant_id, brand))
@@ -374,7 +374,7 @@ fn render_password(
 pub async fn password_page(deps: &Deps, slug: &str, token: Option<&str>) -> Result<Page, Error> {
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let token = token.unwrap_or_default();
-    match super::users::password_link_kind(deps, &tenant_id, token).await? {
+    match super::links::password_link_kind(deps, &tenant_id, token).await? {
         Some(kind) => render_password(
             slug,
             &brand,
@@ -402,7 +402,7 @@ pub async fn password_form(
     // Whose link it is, for the form shown again (only when it is).
     let staff = async || {
         matches!(
-            super::users::password_link_kind(deps, &tenant_id, &token).await,
+            super::links::password_link_kind(deps, &tenant_id, &token).await,
             Ok(Some(LinkKind::Staff))
         )
     };

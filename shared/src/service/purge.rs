@@ -84,7 +84,7 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
 /// scheduled purge never does this. Returns the entries moved.
 pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
     let mut moved = 0;
-    let mut directory = super::tenants::Directory::default();
+    let mut directory = super::directory::Directory::default();
     while let Some(tenant_id) = directory.next(deps).await? {
         let mut start = None;
         loop {

@@ -17,6 +17,7 @@
 //! sent. The code email carries nothing the registrant typed (no name): the form cannot
 //! be used to send text to someone else's address.
 
+use super::mail;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{customers, from_item, sign_in, tenants, to_data};
+use super::{customers, from_item, tenants, to_data};
 use crate::Deps;
 use crate::error::{Error, FieldError};
 use crate::model::branding::Branding;
@@ -154,7 +155,7 @@ fn wrong_code() -> Error {
 
 /// The tenant behind a registration page and its branding, if registration is on.
 pub async fn open_tenant(deps: &Deps, slug: &str) -> Result<(String, Branding), Error> {
-    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
     let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
     if !brand.registration_enabled {
@@ -229,7 +230,7 @@ pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value
     let mut item = Item::new(key, to_data(&pending)?);
     item.version = existing.as_ref().map_or(1, |i| i.version + 1);
     item.expires_at = Some(pending.expires_at.timestamp());
-    let email = super::mail::registration_code(&tenant_id, &pending.email, &code, now)?;
+    let email = code_email(&tenant_id, &pending.email, &code, now)?;
     match deps
         .store
         .transact([vec![WriteOp::Put { item, condition }], email.to_vec()].concat())
@@ -328,4 +329,24 @@ pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Valu
         "email": email,
         "login": format!("/t/{slug}/login"),
     }))
+}
+
+/// The code a self-registration is verified with. Nothing the registrant typed goes in
+/// it, so the registration form cannot carry text to someone else's inbox.
+pub(crate) fn code_email(
+    tenant_id: &str,
+    to: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<mail::Queued, Error> {
+    let mut context = serde_json::Map::new();
+    context.insert("code".into(), json!(code));
+    context.insert("minutes".into(), json!(CODE_MINUTES));
+    mail::enqueue(
+        tenant_id,
+        mail::Template::RegistrationCode,
+        to,
+        context,
+        now,
+    )
 }

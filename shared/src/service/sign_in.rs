@@ -16,7 +16,7 @@ use super::{from_item, identity, to_data, tokens};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::LoginRecord;
-use crate::model::{fields, tenant};
+use crate::model::fields;
 use crate::ports::{Condition, IdentityError, Item, Tokens};
 use crate::store::keys;
 
@@ -52,24 +52,6 @@ pub(crate) fn wrong() -> Error {
     Error::InvalidLogin
 }
 
-/// The tenant a login page's slug names, if it is a tenant with a login pool.
-pub(crate) async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
-    if tenant::slug(slug).is_err() {
-        return Err(Error::NotFound("login page"));
-    }
-    let marker = deps
-        .store
-        .get(&keys::slug_marker(slug))
-        .await?
-        .ok_or(Error::NotFound("login page"))?;
-    marker
-        .data
-        .get("tenant_id")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
-        .ok_or(Error::NotFound("login page"))
-}
-
 /// The email and password of a sign-in: both required (422 naming each); an over-long
 /// value cannot be a login's: the wrong-login answer.
 pub(crate) fn credentials(body: &SignIn) -> Result<(&str, &str), Error> {
@@ -99,7 +81,7 @@ pub(crate) fn login_email(raw: &str) -> Result<String, Error> {
 
 pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
     let (email, password) = credentials(body)?;
-    let tenant_id = tenant_of_slug(deps, slug).await?;
+    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let (Some(idp), Some(pool)) = (
         deps.identity()?,
         identity::customer_pool(deps, &tenant_id).await?,

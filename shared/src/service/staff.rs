@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::links::{self, Link};
 use super::sign_in::{self, SignIn};
-use super::users::{self, Link};
 use super::{from_item, to_data, tokens};
 use crate::Deps;
 use crate::access::Principal;
@@ -32,65 +32,13 @@ use crate::service::tokens::{Issuer, Realm};
 use crate::store::keys;
 
 /// The purposes of a staff member's password links.
-pub(crate) const INVITATION: &str = "staff_invitation";
-pub(crate) const RESET: &str = "staff_reset";
-pub(crate) const PURPOSES: &[&str] = &[INVITATION, RESET];
+use super::links::{STAFF_INVITATION as INVITATION, STAFF_RESET as RESET};
 
 /// What `keys::staff_subject` stores: the membership a staff token signs in as.
 #[derive(Debug, Serialize, Deserialize)]
 struct StaffLogin {
     tenant_id: String,
     member_id: String,
-}
-
-/// The marker that keeps a member's email unique in its tenant; it names the member, so
-/// a sign-in finds the member by email in one read.
-pub(crate) fn email_marker(tenant_id: &str, email: &str, member_id: &str) -> Result<Item, Error> {
-    Ok(Item::new(
-        keys::member_email_marker(tenant_id, &fields::email_key(email)),
-        to_data(&json!({ "member_id": member_id }))?,
-    ))
-}
-
-/// A new password link of a member's (item and plain token), issued at the member's
-/// current link generation: the caller's transaction also raises the generation when
-/// the member already had links, so those stop working.
-fn staff_link(
-    tenant_id: &str,
-    member: &Member,
-    purpose: &str,
-    expires_at: chrono::DateTime<chrono::Utc>,
-) -> Result<(WriteOp, String), Error> {
-    let token = users::random_token();
-    let link = Link {
-        user_id: member.id.clone(),
-        customer_id: String::new(),
-        purpose: purpose.to_owned(),
-        expires_at,
-        new_email: None,
-        generation: Some(member.link_generation),
-        claimed_until: None,
-    };
-    let mut item = Item::new(
-        keys::password_link(tenant_id, &users::token_hash(&token)),
-        to_data(&link)?,
-    );
-    item.expires_at = Some(expires_at.timestamp());
-    Ok((WriteOp::create(item), token))
-}
-
-/// The link of a new member's invitation (its item and plain token), when staff logins
-/// exist.
-pub(crate) fn invitation_link(
-    deps: &Deps,
-    tenant_id: &str,
-    member: &Member,
-) -> Result<Option<(WriteOp, String)>, Error> {
-    if deps.identity()?.is_none() {
-        return Ok(None);
-    }
-    let expires = member.created_at + Duration::days(users::INVITATION_DAYS);
-    staff_link(tenant_id, member, INVITATION, expires).map(Some)
 }
 
 /// The member of a tenant with this email, if any.
@@ -115,7 +63,7 @@ async fn member_by_email(
         super::members::find(deps, tenant_id, |m| fields::email_key(&m.email) == wanted).await?;
     if let Some((m, _)) = &found {
         // The marker names its member from now on (best effort).
-        let mut named = email_marker(tenant_id, &m.email, &m.id)?;
+        let mut named = super::members::email_marker(tenant_id, &m.email, &m.id)?;
         named.version = item.version + 1;
         if let Err(e) = deps
             .store
@@ -145,7 +93,7 @@ const NO_MEMBER: &str = "mem_00000000000000000000000000000000";
 /// email and password and gets the staff pool's tokens.
 pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
     let (email, password) = sign_in::credentials(body)?;
-    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let Some(idp) = deps.identity()? else {
         return Err(Error::NotFound("login page"));
     };
@@ -235,12 +183,12 @@ pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Re
         Some(_) => (
             "reset_link_sent",
             RESET,
-            now + Duration::hours(users::RESET_HOURS),
+            now + Duration::hours(links::RESET_HOURS),
         ),
         None => (
             "invitation_sent",
             INVITATION,
-            now + Duration::days(users::INVITATION_DAYS),
+            now + Duration::days(links::INVITATION_DAYS),
         ),
     };
     // The new link is the only one that works: the earlier ones' generation is past.
@@ -250,12 +198,12 @@ pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Re
     };
     let mut record = Item::new(item.key(), to_data(&bumped)?);
     record.version = item.version + 1;
-    let (link, token) = staff_link(tenant_id, &bumped, purpose, expires_at)?;
+    let (link, token) = links::staff_link(tenant_id, &bumped, purpose, expires_at)?;
     let email = match purpose {
         RESET => {
-            super::mail::password_reset(tenant_id, &bumped.email, &bumped.first_name, &token, now)?
+            links::password_reset_email(tenant_id, &bumped.email, &bumped.first_name, &token, now)?
         }
-        _ => super::mail::staff_invitation(tenant_id, &bumped, Some(&token), now)?,
+        _ => super::members::invitation_email(tenant_id, &bumped, Some(&token), now)?,
     };
     let member_op = WriteOp::Put {
         item: record,
@@ -467,30 +415,5 @@ pub(crate) async fn set_password(
             Err(Error::concurrent_update())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Removes a removed member's login from the staff pool (best effort: without its
-/// records it can neither sign in nor authenticate).
-pub(crate) async fn delete_login(deps: &Deps, member_id: &str) {
-    let idp = match deps.identity() {
-        Ok(Some(idp)) => idp,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(
-                member_id,
-                error = format!("{e:#}"),
-                "a removed member's staff login was left"
-            );
-            return;
-        }
-    };
-    let result = match idp.staff_pool().await {
-        Ok(pool) => idp.delete_user(&pool, member_id).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) | Err(IdentityError::NoSuchUser) => {}
-        Err(e) => tracing::warn!(error = ?e, "a removed member's login was left in the staff pool"),
     }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::identity::{customer_issuer, issuer_key};
 use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::access::StaffRole;
@@ -65,7 +66,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         link_generation: 0,
     };
     let tenant_item = Item::new(keys::tenant(&tenant.id), to_data(&tenant)?);
-    let link = super::staff::invitation_link(deps, &tenant.id, &owner)?;
+    let link = super::links::staff_invitation_link(deps, &tenant.id, &owner)?;
     let mut ops = vec![
         // The slug names the tenant on its login pages: the marker says which tenant.
         WriteOp::create(Item::new(
@@ -78,13 +79,13 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
             keys::member(&tenant.id, &owner.id),
             to_data(&owner)?,
         )),
-        WriteOp::create(super::staff::email_marker(
+        WriteOp::create(super::members::email_marker(
             &tenant.id,
             &owner.email,
             &owner.id,
         )?),
     ];
-    ops.extend(super::mail::staff_invitation(
+    ops.extend(super::members::invitation_email(
         &tenant.id,
         &owner,
         link.as_ref().map(|(_, t)| t.as_str()),
@@ -108,7 +109,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
     let mut v = if deps.identity()?.is_some() {
         // Created either way (201): any failure here leaves it `provisioning` (with the
         // reason, when the provider gave one), for POST .../provision to continue.
-        match super::identity::provision_loaded(deps, tenant.clone(), tenant_item).await {
+        match provision_loaded(deps, tenant.clone(), tenant_item).await {
             Ok(v) => v,
             Err(e) => {
                 if !matches!(e, Error::Unavailable(_)) {
@@ -126,17 +127,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
     Ok(v)
 }
 
-pub(crate) async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
-    if !ids::is_valid(ids::TENANT, tenant_id) {
-        return Err(Error::NotFound("tenant"));
-    }
-    let item = deps
-        .store
-        .get(&keys::tenant(tenant_id))
-        .await?
-        .ok_or(Error::NotFound("tenant"))?;
-    Ok((from_item(&item)?, item))
-}
+pub(crate) use super::directory::load;
 
 pub async fn get(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
     let (t, item) = load(deps, tenant_id).await?;
@@ -273,44 +264,108 @@ pub async fn set_branding(
     }
 }
 
-/// Every tenant's id, from the tenant directory a page at a time (no scan): the walk the
-/// scheduled jobs (mail delivery, purge) make.
-#[derive(Default)]
-pub struct Directory {
-    page: std::vec::IntoIter<String>,
-    next: Option<crate::ports::Position>,
-    started: bool,
+/// Provisioning a tenant's customer login pool, resumably: a tenant is created
+/// `provisioning` (when an identity provider is configured). Its pool is then created (the
+/// adapter finds an existing one by name, so a retry never makes a second), the issuer ->
+/// tenant item (`P#ISSUER#...`) is written and the tenant becomes `active` with its pool
+/// recorded, in one transaction. A failure is recorded on the tenant
+/// (`provisioning_error`) and `POST /v1/tenants/{id}/provision` continues.
+///
+/// Provisions the tenant's customer pool if it has none yet (a `provisioning` tenant,
+/// or one created before tenants had pools); returns the tenant. `Error::Unavailable`
+/// (the reason, also recorded on the tenant) when the identity provider failed.
+pub async fn provision(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
+    let (tenant, item) = load(deps, tenant_id).await?;
+    provision_loaded(deps, tenant, item).await
 }
 
-impl Directory {
-    /// The next tenant id, or `None` once every tenant was seen.
-    pub async fn next(&mut self, deps: &Deps) -> Result<Option<String>, Error> {
-        loop {
-            if let Some(id) = self.page.next() {
-                return Ok(Some(id));
-            }
-            if self.started && self.next.is_none() {
-                return Ok(None);
-            }
-            self.started = true;
-            let p = deps
-                .store
-                .query(
-                    crate::ports::Query::partition(
-                        keys::tenant_directory_pk(),
-                        crate::ports::SortRange::All,
-                        100,
-                    )
-                    .after(self.next.take()),
-                )
-                .await?;
-            self.next = p.next;
-            self.page = p
-                .items
-                .into_iter()
-                .map(|t| t.sk)
-                .collect::<Vec<_>>()
-                .into_iter();
-        }
+/// `provision` of a tenant already in hand with its stored item (a tenant just created
+/// needs no read back).
+pub(crate) async fn provision_loaded(
+    deps: &Deps,
+    tenant: Tenant,
+    item: Item,
+) -> Result<Value, Error> {
+    let tenant_id = tenant.id.clone();
+    let tenant_id = tenant_id.as_str();
+    if tenant.customer_pool.is_some() {
+        return Ok(view(&tenant, item.version));
     }
+    let Some(identity) = deps.identity()? else {
+        return Err(Error::Unavailable(
+            "no identity provider is configured; the tenant stays provisioning".into(),
+        ));
+    };
+    let now = deps.clock.now();
+    let pool = match identity.ensure_customer_pool(tenant_id).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            // The provider's own message (error chain included), for the operator.
+            let cause = match &e {
+                crate::ports::IdentityError::Unavailable(source) => format!("{source:#}"),
+                other => other.to_string(),
+            };
+            let reason = format!("creating the customer login pool failed: {cause}");
+            tracing::warn!(tenant_id, error = ?e, "provisioning failed");
+            let failed = Tenant {
+                provisioning_error: Some(reason.clone()),
+                updated_at: now,
+                ..tenant
+            };
+            let record = Item {
+                data: to_data(&failed)?,
+                version: item.version + 1,
+                ..item.clone()
+            };
+            // Best effort: a concurrent change keeps its own state.
+            if let Err(e) = deps
+                .store
+                .put(record, Condition::VersionIs(item.version))
+                .await
+            {
+                tracing::debug!(
+                    error = format!("{e:#}"),
+                    "provisioning failure not recorded"
+                );
+            }
+            return Err(Error::Unavailable(format!(
+                "{reason}; retry with POST /v1/tenants/{tenant_id}/provision"
+            )));
+        }
+    };
+    let issuer = customer_issuer(tenant_id, &pool);
+    let slug = tenant.slug.clone();
+    let active = Tenant {
+        status: match tenant.status {
+            TenantStatus::Provisioning => TenantStatus::Active,
+            other => other,
+        },
+        customer_pool: Some(pool),
+        provisioning_error: None,
+        updated_at: now,
+        ..tenant
+    };
+    let version = item.version + 1;
+    let ops = vec![
+        // Written whole each time: the same pool gives the same item.
+        WriteOp::Put {
+            item: Item::new(issuer_key(&issuer.iss), to_data(&issuer)?),
+            condition: Condition::None,
+        },
+        WriteOp::Put {
+            item: Item {
+                data: to_data(&active)?,
+                version,
+                ..item.clone()
+            },
+            condition: Condition::VersionIs(item.version),
+        },
+        // The slug's marker names its tenant (markers of tenants made before it did).
+        WriteOp::put(Item::new(
+            keys::slug_marker(&slug),
+            to_data(&serde_json::json!({ "tenant_id": tenant_id }))?,
+        )),
+    ];
+    deps.store.transact(ops).await?;
+    Ok(view(&active, version))
 }

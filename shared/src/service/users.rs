@@ -13,13 +13,16 @@
 //! - Password links (invitation, reset) are random tokens stored hashed, used once, and
 //!   expire; the plain token sits in its outbox email only until the email is sent.
 
+use super::{links, mail};
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
-use super::{from_item, identity, page, sign_in, to_data};
+use super::links::{
+    ALL_PASSWORD_PURPOSES, INVITATION_DAYS, LinkKind, RESET_HOURS, new_link, open_link,
+};
+use super::{from_item, identity, page, to_data};
 use crate::Deps;
 use crate::error::{Error, FieldError};
 use crate::model::customer::{
@@ -30,11 +33,6 @@ use crate::model::input::{Checks, name};
 use crate::model::{fields, ids};
 use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
 use crate::store::keys;
-
-/// How long an invitation's link to set a password works.
-pub const INVITATION_DAYS: i64 = 7;
-/// How long a password reset link works.
-pub const RESET_HOURS: i64 = 2;
 
 /// `POST /v1/customers/{id}/users`; merged with the stored user for `PATCH`.
 #[derive(Clone, Default, Deserialize, Serialize)]
@@ -263,67 +261,6 @@ fn user_limit_reached(max: u32) -> Error {
     e
 }
 
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-pub(crate) fn token_hash(token: &str) -> String {
-    crate::model::api_key::hash_secret(token)
-}
-
-/// A one-time link of a user's (a password link, or an email change's verification):
-/// what its item stores, under the hash of its token.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Link {
-    /// The customer user's id, or the staff member's (`staff_*` purposes).
-    pub user_id: String,
-    /// Empty for a staff member's link.
-    #[serde(default)]
-    pub customer_id: String,
-    pub purpose: String,
-    pub expires_at: DateTime<Utc>,
-    /// An email change's new address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_email: Option<String>,
-    /// A staff member's link: the member's link generation when it was issued (it works
-    /// only while the member's is still that).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation: Option<u64>,
-    /// A staff member's link being used (its login being made) until then: another use
-    /// meanwhile is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claimed_until: Option<DateTime<Utc>>,
-}
-
-/// The link item (hashed token) and the plain token for the email.
-pub(crate) fn new_link(
-    tenant_id: &str,
-    user_id: &str,
-    customer_id: &str,
-    purpose: &str,
-    new_email: Option<&str>,
-    expires_at: DateTime<Utc>,
-) -> Result<(WriteOp, String), Error> {
-    let token = random_token();
-    let link = Link {
-        user_id: user_id.to_owned(),
-        customer_id: customer_id.to_owned(),
-        purpose: purpose.to_owned(),
-        expires_at,
-        new_email: new_email.map(str::to_owned),
-        generation: None,
-        claimed_until: None,
-    };
-    let mut item = Item::new(
-        keys::password_link(tenant_id, &token_hash(&token)),
-        to_data(&link)?,
-    );
-    item.expires_at = Some(expires_at.timestamp());
-    Ok((WriteOp::create(item), token))
-}
-
 /// `POST /v1/customers/{id}/users`: the user, its login and its invitation.
 pub async fn create(
     deps: &Deps,
@@ -456,7 +393,7 @@ pub async fn create(
     } else {
         None
     };
-    ops.extend(super::mail::user_invitation(
+    ops.extend(invitation_email(
         tenant_id,
         &user,
         &customer.company.name,
@@ -529,7 +466,7 @@ pub async fn patch(
     // The email is the login's name: a new one is only asked for here, and changes once
     // its owner confirms the link sent to it (service::email_change).
     let change = if fields::email_key(&input.email) != fields::email_key(&current.email) {
-        Some(super::email_change::request(
+        Some(super::links::email_change_request(
             tenant_id,
             &current.id,
             customer_id,
@@ -544,7 +481,7 @@ pub async fn patch(
         if let (Some(_), Some(o)) = (&change, view.as_object_mut()) {
             o.insert(
                 "email_change".into(),
-                super::email_change::pending(&input.email),
+                super::links::email_change_pending(&input.email),
             );
         }
         view
@@ -731,7 +668,7 @@ pub async fn reset_password(
         None,
         expires_at,
     )?;
-    let email = super::mail::password_reset(tenant_id, &user.email, &user.first_name, &token, now)?;
+    let email = links::password_reset_email(tenant_id, &user.email, &user.first_name, &token, now)?;
     deps.store
         .transact([vec![link], email.to_vec()].concat())
         .await?;
@@ -740,64 +677,6 @@ pub async fn reset_password(
         "email": user.email,
         "expires_at": expires_at,
     }))
-}
-
-/// Every purpose of a link that sets a password: a customer user's or a staff member's.
-const ALL_PASSWORD_PURPOSES: &[&str] = &[
-    "invitation",
-    "reset",
-    super::staff::INVITATION,
-    super::staff::RESET,
-];
-
-/// Whose password a link of this tenant sets, if it still works (the set-password page).
-pub async fn password_link_kind(
-    deps: &Deps,
-    tenant_id: &str,
-    token: &str,
-) -> Result<Option<LinkKind>, Error> {
-    Ok(open_link(deps, tenant_id, token, ALL_PASSWORD_PURPOSES)
-        .await?
-        .map(|(l, _)| LinkKind::of(&l)))
-}
-
-/// Whose password a link sets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkKind {
-    CustomerUser,
-    Staff,
-}
-
-impl LinkKind {
-    fn of(link: &Link) -> Self {
-        if super::staff::PURPOSES.contains(&link.purpose.as_str()) {
-            LinkKind::Staff
-        } else {
-            LinkKind::CustomerUser
-        }
-    }
-}
-
-/// The link of `token` in this tenant, if it is one of `purposes` and still works.
-pub(crate) async fn open_link(
-    deps: &Deps,
-    tenant_id: &str,
-    token: &str,
-    purposes: &[&str],
-) -> Result<Option<(Link, Item)>, Error> {
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let Some(item) = deps
-        .store
-        .get(&keys::password_link(tenant_id, &token_hash(token)))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let link: Link = from_item(&item)?;
-    let usable = link.expires_at > deps.clock.now() && purposes.contains(&link.purpose.as_str());
-    Ok(usable.then_some((link, item)))
 }
 
 /// `POST /t/{slug}/password` as JSON.
@@ -845,7 +724,7 @@ pub async fn set_password(
         }
         return Err(Error::Invalid(errors));
     }
-    let tenant_id = sign_in::tenant_of_slug(deps, slug).await?;
+    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let expired = || {
         Error::invalid(
             "token",
@@ -922,4 +801,29 @@ pub async fn set_password(
         "email": user.email,
         "login": format!("/t/{slug}/login"),
     }))
+}
+
+/// The invitation a customer's new user receives: the login link, and a link to set its
+/// password when it was added without one.
+pub(crate) fn invitation_email(
+    tenant_id: &str,
+    user: &crate::model::customer::CustomerUser,
+    company_name: &str,
+    link_token: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<mail::Queued, Error> {
+    let mut context = serde_json::Map::new();
+    context.insert("first_name".into(), json!(user.first_name));
+    context.insert("company_name".into(), json!(company_name));
+    if let Some(t) = link_token {
+        context.insert("link_token".into(), json!(t));
+        context.insert("link_days".into(), json!(links::INVITATION_DAYS));
+    }
+    mail::enqueue(
+        tenant_id,
+        mail::Template::UserInvitation,
+        &user.email,
+        context,
+        now,
+    )
 }

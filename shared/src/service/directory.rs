@@ -1,0 +1,83 @@
+//! The tenant directory: every tenant's id a page at a time (for the few jobs that must
+//! visit every tenant, such as a one-time backfill), and the tenant a login page's slug
+//! names.
+
+use super::from_item;
+use crate::Deps;
+use crate::error::Error;
+use crate::model::ids;
+use crate::model::tenant::{self, Tenant};
+use crate::ports::Item;
+use crate::store::keys;
+
+/// The tenant a login page's slug names, if it is a tenant with a login pool.
+pub(crate) async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
+    if tenant::slug(slug).is_err() {
+        return Err(Error::NotFound("login page"));
+    }
+    let marker = deps
+        .store
+        .get(&keys::slug_marker(slug))
+        .await?
+        .ok_or(Error::NotFound("login page"))?;
+    marker
+        .data
+        .get("tenant_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or(Error::NotFound("login page"))
+}
+
+/// Every tenant's id, from the tenant directory a page at a time (no scan): the walk the
+/// one-time backfills of the due-work index make.
+#[derive(Default)]
+pub struct Directory {
+    page: std::vec::IntoIter<String>,
+    next: Option<crate::ports::Position>,
+    started: bool,
+}
+
+impl Directory {
+    /// The next tenant id, or `None` once every tenant was seen.
+    pub async fn next(&mut self, deps: &Deps) -> Result<Option<String>, Error> {
+        loop {
+            if let Some(id) = self.page.next() {
+                return Ok(Some(id));
+            }
+            if self.started && self.next.is_none() {
+                return Ok(None);
+            }
+            self.started = true;
+            let p = deps
+                .store
+                .query(
+                    crate::ports::Query::partition(
+                        keys::tenant_directory_pk(),
+                        crate::ports::SortRange::All,
+                        100,
+                    )
+                    .after(self.next.take()),
+                )
+                .await?;
+            self.next = p.next;
+            self.page = p
+                .items
+                .into_iter()
+                .map(|t| t.sk)
+                .collect::<Vec<_>>()
+                .into_iter();
+        }
+    }
+}
+
+pub(crate) async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
+    if !ids::is_valid(ids::TENANT, tenant_id) {
+        return Err(Error::NotFound("tenant"));
+    }
+    let item = deps
+        .store
+        .get(&keys::tenant(tenant_id))
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    Ok((from_item(&item)?, item))
+}
