@@ -149,7 +149,11 @@ mod tests {
         let mut done = BTreeSet::new();
         for m in graph.keys() {
             let cycle = visit(m, &graph, &mut Vec::new(), &mut done);
-            assert!(cycle.is_none(), "import cycle: {}", cycle.unwrap().join(" -> "));
+            assert!(
+                cycle.is_none(),
+                "import cycle: {}",
+                cycle.unwrap().join(" -> ")
+            );
         }
     }
 }

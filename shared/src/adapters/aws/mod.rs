@@ -55,15 +55,73 @@ async fn sdk_config_trusting(trust: TrustStore) -> SdkConfig {
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(tls)
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .load()
-        .await
+    from_environment(&|name| std::env::var(name).ok(), http)
+}
+
+/// The configuration from the variables a Lambda function is given (`AWS_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), plus
+/// `AWS_ENDPOINT_URL` and `AWS_MAX_ATTEMPTS`. Built directly rather than by aws-config's
+/// loader, whose default chains (profile files, IMDS, ECS, STS web identity) would link
+/// into every function and never be used there.
+fn from_environment(
+    var: &dyn Fn(&str) -> Option<String>,
+    http: aws_sdk_dynamodb::config::SharedHttpClient,
+) -> SdkConfig {
+    let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .map(aws_config::Region::new);
+    let mut retry = aws_config::retry::RetryConfig::standard();
+    if let Some(attempts) = var("AWS_MAX_ATTEMPTS").and_then(|v| v.parse::<u32>().ok())
+        && attempts > 0
+    {
+        retry = retry.with_max_attempts(attempts);
+    }
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .identity_cache(aws_config::identity::IdentityCache::lazy().build())
+        .retry_config(retry)
+        .http_client(http);
+    if let Some(url) = var("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    config.build()
 }
 
 #[cfg(test)]
 mod tests {
     use aws_sdk_dynamodb::Client;
+
+    #[test]
+    fn the_configuration_comes_from_the_variables_a_lambda_function_is_given() {
+        let vars = std::collections::HashMap::from([
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ]);
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(super::Provider::Rustls(super::CryptoMode::Ring))
+            .build_https();
+        let var = |name: &str| vars.get(name).map(|v| v.to_string());
+        let config = super::from_environment(&var, http);
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert_eq!(config.retry_config().map(|r| r.max_attempts()), Some(1));
+        assert!(config.credentials_provider().is_some());
+        let none = super::from_environment(
+            &|_| None,
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(super::Provider::Rustls(super::CryptoMode::Ring))
+                .build_https(),
+        );
+        assert_eq!(none.region(), None);
+        assert_eq!(none.endpoint_url(), None);
+    }
 
     /// The embedded roots parse (the SDK's TLS setup panics on a bad PEM): a DynamoDB call
     /// over HTTPS to a closed loopback port builds the TLS connector and fails to connect,
