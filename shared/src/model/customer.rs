@@ -1,6 +1,7 @@
 //! Customers: the company record, its admin, its primary contact, and its lifecycle.
 
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -459,23 +460,14 @@ pub struct CompanyDraft {
     pub description: Option<String>,
 }
 
-#[derive(Clone, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminDraft {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
     #[serde(default, skip_serializing)]
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for AdminDraft {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminDraft")
-            .field("email", &self.email)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
-            .finish_non_exhaustive()
-    }
+    pub password: Option<SecretString>,
 }
 
 /// `POST /v1/customers` and, merged with the current record, `PATCH /v1/customers/{id}`.
@@ -497,7 +489,7 @@ pub struct CustomerInput {
     pub admin_email: String,
     pub admin_first_name: String,
     pub admin_last_name: String,
-    pub admin_password: Option<String>,
+    pub admin_password: Option<SecretString>,
     pub primary_contact: Option<Contact>,
     pub max_users: Option<u32>,
 }
@@ -560,7 +552,8 @@ impl CustomerDraft {
                 last = c.required("admin.last_name", a.last_name.as_deref(), name);
                 email = c.required("admin.email", a.email.as_deref(), fields::email);
                 if let Some(p) = &a.password
-                    && c.check("admin.password", fields::password(p)).is_some()
+                    && c.check("admin.password", fields::password(p.expose_secret()))
+                        .is_some()
                 {
                     password = Some(p.clone());
                 }
@@ -674,6 +667,22 @@ impl CustomerUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_read_from_a_body_never_reaches_debug_output_or_json() {
+        let draft: CustomerDraft = serde_json::from_value(json!({
+            "company": {"name": "Hunter Co"},
+            "admin": {"email": "a@hunter.example.com", "first_name": "A", "last_name": "H", "password": "hunter2-Secret!"}
+        }))
+        .unwrap();
+        let admin = draft.admin.as_ref().unwrap();
+        assert_eq!(
+            admin.password.as_ref().map(|p| p.expose_secret()),
+            Some("hunter2-Secret!")
+        );
+        assert!(!format!("{draft:?}").contains("hunter2"), "{draft:?}");
+        assert!(!serde_json::to_string(&draft).unwrap().contains("hunter2"));
+    }
 
     #[test]
     fn a_body_with_many_mistakes_lists_every_field() {

@@ -9,6 +9,7 @@ use super::mail;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{from_item, page, to_data};
@@ -111,7 +112,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
         tenant_id,
         &input.admin_email,
         &user_id,
-        input.admin_password.as_deref(),
+        input.admin_password.as_ref().map(|p| p.expose_secret()),
     )
     .await
     {
@@ -125,7 +126,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
     };
     // Without an identity provider the password stays here, as our own argon2id hash.
     let password_hash = match (&login, input.admin_password) {
-        (None, Some(p)) => Some(super::passwords::hash(p).await?),
+        (None, Some(p)) => Some(super::passwords::hash(p.expose_secret().to_owned()).await?),
         _ => None,
     };
     let login_subject = login.as_ref().map(|(_, sub)| sub.clone());

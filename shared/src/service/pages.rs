@@ -158,7 +158,7 @@ pub async fn login_form(
     }
     let body = sign_in::SignIn {
         email: Some(email.clone()),
-        password: Some(get("password")),
+        password: Some(get("password").into()),
     };
     match sign_in::sign_in(deps, slug, &body).await {
         Ok(tokens) => {
@@ -344,8 +344,8 @@ pub async fn verify_form(
             let get = |k: &str| f.get(k).cloned();
             let body = Verification {
                 email: get("email"),
-                code: get("code"),
-                password: get("password"),
+                code: get("code").map(Into::into),
+                password: get("password").map(Into::into),
             };
             registration::verify(deps, slug, &body).await
         },

@@ -20,6 +20,7 @@
 use super::mail;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -52,22 +53,12 @@ pub struct Registration {
 }
 
 /// `POST /t/{slug}/register/verify`.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verification {
     pub email: Option<String>,
-    pub code: Option<String>,
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for Verification {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verification")
-            .field("email", &self.email)
-            .field("code", &"[redacted]")
-            .field("password", &"[redacted]")
-            .finish()
-    }
+    pub code: Option<SecretString>,
+    pub password: Option<SecretString>,
 }
 
 /// A registration waiting for its code, as stored.
@@ -85,7 +76,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn draft(&self, password: Option<String>) -> CustomerDraft {
+    fn draft(&self, password: Option<SecretString>) -> CustomerDraft {
         CustomerDraft {
             company: Some(CompanyDraft {
                 name: Some(self.company_name.clone()),
@@ -258,13 +249,21 @@ pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value
 pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Value, Error> {
     let mut missing = Vec::new();
     let email = body.email.as_deref().map(str::trim).unwrap_or_default();
-    let code = body.code.as_deref().map(str::trim).unwrap_or_default();
+    let code = body
+        .code
+        .as_ref()
+        .map(|c| c.expose_secret().trim())
+        .unwrap_or_default();
     for (field, value) in [("email", email), ("code", code)] {
         if value.is_empty() {
             missing.push(FieldError::new(field, "is required"));
         }
     }
-    if body.password.as_deref().unwrap_or_default().is_empty() {
+    if body
+        .password
+        .as_ref()
+        .is_none_or(|p| p.expose_secret().is_empty())
+    {
         missing.push(FieldError::new("password", "is required"));
     }
     if !missing.is_empty() {

@@ -9,6 +9,7 @@
 //! provider says.
 
 use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -25,20 +26,11 @@ pub const MAX_FAILURES: u32 = 5;
 /// How long failures count, and how long a refusal lasts after the last one counted.
 pub const WINDOW_MINUTES: i64 = 15;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub email: Option<String>,
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for SignIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignIn")
-            .field("email", &self.email)
-            .field("password", &"[redacted]")
-            .finish()
-    }
+    pub password: Option<SecretString>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,7 +49,11 @@ pub(crate) fn wrong() -> Error {
 pub(crate) fn credentials(body: &SignIn) -> Result<(&str, &str), Error> {
     let mut missing = Vec::new();
     let email = body.email.as_deref().map(str::trim).unwrap_or_default();
-    let password = body.password.as_deref().unwrap_or_default();
+    let password = body
+        .password
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+        .unwrap_or_default();
     if email.is_empty() {
         missing.push(crate::FieldError::new("email", "is required"));
     }

@@ -15,6 +15,7 @@
 
 use super::{links, mail};
 use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -35,14 +36,14 @@ use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
 use crate::store::keys;
 
 /// `POST /v1/customers/{id}/users`; merged with the stored user for `PATCH`.
-#[derive(Clone, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserDraft {
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     #[serde(default, skip_serializing)]
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
     /// Only `user`: a customer has one admin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -53,20 +54,11 @@ pub struct UserDraft {
     pub permissions: Option<Vec<String>>,
 }
 
-impl std::fmt::Debug for UserDraft {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserDraft")
-            .field("email", &self.email)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
-            .finish_non_exhaustive()
-    }
-}
-
 struct UserInput {
     email: String,
     first_name: String,
     last_name: String,
-    password: Option<String>,
+    password: Option<SecretString>,
     permissions: PermissionSet,
 }
 
@@ -95,7 +87,12 @@ impl UserDraft {
         let first_name = c.required("first_name", self.first_name.as_deref(), name);
         let last_name = c.required("last_name", self.last_name.as_deref(), name);
         let password = match &self.password {
-            Some(p) if c.check("password", fields::password(p)).is_some() => Some(p.clone()),
+            Some(p)
+                if c.check("password", fields::password(p.expose_secret()))
+                    .is_some() =>
+            {
+                Some(p.clone())
+            }
             _ => None,
         };
         match self.role.as_deref().map(str::trim) {
@@ -310,7 +307,7 @@ pub async fn create(
         tenant_id,
         &input.email,
         &user_id,
-        input.password.as_deref(),
+        input.password.as_ref().map(|p| p.expose_secret()),
     )
     .await
     {
@@ -323,7 +320,7 @@ pub async fn create(
         }
     };
     let password_hash = match (&login, &input.password) {
-        (None, Some(p)) => Some(super::passwords::hash(p.clone()).await?),
+        (None, Some(p)) => Some(super::passwords::hash(p.expose_secret().to_owned()).await?),
         _ => None,
     };
     let now = deps.clock.now();
@@ -680,17 +677,11 @@ pub async fn reset_password(
 }
 
 /// `POST /t/{slug}/password` as JSON.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
-    pub token: Option<String>,
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for SetPassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SetPassword { token: [redacted], password: [redacted] }")
-    }
+    pub token: Option<SecretString>,
+    pub password: Option<SecretString>,
 }
 
 /// [`set_password`] from its JSON body.
@@ -699,14 +690,10 @@ pub async fn set_password_body(
     slug: &str,
     body: &SetPassword,
 ) -> Result<Value, Error> {
-    let token = body.token.as_deref().unwrap_or_default();
-    set_password(
-        deps,
-        slug,
-        token,
-        body.password.as_deref().unwrap_or_default(),
-    )
-    .await
+    let exposed = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
+    let token = exposed(&body.token).unwrap_or_default();
+    let password = exposed(&body.password).unwrap_or_default();
+    set_password(deps, slug, &token, &password).await
 }
 
 /// `POST /t/{slug}/password`: a password link's token and the new password. Sets it and

@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .ok_or_else(|| anyhow::anyhow!("no staff invitation link"))?;
     let set = users::SetPassword {
-        token: Some(link),
+        token: Some(link.into()),
         password: Some(password.into()),
     };
     users::set_password_body(&deps, "bench", &set)
