@@ -25,6 +25,8 @@ pub fn init_tracing() {
         .with_span_list(false)
         .with_target(false)
         .without_time()
+        // The filter below decides; the builder's own INFO ceiling would cap it.
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
         .finish()
         .with(filter)
         .try_init();

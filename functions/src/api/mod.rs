@@ -353,7 +353,8 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                     .collect();
                 let query = parse_query(parts.uri.query());
                 // Every line a service logs while serving this request carries its id.
-                let span = tracing::info_span!("request", request_id = %request_id);
+                // An error-level span: enabled whatever level RUST_LOG lets through.
+                let span = tracing::error_span!("request", request_id = %request_id);
                 let result = run(
                     app,
                     route,

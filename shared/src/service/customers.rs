@@ -732,22 +732,64 @@ async fn filtered_index(
     Ok((out, start.map(|s| page::encode(listing, &s))))
 }
 
+/// The due-work entry of a deleted customer's purge; `None` when the customer is gone or
+/// not deleted.
+pub(crate) async fn scheduled_purge(
+    deps: &Deps,
+    tenant_id: &str,
+    customer_id: &str,
+) -> Result<Option<Key>, Error> {
+    let Some(item) = deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let c: Customer = from_item(&item)?;
+    Ok(match c.status {
+        CustomerStatus::Deleted => purge_key(tenant_id, &c),
+        _ => None,
+    })
+}
+
+/// What `purge_one` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Purge {
+    /// Purged: every item of its partition, its markers and its due entry are gone.
+    Purged,
+    /// Deleted, its restore window still open: its due entry is `entry`.
+    NotYet { entry: Key },
+    /// Not deleted (restored since), or no profile at all (a purge cut off after the
+    /// profile went): nothing is due.
+    NothingDue,
+}
+
 /// Purges one deleted customer whose restore window has passed: every item of its
-/// partition, its markers and its purge entry. Returns false if it is not due.
+/// partition, its markers and its purge entry.
 pub async fn purge_one(
     deps: &Deps,
     tenant_id: &str,
     customer_id: &str,
     now: DateTime<Utc>,
-) -> Result<bool, Error> {
+) -> Result<Purge, Error> {
     let item = deps
         .store
         .get(&keys::customer(tenant_id, customer_id))
         .await?;
-    let Some(item) = item else { return Ok(false) };
+    let Some(item) = item else {
+        return Ok(Purge::NothingDue);
+    };
     let c: Customer = from_item(&item)?;
-    if c.status != CustomerStatus::Deleted || c.purge_after.is_none_or(|p| p > now) {
-        return Ok(false);
+    match (
+        c.status == CustomerStatus::Deleted,
+        purge_key(tenant_id, &c),
+    ) {
+        (true, Some(entry)) if c.purge_after.is_some_and(|p| p > now) => {
+            return Ok(Purge::NotYet { entry });
+        }
+        (true, Some(_)) => {}
+        _ => return Ok(Purge::NothingDue),
     }
     // Users (and their email markers) first, in chunks; the profile goes last, so a
     // purge cut off half-way is simply resumed by the next run.
@@ -808,7 +850,7 @@ pub async fn purge_one(
     ];
     ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
     deps.store.transact(ops).await?;
-    Ok(true)
+    Ok(Purge::Purged)
 }
 
 /// The welcome a new customer's admin receives, with the tenant's login link.

@@ -15,7 +15,9 @@ use crate::error::Error;
 use crate::ports::{Condition, Item, Key, Position, Query, SortRange, WriteOp};
 use crate::store::keys;
 
-/// Shards per kind: a sweep makes at least this many queries.
+/// Shards per kind: a sweep makes at least this many queries. An entry's shard is a hash
+/// of its item's id modulo this number, so changing it strands existing entries in shards
+/// the sweep no longer reads: it needs a migration (re-index every entry), not an edit.
 pub const SHARDS: u32 = 4;
 
 /// A page of a sweep: at most this many entries per query.

@@ -57,15 +57,17 @@ pub async fn pending_address(
 }
 
 /// `POST /t/{slug}/email-change` as JSON.
-#[derive(Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Confirmation {
-    pub token: Option<String>,
+    pub token: Option<secrecy::SecretString>,
 }
 
 /// [`confirm`] from its JSON body.
 pub async fn confirm_body(deps: &Deps, slug: &str, body: &Confirmation) -> Result<Value, Error> {
-    confirm(deps, slug, body.token.as_deref().unwrap_or_default()).await
+    use secrecy::ExposeSecret;
+    let token = body.token.as_ref().map(|t| t.expose_secret());
+    confirm(deps, slug, token.unwrap_or_default()).await
 }
 
 /// `POST /t/{slug}/email-change`: confirms the change the link stands for.

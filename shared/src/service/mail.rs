@@ -351,7 +351,7 @@ pub async fn deliver(
         let ops = moved(tenant_id, &email, &item, scheduled)?;
         return match deps.store.transact(ops).await {
             Ok(()) => Ok(Outcome::Dead),
-            Err(crate::ports::StoreError::TransactionCanceled { .. }) => Ok(Outcome::Skipped),
+            Err(e) if lost_to_another_run(&e) => Ok(Outcome::Skipped),
             Err(e) => Err(e.into()),
         };
     }
@@ -369,7 +369,7 @@ pub async fn deliver(
         .await
     {
         Ok(()) => {}
-        Err(crate::ports::StoreError::TransactionCanceled { .. }) => return Ok(Outcome::Skipped),
+        Err(e) if lost_to_another_run(&e) => return Ok(Outcome::Skipped),
         Err(e) => return Err(e.into()),
     }
     let scheduled = email.due_at;
@@ -434,6 +434,15 @@ pub async fn deliver(
             }
         }
     }
+}
+
+/// A versioned write another delivery won: its version moved first (the transaction is
+/// canceled), or DynamoDB saw the two transactions at once (a transaction conflict).
+fn lost_to_another_run(e: &crate::ports::StoreError) -> bool {
+    matches!(
+        e,
+        crate::ports::StoreError::TransactionCanceled { .. } | crate::ports::StoreError::Conflict
+    )
 }
 
 /// The writes that store `email` over `item` (its version checked) and move its due-work

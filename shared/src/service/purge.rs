@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::due::{self, Kind, Sweep};
+use super::customers::Purge;
+use super::due::{Kind, Sweep};
 use crate::Deps;
 use crate::error::Error;
 use crate::ports::{Item, Query, SortRange, WriteOp};
@@ -24,26 +25,19 @@ async fn purge_entry(
     entry: &crate::ports::Key,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    if super::customers::purge_one(deps, tenant_id, customer_id, now).await? {
-        // The purge removed the customer's entry; one moved by the backfill may sit at
-        // another instant (a former entry kept seconds only), so this one goes too.
-        deps.store
-            .delete(entry, crate::ports::Condition::None)
-            .await?;
-        return Ok(true);
-    }
-    if deps
-        .store
-        .get(&keys::customer(tenant_id, customer_id))
-        .await?
-        .is_none()
-    {
-        // A leftover entry of a purge that stopped after removing the profile.
+    let outcome = super::customers::purge_one(deps, tenant_id, customer_id, now).await?;
+    // The customer's own entry is the one at its `purge_after`; any other entry naming it
+    // (purged, restored since, or gone) is a leftover, and the sweep would read it daily.
+    let leftover = match &outcome {
+        Purge::NotYet { entry: own } => own != entry,
+        Purge::Purged | Purge::NothingDue => true,
+    };
+    if leftover {
         deps.store
             .delete(entry, crate::ports::Condition::None)
             .await?;
     }
-    Ok(false)
+    Ok(outcome == Purge::Purged)
 }
 
 /// Purges every customer whose restore window has passed: the purge shards of the
@@ -79,9 +73,9 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
 
 /// A one-time step of the upgrade to the due-work index: customers deleted before it
 /// have their purge entry in their tenant's former purge partition. This walks those
-/// partitions once (the tenant directory, then one query per tenant), gives each
-/// customer its due-work entry and removes the former one. Safe to run again; the
-/// scheduled purge never does this. Returns the entries moved.
+/// partitions once (the tenant directory, then one query per tenant), removes each
+/// former entry and, for a customer still deleted, writes its due-work entry. Safe to
+/// run again; the scheduled purge never does this. Returns the entries written.
 pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
     let mut moved = 0;
     let mut directory = super::directory::Directory::default();
@@ -96,23 +90,19 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
                 )
                 .await?;
             for old in &page.items {
-                let (Some((at, _)), Some(customer_id)) = (
-                    old.sk.split_once('#'),
-                    keys::customer_id_from_purge_entry(&old.sk),
-                ) else {
+                let Some(customer_id) = keys::customer_id_from_purge_entry(&old.sk) else {
                     continue;
                 };
-                let Ok(due_at) = DateTime::parse_from_rfc3339(at) else {
-                    continue;
-                };
-                let entry = due::entry(Kind::Purge, &tenant_id, customer_id, due_at.to_utc());
-                deps.store
-                    .transact(vec![
-                        WriteOp::put(Item::marker(entry)),
-                        WriteOp::delete(old.key()),
-                    ])
-                    .await?;
-                moved += 1;
+                // The entry the customer's own record gives (its `purge_after`, to the
+                // millisecond), and none for a customer restored or gone since.
+                let mut ops = vec![WriteOp::delete(old.key())];
+                if let Some(entry) =
+                    super::customers::scheduled_purge(deps, &tenant_id, customer_id).await?
+                {
+                    ops.push(WriteOp::put(Item::marker(entry)));
+                    moved += 1;
+                }
+                deps.store.transact(ops).await?;
             }
             match page.next {
                 Some(next) => start = Some(next),

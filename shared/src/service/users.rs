@@ -690,10 +690,11 @@ pub async fn set_password_body(
     slug: &str,
     body: &SetPassword,
 ) -> Result<Value, Error> {
-    let exposed = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
-    let token = exposed(&body.token).unwrap_or_default();
-    let password = exposed(&body.password).unwrap_or_default();
-    set_password(deps, slug, &token, &password).await
+    fn exposed(s: &Option<SecretString>) -> &str {
+        s.as_ref().map(|s| s.expose_secret()).unwrap_or_default()
+    }
+    let (token, password) = (exposed(&body.token), exposed(&body.password));
+    set_password(deps, slug, token, password).await
 }
 
 /// `POST /t/{slug}/password`: a password link's token and the new password. Sets it and

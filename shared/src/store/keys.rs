@@ -195,11 +195,6 @@ pub fn due_entry_target(sk: &str) -> Option<(&str, &str)> {
     let (_, tenant_id) = rest.rsplit_once('#')?;
     (!tenant_id.is_empty() && !item_id.is_empty()).then_some((tenant_id, item_id))
 }
-/// The marker of a one-time move of older schedules into the due index.
-pub fn due_backfilled(kind: &str) -> Key {
-    key(format!("{PLATFORM}DUE#BACKFILLED"), kind)
-}
-
 /// Failed sign-ins of one email at one tenant's login, by the SHA-256 (hex) of the
 /// normalized email: the throttle's counter.
 pub fn sign_in_failures(tenant_id: &str, email_hash: &str) -> Key {

@@ -157,3 +157,50 @@ async fn a_customer_deleted_before_the_index_is_purged_once_the_backfill_has_run
         "no purge entry is left"
     );
 }
+
+#[tokio::test]
+async fn an_entry_left_for_a_restored_customer_is_dropped_by_the_next_purge_and_purges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let clock = Arc::new(TestClock::at(Utc::now()));
+    let deps = Deps::new(store.clone()).with_clock(clock.clone());
+    let tenant_id = tenant(&deps, "leftover").await;
+    let draft =
+        serde_json::from_value(customer_body("Leftover Bakery", "a@leftover.example.com")).unwrap();
+    let c = customers::create(&deps, &tenant_id, &draft).await.unwrap();
+    let customer_id = c["id"].as_str().unwrap().to_owned();
+    customers::transition(&deps, &tenant_id, &customer_id, Transition::Delete, true)
+        .await
+        .unwrap();
+    // An entry at another instant than the customer's own (as a move from an older
+    // schedule could leave), then the restore, which removes only the customer's own.
+    let stray = due::entry(
+        Kind::Purge,
+        &tenant_id,
+        &customer_id,
+        Utc::now() + Duration::days(29),
+    );
+    store
+        .put(Item::marker(stray.clone()), Condition::None)
+        .await
+        .unwrap();
+    customers::transition(&deps, &tenant_id, &customer_id, Transition::Restore, true)
+        .await
+        .unwrap();
+
+    clock.advance(Duration::days(31));
+    let now = *clock.0.lock().unwrap();
+    let first = purge::run(&deps, now).await.unwrap();
+    assert_eq!((first.due, first.customers_purged), (1, 0), "{first:?}");
+    assert!(
+        store.get(&stray).await.unwrap().is_none(),
+        "the stray entry is gone"
+    );
+    assert!(
+        customers::get(&deps, &tenant_id, &customer_id)
+            .await
+            .is_ok()
+    );
+    let second = purge::run(&deps, now).await.unwrap();
+    assert_eq!(second.due, 0, "{second:?}");
+}
