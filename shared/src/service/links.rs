@@ -67,7 +67,6 @@ pub(crate) fn new_link(
     new_email: Option<&str>,
     expires_at: DateTime<Utc>,
 ) -> Result<(WriteOp, String), Error> {
-    let token = random_token();
     let link = Link {
         user_id: user_id.to_owned(),
         customer_id: customer_id.to_owned(),
@@ -77,11 +76,18 @@ pub(crate) fn new_link(
         generation: None,
         claimed_until: None,
     };
+    created(tenant_id, &link)
+}
+
+/// The write that stores `link` under the hash of a new token (expiring with it), and
+/// the plain token for its email.
+fn created(tenant_id: &str, link: &Link) -> Result<(WriteOp, String), Error> {
+    let token = random_token();
     let mut item = Item::new(
         keys::password_link(tenant_id, &token_hash(&token)),
-        to_data(&link)?,
+        to_data(link)?,
     );
-    item.expires_at = Some(expires_at.timestamp());
+    item.expires_at = Some(link.expires_at.timestamp());
     Ok((WriteOp::create(item), token))
 }
 
@@ -220,7 +226,6 @@ pub(crate) fn staff_link(
     purpose: &str,
     expires_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(WriteOp, String), Error> {
-    let token = random_token();
     let link = Link {
         user_id: member.id.clone(),
         customer_id: String::new(),
@@ -230,12 +235,7 @@ pub(crate) fn staff_link(
         generation: Some(member.link_generation),
         claimed_until: None,
     };
-    let mut item = Item::new(
-        keys::password_link(tenant_id, &token_hash(&token)),
-        to_data(&link)?,
-    );
-    item.expires_at = Some(expires_at.timestamp());
-    Ok((WriteOp::create(item), token))
+    created(tenant_id, &link)
 }
 
 /// The link of a new member's invitation (its item and plain token), when staff logins
