@@ -238,6 +238,9 @@ pub async fn patch(
         fields::email_key(&m.email),
         fields::email_key(&updated.email),
     );
+    // Where the new email's marker is, if the email changes: a failed owner check may
+    // otherwise sit at that index and read as a taken email.
+    let marker_at = (old_key != new_key).then_some(ops.len());
     if old_key != new_key {
         ops.push(WriteOp::create(email_marker(
             tenant_id,
@@ -251,7 +254,9 @@ pub async fn patch(
     ops.extend(owner_check);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&updated, version)),
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
+        Err(StoreError::TransactionCanceled { failed })
+            if marker_at.is_some_and(|i| failed.contains(&i)) =>
+        {
             Err(duplicate_email(&updated.email))
         }
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
