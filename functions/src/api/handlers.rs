@@ -11,11 +11,12 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
-    api_keys, customers, email_change, mail, me, members, pages, registration, sign_in, staff,
-    tenants, users,
+    api_keys, customers, email_change, mail, me, members, registration, sign_in, staff, tenants,
+    users,
 };
 
 use super::{Ctx, Reply};
+use crate::pages;
 
 type Result = std::result::Result<Reply, Error>;
 

@@ -11,7 +11,7 @@ use crate::ports::Item;
 use crate::store::keys;
 
 /// The tenant a login page's slug names, if it is a tenant with a login pool.
-pub(crate) async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
+pub async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
     if tenant::slug(slug).is_err() {
         return Err(Error::NotFound("login page"));
     }
@@ -70,7 +70,7 @@ impl Directory {
     }
 }
 
-pub(crate) async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
+pub async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
     if !ids::is_valid(ids::TENANT, tenant_id) {
         return Err(Error::NotFound("tenant"));
     }

@@ -24,7 +24,7 @@ pub(crate) const STAFF_INVITATION: &str = "staff_invitation";
 pub(crate) const STAFF_RESET: &str = "staff_reset";
 pub(crate) const STAFF_PURPOSES: &[&str] = &[STAFF_INVITATION, STAFF_RESET];
 
-pub(crate) fn random_token() -> String {
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)

@@ -13,7 +13,6 @@ pub mod mail;
 pub mod me;
 pub mod members;
 pub mod page;
-pub mod pages;
 pub mod passwords;
 pub mod purge;
 pub mod registration;

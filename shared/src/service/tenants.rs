@@ -127,7 +127,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
     Ok(v)
 }
 
-pub(crate) use super::directory::load;
+pub use super::directory::load;
 
 pub async fn get(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
     let (t, item) = load(deps, tenant_id).await?;

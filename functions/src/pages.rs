@@ -8,12 +8,12 @@ use std::sync::LazyLock;
 use minijinja::{Environment, context};
 use subtle::ConstantTimeEq;
 
-use super::links::LinkKind;
-use super::registration::{self, Registration, Verification};
-use super::{sign_in, tenants};
-use crate::Deps;
-use crate::error::Error;
-use crate::model::branding::Branding;
+use tenantry::Deps;
+use tenantry::Error;
+use tenantry::model::branding::Branding;
+use tenantry::service::links::LinkKind;
+use tenantry::service::registration::{self, Registration, Verification};
+use tenantry::service::{sign_in, tenants};
 
 /// The cookie holding a login page's CSRF token.
 pub const CSRF_COOKIE: &str = "tenantry_csrf";
@@ -21,22 +21,19 @@ pub const CSRF_COOKIE: &str = "tenantry_csrf";
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     for (name, source) in [
-        ("base.html", include_str!("../../templates/pages/base.html")),
-        (
-            "login.html",
-            include_str!("../../templates/pages/login.html"),
-        ),
+        ("base.html", include_str!("../templates/pages/base.html")),
+        ("login.html", include_str!("../templates/pages/login.html")),
         (
             "register.html",
-            include_str!("../../templates/pages/register.html"),
+            include_str!("../templates/pages/register.html"),
         ),
         (
             "password.html",
-            include_str!("../../templates/pages/password.html"),
+            include_str!("../templates/pages/password.html"),
         ),
         (
             "email_change.html",
-            include_str!("../../templates/pages/email_change.html"),
+            include_str!("../templates/pages/email_change.html"),
         ),
     ] {
         env.add_template(name, source)
@@ -54,7 +51,7 @@ pub struct Page {
 
 /// A fresh CSRF token (32 random bytes, hex).
 pub fn new_csrf_token() -> String {
-    super::links::random_token()
+    tenantry::service::links::random_token()
 }
 
 /// Does the form's token match the cookie's? Constant time; both must be present.
@@ -77,7 +74,7 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(String, Branding), Error> {
-    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
+    let tenant_id = tenantry::service::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
     let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
     Ok((tenant_id, brand))
@@ -119,7 +116,7 @@ fn login(
 
 /// The session cookie a sign-in sets: the access token, for the tenant's pages in a
 /// browser (never read by authentication, which takes `Authorization` only).
-pub fn session_cookie(tokens: &crate::ports::Tokens) -> String {
+pub fn session_cookie(tokens: &tenantry::ports::Tokens) -> String {
     format!(
         "tenantry_session={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
         tokens.access_token, tokens.expires_in
@@ -364,7 +361,7 @@ fn render_password(
 ) -> Result<Page, Error> {
     let values = context! { done, errors, staff, token_ok => token.is_some(),
     token => token.unwrap_or_default(),
-    min_length => if staff { crate::model::fields::STAFF_PASSWORD_MIN } else { crate::model::fields::PASSWORD_MIN } };
+    min_length => if staff { tenantry::model::fields::STAFF_PASSWORD_MIN } else { tenantry::model::fields::PASSWORD_MIN } };
     page("password.html", status, slug, brand, values)
 }
 
@@ -374,7 +371,7 @@ fn render_password(
 pub async fn password_page(deps: &Deps, slug: &str, token: Option<&str>) -> Result<Page, Error> {
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let token = token.unwrap_or_default();
-    match super::links::password_link_kind(deps, &tenant_id, token).await? {
+    match tenantry::service::links::password_link_kind(deps, &tenant_id, token).await? {
         Some(kind) => render_password(
             slug,
             &brand,
@@ -402,7 +399,7 @@ pub async fn password_form(
     // Whose link it is, for the form shown again (only when it is).
     let staff = async || {
         matches!(
-            super::links::password_link_kind(deps, &tenant_id, &token).await,
+            tenantry::service::links::password_link_kind(deps, &tenant_id, &token).await,
             Ok(Some(LinkKind::Staff))
         )
     };
@@ -410,7 +407,7 @@ pub async fn password_form(
         let msg = ["This page expired. Please try again.".to_owned()];
         return render_password(slug, &brand, Some(&token), staff().await, false, &msg, 403);
     }
-    match super::users::set_password(deps, slug, &token, &get("password")).await {
+    match tenantry::service::users::set_password(deps, slug, &token, &get("password")).await {
         Ok(v) => {
             let staff = v.get("kind").and_then(serde_json::Value::as_str) == Some("staff");
             render_password(slug, &brand, None, staff, true, &[], 200)
@@ -455,7 +452,7 @@ pub async fn email_change_page(
 ) -> Result<Page, Error> {
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let token = token.unwrap_or_default();
-    match super::email_change::pending_address(deps, &tenant_id, token).await? {
+    match tenantry::service::email_change::pending_address(deps, &tenant_id, token).await? {
         Some(new) => render_email_change(slug, &brand, token, Some(&new), false, &[], 200),
         None => render_email_change(slug, &brand, "", None, false, &[], 410),
     }
@@ -473,7 +470,8 @@ pub async fn email_change_form(
     let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
     let token = get("token");
     // The address the link changes to, for the page: read again only on the rare paths.
-    let shown = async || super::email_change::pending_address(deps, &tenant_id, &token).await;
+    let shown =
+        async || tenantry::service::email_change::pending_address(deps, &tenant_id, &token).await;
     if !csrf_matches(&get("csrf"), cookie(cookie_header, CSRF_COOKIE)) {
         let msg = ["This page expired. Please confirm again.".to_owned()];
         return match shown().await? {
@@ -481,7 +479,7 @@ pub async fn email_change_form(
             None => render_email_change(slug, &brand, "", None, false, &[], 410),
         };
     }
-    match super::email_change::confirm(deps, slug, &token).await {
+    match tenantry::service::email_change::confirm(deps, slug, &token).await {
         Ok(done) => {
             let new = done["email"].as_str().unwrap_or_default();
             render_email_change(slug, &brand, "", Some(new), true, &[], 200)
