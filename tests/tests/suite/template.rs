@@ -405,12 +405,12 @@ fn every_route_is_behind_the_lambda_authorizer_on_the_authorization_header() {
         (1..=60).contains(&ttl),
         "a short cache TTL bounds how long a revoked credential still works: {ttl} s"
     );
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let deploy = std::fs::read_to_string(repo().join("docs/deploy.md")).expect("docs/deploy.md");
     assert!(
-        readme
+        deploy
             .lines()
             .any(|l| l.contains("authorizer") && l.contains(&format!("{ttl} s"))),
-        "the README states the authorizer's cache TTL ({ttl} s) on a line about the authorizer"
+        "docs/deploy.md states the authorizer's cache TTL ({ttl} s) on a line about the authorizer"
     );
     let id = authorizer_function(&t).expect("the authorizer names a function of the template");
     let f = functions(&t)
