@@ -220,10 +220,7 @@ pub async fn purge(deps: &Deps, event: &serde_json::Value) -> Result<serde_json:
     }
     let report = tenantry::service::purge::run(deps, deps.clock.now())
         .await
-        .map_err(|e| {
-            tracing::error!(error = format!("{e:#}"), "purge run failed");
-            Error::from("the purge run failed; see the log")
-        })?;
+        .map_err(|e| failed("the purge run", &e))?;
     Ok(serde_json::to_value(&report)?)
 }
 
@@ -265,10 +262,7 @@ pub async fn mail_sender(
     let Some(records) = event.get("Records").and_then(|r| r.as_array()) else {
         let report = mail::deliver_due(deps, mailer, settings)
             .await
-            .map_err(|e| {
-                tracing::error!(error = format!("{e:#}"), "the email sweep failed");
-                Error::from("the email sweep failed; see the log")
-            })?;
+            .map_err(|e| failed("the email sweep", &e))?;
         return Ok(serde_json::to_value(&report)?);
     };
     let mut failures = Vec::new();

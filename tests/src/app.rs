@@ -295,7 +295,7 @@ pub async fn pending_email_value(
     value: &str,
 ) -> Option<String> {
     use tenantry::ports::{Query, SortRange};
-    let outbox = tenantry::store::keys::outbox_email(tenant_id, "").pk;
+    let outbox = tenantry::store::keys::outbox_partition(tenant_id);
     let page = deps
         .store
         .query(Query::partition(outbox, SortRange::All, 100))

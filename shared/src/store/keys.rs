@@ -244,7 +244,11 @@ pub fn local_staff_login(username: &str) -> Key {
 /// One outbox email, in the tenant's outbox partition (kept apart from the tenant's
 /// own partition: every customer creation adds one).
 pub fn outbox_email(tenant_id: &str, email_id: &str) -> Key {
-    key(format!("{TENANT}{tenant_id}#MAIL"), email_id)
+    key(outbox_partition(tenant_id), email_id)
+}
+/// A tenant's outbox partition: its emails, ordered by id (ids are time-ordered).
+pub fn outbox_partition(tenant_id: &str) -> String {
+    format!("{TENANT}{tenant_id}#MAIL")
 }
 
 /// The GSI1 partition where pending emails were indexed before the due-work index
