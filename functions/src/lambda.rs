@@ -279,7 +279,8 @@ pub async fn mail_sender(
         if text(&ddb["NewImage"]["data"]["M"]["state"]).as_deref() != Some("pending") {
             continue;
         }
-        match mail::deliver(deps, mailer, settings, tenant_id, &sk).await {
+        let email_id = tenantry::model::ids::EmailId::from_record(sk.as_str());
+        match mail::deliver(deps, mailer, settings, &tenant_id, &email_id).await {
             Ok(mail::Outcome::Sent) => delivered += 1,
             Ok(_) => {}
             Err(e) => {

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use tenantry::Deps;
 use tenantry::Error;
 use tenantry::model::branding::Branding;
+use tenantry::model::ids::TenantId;
 use tenantry::service::links::LinkKind;
 use tenantry::service::registration::{self, Registration, Verification};
 use tenantry::service::{sign_in, tenants};
@@ -73,7 +74,7 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(String, Branding), Error> {
+async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(TenantId, Branding), Error> {
     let tenant_id = tenantry::service::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
     let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
@@ -258,16 +259,14 @@ pub async fn register_page(deps: &Deps, slug: &str) -> Result<Page, Error> {
 /// One registration form's post: the CSRF check, then `run` on the form's fields. On
 /// success the `next` page; on a failure the person can fix, the same form (`shown`)
 /// again with what to fix.
-async fn registration_step(
+async fn registration_step<T>(
     deps: &Deps,
     slug: &str,
     form: &[u8],
     cookie_header: Option<&str>,
     shown: Step,
     next: (Step, u16),
-    run: impl AsyncFnOnce(
-        &std::collections::HashMap<String, String>,
-    ) -> Result<serde_json::Value, Error>,
+    run: impl AsyncFnOnce(&std::collections::HashMap<String, String>) -> Result<T, Error>,
 ) -> Result<Page, Error> {
     let (_, brand) = registration::open_tenant(deps, slug).await?;
     let fields = form_fields(form);
@@ -409,7 +408,7 @@ pub async fn password_form(
     }
     match tenantry::service::users::set_password(deps, slug, &token, &get("password")).await {
         Ok(v) => {
-            let staff = v.get("kind").and_then(serde_json::Value::as_str) == Some("staff");
+            let staff = v.kind == "staff";
             render_password(slug, &brand, None, staff, true, &[], 200)
         }
         Err(Error::Invalid(list)) if list.iter().any(|f| f.field == "token") => {
@@ -480,10 +479,7 @@ pub async fn email_change_form(
         };
     }
     match tenantry::service::email_change::confirm(deps, slug, &token).await {
-        Ok(done) => {
-            let new = done["email"].as_str().unwrap_or_default();
-            render_email_change(slug, &brand, "", Some(new), true, &[], 200)
-        }
+        Ok(done) => render_email_change(slug, &brand, "", Some(&done.email), true, &[], 200),
         Err(Error::Invalid(list)) if list.iter().any(|f| f.field == "token") => {
             render_email_change(slug, &brand, "", None, false, &[], 410)
         }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::customer::CustomerRole;
+use crate::model::ids::{CustomerId, TenantId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,16 +34,16 @@ pub enum Principal {
     /// Tenant staff, through a tenant API key (`actor` is the key's id) or a staff login
     /// (`actor` is the member's id).
     Staff {
-        tenant_id: String,
+        tenant_id: TenantId,
         role: StaffRole,
         actor: String,
     },
     /// A user of one of a tenant's customers, through a token of the tenant's customer
     /// pool. Tenant and customer come from our records, never from the token.
     Customer {
-        tenant_id: String,
-        customer_id: String,
-        user_id: String,
+        tenant_id: TenantId,
+        customer_id: CustomerId,
+        user_id: UserId,
         /// The customer's admin, or one of its users.
         role: CustomerRole,
     },
@@ -54,7 +55,7 @@ impl Principal {
         match self {
             Principal::Operator { key_id } => key_id,
             Principal::Staff { actor, .. } => actor,
-            Principal::Customer { user_id, .. } => user_id,
+            Principal::Customer { user_id, .. } => user_id.as_str(),
         }
     }
 }
@@ -130,31 +131,62 @@ impl Permission {
     }
 }
 
+/// A tenant as an authorized request may act on it. Only `authorize()` makes one (for
+/// staff, from the verified principal), and `operator_on` (the operator naming a tenant
+/// on a platform route): a tenant id from anywhere else cannot become a scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantScope {
+    tenant_id: TenantId,
+    role: StaffRole,
+}
+
+impl TenantScope {
+    /// The domain acting for a tenant it found in its own records: scheduled work, or
+    /// a self-registration verified on the tenant's own page (found by its slug).
+    pub(crate) fn acting_for(tenant_id: TenantId) -> Self {
+        Self {
+            tenant_id,
+            role: StaffRole::Owner,
+        }
+    }
+
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant_id
+    }
+
+    pub fn role(&self) -> StaffRole {
+        self.role
+    }
+}
+
+/// One customer of one tenant as an authorized request may act on it: staff name any
+/// customer of their own tenant; a customer's admin only its own company.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerScope {
+    tenant_id: TenantId,
+    customer_id: CustomerId,
+}
+
+impl CustomerScope {
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant_id
+    }
+
+    pub fn customer_id(&self) -> &CustomerId {
+        &self.customer_id
+    }
+}
+
 /// Where an authorized request may act.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
     Platform,
     /// The tenant comes from the verified principal, never from the request.
-    Tenant {
-        tenant_id: String,
-        role: StaffRole,
-    },
+    Tenant(TenantScope),
     /// One customer of one tenant, both from the verified principal.
-    Customer {
-        tenant_id: String,
-        customer_id: String,
-    },
+    Customer(CustomerScope),
     /// A public route: no principal.
     Public,
-}
-
-impl Scope {
-    pub fn tenant_id(&self) -> Option<&str> {
-        match self {
-            Scope::Tenant { tenant_id, .. } => Some(tenant_id),
-            Scope::Platform | Scope::Customer { .. } | Scope::Public => None,
-        }
-    }
 }
 
 /// The one gate: may `principal` do `permission`, and in which scope.
@@ -173,10 +205,10 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
         )),
         Principal::Staff {
             tenant_id, role, ..
-        } if permission.allows(*role) => Ok(Scope::Tenant {
+        } if permission.allows(*role) => Ok(Scope::Tenant(TenantScope {
             tenant_id: tenant_id.clone(),
             role: *role,
-        }),
+        })),
         Principal::Staff { role, .. } => Err(Error::Forbidden(format!(
             "a tenant {} may not do this; it needs an owner",
             role.as_str()
@@ -185,50 +217,63 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             tenant_id,
             customer_id,
             ..
-        } if permission == Permission::Me => Ok(Scope::Customer {
+        } if permission == Permission::Me => Ok(Scope::Customer(CustomerScope {
             tenant_id: tenant_id.clone(),
             customer_id: customer_id.clone(),
-        }),
+        })),
         Principal::Customer {
             tenant_id,
             customer_id,
             role: CustomerRole::Admin,
             ..
-        } if permission.is_customer_users() => Ok(Scope::Customer {
+        } if permission.is_customer_users() => Ok(Scope::Customer(CustomerScope {
             tenant_id: tenant_id.clone(),
             customer_id: customer_id.clone(),
-        }),
+        })),
         // The staff and operator API does not exist for a customer's users: what they may
         // not reach looks exactly like what is not there.
         Principal::Customer { .. } => Err(Error::NotFound("resource")),
     }
 }
 
-/// The tenant and customer a customer-level route acts on: staff name any customer of
-/// their tenant (the service then finds it or answers 404); a customer's admin only its
-/// own, and any other id looks exactly like one that does not exist.
-pub fn customer_of<'a>(
-    scope: &'a Scope,
-    customer_id: &'a str,
-) -> Result<(&'a str, &'a str), Error> {
+/// The customer a customer-level route acts on: staff name any customer of their tenant
+/// (the service then finds it or answers 404); a customer's admin only its own, and any
+/// other id looks exactly like one that does not exist.
+pub fn customer_of(scope: &Scope, customer_id: CustomerId) -> Result<CustomerScope, Error> {
     match scope {
-        Scope::Tenant { tenant_id, .. } => Ok((tenant_id, customer_id)),
-        Scope::Customer {
-            tenant_id,
-            customer_id: own,
-        } if own == customer_id => Ok((tenant_id, own)),
-        Scope::Customer { .. } => Err(Error::NotFound("customer")),
+        Scope::Tenant(t) => Ok(CustomerScope {
+            tenant_id: t.tenant_id.clone(),
+            customer_id,
+        }),
+        Scope::Customer(own) if own.customer_id == customer_id => Ok(own.clone()),
+        Scope::Customer(_) => Err(Error::NotFound("customer")),
         Scope::Platform | Scope::Public => Err(Error::Forbidden(
             "this route needs a tenant key or a customer admin's token".into(),
         )),
     }
 }
 
-/// The tenant id of a scope that `authorize` made for a tenant permission.
-pub fn tenant_of(scope: &Scope) -> Result<&str, Error> {
-    scope
-        .tenant_id()
-        .ok_or_else(|| Error::Forbidden("this route needs a tenant key".into()))
+/// The tenant of a scope that `authorize` made for a tenant permission.
+pub fn tenant_of(scope: &Scope) -> Result<&TenantScope, Error> {
+    match scope {
+        Scope::Tenant(t) => Ok(t),
+        Scope::Platform | Scope::Customer(_) | Scope::Public => {
+            Err(Error::Forbidden("this route needs a tenant key".into()))
+        }
+    }
+}
+
+/// The operator acting on the tenant a platform route names, with an owner's reach.
+pub fn operator_on(scope: &Scope, tenant_id: TenantId) -> Result<TenantScope, Error> {
+    match scope {
+        Scope::Platform => Ok(TenantScope {
+            tenant_id,
+            role: StaffRole::Owner,
+        }),
+        Scope::Tenant(_) | Scope::Customer(_) | Scope::Public => Err(Error::Forbidden(
+            "this route is for the platform operator".into(),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -237,7 +282,7 @@ mod tests {
 
     fn staff(role: StaffRole) -> Principal {
         Principal::Staff {
-            tenant_id: "ten_1".into(),
+            tenant_id: TenantId::generate(),
             role,
             actor: "key_1".into(),
         }

@@ -1,5 +1,6 @@
 //! The small traits the domain is written against: the item store, the mailer, the clock.
 
+use crate::model::ids::TenantId;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -360,7 +361,7 @@ pub enum IdentityError {
 pub trait Identity: Send + Sync {
     /// The tenant's customer pool, created when missing; calling it again returns the
     /// same pool (resumable provisioning).
-    async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError>;
+    async fn ensure_customer_pool(&self, tenant_id: &TenantId) -> Result<Pool, IdentityError>;
     /// The one pool of every tenant's staff. Its usernames are member ids (`mem_...`),
     /// not emails: one person may be staff of several tenants, with one login each.
     async fn staff_pool(&self) -> Result<Pool, IdentityError>;

@@ -295,7 +295,8 @@ pub async fn pending_email_value(
     value: &str,
 ) -> Option<String> {
     use tenantry::ports::{Query, SortRange};
-    let outbox = tenantry::store::keys::outbox_partition(tenant_id);
+    let tenant_id = tenantry::model::ids::TenantId::from_record(tenant_id);
+    let outbox = tenantry::store::keys::outbox_partition(&tenant_id);
     let page = deps
         .store
         .query(Query::partition(outbox, SortRange::All, 100))

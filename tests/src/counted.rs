@@ -30,7 +30,10 @@ impl CountedIdentity {
 
 #[async_trait]
 impl Identity for CountedIdentity {
-    async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError> {
+    async fn ensure_customer_pool(
+        &self,
+        tenant_id: &tenantry::model::ids::TenantId,
+    ) -> Result<Pool, IdentityError> {
         self.count();
         self.inner.ensure_customer_pool(tenant_id).await
     }

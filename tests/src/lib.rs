@@ -6,3 +6,16 @@ pub mod contract;
 pub mod counted;
 pub mod dynamo;
 pub mod gateway;
+
+/// The scope an owner's API key of this tenant gets, made the one way there is: a
+/// staff principal through `authorize()` (the benchmarks call services directly).
+pub fn owner_scope(tenant_id: &str) -> tenantry::access::TenantScope {
+    use tenantry::access::{Permission, Principal, StaffRole, authorize, tenant_of};
+    let principal = Principal::Staff {
+        tenant_id: tenantry::model::ids::TenantId::from_record(tenant_id),
+        role: StaffRole::Owner,
+        actor: "key_bench".into(),
+    };
+    let scope = authorize(&principal, Permission::ManageCustomers).expect("an owner may");
+    tenant_of(&scope).expect("a tenant scope").clone()
+}

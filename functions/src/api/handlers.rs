@@ -1,11 +1,14 @@
-//! Handlers, one per route: parse the request, call one service function, shape the
-//! reply. No rules here. `routes` names each of them, so a Lambda links only its own.
+//! Handlers, one per route: parse the request (ids included, once, here), call one
+//! service function with the scope `authorize()` made, shape the reply. No rules here.
+//! `routes` names each of them, so a Lambda links only its own.
 
+use http::StatusCode;
+use serde::Serialize;
 use serde_json::Value;
 use tenantry::Error;
-use tenantry::access::customer_of;
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
+use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, UserId};
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
@@ -28,89 +31,79 @@ fn page_reply(page: pages::Page) -> Reply {
 }
 
 /// A sign-in's answer to API clients.
-fn tokens_json(tokens: &tenantry::ports::Tokens) -> Value {
-    serde_json::json!({
-        "token_type": "Bearer",
-        "access_token": tokens.access_token,
-        "id_token": tokens.id_token,
-        "expires_in": tokens.expires_in,
-    })
+#[derive(Serialize)]
+struct TokenView<'a> {
+    /// Always `Bearer`.
+    token_type: &'static str,
+    access_token: &'a str,
+    id_token: &'a str,
+    expires_in: u64,
 }
 
-fn id_of(v: &Value) -> &str {
-    v.get("id").and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A JSON answer with a status other than 200 and no ETag.
-fn with_status(status: http::StatusCode, body: Value) -> Reply {
-    Reply {
-        status,
-        etag_version: None,
-        ..Reply::ok(body)
+fn token_view(tokens: &tenantry::ports::Tokens) -> TokenView<'_> {
+    TokenView {
+        token_type: "Bearer",
+        access_token: &tokens.access_token,
+        id_token: &tokens.id_token,
+        expires_in: tokens.expires_in,
     }
 }
 
 pub async fn tenants_create(cx: Ctx<'_>) -> Result {
     let v = tenants::create(cx.deps, &parse_json::<TenantDraft>(cx.body)?).await?;
-    let loc = format!("/v1/tenants/{}", id_of(&v));
-    Ok(Reply::created(v, loc))
+    let loc = format!("/v1/tenants/{}", v.tenant.tenant.id);
+    Reply::created(&v, loc)
 }
 
 pub async fn tenants_list(cx: Ctx<'_>) -> Result {
-    let v = tenants::list(cx.deps, cx.query("limit"), cx.query("cursor")).await?;
-    Ok(Reply::ok(v))
+    Reply::ok(&tenants::list(cx.deps, cx.query("limit"), cx.query("cursor")).await?)
 }
 
 pub async fn tenants_get(cx: Ctx<'_>) -> Result {
-    Ok(Reply::ok(
-        tenants::get(cx.deps, cx.param("tenant_id")).await?,
-    ))
+    Reply::ok(&tenants::get(cx.deps, &cx.named_tenant()?).await?)
 }
 
 pub async fn tenants_update(cx: Ctx<'_>) -> Result {
-    let patch = parse_json::<Value>(cx.body)?;
-    let v = tenants::patch(cx.deps, cx.param("tenant_id"), &patch, cx.if_version()?).await?;
-    Ok(Reply::ok(v))
+    let (tenant, patch) = (cx.named_tenant()?, parse_json::<Value>(cx.body)?);
+    Reply::ok(&tenants::patch(cx.deps, &tenant, &patch, cx.if_version()?).await?)
 }
 
 pub async fn tenant_api_keys_create(cx: Ctx<'_>) -> Result {
+    let scope = cx.operator_on_tenant()?;
     let draft = parse_json::<ApiKeyDraft>(cx.body)?;
-    let v = api_keys::create(cx.deps, cx.param("tenant_id"), &draft).await?;
-    Ok(with_status(http::StatusCode::CREATED, v))
+    let v = api_keys::create(cx.deps, &scope, &draft).await?;
+    Reply::json(StatusCode::CREATED, &v)
 }
 
 pub async fn tenant_emails_list(cx: Ctx<'_>) -> Result {
+    let scope = cx.operator_on_tenant()?;
     let (state, limit, cursor) = (cx.query("state"), cx.query("limit"), cx.query("cursor"));
-    let v = mail::list(cx.deps, cx.param("tenant_id"), state, limit, cursor).await?;
-    Ok(Reply::ok(v))
+    Reply::ok(&mail::list(cx.deps, &scope, state, limit, cursor).await?)
 }
 
 pub async fn tenant_emails_redrive(cx: Ctx<'_>) -> Result {
-    let v = mail::redrive(cx.deps, cx.param("tenant_id"), cx.param("email_id")).await?;
-    Ok(Reply::ok(v))
+    let scope = cx.operator_on_tenant()?;
+    let email = EmailId::parse(cx.param("email_id"))?;
+    Reply::ok(&mail::redrive(cx.deps, &scope, &email).await?)
 }
 
 pub async fn tenants_provision(cx: Ctx<'_>) -> Result {
-    Ok(Reply::ok(
-        tenants::provision(cx.deps, cx.param("tenant_id")).await?,
-    ))
+    Reply::ok(&tenants::provision(cx.deps, &cx.named_tenant()?).await?)
 }
 
 pub async fn branding_get(cx: Ctx<'_>) -> Result {
-    Ok(Reply::ok(
-        tenants::branding(cx.deps, cx.param("tenant_id")).await?,
-    ))
+    Reply::ok(&tenants::branding(cx.deps, &cx.operator_on_tenant()?).await?)
 }
 
 pub async fn branding_put(cx: Ctx<'_>) -> Result {
+    let scope = cx.operator_on_tenant()?;
     let draft: BrandingDraft = parse_json(cx.body)?;
-    let v = tenants::set_branding(cx.deps, cx.param("tenant_id"), &draft).await?;
-    Ok(Reply::ok(v))
+    Reply::ok(&tenants::set_branding(cx.deps, &scope, &draft).await?)
 }
 
 pub async fn me_get(cx: Ctx<'_>) -> Result {
     let principal = cx.principal.ok_or(Error::Unauthenticated)?;
-    Ok(Reply::ok(me::describe(cx.deps, principal).await?))
+    Reply::ok(&me::describe(cx.deps, principal).await?)
 }
 
 pub async fn login_page(cx: Ctx<'_>) -> Result {
@@ -128,7 +121,7 @@ pub async fn customer_sign_in(cx: Ctx<'_>) -> Result {
     }
     let body: sign_in::SignIn = parse_json(cx.body)?;
     let tokens = sign_in::sign_in(d, slug, &body).await?;
-    let mut reply = Reply::ok(tokens_json(&tokens));
+    let mut reply = Reply::ok(&token_view(&tokens))?;
     // For the tenant's pages in a browser; API clients use the JSON.
     reply.cookie = Some(pages::session_cookie(&tokens));
     Ok(reply)
@@ -138,7 +131,7 @@ pub async fn staff_sign_in(cx: Ctx<'_>) -> Result {
     let body: sign_in::SignIn = parse_json(cx.body)?;
     let tokens = staff::sign_in(cx.deps, cx.param("slug"), &body).await?;
     // JSON only: staff sign in from their own tools, never on the tenant's pages.
-    Ok(Reply::ok(tokens_json(&tokens)))
+    Reply::ok(&token_view(&tokens))
 }
 
 pub async fn register_page(cx: Ctx<'_>) -> Result {
@@ -156,7 +149,7 @@ pub async fn register(cx: Ctx<'_>) -> Result {
     }
     let body: registration::Registration = parse_json(cx.body)?;
     let v = registration::start(d, slug, &body).await?;
-    Ok(with_status(http::StatusCode::ACCEPTED, v))
+    Reply::json(StatusCode::ACCEPTED, &v)
 }
 
 pub async fn register_verify(cx: Ctx<'_>) -> Result {
@@ -168,7 +161,7 @@ pub async fn register_verify(cx: Ctx<'_>) -> Result {
     }
     let body: registration::Verification = parse_json(cx.body)?;
     let v = registration::verify(d, slug, &body).await?;
-    Ok(with_status(http::StatusCode::CREATED, v))
+    Reply::json(StatusCode::CREATED, &v)
 }
 
 pub async fn password_page(cx: Ctx<'_>) -> Result {
@@ -184,7 +177,7 @@ pub async fn password_set(cx: Ctx<'_>) -> Result {
         ));
     }
     let body: users::SetPassword = parse_json(cx.body)?;
-    Ok(Reply::ok(users::set_password_body(d, slug, &body).await?))
+    Reply::ok(&users::set_password_body(d, slug, &body).await?)
 }
 
 pub async fn email_change_page(cx: Ctx<'_>) -> Result {
@@ -200,46 +193,46 @@ pub async fn email_change_confirm(cx: Ctx<'_>) -> Result {
         ));
     }
     let body: email_change::Confirmation = parse_json(cx.body)?;
-    Ok(Reply::ok(email_change::confirm_body(d, slug, &body).await?))
+    Reply::ok(&email_change::confirm_body(d, slug, &body).await?)
+}
+
+fn user_id(cx: &Ctx<'_>) -> std::result::Result<UserId, Error> {
+    UserId::parse(cx.param("user_id"))
 }
 
 pub async fn customer_users_list(cx: Ctx<'_>) -> Result {
-    let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
-    let v = users::list(cx.deps, t, c, cx.query("limit"), cx.query("cursor")).await?;
-    Ok(Reply::ok(v))
+    let scope = cx.customer()?;
+    Reply::ok(&users::list(cx.deps, &scope, cx.query("limit"), cx.query("cursor")).await?)
 }
 
 pub async fn customer_users_create(cx: Ctx<'_>) -> Result {
-    let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
-    let v = users::create(cx.deps, t, c, &parse_json::<users::UserDraft>(cx.body)?).await?;
-    let loc = format!("/v1/customers/{c}/users/{}", id_of(&v));
-    Ok(Reply::created(v, loc))
+    let scope = cx.customer()?;
+    let v = users::create(cx.deps, &scope, &parse_json::<users::UserDraft>(cx.body)?).await?;
+    let loc = format!("/v1/customers/{}/users/{}", v.customer_id, v.id);
+    Reply::created(&v, loc)
 }
 
 pub async fn customer_users_get(cx: Ctx<'_>) -> Result {
-    let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
-    Ok(Reply::ok(
-        users::get(cx.deps, t, c, cx.param("user_id")).await?,
-    ))
+    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    Reply::ok(&users::get(cx.deps, &scope, &user).await?)
 }
 
 pub async fn customer_users_update(cx: Ctx<'_>) -> Result {
-    let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
+    let (scope, user) = (cx.customer()?, user_id(&cx)?);
     let patch = parse_json::<Value>(cx.body)?;
-    let v = users::patch(cx.deps, t, c, cx.param("user_id"), &patch, cx.if_version()?).await?;
-    Ok(Reply::ok(v))
+    Reply::ok(&users::patch(cx.deps, &scope, &user, &patch, cx.if_version()?).await?)
 }
 
 pub async fn customer_users_delete(cx: Ctx<'_>) -> Result {
-    let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
-    users::delete(cx.deps, t, c, cx.param("user_id")).await?;
+    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    users::delete(cx.deps, &scope, &user).await?;
     Ok(Reply::no_content())
 }
 
 pub async fn customer_users_reset_password(cx: Ctx<'_>) -> Result {
-    let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
-    let v = users::reset_password(cx.deps, t, c, cx.param("user_id")).await?;
-    Ok(with_status(http::StatusCode::ACCEPTED, v))
+    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    let v = users::reset_password(cx.deps, &scope, &user).await?;
+    Reply::json(StatusCode::ACCEPTED, &v)
 }
 
 pub async fn customer_users_deactivate(cx: Ctx<'_>) -> Result {
@@ -251,103 +244,101 @@ pub async fn customer_users_reactivate(cx: Ctx<'_>) -> Result {
 }
 
 async fn set_user_active(cx: Ctx<'_>, active: bool) -> Result {
-    let (t, c) = customer_of(&cx.scope, cx.param("customer_id"))?;
-    let v = users::set_active(cx.deps, t, c, cx.param("user_id"), active).await?;
-    Ok(Reply::ok(v))
+    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    Reply::ok(&users::set_active(cx.deps, &scope, &user, active).await?)
 }
 
 pub async fn api_keys_list(cx: Ctx<'_>) -> Result {
-    let v = api_keys::list(
-        cx.deps,
-        cx.tenant_id()?,
-        cx.query("limit"),
-        cx.query("cursor"),
-    )
-    .await?;
-    Ok(Reply::ok(v))
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&api_keys::list(cx.deps, cx.tenant()?, limit, cursor).await?)
 }
 
 pub async fn api_keys_create(cx: Ctx<'_>) -> Result {
     let draft = parse_json::<ApiKeyDraft>(cx.body)?;
-    let v = api_keys::create(cx.deps, cx.tenant_id()?, &draft).await?;
-    Ok(with_status(http::StatusCode::CREATED, v))
+    let v = api_keys::create(cx.deps, cx.tenant()?, &draft).await?;
+    Reply::json(StatusCode::CREATED, &v)
 }
 
 pub async fn api_keys_delete(cx: Ctx<'_>) -> Result {
-    api_keys::delete(cx.deps, cx.tenant_id()?, cx.param("key_id")).await?;
+    let key = ApiKeyId::parse(cx.param("key_id"))?;
+    api_keys::delete(cx.deps, cx.tenant()?, &key).await?;
     Ok(Reply::no_content())
 }
 
+fn member_id(cx: &Ctx<'_>) -> std::result::Result<MemberId, Error> {
+    MemberId::parse(cx.param("member_id"))
+}
+
 pub async fn members_list(cx: Ctx<'_>) -> Result {
-    let v = members::list(
-        cx.deps,
-        cx.tenant_id()?,
-        cx.query("limit"),
-        cx.query("cursor"),
-    )
-    .await?;
-    Ok(Reply::ok(v))
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&members::list(cx.deps, cx.tenant()?, limit, cursor).await?)
 }
 
 pub async fn members_create(cx: Ctx<'_>) -> Result {
     let draft = parse_json::<MemberDraft>(cx.body)?;
-    let v = members::create(cx.deps, cx.tenant_id()?, &draft).await?;
-    let loc = format!("/v1/members/{}", id_of(&v));
-    Ok(Reply::created(v, loc))
+    let v = members::create(cx.deps, cx.tenant()?, &draft).await?;
+    let loc = format!("/v1/members/{}", v.id);
+    Reply::created(&v, loc)
 }
 
 pub async fn members_get(cx: Ctx<'_>) -> Result {
-    let v = members::get(cx.deps, cx.tenant_id()?, cx.param("member_id")).await?;
-    Ok(Reply::ok(v))
+    let member = member_id(&cx)?;
+    Reply::ok(&members::get(cx.deps, cx.tenant()?, &member).await?)
 }
 
 pub async fn members_update(cx: Ctx<'_>) -> Result {
+    let member = member_id(&cx)?;
     let patch = parse_json::<Value>(cx.body)?;
-    let (t, m) = (cx.tenant_id()?, cx.param("member_id"));
-    let v = members::patch(cx.deps, t, m, &patch, cx.if_version()?).await?;
-    Ok(Reply::ok(v))
+    let v = members::patch(cx.deps, cx.tenant()?, &member, &patch, cx.if_version()?).await?;
+    Reply::ok(&v)
 }
 
 pub async fn members_delete(cx: Ctx<'_>) -> Result {
-    members::delete(cx.deps, cx.tenant_id()?, cx.param("member_id")).await?;
+    let member = member_id(&cx)?;
+    members::delete(cx.deps, cx.tenant()?, &member).await?;
     Ok(Reply::no_content())
 }
 
 pub async fn members_reset_password(cx: Ctx<'_>) -> Result {
-    let v = staff::reset_password(cx.deps, cx.tenant_id()?, cx.param("member_id")).await?;
-    Ok(with_status(http::StatusCode::ACCEPTED, v))
+    let member = member_id(&cx)?;
+    let v = staff::reset_password(cx.deps, cx.tenant()?, &member).await?;
+    Reply::json(StatusCode::ACCEPTED, &v)
 }
 
 pub async fn customers_list(cx: Ctx<'_>) -> Result {
     let v = customers::list(
         cx.deps,
-        cx.tenant_id()?,
+        cx.tenant()?,
         cx.query("q"),
         cx.query("status"),
         cx.query("limit"),
         cx.query("cursor"),
     )
     .await?;
-    Ok(Reply::ok(v))
+    Reply::ok(&v)
 }
 
 pub async fn customers_create(cx: Ctx<'_>) -> Result {
     let draft = parse_json::<CustomerDraft>(cx.body)?;
-    let v = customers::create(cx.deps, cx.tenant_id()?, &draft).await?;
-    let loc = format!("/v1/customers/{}", id_of(&v));
-    Ok(Reply::created(v, loc))
+    let v = customers::create(cx.deps, cx.tenant()?, &draft).await?;
+    let loc = format!("/v1/customers/{}", v.id);
+    Reply::created(&v, loc)
+}
+
+fn customer_id(cx: &Ctx<'_>) -> std::result::Result<CustomerId, Error> {
+    CustomerId::parse(cx.param("customer_id"))
 }
 
 pub async fn customers_get(cx: Ctx<'_>) -> Result {
-    let v = customers::get(cx.deps, cx.tenant_id()?, cx.param("customer_id")).await?;
-    Ok(Reply::ok(v))
+    let customer = customer_id(&cx)?;
+    Reply::ok(&customers::get(cx.deps, cx.tenant()?, &customer).await?)
 }
 
 pub async fn customers_update(cx: Ctx<'_>) -> Result {
+    let customer = customer_id(&cx)?;
     let patch = parse_json::<Value>(cx.body)?;
-    let (t, c) = (cx.tenant_id()?, cx.param("customer_id"));
-    let v = customers::patch(cx.deps, t, c, &patch, cx.if_version()?).await?;
-    Ok(Reply::ok(v))
+    let v = customers::patch(cx.deps, cx.tenant()?, &customer, &patch, cx.if_version()?).await?;
+    Reply::ok(&v)
 }
 
 pub async fn customers_delete(cx: Ctx<'_>) -> Result {
@@ -372,7 +363,7 @@ pub async fn customers_restore(cx: Ctx<'_>) -> Result {
 }
 
 async fn transition(cx: Ctx<'_>, t: Transition, confirm: bool) -> Result {
-    let (tenant, customer) = (cx.tenant_id()?, cx.param("customer_id"));
-    let v = customers::transition(cx.deps, tenant, customer, t, confirm).await?;
-    Ok(Reply::ok(v))
+    let customer = customer_id(&cx)?;
+    let v = customers::transition(cx.deps, cx.tenant()?, &customer, t, confirm).await?;
+    Reply::ok(&v)
 }

@@ -10,8 +10,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use serde::Serialize;
 use serde_json::Value;
-use tenantry::access::{Principal, Scope, authorize};
+use tenantry::access::{CustomerScope, Principal, Scope, TenantScope, authorize};
+use tenantry::model::ids::{CustomerId, TenantId};
 use tenantry::service::{auth, idempotency};
 use tenantry::{Deps, Error};
 use tracing::Instrument;
@@ -36,9 +38,12 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn ok(body: Value) -> Self {
+    /// A view as JSON, status 200; its `version`, if it has one, is the ETag.
+    pub fn ok(view: &impl Serialize) -> Result<Self, Error> {
+        let body = serde_json::to_value(view)
+            .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("serializing a view")))?;
         let etag_version = body.get("version").and_then(Value::as_u64);
-        Self {
+        Ok(Self {
             status: StatusCode::OK,
             body: Some(body),
             etag_version,
@@ -46,7 +51,15 @@ impl Reply {
             cookie: None,
             html: None,
             bytes: None,
-        }
+        })
+    }
+    /// A view as JSON with another status than 200, and no ETag.
+    pub fn json(status: StatusCode, view: &impl Serialize) -> Result<Self, Error> {
+        Ok(Self {
+            status,
+            etag_version: None,
+            ..Self::ok(view)?
+        })
     }
     /// Bytes of `content_type` (e.g. `application/pdf`), with status 200.
     pub fn bytes(content_type: HeaderValue, bytes: Bytes) -> Self {
@@ -72,12 +85,13 @@ impl Reply {
             bytes: None,
         }
     }
-    pub fn created(body: Value, location: String) -> Self {
-        Self {
+    /// A view just created, at `location`.
+    pub fn created(view: &impl Serialize, location: String) -> Result<Self, Error> {
+        Ok(Self {
             status: StatusCode::CREATED,
             location: Some(location),
-            ..Self::ok(body)
-        }
+            ..Self::ok(view)?
+        })
     }
     pub fn no_content() -> Self {
         Self {
@@ -126,8 +140,21 @@ impl Ctx<'_> {
         is_form(self.headers)
     }
     /// The tenant of a tenant-scoped route: from the verified principal only.
-    pub fn tenant_id(&self) -> Result<&str, Error> {
+    pub fn tenant(&self) -> Result<&TenantScope, Error> {
         tenantry::access::tenant_of(&self.scope)
+    }
+    /// The customer a customer-level route names (`{customer_id}`), as the scope allows.
+    pub fn customer(&self) -> Result<CustomerScope, Error> {
+        let id = CustomerId::parse(self.param("customer_id"))?;
+        tenantry::access::customer_of(&self.scope, id)
+    }
+    /// The tenant a platform route names (`{tenant_id}`), for the operator.
+    pub fn named_tenant(&self) -> Result<TenantId, Error> {
+        TenantId::parse(self.param("tenant_id"))
+    }
+    /// The operator acting inside the tenant a platform route names.
+    pub fn operator_on_tenant(&self) -> Result<TenantScope, Error> {
+        tenantry::access::operator_on(&self.scope, self.named_tenant()?)
     }
     /// `If-Match: "3"` (or W/"3", or 3): the version the client last read.
     pub fn if_version(&self) -> Result<Option<u64>, Error> {

@@ -1,5 +1,6 @@
 //! API keys: a random secret shown once, stored only as its SHA-256 hash.
 
+use crate::model::ids::{ApiKeyId, TenantId};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ pub const SECRET_PREFIX: &str = "tk_";
 /// Tenant-scoped key metadata (the secret itself is never stored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {
-    pub id: String,
+    pub id: ApiKeyId,
     pub name: String,
     pub role: StaffRole,
     /// The first characters of the secret, to tell keys apart in a list.
@@ -45,9 +46,9 @@ pub fn hint(secret: &str) -> String {
 /// The lookup record found by hash when a request presents a key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyLookup {
-    pub key_id: String,
+    pub key_id: ApiKeyId,
     /// None for an operator (platform) key.
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
     pub role: Option<StaffRole>,
     pub secret_hash: String,
 }

@@ -1,9 +1,10 @@
 //! Customers: the company record, its admin, its primary contact, and its lifecycle.
 
+use crate::model::ids::{CustomerId, UserId};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::fields::{self, Address, Contact};
 use super::input::{AddressDraft, Checks, ContactDraft, name};
@@ -120,7 +121,7 @@ impl Company {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Admin {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -136,8 +137,8 @@ pub struct Admin {
 /// not active is refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginRecord {
-    pub user_id: String,
-    pub customer_id: String,
+    pub user_id: UserId,
+    pub customer_id: CustomerId,
     pub enabled: bool,
     /// Records written before users had roles are all admins'.
     #[serde(default = "CustomerRole::admin")]
@@ -336,7 +337,7 @@ fn one() -> u32 {
 /// A stored customer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
-    pub id: String,
+    pub id: CustomerId,
     pub status: CustomerStatus,
     pub company: Company,
     pub admin: Admin,
@@ -362,33 +363,27 @@ pub struct Customer {
 
 impl Customer {
     /// The API's view of a customer (internal bookkeeping left out).
-    pub fn view(&self, version: u64) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "status": self.status,
-            "company": self.company,
-            "admin": {
-                "id": self.admin.id,
-                "email": self.admin.email,
-                "first_name": self.admin.first_name,
-                "last_name": self.admin.last_name,
+    pub fn view(&self, version: u64) -> CustomerView {
+        CustomerView {
+            id: self.id.clone(),
+            status: self.status,
+            company: self.company.clone(),
+            admin: AdminView {
+                id: self.admin.id.clone(),
+                email: self.admin.email.clone(),
+                first_name: self.admin.first_name.clone(),
+                last_name: self.admin.last_name.clone(),
             },
-            "primary_contact": self.primary_contact,
-            "max_users": self.max_users,
-            "user_count": self.user_count,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "version": version,
-        });
-        if let Some(obj) = v.as_object_mut() {
-            if let Some(d) = self.deleted_at {
-                obj.insert("deleted_at".into(), json!(d));
-            }
-            if let Some(p) = self.purge_after {
-                obj.insert("purge_after".into(), json!(p));
-            }
+            primary_contact: self.primary_contact.clone(),
+            max_users: self.max_users,
+            user_count: self.user_count,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            deleted_at: self.deleted_at,
+            purge_after: self.purge_after,
+            version,
+            email_change: None,
         }
-        v
     }
 
     pub fn check_transition(&self, t: Transition, now: DateTime<Utc>) -> Result<(), Error> {
@@ -617,8 +612,8 @@ impl CustomerDraft {
 /// A customer user. The admin is the first; more users come with customer logins.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CustomerUser {
-    pub id: String,
-    pub customer_id: String,
+    pub id: UserId,
+    pub customer_id: CustomerId,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -641,27 +636,107 @@ pub struct CustomerUser {
 
 impl CustomerUser {
     /// The API's view of a user (no password hash, no login subject).
-    pub fn view(&self, version: u64, last_login_at: Option<DateTime<Utc>>) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "customer_id": self.customer_id,
-            "email": self.email,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "role": self.role,
-            "status": self.status,
-            "permissions": self.permissions.permissions(),
-            "has_login": self.login_subject.is_some() || self.password_hash.is_some(),
-            "last_login_at": last_login_at,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at.unwrap_or(self.created_at),
-            "version": version,
-        });
-        if let (Some(obj), Value::Object(set)) = (v.as_object_mut(), json!(self.permissions)) {
-            obj.extend(set);
+    pub fn view(&self, version: u64, last_login_at: Option<DateTime<Utc>>) -> CustomerUserView {
+        let (areas, permissions) = match &self.permissions {
+            PermissionSet::Limited { areas } => {
+                (Some(areas.clone()), self.permissions.permissions())
+            }
+            set => (None, set.permissions()),
+        };
+        CustomerUserView {
+            id: self.id.clone(),
+            customer_id: self.customer_id.clone(),
+            email: self.email.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            role: self.role.clone(),
+            status: self.status,
+            permission_set: self.permissions.name(),
+            areas,
+            permissions,
+            has_login: self.login_subject.is_some() || self.password_hash.is_some(),
+            last_login_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at.unwrap_or(self.created_at),
+            version,
+            email_change: None,
         }
-        v
     }
+}
+
+/// A customer as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CustomerView {
+    pub id: CustomerId,
+    pub status: CustomerStatus,
+    pub company: Company,
+    pub admin: AdminView,
+    pub primary_contact: Option<Contact>,
+    /// The most users (admin included) it may have; `null`: no cap of its own.
+    pub max_users: Option<u32>,
+    pub user_count: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// A deleted customer is purged then, unless restored before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_after: Option<DateTime<Utc>>,
+    /// For `If-Match`.
+    pub version: u64,
+    /// A `PATCH` that asked for a new admin email: the verification it sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_change: Option<EmailChangePending>,
+}
+
+/// A customer's admin, inside [`CustomerView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct AdminView {
+    pub id: UserId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A customer user as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CustomerUserView {
+    pub id: UserId,
+    pub customer_id: CustomerId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `admin` or `user`.
+    pub role: String,
+    pub status: UserStatus,
+    /// `full`, `read_only`, `limited` (with `areas`) or `custom`.
+    pub permission_set: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub areas: Option<Vec<String>>,
+    /// What the set grants, `<area>:read|write`.
+    pub permissions: Vec<String>,
+    /// Whether the user has a login (a password set).
+    pub has_login: bool,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// For `If-Match`.
+    pub version: u64,
+    /// A `PATCH` that asked for a new email: the verification it sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_change: Option<EmailChangePending>,
+}
+
+/// What a `PATCH` answers about an email change it asked for: the email changes once
+/// its owner confirms the link sent to the new address.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmailChangePending {
+    /// Always `verification_sent`.
+    pub status: &'static str,
+    pub pending_email: String,
+    /// Seconds the link works.
+    pub expires_in: i64,
+    pub detail: &'static str,
 }
 
 #[cfg(test)]

@@ -1,19 +1,89 @@
-//! Public ids: a type prefix and an opaque, time-ordered body (`cus_0193...`).
+//! Public ids: a type prefix and an opaque, time-ordered body (`cus_0193...`), one type
+//! each, so a customer id can never be passed where a user id is expected.
+//!
+//! An id from a request is parsed once, at the edge (`parse`): anything malformed cannot
+//! exist, so it answers 404 without touching the store. An id read back from our own
+//! records (the store, a key's sort key, the authorizer's verified context) is taken as
+//! written (`from_record`, and serde).
 
-pub const TENANT: &str = "ten";
-pub const MEMBER: &str = "mem";
-pub const API_KEY: &str = "key";
-pub const CUSTOMER: &str = "cus";
-pub const USER: &str = "usr";
-pub const EMAIL: &str = "eml";
+use std::fmt;
 
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+macro_rules! ids {
+    ($($(#[$meta:meta])* $name:ident = $prefix:literal, $what:literal;)*) => {$(
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The type prefix before the `_`.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh id: time-ordered, never seen before.
+            pub fn generate() -> Self {
+                Self(format!("{}_{}", $prefix, uuid::Uuid::now_v7().simple()))
+            }
+
+            /// An id from a request; a malformed one is a 404 (it cannot exist).
+            pub fn parse(s: &str) -> Result<Self, Error> {
+                if is_valid($prefix, s) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(Error::NotFound($what))
+                }
+            }
+
+            /// An id read back from our own records, as written.
+            pub fn from_record(s: impl Into<String>) -> Self {
+                Self(s.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+    )*};
 }
 
-/// True when `id` has this prefix and a well-formed body. Anything else cannot exist,
-/// so callers answer 404 without touching the store.
-pub fn is_valid(prefix: &str, id: &str) -> bool {
+ids! {
+    /// A partner or reseller.
+    TenantId = "ten", "tenant";
+    /// One of a tenant's staff.
+    MemberId = "mem", "member";
+    /// A tenant's or the operator's API key.
+    ApiKeyId = "key", "api key";
+    /// One of a tenant's end-customers.
+    CustomerId = "cus", "customer";
+    /// A user of a customer (its admin included).
+    UserId = "usr", "user";
+    /// An email in a tenant's outbox.
+    EmailId = "eml", "email";
+}
+
+/// True when `id` has this prefix and a well-formed body.
+fn is_valid(prefix: &str, id: &str) -> bool {
     id.strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix('_'))
         .is_some_and(|body| {
@@ -22,4 +92,37 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_parses_only_with_its_own_prefix_and_a_well_formed_body() {
+        let c = CustomerId::generate();
+        assert_eq!(CustomerId::parse(c.as_str()).unwrap(), c);
+        assert!(UserId::parse(c.as_str()).is_err());
+        let body = &c.as_str()[4..];
+        for bad in [
+            "cus_".to_string(),
+            format!("cus_{}", &body[1..]),
+            format!("cus_{}", body.to_uppercase()),
+            format!("cus-{body}"),
+            format!("cus_{body}#"),
+        ] {
+            assert!(
+                matches!(CustomerId::parse(&bad), Err(Error::NotFound("customer"))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_serialize_as_plain_strings() {
+        let t = TenantId::from_record("ten_x");
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"ten_x\"");
+        let back: TenantId = serde_json::from_str("\"ten_x\"").unwrap();
+        assert_eq!(back, t);
+    }
 }

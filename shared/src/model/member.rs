@@ -1,5 +1,6 @@
 //! Tenant staff: owners and members.
 
+use crate::model::ids::MemberId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,7 @@ pub enum MemberStatus {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Member {
-    pub id: String,
+    pub id: MemberId,
     pub email: String,
     pub first_name: String,
     pub last_name: String,

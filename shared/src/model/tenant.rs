@@ -1,5 +1,6 @@
 //! Tenants: partners and resellers, with their contact, billing and invoicing settings.
 
+use crate::model::ids::TenantId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +49,7 @@ pub struct Billing {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub slug: String,
     pub name: String,
     pub kind: TenantKind,

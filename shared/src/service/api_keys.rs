@@ -1,15 +1,16 @@
 //! API keys of a tenant: issued (secret shown once), listed, revoked.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{from_item, page, to_data};
 use crate::Deps;
-use crate::access::StaffRole;
+use crate::access::{StaffRole, TenantScope};
 use crate::error::Error;
 use crate::model::api_key::{self, ApiKey, KeyLookup};
-use crate::model::input::{Checks, to_value};
-use crate::model::{fields, ids, member};
+use crate::model::ids::{ApiKeyId, TenantId};
+use crate::model::input::Checks;
+use crate::model::{fields, member};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
 
@@ -20,16 +21,22 @@ pub struct ApiKeyDraft {
     pub role: Option<String>,
 }
 
-fn view(k: &ApiKey) -> Value {
-    to_value(k)
+/// A key just issued: its metadata and, this once, its secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssuedApiKey {
+    #[serde(flatten)]
+    pub key: ApiKey,
+    pub secret: String,
 }
 
-/// Issues a key for `tenant_id`. The transaction also checks the tenant exists, so an
-/// operator naming an unknown tenant gets 404 without a separate read.
-pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result<Value, Error> {
-    if !ids::is_valid(ids::TENANT, tenant_id) {
-        return Err(Error::NotFound("tenant"));
-    }
+/// Issues a key for the scope's tenant. The transaction also checks the tenant exists,
+/// so an operator naming an unknown tenant gets 404 without a separate read.
+pub async fn create(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &ApiKeyDraft,
+) -> Result<IssuedApiKey, Error> {
+    let tenant_id = scope.tenant_id();
     let mut c = Checks::new();
     let name = c.required("name", draft.name.as_deref(), |s| fields::text(s, 100));
     let role: Option<StaffRole> = c.required("role", draft.role.as_deref(), member::role);
@@ -39,7 +46,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result
     };
     let secret = api_key::new_secret();
     let key = ApiKey {
-        id: ids::new_id(ids::API_KEY),
+        id: ApiKeyId::generate(),
         name,
         role,
         hint: api_key::hint(&secret),
@@ -49,7 +56,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result
     };
     let lookup = KeyLookup {
         key_id: key.id.clone(),
-        tenant_id: Some(tenant_id.to_owned()),
+        tenant_id: Some(TenantId::clone(tenant_id)),
         role: Some(role),
         secret_hash: key.secret_hash.clone(),
     };
@@ -73,37 +80,30 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &ApiKeyDraft) -> Result
         }
         Err(e) => return Err(e.into()),
     }
-    let mut v = view(&key);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("secret".into(), json!(secret));
-    }
-    Ok(v)
+    Ok(IssuedApiKey { key, secret })
 }
 
 pub async fn list(
     deps: &Deps,
-    tenant_id: &str,
+    scope: &TenantScope,
     limit: Option<&str>,
     cursor: Option<&str>,
-) -> Result<Value, Error> {
+) -> Result<page::Page<ApiKey>, Error> {
     page::list_prefix(
         deps,
         "api-keys",
-        keys::tenant_partition(tenant_id),
+        keys::tenant_partition(scope.tenant_id()),
         keys::api_keys_prefix(),
         limit,
         cursor,
-        |i| from_item::<ApiKey>(i).map(|k| view(&k)),
+        from_item::<ApiKey>,
     )
     .await
 }
 
 /// Revokes a key: its lookup item goes, so the next request with it is 401.
-pub async fn delete(deps: &Deps, tenant_id: &str, key_id: &str) -> Result<(), Error> {
-    if !ids::is_valid(ids::API_KEY, key_id) {
-        return Err(Error::NotFound("api key"));
-    }
-    let meta_key = keys::api_key(tenant_id, key_id);
+pub async fn delete(deps: &Deps, scope: &TenantScope, key_id: &ApiKeyId) -> Result<(), Error> {
+    let meta_key = keys::api_key(scope.tenant_id(), key_id);
     let item = deps
         .store
         .get(&meta_key)

@@ -11,7 +11,7 @@ use crate::access::Principal;
 use crate::error::Error;
 use crate::model::api_key::{self, KeyLookup, SECRET_PREFIX};
 use crate::model::customer::LoginRecord;
-use crate::model::ids;
+use crate::model::ids::ApiKeyId;
 use crate::ports::{Condition, Item};
 use crate::service::tokens::{self, Issuer, Realm, TokenError, Verifier};
 use crate::store::keys;
@@ -67,12 +67,12 @@ pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal,
     touch(deps, &lookup).await;
     match (lookup.tenant_id, lookup.role) {
         (None, _) => Ok(Principal::Operator {
-            key_id: lookup.key_id,
+            key_id: lookup.key_id.to_string(),
         }),
         (Some(tenant_id), Some(role)) => Ok(Principal::Staff {
             tenant_id,
             role,
-            actor: lookup.key_id,
+            actor: lookup.key_id.to_string(),
         }),
         (Some(_), None) => Err(Error::Unauthenticated),
     }
@@ -143,7 +143,7 @@ async fn token_principal(
 }
 
 /// When this process last refreshed each key's `last_used_at`.
-static REFRESHED: LazyLock<Mutex<HashMap<String, DateTime<Utc>>>> = LazyLock::new(Mutex::default);
+static REFRESHED: LazyLock<Mutex<HashMap<ApiKeyId, DateTime<Utc>>>> = LazyLock::new(Mutex::default);
 
 /// Refreshes a tenant key's `last_used_at` (its item in the tenant's partition) when this
 /// process has not done so for a while: one read and one write per key every few
@@ -202,10 +202,10 @@ pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, 
     let key = keys::api_key_lookup(&hash);
     if let Some(item) = deps.store.get(&key).await? {
         let existing: KeyLookup = super::from_item(&item)?;
-        return Ok(existing.key_id);
+        return Ok(existing.key_id.to_string());
     }
     let lookup = KeyLookup {
-        key_id: ids::new_id(ids::API_KEY),
+        key_id: ApiKeyId::generate(),
         tenant_id: None,
         role: None,
         secret_hash: hash,
@@ -216,5 +216,5 @@ pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, 
             Condition::NotExists,
         )
         .await?;
-    Ok(lookup.key_id)
+    Ok(lookup.key_id.to_string())
 }

@@ -5,22 +5,23 @@
 //! search entry per word prefix of the name, and a purge entry while deleted. Every
 //! change writes all of these in one transaction.
 
-use super::mail;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::{from_item, page, to_data};
+use super::{from_item, mail, page, to_data};
 use crate::Deps;
+use crate::access::TenantScope;
 use crate::error::Error;
 use crate::model::customer::{
-    Admin, Customer, CustomerDraft, CustomerRole, CustomerStatus, CustomerUser, LoginRecord,
-    MAX_SEARCH_ENTRIES, PermissionSet, Transition, UserStatus,
+    Admin, Customer, CustomerDraft, CustomerRole, CustomerStatus, CustomerUser, CustomerView,
+    LoginRecord, MAX_SEARCH_ENTRIES, PermissionSet, Transition, UserStatus,
 };
+use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::model::input::{from_value, merge_patch, to_value};
-use crate::model::{fields, ids, text};
+use crate::model::{fields, text};
 use crate::ports::{
     Condition, Index, Item, Key, MAX_TRANSACTION_ACTIONS, Position, Query, SortRange, StoreError,
     WriteOp,
@@ -41,21 +42,25 @@ fn search_prefixes(name: &str) -> Vec<String> {
     out
 }
 
-fn search_puts(tenant_id: &str, c: &Customer) -> impl Iterator<Item = WriteOp> {
-    let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.to_owned());
+fn search_puts(tenant_id: &TenantId, c: &Customer) -> impl Iterator<Item = WriteOp> {
+    let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.clone());
     search_prefixes(&c.company.name)
         .into_iter()
         .map(move |p| WriteOp::put(Item::marker(keys::search_entry(&t, &p, &name_key, &id))))
 }
 
-fn search_deletes(tenant_id: &str, c: &Customer) -> impl Iterator<Item = WriteOp> {
-    let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.to_owned());
+fn search_deletes(tenant_id: &TenantId, c: &Customer) -> impl Iterator<Item = WriteOp> {
+    let (name_key, id, t) = (c.company.name_key(), c.id.clone(), tenant_id.clone());
     search_prefixes(&c.company.name)
         .into_iter()
         .map(move |p| WriteOp::delete(keys::search_entry(&t, &p, &name_key, &id)))
 }
 
-pub(crate) fn profile_item(tenant_id: &str, c: &Customer, version: u64) -> Result<Item, Error> {
+pub(crate) fn profile_item(
+    tenant_id: &TenantId,
+    c: &Customer,
+    version: u64,
+) -> Result<Item, Error> {
     let mut item = Item::new(keys::customer(tenant_id, &c.id), to_data(c)?).with_gsi1(
         keys::customer_status_index(tenant_id, c.status.as_str(), &c.company.name_key(), &c.id),
     );
@@ -65,9 +70,9 @@ pub(crate) fn profile_item(tenant_id: &str, c: &Customer, version: u64) -> Resul
 
 /// A deleted customer's purge, in the due-work index (`due`), due when its restore
 /// window ends.
-fn purge_key(tenant_id: &str, c: &Customer) -> Option<Key> {
+fn purge_key(tenant_id: &TenantId, c: &Customer) -> Option<Key> {
     c.purge_after
-        .map(|p| super::due::entry(super::due::Kind::Purge, tenant_id, &c.id, p))
+        .map(|p| super::due::entry(super::due::Kind::Purge, tenant_id, c.id.as_str(), p))
 }
 
 fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
@@ -97,9 +102,14 @@ fn duplicate_name(name: &str) -> Error {
 /// Creates the customer, its admin user and (with an identity provider) the admin's
 /// login in the tenant's pool: the login first, then every record in one transaction,
 /// the login removed again if that transaction fails.
-pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Result<Value, Error> {
+pub async fn create(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &CustomerDraft,
+) -> Result<CustomerView, Error> {
+    let tenant_id = scope.tenant_id();
     let input = draft.parse()?;
-    let user_id = ids::new_id(ids::USER);
+    let user_id = UserId::generate();
     let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
     // With an identity provider, the email is claimed first (its marker, pending), so
     // no other creation can touch a login under it while this one makes its own.
@@ -132,7 +142,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &CustomerDraft) -> Resu
     let login_subject = login.as_ref().map(|(_, sub)| sub.clone());
     let now = deps.clock.now();
     let customer = Customer {
-        id: ids::new_id(ids::CUSTOMER),
+        id: CustomerId::generate(),
         status: CustomerStatus::Active,
         company: input.company,
         admin: Admin {
@@ -273,7 +283,12 @@ pub(crate) async fn release_claim(deps: &Deps, marker: &Key, version: u64) {
 }
 
 /// The `LoginRecord` item of a customer's admin login.
-fn login_record(tenant_id: &str, sub: &str, c: &Customer, enabled: bool) -> Result<WriteOp, Error> {
+fn login_record(
+    tenant_id: &TenantId,
+    sub: &str,
+    c: &Customer,
+    enabled: bool,
+) -> Result<WriteOp, Error> {
     let record = LoginRecord {
         user_id: c.admin.id.clone(),
         customer_id: c.id.clone(),
@@ -290,8 +305,8 @@ fn login_record(tenant_id: &str, sub: &str, c: &Customer, enabled: bool) -> Resu
 /// Is the customer there and active? (Only an active customer's users get in.)
 pub(crate) async fn is_active(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
 ) -> Result<bool, Error> {
     match load(deps, tenant_id, customer_id).await {
         Ok((c, _)) => Ok(c.status == CustomerStatus::Active),
@@ -302,12 +317,9 @@ pub(crate) async fn is_active(
 
 pub(crate) async fn load(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
 ) -> Result<(Customer, Item), Error> {
-    if !ids::is_valid(ids::CUSTOMER, customer_id) {
-        return Err(Error::NotFound("customer"));
-    }
     let item = deps
         .store
         .get(&keys::customer(tenant_id, customer_id))
@@ -317,8 +329,12 @@ pub(crate) async fn load(
 }
 
 /// One store read.
-pub async fn get(deps: &Deps, tenant_id: &str, customer_id: &str) -> Result<Value, Error> {
-    let (c, item) = load(deps, tenant_id, customer_id).await?;
+pub async fn get(
+    deps: &Deps,
+    scope: &TenantScope,
+    customer_id: &CustomerId,
+) -> Result<CustomerView, Error> {
+    let (c, item) = load(deps, scope.tenant_id(), customer_id).await?;
     Ok(c.view(item.version))
 }
 
@@ -335,11 +351,12 @@ pub(crate) fn check_version(if_version: Option<u64>, item: &Item) -> Result<(), 
 /// Applies a JSON merge patch to the company, admin and primary contact.
 pub async fn patch(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    scope: &TenantScope,
+    customer_id: &CustomerId,
     patch: &Value,
     if_version: Option<u64>,
-) -> Result<Value, Error> {
+) -> Result<CustomerView, Error> {
+    let tenant_id = scope.tenant_id();
     if !patch.is_object() {
         return Err(Error::invalid(
             "body",
@@ -388,14 +405,11 @@ pub async fn patch(
         )?;
         change = Some((new_email, ops));
     }
-    let with_change = |mut view: Value, change: &Option<(String, Vec<WriteOp>)>| {
-        if let (Some((email, _)), Some(o)) = (change, view.as_object_mut()) {
-            o.insert(
-                "email_change".into(),
-                super::links::email_change_pending(email),
-            );
-        }
-        view
+    let with_change = |view: CustomerView, change: &Option<(String, Vec<WriteOp>)>| CustomerView {
+        email_change: change
+            .as_ref()
+            .map(|(email, _)| super::links::email_change_pending(email)),
+        ..view
     };
     if updated == current {
         if let Some((_, ops)) = &change {
@@ -494,11 +508,12 @@ pub async fn patch(
 /// Deactivate, suspend, reactivate, delete (soft, with `confirm`) or restore.
 pub async fn transition(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    scope: &TenantScope,
+    customer_id: &CustomerId,
     t: Transition,
     confirm: bool,
-) -> Result<Value, Error> {
+) -> Result<CustomerView, Error> {
+    let tenant_id = scope.tenant_id();
     // The admin's login follows the customer's state: refuse before any write in a
     // process without the identity provider rather than leave the login as it was.
     deps.identity()?;
@@ -581,12 +596,13 @@ fn matches(name: &str, query_words: &[String]) -> bool {
 /// than `limit` items while `next_cursor` says more may follow.
 pub async fn list(
     deps: &Deps,
-    tenant_id: &str,
+    scope: &TenantScope,
     q: Option<&str>,
     status: Option<&str>,
     limit: Option<&str>,
     cursor: Option<&str>,
-) -> Result<Value, Error> {
+) -> Result<page::Page<CustomerView>, Error> {
+    let tenant_id = scope.tenant_id();
     let limit = page::limit(limit)?;
     let status = match status.filter(|s| !s.is_empty()) {
         None => None,
@@ -662,15 +678,18 @@ pub async fn list(
     let start = page::decode(cursor, listing, &query.pk, via_index)?;
     let (customers, next) =
         filtered_index(deps, tenant_id, query, start, limit, listing, keep).await?;
-    let data: Vec<Value> = customers.iter().map(|(c, v)| c.view(*v)).collect();
-    Ok(json!({ "data": data, "next_cursor": next }))
+    let data = customers.iter().map(|(c, v)| c.view(*v)).collect();
+    Ok(page::Page {
+        data,
+        next_cursor: next,
+    })
 }
 
 type Found = (Vec<(Customer, u64)>, Option<String>);
 type Keep = Box<dyn Fn(&Customer) -> bool + Send + Sync>;
 
 /// The customer an index entry points at: its name sort key ends with the id.
-fn entry_customer_id(entry: &Item, index: Index) -> Option<&str> {
+fn entry_customer_id(entry: &Item, index: Index) -> Option<CustomerId> {
     let sk = match index {
         Index::Table => Some(entry.sk.as_str()),
         Index::Gsi1 => entry.gsi1sk.as_deref(),
@@ -682,7 +701,7 @@ fn entry_customer_id(entry: &Item, index: Index) -> Option<&str> {
 /// keeps those passing `keep`, until `limit` are found or the rounds run out.
 async fn filtered_index(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     query: Query,
     mut start: Option<Position>,
     limit: usize,
@@ -696,7 +715,7 @@ async fn filtered_index(
             .items
             .iter()
             .filter_map(|e| entry_customer_id(e, query.index))
-            .map(|id| keys::customer(tenant_id, id))
+            .map(|id| keys::customer(tenant_id, &id))
             .collect();
         let got = if wanted.is_empty() {
             vec![]
@@ -711,7 +730,7 @@ async fn filtered_index(
             }
             start = Some(entry.position());
             let profile = entry_customer_id(entry, query.index)
-                .and_then(|id| by_pk.remove(&keys::customer_partition(tenant_id, id)));
+                .and_then(|id| by_pk.remove(&keys::customer_partition(tenant_id, &id)));
             if let Some(item) = profile {
                 let c: Customer = from_item(&item)?;
                 if keep(&c) {
@@ -736,8 +755,8 @@ async fn filtered_index(
 /// not deleted.
 pub(crate) async fn scheduled_purge(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
 ) -> Result<Option<Key>, Error> {
     let Some(item) = deps
         .store
@@ -769,8 +788,8 @@ pub enum Purge {
 /// partition, its markers and its purge entry.
 pub async fn purge_one(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<Purge, Error> {
     let item = deps
@@ -855,7 +874,7 @@ pub async fn purge_one(
 
 /// The welcome a new customer's admin receives, with the tenant's login link.
 pub(crate) fn welcome_email(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     customer: &crate::model::customer::Customer,
     now: DateTime<Utc>,
 ) -> Result<mail::Queued, Error> {

@@ -5,13 +5,13 @@
 use super::from_item;
 use crate::Deps;
 use crate::error::Error;
-use crate::model::ids;
+use crate::model::ids::TenantId;
 use crate::model::tenant::{self, Tenant};
 use crate::ports::Item;
 use crate::store::keys;
 
 /// The tenant a login page's slug names, if it is a tenant with a login pool.
-pub async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
+pub async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<TenantId, Error> {
     if tenant::slug(slug).is_err() {
         return Err(Error::NotFound("login page"));
     }
@@ -24,7 +24,7 @@ pub async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
         .data
         .get("tenant_id")
         .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
+        .map(TenantId::from_record)
         .ok_or(Error::NotFound("login page"))
 }
 
@@ -32,14 +32,14 @@ pub async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<String, Error> {
 /// one-time backfills of the due-work index make.
 #[derive(Default)]
 pub struct Directory {
-    page: std::vec::IntoIter<String>,
+    page: std::vec::IntoIter<TenantId>,
     next: Option<crate::ports::Position>,
     started: bool,
 }
 
 impl Directory {
     /// The next tenant id, or `None` once every tenant was seen.
-    pub async fn next(&mut self, deps: &Deps) -> Result<Option<String>, Error> {
+    pub async fn next(&mut self, deps: &Deps) -> Result<Option<TenantId>, Error> {
         loop {
             if let Some(id) = self.page.next() {
                 return Ok(Some(id));
@@ -63,17 +63,14 @@ impl Directory {
             self.page = p
                 .items
                 .into_iter()
-                .map(|t| t.sk)
+                .map(|t| TenantId::from_record(t.sk))
                 .collect::<Vec<_>>()
                 .into_iter();
         }
     }
 }
 
-pub async fn load(deps: &Deps, tenant_id: &str) -> Result<(Tenant, Item), Error> {
-    if !ids::is_valid(ids::TENANT, tenant_id) {
-        return Err(Error::NotFound("tenant"));
-    }
+pub async fn load(deps: &Deps, tenant_id: &TenantId) -> Result<(Tenant, Item), Error> {
     let item = deps
         .store
         .get(&keys::tenant(tenant_id))

@@ -12,6 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::Deps;
 use crate::error::Error;
+use crate::model::ids::TenantId;
 use crate::ports::{Condition, Item, Key, Position, Query, SortRange, WriteOp};
 use crate::store::keys;
 
@@ -44,7 +45,7 @@ impl Kind {
 /// One item that is due: its tenant, its id, and the entry to delete once it is done.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Due {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub item_id: String,
     pub entry: Key,
 }
@@ -64,7 +65,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 }
 
 /// The entry of `item_id` of `tenant_id`, due at `due_at`.
-pub fn entry(kind: Kind, tenant_id: &str, item_id: &str, due_at: DateTime<Utc>) -> Key {
+pub fn entry(kind: Kind, tenant_id: &TenantId, item_id: &str, due_at: DateTime<Utc>) -> Key {
     keys::due_entry(
         kind.as_str(),
         shard_of(item_id),
@@ -75,7 +76,7 @@ pub fn entry(kind: Kind, tenant_id: &str, item_id: &str, due_at: DateTime<Utc>) 
 }
 
 /// The write that schedules an item (for the transaction of the change).
-pub fn schedule(kind: Kind, tenant_id: &str, item_id: &str, due_at: DateTime<Utc>) -> WriteOp {
+pub fn schedule(kind: Kind, tenant_id: &TenantId, item_id: &str, due_at: DateTime<Utc>) -> WriteOp {
     WriteOp::Put {
         item: Item::marker(entry(kind, tenant_id, item_id, due_at)),
         condition: Condition::None,
@@ -83,14 +84,19 @@ pub fn schedule(kind: Kind, tenant_id: &str, item_id: &str, due_at: DateTime<Utc
 }
 
 /// The write that unschedules an item that was due at `due_at`.
-pub fn unschedule(kind: Kind, tenant_id: &str, item_id: &str, due_at: DateTime<Utc>) -> WriteOp {
+pub fn unschedule(
+    kind: Kind,
+    tenant_id: &TenantId,
+    item_id: &str,
+    due_at: DateTime<Utc>,
+) -> WriteOp {
     WriteOp::delete(entry(kind, tenant_id, item_id, due_at))
 }
 
 /// The writes that move an item's entry from one due time to another (none when equal).
 pub fn reschedule(
     kind: Kind,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     item_id: &str,
     from: DateTime<Utc>,
     to: Option<DateTime<Utc>>,
@@ -149,7 +155,7 @@ impl Sweep {
                 .filter_map(|item| {
                     let (tenant_id, item_id) = keys::due_entry_target(&item.sk)?;
                     Some(Due {
-                        tenant_id: tenant_id.to_owned(),
+                        tenant_id,
                         item_id: item_id.to_owned(),
                         entry: item.key(),
                     })
@@ -177,16 +183,17 @@ mod tests {
     #[test]
     fn an_item_keeps_its_shard_and_its_entry_names_it() {
         let now = Utc::now();
-        let a = entry(Kind::Mail, "ten_1", "eml_0197", now);
+        let t = TenantId::from_record("ten_1");
+        let a = entry(Kind::Mail, &t, "eml_0197", now);
         let b = entry(
             Kind::Mail,
-            "ten_1",
+            &t,
             "eml_0197",
             now + chrono::Duration::minutes(5),
         );
         assert_eq!(a.pk, b.pk, "moving an entry keeps its shard");
         assert!(a.sk < b.sk, "later sorts later");
-        assert_eq!(keys::due_entry_target(&a.sk), Some(("ten_1", "eml_0197")));
+        assert_eq!(keys::due_entry_target(&a.sk), Some((t.clone(), "eml_0197")));
         let shards: std::collections::HashSet<u32> =
             (0..64).map(|i| shard_of(&format!("eml_{i:04}"))).collect();
         assert_eq!(shards.len() as u32, SHARDS, "ids spread over every shard");
@@ -195,12 +202,13 @@ mod tests {
     #[test]
     fn rescheduling_to_the_same_time_writes_nothing_and_to_none_deletes() {
         let now = Utc::now();
-        assert!(reschedule(Kind::Mail, "ten_1", "eml_1", now, Some(now)).is_empty());
-        assert_eq!(reschedule(Kind::Mail, "ten_1", "eml_1", now, None).len(), 1);
+        let t = TenantId::from_record("ten_1");
+        assert!(reschedule(Kind::Mail, &t, "eml_1", now, Some(now)).is_empty());
+        assert_eq!(reschedule(Kind::Mail, &t, "eml_1", now, None).len(), 1);
         assert_eq!(
             reschedule(
                 Kind::Mail,
-                "ten_1",
+                &t,
                 "eml_1",
                 now,
                 Some(now + chrono::Duration::seconds(1))

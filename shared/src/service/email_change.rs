@@ -12,7 +12,8 @@
 //!    user (and, for the admin, the customer's profile) and uses the link up. If it fails,
 //!    the login gets its old name back and the claim is released.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
 use super::links::{self, Link};
@@ -22,6 +23,7 @@ use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::{CustomerRole, CustomerUser};
 use crate::model::fields;
+use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
 use crate::store::keys;
 
@@ -29,7 +31,7 @@ pub use super::links::EMAIL_CHANGE_HOURS as LINK_HOURS;
 
 const PURPOSE: &[&str] = &["email_change"];
 
-async fn open(deps: &Deps, slug: &str, token: &str) -> Result<(String, Link, Item), Error> {
+async fn open(deps: &Deps, slug: &str, token: &str) -> Result<(TenantId, Link, Item), Error> {
     let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     match links::open_link(deps, &tenant_id, token, PURPOSE).await? {
         Some((link, item)) => Ok((tenant_id, link, item)),
@@ -48,12 +50,23 @@ fn expired() -> Error {
 /// new address.
 pub async fn pending_address(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     token: &str,
 ) -> Result<Option<String>, Error> {
     Ok(links::open_link(deps, tenant_id, token, PURPOSE)
         .await?
         .and_then(|(link, _)| link.new_email))
+}
+
+/// What a confirmed change answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmailChanged {
+    /// Always `email_changed`.
+    pub status: &'static str,
+    /// The new email, the login's name from now on.
+    pub email: String,
+    /// The login page to sign in on.
+    pub login: String,
 }
 
 /// `POST /t/{slug}/email-change` as JSON.
@@ -64,24 +77,29 @@ pub struct Confirmation {
 }
 
 /// [`confirm`] from its JSON body.
-pub async fn confirm_body(deps: &Deps, slug: &str, body: &Confirmation) -> Result<Value, Error> {
+pub async fn confirm_body(
+    deps: &Deps,
+    slug: &str,
+    body: &Confirmation,
+) -> Result<EmailChanged, Error> {
     use secrecy::ExposeSecret;
     let token = body.token.as_ref().map(|t| t.expose_secret());
     confirm(deps, slug, token.unwrap_or_default()).await
 }
 
 /// `POST /t/{slug}/email-change`: confirms the change the link stands for.
-pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Error> {
+pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<EmailChanged, Error> {
     let (tenant_id, link, link_item) = open(deps, slug, token).await?;
+    let customer_id = CustomerId::from_record(link.customer_id.as_str());
+    let user_id = UserId::from_record(link.user_id.as_str());
     let Some(new_email) = link.new_email.clone() else {
         return Err(expired());
     };
-    let (user, user_item) =
-        match users::load_user(deps, &tenant_id, &link.customer_id, &link.user_id).await {
-            Ok(u) => u,
-            Err(Error::NotFound(_)) => return Err(expired()),
-            Err(e) => return Err(e),
-        };
+    let (user, user_item) = match users::load_user(deps, &tenant_id, &customer_id, &user_id).await {
+        Ok(u) => u,
+        Err(Error::NotFound(_)) => return Err(expired()),
+        Err(e) => return Err(e),
+    };
     let taken = |e: Error| match e {
         Error::Conflict {
             kind, mut extra, ..
@@ -115,7 +133,7 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
         },
     ];
     if user.role == CustomerRole::Admin.as_str() {
-        let (mut c, profile) = customers::load(deps, &tenant_id, &link.customer_id).await?;
+        let (mut c, profile) = customers::load(deps, &tenant_id, &customer_id).await?;
         c.admin.email = new_email.clone();
         c.updated_at = deps.clock.now();
         ops.push(WriteOp::Put {
@@ -174,11 +192,11 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<Value, Erro
         ops.push(WriteOp::delete(old_marker));
     }
     match deps.store.transact(ops).await {
-        Ok(()) => Ok(json!({
-            "status": "email_changed",
-            "email": new_email,
-            "login": format!("/t/{slug}/login"),
-        })),
+        Ok(()) => Ok(EmailChanged {
+            status: "email_changed",
+            email: new_email,
+            login: format!("/t/{slug}/login"),
+        }),
         Err(e) => {
             // Undo: the login's old name back, the claim released.
             if let (Some(pool), Some(idp)) = (&pool, idp)

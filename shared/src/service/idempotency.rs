@@ -59,7 +59,7 @@ fn key_for(principal: &Principal, idempotency_key: &str) -> Key {
             tenant_id, user_id, ..
         } => {
             let mut h = Sha256::new();
-            h.update(user_id.as_bytes());
+            h.update(user_id.as_str().as_bytes());
             h.update([0]);
             h.update(idempotency_key.as_bytes());
             keys::tenant_idempotency(tenant_id, &hex::encode(h.finalize()))

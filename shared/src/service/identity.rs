@@ -7,6 +7,7 @@ use super::from_item;
 use crate::Deps;
 use crate::error::Error;
 use crate::model::customer::LoginRecord;
+use crate::model::ids::{TenantId, UserId};
 use crate::ports::{IdentityError, NewLogin, Pool};
 use crate::service::tokens::{Issuer, Realm};
 use crate::store::keys;
@@ -17,12 +18,12 @@ pub fn issuer_key(iss: &str) -> crate::ports::Key {
 }
 
 /// The trusted issuer of a tenant's customer pool, as its `P#ISSUER#` item records it.
-pub fn customer_issuer(tenant_id: &str, pool: &Pool) -> Issuer {
+pub fn customer_issuer(tenant_id: &TenantId, pool: &Pool) -> Issuer {
     Issuer {
         iss: pool.issuer.clone(),
         audience: pool.client_id.clone(),
         realm: Realm::Customers {
-            tenant_id: tenant_id.to_owned(),
+            tenant_id: tenant_id.clone(),
         },
     }
 }
@@ -36,12 +37,12 @@ pub async fn trusted_issuer(deps: &Deps, iss: &str) -> Result<Option<Issuer>, Er
 }
 
 /// Pools of active tenants, by tenant: a pool never changes once recorded.
-static POOLS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Pool>>> =
+static POOLS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<TenantId, Pool>>> =
     std::sync::LazyLock::new(Default::default);
 
 /// The tenant's customer pool (one read the first time per process, then none), or
 /// None while the tenant is still provisioning.
-pub async fn customer_pool(deps: &Deps, tenant_id: &str) -> Result<Option<Pool>, Error> {
+pub async fn customer_pool(deps: &Deps, tenant_id: &TenantId) -> Result<Option<Pool>, Error> {
     if let Some(p) = POOLS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -55,7 +56,7 @@ pub async fn customer_pool(deps: &Deps, tenant_id: &str) -> Result<Option<Pool>,
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(tenant_id.to_owned(), pool.clone());
+        cache.insert(tenant_id.clone(), pool.clone());
     }
     Ok(tenant.customer_pool)
 }
@@ -87,9 +88,9 @@ fn identity_error(e: IdentityError) -> Error {
 /// `undo_login` removes a login whose records were not written.
 pub async fn create_login(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     email: &str,
-    user_id: &str,
+    user_id: &UserId,
     password: Option<&str>,
 ) -> Result<Option<(Pool, String)>, Error> {
     let Some(identity) = deps.identity()? else {
@@ -105,14 +106,14 @@ pub async fn create_login(
     };
     let login = NewLogin {
         username: email.to_owned(),
-        subject: user_id.to_owned(),
+        subject: user_id.to_string(),
         password: password.map(str::to_owned),
     };
     match identity.create_user(&pool, &login).await {
         Ok(sub) => Ok(Some((pool, sub))),
         Err(IdentityError::UserExists) => {
             tracing::warn!(
-                tenant_id,
+                %tenant_id,
                 "replacing an orphaned login left by an unfinished creation"
             );
             identity
@@ -143,7 +144,7 @@ pub async fn undo_login(deps: &Deps, pool: &Pool, email: &str) {
 /// issuing tokens. The state sent is the record's as read after the change, and it is
 /// read again after the call: two changes racing cannot leave the provider on the
 /// older one. Best effort: our `LoginRecord` is what authentication and sign-in trust.
-pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, subject: &str) {
+pub async fn mirror_enabled(deps: &Deps, tenant_id: &TenantId, email: &str, subject: &str) {
     let Ok(Some(identity)) = deps.identity() else {
         return;
     };
@@ -161,7 +162,7 @@ pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, subject: 
     };
     for _ in 0..3 {
         if let Err(e) = identity.set_enabled(&pool, email, enabled).await {
-            tracing::warn!(error = ?e, tenant_id, enabled, "the login's state was not mirrored to the identity provider");
+            tracing::warn!(error = ?e, %tenant_id, enabled, "the login's state was not mirrored to the identity provider");
             return;
         }
         match read().await {
@@ -173,7 +174,7 @@ pub async fn mirror_enabled(deps: &Deps, tenant_id: &str, email: &str, subject: 
 
 /// Deletes a purged user's login from the identity provider. A failure fails this
 /// customer's purge, which the next run retries.
-pub async fn delete_login(deps: &Deps, tenant_id: &str, email: &str) -> Result<(), Error> {
+pub async fn delete_login(deps: &Deps, tenant_id: &TenantId, email: &str) -> Result<(), Error> {
     let Some(identity) = deps.identity()? else {
         return Ok(());
     };

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{from_item, to_data};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::customer::EmailChangePending;
+use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::ports::{Item, WriteOp};
 use crate::store::keys;
 
@@ -60,16 +62,16 @@ pub(crate) struct Link {
 
 /// The link item (hashed token) and the plain token for the email.
 pub(crate) fn new_link(
-    tenant_id: &str,
-    user_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    user_id: &UserId,
+    customer_id: &CustomerId,
     purpose: &str,
     new_email: Option<&str>,
     expires_at: DateTime<Utc>,
 ) -> Result<(WriteOp, String), Error> {
     let link = Link {
-        user_id: user_id.to_owned(),
-        customer_id: customer_id.to_owned(),
+        user_id: user_id.to_string(),
+        customer_id: customer_id.to_string(),
         purpose: purpose.to_owned(),
         expires_at,
         new_email: new_email.map(str::to_owned),
@@ -81,7 +83,7 @@ pub(crate) fn new_link(
 
 /// The write that stores `link` under the hash of a new token (expiring with it), and
 /// the plain token for its email.
-fn created(tenant_id: &str, link: &Link) -> Result<(WriteOp, String), Error> {
+fn created(tenant_id: &TenantId, link: &Link) -> Result<(WriteOp, String), Error> {
     let token = random_token();
     let mut item = Item::new(
         keys::password_link(tenant_id, &token_hash(&token)),
@@ -98,7 +100,7 @@ pub(crate) const ALL_PASSWORD_PURPOSES: &[&str] =
 /// Whose password a link of this tenant sets, if it still works (the set-password page).
 pub async fn password_link_kind(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     token: &str,
 ) -> Result<Option<LinkKind>, Error> {
     Ok(open_link(deps, tenant_id, token, ALL_PASSWORD_PURPOSES)
@@ -126,7 +128,7 @@ impl LinkKind {
 /// The link of `token` in this tenant, if it is one of `purposes` and still works.
 pub(crate) async fn open_link(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     token: &str,
     purposes: &[&str],
 ) -> Result<Option<(Link, Item)>, Error> {
@@ -147,7 +149,7 @@ pub(crate) async fn open_link(
 
 /// A link to set a new password (a customer user's or a staff member's).
 pub(crate) fn password_reset_email(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     to: &str,
     first_name: &str,
     link_token: &str,
@@ -160,15 +162,25 @@ pub(crate) fn password_reset_email(
     mail::enqueue(tenant_id, mail::Template::PasswordReset, to, context, now)
 }
 
+/// What a route that emails a password link answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkSent {
+    /// `reset_link_sent`, or `invitation_sent` for a staff member who never set a password.
+    pub status: &'static str,
+    /// Where the link went.
+    pub email: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// How long an email change's verification link works.
 pub const EMAIL_CHANGE_HOURS: i64 = 24;
 
 /// The writes that ask for a change of `user`'s email to `new_email` (already a valid
 /// address): the link, and its email to the new address.
 pub(crate) fn email_change_request(
-    tenant_id: &str,
-    user_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    user_id: &UserId,
+    customer_id: &CustomerId,
     first_name: &str,
     new_email: &str,
     now: DateTime<Utc>,
@@ -185,19 +197,19 @@ pub(crate) fn email_change_request(
     Ok([vec![link], email.to_vec()].concat())
 }
 
-/// What a `PATCH` answers about a change it asked for.
-pub(crate) fn email_change_pending(new_email: &str) -> serde_json::Value {
-    serde_json::json!({
-        "status": "verification_sent",
-        "pending_email": new_email,
-        "expires_in": EMAIL_CHANGE_HOURS * 3600,
-        "detail": "the email changes once its owner opens the link sent to the new address and confirms",
-    })
+/// What a `PATCH` answers about an email change it asked for.
+pub(crate) fn email_change_pending(new_email: &str) -> EmailChangePending {
+    EmailChangePending {
+        status: "verification_sent",
+        pending_email: new_email.to_owned(),
+        expires_in: EMAIL_CHANGE_HOURS * 3600,
+        detail: "the email changes once its owner opens the link sent to the new address and confirms",
+    }
 }
 
 /// The link that confirms a new email, sent to that new address.
 fn email_change_email(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     first_name: &str,
     new_email: &str,
     link_token: &str,
@@ -221,13 +233,13 @@ fn email_change_email(
 /// current link generation: the caller's transaction also raises the generation when
 /// the member already had links, so those stop working.
 pub(crate) fn staff_link(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     member: &crate::model::member::Member,
     purpose: &str,
     expires_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(WriteOp, String), Error> {
     let link = Link {
-        user_id: member.id.clone(),
+        user_id: member.id.to_string(),
         customer_id: String::new(),
         purpose: purpose.to_owned(),
         expires_at,
@@ -242,7 +254,7 @@ pub(crate) fn staff_link(
 /// exist.
 pub(crate) fn staff_invitation_link(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     member: &crate::model::member::Member,
 ) -> Result<Option<(WriteOp, String)>, Error> {
     if deps.identity()?.is_none() {

@@ -26,9 +26,10 @@ use serde_json::{Map, Value, json};
 
 use super::{from_item, to_data};
 use crate::Deps;
+use crate::access::TenantScope;
 use crate::error::Error;
 use crate::model::branding::Branding;
-use crate::model::ids;
+use crate::model::ids::{EmailId, TenantId};
 use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Email, Item, MailError, Mailer, Query, SortRange, WriteOp};
 use crate::store::keys;
@@ -92,7 +93,7 @@ pub enum State {
 /// An outbox email as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OutboxEmail {
-    pub id: String,
+    pub id: EmailId,
     pub template: Template,
     pub to: String,
     pub context: Map<String, Value>,
@@ -133,7 +134,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 /// address, and the operator has that long to look at a dead letter.
 const KEEP_DAYS: i64 = 30;
 
-fn item_of(tenant_id: &str, e: &OutboxEmail, version: u64) -> Result<Item, Error> {
+fn item_of(tenant_id: &TenantId, e: &OutboxEmail, version: u64) -> Result<Item, Error> {
     let mut item = Item::new(keys::outbox_email(tenant_id, &e.id), to_data(e)?);
     item.version = version;
     let expiry = |from: DateTime<Utc>| Some((from + Duration::days(KEEP_DAYS)).timestamp());
@@ -158,14 +159,14 @@ pub type Queued = [WriteOp; 2];
 /// The writes that put a new email in the tenant's outbox, due now. Add them to the
 /// transaction of the change that causes the email.
 pub fn enqueue(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     template: Template,
     to: &str,
     context: Map<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<Queued, Error> {
     let email = OutboxEmail {
-        id: ids::new_id(ids::EMAIL),
+        id: EmailId::generate(),
         template,
         to: to.to_owned(),
         context,
@@ -180,7 +181,7 @@ pub fn enqueue(
     };
     Ok([
         WriteOp::create(item_of(tenant_id, &email, 1)?),
-        due::schedule(Kind::Mail, tenant_id, &email.id, now),
+        due::schedule(Kind::Mail, tenant_id, email.id.as_str(), now),
     ])
 }
 
@@ -292,7 +293,7 @@ pub fn render(
     // Replies go to the tenant's support address: the tenant answers its customers.
     let reply_to = brand.support_email.clone();
     Ok(Email {
-        id: email.id.clone(),
+        id: email.id.to_string(),
         from_name: brand.product_name.clone(),
         from_address: format!("no-reply@{}", settings.sender_domain),
         reply_to,
@@ -323,8 +324,8 @@ pub async fn deliver(
     deps: &Deps,
     mailer: &dyn Mailer,
     settings: &MailSettings,
-    tenant_id: &str,
-    email_id: &str,
+    tenant_id: &TenantId,
+    email_id: &EmailId,
 ) -> Result<Outcome, Error> {
     let now = deps.clock.now();
     let key = keys::outbox_email(tenant_id, email_id);
@@ -402,7 +403,7 @@ pub async fn deliver(
             email.last_error = Some(format!("{:#}", anyhow::Error::from(e)));
             if permanent || email.attempts >= MAX_ATTEMPTS {
                 email.state = State::Dead;
-                tracing::warn!(email = %email.id, tenant = tenant_id, attempts = email.attempts, "email dead-lettered");
+                tracing::warn!(email = %email.id, tenant = %tenant_id, attempts = email.attempts, "email dead-lettered");
                 Outcome::Dead
             } else {
                 email.due_at = done + backoff(email.attempts);
@@ -424,7 +425,7 @@ pub async fn deliver(
             Ok(()) => return Ok(outcome),
             Err(crate::ports::StoreError::TransactionCanceled { .. }) => {
                 // Another run took over after this claim expired.
-                tracing::warn!(email = %email.id, tenant = tenant_id, "the email's claim expired during delivery");
+                tracing::warn!(email = %email.id, tenant = %tenant_id, "the email's claim expired during delivery");
                 return Ok(outcome);
             }
             Err(e) if tries >= 3 => return Err(e.into()),
@@ -448,7 +449,7 @@ fn lost_to_another_run(e: &crate::ports::StoreError) -> bool {
 /// The writes that store `email` over `item` (its version checked) and move its due-work
 /// entry from `scheduled` to its new due time, or remove it once it is no longer pending.
 fn moved(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     email: &OutboxEmail,
     item: &Item,
     scheduled: DateTime<Utc>,
@@ -461,7 +462,7 @@ fn moved(
     ops.extend(due::reschedule(
         Kind::Mail,
         tenant_id,
-        &email.id,
+        email.id.as_str(),
         scheduled,
         next,
     ));
@@ -473,7 +474,7 @@ fn backoff(attempts: u32) -> Duration {
     Duration::seconds((FIRST_BACKOFF_SECONDS * factor).min(MAX_BACKOFF_SECONDS))
 }
 
-async fn tenant_of(deps: &Deps, tenant_id: &str) -> Result<Option<Tenant>, Error> {
+async fn tenant_of(deps: &Deps, tenant_id: &TenantId) -> Result<Option<Tenant>, Error> {
     match deps.store.get(&keys::tenant(tenant_id)).await? {
         Some(item) => Ok(Some(from_item(&item)?)),
         None => Ok(None),
@@ -504,7 +505,10 @@ pub async fn deliver_due(
     while let Some(page) = sweep.next(deps).await? {
         for entry in page {
             report.due += 1;
-            let (tenant_id, email_id) = (&entry.tenant_id, &entry.item_id);
+            let (tenant_id, email_id) = (
+                &entry.tenant_id,
+                &EmailId::from_record(entry.item_id.as_str()),
+            );
             // One email's failure does not hold up the others.
             match deliver(deps, mailer, settings, tenant_id, email_id).await {
                 Ok(Outcome::Sent) => report.sent += 1,
@@ -528,14 +532,17 @@ pub async fn deliver_due(
 /// Removes a due entry whose email is gone, finished, or due at another time (every
 /// write of an email moves its entry, so only a leftover is stale).
 async fn forget_if_stale(deps: &Deps, entry: &due::Due) -> Result<(), Error> {
-    let key = keys::outbox_email(&entry.tenant_id, &entry.item_id);
+    let key = keys::outbox_email(
+        &entry.tenant_id,
+        &EmailId::from_record(entry.item_id.as_str()),
+    );
     let current = match deps.store.get(&key).await? {
         Some(item) => Some(from_item::<OutboxEmail>(&item)?),
         None => None,
     };
     let stale = current.is_none_or(|e| {
         e.state != State::Pending
-            || due::entry(Kind::Mail, &entry.tenant_id, &e.id, e.due_at) != entry.entry
+            || due::entry(Kind::Mail, &entry.tenant_id, e.id.as_str(), e.due_at) != entry.entry
     });
     if stale {
         due::forget(deps, entry).await?;
@@ -565,7 +572,7 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
                     continue;
                 };
                 if email.state == State::Pending {
-                    let entry = due::entry(Kind::Mail, &tenant_id, &email.id, email.due_at);
+                    let entry = due::entry(Kind::Mail, &tenant_id, email.id.as_str(), email.due_at);
                     deps.store.put(Item::marker(entry), Condition::None).await?;
                     written += 1;
                 }
@@ -579,13 +586,45 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
     Ok(written)
 }
 
+/// An outbox email as the operator sees it (its context, which may hold a code or a
+/// link, is never shown).
+#[derive(Clone, Debug, Serialize)]
+pub struct EmailView {
+    pub id: EmailId,
+    pub template: Template,
+    pub to: String,
+    pub state: State,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    /// When the next try is due (a pending email).
+    pub due_at: DateTime<Utc>,
+    /// Why the last try failed.
+    pub last_error: Option<String>,
+}
+
+impl EmailView {
+    fn of(e: OutboxEmail) -> Self {
+        Self {
+            id: e.id,
+            template: e.template,
+            to: e.to,
+            state: e.state,
+            attempts: e.attempts,
+            created_at: e.created_at,
+            due_at: e.due_at,
+            last_error: e.last_error,
+        }
+    }
+}
+
 pub async fn list(
     deps: &Deps,
-    tenant_id: &str,
+    scope: &TenantScope,
     state: Option<&str>,
     limit: Option<&str>,
     cursor: Option<&str>,
-) -> Result<Value, Error> {
+) -> Result<super::page::Page<EmailView>, Error> {
+    let tenant_id = scope.tenant_id();
     match state {
         Some("dead") => {}
         Some(_) | None => {
@@ -596,9 +635,7 @@ pub async fn list(
         }
     }
     let limit = super::page::limit(limit)?;
-    if !ids::is_valid(ids::TENANT, tenant_id)
-        || deps.store.get(&keys::tenant(tenant_id)).await?.is_none()
-    {
+    if deps.store.get(&keys::tenant(tenant_id)).await?.is_none() {
         return Err(Error::NotFound("tenant"));
     }
     let pk = keys::outbox_dead_partition(tenant_id);
@@ -611,18 +648,12 @@ pub async fn list(
     let data = page
         .items
         .iter()
-        .map(|item| {
-            let e: OutboxEmail = from_item(item)?;
-            Ok(json!({
-                "id": e.id, "template": e.template, "to": e.to, "state": e.state,
-                "attempts": e.attempts, "created_at": e.created_at, "last_error": e.last_error,
-            }))
-        })
+        .map(|item| from_item::<OutboxEmail>(item).map(EmailView::of))
         .collect::<Result<Vec<_>, Error>>()?;
-    Ok(json!({
-        "data": data,
-        "next_cursor": page.next.map(|n| super::page::encode("emails-dead", &n)),
-    }))
+    Ok(super::page::Page {
+        data,
+        next_cursor: page.next.map(|n| super::page::encode("emails-dead", &n)),
+    })
 }
 
 /// `POST /v1/tenants/{id}/emails/{email_id}/redrive`: gives a dead-lettered email another
@@ -630,10 +661,12 @@ pub async fn list(
 /// and version guard stay: a redriven email is still sent at most once per delivery. An
 /// email that is not dead (pending or sent) is a conflict; a code or link it carried was
 /// dropped when it died, so such an email cannot be redriven (the user asks for a new one).
-pub async fn redrive(deps: &Deps, tenant_id: &str, email_id: &str) -> Result<Value, Error> {
-    if !ids::is_valid(ids::TENANT, tenant_id) || !ids::is_valid(ids::EMAIL, email_id) {
-        return Err(Error::NotFound("email"));
-    }
+pub async fn redrive(
+    deps: &Deps,
+    scope: &TenantScope,
+    email_id: &EmailId,
+) -> Result<EmailView, Error> {
+    let tenant_id = scope.tenant_id();
     let key = keys::outbox_email(tenant_id, email_id);
     let item = deps
         .store
@@ -674,7 +707,7 @@ pub async fn redrive(deps: &Deps, tenant_id: &str, email_id: &str) -> Result<Val
             item: item_of(tenant_id, &email, item.version + 1)?,
             condition: Condition::VersionIs(item.version),
         },
-        due::schedule(Kind::Mail, tenant_id, &email.id, now),
+        due::schedule(Kind::Mail, tenant_id, email.id.as_str(), now),
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}
@@ -683,8 +716,5 @@ pub async fn redrive(deps: &Deps, tenant_id: &str, email_id: &str) -> Result<Val
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(json!({
-        "id": email.id, "template": email.template, "to": email.to, "state": email.state,
-        "attempts": email.attempts, "due_at": email.due_at, "last_error": email.last_error,
-    }))
+    Ok(EmailView::of(email))
 }

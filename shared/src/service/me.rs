@@ -1,13 +1,14 @@
 //! `GET /v1/me`: who the caller is, from our records.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{customers, from_item, members, tenants};
 use crate::Deps;
 use crate::access::{Permission, Principal, StaffRole};
 use crate::error::Error;
-use crate::model::customer::{CustomerRole, CustomerUser};
-use crate::model::ids;
+use crate::model::customer::{CustomerRole, CustomerStatus, CustomerUser};
+use crate::model::ids::{CustomerId, MemberId, TenantId, UserId};
+use crate::model::tenant::TenantStatus;
 use crate::store::keys;
 
 /// The staff permissions a role carries, by name.
@@ -35,54 +36,119 @@ fn staff_permissions(role: StaffRole) -> Vec<&'static str> {
     .collect()
 }
 
-async fn tenant_summary(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
+/// Who the caller is.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Me {
+    /// The platform operator's key.
+    Operator {
+        key_id: String,
+        permissions: Vec<&'static str>,
+    },
+    /// Tenant staff: a staff login (`member`) or a tenant API key (`key_id`).
+    Staff {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        member: Option<MemberSummary>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_id: Option<String>,
+        role: StaffRole,
+        tenant: TenantSummary,
+        permissions: Vec<&'static str>,
+    },
+    /// A user of one of the tenant's customers.
+    CustomerUser {
+        user: UserSummary,
+        tenant: TenantSummary,
+        customer: CustomerSummary,
+        permission_set: &'static str,
+        permissions: Vec<String>,
+        /// What this user may do to its company's users (the admin only).
+        manages_users: bool,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TenantSummary {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub status: TenantStatus,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberSummary {
+    pub id: MemberId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CustomerSummary {
+    pub id: CustomerId,
+    pub name: String,
+    pub status: CustomerStatus,
+}
+
+async fn tenant_summary(deps: &Deps, tenant_id: &TenantId) -> Result<TenantSummary, Error> {
     let (t, _) = tenants::load(deps, tenant_id).await?;
-    Ok(json!({ "id": t.id, "slug": t.slug, "name": t.name, "status": t.status }))
+    Ok(TenantSummary {
+        id: t.id,
+        slug: t.slug,
+        name: t.name,
+        status: t.status,
+    })
 }
 
 /// Operator: no read. Staff key: one read (its tenant); staff login: two (its member,
 /// its tenant). Customer user: three (tenant, customer, user).
-pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Value, Error> {
+pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Me, Error> {
     Ok(match principal {
-        Principal::Operator { key_id } => json!({
-            "kind": "operator",
-            "key_id": key_id,
-            "permissions": ["manage_tenants"],
-        }),
+        Principal::Operator { key_id } => Me::Operator {
+            key_id: key_id.clone(),
+            permissions: vec!["manage_tenants"],
+        },
         Principal::Staff {
             tenant_id,
             role,
             actor,
-        } if ids::is_valid(ids::MEMBER, actor) => {
-            // A staff login: the member it signs in as.
-            let (m, _) = match members::load(deps, tenant_id, actor).await {
-                Err(Error::NotFound(_)) => return Err(Error::Unauthenticated),
-                other => other?,
-            };
-            json!({
-                "kind": "staff",
-                "member": {
-                    "id": m.id,
-                    "email": m.email,
-                    "first_name": m.first_name,
-                    "last_name": m.last_name,
-                },
-                "role": role,
-                "tenant": tenant_summary(deps, tenant_id).await?,
-                "permissions": staff_permissions(*role),
-            })
-        }
-        Principal::Staff {
-            tenant_id,
-            role,
-            actor,
-        } => json!({
-            "kind": "staff",
-            "key_id": actor,
-            "role": role,
-            "tenant": tenant_summary(deps, tenant_id).await?,
-            "permissions": staff_permissions(*role),
-        }),
+        } => match MemberId::parse(actor) {
+            Ok(member_id) => {
+                // A staff login: the member it signs in as.
+                let (m, _) = match members::load(deps, tenant_id, &member_id).await {
+                    Err(Error::NotFound(_)) => return Err(Error::Unauthenticated),
+                    other => other?,
+                };
+                Me::Staff {
+                    member: Some(MemberSummary {
+                        id: m.id,
+                        email: m.email,
+                        first_name: m.first_name,
+                        last_name: m.last_name,
+                    }),
+                    key_id: None,
+                    role: *role,
+                    tenant: tenant_summary(deps, tenant_id).await?,
+                    permissions: staff_permissions(*role),
+                }
+            }
+            Err(_) => Me::Staff {
+                member: None,
+                key_id: Some(actor.clone()),
+                role: *role,
+                tenant: tenant_summary(deps, tenant_id).await?,
+                permissions: staff_permissions(*role),
+            },
+        },
         Principal::Customer {
             tenant_id,
             customer_id,
@@ -96,26 +162,24 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Value, Error
                 .await?
                 .ok_or(Error::Unauthenticated)?;
             let user: CustomerUser = from_item(&user_item)?;
-            json!({
-                "kind": "customer_user",
-                "user": {
-                    "id": user.id,
-                    "email": user.email,
-                    "first_name": user.first_name,
-                    "last_name": user.last_name,
-                    "role": user.role,
+            Me::CustomerUser {
+                permission_set: user.permissions.name(),
+                permissions: user.permissions.permissions(),
+                user: UserSummary {
+                    id: user.id,
+                    email: user.email,
+                    first_name: user.first_name,
+                    last_name: user.last_name,
+                    role: user.role,
                 },
-                "tenant": tenant_summary(deps, tenant_id).await?,
-                "customer": {
-                    "id": customer.id,
-                    "name": customer.company.name,
-                    "status": customer.status,
+                tenant: tenant_summary(deps, tenant_id).await?,
+                customer: CustomerSummary {
+                    id: customer.id,
+                    name: customer.company.name,
+                    status: customer.status,
                 },
-                "permission_set": user.permissions.name(),
-                "permissions": user.permissions.permissions(),
-                // What this user may do to its company's users (the admin only).
-                "manages_users": *role == CustomerRole::Admin,
-            })
+                manages_users: *role == CustomerRole::Admin,
+            }
         }
     })
 }

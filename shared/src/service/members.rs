@@ -1,29 +1,51 @@
 //! Tenant staff: invite, list, change roles, remove; a tenant always keeps an owner.
 
-use super::{links, mail};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{from_item, page, to_data};
+use super::{from_item, links, mail, page, to_data};
 use crate::Deps;
-use crate::access::StaffRole;
+use crate::access::{StaffRole, TenantScope};
 use crate::error::Error;
+use crate::model::fields;
+use crate::model::ids::{MemberId, TenantId};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::member::{Member, MemberDraft, MemberStatus};
-use crate::model::{fields, ids};
 use crate::ports::{Condition, Item, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 
-pub(crate) fn view(m: &Member, version: u64) -> Value {
-    let mut v = to_value(m);
-    if let Some(o) = v.as_object_mut() {
-        // Whether the member has set a password for its staff login (the subject itself
-        // is not shown).
-        let login = o.remove("login_subject").is_some();
-        o.remove("link_generation");
-        o.insert("has_login".into(), json!(login));
-        o.insert("version".into(), json!(version));
+/// A staff member as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberView {
+    pub id: MemberId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: StaffRole,
+    pub status: MemberStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Whether the member has set a password for its staff login (the login's subject
+    /// itself is never shown).
+    pub has_login: bool,
+    /// For `If-Match`.
+    pub version: u64,
+}
+
+pub(crate) fn view(m: &Member, version: u64) -> MemberView {
+    MemberView {
+        id: m.id.clone(),
+        email: m.email.clone(),
+        first_name: m.first_name.clone(),
+        last_name: m.last_name.clone(),
+        role: m.role,
+        status: m.status,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        has_login: m.login_subject.is_some(),
+        version,
     }
-    v
 }
 
 fn duplicate_email(email: &str) -> Error {
@@ -37,7 +59,12 @@ fn duplicate_email(email: &str) -> Error {
     e
 }
 
-pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result<Value, Error> {
+pub async fn create(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &MemberDraft,
+) -> Result<MemberView, Error> {
+    let tenant_id = scope.tenant_id();
     if draft.status.is_some() {
         return Err(Error::invalid(
             "status",
@@ -47,7 +74,7 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
     let input = draft.parse()?;
     let now = deps.clock.now();
     let m = Member {
-        id: ids::new_id(ids::MEMBER),
+        id: MemberId::generate(),
         email: input.email,
         first_name: input.first_name,
         last_name: input.last_name,
@@ -81,12 +108,9 @@ pub async fn create(deps: &Deps, tenant_id: &str, draft: &MemberDraft) -> Result
 
 pub(crate) async fn load(
     deps: &Deps,
-    tenant_id: &str,
-    member_id: &str,
+    tenant_id: &TenantId,
+    member_id: &MemberId,
 ) -> Result<(Member, Item), Error> {
-    if !ids::is_valid(ids::MEMBER, member_id) {
-        return Err(Error::NotFound("member"));
-    }
     let item = deps
         .store
         .get(&keys::member(tenant_id, member_id))
@@ -95,21 +119,25 @@ pub(crate) async fn load(
     Ok((from_item(&item)?, item))
 }
 
-pub async fn get(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<Value, Error> {
-    let (m, item) = load(deps, tenant_id, member_id).await?;
+pub async fn get(
+    deps: &Deps,
+    scope: &TenantScope,
+    member_id: &MemberId,
+) -> Result<MemberView, Error> {
+    let (m, item) = load(deps, scope.tenant_id(), member_id).await?;
     Ok(view(&m, item.version))
 }
 
 pub async fn list(
     deps: &Deps,
-    tenant_id: &str,
+    scope: &TenantScope,
     limit: Option<&str>,
     cursor: Option<&str>,
-) -> Result<Value, Error> {
+) -> Result<page::Page<MemberView>, Error> {
     page::list_prefix(
         deps,
         "members",
-        keys::tenant_partition(tenant_id),
+        keys::tenant_partition(scope.tenant_id()),
         keys::members_prefix(),
         limit,
         cursor,
@@ -122,7 +150,7 @@ pub async fn list(
 /// small: a page or two.
 pub(crate) async fn find(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     wanted: impl Fn(&Member) -> bool,
 ) -> Result<Option<(Member, Item)>, Error> {
     let mut start = None;
@@ -156,11 +184,11 @@ pub(crate) async fn find(
 /// succeed.
 async fn another_owner(
     deps: &Deps,
-    tenant_id: &str,
-    member_id: &str,
+    tenant_id: &TenantId,
+    member_id: &MemberId,
 ) -> Result<Option<WriteOp>, Error> {
     let owner = find(deps, tenant_id, |m| {
-        m.id != member_id && m.role == StaffRole::Owner && m.status == MemberStatus::Active
+        m.id != *member_id && m.role == StaffRole::Owner && m.status == MemberStatus::Active
     })
     .await?;
     Ok(owner.map(|(_, i)| WriteOp::Check {
@@ -178,11 +206,12 @@ fn last_owner() -> Error {
 
 pub async fn patch(
     deps: &Deps,
-    tenant_id: &str,
-    member_id: &str,
+    scope: &TenantScope,
+    member_id: &MemberId,
     patch: &Value,
     if_version: Option<u64>,
-) -> Result<Value, Error> {
+) -> Result<MemberView, Error> {
+    let tenant_id = scope.tenant_id();
     if !patch.is_object() {
         return Err(Error::invalid(
             "body",
@@ -264,7 +293,8 @@ pub async fn patch(
     }
 }
 
-pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(), Error> {
+pub async fn delete(deps: &Deps, scope: &TenantScope, member_id: &MemberId) -> Result<(), Error> {
+    let tenant_id = scope.tenant_id();
     // Before any write: the member's login goes with it, so a process without the
     // identity provider must refuse rather than leave a login behind.
     deps.identity()?;
@@ -301,10 +331,10 @@ pub async fn delete(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<(),
 /// The invitation a new staff member (or a new tenant's owner) receives: with staff
 /// logins, a link to set the password of its login.
 pub(crate) fn invitation_email(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     member: &crate::model::member::Member,
     link_token: Option<&str>,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Result<mail::Queued, Error> {
     let role_label = match member.role.as_str() {
         "owner" => "an owner",
@@ -328,7 +358,11 @@ pub(crate) fn invitation_email(
 
 /// The marker that keeps a member's email unique in its tenant; it names the member, so
 /// a sign-in finds the member by email in one read.
-pub(crate) fn email_marker(tenant_id: &str, email: &str, member_id: &str) -> Result<Item, Error> {
+pub(crate) fn email_marker(
+    tenant_id: &TenantId,
+    email: &str,
+    member_id: &MemberId,
+) -> Result<Item, Error> {
     Ok(Item::new(
         keys::member_email_marker(tenant_id, &fields::email_key(email)),
         to_data(&json!({ "member_id": member_id }))?,
@@ -337,13 +371,13 @@ pub(crate) fn email_marker(tenant_id: &str, email: &str, member_id: &str) -> Res
 
 /// Removes a removed member's login from the staff pool (best effort: without its
 /// records it can neither sign in nor authenticate).
-pub(crate) async fn delete_login(deps: &Deps, member_id: &str) {
+pub(crate) async fn delete_login(deps: &Deps, member_id: &MemberId) {
     let idp = match deps.identity() {
         Ok(Some(idp)) => idp,
         Ok(None) => return,
         Err(e) => {
             tracing::error!(
-                member_id,
+                %member_id,
                 error = format!("{e:#}"),
                 "a removed member's staff login was left"
             );
@@ -351,7 +385,7 @@ pub(crate) async fn delete_login(deps: &Deps, member_id: &str) {
         }
     };
     let result = match idp.staff_pool().await {
-        Ok(pool) => idp.delete_user(&pool, member_id).await,
+        Ok(pool) => idp.delete_user(&pool, member_id.as_str()).await,
         Err(e) => Err(e),
     };
     match result {

@@ -103,18 +103,25 @@ pub async fn prefix_page(
     Ok((p.items, p.next.map(|n| encode(listing, &n))))
 }
 
+/// One page of a listing: `{"data": [...], "next_cursor": ...}` (`null` on the last page).
+#[derive(Clone, Debug, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
 /// One page of a tenant-partition listing by sort-key prefix, each item rendered by
-/// `view`, as `{"data": [...], "next_cursor": ...}`.
-pub async fn list_prefix(
+/// `view`.
+pub async fn list_prefix<T>(
     deps: &crate::Deps,
     listing: &str,
     pk: String,
     prefix: &str,
     limit: Option<&str>,
     cursor: Option<&str>,
-    view: impl Fn(&crate::ports::Item) -> Result<serde_json::Value, Error>,
-) -> Result<serde_json::Value, Error> {
-    let (items, next) = prefix_page(deps, listing, pk, prefix, limit, cursor).await?;
+    view: impl Fn(&crate::ports::Item) -> Result<T, Error>,
+) -> Result<Page<T>, Error> {
+    let (items, next_cursor) = prefix_page(deps, listing, pk, prefix, limit, cursor).await?;
     let data = items.iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    Ok(serde_json::json!({ "data": data, "next_cursor": next }))
+    Ok(Page { data, next_cursor })
 }

@@ -6,6 +6,7 @@ use super::customers::Purge;
 use super::due::{Kind, Sweep};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::ids::{CustomerId, TenantId};
 use crate::ports::{Item, Query, SortRange, WriteOp};
 use crate::store::keys;
 
@@ -20,8 +21,8 @@ pub struct PurgeReport {
 
 async fn purge_entry(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
     entry: &crate::ports::Key,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
@@ -49,7 +50,10 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> 
     while let Some(page) = sweep.next(deps).await? {
         for entry in page {
             report.due += 1;
-            let (tenant_id, customer_id) = (&entry.tenant_id, &entry.item_id);
+            let (tenant_id, customer_id) = (
+                &entry.tenant_id,
+                &CustomerId::from_record(entry.item_id.as_str()),
+            );
             // One customer that fails (a concurrent change, a bad record) is reported
             // and retried next run; it never stops the others.
             match purge_entry(deps, tenant_id, customer_id, &entry.entry, now).await {
@@ -97,7 +101,7 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
                 // millisecond), and none for a customer restored or gone since.
                 let mut ops = vec![WriteOp::delete(old.key())];
                 if let Some(entry) =
-                    super::customers::scheduled_purge(deps, &tenant_id, customer_id).await?
+                    super::customers::scheduled_purge(deps, &tenant_id, &customer_id).await?
                 {
                     ops.push(WriteOp::put(Item::marker(entry)));
                     moved += 1;

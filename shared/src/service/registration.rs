@@ -17,7 +17,6 @@
 //! sent. The code email carries nothing the registrant typed (no name): the form cannot
 //! be used to send text to someone else's address.
 
-use super::mail;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
@@ -26,12 +25,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{customers, from_item, tenants, to_data};
+use super::{customers, from_item, mail, tenants, to_data};
 use crate::Deps;
+use crate::access::TenantScope;
 use crate::error::{Error, FieldError};
 use crate::model::branding::Branding;
 use crate::model::customer::{AdminDraft, CompanyDraft, CustomerDraft};
 use crate::model::fields;
+use crate::model::ids::{CustomerId, TenantId};
 use crate::ports::{Condition, Item, Key, StoreError, WriteOp};
 use crate::store::keys;
 
@@ -145,7 +146,7 @@ fn wrong_code() -> Error {
 }
 
 /// The tenant behind a registration page and its branding, if registration is on.
-pub async fn open_tenant(deps: &Deps, slug: &str) -> Result<(String, Branding), Error> {
+pub async fn open_tenant(deps: &Deps, slug: &str) -> Result<(TenantId, Branding), Error> {
     let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
     let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
@@ -155,7 +156,7 @@ pub async fn open_tenant(deps: &Deps, slug: &str) -> Result<(String, Branding), 
     Ok((tenant_id, brand))
 }
 
-fn registration_key(tenant_id: &str, email: &str) -> Key {
+fn registration_key(tenant_id: &TenantId, email: &str) -> Key {
     keys::registration(
         tenant_id,
         &hex::encode(Sha256::digest(fields::email_key(email).as_bytes())),
@@ -163,7 +164,7 @@ fn registration_key(tenant_id: &str, email: &str) -> Key {
 }
 
 /// Step one: records the registration and emails its code. Answers what to do next.
-pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value, Error> {
+pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<CodeSent, Error> {
     let (tenant_id, _) = open_tenant(deps, slug).await?;
     let now = deps.clock.now();
     let probe = Pending {
@@ -236,17 +237,39 @@ pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<Value
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(json!({
-        "status": "code_sent",
-        "email": pending.email,
-        "expires_in": CODE_MINUTES * 60,
-        "next": format!("POST /t/{slug}/register/verify with email, code and password"),
-    }))
+    Ok(CodeSent {
+        status: "code_sent",
+        email: pending.email,
+        expires_in: CODE_MINUTES * 60,
+        next: format!("POST /t/{slug}/register/verify with email, code and password"),
+    })
+}
+
+/// What step one answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct CodeSent {
+    /// Always `code_sent`.
+    pub status: &'static str,
+    pub email: String,
+    /// Seconds the code works.
+    pub expires_in: i64,
+    /// What to do next.
+    pub next: String,
+}
+
+/// What step two answers: the new customer and where its admin signs in.
+#[derive(Clone, Debug, Serialize)]
+pub struct Registered {
+    /// Always `registered`.
+    pub status: &'static str,
+    pub customer_id: CustomerId,
+    pub email: String,
+    pub login: String,
 }
 
 /// Step two: checks the code and creates the customer with the registrant as its admin,
 /// with the password given here. Answers the new customer's id and the login link.
-pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Value, Error> {
+pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Registered, Error> {
     let mut missing = Vec::new();
     let email = body.email.as_deref().map(str::trim).unwrap_or_default();
     let code = body
@@ -307,7 +330,7 @@ pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Valu
     if !bool::from(given.as_bytes().ct_eq(pending.code_hash.as_bytes())) {
         return Err(wrong_code());
     }
-    let customer = customers::create(deps, &tenant_id, &draft)
+    let customer = customers::create(deps, &TenantScope::acting_for(tenant_id), &draft)
         .await
         .map_err(renamed)?;
     // Used up. If this delete fails the item expires anyway, and a second verify with the
@@ -322,18 +345,18 @@ pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Valu
             "a used registration was not removed"
         );
     }
-    Ok(json!({
-        "status": "registered",
-        "customer_id": customer.get("id"),
-        "email": email,
-        "login": format!("/t/{slug}/login"),
-    }))
+    Ok(Registered {
+        status: "registered",
+        customer_id: customer.id,
+        email,
+        login: format!("/t/{slug}/login"),
+    })
 }
 
 /// The code a self-registration is verified with. Nothing the registrant typed goes in
 /// it, so the registration form cannot carry text to someone else's inbox.
 pub(crate) fn code_email(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     to: &str,
     code: &str,
     now: DateTime<Utc>,

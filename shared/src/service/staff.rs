@@ -16,17 +16,18 @@
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::links::{self, Link};
 use super::sign_in::{self, SignIn};
 use super::{from_item, to_data, tokens};
 use crate::Deps;
-use crate::access::Principal;
+use crate::access::{Principal, TenantScope};
 use crate::error::Error;
+use crate::model::fields;
+use crate::model::ids::{MemberId, TenantId};
 use crate::model::member::{Member, MemberStatus};
-use crate::model::{fields, ids};
 use crate::ports::{Condition, IdentityError, Item, NewLogin, Pool, StoreError, Tokens, WriteOp};
 use crate::service::tokens::{Issuer, Realm};
 use crate::store::keys;
@@ -37,14 +38,14 @@ use super::links::{STAFF_INVITATION as INVITATION, STAFF_RESET as RESET};
 /// What `keys::staff_subject` stores: the membership a staff token signs in as.
 #[derive(Debug, Serialize, Deserialize)]
 struct StaffLogin {
-    tenant_id: String,
-    member_id: String,
+    tenant_id: TenantId,
+    member_id: MemberId,
 }
 
 /// The member of a tenant with this email, if any.
 async fn member_by_email(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     email: &str,
 ) -> Result<Option<(Member, Item)>, Error> {
     let marker = keys::member_email_marker(tenant_id, &fields::email_key(email));
@@ -52,7 +53,8 @@ async fn member_by_email(
         return Ok(None);
     };
     if let Some(member_id) = item.data.get("member_id").and_then(Value::as_str) {
-        return match deps.store.get(&keys::member(tenant_id, member_id)).await? {
+        let member_id = MemberId::from_record(member_id);
+        return match deps.store.get(&keys::member(tenant_id, &member_id)).await? {
             Some(m) => Ok(Some((from_item(&m)?, m))),
             None => Ok(None),
         };
@@ -141,7 +143,7 @@ pub(crate) async fn principal(deps: &Deps, subject: &str) -> Result<Principal, E
         return Err(Error::Unauthenticated);
     };
     let login: StaffLogin = from_item(&item)?;
-    if !ids::is_valid(ids::MEMBER, &login.member_id) {
+    if MemberId::parse(login.member_id.as_str()).is_err() {
         return Err(Error::Unauthenticated);
     }
     let Some(m) = deps
@@ -158,13 +160,18 @@ pub(crate) async fn principal(deps: &Deps, subject: &str) -> Result<Principal, E
     Ok(Principal::Staff {
         tenant_id: login.tenant_id,
         role: member.role,
-        actor: member.id,
+        actor: member.id.to_string(),
     })
 }
 
 /// `POST /v1/members/{id}/reset-password`: emails the member a link to set a password.
 /// A member who never set one gets a new invitation (the first may have expired).
-pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Result<Value, Error> {
+pub async fn reset_password(
+    deps: &Deps,
+    scope: &TenantScope,
+    member_id: &MemberId,
+) -> Result<links::LinkSent, Error> {
+    let tenant_id = scope.tenant_id();
     let (member, item) = super::members::load(deps, tenant_id, member_id).await?;
     if deps.identity()?.is_none() {
         return Err(Error::conflict(
@@ -218,11 +225,11 @@ pub async fn reset_password(deps: &Deps, tenant_id: &str, member_id: &str) -> Re
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
         Err(e) => return Err(e.into()),
     }
-    Ok(json!({
-        "status": status,
-        "email": bumped.email,
-        "expires_at": expires_at,
-    }))
+    Ok(links::LinkSent {
+        status,
+        email: bumped.email,
+        expires_at,
+    })
 }
 
 /// How long one use of a staff link holds it while the login is made.
@@ -262,7 +269,7 @@ async fn trust_issuer(deps: &Deps, pool: &Pool) -> Result<(), Error> {
 /// next one.
 pub(crate) async fn set_password(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     link: &Link,
     link_item: &Item,
     password: &str,
@@ -277,7 +284,13 @@ pub(crate) async fn set_password(
         return Err(expired());
     };
     fields::staff_password(password).map_err(|e| Error::invalid("password", e))?;
-    let (member, member_item) = match super::members::load(deps, tenant_id, &link.user_id).await {
+    let (member, member_item) = match super::members::load(
+        deps,
+        tenant_id,
+        &MemberId::from_record(link.user_id.as_str()),
+    )
+    .await
+    {
         Ok(m) => m,
         Err(Error::NotFound(_)) => return Err(expired()),
         Err(e) => return Err(e),
@@ -343,20 +356,20 @@ pub(crate) async fn set_password(
             .map_err(|e| unavailable("setting the password", &e))?;
         trust_issuer(deps, &pool).await?;
         let login = NewLogin {
-            username: member.id.clone(),
-            subject: member.id.clone(),
+            username: member.id.to_string(),
+            subject: member.id.to_string(),
             password: Some(password.to_owned()),
         };
         // The login is made, or (recorded, or left by an unfinished use) given the
         // password.
         let result = match member.login_subject {
-            Some(_) => match idp.set_password(&pool, &member.id, password).await {
+            Some(_) => match idp.set_password(&pool, member.id.as_str(), password).await {
                 Err(IdentityError::NoSuchUser) => idp.create_user(&pool, &login).await.map(drop),
                 other => other,
             },
             None => match idp.create_user(&pool, &login).await {
                 Err(IdentityError::UserExists) => {
-                    idp.set_password(&pool, &member.id, password).await
+                    idp.set_password(&pool, member.id.as_str(), password).await
                 }
                 other => other.map(drop),
             },
@@ -364,7 +377,7 @@ pub(crate) async fn set_password(
         result.map_err(refused)?;
         // The subject its tokens carry, from the provider itself.
         let tokens = idp
-            .authenticate(&pool, &member.id, password)
+            .authenticate(&pool, member.id.as_str(), password)
             .await
             .map_err(|e| unavailable("setting the password", &e))?;
         tokens::subject_of_issued(&tokens.access_token).ok_or_else(|| {
@@ -398,7 +411,7 @@ pub(crate) async fn set_password(
         WriteOp::put(Item::new(
             keys::staff_subject(&sub),
             to_data(&StaffLogin {
-                tenant_id: tenant_id.to_owned(),
+                tenant_id: tenant_id.clone(),
                 member_id: updated.id.clone(),
             })?,
         )),

@@ -1,31 +1,49 @@
 //! Operator use cases: provision tenants with their first owner, read and change them.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::identity::{customer_issuer, issuer_key};
+use super::members::MemberView;
 use super::{from_item, page, to_data};
 use crate::Deps;
-use crate::access::StaffRole;
+use crate::access::{StaffRole, TenantScope};
 use crate::error::Error;
 use crate::model::branding::{Branding, BrandingDraft};
-use crate::model::ids;
+use crate::model::ids::{MemberId, TenantId};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::model::member::{Member, MemberStatus};
 use crate::model::tenant::{Tenant, TenantDraft, TenantStatus};
 use crate::ports::{Condition, Item, Key, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 
-pub fn view(t: &Tenant, version: u64) -> Value {
-    let mut v = to_value(t);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("version".into(), json!(version));
+/// A tenant as the operator sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TenantView {
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// For `If-Match`.
+    pub version: u64,
+}
+
+/// A tenant just created, with its first owner.
+#[derive(Clone, Debug, Serialize)]
+pub struct CreatedTenant {
+    #[serde(flatten)]
+    pub tenant: TenantView,
+    pub owner: MemberView,
+}
+
+pub fn view(t: &Tenant, version: u64) -> TenantView {
+    TenantView {
+        tenant: t.clone(),
+        version,
     }
-    v
 }
 
 /// Creates the tenant, its slug marker, its directory entry and its first owner in one
 /// transaction: a taken slug is a 409 and leaves nothing behind.
-pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
+pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, Error> {
     let input = draft.parse(true)?;
     let (owner_email, owner_first, owner_last) = input
         .owner
@@ -33,7 +51,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         .ok_or_else(|| Error::invalid("owner", "is required"))?;
     let now = deps.clock.now();
     let tenant = Tenant {
-        id: ids::new_id(ids::TENANT),
+        id: TenantId::generate(),
         slug: input.slug,
         name: input.name,
         kind: input.kind,
@@ -54,7 +72,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         updated_at: now,
     };
     let owner = Member {
-        id: ids::new_id(ids::MEMBER),
+        id: MemberId::generate(),
         email: owner_email,
         first_name: owner_first,
         last_name: owner_last,
@@ -106,7 +124,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
         }
         Err(e) => return Err(e.into()),
     }
-    let mut v = if deps.identity()?.is_some() {
+    let tenant = if deps.identity()?.is_some() {
         // Created either way (201): any failure here leaves it `provisioning` (with the
         // reason, when the provider gave one), for POST .../provision to continue.
         match provision_loaded(deps, tenant.clone(), tenant_item).await {
@@ -121,21 +139,25 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<Value, Error> {
     } else {
         view(&tenant, 1)
     };
-    if let Some(o) = v.as_object_mut() {
-        o.insert("owner".into(), super::members::view(&owner, 1));
-    }
-    Ok(v)
+    Ok(CreatedTenant {
+        tenant,
+        owner: super::members::view(&owner, 1),
+    })
 }
 
 pub use super::directory::load;
 
-pub async fn get(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
+pub async fn get(deps: &Deps, tenant_id: &TenantId) -> Result<TenantView, Error> {
     let (t, item) = load(deps, tenant_id).await?;
     Ok(view(&t, item.version))
 }
 
 /// Lists tenants in id (creation) order.
-pub async fn list(deps: &Deps, limit: Option<&str>, cursor: Option<&str>) -> Result<Value, Error> {
+pub async fn list(
+    deps: &Deps,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<page::Page<TenantView>, Error> {
     let limit = page::limit(limit)?;
     let pk = keys::tenant_directory_pk();
     let start = page::decode(cursor, "tenants", &pk, false)?;
@@ -143,7 +165,11 @@ pub async fn list(deps: &Deps, limit: Option<&str>, cursor: Option<&str>) -> Res
         .store
         .query(Query::partition(pk, SortRange::All, limit).after(start))
         .await?;
-    let wanted: Vec<Key> = dir.items.iter().map(|i| keys::tenant(&i.sk)).collect();
+    let wanted: Vec<Key> = dir
+        .items
+        .iter()
+        .map(|i| keys::tenant(&TenantId::from_record(i.sk.as_str())))
+        .collect();
     let mut found = if wanted.is_empty() {
         vec![]
     } else {
@@ -154,16 +180,19 @@ pub async fn list(deps: &Deps, limit: Option<&str>, cursor: Option<&str>) -> Res
         .iter()
         .map(|i| from_item::<Tenant>(i).map(|t| view(&t, i.version)))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({ "data": data, "next_cursor": dir.next.map(|p| page::encode("tenants", &p)) }))
+    Ok(page::Page {
+        data,
+        next_cursor: dir.next.map(|p| page::encode("tenants", &p)),
+    })
 }
 
 /// Applies a JSON merge patch; the slug and the owner are not changed here.
 pub async fn patch(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     patch: &Value,
     if_version: Option<u64>,
-) -> Result<Value, Error> {
+) -> Result<TenantView, Error> {
     if !patch.is_object() {
         return Err(Error::invalid(
             "body",
@@ -226,23 +255,21 @@ pub async fn patch(
 }
 
 /// The tenant's branding, or what it shows without one (its name, default colours).
-pub async fn branding(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
-    let (t, _) = load(deps, tenant_id).await?;
-    let b = t
-        .branding
+pub async fn branding(deps: &Deps, scope: &TenantScope) -> Result<Branding, Error> {
+    let (t, _) = load(deps, scope.tenant_id()).await?;
+    Ok(t.branding
         .clone()
-        .unwrap_or_else(|| Branding::default_for(&t.name));
-    Ok(to_value(&b))
+        .unwrap_or_else(|| Branding::default_for(&t.name)))
 }
 
 /// Replaces the tenant's branding (one read, one conditional write).
 pub async fn set_branding(
     deps: &Deps,
-    tenant_id: &str,
+    scope: &TenantScope,
     draft: &BrandingDraft,
-) -> Result<Value, Error> {
+) -> Result<Branding, Error> {
     let b = draft.parse()?;
-    let (tenant, item) = load(deps, tenant_id).await?;
+    let (tenant, item) = load(deps, scope.tenant_id()).await?;
     let updated = Tenant {
         branding: Some(b.clone()),
         updated_at: deps.clock.now(),
@@ -258,7 +285,7 @@ pub async fn set_branding(
         .put(new_item, Condition::VersionIs(item.version))
         .await
     {
-        Ok(()) => Ok(to_value(&b)),
+        Ok(()) => Ok(b),
         Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
@@ -274,7 +301,7 @@ pub async fn set_branding(
 /// Provisions the tenant's customer pool if it has none yet (a `provisioning` tenant,
 /// or one created before tenants had pools); returns the tenant. `Error::Unavailable`
 /// (the reason, also recorded on the tenant) when the identity provider failed.
-pub async fn provision(deps: &Deps, tenant_id: &str) -> Result<Value, Error> {
+pub async fn provision(deps: &Deps, tenant_id: &TenantId) -> Result<TenantView, Error> {
     let (tenant, item) = load(deps, tenant_id).await?;
     provision_loaded(deps, tenant, item).await
 }
@@ -285,9 +312,8 @@ pub(crate) async fn provision_loaded(
     deps: &Deps,
     tenant: Tenant,
     item: Item,
-) -> Result<Value, Error> {
-    let tenant_id = tenant.id.clone();
-    let tenant_id = tenant_id.as_str();
+) -> Result<TenantView, Error> {
+    let tenant_id = &tenant.id.clone();
     if tenant.customer_pool.is_some() {
         return Ok(view(&tenant, item.version));
     }
@@ -306,7 +332,7 @@ pub(crate) async fn provision_loaded(
                 other => other.to_string(),
             };
             let reason = format!("creating the customer login pool failed: {cause}");
-            tracing::warn!(tenant_id, error = ?e, "provisioning failed");
+            tracing::warn!(%tenant_id, error = ?e, "provisioning failed");
             let failed = Tenant {
                 provisioning_error: Some(reason.clone()),
                 updated_at: now,

@@ -32,7 +32,9 @@ pub enum Realm {
     /// The staff pool shared by every tenant's staff.
     Staff,
     /// One tenant's customer pool.
-    Customers { tenant_id: String },
+    Customers {
+        tenant_id: crate::model::ids::TenantId,
+    },
 }
 
 /// A trusted issuer: its `iss`, the app client its tokens are for, and its realm.

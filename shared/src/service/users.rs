@@ -13,7 +13,6 @@
 //! - Password links (invitation, reset) are random tokens stored hashed, used once, and
 //!   expire; the plain token sits in its outbox email only until the email is sent.
 
-use super::{links, mail};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -23,15 +22,17 @@ use super::customers::{self, claim_email, duplicate_email, profile_item, release
 use super::links::{
     ALL_PASSWORD_PURPOSES, INVITATION_DAYS, LinkKind, RESET_HOURS, new_link, open_link,
 };
-use super::{from_item, identity, page, to_data};
+use super::{from_item, identity, links, mail, page, to_data};
 use crate::Deps;
+use crate::access::CustomerScope;
 use crate::error::{Error, FieldError};
 use crate::model::customer::{
-    Customer, CustomerRole, CustomerStatus, CustomerUser, LoginRecord, MAX_USERS_LIMIT,
-    PermissionSet, UserStatus,
+    Customer, CustomerRole, CustomerStatus, CustomerUser, CustomerUserView, LoginRecord,
+    MAX_USERS_LIMIT, PermissionSet, UserStatus,
 };
+use crate::model::fields;
+use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::model::input::{Checks, name};
-use crate::model::{fields, ids};
 use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
 use crate::store::keys;
 
@@ -136,19 +137,16 @@ impl UserDraft {
     }
 }
 
-fn user_key(tenant_id: &str, customer_id: &str, user_id: &str) -> crate::ports::Key {
+fn user_key(tenant_id: &TenantId, customer_id: &CustomerId, user_id: &UserId) -> crate::ports::Key {
     keys::customer_user(tenant_id, customer_id, user_id)
 }
 
 pub(crate) async fn load_user(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
-    user_id: &str,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    user_id: &UserId,
 ) -> Result<(CustomerUser, Item), Error> {
-    if !ids::is_valid(ids::USER, user_id) {
-        return Err(Error::NotFound("user"));
-    }
     let item = deps
         .store
         .get(&user_key(tenant_id, customer_id, user_id))
@@ -160,8 +158,8 @@ pub(crate) async fn load_user(
 /// A customer that may have users changed: there, and not deleted.
 async fn live_customer(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
 ) -> Result<(Customer, Item), Error> {
     let (c, item) = customers::load(deps, tenant_id, customer_id).await?;
     if c.status == CustomerStatus::Deleted {
@@ -175,7 +173,7 @@ async fn live_customer(
 
 async fn login_record(
     deps: &Deps,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user: &CustomerUser,
 ) -> Result<Option<(LoginRecord, Item)>, Error> {
     let Some(sub) = &user.login_subject else {
@@ -191,11 +189,11 @@ async fn login_record(
 /// last sign-in (one batch read of their login records).
 pub async fn list(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    scope: &CustomerScope,
     limit: Option<&str>,
     cursor: Option<&str>,
-) -> Result<Value, Error> {
+) -> Result<page::Page<CustomerUserView>, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     customers::load(deps, tenant_id, customer_id).await?;
     let (items, next) = page::prefix_page(
         deps,
@@ -224,20 +222,23 @@ pub async fn list(
             .and_then(|i| from_item::<LoginRecord>(i).ok())
             .and_then(|r| r.last_login_at)
     };
-    let data: Vec<Value> = users
+    let data = users
         .iter()
         .map(|(u, v)| u.view(*v, last_login(u)))
         .collect();
-    Ok(json!({ "data": data, "next_cursor": next }))
+    Ok(page::Page {
+        data,
+        next_cursor: next,
+    })
 }
 
 /// `GET /v1/customers/{id}/users/{user_id}`.
 pub async fn get(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
-    user_id: &str,
-) -> Result<Value, Error> {
+    scope: &CustomerScope,
+    user_id: &UserId,
+) -> Result<CustomerUserView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     let (user, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
     let last = login_record(deps, tenant_id, &user)
         .await?
@@ -261,10 +262,10 @@ fn user_limit_reached(max: u32) -> Error {
 /// `POST /v1/customers/{id}/users`: the user, its login and its invitation.
 pub async fn create(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
+    scope: &CustomerScope,
     draft: &UserDraft,
-) -> Result<Value, Error> {
+) -> Result<CustomerUserView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     // Another tenant's customer (or none) is 404 whatever the body.
     let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
     let input = draft.parse()?;
@@ -272,7 +273,7 @@ pub async fn create(
     if customer.user_count >= max {
         return Err(user_limit_reached(max));
     }
-    let user_id = ids::new_id(ids::USER);
+    let user_id = UserId::generate();
     let marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.email));
     let renamed = |e: Error| match e {
         Error::Invalid(list) => Error::Invalid(
@@ -429,12 +430,12 @@ fn not_for_the_admin(what: &str) -> Error {
 /// The email is the login's name: it is not changed here.
 pub async fn patch(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
-    user_id: &str,
+    scope: &CustomerScope,
+    user_id: &UserId,
     patch: &Value,
     if_version: Option<u64>,
-) -> Result<Value, Error> {
+) -> Result<CustomerUserView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     let Some(obj) = patch.as_object() else {
         return Err(Error::invalid(
             "body",
@@ -474,14 +475,11 @@ pub async fn patch(
     } else {
         None
     };
-    let with_change = |mut view: Value| {
-        if let (Some(_), Some(o)) = (&change, view.as_object_mut()) {
-            o.insert(
-                "email_change".into(),
-                super::links::email_change_pending(&input.email),
-            );
-        }
-        view
+    let with_change = |view: CustomerUserView| CustomerUserView {
+        email_change: change
+            .as_ref()
+            .map(|_| super::links::email_change_pending(&input.email)),
+        ..view
     };
     if current.role == CustomerRole::Admin.as_str() && input.permissions != PermissionSet::Full {
         return Err(not_for_the_admin("given less than the full permission set"));
@@ -533,11 +531,11 @@ pub async fn patch(
 /// on; the provider follows.
 pub async fn set_active(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
-    user_id: &str,
+    scope: &CustomerScope,
+    user_id: &UserId,
     active: bool,
-) -> Result<Value, Error> {
+) -> Result<CustomerUserView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     // The login follows: see `customers::transition`.
     deps.identity()?;
     live_customer(deps, tenant_id, customer_id).await?;
@@ -592,12 +590,8 @@ pub async fn set_active(
 /// user in place, to retry), then the user, its login record and its email's marker in
 /// one transaction that also lowers the customer's count. Between the two the user can no
 /// longer sign in; its token is refused once the login record is gone.
-pub async fn delete(
-    deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
-    user_id: &str,
-) -> Result<(), Error> {
+pub async fn delete(deps: &Deps, scope: &CustomerScope, user_id: &UserId) -> Result<(), Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     // The login goes too: see `customers::transition`.
     deps.identity()?;
     let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
@@ -643,10 +637,10 @@ pub async fn delete(
 /// password keeps working until then.
 pub async fn reset_password(
     deps: &Deps,
-    tenant_id: &str,
-    customer_id: &str,
-    user_id: &str,
-) -> Result<Value, Error> {
+    scope: &CustomerScope,
+    user_id: &UserId,
+) -> Result<links::LinkSent, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     live_customer(deps, tenant_id, customer_id).await?;
     let (user, _) = load_user(deps, tenant_id, customer_id, user_id).await?;
     if user.status != UserStatus::Active {
@@ -669,11 +663,11 @@ pub async fn reset_password(
     deps.store
         .transact([vec![link], email.to_vec()].concat())
         .await?;
-    Ok(json!({
-        "status": "reset_link_sent",
-        "email": user.email,
-        "expires_at": expires_at,
-    }))
+    Ok(links::LinkSent {
+        status: "reset_link_sent",
+        email: user.email,
+        expires_at,
+    })
 }
 
 /// `POST /t/{slug}/password` as JSON.
@@ -684,12 +678,24 @@ pub struct SetPassword {
     pub password: Option<SecretString>,
 }
 
+/// What setting a password through a link answers: whose it was and where to sign in.
+#[derive(Clone, Debug, Serialize)]
+pub struct PasswordSet {
+    /// Always `password_set`.
+    pub status: &'static str,
+    /// `customer_user` or `staff`.
+    pub kind: &'static str,
+    pub email: String,
+    /// The login page to sign in on.
+    pub login: String,
+}
+
 /// [`set_password`] from its JSON body.
 pub async fn set_password_body(
     deps: &Deps,
     slug: &str,
     body: &SetPassword,
-) -> Result<Value, Error> {
+) -> Result<PasswordSet, Error> {
     fn exposed(s: &Option<SecretString>) -> &str {
         s.as_ref().map(|s| s.expose_secret()).unwrap_or_default()
     }
@@ -704,7 +710,7 @@ pub async fn set_password(
     slug: &str,
     token: &str,
     password: &str,
-) -> Result<Value, Error> {
+) -> Result<PasswordSet, Error> {
     if token.is_empty() {
         let mut errors = vec![FieldError::new("token", "is required")];
         if password.is_empty() {
@@ -727,20 +733,26 @@ pub async fn set_password(
     if LinkKind::of(&link) == LinkKind::Staff {
         let email =
             super::staff::set_password(deps, &tenant_id, &link, &link_item, password).await?;
-        return Ok(json!({
-            "status": "password_set",
-            "kind": "staff",
-            "email": email,
-            "login": format!("/t/{slug}/staff/login"),
-        }));
+        return Ok(PasswordSet {
+            status: "password_set",
+            kind: "staff",
+            email,
+            login: format!("/t/{slug}/staff/login"),
+        });
     }
     fields::password(password).map_err(|e| Error::invalid("password", e))?;
-    let (user, user_item) =
-        match load_user(deps, &tenant_id, &link.customer_id, &link.user_id).await {
-            Ok(u) => u,
-            Err(Error::NotFound(_)) => return Err(expired()),
-            Err(e) => return Err(e),
-        };
+    let (user, user_item) = match load_user(
+        deps,
+        &tenant_id,
+        &CustomerId::from_record(link.customer_id.as_str()),
+        &UserId::from_record(link.user_id.as_str()),
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(Error::NotFound(_)) => return Err(expired()),
+        Err(e) => return Err(e),
+    };
     match (
         deps.identity()?,
         identity::customer_pool(deps, &tenant_id).await?,
@@ -783,18 +795,18 @@ pub async fn set_password(
             "a used password link was not removed"
         );
     }
-    Ok(json!({
-        "status": "password_set",
-        "kind": "customer_user",
-        "email": user.email,
-        "login": format!("/t/{slug}/login"),
-    }))
+    Ok(PasswordSet {
+        status: "password_set",
+        kind: "customer_user",
+        email: user.email,
+        login: format!("/t/{slug}/login"),
+    })
 }
 
 /// The invitation a customer's new user receives: the login link, and a link to set its
 /// password when it was added without one.
 pub(crate) fn invitation_email(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user: &crate::model::customer::CustomerUser,
     company_name: &str,
     link_token: Option<&str>,

@@ -4,6 +4,7 @@
 //! `T#<tenant_id>`; platform-wide items begin with `P#`. A customer's own items live in
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
+use crate::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, TenantId, UserId};
 use crate::ports::Key;
 
 const TENANT: &str = "T#";
@@ -13,12 +14,12 @@ fn key(pk: String, sk: impl Into<String>) -> Key {
     Key { pk, sk: sk.into() }
 }
 
-fn tenant_pk(tenant_id: &str) -> String {
+fn tenant_pk(tenant_id: &TenantId) -> String {
     format!("{TENANT}{tenant_id}")
 }
 
 /// True when a partition key belongs to this tenant (used by the isolation walk).
-pub fn belongs_to_tenant(pk: &str, tenant_id: &str) -> bool {
+pub fn belongs_to_tenant(pk: &str, tenant_id: &TenantId) -> bool {
     let own = tenant_pk(tenant_id);
     pk == own
         || pk
@@ -32,8 +33,8 @@ pub fn is_platform(pk: &str) -> bool {
 
 // ---- platform-wide items
 
-pub fn tenant_directory(tenant_id: &str) -> Key {
-    key(format!("{PLATFORM}TENANTS"), tenant_id)
+pub fn tenant_directory(tenant_id: &TenantId) -> Key {
+    key(format!("{PLATFORM}TENANTS"), tenant_id.as_str())
 }
 pub fn tenant_directory_pk() -> String {
     format!("{PLATFORM}TENANTS")
@@ -56,43 +57,43 @@ pub fn platform_idempotency(key_hash: &str) -> Key {
 
 // ---- tenant items
 
-pub fn tenant(tenant_id: &str) -> Key {
+pub fn tenant(tenant_id: &TenantId) -> Key {
     key(tenant_pk(tenant_id), "TENANT")
 }
-pub fn api_key(tenant_id: &str, key_id: &str) -> Key {
+pub fn api_key(tenant_id: &TenantId, key_id: &ApiKeyId) -> Key {
     key(tenant_pk(tenant_id), format!("KEY#{key_id}"))
 }
 pub fn api_keys_prefix() -> &'static str {
     "KEY#"
 }
-pub fn member(tenant_id: &str, member_id: &str) -> Key {
+pub fn member(tenant_id: &TenantId, member_id: &MemberId) -> Key {
     key(tenant_pk(tenant_id), format!("MEMBER#{member_id}"))
 }
 pub fn members_prefix() -> &'static str {
     "MEMBER#"
 }
-pub fn tenant_partition(tenant_id: &str) -> String {
+pub fn tenant_partition(tenant_id: &TenantId) -> String {
     tenant_pk(tenant_id)
 }
-pub fn member_email_marker(tenant_id: &str, email_norm: &str) -> Key {
+pub fn member_email_marker(tenant_id: &TenantId, email_norm: &str) -> Key {
     key(
         format!("{}#UQ", tenant_pk(tenant_id)),
         format!("MEMBER_EMAIL#{email_norm}"),
     )
 }
-pub fn tenant_idempotency(tenant_id: &str, key_hash: &str) -> Key {
+pub fn tenant_idempotency(tenant_id: &TenantId, key_hash: &str) -> Key {
     key(format!("{}#IDEM#{key_hash}", tenant_pk(tenant_id)), "IDEM")
 }
 
 // ---- customers
 
-pub fn customer_partition(tenant_id: &str, customer_id: &str) -> String {
+pub fn customer_partition(tenant_id: &TenantId, customer_id: &CustomerId) -> String {
     format!("{}#C#{customer_id}", tenant_pk(tenant_id))
 }
-pub fn customer(tenant_id: &str, customer_id: &str) -> Key {
+pub fn customer(tenant_id: &TenantId, customer_id: &CustomerId) -> Key {
     key(customer_partition(tenant_id, customer_id), "PROFILE")
 }
-pub fn customer_user(tenant_id: &str, customer_id: &str, user_id: &str) -> Key {
+pub fn customer_user(tenant_id: &TenantId, customer_id: &CustomerId, user_id: &UserId) -> Key {
     key(
         customer_partition(tenant_id, customer_id),
         format!("USER#{user_id}"),
@@ -107,13 +108,13 @@ pub fn is_customer_user(sk: &str) -> bool {
     sk.starts_with("USER#")
 }
 /// Customer admin and user emails are unique per tenant.
-pub fn user_email_marker(tenant_id: &str, email_norm: &str) -> Key {
+pub fn user_email_marker(tenant_id: &TenantId, email_norm: &str) -> Key {
     key(
         format!("{}#UQ", tenant_pk(tenant_id)),
         format!("USER_EMAIL#{email_norm}"),
     )
 }
-pub fn company_name_marker(tenant_id: &str, name_norm: &str) -> Key {
+pub fn company_name_marker(tenant_id: &TenantId, name_norm: &str) -> Key {
     key(
         format!("{}#UQ", tenant_pk(tenant_id)),
         format!("COMPANY#{name_norm}"),
@@ -125,19 +126,25 @@ pub fn company_name_marker(tenant_id: &str, name_norm: &str) -> Key {
 const NAME_END: char = '\u{1}';
 
 /// Sort key shared by the name-ordered listings: name first, id to break ties.
-pub fn by_name(name_norm: &str, customer_id: &str) -> String {
+pub fn by_name(name_norm: &str, customer_id: &CustomerId) -> String {
     format!("{name_norm}{NAME_END}{customer_id}")
 }
 /// The customer id at the end of a `by_name` sort key.
-pub fn customer_id_from_by_name(sk: &str) -> Option<&str> {
-    sk.rsplit_once(NAME_END).map(|(_, id)| id)
+pub fn customer_id_from_by_name(sk: &str) -> Option<CustomerId> {
+    sk.rsplit_once(NAME_END)
+        .map(|(_, id)| CustomerId::from_record(id))
 }
 
 /// Search index: one partition per word prefix (the empty prefix lists everyone not deleted).
-pub fn search_partition(tenant_id: &str, prefix: &str) -> String {
+pub fn search_partition(tenant_id: &TenantId, prefix: &str) -> String {
     format!("{}#IX#{prefix}", tenant_pk(tenant_id))
 }
-pub fn search_entry(tenant_id: &str, prefix: &str, name_norm: &str, customer_id: &str) -> Key {
+pub fn search_entry(
+    tenant_id: &TenantId,
+    prefix: &str,
+    name_norm: &str,
+    customer_id: &CustomerId,
+) -> Key {
     key(
         search_partition(tenant_id, prefix),
         by_name(name_norm, customer_id),
@@ -146,33 +153,34 @@ pub fn search_entry(tenant_id: &str, prefix: &str, name_norm: &str, customer_id:
 
 /// GSI1 key of a customer profile: customers of one status, ordered by name.
 pub fn customer_status_index(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     status: &str,
     name_norm: &str,
-    customer_id: &str,
+    customer_id: &CustomerId,
 ) -> Key {
     key(
         customer_status_partition(tenant_id, status),
         by_name(name_norm, customer_id),
     )
 }
-pub fn customer_status_partition(tenant_id: &str, status: &str) -> String {
+pub fn customer_status_partition(tenant_id: &TenantId, status: &str) -> String {
     format!("{}#ST#{status}", tenant_pk(tenant_id))
 }
 
 /// Deleted customers waiting for their purge, ordered by purge time.
-pub fn purge_partition(tenant_id: &str) -> String {
+pub fn purge_partition(tenant_id: &TenantId) -> String {
     format!("{}#PURGE", tenant_pk(tenant_id))
 }
-pub fn purge_entry(tenant_id: &str, purge_after: &str, customer_id: &str) -> Key {
+pub fn purge_entry(tenant_id: &TenantId, purge_after: &str, customer_id: &CustomerId) -> Key {
     key(
         purge_partition(tenant_id),
         format!("{purge_after}#{customer_id}"),
     )
 }
 /// The customer id at the end of a purge entry's sort key.
-pub fn customer_id_from_purge_entry(sk: &str) -> Option<&str> {
-    sk.rsplit_once('#').map(|(_, id)| id)
+pub fn customer_id_from_purge_entry(sk: &str) -> Option<CustomerId> {
+    sk.rsplit_once('#')
+        .map(|(_, id)| CustomerId::from_record(id))
 }
 
 // ---- due work (service/due.rs): a sparse, sharded index under P#, one entry per item
@@ -183,37 +191,38 @@ pub fn due_partition(kind: &str, shard: u32) -> String {
     format!("{PLATFORM}DUE#{kind}#{shard}")
 }
 /// An entry, ordered by when it is due: `<due_at>#<tenant_id>#<item_id>`.
-pub fn due_entry(kind: &str, shard: u32, due_at: &str, tenant_id: &str, item_id: &str) -> Key {
+pub fn due_entry(kind: &str, shard: u32, due_at: &str, tenant_id: &TenantId, item_id: &str) -> Key {
     key(
         due_partition(kind, shard),
         format!("{due_at}#{tenant_id}#{item_id}"),
     )
 }
 /// The tenant and the item an entry's sort key names.
-pub fn due_entry_target(sk: &str) -> Option<(&str, &str)> {
+pub fn due_entry_target(sk: &str) -> Option<(TenantId, &str)> {
     let (rest, item_id) = sk.rsplit_once('#')?;
     let (_, tenant_id) = rest.rsplit_once('#')?;
-    (!tenant_id.is_empty() && !item_id.is_empty()).then_some((tenant_id, item_id))
+    (!tenant_id.is_empty() && !item_id.is_empty())
+        .then(|| (TenantId::from_record(tenant_id), item_id))
 }
 /// Failed sign-ins of one email at one tenant's login, by the SHA-256 (hex) of the
 /// normalized email: the throttle's counter.
-pub fn sign_in_failures(tenant_id: &str, email_hash: &str) -> Key {
+pub fn sign_in_failures(tenant_id: &TenantId, email_hash: &str) -> Key {
     key(tenant_pk(tenant_id), format!("THROTTLE#{email_hash}"))
 }
 
 /// A password link (invitation or reset) by the hash of its token.
-pub fn password_link(tenant_id: &str, token_hash: &str) -> Key {
+pub fn password_link(tenant_id: &TenantId, token_hash: &str) -> Key {
     key(tenant_pk(tenant_id), format!("LINK#{token_hash}"))
 }
 
 /// A self-registration waiting for its emailed code, by the hash of its email.
-pub fn registration(tenant_id: &str, email_hash: &str) -> Key {
+pub fn registration(tenant_id: &TenantId, email_hash: &str) -> Key {
     key(tenant_pk(tenant_id), format!("REGISTRATION#{email_hash}"))
 }
 
 /// A login's subject (the `sub` of its tokens) -> the user it signs in as: the one read
 /// that `authenticate()` makes for a token.
-pub fn login_subject(tenant_id: &str, subject: &str) -> Key {
+pub fn login_subject(tenant_id: &TenantId, subject: &str) -> Key {
     key(tenant_pk(tenant_id), format!("SUB#{subject}"))
 }
 
@@ -226,11 +235,11 @@ pub fn staff_subject(subject: &str) -> Key {
 // ---- the embedded identity provider's records (local mode only)
 
 /// A tenant's local customer pool.
-pub fn local_pool(tenant_id: &str) -> Key {
+pub fn local_pool(tenant_id: &TenantId) -> Key {
     key(tenant_pk(tenant_id), "IDP#POOL")
 }
 /// One local login of a tenant's pool, by normalized email.
-pub fn local_login(tenant_id: &str, username: &str) -> Key {
+pub fn local_login(tenant_id: &TenantId, username: &str) -> Key {
     key(format!("{TENANT}{tenant_id}#LOGIN"), username)
 }
 
@@ -243,46 +252,48 @@ pub fn local_staff_login(username: &str) -> Key {
 
 /// One outbox email, in the tenant's outbox partition (kept apart from the tenant's
 /// own partition: every customer creation adds one).
-pub fn outbox_email(tenant_id: &str, email_id: &str) -> Key {
-    key(outbox_partition(tenant_id), email_id)
+pub fn outbox_email(tenant_id: &TenantId, email_id: &EmailId) -> Key {
+    key(outbox_partition(tenant_id), email_id.as_str())
 }
 /// A tenant's outbox partition: its emails, ordered by id (ids are time-ordered).
-pub fn outbox_partition(tenant_id: &str) -> String {
+pub fn outbox_partition(tenant_id: &TenantId) -> String {
     format!("{TENANT}{tenant_id}#MAIL")
 }
 
 /// The GSI1 partition where pending emails were indexed before the due-work index
 /// (`due_entry`); read only by `mail::backfill_due`, the one-time upgrade step.
-pub fn outbox_due_partition(tenant_id: &str) -> String {
+pub fn outbox_due_partition(tenant_id: &TenantId) -> String {
     format!("{TENANT}{tenant_id}#MAILDUE")
 }
 
 /// GSI1 entry of an email given up on (dead letter), for the operator's list.
-pub fn outbox_dead(tenant_id: &str, created_at: &str, email_id: &str) -> Key {
+pub fn outbox_dead(tenant_id: &TenantId, created_at: &str, email_id: &EmailId) -> Key {
     key(
         outbox_dead_partition(tenant_id),
         format!("{created_at}#{email_id}"),
     )
 }
-pub fn outbox_dead_partition(tenant_id: &str) -> String {
+pub fn outbox_dead_partition(tenant_id: &TenantId) -> String {
     format!("{TENANT}{tenant_id}#MAILDEAD")
 }
 
 /// The tenant of an outbox email's partition key (`T#<tenant>#MAIL`); None for any
 /// other key (the stream-triggered sender skips those).
-pub fn outbox_tenant(pk: &str) -> Option<&str> {
+pub fn outbox_tenant(pk: &str) -> Option<TenantId> {
     pk.strip_prefix(TENANT)?
         .strip_suffix("#MAIL")
         .filter(|t| !t.is_empty() && !t.contains('#'))
+        .map(TenantId::from_record)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn outbox_keys_name_their_tenant_and_nothing_else_does() {
-        let key = super::outbox_email("ten_1", "eml_2");
-        assert_eq!(super::outbox_tenant(&key.pk), Some("ten_1"));
-        assert!(super::belongs_to_tenant(&key.pk, "ten_1"));
+        let t = TenantId::from_record("ten_1");
+        let key = super::outbox_email(&t, &EmailId::from_record("eml_2"));
+        assert_eq!(super::outbox_tenant(&key.pk), Some(t.clone()));
+        assert!(super::belongs_to_tenant(&key.pk, &t));
         for other in [
             "T#ten_1",
             "T#ten_1#C#cus_2",
@@ -299,46 +310,55 @@ mod tests {
 
     #[test]
     fn tenant_keys_stay_under_the_tenant_prefix() {
-        let t = "ten_abc";
+        let t = &TenantId::from_record("ten_abc");
+        let c = &CustomerId::from_record("cus_1");
         for k in [
             tenant(t),
-            api_key(t, "key_1"),
-            member(t, "mem_1"),
+            api_key(t, &ApiKeyId::from_record("key_1")),
+            member(t, &MemberId::from_record("mem_1")),
             member_email_marker(t, "a@b.c"),
-            customer(t, "cus_1"),
-            customer_user(t, "cus_1", "usr_1"),
+            customer(t, c),
+            customer_user(t, c, &UserId::from_record("usr_1")),
             user_email_marker(t, "a@b.c"),
             company_name_marker(t, "acme"),
-            search_entry(t, "ac", "acme", "cus_1"),
-            customer_status_index(t, "active", "acme", "cus_1"),
-            purge_entry(t, "2026-01-01T00:00:00Z", "cus_1"),
+            search_entry(t, "ac", "acme", c),
+            customer_status_index(t, "active", "acme", c),
+            purge_entry(t, "2026-01-01T00:00:00Z", c),
             tenant_idempotency(t, "h"),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
-            assert!(!belongs_to_tenant(&k.pk, "ten_ab"), "{k:?}");
+            assert!(
+                !belongs_to_tenant(&k.pk, &TenantId::from_record("ten_ab")),
+                "{k:?}"
+            );
         }
     }
 
     #[test]
     fn a_due_entry_names_its_tenant_and_item_and_lives_under_the_platform_prefix() {
-        let k = due_entry("mail", 3, "2026-12-01T02:00:00.000Z", "ten_1", "eml_2");
+        let t = TenantId::from_record("ten_1");
+        let k = due_entry("mail", 3, "2026-12-01T02:00:00.000Z", &t, "eml_2");
         assert!(is_platform(&k.pk));
-        assert!(!belongs_to_tenant(&k.pk, "ten_1"));
-        assert_eq!(due_entry_target(&k.sk), Some(("ten_1", "eml_2")));
+        assert!(!belongs_to_tenant(&k.pk, &t));
+        assert_eq!(due_entry_target(&k.sk), Some((t, "eml_2")));
         assert_eq!(due_entry_target("2026#x"), None);
     }
 
     #[test]
     fn a_name_sorts_before_its_longer_names() {
-        assert!(by_name("acme", "cus_2") < by_name("acme corp", "cus_1"));
-        assert!(by_name("acme", "cus_2") < by_name("acme-x", "cus_1"));
+        let (c1, c2) = (
+            CustomerId::from_record("cus_1"),
+            CustomerId::from_record("cus_2"),
+        );
+        assert!(by_name("acme", &c2) < by_name("acme corp", &c1));
+        assert!(by_name("acme", &c2) < by_name("acme-x", &c1));
     }
 
     #[test]
     fn customer_id_is_recovered_from_a_name_sort_key_even_when_the_name_has_hashes() {
         assert_eq!(
-            customer_id_from_by_name(&by_name("a#b c", "cus_9")),
-            Some("cus_9")
+            customer_id_from_by_name(&by_name("a#b c", &CustomerId::from_record("cus_9"))),
+            Some(CustomerId::from_record("cus_9"))
         );
     }
 }

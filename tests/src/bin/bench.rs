@@ -374,7 +374,7 @@ fn main() -> anyhow::Result<()> {
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let workers: Vec<_> = (0..64)
                 .map(|_| {
-                    let (deps, next, big_id, total) = (deps.clone(), next.clone(), big_id.clone(), args.customers);
+                    let (deps, next, scope, total) = (deps.clone(), next.clone(), tenantry_tests::owner_scope(&big_id), args.customers);
                     tokio::spawn(async move {
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -382,7 +382,7 @@ fn main() -> anyhow::Result<()> {
                                 break;
                             }
                             let draft: CustomerDraft = serde_json::from_value(body(i, "big")).expect("valid body");
-                            if let Err(e) = customers::create(&deps, &big_id, &draft).await {
+                            if let Err(e) = customers::create(&deps, &scope, &draft).await {
                                 eprintln!("seed {i}: {e}");
                             }
                         }

@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
         iss: iss.into(),
         audience: "client-bench".into(),
         realm: Realm::Customers {
-            tenant_id: "ten_bench".into(),
+            tenant_id: tenantry::model::ids::TenantId::from_record("ten_bench"),
         },
     };
     let verifier = Verifier::new(issuer.clone());
@@ -105,11 +105,16 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_owned();
-    let pool: Pool = serde_json::from_value(tenant["customer_pool"].clone())?;
+    let tenant_id = tenant.tenant.tenant.id.to_string();
+    let pool: Pool = tenant
+        .tenant
+        .tenant
+        .customer_pool
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the tenant has no pool"))?;
     customers::create(
         &deps,
-        &tenant_id,
+        &tenantry_tests::owner_scope(&tenant_id),
         &serde_json::from_value(serde_json::json!({"company": {"name": "Bench Co"},
             "admin": {"first_name": "A", "last_name": "B", "email": "a@bench.example.com", "password": "Sup3r$ecret!"}}))?,
     )

@@ -1182,7 +1182,7 @@ async fn an_idempotency_key_is_free_again_after_24_hours_and_after_an_abandoned_
     ));
     deps.clock = clock.clone();
     let who = tenantry::access::Principal::Staff {
-        tenant_id: "ten_x".into(),
+        tenant_id: tenantry::model::ids::TenantId::from_record("ten_x"),
         role: tenantry::access::StaffRole::Owner,
         actor: "key_x".into(),
     };

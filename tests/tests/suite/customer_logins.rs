@@ -772,11 +772,11 @@ async fn a_tenant_made_before_pools_existed_is_provisioned_in_place() {
     )
     .await
     .expect("created");
-    assert!(old.get("customer_pool").is_none());
+    assert!(old.tenant.tenant.customer_pool.is_none());
     let (idp, verifier) = embedded_identity(store.clone(), dir.path());
     let deps = Deps::new(store).with_identity(Arc::new(idp), verifier);
     let app = spawn_app_with(deps).await;
-    let id = old["id"].as_str().expect("id");
+    let id = old.tenant.tenant.id.as_str();
     let r = app
         .post(
             &app.admin_key,

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::json;
 use tenantry::Deps;
+use tenantry::access::TenantScope;
 use tenantry::adapters::embedded::{EmbeddedStore, FileMailer};
 use tenantry::model::customer::Transition;
+use tenantry::model::ids::EmailId;
 use tenantry::ports::{Condition, Item, ItemStore, Key};
 use tenantry::service::due::{self, Kind};
 use tenantry::service::mail::{self, MailSettings, OutboxEmail, State, Template};
@@ -20,14 +22,14 @@ fn store(dir: &tempfile::TempDir) -> Arc<EmbeddedStore> {
     Arc::new(EmbeddedStore::open(dir.path().join("d.redb")).unwrap())
 }
 
-async fn tenant(deps: &Deps, slug: &str) -> String {
+async fn tenant(deps: &Deps, slug: &str) -> TenantScope {
     let draft = serde_json::from_value(json!({
         "name": slug, "slug": slug, "kind": "partner",
         "owner": {"email": format!("o@{slug}.example.com"), "first_name": "O", "last_name": "W"}
     }))
     .unwrap();
     let t = tenants::create(deps, &draft).await.unwrap();
-    t["id"].as_str().unwrap().to_owned()
+    tenantry_tests::owner_scope(t.tenant.tenant.id.as_str())
 }
 
 #[tokio::test]
@@ -35,12 +37,12 @@ async fn an_email_pending_before_the_index_is_delivered_once_the_backfill_has_ru
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     let deps = Deps::new(store.clone());
-    let tenant_id = tenant(&deps, "legacy-mail").await;
+    let tenant_id = tenant(&deps, "legacy-mail").await.tenant_id().clone();
     // An email as the outbox stored it before the index: pending, indexed only in the
     // tenant's own due partition (GSI1), with no due-work entry.
     let now = Utc::now();
     let email = OutboxEmail {
-        id: "eml_0197b2a7f3b27e5d8c6f708192a3b4c5".into(),
+        id: EmailId::parse("eml_0197b2a7f3b27e5d8c6f708192a3b4c5").unwrap(),
         template: Template::CustomerWelcome,
         to: "legacy@legacy-mail.example.com".into(),
         context: serde_json::from_value(json!({"first_name": "L", "company_name": "Legacy Co"}))
@@ -80,12 +82,12 @@ async fn an_email_pending_before_the_index_is_delivered_once_the_backfill_has_ru
     // owner's invitation, queued with its entry, goes out).
     let first = mail::deliver_due(&deps, &mailer, &settings).await.unwrap();
     assert_eq!((first.due, first.sent), (1, 1), "{first:?}");
-    assert!(!sent(&email.id));
+    assert!(!sent(email.id.as_str()));
 
     assert_eq!(mail::backfill_due(&deps).await.unwrap(), 1);
     let second = mail::deliver_due(&deps, &mailer, &settings).await.unwrap();
     assert_eq!((second.due, second.sent), (1, 1), "{second:?}");
-    assert!(sent(&email.id), "the legacy email went out");
+    assert!(sent(email.id.as_str()), "the legacy email went out");
 
     // Sent: no entry remains, and running the backfill again schedules nothing.
     assert_eq!(mail::backfill_due(&deps).await.unwrap(), 0);
@@ -99,21 +101,21 @@ async fn a_customer_deleted_before_the_index_is_purged_once_the_backfill_has_run
     let store = store(&dir);
     let clock = Arc::new(TestClock::at(Utc::now()));
     let deps = Deps::new(store.clone()).with_clock(clock.clone());
-    let tenant_id = tenant(&deps, "legacy-purge").await;
+    let scope = tenant(&deps, "legacy-purge").await;
+    let tenant_id = scope.tenant_id().clone();
     let draft =
         serde_json::from_value(customer_body("Legacy Bakery", "a@legacy.example.com")).unwrap();
-    let c = customers::create(&deps, &tenant_id, &draft).await.unwrap();
-    let customer_id = c["id"].as_str().unwrap().to_owned();
-    let deleted = customers::transition(&deps, &tenant_id, &customer_id, Transition::Delete, true)
+    let c = customers::create(&deps, &scope, &draft).await.unwrap();
+    let customer_id = c.id;
+    let deleted = customers::transition(&deps, &scope, &customer_id, Transition::Delete, true)
         .await
         .unwrap();
-    let purge_after: chrono::DateTime<Utc> =
-        serde_json::from_value(deleted["purge_after"].clone()).unwrap();
+    let purge_after = deleted.purge_after.unwrap();
     // Make it look as it did before the index: the purge entry in the tenant's
     // partition, no due-work entry.
     store
         .delete(
-            &due::entry(Kind::Purge, &tenant_id, &customer_id, purge_after),
+            &due::entry(Kind::Purge, &tenant_id, customer_id.as_str(), purge_after),
             Condition::Exists,
         )
         .await
@@ -144,9 +146,7 @@ async fn a_customer_deleted_before_the_index_is_purged_once_the_backfill_has_run
         .unwrap();
     assert_eq!((after.due, after.customers_purged), (1, 1), "{after:?}");
     assert!(
-        customers::get(&deps, &tenant_id, &customer_id)
-            .await
-            .is_err(),
+        customers::get(&deps, &scope, &customer_id).await.is_err(),
         "the customer is gone"
     );
     assert_eq!(purge::backfill_due(&deps).await.unwrap(), 0);
@@ -164,12 +164,13 @@ async fn an_entry_left_for_a_restored_customer_is_dropped_by_the_next_purge_and_
     let store = store(&dir);
     let clock = Arc::new(TestClock::at(Utc::now()));
     let deps = Deps::new(store.clone()).with_clock(clock.clone());
-    let tenant_id = tenant(&deps, "leftover").await;
+    let scope = tenant(&deps, "leftover").await;
+    let tenant_id = scope.tenant_id().clone();
     let draft =
         serde_json::from_value(customer_body("Leftover Bakery", "a@leftover.example.com")).unwrap();
-    let c = customers::create(&deps, &tenant_id, &draft).await.unwrap();
-    let customer_id = c["id"].as_str().unwrap().to_owned();
-    customers::transition(&deps, &tenant_id, &customer_id, Transition::Delete, true)
+    let c = customers::create(&deps, &scope, &draft).await.unwrap();
+    let customer_id = c.id;
+    customers::transition(&deps, &scope, &customer_id, Transition::Delete, true)
         .await
         .unwrap();
     // An entry at another instant than the customer's own (as a move from an older
@@ -177,14 +178,14 @@ async fn an_entry_left_for_a_restored_customer_is_dropped_by_the_next_purge_and_
     let stray = due::entry(
         Kind::Purge,
         &tenant_id,
-        &customer_id,
+        customer_id.as_str(),
         Utc::now() + Duration::days(29),
     );
     store
         .put(Item::marker(stray.clone()), Condition::None)
         .await
         .unwrap();
-    customers::transition(&deps, &tenant_id, &customer_id, Transition::Restore, true)
+    customers::transition(&deps, &scope, &customer_id, Transition::Restore, true)
         .await
         .unwrap();
 
@@ -196,11 +197,7 @@ async fn an_entry_left_for_a_restored_customer_is_dropped_by_the_next_purge_and_
         store.get(&stray).await.unwrap().is_none(),
         "the stray entry is gone"
     );
-    assert!(
-        customers::get(&deps, &tenant_id, &customer_id)
-            .await
-            .is_ok()
-    );
+    assert!(customers::get(&deps, &scope, &customer_id).await.is_ok());
     let second = purge::run(&deps, now).await.unwrap();
     assert_eq!(second.due, 0, "{second:?}");
 }

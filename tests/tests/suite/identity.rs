@@ -7,6 +7,7 @@
 //! Tokens either adapter issues verify with the same `Verifier`.
 
 use std::sync::Arc;
+use tenantry::model::ids::TenantId;
 
 use tenantry::adapters::aws::{CognitoIdentity, HttpJwks};
 use tenantry::adapters::embedded::EmbeddedStore;
@@ -16,12 +17,12 @@ use tenantry::service::tokens::{Issuer, Realm, Verifier};
 const ADA: &str = "ada@acme.example.com";
 const PASSWORD: &str = "Sup3r$ecret!";
 
-fn trusted(pool: &Pool, tenant: &str) -> Issuer {
+fn trusted(pool: &Pool, tenant: &TenantId) -> Issuer {
     Issuer {
         iss: pool.issuer.clone(),
         audience: pool.client_id.clone(),
         realm: Realm::Customers {
-            tenant_id: tenant.to_owned(),
+            tenant_id: tenant.clone(),
         },
     }
 }
@@ -35,9 +36,8 @@ fn login(email: &str, subject: &str, password: Option<&str>) -> NewLogin {
 }
 
 /// Tenant ids unique to this run: moto keeps its pools for the life of the server.
-fn tenants() -> (String, String) {
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    (format!("ten_a{run}"), format!("ten_b{run}"))
+fn tenants() -> (TenantId, TenantId) {
+    (TenantId::generate(), TenantId::generate())
 }
 
 async fn a_tenants_pool_is_created_once(idp: &dyn Identity) {

@@ -2,6 +2,7 @@
 //! every stored item after a full scenario.
 
 use std::collections::HashMap;
+use tenantry::model::ids::TenantId;
 
 use functions::routes::ROUTES;
 use reqwest::{Method, StatusCode};
@@ -271,7 +272,7 @@ async fn full_scenario(app: &TestApp, prefix: &str) -> Vec<String> {
 fn check_keys(items: &[(String, String, Option<String>)], ids: &[String]) {
     let owner = |pk: &str| {
         ids.iter()
-            .find(|id| keys::belongs_to_tenant(pk, id))
+            .find(|id| keys::belongs_to_tenant(pk, &TenantId::from_record(id.as_str())))
             .cloned()
     };
     for (pk, sk, gsi1pk) in items {
@@ -326,7 +327,10 @@ async fn after_a_full_scenario_every_item_lives_under_its_tenant_or_the_platform
         assert!(
             items
                 .iter()
-                .filter(|(pk, _, _)| keys::belongs_to_tenant(pk, id))
+                .filter(|(pk, _, _)| keys::belongs_to_tenant(
+                    pk,
+                    &TenantId::from_record(id.as_str())
+                ))
                 .count()
                 > 10,
             "{id} stored its items"
@@ -349,7 +353,10 @@ async fn the_full_scenario_on_dynamodb_keeps_every_item_under_its_tenant_or_the_
         assert!(
             items
                 .iter()
-                .filter(|(pk, _, _)| keys::belongs_to_tenant(pk, id))
+                .filter(|(pk, _, _)| keys::belongs_to_tenant(
+                    pk,
+                    &TenantId::from_record(id.as_str())
+                ))
                 .count()
                 > 10,
             "{id} stored its items in DynamoDB"

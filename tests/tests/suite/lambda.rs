@@ -36,10 +36,9 @@ async fn tenant_key(deps: &Deps) -> String {
     let draft: TenantDraft = serde_json::from_value(json!({"name": "L", "slug": "lambda", "kind": "partner", "owner": {"email": "o@l.example.com", "first_name": "O", "last_name": "L"}})).unwrap();
     let t = tenants::create(deps, &draft).await.unwrap();
     let draft = serde_json::from_value(json!({"name": "k", "role": "owner"})).unwrap();
-    let k = api_keys::create(deps, t["id"].as_str().unwrap(), &draft)
-        .await
-        .unwrap();
-    k["secret"].as_str().unwrap().to_owned()
+    let scope = tenantry_tests::owner_scope(t.tenant.tenant.id.as_str());
+    let k = api_keys::create(deps, &scope, &draft).await.unwrap();
+    k.secret
 }
 
 fn json_of(body: &Body) -> Value {
@@ -171,10 +170,11 @@ async fn the_authorizer_turns_the_credential_into_the_principal_the_route_reads(
     // 30 s aside, which the template states).
     let tenant_id = staff["tenant_id"].as_str().unwrap();
     let draft = serde_json::from_value(json!({"name": "short-lived", "role": "member"})).unwrap();
-    let short = api_keys::create(&deps, tenant_id, &draft).await.unwrap();
-    let secret = short["secret"].as_str().unwrap();
+    let scope = tenantry_tests::owner_scope(tenant_id);
+    let short = api_keys::create(&deps, &scope, &draft).await.unwrap();
+    let secret = short.secret.as_str();
     assert_eq!(context_for(secret).await["kind"], "staff");
-    api_keys::delete(&deps, tenant_id, short["id"].as_str().unwrap())
+    api_keys::delete(&deps, &scope, &short.key.id)
         .await
         .unwrap();
     assert_eq!(context_for(secret).await, json!({"kind": "anonymous"}));

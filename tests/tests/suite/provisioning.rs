@@ -24,7 +24,10 @@ struct Flaky {
 
 #[async_trait]
 impl Identity for Flaky {
-    async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError> {
+    async fn ensure_customer_pool(
+        &self,
+        tenant_id: &tenantry::model::ids::TenantId,
+    ) -> Result<Pool, IdentityError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(IdentityError::Unavailable(anyhow::anyhow!(
                 "LimitExceededException: too many pools"
@@ -81,7 +84,7 @@ async fn a_new_tenant_gets_its_pool_and_its_issuer_is_trusted_as_that_tenant() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.field("status"), "active");
     let pool: Pool = serde_json::from_value(r.body["customer_pool"].clone()).expect("a pool");
-    let tenant_id = r.field("id").to_owned();
+    let tenant_id = tenantry::model::ids::TenantId::parse(r.field("id")).expect("an id");
     let trusted = identity::trusted_issuer(&app.deps, &pool.issuer)
         .await
         .expect("read")
@@ -225,7 +228,7 @@ async fn cognito_provisioning_resumes_without_a_second_pool() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.field("status"), "active");
-    let id = r.field("id").to_owned();
+    let id = tenantry::model::ids::TenantId::parse(r.field("id")).expect("an id");
     let pool: Pool = serde_json::from_value(r.body["customer_pool"].clone()).expect("a pool");
     assert!(
         pool.issuer.starts_with("https://cognito-idp."),

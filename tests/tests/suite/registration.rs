@@ -324,7 +324,7 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
     };
     let advance = |secs: i64| *clock.0.lock().expect("clock") += chrono::Duration::seconds(secs);
     // A refusal of the code itself (not of anything else in the request).
-    let refused = |r: Result<serde_json::Value, tenantry::error::Error>| match r {
+    let refused = |r: Result<registration::Registered, tenantry::error::Error>| match r {
         Err(tenantry::error::Error::Invalid(f)) => f.len() == 1 && f[0].field == "code",
         _ => false,
     };
@@ -388,5 +388,5 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
         .await
         .expect("code");
     let done = verify(&fresh).await.expect("registered");
-    assert_eq!(done["status"], "registered");
+    assert_eq!(done.status, "registered");
 }

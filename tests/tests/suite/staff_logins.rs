@@ -513,7 +513,10 @@ async fn a_marker_written_before_markers_named_members_still_signs_in_and_is_men
     let owner = "owner@legacy.example.com";
     app.staff_token(&t.id, "legacy", owner, PASSWORD).await;
     // The marker as the tenancy core wrote it: no member id.
-    let key = tenantry::store::keys::member_email_marker(&t.id, owner);
+    let key = tenantry::store::keys::member_email_marker(
+        &tenantry::model::ids::TenantId::from_record(t.id.as_str()),
+        owner,
+    );
     app.deps
         .store
         .put(Item::marker(key.clone()), Condition::None)

@@ -707,7 +707,7 @@ fn every_route_has_an_api_gateway_v2_event_that_lambda_http_parses() {
                     format!("Bearer {TENANT_PLACEHOLDER}"),
                     "{name}: staff"
                 );
-                assert_eq!(tenant_id, TENANT_ID, "{name}: tenant_id");
+                assert_eq!(tenant_id.as_str(), TENANT_ID, "{name}: tenant_id");
                 assert_eq!(actor, TENANT_KEY_ID, "{name}: actor");
             }
             other => panic!("{name}: events carry API-key principals, not {other:?}"),
@@ -816,7 +816,13 @@ impl ItemStore for Recorder {
         Self: 'r,
     {
         self.record("dynamodb:PutItem", false, &item.pk);
-        if item.sk == tenantry::store::keys::tenant_idempotency("t", "h").sk {
+        if item.sk
+            == tenantry::store::keys::tenant_idempotency(
+                &tenantry::model::ids::TenantId::from_record("t"),
+                "h",
+            )
+            .sk
+        {
             // Claiming an Idempotency-Key: after a 5xx the same request deletes the
             // claim (`idempotency::finish`), which a successful replay never shows.
             self.record("dynamodb:DeleteItem", false, &item.pk);
@@ -1370,16 +1376,15 @@ async fn the_scheduled_purge_event_purges_within_its_policy() {
     let tenant = tenantry::service::tenants::create(&now, &draft)
         .await
         .expect("tenant");
-    let tid = tenant["id"].as_str().expect("id").to_owned();
+    let scope = tenantry_tests::owner_scope(tenant.tenant.tenant.id.as_str());
     let draft = serde_json::from_value(serde_json::json!({"company": {"name": "Gone"}, "admin": {"first_name": "A", "last_name": "B", "email": "a@gone.example.com"}})).expect("customer");
-    let customer = tenantry::service::customers::create(&now, &tid, &draft)
+    let customer = tenantry::service::customers::create(&now, &scope, &draft)
         .await
         .expect("customer");
-    let cid = customer["id"].as_str().expect("id");
     tenantry::service::customers::transition(
         &now,
-        &tid,
-        cid,
+        &scope,
+        &customer.id,
         tenantry::model::customer::Transition::Delete,
         true,
     )
@@ -1433,7 +1438,7 @@ async fn the_mail_sender_events_deliver_within_its_policy() {
     let tenant = tenantry::service::tenants::create(&deps, &draft)
         .await
         .expect("tenant");
-    let tid = tenant["id"].as_str().expect("id").to_owned();
+    let tid = tenant.tenant.tenant.id.clone();
     let pending = embedded
         .all_items()
         .expect("the items")

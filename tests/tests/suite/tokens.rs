@@ -69,7 +69,7 @@ fn issuer(iss: &str, tenant: &str) -> Issuer {
         iss: iss.to_owned(),
         audience: format!("client-{tenant}"),
         realm: Realm::Customers {
-            tenant_id: tenant.to_owned(),
+            tenant_id: tenantry::model::ids::TenantId::from_record(tenant),
         },
     }
 }
@@ -105,7 +105,7 @@ async fn id_and_access_tokens_of_the_right_pool_verify() {
     assert_eq!(
         v.realm,
         Realm::Customers {
-            tenant_id: "ten_a".into()
+            tenant_id: tenantry::model::ids::TenantId::from_record("ten_a")
         }
     );
     assert_eq!(v.email.as_deref(), Some("ada@acme.example.com"));

@@ -19,6 +19,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 
 use crate::model::fields;
+use crate::model::ids::TenantId;
 use crate::ports::{Identity, IdentityError, NewLogin, Pool, Tokens};
 
 /// The name of the app client every customer pool gets.
@@ -72,7 +73,7 @@ impl CognitoIdentity {
         Self::new(Client::new(config), prefix)
     }
 
-    fn pool_name(&self, tenant_id: &str) -> String {
+    fn pool_name(&self, tenant_id: &TenantId) -> String {
         format!("{}-customers-{tenant_id}", self.prefix)
     }
 
@@ -267,7 +268,7 @@ where
 
 #[async_trait]
 impl Identity for CognitoIdentity {
-    async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError> {
+    async fn ensure_customer_pool(&self, tenant_id: &TenantId) -> Result<Pool, IdentityError> {
         let name = self.pool_name(tenant_id);
         let id = match self.find_pool(&name).await? {
             Some(id) => id,

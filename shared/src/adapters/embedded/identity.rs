@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::adapters::embedded::LocalIssuer;
+use crate::model::ids::TenantId;
 use crate::ports::{
     Condition, Identity, IdentityError, Item, ItemStore, NewLogin, Pool, StoreError, Tokens,
 };
@@ -65,7 +66,7 @@ fn login_key(pool: &Pool, username: &str) -> Result<crate::ports::Key, IdentityE
         .strip_prefix("local_")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unavailable(anyhow::anyhow!("not a local pool: {}", pool.id)))?;
-    Ok(keys::local_login(tenant, username))
+    Ok(keys::local_login(&TenantId::from_record(tenant), username))
 }
 
 impl EmbeddedIdentity {
@@ -111,7 +112,7 @@ impl EmbeddedIdentity {
 
 #[async_trait]
 impl Identity for EmbeddedIdentity {
-    async fn ensure_customer_pool(&self, tenant_id: &str) -> Result<Pool, IdentityError> {
+    async fn ensure_customer_pool(&self, tenant_id: &TenantId) -> Result<Pool, IdentityError> {
         let key = keys::local_pool(tenant_id);
         if let Some(item) = self.store.get(&key).await.map_err(unavailable)? {
             return read(&item);
