@@ -15,7 +15,8 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
+use super::customers::{self, profile_item};
+use super::email_claims::{claim_email, duplicate_email, release_claim};
 use super::links::{self, Link};
 use super::users;
 use super::{identity, to_data};

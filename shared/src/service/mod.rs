@@ -6,6 +6,7 @@ pub mod customers;
 pub mod directory;
 pub mod due;
 pub mod email_change;
+pub mod email_claims;
 pub mod idempotency;
 pub mod identity;
 pub mod links;

@@ -2,13 +2,139 @@
 
 use chrono::{DateTime, Utc};
 
-use super::customers::Purge;
 use super::due::{Kind, Sweep};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::customer::{Customer, CustomerStatus};
+use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId};
-use crate::ports::{Item, Query, SortRange, WriteOp};
+use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, Query, SortRange, WriteOp};
+use serde_json::Value;
+
+use super::customers::purge_key;
+use super::from_item;
 use crate::store::keys;
+
+/// The due-work entry of a deleted customer's purge; `None` when the customer is gone or
+/// not deleted.
+pub(crate) async fn scheduled_purge(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<Option<Key>, Error> {
+    let Some(item) = deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let c: Customer = from_item(&item)?;
+    Ok(match c.status {
+        CustomerStatus::Deleted => purge_key(tenant_id, &c),
+        _ => None,
+    })
+}
+
+/// What `purge_one` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Purge {
+    /// Purged: every item of its partition, its markers and its due entry are gone.
+    Purged,
+    /// Deleted, its restore window still open: its due entry is `entry`.
+    NotYet { entry: Key },
+    /// Not deleted (restored since), or no profile at all (a purge cut off after the
+    /// profile went): nothing is due.
+    NothingDue,
+}
+
+/// Purges one deleted customer whose restore window has passed: every item of its
+/// partition, its markers and its purge entry.
+pub async fn purge_one(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    now: DateTime<Utc>,
+) -> Result<Purge, Error> {
+    let item = deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?;
+    let Some(item) = item else {
+        return Ok(Purge::NothingDue);
+    };
+    let c: Customer = from_item(&item)?;
+    match (
+        c.status == CustomerStatus::Deleted,
+        purge_key(tenant_id, &c),
+    ) {
+        (true, Some(entry)) if c.purge_after.is_some_and(|p| p > now) => {
+            return Ok(Purge::NotYet { entry });
+        }
+        (true, Some(_)) => {}
+        _ => return Ok(Purge::NothingDue),
+    }
+    // Users (and their email markers) first, in chunks; the profile goes last, so a
+    // purge cut off half-way is simply resumed by the next run.
+    let pk = keys::customer_partition(tenant_id, customer_id);
+    let mut start = None;
+    let mut rest = Vec::new();
+    loop {
+        let p = deps
+            .store
+            .query(Query::partition(pk.clone(), SortRange::All, 100).after(start))
+            .await?;
+        for i in p.items {
+            if i.sk != item.sk {
+                rest.push(i);
+            }
+        }
+        match p.next {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    for chunk in rest.chunks(MAX_TRANSACTION_ACTIONS / 3) {
+        let mut ops = Vec::with_capacity(chunk.len() * 2);
+        let mut logins = Vec::new();
+        for i in chunk {
+            if let Some(email) = i
+                .data
+                .get("email")
+                .and_then(Value::as_str)
+                .filter(|_| keys::is_customer_user(&i.sk))
+            {
+                ops.push(WriteOp::delete(keys::user_email_marker(
+                    tenant_id,
+                    &fields::email_key(email),
+                )));
+                if let Some(sub) = i.data.get("login_subject").and_then(Value::as_str) {
+                    ops.push(WriteOp::delete(keys::login_subject(tenant_id, sub)));
+                    logins.push(email.to_owned());
+                }
+            }
+            ops.push(WriteOp::delete(i.key()));
+        }
+        // The logins go first: once the records (and the email markers) are gone, the
+        // email may be claimed again, and its new login must not be deleted here.
+        for email in logins {
+            super::identity::delete_login(deps, tenant_id, &email).await?;
+        }
+        deps.store.transact(ops).await?;
+    }
+    // The admin's email marker went with the admin's user record above: deleting it
+    // again here could delete a marker a new customer has claimed since.
+    let mut ops = vec![
+        WriteOp::Delete {
+            key: item.key(),
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::delete(keys::company_name_marker(tenant_id, &c.company.name_key())),
+    ];
+    ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
+    deps.store.transact(ops).await?;
+    Ok(Purge::Purged)
+}
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PurgeReport {
@@ -26,7 +152,7 @@ async fn purge_entry(
     entry: &crate::ports::Key,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let outcome = super::customers::purge_one(deps, tenant_id, customer_id, now).await?;
+    let outcome = purge_one(deps, tenant_id, customer_id, now).await?;
     // The customer's own entry is the one at its `purge_after`; any other entry naming it
     // (purged, restored since, or gone) is a leftover, and the sweep would read it daily.
     let leftover = match &outcome {
@@ -100,9 +226,7 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
                 // The entry the customer's own record gives (its `purge_after`, to the
                 // millisecond), and none for a customer restored or gone since.
                 let mut ops = vec![WriteOp::delete(old.key())];
-                if let Some(entry) =
-                    super::customers::scheduled_purge(deps, &tenant_id, &customer_id).await?
-                {
+                if let Some(entry) = scheduled_purge(deps, &tenant_id, &customer_id).await? {
                     ops.push(WriteOp::put(Item::marker(entry)));
                     moved += 1;
                 }

@@ -1,6 +1,5 @@
 //! The operator's routes on a tenant's outbox: dead letters listed and redriven.
 
-
 use super::{OutboxEmail, State, Template, item_of};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -147,4 +146,3 @@ pub async fn redrive(
     }
     Ok(EmailView::of(email))
 }
-

@@ -1,6 +1,5 @@
 //! Delivery: claim, render, send, record; retries with backoff; the sweep of what is due.
 
-
 use super::{MailSettings, OutboxEmail, State, item_of, render, stamp};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -304,4 +303,3 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
     }
     Ok(written)
 }
-

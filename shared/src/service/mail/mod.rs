@@ -179,4 +179,3 @@ pub fn enqueue(
         due::schedule(Kind::Mail, tenant_id, email.id.as_str(), now),
     ])
 }
-

@@ -4,7 +4,6 @@ use std::sync::LazyLock;
 
 use minijinja::Environment;
 
-
 use super::{OutboxEmail, Template};
 use serde_json::{Value, json};
 
@@ -130,4 +129,3 @@ pub fn render(
         html: part("html")?,
     })
 }
-

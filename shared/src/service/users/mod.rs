@@ -12,16 +12,24 @@
 //!   next request on) and then in the provider.
 //! - Password links (invitation, reset) are random tokens stored hashed, used once, and
 //!   expire; the plain token sits in its outbox email only until the email is sent.
+//!
+//! By job: the users' records (add, read, change) here; deactivating, removing and
+//! password resets in `lifecycle`; setting a password through a link in `password`.
+
+mod lifecycle;
+mod password;
+
+pub use lifecycle::{delete, reset_password, set_active};
+pub use password::{PasswordSet, SetPassword, set_password, set_password_body};
 
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::customers::{self, claim_email, duplicate_email, profile_item, release_claim};
-use super::links::{
-    ALL_PASSWORD_PURPOSES, INVITATION_DAYS, LinkKind, RESET_HOURS, new_link, open_link,
-};
+use super::customers::{self, profile_item};
+use super::email_claims::{claim_email, duplicate_email, release_claim};
+use super::links::{INVITATION_DAYS, new_link};
 use super::{from_item, identity, links, mail, page, to_data};
 use crate::Deps;
 use crate::access::CustomerScope;
@@ -33,7 +41,7 @@ use crate::model::customer::{
 use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::model::input::{Checks, name};
-use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
+use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
 
 /// `POST /v1/customers/{id}/users`; merged with the stored user for `PATCH`.
@@ -524,283 +532,6 @@ pub async fn patch(
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// `POST .../deactivate` and `.../reactivate`: the user's own state. Its login record
-/// changes in the same write, so its token is refused (or accepted) from the next request
-/// on; the provider follows.
-pub async fn set_active(
-    deps: &Deps,
-    scope: &CustomerScope,
-    user_id: &UserId,
-    active: bool,
-) -> Result<CustomerUserView, Error> {
-    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
-    // The login follows: see `customers::transition`.
-    deps.identity()?;
-    live_customer(deps, tenant_id, customer_id).await?;
-    let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
-    if current.role == CustomerRole::Admin.as_str() {
-        return Err(not_for_the_admin(if active {
-            "reactivated"
-        } else {
-            "deactivated"
-        }));
-    }
-    let status = if active {
-        UserStatus::Active
-    } else {
-        UserStatus::Inactive
-    };
-    let record = login_record(deps, tenant_id, &current).await?;
-    let last = record.as_ref().and_then(|(r, _)| r.last_login_at);
-    if current.status == status {
-        return Ok(current.view(item.version, last));
-    }
-    let mut updated = current.clone();
-    updated.status = status;
-    updated.updated_at = Some(deps.clock.now());
-    let mut user_item = Item::new(item.key(), to_data(&updated)?);
-    user_item.version = item.version + 1;
-    let mut ops = vec![WriteOp::Put {
-        item: user_item,
-        condition: Condition::VersionIs(item.version),
-    }];
-    if let Some((mut r, ritem)) = record.clone() {
-        r.enabled = active;
-        let mut i = Item::new(ritem.key(), to_data(&r)?);
-        i.version = ritem.version + 1;
-        ops.push(WriteOp::Put {
-            item: i,
-            condition: Condition::VersionIs(ritem.version),
-        });
-    }
-    match deps.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
-        Err(e) => return Err(e.into()),
-    }
-    if let Some(sub) = &updated.login_subject {
-        identity::mirror_enabled(deps, tenant_id, &updated.email, sub).await;
-    }
-    Ok(updated.view(item.version + 1, last))
-}
-
-/// `DELETE /v1/customers/{id}/users/{user_id}`: the login first (a failure leaves the
-/// user in place, to retry), then the user, its login record and its email's marker in
-/// one transaction that also lowers the customer's count. Between the two the user can no
-/// longer sign in; its token is refused once the login record is gone.
-pub async fn delete(deps: &Deps, scope: &CustomerScope, user_id: &UserId) -> Result<(), Error> {
-    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
-    // The login goes too: see `customers::transition`.
-    deps.identity()?;
-    let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
-    let (user, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
-    if user.role == CustomerRole::Admin.as_str() {
-        return Err(not_for_the_admin("removed"));
-    }
-    let mut counted = customer.clone();
-    counted.user_count = counted.user_count.saturating_sub(1).max(1);
-    let mut ops = vec![
-        WriteOp::Delete {
-            key: item.key(),
-            condition: Condition::VersionIs(item.version),
-        },
-        WriteOp::Put {
-            item: profile_item(tenant_id, &counted, profile.version + 1)?,
-            condition: Condition::VersionIs(profile.version),
-        },
-        WriteOp::delete(keys::user_email_marker(
-            tenant_id,
-            &fields::email_key(&user.email),
-        )),
-    ];
-    // The login goes first: once the records (and the email's marker) are gone, the
-    // email may be added again, and that new user's login must not be deleted here. A
-    // failure leaves the user in place; a retry finds the login gone and goes on.
-    if user.login_subject.is_some() {
-        identity::delete_login(deps, tenant_id, &user.email).await?;
-        ops.push(WriteOp::delete(keys::login_subject(
-            tenant_id,
-            user.login_subject.as_deref().unwrap_or_default(),
-        )));
-    }
-    match deps.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
-}
-
-/// `POST .../reset-password`: emails the user a link to set a new password. The current
-/// password keeps working until then.
-pub async fn reset_password(
-    deps: &Deps,
-    scope: &CustomerScope,
-    user_id: &UserId,
-) -> Result<links::LinkSent, Error> {
-    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
-    live_customer(deps, tenant_id, customer_id).await?;
-    let (user, _) = load_user(deps, tenant_id, customer_id, user_id).await?;
-    if user.status != UserStatus::Active {
-        return Err(Error::conflict(
-            "user-inactive",
-            "the user is deactivated; reactivate it first",
-        ));
-    }
-    let now = deps.clock.now();
-    let expires_at = now + Duration::hours(RESET_HOURS);
-    let (link, token) = new_link(
-        tenant_id,
-        &user.id,
-        &user.customer_id,
-        "reset",
-        None,
-        expires_at,
-    )?;
-    let email = links::password_reset_email(tenant_id, &user.email, &user.first_name, &token, now)?;
-    deps.store
-        .transact([vec![link], email.to_vec()].concat())
-        .await?;
-    Ok(links::LinkSent {
-        status: "reset_link_sent",
-        email: user.email,
-        expires_at,
-    })
-}
-
-/// `POST /t/{slug}/password` as JSON.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SetPassword {
-    pub token: Option<SecretString>,
-    pub password: Option<SecretString>,
-}
-
-/// What setting a password through a link answers: whose it was and where to sign in.
-#[derive(Clone, Debug, Serialize)]
-pub struct PasswordSet {
-    /// Always `password_set`.
-    pub status: &'static str,
-    /// `customer_user` or `staff`.
-    pub kind: &'static str,
-    pub email: String,
-    /// The login page to sign in on.
-    pub login: String,
-}
-
-/// [`set_password`] from its JSON body.
-pub async fn set_password_body(
-    deps: &Deps,
-    slug: &str,
-    body: &SetPassword,
-) -> Result<PasswordSet, Error> {
-    fn exposed(s: &Option<SecretString>) -> &str {
-        s.as_ref().map(|s| s.expose_secret()).unwrap_or_default()
-    }
-    let (token, password) = (exposed(&body.token), exposed(&body.password));
-    set_password(deps, slug, token, password).await
-}
-
-/// `POST /t/{slug}/password`: a password link's token and the new password. Sets it and
-/// uses the link up.
-pub async fn set_password(
-    deps: &Deps,
-    slug: &str,
-    token: &str,
-    password: &str,
-) -> Result<PasswordSet, Error> {
-    if token.is_empty() {
-        let mut errors = vec![FieldError::new("token", "is required")];
-        if password.is_empty() {
-            errors.push(FieldError::new("password", "is required"));
-        }
-        return Err(Error::Invalid(errors));
-    }
-    let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
-    let expired = || {
-        Error::invalid(
-            "token",
-            "this link has expired or was used already; ask for a new one",
-        )
-    };
-    let Some((link, link_item)) = open_link(deps, &tenant_id, token, ALL_PASSWORD_PURPOSES).await?
-    else {
-        return Err(expired());
-    };
-    // The policy of the link's pool: a staff login's is stricter.
-    if LinkKind::of(&link) == LinkKind::Staff {
-        let email =
-            super::staff::set_password(deps, &tenant_id, &link, &link_item, password).await?;
-        return Ok(PasswordSet {
-            status: "password_set",
-            kind: "staff",
-            email,
-            login: format!("/t/{slug}/staff/login"),
-        });
-    }
-    fields::password(password).map_err(|e| Error::invalid("password", e))?;
-    let (user, user_item) = match load_user(
-        deps,
-        &tenant_id,
-        &CustomerId::from_record(link.customer_id.as_str()),
-        &UserId::from_record(link.user_id.as_str()),
-    )
-    .await
-    {
-        Ok(u) => u,
-        Err(Error::NotFound(_)) => return Err(expired()),
-        Err(e) => return Err(e),
-    };
-    match (
-        deps.identity()?,
-        identity::customer_pool(deps, &tenant_id).await?,
-    ) {
-        (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
-            Ok(()) => {}
-            Err(IdentityError::WeakPassword) => {
-                return Err(Error::invalid(
-                    "password",
-                    "is not accepted by the login pool; use a longer one",
-                ));
-            }
-            Err(e) => {
-                tracing::warn!(error = ?e, "setting a password failed");
-                return Err(Error::Unavailable(
-                    "setting the password is unavailable right now; try the link again in a moment"
-                        .into(),
-                ));
-            }
-        },
-        _ => {
-            let mut updated = user.clone();
-            updated.password_hash = Some(super::passwords::hash(password.to_owned()).await?);
-            let mut i = Item::new(user_item.key(), to_data(&updated)?);
-            i.version = user_item.version + 1;
-            deps.store
-                .put(i, Condition::VersionIs(user_item.version))
-                .await?;
-        }
-    }
-    // Used up once the password is set, so a refusal or an outage leaves it usable. Two
-    // posts racing with one link both set a password of the same user; one delete wins.
-    if let Err(e) = deps
-        .store
-        .delete(&link_item.key(), Condition::VersionIs(link_item.version))
-        .await
-    {
-        tracing::debug!(
-            error = format!("{e:#}"),
-            "a used password link was not removed"
-        );
-    }
-    Ok(PasswordSet {
-        status: "password_set",
-        kind: "customer_user",
-        email: user.email,
-        login: format!("/t/{slug}/login"),
-    })
 }
 
 /// The invitation a customer's new user receives: the login link, and a link to set its

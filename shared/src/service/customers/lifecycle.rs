@@ -1,0 +1,93 @@
+//! A customer's lifecycle: deactivate, suspend, reactivate, delete (soft) and restore,
+//! with its admin's login following.
+
+use super::{load, login_record, profile_item, purge_key, search_deletes, search_puts};
+
+use crate::Deps;
+use crate::access::TenantScope;
+use crate::error::Error;
+use crate::model::customer::{CustomerStatus, CustomerView, LoginRecord, Transition};
+use crate::model::ids::CustomerId;
+use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::service::{from_item, to_data};
+use crate::store::keys;
+
+/// Deactivate, suspend, reactivate, delete (soft, with `confirm`) or restore.
+pub async fn transition(
+    deps: &Deps,
+    scope: &TenantScope,
+    customer_id: &CustomerId,
+    t: Transition,
+    confirm: bool,
+) -> Result<CustomerView, Error> {
+    let tenant_id = scope.tenant_id();
+    // The admin's login follows the customer's state: refuse before any write in a
+    // process without the identity provider rather than leave the login as it was.
+    deps.identity()?;
+    if t == Transition::Delete && !confirm {
+        return Err(Error::BadRequest {
+            kind: "confirmation-required",
+            detail: "deleting a customer needs ?confirm=true; it can be restored for 30 days, then it is purged".into(),
+            field: Some("confirm".into()),
+        });
+    }
+    let (current, item) = load(deps, tenant_id, customer_id).await?;
+    let now = deps.clock.now();
+    current.check_transition(t, now)?;
+    let mut updated = current.clone();
+    updated.apply(t, now);
+    let version = item.version + 1;
+    let mut ops = vec![WriteOp::Put {
+        item: profile_item(tenant_id, &updated, version)?,
+        condition: Condition::VersionIs(item.version),
+    }];
+    match t {
+        Transition::Delete => {
+            ops.extend(search_deletes(tenant_id, &current));
+            ops.extend(purge_key(tenant_id, &updated).map(|k| WriteOp::put(Item::marker(k))));
+        }
+        Transition::Restore => {
+            ops.extend(search_puts(tenant_id, &updated));
+            ops.extend(purge_key(tenant_id, &current).map(WriteOp::delete));
+        }
+        _ => {}
+    }
+    // Only an active customer's admin signs in: the next request with its token is 401
+    // as soon as this commits.
+    let enabled = updated.status == CustomerStatus::Active;
+    let login_changes = (current.status == CustomerStatus::Active) != enabled;
+    if let (Some(sub), true) = (&updated.admin.login_subject, login_changes) {
+        // Only `enabled` changes, under the record's version: its last sign-in stays, and
+        // a sign-in writing meanwhile makes this a retryable conflict, not a lost change.
+        let key = keys::login_subject(tenant_id, sub);
+        ops.push(match deps.store.get(&key).await? {
+            Some(item) => {
+                let mut record: LoginRecord = from_item(&item)?;
+                record.enabled = enabled;
+                let mut next = Item::new(key, to_data(&record)?);
+                next.version = item.version + 1;
+                WriteOp::Put {
+                    item: next,
+                    condition: Condition::VersionIs(item.version),
+                }
+            }
+            None => login_record(tenant_id, sub, &updated, enabled)?,
+        });
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => {
+            if let (Some(sub), true) = (&updated.admin.login_subject, login_changes) {
+                crate::service::identity::mirror_enabled(
+                    deps,
+                    tenant_id,
+                    &updated.admin.email,
+                    sub,
+                )
+                .await;
+            }
+            Ok(updated.view(version))
+        }
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,445 @@
+//! Customers: create, read, change, search, and move through their lifecycle.
+//!
+//! A customer's own items (profile, users) live in its own partition. Around them, in
+//! the tenant's keys: uniqueness markers for the admin email and the company name, one
+//! search entry per word prefix of the name, and a purge entry while deleted. Every
+//! change writes all of these in one transaction.
+
+//!
+//! By job: the records (create, read, change) here; the search index and the listing in
+//! `search`; the lifecycle's transitions in `lifecycle`. The purge of a deleted customer
+//! is `service::purge`'s.
+
+mod lifecycle;
+mod search;
+
+pub use lifecycle::transition;
+pub use search::list;
+use search::{search_deletes, search_puts};
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::Deps;
+use crate::access::TenantScope;
+use crate::error::Error;
+use crate::model::customer::{
+    Admin, Customer, CustomerDraft, CustomerRole, CustomerStatus, CustomerUser, CustomerView,
+    LoginRecord, PermissionSet, UserStatus,
+};
+use crate::model::fields;
+use crate::model::ids::{CustomerId, TenantId, UserId};
+use crate::model::input::{from_value, merge_patch, to_value};
+use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, StoreError, WriteOp};
+use crate::service::email_claims::{claim_email, duplicate_email, release_claim};
+use crate::service::{from_item, mail, to_data};
+use crate::store::keys;
+
+pub(crate) fn profile_item(
+    tenant_id: &TenantId,
+    c: &Customer,
+    version: u64,
+) -> Result<Item, Error> {
+    let mut item = Item::new(keys::customer(tenant_id, &c.id), to_data(c)?).with_gsi1(
+        keys::customer_status_index(tenant_id, c.status.as_str(), &c.company.name_key(), &c.id),
+    );
+    item.version = version;
+    Ok(item)
+}
+
+/// A deleted customer's purge, in the due-work index (`due`), due when its restore
+/// window ends.
+pub(crate) fn purge_key(tenant_id: &TenantId, c: &Customer) -> Option<Key> {
+    c.purge_after
+        .map(|p| super::due::entry(super::due::Kind::Purge, tenant_id, c.id.as_str(), p))
+}
+
+fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
+    let mut e = Error::conflict(kind, detail);
+    if let Error::Conflict { extra, .. } = &mut e {
+        extra.insert("field".into(), json!(field));
+    }
+    e
+}
+
+fn duplicate_name(name: &str) -> Error {
+    duplicate(
+        "duplicate-company-name",
+        "company.name",
+        format!("a customer named {name} already exists in this tenant"),
+    )
+}
+
+/// Creates the customer, its admin user and (with an identity provider) the admin's
+/// login in the tenant's pool: the login first, then every record in one transaction,
+/// the login removed again if that transaction fails.
+pub async fn create(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &CustomerDraft,
+) -> Result<CustomerView, Error> {
+    let tenant_id = scope.tenant_id();
+    let input = draft.parse()?;
+    let user_id = UserId::generate();
+    let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
+    // With an identity provider, the email is claimed first (its marker, pending), so
+    // no other creation can touch a login under it while this one makes its own.
+    let claim = match deps.identity()? {
+        Some(_) => Some(claim_email(deps, &email_marker, &input.admin_email).await?),
+        None => None,
+    };
+    let login = match super::identity::create_login(
+        deps,
+        tenant_id,
+        &input.admin_email,
+        &user_id,
+        input.admin_password.as_ref().map(|p| p.expose_secret()),
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some(version) = claim {
+                release_claim(deps, &email_marker, version).await;
+            }
+            return Err(e);
+        }
+    };
+    // Without an identity provider the password stays here, as our own argon2id hash.
+    let password_hash = match (&login, input.admin_password) {
+        (None, Some(p)) => Some(super::passwords::hash(p.expose_secret().to_owned()).await?),
+        _ => None,
+    };
+    let login_subject = login.as_ref().map(|(_, sub)| sub.clone());
+    let now = deps.clock.now();
+    let customer = Customer {
+        id: CustomerId::generate(),
+        status: CustomerStatus::Active,
+        company: input.company,
+        admin: Admin {
+            id: user_id,
+            email: input.admin_email,
+            first_name: input.admin_first_name,
+            last_name: input.admin_last_name,
+            login_subject: login_subject.clone(),
+        },
+        primary_contact: input.primary_contact,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        purge_after: None,
+        status_before_deletion: None,
+        max_users: input.max_users,
+        user_count: 1,
+    };
+    let user = CustomerUser {
+        id: customer.admin.id.clone(),
+        customer_id: customer.id.clone(),
+        email: customer.admin.email.clone(),
+        first_name: customer.admin.first_name.clone(),
+        last_name: customer.admin.last_name.clone(),
+        role: "admin".into(),
+        password_hash,
+        login_subject: login_subject.clone(),
+        created_at: now,
+        permissions: PermissionSet::Full,
+        status: UserStatus::Active,
+        updated_at: None,
+    };
+    let marker_op = match claim {
+        // The claim becomes the marker.
+        Some(version) => {
+            let mut marker = Item::marker(email_marker.clone());
+            marker.version = version + 1;
+            WriteOp::Put {
+                item: marker,
+                condition: Condition::VersionIs(version),
+            }
+        }
+        None => WriteOp::create(Item::marker(email_marker.clone())),
+    };
+    let mut ops = vec![
+        marker_op,
+        WriteOp::create(Item::marker(keys::company_name_marker(
+            tenant_id,
+            &customer.company.name_key(),
+        ))),
+        WriteOp::create(profile_item(tenant_id, &customer, 1)?),
+        WriteOp::create(Item::new(
+            keys::customer_user(tenant_id, &customer.id, &user.id),
+            to_data(&user)?,
+        )),
+    ];
+    ops.extend(welcome_email(tenant_id, &customer, now)?);
+    if let Some(sub) = &login_subject {
+        ops.push(login_record(tenant_id, sub, &customer, true)?);
+    }
+    ops.extend(search_puts(tenant_id, &customer));
+    let (result, definite) = match deps.store.transact(ops).await {
+        Ok(()) => return Ok(customer.view(1)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            (Err(duplicate_email(&customer.admin.email)), true)
+        }
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
+            (Err(duplicate_name(&customer.company.name)), true)
+        }
+        Err(e @ StoreError::TransactionCanceled { .. }) => (Err(e.into()), true),
+        // Unknown whether it committed: keep the login and the claim. A retry finds the
+        // customer (Idempotency-Key), or the stale claim and the orphaned login, and
+        // replaces both.
+        Err(e) => (Err(e.into()), false),
+    };
+    if definite {
+        if let Some((pool, _)) = &login {
+            super::identity::undo_login(deps, pool, &customer.admin.email).await;
+        }
+        if let Some(version) = claim {
+            release_claim(deps, &email_marker, version).await;
+        }
+    }
+    result
+}
+
+/// The `LoginRecord` item of a customer's admin login.
+pub(super) fn login_record(
+    tenant_id: &TenantId,
+    sub: &str,
+    c: &Customer,
+    enabled: bool,
+) -> Result<WriteOp, Error> {
+    let record = LoginRecord {
+        user_id: c.admin.id.clone(),
+        customer_id: c.id.clone(),
+        enabled,
+        role: CustomerRole::Admin,
+        last_login_at: None,
+    };
+    Ok(WriteOp::put(Item::new(
+        keys::login_subject(tenant_id, sub),
+        to_data(&record)?,
+    )))
+}
+
+/// Is the customer there and active? (Only an active customer's users get in.)
+pub(crate) async fn is_active(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<bool, Error> {
+    match load(deps, tenant_id, customer_id).await {
+        Ok((c, _)) => Ok(c.status == CustomerStatus::Active),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn load(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<(Customer, Item), Error> {
+    let item = deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?
+        .ok_or(Error::NotFound("customer"))?;
+    Ok((from_item(&item)?, item))
+}
+
+/// One store read.
+pub async fn get(
+    deps: &Deps,
+    scope: &TenantScope,
+    customer_id: &CustomerId,
+) -> Result<CustomerView, Error> {
+    let (c, item) = load(deps, scope.tenant_id(), customer_id).await?;
+    Ok(c.view(item.version))
+}
+
+pub(crate) fn check_version(if_version: Option<u64>, item: &Item) -> Result<(), Error> {
+    if if_version.is_some_and(|v| v != item.version) {
+        return Err(Error::PreconditionFailed(format!(
+            "the customer is at version {}; read it again and reapply your change",
+            item.version
+        )));
+    }
+    Ok(())
+}
+
+/// Applies a JSON merge patch to the company, admin and primary contact.
+pub async fn patch(
+    deps: &Deps,
+    scope: &TenantScope,
+    customer_id: &CustomerId,
+    patch: &Value,
+    if_version: Option<u64>,
+) -> Result<CustomerView, Error> {
+    let tenant_id = scope.tenant_id();
+    if !patch.is_object() {
+        return Err(Error::invalid(
+            "body",
+            "must be a JSON object (a merge patch)",
+        ));
+    }
+    if patch.pointer("/admin/password").is_some() {
+        return Err(Error::invalid(
+            "admin.password",
+            "cannot be changed here; passwords are reset by their owner",
+        ));
+    }
+    let (current, item) = load(deps, tenant_id, customer_id).await?;
+    check_version(if_version, &item)?;
+    if current.status == CustomerStatus::Deleted {
+        return Err(Error::conflict(
+            "customer-deleted",
+            "a deleted customer cannot be changed; restore it first",
+        ));
+    }
+    let mut doc = to_value(&CustomerDraft::from_customer(&current));
+    merge_patch(&mut doc, patch);
+    let input = from_value::<CustomerDraft>(doc)?.parse()?;
+    let mut updated = current.clone();
+    updated.company = input.company;
+    updated.admin.email = input.admin_email;
+    updated.admin.first_name = input.admin_first_name;
+    updated.admin.last_name = input.admin_last_name;
+    updated.primary_contact = input.primary_contact;
+    updated.max_users = input.max_users;
+    // The admin signs in with its email: a new one is only asked for here, and changes
+    // once its owner confirms the link sent to it (service::email_change).
+    let now = deps.clock.now();
+    let mut change = None;
+    if current.admin.login_subject.is_some()
+        && fields::email_key(&updated.admin.email) != fields::email_key(&current.admin.email)
+    {
+        let new_email = std::mem::replace(&mut updated.admin.email, current.admin.email.clone());
+        let ops = super::links::email_change_request(
+            tenant_id,
+            &current.admin.id,
+            customer_id,
+            &updated.admin.first_name,
+            &new_email,
+            now,
+        )?;
+        change = Some((new_email, ops));
+    }
+    let with_change = |view: CustomerView, change: &Option<(String, Vec<WriteOp>)>| CustomerView {
+        email_change: change
+            .as_ref()
+            .map(|(email, _)| super::links::email_change_pending(email)),
+        ..view
+    };
+    if updated == current {
+        if let Some((_, ops)) = &change {
+            deps.store.transact(ops.clone()).await?;
+        }
+        return Ok(with_change(current.view(item.version), &change));
+    }
+    updated.updated_at = now;
+    let version = item.version + 1;
+    let mut ops = vec![WriteOp::Put {
+        item: profile_item(tenant_id, &updated, version)?,
+        condition: Condition::VersionIs(item.version),
+    }];
+    let (mut email_at, mut name_at) = (None, None);
+    let (old_email, new_email) = (
+        fields::email_key(&current.admin.email),
+        fields::email_key(&updated.admin.email),
+    );
+    if old_email != new_email {
+        email_at = Some(ops.len());
+        ops.push(WriteOp::create(Item::marker(keys::user_email_marker(
+            tenant_id, &new_email,
+        ))));
+        ops.push(WriteOp::delete(keys::user_email_marker(
+            tenant_id, &old_email,
+        )));
+    }
+    if current.admin != updated.admin {
+        let user_key = keys::customer_user(tenant_id, customer_id, &current.admin.id);
+        let user_item = deps
+            .store
+            .get(&user_key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("customer admin record missing"))?;
+        let mut user: CustomerUser = from_item(&user_item)?;
+        user.email = updated.admin.email.clone();
+        user.first_name = updated.admin.first_name.clone();
+        user.last_name = updated.admin.last_name.clone();
+        ops.push(WriteOp::Put {
+            item: Item {
+                data: to_data(&user)?,
+                version: user_item.version + 1,
+                ..user_item.clone()
+            },
+            condition: Condition::VersionIs(user_item.version),
+        });
+    }
+    let (old_name, new_name) = (current.company.name_key(), updated.company.name_key());
+    if old_name != new_name || current.company.name != updated.company.name {
+        if old_name != new_name {
+            name_at = Some(ops.len());
+            ops.push(WriteOp::create(Item::marker(keys::company_name_marker(
+                tenant_id, &new_name,
+            ))));
+            ops.push(WriteOp::delete(keys::company_name_marker(
+                tenant_id, &old_name,
+            )));
+        }
+        let old: BTreeSet<Key> = search_deletes(tenant_id, &current)
+            .map(|o| o.key())
+            .collect();
+        let new: BTreeSet<Key> = search_puts(tenant_id, &updated).map(|o| o.key()).collect();
+        ops.extend(old.difference(&new).cloned().map(WriteOp::delete));
+        ops.extend(
+            new.difference(&old)
+                .cloned()
+                .map(|k| WriteOp::put(Item::marker(k))),
+        );
+    }
+    if let Some((_, more)) = &change {
+        ops.extend(more.iter().cloned());
+    }
+    if ops.len() > MAX_TRANSACTION_ACTIONS {
+        return Err(Error::invalid(
+            "company.name",
+            "changes too many search entries at once; change fewer words of the name in one request",
+        ));
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(with_change(updated.view(version), &change)),
+        Err(StoreError::TransactionCanceled { failed })
+            if email_at.is_some_and(|i| failed.contains(&i)) =>
+        {
+            Err(duplicate_email(&updated.admin.email))
+        }
+        Err(StoreError::TransactionCanceled { failed })
+            if name_at.is_some_and(|i| failed.contains(&i)) =>
+        {
+            Err(duplicate_name(&updated.company.name))
+        }
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The welcome a new customer's admin receives, with the tenant's login link.
+pub(crate) fn welcome_email(
+    tenant_id: &TenantId,
+    customer: &crate::model::customer::Customer,
+    now: DateTime<Utc>,
+) -> Result<mail::Queued, Error> {
+    let mut context = serde_json::Map::new();
+    context.insert("first_name".into(), json!(customer.admin.first_name));
+    context.insert("company_name".into(), json!(customer.company.name));
+    mail::enqueue(
+        tenant_id,
+        mail::Template::CustomerWelcome,
+        &customer.admin.email,
+        context,
+        now,
+    )
+}

@@ -1,0 +1,160 @@
+//! A user's own state (deactivate, reactivate), its removal, and its password reset.
+
+use super::{live_customer, load_user, login_record, not_for_the_admin};
+use chrono::Duration;
+
+use crate::Deps;
+use crate::access::CustomerScope;
+use crate::error::Error;
+use crate::model::customer::{CustomerRole, CustomerUserView, UserStatus};
+use crate::model::fields;
+use crate::model::ids::UserId;
+use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::service::customers::profile_item;
+use crate::service::links::{RESET_HOURS, new_link};
+use crate::service::{identity, links, to_data};
+use crate::store::keys;
+
+/// `POST .../deactivate` and `.../reactivate`: the user's own state. Its login record
+/// changes in the same write, so its token is refused (or accepted) from the next request
+/// on; the provider follows.
+pub async fn set_active(
+    deps: &Deps,
+    scope: &CustomerScope,
+    user_id: &UserId,
+    active: bool,
+) -> Result<CustomerUserView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    // The login follows: see `customers::transition`.
+    deps.identity()?;
+    live_customer(deps, tenant_id, customer_id).await?;
+    let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    if current.role == CustomerRole::Admin.as_str() {
+        return Err(not_for_the_admin(if active {
+            "reactivated"
+        } else {
+            "deactivated"
+        }));
+    }
+    let status = if active {
+        UserStatus::Active
+    } else {
+        UserStatus::Inactive
+    };
+    let record = login_record(deps, tenant_id, &current).await?;
+    let last = record.as_ref().and_then(|(r, _)| r.last_login_at);
+    if current.status == status {
+        return Ok(current.view(item.version, last));
+    }
+    let mut updated = current.clone();
+    updated.status = status;
+    updated.updated_at = Some(deps.clock.now());
+    let mut user_item = Item::new(item.key(), to_data(&updated)?);
+    user_item.version = item.version + 1;
+    let mut ops = vec![WriteOp::Put {
+        item: user_item,
+        condition: Condition::VersionIs(item.version),
+    }];
+    if let Some((mut r, ritem)) = record.clone() {
+        r.enabled = active;
+        let mut i = Item::new(ritem.key(), to_data(&r)?);
+        i.version = ritem.version + 1;
+        ops.push(WriteOp::Put {
+            item: i,
+            condition: Condition::VersionIs(ritem.version),
+        });
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(sub) = &updated.login_subject {
+        identity::mirror_enabled(deps, tenant_id, &updated.email, sub).await;
+    }
+    Ok(updated.view(item.version + 1, last))
+}
+
+/// `DELETE /v1/customers/{id}/users/{user_id}`: the login first (a failure leaves the
+/// user in place, to retry), then the user, its login record and its email's marker in
+/// one transaction that also lowers the customer's count. Between the two the user can no
+/// longer sign in; its token is refused once the login record is gone.
+pub async fn delete(deps: &Deps, scope: &CustomerScope, user_id: &UserId) -> Result<(), Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    // The login goes too: see `customers::transition`.
+    deps.identity()?;
+    let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
+    let (user, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    if user.role == CustomerRole::Admin.as_str() {
+        return Err(not_for_the_admin("removed"));
+    }
+    let mut counted = customer.clone();
+    counted.user_count = counted.user_count.saturating_sub(1).max(1);
+    let mut ops = vec![
+        WriteOp::Delete {
+            key: item.key(),
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::Put {
+            item: profile_item(tenant_id, &counted, profile.version + 1)?,
+            condition: Condition::VersionIs(profile.version),
+        },
+        WriteOp::delete(keys::user_email_marker(
+            tenant_id,
+            &fields::email_key(&user.email),
+        )),
+    ];
+    // The login goes first: once the records (and the email's marker) are gone, the
+    // email may be added again, and that new user's login must not be deleted here. A
+    // failure leaves the user in place; a retry finds the login gone and goes on.
+    if user.login_subject.is_some() {
+        identity::delete_login(deps, tenant_id, &user.email).await?;
+        ops.push(WriteOp::delete(keys::login_subject(
+            tenant_id,
+            user.login_subject.as_deref().unwrap_or_default(),
+        )));
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// `POST .../reset-password`: emails the user a link to set a new password. The current
+/// password keeps working until then.
+pub async fn reset_password(
+    deps: &Deps,
+    scope: &CustomerScope,
+    user_id: &UserId,
+) -> Result<links::LinkSent, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    live_customer(deps, tenant_id, customer_id).await?;
+    let (user, _) = load_user(deps, tenant_id, customer_id, user_id).await?;
+    if user.status != UserStatus::Active {
+        return Err(Error::conflict(
+            "user-inactive",
+            "the user is deactivated; reactivate it first",
+        ));
+    }
+    let now = deps.clock.now();
+    let expires_at = now + Duration::hours(RESET_HOURS);
+    let (link, token) = new_link(
+        tenant_id,
+        &user.id,
+        &user.customer_id,
+        "reset",
+        None,
+        expires_at,
+    )?;
+    let email = links::password_reset_email(tenant_id, &user.email, &user.first_name, &token, now)?;
+    deps.store
+        .transact([vec![link], email.to_vec()].concat())
+        .await?;
+    Ok(links::LinkSent {
+        status: "reset_link_sent",
+        email: user.email,
+        expires_at,
+    })
+}
