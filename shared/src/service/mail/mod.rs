@@ -9,7 +9,7 @@
 //! expires, and the email goes out twice.) A failed send is retried with exponential backoff
 //! ([`deliver_due`] picks up what is due); after [`MAX_ATTEMPTS`] tries, or at once when
 //! the mail service rejects the message, the email is dead-lettered and listed for the
-//! operator ([`list_dead`]).
+//! operator ([`list`]).
 //!
 //! The outbox stores the template's name and values, never a rendered body: rendering
 //! reads the tenant's current name and branding at delivery. The values hold no password;
