@@ -15,8 +15,22 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             "the request needs a JSON body",
         ));
     }
+    // Every body is one object: not an array, a string or a number in its place.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::bad_request(
+            "malformed-json",
+            "the body must be a JSON object ({...})",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let parsed: T = serde_path_to_error::deserialize(de).map_err(json_error)?;
+    let parsed: T = serde_path_to_error::deserialize(&mut *de).map_err(json_error)?;
+    // Nothing but whitespace may follow the object.
+    de.end().map_err(|_| {
+        Error::bad_request(
+            "malformed-json",
+            "the body has data after its JSON object; send exactly one object",
+        )
+    })?;
     Ok(parsed)
 }
 
@@ -259,6 +273,33 @@ pub fn to_value<T: serde::Serialize>(v: &T) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Named {
+        name: Option<String>,
+    }
+
+    #[test]
+    fn a_body_is_exactly_one_object() {
+        assert!(super::parse_json::<Named>(br#" {"name": "k1"} "#).is_ok());
+        for bad in [
+            &br#"{"name":"k1"} {"name":"k2"}"#[..],
+            br#"{"name":"k1"} junk"#,
+            br#"["k2", "owner"]"#,
+            br#""k2""#,
+            b"42",
+        ] {
+            assert!(
+                matches!(
+                    super::parse_json::<Named>(bad),
+                    Err(crate::Error::BadRequest { kind: "malformed-json", .. })
+                ),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
     use super::*;
 
     #[derive(serde::Deserialize, Debug)]
