@@ -177,6 +177,10 @@ impl TestApp {
         self.send(reqwest::Method::PATCH, key, path, Some(body), &[])
             .await
     }
+    pub async fn put(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::PUT, key, path, Some(body), &[])
+            .await
+    }
     pub async fn delete(&self, key: &str, path: &str) -> Resp {
         self.send(reqwest::Method::DELETE, key, path, None, &[])
             .await

@@ -516,7 +516,7 @@ impl CustomerDraft {
                     country,
                     address,
                     description: c.optional("company.description", d.description.as_deref(), |s| {
-                        fields::text(s, 2000)
+                        fields::paragraphs(s, 2000)
                     }),
                 };
                 if company.name.is_empty() {

@@ -7,8 +7,20 @@ use serde::{Deserialize, Serialize};
 
 pub type Parsed<T> = Result<T, String>;
 
-/// Trims, and rejects empty or over-long text and control characters.
+/// One line of text (a name, a title): trimmed; empty, over-long, multi-line text and
+/// control characters are refused.
 pub fn text(raw: &str, max: usize) -> Parsed<String> {
+    let t = paragraphs(raw, max)?;
+    // A name or a title may become an email header or a sender's display name: one line.
+    if t.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err("must be one line, without control characters".into());
+    }
+    Ok(t)
+}
+
+/// Free text that may run over several lines (a description): line feeds and tabs are
+/// kept, other control characters refused.
+pub fn paragraphs(raw: &str, max: usize) -> Parsed<String> {
     let t = raw.trim();
     if t.is_empty() {
         return Err("must not be empty".into());

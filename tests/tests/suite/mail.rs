@@ -635,3 +635,82 @@ async fn a_sweep_over_ten_thousand_tenants_with_three_due_emails_costs_a_handful
     assert_eq!(counting.counts.take().0, u64::from(SHARDS));
     assert_eq!(again.due, 0);
 }
+
+/// A mailer that panics on one recipient's email (as a formatting library can on a
+/// value it cannot write) and files every other.
+struct PanicsFor {
+    recipient: &'static str,
+    inner: FileMailer,
+}
+
+#[async_trait]
+impl Mailer for PanicsFor {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        if email.to.iter().any(|t| t == self.recipient) {
+            panic!("a Display implementation returned an error unexpectedly");
+        }
+        self.inner.send(email).await
+    }
+}
+
+#[tokio::test]
+async fn one_poisoned_email_is_dead_lettered_with_its_reason_and_every_other_tenants_goes_out() {
+    let app = spawn_app().await;
+    let poisoned = app.new_tenant("poisoned").await;
+    let healthy = app.new_tenant("healthy").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mailer = PanicsFor {
+        recipient: "owner@poisoned.example.com",
+        inner: FileMailer::new(dir.path()).expect("mail dir"),
+    };
+    let report = mail::deliver_due(&app.deps, &mailer, &settings())
+        .await
+        .expect("the sweep goes on past a panicking email");
+    assert_eq!((report.sent, report.dead), (1, 1), "{report:?}");
+    let items = app.all_items();
+    let dead = &outbox(&items, &poisoned.id)[0];
+    assert_eq!(dead["state"], "dead", "{dead}");
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("failed unexpectedly")),
+        "{dead}"
+    );
+    assert_eq!(outbox(&items, &healthy.id)[0]["state"], "sent");
+    // The next sweep has nothing left to do: the poisoned email is not retried forever.
+    let again = mail::deliver_due(&app.deps, &mailer, &settings())
+        .await
+        .expect("a sweep");
+    assert_eq!(again.due, 0, "{again:?}");
+}
+
+#[tokio::test]
+async fn a_line_break_in_a_name_that_reaches_an_email_header_is_refused() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("headers").await;
+    let r = app
+        .put(
+            &app.admin_key,
+            &format!("/v1/tenants/{}/branding", t.id),
+            serde_json::json!({"product_name": "Conf\nCloud"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.to_string().contains("product_name"), "{}", r.body);
+    let r = app
+        .patch(
+            &app.admin_key,
+            &format!("/v1/tenants/{}", t.id),
+            serde_json::json!({"name": "Evil\r\nBcc: x@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body("Two\nLines", "two@lines.example.com"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+}

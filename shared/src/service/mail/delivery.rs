@@ -1,6 +1,7 @@
 //! Delivery: claim, render, send, record; retries with backoff; the sweep of what is due.
 
 use super::{MailSettings, OutboxEmail, State, item_of, render, stamp};
+use futures::FutureExt;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -93,14 +94,33 @@ pub async fn deliver(
     }
     let scheduled = email.due_at;
 
-    let result = match tenant_of(deps, tenant_id).await? {
-        None => Err(MailError::Rejected(anyhow::anyhow!(
-            "the tenant no longer exists"
-        ))),
-        Some(tenant) => match render(settings, &tenant, &email) {
-            Err(e) => Err(MailError::Rejected(e.context("rendering the email"))),
-            Ok(message) => mailer.send(&message).await,
-        },
+    let tenant = tenant_of(deps, tenant_id).await?;
+    // Rendering and sending run apart: whatever goes wrong with this one email, a panic
+    // included, dead-letters it with the reason, and delivery goes on with the others.
+    let attempt = async {
+        match tenant {
+            None => Err(MailError::Rejected(anyhow::anyhow!(
+                "the tenant no longer exists"
+            ))),
+            Some(tenant) => match render(settings, &tenant, &email) {
+                Err(e) => Err(MailError::Rejected(e.context("rendering the email"))),
+                Ok(message) => mailer.send(&message).await,
+            },
+        }
+    };
+    let result = match std::panic::AssertUnwindSafe(attempt).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tracing::error!(email = %email.id, tenant = %tenant_id, panic = %why, "rendering or sending an email panicked");
+            Err(MailError::Rejected(anyhow::anyhow!(
+                "rendering or sending this email failed unexpectedly ({why})"
+            )))
+        }
     };
 
     let done = deps.clock.now();
