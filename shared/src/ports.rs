@@ -352,6 +352,9 @@ pub enum IdentityError {
     InvalidUsername,
     #[error("no such login")]
     NoSuchUser,
+    /// The login changed meanwhile (a concurrent change won): try again.
+    #[error("the login changed meanwhile")]
+    Conflict,
     #[error("the identity provider is unavailable")]
     Unavailable(#[source] anyhow::Error),
 }

@@ -12,7 +12,9 @@ pub type Parsed<T> = Result<T, String>;
 pub fn text(raw: &str, max: usize) -> Parsed<String> {
     let t = paragraphs(raw, max)?;
     // A name or a title may become an email header or a sender's display name: one line.
-    if t.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+    if t.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         return Err("must be one line, without control characters".into());
     }
     Ok(t)

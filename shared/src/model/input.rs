@@ -292,7 +292,10 @@ mod tests {
             assert!(
                 matches!(
                     super::parse_json::<Named>(bad),
-                    Err(crate::Error::BadRequest { kind: "malformed-json", .. })
+                    Err(crate::Error::BadRequest {
+                        kind: "malformed-json",
+                        ..
+                    })
                 ),
                 "{}",
                 String::from_utf8_lossy(bad)

@@ -71,6 +71,7 @@ fn identity_error(e: IdentityError) -> Error {
             "admin.email",
             "is refused by the login pool as a username; use another address",
         ),
+        IdentityError::Conflict => Error::concurrent_update(),
         other => {
             tracing::warn!(error = ?other, "the identity provider failed");
             Error::Unavailable(

@@ -263,3 +263,76 @@ pub(crate) fn staff_invitation_link(
     let expires = member.created_at + chrono::Duration::days(INVITATION_DAYS);
     staff_link(tenant_id, member, STAFF_INVITATION, expires).map(Some)
 }
+
+/// How long one use of a link holds it while its work (a login, a password) is done.
+const CLAIM_SECONDS: i64 = 60;
+
+fn link_in_use() -> Error {
+    Error::conflict(
+        "link-in-use",
+        "this link is being used right now; try again in a minute",
+    )
+}
+
+/// A link claimed for one use: until it is used up (`used_up`) or given back
+/// (`release`), every other use is refused with 409, so concurrent posts of one link
+/// cannot all act on it.
+pub(crate) struct Claim {
+    item: Item,
+    original: Item,
+}
+
+/// Claims `link` (stored as `link_item`) for this use, or 409 if another use holds it.
+pub(crate) async fn claim(deps: &Deps, link: &Link, link_item: &Item) -> Result<Claim, Error> {
+    let now = deps.clock.now();
+    if link.claimed_until.is_some_and(|t| t > now) {
+        return Err(link_in_use());
+    }
+    let claimed = Link {
+        claimed_until: Some(now + chrono::Duration::seconds(CLAIM_SECONDS)),
+        ..link.clone()
+    };
+    let mut item = Item::new(link_item.key(), to_data(&claimed)?);
+    item.version = link_item.version + 1;
+    item.expires_at = link_item.expires_at;
+    match deps
+        .store
+        .put(
+            item.clone(),
+            crate::ports::Condition::VersionIs(link_item.version),
+        )
+        .await
+    {
+        Ok(()) => Ok(Claim {
+            item,
+            original: link_item.clone(),
+        }),
+        Err(crate::ports::StoreError::ConditionFailed) => Err(link_in_use()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Claim {
+    /// The write that uses the link up (for the transaction of the work it did).
+    pub(crate) fn used_up(&self) -> WriteOp {
+        WriteOp::Delete {
+            key: self.item.key(),
+            condition: crate::ports::Condition::VersionIs(self.item.version),
+        }
+    }
+
+    /// Gives the link back after a refusal or an outage: it works again (best effort;
+    /// a claim left behind lapses after `CLAIM_SECONDS`).
+    pub(crate) async fn release(&self, deps: &Deps) {
+        let mut back = Item::new(self.original.key(), self.original.data.clone());
+        back.version = self.item.version + 1;
+        back.expires_at = self.original.expires_at;
+        if let Err(e) = deps
+            .store
+            .put(back, crate::ports::Condition::VersionIs(self.item.version))
+            .await
+        {
+            tracing::debug!(error = format!("{e:#}"), "a link's claim was not released");
+        }
+    }
+}

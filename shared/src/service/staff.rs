@@ -232,9 +232,6 @@ pub async fn reset_password(
     })
 }
 
-/// How long one use of a staff link holds it while the login is made.
-const CLAIM_SECONDS: i64 = 60;
-
 /// Trusts the staff pool's issuer (its `P#ISSUER#` item): one read, and a write only
 /// when it is missing, outside any transaction, so the first uses of links in many
 /// tenants do not contend on one platform item.
@@ -298,55 +295,15 @@ pub(crate) async fn set_password(
     if member.status != MemberStatus::Active || link.generation != Some(member.link_generation) {
         return Err(expired());
     }
-    let now = deps.clock.now();
-    if link.claimed_until.is_some_and(|t| t > now) {
-        return Err(Error::conflict(
-            "link-in-use",
-            "this link is being used right now; try again in a minute",
-        ));
-    }
-    // Claim the link for this use.
-    let claimed = Link {
-        claimed_until: Some(now + Duration::seconds(CLAIM_SECONDS)),
-        ..link.clone()
-    };
-    let mut claim = Item::new(link_item.key(), to_data(&claimed)?);
-    claim.version = link_item.version + 1;
-    claim.expires_at = link_item.expires_at;
-    match deps
-        .store
-        .put(claim.clone(), Condition::VersionIs(link_item.version))
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => {
-            return Err(Error::conflict(
-                "link-in-use",
-                "this link is being used right now; try again in a minute",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let release = async || {
-        let mut back = Item::new(link_item.key(), link_item.data.clone());
-        back.version = claim.version + 1;
-        back.expires_at = link_item.expires_at;
-        if let Err(e) = deps
-            .store
-            .put(back, Condition::VersionIs(claim.version))
-            .await
-        {
-            tracing::debug!(
-                error = format!("{e:#}"),
-                "a staff link's claim was not released"
-            );
-        }
-    };
+    // Claimed for this use: a concurrent post of the same link is refused (409).
+    let claim = links::claim(deps, link, link_item).await?;
+    let release = async || claim.release(deps).await;
     let refused = |e: IdentityError| match e {
         IdentityError::WeakPassword => Error::invalid(
             "password",
             "is not accepted by the staff login pool; use another one",
         ),
+        IdentityError::Conflict => Error::concurrent_update(),
         e => unavailable("setting the password", &e),
     };
     let made = async || -> Result<String, Error> {
@@ -400,10 +357,7 @@ pub(crate) async fn set_password(
     let mut record = Item::new(member_item.key(), to_data(&updated)?);
     record.version = member_item.version + 1;
     let mut ops = vec![
-        WriteOp::Delete {
-            key: claim.key(),
-            condition: Condition::VersionIs(claim.version),
-        },
+        claim.used_up(),
         WriteOp::Put {
             item: record,
             condition: Condition::VersionIs(member_item.version),

@@ -103,10 +103,15 @@ impl EmbeddedIdentity {
         change(&mut login);
         let mut next = Item::new(login_key(pool, username)?, body(&login)?);
         next.version = item.version + 1;
-        self.store
+        match self
+            .store
             .put(next, Condition::VersionIs(item.version))
             .await
-            .map_err(unavailable)
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(IdentityError::Conflict),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 
@@ -231,9 +236,7 @@ impl Identity for EmbeddedIdentity {
             Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
                 Err(IdentityError::UserExists)
             }
-            Err(StoreError::TransactionCanceled { .. }) => Err(unavailable(anyhow::anyhow!(
-                "the login changed meanwhile; try again"
-            ))),
+            Err(StoreError::TransactionCanceled { .. }) => Err(IdentityError::Conflict),
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -1,8 +1,8 @@
 //! Delivery: claim, render, send, record; retries with backoff; the sweep of what is due.
 
 use super::{MailSettings, OutboxEmail, State, item_of, render, stamp};
-use futures::FutureExt;
 use chrono::{DateTime, Duration, Utc};
+use futures::FutureExt;
 use serde::Serialize;
 
 use crate::Deps;

@@ -9,8 +9,8 @@ use crate::Deps;
 use crate::error::{Error, FieldError};
 use crate::model::fields;
 use crate::model::ids::{CustomerId, UserId};
-use crate::ports::{Condition, IdentityError, Item};
-use crate::service::links::{ALL_PASSWORD_PURPOSES, LinkKind, open_link};
+use crate::ports::{Condition, IdentityError, Item, StoreError};
+use crate::service::links::{self, ALL_PASSWORD_PURPOSES, LinkKind, open_link};
 use crate::service::{identity, to_data};
 
 /// `POST /t/{slug}/password` as JSON.
@@ -97,47 +97,57 @@ pub async fn set_password(
         Err(Error::NotFound(_)) => return Err(expired()),
         Err(e) => return Err(e),
     };
-    match (
-        deps.identity()?,
-        identity::customer_pool(deps, &tenant_id).await?,
-    ) {
-        (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
-            Ok(()) => {}
-            Err(IdentityError::WeakPassword) => {
-                return Err(Error::invalid(
+    // Claimed for this use: of concurrent posts of one link, one sets the password and
+    // the others are refused (409), so nobody is told a password was set that is not.
+    let claim = links::claim(deps, &link, &link_item).await?;
+    let set = async || -> Result<(), Error> {
+        match (
+            deps.identity()?,
+            identity::customer_pool(deps, &tenant_id).await?,
+        ) {
+            (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
+                Ok(()) => Ok(()),
+                Err(IdentityError::WeakPassword) => Err(Error::invalid(
                     "password",
                     "is not accepted by the login pool; use a longer one",
-                ));
+                )),
+                Err(IdentityError::Conflict) => Err(Error::concurrent_update()),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "setting a password failed");
+                    Err(Error::Unavailable(
+                        "setting the password is unavailable right now; try the link again in a moment"
+                            .into(),
+                    ))
+                }
+            },
+            _ => {
+                let mut updated = user.clone();
+                updated.password_hash =
+                    Some(crate::service::passwords::hash(password.to_owned()).await?);
+                let mut i = Item::new(user_item.key(), to_data(&updated)?);
+                i.version = user_item.version + 1;
+                match deps
+                    .store
+                    .put(i, Condition::VersionIs(user_item.version))
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
+                    Err(e) => Err(e.into()),
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = ?e, "setting a password failed");
-                return Err(Error::Unavailable(
-                    "setting the password is unavailable right now; try the link again in a moment"
-                        .into(),
-                ));
-            }
-        },
-        _ => {
-            let mut updated = user.clone();
-            updated.password_hash =
-                Some(crate::service::passwords::hash(password.to_owned()).await?);
-            let mut i = Item::new(user_item.key(), to_data(&updated)?);
-            i.version = user_item.version + 1;
-            deps.store
-                .put(i, Condition::VersionIs(user_item.version))
-                .await?;
         }
+    };
+    if let Err(e) = set().await {
+        // A refusal or an outage leaves the link usable.
+        claim.release(deps).await;
+        return Err(e);
     }
-    // Used up once the password is set, so a refusal or an outage leaves it usable. Two
-    // posts racing with one link both set a password of the same user; one delete wins.
-    if let Err(e) = deps
-        .store
-        .delete(&link_item.key(), Condition::VersionIs(link_item.version))
-        .await
-    {
-        tracing::debug!(
+    // Used up: the claim is held, so only this use can remove it.
+    if let Err(e) = deps.store.transact(vec![claim.used_up()]).await {
+        tracing::warn!(
             error = format!("{e:#}"),
-            "a used password link was not removed"
+            "a used password link was not removed: it works again once its claim lapses"
         );
     }
     Ok(PasswordSet {
