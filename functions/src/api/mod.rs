@@ -399,7 +399,18 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                         if let Error::Unexpected(cause) = &e {
                             tracing::error!(request_id = %request_id, route = route.path, error = format!("{cause:#}"), "request failed");
                         }
-                        problem_response(&e, &request_id)
+                        let mut r = problem_response(&e, &request_id);
+                        if matches!(e, Error::Unauthenticated) {
+                            let sent = parts
+                                .headers
+                                .get(header::AUTHORIZATION)
+                                .map(|v| v.to_str().unwrap_or("?"));
+                            let mut p = problem::from_error(&e, &request_id);
+                            p.body["detail"] = problem::unauthenticated_detail(sent).into();
+                            *r.body_mut() =
+                                Bytes::from(serde_json::to_vec(&p.body).unwrap_or_default());
+                        }
+                        r
                     }
                 }
             }

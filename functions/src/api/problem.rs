@@ -131,3 +131,39 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
     p.body["request_id"] = json!(request_id);
     p
 }
+
+/// What a 401 says, by what the request sent: nothing, an API key, or a token.
+pub fn unauthenticated_detail(authorization: Option<&str>) -> &'static str {
+    let credential = authorization
+        .map(str::trim)
+        .and_then(|h| {
+            h.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                .map(|_| h[7..].trim())
+        })
+        .filter(|c| !c.is_empty());
+    match (authorization, credential) {
+        (None, _) => {
+            "send a credential as Authorization: Bearer <an API key (tk_...) or a sign-in's access token>"
+        }
+        (Some(_), None) => "the Authorization header must be Bearer <credential>",
+        (Some(_), Some(c)) if c.starts_with("tk_") => {
+            "the API key sent is not valid: it is unknown or was revoked"
+        }
+        (Some(_), Some(_)) => {
+            "the token sent is not valid (any more): it expired, or its user, customer or membership is no longer active; sign in again"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_401_names_what_was_sent() {
+        use super::unauthenticated_detail as d;
+        assert!(d(None).starts_with("send a credential"));
+        assert!(d(Some("Basic abc")).contains("must be Bearer"));
+        assert!(d(Some("Bearer tk_123")).contains("API key"));
+        assert!(d(Some("bearer eyJhbGciOi.x.y")).contains("token sent is not valid"));
+    }
+}

@@ -69,7 +69,18 @@ fn open(data: &PathBuf) -> anyhow::Result<Deps> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    // A failure is one line on stderr (with its causes), never a backtrace.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tenantry: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     functions::init_tracing();
     let cli = Cli::parse();
     let deps = open(&cli.data)?;
@@ -88,7 +99,18 @@ async fn main() -> anyhow::Result<()> {
             };
             auth::register_operator_key(&deps, &admin_key)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| match e {
+                    // The setting and what it must look like, in one line.
+                    tenantry::Error::Invalid(fields) => anyhow::anyhow!(
+                        "{}",
+                        fields
+                            .iter()
+                            .map(|f| format!("{} {}", f.field, f.detail))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    other => anyhow::anyhow!("{other}"),
+                })?;
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
             // Logins offline: the embedded identity provider, tokens from a local issuer

@@ -412,9 +412,15 @@ async fn deactivated_users_and_users_of_a_suspended_customer_are_refused_at_once
         )
         .await;
     assert_eq!(s.status, StatusCode::OK, "{}", s.body);
-    assert_eq!(
-        app.get(&tok, "/v1/me").await.status,
-        StatusCode::UNAUTHORIZED
+    let refused = app.get(&tok, "/v1/me").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    // It names what was sent: a token no longer valid, not a missing API key.
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("token sent is not valid")),
+        "{}",
+        refused.body
     );
     assert_eq!(
         sign_in(&app, &t.slug, "off@x.example.com", PASSWORD)

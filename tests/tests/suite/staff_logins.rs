@@ -105,6 +105,17 @@ async fn an_invited_owner_sets_a_password_signs_in_and_acts_as_its_member() {
     let r = staff_login(&app, "staffco", owner, PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["token_type"], "Bearer");
+    // The id token names no email: a staff login's name is its member id, not an address.
+    let id_claims = {
+        use base64::Engine;
+        let payload = r.field("id_token").split('.').nth(1).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("a JWT payload");
+        serde_json::from_slice::<serde_json::Value>(&bytes).expect("claims")
+    };
+    assert!(id_claims.get("sub").is_some(), "{id_claims}");
+    assert!(id_claims.get("email").is_none(), "{id_claims}");
     assert!(
         r.headers.get("set-cookie").is_none(),
         "staff tokens are not cookies"

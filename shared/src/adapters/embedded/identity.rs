@@ -268,7 +268,9 @@ impl Identity for EmbeddedIdentity {
             token_use: token_use.to_owned(),
             aud: (token_use == "id").then(|| pool.client_id.clone()),
             client_id: (token_use == "access").then(|| pool.client_id.clone()),
-            email: (token_use == "id").then(|| login.username.clone()),
+            // A customer login's name is its email; a staff login's is its member id,
+            // which is no email: staff id tokens carry none.
+            email: (token_use == "id" && pool.id != STAFF_POOL).then(|| login.username.clone()),
         };
         Ok(Tokens {
             id_token: self.issuer.sign(&claims("id")).map_err(unavailable)?,
