@@ -91,9 +91,10 @@ fn page(
     values: minijinja::Value,
 ) -> Result<Page, Error> {
     let csrf = new_csrf_token();
+    let palette = brand.palette();
     let html = PAGES
         .get_template(template)
-        .and_then(|t| t.render(context! { slug, brand, csrf, ..values }))
+        .and_then(|t| t.render(context! { slug, brand, palette, csrf, ..values }))
         .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering {template}: {e}")))?;
     Ok(Page {
         status,

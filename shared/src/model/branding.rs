@@ -40,6 +40,86 @@ impl Branding {
     }
 }
 
+/// The colours a page or an email actually paints with, derived from the branding so
+/// that text stays readable whatever colours the tenant chose (WCAG AA: 4.5:1).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Palette {
+    /// Text on the primary colour (the pages' header, the emails' buttons).
+    pub on_primary: &'static str,
+    /// Text on the accent colour (the pages' buttons).
+    pub on_accent: &'static str,
+    /// Links and accents on white: the accent, darkened until it reads at 4.5:1.
+    pub link: String,
+    /// Text in the primary colour on white (a code in an email): likewise.
+    pub primary_text: String,
+}
+
+/// Minimum contrast of text against its background (WCAG 2 AA, normal text).
+pub const MIN_CONTRAST: f64 = 4.5;
+
+/// A `#rrggbb` colour as its three channels (a stored colour is always well-formed; a
+/// malformed one reads as black).
+fn rgb(hex: &str) -> [u8; 3] {
+    let channel = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|c| u8::from_str_radix(c, 16).ok())
+            .unwrap_or(0)
+    };
+    [channel(1), channel(3), channel(5)]
+}
+
+/// WCAG relative luminance.
+fn luminance([r, g, b]: [u8; 3]) -> f64 {
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+}
+
+/// WCAG contrast ratio of two colours (1 to 21).
+pub fn contrast(a: &str, b: &str) -> f64 {
+    let (la, lb) = (luminance(rgb(a)), luminance(rgb(b)));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+/// White or black, whichever reads better on `background` (one of them always reaches
+/// 4.5:1).
+fn text_on(background: &str) -> &'static str {
+    if contrast("#ffffff", background) >= contrast("#000000", background) {
+        "#ffffff"
+    } else {
+        "#000000"
+    }
+}
+
+/// `colour` mixed with black, a step at a time, until it reads at 4.5:1 on white.
+fn readable_on_white(colour: &str) -> String {
+    let [r, g, b] = rgb(colour);
+    (0..=20u16)
+        .map(|step| {
+            let keep = |c: u8| (u16::from(c) * (20 - step) / 20) as u8;
+            format!("#{:02x}{:02x}{:02x}", keep(r), keep(g), keep(b))
+        })
+        .find(|c| contrast(c, "#ffffff") >= MIN_CONTRAST)
+        .unwrap_or_else(|| "#000000".into())
+}
+
+impl Branding {
+    pub fn palette(&self) -> Palette {
+        Palette {
+            on_primary: text_on(&self.primary_color),
+            on_accent: text_on(&self.accent_color),
+            link: readable_on_white(&self.accent_color),
+            primary_text: readable_on_white(&self.primary_color),
+        }
+    }
+}
+
 /// `PUT /v1/tenants/{id}/branding`: the whole branding, replaced.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +219,47 @@ impl BrandingDraft {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_palette_reads_at_wcag_aa_whatever_the_brand_colours() {
+        let mut colours: Vec<String> = [
+            "#f59e0b", "#ffff00", "#000000", "#ffffff", "#777777", "#2563eb",
+        ]
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+        // And a sweep of the colour cube.
+        for r in (0..=255).step_by(51) {
+            for g in (0..=255).step_by(51) {
+                for b in (0..=255).step_by(51) {
+                    colours.push(format!("#{r:02x}{g:02x}{b:02x}"));
+                }
+            }
+        }
+        for c in &colours {
+            let b = Branding {
+                primary_color: c.clone(),
+                accent_color: c.clone(),
+                ..Branding::default_for("T")
+            };
+            let p = b.palette();
+            assert!(contrast(p.on_primary, c) >= MIN_CONTRAST, "{c}: {p:?}");
+            assert!(contrast(p.on_accent, c) >= MIN_CONTRAST, "{c}: {p:?}");
+            assert!(contrast(&p.link, "#ffffff") >= MIN_CONTRAST, "{c}: {p:?}");
+            assert!(
+                contrast(&p.primary_text, "#ffffff") >= MIN_CONTRAST,
+                "{c}: {p:?}"
+            );
+        }
+        // The amber that read at 2.1:1 under white text gets black text.
+        let amber = Branding {
+            accent_color: "#f59e0b".into(),
+            ..Branding::default_for("T")
+        };
+        assert!(contrast("#ffffff", "#f59e0b") < 2.2);
+        assert_eq!(amber.palette().on_accent, "#000000");
+    }
+
     use super::*;
 
     #[test]

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use tenantry::adapters::embedded::FileMailer;
 use tenantry::service::mail::{self, MailSettings};
 use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app_with_logins};
@@ -89,6 +89,9 @@ async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
                 logoAlt: document.querySelector('#logo') && document.querySelector('#logo').alt,
                 header: getComputedStyle(document.querySelector('header')).backgroundColor,
                 button: getComputedStyle(document.querySelector('button')).backgroundColor,
+                buttonText: getComputedStyle(document.querySelector('button')).color,
+                headerText: getComputedStyle(document.querySelector('header')).color,
+                links: [...document.querySelectorAll('main a, footer a')].map(a => getComputedStyle(a).color),
                 labels: [...document.querySelectorAll('label')].map(l => l.htmlFor),
                 lang: document.documentElement.lang,
                 text: document.body.innerText })",
@@ -103,6 +106,34 @@ async fn a_customer_admin_signs_in_on_the_branded_page_in_chromium() {
         "primary colour #0f766e"
     );
     assert_eq!(seen["button"], "rgb(245, 158, 11)", "accent colour #f59e0b");
+    // Readable whatever the brand chose (WCAG AA, 4.5:1): black on the amber button, and
+    // links darkened until they read on white.
+    let hex = |rgb: &Value| -> String {
+        let parts: Vec<u8> = rgb
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect();
+        assert_eq!(parts.len(), 3, "{rgb}");
+        format!("#{:02x}{:02x}{:02x}", parts[0], parts[1], parts[2])
+    };
+    use tenantry::model::branding::{MIN_CONTRAST, contrast};
+    assert!(
+        contrast(&hex(&seen["buttonText"]), "#f59e0b") >= MIN_CONTRAST,
+        "{seen}"
+    );
+    assert!(
+        contrast(&hex(&seen["headerText"]), "#0f766e") >= MIN_CONTRAST,
+        "{seen}"
+    );
+    let links = seen["links"].as_array().cloned().unwrap_or_default();
+    assert!(!links.is_empty(), "the page has links: {seen}");
+    for link in &links {
+        assert!(contrast(&hex(link), "#ffffff") >= MIN_CONTRAST, "{link}");
+    }
     assert_eq!(seen["labels"], json!(["email", "password"]));
     assert_eq!(seen["lang"], "en");
     let text = seen["text"].as_str().unwrap_or_default();

@@ -91,6 +91,7 @@ pub fn render(
     let mut ctx = email.context.clone();
     let brand = brand(tenant);
     ctx.insert("brand".into(), json!(brand));
+    ctx.insert("palette".into(), json!(brand.palette()));
     ctx.insert("tenant_name".into(), json!(tenant.name));
     ctx.insert(
         "login_url".into(),
