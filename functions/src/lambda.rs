@@ -16,7 +16,7 @@ use tenantry::adapters::aws::{CognitoIdentity, DynamoStore, HttpJwks, SdkConfig}
 use tenantry::service::auth;
 use tenantry::service::tokens::Verifier;
 
-use crate::api::{App, Authorizer, dispatch};
+use crate::api::{App, Authorizer, SourceIp, dispatch};
 use crate::routes::Route;
 
 /// The DynamoDB-backed dependencies of a function, from `TABLE_NAME`.
@@ -143,9 +143,16 @@ pub fn principal_of(req: &Request) -> Option<Principal> {
 /// one the authorizer established; the credential is not looked at again.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let authn = Authorizer(principal_of(&req));
+    let source = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(cx)) => cx.http.source_ip.clone().map(SourceIp),
+        _ => None,
+    };
     // API Gateway puts a named stage in front of the path; route on the raw path.
     let raw_path = req.raw_http_path().to_owned();
     let (mut parts, body) = req.into_parts();
+    if let Some(source) = source {
+        parts.extensions.insert(source);
+    }
     if !raw_path.is_empty() {
         let pq = match parts.uri.query() {
             Some(q) => format!("{raw_path}?{q}"),

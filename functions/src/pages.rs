@@ -239,7 +239,7 @@ fn messages(e: &Error) -> Option<(u16, Vec<String>)> {
         } => Some((
             429,
             vec![format!(
-                "Please wait {retry_after_seconds} seconds before asking for another code."
+                "Please wait {retry_after_seconds} seconds before trying again."
             )],
         )),
         _ => None,
@@ -299,6 +299,7 @@ pub async fn register_form(
     slug: &str,
     form: &[u8],
     cookie_header: Option<&str>,
+    source: Option<&str>,
 ) -> Result<Page, Error> {
     let next = (Step::Verify, 200);
     registration_step(
@@ -316,7 +317,7 @@ pub async fn register_form(
                 last_name: get("last_name"),
                 email: get("email"),
             };
-            registration::start(deps, slug, &body).await
+            registration::start(deps, slug, &body, source).await
         },
     )
     .await
@@ -359,7 +360,30 @@ fn render_password(
     errors: &[String],
     status: u16,
 ) -> Result<Page, Error> {
+    render_password_page(slug, brand, (token, staff, done), Reset::No, errors, status)
+}
+
+/// Where the password page stands on a reset link asked for by email.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reset {
+    /// Not about a reset request (a link's form, or a link that no longer works).
+    No,
+    /// The form that asks for one (no token: "forgot your password?").
+    Form,
+    /// Asked: the same answer whether or not the email has an account.
+    Requested,
+}
+
+fn render_password_page(
+    slug: &str,
+    brand: &Branding,
+    (token, staff, done): (Option<&str>, bool, bool),
+    reset: Reset,
+    errors: &[String],
+    status: u16,
+) -> Result<Page, Error> {
     let values = context! { done, errors, staff, token_ok => token.is_some(),
+    reset_form => reset == Reset::Form, reset_requested => reset == Reset::Requested,
     token => token.unwrap_or_default(),
     min_length => if staff { tenantry::model::fields::STAFF_PASSWORD_MIN } else { tenantry::model::fields::PASSWORD_MIN } };
     page("password.html", status, slug, brand, values)
@@ -370,7 +394,10 @@ fn render_password(
 /// longer works.
 pub async fn password_page(deps: &Deps, slug: &str, token: Option<&str>) -> Result<Page, Error> {
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
-    let token = token.unwrap_or_default();
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        // No link: the form that asks for one by email.
+        return render_password_page(slug, &brand, (None, false, false), Reset::Form, &[], 200);
+    };
     match tenantry::service::links::password_link_kind(deps, &tenant_id, token).await? {
         Some(kind) => render_password(
             slug,
@@ -391,11 +418,15 @@ pub async fn password_form(
     slug: &str,
     form: &[u8],
     cookie_header: Option<&str>,
+    source: Option<&str>,
 ) -> Result<Page, Error> {
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let fields = form_fields(form);
     let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
     let token = get("token");
+    if token.is_empty() && fields.contains_key("email") {
+        return reset_form(deps, slug, &brand, &get, cookie_header, source).await;
+    }
     // Whose link it is, for the form shown again (only when it is).
     let staff = async || {
         matches!(
@@ -425,6 +456,38 @@ pub async fn password_form(
                 &msgs,
                 status,
             ),
+            None => Err(e),
+        },
+    }
+}
+
+/// The "forgot your password?" form's post: the same page whether or not the email has
+/// an account (only a bad address or a throttle shows the form again).
+async fn reset_form(
+    deps: &Deps,
+    slug: &str,
+    brand: &Branding,
+    get: &impl Fn(&str) -> String,
+    cookie_header: Option<&str>,
+    source: Option<&str>,
+) -> Result<Page, Error> {
+    let again = |msgs: &[String], status| {
+        render_password_page(slug, brand, (None, false, false), Reset::Form, msgs, status)
+    };
+    if !csrf_matches(&get("csrf"), cookie(cookie_header, CSRF_COOKIE)) {
+        return again(&["This page expired. Please try again.".to_owned()], 403);
+    }
+    match tenantry::service::users::request_reset(deps, slug, &get("email"), source).await {
+        Ok(_) => render_password_page(
+            slug,
+            brand,
+            (None, false, false),
+            Reset::Requested,
+            &[],
+            200,
+        ),
+        Err(e) => match messages(&e) {
+            Some((status, msgs)) => again(&msgs, status),
             None => Err(e),
         },
     }

@@ -1,17 +1,22 @@
 //! The local server: every route on one port over the embedded store.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
-use crate::api::{App, Bearer, MAX_BODY_BYTES, dispatch, too_large};
+use crate::api::{App, Bearer, MAX_BODY_BYTES, SourceIp, dispatch, too_large};
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        let source = SourceIp(peer.ip().to_string());
+        parts.extensions.insert(source);
+    }
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -62,9 +67,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> 
 
 /// Serves `router` until the process is stopped.
 pub async fn serve_router(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await
+    // With each connection's peer address: the source public forms are rate limited by.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
 }
 
 async fn shutdown() {

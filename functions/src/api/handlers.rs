@@ -144,11 +144,11 @@ pub async fn register(cx: Ctx<'_>) -> Result {
     let (d, slug) = (cx.deps, cx.param("slug"));
     if cx.is_form() {
         return Ok(page_reply(
-            pages::register_form(d, slug, cx.body, cx.cookies()).await?,
+            pages::register_form(d, slug, cx.body, cx.cookies(), cx.source).await?,
         ));
     }
     let body: registration::Registration = parse_json(cx.body)?;
-    let v = registration::start(d, slug, &body).await?;
+    let v = registration::start(d, slug, &body, cx.source).await?;
     Reply::json(StatusCode::ACCEPTED, &v)
 }
 
@@ -173,10 +173,15 @@ pub async fn password_set(cx: Ctx<'_>) -> Result {
     let (d, slug) = (cx.deps, cx.param("slug"));
     if cx.is_form() {
         return Ok(page_reply(
-            pages::password_form(d, slug, cx.body, cx.cookies()).await?,
+            pages::password_form(d, slug, cx.body, cx.cookies(), cx.source).await?,
         ));
     }
     let body: users::SetPassword = parse_json(cx.body)?;
+    if body.asks_for_reset() {
+        let email = body.email.as_deref().unwrap_or_default();
+        let v = users::request_reset(d, slug, email, cx.source).await?;
+        return Reply::json(StatusCode::ACCEPTED, &v);
+    }
     Reply::ok(&users::set_password_body(d, slug, &body).await?)
 }
 

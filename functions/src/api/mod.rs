@@ -107,8 +107,16 @@ impl Reply {
 }
 
 /// What a handler gets: the dependencies, the authorized scope and the parsed request.
+/// Where a request came from (the client's address, as the local server's connection or
+/// API Gateway's `sourceIp` says), set on the request before `dispatch`: public forms are
+/// rate limited by it.
+#[derive(Clone, Debug)]
+pub struct SourceIp(pub String);
+
 pub struct Ctx<'a> {
     pub deps: &'a Deps,
+    /// The client's address, when the home knows it.
+    pub source: Option<&'a str>,
     /// None on a public route.
     pub principal: Option<&'a Principal>,
     pub scope: Scope,
@@ -382,13 +390,14 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                 // Every line a service logs while serving this request carries its id.
                 // An error-level span: enabled whatever level RUST_LOG lets through.
                 let span = tracing::error_span!("request", request_id = %request_id);
+                let source = parts.extensions.get::<SourceIp>().map(|s| s.0.as_str());
                 let result = run(
                     app,
                     route,
                     authn,
                     &parts.headers,
                     (params, query),
-                    &body,
+                    (&body, source),
                     &mut actor,
                 )
                 .instrument(span)
@@ -438,7 +447,7 @@ async fn run(
     authn: impl Authn,
     headers: &HeaderMap,
     (params, query): (HashMap<String, String>, HashMap<String, String>),
-    body: &Bytes,
+    (body, source): (&Bytes, Option<&str>),
     actor: &mut String,
 ) -> Result<Response<Bytes>, Error> {
     // A login page: whatever credential comes along is not looked at.
@@ -503,6 +512,7 @@ async fn run(
     };
     let cx = Ctx {
         deps: &app.deps,
+        source,
         principal: principal.as_ref(),
         scope,
         params,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::customers::{self, profile_item};
-use super::email_claims::{claim_email, duplicate_email, release_claim};
+use super::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
 use super::links::{self, Link};
 use super::users;
 use super::{identity, to_data};
@@ -184,12 +184,7 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<EmailChange
         }
     }
     if let Some(v) = claim {
-        let mut marker = Item::marker(new_marker.clone());
-        marker.version = v + 1;
-        ops.push(WriteOp::Put {
-            item: marker,
-            condition: Condition::VersionIs(v),
-        });
+        ops.push(marker_write(&new_marker, Some(v), &customer_id, &user_id)?);
         ops.push(WriteOp::delete(old_marker));
     }
     match deps.store.transact(ops).await {

@@ -3,12 +3,67 @@
 //! so no other creation touches a login under it meanwhile.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Deps;
 use crate::error::Error;
-use crate::ports::{Condition, Item, Key, StoreError};
-use crate::service::to_data;
+use crate::model::fields;
+use crate::model::ids::{CustomerId, TenantId, UserId};
+use crate::ports::{Condition, Item, Key, StoreError, WriteOp};
+use crate::service::{from_item, to_data};
+use crate::store::keys;
+
+/// Whose email a finished marker keeps: so the login page's "forgot your password" finds
+/// the user by email in one read. (Markers written before they named their user name
+/// none: such a user is not found that way.)
+#[derive(Serialize, Deserialize)]
+struct Owner {
+    customer_id: CustomerId,
+    user_id: UserId,
+}
+
+/// The write that makes `marker` the finished marker of a user's email: over the
+/// creation's claim (`claim`: its version), or as a new item.
+pub(crate) fn marker_write(
+    marker: &Key,
+    claim: Option<u64>,
+    customer_id: &CustomerId,
+    user_id: &UserId,
+) -> Result<WriteOp, Error> {
+    let owner = Owner {
+        customer_id: customer_id.clone(),
+        user_id: user_id.clone(),
+    };
+    let mut item = Item::new(marker.clone(), to_data(&owner)?);
+    Ok(match claim {
+        Some(version) => {
+            item.version = version + 1;
+            WriteOp::Put {
+                item,
+                condition: Condition::VersionIs(version),
+            }
+        }
+        None => WriteOp::create(item),
+    })
+}
+
+/// The customer user whose email this is in the tenant, if its marker names one.
+pub(crate) async fn owner_of(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    email: &str,
+) -> Result<Option<(CustomerId, UserId)>, Error> {
+    let key = keys::user_email_marker(tenant_id, &fields::email_key(email));
+    let Some(item) = deps.store.get(&key).await? else {
+        return Ok(None);
+    };
+    if !item.data.contains_key("user_id") {
+        return Ok(None);
+    }
+    let owner: Owner = from_item(&item)?;
+    Ok(Some((owner.customer_id, owner.user_id)))
+}
 
 pub(crate) fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
     let mut e = Error::conflict(kind, detail);

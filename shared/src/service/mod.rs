@@ -20,6 +20,7 @@ pub mod registration;
 pub mod sign_in;
 pub mod staff;
 pub mod tenants;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

@@ -164,8 +164,16 @@ fn registration_key(tenant_id: &TenantId, email: &str) -> Key {
 }
 
 /// Step one: records the registration and emails its code. Answers what to do next.
-pub async fn start(deps: &Deps, slug: &str, body: &Registration) -> Result<CodeSent, Error> {
+pub async fn start(
+    deps: &Deps,
+    slug: &str,
+    body: &Registration,
+    source: Option<&str>,
+) -> Result<CodeSent, Error> {
     let (tenant_id, _) = open_tenant(deps, slug).await?;
+    // Per source first: one machine cannot make a tenant mail codes to a list of
+    // addresses (each address has its own resend limit besides).
+    super::throttle::count_source(deps, &tenant_id, "registration", source).await?;
     let now = deps.clock.now();
     let probe = Pending {
         company_name: body.company_name.clone().unwrap_or_default(),

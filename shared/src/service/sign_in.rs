@@ -8,11 +8,11 @@
 //! the count. A success also needs our login record to be enabled, whatever the
 //! provider says.
 
-use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::throttle::{self, Limit};
 use super::{from_item, identity, to_data, tokens};
 use crate::Deps;
 use crate::error::Error;
@@ -21,23 +21,29 @@ use crate::model::fields;
 use crate::ports::{Condition, IdentityError, Item, Tokens};
 use crate::store::keys;
 
-/// Failed sign-ins of one email that start the refusal.
-pub const MAX_FAILURES: u32 = 5;
-/// How long failures count, and how long a refusal lasts after the last one counted.
-pub const WINDOW_MINUTES: i64 = 15;
+/// Failed sign-ins of one email that start the refusal, and how long they count (and a
+/// refusal lasts after the last one counted).
+pub const LIMIT: Limit = Limit {
+    max: 5,
+    window_minutes: 15,
+};
+
+/// Counts a sign-in attempt on `key` (see [`throttle::count`]).
+pub(crate) async fn count(
+    deps: &Deps,
+    key: &crate::ports::Key,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, Error> {
+    throttle::count(deps, key, LIMIT, now).await
+}
+
+pub(crate) use super::throttle::clear;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub email: Option<String>,
     pub password: Option<SecretString>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Failures {
-    count: u32,
-    since: DateTime<Utc>,
-    last: DateTime<Utc>,
 }
 
 pub(crate) fn wrong() -> Error {
@@ -86,7 +92,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
     };
     let email = login_email(email)?;
     let now = deps.clock.now();
-    let key = keys::sign_in_failures(
+    let key = keys::throttle(
         &tenant_id,
         &hex::encode(Sha256::digest(fields::email_key(&email).as_bytes())),
     );
@@ -134,90 +140,5 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
                 "signing in is unavailable right now; try again in a moment".into(),
             ))
         }
-    }
-}
-
-/// Counts a sign-in attempt on the failure counter `key` before the password is checked,
-/// under the counter's version: concurrent attempts queue on it, so none gets past the
-/// limit unseen. The counter's new version (to clear it after a success), or 429.
-pub(crate) async fn count(
-    deps: &Deps,
-    key: &crate::ports::Key,
-    now: DateTime<Utc>,
-) -> Result<u64, Error> {
-    for _ in 0..3 {
-        match count_attempt(deps, key, now).await? {
-            Counted::Yes(version) => return Ok(version),
-            Counted::Refused(retry_after_seconds) => {
-                return Err(Error::Throttled {
-                    retry_after_seconds,
-                });
-            }
-            Counted::Raced => continue,
-        }
-    }
-    // Many attempts at once for one email: treat as too many.
-    Err(Error::Throttled {
-        retry_after_seconds: 1,
-    })
-}
-
-/// Clears the failure counter after a success (unless another attempt counted meanwhile).
-pub(crate) async fn clear(deps: &Deps, key: &crate::ports::Key, version: u64) {
-    if let Err(e) = deps.store.delete(key, Condition::VersionIs(version)).await {
-        tracing::debug!(error = format!("{e:#}"), "sign-in attempts not cleared");
-    }
-}
-
-enum Counted {
-    /// Counted; the counter's new version.
-    Yes(u64),
-    /// Over the limit: retry after this many seconds.
-    Refused(u64),
-    /// Another attempt changed the counter first.
-    Raced,
-}
-
-async fn count_attempt(
-    deps: &Deps,
-    key: &crate::ports::Key,
-    now: DateTime<Utc>,
-) -> Result<Counted, Error> {
-    let window = Duration::minutes(WINDOW_MINUTES);
-    let existing = deps.store.get(key).await?;
-    let (previous, condition, version) = match &existing {
-        Some(item) => (
-            Some(from_item::<Failures>(item)?),
-            Condition::VersionIs(item.version),
-            item.version + 1,
-        ),
-        None => (None, Condition::NotExists, 1),
-    };
-    let current = previous.filter(|f| now - f.last < window);
-    if let Some(f) = &current
-        && f.count >= MAX_FAILURES
-    {
-        let retry = (f.last + window - now).num_seconds().max(1);
-        return Ok(Counted::Refused(retry as u64));
-    }
-    let next = match current {
-        Some(f) => Failures {
-            count: f.count + 1,
-            since: f.since,
-            last: now,
-        },
-        None => Failures {
-            count: 1,
-            since: now,
-            last: now,
-        },
-    };
-    let mut item = Item::new(key.clone(), to_data(&next)?);
-    item.version = version;
-    item.expires_at = Some((now + window).timestamp());
-    match deps.store.put(item, condition).await {
-        Ok(()) => Ok(Counted::Yes(version)),
-        Err(crate::ports::StoreError::ConditionFailed) => Ok(Counted::Raced),
-        Err(e) => Err(e.into()),
     }
 }

@@ -105,7 +105,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
         .map_err(|e| unavailable("signing in", &e))?;
     let email = sign_in::login_email(email)?;
     // Its own counter: failures at the customer login do not lock a staff login out.
-    let key = keys::sign_in_failures(
+    let key = keys::throttle(
         &tenant_id,
         &hex::encode(Sha256::digest(
             format!("staff\n{}", fields::email_key(&email)).as_bytes(),

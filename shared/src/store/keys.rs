@@ -204,10 +204,11 @@ pub fn due_entry_target(sk: &str) -> Option<(TenantId, &str)> {
     (!tenant_id.is_empty() && !item_id.is_empty())
         .then(|| (TenantId::from_record(tenant_id), item_id))
 }
-/// Failed sign-ins of one email at one tenant's login, by the SHA-256 (hex) of the
-/// normalized email: the throttle's counter.
-pub fn sign_in_failures(tenant_id: &TenantId, email_hash: &str) -> Key {
-    key(tenant_pk(tenant_id), format!("THROTTLE#{email_hash}"))
+/// A throttle's counter at one tenant (`service::throttle`), by the SHA-256 (hex) of
+/// what it counts: failed sign-ins of one email, resets asked for one email, public forms
+/// posted from one source.
+pub fn throttle(tenant_id: &TenantId, subject_hash: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("THROTTLE#{subject_hash}"))
 }
 
 /// A password link (invitation or reset) by the hash of its token.

@@ -157,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
     let set = users::SetPassword {
         token: Some(link.into()),
         password: Some(password.into()),
+        email: None,
     };
     users::set_password_body(&deps, "bench", &set)
         .await

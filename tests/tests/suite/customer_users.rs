@@ -852,3 +852,143 @@ async fn ten_concurrent_uses_of_one_invitation_link_set_one_password_and_refuse_
         );
     }
 }
+
+#[tokio::test]
+async fn an_admin_created_without_a_password_sets_one_from_the_welcome_and_signs_in() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("welcomes").await;
+    let email = "nopass@welcome.example.com";
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/customers",
+            customer_body("No Pass Co", email),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let link = pending_link_token(&app.deps, &t.id, email, "customer_welcome")
+        .await
+        .expect("the welcome carries a link to set a password");
+    let set = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({"token": link, "password": PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    token(&app, &t.slug, email, PASSWORD).await;
+
+    // An admin created with a password gets a welcome without a link.
+    let (_, _) = customer(&app, &t, "WithPass").await;
+    assert_eq!(
+        pending_link_token(
+            &app.deps,
+            &t.id,
+            "admin@withpass.example.com",
+            "customer_welcome"
+        )
+        .await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn forgot_password_sends_a_link_to_an_account_and_answers_the_same_for_anyone() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("forgetful").await;
+    let (_, _) = customer(&app, &t, "Forgets").await;
+    let email = "admin@forgets.example.com";
+    let ask = async |email: &str| {
+        app.send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({ "email": email })),
+            &[],
+        )
+        .await
+    };
+    let known = ask(email).await;
+    let unknown = ask("nobody@forgets.example.com").await;
+    assert_eq!(known.status, StatusCode::ACCEPTED, "{}", known.body);
+    assert_eq!(known.body, unknown.body, "one answer for every email");
+    assert_eq!(
+        pending_link_token(
+            &app.deps,
+            &t.id,
+            "nobody@forgets.example.com",
+            "password_reset"
+        )
+        .await,
+        None
+    );
+    let link = pending_link_token(&app.deps, &t.id, email, "password_reset")
+        .await
+        .expect("the account's reset link");
+    let set = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({"token": link, "password": "N3w$ecret!pass"})),
+            &[],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    token(&app, &t.slug, email, "N3w$ecret!pass").await;
+
+    // Per email: three an hour, then 429 whether or not the email has an account.
+    assert_eq!(ask(email).await.status, StatusCode::ACCEPTED);
+    assert_eq!(ask(email).await.status, StatusCode::ACCEPTED);
+    let throttled = ask(email).await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        throttled.body
+    );
+    assert!(throttled.headers.get("retry-after").is_some());
+    // A token and an email at once is a mistake, named.
+    let both = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({"token": link, "password": PASSWORD, "email": email})),
+            &[],
+        )
+        .await;
+    assert_eq!(both.error_fields(), ["email"], "{}", both.body);
+}
+
+#[tokio::test]
+async fn one_source_may_ask_for_twenty_resets_an_hour_at_one_tenant() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("sprayed").await;
+    let path = format!("/t/{}/password", t.slug);
+    for i in 0..tenantry::service::throttle::PER_SOURCE.max {
+        let r = app
+            .send(
+                Method::POST,
+                "",
+                &path,
+                Some(json!({ "email": format!("n{i}@sprayed.example.com") })),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{i}: {}", r.body);
+    }
+    let r = app
+        .send(
+            Method::POST,
+            "",
+            &path,
+            Some(json!({ "email": "one-more@sprayed.example.com" })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+}

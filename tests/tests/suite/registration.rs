@@ -329,7 +329,7 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
         _ => false,
     };
 
-    registration::start(&deps, "guesses", &body)
+    registration::start(&deps, "guesses", &body, None)
         .await
         .expect("a code");
     let first = pending_registration_code(&deps, &t.id, email)
@@ -344,7 +344,7 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
         assert!(refused(verify(wrong).await));
     }
     advance(61);
-    registration::start(&deps, "guesses", &body)
+    registration::start(&deps, "guesses", &body, None)
         .await
         .expect("a second code");
     let second = pending_registration_code(&deps, &t.id, email)
@@ -363,7 +363,7 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
     // A void registration sends no new code, and asking does not keep it alive: the
     // wait is until it lapses, 30 minutes after its last code.
     advance(61);
-    match registration::start(&deps, "guesses", &body).await {
+    match registration::start(&deps, "guesses", &body, None).await {
         Err(tenantry::error::Error::Throttled {
             retry_after_seconds,
         }) => assert_eq!(
@@ -381,7 +381,7 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
 
     // Once it lapses, a new registration starts from zero.
     advance(registration::CODE_MINUTES * 60 + 1);
-    registration::start(&deps, "guesses", &body)
+    registration::start(&deps, "guesses", &body, None)
         .await
         .expect("a fresh code");
     let fresh = pending_registration_code(&deps, &t.id, email)
@@ -389,4 +389,28 @@ async fn a_new_code_does_not_buy_more_guesses_until_the_registration_lapses() {
         .expect("code");
     let done = verify(&fresh).await.expect("registered");
     assert_eq!(done.status, "registered");
+}
+
+#[tokio::test]
+async fn one_source_may_start_twenty_registrations_an_hour_at_one_tenant() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("busyreg").await;
+    open_registration(&app, &t).await;
+    for i in 0..tenantry::service::throttle::PER_SOURCE.max {
+        let r = public(
+            &app,
+            "/t/busyreg/register",
+            details(&format!("r{i}@busy.example.com")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{i}: {}", r.body);
+    }
+    let r = public(
+        &app,
+        "/t/busyreg/register",
+        details("more@busy.example.com"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.headers.get("retry-after").is_some());
 }

@@ -34,7 +34,7 @@ use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, StoreError, WriteOp};
-use crate::service::email_claims::{claim_email, duplicate_email, release_claim};
+use crate::service::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
 use crate::service::{from_item, mail, to_data};
 use crate::store::keys;
 
@@ -108,6 +108,7 @@ pub async fn create(
             return Err(e);
         }
     };
+    let has_password = input.admin_password.is_some();
     // Without an identity provider the password stays here, as our own argon2id hash.
     let password_hash = match (&login, input.admin_password) {
         (None, Some(p)) => Some(super::passwords::hash(p.expose_secret().to_owned()).await?),
@@ -149,18 +150,8 @@ pub async fn create(
         status: UserStatus::Active,
         updated_at: None,
     };
-    let marker_op = match claim {
-        // The claim becomes the marker.
-        Some(version) => {
-            let mut marker = Item::marker(email_marker.clone());
-            marker.version = version + 1;
-            WriteOp::Put {
-                item: marker,
-                condition: Condition::VersionIs(version),
-            }
-        }
-        None => WriteOp::create(Item::marker(email_marker.clone())),
-    };
+    // The claim (if any) becomes the marker, naming its user.
+    let marker_op = marker_write(&email_marker, claim, &customer.id, &user.id)?;
     let mut ops = vec![
         marker_op,
         WriteOp::create(Item::marker(keys::company_name_marker(
@@ -173,7 +164,22 @@ pub async fn create(
             to_data(&user)?,
         )),
     ];
-    ops.extend(welcome_email(tenant_id, &customer, now)?);
+    // An admin created without a password gets a one-time link to set one in its
+    // welcome: otherwise its "sign in" would lead nowhere.
+    let link = match has_password {
+        true => None,
+        false => Some(super::links::new_link(
+            tenant_id,
+            &customer.admin.id,
+            &customer.id,
+            "invitation",
+            None,
+            now + chrono::Duration::days(super::links::INVITATION_DAYS),
+        )?),
+    };
+    let token = link.as_ref().map(|(_, t)| t.as_str());
+    ops.extend(welcome_email(tenant_id, &customer, token, now)?);
+    ops.extend(link.map(|(op, _)| op));
     if let Some(sub) = &login_subject {
         ops.push(login_record(tenant_id, sub, &customer, true)?);
     }
@@ -351,9 +357,8 @@ pub async fn patch(
     );
     if old_email != new_email {
         email_at = Some(ops.len());
-        ops.push(WriteOp::create(Item::marker(keys::user_email_marker(
-            tenant_id, &new_email,
-        ))));
+        let marker = keys::user_email_marker(tenant_id, &new_email);
+        ops.push(marker_write(&marker, None, &current.id, &current.admin.id)?);
         ops.push(WriteOp::delete(keys::user_email_marker(
             tenant_id, &old_email,
         )));
@@ -426,15 +431,21 @@ pub async fn patch(
     }
 }
 
-/// The welcome a new customer's admin receives, with the tenant's login link.
+/// The welcome a new customer's admin receives: the tenant's login link, and a link to
+/// set its password when it was created without one.
 pub(crate) fn welcome_email(
     tenant_id: &TenantId,
     customer: &crate::model::customer::Customer,
+    link_token: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<mail::Queued, Error> {
     let mut context = serde_json::Map::new();
     context.insert("first_name".into(), json!(customer.admin.first_name));
     context.insert("company_name".into(), json!(customer.company.name));
+    if let Some(t) = link_token {
+        context.insert("link_token".into(), json!(t));
+        context.insert("link_days".into(), json!(super::links::INVITATION_DAYS));
+    }
     mail::enqueue(
         tenant_id,
         mail::Template::CustomerWelcome,

@@ -15,8 +15,9 @@ use crate::ports::{
 use crate::service::{from_item, page};
 use crate::store::keys;
 
-// A create writes two markers, the profile, the admin and its search entries at once.
-const _: () = assert!(MAX_SEARCH_ENTRIES + 4 <= MAX_TRANSACTION_ACTIONS);
+// A create writes two markers, the profile, the admin, the welcome (the email and its
+// due entry), the login record, a password link and its search entries at once.
+const _: () = assert!(MAX_SEARCH_ENTRIES + 8 <= MAX_TRANSACTION_ACTIONS);
 
 /// Rounds of index reads one filtered search page may take before it hands back a cursor.
 const MAX_SEARCH_ROUNDS: usize = 4;

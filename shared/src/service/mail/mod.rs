@@ -71,8 +71,8 @@ impl Template {
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset
-            | Template::EmailChange => &["link_token"],
-            Template::CustomerWelcome => &[],
+            | Template::EmailChange
+            | Template::CustomerWelcome => &["link_token"],
         }
     }
 }

@@ -1,14 +1,14 @@
 //! A user's own state (deactivate, reactivate), its removal, and its password reset.
 
 use super::{live_customer, load_user, login_record, not_for_the_admin};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::Deps;
 use crate::access::CustomerScope;
 use crate::error::Error;
-use crate::model::customer::{CustomerRole, CustomerUserView, UserStatus};
+use crate::model::customer::{CustomerRole, CustomerUser, CustomerUserView, UserStatus};
 use crate::model::fields;
-use crate::model::ids::UserId;
+use crate::model::ids::{TenantId, UserId};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::service::customers::profile_item;
 use crate::service::links::{RESET_HOURS, new_link};
@@ -138,6 +138,21 @@ pub async fn reset_password(
             "the user is deactivated; reactivate it first",
         ));
     }
+    let expires_at = send_reset(deps, tenant_id, &user).await?;
+    Ok(links::LinkSent {
+        status: "reset_link_sent",
+        email: user.email,
+        expires_at,
+    })
+}
+
+/// Emails `user` a link to set a new password (the link and its email in one
+/// transaction); the link's expiry.
+pub(super) async fn send_reset(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    user: &CustomerUser,
+) -> Result<DateTime<Utc>, Error> {
     let now = deps.clock.now();
     let expires_at = now + Duration::hours(RESET_HOURS);
     let (link, token) = new_link(
@@ -152,9 +167,5 @@ pub async fn reset_password(
     deps.store
         .transact([vec![link], email.to_vec()].concat())
         .await?;
-    Ok(links::LinkSent {
-        status: "reset_link_sent",
-        email: user.email,
-        expires_at,
-    })
+    Ok(expires_at)
 }

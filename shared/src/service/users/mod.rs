@@ -20,7 +20,10 @@ mod lifecycle;
 mod password;
 
 pub use lifecycle::{delete, reset_password, set_active};
-pub use password::{PasswordSet, SetPassword, set_password, set_password_body};
+pub use password::{
+    PasswordSet, RESETS_PER_EMAIL, ResetRequested, SetPassword, request_reset, set_password,
+    set_password_body,
+};
 
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -28,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::customers::{self, profile_item};
-use super::email_claims::{claim_email, duplicate_email, release_claim};
+use super::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
 use super::links::{INVITATION_DAYS, new_link};
 use super::{from_item, identity, links, mail, page, to_data};
 use crate::Deps;
@@ -349,17 +352,7 @@ pub async fn create(
     };
     let mut counted = customer.clone();
     counted.user_count += 1;
-    let marker_op = match claim {
-        Some(version) => {
-            let mut m = Item::marker(marker.clone());
-            m.version = version + 1;
-            WriteOp::Put {
-                item: m,
-                condition: Condition::VersionIs(version),
-            }
-        }
-        None => WriteOp::create(Item::marker(marker.clone())),
-    };
+    let marker_op = marker_write(&marker, claim, &user.customer_id, &user.id)?;
     let mut ops = vec![
         marker_op,
         WriteOp::Put {

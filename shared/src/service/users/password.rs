@@ -7,10 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::Deps;
 use crate::error::{Error, FieldError};
+use crate::model::customer::UserStatus;
 use crate::model::fields;
 use crate::model::ids::{CustomerId, UserId};
 use crate::ports::{Condition, IdentityError, Item, StoreError};
+use crate::service::email_claims::owner_of;
 use crate::service::links::{self, ALL_PASSWORD_PURPOSES, LinkKind, open_link};
+use crate::service::throttle::{self, Limit};
 use crate::service::{identity, to_data};
 
 /// `POST /t/{slug}/password` as JSON.
@@ -19,6 +22,15 @@ use crate::service::{identity, to_data};
 pub struct SetPassword {
     pub token: Option<SecretString>,
     pub password: Option<SecretString>,
+    /// Instead of a token and a password: ask for a link to set a new password.
+    pub email: Option<String>,
+}
+
+impl SetPassword {
+    /// An email alone: a request for a reset link ([`request_reset`]).
+    pub fn asks_for_reset(&self) -> bool {
+        self.token.is_none() && self.password.is_none() && self.email.is_some()
+    }
 }
 
 /// What setting a password through a link answers: whose it was and where to sign in.
@@ -42,8 +54,60 @@ pub async fn set_password_body(
     fn exposed(s: &Option<SecretString>) -> &str {
         s.as_ref().map(|s| s.expose_secret()).unwrap_or_default()
     }
+    if body.email.is_some() {
+        return Err(Error::invalid(
+            "email",
+            "send either a token and a password, or an email alone (to get a link)",
+        ));
+    }
     let (token, password) = (exposed(&body.token), exposed(&body.password));
     set_password(deps, slug, token, password).await
+}
+
+/// Resets asked for one email at one tenant, per hour: a few links, not an inbox flood.
+pub const RESETS_PER_EMAIL: Limit = Limit {
+    max: 3,
+    window_minutes: 60,
+};
+
+/// What asking for a reset link answers: the same whether or not the email has an
+/// account, so the form tells nobody which addresses do.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResetRequested {
+    /// Always `reset_requested`.
+    pub status: &'static str,
+    pub detail: String,
+}
+
+/// `POST /t/{slug}/password` with an email alone (the login page's "forgot your
+/// password?"): if an active user of an active customer of this tenant has this email,
+/// it gets a link to set a new password. Counted per source and per email first (429
+/// past either limit, whether or not the email has an account).
+pub async fn request_reset(
+    deps: &Deps,
+    slug: &str,
+    email: &str,
+    source: Option<&str>,
+) -> Result<ResetRequested, Error> {
+    let tenant_id = crate::service::directory::tenant_of_slug(deps, slug).await?;
+    let email = fields::email(email).map_err(|e| Error::invalid("email", e))?;
+    throttle::count_source(deps, &tenant_id, "password-reset", source).await?;
+    let counter = throttle::key(&tenant_id, "password-reset", &fields::email_key(&email));
+    throttle::count(deps, &counter, RESETS_PER_EMAIL, deps.clock.now()).await?;
+    if let Some((customer_id, user_id)) = owner_of(deps, &tenant_id, &email).await?
+        && let Ok((user, _)) = load_user(deps, &tenant_id, &customer_id, &user_id).await
+        && user.status == UserStatus::Active
+        && crate::service::customers::is_active(deps, &tenant_id, &customer_id).await?
+    {
+        super::lifecycle::send_reset(deps, &tenant_id, &user).await?;
+    }
+    Ok(ResetRequested {
+        status: "reset_requested",
+        detail: format!(
+            "if an account with this email exists here, a link to set a new password is on its way; it works for {} hours, once",
+            links::RESET_HOURS
+        ),
+    })
 }
 
 /// `POST /t/{slug}/password`: a password link's token and the new password. Sets it and
