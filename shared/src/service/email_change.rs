@@ -22,7 +22,7 @@ use super::users;
 use super::{identity, to_data};
 use crate::Deps;
 use crate::error::Error;
-use crate::model::customer::{CustomerRole, CustomerUser};
+use crate::model::customer::{CustomerRole, CustomerUser, UserStatus};
 use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
@@ -101,6 +101,12 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<EmailChange
         Err(Error::NotFound(_)) => return Err(expired()),
         Err(e) => return Err(e),
     };
+    // A deactivated user's link, or a deleted customer's, changes nothing.
+    if user.status != UserStatus::Active
+        || !customers::is_live(deps, &tenant_id, &customer_id).await?
+    {
+        return Err(expired());
+    }
     let taken = |e: Error| match e {
         Error::Conflict {
             kind, mut extra, ..

@@ -317,6 +317,12 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, member_id: &MemberId) -> R
             &fields::email_key(&m.email),
         )),
     ];
+    // Its login's subject -> member item goes too: nothing of a removed member stays.
+    ops.extend(
+        m.login_subject
+            .as_deref()
+            .map(|sub| WriteOp::delete(keys::staff_subject(sub))),
+    );
     ops.extend(owner_check);
     match deps.store.transact(ops).await {
         Ok(()) => {}

@@ -992,3 +992,76 @@ async fn one_source_may_ask_for_twenty_resets_an_hour_at_one_tenant() {
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_deactivated_users_link_and_a_deleted_customers_email_change_do_nothing() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("stale-links").await;
+    let (x, admin) = customer(&app, &t, "Stale").await;
+    let users = format!("/v1/customers/{x}/users");
+    let email = "paused@stale.example.com";
+    let u = app.post(&admin, &users, user(email, json!({}))).await;
+    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
+    let uid = u.field("id").to_owned();
+    let link = pending_link_token(&app.deps, &t.id, email, "user_invitation")
+        .await
+        .expect("the invitation's link");
+    let off = app
+        .send(
+            Method::POST,
+            &admin,
+            &format!("{users}/{uid}/deactivate"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    let set = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({"token": link, "password": PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(set.error_fields(), ["token"], "{}", set.body);
+
+    // The admin asks for a new email; the customer is deleted; the link changes nothing.
+    let new = "moved@stale.example.com";
+    let patched = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/customers/{x}"),
+            json!({"admin": {"email": new}}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let change = pending_link_token(&app.deps, &t.id, new, "email_change")
+        .await
+        .expect("the change's link");
+    let gone = app
+        .delete(&t.owner_key, &format!("/v1/customers/{x}?confirm=true"))
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    let confirm = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/email-change", t.slug),
+            Some(json!({ "token": change })),
+            &[],
+        )
+        .await;
+    assert_eq!(confirm.error_fields(), ["token"], "{}", confirm.body);
+    let restored = app
+        .send(
+            Method::POST,
+            &t.owner_key,
+            &format!("/v1/customers/{x}/restore"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(restored.body["admin"]["email"], "admin@stale.example.com");
+}

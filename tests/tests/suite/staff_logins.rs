@@ -283,6 +283,14 @@ async fn a_members_token_follows_its_member_role_status_and_removal() {
         staff_login(&app, "rolly", renamed, PASSWORD).await.status,
         StatusCode::UNAUTHORIZED
     );
+    // Nothing of it stays: no subject -> member item names it.
+    let member_id = member.rsplit('/').next().unwrap_or_default();
+    let left: Vec<_> = app
+        .all_items()
+        .into_iter()
+        .filter(|i| i.pk.starts_with("P#STAFFSUB#") && i.data["member_id"] == member_id)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test]

@@ -504,10 +504,19 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                         "{id}/{sid}: a route function only writes due-work entries, never reads them"
                     );
                 }
+                // A removed member's staff-subject item (P#STAFFSUB#<sub>: platform-wide,
+                // as a staff token names no tenant) goes with it: its removal may delete
+                // one, and nothing else may touch them from a tenant's route.
+                let staff_subject_delete = k == "P#STAFFSUB#*"
+                    && f.binary == "members-delete"
+                    && actions.iter().all(|a| a == "dynamodb:DeleteItem");
                 if tenant_scoped == Some(true) {
                     assert!(
-                        k.starts_with("T#") || k == "P#APIKEY#*" || due_write,
-                        "{id}/{sid}: a tenant-scoped function reaches only tenant keys (T#...), P#APIKEY#* and due-work writes, not {k}"
+                        k.starts_with("T#")
+                            || k == "P#APIKEY#*"
+                            || due_write
+                            || staff_subject_delete,
+                        "{id}/{sid}: a tenant-scoped function reaches only tenant keys (T#...), P#APIKEY#*, due-work writes (and members-delete a staff subject), not {k}"
                     );
                 }
             }

@@ -242,6 +242,19 @@ pub(crate) async fn is_active(
     }
 }
 
+/// Is the customer there and not deleted? (A deleted customer's users' links do nothing.)
+pub(crate) async fn is_live(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<bool, Error> {
+    match load(deps, tenant_id, customer_id).await {
+        Ok((c, _)) => Ok(c.status != CustomerStatus::Deleted),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) async fn load(
     deps: &Deps,
     tenant_id: &TenantId,

@@ -161,6 +161,12 @@ pub async fn set_password(
         Err(Error::NotFound(_)) => return Err(expired()),
         Err(e) => return Err(e),
     };
+    // A deactivated user's links, and those of a deleted customer's users, do nothing.
+    if user.status != UserStatus::Active
+        || !crate::service::customers::is_live(deps, &tenant_id, &user.customer_id).await?
+    {
+        return Err(expired());
+    }
     // Claimed for this use: of concurrent posts of one link, one sets the password and
     // the others are refused (409), so nobody is told a password was set that is not.
     let claim = links::claim(deps, &link, &link_item).await?;
