@@ -350,6 +350,19 @@ async fn cognito_pools_have_the_password_policy_and_email_usernames() {
             .any(|f| *f == "ALLOW_USER_PASSWORD_AUTH" || *f == "ALLOW_USER_SRP_AUTH"),
         "{flows:?}"
     );
+    // A user cannot change its own email with its token, around the verified change.
+    let writable: Vec<&str> = web
+        .user_pool_client()
+        .map(|c| c.write_attributes())
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert!(!writable.is_empty(), "WriteAttributes is set");
+    assert!(
+        !writable.iter().any(|a| a.contains("email")),
+        "{writable:?}"
+    );
     // A password the policy refuses is WeakPassword, and leaves no half-made login.
     let weak = idp
         .create_user(&pool, &login(ADA, "usr_1", Some("password")))

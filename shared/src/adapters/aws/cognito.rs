@@ -223,6 +223,11 @@ impl CognitoIdentity {
             .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
             .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
             .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
+            // What a user may change about itself with its own token (Cognito's public
+            // UpdateUserAttributes): its names, never its email, which changes only
+            // through the verified change (service::email_change).
+            .write_attributes("given_name")
+            .write_attributes("family_name")
             .send()
             .await
             .map_err(unavailable)?;
