@@ -31,7 +31,7 @@ use tenantry::Deps;
 use tenantry::adapters::embedded::EmbeddedStore;
 use tenantry::ports::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, WriteOp};
 use tenantry::service::auth;
-use tenantry_tests::counted::CountedIdentity;
+use tenantry_tests::counted::{CognitoCall, CountedIdentity, PoolKind};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -932,6 +932,36 @@ fn allows(statements: &[&Value], call: &Call) -> bool {
     })
 }
 
+/// Does one of these statements allow the Cognito call? On the staff pool: a statement
+/// on `!GetAtt StaffUserPool.Arn`. On a customer pool: one on the account's `userpool/*`
+/// limited to the stage's pools by their `pool_prefix` tag. With no resource: `*`.
+fn allows_cognito(statements: &[&Value], call: &CognitoCall) -> bool {
+    statements.iter().any(|s| {
+        let resources: Vec<&Value> = match s.get("Resource") {
+            Some(Value::Sequence(r)) => r.iter().collect(),
+            Some(r) => vec![r],
+            None => vec![],
+        };
+        let tagged = s
+            .get("Condition")
+            .and_then(|c| c.get("StringEquals"))
+            .and_then(|c| c.get("aws:ResourceTag/pool_prefix"))
+            .is_some();
+        let fits = |r: &Value| match (call.pool, intrinsic(r)) {
+            (PoolKind::Any, _) => r.as_str() == Some("*"),
+            (PoolKind::Staff, Some((name, arg))) => {
+                name == "GetAtt" && arg.as_str() == Some("StaffUserPool.Arn")
+            }
+            (PoolKind::Customers, Some((name, arg))) => {
+                name == "Sub" && arg.as_str().is_some_and(|a| a.ends_with(":userpool/*")) && tagged
+            }
+            _ => false,
+        };
+        strings(s.get("Action")).iter().any(|a| a == call.action)
+            && resources.iter().any(|r| fits(r))
+    })
+}
+
 /// More replays of an event, each with its text changed (every (from, to) of the one
 /// variant), for code paths the event alone does not take: (binary, changes).
 type Changes = &'static [(&'static str, &'static str)];
@@ -1315,6 +1345,7 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
                 file.display()
             );
         }
+        let cognito = identity.take_cognito();
         let used = identity.take() > 0
             || fails_unwired
             || IDENTITY_UNUSED_BY_EVENT.contains(&route.binary);
@@ -1345,6 +1376,15 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             (f, statements, calls),
             (authorizer, authorizer.statements(), authorizer_calls),
         ];
+        for c in cognito
+            .iter()
+            .filter(|c| !allows_cognito(&f.statements(), c))
+        {
+            failures.push(format!(
+                "{} ({}): {} on {:?} pool",
+                f.logical_id, route.binary, c.action, c.pool
+            ));
+        }
         for (f, statements, calls) in checks {
             for d in denied(&statements, &calls) {
                 failures.push(format!("{} ({}): {d}", f.logical_id, route.binary));
