@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod lambda;
+pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod server;

@@ -35,8 +35,15 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .map(Body::from)
 }
 
+/// Every route, and the API document at `GET /openapi.json`.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().fallback(handle).with_state(app)
+    Router::new()
+        .route(
+            "/openapi.json",
+            axum::routing::get(|| async { axum::Json(crate::openapi::document()) }),
+        )
+        .fallback(handle)
+        .with_state(app)
 }
 
 /// The router, plus the local issuer's public keys where token verifiers look for them:

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::model::customer::CustomerRole;
 use crate::model::ids::{CustomerId, TenantId, UserId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StaffRole {
     Owner,

@@ -308,7 +308,7 @@ pub trait Mailer: Send + Sync {
 }
 
 /// A login pool: where a tenant's customer users (or all staff) sign in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Pool {
     pub id: String,
     /// The `iss` of its tokens.

@@ -31,12 +31,14 @@ fn page_reply(page: pages::Page) -> Reply {
 }
 
 /// A sign-in's answer to API clients.
-#[derive(Serialize)]
-struct TokenView<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenView<'a> {
     /// Always `Bearer`.
     token_type: &'static str,
+    /// For `Authorization: Bearer`.
     access_token: &'a str,
     id_token: &'a str,
+    /// Seconds the tokens work.
     expires_in: u64,
 }
 

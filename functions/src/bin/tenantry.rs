@@ -44,6 +44,9 @@ enum Command {
     /// Once, after upgrading a data folder made before the due-work index: give emails
     /// still pending and customers waiting for their purge their due-work entries.
     BackfillDue,
+    /// Print the API document (OpenAPI 3.1, JSON): what `GET /openapi.json` serves and
+    /// `docs/openapi.json` holds.
+    Openapi,
 }
 
 /// How often `serve` looks for due emails.
@@ -83,6 +86,13 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     functions::init_tracing();
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(functions::openapi::document())?
+        );
+        return Ok(());
+    }
     let deps = open(&cli.data)?;
     match cli.command {
         Command::Serve { addr } => {
@@ -161,6 +171,7 @@ async fn run() -> anyhow::Result<()> {
                 serde_json::json!({ "emails": emails, "purges": purges })
             );
         }
+        Command::Openapi => {}
         Command::Mail => {
             let report = mail::deliver_due(&deps, &mailer(&cli.data)?, &mail_settings(None))
                 .await

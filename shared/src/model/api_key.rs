@@ -12,7 +12,7 @@ use crate::access::StaffRole;
 pub const SECRET_PREFIX: &str = "tk_";
 
 /// Tenant-scoped key metadata (the secret itself is never stored).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub name: String,

@@ -10,7 +10,7 @@ pub const DEFAULT_PRIMARY: &str = "#1f2937";
 pub const DEFAULT_ACCENT: &str = "#2563eb";
 
 /// The stored branding of a tenant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Branding {
     pub product_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,7 +121,7 @@ impl Branding {
 }
 
 /// `PUT /v1/tenants/{id}/branding`: the whole branding, replaced.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandingDraft {
     pub product_name: Option<String>,

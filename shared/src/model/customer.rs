@@ -20,7 +20,7 @@ pub const MAX_SEARCH_ENTRIES: usize = 90;
 /// Days a deleted customer can still be restored before the purge removes it.
 pub const PURGE_GRACE_DAYS: i64 = 30;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerStatus {
     Active,
@@ -97,7 +97,7 @@ impl Transition {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Company {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,7 +149,7 @@ pub struct LoginRecord {
 }
 
 /// A customer user's role: the customer's one admin, or a user it (or tenant staff) added.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerRole {
     Admin,
@@ -319,7 +319,7 @@ impl PermissionSet {
 }
 
 /// A customer user's own state: a deactivated user cannot sign in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UserStatus {
     #[default]
@@ -444,7 +444,7 @@ impl Customer {
 
 // ---- input
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyDraft {
     pub name: Option<String>,
@@ -455,18 +455,23 @@ pub struct CompanyDraft {
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminDraft {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::model::input::never_shown"
+    )]
+    #[schema(value_type = Option<String>)]
     pub password: Option<SecretString>,
 }
 
 /// `POST /v1/customers` and, merged with the current record, `PATCH /v1/customers/{id}`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerDraft {
     pub company: Option<CompanyDraft>,
@@ -665,7 +670,7 @@ impl CustomerUser {
 }
 
 /// A customer as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CustomerView {
     pub id: CustomerId,
     pub status: CustomerStatus,
@@ -690,7 +695,7 @@ pub struct CustomerView {
 }
 
 /// A customer's admin, inside [`CustomerView`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AdminView {
     pub id: UserId,
     pub email: String,
@@ -699,7 +704,7 @@ pub struct AdminView {
 }
 
 /// A customer user as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CustomerUserView {
     pub id: UserId,
     pub customer_id: CustomerId,
@@ -729,7 +734,7 @@ pub struct CustomerUserView {
 
 /// What a `PATCH` answers about an email change it asked for: the email changes once
 /// its owner confirms the link sent to the new address.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EmailChangePending {
     /// Always `verification_sent`.
     pub status: &'static str,

@@ -59,6 +59,20 @@ macro_rules! ids {
             }
         }
 
+        /// A string of this kind's shape, in the API document.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix, "_[0-9a-f]{32}$")))
+                    .description(Some(concat!("The id of a ", $what, ".")))
+                    .examples([concat!($prefix, "_0197b2a7f3b27e5d8c6f708192a3b4c5")])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other

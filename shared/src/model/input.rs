@@ -184,7 +184,7 @@ pub fn name(raw: &str) -> Parsed<String> {
 }
 
 /// A postal address as sent.
-#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressDraft {
     pub line1: Option<String>,
@@ -234,7 +234,7 @@ impl AddressDraft {
 }
 
 /// A contact as sent.
-#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactDraft {
     pub name: Option<String>,
@@ -269,6 +269,15 @@ impl ContactDraft {
 /// Serializes a stored value back into its draft form, for merge patches.
 pub fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Serializes a secret as `null`: a draft that holds one (a password) is written back
+/// (a merge patch's base) without it, and its field still shows in the API document.
+pub fn never_shown<S: serde::Serializer>(
+    _: &Option<secrecy::SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_none()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::input::{Checks, name};
 use crate::access::StaffRole;
 use crate::error::Error;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     Active,
@@ -42,7 +42,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// `POST /v1/members`, and (merged) `PATCH /v1/members/{id}`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberDraft {
     pub email: Option<String>,

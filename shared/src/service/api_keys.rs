@@ -14,7 +14,7 @@ use crate::model::{fields, member};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyDraft {
     pub name: Option<String>,
@@ -22,7 +22,7 @@ pub struct ApiKeyDraft {
 }
 
 /// A key just issued: its metadata and, this once, its secret.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedApiKey {
     #[serde(flatten)]
     pub key: ApiKey,

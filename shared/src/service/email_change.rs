@@ -60,7 +60,7 @@ pub async fn pending_address(
 }
 
 /// What a confirmed change answers.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EmailChanged {
     /// Always `email_changed`.
     pub status: &'static str,
@@ -71,9 +71,10 @@ pub struct EmailChanged {
 }
 
 /// `POST /t/{slug}/email-change` as JSON.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Confirmation {
+    #[schema(value_type = Option<String>)]
     pub token: Option<secrecy::SecretString>,
 }
 

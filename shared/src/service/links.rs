@@ -163,7 +163,7 @@ pub(crate) fn password_reset_email(
 }
 
 /// What a route that emails a password link answers.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkSent {
     /// `reset_link_sent`, or `invitation_sent` for a staff member who never set a password.
     pub status: &'static str,

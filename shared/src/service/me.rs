@@ -37,7 +37,7 @@ fn staff_permissions(role: StaffRole) -> Vec<&'static str> {
 }
 
 /// Who the caller is.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Me {
     /// The platform operator's key.
@@ -67,7 +67,7 @@ pub enum Me {
     },
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TenantSummary {
     pub id: TenantId,
     pub slug: String,
@@ -75,7 +75,7 @@ pub struct TenantSummary {
     pub status: TenantStatus,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberSummary {
     pub id: MemberId,
     pub email: String,
@@ -83,7 +83,7 @@ pub struct MemberSummary {
     pub last_name: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
     pub id: UserId,
     pub email: String,
@@ -92,7 +92,7 @@ pub struct UserSummary {
     pub role: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CustomerSummary {
     pub id: CustomerId,
     pub name: String,

@@ -16,7 +16,7 @@ use crate::ports::{Condition, Item, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 
 /// A staff member as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub id: MemberId,
     pub email: String,

@@ -44,7 +44,7 @@ pub const MAX_CODE_ATTEMPTS: u32 = 5;
 pub const RESEND_SECONDS: i64 = 60;
 
 /// `POST /t/{slug}/register`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     pub company_name: Option<String>,
@@ -54,11 +54,13 @@ pub struct Registration {
 }
 
 /// `POST /t/{slug}/register/verify`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verification {
     pub email: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub code: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
     pub password: Option<SecretString>,
 }
 
@@ -254,7 +256,7 @@ pub async fn start(
 }
 
 /// What step one answers.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CodeSent {
     /// Always `code_sent`.
     pub status: &'static str,
@@ -266,7 +268,7 @@ pub struct CodeSent {
 }
 
 /// What step two answers: the new customer and where its admin signs in.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Registered {
     /// Always `registered`.
     pub status: &'static str,

@@ -39,10 +39,11 @@ pub(crate) async fn count(
 
 pub(crate) use super::throttle::clear;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub email: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub password: Option<SecretString>,
 }
 

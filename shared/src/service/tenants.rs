@@ -18,7 +18,7 @@ use crate::ports::{Condition, Item, Key, Query, SortRange, StoreError, WriteOp};
 use crate::store::keys;
 
 /// A tenant as the operator sees it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TenantView {
     #[serde(flatten)]
     pub tenant: Tenant,
@@ -27,7 +27,7 @@ pub struct TenantView {
 }
 
 /// A tenant just created, with its first owner.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedTenant {
     #[serde(flatten)]
     pub tenant: TenantView,

@@ -1226,3 +1226,12 @@ async fn an_idempotency_key_is_free_again_after_24_hours_and_after_an_abandoned_
         Begin::Proceed(_)
     ));
 }
+
+#[tokio::test]
+async fn the_local_server_serves_the_api_document() {
+    let app = spawn_app().await;
+    let r = app.get("", "/openapi.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body, functions::openapi::document());
+    assert_eq!(r.body["openapi"], "3.1.0");
+}

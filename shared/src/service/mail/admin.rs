@@ -16,7 +16,7 @@ use crate::store::keys;
 
 /// An outbox email as the operator sees it (its context, which may hold a code or a
 /// link, is never shown).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EmailView {
     pub id: EmailId,
     pub template: Template,

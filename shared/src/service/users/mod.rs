@@ -48,13 +48,18 @@ use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
 
 /// `POST /v1/customers/{id}/users`; merged with the stored user for `PATCH`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserDraft {
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::model::input::never_shown"
+    )]
+    #[schema(value_type = Option<String>)]
     pub password: Option<SecretString>,
     /// Only `user`: a customer has one admin.
     #[serde(default, skip_serializing_if = "Option::is_none")]

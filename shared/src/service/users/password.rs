@@ -17,10 +17,12 @@ use crate::service::throttle::{self, Limit};
 use crate::service::{identity, to_data};
 
 /// `POST /t/{slug}/password` as JSON.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
+    #[schema(value_type = Option<String>)]
     pub token: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
     pub password: Option<SecretString>,
     /// Instead of a token and a password: ask for a link to set a new password.
     pub email: Option<String>,
@@ -34,7 +36,7 @@ impl SetPassword {
 }
 
 /// What setting a password through a link answers: whose it was and where to sign in.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PasswordSet {
     /// Always `password_set`.
     pub status: &'static str,
@@ -72,7 +74,7 @@ pub const RESETS_PER_EMAIL: Limit = Limit {
 
 /// What asking for a reset link answers: the same whether or not the email has an
 /// account, so the form tells nobody which addresses do.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ResetRequested {
     /// Always `reset_requested`.
     pub status: &'static str,

@@ -1,0 +1,717 @@
+//! The API document (OpenAPI 3.1), generated from the route table and the request and
+//! response types (`utoipa`'s `ToSchema` on the domain's drafts and views). The local
+//! server serves it at `GET /openapi.json`; `docs/openapi.json` is the committed copy, and
+//! a test fails when the two differ.
+//!
+//! The route table says method, path, permission (hence the credentials an operation
+//! takes) and nothing about bodies: [`operation`] adds, per route, its summary, body,
+//! query parameters and answer. A route it does not describe fails a test.
+
+use std::sync::LazyLock;
+
+use serde_json::{Value, json};
+use tenantry::access::Permission;
+use tenantry::model::branding::{Branding, BrandingDraft};
+use tenantry::model::customer::{CustomerDraft, CustomerUserView, CustomerView};
+use tenantry::model::member::MemberDraft;
+use tenantry::model::tenant::TenantDraft;
+use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
+use tenantry::service::email_change::{Confirmation, EmailChanged};
+use tenantry::service::links::LinkSent;
+use tenantry::service::mail::EmailView;
+use tenantry::service::me::Me;
+use tenantry::service::members::MemberView;
+use tenantry::service::registration::{CodeSent, Registered, Registration, Verification};
+use tenantry::service::sign_in::SignIn;
+use tenantry::service::tenants::{CreatedTenant, TenantView};
+use tenantry::service::users::{PasswordSet, ResetRequested, SetPassword, UserDraft};
+use utoipa::ToSchema;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder,
+    Ref, RefOr, Required, ResponseBuilder, Schema,
+};
+
+use crate::api::handlers::TokenView;
+use crate::routes::{ROUTES, Route};
+
+type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// `T` and every schema it refers to, registered; a reference to it.
+fn schema<T: ToSchema>(all: &mut Schemas) -> Ref {
+    all.push((T::name().into_owned(), T::schema()));
+    T::schemas(all);
+    Ref::from_schema_name(T::name())
+}
+
+/// A page of a listing of `T` (`{"data": [...], "next_cursor": ...}`), registered as
+/// `<T>Page`.
+fn page<T: ToSchema>(all: &mut Schemas) -> Ref {
+    let item = schema::<T>(all);
+    let name = format!("{}Page", T::name().trim_end_matches("View"));
+    let cursor = ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .description(Some(
+            "Pass back as `cursor` for the next page; `null` on the last page.",
+        ));
+    let page = ObjectBuilder::new()
+        .property("data", ArrayBuilder::new().items(item))
+        .required("data")
+        .property("next_cursor", cursor)
+        .required("next_cursor");
+    all.push((name.clone(), page.into()));
+    Ref::from_schema_name(name)
+}
+
+/// What one route takes and answers, beyond the route table.
+struct Operation {
+    summary: &'static str,
+    /// The JSON body's schema.
+    body: Option<Ref>,
+    /// Query parameters: name, required, description.
+    query: &'static [(&'static str, bool, &'static str)],
+    /// The success answer: status, and its JSON schema (`None`: no body).
+    answer: (u16, Answer),
+    /// Another success answer some requests get (status, description, schema).
+    also: Option<(u16, &'static str, Ref)>,
+}
+
+enum Answer {
+    Json(Ref),
+    Html,
+    Empty,
+}
+
+const PAGING: &[(&str, bool, &str)] = &[
+    ("limit", false, "Items per page, 1 to 100 (default 20)."),
+    (
+        "cursor",
+        false,
+        "The `next_cursor` of the previous page, unchanged.",
+    ),
+];
+
+const EMAILS_QUERY: &[(&str, bool, &str)] = &[
+    ("state", true, "`dead`: the emails given up on."),
+    PAGING[0],
+    PAGING[1],
+];
+
+const CUSTOMERS_QUERY: &[(&str, bool, &str)] = &[
+    ("q", false, "Words the company name starts with."),
+    (
+        "status",
+        false,
+        "`active`, `inactive`, `suspended` or `deleted`.",
+    ),
+    PAGING[0],
+    PAGING[1],
+];
+
+/// Every route's operation. `None` for a route this module does not describe yet (a
+/// test fails on it).
+fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
+    use Answer::{Empty, Html, Json};
+    let op = |summary, body, answer| Operation {
+        summary,
+        body,
+        query: &[],
+        answer,
+        also: None,
+    };
+    Some(match route.name {
+        "TENANTS_CREATE" => op(
+            "Create a tenant (a partner or a reseller) with its first owner",
+            Some(schema::<TenantDraft>(all)),
+            (201, Json(schema::<CreatedTenant>(all))),
+        ),
+        "TENANTS_LIST" => Operation {
+            query: PAGING,
+            ..op("List tenants", None, (200, Json(page::<TenantView>(all))))
+        },
+        "TENANTS_GET" => op(
+            "Read a tenant",
+            None,
+            (200, Json(schema::<TenantView>(all))),
+        ),
+        "TENANTS_UPDATE" => op(
+            "Change a tenant (JSON merge patch)",
+            Some(schema::<TenantDraft>(all)),
+            (200, Json(schema::<TenantView>(all))),
+        ),
+        "TENANTS_PROVISION" => op(
+            "Finish a tenant's provisioning (its customer login pool)",
+            None,
+            (200, Json(schema::<TenantView>(all))),
+        ),
+        "TENANT_API_KEYS_CREATE" => op(
+            "Issue an API key for a tenant (its secret is shown once)",
+            Some(schema::<ApiKeyDraft>(all)),
+            (201, Json(schema::<IssuedApiKey>(all))),
+        ),
+        "TENANT_EMAILS_LIST" => Operation {
+            query: EMAILS_QUERY,
+            ..op(
+                "List a tenant's dead-lettered emails",
+                None,
+                (200, Json(page::<EmailView>(all))),
+            )
+        },
+        "TENANT_EMAILS_REDRIVE" => op(
+            "Give a dead-lettered email another round of tries",
+            None,
+            (200, Json(schema::<EmailView>(all))),
+        ),
+        "TENANT_BRANDING_GET" => op(
+            "Read a tenant's branding",
+            None,
+            (200, Json(schema::<Branding>(all))),
+        ),
+        "TENANT_BRANDING_PUT" => op(
+            "Replace a tenant's branding",
+            Some(schema::<BrandingDraft>(all)),
+            (200, Json(schema::<Branding>(all))),
+        ),
+        "API_KEYS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the tenant's API keys",
+                None,
+                (200, Json(page::<tenantry::model::api_key::ApiKey>(all))),
+            )
+        },
+        "API_KEYS_CREATE" => op(
+            "Issue an API key (its secret is shown once)",
+            Some(schema::<ApiKeyDraft>(all)),
+            (201, Json(schema::<IssuedApiKey>(all))),
+        ),
+        "API_KEYS_DELETE" => op("Revoke an API key", None, (204, Empty)),
+        "MEMBERS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the tenant's staff",
+                None,
+                (200, Json(page::<MemberView>(all))),
+            )
+        },
+        "MEMBERS_CREATE" => op(
+            "Invite a staff member",
+            Some(schema::<MemberDraft>(all)),
+            (201, Json(schema::<MemberView>(all))),
+        ),
+        "MEMBERS_GET" => op(
+            "Read a staff member",
+            None,
+            (200, Json(schema::<MemberView>(all))),
+        ),
+        "MEMBERS_UPDATE" => op(
+            "Change a staff member (JSON merge patch)",
+            Some(schema::<MemberDraft>(all)),
+            (200, Json(schema::<MemberView>(all))),
+        ),
+        "MEMBERS_DELETE" => op("Remove a staff member", None, (204, Empty)),
+        "MEMBERS_RESET_PASSWORD" => op(
+            "Email a staff member a link to set a password",
+            None,
+            (202, Json(schema::<LinkSent>(all))),
+        ),
+        "CUSTOMERS_LIST" => Operation {
+            query: CUSTOMERS_QUERY,
+            ..op(
+                "List and search customers, by company name",
+                None,
+                (200, Json(page::<CustomerView>(all))),
+            )
+        },
+        "CUSTOMERS_CREATE" => op(
+            "Create a customer with its admin",
+            Some(schema::<CustomerDraft>(all)),
+            (201, Json(schema::<CustomerView>(all))),
+        ),
+        "CUSTOMERS_GET" => op(
+            "Read a customer",
+            None,
+            (200, Json(schema::<CustomerView>(all))),
+        ),
+        "CUSTOMERS_UPDATE" => op(
+            "Change a customer (JSON merge patch)",
+            Some(schema::<CustomerDraft>(all)),
+            (200, Json(schema::<CustomerView>(all))),
+        ),
+        "CUSTOMERS_DELETE" => Operation {
+            query: &[(
+                "confirm",
+                true,
+                "`true`: the customer can be restored for 30 days, then it is purged.",
+            )],
+            ..op(
+                "Delete a customer (restorable for 30 days)",
+                None,
+                (200, Json(schema::<CustomerView>(all))),
+            )
+        },
+        "CUSTOMERS_DEACTIVATE" => op(
+            "Deactivate a customer",
+            None,
+            (200, Json(schema::<CustomerView>(all))),
+        ),
+        "CUSTOMERS_SUSPEND" => op(
+            "Suspend a customer",
+            None,
+            (200, Json(schema::<CustomerView>(all))),
+        ),
+        "CUSTOMERS_REACTIVATE" => op(
+            "Reactivate a customer",
+            None,
+            (200, Json(schema::<CustomerView>(all))),
+        ),
+        "CUSTOMERS_RESTORE" => op(
+            "Restore a deleted customer",
+            None,
+            (200, Json(schema::<CustomerView>(all))),
+        ),
+        "CUSTOMER_USERS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List a customer's users",
+                None,
+                (200, Json(page::<CustomerUserView>(all))),
+            )
+        },
+        "CUSTOMER_USERS_CREATE" => op(
+            "Add a user to a customer",
+            Some(schema::<UserDraft>(all)),
+            (201, Json(schema::<CustomerUserView>(all))),
+        ),
+        "CUSTOMER_USERS_GET" => op(
+            "Read a customer's user",
+            None,
+            (200, Json(schema::<CustomerUserView>(all))),
+        ),
+        "CUSTOMER_USERS_UPDATE" => op(
+            "Change a customer's user (JSON merge patch)",
+            Some(schema::<UserDraft>(all)),
+            (200, Json(schema::<CustomerUserView>(all))),
+        ),
+        "CUSTOMER_USERS_DELETE" => op("Remove a customer's user", None, (204, Empty)),
+        "CUSTOMER_USERS_RESET_PASSWORD" => op(
+            "Email a customer's user a link to set a new password",
+            None,
+            (202, Json(schema::<LinkSent>(all))),
+        ),
+        "CUSTOMER_USERS_DEACTIVATE" => op(
+            "Deactivate a customer's user",
+            None,
+            (200, Json(schema::<CustomerUserView>(all))),
+        ),
+        "CUSTOMER_USERS_REACTIVATE" => op(
+            "Reactivate a customer's user",
+            None,
+            (200, Json(schema::<CustomerUserView>(all))),
+        ),
+        "ME" => op("Who am I", None, (200, Json(schema::<Me>(all)))),
+        "LOGIN_PAGE" => op("The tenant's login page", None, (200, Html)),
+        "REGISTER_PAGE" => op("The tenant's registration page", None, (200, Html)),
+        "PASSWORD_PAGE" => Operation {
+            query: &[("token", false, "A password link's token.")],
+            ..op(
+                "The page that sets a password from a link, or asks for one",
+                None,
+                (200, Html),
+            )
+        },
+        "EMAIL_CHANGE_PAGE" => Operation {
+            query: &[("token", false, "An email change's token.")],
+            ..op("The page that confirms a new email", None, (200, Html))
+        },
+        "SIGN_IN" => op(
+            "Sign a customer user in (or the login page's form)",
+            Some(schema::<SignIn>(all)),
+            (200, Json(schema::<TokenView>(all))),
+        ),
+        "STAFF_SIGN_IN" => op(
+            "Sign a staff member in",
+            Some(schema::<SignIn>(all)),
+            (200, Json(schema::<TokenView>(all))),
+        ),
+        "REGISTER" => op(
+            "Register a company: step one, a code by email (or the page's form)",
+            Some(schema::<Registration>(all)),
+            (202, Json(schema::<CodeSent>(all))),
+        ),
+        "REGISTER_VERIFY" => op(
+            "Register a company: step two, the code and a password (or the page's form)",
+            Some(schema::<Verification>(all)),
+            (201, Json(schema::<Registered>(all))),
+        ),
+        "PASSWORD_SET" => Operation {
+            also: Some((
+                202,
+                "An email alone: a reset link is on its way if the email has an account.",
+                schema::<ResetRequested>(all),
+            )),
+            ..op(
+                "Set a password from a link's token, or ask for a link by email (or the page's forms)",
+                Some(schema::<SetPassword>(all)),
+                (200, Json(schema::<PasswordSet>(all))),
+            )
+        },
+        "EMAIL_CHANGE_CONFIRM" => op(
+            "Confirm a new email from its link (or the page's form)",
+            Some(schema::<Confirmation>(all)),
+            (200, Json(schema::<EmailChanged>(all))),
+        ),
+        _ => return None,
+    })
+}
+
+/// The credentials a route takes, by its permission (security scheme names).
+fn credentials(permission: Permission) -> &'static [&'static str] {
+    match permission {
+        Permission::Public => &[],
+        Permission::ManageTenants => &["operatorKey"],
+        Permission::Me => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
+        p if p.is_customer_users() => &["tenantKey", "staffToken", "customerToken"],
+        _ => &["tenantKey", "staffToken"],
+    }
+}
+
+fn problem_schema() -> RefOr<Schema> {
+    serde_json::from_value(json!({
+        "type": "object",
+        "description": "An error (RFC 9457 problem details). `type` names the kind of problem; `errors` lists every bad field of a 422; other members add what the kind says (e.g. `field`, `allowed_transitions`).",
+        "required": ["type", "title", "status", "detail", "request_id"],
+        "properties": {
+            "type": {"type": "string", "examples": ["urn:tenantry:problem:invalid"]},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "request_id": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "detail"],
+                    "properties": {"field": {"type": "string"}, "detail": {"type": "string"}}
+                }
+            }
+        },
+        "additionalProperties": true
+    }))
+    .unwrap_or_else(|_| ObjectBuilder::new().into())
+}
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::api::problem::CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// The `{name}` segments of a path.
+fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
+
+fn build() -> OpenApi {
+    let mut all: Schemas = Vec::new();
+    all.push(("Problem".into(), problem_schema()));
+    let mut paths = PathsBuilder::new();
+    for route in ROUTES {
+        let Some(op) = operation(route, &mut all) else {
+            continue;
+        };
+        let method = match route.method.as_str() {
+            "GET" => HttpMethod::Get,
+            "POST" => HttpMethod::Post,
+            "PUT" => HttpMethod::Put,
+            "PATCH" => HttpMethod::Patch,
+            _ => HttpMethod::Delete,
+        };
+        let tag = route
+            .path
+            .trim_start_matches("/v1/")
+            .trim_start_matches("/t/{slug}/")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let tag = if route.path.starts_with("/t/") {
+            "pages and logins"
+        } else {
+            tag
+        };
+        let mut b = OperationBuilder::new()
+            .operation_id(Some(route.binary))
+            .summary(Some(op.summary))
+            .tag(tag);
+        for name in path_params(route.path) {
+            let (pattern, description) = match name {
+                "tenant_id" => (Some("^ten_[0-9a-f]{32}$"), "The tenant's id."),
+                "customer_id" => (Some("^cus_[0-9a-f]{32}$"), "The customer's id."),
+                "user_id" => (Some("^usr_[0-9a-f]{32}$"), "The user's id."),
+                "member_id" => (Some("^mem_[0-9a-f]{32}$"), "The staff member's id."),
+                "key_id" => (Some("^key_[0-9a-f]{32}$"), "The API key's id."),
+                "email_id" => (Some("^eml_[0-9a-f]{32}$"), "The email's id."),
+                _ => (None, "The tenant's slug, as in its login page's address."),
+            };
+            let s = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(pattern);
+            b = b.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(Some(description))
+                    .schema(Some(s)),
+            );
+        }
+        for (name, required, description) in op.query {
+            b = b.parameter(
+                ParameterBuilder::new()
+                    .name(*name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(if *required {
+                        Required::True
+                    } else {
+                        Required::False
+                    })
+                    .description(Some(*description))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+        }
+        if route.method == http::Method::PATCH {
+            b = b.parameter(
+                ParameterBuilder::new()
+                    .name("If-Match")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "The `version` last read: a change since is refused (412).",
+                    ))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+        }
+        if route.method == http::Method::POST && !route.permission.is_public() {
+            b = b.parameter(
+                ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "Retries with the same key get the first answer again, and change nothing.",
+                    ))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .max_length(Some(255)),
+                    )),
+            );
+        }
+        if let Some(body) = op.body {
+            let content = || ContentBuilder::new().schema(Some(body.clone())).build();
+            let mut rb = RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content("application/json", content());
+            if route.method == http::Method::PATCH {
+                rb = rb.content("application/merge-patch+json", content());
+            }
+            b = b.request_body(Some(rb.build()));
+        }
+        let (status, answer) = op.answer;
+        let mut ok = ResponseBuilder::new().description(match status {
+            201 => "Created.",
+            202 => "Accepted: it is on its way.",
+            204 => "Done.",
+            _ => "OK.",
+        });
+        ok = match answer {
+            Answer::Json(r) => ok.content(
+                "application/json",
+                ContentBuilder::new().schema(Some(r)).build(),
+            ),
+            Answer::Html => ok.content(
+                "text/html; charset=utf-8",
+                ContentBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            ),
+            Answer::Empty => ok,
+        };
+        if status == 201 && route.permission != Permission::Public {
+            ok = ok.header(
+                "Location",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some("Where the new resource is."))
+                    .build(),
+            );
+        }
+        b = b.response(status.to_string(), ok.build());
+        if let Some((status, description, r)) = op.also {
+            b = b.response(
+                status.to_string(),
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(r)).build(),
+                    )
+                    .build(),
+            );
+        }
+        b = b
+            .response(
+                "400",
+                problem("Malformed: not one JSON object, an unknown field, a bad query."),
+            )
+            .response(
+                "404",
+                problem("Not found, or another tenant's: they look the same."),
+            )
+            .response(
+                "422",
+                problem("Invalid values; `errors` names every bad field."),
+            )
+            .response("default", problem("Any other error, as problem details."));
+        if !route.permission.is_public() {
+            b = b
+                .response("401", problem("No valid credential."))
+                .response("403", problem("A known caller without the permission."));
+        }
+        let names = credentials(route.permission);
+        if !names.is_empty() {
+            b = b.securities(Some(
+                names
+                    .iter()
+                    .map(|n| SecurityRequirement::new(*n, Vec::<String>::new())),
+            ));
+        }
+        paths = paths.path(route.path, PathItem::new(method, b.build()));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.dedup_by(|a, b| a.0 == b.0);
+    let bearer = |description: &str| {
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(description))
+                .build(),
+        )
+    };
+    let components = ComponentsBuilder::new()
+        .schemas_from_iter(all)
+        .security_scheme(
+            "operatorKey",
+            bearer("The platform operator's API key (`tk_...`)."),
+        )
+        .security_scheme(
+            "tenantKey",
+            bearer("A tenant's API key (`tk_...`), owner or member."),
+        )
+        .security_scheme(
+            "staffToken",
+            bearer("A staff member's access token (`POST /t/{slug}/staff/login`)."),
+        )
+        .security_scheme(
+            "customerToken",
+            bearer("A customer user's access token (`POST /t/{slug}/login`)."),
+        )
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Tenantry")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The control plane for partners' and resellers' customer accounts. Errors are problem details (`application/problem+json`). Lists are paged by cursor: `limit` (1-100) and `cursor`, answered with `next_cursor` (`null` on the last page).",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components))
+        .build()
+}
+
+static DOCUMENT: LazyLock<Value> =
+    LazyLock::new(|| serde_json::to_value(build()).unwrap_or(Value::Null));
+
+/// The API document, as JSON.
+pub fn document() -> &'static Value {
+    &DOCUMENT
+}
+
+/// The routes the document does not describe (it should be none).
+pub fn undescribed() -> Vec<&'static str> {
+    let mut all = Vec::new();
+    ROUTES
+        .iter()
+        .filter(|r| operation(r, &mut all).is_none())
+        .map(|r| r.name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document_with_its_method_and_credentials() {
+        assert_eq!(
+            undescribed(),
+            Vec::<&str>::new(),
+            "routes without an operation"
+        );
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        for r in ROUTES {
+            let op = &doc["paths"][r.path][r.method.as_str().to_ascii_lowercase()];
+            assert_eq!(op["operationId"], r.binary, "{} {}", r.method, r.path);
+            let security = op["security"].as_array().map(Vec::len).unwrap_or(0);
+            assert_eq!(
+                security == 0,
+                r.permission.is_public(),
+                "{}: public routes and only they take no credential",
+                r.binary
+            );
+        }
+        // Every reference resolves.
+        let text = doc.to_string();
+        for (at, _) in text.match_indices("#/components/schemas/") {
+            let name: String = text[at + 21..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                doc["components"]["schemas"].get(&name).is_some(),
+                "no schema {name}"
+            );
+        }
+    }
+
+    /// `docs/openapi.json` is what the code generates (`tenantry openapi > docs/openapi.json`).
+    #[test]
+    fn the_committed_document_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+        let committed: Value = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        assert!(
+            &committed == document(),
+            "docs/openapi.json is not current: run `cargo run --bin tenantry -- openapi > docs/openapi.json`"
+        );
+    }
+}
