@@ -184,4 +184,9 @@ tenantry_env_up() {
   tenantry_log "moto on $AWS_ENDPOINT_URL (pid $TENANTRY_MOTO_PID), table $TENANTRY_TEST_TABLE"
 }
 
-tenantry_env_up || return 1 2>/dev/null || exit 1
+# TENANTRY_ENV_VENV_ONLY=1: the virtualenv only, no moto (scripts/fuzz).
+if [ "${TENANTRY_ENV_VENV_ONLY:-}" = 1 ]; then
+  tenantry_ensure_venv || return 1 2>/dev/null || exit 1
+else
+  tenantry_env_up || return 1 2>/dev/null || exit 1
+fi

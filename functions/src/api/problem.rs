@@ -104,8 +104,11 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
             extra,
         } => {
             let mut p = problem(StatusCode::CONFLICT, kind, "Conflict", detail);
+            // Extras add to the problem; they never replace its own members.
             for (k, v) in extra {
-                p.body[k] = v.clone();
+                if p.body.get(k).is_none() {
+                    p.body[k] = v.clone();
+                }
             }
             p
         }

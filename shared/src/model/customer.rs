@@ -403,7 +403,7 @@ impl Customer {
                 ),
             );
             if let Error::Conflict { extra, .. } = &mut e {
-                extra.insert("status".into(), json!(self.status));
+                extra.insert("customer_status".into(), json!(self.status));
                 extra.insert("allowed_transitions".into(), json!(allowed));
             }
             return Err(e);

@@ -498,6 +498,9 @@ async fn the_lifecycle_moves_only_along_allowed_transitions() {
         r.body["allowed_transitions"],
         json!(["suspend", "reactivate", "delete"])
     );
+    // The problem's `status` is the HTTP status (RFC 9457); the customer's is its own member.
+    assert_eq!(r.body["status"], 409);
+    assert_eq!(r.body["customer_status"], "inactive");
     let r = app.post(&t.owner_key, &act("suspend"), json!({})).await;
     assert_eq!(r.field("status"), "suspended");
     let r = app.post(&t.owner_key, &act("reactivate"), json!({})).await;
