@@ -7,6 +7,7 @@ mod browser;
 mod customer_logins;
 mod customer_users;
 mod due_work;
+mod hostile;
 mod identity;
 mod isolation;
 mod lambda;
