@@ -1613,3 +1613,35 @@ async fn the_authorizer_event_authorizes_its_key() {
         serde_json::json!({"kind": "staff", "tenant_id": tenant, "role": "owner", "actor": key_id})
     );
 }
+
+/// The README's two commands are the ones that work: its test command is the one CI runs
+/// (`.ci/run`), and its run command names the local binary and a subcommand it has.
+#[test]
+fn the_readme_commands_are_the_ones_ci_and_the_binary_use() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let block_after = |heading: &str| -> String {
+        let rest = readme
+            .split(heading)
+            .nth(1)
+            .unwrap_or_else(|| panic!("README.md has no {heading}"));
+        rest.split("```sh\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap_or_else(|| panic!("no command under {heading}"))
+            .trim()
+            .to_owned()
+    };
+    let test = block_after("## Test it");
+    let ci = std::fs::read_to_string(repo().join(".ci/run")).expect(".ci/run");
+    assert!(
+        ci.lines().any(|l| l.trim() == format!("bash {test}")),
+        "`.ci/run` does not run the README's test command `{test}`"
+    );
+    let run = block_after("## Run it");
+    assert!(
+        run.contains("--bin tenantry") && run.ends_with(" serve"),
+        "the README's run command: {run}"
+    );
+    let cli = std::fs::read_to_string(repo().join("functions/src/bin/tenantry.rs")).expect("cli");
+    assert!(cli.contains("Serve {"), "the CLI has a serve subcommand");
+}
