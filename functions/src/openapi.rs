@@ -383,12 +383,24 @@ fn credentials(permission: Permission) -> &'static [&'static str] {
 }
 
 fn problem_schema() -> RefOr<Schema> {
+    let kinds: Vec<String> = tenantry::error::PROBLEM_TYPES
+        .iter()
+        .map(|(kind, _, _)| format!("urn:tenantry:problem:{kind}"))
+        .collect();
+    let catalogue: Vec<String> = tenantry::error::PROBLEM_TYPES
+        .iter()
+        .map(|(kind, status, meaning)| format!("- `{kind}` ({status}): {meaning}"))
+        .collect();
     serde_json::from_value(json!({
         "type": "object",
         "description": "An error (RFC 9457 problem details). `type` names the kind of problem; `errors` lists every bad field of a 422; other members add what the kind says (e.g. `field`, `allowed_transitions`).",
         "required": ["type", "title", "status", "detail", "request_id"],
         "properties": {
-            "type": {"type": "string", "examples": ["urn:tenantry:problem:invalid"]},
+            "type": {
+                "type": "string",
+                "enum": kinds,
+                "description": format!("The kinds of problem:\n{}", catalogue.join("\n")),
+            },
             "title": {"type": "string"},
             "status": {"type": "integer"},
             "detail": {"type": "string"},
