@@ -2,6 +2,7 @@
 //! them — one Lambda binary per route, and the local server with every route.
 
 pub mod api;
+pub mod demo;
 pub mod lambda;
 pub mod openapi;
 pub mod pages;
@@ -10,6 +11,11 @@ pub mod server;
 
 /// JSON logs through `tracing`, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
+    init_tracing_at(tracing::Level::INFO)
+}
+
+/// `init_tracing`, with `default` when `RUST_LOG` says nothing (the demo: warnings only).
+pub fn init_tracing_at(default: tracing::Level) {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -19,7 +25,7 @@ pub fn init_tracing() {
     let filter: Targets = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+        .unwrap_or_else(|| Targets::new().with_default(default));
     let _ = tracing_subscriber::fmt()
         .json()
         // A request's span (its request id) on every line logged while serving it.

@@ -36,6 +36,10 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:3000", env = "TENANTRY_ADDR")]
         addr: SocketAddr,
+        /// Seed a demo partner (its key, branding, customers and users) on first start,
+        /// print what to try, and log warnings only (unless RUST_LOG says otherwise).
+        #[arg(long)]
+        demo: bool,
     },
     /// Purge customers deleted more than 30 days ago, once.
     Purge,
@@ -84,8 +88,13 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    functions::init_tracing();
     let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Serve { demo: true, .. });
+    functions::init_tracing_at(if quiet {
+        tracing::Level::WARN
+    } else {
+        tracing::Level::INFO
+    });
     if let Command::Openapi = cli.command {
         println!(
             "{}",
@@ -95,7 +104,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let deps = open(&cli.data)?;
     match cli.command {
-        Command::Serve { addr } => {
+        Command::Serve { addr, demo } => {
             let admin_key = match std::env::var("TENANTRY_ADMIN_KEY") {
                 Ok(k) if !k.is_empty() => k,
                 _ => {
@@ -150,6 +159,21 @@ async fn run() -> anyhow::Result<()> {
                     tokio::time::sleep(MAIL_POLL).await;
                 }
             });
+            if demo {
+                let seeded = functions::demo::seed(&deps)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("seeding the demo: {e}"))?;
+                let outbox_dir = cli.data.join("outbox");
+                println!(
+                    "{}",
+                    functions::demo::banner(
+                        &format!("http://{bound}"),
+                        &admin_key,
+                        seeded.as_ref(),
+                        &outbox_dir.display().to_string()
+                    )
+                );
+            }
             let router = functions::server::router_with_jwks(Arc::new(App::all(deps)), jwks);
             functions::server::serve_router(listener, router).await?;
         }

@@ -792,3 +792,60 @@ async fn a_tenant_made_before_pools_existed_is_provisioned_in_place() {
         .expect("the page");
     assert_eq!(page.status(), 200, "the slug now names its tenant");
 }
+
+/// `tenantry serve --demo`: one seeding makes a partner to try everything with, and a
+/// second start on the same data seeds nothing again.
+#[tokio::test]
+async fn the_demo_seeds_a_partner_whose_admin_signs_in_and_whose_key_works() {
+    use functions::demo;
+    let (app, _dir) = tenantry_tests::app::spawn_app_with_logins().await;
+    let seeded = demo::seed(&app.deps)
+        .await
+        .expect("seeded")
+        .expect("a first seeding");
+    assert!(demo::seed(&app.deps).await.expect("second").is_none());
+    let list = app.get(&seeded.owner_key, "/v1/customers").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let names: Vec<&str> = list.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|c| c["company"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Contoso Ltd", "Fabrikam Inc", "Northwind Traders"]);
+    let signed_in = app
+        .send(
+            Method::POST,
+            "",
+            &format!("/t/{}/login", demo::SLUG),
+            Some(json!({"email": demo::ADMIN_EMAIL, "password": demo::ADMIN_PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let token = signed_in.field("access_token").to_owned();
+    let me = app.get(&token, "/v1/me").await;
+    assert_eq!(me.body["customer"]["name"], "Northwind Traders");
+    let users = app
+        .get(
+            &token,
+            &format!(
+                "/v1/customers/{}/users",
+                me.body["customer"]["id"].as_str().unwrap_or_default()
+            ),
+        )
+        .await;
+    assert_eq!(
+        users.body["data"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        users.body
+    );
+    let banner = demo::banner(
+        "http://127.0.0.1:3000",
+        "tk_op",
+        Some(&seeded),
+        "/tmp/outbox",
+    );
+    assert!(banner.contains(&seeded.owner_key) && banner.contains("/t/demo/login"));
+}
