@@ -178,6 +178,22 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             Some(schema::<BrandingDraft>(all)),
             (200, Json(schema::<Branding>(all))),
         ),
+        "OPERATOR_KEYS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the operator's API keys",
+                None,
+                (
+                    200,
+                    Json(page::<tenantry::service::operator_keys::OperatorKey>(all)),
+                ),
+            )
+        },
+        "OPERATOR_KEYS_DELETE" => op(
+            "Revoke an operator key (not the one the request is made with)",
+            None,
+            (204, Empty),
+        ),
         "API_KEYS_LIST" => Operation {
             query: PAGING,
             ..op(

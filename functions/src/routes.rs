@@ -137,6 +137,8 @@ routes! {
     REGISTER_VERIFY: POST "/t/{slug}/register/verify" => register_verify, "register-verify", Public, IDENTITY;
     TENANT_BRANDING_GET: GET "/v1/tenants/{tenant_id}/branding" => branding_get, "tenant-branding-get", ManageTenants, STORE;
     TENANT_BRANDING_PUT: PUT "/v1/tenants/{tenant_id}/branding" => branding_put, "tenant-branding-put", ManageTenants, STORE;
+    OPERATOR_KEYS_LIST: GET "/v1/operator-keys" => operator_keys_list, "operator-keys-list", ManageTenants, STORE;
+    OPERATOR_KEYS_DELETE: DELETE "/v1/operator-keys/{key_id}" => operator_keys_delete, "operator-keys-delete", ManageTenants, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

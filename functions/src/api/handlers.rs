@@ -14,8 +14,8 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
-    api_keys, customers, email_change, mail, me, members, registration, sign_in, staff, tenants,
-    users,
+    api_keys, customers, email_change, mail, me, members, operator_keys, registration, sign_in,
+    staff, tenants, users,
 };
 
 use super::{Ctx, Reply};
@@ -101,6 +101,18 @@ pub async fn branding_put(cx: Ctx<'_>) -> Result {
     let scope = cx.operator_on_tenant()?;
     let draft: BrandingDraft = parse_json(cx.body)?;
     Reply::ok(&tenants::set_branding(cx.deps, &scope, &draft).await?)
+}
+
+pub async fn operator_keys_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&operator_keys::list(cx.deps, limit, cursor).await?)
+}
+
+pub async fn operator_keys_delete(cx: Ctx<'_>) -> Result {
+    let key = ApiKeyId::parse(cx.param("key_id"))?;
+    let caller = cx.principal.map(|p| p.actor()).unwrap_or_default();
+    operator_keys::delete(cx.deps, caller, &key).await?;
+    Ok(Reply::no_content())
 }
 
 pub async fn me_get(cx: Ctx<'_>) -> Result {

@@ -190,7 +190,8 @@ async fn touch(deps: &Deps, lookup: &KeyLookup) {
 }
 
 /// Registers an operator key with this secret (idempotent): the local server does this
-/// for `TENANTRY_ADMIN_KEY`.
+/// for `TENANTRY_ADMIN_KEY`. Its lookup (by hash) and its entry in the operator's key
+/// list are written together; a key registered before the list existed gets its entry.
 pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, Error> {
     if !secret.starts_with(SECRET_PREFIX) || secret.len() < SECRET_PREFIX.len() + 16 {
         return Err(Error::invalid(
@@ -200,21 +201,47 @@ pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, 
     }
     let hash = api_key::hash_secret(secret);
     let key = keys::api_key_lookup(&hash);
+    let now = deps.clock.now();
+    let entry = |id: &ApiKeyId| -> Result<Item, Error> {
+        let listed = super::operator_keys::Entry {
+            key: super::operator_keys::OperatorKey {
+                id: id.clone(),
+                hint: api_key::hint(secret),
+                created_at: now,
+            },
+            secret_hash: hash.clone(),
+        };
+        Ok(Item::new(keys::operator_key(id), super::to_data(&listed)?))
+    };
     if let Some(item) = deps.store.get(&key).await? {
         let existing: KeyLookup = super::from_item(&item)?;
+        if deps
+            .store
+            .get(&keys::operator_key(&existing.key_id))
+            .await?
+            .is_none()
+        {
+            deps.store
+                .put(entry(&existing.key_id)?, Condition::NotExists)
+                .await
+                .or_else(|e| match e {
+                    crate::ports::StoreError::ConditionFailed => Ok(()),
+                    e => Err(e),
+                })?;
+        }
         return Ok(existing.key_id.to_string());
     }
     let lookup = KeyLookup {
         key_id: ApiKeyId::generate(),
         tenant_id: None,
         role: None,
-        secret_hash: hash,
+        secret_hash: hash.clone(),
     };
     deps.store
-        .put(
-            Item::new(key, super::to_data(&lookup)?),
-            Condition::NotExists,
-        )
+        .transact(vec![
+            crate::ports::WriteOp::create(Item::new(key, super::to_data(&lookup)?)),
+            crate::ports::WriteOp::create(entry(&lookup.key_id)?),
+        ])
         .await?;
     Ok(lookup.key_id.to_string())
 }

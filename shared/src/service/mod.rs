@@ -13,6 +13,7 @@ pub mod links;
 pub mod mail;
 pub mod me;
 pub mod members;
+pub mod operator_keys;
 pub mod page;
 pub mod passwords;
 pub mod purge;

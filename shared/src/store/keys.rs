@@ -51,6 +51,14 @@ pub fn api_key_lookup(secret_hash: &str) -> Key {
 pub fn issuer(iss_hash: &str) -> Key {
     key(format!("{PLATFORM}ISSUER#{iss_hash}"), "ISSUER")
 }
+/// The operator's keys, listed by id (the secret is looked up by its hash in
+/// `api_key_lookup`; this is what lists and revokes them).
+pub fn operator_key(key_id: &ApiKeyId) -> Key {
+    key(operator_keys_partition(), key_id.as_str())
+}
+pub fn operator_keys_partition() -> String {
+    format!("{PLATFORM}OPKEYS")
+}
 pub fn platform_idempotency(key_hash: &str) -> Key {
     key(format!("{PLATFORM}IDEM#{key_hash}"), "IDEM")
 }

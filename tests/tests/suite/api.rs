@@ -1238,3 +1238,56 @@ async fn the_local_server_serves_the_api_document() {
     assert_eq!(&r.body, functions::openapi::document());
     assert_eq!(r.body["openapi"], "3.1.0");
 }
+
+#[tokio::test]
+async fn the_operator_lists_its_keys_and_revokes_another_but_not_the_one_in_use() {
+    let app = spawn_app().await;
+    let second = "tk_a_second_operator_key_for_revocation_0001";
+    let second_id = tenantry::service::auth::register_operator_key(&app.deps, second)
+        .await
+        .unwrap();
+    let list = app.get(&app.admin_key, "/v1/operator-keys").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let keys = list.body["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(keys.len(), 2, "{}", list.body);
+    assert!(
+        !list.body.to_string().contains("secret"),
+        "no secret and no hash: {}",
+        list.body
+    );
+    assert!(keys.iter().any(|k| k["hint"] == &second[..9]));
+    // A tenant's key is not the operator.
+    let t = app.new_tenant("opkeys").await;
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/operator-keys").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Not the key in use.
+    let me = app.get(&app.admin_key, "/v1/me").await;
+    let own = me.body["key_id"].as_str().unwrap_or_default().to_owned();
+    let r = app
+        .delete(&app.admin_key, &format!("/v1/operator-keys/{own}"))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.problem_type(), "urn:tenantry:problem:key-in-use");
+    // Another: gone, and its next request is 401.
+    assert_eq!(app.get(second, "/v1/tenants").await.status, StatusCode::OK);
+    let r = app
+        .delete(&app.admin_key, &format!("/v1/operator-keys/{second_id}"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        app.get(second, "/v1/tenants").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = app
+        .delete(&app.admin_key, &format!("/v1/operator-keys/{second_id}"))
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&app.admin_key, "/v1/operator-keys").await.body["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}

@@ -1199,6 +1199,16 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     .expect("the email change's link");
             extra.push((LINK_TOKEN.into(), token));
         }
+        "operator-keys-delete" => {
+            // Another operator key, to revoke (a key cannot revoke itself).
+            let other = auth::register_operator_key(
+                &all.deps,
+                "tk_fixture_second_operator_key_0000000000000000",
+            )
+            .await
+            .expect("a second operator key");
+            extra.push(("key_0197b2a9c4d57e1f8a2b3c4d5e6f7081".into(), other));
+        }
         "members-delete" | "members-reset-password" | "staff-sign-in" => {
             // The second owner sets its password: it has a staff login.
             ok(

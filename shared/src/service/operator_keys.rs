@@ -1,0 +1,79 @@
+//! The platform operator's API keys: listed and revoked (`/v1/operator-keys`). A key is
+//! registered by the deployment (`TENANTRY_ADMIN_KEY` on the local server); its secret
+//! is looked up by hash, and its entry here (under `P#OPKEYS`) lists it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{from_item, page};
+use crate::Deps;
+use crate::error::Error;
+use crate::model::ids::ApiKeyId;
+use crate::ports::{Condition, StoreError, WriteOp};
+use crate::store::keys;
+
+/// An operator key as listed (its secret is never stored; its hash finds its lookup).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperatorKey {
+    pub id: ApiKeyId,
+    /// The first characters of the secret, to tell keys apart.
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The stored entry: the listed key and the hash that finds its lookup.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Entry {
+    #[serde(flatten)]
+    pub key: OperatorKey,
+    #[serde(default)]
+    pub secret_hash: String,
+}
+
+pub async fn list(
+    deps: &Deps,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<page::Page<OperatorKey>, Error> {
+    page::list_prefix(
+        deps,
+        "operator-keys",
+        keys::operator_keys_partition(),
+        "key_",
+        limit,
+        cursor,
+        from_item::<OperatorKey>,
+    )
+    .await
+}
+
+/// Revokes an operator key: its entry and its lookup go, so its next request is 401.
+/// Not the key the request itself is made with: revoke it with another, so nobody locks
+/// the platform out by mistake.
+pub async fn delete(deps: &Deps, caller: &str, key_id: &ApiKeyId) -> Result<(), Error> {
+    if key_id.as_str() == caller {
+        return Err(Error::conflict(
+            "key-in-use",
+            "this is the key the request is made with; revoke it with another operator key",
+        ));
+    }
+    let entry = keys::operator_key(key_id);
+    let item = deps
+        .store
+        .get(&entry)
+        .await?
+        .ok_or(Error::NotFound("operator key"))?;
+    let hash = from_item::<Entry>(&item)?.secret_hash;
+    let mut ops = vec![WriteOp::Delete {
+        key: entry,
+        condition: Condition::VersionIs(item.version),
+    }];
+    if !hash.is_empty() {
+        ops.push(WriteOp::delete(keys::api_key_lookup(&hash)));
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::NotFound("operator key")),
+        Err(e) => Err(e.into()),
+    }
+}
