@@ -200,6 +200,11 @@ pub const PROBLEM_TYPES: &[(&str, u16, &str)] = &[
         "The tenant's login pool is not ready yet.",
     ),
     (
+        "key-in-use",
+        409,
+        "The operator key the request is made with cannot revoke itself.",
+    ),
+    (
         "link-in-use",
         409,
         "Another request is using this one-time link right now.",
