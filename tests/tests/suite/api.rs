@@ -1255,7 +1255,7 @@ async fn the_operator_lists_its_keys_and_revokes_another_but_not_the_one_in_use(
         "no secret and no hash: {}",
         list.body
     );
-    assert!(keys.iter().any(|k| k["hint"] == &second[..9]));
+    assert!(keys.iter().any(|k| k["hint"] == second[..9]));
     // A tenant's key is not the operator.
     let t = app.new_tenant("opkeys").await;
     assert_eq!(
