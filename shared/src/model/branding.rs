@@ -124,10 +124,15 @@ impl Branding {
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandingDraft {
+    #[schema(min_length = 1, max_length = 100)]
     pub product_name: Option<String>,
+    #[schema(pattern = "^https://", max_length = 2048)]
     pub logo_url: Option<String>,
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub primary_color: Option<String>,
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub accent_color: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     pub support_email: Option<String>,
     pub custom_domain: Option<String>,
     pub registration_enabled: Option<bool>,

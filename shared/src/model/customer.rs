@@ -447,6 +447,7 @@ impl Customer {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyDraft {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub website: Option<String>,
     pub phone: Option<String>,
@@ -458,8 +459,11 @@ pub struct CompanyDraft {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminDraft {
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub last_name: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[serde(
         default,

@@ -77,8 +77,11 @@ pub struct Tenant {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerDraft {
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub last_name: Option<String>,
 }
 
@@ -96,12 +99,17 @@ pub struct BillingDraft {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantDraft {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// The tenant's pages' address: `/t/{slug}/...`; never changes.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
     pub slug: Option<String>,
+    #[schema(value_type = Option<TenantKind>)]
     pub kind: Option<String>,
     pub commission_rate_bps: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<OwnerDraft>,
+    #[schema(value_type = Option<InvoiceMode>)]
     pub invoice_mode: Option<String>,
     pub contact: Option<ContactDraft>,
     pub billing: Option<BillingDraft>,

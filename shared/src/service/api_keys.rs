@@ -17,7 +17,9 @@ use crate::store::keys;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyDraft {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(value_type = Option<StaffRole>)]
     pub role: Option<String>,
 }
 
