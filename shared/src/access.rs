@@ -177,10 +177,14 @@ impl CustomerScope {
     }
 }
 
+/// The platform operator's reach: only `authorize()` makes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformScope(());
+
 /// Where an authorized request may act.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
-    Platform,
+    Platform(PlatformScope),
     /// The tenant comes from the verified principal, never from the request.
     Tenant(TenantScope),
     /// One customer of one tenant, both from the verified principal.
@@ -194,7 +198,7 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
     match principal {
         _ if permission.is_public() => Ok(Scope::Public),
         Principal::Operator { .. } if permission.is_platform() || permission == Permission::Me => {
-            Ok(Scope::Platform)
+            Ok(Scope::Platform(PlatformScope(())))
         }
         Principal::Operator { .. } => Err(Error::Forbidden(
             "an operator key acts on tenants through /v1/tenants; tenant routes need a tenant key"
@@ -247,7 +251,7 @@ pub fn customer_of(scope: &Scope, customer_id: CustomerId) -> Result<CustomerSco
         }),
         Scope::Customer(own) if own.customer_id == customer_id => Ok(own.clone()),
         Scope::Customer(_) => Err(Error::NotFound("customer")),
-        Scope::Platform | Scope::Public => Err(Error::Forbidden(
+        Scope::Platform(_) | Scope::Public => Err(Error::Forbidden(
             "this route needs a tenant key or a customer admin's token".into(),
         )),
     }
@@ -257,7 +261,7 @@ pub fn customer_of(scope: &Scope, customer_id: CustomerId) -> Result<CustomerSco
 pub fn tenant_of(scope: &Scope) -> Result<&TenantScope, Error> {
     match scope {
         Scope::Tenant(t) => Ok(t),
-        Scope::Platform | Scope::Customer(_) | Scope::Public => {
+        Scope::Platform(_) | Scope::Customer(_) | Scope::Public => {
             Err(Error::Forbidden("this route needs a tenant key".into()))
         }
     }
@@ -266,7 +270,7 @@ pub fn tenant_of(scope: &Scope) -> Result<&TenantScope, Error> {
 /// The operator acting on the tenant a platform route names, with an owner's reach.
 pub fn operator_on(scope: &Scope, tenant_id: TenantId) -> Result<TenantScope, Error> {
     match scope {
-        Scope::Platform => Ok(TenantScope {
+        Scope::Platform(_) => Ok(TenantScope {
             tenant_id,
             role: StaffRole::Owner,
         }),
@@ -327,7 +331,7 @@ mod tests {
         };
         assert_eq!(
             authorize(&op, Permission::ManageTenants).unwrap(),
-            Scope::Platform
+            Scope::Platform(PlatformScope(()))
         );
         assert!(authorize(&op, Permission::ReadTenant).is_err());
         assert!(authorize(&staff(StaffRole::Owner), Permission::ManageTenants).is_err());

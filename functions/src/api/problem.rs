@@ -84,7 +84,7 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-attempts",
                 "Too many attempts",
-                "too many failed sign-ins for this email; wait and try again",
+                "too many attempts in a short while (sign-ins, codes, links or forms); wait the seconds Retry-After says and try again",
             );
             p.body["retry_after_seconds"] = json!(retry_after_seconds);
             p

@@ -215,6 +215,12 @@ pub async fn register_operator_key(deps: &Deps, secret: &str) -> Result<String, 
     };
     if let Some(item) = deps.store.get(&key).await? {
         let existing: KeyLookup = super::from_item(&item)?;
+        if existing.tenant_id.is_some() {
+            return Err(Error::invalid(
+                "TENANTRY_ADMIN_KEY",
+                "is a tenant's API key, not an operator key; use another secret",
+            ));
+        }
         if deps
             .store
             .get(&keys::operator_key(&existing.key_id))

@@ -49,7 +49,9 @@ pub async fn list(
 
 /// Revokes an operator key: its entry and its lookup go, so its next request is 401.
 /// Not the key the request itself is made with: revoke it with another, so nobody locks
-/// the platform out by mistake.
+/// the platform out by mistake; and the caller's own key must still be listed when the
+/// revocation commits, so two operators revoking each other's keys at once cannot leave
+/// none.
 pub async fn delete(deps: &Deps, caller: &str, key_id: &ApiKeyId) -> Result<(), Error> {
     if key_id.as_str() == caller {
         return Err(Error::conflict(
@@ -64,15 +66,33 @@ pub async fn delete(deps: &Deps, caller: &str, key_id: &ApiKeyId) -> Result<(), 
         .await?
         .ok_or(Error::NotFound("operator key"))?;
     let hash = from_item::<Entry>(&item)?.secret_hash;
-    let mut ops = vec![WriteOp::Delete {
-        key: entry,
-        condition: Condition::VersionIs(item.version),
-    }];
-    if !hash.is_empty() {
-        ops.push(WriteOp::delete(keys::api_key_lookup(&hash)));
+    // Without its hash the lookup cannot be found: the answer would say revoked while
+    // the key still works.
+    if hash.is_empty() {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "operator key {key_id}: its entry holds no secret hash, so its lookup cannot be found; remove both by hand"
+        )));
     }
+    let mut ops = vec![
+        WriteOp::Delete {
+            key: entry,
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::delete(keys::api_key_lookup(&hash)),
+    ];
+    let caller_at = ops.len();
+    ops.push(WriteOp::Check {
+        key: keys::operator_key(&ApiKeyId::from_record(caller)),
+        condition: Condition::Exists,
+    });
     match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&caller_at) => {
+            Err(Error::conflict(
+                "key-in-use",
+                "the key this request is made with is no longer listed (revoked meanwhile, or registered before keys were listed); use a listed operator key",
+            ))
+        }
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::NotFound("operator key")),
         Err(e) => Err(e.into()),
     }

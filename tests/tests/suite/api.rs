@@ -1256,8 +1256,13 @@ async fn the_operator_lists_its_keys_and_revokes_another_but_not_the_one_in_use(
         list.body
     );
     assert!(keys.iter().any(|k| k["hint"] == second[..9]));
-    // A tenant's key is not the operator.
+    // A tenant's key is not the operator, and cannot be registered as one.
     let t = app.new_tenant("opkeys").await;
+    assert!(
+        tenantry::service::auth::register_operator_key(&app.deps, &t.owner_key)
+            .await
+            .is_err()
+    );
     assert_eq!(
         app.get(&t.owner_key, "/v1/operator-keys").await.status,
         StatusCode::FORBIDDEN

@@ -96,7 +96,8 @@ pub async fn deliver(
 
     let tenant = tenant_of(deps, tenant_id).await?;
     // Rendering and sending run apart: whatever goes wrong with this one email, a panic
-    // included, dead-letters it with the reason, and delivery goes on with the others.
+    // included, is recorded on it (retried, then dead-lettered with the reason), and
+    // delivery goes on with the others.
     let attempt = async {
         match tenant {
             None => Err(MailError::Rejected(anyhow::anyhow!(
@@ -117,7 +118,9 @@ pub async fn deliver(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".into());
             tracing::error!(email = %email.id, tenant = %tenant_id, panic = %why, "rendering or sending an email panicked");
-            Err(MailError::Rejected(anyhow::anyhow!(
+            // Tried again with backoff, its code or link kept until the last try: a
+            // defect of the moment (a template, a library) may be fixed by then.
+            Err(MailError::Unavailable(anyhow::anyhow!(
                 "rendering or sending this email failed unexpectedly ({why})"
             )))
         }

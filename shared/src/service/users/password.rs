@@ -10,7 +10,7 @@ use crate::error::{Error, FieldError};
 use crate::model::customer::UserStatus;
 use crate::model::fields;
 use crate::model::ids::{CustomerId, UserId};
-use crate::ports::{Condition, IdentityError, Item, StoreError};
+use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
 use crate::service::email_claims::owner_of;
 use crate::service::links::{self, ALL_PASSWORD_PURPOSES, LinkKind, open_link};
 use crate::service::throttle::{self, Limit};
@@ -96,12 +96,20 @@ pub async fn request_reset(
     throttle::count_source(deps, &tenant_id, "password-reset", source).await?;
     let counter = throttle::key(&tenant_id, "password-reset", &fields::email_key(&email));
     throttle::count(deps, &counter, RESETS_PER_EMAIL, deps.clock.now()).await?;
-    if let Some((customer_id, user_id)) = owner_of(deps, &tenant_id, &email).await?
-        && let Ok((user, _)) = load_user(deps, &tenant_id, &customer_id, &user_id).await
-        && user.status == UserStatus::Active
-        && crate::service::customers::is_active(deps, &tenant_id, &customer_id).await?
-    {
-        super::lifecycle::send_reset(deps, &tenant_id, &user).await?;
+    // Whatever happens past this point, the answer is the same: an error here would
+    // tell that the email has an account. It is logged instead.
+    let sent = async {
+        if let Some((customer_id, user_id)) = owner_of(deps, &tenant_id, &email).await?
+            && let Ok((user, _)) = load_user(deps, &tenant_id, &customer_id, &user_id).await
+            && user.status == UserStatus::Active
+            && crate::service::customers::is_active(deps, &tenant_id, &customer_id).await?
+        {
+            super::lifecycle::send_reset(deps, &tenant_id, &user).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    if let Err(e) = sent.await {
+        tracing::warn!(error = format!("{e:#}"), "a reset link was not sent");
     }
     Ok(ResetRequested {
         status: "reset_requested",
@@ -172,13 +180,15 @@ pub async fn set_password(
     // Claimed for this use: of concurrent posts of one link, one sets the password and
     // the others are refused (409), so nobody is told a password was set that is not.
     let claim = links::claim(deps, &link, &link_item).await?;
-    let set = async || -> Result<(), Error> {
+    // Sets the password; true when the link was used up in the same write (our own
+    // hash: one transaction), false when the provider holds it (the link goes after).
+    let set = async || -> Result<bool, Error> {
         match (
             deps.identity()?,
             identity::customer_pool(deps, &tenant_id).await?,
         ) {
             (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(false),
                 Err(IdentityError::WeakPassword) => Err(Error::invalid(
                     "password",
                     "is not accepted by the login pool; use a longer one",
@@ -198,29 +208,41 @@ pub async fn set_password(
                     Some(crate::service::passwords::hash(password.to_owned()).await?);
                 let mut i = Item::new(user_item.key(), to_data(&updated)?);
                 i.version = user_item.version + 1;
-                match deps
-                    .store
-                    .put(i, Condition::VersionIs(user_item.version))
-                    .await
-                {
-                    Ok(()) => Ok(()),
-                    Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
+                let ops = vec![
+                    WriteOp::Put {
+                        item: i,
+                        condition: Condition::VersionIs(user_item.version),
+                    },
+                    claim.used_up(),
+                ];
+                match deps.store.transact(ops).await {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
                     Err(e) => Err(e.into()),
                 }
             }
         }
     };
-    if let Err(e) = set().await {
-        // A refusal or an outage leaves the link usable.
-        claim.release(deps).await;
-        return Err(e);
-    }
-    // Used up: the claim is held, so only this use can remove it.
-    if let Err(e) = deps.store.transact(vec![claim.used_up()]).await {
-        tracing::warn!(
-            error = format!("{e:#}"),
-            "a used password link was not removed: it works again once its claim lapses"
-        );
+    let used_up = match set().await {
+        Ok(used_up) => used_up,
+        Err(e) => {
+            // A refusal or an outage leaves the link usable.
+            claim.release(deps).await;
+            return Err(e);
+        }
+    };
+    // Used up: the claim is held, so only this use can remove it; a failure is retried.
+    if !used_up {
+        for tries in 1..=3 {
+            match deps.store.transact(vec![claim.used_up()]).await {
+                Ok(()) => break,
+                Err(e) if tries == 3 => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "a used password link was not removed: it works again once its claim lapses"
+                ),
+                Err(_) => {}
+            }
+        }
     }
     Ok(PasswordSet {
         status: "password_set",
