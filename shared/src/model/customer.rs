@@ -641,6 +641,14 @@ pub struct CustomerUser {
     pub status: UserStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime<Utc>>,
+    /// Which of the user's password links work: those issued at this generation. Raised
+    /// when a link sets the password, so the user's other links stop working.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub link_generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CustomerUser {

@@ -81,6 +81,27 @@ pub(crate) fn new_link(
     created(tenant_id, &link)
 }
 
+/// A new password link of a customer user's (item and plain token), issued at the
+/// user's current link generation: a link that sets the password raises it, and every
+/// other link of the user stops working.
+pub(crate) fn user_password_link(
+    tenant_id: &TenantId,
+    user: &crate::model::customer::CustomerUser,
+    purpose: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(WriteOp, String), Error> {
+    let link = Link {
+        user_id: user.id.to_string(),
+        customer_id: user.customer_id.to_string(),
+        purpose: purpose.to_owned(),
+        expires_at,
+        new_email: None,
+        generation: Some(user.link_generation),
+        claimed_until: None,
+    };
+    created(tenant_id, &link)
+}
+
 /// The write that stores `link` under the hash of a new token (expiring with it), and
 /// the plain token for its email.
 fn created(tenant_id: &TenantId, link: &Link) -> Result<(WriteOp, String), Error> {

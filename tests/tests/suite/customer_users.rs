@@ -1065,3 +1065,49 @@ async fn a_deactivated_users_link_and_a_deleted_customers_email_change_do_nothin
         .await;
     assert_eq!(restored.body["admin"]["email"], "admin@stale.example.com");
 }
+
+#[tokio::test]
+async fn a_link_that_sets_the_password_ends_the_users_other_links() {
+    let (app, _dir) = spawn_app_with_logins().await;
+    let t = app.new_tenant("one-link").await;
+    let (x, admin) = customer(&app, &t, "OneLink").await;
+    let users = format!("/v1/customers/{x}/users");
+    let email = "twice@onelink.example.com";
+    let u = app.post(&admin, &users, user(email, json!({}))).await;
+    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
+    let uid = u.field("id").to_owned();
+    let invitation = pending_link_token(&app.deps, &t.id, email, "user_invitation")
+        .await
+        .expect("the invitation's link");
+    let reset = app
+        .send(
+            Method::POST,
+            &admin,
+            &format!("{users}/{uid}/reset-password"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::ACCEPTED, "{}", reset.body);
+    let reset_link = pending_link_token(&app.deps, &t.id, email, "password_reset")
+        .await
+        .expect("the reset's link");
+    let set = async |token: &str, password: &str| {
+        app.send(
+            Method::POST,
+            "",
+            &format!("/t/{}/password", t.slug),
+            Some(json!({"token": token, "password": password})),
+            &[],
+        )
+        .await
+    };
+    let first = set(&reset_link, PASSWORD).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    // The invitation, still unexpired, no longer sets anything.
+    assert_eq!(
+        set(&invitation, "0ther$Ecret!").await.error_fields(),
+        ["token"]
+    );
+    token(&app, &t.slug, email, PASSWORD).await;
+}

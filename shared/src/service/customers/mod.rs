@@ -149,6 +149,7 @@ pub async fn create(
         permissions: PermissionSet::Full,
         status: UserStatus::Active,
         updated_at: None,
+        link_generation: 0,
     };
     // The claim (if any) becomes the marker, naming its user.
     let marker_op = marker_write(&email_marker, claim, &customer.id, &user.id)?;
@@ -168,12 +169,10 @@ pub async fn create(
     // welcome: otherwise its "sign in" would lead nowhere.
     let link = match has_password {
         true => None,
-        false => Some(super::links::new_link(
+        false => Some(super::links::user_password_link(
             tenant_id,
-            &customer.admin.id,
-            &customer.id,
+            &user,
             "invitation",
-            None,
             now + chrono::Duration::days(super::links::INVITATION_DAYS),
         )?),
     };

@@ -11,7 +11,7 @@ use crate::model::fields;
 use crate::model::ids::{TenantId, UserId};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::service::customers::profile_item;
-use crate::service::links::{RESET_HOURS, new_link};
+use crate::service::links::RESET_HOURS;
 use crate::service::{identity, links, to_data};
 use crate::store::keys;
 
@@ -155,14 +155,7 @@ pub(super) async fn send_reset(
 ) -> Result<DateTime<Utc>, Error> {
     let now = deps.clock.now();
     let expires_at = now + Duration::hours(RESET_HOURS);
-    let (link, token) = new_link(
-        tenant_id,
-        &user.id,
-        &user.customer_id,
-        "reset",
-        None,
-        expires_at,
-    )?;
+    let (link, token) = links::user_password_link(tenant_id, user, "reset", expires_at)?;
     let email = links::password_reset_email(tenant_id, &user.email, &user.first_name, &token, now)?;
     deps.store
         .transact([vec![link], email.to_vec()].concat())

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use super::customers::{self, profile_item};
 use super::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
-use super::links::{INVITATION_DAYS, new_link};
+use super::links::INVITATION_DAYS;
 use super::{from_item, identity, links, mail, page, to_data};
 use crate::Deps;
 use crate::access::CustomerScope;
@@ -354,6 +354,7 @@ pub async fn create(
         permissions: input.permissions,
         status: UserStatus::Active,
         updated_at: None,
+        link_generation: 0,
     };
     let mut counted = customer.clone();
     counted.user_count += 1;
@@ -384,12 +385,10 @@ pub async fn create(
     }
     // Without a password, the invitation carries a link to set one.
     let link = if user.password_hash.is_none() && input.password.is_none() {
-        let (op, token) = new_link(
+        let (op, token) = links::user_password_link(
             tenant_id,
-            &user.id,
-            &user.customer_id,
+            &user,
             "invitation",
-            None,
             now + Duration::days(INVITATION_DAYS),
         )?;
         ops.push(op);

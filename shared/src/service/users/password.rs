@@ -171,8 +171,10 @@ pub async fn set_password(
         Err(Error::NotFound(_)) => return Err(expired()),
         Err(e) => return Err(e),
     };
-    // A deactivated user's links, and those of a deleted customer's users, do nothing.
-    if user.status != UserStatus::Active
+    // A deactivated user's links, those of a deleted customer's users, and links of an
+    // earlier generation (another link set the password since) do nothing.
+    if link.generation.unwrap_or(0) != user.link_generation
+        || user.status != UserStatus::Active
         || !crate::service::customers::is_live(deps, &tenant_id, &user.customer_id).await?
     {
         return Err(expired());
@@ -188,7 +190,32 @@ pub async fn set_password(
             identity::customer_pool(deps, &tenant_id).await?,
         ) {
             (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
-                Ok(()) => Ok(false),
+                Ok(()) => {
+                    // The user's other links end, and this one is used up, in one write.
+                    let mut bumped = user.clone();
+                    bumped.link_generation += 1;
+                    let mut i = Item::new(user_item.key(), to_data(&bumped)?);
+                    i.version = user_item.version + 1;
+                    let ops = vec![
+                        WriteOp::Put {
+                            item: i,
+                            condition: Condition::VersionIs(user_item.version),
+                        },
+                        claim.used_up(),
+                    ];
+                    match deps.store.transact(ops).await {
+                        Ok(()) => Ok(true),
+                        Err(e) => {
+                            // The password is set; the user changed meanwhile: its other
+                            // links stay until they expire, this one goes below.
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                "a user's other password links were not ended"
+                            );
+                            Ok(false)
+                        }
+                    }
+                }
                 Err(IdentityError::WeakPassword) => Err(Error::invalid(
                     "password",
                     "is not accepted by the login pool; use a longer one",
@@ -206,6 +233,7 @@ pub async fn set_password(
                 let mut updated = user.clone();
                 updated.password_hash =
                     Some(crate::service::passwords::hash(password.to_owned()).await?);
+                updated.link_generation += 1;
                 let mut i = Item::new(user_item.key(), to_data(&updated)?);
                 i.version = user_item.version + 1;
                 let ops = vec![
