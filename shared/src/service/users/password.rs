@@ -182,40 +182,15 @@ pub async fn set_password(
     // Claimed for this use: of concurrent posts of one link, one sets the password and
     // the others are refused (409), so nobody is told a password was set that is not.
     let claim = links::claim(deps, &link, &link_item).await?;
-    // Sets the password; true when the link was used up in the same write (our own
-    // hash: one transaction), false when the provider holds it (the link goes after).
-    let set = async || -> Result<bool, Error> {
+    // Sets the password: at the provider, or (without one) as our own hash, which the
+    // write below stores.
+    let set = async || -> Result<Option<String>, Error> {
         match (
             deps.identity()?,
             identity::customer_pool(deps, &tenant_id).await?,
         ) {
             (Some(idp), Some(pool)) => match idp.set_password(&pool, &user.email, password).await {
-                Ok(()) => {
-                    // The user's other links end, and this one is used up, in one write.
-                    let mut bumped = user.clone();
-                    bumped.link_generation += 1;
-                    let mut i = Item::new(user_item.key(), to_data(&bumped)?);
-                    i.version = user_item.version + 1;
-                    let ops = vec![
-                        WriteOp::Put {
-                            item: i,
-                            condition: Condition::VersionIs(user_item.version),
-                        },
-                        claim.used_up(),
-                    ];
-                    match deps.store.transact(ops).await {
-                        Ok(()) => Ok(true),
-                        Err(e) => {
-                            // The password is set; the user changed meanwhile: its other
-                            // links stay until they expire, this one goes below.
-                            tracing::warn!(
-                                error = format!("{e:#}"),
-                                "a user's other password links were not ended"
-                            );
-                            Ok(false)
-                        }
-                    }
-                }
+                Ok(()) => Ok(None),
                 Err(IdentityError::WeakPassword) => Err(Error::invalid(
                     "password",
                     "is not accepted by the login pool; use a longer one",
@@ -229,46 +204,65 @@ pub async fn set_password(
                     ))
                 }
             },
-            _ => {
-                let mut updated = user.clone();
-                updated.password_hash =
-                    Some(crate::service::passwords::hash(password.to_owned()).await?);
-                updated.link_generation += 1;
-                let mut i = Item::new(user_item.key(), to_data(&updated)?);
-                i.version = user_item.version + 1;
-                let ops = vec![
-                    WriteOp::Put {
-                        item: i,
-                        condition: Condition::VersionIs(user_item.version),
-                    },
-                    claim.used_up(),
-                ];
-                match deps.store.transact(ops).await {
-                    Ok(()) => Ok(true),
-                    Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
-                    Err(e) => Err(e.into()),
-                }
-            }
+            _ => Ok(Some(
+                crate::service::passwords::hash(password.to_owned()).await?,
+            )),
         }
     };
-    let used_up = match set().await {
-        Ok(used_up) => used_up,
+    let own_hash = match set().await {
+        Ok(hash) => hash,
         Err(e) => {
             // A refusal or an outage leaves the link usable.
             claim.release(deps).await;
             return Err(e);
         }
     };
-    // Used up: the claim is held, so only this use can remove it; a failure is retried.
-    if !used_up {
-        for tries in 1..=3 {
-            match deps.store.transact(vec![claim.used_up()]).await {
-                Ok(()) => break,
-                Err(e) if tries == 3 => tracing::warn!(
-                    error = format!("{e:#}"),
-                    "a used password link was not removed: it works again once its claim lapses"
-                ),
-                Err(_) => {}
+    // One write: the user's link generation raised (its other links end) with our hash if
+    // we keep it, and this link used up.
+    let stores_password = own_hash.is_some();
+    let mut updated = user.clone();
+    updated.link_generation += 1;
+    if own_hash.is_some() {
+        updated.password_hash = own_hash;
+    }
+    let mut record = Item::new(user_item.key(), to_data(&updated)?);
+    record.version = user_item.version + 1;
+    let written = deps
+        .store
+        .transact(vec![
+            WriteOp::Put {
+                item: record,
+                condition: Condition::VersionIs(user_item.version),
+            },
+            claim.used_up(),
+        ])
+        .await;
+    match written {
+        Ok(()) => {}
+        // Our hash was not stored: nothing is set, and the link works again.
+        Err(e) if stores_password => {
+            claim.release(deps).await;
+            return Err(match e {
+                StoreError::TransactionCanceled { .. } => Error::concurrent_update(),
+                e => e.into(),
+            });
+        }
+        // The provider holds the password; the user changed meanwhile: its other links
+        // stay until they expire, and this one is used up on its own (retried).
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "a user's other password links were not ended"
+            );
+            for tries in 1..=3 {
+                match deps.store.transact(vec![claim.used_up()]).await {
+                    Ok(()) => break,
+                    Err(e) if tries == 3 => tracing::warn!(
+                        error = format!("{e:#}"),
+                        "a used password link was not removed: it works again once its claim lapses"
+                    ),
+                    Err(_) => {}
+                }
             }
         }
     }
