@@ -60,6 +60,26 @@ pub(crate) struct Link {
     pub claimed_until: Option<DateTime<Utc>>,
 }
 
+impl Link {
+    /// A link not yet used, with no new email and no generation.
+    fn fresh(
+        user_id: String,
+        customer_id: String,
+        purpose: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            user_id,
+            customer_id,
+            purpose: purpose.to_owned(),
+            expires_at,
+            new_email: None,
+            generation: None,
+            claimed_until: None,
+        }
+    }
+}
+
 /// The link item (hashed token) and the plain token for the email.
 pub(crate) fn new_link(
     tenant_id: &TenantId,
@@ -70,13 +90,13 @@ pub(crate) fn new_link(
     expires_at: DateTime<Utc>,
 ) -> Result<(WriteOp, String), Error> {
     let link = Link {
-        user_id: user_id.to_string(),
-        customer_id: customer_id.to_string(),
-        purpose: purpose.to_owned(),
-        expires_at,
         new_email: new_email.map(str::to_owned),
-        generation: None,
-        claimed_until: None,
+        ..Link::fresh(
+            user_id.to_string(),
+            customer_id.to_string(),
+            purpose,
+            expires_at,
+        )
     };
     created(tenant_id, &link)
 }
@@ -91,13 +111,13 @@ pub(crate) fn user_password_link(
     expires_at: DateTime<Utc>,
 ) -> Result<(WriteOp, String), Error> {
     let link = Link {
-        user_id: user.id.to_string(),
-        customer_id: user.customer_id.to_string(),
-        purpose: purpose.to_owned(),
-        expires_at,
-        new_email: None,
         generation: Some(user.link_generation),
-        claimed_until: None,
+        ..Link::fresh(
+            user.id.to_string(),
+            user.customer_id.to_string(),
+            purpose,
+            expires_at,
+        )
     };
     created(tenant_id, &link)
 }
@@ -260,13 +280,8 @@ pub(crate) fn staff_link(
     expires_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(WriteOp, String), Error> {
     let link = Link {
-        user_id: member.id.to_string(),
-        customer_id: String::new(),
-        purpose: purpose.to_owned(),
-        expires_at,
-        new_email: None,
         generation: Some(member.link_generation),
-        claimed_until: None,
+        ..Link::fresh(member.id.to_string(), String::new(), purpose, expires_at)
     };
     created(tenant_id, &link)
 }
