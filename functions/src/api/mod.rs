@@ -247,8 +247,11 @@ fn html_response(status: StatusCode, page: &str) -> Response<Bytes> {
     r
 }
 
-fn problem_response(e: &Error, request_id: &str) -> Response<Bytes> {
-    let p = problem::from_error(e, request_id);
+fn problem_response(e: &Error, request_id: &str, headers: &HeaderMap) -> Response<Bytes> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("?"));
+    let p = problem::from_error(e, request_id, authorization);
     let mut r = json_response(p.status, problem::CONTENT_TYPE, &p.body);
     if matches!(e, Error::Unauthenticated) {
         r.headers_mut()
@@ -358,7 +361,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
     let mut route_path = "-";
     let mut actor = String::new();
     let response = match app.router.at(&path) {
-        Err(_) => problem_response(&Error::NotFound("route"), &request_id),
+        Err(_) => problem_response(&Error::NotFound("route"), &request_id, &parts.headers),
         Ok(matched) => match matched.value.iter().find(|r| r.method == parts.method) {
             None => {
                 let allow = matched
@@ -408,18 +411,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                         if let Error::Unexpected(cause) = &e {
                             tracing::error!(request_id = %request_id, route = route.path, error = format!("{cause:#}"), "request failed");
                         }
-                        let mut r = problem_response(&e, &request_id);
-                        if matches!(e, Error::Unauthenticated) {
-                            let sent = parts
-                                .headers
-                                .get(header::AUTHORIZATION)
-                                .map(|v| v.to_str().unwrap_or("?"));
-                            let mut p = problem::from_error(&e, &request_id);
-                            p.body["detail"] = problem::unauthenticated_detail(sent).into();
-                            *r.body_mut() =
-                                Bytes::from(serde_json::to_vec(&p.body).unwrap_or_default());
-                        }
-                        r
+                        problem_response(&e, &request_id, &parts.headers)
                     }
                 }
             }
@@ -572,7 +564,7 @@ async fn run(
                 reply.body.clone().unwrap_or(Value::Null),
             ),
             Err(e) => {
-                let p = problem::from_error(e, "");
+                let p = problem::from_error(e, "", None);
                 (p.status.as_u16(), p.body)
             }
         };

@@ -29,7 +29,9 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Pro
 }
 
 /// The problem for a domain error. 5xx bodies are opaque: the cause goes to the log.
-pub fn from_error(e: &Error, request_id: &str) -> Problem {
+/// The problem for `e`. `authorization` is the request's `Authorization` header, which a
+/// 401's detail names the kind of (nothing, an API key, a token).
+pub fn from_error(e: &Error, request_id: &str, authorization: Option<&str>) -> Problem {
     let mut p = match e {
         Error::BadRequest {
             kind,
@@ -69,7 +71,7 @@ pub fn from_error(e: &Error, request_id: &str) -> Problem {
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "Unauthenticated",
-            "send a valid API key as Authorization: Bearer tk_...",
+            unauthenticated_detail(authorization),
         ),
         Error::InvalidLogin => problem(
             StatusCode::UNAUTHORIZED,
