@@ -193,9 +193,9 @@ async fn branding_refuses_script_and_data_urls_and_css_in_colours() {
 
 #[tokio::test]
 async fn a_cursor_and_an_id_work_only_where_they_belong() {
+    // Another tenant's cursor: `api::a_cursor_from_another_tenant_never_reads_across`.
     let app = spawn_app().await;
     let a = app.new_tenant("cursor-a").await;
-    let b = app.new_tenant("cursor-b").await;
     for i in 0..3 {
         app.new_customer(
             &a.owner_key,
@@ -209,15 +209,6 @@ async fn a_cursor_and_an_id_work_only_where_they_belong() {
         .as_str()
         .expect("a next page")
         .to_owned();
-    // Another tenant's cursor is not one of its listings.
-    let r = app
-        .get(
-            &b.owner_key,
-            &format!("/v1/customers?limit=1&cursor={cursor}"),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert_eq!(r.error_fields(), ["cursor"]);
     // Nor one listing's cursor another's.
     let r = app
         .get(
