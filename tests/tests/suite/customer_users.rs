@@ -50,6 +50,41 @@ async fn customer(app: &TestApp, t: &TestTenant, name: &str) -> (String, String)
     (id, token(app, &t.slug, &email, PASSWORD).await)
 }
 
+/// A user its customer's admin adds without a password: its id and its invitation's
+/// link token.
+async fn invited(
+    app: &TestApp,
+    t: &TestTenant,
+    admin: &str,
+    x: &str,
+    email: &str,
+) -> (String, String) {
+    let u = app
+        .post(
+            admin,
+            &format!("/v1/customers/{x}/users"),
+            user(email, json!({})),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
+    let link = pending_link_token(&app.deps, &t.id, email, "user_invitation")
+        .await
+        .expect("the invitation's link");
+    (u.field("id").to_owned(), link)
+}
+
+/// `POST /t/{slug}/password` with a link's token and a new password.
+async fn set_password(app: &TestApp, slug: &str, token: &str, password: &str) -> Resp {
+    app.send(
+        Method::POST,
+        "",
+        &format!("/t/{slug}/password"),
+        Some(json!({"token": token, "password": password})),
+        &[],
+    )
+    .await
+}
+
 fn user(email: &str, extra: Value) -> Value {
     let mut v = json!({"email": email, "first_name": "Uma", "last_name": "User"});
     if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
@@ -465,12 +500,7 @@ async fn invitation_and_reset_links_set_passwords_once() {
     let (x, admin) = customer(&app, &t, "Linked").await;
     let users = format!("/v1/customers/{x}/users");
     let email = "invitee@x.example.com";
-    let u = app.post(&admin, &users, user(email, json!({}))).await;
-    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
-    let uid = u.field("id").to_owned();
-    let link = pending_link_token(&app.deps, &t.id, email, "user_invitation")
-        .await
-        .expect("the invitation's link");
+    let (uid, link) = invited(&app, &t, &admin, &x, email).await;
     // Stored hashed: no item but the waiting email holds the token.
     let holders: Vec<_> = app
         .all_items()
@@ -492,16 +522,8 @@ async fn invitation_and_reset_links_set_passwords_once() {
         .await;
     assert_eq!(dead.status, StatusCode::GONE);
 
-    let set = async |token: &str, password: &str| {
-        app.send(
-            Method::POST,
-            "",
-            &format!("/t/{}/password", t.slug),
-            Some(json!({"token": token, "password": password})),
-            &[],
-        )
-        .await
-    };
+    let set =
+        async |token: &str, password: &str| set_password(&app, &t.slug, token, password).await;
     assert_eq!(set(&link, "weak").await.error_fields(), ["password"]);
     // Cognito's character classes: a euro sign is not its kind of special character.
     assert_eq!(set(&link, "Password1€").await.error_fields(), ["password"]);
@@ -799,17 +821,7 @@ async fn ten_concurrent_uses_of_one_invitation_link_set_one_password_and_refuse_
     let t = app.new_tenant("users-race").await;
     let (x, admin) = customer(&app, &t, "Racing").await;
     let email = "racer@x.example.com";
-    let u = app
-        .post(
-            &admin,
-            &format!("/v1/customers/{x}/users"),
-            user(email, json!({})),
-        )
-        .await;
-    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
-    let link = pending_link_token(&app.deps, &t.id, email, "user_invitation")
-        .await
-        .expect("the invitation's link");
+    let (_, link) = invited(&app, &t, &admin, &x, email).await;
     let passwords: Vec<String> = (0..10).map(|i| format!("Sup3r$ecret!{i}")).collect();
     let path = format!("/t/{}/password", t.slug);
     let answers = futures::future::join_all(passwords.iter().map(|p| {
@@ -1000,12 +1012,7 @@ async fn a_deactivated_users_link_and_a_deleted_customers_email_change_do_nothin
     let (x, admin) = customer(&app, &t, "Stale").await;
     let users = format!("/v1/customers/{x}/users");
     let email = "paused@stale.example.com";
-    let u = app.post(&admin, &users, user(email, json!({}))).await;
-    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
-    let uid = u.field("id").to_owned();
-    let link = pending_link_token(&app.deps, &t.id, email, "user_invitation")
-        .await
-        .expect("the invitation's link");
+    let (uid, link) = invited(&app, &t, &admin, &x, email).await;
     let off = app
         .send(
             Method::POST,
@@ -1016,15 +1023,7 @@ async fn a_deactivated_users_link_and_a_deleted_customers_email_change_do_nothin
         )
         .await;
     assert_eq!(off.status, StatusCode::OK, "{}", off.body);
-    let set = app
-        .send(
-            Method::POST,
-            "",
-            &format!("/t/{}/password", t.slug),
-            Some(json!({"token": link, "password": PASSWORD})),
-            &[],
-        )
-        .await;
+    let set = set_password(&app, &t.slug, &link, PASSWORD).await;
     assert_eq!(set.error_fields(), ["token"], "{}", set.body);
 
     // The admin asks for a new email; the customer is deleted; the link changes nothing.
@@ -1073,12 +1072,7 @@ async fn a_link_that_sets_the_password_ends_the_users_other_links() {
     let (x, admin) = customer(&app, &t, "OneLink").await;
     let users = format!("/v1/customers/{x}/users");
     let email = "twice@onelink.example.com";
-    let u = app.post(&admin, &users, user(email, json!({}))).await;
-    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
-    let uid = u.field("id").to_owned();
-    let invitation = pending_link_token(&app.deps, &t.id, email, "user_invitation")
-        .await
-        .expect("the invitation's link");
+    let (uid, invitation) = invited(&app, &t, &admin, &x, email).await;
     let reset = app
         .send(
             Method::POST,
@@ -1092,16 +1086,8 @@ async fn a_link_that_sets_the_password_ends_the_users_other_links() {
     let reset_link = pending_link_token(&app.deps, &t.id, email, "password_reset")
         .await
         .expect("the reset's link");
-    let set = async |token: &str, password: &str| {
-        app.send(
-            Method::POST,
-            "",
-            &format!("/t/{}/password", t.slug),
-            Some(json!({"token": token, "password": password})),
-            &[],
-        )
-        .await
-    };
+    let set =
+        async |token: &str, password: &str| set_password(&app, &t.slug, token, password).await;
     let first = set(&reset_link, PASSWORD).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     // The invitation, still unexpired, no longer sets anything.
