@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tenantry::access::Permission;
 use tenantry::model::branding::{Branding, BrandingDraft};
 use tenantry::model::customer::{CustomerDraft, CustomerUserView, CustomerView};
+use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, TenantId, UserId};
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
@@ -485,25 +486,27 @@ fn build() -> OpenApi {
             .summary(Some(op.summary))
             .tag(tag);
         for name in path_params(route.path) {
-            let (pattern, description) = match name {
-                "tenant_id" => (Some("^ten_[0-9a-f]{32}$"), "The tenant's id."),
-                "customer_id" => (Some("^cus_[0-9a-f]{32}$"), "The customer's id."),
-                "user_id" => (Some("^usr_[0-9a-f]{32}$"), "The user's id."),
-                "member_id" => (Some("^mem_[0-9a-f]{32}$"), "The staff member's id."),
-                "key_id" => (Some("^key_[0-9a-f]{32}$"), "The API key's id."),
-                "email_id" => (Some("^eml_[0-9a-f]{32}$"), "The email's id."),
-                _ => (None, "The tenant's slug, as in its login page's address."),
+            // An id's schema is its type's (prefix and pattern, `model::ids`).
+            use utoipa::PartialSchema;
+            let (schema, description) = match name {
+                "tenant_id" => (TenantId::schema(), "The tenant's id."),
+                "customer_id" => (CustomerId::schema(), "The customer's id."),
+                "user_id" => (UserId::schema(), "The user's id."),
+                "member_id" => (MemberId::schema(), "The staff member's id."),
+                "key_id" => (ApiKeyId::schema(), "The API key's id."),
+                "email_id" => (EmailId::schema(), "The email's id."),
+                _ => (
+                    ObjectBuilder::new().schema_type(Type::String).into(),
+                    "The tenant's slug, as in its login page's address.",
+                ),
             };
-            let s = ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(pattern);
             b = b.parameter(
                 ParameterBuilder::new()
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
                     .description(Some(description))
-                    .schema(Some(s)),
+                    .schema(Some(schema)),
             );
         }
         for (name, required, description) in op.query {
