@@ -28,6 +28,10 @@ pub struct ApiKeyDraft {
 pub struct IssuedApiKey {
     #[serde(flatten)]
     pub key: ApiKey,
+    /// The key itself, shown this once. A replay of the same `Idempotency-Key`
+    /// (`Idempotent-Replayed: true`) answers the metadata without it: the secret is
+    /// never stored anywhere.
+    #[schema(required = false)]
     pub secret: String,
 }
 
