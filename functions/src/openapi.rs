@@ -48,6 +48,42 @@ fn schema<T: ToSchema>(all: &mut Schemas) -> Ref {
     Ref::from_schema_name(T::name())
 }
 
+/// The body of a create: `T` (which doubles as the patch, where nothing is required)
+/// with the fields a create must carry, registered as `<T without Draft>Create`.
+fn create<T: ToSchema>(all: &mut Schemas, required: &[&str]) -> Ref {
+    let draft = schema::<T>(all);
+    let name = format!("{}Create", T::name().trim_end_matches("Draft"));
+    let body = utoipa::openapi::schema::AllOfBuilder::new()
+        .item(draft)
+        .item(must_carry(required))
+        .description(Some(format!(
+            "`{}` with the fields a create must carry.",
+            T::name()
+        )));
+    all.push((name.clone(), body.into()));
+    Ref::from_schema_name(name)
+}
+
+/// An object schema that only says which fields must be there: `a` and `b.c` make `a`
+/// and `b` required, and `c` required inside `b`.
+fn must_carry(required: &[&str]) -> ObjectBuilder {
+    let mut must = ObjectBuilder::new();
+    let mut nested: Vec<(&str, Vec<&str>)> = Vec::new();
+    for field in required {
+        match field.split_once('.') {
+            None => must = must.required(*field),
+            Some((outer, inner)) => match nested.iter_mut().find(|(o, _)| *o == outer) {
+                Some((_, inners)) => inners.push(inner),
+                None => nested.push((outer, vec![inner])),
+            },
+        }
+    }
+    for (outer, inners) in nested {
+        must = must.required(outer).property(outer, must_carry(&inners));
+    }
+    must
+}
+
 /// A page of a listing of `T` (`{"data": [...], "next_cursor": ...}`), registered as
 /// `<T>Page`.
 fn page<T: ToSchema>(all: &mut Schemas) -> Ref {
@@ -129,7 +165,17 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
     Some(match route.name {
         "TENANTS_CREATE" => op(
             "Create a tenant (a partner or a reseller) with its first owner",
-            Some(schema::<TenantDraft>(all)),
+            Some(create::<TenantDraft>(
+                all,
+                &[
+                    "name",
+                    "slug",
+                    "kind",
+                    "owner.email",
+                    "owner.first_name",
+                    "owner.last_name",
+                ],
+            )),
             (201, Json(schema::<CreatedTenant>(all))),
         ),
         "TENANTS_LIST" => Operation {
@@ -153,7 +199,7 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
         ),
         "TENANT_API_KEYS_CREATE" => op(
             "Issue an API key for a tenant (its secret is shown once)",
-            Some(schema::<ApiKeyDraft>(all)),
+            Some(create::<ApiKeyDraft>(all, &["name", "role"])),
             (201, Json(schema::<IssuedApiKey>(all))),
         ),
         "TENANT_EMAILS_LIST" => Operation {
@@ -205,7 +251,7 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
         },
         "API_KEYS_CREATE" => op(
             "Issue an API key (its secret is shown once)",
-            Some(schema::<ApiKeyDraft>(all)),
+            Some(create::<ApiKeyDraft>(all, &["name", "role"])),
             (201, Json(schema::<IssuedApiKey>(all))),
         ),
         "API_KEYS_DELETE" => op("Revoke an API key", None, (204, Empty)),
@@ -219,7 +265,10 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
         },
         "MEMBERS_CREATE" => op(
             "Invite a staff member",
-            Some(schema::<MemberDraft>(all)),
+            Some(create::<MemberDraft>(
+                all,
+                &["email", "first_name", "last_name", "role"],
+            )),
             (201, Json(schema::<MemberView>(all))),
         ),
         "MEMBERS_GET" => op(
@@ -248,7 +297,15 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
         },
         "CUSTOMERS_CREATE" => op(
             "Create a customer with its admin",
-            Some(schema::<CustomerDraft>(all)),
+            Some(create::<CustomerDraft>(
+                all,
+                &[
+                    "company.name",
+                    "admin.first_name",
+                    "admin.last_name",
+                    "admin.email",
+                ],
+            )),
             (201, Json(schema::<CustomerView>(all))),
         ),
         "CUSTOMERS_GET" => op(
@@ -303,7 +360,10 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
         },
         "CUSTOMER_USERS_CREATE" => op(
             "Add a user to a customer",
-            Some(schema::<UserDraft>(all)),
+            Some(create::<UserDraft>(
+                all,
+                &["email", "first_name", "last_name"],
+            )),
             (201, Json(schema::<CustomerUserView>(all))),
         ),
         "CUSTOMER_USERS_GET" => op(

@@ -1296,3 +1296,92 @@ async fn the_operator_lists_its_keys_and_revokes_another_but_not_the_one_in_use(
         Some(1)
     );
 }
+
+/// The fields the document says a create must carry (`a`, `b.c`), from its `...Create`
+/// schema.
+fn documented_required(doc: &Value, body_ref: &str) -> Vec<String> {
+    fn walk(schema: &Value, at: &str, out: &mut Vec<String>) {
+        for field in schema["required"].as_array().into_iter().flatten() {
+            let field = field.as_str().unwrap();
+            let inner = &schema["properties"][field];
+            if inner["required"].is_array() {
+                walk(inner, &format!("{at}{field}."), out);
+            } else {
+                out.push(format!("{at}{field}"));
+            }
+        }
+    }
+    let name = body_ref.rsplit('/').next().unwrap();
+    let mut out = Vec::new();
+    walk(
+        &doc["components"]["schemas"][name]["allOf"][1],
+        "",
+        &mut out,
+    );
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn every_create_requires_what_the_document_says_it_requires() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("required").await;
+    let customer = app
+        .new_customer(&t.owner_key, "Required Co", "admin@required.example.com")
+        .await;
+    let doc = functions::openapi::document();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(body_ref) =
+            item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .filter(|r| r.ends_with("Create"))
+        else {
+            continue;
+        };
+        let concrete = path
+            .replace("{tenant_id}", &t.id)
+            .replace("{customer_id}", &customer);
+        assert!(!concrete.contains('{'), "no id for {path}");
+        let key = if path.starts_with("/v1/tenants") {
+            &app.admin_key
+        } else {
+            &t.owner_key
+        };
+        let required = documented_required(doc, body_ref);
+        assert!(!required.is_empty(), "{path}: {body_ref} requires nothing");
+        // Nothing sent: every required field is named (the nested ones by their object).
+        let r = app.post(key, &concrete, json!({})).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            r.body
+        );
+        let mut top: Vec<String> = required
+            .iter()
+            .map(|f| f.split('.').next().unwrap().to_owned())
+            .collect();
+        top.dedup();
+        let mut named = r.error_fields();
+        named.sort();
+        top.sort();
+        assert_eq!(named, top, "{path}: the server and {body_ref} disagree");
+        // Each nested object sent empty: its required fields are named one by one.
+        let mut body = json!({});
+        for f in &required {
+            if let Some((outer, _)) = f.split_once('.') {
+                body[outer] = json!({});
+            }
+        }
+        let r = app.post(key, &concrete, body).await;
+        let mut named = r.error_fields();
+        named.sort();
+        assert_eq!(
+            named, required,
+            "{path}: the server and {body_ref} disagree"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 6, "the create operations with a documented body");
+}
