@@ -5,6 +5,7 @@
 
 use serde_json::json;
 use tenantry::access::{Permission, Principal, StaffRole, authorize, tenant_of};
+use tenantry::error::ProblemKind;
 use tenantry::model::input::from_value;
 use tenantry::service::{api_keys, customers, tenants, users};
 use tenantry::{Deps, Error};
@@ -32,7 +33,7 @@ pub async fn seed(deps: &Deps) -> Result<Option<Seeded>, Error> {
     let tenant = match tenants::create(deps, &draft).await {
         Ok(t) => t,
         Err(Error::Conflict {
-            kind: "duplicate-slug",
+            kind: ProblemKind::DuplicateSlug,
             ..
         }) => return Ok(None),
         Err(e) => return Err(e),

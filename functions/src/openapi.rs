@@ -460,13 +460,14 @@ fn credentials(permission: Permission) -> &'static [&'static str] {
 }
 
 fn problem_schema() -> RefOr<Schema> {
-    let kinds: Vec<String> = tenantry::error::PROBLEM_TYPES
+    use tenantry::error::ProblemKind;
+    let kinds: Vec<String> = ProblemKind::ALL
         .iter()
-        .map(|(kind, _, _)| format!("urn:tenantry:problem:{kind}"))
+        .map(|k| format!("urn:tenantry:problem:{}", k.name()))
         .collect();
-    let catalogue: Vec<String> = tenantry::error::PROBLEM_TYPES
+    let catalogue: Vec<String> = ProblemKind::ALL
         .iter()
-        .map(|(kind, status, meaning)| format!("- `{kind}` ({status}): {meaning}"))
+        .map(|k| format!("- `{}` ({}): {}", k.name(), k.status(), k.meaning()))
         .collect();
     serde_json::from_value(json!({
         "type": "object",

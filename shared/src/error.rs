@@ -26,7 +26,7 @@ pub enum Error {
     /// The request itself is unusable (malformed JSON, unknown field, missing confirm).
     #[error("bad request: {detail}")]
     BadRequest {
-        kind: &'static str,
+        kind: ProblemKind,
         detail: String,
         field: Option<String>,
     },
@@ -48,7 +48,7 @@ pub enum Error {
     NotFound(&'static str),
     #[error("conflict: {detail}")]
     Conflict {
-        kind: &'static str,
+        kind: ProblemKind,
         detail: String,
         extra: Map<String, Value>,
     },
@@ -63,7 +63,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn bad_request(kind: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Error::BadRequest {
             kind,
             detail: detail.into(),
@@ -73,16 +73,26 @@ impl Error {
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::Invalid(vec![FieldError::new(field, detail)])
     }
-    pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Error::Conflict {
             kind,
             detail: detail.into(),
             extra: Map::new(),
         }
     }
+    /// A conflict over a value that must be unique: `field` names it.
+    pub fn duplicate(kind: ProblemKind, field: &str, detail: impl Into<String>) -> Self {
+        let mut extra = Map::new();
+        extra.insert("field".into(), Value::String(field.into()));
+        Error::Conflict {
+            kind,
+            detail: detail.into(),
+            extra,
+        }
+    }
     pub fn concurrent_update() -> Self {
         Error::conflict(
-            "concurrent-update",
+            ProblemKind::ConcurrentUpdate,
             "the resource changed while this request was applied; read it again and retry",
         )
     }
@@ -103,223 +113,104 @@ impl From<StoreError> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Every kind of problem the API answers (`type`: `urn:tenantry:problem:<kind>`), with
-/// its status and what it means: the one list, which the API document publishes and a
-/// test checks every kind in the code against.
-pub const PROBLEM_TYPES: &[(&str, u16, &str)] = &[
-    (
-        "malformed-json",
-        400,
-        "The body is not exactly one JSON object.",
-    ),
-    ("missing-body", 400, "The route needs a JSON body."),
-    (
-        "unknown-field",
-        400,
-        "A field the route does not take (`field` names it).",
-    ),
-    ("duplicate-field", 400, "A field given twice."),
-    (
-        "confirmation-required",
-        400,
-        "A deletion without `confirm=true`.",
-    ),
-    (
-        "unauthenticated",
-        401,
-        "No valid credential; the detail says what was sent.",
-    ),
-    (
-        "invalid-credentials",
-        401,
-        "A sign-in's email or password is wrong.",
-    ),
-    ("forbidden", 403, "A known caller without the permission."),
-    (
-        "not-found",
-        404,
-        "Nothing there, or another tenant's: they look the same.",
-    ),
-    (
-        "method-not-allowed",
-        405,
-        "The path takes other methods (`Allow`).",
-    ),
-    (
-        "concurrent-update",
-        409,
-        "It changed while the request was applied: read it again.",
-    ),
-    (
-        "duplicate-email",
-        409,
-        "The email is taken in this tenant (`field`).",
-    ),
-    (
-        "duplicate-company-name",
-        409,
-        "The company name is taken in this tenant (`field`).",
-    ),
-    ("duplicate-slug", 409, "The slug is taken (`field`)."),
-    (
-        "invalid-transition",
-        409,
-        "Not allowed from the customer's status (`customer_status`, `allowed_transitions`).",
-    ),
-    ("purge-due", 409, "The restore window has passed."),
-    (
-        "customer-deleted",
-        409,
-        "A deleted customer cannot be changed; restore it first.",
-    ),
-    ("customer-admin", 409, "Not for the customer's admin."),
-    (
-        "user-inactive",
-        409,
-        "The user is deactivated; reactivate it first.",
-    ),
-    (
-        "user-limit-reached",
-        409,
-        "The customer is at its `max_users`.",
-    ),
-    (
-        "last-owner",
-        409,
-        "A tenant keeps at least one active owner.",
-    ),
-    ("member-disabled", 409, "The member is disabled."),
-    (
-        "staff-logins-unavailable",
-        409,
-        "This deployment has no identity provider.",
-    ),
-    (
-        "tenant-provisioning",
-        409,
-        "The tenant's login pool is not ready yet.",
-    ),
-    (
-        "key-in-use",
-        409,
-        "The operator key the request is made with cannot revoke itself.",
-    ),
-    (
-        "link-in-use",
-        409,
-        "Another request is using this one-time link right now.",
-    ),
-    (
-        "email-not-dead",
-        409,
-        "Only a dead-lettered email can be redriven (`state`).",
-    ),
-    (
-        "email-secret-dropped",
-        409,
-        "The email's code or link was dropped; ask for a new one.",
-    ),
-    (
-        "idempotency-in-progress",
-        409,
-        "A request with this Idempotency-Key is still running.",
-    ),
-    (
-        "idempotency-key-reused",
-        409,
-        "The Idempotency-Key was used with another request.",
-    ),
-    (
-        "precondition-failed",
-        412,
-        "`If-Match` names a version that is not the current one.",
-    ),
-    ("body-too-large", 413, "The body is over 64 KiB."),
-    (
-        "unsupported-media-type",
-        415,
-        "The body is not `application/json`.",
-    ),
-    (
-        "validation",
-        422,
-        "Invalid values; `errors` names every bad field.",
-    ),
-    (
-        "too-many-attempts",
-        429,
-        "Too many attempts; `Retry-After` says when to try again.",
-    ),
-    (
-        "internal",
-        500,
-        "Something failed on our side; `request_id` finds it in the log.",
-    ),
-    (
-        "dependency-unavailable",
-        503,
-        "A service it needs failed; nothing was lost, retry.",
-    ),
-];
+/// Declares [`ProblemKind`]: each kind's variant, its name in `type`, its status and
+/// what it means, written once.
+macro_rules! problem_kinds {
+    ($($variant:ident = $name:literal, $status:literal, $meaning:literal;)*) => {
+        /// Every kind of problem the API answers (`type`: `urn:tenantry:problem:<name>`):
+        /// the one list, which the API document publishes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ProblemKind {
+            $($variant,)*
+        }
+
+        impl ProblemKind {
+            pub const ALL: &'static [ProblemKind] = &[$(ProblemKind::$variant,)*];
+
+            /// Its name in the problem's `type` URI.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ProblemKind::$variant => $name,)*
+                }
+            }
+
+            /// The HTTP status it is answered with.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ProblemKind::$variant => $status,)*
+                }
+            }
+
+            /// What it means, for the API document.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ProblemKind::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+problem_kinds! {
+    MalformedJson = "malformed-json", 400, "The body is not exactly one JSON object.";
+    MissingBody = "missing-body", 400, "The route needs a JSON body.";
+    UnknownField = "unknown-field", 400, "A field the route does not take (`field` names it).";
+    DuplicateField = "duplicate-field", 400, "A field given twice.";
+    ConfirmationRequired = "confirmation-required", 400, "A deletion without `confirm=true`.";
+    Unauthenticated = "unauthenticated", 401, "No valid credential; the detail says what was sent.";
+    InvalidCredentials = "invalid-credentials", 401, "A sign-in's email or password is wrong.";
+    Forbidden = "forbidden", 403, "A known caller without the permission.";
+    NotFound = "not-found", 404, "Nothing there, or another tenant's: they look the same.";
+    MethodNotAllowed = "method-not-allowed", 405, "The path takes other methods (`Allow`).";
+    ConcurrentUpdate = "concurrent-update", 409, "It changed while the request was applied: read it again.";
+    DuplicateEmail = "duplicate-email", 409, "The email is taken in this tenant (`field`).";
+    DuplicateCompanyName = "duplicate-company-name", 409, "The company name is taken in this tenant (`field`).";
+    DuplicateSlug = "duplicate-slug", 409, "The slug is taken (`field`).";
+    InvalidTransition = "invalid-transition", 409, "Not allowed from the customer's status (`customer_status`, `allowed_transitions`).";
+    PurgeDue = "purge-due", 409, "The restore window has passed.";
+    CustomerDeleted = "customer-deleted", 409, "A deleted customer cannot be changed; restore it first.";
+    CustomerAdmin = "customer-admin", 409, "Not for the customer's admin.";
+    UserInactive = "user-inactive", 409, "The user is deactivated; reactivate it first.";
+    UserLimitReached = "user-limit-reached", 409, "The customer is at its `max_users`.";
+    LastOwner = "last-owner", 409, "A tenant keeps at least one active owner.";
+    MemberDisabled = "member-disabled", 409, "The member is disabled.";
+    StaffLoginsUnavailable = "staff-logins-unavailable", 409, "This deployment has no identity provider.";
+    TenantProvisioning = "tenant-provisioning", 409, "The tenant's login pool is not ready yet.";
+    KeyInUse = "key-in-use", 409, "The operator key the request is made with cannot revoke itself.";
+    LinkInUse = "link-in-use", 409, "Another request is using this one-time link right now.";
+    EmailNotDead = "email-not-dead", 409, "Only a dead-lettered email can be redriven (`state`).";
+    EmailSecretDropped = "email-secret-dropped", 409, "The email's code or link was dropped; ask for a new one.";
+    IdempotencyInProgress = "idempotency-in-progress", 409, "A request with this Idempotency-Key is still running.";
+    IdempotencyKeyReused = "idempotency-key-reused", 409, "The Idempotency-Key was used with another request.";
+    PreconditionFailed = "precondition-failed", 412, "`If-Match` names a version that is not the current one.";
+    BodyTooLarge = "body-too-large", 413, "The body is over 64 KiB.";
+    UnsupportedMediaType = "unsupported-media-type", 415, "The body is not `application/json`.";
+    Validation = "validation", 422, "Invalid values; `errors` names every bad field.";
+    TooManyAttempts = "too-many-attempts", 429, "Too many attempts; `Retry-After` says when to try again.";
+    Internal = "internal", 500, "Something failed on our side; `request_id` finds it in the log.";
+    DependencyUnavailable = "dependency-unavailable", 503, "A service it needs failed; nothing was lost, retry.";
+}
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    /// The kind strings the code answers with: the arguments of `Error::conflict` and
-    /// `Error::bad_request`, `kind:` fields, and the edge's `problem(status, kind, ..)`.
-    fn kinds_in(source: &str) -> BTreeSet<String> {
-        let mut found = BTreeSet::new();
-        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
-        for marker in [
-            "conflict(",
-            "bad_request(",
-            "kind: ",
-            "problem(StatusCode::",
-        ] {
-            for (at, _) in code.match_indices(marker) {
-                let rest = &code[at + marker.len()..];
-                // The first string literal after the marker (past a status argument).
-                let Some(open) = rest.find('"') else { continue };
-                if rest[..open].contains(';') || rest[..open].len() > 60 {
-                    continue;
-                }
-                let lit: String = rest[open + 1..].chars().take_while(|c| *c != '"').collect();
-                if !lit.is_empty() && lit.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-                    found.insert(lit);
-                }
-            }
-        }
-        found
-    }
+    use super::ProblemKind;
 
     #[test]
-    fn every_problem_kind_in_the_code_is_in_the_catalogue() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let catalogue: BTreeSet<&str> = super::PROBLEM_TYPES.iter().map(|p| p.0).collect();
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![root.join("shared/src"), root.join("functions/src")];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).expect("a source folder") {
-                let path = entry.expect("an entry").path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    let text = std::fs::read_to_string(&path).expect("a source file");
-                    for kind in kinds_in(&text) {
-                        // `kind: "staff"` is a password link's kind, not a problem's.
-                        if kind != "staff" && kind != "customer_user" {
-                            assert!(
-                                catalogue.contains(kind.as_str()),
-                                "{}: problem kind {kind} is not in error::PROBLEM_TYPES",
-                                path.display()
-                            );
-                            seen.insert(kind);
-                        }
-                    }
-                }
-            }
+    fn each_kind_has_its_own_name_and_an_error_status() {
+        let mut names: Vec<&str> = ProblemKind::ALL.iter().map(|k| k.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            ProblemKind::ALL.len(),
+            "two kinds share a name"
+        );
+        for k in ProblemKind::ALL {
+            assert!((400..600).contains(&k.status()), "{k:?}");
+            assert!(
+                k.name().chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{k:?}"
+            );
         }
-        assert!(seen.len() >= 20, "the reader finds the kinds: {seen:?}");
     }
 }

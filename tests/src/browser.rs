@@ -83,16 +83,25 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let targets: Value = reqwest::get(format!("http://127.0.0.1:{port}/json/list"))
-            .await?
-            .json()
-            .await?;
-        let url = targets
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-            .ok_or_else(|| anyhow!("no page target: {targets}"))?
-            .to_owned();
+        // On a busy machine the port can be open before the page target is listed.
+        let url = loop {
+            let targets: Value =
+                match reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await {
+                    Ok(r) => r.json().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
+            if let Some(url) = targets
+                .as_array()
+                .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+                .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            {
+                break url.to_owned();
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("chromium listed no page target within 30 s: {targets}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let (socket, _) = tokio_tungstenite::connect_async(url).await?;
         let mut browser = Self {
             child,

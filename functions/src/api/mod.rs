@@ -7,6 +7,7 @@ pub mod problem;
 
 use std::collections::HashMap;
 use std::time::Instant;
+use tenantry::error::ProblemKind;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
@@ -270,8 +271,7 @@ fn problem_response(e: &Error, request_id: &str, headers: &HeaderMap) -> Respons
 /// 413 for a body over the limit; also used by the server before the body is read.
 pub fn too_large(request_id: &str) -> Response<Bytes> {
     let p = problem::problem(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body-too-large",
+        ProblemKind::BodyTooLarge,
         "Body too large",
         &format!("a request body may be at most {MAX_BODY_BYTES} bytes"),
     );
@@ -371,8 +371,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                     .collect::<Vec<_>>()
                     .join(", ");
                 let p = problem::problem(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method-not-allowed",
+                    ProblemKind::MethodNotAllowed,
                     "Method not allowed",
                     &format!("this path accepts {allow}"),
                 );
@@ -457,7 +456,7 @@ async fn run(
     };
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::bad_request(
-            "body-too-large",
+            ProblemKind::BodyTooLarge,
             format!("a request body may be at most {MAX_BODY_BYTES} bytes"),
         ));
     }
@@ -583,7 +582,7 @@ async fn run(
 
 fn unsupported_media_type() -> Error {
     Error::BadRequest {
-        kind: "unsupported-media-type",
+        kind: ProblemKind::UnsupportedMediaType,
         detail: "send the body as Content-Type: application/json".into(),
         field: None,
     }

@@ -3,6 +3,7 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 use tenantry::Error;
+use tenantry::error::ProblemKind;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -12,11 +13,13 @@ pub struct Problem {
     pub body: Value,
 }
 
-fn type_uri(kind: &str) -> String {
-    format!("urn:tenantry:problem:{kind}")
+fn type_uri(kind: ProblemKind) -> String {
+    format!("urn:tenantry:problem:{}", kind.name())
 }
 
-pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Problem {
+/// The problem of `kind`, answered with the kind's status.
+pub fn problem(kind: ProblemKind, title: &str, detail: &str) -> Problem {
+    let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Problem {
         status,
         body: json!({
@@ -38,12 +41,7 @@ pub fn from_error(e: &Error, request_id: &str, authorization: Option<&str>) -> P
             detail,
             field,
         } => {
-            let status = match *kind {
-                "unsupported-media-type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "body-too-large" => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let mut p = problem(status, kind, "Bad request", detail);
+            let mut p = problem(*kind, "Bad request", detail);
             if let Some(f) = field {
                 p.body["errors"] = json!([{ "field": f, "detail": detail }]);
             }
@@ -51,8 +49,7 @@ pub fn from_error(e: &Error, request_id: &str, authorization: Option<&str>) -> P
         }
         Error::Invalid(errors) => {
             let mut p = problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
+                ProblemKind::Validation,
                 "Invalid request",
                 &format!(
                     "{} field(s) need fixing: {}",
@@ -68,14 +65,12 @@ pub fn from_error(e: &Error, request_id: &str, authorization: Option<&str>) -> P
             p
         }
         Error::Unauthenticated => problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ProblemKind::Unauthenticated,
             "Unauthenticated",
             unauthenticated_detail(authorization),
         ),
         Error::InvalidLogin => problem(
-            StatusCode::UNAUTHORIZED,
-            "invalid-credentials",
+            ProblemKind::InvalidCredentials,
             "Sign-in failed",
             "the email or password is wrong",
         ),
@@ -83,20 +78,16 @@ pub fn from_error(e: &Error, request_id: &str, authorization: Option<&str>) -> P
             retry_after_seconds,
         } => {
             let mut p = problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-attempts",
+                ProblemKind::TooManyAttempts,
                 "Too many attempts",
                 "too many attempts in a short while (sign-ins, codes, links or forms); wait the seconds Retry-After says and try again",
             );
             p.body["retry_after_seconds"] = json!(retry_after_seconds);
             p
         }
-        Error::Forbidden(detail) => {
-            problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
-        }
+        Error::Forbidden(detail) => problem(ProblemKind::Forbidden, "Forbidden", detail),
         Error::NotFound(what) => problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
+            ProblemKind::NotFound,
             "Not found",
             &format!("no such {what}"),
         ),
@@ -105,7 +96,7 @@ pub fn from_error(e: &Error, request_id: &str, authorization: Option<&str>) -> P
             detail,
             extra,
         } => {
-            let mut p = problem(StatusCode::CONFLICT, kind, "Conflict", detail);
+            let mut p = problem(*kind, "Conflict", detail);
             // Extras add to the problem; they never replace its own members.
             for (k, v) in extra {
                 if p.body.get(k).is_none() {
@@ -115,20 +106,17 @@ pub fn from_error(e: &Error, request_id: &str, authorization: Option<&str>) -> P
             p
         }
         Error::PreconditionFailed(detail) => problem(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition-failed",
+            ProblemKind::PreconditionFailed,
             "Precondition failed",
             detail,
         ),
         Error::Unavailable(detail) => problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "dependency-unavailable",
+            ProblemKind::DependencyUnavailable,
             "Service unavailable",
             detail,
         ),
         Error::Unexpected(_) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ProblemKind::Internal,
             "Internal error",
             "something went wrong on our side; nothing was lost. Retry, and quote the request_id if it persists",
         ),

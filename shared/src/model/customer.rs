@@ -1,5 +1,6 @@
 //! Customers: the company record, its admin, its primary contact, and its lifecycle.
 
+use crate::error::ProblemKind;
 use crate::model::ids::{CustomerId, UserId};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -390,7 +391,7 @@ impl Customer {
         if !t.allowed_from(self.status) {
             let allowed = Transition::allowed(self.status);
             let mut e = Error::conflict(
-                "invalid-transition",
+                ProblemKind::InvalidTransition,
                 format!(
                     "cannot {} a customer that is {}; allowed: {}",
                     t.as_str(),
@@ -410,7 +411,7 @@ impl Customer {
         }
         if t == Transition::Restore && self.purge_after.is_some_and(|p| p <= now) {
             return Err(Error::conflict(
-                "purge-due",
+                ProblemKind::PurgeDue,
                 "the 30-day restore window has passed; this customer is being purged",
             ));
         }

@@ -1,5 +1,6 @@
 //! Request bodies: strict JSON parsing, merge patches, and a collector of field errors.
 
+use crate::error::ProblemKind;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -11,14 +12,14 @@ use crate::error::{Error, FieldError};
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::bad_request(
-            "missing-body",
+            ProblemKind::MissingBody,
             "the request needs a JSON body",
         ));
     }
     // Every body is one object: not an array, a string or a number in its place.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Error::bad_request(
-            "malformed-json",
+            ProblemKind::MalformedJson,
             "the body must be a JSON object ({...})",
         ));
     }
@@ -27,7 +28,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     // Nothing but whitespace may follow the object.
     de.end().map_err(|_| {
         Error::bad_request(
-            "malformed-json",
+            ProblemKind::MalformedJson,
             "the body has data after its JSON object; send exactly one object",
         )
     })?;
@@ -45,7 +46,7 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let message = strip_values(&inner.to_string());
     if !matches!(inner.classify(), serde_json::error::Category::Data) {
         return Error::bad_request(
-            "malformed-json",
+            ProblemKind::MalformedJson,
             format!("the body is not valid JSON: {message}"),
         );
     }
@@ -60,9 +61,9 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
             (None, true) => String::new(),
         };
         let kind = if message.starts_with("unknown") {
-            "unknown-field"
+            ProblemKind::UnknownField
         } else {
-            "duplicate-field"
+            ProblemKind::DuplicateField
         };
         return Error::BadRequest {
             kind,
@@ -302,7 +303,7 @@ mod tests {
                 matches!(
                     super::parse_json::<Named>(bad),
                     Err(crate::Error::BadRequest {
-                        kind: "malformed-json",
+                        kind: ProblemKind::MalformedJson,
                         ..
                     })
                 ),
@@ -349,21 +350,21 @@ mod tests {
         assert!(matches!(
             parse_json::<Body>(br#"{"nam": "x"}"#),
             Err(Error::BadRequest {
-                kind: "unknown-field",
+                kind: ProblemKind::UnknownField,
                 ..
             })
         ));
         assert!(matches!(
             parse_json::<Body>(br#"{"name": "#),
             Err(Error::BadRequest {
-                kind: "malformed-json",
+                kind: ProblemKind::MalformedJson,
                 ..
             })
         ));
         assert!(matches!(
             parse_json::<Body>(b""),
             Err(Error::BadRequest {
-                kind: "missing-body",
+                kind: ProblemKind::MissingBody,
                 ..
             })
         ));

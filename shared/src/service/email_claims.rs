@@ -2,6 +2,7 @@
 //! a creation that makes a login first claims the email (the marker, written pending),
 //! so no other creation touches a login under it meanwhile.
 
+use crate::error::ProblemKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -65,17 +66,9 @@ pub(crate) async fn owner_of(
     Ok(Some((owner.customer_id, owner.user_id)))
 }
 
-pub(crate) fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
-    let mut e = Error::conflict(kind, detail);
-    if let Error::Conflict { extra, .. } = &mut e {
-        extra.insert("field".into(), json!(field));
-    }
-    e
-}
-
 pub(crate) fn duplicate_email(email: &str) -> Error {
-    duplicate(
-        "duplicate-email",
+    Error::duplicate(
+        ProblemKind::DuplicateEmail,
         "admin.email",
         format!("a customer user with the email {email} already exists in this tenant"),
     )

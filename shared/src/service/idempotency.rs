@@ -1,6 +1,7 @@
 //! `Idempotency-Key` on POST: the same key and body replay the first response; the same
 //! key with another body is refused. Records expire after 24 hours.
 
+use crate::error::ProblemKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -123,7 +124,7 @@ pub async fn begin(
     }
     let in_progress = || {
         Error::conflict(
-            "idempotency-in-progress",
+            ProblemKind::IdempotencyInProgress,
             "a request with this Idempotency-Key is being processed; retry shortly",
         )
     };
@@ -153,7 +154,7 @@ pub async fn begin(
     }
     if record.fingerprint != fingerprint {
         return Err(Error::conflict(
-            "idempotency-key-reused",
+            ProblemKind::IdempotencyKeyReused,
             "this Idempotency-Key was used with a different request; use a new key for a new request",
         ));
     }

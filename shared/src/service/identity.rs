@@ -1,6 +1,7 @@
 //! Logins in the identity provider: the trusted issuers of the tenants' pools, and each
 //! customer user's login, made, mirrored and removed alongside our own records.
 
+use crate::error::ProblemKind;
 use sha2::{Digest, Sha256};
 
 use super::from_item;
@@ -99,7 +100,7 @@ pub async fn create_login(
     };
     let Some(pool) = customer_pool(deps, tenant_id).await? else {
         return Err(Error::conflict(
-            "tenant-provisioning",
+            ProblemKind::TenantProvisioning,
             format!(
                 "the tenant's login pool is not ready yet; the operator finishes it with POST /v1/tenants/{tenant_id}/provision"
             ),

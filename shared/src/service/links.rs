@@ -3,6 +3,7 @@
 //! verification). Opened by the pages that use them; used up by the flow that owns them.
 
 use super::mail;
+use crate::error::ProblemKind;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -305,7 +306,7 @@ const CLAIM_SECONDS: i64 = 60;
 
 fn link_in_use() -> Error {
     Error::conflict(
-        "link-in-use",
+        ProblemKind::LinkInUse,
         "this link is being used right now; try again in a minute",
     )
 }

@@ -1,5 +1,6 @@
 //! Tenant staff: invite, list, change roles, remove; a tenant always keeps an owner.
 
+use crate::error::ProblemKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -50,7 +51,7 @@ pub(crate) fn view(m: &Member, version: u64) -> MemberView {
 
 fn duplicate_email(email: &str) -> Error {
     let mut e = Error::conflict(
-        "duplicate-email",
+        ProblemKind::DuplicateEmail,
         format!("a member with the email {email} already exists in this tenant"),
     );
     if let Error::Conflict { extra, .. } = &mut e {
@@ -199,7 +200,7 @@ async fn another_owner(
 
 fn last_owner() -> Error {
     Error::conflict(
-        "last-owner",
+        ProblemKind::LastOwner,
         "a tenant keeps at least one active owner; make another member owner first",
     )
 }

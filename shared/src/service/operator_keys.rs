@@ -2,6 +2,7 @@
 //! registered by the deployment (`TENANTRY_ADMIN_KEY` on the local server); its secret
 //! is looked up by hash, and its entry here (under `P#OPKEYS`) lists it.
 
+use crate::error::ProblemKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +56,7 @@ pub async fn list(
 pub async fn delete(deps: &Deps, caller: &str, key_id: &ApiKeyId) -> Result<(), Error> {
     if key_id.as_str() == caller {
         return Err(Error::conflict(
-            "key-in-use",
+            ProblemKind::KeyInUse,
             "this is the key the request is made with; revoke it with another operator key",
         ));
     }
@@ -89,7 +90,7 @@ pub async fn delete(deps: &Deps, caller: &str, key_id: &ApiKeyId) -> Result<(), 
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&caller_at) => {
             Err(Error::conflict(
-                "key-in-use",
+                ProblemKind::KeyInUse,
                 "the key this request is made with is no longer listed (revoked meanwhile, or registered before keys were listed); use a listed operator key",
             ))
         }

@@ -14,6 +14,7 @@
 //!   current role: disabling, demoting or removing a member counts from the next request.
 //! - Without an identity provider there are no staff logins: staff use API keys.
 
+use crate::error::ProblemKind;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -175,13 +176,13 @@ pub async fn reset_password(
     let (member, item) = super::members::load(deps, tenant_id, member_id).await?;
     if deps.identity()?.is_none() {
         return Err(Error::conflict(
-            "staff-logins-unavailable",
+            ProblemKind::StaffLoginsUnavailable,
             "this deployment has no identity provider: staff sign in with API keys",
         ));
     }
     if member.status != MemberStatus::Active {
         return Err(Error::conflict(
-            "member-disabled",
+            ProblemKind::MemberDisabled,
             "the member is disabled; set its status to active first",
         ));
     }

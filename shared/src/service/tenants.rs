@@ -1,5 +1,6 @@
 //! Operator use cases: provision tenants with their first owner, read and change them.
 
+use crate::error::ProblemKind;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -114,7 +115,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
             let mut e = Error::conflict(
-                "duplicate-slug",
+                ProblemKind::DuplicateSlug,
                 format!("the slug {} is taken; choose another", tenant.slug),
             );
             if let Error::Conflict { extra, .. } = &mut e {
@@ -221,7 +222,7 @@ pub async fn patch(
     let status = input.status.unwrap_or(tenant.status);
     if (status == TenantStatus::Provisioning) != (tenant.status == TenantStatus::Provisioning) {
         return Err(Error::conflict(
-            "invalid-transition",
+            ProblemKind::InvalidTransition,
             format!(
                 "a tenant becomes active through POST /v1/tenants/{tenant_id}/provision, and never goes back to provisioning"
             ),

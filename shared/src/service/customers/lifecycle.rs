@@ -2,6 +2,7 @@
 //! with its admin's login following.
 
 use super::{load, login_record, profile_item, purge_key, search_deletes, search_puts};
+use crate::error::ProblemKind;
 
 use crate::Deps;
 use crate::access::TenantScope;
@@ -26,7 +27,7 @@ pub async fn transition(
     deps.identity()?;
     if t == Transition::Delete && !confirm {
         return Err(Error::BadRequest {
-            kind: "confirmation-required",
+            kind: ProblemKind::ConfirmationRequired,
             detail: "deleting a customer needs ?confirm=true; it can be restored for 30 days, then it is purged".into(),
             field: Some("confirm".into()),
         });

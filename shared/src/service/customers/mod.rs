@@ -13,6 +13,7 @@
 mod lifecycle;
 mod search;
 
+use crate::error::ProblemKind;
 pub use lifecycle::transition;
 pub use search::list;
 use search::{search_deletes, search_puts};
@@ -57,17 +58,9 @@ pub(crate) fn purge_key(tenant_id: &TenantId, c: &Customer) -> Option<Key> {
         .map(|p| super::due::entry(super::due::Kind::Purge, tenant_id, c.id.as_str(), p))
 }
 
-fn duplicate(kind: &'static str, field: &str, detail: String) -> Error {
-    let mut e = Error::conflict(kind, detail);
-    if let Error::Conflict { extra, .. } = &mut e {
-        extra.insert("field".into(), json!(field));
-    }
-    e
-}
-
 fn duplicate_name(name: &str) -> Error {
-    duplicate(
-        "duplicate-company-name",
+    Error::duplicate(
+        ProblemKind::DuplicateCompanyName,
         "company.name",
         format!("a customer named {name} already exists in this tenant"),
     )
@@ -312,7 +305,7 @@ pub async fn patch(
     check_version(if_version, &item)?;
     if current.status == CustomerStatus::Deleted {
         return Err(Error::conflict(
-            "customer-deleted",
+            ProblemKind::CustomerDeleted,
             "a deleted customer cannot be changed; restore it first",
         ));
     }

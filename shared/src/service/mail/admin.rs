@@ -1,6 +1,7 @@
 //! The operator's routes on a tenant's outbox: dead letters listed and redriven.
 
 use super::{OutboxEmail, State, Template, item_of};
+use crate::error::ProblemKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -104,7 +105,7 @@ pub async fn redrive(
     let mut email: OutboxEmail = from_item(&item)?;
     if email.state != State::Dead {
         let mut e = Error::conflict(
-            "email-not-dead",
+            ProblemKind::EmailNotDead,
             format!(
                 "only a dead-lettered email can be redriven; this one is {}",
                 match email.state {
@@ -121,7 +122,7 @@ pub async fn redrive(
     }
     if email.secrets_dropped {
         return Err(Error::conflict(
-            "email-secret-dropped",
+            ProblemKind::EmailSecretDropped,
             "this email's one-time code or link was dropped when it was given up on; the recipient asks for a new one",
         ));
     }

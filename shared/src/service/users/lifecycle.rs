@@ -1,6 +1,7 @@
 //! A user's own state (deactivate, reactivate), its removal, and its password reset.
 
 use super::{live_customer, load_user, login_record, not_for_the_admin};
+use crate::error::ProblemKind;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::Deps;
@@ -134,7 +135,7 @@ pub async fn reset_password(
     let (user, _) = load_user(deps, tenant_id, customer_id, user_id).await?;
     if user.status != UserStatus::Active {
         return Err(Error::conflict(
-            "user-inactive",
+            ProblemKind::UserInactive,
             "the user is deactivated; reactivate it first",
         ));
     }

@@ -25,6 +25,7 @@ pub use password::{
     set_password_body,
 };
 
+use crate::error::ProblemKind;
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -180,7 +181,7 @@ async fn live_customer(
     let (c, item) = customers::load(deps, tenant_id, customer_id).await?;
     if c.status == CustomerStatus::Deleted {
         return Err(Error::conflict(
-            "customer-deleted",
+            ProblemKind::CustomerDeleted,
             "a deleted customer's users cannot be changed; restore the customer first",
         ));
     }
@@ -264,7 +265,7 @@ pub async fn get(
 
 fn user_limit_reached(max: u32) -> Error {
     let mut e = Error::conflict(
-        "user-limit-reached",
+        ProblemKind::UserLimitReached,
         format!(
             "this customer may have at most {max} users (max_users, admin included); remove a user or raise max_users"
         ),
@@ -298,13 +299,13 @@ pub async fn create(
                 .collect(),
         ),
         Error::Conflict {
-            kind: "duplicate-email",
+            kind: ProblemKind::DuplicateEmail,
             detail,
             mut extra,
         } => {
             extra.insert("field".into(), json!("email"));
             Error::Conflict {
-                kind: "duplicate-email",
+                kind: ProblemKind::DuplicateEmail,
                 detail,
                 extra,
             }
@@ -424,7 +425,7 @@ pub async fn create(
 
 fn not_for_the_admin(what: &str) -> Error {
     Error::conflict(
-        "customer-admin",
+        ProblemKind::CustomerAdmin,
         format!(
             "the customer's admin cannot be {what} here; it follows the customer (deactivate, suspend or delete the customer)"
         ),
