@@ -36,6 +36,31 @@ pub fn paragraphs(raw: &str, max: usize) -> Parsed<String> {
     Ok(t.to_owned())
 }
 
+/// An ISO 4217 currency code, upper-cased.
+pub fn currency(raw: &str) -> Parsed<String> {
+    let c = raw.trim().to_uppercase();
+    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(c)
+    } else {
+        Err("must be an ISO 4217 currency code such as USD or EUR".into())
+    }
+}
+
+/// A machine name (a plan's, a metric's, a feature's code): 1 to 40 lower-case letters,
+/// digits and underscores, starting with a letter.
+pub fn code(raw: &str) -> Parsed<String> {
+    let b = raw.as_bytes();
+    if (1..=40).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+    {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be 1 to 40 lower-case letters, digits and underscores, starting with a letter (e.g. ai_operations)".into())
+    }
+}
+
 /// An email address, trimmed and lower-cased.
 pub fn email(raw: &str) -> Parsed<String> {
     let e = raw.trim().to_lowercase();

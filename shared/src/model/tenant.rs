@@ -144,14 +144,6 @@ pub fn slug(raw: &str) -> fields::Parsed<String> {
     }
 }
 
-fn currency(raw: &str) -> fields::Parsed<String> {
-    let c = raw.trim().to_uppercase();
-    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(c)
-    } else {
-        Err("must be an ISO 4217 currency code such as USD or EUR".into())
-    }
-}
 
 impl TenantDraft {
     /// `creating` requires the owner; a patch forbids it.
@@ -216,7 +208,7 @@ impl TenantDraft {
             tax_id: c.optional("billing.tax_id", b.tax_id.as_deref(), |s| {
                 fields::text(s, 50)
             }),
-            currency: c.optional("billing.currency", b.currency.as_deref(), currency),
+            currency: c.optional("billing.currency", b.currency.as_deref(), fields::currency),
         });
         let owner = match (&self.owner, creating) {
             (Some(o), true) => {
