@@ -11,12 +11,14 @@ use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 use tenantry::access::Permission;
+use tenantry::model::billing::{Metric, MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::{Branding, BrandingDraft};
 use tenantry::model::customer::{CustomerDraft, CustomerUserView, CustomerView};
 use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, TenantId, UserId};
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
+use tenantry::service::catalog::{PlanView, PriceOverrideView};
 use tenantry::service::email_change::{Confirmation, EmailChanged};
 use tenantry::service::links::LinkSent;
 use tenantry::service::mail::EmailView;
@@ -444,6 +446,63 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             Some(schema::<Confirmation>(all)),
             (200, Json(schema::<EmailChanged>(all))),
         ),
+        "METRICS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the billable metrics",
+                None,
+                (200, Json(page::<Metric>(all))),
+            )
+        },
+        "METRICS_CREATE" => op(
+            "Add a billable metric",
+            Some(create::<MetricDraft>(
+                all,
+                &["code", "name", "unit", "aggregation"],
+            )),
+            (201, Json(schema::<Metric>(all))),
+        ),
+        "PLANS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the plans (for a tenant, with its own prices)",
+                None,
+                (200, Json(page::<PlanView>(all))),
+            )
+        },
+        "PLANS_CREATE" => op(
+            "Add a plan (version 1)",
+            Some(create::<PlanDraft>(
+                all,
+                &["code", "name", "currency", "base_amount"],
+            )),
+            (201, Json(schema::<PlanView>(all))),
+        ),
+        "PLANS_GET" => op(
+            "Read a plan's current version (for a tenant, with its own prices)",
+            None,
+            (200, Json(schema::<PlanView>(all))),
+        ),
+        "PLANS_UPDATE" => op(
+            "Change a plan: a price or an entitlement makes a new version",
+            Some(schema::<PlanDraft>(all)),
+            (200, Json(schema::<PlanView>(all))),
+        ),
+        "PLANS_ARCHIVE" => op(
+            "Archive a plan: no new subscriptions",
+            None,
+            (200, Json(schema::<PlanView>(all))),
+        ),
+        "PRICE_OVERRIDES_PUT" => op(
+            "Set a tenant's own prices for a plan",
+            Some(schema::<PriceOverride>(all)),
+            (200, Json(schema::<PriceOverrideView>(all))),
+        ),
+        "PRICE_OVERRIDES_DELETE" => op(
+            "Remove a tenant's own prices for a plan",
+            None,
+            (204, Empty),
+        ),
         _ => return None,
     })
 }
@@ -452,7 +511,9 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
 fn credentials(permission: Permission) -> &'static [&'static str] {
     match permission {
         Permission::Public => &[],
-        Permission::ManageTenants => &["operatorKey"],
+        Permission::ManageTenants | Permission::ManageCatalog => &["operatorKey"],
+        Permission::ReadCatalog => &["operatorKey", "tenantKey", "staffToken"],
+        Permission::OwnCompany | Permission::OwnCompanyAdmin => &["customerToken"],
         Permission::Me => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
         p if p.is_customer_users() => &["tenantKey", "staffToken", "customerToken"],
         _ => &["tenantKey", "staffToken"],
@@ -556,6 +617,14 @@ fn build() -> OpenApi {
                 "member_id" => (MemberId::schema(), "The staff member's id."),
                 "key_id" => (ApiKeyId::schema(), "The API key's id."),
                 "email_id" => (EmailId::schema(), "The email's id."),
+                "code" => (
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[a-z][a-z0-9_]{0,39}$"))
+                        .examples(["growth"])
+                        .into(),
+                    "The plan's code.",
+                ),
                 _ => (
                     ObjectBuilder::new().schema_type(Type::String).into(),
                     "The tenant's slug, as in its login page's address.",

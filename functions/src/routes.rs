@@ -139,6 +139,15 @@ routes! {
     TENANT_BRANDING_PUT: PUT "/v1/tenants/{tenant_id}/branding" => branding_put, "tenant-branding-put", ManageTenants, STORE;
     OPERATOR_KEYS_LIST: GET "/v1/operator-keys" => operator_keys_list, "operator-keys-list", ManageTenants, STORE;
     OPERATOR_KEYS_DELETE: DELETE "/v1/operator-keys/{key_id}" => operator_keys_delete, "operator-keys-delete", ManageTenants, STORE;
+    METRICS_LIST: GET "/v1/billable-metrics" => metrics_list, "metrics-list", ReadCatalog, STORE;
+    METRICS_CREATE: POST "/v1/billable-metrics" => metrics_create, "metrics-create", ManageCatalog, STORE;
+    PLANS_LIST: GET "/v1/plans" => plans_list, "plans-list", ReadCatalog, STORE;
+    PLANS_CREATE: POST "/v1/plans" => plans_create, "plans-create", ManageCatalog, STORE;
+    PLANS_GET: GET "/v1/plans/{code}" => plans_get, "plans-get", ReadCatalog, STORE;
+    PLANS_UPDATE: PATCH "/v1/plans/{code}" => plans_update, "plans-update", ManageCatalog, STORE;
+    PLANS_ARCHIVE: POST "/v1/plans/{code}/archive" => plans_archive, "plans-archive", ManageCatalog, STORE;
+    PRICE_OVERRIDES_PUT: PUT "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_put, "price-overrides-put", ManageCatalog, STORE;
+    PRICE_OVERRIDES_DELETE: DELETE "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_delete, "price-overrides-delete", ManageCatalog, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

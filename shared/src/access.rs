@@ -65,6 +65,16 @@ impl Principal {
 pub enum Permission {
     /// Platform: create, list, read and change tenants, and issue their keys.
     ManageTenants,
+    /// Platform: billable metrics, plans, and tenants' price overrides.
+    ManageCatalog,
+    /// The catalog, read: the operator, and any staff of a tenant (with its own prices).
+    ReadCatalog,
+    /// Report customers' usage: a tenant's systems (owner and member keys).
+    ReportUsage,
+    /// A customer's own company, for any of its users: its entitlements.
+    OwnCompany,
+    /// A customer's own company, for its admin: usage and usage limits.
+    OwnCompanyAdmin,
     /// Any staff of the tenant: read customers and members.
     ReadTenant,
     InviteCustomers,
@@ -100,6 +110,8 @@ impl Permission {
         matches!(
             self,
             Permission::ReadTenant
+                | Permission::ReadCatalog
+                | Permission::ReportUsage
                 | Permission::Me
                 | Permission::InviteCustomers
                 | Permission::StartSupportSessions
@@ -110,7 +122,12 @@ impl Permission {
     }
 
     pub fn is_platform(self) -> bool {
-        self == Permission::ManageTenants
+        matches!(self, Permission::ManageTenants | Permission::ManageCatalog)
+    }
+
+    /// Routes of a customer's own company (`/v1/me/...`), for its users only.
+    pub fn is_own_company(self) -> bool {
+        matches!(self, Permission::OwnCompany | Permission::OwnCompanyAdmin)
     }
 
     pub fn allows(self, role: StaffRole) -> bool {
@@ -197,9 +214,16 @@ pub enum Scope {
 pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope, Error> {
     match principal {
         _ if permission.is_public() => Ok(Scope::Public),
-        Principal::Operator { .. } if permission.is_platform() || permission == Permission::Me => {
+        Principal::Operator { .. }
+            if permission.is_platform()
+                || permission == Permission::Me
+                || permission == Permission::ReadCatalog =>
+        {
             Ok(Scope::Platform(PlatformScope(())))
         }
+        Principal::Operator { .. } | Principal::Staff { .. } if permission.is_own_company() => Err(
+            Error::Forbidden("this route is for a customer's users, with their own token".into()),
+        ),
         Principal::Operator { .. } => Err(Error::Forbidden(
             "an operator key acts on tenants through /v1/tenants; tenant routes need a tenant key"
                 .into(),
@@ -221,7 +245,18 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             tenant_id,
             customer_id,
             ..
-        } if permission == Permission::Me => Ok(Scope::Customer(CustomerScope {
+        } if permission == Permission::Me || permission == Permission::OwnCompany => {
+            Ok(Scope::Customer(CustomerScope {
+                tenant_id: tenant_id.clone(),
+                customer_id: customer_id.clone(),
+            }))
+        }
+        Principal::Customer {
+            tenant_id,
+            customer_id,
+            role: CustomerRole::Admin,
+            ..
+        } if permission == Permission::OwnCompanyAdmin => Ok(Scope::Customer(CustomerScope {
             tenant_id: tenant_id.clone(),
             customer_id: customer_id.clone(),
         })),

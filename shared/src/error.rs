@@ -176,6 +176,13 @@ problem_kinds! {
     MemberDisabled = "member-disabled", 409, "The member is disabled.";
     StaffLoginsUnavailable = "staff-logins-unavailable", 409, "This deployment has no identity provider.";
     TenantProvisioning = "tenant-provisioning", 409, "The tenant's login pool is not ready yet.";
+    DuplicateCode = "duplicate-code", 409, "The code is taken in the catalog (`field`).";
+    PlanArchived = "plan-archived", 409, "The plan is archived and takes no new subscriptions.";
+    SubscriptionExists = "subscription-exists", 409, "The customer has a current subscription; change it (PATCH) instead.";
+    SubscriptionEnded = "subscription-ended", 409, "The subscription has ended; start a new one.";
+    CurrencyMismatch = "currency-mismatch", 409, "The plan's currency is not the subscription's; cancel and subscribe anew.";
+    FeatureNotInPlan = "feature-not-in-plan", 409, "The customer's plan does not include the feature (`plan`, `features`).";
+    NoSubscription = "no-subscription", 409, "The customer has no current subscription.";
     KeyInUse = "key-in-use", 409, "The operator key the request is made with cannot revoke itself.";
     LinkInUse = "link-in-use", 409, "Another request is using this one-time link right now.";
     EmailNotDead = "email-not-dead", 409, "Only a dead-lettered email can be redriven (`state`).";

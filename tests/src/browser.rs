@@ -46,7 +46,18 @@ impl Drop for Browser {
 }
 
 impl Browser {
+    /// Starts a headless Chromium; on a busy machine a first start that does not come
+    /// up in time is tried once more, with a fresh profile.
     pub async fn launch(executable: &Path) -> anyhow::Result<Self> {
+        match Self::launch_once(executable).await {
+            Ok(b) => Ok(b),
+            Err(first) => Self::launch_once(executable)
+                .await
+                .with_context(|| format!("a second start, after: {first:#}")),
+        }
+    }
+
+    async fn launch_once(executable: &Path) -> anyhow::Result<Self> {
         let profile = tempfile::tempdir()?;
         let child = Command::new(executable)
             .args([
@@ -66,6 +77,17 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", executable.display()))?;
+        // A start that fails past here must not leave its Chromium running.
+        struct KillOnError(Option<std::process::Child>);
+        impl Drop for KillOnError {
+            fn drop(&mut self) {
+                if let Some(mut c) = self.0.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+        let mut guard = KillOnError(Some(child));
         // Chromium writes the port it chose to DevToolsActivePort.
         let port_file = profile.path().join("DevToolsActivePort");
         let started = Instant::now();
@@ -104,7 +126,7 @@ impl Browser {
         };
         let (socket, _) = tokio_tungstenite::connect_async(url).await?;
         let mut browser = Self {
-            child,
+            child: guard.0.take().context("the child is held until here")?,
             socket,
             next_id: 0,
             _profile: profile,

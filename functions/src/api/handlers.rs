@@ -6,6 +6,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 use tenantry::Error;
+use tenantry::model::billing::{MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
 use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, UserId};
@@ -14,8 +15,8 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::{
-    api_keys, customers, email_change, mail, me, members, operator_keys, registration, sign_in,
-    staff, tenants, users,
+    api_keys, catalog, customers, email_change, mail, me, members, operator_keys, registration,
+    sign_in, staff, tenants, users,
 };
 
 use super::{Ctx, Reply};
@@ -385,4 +386,61 @@ async fn transition(cx: Ctx<'_>, t: Transition, confirm: bool) -> Result {
     let customer = customer_id(&cx)?;
     let v = customers::transition(cx.deps, cx.tenant()?, &customer, t, confirm).await?;
     Reply::ok(&v)
+}
+
+/// The tenant a catalog read is for: staff see their own prices; the operator none.
+fn catalog_reader<'a>(cx: &'a Ctx<'_>) -> Option<&'a tenantry::access::TenantScope> {
+    cx.tenant().ok()
+}
+
+pub async fn metrics_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&catalog::list_metrics(cx.deps, limit, cursor).await?)
+}
+
+pub async fn metrics_create(cx: Ctx<'_>) -> Result {
+    let v = catalog::create_metric(cx.deps, &parse_json::<MetricDraft>(cx.body)?).await?;
+    let loc = format!("/v1/billable-metrics/{}", v.code);
+    Reply::created(&v, loc)
+}
+
+pub async fn plans_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&catalog::list_plans(cx.deps, catalog_reader(&cx), limit, cursor).await?)
+}
+
+pub async fn plans_create(cx: Ctx<'_>) -> Result {
+    let v = catalog::create_plan(cx.deps, &parse_json::<PlanDraft>(cx.body)?).await?;
+    let loc = format!("/v1/plans/{}", v.plan.code);
+    Reply::created(&v, loc)
+}
+
+pub async fn plans_get(cx: Ctx<'_>) -> Result {
+    let code = catalog::plan_code(cx.param("code"))?;
+    Reply::ok(&catalog::get_plan(cx.deps, catalog_reader(&cx), code).await?)
+}
+
+pub async fn plans_update(cx: Ctx<'_>) -> Result {
+    let code = catalog::plan_code(cx.param("code"))?;
+    let draft = parse_json::<PlanDraft>(cx.body)?;
+    Reply::ok(&catalog::patch_plan(cx.deps, code, &draft).await?)
+}
+
+pub async fn plans_archive(cx: Ctx<'_>) -> Result {
+    let code = catalog::plan_code(cx.param("code"))?;
+    Reply::ok(&catalog::archive_plan(cx.deps, code).await?)
+}
+
+pub async fn price_overrides_put(cx: Ctx<'_>) -> Result {
+    let scope = cx.operator_on_tenant()?;
+    let code = catalog::plan_code(cx.param("code"))?;
+    let prices = parse_json::<PriceOverride>(cx.body)?;
+    Reply::ok(&catalog::put_override(cx.deps, &scope, code, &prices).await?)
+}
+
+pub async fn price_overrides_delete(cx: Ctx<'_>) -> Result {
+    let scope = cx.operator_on_tenant()?;
+    let code = catalog::plan_code(cx.param("code"))?;
+    catalog::delete_override(cx.deps, &scope, code).await?;
+    Ok(Reply::no_content())
 }

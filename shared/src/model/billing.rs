@@ -123,11 +123,60 @@ pub enum Pricing {
 
 /// A plan's charge for one metric.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "ChargeWire")]
 pub struct UsageCharge {
     pub metric: String,
     #[serde(flatten)]
     pub pricing: Pricing,
+}
+
+/// A charge as sent: one flat object, strictly (serde cannot refuse unknown fields
+/// through `flatten`).
+#[derive(Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+enum ChargeWire {
+    PerUnit {
+        metric: String,
+        unit_amount: i64,
+    },
+    Graduated {
+        metric: String,
+        tiers: Vec<Tier>,
+    },
+    Package {
+        metric: String,
+        package_size: u64,
+        package_amount: i64,
+    },
+}
+
+impl From<ChargeWire> for UsageCharge {
+    fn from(w: ChargeWire) -> Self {
+        match w {
+            ChargeWire::PerUnit {
+                metric,
+                unit_amount,
+            } => Self {
+                metric,
+                pricing: Pricing::PerUnit { unit_amount },
+            },
+            ChargeWire::Graduated { metric, tiers } => Self {
+                metric,
+                pricing: Pricing::Graduated { tiers },
+            },
+            ChargeWire::Package {
+                metric,
+                package_size,
+                package_amount,
+            } => Self {
+                metric,
+                pricing: Pricing::Package {
+                    package_size,
+                    package_amount,
+                },
+            },
+        }
+    }
 }
 
 /// What a plan includes: feature areas and limits.
@@ -212,7 +261,10 @@ fn check_charges(charges: &[UsageCharge], known: &dyn Fn(&str) -> bool, c: &mut 
             );
         }
         if seen.contains(&&ch.metric) {
-            c.fail(&format!("{at}.metric"), "has a charge already; one per metric");
+            c.fail(
+                &format!("{at}.metric"),
+                "has a charge already; one per metric",
+            );
         }
         seen.push(&ch.metric);
         match &ch.pricing {
@@ -315,7 +367,11 @@ impl Entitlements {
 
 impl PlanDraft {
     /// A new plan (version 1). `known` says whether a metric is in the catalog.
-    pub fn parse_new(&self, known: &dyn Fn(&str) -> bool, now: DateTime<Utc>) -> Result<Plan, Error> {
+    pub fn parse_new(
+        &self,
+        known: &dyn Fn(&str) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, Error> {
         let mut c = Checks::new();
         let code = c.required("code", self.code.as_deref(), fields::code);
         let name = c.required("name", self.name.as_deref(), |s| fields::text(s, 100));
@@ -358,8 +414,15 @@ impl PlanDraft {
         if self.code.as_ref().is_some_and(|s| *s != current.code) {
             c.fail("code", "a plan's code never changes; create another plan");
         }
-        if self.currency.as_ref().is_some_and(|s| *s != current.currency) {
-            c.fail("currency", "a plan's currency never changes; create another plan");
+        if self
+            .currency
+            .as_ref()
+            .is_some_and(|s| *s != current.currency)
+        {
+            c.fail(
+                "currency",
+                "a plan's currency never changes; create another plan",
+            );
         }
         let mut next = current.clone();
         if let Some(n) = &self.name {
@@ -656,11 +719,39 @@ mod tests {
     }
 
     #[test]
+    fn a_charge_reads_as_one_flat_object_and_refuses_unknown_fields() {
+        let c: UsageCharge = serde_json::from_value(serde_json::json!(
+            {"metric": "m", "model": "package", "package_size": 10, "package_amount": 5}
+        ))
+        .unwrap();
+        assert_eq!(
+            c.pricing,
+            Pricing::Package {
+                package_size: 10,
+                package_amount: 5
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"metric": "m", "model": "package", "package_size": 10, "package_amount": 5})
+        );
+        assert!(
+            serde_json::from_value::<UsageCharge>(serde_json::json!(
+                {"metric": "m", "model": "per_unit", "unit_amount": 1, "extra": 1}
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
     fn periods_parse_and_count_their_days() {
         let p = Period::parse("2026-02").unwrap();
         assert_eq!(p.days(), 28);
         assert_eq!(Period::parse("2028-02").unwrap().days(), 29);
-        assert_eq!(Period::parse("2026-12").unwrap().next().to_string(), "2027-01");
+        assert_eq!(
+            Period::parse("2026-12").unwrap().next().to_string(),
+            "2027-01"
+        );
         for bad in ["2026-13", "2026-1", "26-01", "2026/01", "x", "2026-00"] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }

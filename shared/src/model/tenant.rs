@@ -144,7 +144,6 @@ pub fn slug(raw: &str) -> fields::Parsed<String> {
     }
 }
 
-
 impl TenantDraft {
     /// `creating` requires the owner; a patch forbids it.
     pub fn parse(&self, creating: bool) -> Result<TenantInput, Error> {

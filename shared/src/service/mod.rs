@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod catalog;
 pub mod customers;
 pub mod directory;
 pub mod due;

@@ -63,6 +63,26 @@ pub fn platform_idempotency(key_hash: &str) -> Key {
     key(format!("{PLATFORM}IDEM#{key_hash}"), "IDEM")
 }
 
+// ---- the catalog (platform-wide)
+
+pub fn metric(code: &str) -> Key {
+    key(metrics_partition(), code)
+}
+pub fn metrics_partition() -> String {
+    format!("{PLATFORM}METRICS")
+}
+/// A plan's current version (what lists show and new subscriptions get).
+pub fn plan(code: &str) -> Key {
+    key(plans_partition(), code)
+}
+pub fn plans_partition() -> String {
+    format!("{PLATFORM}PLANS")
+}
+/// One version of a plan, kept unchanged for the subscriptions on it.
+pub fn plan_version(code: &str, version: u32) -> Key {
+    key(format!("{PLATFORM}PLAN#{code}"), format!("V#{version:08}"))
+}
+
 // ---- tenant items
 
 pub fn tenant(tenant_id: &TenantId) -> Key {
@@ -87,6 +107,34 @@ pub fn member_email_marker(tenant_id: &TenantId, email_norm: &str) -> Key {
     key(
         format!("{}#UQ", tenant_pk(tenant_id)),
         format!("MEMBER_EMAIL#{email_norm}"),
+    )
+}
+/// The operator's prices for this tenant on one plan.
+pub fn price_override(tenant_id: &TenantId, plan: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("PRICE#{plan}"))
+}
+/// The tenant's default for each feature area.
+pub fn tenant_features(tenant_id: &TenantId) -> Key {
+    key(tenant_pk(tenant_id), "FEATURES")
+}
+/// A customer's `external_id` (the partner's own id), unique in the tenant.
+pub fn external_id_marker(tenant_id: &TenantId, external_id: &str) -> Key {
+    key(
+        format!("{}#UQ", tenant_pk(tenant_id)),
+        format!("EXTERNAL#{external_id}"),
+    )
+}
+/// A period whose invoices are final: usage for it is refused.
+pub fn period_closed(tenant_id: &TenantId, period: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("CLOSED#{period}"))
+}
+/// A usage event's id, counted once: in one of 16 partitions by the id's hash, so a
+/// busy tenant's events spread.
+pub fn usage_event(tenant_id: &TenantId, id_hash: &str) -> Key {
+    let shard = u8::from_str_radix(id_hash.get(..1).unwrap_or("0"), 16).unwrap_or(0);
+    key(
+        format!("{}#UE#{shard:x}", tenant_pk(tenant_id)),
+        format!("E#{id_hash}"),
     )
 }
 pub fn tenant_idempotency(tenant_id: &TenantId, key_hash: &str) -> Key {
@@ -114,6 +162,42 @@ pub fn customer_users_prefix() -> &'static str {
 /// Is this sort key (in a customer partition) a customer user's?
 pub fn is_customer_user(sk: &str) -> bool {
     sk.starts_with("USER#")
+}
+/// A customer's current subscription (at most one).
+pub fn subscription(tenant_id: &TenantId, customer_id: &CustomerId) -> Key {
+    key(customer_partition(tenant_id, customer_id), "SUB")
+}
+/// A customer's earlier subscription, kept when a new one starts.
+pub fn past_subscription(tenant_id: &TenantId, customer_id: &CustomerId, id: &str) -> Key {
+    key(
+        customer_partition(tenant_id, customer_id),
+        format!("SUB#{id}"),
+    )
+}
+/// A month's daily high-water marks of a customer's active users.
+pub fn seats(tenant_id: &TenantId, customer_id: &CustomerId, period: &str) -> Key {
+    key(
+        customer_partition(tenant_id, customer_id),
+        format!("SEATS#{period}"),
+    )
+}
+pub fn seats_prefix() -> &'static str {
+    "SEATS#"
+}
+/// A customer's usage in one period: every metric's aggregate in one item.
+pub fn usage(tenant_id: &TenantId, customer_id: &CustomerId, period: &str) -> Key {
+    key(
+        customer_partition(tenant_id, customer_id),
+        format!("USAGE#{period}"),
+    )
+}
+/// The usage limits a customer's admin set for its company.
+pub fn usage_limits(tenant_id: &TenantId, customer_id: &CustomerId) -> Key {
+    key(customer_partition(tenant_id, customer_id), "USAGE_LIMITS")
+}
+/// The tenant's overrides of feature areas for one customer.
+pub fn customer_features(tenant_id: &TenantId, customer_id: &CustomerId) -> Key {
+    key(customer_partition(tenant_id, customer_id), "FEATURES")
 }
 /// Customer admin and user emails are unique per tenant.
 pub fn user_email_marker(tenant_id: &TenantId, email_norm: &str) -> Key {
@@ -334,6 +418,17 @@ mod tests {
             customer_status_index(t, "active", "acme", c),
             purge_entry(t, "2026-01-01T00:00:00Z", c),
             tenant_idempotency(t, "h"),
+            price_override(t, "growth"),
+            tenant_features(t),
+            external_id_marker(t, "crm-1"),
+            period_closed(t, "2026-11"),
+            usage_event(t, "f0"),
+            subscription(t, c),
+            past_subscription(t, c, "sub_1"),
+            seats(t, c, "2026-12"),
+            usage(t, c, "2026-12"),
+            usage_limits(t, c),
+            customer_features(t, c),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
             assert!(

@@ -36,7 +36,21 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
         .as_str()
         .expect("the customer's admin")
         .to_owned();
+    // The catalog is the platform's: one plan every tenant reads.
+    let plan = app
+        .post(
+            &app.admin_key,
+            "/v1/plans",
+            json!({"code": "iso_plan", "name": "Iso", "currency": "EUR", "base_amount": 100}),
+        )
+        .await;
+    assert!(
+        plan.status.is_success() || plan.status == StatusCode::CONFLICT,
+        "{}",
+        plan.body
+    );
     HashMap::from([
+        ("code", "iso_plan".to_owned()),
         ("tenant_id", t.id.clone()),
         ("user_id", admin),
         // Operator routes only: a tenant key is refused before the id is looked at.
@@ -122,7 +136,9 @@ async fn every_route_hides_other_tenants_resources_and_enforces_the_permission_m
                 checked += 1;
                 continue;
             }
-            if route.path.contains('{') {
+            // The catalog is shared by every tenant: nothing of A's to hide there.
+            let shared = route.permission == tenantry::access::Permission::ReadCatalog;
+            if route.path.contains('{') && !shared {
                 // Another tenant's owner: A's resource does not exist for them.
                 let r = app
                     .send(method.clone(), other_owner, &path, body_for(&method), &[])

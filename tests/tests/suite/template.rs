@@ -510,13 +510,25 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                 let staff_subject_delete = k == "P#STAFFSUB#*"
                     && f.binary == "members-delete"
                     && actions.iter().all(|a| a == "dynamodb:DeleteItem");
+                // The catalog (metrics, plans and their versions) is the platform's and
+                // every tenant reads it; only the operator's functions write it.
+                let catalog_read = ["P#METRICS", "P#PLANS", "P#PLAN#*"].contains(&k.as_str())
+                    && actions.iter().all(|a| {
+                        [
+                            "dynamodb:GetItem",
+                            "dynamodb:Query",
+                            "dynamodb:BatchGetItem",
+                        ]
+                        .contains(&a.as_str())
+                    });
                 if tenant_scoped == Some(true) {
                     assert!(
                         k.starts_with("T#")
                             || k == "P#APIKEY#*"
                             || due_write
-                            || staff_subject_delete,
-                        "{id}/{sid}: a tenant-scoped function reaches only tenant keys (T#...), P#APIKEY#*, due-work writes (and members-delete a staff subject), not {k}"
+                            || staff_subject_delete
+                            || catalog_read,
+                        "{id}/{sid}: a tenant-scoped function reaches only tenant keys (T#...), P#APIKEY#*, due-work writes, catalog reads (and members-delete a staff subject), not {k}"
                     );
                 }
             }
@@ -1117,7 +1129,30 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
     .await;
     let staff_link = || staff_link.clone().expect("the staff invitation's link");
     let mut extra = Vec::new();
+    // The catalog the billing routes work with: a metric and a plan (`growth`).
+    if ["metrics-", "plans-", "price-overrides-"]
+        .iter()
+        .any(|p| binary.starts_with(p))
+    {
+        ok("POST", "/v1/billable-metrics", op, Some(serde_json::json!({
+            "code": "ai_operations", "name": "AI operations", "unit": "operation", "aggregation": "sum"})))
+        .await;
+        ok("POST", "/v1/plans", op, Some(serde_json::json!({
+            "code": "growth", "name": "Growth", "currency": "EUR", "base_amount": 4900,
+            "included_seats": 3, "seat_amount": 500,
+            "charges": [{"metric": "ai_operations", "model": "package", "package_size": 1000, "package_amount": 100}]})))
+        .await;
+    }
     match binary {
+        "price-overrides-delete" => {
+            ok(
+                "PUT",
+                &format!("/v1/tenants/{tid}/price-overrides/growth"),
+                op,
+                Some(serde_json::json!({"base_amount": 3900})),
+            )
+            .await;
+        }
         "customers-restore" => {
             ok("DELETE", &format!("{cpath}?confirm=true"), &setup_key, None).await;
         }

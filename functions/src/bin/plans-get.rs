@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/plans/{code}`.
+
+functions::lambda_main!(PLANS_GET);

@@ -1,0 +1,3 @@
+//! Lambda for `DELETE /v1/tenants/{tenant_id}/price-overrides/{code}`.
+
+functions::lambda_main!(PRICE_OVERRIDES_DELETE);

@@ -1,0 +1,295 @@
+//! The operator's catalog: billable metrics, versioned plans, and each tenant's price
+//! overrides. Tenant staff read plans with their own prices in place.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{from_item, page, to_data};
+use crate::Deps;
+use crate::access::TenantScope;
+use crate::error::{Error, ProblemKind};
+use crate::model::billing::{Metric, MetricDraft, Plan, PlanDraft, PriceOverride};
+use crate::ports::{Condition, Item, Query, SortRange, StoreError, WriteOp};
+use crate::store::keys;
+
+/// The most metrics and plans a catalog holds (each read whole where it is checked).
+pub const MAX_METRICS: usize = 200;
+
+/// Every item of a partition under a prefix, up to `cap`.
+pub(crate) async fn all_under(
+    deps: &Deps,
+    pk: String,
+    prefix: &str,
+    cap: usize,
+) -> Result<Vec<Item>, Error> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let q = Query::partition(pk.clone(), SortRange::Prefix(prefix.into()), 100).after(after);
+        let page = deps.store.query(q).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(n) if out.len() < cap => after = Some(n),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Every billable metric of the catalog.
+pub async fn metrics(deps: &Deps) -> Result<Vec<Metric>, Error> {
+    all_under(deps, keys::metrics_partition(), "", MAX_METRICS)
+        .await?
+        .iter()
+        .map(from_item)
+        .collect()
+}
+
+pub async fn list_metrics(
+    deps: &Deps,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<page::Page<Metric>, Error> {
+    page::list_prefix(
+        deps,
+        "metrics",
+        keys::metrics_partition(),
+        "",
+        limit,
+        cursor,
+        from_item::<Metric>,
+    )
+    .await
+}
+
+pub async fn create_metric(deps: &Deps, draft: &MetricDraft) -> Result<Metric, Error> {
+    let metric = draft.parse(deps.clock.now())?;
+    let known = metrics(deps).await?;
+    if known.len() >= MAX_METRICS {
+        return Err(Error::invalid(
+            "code",
+            format!("the catalog holds at most {MAX_METRICS} metrics"),
+        ));
+    }
+    let item = Item::new(keys::metric(&metric.code), to_data(&metric)?);
+    match deps.store.put(item, Condition::NotExists).await {
+        Ok(()) => Ok(metric),
+        Err(StoreError::ConditionFailed) => Err(duplicate_code("metric", &metric.code)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn duplicate_code(what: &str, code: &str) -> Error {
+    Error::duplicate(
+        ProblemKind::DuplicateCode,
+        "code",
+        format!("a {what} with the code {code} exists already"),
+    )
+}
+
+/// A plan as a caller sees it: for a tenant, its own prices in place of the plan's.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct PlanView {
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// The prices are this tenant's own (set by the operator), not the plan's.
+    pub custom_pricing: bool,
+}
+
+fn view(plan: Plan, o: Option<&PriceOverride>) -> PlanView {
+    PlanView {
+        custom_pricing: o.is_some(),
+        plan: plan.priced_for(o),
+    }
+}
+
+/// A tenant's price override as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PriceOverrideView {
+    pub plan: String,
+    #[serde(flatten)]
+    pub prices: PriceOverride,
+    pub updated_at: DateTime<Utc>,
+}
+
+async fn overrides(deps: &Deps, tenant: &TenantScope) -> Result<Vec<PriceOverrideView>, Error> {
+    all_under(
+        deps,
+        keys::tenant_partition(tenant.tenant_id()),
+        "PRICE#",
+        1000,
+    )
+    .await?
+    .iter()
+    .map(from_item)
+    .collect()
+}
+
+/// A tenant's override of one plan, if any.
+pub(crate) async fn override_of(
+    deps: &Deps,
+    tenant: &TenantScope,
+    plan: &str,
+) -> Result<Option<PriceOverride>, Error> {
+    let item = deps
+        .store
+        .get(&keys::price_override(tenant.tenant_id(), plan))
+        .await?;
+    Ok(match item {
+        Some(i) => Some(from_item::<PriceOverrideView>(&i)?.prices),
+        None => None,
+    })
+}
+
+/// Plans of the catalog; for a tenant's staff (`tenant`), with its prices.
+pub async fn list_plans(
+    deps: &Deps,
+    tenant: Option<&TenantScope>,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<page::Page<PlanView>, Error> {
+    let own = match tenant {
+        Some(t) => overrides(deps, t).await?,
+        None => Vec::new(),
+    };
+    page::list_prefix(
+        deps,
+        "plans",
+        keys::plans_partition(),
+        "",
+        limit,
+        cursor,
+        |item| {
+            let plan: Plan = from_item(item)?;
+            let o = own.iter().find(|o| o.plan == plan.code).map(|o| &o.prices);
+            Ok(view(plan, o))
+        },
+    )
+    .await
+}
+
+/// A plan's current version as stored, and the item's version.
+async fn current(deps: &Deps, code: &str) -> Result<(Plan, u64), Error> {
+    let item = deps
+        .store
+        .get(&keys::plan(code))
+        .await?
+        .ok_or(Error::NotFound("plan"))?;
+    Ok((from_item(&item)?, item.version))
+}
+
+/// A plan code from a path: anything that cannot be a code cannot exist.
+pub fn plan_code(raw: &str) -> Result<&str, Error> {
+    crate::model::fields::code(raw)
+        .map(|_| raw)
+        .map_err(|_| Error::NotFound("plan"))
+}
+
+pub async fn get_plan(
+    deps: &Deps,
+    tenant: Option<&TenantScope>,
+    code: &str,
+) -> Result<PlanView, Error> {
+    let (plan, _) = current(deps, code).await?;
+    let o = match tenant {
+        Some(t) => override_of(deps, t, code).await?,
+        None => None,
+    };
+    Ok(view(plan, o.as_ref()))
+}
+
+fn is_known(metrics: &[Metric]) -> impl Fn(&str) -> bool + '_ {
+    move |m: &str| metrics.iter().any(|x| x.code == m)
+}
+
+pub async fn create_plan(deps: &Deps, draft: &PlanDraft) -> Result<PlanView, Error> {
+    let metrics = metrics(deps).await?;
+    let plan = draft.parse_new(&is_known(&metrics), deps.clock.now())?;
+    let data = to_data(&plan)?;
+    let ops = vec![
+        WriteOp::create(Item::new(keys::plan(&plan.code), data.clone())),
+        WriteOp::create(Item::new(keys::plan_version(&plan.code, 1), data)),
+    ];
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(view(plan, None)),
+        Err(StoreError::TransactionCanceled { .. }) => Err(duplicate_code("plan", &plan.code)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Changes a plan. A change of a price or an entitlement makes a new version, which new
+/// subscriptions get; running ones keep theirs until moved.
+pub async fn patch_plan(deps: &Deps, code: &str, draft: &PlanDraft) -> Result<PlanView, Error> {
+    let (plan, version) = current(deps, code).await?;
+    let metrics = metrics(deps).await?;
+    let (next, _) = draft.apply(&plan, &is_known(&metrics), deps.clock.now())?;
+    let data = to_data(&next)?;
+    let mut current_item = Item::new(keys::plan(code), data.clone());
+    current_item.version = version + 1;
+    let ops = vec![
+        WriteOp::Put {
+            item: current_item,
+            condition: Condition::VersionIs(version),
+        },
+        // A new version is created; a rename rewrites the version it belongs to.
+        WriteOp::put(Item::new(keys::plan_version(code, next.version), data)),
+    ];
+    deps.store.transact(ops).await?;
+    Ok(view(next, None))
+}
+
+/// Archives a plan: no new subscriptions; running ones go on.
+pub async fn archive_plan(deps: &Deps, code: &str) -> Result<PlanView, Error> {
+    let (mut plan, version) = current(deps, code).await?;
+    plan.archived = true;
+    let mut item = Item::new(keys::plan(code), to_data(&plan)?);
+    item.version = version + 1;
+    deps.store.put(item, Condition::VersionIs(version)).await?;
+    Ok(view(plan, None))
+}
+
+/// Sets the tenant's prices for a plan (replacing any earlier override).
+pub async fn put_override(
+    deps: &Deps,
+    tenant: &TenantScope,
+    code: &str,
+    prices: &PriceOverride,
+) -> Result<PriceOverrideView, Error> {
+    let (plan, _) = current(deps, code).await?;
+    let metrics = metrics(deps).await?;
+    prices.check(&is_known(&metrics))?;
+    let v = PriceOverrideView {
+        plan: plan.code,
+        prices: prices.clone(),
+        updated_at: deps.clock.now(),
+    };
+    let ops = vec![
+        WriteOp::Check {
+            key: keys::tenant(tenant.tenant_id()),
+            condition: Condition::Exists,
+        },
+        WriteOp::put(Item::new(
+            keys::price_override(tenant.tenant_id(), code),
+            to_data(&v)?,
+        )),
+    ];
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(v),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::NotFound("tenant")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete_override(deps: &Deps, tenant: &TenantScope, code: &str) -> Result<(), Error> {
+    match deps
+        .store
+        .delete(
+            &keys::price_override(tenant.tenant_id(), code),
+            Condition::Exists,
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed) => Err(Error::NotFound("price override")),
+        Err(e) => Err(e.into()),
+    }
+}
