@@ -16,6 +16,7 @@ use tenantry::model::branding::{Branding, BrandingDraft};
 use tenantry::model::customer::{CustomerDraft, CustomerUserView, CustomerView};
 use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, TenantId, UserId};
 use tenantry::model::member::MemberDraft;
+use tenantry::model::subscription::SubscriptionView;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
 use tenantry::service::catalog::{PlanView, PriceOverrideView};
@@ -26,6 +27,7 @@ use tenantry::service::me::Me;
 use tenantry::service::members::MemberView;
 use tenantry::service::registration::{CodeSent, Registered, Registration, Verification};
 use tenantry::service::sign_in::SignIn;
+use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::tenants::{CreatedTenant, TenantView};
 use tenantry::service::users::{PasswordSet, ResetRequested, SetPassword, UserDraft};
 use utoipa::ToSchema;
@@ -503,6 +505,33 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             None,
             (204, Empty),
         ),
+        "SUBSCRIPTION_CREATE" => op(
+            "Subscribe a customer to a plan",
+            Some(create::<SubscriptionDraft>(all, &["plan"])),
+            (201, Json(schema::<SubscriptionView>(all))),
+        ),
+        "SUBSCRIPTION_GET" => op(
+            "Read a customer's subscription",
+            None,
+            (200, Json(schema::<SubscriptionView>(all))),
+        ),
+        "SUBSCRIPTION_UPDATE" => op(
+            "Change a customer's plan (an upgrade at once, a downgrade at the next period unless `at: now`)",
+            Some(schema::<SubscriptionChange>(all)),
+            (200, Json(schema::<SubscriptionView>(all))),
+        ),
+        "SUBSCRIPTION_CANCEL" => Operation {
+            query: &[(
+                "at",
+                false,
+                "`now` (today is its last day), or `period_end` (the default).",
+            )],
+            ..op(
+                "Cancel a customer's subscription",
+                None,
+                (200, Json(schema::<SubscriptionView>(all))),
+            )
+        },
         _ => return None,
     })
 }

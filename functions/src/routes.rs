@@ -147,6 +147,10 @@ routes! {
     PLANS_UPDATE: PATCH "/v1/plans/{code}" => plans_update, "plans-update", ManageCatalog, STORE;
     PLANS_ARCHIVE: POST "/v1/plans/{code}/archive" => plans_archive, "plans-archive", ManageCatalog, STORE;
     PRICE_OVERRIDES_PUT: PUT "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_put, "price-overrides-put", ManageCatalog, STORE;
+    SUBSCRIPTION_CREATE: POST "/v1/customers/{customer_id}/subscription" => subscription_create, "subscription-create", ManageSubscriptions, STORE;
+    SUBSCRIPTION_GET: GET "/v1/customers/{customer_id}/subscription" => subscription_get, "subscription-get", ReadTenant, STORE;
+    SUBSCRIPTION_UPDATE: PATCH "/v1/customers/{customer_id}/subscription" => subscription_update, "subscription-update", ManageSubscriptions, STORE;
+    SUBSCRIPTION_CANCEL: DELETE "/v1/customers/{customer_id}/subscription" => subscription_cancel, "subscription-cancel", ManageSubscriptions, STORE;
     PRICE_OVERRIDES_DELETE: DELETE "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_delete, "price-overrides-delete", ManageCatalog, STORE;
 }
 

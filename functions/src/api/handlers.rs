@@ -14,9 +14,10 @@ use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
+use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::{
     api_keys, catalog, customers, email_change, mail, me, members, operator_keys, registration,
-    sign_in, staff, tenants, users,
+    sign_in, staff, subscriptions, tenants, users,
 };
 
 use super::{Ctx, Reply};
@@ -443,4 +444,29 @@ pub async fn price_overrides_delete(cx: Ctx<'_>) -> Result {
     let code = catalog::plan_code(cx.param("code"))?;
     catalog::delete_override(cx.deps, &scope, code).await?;
     Ok(Reply::no_content())
+}
+
+pub async fn subscription_create(cx: Ctx<'_>) -> Result {
+    let (tenant, customer) = (cx.tenant()?, cx.customer()?);
+    let draft = parse_json::<SubscriptionDraft>(cx.body)?;
+    let v = subscriptions::create(cx.deps, tenant, &customer, &draft).await?;
+    let loc = format!("/v1/customers/{}/subscription", customer.customer_id());
+    Reply::created(&v, loc)
+}
+
+pub async fn subscription_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&subscriptions::get(cx.deps, &cx.customer()?).await?)
+}
+
+pub async fn subscription_update(cx: Ctx<'_>) -> Result {
+    let (tenant, customer) = (cx.tenant()?, cx.customer()?);
+    let change = parse_json::<SubscriptionChange>(cx.body)?;
+    let v = subscriptions::change(cx.deps, tenant, &customer, &change, cx.if_version()?).await?;
+    Reply::ok(&v)
+}
+
+pub async fn subscription_cancel(cx: Ctx<'_>) -> Result {
+    let (tenant, customer) = (cx.tenant()?, cx.customer()?);
+    let (at, version) = (cx.query("at"), cx.if_version()?);
+    Reply::ok(&subscriptions::cancel(cx.deps, tenant, &customer, at, version).await?)
 }

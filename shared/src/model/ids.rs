@@ -94,6 +94,8 @@ ids! {
     UserId = "usr", "user";
     /// An email in a tenant's outbox.
     EmailId = "eml", "email";
+    /// A customer's subscription to a plan.
+    SubscriptionId = "sub", "subscription";
 }
 
 /// True when `id` has this prefix and a well-formed body.

@@ -8,5 +8,6 @@ pub mod fields;
 pub mod ids;
 pub mod input;
 pub mod member;
+pub mod subscription;
 pub mod tenant;
 pub mod text;

@@ -70,6 +70,9 @@ pub struct Tenant {
     /// Set by the operator (`PUT /v1/tenants/{id}/branding`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branding: Option<super::branding::Branding>,
+    /// The plan a new customer subscribes to (API or self-registration), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_plan: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -115,6 +118,10 @@ pub struct TenantDraft {
     pub billing: Option<BillingDraft>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The plan new customers subscribe to (`null`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "growth")]
+    pub default_plan: Option<String>,
 }
 
 pub struct TenantInput {
@@ -127,6 +134,7 @@ pub struct TenantInput {
     pub billing: Option<Billing>,
     pub status: Option<TenantStatus>,
     pub owner: Option<(String, String, String)>,
+    pub default_plan: Option<String>,
 }
 
 pub fn slug(raw: &str) -> fields::Parsed<String> {
@@ -194,6 +202,7 @@ impl TenantDraft {
             "provisioning" => Ok(TenantStatus::Provisioning),
             _ => Err("must be active or suspended".into()),
         });
+        let default_plan = c.optional("default_plan", self.default_plan.as_deref(), fields::code);
         let contact = self.contact.as_ref().map(|d| d.parse("contact", &mut c));
         let billing = self.billing.as_ref().map(|b| Billing {
             company_name: c.optional("billing.company_name", b.company_name.as_deref(), |s| {
@@ -250,6 +259,7 @@ impl TenantDraft {
                 billing,
                 status,
                 owner,
+                default_plan,
             }),
             _ => Err(Error::invalid("body", "is incomplete")),
         }
@@ -281,6 +291,7 @@ impl TenantDraft {
             status: serde_json::to_value(t.status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned)),
+            default_plan: t.default_plan.clone(),
         }
     }
 }

@@ -106,7 +106,7 @@ fn view(plan: Plan, o: Option<&PriceOverride>) -> PlanView {
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PriceOverrideView {
     pub plan: String,
-    #[serde(flatten)]
+    /// The tenant's prices; what they leave out comes from the plan.
     pub prices: PriceOverride,
     pub updated_at: DateTime<Utc>,
 }
@@ -195,6 +195,41 @@ pub async fn get_plan(
         None => None,
     };
     Ok(view(plan, o.as_ref()))
+}
+
+/// One version of a plan, as stored (subscriptions name theirs).
+pub(crate) async fn plan_version(deps: &Deps, code: &str, version: u32) -> Result<Plan, Error> {
+    let item = deps
+        .store
+        .get(&keys::plan_version(code, version))
+        .await?
+        .ok_or_else(|| {
+            Error::Unexpected(anyhow::anyhow!(
+                "plan {code} version {version} is named but not stored"
+            ))
+        })?;
+    from_item(&item)
+}
+
+/// A plan's current version, for a new subscription: archived plans take none.
+pub(crate) async fn plan_to_subscribe(deps: &Deps, code: &str, field: &str) -> Result<Plan, Error> {
+    let item = deps.store.get(&keys::plan(code)).await?;
+    let plan: Plan = match item {
+        Some(i) => from_item(&i)?,
+        None => {
+            return Err(Error::invalid(
+                field,
+                "is not a plan of the catalog (GET /v1/plans)",
+            ));
+        }
+    };
+    if plan.archived {
+        return Err(Error::conflict(
+            ProblemKind::PlanArchived,
+            format!("the plan {code} is archived and takes no new subscriptions"),
+        ));
+    }
+    Ok(plan)
 }
 
 fn is_known(metrics: &[Metric]) -> impl Fn(&str) -> bool + '_ {

@@ -42,6 +42,17 @@ pub fn view(t: &Tenant, version: u64) -> TenantView {
     }
 }
 
+/// A default plan must be a plan of the catalog that takes subscriptions.
+async fn known_plan(deps: &Deps, code: Option<String>) -> Result<Option<String>, Error> {
+    match code {
+        Some(c) => {
+            super::catalog::plan_to_subscribe(deps, &c, "default_plan").await?;
+            Ok(Some(c))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Creates the tenant, its slug marker, its directory entry and its first owner in one
 /// transaction: a taken slug is a 409 and leaves nothing behind.
 pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, Error> {
@@ -69,6 +80,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         customer_pool: None,
         provisioning_error: None,
         branding: None,
+        default_plan: known_plan(deps, input.default_plan).await?,
         created_at: now,
         updated_at: now,
     };
@@ -228,7 +240,12 @@ pub async fn patch(
             ),
         ));
     }
+    let default_plan = match input.default_plan {
+        p if p == tenant.default_plan => p,
+        p => known_plan(deps, p).await?,
+    };
     let updated = Tenant {
+        default_plan,
         name: input.name,
         commission_rate_bps: input.commission_rate_bps,
         status,

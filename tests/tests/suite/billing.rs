@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tenantry_tests::app::{TestApp, spawn_app};
+use tenantry_tests::app::{TestApp, TestClock, spawn_app, spawn_app_with};
 
 /// A metric and a plan on it: `growth`, 49.00 EUR a month, 3 seats included, 5.00 per
 /// extra seat, AI operations at 1.00 per started 1,000.
@@ -131,6 +131,8 @@ async fn a_tenant_reads_plans_at_its_own_prices_and_never_writes_the_catalog() {
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["plan"], "growth");
+    assert_eq!(set.body["prices"]["base_amount"], 3900);
 
     let seen_by_a = app.get(&a.member_key, "/v1/plans/growth").await;
     assert_eq!(seen_by_a.status, StatusCode::OK, "{}", seen_by_a.body);
@@ -196,4 +198,265 @@ async fn a_tenant_reads_plans_at_its_own_prices_and_never_writes_the_catalog() {
         app.get(&a.owner_key, "/v1/plans/growth").await.body["base_amount"],
         4900
     );
+}
+
+/// The app on a clock the test moves.
+async fn app_at(now: &str) -> (TestApp, std::sync::Arc<TestClock>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("t.redb")).unwrap(),
+    );
+    let clock = std::sync::Arc::new(TestClock::at(now.parse().unwrap()));
+    let deps = tenantry::Deps::new(store).with_clock(clock.clone());
+    (spawn_app_with(deps).await, clock, dir)
+}
+
+fn day(clock: &TestClock, d: u32) {
+    *clock.0.lock().unwrap() = format!("2026-11-{d:02}T09:00:00Z").parse().unwrap();
+}
+
+/// One customer through November 2026 (30 days): it starts on the 10th on `growth`
+/// (3 seats included), users come and go, it moves up to `scale` (10 seats) on the
+/// 16th and asks to go back down on the 25th. Every figure is worked out by hand.
+#[tokio::test]
+async fn a_month_of_one_customer_records_its_segments_and_seat_days() {
+    let (app, clock, _dir) = app_at("2026-11-10T09:00:00Z").await;
+    seed_catalog(&app).await;
+    let scale = app
+        .post(
+            &app.admin_key,
+            "/v1/plans",
+            json!({
+            "code": "scale", "name": "Scale", "currency": "EUR", "base_amount": 19900,
+            "included_seats": 10, "seat_amount": 900}),
+        )
+        .await;
+    assert_eq!(scale.status, StatusCode::CREATED);
+    let t = app.new_tenant("month").await;
+    let c = app
+        .new_customer(&t.owner_key, "Month Co", "admin@month.example.com")
+        .await;
+    let sub_path = format!("/v1/customers/{c}/subscription");
+    let users = format!("/v1/customers/{c}/users");
+    // Members read, never write.
+    let by_member = app
+        .post(&t.member_key, &sub_path, json!({"plan": "growth"}))
+        .await;
+    assert_eq!(by_member.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&t.member_key, &sub_path).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let s = app
+        .post(&t.owner_key, &sub_path, json!({"plan": "growth"}))
+        .await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    assert_eq!(s.body["state"], "active");
+    assert_eq!(s.body["started_on"], "2026-11-10");
+    let again = app
+        .post(&t.owner_key, &sub_path, json!({"plan": "scale"}))
+        .await;
+    assert_eq!(
+        again.problem_type(),
+        "urn:tenantry:problem:subscription-exists"
+    );
+
+    let add = async |email: &str| {
+        let r = app
+            .post(
+                &t.owner_key,
+                &users,
+                json!({"email": email, "first_name": "U", "last_name": "Ser"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.field("id").to_owned()
+    };
+    // 12th: three users join (4 active).
+    day(&clock, 12);
+    let u1 = add("u1@month.example.com").await;
+    let u2 = add("u2@month.example.com").await;
+    add("u3@month.example.com").await;
+    // 14th: one leaves and another joins the same day (3, then 4 again).
+    day(&clock, 14);
+    let r = app
+        .post(&t.owner_key, &format!("{users}/{u1}/deactivate"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    add("u4@month.example.com").await;
+    // 16th: up to scale, at once.
+    day(&clock, 16);
+    let up = app
+        .patch(&t.owner_key, &sub_path, json!({"plan": "scale"}))
+        .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.body);
+    assert_eq!(up.body["plan"], "scale");
+    // 20th: a user is removed (3).
+    day(&clock, 20);
+    let r = app.delete(&t.owner_key, &format!("{users}/{u2}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    // 25th: back down to growth, which waits for December.
+    day(&clock, 25);
+    let down = app
+        .patch(&t.owner_key, &sub_path, json!({"plan": "growth"}))
+        .await;
+    assert_eq!(down.status, StatusCode::OK, "{}", down.body);
+    assert_eq!(down.body["plan"], "scale");
+    assert_eq!(down.body["pending_change"]["plan"], "growth");
+    assert_eq!(down.body["pending_change"]["from"], "2026-12-01");
+
+    let read = app.get(&t.member_key, &sub_path).await.body;
+    let segments: Vec<(String, String, serde_json::Value)> = read["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["plan"].as_str().unwrap().to_owned(),
+                s["from"].as_str().unwrap().to_owned(),
+                s["to"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        segments,
+        [
+            (
+                "growth".to_owned(),
+                "2026-11-10".to_owned(),
+                json!("2026-11-16")
+            ),
+            (
+                "scale".to_owned(),
+                "2026-11-16".to_owned(),
+                json!("2026-12-01")
+            ),
+            ("growth".to_owned(), "2026-12-01".to_owned(), json!(null)),
+        ]
+    );
+
+    // Each day's highest count of active users, as recorded.
+    let tenant_id = tenantry::model::ids::TenantId::from_record(t.id.as_str());
+    let customer_id = tenantry::model::ids::CustomerId::from_record(c.as_str());
+    let november = tenantry::model::billing::Period::parse("2026-11").unwrap();
+    let daily = tenantry::service::seats::daily(&app.deps, &tenant_id, &customer_id, november, 0)
+        .await
+        .unwrap();
+    let mut expected = vec![0u32; 9]; // before the customer existed
+    expected.extend([1, 1]); // 10th, 11th: the admin
+    expected.extend([4, 4, 4, 4]); // 12th to 15th (the 14th went 4, 3, 4)
+    expected.extend([4, 4, 4, 4]); // 16th to 19th
+    expected.push(4); // 20th: 4 until the removal
+    expected.extend([3; 10]); // 21st to 30th
+    assert_eq!(daily, expected);
+    // Seat-days beyond the plan's included seats: growth (3) from the 10th to the 15th,
+    // scale (10) from the 16th: 0+0+1+1+1+1 = 4, then none.
+    let extra: u32 = daily
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let d = i as u32 + 1;
+            let included = match d {
+                10..=15 => 3,
+                16..=30 => 10,
+                _ => return 0,
+            };
+            n.saturating_sub(included)
+        })
+        .sum();
+    assert_eq!(extra, 4);
+    // December has no change yet: every day carries November's close (3).
+    let december = tenantry::model::billing::Period::parse("2026-12").unwrap();
+    let dec = tenantry::service::seats::daily(&app.deps, &tenant_id, &customer_id, december, 0)
+        .await
+        .unwrap();
+    assert_eq!(dec, vec![3; 31]);
+
+    // Cancelled at the period's end; then deleting the customer ends it that day.
+    let cancel = app.delete(&t.owner_key, &sub_path).await;
+    assert_eq!(cancel.body["state"], "canceled");
+    assert_eq!(cancel.body["ends_on"], "2026-12-01");
+    assert!(cancel.body["pending_change"].is_null());
+    day(&clock, 27);
+    let gone = app
+        .delete(&t.owner_key, &format!("/v1/customers/{c}?confirm=true"))
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    let ended = app.get(&t.owner_key, &sub_path).await.body;
+    assert_eq!(ended["ends_on"], "2026-11-28");
+    day(&clock, 28);
+    assert_eq!(
+        app.get(&t.owner_key, &sub_path).await.body["state"],
+        "ended"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_plan_changes_leave_one_consistent_subscription() {
+    let (app, _clock, _dir) = app_at("2026-11-10T09:00:00Z").await;
+    seed_catalog(&app).await;
+    for (code, amount) in [("scale", 19900), ("pro", 9900), ("max", 29900)] {
+        let r = app
+            .post(
+                &app.admin_key,
+                "/v1/plans",
+                json!({
+                "code": code, "name": code, "currency": "EUR", "base_amount": amount}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let t = app.new_tenant("race").await;
+    let c = app
+        .new_customer(&t.owner_key, "Race Co", "admin@race.example.com")
+        .await;
+    let path = format!("/v1/customers/{c}/subscription");
+    let s = app
+        .post(&t.owner_key, &path, json!({"plan": "growth"}))
+        .await;
+    assert_eq!(s.status, StatusCode::CREATED);
+    let changes = ["scale", "pro", "max", "scale", "pro", "max", "scale", "pro"]
+        .into_iter()
+        .map(|plan| {
+            let (app, path, key) = (&app, path.clone(), t.owner_key.clone());
+            async move {
+                let r = app
+                    .send(
+                        reqwest::Method::PATCH,
+                        &key,
+                        &path,
+                        Some(json!({"plan": plan})),
+                        &[("if-match", "\"1\"")],
+                    )
+                    .await;
+                (plan, r.status)
+            }
+        });
+    let results = futures::future::join_all(changes).await;
+    let won: Vec<_> = results
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    for (_, s) in &results {
+        assert!(
+            [
+                StatusCode::OK,
+                StatusCode::CONFLICT,
+                StatusCode::PRECONDITION_FAILED
+            ]
+            .contains(s),
+            "{results:?}"
+        );
+    }
+    let read = app.get(&t.owner_key, &path).await.body;
+    assert_eq!(read["plan"], won[0].0);
+    assert_eq!(read["version"], 2);
+    let segs = read["segments"].as_array().unwrap();
+    assert_eq!(
+        segs.len(),
+        1,
+        "a change on the first day replaces it: {read}"
+    );
+    assert!(segs[0]["to"].is_null());
 }

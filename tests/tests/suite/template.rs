@@ -1130,7 +1130,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
     let staff_link = || staff_link.clone().expect("the staff invitation's link");
     let mut extra = Vec::new();
     // The catalog the billing routes work with: a metric and a plan (`growth`).
-    if ["metrics-", "plans-", "price-overrides-"]
+    if ["metrics-", "plans-", "price-overrides-", "subscription-"]
         .iter()
         .any(|p| binary.starts_with(p))
     {
@@ -1144,6 +1144,23 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         .await;
     }
     match binary {
+        "subscription-get" | "subscription-update" | "subscription-cancel" => {
+            ok(
+                "POST",
+                "/v1/plans",
+                op,
+                Some(serde_json::json!({
+                "code": "scale", "name": "Scale", "currency": "EUR", "base_amount": 19900})),
+            )
+            .await;
+            ok(
+                "POST",
+                &format!("{cpath}/subscription"),
+                &setup_key,
+                Some(serde_json::json!({"plan": "growth"})),
+            )
+            .await;
+        }
         "price-overrides-delete" => {
             ok(
                 "PUT",

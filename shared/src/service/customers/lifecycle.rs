@@ -45,6 +45,11 @@ pub async fn transition(
     match t {
         Transition::Delete => {
             ops.extend(search_deletes(tenant_id, &current));
+            // Its subscription ends that day; a restore does not restart it.
+            ops.extend(
+                crate::service::subscriptions::end_with_customer(deps, tenant_id, customer_id)
+                    .await?,
+            );
             ops.extend(purge_key(tenant_id, &updated).map(|k| WriteOp::put(Item::marker(k))));
         }
         Transition::Restore => {

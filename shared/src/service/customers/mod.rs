@@ -76,6 +76,7 @@ pub async fn create(
 ) -> Result<CustomerView, Error> {
     let tenant_id = scope.tenant_id();
     let input = draft.parse()?;
+    let default_plan = super::subscriptions::default_plan(deps, tenant_id).await?;
     let user_id = UserId::generate();
     let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
     // With an identity provider, the email is claimed first (its marker, pending), so
@@ -176,6 +177,19 @@ pub async fn create(
         ops.push(login_record(tenant_id, sub, &customer, true)?);
     }
     ops.extend(search_puts(tenant_id, &customer));
+    ops.push(super::seats::first(
+        tenant_id,
+        &customer.id,
+        now.date_naive(),
+    )?);
+    if let Some(plan) = &default_plan {
+        ops.push(super::subscriptions::first_subscription(
+            deps,
+            tenant_id,
+            plan,
+            &customer.id,
+        )?);
+    }
     let (result, definite) = match deps.store.transact(ops).await {
         Ok(()) => return Ok(customer.view(1)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {

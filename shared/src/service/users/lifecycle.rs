@@ -28,7 +28,6 @@ pub async fn set_active(
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     // The login follows: see `customers::transition`.
     deps.identity()?;
-    live_customer(deps, tenant_id, customer_id).await?;
     let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
     if current.role == CustomerRole::Admin.as_str() {
         return Err(not_for_the_admin(if active {
@@ -52,10 +51,23 @@ pub async fn set_active(
     updated.updated_at = Some(deps.clock.now());
     let mut user_item = Item::new(item.key(), to_data(&updated)?);
     user_item.version = item.version + 1;
-    let mut ops = vec![WriteOp::Put {
-        item: user_item,
-        condition: Condition::VersionIs(item.version),
-    }];
+    let (customer, _) = super::live_customer(deps, tenant_id, customer_id).await?;
+    let mut ops = vec![
+        WriteOp::Put {
+            item: user_item,
+            condition: Condition::VersionIs(item.version),
+        },
+        // One active user more or fewer from today.
+        crate::service::seats::change(
+            deps,
+            tenant_id,
+            customer_id,
+            deps.clock.now().date_naive(),
+            if active { 1 } else { -1 },
+            customer.user_count,
+        )
+        .await?,
+    ];
     if let Some((mut r, ritem)) = record.clone() {
         r.enabled = active;
         let mut i = Item::new(ritem.key(), to_data(&r)?);
@@ -91,6 +103,21 @@ pub async fn delete(deps: &Deps, scope: &CustomerScope, user_id: &UserId) -> Res
     }
     let mut counted = customer.clone();
     counted.user_count = counted.user_count.saturating_sub(1).max(1);
+    let seats = if user.status == UserStatus::Active {
+        Some(
+            crate::service::seats::change(
+                deps,
+                tenant_id,
+                customer_id,
+                deps.clock.now().date_naive(),
+                -1,
+                customer.user_count,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let mut ops = vec![
         WriteOp::Delete {
             key: item.key(),
@@ -115,6 +142,7 @@ pub async fn delete(deps: &Deps, scope: &CustomerScope, user_id: &UserId) -> Res
             user.login_subject.as_deref().unwrap_or_default(),
         )));
     }
+    ops.extend(seats);
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),

@@ -360,6 +360,15 @@ pub async fn create(
     let mut counted = customer.clone();
     counted.user_count += 1;
     let marker_op = marker_write(&marker, claim, &user.customer_id, &user.id)?;
+    let seats = crate::service::seats::change(
+        deps,
+        tenant_id,
+        &customer.id,
+        now.date_naive(),
+        1,
+        customer.user_count,
+    )
+    .await?;
     let mut ops = vec![
         marker_op,
         WriteOp::Put {
@@ -404,6 +413,7 @@ pub async fn create(
         link.as_deref(),
         now,
     )?);
+    ops.push(seats);
     let (result, definite) = match deps.store.transact(ops).await {
         Ok(()) => return Ok(user.view(1, None)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {

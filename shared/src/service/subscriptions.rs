@@ -1,0 +1,414 @@
+//! Subscriptions: a customer's plan, as dated segments. Tenant owners start, change and
+//! cancel them; any staff reads them. Periods are calendar months in UTC.
+
+use chrono::{Duration, NaiveDate};
+use serde::Deserialize;
+
+use super::{catalog, from_item, to_data};
+use crate::Deps;
+use crate::access::{CustomerScope, TenantScope};
+use crate::error::{Error, ProblemKind};
+use crate::model::billing::{Period, Plan};
+use crate::model::customer::CustomerStatus;
+use crate::model::ids::{CustomerId, SubscriptionId, TenantId};
+use crate::model::input::Checks;
+use crate::model::subscription::{Segment, Subscription, SubscriptionState, SubscriptionView};
+use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::store::keys;
+
+/// `POST /v1/customers/{id}/subscription`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionDraft {
+    /// The plan's code.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "growth")]
+    pub plan: Option<String>,
+    /// The first day (`YYYY-MM-DD`, UTC): from the first of this month to today; today
+    /// when left out.
+    #[schema(example = "2026-12-01")]
+    pub starts_at: Option<String>,
+}
+
+/// `PATCH` (a change of plan) and `DELETE` (a cancellation): when it takes effect.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionChange {
+    #[schema(required = true, pattern = "^[a-z][a-z0-9_]{0,39}$", example = "scale")]
+    pub plan: Option<String>,
+    /// `now`, or `period_end`. A change to a plan with a lower base fee waits for the
+    /// next period unless `now`; any other change is at once. A cancellation ends the
+    /// subscription at the period's end unless `now` (then today is its last day).
+    #[schema(example = "now")]
+    pub at: Option<String>,
+}
+
+/// The customer a subscription is for (404 when there is none in this tenant). Read
+/// here, not through `customers`, which starts subscriptions itself.
+async fn customer(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<(crate::model::customer::Customer, Item), Error> {
+    let item = deps
+        .store
+        .get(&keys::customer(tenant_id, customer_id))
+        .await?
+        .ok_or(Error::NotFound("customer"))?;
+    Ok((from_item(&item)?, item))
+}
+
+fn today(deps: &Deps) -> NaiveDate {
+    deps.clock.now().date_naive()
+}
+
+fn at_now(at: Option<&str>, c: &mut Checks) -> bool {
+    c.optional("at", at, |s| match s {
+        "now" => Ok(true),
+        "period_end" => Ok(false),
+        _ => Err("must be now or period_end".to_owned()),
+    })
+    .unwrap_or(false)
+}
+
+fn segment(plan: &Plan, from: NaiveDate) -> Segment {
+    Segment {
+        plan: plan.code.clone(),
+        plan_version: plan.version,
+        from,
+        to: None,
+        entitlements: plan.entitlements.clone(),
+    }
+}
+
+/// The customer's current subscription as stored, if any.
+pub(crate) async fn load(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<Option<(Subscription, Item)>, Error> {
+    match deps
+        .store
+        .get(&keys::subscription(tenant_id, customer_id))
+        .await?
+    {
+        Some(item) => Ok(Some((from_item(&item)?, item))),
+        None => Ok(None),
+    }
+}
+
+fn put(tenant_id: &TenantId, s: &Subscription, was: Option<u64>) -> Result<WriteOp, Error> {
+    let mut item = Item::new(keys::subscription(tenant_id, &s.customer_id), to_data(s)?);
+    Ok(match was {
+        Some(v) => {
+            item.version = v + 1;
+            WriteOp::Put {
+                item,
+                condition: Condition::VersionIs(v),
+            }
+        }
+        None => WriteOp::create(item),
+    })
+}
+
+/// Runs `ops`; a lost race is a 409, as is a customer that changed meanwhile.
+async fn commit(deps: &Deps, ops: Vec<WriteOp>) -> Result<(), Error> {
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn must_be_owner(scope: &TenantScope) -> Result<(), Error> {
+    // The route's permission already asks for an owner; this is its second lock.
+    if scope.role() != crate::access::StaffRole::Owner {
+        return Err(Error::Forbidden(
+            "subscriptions are managed by the tenant's owners".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A new subscription for a customer, built (not stored): for `create`, and for a new
+/// customer's default plan.
+pub(crate) fn new_subscription(
+    plan: &Plan,
+    customer_id: &CustomerId,
+    start: NaiveDate,
+    deps: &Deps,
+) -> Subscription {
+    let now = deps.clock.now();
+    Subscription {
+        id: SubscriptionId::generate(),
+        customer_id: customer_id.clone(),
+        currency: plan.currency.clone(),
+        started_on: start,
+        trial_ends_on: (plan.trial_days > 0)
+            .then(|| start + Duration::days(plan.trial_days as i64)),
+        ends_on: None,
+        canceled_at: None,
+        segments: vec![segment(plan, start)],
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The tenant's default plan, which a new customer subscribes to (none when the tenant
+/// has none, or when the plan was archived since: the customer is still created).
+pub(crate) async fn default_plan(deps: &Deps, tenant_id: &TenantId) -> Result<Option<Plan>, Error> {
+    let Some(item) = deps.store.get(&keys::tenant(tenant_id)).await? else {
+        return Ok(None);
+    };
+    let tenant: crate::model::tenant::Tenant = from_item(&item)?;
+    let Some(code) = tenant.default_plan else {
+        return Ok(None);
+    };
+    let Some(item) = deps.store.get(&keys::plan(&code)).await? else {
+        tracing::warn!(plan = %code, tenant = %tenant_id, "the default plan is not in the catalog");
+        return Ok(None);
+    };
+    let plan: Plan = from_item(&item)?;
+    if plan.archived {
+        tracing::warn!(plan = %code, tenant = %tenant_id, "the default plan is archived");
+        return Ok(None);
+    }
+    Ok(Some(plan))
+}
+
+/// The write of a new customer's first subscription, from today (its tenant's default
+/// plan), for the creation's own transaction.
+pub(crate) fn first_subscription(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    plan: &Plan,
+    customer_id: &CustomerId,
+) -> Result<WriteOp, Error> {
+    let sub = new_subscription(plan, customer_id, today(deps), deps);
+    put(tenant_id, &sub, None)
+}
+
+pub async fn create(
+    deps: &Deps,
+    tenant: &TenantScope,
+    scope: &CustomerScope,
+    draft: &SubscriptionDraft,
+) -> Result<SubscriptionView, Error> {
+    must_be_owner(tenant)?;
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let (customer, profile) = customer(deps, tenant_id, customer_id).await?;
+    let today = today(deps);
+    let mut c = Checks::new();
+    let code = c.required("plan", draft.plan.as_deref(), crate::model::fields::code);
+    let start = c
+        .optional("starts_at", draft.starts_at.as_deref(), |s| {
+            let d = s
+                .get(..10)
+                .and_then(|d| d.parse::<NaiveDate>().ok())
+                .ok_or("must be a day as YYYY-MM-DD")?;
+            let first = Period::of(today).first_day();
+            if d < first || d > today {
+                return Err(format!(
+                    "must be from the first of this month ({first}) to today ({today})"
+                ));
+            }
+            Ok(d)
+        })
+        .unwrap_or(today);
+    c.finish()?;
+    if customer.status == CustomerStatus::Deleted {
+        return Err(Error::conflict(
+            ProblemKind::CustomerDeleted,
+            "a deleted customer cannot subscribe; restore it first",
+        ));
+    }
+    let plan =
+        catalog::plan_to_subscribe(deps, code.as_deref().unwrap_or_default(), "plan").await?;
+    let existing = load(deps, tenant_id, customer_id).await?;
+    let mut ops = Vec::new();
+    let was = match &existing {
+        Some((s, _)) if s.state(today) != SubscriptionState::Ended => {
+            return Err(Error::conflict(
+                ProblemKind::SubscriptionExists,
+                "the customer has a current subscription; change its plan with PATCH, or cancel it first",
+            ));
+        }
+        // An ended one is kept as history.
+        Some((s, item)) => {
+            ops.push(WriteOp::create(Item::new(
+                keys::past_subscription(tenant_id, customer_id, s.id.as_str()),
+                to_data(s)?,
+            )));
+            Some(item.version)
+        }
+        None => None,
+    };
+    if existing
+        .as_ref()
+        .is_some_and(|(s, _)| s.ends_on.is_some_and(|e| start < e))
+    {
+        return Err(Error::invalid(
+            "starts_at",
+            "must be on or after the day the previous subscription ended",
+        ));
+    }
+    let sub = new_subscription(&plan, customer_id, start, deps);
+    ops.push(put(tenant_id, &sub, was)?);
+    // The customer is still there, and was not deleted meanwhile.
+    ops.push(WriteOp::Check {
+        key: profile.key(),
+        condition: Condition::VersionIs(profile.version),
+    });
+    commit(deps, ops).await?;
+    Ok(sub.view(today, was.map_or(1, |v| v + 1)))
+}
+
+pub async fn get(deps: &Deps, scope: &CustomerScope) -> Result<SubscriptionView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let Some((sub, item)) = load(deps, tenant_id, customer_id).await? else {
+        // A customer of another tenant looks exactly like one without a subscription.
+        customer(deps, tenant_id, customer_id).await?;
+        return Err(Error::NotFound("subscription"));
+    };
+    Ok(sub.view(today(deps), item.version))
+}
+
+async fn current(
+    deps: &Deps,
+    scope: &CustomerScope,
+    if_version: Option<u64>,
+) -> Result<(Subscription, Item), Error> {
+    let (sub, item) = load(deps, scope.tenant_id(), scope.customer_id())
+        .await?
+        .ok_or(Error::NotFound("subscription"))?;
+    if if_version.is_some_and(|v| v != item.version) {
+        return Err(Error::PreconditionFailed(format!(
+            "the subscription is at version {}; read it again",
+            item.version
+        )));
+    }
+    if sub.state(today(deps)) == SubscriptionState::Ended {
+        return Err(Error::conflict(
+            ProblemKind::SubscriptionEnded,
+            "the subscription has ended; start a new one (POST)",
+        ));
+    }
+    Ok((sub, item))
+}
+
+/// `PATCH`: moves the subscription to another plan (or the same plan's current version).
+/// A plan with a base fee at least the current one's is an upgrade and takes effect
+/// today; a lower one waits for the next period unless `at: now`. Fees compare at the
+/// tenant's own prices.
+pub async fn change(
+    deps: &Deps,
+    tenant: &TenantScope,
+    scope: &CustomerScope,
+    draft: &SubscriptionChange,
+    if_version: Option<u64>,
+) -> Result<SubscriptionView, Error> {
+    must_be_owner(tenant)?;
+    // Another tenant's customer is 404 whatever the body.
+    let (mut sub, item) = current(deps, scope, if_version).await?;
+    let mut c = Checks::new();
+    let code = c.required("plan", draft.plan.as_deref(), crate::model::fields::code);
+    let now = at_now(draft.at.as_deref(), &mut c);
+    c.finish()?;
+    let today = today(deps);
+    let plan =
+        catalog::plan_to_subscribe(deps, code.as_deref().unwrap_or_default(), "plan").await?;
+    if plan.currency != sub.currency {
+        return Err(Error::conflict(
+            ProblemKind::CurrencyMismatch,
+            format!(
+                "the plan is in {}, the subscription in {}; cancel it and subscribe anew",
+                plan.currency, sub.currency
+            ),
+        ));
+    }
+    let on = sub.current(today).cloned().ok_or_else(|| {
+        Error::Unexpected(anyhow::anyhow!("subscription {} has no segments", sub.id))
+    })?;
+    if on.plan == plan.code && on.plan_version == plan.version && sub.pending(today).is_none() {
+        return Err(Error::invalid(
+            "plan",
+            "is the subscription's plan (and version) already",
+        ));
+    }
+    let was = catalog::plan_version(deps, &on.plan, on.plan_version).await?;
+    let own = catalog::override_of(deps, tenant, &plan.code).await?;
+    let own_was = catalog::override_of(deps, tenant, &was.code).await?;
+    let upgrade =
+        plan.priced_for(own.as_ref()).base_amount >= was.priced_for(own_was.as_ref()).base_amount;
+    let from = if upgrade || now {
+        today.max(sub.started_on)
+    } else {
+        Period::of(today).end()
+    };
+    if sub.ends_on.is_some_and(|e| from >= e) {
+        return Err(Error::conflict(
+            ProblemKind::SubscriptionEnded,
+            "the subscription ends before the change would take effect; start a new one after it",
+        ));
+    }
+    sub.switch(from, segment(&plan, from));
+    sub.updated_at = deps.clock.now();
+    commit(
+        deps,
+        vec![put(scope.tenant_id(), &sub, Some(item.version))?],
+    )
+    .await?;
+    Ok(sub.view(today, item.version + 1))
+}
+
+/// `DELETE`: cancels at the period's end, or `at: now` (today is its last day).
+pub async fn cancel(
+    deps: &Deps,
+    tenant: &TenantScope,
+    scope: &CustomerScope,
+    at: Option<&str>,
+    if_version: Option<u64>,
+) -> Result<SubscriptionView, Error> {
+    must_be_owner(tenant)?;
+    let (mut sub, item) = current(deps, scope, if_version).await?;
+    let mut c = Checks::new();
+    let now = at_now(at, &mut c);
+    c.finish()?;
+    let today = today(deps);
+    let end = if now {
+        today + Duration::days(1)
+    } else {
+        Period::of(today).end()
+    };
+    let end = sub.ends_on.map_or(end, |e| e.min(end));
+    sub.end_on(
+        end.max(sub.started_on + Duration::days(1)),
+        deps.clock.now(),
+    );
+    sub.updated_at = deps.clock.now();
+    commit(
+        deps,
+        vec![put(scope.tenant_id(), &sub, Some(item.version))?],
+    )
+    .await?;
+    Ok(sub.view(today, item.version + 1))
+}
+
+/// The write that ends a deleted customer's subscription on the day of the deletion
+/// (that day still counts), for the deletion's own transaction; none without one.
+pub(crate) async fn end_with_customer(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<Option<WriteOp>, Error> {
+    let Some((mut sub, item)) = load(deps, tenant_id, customer_id).await? else {
+        return Ok(None);
+    };
+    let today = today(deps);
+    if sub.state(today) == SubscriptionState::Ended {
+        return Ok(None);
+    }
+    let end = (today + Duration::days(1)).max(sub.started_on + Duration::days(1));
+    sub.end_on(sub.ends_on.map_or(end, |e| e.min(end)), deps.clock.now());
+    sub.updated_at = deps.clock.now();
+    Ok(Some(put(tenant_id, &sub, Some(item.version))?))
+}
