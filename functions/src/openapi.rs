@@ -29,6 +29,7 @@ use tenantry::service::registration::{CodeSent, Registered, Registration, Verifi
 use tenantry::service::sign_in::SignIn;
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::tenants::{CreatedTenant, TenantView};
+use tenantry::service::usage::{UsageBatch, UsageLimits, UsageLimitsView, UsageReport, UsageView};
 use tenantry::service::users::{PasswordSet, ResetRequested, SetPassword, UserDraft};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -144,8 +145,19 @@ const EMAILS_QUERY: &[(&str, bool, &str)] = &[
     PAGING[1],
 ];
 
+const PERIOD_QUERY: &[(&str, bool, &str)] = &[(
+    "period",
+    false,
+    "The month, `YYYY-MM` (UTC); this month when left out.",
+)];
+
 const CUSTOMERS_QUERY: &[(&str, bool, &str)] = &[
     ("q", false, "Words the company name starts with."),
+    (
+        "external_id",
+        false,
+        "The partner's own id: the one customer with it (the other filters are ignored).",
+    ),
     (
         "status",
         false,
@@ -532,6 +544,37 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
                 (200, Json(schema::<SubscriptionView>(all))),
             )
         },
+        "USAGE_REPORT" => op(
+            "Report usage events (each counted once by its id; one result per event)",
+            Some(schema::<UsageBatch>(all)),
+            (200, Json(schema::<UsageReport>(all))),
+        ),
+        "CUSTOMER_USAGE" => Operation {
+            query: PERIOD_QUERY,
+            ..op(
+                "A customer's usage in a period, with its limits and charges so far",
+                None,
+                (200, Json(schema::<UsageView>(all))),
+            )
+        },
+        "ME_USAGE" => Operation {
+            query: PERIOD_QUERY,
+            ..op(
+                "My company's usage in a period (a customer's admin)",
+                None,
+                (200, Json(schema::<UsageView>(all))),
+            )
+        },
+        "ME_USAGE_LIMITS_GET" => op(
+            "My company's own usage limits, and its plan's",
+            None,
+            (200, Json(schema::<UsageLimitsView>(all))),
+        ),
+        "ME_USAGE_LIMITS_PUT" => op(
+            "Set my company's own usage limits (at most the plan's)",
+            Some(schema::<UsageLimits>(all)),
+            (200, Json(schema::<UsageLimitsView>(all))),
+        ),
         _ => return None,
     })
 }

@@ -151,6 +151,11 @@ routes! {
     SUBSCRIPTION_GET: GET "/v1/customers/{customer_id}/subscription" => subscription_get, "subscription-get", ReadTenant, STORE;
     SUBSCRIPTION_UPDATE: PATCH "/v1/customers/{customer_id}/subscription" => subscription_update, "subscription-update", ManageSubscriptions, STORE;
     SUBSCRIPTION_CANCEL: DELETE "/v1/customers/{customer_id}/subscription" => subscription_cancel, "subscription-cancel", ManageSubscriptions, STORE;
+    USAGE_REPORT: POST "/v1/usage" => usage_report, "usage-report", ReportUsage, STORE;
+    CUSTOMER_USAGE: GET "/v1/customers/{customer_id}/usage" => customer_usage, "customer-usage", ReadTenant, STORE;
+    ME_USAGE: GET "/v1/me/usage" => me_usage, "me-usage", OwnCompanyAdmin, STORE;
+    ME_USAGE_LIMITS_GET: GET "/v1/me/usage-limits" => me_usage_limits_get, "me-usage-limits-get", OwnCompanyAdmin, STORE;
+    ME_USAGE_LIMITS_PUT: PUT "/v1/me/usage-limits" => me_usage_limits_put, "me-usage-limits-put", OwnCompanyAdmin, STORE;
     PRICE_OVERRIDES_DELETE: DELETE "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_delete, "price-overrides-delete", ManageCatalog, STORE;
 }
 

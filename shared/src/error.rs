@@ -176,6 +176,7 @@ problem_kinds! {
     MemberDisabled = "member-disabled", 409, "The member is disabled.";
     StaffLoginsUnavailable = "staff-logins-unavailable", 409, "This deployment has no identity provider.";
     TenantProvisioning = "tenant-provisioning", 409, "The tenant's login pool is not ready yet.";
+    DuplicateExternalId = "duplicate-external-id", 409, "Another customer of the tenant has this `external_id` (`field`).";
     DuplicateCode = "duplicate-code", 409, "The code is taken in the catalog (`field`).";
     PlanArchived = "plan-archived", 409, "The plan is archived and takes no new subscriptions.";
     SubscriptionExists = "subscription-exists", 409, "The customer has a current subscription; change it (PATCH) instead.";
@@ -190,7 +191,7 @@ problem_kinds! {
     IdempotencyInProgress = "idempotency-in-progress", 409, "A request with this Idempotency-Key is still running.";
     IdempotencyKeyReused = "idempotency-key-reused", 409, "The Idempotency-Key was used with another request.";
     PreconditionFailed = "precondition-failed", 412, "`If-Match` names a version that is not the current one.";
-    BodyTooLarge = "body-too-large", 413, "The body is over 64 KiB.";
+    BodyTooLarge = "body-too-large", 413, "The body is over 256 KiB.";
     UnsupportedMediaType = "unsupported-media-type", 415, "The body is not `application/json`.";
     Validation = "validation", 422, "Invalid values; `errors` names every bad field.";
     TooManyAttempts = "too-many-attempts", 429, "Too many attempts; `Retry-After` says when to try again.";

@@ -15,9 +15,10 @@ use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
+use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
     api_keys, catalog, customers, email_change, mail, me, members, operator_keys, registration,
-    sign_in, staff, subscriptions, tenants, users,
+    sign_in, staff, subscriptions, tenants, usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -327,6 +328,9 @@ pub async fn members_reset_password(cx: Ctx<'_>) -> Result {
 }
 
 pub async fn customers_list(cx: Ctx<'_>) -> Result {
+    if let Some(ext) = cx.query("external_id") {
+        return Reply::ok(&customers::find_by_external_id(cx.deps, cx.tenant()?, ext).await?);
+    }
     let v = customers::list(
         cx.deps,
         cx.tenant()?,
@@ -469,4 +473,29 @@ pub async fn subscription_cancel(cx: Ctx<'_>) -> Result {
     let (tenant, customer) = (cx.tenant()?, cx.customer()?);
     let (at, version) = (cx.query("at"), cx.if_version()?);
     Reply::ok(&subscriptions::cancel(cx.deps, tenant, &customer, at, version).await?)
+}
+
+pub async fn usage_report(cx: Ctx<'_>) -> Result {
+    let batch = parse_json::<UsageBatch>(cx.body)?;
+    Reply::ok(&usage::report(cx.deps, cx.tenant()?, &batch).await?)
+}
+
+pub async fn customer_usage(cx: Ctx<'_>) -> Result {
+    let (tenant, customer) = (cx.tenant()?, cx.customer()?);
+    Reply::ok(&usage::of_customer(cx.deps, Some(tenant), &customer, cx.query("period")).await?)
+}
+
+pub async fn me_usage(cx: Ctx<'_>) -> Result {
+    let own = cx.own_company()?;
+    Reply::ok(&usage::of_customer(cx.deps, None, &own, cx.query("period")).await?)
+}
+
+pub async fn me_usage_limits_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&usage::limits(cx.deps, &cx.own_company()?).await?)
+}
+
+pub async fn me_usage_limits_put(cx: Ctx<'_>) -> Result {
+    let own = cx.own_company()?;
+    let wanted = parse_json::<UsageLimits>(cx.body)?;
+    Reply::ok(&usage::set_limits(cx.deps, &own, &wanted).await?)
 }

@@ -21,8 +21,8 @@ use tracing::Instrument;
 
 use crate::routes::{ROUTES, Route};
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request body accepted: room for a batch of 1,000 usage events.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// What a handler answers.
 pub struct Reply {
@@ -147,6 +147,15 @@ impl Ctx<'_> {
     /// The body is a browser form (`application/x-www-form-urlencoded`).
     pub fn is_form(&self) -> bool {
         is_form(self.headers)
+    }
+    /// The customer's own company, on a route for its users (`/v1/me/...`).
+    pub fn own_company(&self) -> Result<CustomerScope, Error> {
+        match &self.scope {
+            tenantry::access::Scope::Customer(c) => Ok(c.clone()),
+            _ => Err(Error::Forbidden(
+                "this route is for a customer's users, with their own token".into(),
+            )),
+        }
     }
     /// The tenant of a tenant-scoped route: from the verified principal only.
     pub fn tenant(&self) -> Result<&TenantScope, Error> {

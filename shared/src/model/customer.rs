@@ -360,6 +360,9 @@ pub struct Customer {
     /// transaction that adds a user.
     #[serde(default = "one")]
     pub user_count: u32,
+    /// The partner's own id for this customer, unique in the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 impl Customer {
@@ -378,6 +381,7 @@ impl Customer {
             primary_contact: self.primary_contact.clone(),
             max_users: self.max_users,
             user_count: self.user_count,
+            external_id: self.external_id.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             deleted_at: self.deleted_at,
@@ -485,6 +489,11 @@ pub struct CustomerDraft {
     /// Caps the customer's users (admin included), 1 to `MAX_USERS_LIMIT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_users: Option<i64>,
+    /// The partner's own id for the customer: 1 to 100 letters, digits and `._:-`,
+    /// unique in the tenant (usage events may name the customer by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,100}$", example = "crm-4711")]
+    pub external_id: Option<String>,
 }
 
 /// A validated customer body. The password, if any, is still plain here and is
@@ -497,6 +506,20 @@ pub struct CustomerInput {
     pub admin_password: Option<SecretString>,
     pub primary_contact: Option<Contact>,
     pub max_users: Option<u32>,
+    pub external_id: Option<String>,
+}
+
+/// A partner's own id for a customer.
+pub fn external_id(raw: &str) -> fields::Parsed<String> {
+    if (1..=100).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(&b))
+    {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be 1 to 100 letters, digits, dots, colons, underscores and hyphens".into())
+    }
 }
 
 impl CustomerDraft {
@@ -579,6 +602,7 @@ impl CustomerDraft {
                 None
             }
         };
+        let external_id = c.optional("external_id", self.external_id.as_deref(), external_id);
         c.finish()?;
         match (company, email, first, last) {
             (Some(company), Some(admin_email), Some(admin_first_name), Some(admin_last_name)) => {
@@ -590,6 +614,7 @@ impl CustomerDraft {
                     admin_password: password,
                     primary_contact,
                     max_users,
+                    external_id,
                 })
             }
             _ => Err(Error::invalid("body", "is incomplete")),
@@ -615,6 +640,7 @@ impl CustomerDraft {
             }),
             primary_contact: x.primary_contact.as_ref().map(ContactDraft::from_contact),
             max_users: x.max_users.map(i64::from),
+            external_id: x.external_id.clone(),
         }
     }
 }
@@ -693,6 +719,8 @@ pub struct CustomerView {
     /// The most users (admin included) it may have; `null`: no cap of its own.
     pub max_users: Option<u32>,
     pub user_count: u32,
+    /// The partner's own id for this customer (unique in the tenant), if set.
+    pub external_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -26,6 +26,7 @@ pub mod subscriptions;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 use anyhow::Context;

@@ -132,6 +132,12 @@ pub async fn purge_one(
         WriteOp::delete(keys::company_name_marker(tenant_id, &c.company.name_key())),
     ];
     ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
+    // Its external_id is free again (held by the deleted customer until now).
+    ops.extend(
+        c.external_id
+            .as_ref()
+            .map(|e| WriteOp::delete(keys::external_id_marker(tenant_id, e))),
+    );
     deps.store.transact(ops).await?;
     Ok(Purge::Purged)
 }

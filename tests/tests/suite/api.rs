@@ -261,7 +261,7 @@ async fn malformed_json_unknown_fields_wrong_types_content_type_and_size_are_rej
     assert_eq!(r.error_fields(), vec!["company.name"]);
 
     let mut body = customer_body("Strict Co", "s@strict.example.com");
-    body["company"]["description"] = json!("x".repeat(70 * 1024));
+    body["company"]["description"] = json!("x".repeat(300 * 1024));
     let r = app.post(&t.owner_key, "/v1/customers", body).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 

@@ -277,6 +277,92 @@ async fn a_month_of_one_customer_records_its_segments_and_seat_days() {
     let u1 = add("u1@month.example.com").await;
     let u2 = add("u2@month.example.com").await;
     add("u3@month.example.com").await;
+    // Usage on the 12th: two events, one by the partner's own id for the customer; one
+    // for an unknown metric; then the first two again, which count nothing.
+    let patched = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/customers/{c}"),
+            json!({"external_id": "crm-1"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let found = app
+        .get(&t.member_key, "/v1/customers?external_id=crm-1")
+        .await;
+    assert_eq!(found.body["data"][0]["id"], c.as_str());
+    let ev = |id: &str, who: serde_json::Value, value: u64| {
+        let mut e = json!({"id": id, "metric": "ai_operations", "value": value,
+            "timestamp": "2026-11-12T08:30:00Z"});
+        e.as_object_mut()
+            .unwrap()
+            .extend(who.as_object().unwrap().clone());
+        e
+    };
+    let first = app
+        .post(&t.owner_key, "/v1/usage", json!({"events": [
+            ev("e1", json!({"customer_id": c}), 1500),
+            ev("e2", json!({"external_id": "crm-1"}), 700),
+            {"id": "e3", "customer_id": c, "metric": "bandwidth_gb", "value": 1, "timestamp": "2026-11-12T08:30:00Z"},
+            ev("e4", json!({"external_id": "nobody"}), 5),
+            ev("e5", json!({"customer_id": c}), 300),
+        ]}))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let statuses: Vec<&str> = first.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap_or(r["status"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "accepted",
+            "accepted",
+            "unknown-metric",
+            "unknown-customer",
+            "accepted"
+        ]
+    );
+    let again = app
+        .post(
+            &t.member_key,
+            "/v1/usage",
+            json!({"events": [
+                ev("e1", json!({"customer_id": c}), 1500),
+                ev("e2", json!({"customer_id": c}), 9999),
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            again.body["accepted"].as_u64(),
+            again.body["duplicates"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
+    let usage = app
+        .get(
+            &t.member_key,
+            &format!("/v1/customers/{c}/usage?period=2026-11"),
+        )
+        .await;
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.body);
+    let ai = &usage.body["metrics"][0];
+    assert_eq!(ai["metric"], "ai_operations");
+    // 1500 + 700 + 300, on growth: 3 started packages of 1,000 at 1.00, under its
+    // limit of 100,000.
+    assert_eq!(ai["value"], 2500);
+    assert_eq!(ai["charge"], 300);
+    assert_eq!(ai["limit"], 100000);
+    assert_eq!(ai["remaining"], 97500);
+    assert_eq!(usage.body["currency"], "EUR");
+
     // 14th: one leaves and another joins the same day (3, then 4 again).
     day(&clock, 14);
     let r = app
@@ -459,4 +545,154 @@ async fn concurrent_plan_changes_leave_one_consistent_subscription() {
         "a change on the first day replaces it: {read}"
     );
     assert!(segs[0]["to"].is_null());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_with_overlapping_ids_count_each_id_once() {
+    let app = spawn_app().await;
+    seed_catalog(&app).await;
+    let t = app.new_tenant("usage-race").await;
+    let c = app
+        .new_customer(
+            &t.owner_key,
+            "Race Usage Co",
+            "admin@race-usage.example.com",
+        )
+        .await;
+    let now = chrono::Utc::now().to_rfc3339();
+    // Call k sends ids k*2 .. k*2+20 (mod 100): every id in ten calls, 100 ids in all.
+    let calls = (0..50).map(|k| {
+        let events: Vec<_> = (0..20)
+            .map(|i| {
+                let id = (k * 2 + i) % 100;
+                json!({"id": format!("ev-{id}"), "customer_id": c, "metric": "ai_operations",
+                    "value": id + 1, "timestamp": now})
+            })
+            .collect();
+        let (app, key) = (&app, t.owner_key.clone());
+        async move { app.post(&key, "/v1/usage", json!({"events": events})).await }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let (mut accepted, mut duplicates) = (0, 0);
+    for a in &answers {
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert_eq!(a.body["rejected"], 0, "{}", a.body);
+        accepted += a.body["accepted"].as_u64().unwrap();
+        duplicates += a.body["duplicates"].as_u64().unwrap();
+    }
+    assert_eq!(accepted, 100);
+    assert_eq!(duplicates, 50 * 20 - 100);
+    let usage = app
+        .get(&t.owner_key, &format!("/v1/customers/{c}/usage"))
+        .await;
+    // Each id once: 1 + 2 + ... + 100.
+    assert_eq!(usage.body["metrics"][0]["value"], 5050, "{}", usage.body);
+}
+
+#[tokio::test]
+async fn a_customer_admin_reads_its_usage_and_lowers_its_limits_and_events_past_a_limit_are_refused()
+ {
+    let (app, _dir) = tenantry_tests::app::spawn_app_with_logins().await;
+    seed_catalog(&app).await;
+    let t = app.new_tenant("limits").await;
+    let password = "Sup3r$ecret!";
+    let mut body = tenantry_tests::app::customer_body("Limit Co", "admin@limit.example.com");
+    body["admin"]["password"] = json!(password);
+    let created = app.post(&t.owner_key, "/v1/customers", body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let c = created.field("id").to_owned();
+    let sub = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{c}/subscription"),
+            json!({"plan": "growth"}),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::CREATED, "{}", sub.body);
+    let signed = app
+        .post(
+            "",
+            "/t/limits/login",
+            json!({"email": "admin@limit.example.com", "password": password}),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+    let admin = signed.field("access_token").to_owned();
+
+    // Above the plan's limit (100,000) is refused; at or below it is the company's own.
+    let too_high = app
+        .put(
+            &admin,
+            "/v1/me/usage-limits",
+            json!({"limits": {"ai_operations": 200000}}),
+        )
+        .await;
+    assert_eq!(too_high.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_high.error_fields(), ["limits.ai_operations"]);
+    let set = app
+        .put(
+            &admin,
+            "/v1/me/usage-limits",
+            json!({"limits": {"ai_operations": 1000}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["plan_limits"]["ai_operations"], 100000);
+    // Staff do not reach a customer's own routes.
+    assert_eq!(
+        app.get(&t.owner_key, "/v1/me/usage").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let now = chrono::Utc::now().to_rfc3339();
+    let ev = |id: &str, value: u64| json!({"id": id, "customer_id": c, "metric": "ai_operations", "value": value, "timestamp": now});
+    let r = app
+        .post(
+            &t.owner_key,
+            "/v1/usage",
+            json!({"events": [ev("a", 600), ev("b", 500), ev("c", 400)]}),
+        )
+        .await;
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], "accepted");
+    assert_eq!(results[1]["reason"], "limit-reached");
+    assert_eq!(results[1]["limit"], 1000);
+    assert_eq!(results[2]["status"], "accepted");
+    let mine = app.get(&admin, "/v1/me/usage").await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!(mine.body["metrics"][0]["value"], 1000);
+    assert_eq!(mine.body["metrics"][0]["remaining"], 0);
+
+    // A period whose invoices are final takes no more usage. (The invoice run marks it;
+    // here the mark is written directly.)
+    let period = tenantry::model::billing::Period::of(chrono::Utc::now().date_naive()).to_string();
+    let tenant_id = tenantry::model::ids::TenantId::from_record(t.id.as_str());
+    app.deps
+        .store
+        .put(
+            tenantry::ports::Item::marker(tenantry::store::keys::period_closed(
+                &tenant_id, &period,
+            )),
+            tenantry::ports::Condition::None,
+        )
+        .await
+        .unwrap();
+    let closed = app
+        .post(
+            &t.owner_key,
+            "/v1/usage",
+            json!({"events": [ev("late", 1)]}),
+        )
+        .await;
+    assert_eq!(closed.body["results"][0]["reason"], "period-closed");
+    // Another tenant's customer is unknown to this one.
+    let other = app.new_tenant("limits-other").await;
+    let stranger = app
+        .post(
+            &other.owner_key,
+            "/v1/usage",
+            json!({"events": [ev("x", 1)]}),
+        )
+        .await;
+    assert_eq!(stranger.body["results"][0]["reason"], "unknown-customer");
 }

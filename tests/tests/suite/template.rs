@@ -705,6 +705,29 @@ fn every_route_has_an_api_gateway_v2_event_that_lambda_http_parses() {
             );
             continue;
         }
+        if route.permission.is_own_company() {
+            // A customer's own routes: its admin's token, and the principal it makes.
+            assert_eq!(
+                auth,
+                format!("Bearer {CUSTOMER_TOKEN_PLACEHOLDER}"),
+                "{name}: a customer admin's token"
+            );
+            match functions::lambda::principal_of(&req) {
+                Some(tenantry::access::Principal::Customer {
+                    tenant_id,
+                    customer_id,
+                    user_id,
+                    role,
+                }) => {
+                    assert_eq!(tenant_id.as_str(), TENANT_ID, "{name}: tenant_id");
+                    assert_eq!(customer_id.as_str(), CUSTOMER_ID, "{name}: customer_id");
+                    assert_eq!(user_id.as_str(), ADMIN_USER_ID, "{name}: user_id");
+                    assert_eq!(role, tenantry::model::customer::CustomerRole::Admin);
+                }
+                other => panic!("{name}: a customer admin's principal, not {other:?}"),
+            }
+            continue;
+        }
         assert!(
             auth.starts_with("Bearer tk_"),
             "{name}: an authorization: Bearer tk_... header"
@@ -1026,6 +1049,11 @@ const TENANT_KEY_ID: &str = "key_0197b2a5d1f27c3b8e4f5a6b7c8d9e10";
 const TENANT_ID: &str = "ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80";
 /// The dead-lettered email `tenant-emails-redrive.json` names.
 const EMAIL_ID: &str = "eml_0197b2aab5d49a7f8e8192a3b4c5d6e7";
+/// The customer the events name (the fixture customer).
+const CUSTOMER_ID: &str = "cus_0197b2a7f3b27e5d8c6f708192a3b4c5";
+/// The fixture customer's admin, whose token the customer's own routes' events carry.
+const ADMIN_USER_ID: &str = "usr_0197b2ab01c2d3e4f5a6b7c8d9e0f1a2";
+const CUSTOMER_TOKEN_PLACEHOLDER: &str = "customer_admin_access_token_replace_me";
 /// The customer user the user routes' events name.
 const USER_ID: &str = "usr_0197b2a9a4c38f6e9d708192a3b4c5d6";
 /// The link token in `password-page.json`, `password-set.json` and the email-change events.
@@ -1110,13 +1138,15 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         .as_str()
         .expect("member id")
         .to_owned();
-    let customer = ok("POST", "/v1/customers", &setup_key, Some(serde_json::json!({
+    let created = ok("POST", "/v1/customers", &setup_key, Some(serde_json::json!({
         "company": {"name": "Fixture Bakery"},
         "admin": {"first_name": "Ada", "last_name": "Admin", "email": "ada@fixture-bakery.example.com",
             "password": "Fixture$ecret1"}})))
-    .await["id"]
+    .await;
+    let customer = created["id"].as_str().expect("customer id").to_owned();
+    let admin_id = created["admin"]["id"]
         .as_str()
-        .expect("customer id")
+        .expect("admin id")
         .to_owned();
     let cpath = format!("/v1/customers/{customer}");
     // The second owner's invitation link (with staff logins: an identity provider).
@@ -1130,9 +1160,17 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
     let staff_link = || staff_link.clone().expect("the staff invitation's link");
     let mut extra = Vec::new();
     // The catalog the billing routes work with: a metric and a plan (`growth`).
-    if ["metrics-", "plans-", "price-overrides-", "subscription-"]
-        .iter()
-        .any(|p| binary.starts_with(p))
+    if [
+        "metrics-",
+        "plans-",
+        "price-overrides-",
+        "subscription-",
+        "usage-",
+        "customer-usage",
+        "me-usage",
+    ]
+    .iter()
+    .any(|p| binary.starts_with(p))
     {
         ok("POST", "/v1/billable-metrics", op, Some(serde_json::json!({
             "code": "ai_operations", "name": "AI operations", "unit": "operation", "aggregation": "sum"})))
@@ -1142,6 +1180,20 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             "included_seats": 3, "seat_amount": 500,
             "charges": [{"metric": "ai_operations", "model": "package", "package_size": 1000, "package_amount": 100}]})))
         .await;
+    }
+    if binary.starts_with("me-") {
+        // The customer's own routes: its admin signs in (the token the events carry).
+        let signed = ok(
+            "POST",
+            "/t/fixture/login",
+            "",
+            Some(serde_json::json!({
+                "email": "ada@fixture-bakery.example.com", "password": "Fixture$ecret1"})),
+        )
+        .await;
+        let token = signed["access_token"].as_str().expect("a token").to_owned();
+        extra.push((CUSTOMER_TOKEN_PLACEHOLDER.into(), token));
+        extra.push((ADMIN_USER_ID.into(), admin_id.clone()));
     }
     match binary {
         "subscription-get" | "subscription-update" | "subscription-cancel" => {

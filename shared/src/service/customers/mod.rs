@@ -58,6 +58,66 @@ pub(crate) fn purge_key(tenant_id: &TenantId, c: &Customer) -> Option<Key> {
         .map(|p| super::due::entry(super::due::Kind::Purge, tenant_id, c.id.as_str(), p))
 }
 
+fn duplicate_external_id() -> Error {
+    Error::duplicate(
+        ProblemKind::DuplicateExternalId,
+        "external_id",
+        "another customer of this tenant has this external_id",
+    )
+}
+
+/// The marker that keeps an `external_id` unique in its tenant and finds its customer.
+fn external_marker(
+    tenant_id: &TenantId,
+    external_id: &str,
+    customer_id: &CustomerId,
+) -> Result<WriteOp, Error> {
+    let mut data = serde_json::Map::new();
+    data.insert("customer_id".into(), json!(customer_id));
+    Ok(WriteOp::create(Item::new(
+        keys::external_id_marker(tenant_id, external_id),
+        data,
+    )))
+}
+
+/// The customer an `external_id` names in this tenant, if any.
+pub(crate) async fn by_external_id(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    external_id: &str,
+) -> Result<Option<CustomerId>, Error> {
+    let Some(item) = deps
+        .store
+        .get(&keys::external_id_marker(tenant_id, external_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(item
+        .data
+        .get("customer_id")
+        .and_then(|v| v.as_str())
+        .map(CustomerId::from_record))
+}
+
+/// `GET /v1/customers?external_id=`: the one customer with it, or none.
+pub async fn find_by_external_id(
+    deps: &Deps,
+    scope: &TenantScope,
+    external_id: &str,
+) -> Result<super::page::Page<CustomerView>, Error> {
+    crate::model::customer::external_id(external_id)
+        .map_err(|d| Error::invalid("external_id", d))?;
+    let mut data = Vec::new();
+    if let Some(id) = by_external_id(deps, scope.tenant_id(), external_id).await? {
+        data.push(get(deps, scope, &id).await?);
+    }
+    Ok(super::page::Page {
+        data,
+        next_cursor: None,
+    })
+}
+
 fn duplicate_name(name: &str) -> Error {
     Error::duplicate(
         ProblemKind::DuplicateCompanyName,
@@ -129,6 +189,7 @@ pub async fn create(
         status_before_deletion: None,
         max_users: input.max_users,
         user_count: 1,
+        external_id: input.external_id,
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
@@ -182,6 +243,10 @@ pub async fn create(
         &customer.id,
         now.date_naive(),
     )?);
+    let external_at = ops.len();
+    if let Some(ext) = &customer.external_id {
+        ops.push(external_marker(tenant_id, ext, &customer.id)?);
+    }
     if let Some(plan) = &default_plan {
         ops.push(super::subscriptions::first_subscription(
             deps,
@@ -197,6 +262,9 @@ pub async fn create(
         }
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
             (Err(duplicate_name(&customer.company.name)), true)
+        }
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&external_at) => {
+            (Err(duplicate_external_id()), true)
         }
         Err(e @ StoreError::TransactionCanceled { .. }) => (Err(e.into()), true),
         // Unknown whether it committed: keep the login and the claim. A retry finds the
@@ -333,6 +401,7 @@ pub async fn patch(
     updated.admin.last_name = input.admin_last_name;
     updated.primary_contact = input.primary_contact;
     updated.max_users = input.max_users;
+    updated.external_id = input.external_id;
     // The admin signs in with its email: a new one is only asked for here, and changes
     // once its owner confirms the link sent to it (service::email_change).
     let now = deps.clock.now();
@@ -424,6 +493,16 @@ pub async fn patch(
                 .map(|k| WriteOp::put(Item::marker(k))),
         );
     }
+    let mut external_at = None;
+    if current.external_id != updated.external_id {
+        if let Some(ext) = &updated.external_id {
+            external_at = Some(ops.len());
+            ops.push(external_marker(tenant_id, ext, customer_id)?);
+        }
+        if let Some(old) = &current.external_id {
+            ops.push(WriteOp::delete(keys::external_id_marker(tenant_id, old)));
+        }
+    }
     if let Some((_, more)) = &change {
         ops.extend(more.iter().cloned());
     }
@@ -444,6 +523,11 @@ pub async fn patch(
             if name_at.is_some_and(|i| failed.contains(&i)) =>
         {
             Err(duplicate_name(&updated.company.name))
+        }
+        Err(StoreError::TransactionCanceled { failed })
+            if external_at.is_some_and(|i| failed.contains(&i)) =>
+        {
+            Err(duplicate_external_id())
         }
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),

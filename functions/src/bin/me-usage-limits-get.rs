@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/me/usage-limits`.
+
+functions::lambda_main!(ME_USAGE_LIMITS_GET);

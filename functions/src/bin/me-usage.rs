@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/me/usage`.
+
+functions::lambda_main!(ME_USAGE);

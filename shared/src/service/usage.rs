@@ -1,0 +1,791 @@
+//! Usage: events from a tenant's systems, each counted once, aggregated per customer and
+//! period in one item; what it costs so far; the limits a customer's admin sets.
+//!
+//! Cost. An accepted event is one write: its marker (`T#<tenant>#UE#<shard>`, keyed by
+//! the hash of its id; a second write of the same id fails its condition, which is how a
+//! duplicate is told). The aggregates it changes are written in the same transaction,
+//! once per customer and period however many events of the batch they take: a batch of
+//! N events for K customers costs N + K writes in ceil(N / (100 - K)) transactions.
+//! Reading a period is one item per customer (`USAGE#<period>`), whatever the number of
+//! events.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{catalog, from_item, to_data};
+use crate::Deps;
+use crate::access::{CustomerScope, TenantScope};
+use crate::error::Error;
+use crate::model::billing::{Aggregation, MAX_QUANTITY, Metric, Period, charge};
+use crate::model::customer::{Customer, CustomerStatus};
+use crate::model::ids::{CustomerId, TenantId};
+use crate::model::subscription::Subscription;
+use crate::ports::{Condition, Item, Key, StoreError, WriteOp};
+use crate::store::keys;
+
+/// The most events one call may carry.
+pub const MAX_EVENTS: usize = 1000;
+/// How far in the future an event's timestamp may be (clocks drift).
+const FUTURE_TOLERANCE_SECONDS: i64 = 300;
+/// How long an event's id is remembered after its period (it is also the record of it).
+const EVENT_RETENTION_DAYS: i64 = 400;
+const MAX_TX: usize = crate::ports::MAX_TRANSACTION_ACTIONS;
+/// Rounds of retry when other calls keep changing the same aggregates.
+const MAX_ROUNDS: usize = 50;
+
+/// One metric's aggregate over a period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub sum: u64,
+    pub count: u64,
+    pub max: u64,
+}
+
+impl Aggregate {
+    pub fn value(&self, a: Aggregation) -> u64 {
+        match a {
+            Aggregation::Sum => self.sum,
+            Aggregation::Count => self.count,
+            Aggregation::Max => self.max,
+        }
+    }
+
+    fn with(self, v: u64) -> Self {
+        Self {
+            sum: self.sum.saturating_add(v),
+            count: self.count + 1,
+            max: self.max.max(v),
+        }
+    }
+}
+
+/// A customer's usage in one period: every metric's aggregate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeriodUsage {
+    pub metrics: BTreeMap<String, Aggregate>,
+}
+
+/// The limits a customer's admin set for its own company (at most the plan's).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageLimits {
+    /// Per metric: at most this value per period.
+    #[serde(default)]
+    pub limits: BTreeMap<String, u64>,
+}
+
+/// `POST /v1/usage`.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBatch {
+    /// 1 to 1,000 events; each is checked on its own.
+    #[schema(value_type = Vec<UsageEvent>, min_items = 1, max_items = 1000)]
+    pub events: Vec<Value>,
+}
+
+/// One usage event.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageEvent {
+    /// The caller's id for the event: it is counted once, however often it is sent.
+    #[schema(min_length = 1, max_length = 200, example = "evt-2026-12-01-000017")]
+    pub id: String,
+    /// The customer (or name it by `external_id`).
+    pub customer_id: Option<String>,
+    pub external_id: Option<String>,
+    #[schema(example = "ai_operations")]
+    pub metric: String,
+    /// A whole number of the metric's unit.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    pub value: u64,
+    /// When it happened (RFC 3339): it counts in that month (UTC).
+    #[schema(example = "2026-12-01T10:15:00Z")]
+    pub timestamp: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Accepted,
+    /// Its id was counted before (by this call or an earlier one): nothing changed.
+    Duplicate,
+    Rejected,
+}
+
+/// What happened to one event.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EventResult {
+    pub id: Option<String>,
+    pub status: EventStatus,
+    /// Why it was rejected: `invalid`, `unknown-customer`, `customer-deleted`,
+    /// `unknown-metric`, `future-timestamp`, `period-closed`, `limit-reached`, `busy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// With `limit-reached`: the limit it would pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// The answer to `POST /v1/usage`: one result per event, in order.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageReport {
+    pub accepted: u32,
+    pub duplicates: u32,
+    pub rejected: u32,
+    pub results: Vec<EventResult>,
+}
+
+fn rejected(id: Option<String>, reason: &'static str, detail: impl Into<String>) -> EventResult {
+    EventResult {
+        id,
+        status: EventStatus::Rejected,
+        reason: Some(reason),
+        detail: Some(detail.into()),
+        limit: None,
+    }
+}
+
+/// An event that passed its own checks.
+struct Candidate {
+    at: usize,
+    id: String,
+    id_hash: String,
+    customer: CustomerRef,
+    metric: String,
+    value: u64,
+    timestamp: DateTime<Utc>,
+}
+
+enum CustomerRef {
+    Id(CustomerId),
+    External(String),
+}
+
+fn id_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+/// Items of `keys`, by key, in batches the store takes.
+async fn read_all(deps: &Deps, keys: Vec<Key>) -> Result<HashMap<Key, Item>, Error> {
+    let mut out = HashMap::new();
+    let mut unique: Vec<Key> = keys;
+    unique.sort();
+    unique.dedup();
+    for chunk in unique.chunks(crate::ports::MAX_BATCH_GET) {
+        for item in deps.store.get_many(chunk).await? {
+            out.insert(item.key(), item);
+        }
+    }
+    Ok(out)
+}
+
+/// The limit on `metric` for a customer on `day`: its plan's (from the segment in force)
+/// and its admin's own, the lower of the two.
+fn limit_of(
+    sub: Option<&Subscription>,
+    own: Option<&UsageLimits>,
+    metric: &str,
+    day: NaiveDate,
+) -> Option<u64> {
+    let plan = sub
+        .and_then(|s| s.segment_on(day))
+        .and_then(|seg| seg.entitlements.limits.get(metric).copied());
+    let mine = own.and_then(|l| l.limits.get(metric).copied());
+    match (plan, mine) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `POST /v1/usage`: records a batch of events; one result per event.
+pub async fn report(
+    deps: &Deps,
+    scope: &TenantScope,
+    batch: &UsageBatch,
+) -> Result<UsageReport, Error> {
+    let tenant_id = scope.tenant_id();
+    if batch.events.is_empty() || batch.events.len() > MAX_EVENTS {
+        return Err(Error::invalid(
+            "events",
+            format!("must hold 1 to {MAX_EVENTS} events; send more in further calls"),
+        ));
+    }
+    let now = deps.clock.now();
+    let metrics: HashMap<String, Metric> = catalog::metrics(deps)
+        .await?
+        .into_iter()
+        .map(|m| (m.code.clone(), m))
+        .collect();
+    let mut results: Vec<Option<EventResult>> = vec![None; batch.events.len()];
+    let mut candidates = Vec::new();
+    let mut seen = HashSet::new();
+    for (at, raw) in batch.events.iter().enumerate() {
+        let id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+        let e: UsageEvent = match serde_json::from_value(raw.clone()) {
+            Ok(e) => e,
+            Err(err) => {
+                let message = err.to_string();
+                let detail = message.split(" at line").next().unwrap_or(&message);
+                results[at] = Some(rejected(id, "invalid", format!("events[{at}]: {detail}")));
+                continue;
+            }
+        };
+        let reject = |reason, detail: String| Some(rejected(Some(e.id.clone()), reason, detail));
+        if e.id.is_empty() || e.id.len() > 200 || e.id.chars().any(char::is_control) {
+            results[at] = reject("invalid", "id must be 1 to 200 characters".into());
+            continue;
+        }
+        if !seen.insert(e.id.clone()) {
+            results[at] = Some(EventResult {
+                id: Some(e.id.clone()),
+                status: EventStatus::Duplicate,
+                reason: None,
+                detail: Some("the same id came earlier in this call".into()),
+                limit: None,
+            });
+            continue;
+        }
+        let customer = match (&e.customer_id, &e.external_id) {
+            (Some(c), None) => match CustomerId::parse(c) {
+                Ok(c) => CustomerRef::Id(c),
+                Err(_) => {
+                    results[at] = reject("unknown-customer", "no such customer".into());
+                    continue;
+                }
+            },
+            (None, Some(x)) => CustomerRef::External(x.clone()),
+            _ => {
+                results[at] = reject(
+                    "invalid",
+                    "name the customer by customer_id or by external_id (one of them)".into(),
+                );
+                continue;
+            }
+        };
+        if !metrics.contains_key(&e.metric) {
+            results[at] = reject(
+                "unknown-metric",
+                format!("{} is not a billable metric", e.metric),
+            );
+            continue;
+        }
+        if e.value > MAX_QUANTITY {
+            results[at] = reject("invalid", format!("value must be at most {MAX_QUANTITY}"));
+            continue;
+        }
+        let Ok(timestamp) = DateTime::parse_from_rfc3339(&e.timestamp) else {
+            results[at] = reject(
+                "invalid",
+                "timestamp must be RFC 3339, e.g. 2026-12-01T10:15:00Z".into(),
+            );
+            continue;
+        };
+        let timestamp = timestamp.with_timezone(&Utc);
+        if timestamp > now + Duration::seconds(FUTURE_TOLERANCE_SECONDS) {
+            results[at] = reject(
+                "future-timestamp",
+                "the event's time is in the future".into(),
+            );
+            continue;
+        }
+        candidates.push(Candidate {
+            at,
+            id_hash: id_hash(&e.id),
+            id: e.id,
+            customer,
+            metric: e.metric,
+            value: e.value,
+            timestamp,
+        });
+    }
+
+    // Who the events are for: external ids first, then the customers themselves.
+    let externals = read_all(
+        deps,
+        candidates
+            .iter()
+            .filter_map(|c| match &c.customer {
+                CustomerRef::External(x) => Some(keys::external_id_marker(tenant_id, x)),
+                CustomerRef::Id(_) => None,
+            })
+            .collect(),
+    )
+    .await?;
+    let mut resolved: Vec<(Candidate, CustomerId)> = Vec::new();
+    for c in candidates {
+        let id = match &c.customer {
+            CustomerRef::Id(id) => Some(id.clone()),
+            CustomerRef::External(x) => externals
+                .get(&keys::external_id_marker(tenant_id, x))
+                .and_then(|i| i.data.get("customer_id"))
+                .and_then(Value::as_str)
+                .map(CustomerId::from_record),
+        };
+        match id {
+            Some(id) => resolved.push((c, id)),
+            None => {
+                results[c.at] = Some(rejected(Some(c.id), "unknown-customer", "no such customer"))
+            }
+        }
+    }
+    let customer_ids: Vec<CustomerId> = {
+        let mut v: Vec<_> = resolved.iter().map(|(_, c)| c.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut wanted = Vec::new();
+    for c in &customer_ids {
+        wanted.push(keys::customer(tenant_id, c));
+        wanted.push(keys::subscription(tenant_id, c));
+        wanted.push(keys::usage_limits(tenant_id, c));
+    }
+    let mut periods: Vec<(CustomerId, String)> = resolved
+        .iter()
+        .map(|(c, id)| (id.clone(), Period::of(c.timestamp.date_naive()).to_string()))
+        .collect();
+    periods.sort();
+    periods.dedup();
+    for (c, p) in &periods {
+        wanted.push(keys::usage(tenant_id, c, p));
+        wanted.push(keys::period_closed(tenant_id, p));
+    }
+    let found = read_all(deps, wanted).await?;
+    let customers: HashMap<CustomerId, Customer> = customer_ids
+        .iter()
+        .filter_map(|c| found.get(&keys::customer(tenant_id, c)).map(|i| (c, i)))
+        .map(|(c, i)| Ok((c.clone(), from_item::<Customer>(i)?)))
+        .collect::<Result<_, Error>>()?;
+    let subs: HashMap<CustomerId, Subscription> = customer_ids
+        .iter()
+        .filter_map(|c| found.get(&keys::subscription(tenant_id, c)).map(|i| (c, i)))
+        .map(|(c, i)| Ok((c.clone(), from_item::<Subscription>(i)?)))
+        .collect::<Result<_, Error>>()?;
+    let own: HashMap<CustomerId, UsageLimits> = customer_ids
+        .iter()
+        .filter_map(|c| found.get(&keys::usage_limits(tenant_id, c)).map(|i| (c, i)))
+        .map(|(c, i)| Ok((c.clone(), from_item::<UsageLimits>(i)?)))
+        .collect::<Result<_, Error>>()?;
+
+    let mut pending = Vec::new();
+    for (c, customer_id) in resolved {
+        let period = Period::of(c.timestamp.date_naive()).to_string();
+        let result = match customers.get(&customer_id) {
+            None => Some(rejected(
+                Some(c.id.clone()),
+                "unknown-customer",
+                "no such customer",
+            )),
+            Some(x) if x.status == CustomerStatus::Deleted => Some(rejected(
+                Some(c.id.clone()),
+                "customer-deleted",
+                "the customer is deleted",
+            )),
+            Some(_) if found.contains_key(&keys::period_closed(tenant_id, &period)) => {
+                Some(rejected(
+                    Some(c.id.clone()),
+                    "period-closed",
+                    format!("the invoices of {period} are final"),
+                ))
+            }
+            Some(_) => None,
+        };
+        match result {
+            Some(r) => results[c.at] = Some(r),
+            None => pending.push((c, customer_id, period)),
+        }
+    }
+
+    // The aggregates as stored (and their versions), changed as events are taken.
+    let mut stored: HashMap<(CustomerId, String), (PeriodUsage, Option<u64>)> = HashMap::new();
+    for (c, p) in &periods {
+        let entry = match found.get(&keys::usage(tenant_id, c, p)) {
+            Some(i) => (from_item::<PeriodUsage>(i)?, Some(i.version)),
+            None => (PeriodUsage::default(), None),
+        };
+        stored.insert((c.clone(), p.clone()), entry);
+    }
+    let mut rounds = 0;
+    while !pending.is_empty() {
+        rounds += 1;
+        let mut working: HashMap<(CustomerId, String), PeriodUsage> = HashMap::new();
+        let mut taken = Vec::new();
+        let mut left = Vec::new();
+        for (c, customer_id, period) in pending {
+            let key = (customer_id.clone(), period.clone());
+            let writes = taken.len() + working.len() + usize::from(!working.contains_key(&key));
+            if writes + 1 > MAX_TX {
+                left.push((c, customer_id, period));
+                continue;
+            }
+            let usage = working
+                .entry(key.clone())
+                .or_insert_with(|| stored[&key].0.clone());
+            let agg = usage.metrics.get(&c.metric).copied().unwrap_or_default();
+            let next = agg.with(c.value);
+            let aggregation = metrics[&c.metric].aggregation;
+            let limit = limit_of(
+                subs.get(&customer_id),
+                own.get(&customer_id),
+                &c.metric,
+                c.timestamp.date_naive(),
+            );
+            if let Some(limit) = limit
+                && next.value(aggregation) > limit
+            {
+                results[c.at] = Some(EventResult {
+                    limit: Some(limit),
+                    ..rejected(
+                        Some(c.id.clone()),
+                        "limit-reached",
+                        format!("{} would pass its limit of {limit} for {period}", c.metric),
+                    )
+                });
+                if usage.metrics.is_empty() && stored[&key].1.is_none() {
+                    working.remove(&key);
+                }
+                continue;
+            }
+            usage.metrics.insert(c.metric.clone(), next);
+            taken.push((c, customer_id, period));
+        }
+        if taken.is_empty() {
+            pending = left;
+            continue;
+        }
+        let mut ops = Vec::with_capacity(taken.len() + working.len());
+        for (c, customer_id, period) in &taken {
+            let mut data = serde_json::Map::new();
+            data.insert("id".into(), Value::String(c.id.clone()));
+            data.insert("customer_id".into(), serde_json::json!(customer_id));
+            data.insert("metric".into(), Value::String(c.metric.clone()));
+            data.insert("value".into(), serde_json::json!(c.value));
+            data.insert("timestamp".into(), serde_json::json!(c.timestamp));
+            let mut item = Item::new(keys::usage_event(tenant_id, &c.id_hash), data);
+            let end = Period::parse(period)
+                .map(Period::end)
+                .unwrap_or_else(|_| c.timestamp.date_naive());
+            item.expires_at = end
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp() + EVENT_RETENTION_DAYS * 86_400);
+            ops.push(WriteOp::create(item));
+        }
+        let keys_written: Vec<(CustomerId, String)> = working.keys().cloned().collect();
+        for key in &keys_written {
+            let (_, version) = &stored[key];
+            let mut item = Item::new(
+                keys::usage(tenant_id, &key.0, &key.1),
+                to_data(&working[key])?,
+            );
+            ops.push(match version {
+                Some(v) => {
+                    item.version = v + 1;
+                    WriteOp::Put {
+                        item,
+                        condition: Condition::VersionIs(*v),
+                    }
+                }
+                None => WriteOp::create(item),
+            });
+        }
+        match deps.store.transact(ops).await {
+            Ok(()) => {
+                for key in keys_written {
+                    let v = stored[&key].1.map_or(1, |v| v + 1);
+                    let usage = working.remove(&key).unwrap_or_default();
+                    stored.insert(key, (usage, Some(v)));
+                }
+                for (c, _, _) in taken {
+                    results[c.at] = Some(EventResult {
+                        id: Some(c.id),
+                        status: EventStatus::Accepted,
+                        reason: None,
+                        detail: None,
+                        limit: None,
+                    });
+                }
+                pending = left;
+            }
+            Err(StoreError::TransactionCanceled { failed })
+                if failed.iter().any(|i| *i < taken.len()) =>
+            {
+                // Ids counted before (by an earlier or a concurrent call): duplicates.
+                // The rest go again, over fresh aggregates.
+                let mut again = Vec::new();
+                for (i, t) in taken.into_iter().enumerate() {
+                    if failed.contains(&i) {
+                        results[t.0.at] = Some(EventResult {
+                            id: Some(t.0.id),
+                            status: EventStatus::Duplicate,
+                            reason: None,
+                            detail: None,
+                            limit: None,
+                        });
+                    } else {
+                        again.push(t);
+                    }
+                }
+                again.extend(left);
+                pending = again;
+                reload(deps, tenant_id, &keys_written, &mut stored).await?;
+            }
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+                // Another call changed the same aggregates: read them again and retry.
+                let mut again = taken;
+                again.extend(left);
+                pending = again;
+                reload(deps, tenant_id, &keys_written, &mut stored).await?;
+                let pause = rand::random::<u64>() % (5 * rounds.min(20) as u64 + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if rounds >= MAX_ROUNDS && !pending.is_empty() {
+            for (c, _, _) in pending.drain(..) {
+                results[c.at] = Some(rejected(
+                    Some(c.id),
+                    "busy",
+                    "other calls kept changing the same aggregates; send it again (it is counted once)",
+                ));
+            }
+        }
+    }
+    let results: Vec<EventResult> = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| rejected(None, "invalid", "not processed")))
+        .collect();
+    let count = |s: EventStatus| results.iter().filter(|r| r.status == s).count() as u32;
+    Ok(UsageReport {
+        accepted: count(EventStatus::Accepted),
+        duplicates: count(EventStatus::Duplicate),
+        rejected: count(EventStatus::Rejected),
+        results,
+    })
+}
+
+async fn reload(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    which: &[(CustomerId, String)],
+    stored: &mut HashMap<(CustomerId, String), (PeriodUsage, Option<u64>)>,
+) -> Result<(), Error> {
+    let found = read_all(
+        deps,
+        which
+            .iter()
+            .map(|(c, p)| keys::usage(tenant_id, c, p))
+            .collect(),
+    )
+    .await?;
+    for (c, p) in which {
+        let entry = match found.get(&keys::usage(tenant_id, c, p)) {
+            Some(i) => (from_item::<PeriodUsage>(i)?, Some(i.version)),
+            None => (PeriodUsage::default(), None),
+        };
+        stored.insert((c.clone(), p.clone()), entry);
+    }
+    Ok(())
+}
+
+/// One metric in a customer's period.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MetricUsage {
+    pub metric: String,
+    pub aggregation: Aggregation,
+    /// The period's value so far.
+    pub value: u64,
+    /// The lower of the plan's limit and the customer's own, if any.
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// What the value costs so far on the plan in force, in minor units of `currency`.
+    pub charge: Option<i64>,
+}
+
+/// A customer's usage in one period.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageView {
+    pub customer_id: CustomerId,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The plan whose prices and limits apply (the one in force at the period's last day
+    /// so far), if the customer has a subscription.
+    pub plan: Option<String>,
+    pub currency: Option<String>,
+    pub metrics: Vec<MetricUsage>,
+}
+
+fn period_or_now(deps: &Deps, raw: Option<&str>) -> Result<Period, Error> {
+    match raw {
+        None => Ok(Period::of(deps.clock.now().date_naive())),
+        Some(r) => Period::parse(r).map_err(|d| Error::invalid("period", d)),
+    }
+}
+
+/// A customer's usage in `period` (this month when none), with its charges so far.
+pub async fn of_customer(
+    deps: &Deps,
+    tenant: Option<&TenantScope>,
+    scope: &CustomerScope,
+    period: Option<&str>,
+) -> Result<UsageView, Error> {
+    let period = period_or_now(deps, period)?;
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let found = read_all(
+        deps,
+        vec![
+            keys::customer(tenant_id, customer_id),
+            keys::subscription(tenant_id, customer_id),
+            keys::usage_limits(tenant_id, customer_id),
+            keys::usage(tenant_id, customer_id, &period.to_string()),
+        ],
+    )
+    .await?;
+    if !found.contains_key(&keys::customer(tenant_id, customer_id)) {
+        return Err(Error::NotFound("customer"));
+    }
+    let get = |k: Key| found.get(&k);
+    let sub: Option<Subscription> = get(keys::subscription(tenant_id, customer_id))
+        .map(from_item)
+        .transpose()?;
+    let own: Option<UsageLimits> = get(keys::usage_limits(tenant_id, customer_id))
+        .map(from_item)
+        .transpose()?;
+    let usage: PeriodUsage = get(keys::usage(tenant_id, customer_id, &period.to_string()))
+        .map(from_item)
+        .transpose()?
+        .unwrap_or_default();
+    let today = deps.clock.now().date_naive();
+    let day = today.min(period.end() - Duration::days(1));
+    let segment = sub
+        .as_ref()
+        .and_then(|s| s.segment_on(day).or(s.segments.last()));
+    let plan = match segment {
+        Some(seg) => {
+            let p = catalog::plan_version(deps, &seg.plan, seg.plan_version).await?;
+            let scope = match tenant {
+                Some(t) => t.clone(),
+                None => TenantScope::acting_for(tenant_id.clone()),
+            };
+            let o = catalog::override_of(deps, &scope, &p.code).await?;
+            Some(p.priced_for(o.as_ref()))
+        }
+        None => None,
+    };
+    let metrics = catalog::metrics(deps).await?;
+    let mut out = Vec::new();
+    for m in metrics {
+        let agg = usage.metrics.get(&m.code).copied().unwrap_or_default();
+        let limit = limit_of(sub.as_ref(), own.as_ref(), &m.code, day);
+        let pricing = plan.as_ref().and_then(|p| p.charge_for(&m.code));
+        if agg == Aggregate::default() && limit.is_none() && pricing.is_none() {
+            continue;
+        }
+        let value = agg.value(m.aggregation);
+        out.push(MetricUsage {
+            metric: m.code.clone(),
+            aggregation: m.aggregation,
+            value,
+            limit,
+            remaining: limit.map(|l| l.saturating_sub(value)),
+            charge: pricing.map(|p| charge(p, value)),
+        });
+    }
+    Ok(UsageView {
+        customer_id: customer_id.clone(),
+        period: period.to_string(),
+        plan: plan.as_ref().map(|p| p.code.clone()),
+        currency: plan.map(|p| p.currency),
+        metrics: out,
+    })
+}
+
+/// The limits a customer's admin set, and its plan's.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageLimitsView {
+    /// The company's own limits.
+    pub limits: BTreeMap<String, u64>,
+    /// The plan's limits, which its own may only lower.
+    pub plan_limits: BTreeMap<String, u64>,
+}
+
+pub async fn limits(deps: &Deps, scope: &CustomerScope) -> Result<UsageLimitsView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let own = match deps
+        .store
+        .get(&keys::usage_limits(tenant_id, customer_id))
+        .await?
+    {
+        Some(i) => from_item::<UsageLimits>(&i)?,
+        None => UsageLimits::default(),
+    };
+    Ok(UsageLimitsView {
+        limits: own.limits,
+        plan_limits: plan_limits(deps, tenant_id, customer_id).await?,
+    })
+}
+
+async fn plan_limits(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<BTreeMap<String, u64>, Error> {
+    let today = deps.clock.now().date_naive();
+    Ok(
+        match deps
+            .store
+            .get(&keys::subscription(tenant_id, customer_id))
+            .await?
+        {
+            Some(i) => from_item::<Subscription>(&i)?
+                .segment_on(today)
+                .map(|s| s.entitlements.limits.clone())
+                .unwrap_or_default(),
+            None => BTreeMap::new(),
+        },
+    )
+}
+
+/// `PUT /v1/me/usage-limits`: the company's own limits, each at most the plan's.
+pub async fn set_limits(
+    deps: &Deps,
+    scope: &CustomerScope,
+    wanted: &UsageLimits,
+) -> Result<UsageLimitsView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let known: HashSet<String> = catalog::metrics(deps)
+        .await?
+        .into_iter()
+        .map(|m| m.code)
+        .collect();
+    let plan = plan_limits(deps, tenant_id, customer_id).await?;
+    let mut c = crate::model::input::Checks::new();
+    for (metric, limit) in &wanted.limits {
+        let field = format!("limits.{metric}");
+        if !known.contains(metric) {
+            c.fail(&field, "is not a billable metric");
+        } else if let Some(max) = plan.get(metric)
+            && limit > max
+        {
+            c.fail(&field, format!("must be at most the plan's limit, {max}"));
+        } else if *limit > MAX_QUANTITY {
+            c.fail(&field, format!("must be at most {MAX_QUANTITY}"));
+        }
+    }
+    c.finish()?;
+    deps.store
+        .put(
+            Item::new(keys::usage_limits(tenant_id, customer_id), to_data(wanted)?),
+            Condition::None,
+        )
+        .await?;
+    Ok(UsageLimitsView {
+        limits: wanted.limits.clone(),
+        plan_limits: plan,
+    })
+}
