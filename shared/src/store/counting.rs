@@ -13,6 +13,8 @@ pub struct Counts {
     pub writes: AtomicU64,
     /// Items returned by queries (how much of an index a request walked).
     pub items_queried: AtomicU64,
+    /// Items written (each action of a transaction counts; a condition check does not).
+    pub items_written: AtomicU64,
 }
 
 impl Counts {
@@ -23,6 +25,11 @@ impl Counts {
             self.writes.swap(0, Ordering::SeqCst),
             self.items_queried.swap(0, Ordering::SeqCst),
         )
+    }
+
+    /// Items written so far, and reset to zero.
+    pub fn take_items_written(&self) -> u64 {
+        self.items_written.swap(0, Ordering::SeqCst)
     }
 }
 
@@ -41,8 +48,11 @@ impl CountingStore {
     fn read(&self) {
         self.counts.reads.fetch_add(1, Ordering::SeqCst);
     }
-    fn write(&self) {
+    fn write(&self, items: usize) {
         self.counts.writes.fetch_add(1, Ordering::SeqCst);
+        self.counts
+            .items_written
+            .fetch_add(items as u64, Ordering::SeqCst);
     }
 }
 
@@ -57,15 +67,19 @@ impl ItemStore for CountingStore {
         self.inner.get_many(keys).await
     }
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.write();
+        self.write(1);
         self.inner.put(item, condition).await
     }
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
-        self.write();
+        self.write(1);
         self.inner.delete(key, condition).await
     }
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.write();
+        let items = ops
+            .iter()
+            .filter(|o| !matches!(o, WriteOp::Check { .. }))
+            .count();
+        self.write(items);
         self.inner.transact(ops).await
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {

@@ -203,6 +203,145 @@ async fn load(
     }
 }
 
+/// Usage ingestion: batches of 1,000 events for 10 customers, on `connections.min(4)`
+/// connections; and the store calls of one batch, of its resend (all duplicates).
+async fn usage_bench(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    counts: &Counts,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let post = |key: &str, path: &str, b: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(key)
+            .json(&b)
+    };
+    post(admin, "/v1/billable-metrics", json!({"code": "ai_operations", "name": "AI operations", "unit": "operation", "aggregation": "sum"})).send().await?;
+    post(admin, "/v1/plans", json!({"code": "growth", "name": "Growth", "currency": "EUR", "base_amount": 4900,
+        "charges": [{"metric": "ai_operations", "model": "package", "package_size": 1000, "package_amount": 100}],
+        "entitlements": {"features": ["dashboard"], "limits": {"ai_operations": 1_000_000_000}}})).send().await?;
+    let tenant: Value = post(admin, "/v1/tenants", json!({"name": "Usage", "slug": "usage-bench", "kind": "partner", "owner": {"email": "o@usage.example.com", "first_name": "O", "last_name": "U"}})).send().await?.json().await?;
+    let tid = tenant["id"].as_str().unwrap_or_default().to_owned();
+    let key: Value = post(
+        admin,
+        &format!("/v1/tenants/{tid}/api-keys"),
+        json!({"name": "u", "role": "owner"}),
+    )
+    .send()
+    .await?
+    .json()
+    .await?;
+    let key = key["secret"].as_str().unwrap_or_default().to_owned();
+    let mut customers = Vec::new();
+    for i in 0..10 {
+        let c: Value = post(&key, "/v1/customers", body(8_000_000 + i, "usage"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = c["id"].as_str().unwrap_or_default().to_owned();
+        post(
+            &key,
+            &format!("/v1/customers/{id}/subscription"),
+            json!({"plan": "growth"}),
+        )
+        .send()
+        .await?;
+        customers.push(id);
+    }
+    let customers = Arc::new(customers);
+    let now = chrono::Utc::now().to_rfc3339();
+    let batch = {
+        let (customers, now) = (customers.clone(), now.clone());
+        move |n: usize| {
+            let events: Vec<Value> = (0..1000)
+                .map(|i| {
+                    json!({"id": format!("b{n}-{i}"), "customer_id": customers[i % customers.len()],
+                    "metric": "ai_operations", "value": 1, "timestamp": now})
+                })
+                .collect();
+            json!({"events": events})
+        }
+    };
+    // One batch and its resend, counted.
+    counts.take();
+    counts.take_items_written();
+    let r: Value = post(&key, "/v1/usage", batch(usize::MAX))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (reads, writes, _) = counts.take();
+    let items = counts.take_items_written();
+    let again: Value = post(&key, "/v1/usage", batch(usize::MAX))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (dup_reads, dup_writes, _) = counts.take();
+    let dup_items = counts.take_items_written();
+    println!("\n## Usage ingestion (1,000 events per call, 10 customers)\n");
+    println!(
+        "| call | accepted | duplicates | store reads | transactions | items written | items written per event |\n|---|---|---|---|---|---|---|"
+    );
+    println!(
+        "| new events | {} | {} | {reads} | {writes} | {items} | {:.3} |",
+        r["accepted"],
+        r["duplicates"],
+        items as f64 / 1000.0
+    );
+    println!(
+        "| the same events again | {} | {} | {dup_reads} | {dup_writes} | {dup_items} | {:.3} |",
+        again["accepted"],
+        again["duplicates"],
+        dup_items as f64 / 1000.0
+    );
+    // Throughput: distinct batches on a few connections.
+    let connections = args.connections.min(4);
+    let (k, b, c2, make) = (
+        key.clone(),
+        base.to_owned(),
+        client.clone(),
+        Arc::new(batch),
+    );
+    let stats = load(
+        client,
+        connections,
+        args.seconds,
+        StatusCode::OK,
+        Arc::new(move |n| {
+            c2.post(format!("{b}/v1/usage"))
+                .bearer_auth(&k)
+                .json(&make(n))
+        }),
+    )
+    .await;
+    let events = stats.requests as f64 * 1000.0;
+    println!(
+        "\n| ingestion, {connections} connections, {} s | {:.0} events/s | batch p50 {:.1} ms | p99 {:.1} ms | {} batches | {} errors |",
+        args.seconds,
+        events / stats.elapsed.as_secs_f64(),
+        stats.pct(0.5),
+        stats.pct(0.99),
+        stats.requests,
+        stats.errors
+    );
+    let usage: Value = client
+        .get(format!("{base}/v1/customers/{}/usage", customers[0]))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "\nOne customer's month after the run: {} (its tenth of every batch).",
+        usage["metrics"][0]["value"]
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // The server's JSON request log is formatted as in production, then discarded.
@@ -363,6 +502,8 @@ fn main() -> anyhow::Result<()> {
         let (k, b, c2) = (key.clone(), base.clone(), client.clone());
         let get = load(&client, args.connections, args.seconds, StatusCode::OK, Arc::new(move |i| c2.get(format!("{b}/v1/customers/{}", ids[i % ids.len()])).bearer_auth(&k))).await;
         println!("{}", get.line("GET /v1/customers/{id}"));
+
+        usage_bench(&client, &base, &admin, &counts, &args).await?;
 
         if args.customers > 0 {
             let big: Value = call(Method::POST, &admin, "/v1/tenants", Some(json!({"name": "Big", "slug": "big", "kind": "partner", "owner": {"email": "o@big.example.com", "first_name": "O", "last_name": "B"}}))).send().await?.json().await?;

@@ -194,7 +194,10 @@ async fn a_customer_admin_signs_in_and_sees_itself_and_nothing_else() {
     // All but /v1/me, its own company's routes, and the tenant's public pages, which take
     // no credential.
     let public: Vec<_> = ROUTES.iter().filter(|r| r.permission.is_public()).collect();
-    let own = ROUTES.iter().filter(|r| r.permission.is_own_company()).count();
+    let own = ROUTES
+        .iter()
+        .filter(|r| r.permission.is_own_company())
+        .count();
     assert!(
         public.iter().all(|r| r.path.starts_with("/t/{slug}/")),
         "{public:?}"
