@@ -21,6 +21,9 @@ use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
 use tenantry::service::catalog::{PlanView, PriceOverrideView};
 use tenantry::service::email_change::{Confirmation, EmailChanged};
+use tenantry::service::features::{
+    CustomerEntitlements, CustomerFeatures, FeatureChange, TenantFeatures,
+};
 use tenantry::service::links::LinkSent;
 use tenantry::service::mail::EmailView;
 use tenantry::service::me::Me;
@@ -574,6 +577,36 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             "Set my company's own usage limits (at most the plan's)",
             Some(schema::<UsageLimits>(all)),
             (200, Json(schema::<UsageLimitsView>(all))),
+        ),
+        "FEATURES_GET" => op(
+            "The tenant's default for each feature area",
+            None,
+            (200, Json(schema::<TenantFeatures>(all))),
+        ),
+        "FEATURES_PUT" => op(
+            "Switch feature areas on or off for every customer (`null` forgets a switch)",
+            Some(schema::<FeatureChange>(all)),
+            (200, Json(schema::<TenantFeatures>(all))),
+        ),
+        "CUSTOMER_FEATURES_GET" => op(
+            "A customer's feature areas, each with why it is on or off",
+            None,
+            (200, Json(schema::<CustomerFeatures>(all))),
+        ),
+        "CUSTOMER_FEATURES_PUT" => op(
+            "Switch feature areas on or off for one customer (never past its plan)",
+            Some(schema::<FeatureChange>(all)),
+            (200, Json(schema::<CustomerFeatures>(all))),
+        ),
+        "CUSTOMER_ENTITLEMENTS" => op(
+            "What a customer may use now: features, limits and what is left (one store read)",
+            None,
+            (200, Json(schema::<CustomerEntitlements>(all))),
+        ),
+        "ME_ENTITLEMENTS" => op(
+            "What my company may use now",
+            None,
+            (200, Json(schema::<CustomerEntitlements>(all))),
         ),
         _ => return None,
     })

@@ -156,6 +156,12 @@ routes! {
     ME_USAGE: GET "/v1/me/usage" => me_usage, "me-usage", OwnCompanyAdmin, STORE;
     ME_USAGE_LIMITS_GET: GET "/v1/me/usage-limits" => me_usage_limits_get, "me-usage-limits-get", OwnCompanyAdmin, STORE;
     ME_USAGE_LIMITS_PUT: PUT "/v1/me/usage-limits" => me_usage_limits_put, "me-usage-limits-put", OwnCompanyAdmin, STORE;
+    FEATURES_GET: GET "/v1/features" => features_get, "features-get", ReadTenant, STORE;
+    FEATURES_PUT: PUT "/v1/features" => features_put, "features-put", ModifyCustomerSettings, STORE;
+    CUSTOMER_FEATURES_GET: GET "/v1/customers/{customer_id}/features" => customer_features_get, "customer-features-get", ReadTenant, STORE;
+    CUSTOMER_FEATURES_PUT: PUT "/v1/customers/{customer_id}/features" => customer_features_put, "customer-features-put", ModifyCustomerSettings, STORE;
+    CUSTOMER_ENTITLEMENTS: GET "/v1/customers/{customer_id}/entitlements" => customer_entitlements, "customer-entitlements", ReadTenant, STORE;
+    ME_ENTITLEMENTS: GET "/v1/me/entitlements" => me_entitlements, "me-entitlements", OwnCompany, STORE;
     PRICE_OVERRIDES_DELETE: DELETE "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_delete, "price-overrides-delete", ManageCatalog, STORE;
 }
 

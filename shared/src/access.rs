@@ -292,6 +292,23 @@ pub fn customer_of(scope: &Scope, customer_id: CustomerId) -> Result<CustomerSco
     }
 }
 
+/// A customer user's own company, from its verified principal.
+pub fn own_company(principal: &Principal) -> Result<CustomerScope, Error> {
+    match principal {
+        Principal::Customer {
+            tenant_id,
+            customer_id,
+            ..
+        } => Ok(CustomerScope {
+            tenant_id: tenant_id.clone(),
+            customer_id: customer_id.clone(),
+        }),
+        _ => Err(Error::Forbidden(
+            "this is for a customer's users, with their own token".into(),
+        )),
+    }
+}
+
 /// The tenant of a scope that `authorize` made for a tenant permission.
 pub fn tenant_of(scope: &Scope) -> Result<&TenantScope, Error> {
     match scope {

@@ -14,6 +14,7 @@ use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
+use tenantry::service::features::{self, FeatureChange};
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
@@ -223,36 +224,36 @@ fn user_id(cx: &Ctx<'_>) -> std::result::Result<UserId, Error> {
 }
 
 pub async fn customer_users_list(cx: Ctx<'_>) -> Result {
-    let scope = cx.customer()?;
+    let scope = cx.customer_in_area("users").await?;
     Reply::ok(&users::list(cx.deps, &scope, cx.query("limit"), cx.query("cursor")).await?)
 }
 
 pub async fn customer_users_create(cx: Ctx<'_>) -> Result {
-    let scope = cx.customer()?;
+    let scope = cx.customer_in_area("users").await?;
     let v = users::create(cx.deps, &scope, &parse_json::<users::UserDraft>(cx.body)?).await?;
     let loc = format!("/v1/customers/{}/users/{}", v.customer_id, v.id);
     Reply::created(&v, loc)
 }
 
 pub async fn customer_users_get(cx: Ctx<'_>) -> Result {
-    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    let (scope, user) = (cx.customer_in_area("users").await?, user_id(&cx)?);
     Reply::ok(&users::get(cx.deps, &scope, &user).await?)
 }
 
 pub async fn customer_users_update(cx: Ctx<'_>) -> Result {
-    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    let (scope, user) = (cx.customer_in_area("users").await?, user_id(&cx)?);
     let patch = parse_json::<Value>(cx.body)?;
     Reply::ok(&users::patch(cx.deps, &scope, &user, &patch, cx.if_version()?).await?)
 }
 
 pub async fn customer_users_delete(cx: Ctx<'_>) -> Result {
-    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    let (scope, user) = (cx.customer_in_area("users").await?, user_id(&cx)?);
     users::delete(cx.deps, &scope, &user).await?;
     Ok(Reply::no_content())
 }
 
 pub async fn customer_users_reset_password(cx: Ctx<'_>) -> Result {
-    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    let (scope, user) = (cx.customer_in_area("users").await?, user_id(&cx)?);
     let v = users::reset_password(cx.deps, &scope, &user).await?;
     Reply::json(StatusCode::ACCEPTED, &v)
 }
@@ -266,7 +267,7 @@ pub async fn customer_users_reactivate(cx: Ctx<'_>) -> Result {
 }
 
 async fn set_user_active(cx: Ctx<'_>, active: bool) -> Result {
-    let (scope, user) = (cx.customer()?, user_id(&cx)?);
+    let (scope, user) = (cx.customer_in_area("users").await?, user_id(&cx)?);
     Reply::ok(&users::set_active(cx.deps, &scope, &user, active).await?)
 }
 
@@ -486,16 +487,44 @@ pub async fn customer_usage(cx: Ctx<'_>) -> Result {
 }
 
 pub async fn me_usage(cx: Ctx<'_>) -> Result {
-    let own = cx.own_company()?;
+    let own = cx.own_company_in_area("billing").await?;
     Reply::ok(&usage::of_customer(cx.deps, None, &own, cx.query("period")).await?)
 }
 
 pub async fn me_usage_limits_get(cx: Ctx<'_>) -> Result {
-    Reply::ok(&usage::limits(cx.deps, &cx.own_company()?).await?)
+    let own = cx.own_company_in_area("billing").await?;
+    Reply::ok(&usage::limits(cx.deps, &own).await?)
 }
 
 pub async fn me_usage_limits_put(cx: Ctx<'_>) -> Result {
-    let own = cx.own_company()?;
+    let own = cx.own_company_in_area("billing").await?;
     let wanted = parse_json::<UsageLimits>(cx.body)?;
     Reply::ok(&usage::set_limits(cx.deps, &own, &wanted).await?)
+}
+
+pub async fn features_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&features::tenant_defaults(cx.deps, cx.tenant()?).await?)
+}
+
+pub async fn features_put(cx: Ctx<'_>) -> Result {
+    let change = parse_json::<FeatureChange>(cx.body)?;
+    Reply::ok(&features::set_tenant_defaults(cx.deps, cx.tenant()?, &change).await?)
+}
+
+pub async fn customer_features_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&features::of_customer(cx.deps, &cx.customer()?).await?)
+}
+
+pub async fn customer_features_put(cx: Ctx<'_>) -> Result {
+    let customer = cx.customer()?;
+    let change = parse_json::<FeatureChange>(cx.body)?;
+    Reply::ok(&features::set_for_customer(cx.deps, &customer, &change).await?)
+}
+
+pub async fn customer_entitlements(cx: Ctx<'_>) -> Result {
+    Reply::ok(&features::entitlements(cx.deps, &cx.customer()?).await?)
+}
+
+pub async fn me_entitlements(cx: Ctx<'_>) -> Result {
+    Reply::ok(&features::entitlements(cx.deps, &cx.own_company()?).await?)
 }

@@ -157,6 +157,30 @@ impl Ctx<'_> {
             )),
         }
     }
+    /// `customer()`, and for a customer's own users only while `area` is enabled for
+    /// their company (its plan, the tenant and the company's switches): else 403.
+    pub async fn customer_in_area(&self, area: &str) -> Result<CustomerScope, Error> {
+        let scope = self.customer()?;
+        if matches!(self.scope, tenantry::access::Scope::Customer(_)) {
+            self.require_area(&scope, area).await?;
+        }
+        Ok(scope)
+    }
+    /// `own_company()` while `area` is enabled for it: else 403.
+    pub async fn own_company_in_area(&self, area: &str) -> Result<CustomerScope, Error> {
+        let scope = self.own_company()?;
+        self.require_area(&scope, area).await?;
+        Ok(scope)
+    }
+    async fn require_area(&self, scope: &CustomerScope, area: &str) -> Result<(), Error> {
+        if tenantry::service::features::area_enabled(self.deps, scope, area).await? {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "the {area} area is not enabled for this company"
+            )))
+        }
+    }
     /// The tenant of a tenant-scoped route: from the verified principal only.
     pub fn tenant(&self) -> Result<&TenantScope, Error> {
         tenantry::access::tenant_of(&self.scope)

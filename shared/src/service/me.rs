@@ -61,7 +61,10 @@ pub enum Me {
         tenant: TenantSummary,
         customer: CustomerSummary,
         permission_set: &'static str,
+        /// Its permission set's permissions within the areas enabled for its company.
         permissions: Vec<String>,
+        /// The feature areas enabled for its company (plan, tenant and company switches).
+        enabled_areas: Vec<String>,
         /// What this user may do to its company's users (the admin only).
         manages_users: bool,
     },
@@ -162,9 +165,22 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Me, Error> {
                 .await?
                 .ok_or(Error::Unauthenticated)?;
             let user: CustomerUser = from_item(&user_item)?;
+            let scope = crate::access::own_company(principal)?;
+            let enabled = super::features::entitlements(deps, &scope).await?.features;
+            let permissions = user
+                .permissions
+                .permissions()
+                .into_iter()
+                .filter(|p| {
+                    enabled
+                        .iter()
+                        .any(|a| p.split(':').next() == Some(a.as_str()))
+                })
+                .collect();
             Me::CustomerUser {
                 permission_set: user.permissions.name(),
-                permissions: user.permissions.permissions(),
+                permissions,
+                enabled_areas: enabled,
                 user: UserSummary {
                     id: user.id,
                     email: user.email,

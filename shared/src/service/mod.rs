@@ -8,6 +8,7 @@ pub mod directory;
 pub mod due;
 pub mod email_change;
 pub mod email_claims;
+pub mod features;
 pub mod idempotency;
 pub mod identity;
 pub mod links;

@@ -67,6 +67,22 @@ impl Aggregate {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PeriodUsage {
     pub metrics: BTreeMap<String, Aggregate>,
+    /// How each metric aggregates (kept here so the period's values read from this item
+    /// alone).
+    #[serde(default)]
+    pub aggregations: BTreeMap<String, Aggregation>,
+}
+
+impl PeriodUsage {
+    /// A metric's value in the period (0 without events).
+    pub fn value_of(&self, metric: &str) -> u64 {
+        let a = self
+            .aggregations
+            .get(metric)
+            .copied()
+            .unwrap_or(Aggregation::Sum);
+        self.metrics.get(metric).map_or(0, |x| x.value(a))
+    }
 }
 
 /// The limits a customer's admin set for its own company (at most the plan's).
@@ -453,6 +469,7 @@ pub async fn report(
                 continue;
             }
             usage.metrics.insert(c.metric.clone(), next);
+            usage.aggregations.insert(c.metric.clone(), aggregation);
             taken.push((c, customer_id, period));
         }
         if taken.is_empty() {

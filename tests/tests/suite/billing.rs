@@ -17,7 +17,7 @@ pub async fn seed_catalog(app: &TestApp) {
             "code": "growth", "name": "Growth", "currency": "EUR", "base_amount": 4900,
             "included_seats": 3, "seat_amount": 500,
             "charges": [{"metric": "ai_operations", "model": "package", "package_size": 1000, "package_amount": 100}],
-            "entitlements": {"features": ["dashboard", "users", "reports"], "max_users": 10,
+            "entitlements": {"features": ["dashboard", "users", "reports", "billing"], "max_users": 10,
                 "limits": {"ai_operations": 100000}}}))
         .await;
     assert_eq!(p.status, StatusCode::CREATED, "{}", p.body);
@@ -695,4 +695,150 @@ async fn a_customer_admin_reads_its_usage_and_lowers_its_limits_and_events_past_
         )
         .await;
     assert_eq!(stranger.body["results"][0]["reason"], "unknown-customer");
+}
+
+#[tokio::test]
+async fn features_are_the_plan_the_tenant_and_the_customer_together_and_entitlements_are_one_read()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let counting = std::sync::Arc::new(tenantry::store::counting::CountingStore::new(
+        std::sync::Arc::new(
+            tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("f.redb")).unwrap(),
+        ),
+    ));
+    let counts = counting.counts.clone();
+    let app = spawn_app_with(tenantry::Deps::new(counting)).await;
+    seed_catalog(&app).await;
+    let tiny = app
+        .post(
+            &app.admin_key,
+            "/v1/plans",
+            json!({
+            "code": "tiny", "name": "Tiny", "currency": "EUR", "base_amount": 900,
+            "entitlements": {"features": ["dashboard", "users"], "max_users": 2}}),
+        )
+        .await;
+    assert_eq!(tiny.status, StatusCode::CREATED, "{}", tiny.body);
+    let t = app.new_tenant("features").await;
+    let c = app
+        .new_customer(&t.owner_key, "Feature Co", "admin@feature.example.com")
+        .await;
+    let r = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{c}/subscription"),
+            json!({"plan": "growth"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    // The tenant switches reports off for everyone (members may: customer settings).
+    let off = app
+        .put(
+            &t.member_key,
+            "/v1/features",
+            json!({"features": {"reports": false}}),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(off.body["features"]["reports"], false);
+    assert_eq!(off.body["features"]["dashboard"], true);
+    // A customer switch cannot turn on what the plan lacks, and names the plan.
+    let integrations = app
+        .put(
+            &t.member_key,
+            &format!("/v1/customers/{c}/features"),
+            json!({"features": {"integrations": true}}),
+        )
+        .await;
+    assert_eq!(integrations.status, StatusCode::CONFLICT);
+    assert_eq!(
+        integrations.problem_type(),
+        "urn:tenantry:problem:feature-not-in-plan"
+    );
+    assert_eq!(integrations.body["plan"], "growth");
+    // Nor past the tenant's own switch; and it can turn its own off.
+    let mine = app
+        .put(
+            &t.member_key,
+            &format!("/v1/customers/{c}/features"),
+            json!({"features": {"reports": true, "users": false}}),
+        )
+        .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    let state = |f: &str| {
+        mine.body["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["feature"] == f)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            state("reports")["enabled"].clone(),
+            state("reports")["because"].clone()
+        ),
+        (json!(false), json!("tenant"))
+    );
+    assert_eq!(
+        (
+            state("users")["enabled"].clone(),
+            state("users")["because"].clone()
+        ),
+        (json!(false), json!("customer"))
+    );
+    assert_eq!(
+        (
+            state("integrations")["enabled"].clone(),
+            state("integrations")["because"].clone()
+        ),
+        (json!(false), json!("plan"))
+    );
+    assert_eq!(state("dashboard")["enabled"], true);
+
+    // Entitlements: the enabled areas, max_users from the plan, limits left; one read.
+    let scope = tenantry_tests::owner_scope(&t.id);
+    let customer_scope = tenantry::access::customer_of(
+        &tenantry::access::Scope::Tenant(scope),
+        tenantry::model::ids::CustomerId::from_record(c.as_str()),
+    )
+    .unwrap();
+    counts.take();
+    let e = tenantry::service::features::entitlements(&app.deps, &customer_scope)
+        .await
+        .unwrap();
+    let (reads, writes, _) = counts.take();
+    assert_eq!((reads, writes), (1, 0), "one store read, nothing written");
+    assert_eq!(e.features, ["billing", "dashboard"]);
+    assert_eq!(e.max_users, Some(10));
+    assert_eq!(e.limits["ai_operations"].remaining, 100_000);
+    let via_api = app
+        .get(&t.member_key, &format!("/v1/customers/{c}/entitlements"))
+        .await;
+    assert_eq!(via_api.body["features"], json!(["billing", "dashboard"]));
+
+    // max_users comes from the plan: on tiny, a third user is refused.
+    let moved = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/customers/{c}/subscription"),
+            json!({"plan": "tiny", "at": "now"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let users = format!("/v1/customers/{c}/users");
+    let add = |n: u32| json!({"email": format!("u{n}@feature.example.com"), "first_name": "U", "last_name": "N"});
+    assert_eq!(
+        app.post(&t.owner_key, &users, add(1)).await.status,
+        StatusCode::CREATED
+    );
+    let third = app.post(&t.owner_key, &users, add(2)).await;
+    assert_eq!(
+        third.problem_type(),
+        "urn:tenantry:problem:user-limit-reached",
+        "{}",
+        third.body
+    );
 }

@@ -82,7 +82,7 @@ fn concrete(path: &str, params: &HashMap<&'static str, String>) -> String {
 
 fn body_for(method: &Method) -> Option<Value> {
     match *method {
-        Method::POST | Method::PATCH => Some(json!({})),
+        Method::POST | Method::PATCH | Method::PUT => Some(json!({})),
         _ => None,
     }
 }

@@ -286,7 +286,10 @@ pub async fn create(
     // Another tenant's customer (or none) is 404 whatever the body.
     let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
     let input = draft.parse()?;
-    let max = customer.max_users.unwrap_or(MAX_USERS_LIMIT);
+    // The plan's max_users, lowered by the customer's own.
+    let max = crate::service::features::max_users(deps, tenant_id, &customer)
+        .await?
+        .unwrap_or(MAX_USERS_LIMIT);
     if customer.user_count >= max {
         return Err(user_limit_reached(max));
     }

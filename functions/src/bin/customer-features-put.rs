@@ -1,0 +1,3 @@
+//! Lambda for `PUT /v1/customers/{customer_id}/features`.
+
+functions::lambda_main!(CUSTOMER_FEATURES_PUT);

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/features`.
+
+functions::lambda_main!(FEATURES_GET);

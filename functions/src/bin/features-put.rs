@@ -1,0 +1,3 @@
+//! Lambda for `PUT /v1/features`.
+
+functions::lambda_main!(FEATURES_PUT);

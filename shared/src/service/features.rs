@@ -1,0 +1,436 @@
+//! Feature management and entitlements. What a customer may use = its plan's feature
+//! areas ∩ the tenant's default for each ∩ the customer's own override. A tenant turns
+//! areas off for everyone or for one customer; it never turns on what the plan lacks.
+//!
+//! The entitlements check (`GET .../entitlements`) is one batch read of the customer's
+//! profile, subscription, overrides, limits and this month's usage, and the tenant's
+//! defaults: plan versions never change, so a subscription keeps its segments'
+//! entitlements with it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{from_item, to_data};
+use crate::Deps;
+use crate::access::{CustomerScope, TenantScope};
+use crate::error::{Error, ProblemKind};
+use crate::model::billing::{Period, STANDARD_FEATURES};
+use crate::model::customer::{Customer, CustomerStatus};
+use crate::model::ids::{CustomerId, TenantId};
+use crate::model::input::Checks;
+use crate::model::subscription::Subscription;
+use crate::ports::{Condition, Item, Key};
+use crate::store::keys;
+
+use super::usage::{PeriodUsage, UsageLimits};
+
+/// Areas switched on (`true`) or off (`false`); an area not named inherits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSwitches {
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+}
+
+/// `PUT`: areas to switch on or off; `null` forgets a switch (the area inherits again).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureChange {
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, Option<bool>>)]
+    pub features: BTreeMap<String, Option<bool>>,
+}
+
+/// One feature area of one customer, and why it is as it is.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct FeatureState {
+    pub feature: String,
+    pub enabled: bool,
+    /// The plan includes it (true without a subscription: no plan narrows it).
+    pub plan: bool,
+    /// The tenant's default for it.
+    pub tenant: bool,
+    /// The customer's own switch, if any.
+    pub customer: Option<bool>,
+    /// `plan`, `tenant` or `customer`: what turned it off; `enabled` when on.
+    pub because: &'static str,
+}
+
+/// A customer's features, each with its reason.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerFeatures {
+    pub customer_id: CustomerId,
+    /// The plan in force, if any.
+    pub plan: Option<String>,
+    pub features: Vec<FeatureState>,
+}
+
+/// The tenant's defaults.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantFeatures {
+    /// Every area known to the tenant (the standard ones and any it switched), `true`
+    /// unless switched off.
+    pub features: BTreeMap<String, bool>,
+}
+
+async fn switches(deps: &Deps, key: Key) -> Result<(FeatureSwitches, Option<u64>), Error> {
+    Ok(match deps.store.get(&key).await? {
+        Some(i) => (from_item(&i)?, Some(i.version)),
+        None => (FeatureSwitches::default(), None),
+    })
+}
+
+fn apply(current: &FeatureSwitches, change: &FeatureChange, c: &mut Checks) -> FeatureSwitches {
+    let mut next = current.clone();
+    for (area, on) in &change.features {
+        if c.check(
+            &format!("features.{area}"),
+            crate::model::fields::code(area),
+        )
+        .is_none()
+        {
+            continue;
+        }
+        match on {
+            Some(v) => {
+                next.features.insert(area.clone(), *v);
+            }
+            None => {
+                next.features.remove(area);
+            }
+        }
+    }
+    if next.features.len() > 100 {
+        c.fail("features", "at most 100 areas");
+    }
+    next
+}
+
+async fn save(
+    deps: &Deps,
+    key: Key,
+    s: &FeatureSwitches,
+    version: Option<u64>,
+) -> Result<(), Error> {
+    let mut item = Item::new(key, to_data(s)?);
+    let condition = match version {
+        Some(v) => {
+            item.version = v + 1;
+            Condition::VersionIs(v)
+        }
+        None => Condition::NotExists,
+    };
+    deps.store.put(item, condition).await?;
+    Ok(())
+}
+
+fn tenant_view(s: &FeatureSwitches) -> TenantFeatures {
+    let mut features: BTreeMap<String, bool> = STANDARD_FEATURES
+        .iter()
+        .map(|f| ((*f).to_owned(), true))
+        .collect();
+    features.extend(s.features.clone());
+    TenantFeatures { features }
+}
+
+pub async fn tenant_defaults(deps: &Deps, scope: &TenantScope) -> Result<TenantFeatures, Error> {
+    let (s, _) = switches(deps, keys::tenant_features(scope.tenant_id())).await?;
+    Ok(tenant_view(&s))
+}
+
+pub async fn set_tenant_defaults(
+    deps: &Deps,
+    scope: &TenantScope,
+    change: &FeatureChange,
+) -> Result<TenantFeatures, Error> {
+    let key = keys::tenant_features(scope.tenant_id());
+    let (current, version) = switches(deps, key.clone()).await?;
+    let mut c = Checks::new();
+    let next = apply(&current, change, &mut c);
+    c.finish()?;
+    save(deps, key, &next, version).await?;
+    Ok(tenant_view(&next))
+}
+
+/// Everything the effective state of one customer depends on, in one batch read.
+struct Snapshot {
+    customer: Customer,
+    sub: Option<Subscription>,
+    tenant: FeatureSwitches,
+    own: FeatureSwitches,
+    own_version: Option<u64>,
+    limits: UsageLimits,
+    usage: PeriodUsage,
+}
+
+async fn snapshot(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<Snapshot, Error> {
+    let period = Period::of(deps.clock.now().date_naive()).to_string();
+    let wanted = [
+        keys::customer(tenant_id, customer_id),
+        keys::subscription(tenant_id, customer_id),
+        keys::tenant_features(tenant_id),
+        keys::customer_features(tenant_id, customer_id),
+        keys::usage_limits(tenant_id, customer_id),
+        keys::usage(tenant_id, customer_id, &period),
+    ];
+    let found = deps.store.get_many(&wanted).await?;
+    let get = |k: &Key| found.iter().find(|i| i.pk == k.pk && i.sk == k.sk);
+    let customer: Customer = from_item(get(&wanted[0]).ok_or(Error::NotFound("customer"))?)?;
+    let read = |k: &Key| -> Result<FeatureSwitches, Error> {
+        get(k)
+            .map(from_item)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Snapshot {
+        customer,
+        sub: get(&wanted[1]).map(from_item).transpose()?,
+        tenant: read(&wanted[2])?,
+        own: read(&wanted[3])?,
+        own_version: get(&wanted[3]).map(|i| i.version),
+        limits: get(&wanted[4])
+            .map(from_item)
+            .transpose()?
+            .unwrap_or_default(),
+        usage: get(&wanted[5])
+            .map(from_item)
+            .transpose()?
+            .unwrap_or_default(),
+    })
+}
+
+impl Snapshot {
+    fn plan_features(&self, deps: &Deps) -> (Option<String>, Option<Vec<String>>) {
+        let today = deps.clock.now().date_naive();
+        match self.sub.as_ref().and_then(|s| s.segment_on(today)) {
+            Some(seg) => (
+                Some(seg.plan.clone()),
+                Some(seg.entitlements.features.clone()),
+            ),
+            None => (None, None),
+        }
+    }
+
+    fn states(&self, deps: &Deps) -> (Option<String>, Vec<FeatureState>) {
+        let (plan, included) = self.plan_features(deps);
+        let mut areas: Vec<String> = STANDARD_FEATURES.iter().map(|s| (*s).to_owned()).collect();
+        areas.extend(included.iter().flatten().cloned());
+        areas.extend(self.tenant.features.keys().cloned());
+        areas.extend(self.own.features.keys().cloned());
+        areas.sort();
+        areas.dedup();
+        let states = areas
+            .into_iter()
+            .map(|f| {
+                let in_plan = included.as_ref().is_none_or(|i| i.contains(&f));
+                let tenant = self.tenant.features.get(&f).copied().unwrap_or(true);
+                let customer = self.own.features.get(&f).copied();
+                let because = if !in_plan {
+                    "plan"
+                } else if !tenant {
+                    "tenant"
+                } else if customer == Some(false) {
+                    "customer"
+                } else {
+                    "enabled"
+                };
+                FeatureState {
+                    enabled: because == "enabled",
+                    feature: f,
+                    plan: in_plan,
+                    tenant,
+                    customer,
+                    because,
+                }
+            })
+            .collect();
+        (plan, states)
+    }
+}
+
+pub async fn of_customer(deps: &Deps, scope: &CustomerScope) -> Result<CustomerFeatures, Error> {
+    let snap = snapshot(deps, scope.tenant_id(), scope.customer_id()).await?;
+    let (plan, features) = snap.states(deps);
+    Ok(CustomerFeatures {
+        customer_id: scope.customer_id().clone(),
+        plan,
+        features,
+    })
+}
+
+/// Switches areas for one customer. Switching on an area its plan lacks is a 409 that
+/// names the plan.
+pub async fn set_for_customer(
+    deps: &Deps,
+    scope: &CustomerScope,
+    change: &FeatureChange,
+) -> Result<CustomerFeatures, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let snap = snapshot(deps, tenant_id, customer_id).await?;
+    if snap.customer.status == CustomerStatus::Deleted {
+        return Err(Error::conflict(
+            ProblemKind::CustomerDeleted,
+            "a deleted customer cannot be changed; restore it first",
+        ));
+    }
+    let mut c = Checks::new();
+    let next = apply(&snap.own, change, &mut c);
+    c.finish()?;
+    let (plan, included) = snap.plan_features(deps);
+    if let Some(included) = &included {
+        let missing: Vec<&String> = change
+            .features
+            .iter()
+            .filter(|(f, on)| **on == Some(true) && !included.contains(f))
+            .map(|(f, _)| f)
+            .collect();
+        if !missing.is_empty() {
+            let mut e = Error::conflict(
+                ProblemKind::FeatureNotInPlan,
+                format!(
+                    "the plan {} does not include {}; change the customer's plan to one that does",
+                    plan.clone().unwrap_or_default(),
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            if let Error::Conflict { extra, .. } = &mut e {
+                extra.insert("plan".into(), serde_json::json!(plan));
+                extra.insert("features".into(), serde_json::json!(missing));
+            }
+            return Err(e);
+        }
+    }
+    save(
+        deps,
+        keys::customer_features(tenant_id, customer_id),
+        &next,
+        snap.own_version,
+    )
+    .await?;
+    let snap = Snapshot { own: next, ..snap };
+    let (plan, features) = snap.states(deps);
+    Ok(CustomerFeatures {
+        customer_id: customer_id.clone(),
+        plan,
+        features,
+    })
+}
+
+/// One metric's limit and what is left of it this month.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MetricLimit {
+    pub limit: u64,
+    pub used: u64,
+    pub remaining: u64,
+}
+
+/// What a customer may use right now: the check a partner's application makes.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerEntitlements {
+    pub customer_id: CustomerId,
+    /// Only an `active` customer's users may sign in.
+    pub status: CustomerStatus,
+    pub plan: Option<String>,
+    /// The enabled feature areas.
+    pub features: Vec<String>,
+    /// The lower of the plan's and the customer's own `max_users`, if any.
+    pub max_users: Option<u32>,
+    pub users: u32,
+    /// Per metric with a limit this month (the lower of the plan's and the admin's own).
+    pub limits: BTreeMap<String, MetricLimit>,
+    /// The month `used` counts in (`YYYY-MM`, UTC).
+    pub period: String,
+}
+
+pub async fn entitlements(
+    deps: &Deps,
+    scope: &CustomerScope,
+) -> Result<CustomerEntitlements, Error> {
+    let snap = snapshot(deps, scope.tenant_id(), scope.customer_id()).await?;
+    let today = deps.clock.now().date_naive();
+    let (plan, states) = snap.states(deps);
+    let segment = snap.sub.as_ref().and_then(|s| s.segment_on(today));
+    let plan_max = segment.and_then(|s| s.entitlements.max_users);
+    let max_users = match (plan_max, snap.customer.max_users) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut limits = BTreeMap::new();
+    let mut metrics: Vec<String> = segment
+        .map(|s| s.entitlements.limits.keys().cloned().collect())
+        .unwrap_or_default();
+    metrics.extend(snap.limits.limits.keys().cloned());
+    metrics.sort();
+    metrics.dedup();
+    for m in metrics {
+        let plan_limit = segment.and_then(|s| s.entitlements.limits.get(&m).copied());
+        let own = snap.limits.limits.get(&m).copied();
+        let limit = match (plan_limit, own) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => continue,
+        };
+        let used = snap.usage.value_of(&m);
+        limits.insert(
+            m,
+            MetricLimit {
+                limit,
+                used,
+                remaining: limit.saturating_sub(used),
+            },
+        );
+    }
+    Ok(CustomerEntitlements {
+        customer_id: scope.customer_id().clone(),
+        status: snap.customer.status,
+        plan,
+        features: states
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.feature)
+            .collect(),
+        max_users,
+        users: snap.customer.user_count,
+        limits,
+        period: Period::of(today).to_string(),
+    })
+}
+
+/// The most users a customer may have: its plan's `max_users`, lowered by its own.
+pub(crate) async fn max_users(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer: &Customer,
+) -> Result<Option<u32>, Error> {
+    let today = deps.clock.now().date_naive();
+    let plan = match deps
+        .store
+        .get(&keys::subscription(tenant_id, &customer.id))
+        .await?
+    {
+        Some(i) => from_item::<Subscription>(&i)?
+            .segment_on(today)
+            .and_then(|s| s.entitlements.max_users),
+        None => None,
+    };
+    Ok(match (plan, customer.max_users) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Is `area` enabled for this customer? (For routes of that area, to its users.)
+pub async fn area_enabled(deps: &Deps, scope: &CustomerScope, area: &str) -> Result<bool, Error> {
+    let snap = snapshot(deps, scope.tenant_id(), scope.customer_id()).await?;
+    let (_, states) = snap.states(deps);
+    Ok(states.iter().any(|s| s.feature == area && s.enabled))
+}
