@@ -339,6 +339,50 @@ async fn usage_bench(
         "\nOne customer's month after the run: {} (its tenth of every batch).",
         usage["metrics"][0]["value"]
     );
+
+    // The entitlements check a partner's application makes on every request of its own.
+    counts.take();
+    let one = client
+        .get(format!("{base}/v1/customers/{}/entitlements", customers[0]))
+        .bearer_auth(&key)
+        .send()
+        .await?;
+    let status = one.status();
+    let _ = one.bytes().await?;
+    let (reads, writes, _) = counts.take();
+    println!(
+        "\n## Entitlements read\n\nOne `GET /v1/customers/{{id}}/entitlements` ({status}): {reads} store reads with authentication, {writes} writes.\n"
+    );
+    println!(
+        "| request | throughput | p50 | p99 | max | requests | errors |\n|---|---|---|---|---|---|---|"
+    );
+    let (k, b, c2, ids) = (
+        key.clone(),
+        base.to_owned(),
+        client.clone(),
+        customers.clone(),
+    );
+    let stats = load(
+        client,
+        args.connections,
+        args.seconds,
+        StatusCode::OK,
+        Arc::new(move |n| {
+            c2.get(format!(
+                "{b}/v1/customers/{}/entitlements",
+                ids[n % ids.len()]
+            ))
+            .bearer_auth(&k)
+        }),
+    )
+    .await;
+    println!(
+        "{}",
+        stats.line(&format!(
+            "GET /v1/customers/{{id}}/entitlements ({} connections)",
+            args.connections
+        ))
+    );
     Ok(())
 }
 
