@@ -2,12 +2,12 @@
 //! period in one item; what it costs so far; the limits a customer's admin sets.
 //!
 //! Cost. An accepted event is one write: its marker (`T#<tenant>#UE#<shard>`, keyed by
-//! the hash of its id; a second write of the same id fails its condition, which is how a
-//! duplicate is told). The aggregates it changes are written in the same transaction,
-//! once per customer and period however many events of the batch they take: a batch of
-//! N events for K customers costs N + K writes in ceil(N / (100 - K)) transactions.
-//! Reading a period is one item per customer (`USAGE#<period>`), whatever the number of
-//! events.
+//! the hash of its id). Markers are read first (batch gets), so an id counted before is
+//! a duplicate without a write; one counted concurrently fails its marker's condition.
+//! The aggregates the events change are written in the same transactions, once per
+//! customer and month per transaction; events are grouped by customer and month first,
+//! so a batch of N events for K customers writes about N + N/99 + K items. Reading a
+//! period is one item per customer (`USAGE#<period>`), whatever the number of events.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -163,6 +163,16 @@ fn rejected(id: Option<String>, reason: &'static str, detail: impl Into<String>)
         status: EventStatus::Rejected,
         reason: Some(reason),
         detail: Some(detail.into()),
+        limit: None,
+    }
+}
+
+fn duplicate(id: &str) -> EventResult {
+    EventResult {
+        id: Some(id.to_owned()),
+        status: EventStatus::Duplicate,
+        reason: None,
+        detail: None,
         limit: None,
     }
 }
@@ -417,6 +427,27 @@ pub async fn report(
             None => pending.push((c, customer_id, period)),
         }
     }
+    // Ids counted by an earlier call are duplicates: found by reading their markers, so
+    // a resent batch costs reads, not refused writes. (One counted concurrently is told
+    // by its marker's condition below.)
+    let counted = read_all(
+        deps,
+        pending
+            .iter()
+            .map(|(c, _, _)| keys::usage_event(tenant_id, &c.id_hash))
+            .collect(),
+    )
+    .await?;
+    pending.retain(|(c, _, _)| {
+        let seen = counted.contains_key(&keys::usage_event(tenant_id, &c.id_hash));
+        if seen {
+            results[c.at] = Some(duplicate(&c.id));
+        }
+        !seen
+    });
+    // One customer's events of one month together (in their order): each transaction
+    // then carries few aggregates, so a batch writes close to one item per event.
+    pending.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
 
     // The aggregates as stored (and their versions), changed as events are taken.
     let mut stored: HashMap<(CustomerId, String), (PeriodUsage, Option<u64>)> = HashMap::new();
@@ -537,13 +568,7 @@ pub async fn report(
                 let mut again = Vec::new();
                 for (i, t) in taken.into_iter().enumerate() {
                     if failed.contains(&i) {
-                        results[t.0.at] = Some(EventResult {
-                            id: Some(t.0.id),
-                            status: EventStatus::Duplicate,
-                            reason: None,
-                            detail: None,
-                            limit: None,
-                        });
+                        results[t.0.at] = Some(duplicate(&t.0.id));
                     } else {
                         again.push(t);
                     }
