@@ -237,7 +237,32 @@ pub struct PlanDraft {
     pub charges: Option<Vec<UsageCharge>>,
     #[schema(minimum = 0, maximum = 365)]
     pub trial_days: Option<u32>,
-    pub entitlements: Option<Entitlements>,
+    pub entitlements: Option<EntitlementsDraft>,
+}
+
+/// A plan's entitlements as sent: what is left out stays as it was (on a create: every
+/// standard area, no `max_users`, no limits).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntitlementsDraft {
+    pub features: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub max_users: Option<u32>,
+    pub limits: Option<BTreeMap<String, u64>>,
+}
+
+impl EntitlementsDraft {
+    fn over(&self, base: &Entitlements) -> Entitlements {
+        Entitlements {
+            features: self
+                .features
+                .clone()
+                .unwrap_or_else(|| base.features.clone()),
+            max_users: self.max_users.or(base.max_users),
+            limits: self.limits.clone().unwrap_or_else(|| base.limits.clone()),
+        }
+        .normalized()
+    }
 }
 
 fn amount(field: &str, v: i64, c: &mut Checks) {
@@ -389,11 +414,10 @@ impl PlanDraft {
             seat_amount: self.seat_amount.unwrap_or(0),
             charges: self.charges.clone().unwrap_or_default(),
             trial_days: self.trial_days.unwrap_or(0),
-            entitlements: self
-                .entitlements
-                .clone()
-                .unwrap_or_else(Entitlements::standard)
-                .normalized(),
+            entitlements: match &self.entitlements {
+                Some(d) => d.over(&Entitlements::standard()),
+                None => Entitlements::standard(),
+            },
             archived: false,
             created_at: now,
         };
@@ -444,7 +468,7 @@ impl PlanDraft {
             next.trial_days = v;
         }
         if let Some(v) = &self.entitlements {
-            next.entitlements = v.clone().normalized();
+            next.entitlements = v.over(&current.entitlements);
         }
         next.check(known, &mut c);
         c.finish()?;

@@ -85,11 +85,13 @@ impl Subscription {
     }
 
     /// Switches to `next` from `day` on: the segment covering it ends there, later ones go.
-    pub fn switch(&mut self, day: NaiveDate, next: Segment) {
+    pub fn switch(&mut self, day: NaiveDate, mut next: Segment) {
         self.segments.retain(|s| s.from < day);
         if let Some(last) = self.segments.last_mut() {
             last.to = Some(day);
         }
+        // A canceled subscription still ends when it was going to.
+        next.to = self.ends_on;
         self.segments.push(next);
     }
 

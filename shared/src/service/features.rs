@@ -207,12 +207,17 @@ async fn snapshot(
 impl Snapshot {
     fn plan_features(&self, deps: &Deps) -> (Option<String>, Option<Vec<String>>) {
         let today = deps.clock.now().date_naive();
-        match self.sub.as_ref().and_then(|s| s.segment_on(today)) {
-            Some(seg) => (
-                Some(seg.plan.clone()),
-                Some(seg.entitlements.features.clone()),
-            ),
+        match &self.sub {
+            // Never subscribed: no plan narrows anything.
             None => (None, None),
+            Some(sub) => match sub.segment_on(today) {
+                Some(seg) => (
+                    Some(seg.plan.clone()),
+                    Some(seg.entitlements.features.clone()),
+                ),
+                // Its subscription has ended: no plan, so no area.
+                None => (None, Some(Vec::new())),
+            },
         }
     }
 
@@ -292,15 +297,13 @@ pub async fn set_for_customer(
         if !missing.is_empty() {
             let mut e = Error::conflict(
                 ProblemKind::FeatureNotInPlan,
-                format!(
-                    "the plan {} does not include {}; change the customer's plan to one that does",
-                    plan.clone().unwrap_or_default(),
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                match &plan {
+                    Some(p) => format!(
+                        "the plan {p} does not include {}; change the customer's plan to one that does",
+                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => "the customer's subscription has ended: no plan includes any area; start a new one".to_owned(),
+                },
             );
             if let Error::Conflict { extra, .. } = &mut e {
                 extra.insert("plan".into(), serde_json::json!(plan));

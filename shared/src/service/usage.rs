@@ -33,6 +33,11 @@ pub const MAX_EVENTS: usize = 1000;
 const FUTURE_TOLERANCE_SECONDS: i64 = 300;
 /// How long an event's id is remembered after its period (it is also the record of it).
 const EVENT_RETENTION_DAYS: i64 = 400;
+/// The oldest event taken (well inside the retention, so its id is still remembered).
+const MAX_AGE_DAYS: i64 = 365;
+/// The most a metric may total in one customer's month: with prices at most
+/// `MAX_AMOUNT`, no charge can overflow.
+const MAX_TOTAL: u64 = MAX_QUANTITY;
 const MAX_TX: usize = crate::ports::MAX_TRANSACTION_ACTIONS;
 /// Rounds of retry when other calls keep changing the same aggregates.
 const MAX_ROUNDS: usize = 50;
@@ -138,7 +143,8 @@ pub struct EventResult {
     pub id: Option<String>,
     pub status: EventStatus,
     /// Why it was rejected: `invalid`, `unknown-customer`, `customer-deleted`,
-    /// `unknown-metric`, `future-timestamp`, `period-closed`, `limit-reached`, `busy`.
+    /// `unknown-metric`, `future-timestamp`, `period-closed`, `limit-reached`,
+    /// `id-reused`, `busy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -267,16 +273,6 @@ pub async fn report(
             results[at] = reject("invalid", "id must be 1 to 200 characters".into());
             continue;
         }
-        if !seen.insert(e.id.clone()) {
-            results[at] = Some(EventResult {
-                id: Some(e.id.clone()),
-                status: EventStatus::Duplicate,
-                reason: None,
-                detail: Some("the same id came earlier in this call".into()),
-                limit: None,
-            });
-            continue;
-        }
         let customer = match (&e.customer_id, &e.external_id) {
             (Some(c), None) => match CustomerId::parse(c) {
                 Ok(c) => CustomerRef::Id(c),
@@ -285,7 +281,16 @@ pub async fn report(
                     continue;
                 }
             },
-            (None, Some(x)) => CustomerRef::External(x.clone()),
+            (None, Some(x)) if crate::model::customer::external_id(x).is_ok() => {
+                CustomerRef::External(x.clone())
+            }
+            (None, Some(_)) => {
+                results[at] = reject(
+                    "unknown-customer",
+                    "no customer has this external_id".into(),
+                );
+                continue;
+            }
             _ => {
                 results[at] = reject(
                     "invalid",
@@ -318,6 +323,22 @@ pub async fn report(
                 "future-timestamp",
                 "the event's time is in the future".into(),
             );
+            continue;
+        }
+        // Its id is remembered for 400 days after its month: older events could not be
+        // counted once.
+        if timestamp < now - Duration::days(MAX_AGE_DAYS) {
+            results[at] = reject(
+                "invalid",
+                format!("timestamp must be within the last {MAX_AGE_DAYS} days"),
+            );
+            continue;
+        }
+        if !seen.insert(e.id.clone()) {
+            results[at] = Some(EventResult {
+                detail: Some("the same id came earlier in this call".into()),
+                ..duplicate(&e.id)
+            });
             continue;
         }
         candidates.push(Candidate {
@@ -438,12 +459,31 @@ pub async fn report(
             .collect(),
     )
     .await?;
-    pending.retain(|(c, _, _)| {
-        let seen = counted.contains_key(&keys::usage_event(tenant_id, &c.id_hash));
-        if seen {
-            results[c.at] = Some(duplicate(&c.id));
-        }
-        !seen
+    pending.retain(|(c, customer_id, _)| {
+        let Some(marker) = counted.get(&keys::usage_event(tenant_id, &c.id_hash)) else {
+            return true;
+        };
+        // The same id for another event (another customer, metric, value or time) is the
+        // caller's mistake, not a resend: say so rather than drop it quietly.
+        let same = marker.data.get("customer_id") == Some(&serde_json::json!(customer_id))
+            && marker.data.get("metric") == Some(&Value::String(c.metric.clone()))
+            && marker.data.get("value") == Some(&serde_json::json!(c.value))
+            && marker
+                .data
+                .get("timestamp")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t == c.timestamp);
+        results[c.at] = Some(if same {
+            duplicate(&c.id)
+        } else {
+            rejected(
+                Some(c.id.clone()),
+                "id-reused",
+                "this id was counted for another event (customer, metric, value or time); ids are unique in the tenant",
+            )
+        });
+        false
     });
     // One customer's events of one month together (in their order): each transaction
     // then carries few aggregates, so a batch writes close to one item per event.
@@ -483,6 +523,17 @@ pub async fn report(
                 &c.metric,
                 c.timestamp.date_naive(),
             );
+            if next.sum > MAX_TOTAL {
+                results[c.at] = Some(rejected(
+                    Some(c.id.clone()),
+                    "invalid",
+                    format!("{} would total over {MAX_TOTAL} in {period}", c.metric),
+                ));
+                if usage.metrics.is_empty() && stored[&key].1.is_none() {
+                    working.remove(&key);
+                }
+                continue;
+            }
             if let Some(limit) = limit
                 && next.value(aggregation) > limit
             {
@@ -704,9 +755,7 @@ pub async fn of_customer(
         .unwrap_or_default();
     let today = deps.clock.now().date_naive();
     let day = today.min(period.end() - Duration::days(1));
-    let segment = sub
-        .as_ref()
-        .and_then(|s| s.segment_on(day).or(s.segments.last()));
+    let segment = sub.as_ref().and_then(|s| s.segment_on(day));
     let plan = match segment {
         Some(seg) => {
             let p = catalog::plan_version(deps, &seg.plan, seg.plan_version).await?;

@@ -99,6 +99,21 @@ async fn the_operator_keeps_metrics_and_plans_and_a_price_change_is_a_new_versio
     assert_eq!(currency.status, StatusCode::UNPROCESSABLE_ENTITY);
     let read = app.get(&app.admin_key, "/v1/plans/growth").await;
     assert_eq!(read.body["version"], 2);
+    // An entitlements change names what changes; the rest stays.
+    let limited = app
+        .patch(
+            &app.admin_key,
+            "/v1/plans/growth",
+            json!({"entitlements": {"limits": {"ai_operations": 5}}}),
+        )
+        .await;
+    assert_eq!(limited.body["version"], 3);
+    assert_eq!(limited.body["entitlements"]["limits"]["ai_operations"], 5);
+    assert_eq!(limited.body["entitlements"]["max_users"], 10);
+    assert_eq!(
+        limited.body["entitlements"]["features"],
+        json!(["billing", "dashboard", "reports", "users"])
+    );
 
     let archived = app
         .post(&app.admin_key, "/v1/plans/growth/archive", json!({}))
@@ -335,17 +350,23 @@ async fn a_month_of_one_customer_records_its_segments_and_seat_days() {
             "/v1/usage",
             json!({"events": [
                 ev("e1", json!({"customer_id": c}), 1500),
-                ev("e2", json!({"customer_id": c}), 9999),
+                ev("e2", json!({"customer_id": c}), 700),
+                ev("e5", json!({"customer_id": c}), 9999),
             ]}),
         )
         .await;
+    // The same events (however the customer is named) are duplicates; an id sent again
+    // for another value is refused, not dropped.
     assert_eq!(
         (
             again.body["accepted"].as_u64(),
             again.body["duplicates"].as_u64()
         ),
-        (Some(0), Some(2))
+        (Some(0), Some(2)),
+        "{}",
+        again.body
     );
+    assert_eq!(again.body["results"][2]["reason"], "id-reused");
     let usage = app
         .get(
             &t.member_key,
@@ -475,6 +496,12 @@ async fn a_month_of_one_customer_records_its_segments_and_seat_days() {
         app.get(&t.owner_key, &sub_path).await.body["state"],
         "ended"
     );
+    // Once it has ended, no plan includes any area.
+    let e = app
+        .get(&t.owner_key, &format!("/v1/customers/{c}/entitlements"))
+        .await;
+    assert_eq!(e.body["features"], json!([]), "{}", e.body);
+    assert!(e.body["plan"].is_null());
 }
 
 #[tokio::test]

@@ -1009,6 +1009,20 @@ const VARIANTS: &[(&str, Changes)] = &[
             ("\"q\": \"bakery\",\n", ""),
         ],
     ),
+    // A customer found by the partner's own id: the marker's GetItem.
+    (
+        "customers-list",
+        &[
+            (
+                "q=bakery&status=active&limit=20",
+                "external_id=fixture-bakery",
+            ),
+            (
+                "\"q\": \"bakery\",\n    \"status\": \"active\",\n    \"limit\": \"20\"",
+                "\"external_id\": \"fixture-bakery\"",
+            ),
+        ],
+    ),
     // A staff member's invitation link: the staff login is made.
     ("password-set", &[(LINK_TOKEN, STAFF_LINK_TOKEN)]),
     // "Forgot your password?": an email alone asks for a reset link (the throttles, the

@@ -255,8 +255,23 @@ pub async fn create(
             &customer.id,
         )?);
     }
-    let (result, definite) = match deps.store.transact(ops).await {
+    // A long name's search entries, with everything else a creation may write, must
+    // still fit one transaction.
+    let too_many = ops.len() > MAX_TRANSACTION_ACTIONS;
+    let outcome = if too_many {
+        Err(StoreError::Invalid("too many actions".into()))
+    } else {
+        deps.store.transact(ops).await
+    };
+    let (result, definite) = match outcome {
         Ok(()) => return Ok(customer.view(1)),
+        Err(StoreError::Invalid(_)) if too_many => (
+            Err(Error::invalid(
+                "company.name",
+                "has too many distinct words to index with everything else this creation writes; shorten it",
+            )),
+            true,
+        ),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
             (Err(duplicate_email(&customer.admin.email)), true)
         }

@@ -28,6 +28,7 @@ pub async fn set_active(
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     // The login follows: see `customers::transition`.
     deps.identity()?;
+    let (customer, _) = super::live_customer(deps, tenant_id, customer_id).await?;
     let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
     if current.role == CustomerRole::Admin.as_str() {
         return Err(not_for_the_admin(if active {
@@ -51,7 +52,6 @@ pub async fn set_active(
     updated.updated_at = Some(deps.clock.now());
     let mut user_item = Item::new(item.key(), to_data(&updated)?);
     user_item.version = item.version + 1;
-    let (customer, _) = super::live_customer(deps, tenant_id, customer_id).await?;
     let mut ops = vec![
         WriteOp::Put {
             item: user_item,
