@@ -608,6 +608,22 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             None,
             (200, Json(schema::<CustomerEntitlements>(all))),
         ),
+        "DEFAULT_PLAN_GET" => op(
+            "The plan the tenant's new customers subscribe to",
+            None,
+            (
+                200,
+                Json(schema::<tenantry::service::tenants::DefaultPlan>(all)),
+            ),
+        ),
+        "DEFAULT_PLAN_PUT" => op(
+            "Set (or with `null` clear) the plan new customers subscribe to",
+            Some(schema::<tenantry::service::tenants::DefaultPlan>(all)),
+            (
+                200,
+                Json(schema::<tenantry::service::tenants::DefaultPlan>(all)),
+            ),
+        ),
         _ => return None,
     })
 }

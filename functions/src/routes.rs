@@ -162,6 +162,8 @@ routes! {
     CUSTOMER_FEATURES_PUT: PUT "/v1/customers/{customer_id}/features" => customer_features_put, "customer-features-put", ModifyCustomerSettings, STORE;
     CUSTOMER_ENTITLEMENTS: GET "/v1/customers/{customer_id}/entitlements" => customer_entitlements, "customer-entitlements", ReadTenant, STORE;
     ME_ENTITLEMENTS: GET "/v1/me/entitlements" => me_entitlements, "me-entitlements", OwnCompany, STORE;
+    DEFAULT_PLAN_GET: GET "/v1/default-plan" => default_plan_get, "default-plan-get", ReadTenant, STORE;
+    DEFAULT_PLAN_PUT: PUT "/v1/default-plan" => default_plan_put, "default-plan-put", ManageSubscriptions, STORE;
     PRICE_OVERRIDES_DELETE: DELETE "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_delete, "price-overrides-delete", ManageCatalog, STORE;
 }
 

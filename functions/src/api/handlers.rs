@@ -528,3 +528,12 @@ pub async fn customer_entitlements(cx: Ctx<'_>) -> Result {
 pub async fn me_entitlements(cx: Ctx<'_>) -> Result {
     Reply::ok(&features::entitlements(cx.deps, &cx.own_company()?).await?)
 }
+
+pub async fn default_plan_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&tenants::default_plan(cx.deps, cx.tenant()?).await?)
+}
+
+pub async fn default_plan_put(cx: Ctx<'_>) -> Result {
+    let wanted = parse_json::<tenants::DefaultPlan>(cx.body)?;
+    Reply::ok(&tenants::set_default_plan(cx.deps, cx.tenant()?, &wanted).await?)
+}

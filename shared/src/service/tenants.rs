@@ -1,7 +1,7 @@
 //! Operator use cases: provision tenants with their first owner, read and change them.
 
 use crate::error::ProblemKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::identity::{customer_issuer, issuer_key};
@@ -304,6 +304,64 @@ pub async fn set_branding(
         .await
     {
         Ok(()) => Ok(b),
+        Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The plan a tenant's new customers subscribe to (`null`: none).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultPlan {
+    #[schema(
+        required = true,
+        pattern = "^[a-z][a-z0-9_]{0,39}$",
+        example = "growth"
+    )]
+    pub plan: Option<String>,
+}
+
+pub async fn default_plan(deps: &Deps, scope: &TenantScope) -> Result<DefaultPlan, Error> {
+    let (t, _) = load(deps, scope.tenant_id()).await?;
+    Ok(DefaultPlan {
+        plan: t.default_plan,
+    })
+}
+
+/// Sets (or with `null` clears) the plan new customers subscribe to: one that takes
+/// subscriptions.
+pub async fn set_default_plan(
+    deps: &Deps,
+    scope: &TenantScope,
+    wanted: &DefaultPlan,
+) -> Result<DefaultPlan, Error> {
+    if let Some(p) = &wanted.plan {
+        crate::model::fields::code(p).map_err(|d| Error::invalid("plan", d))?;
+    }
+    let plan = match &wanted.plan {
+        Some(p) => {
+            super::catalog::plan_to_subscribe(deps, p, "plan").await?;
+            Some(p.clone())
+        }
+        None => None,
+    };
+    let (tenant, item) = load(deps, scope.tenant_id()).await?;
+    let updated = Tenant {
+        default_plan: plan.clone(),
+        updated_at: deps.clock.now(),
+        ..tenant
+    };
+    let new_item = Item {
+        data: to_data(&updated)?,
+        version: item.version + 1,
+        ..item.clone()
+    };
+    match deps
+        .store
+        .put(new_item, Condition::VersionIs(item.version))
+        .await
+    {
+        Ok(()) => Ok(DefaultPlan { plan }),
         Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }

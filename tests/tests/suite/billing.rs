@@ -869,3 +869,47 @@ async fn features_are_the_plan_the_tenant_and_the_customer_together_and_entitlem
         third.body
     );
 }
+
+#[tokio::test]
+async fn a_tenant_owner_sets_the_plan_new_customers_subscribe_to() {
+    let app = spawn_app().await;
+    seed_catalog(&app).await;
+    let t = app.new_tenant("defaults").await;
+    assert_eq!(
+        app.get(&t.member_key, "/v1/default-plan").await.body["plan"],
+        json!(null)
+    );
+    let by_member = app
+        .put(&t.member_key, "/v1/default-plan", json!({"plan": "growth"}))
+        .await;
+    assert_eq!(by_member.status, StatusCode::FORBIDDEN);
+    let unknown = app
+        .put(&t.owner_key, "/v1/default-plan", json!({"plan": "nope"}))
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.error_fields(), ["plan"]);
+    let set = app
+        .put(&t.owner_key, "/v1/default-plan", json!({"plan": "growth"}))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let c = app
+        .new_customer(&t.owner_key, "Default Co", "admin@default.example.com")
+        .await;
+    let sub = app
+        .get(&t.owner_key, &format!("/v1/customers/{c}/subscription"))
+        .await;
+    assert_eq!(sub.status, StatusCode::OK, "{}", sub.body);
+    assert_eq!(sub.body["plan"], "growth");
+    // Cleared, the next customer has none.
+    let cleared = app
+        .put(&t.owner_key, "/v1/default-plan", json!({"plan": null}))
+        .await;
+    assert_eq!(cleared.body["plan"], json!(null));
+    let d = app
+        .new_customer(&t.owner_key, "Plain Co", "admin@plain.example.com")
+        .await;
+    let none = app
+        .get(&t.owner_key, &format!("/v1/customers/{d}/subscription"))
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+}

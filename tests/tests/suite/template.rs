@@ -1182,6 +1182,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         "usage-",
         "customer-usage",
         "me-usage",
+        "default-plan-",
     ]
     .iter()
     .any(|p| binary.starts_with(p))
