@@ -71,7 +71,10 @@ pub(crate) async fn change(
         None => {
             let opening = match last_before(deps, tenant_id, customer_id, &period).await? {
                 Some(m) => m.closing(),
-                None => fallback,
+                // A customer from before seats were kept: its active users, counted once.
+                None => active_users(deps, tenant_id, customer_id)
+                    .await?
+                    .unwrap_or(fallback),
             };
             (
                 Marks {
@@ -112,6 +115,32 @@ pub(crate) fn first(
     };
     let key = keys::seats(tenant_id, customer_id, &Period::of(today).to_string());
     Ok(WriteOp::create(Item::new(key, to_data(&marks)?)))
+}
+
+/// A customer's active users, counted from its user records (none when it has none).
+async fn active_users(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<Option<u32>, Error> {
+    let items = super::catalog::all_under(
+        deps,
+        keys::customer_partition(tenant_id, customer_id),
+        keys::customer_users_prefix(),
+        crate::model::customer::MAX_USERS_LIMIT as usize + 100,
+    )
+    .await?;
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let mut active = 0;
+    for i in &items {
+        let u: crate::model::customer::CustomerUser = from_item(i)?;
+        if u.status == crate::model::customer::UserStatus::Active {
+            active += 1;
+        }
+    }
+    Ok(Some(active))
 }
 
 /// The latest marks of a month before `period`.

@@ -504,6 +504,10 @@ pub async fn report(
         let mut working: HashMap<(CustomerId, String), PeriodUsage> = HashMap::new();
         let mut taken = Vec::new();
         let mut left = Vec::new();
+        // Refusals are final only once this round's writes hold: they were decided
+        // against aggregates that include the round's own events, some of which may turn
+        // out to be duplicates.
+        let mut refused: Vec<(Candidate, CustomerId, String, EventResult)> = Vec::new();
         for (c, customer_id, period) in pending {
             let key = (customer_id.clone(), period.clone());
             let writes = taken.len() + working.len() + usize::from(!working.contains_key(&key));
@@ -523,31 +527,30 @@ pub async fn report(
                 &c.metric,
                 c.timestamp.date_naive(),
             );
-            if next.sum > MAX_TOTAL {
-                results[c.at] = Some(rejected(
+            let refusal = if next.sum > MAX_TOTAL {
+                Some(rejected(
                     Some(c.id.clone()),
                     "invalid",
                     format!("{} would total over {MAX_TOTAL} in {period}", c.metric),
-                ));
+                ))
+            } else {
+                match limit {
+                    Some(limit) if next.value(aggregation) > limit => Some(EventResult {
+                        limit: Some(limit),
+                        ..rejected(
+                            Some(c.id.clone()),
+                            "limit-reached",
+                            format!("{} would pass its limit of {limit} for {period}", c.metric),
+                        )
+                    }),
+                    _ => None,
+                }
+            };
+            if let Some(r) = refusal {
                 if usage.metrics.is_empty() && stored[&key].1.is_none() {
                     working.remove(&key);
                 }
-                continue;
-            }
-            if let Some(limit) = limit
-                && next.value(aggregation) > limit
-            {
-                results[c.at] = Some(EventResult {
-                    limit: Some(limit),
-                    ..rejected(
-                        Some(c.id.clone()),
-                        "limit-reached",
-                        format!("{} would pass its limit of {limit} for {period}", c.metric),
-                    )
-                });
-                if usage.metrics.is_empty() && stored[&key].1.is_none() {
-                    working.remove(&key);
-                }
+                refused.push((c, customer_id, period, r));
                 continue;
             }
             usage.metrics.insert(c.metric.clone(), next);
@@ -555,6 +558,10 @@ pub async fn report(
             taken.push((c, customer_id, period));
         }
         if taken.is_empty() {
+            // Decided against the aggregates as stored: final.
+            for (c, _, _, r) in refused {
+                results[c.at] = Some(r);
+            }
             pending = left;
             continue;
         }
@@ -600,6 +607,9 @@ pub async fn report(
                     let usage = working.remove(&key).unwrap_or_default();
                     stored.insert(key, (usage, Some(v)));
                 }
+                for (c, _, _, r) in refused {
+                    results[c.at] = Some(r);
+                }
                 for (c, _, _) in taken {
                     results[c.at] = Some(EventResult {
                         id: Some(c.id),
@@ -625,6 +635,8 @@ pub async fn report(
                     }
                 }
                 again.extend(left);
+                again.extend(refused.into_iter().map(|(c, id, p, _)| (c, id, p)));
+                again.sort_by(|a, b| (&a.1, &a.2, a.0.at).cmp(&(&b.1, &b.2, b.0.at)));
                 pending = again;
                 reload(deps, tenant_id, &keys_written, &mut stored).await?;
             }
@@ -632,6 +644,8 @@ pub async fn report(
                 // Another call changed the same aggregates: read them again and retry.
                 let mut again = taken;
                 again.extend(left);
+                again.extend(refused.into_iter().map(|(c, id, p, _)| (c, id, p)));
+                again.sort_by(|a, b| (&a.1, &a.2, a.0.at).cmp(&(&b.1, &b.2, b.0.at)));
                 pending = again;
                 reload(deps, tenant_id, &keys_written, &mut stored).await?;
                 let pause = rand::random::<u64>() % (5 * rounds.min(20) as u64 + 1);

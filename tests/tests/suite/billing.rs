@@ -913,3 +913,56 @@ async fn a_tenant_owner_sets_the_plan_new_customers_subscribe_to() {
         .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
 }
+
+/// A customer from before seats were kept has no marks: its first change opens the
+/// month with its active users, not every user it has.
+#[tokio::test]
+async fn a_customer_without_seat_marks_opens_with_its_active_users() {
+    let (app, clock, _dir) = app_at("2026-11-10T09:00:00Z").await;
+    let t = app.new_tenant("legacy-seats").await;
+    let c = app
+        .new_customer(&t.owner_key, "Legacy Co", "admin@legacy.example.com")
+        .await;
+    let users = format!("/v1/customers/{c}/users");
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let r = app
+            .post(&t.owner_key, &users, json!({"email": format!("l{n}@legacy.example.com"), "first_name": "L", "last_name": "U"}))
+            .await;
+        ids.push(r.field("id").to_owned());
+    }
+    let r = app
+        .post(
+            &t.owner_key,
+            &format!("{users}/{}/deactivate", ids[0]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // As it was before seat marks: none.
+    let tenant_id = tenantry::model::ids::TenantId::from_record(t.id.as_str());
+    let customer_id = tenantry::model::ids::CustomerId::from_record(c.as_str());
+    app.deps
+        .store
+        .delete(
+            &tenantry::store::keys::seats(&tenant_id, &customer_id, "2026-11"),
+            tenantry::ports::Condition::Exists,
+        )
+        .await
+        .unwrap();
+    // December: one user joins. Three users, two of them active, then three active.
+    *clock.0.lock().unwrap() = "2026-12-03T09:00:00Z".parse().unwrap();
+    let r = app
+        .post(
+            &t.owner_key,
+            &users,
+            json!({"email": "l9@legacy.example.com", "first_name": "L", "last_name": "U"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let december = tenantry::model::billing::Period::parse("2026-12").unwrap();
+    let daily = tenantry::service::seats::daily(&app.deps, &tenant_id, &customer_id, december, 0)
+        .await
+        .unwrap();
+    assert_eq!(&daily[..4], &[2, 2, 3, 3]);
+}
