@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod catalog;
+pub mod charges;
 pub mod customers;
 pub mod directory;
 pub mod due;
