@@ -18,16 +18,9 @@ use crate::error::Error;
 pub const MAX_AMOUNT: i64 = 1_000_000_000;
 /// The largest total a metric may reach in one period for one customer.
 pub const MAX_QUANTITY: u64 = 1_000_000_000;
-/// The feature areas every product has; operators may name more.
-pub const STANDARD_FEATURES: &[&str] = &[
-    "dashboard",
-    "users",
-    "billing",
-    "reports",
-    "settings",
-    "integrations",
-    "support",
-];
+/// The feature areas every product has (the same areas a customer user's permission set
+/// names); operators may name more.
+pub const STANDARD_FEATURES: &[&str] = super::customer::AREAS;
 
 /// How a metric's events make its value over a period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
