@@ -255,9 +255,16 @@ pub async fn patch(
         updated_at: deps.clock.now(),
         ..tenant
     };
+    let version = replace(deps, &updated, &item).await?;
+    Ok(view(&updated, version))
+}
+
+/// Writes `updated` over the tenant `item` it was read from, under that item's version
+/// (a change made meanwhile is a 409); answers the new version.
+async fn replace(deps: &Deps, updated: &Tenant, item: &Item) -> Result<u64, Error> {
     let version = item.version + 1;
     let new_item = Item {
-        data: to_data(&updated)?,
+        data: to_data(updated)?,
         version,
         ..item.clone()
     };
@@ -266,7 +273,7 @@ pub async fn patch(
         .put(new_item, Condition::VersionIs(item.version))
         .await
     {
-        Ok(()) => Ok(view(&updated, version)),
+        Ok(()) => Ok(version),
         Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
@@ -293,20 +300,8 @@ pub async fn set_branding(
         updated_at: deps.clock.now(),
         ..tenant
     };
-    let new_item = Item {
-        data: to_data(&updated)?,
-        version: item.version + 1,
-        ..item.clone()
-    };
-    match deps
-        .store
-        .put(new_item, Condition::VersionIs(item.version))
-        .await
-    {
-        Ok(()) => Ok(b),
-        Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
-        Err(e) => Err(e.into()),
-    }
+    replace(deps, &updated, &item).await?;
+    Ok(b)
 }
 
 /// The plan a tenant's new customers subscribe to (`null`: none).
@@ -351,20 +346,8 @@ pub async fn set_default_plan(
         updated_at: deps.clock.now(),
         ..tenant
     };
-    let new_item = Item {
-        data: to_data(&updated)?,
-        version: item.version + 1,
-        ..item.clone()
-    };
-    match deps
-        .store
-        .put(new_item, Condition::VersionIs(item.version))
-        .await
-    {
-        Ok(()) => Ok(DefaultPlan { plan }),
-        Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
-        Err(e) => Err(e.into()),
-    }
+    replace(deps, &updated, &item).await?;
+    Ok(DefaultPlan { plan })
 }
 
 /// Provisioning a tenant's customer login pool, resumably: a tenant is created
