@@ -241,34 +241,17 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             "a tenant {} may not do this; it needs an owner",
             role.as_str()
         ))),
-        Principal::Customer {
-            tenant_id,
-            customer_id,
-            ..
-        } if permission == Permission::Me || permission == Permission::OwnCompany => {
-            Ok(Scope::Customer(CustomerScope {
-                tenant_id: tenant_id.clone(),
-                customer_id: customer_id.clone(),
-            }))
+        // Any user: who it is, and what its company may use. Its admin also: its company's
+        // users, usage and usage limits.
+        Principal::Customer { role, .. }
+            if permission == Permission::Me
+                || permission == Permission::OwnCompany
+                || (*role == CustomerRole::Admin
+                    && (permission == Permission::OwnCompanyAdmin
+                        || permission.is_customer_users())) =>
+        {
+            own_company(principal).map(Scope::Customer)
         }
-        Principal::Customer {
-            tenant_id,
-            customer_id,
-            role: CustomerRole::Admin,
-            ..
-        } if permission == Permission::OwnCompanyAdmin => Ok(Scope::Customer(CustomerScope {
-            tenant_id: tenant_id.clone(),
-            customer_id: customer_id.clone(),
-        })),
-        Principal::Customer {
-            tenant_id,
-            customer_id,
-            role: CustomerRole::Admin,
-            ..
-        } if permission.is_customer_users() => Ok(Scope::Customer(CustomerScope {
-            tenant_id: tenant_id.clone(),
-            customer_id: customer_id.clone(),
-        })),
         // The staff and operator API does not exist for a customer's users: what they may
         // not reach looks exactly like what is not there.
         Principal::Customer { .. } => Err(Error::NotFound("resource")),
