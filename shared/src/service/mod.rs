@@ -49,6 +49,22 @@ pub(crate) fn to_data<T: Serialize>(entity: &T) -> Result<Map<String, Value>, Er
     }
 }
 
+/// A customer's profile and its item; 404 when the tenant has no such customer. Here,
+/// beneath every capability, so the modules `customers` itself uses (subscriptions) read
+/// it too.
+pub(crate) async fn load_customer(
+    deps: &crate::Deps,
+    tenant_id: &crate::model::ids::TenantId,
+    customer_id: &crate::model::ids::CustomerId,
+) -> Result<(crate::model::customer::Customer, Item), Error> {
+    let item = deps
+        .store
+        .get(&crate::store::keys::customer(tenant_id, customer_id))
+        .await?
+        .ok_or(Error::NotFound("customer"))?;
+    Ok((from_item(&item)?, item))
+}
+
 /// An item body as an entity.
 pub(crate) fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, Error> {
     serde_json::from_value(Value::Object(item.data.clone()))

@@ -42,21 +42,6 @@ pub struct SubscriptionChange {
     pub at: Option<String>,
 }
 
-/// The customer a subscription is for (404 when there is none in this tenant). Read
-/// here, not through `customers`, which starts subscriptions itself.
-async fn customer(
-    deps: &Deps,
-    tenant_id: &TenantId,
-    customer_id: &CustomerId,
-) -> Result<(crate::model::customer::Customer, Item), Error> {
-    let item = deps
-        .store
-        .get(&keys::customer(tenant_id, customer_id))
-        .await?
-        .ok_or(Error::NotFound("customer"))?;
-    Ok((from_item(&item)?, item))
-}
-
 fn today(deps: &Deps) -> NaiveDate {
     deps.clock.now().date_naive()
 }
@@ -195,7 +180,7 @@ pub async fn create(
 ) -> Result<SubscriptionView, Error> {
     must_be_owner(tenant)?;
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
-    let (customer, profile) = customer(deps, tenant_id, customer_id).await?;
+    let (customer, profile) = super::load_customer(deps, tenant_id, customer_id).await?;
     let today = today(deps);
     let mut c = Checks::new();
     let code = c.required("plan", draft.plan.as_deref(), crate::model::fields::code);
@@ -266,7 +251,7 @@ pub async fn get(deps: &Deps, scope: &CustomerScope) -> Result<SubscriptionView,
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     let Some((sub, item)) = load(deps, tenant_id, customer_id).await? else {
         // A customer of another tenant looks exactly like one without a subscription.
-        customer(deps, tenant_id, customer_id).await?;
+        super::load_customer(deps, tenant_id, customer_id).await?;
         return Err(Error::NotFound("subscription"));
     };
     Ok(sub.view(today(deps), item.version))

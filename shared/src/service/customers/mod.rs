@@ -344,18 +344,7 @@ pub(crate) async fn is_live(
     }
 }
 
-pub(crate) async fn load(
-    deps: &Deps,
-    tenant_id: &TenantId,
-    customer_id: &CustomerId,
-) -> Result<(Customer, Item), Error> {
-    let item = deps
-        .store
-        .get(&keys::customer(tenant_id, customer_id))
-        .await?
-        .ok_or(Error::NotFound("customer"))?;
-    Ok((from_item(&item)?, item))
-}
+pub(crate) use super::load_customer as load;
 
 /// One store read.
 pub async fn get(
