@@ -452,9 +452,9 @@ pub async fn price_overrides_delete(cx: Ctx<'_>) -> Result {
 }
 
 pub async fn subscription_create(cx: Ctx<'_>) -> Result {
-    let (tenant, customer) = (cx.tenant()?, cx.customer()?);
+    let customer = cx.customer()?;
     let draft = parse_json::<SubscriptionDraft>(cx.body)?;
-    let v = subscriptions::create(cx.deps, tenant, &customer, &draft).await?;
+    let v = subscriptions::create(cx.deps, &customer, &draft).await?;
     let loc = format!("/v1/customers/{}/subscription", customer.customer_id());
     Reply::created(&v, loc)
 }
@@ -471,9 +471,9 @@ pub async fn subscription_update(cx: Ctx<'_>) -> Result {
 }
 
 pub async fn subscription_cancel(cx: Ctx<'_>) -> Result {
-    let (tenant, customer) = (cx.tenant()?, cx.customer()?);
+    let customer = cx.customer()?;
     let (at, version) = (cx.query("at"), cx.if_version()?);
-    Reply::ok(&subscriptions::cancel(cx.deps, tenant, &customer, at, version).await?)
+    Reply::ok(&subscriptions::cancel(cx.deps, &customer, at, version).await?)
 }
 
 pub async fn usage_report(cx: Ctx<'_>) -> Result {
