@@ -571,6 +571,14 @@ impl PriceOverride {
     }
 }
 
+/// The lower of two caps, either of which may be absent (no cap).
+pub fn lower<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// `value × num ÷ den`, rounded half to even, in integers (`den` > 0).
 pub fn ratio_half_even(value: i64, num: i64, den: i64) -> i64 {
     let p = value as i128 * num as i128;

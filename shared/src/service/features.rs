@@ -15,7 +15,7 @@ use super::{from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
-use crate::model::billing::{Period, STANDARD_FEATURES};
+use crate::model::billing::{Period, STANDARD_FEATURES, lower};
 use crate::model::customer::{Customer, CustomerStatus};
 use crate::model::ids::{CustomerId, TenantId};
 use crate::model::input::Checks;
@@ -362,11 +362,10 @@ pub async fn entitlements(
     let today = deps.clock.now().date_naive();
     let (plan, states) = snap.states(deps);
     let segment = snap.sub.as_ref().and_then(|s| s.segment_on(today));
-    let plan_max = segment.and_then(|s| s.entitlements.max_users);
-    let max_users = match (plan_max, snap.customer.max_users) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let max_users = lower(
+        segment.and_then(|s| s.entitlements.max_users),
+        snap.customer.max_users,
+    );
     let mut limits = BTreeMap::new();
     let mut metrics: Vec<String> = segment
         .map(|s| s.entitlements.limits.keys().cloned().collect())
@@ -375,12 +374,9 @@ pub async fn entitlements(
     metrics.sort();
     metrics.dedup();
     for m in metrics {
-        let plan_limit = segment.and_then(|s| s.entitlements.limits.get(&m).copied());
-        let own = snap.limits.limits.get(&m).copied();
-        let limit = match (plan_limit, own) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => continue,
+        let Some(limit) = super::usage::limit_of(snap.sub.as_ref(), Some(&snap.limits), &m, today)
+        else {
+            continue;
         };
         let used = snap.usage.value_of(&m);
         limits.insert(
@@ -425,10 +421,7 @@ pub(crate) async fn max_users(
             .and_then(|s| s.entitlements.max_users),
         None => None,
     };
-    Ok(match (plan, customer.max_users) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    })
+    Ok(lower(plan, customer.max_users))
 }
 
 /// Is `area` enabled for this customer? (For routes of that area, to its users.)

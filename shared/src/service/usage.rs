@@ -219,7 +219,7 @@ async fn read_all(deps: &Deps, keys: Vec<Key>) -> Result<HashMap<Key, Item>, Err
 
 /// The limit on `metric` for a customer on `day`: its plan's (from the segment in force)
 /// and its admin's own, the lower of the two.
-fn limit_of(
+pub(crate) fn limit_of(
     sub: Option<&Subscription>,
     own: Option<&UsageLimits>,
     metric: &str,
@@ -228,11 +228,7 @@ fn limit_of(
     let plan = sub
         .and_then(|s| s.segment_on(day))
         .and_then(|seg| seg.entitlements.limits.get(metric).copied());
-    let mine = own.and_then(|l| l.limits.get(metric).copied());
-    match (plan, mine) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    crate::model::billing::lower(plan, own.and_then(|l| l.limits.get(metric).copied()))
 }
 
 /// `POST /v1/usage`: records a batch of events; one result per event.
