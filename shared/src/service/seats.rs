@@ -150,17 +150,17 @@ async fn last_before(
     customer_id: &CustomerId,
     period: &str,
 ) -> Result<Option<Marks>, Error> {
-    let prefix = keys::seats_prefix();
+    let this = keys::seats(tenant_id, customer_id, period);
     let mut q = Query::partition(
-        keys::customer_partition(tenant_id, customer_id),
-        SortRange::Between(prefix.to_owned(), format!("{prefix}{period}")),
+        this.pk.clone(),
+        SortRange::Between(keys::seats_prefix().to_owned(), this.sk.clone()),
         2,
     );
     q.forward = false;
     let page = deps.store.query(q).await?;
     page.items
         .iter()
-        .find(|i| i.sk != format!("{prefix}{period}"))
+        .find(|i| i.sk != this.sk)
         .map(from_item)
         .transpose()
 }
