@@ -9,35 +9,15 @@ use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::{Error, ProblemKind};
 use crate::model::billing::{Metric, MetricDraft, Plan, PlanDraft, PriceOverride};
-use crate::ports::{Condition, Item, Query, SortRange, StoreError, WriteOp};
+use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
 
 /// The most metrics and plans a catalog holds (each read whole where it is checked).
 pub const MAX_METRICS: usize = 200;
 
-/// Every item of a partition under a prefix, up to `cap`.
-pub(crate) async fn all_under(
-    deps: &Deps,
-    pk: String,
-    prefix: &str,
-    cap: usize,
-) -> Result<Vec<Item>, Error> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let q = Query::partition(pk.clone(), SortRange::Prefix(prefix.into()), 100).after(after);
-        let page = deps.store.query(q).await?;
-        out.extend(page.items);
-        match page.next {
-            Some(n) if out.len() < cap => after = Some(n),
-            _ => return Ok(out),
-        }
-    }
-}
-
 /// Every billable metric of the catalog.
 pub async fn metrics(deps: &Deps) -> Result<Vec<Metric>, Error> {
-    all_under(deps, keys::metrics_partition(), "", MAX_METRICS)
+    page::all_under(deps, keys::metrics_partition(), "", MAX_METRICS)
         .await?
         .iter()
         .map(from_item)
@@ -112,7 +92,7 @@ pub struct PriceOverrideView {
 }
 
 async fn overrides(deps: &Deps, tenant: &TenantScope) -> Result<Vec<PriceOverrideView>, Error> {
-    all_under(
+    page::all_under(
         deps,
         keys::tenant_partition(tenant.tenant_id()),
         "PRICE#",

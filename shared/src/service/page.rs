@@ -103,6 +103,31 @@ pub async fn prefix_page(
     Ok((p.items, p.next.map(|n| encode(listing, &n))))
 }
 
+/// Every item of a partition under a prefix, up to `cap`.
+pub(crate) async fn all_under(
+    deps: &crate::Deps,
+    pk: String,
+    prefix: &str,
+    cap: usize,
+) -> Result<Vec<crate::ports::Item>, Error> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let q = crate::ports::Query::partition(
+            pk.clone(),
+            crate::ports::SortRange::Prefix(prefix.into()),
+            100,
+        )
+        .after(after);
+        let page = deps.store.query(q).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(n) if out.len() < cap => after = Some(n),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// One page of a listing: `{"data": [...], "next_cursor": ...}` (`null` on the last page).
 #[derive(Clone, Debug, Serialize)]
 pub struct Page<T> {

@@ -77,23 +77,8 @@ pub async fn purge_one(
     // Users (and their email markers) first, in chunks; the profile goes last, so a
     // purge cut off half-way is simply resumed by the next run.
     let pk = keys::customer_partition(tenant_id, customer_id);
-    let mut start = None;
-    let mut rest = Vec::new();
-    loop {
-        let p = deps
-            .store
-            .query(Query::partition(pk.clone(), SortRange::All, 100).after(start))
-            .await?;
-        for i in p.items {
-            if i.sk != item.sk {
-                rest.push(i);
-            }
-        }
-        match p.next {
-            Some(n) => start = Some(n),
-            None => break,
-        }
-    }
+    let mut rest = super::page::all_under(deps, pk, "", usize::MAX).await?;
+    rest.retain(|i| i.sk != item.sk);
     for chunk in rest.chunks(MAX_TRANSACTION_ACTIONS / 3) {
         let mut ops = Vec::with_capacity(chunk.len() * 2);
         let mut logins = Vec::new();

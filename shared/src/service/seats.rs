@@ -123,7 +123,7 @@ async fn active_users(
     tenant_id: &TenantId,
     customer_id: &CustomerId,
 ) -> Result<Option<u32>, Error> {
-    let items = super::catalog::all_under(
+    let items = super::page::all_under(
         deps,
         keys::customer_partition(tenant_id, customer_id),
         keys::customer_users_prefix(),
