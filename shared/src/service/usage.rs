@@ -486,14 +486,8 @@ pub async fn report(
     pending.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
 
     // The aggregates as stored (and their versions), changed as events are taken.
-    let mut stored: HashMap<(CustomerId, String), (PeriodUsage, Option<u64>)> = HashMap::new();
-    for (c, p) in &periods {
-        let entry = match found.get(&keys::usage(tenant_id, c, p)) {
-            Some(i) => (from_item::<PeriodUsage>(i)?, Some(i.version)),
-            None => (PeriodUsage::default(), None),
-        };
-        stored.insert((c.clone(), p.clone()), entry);
-    }
+    let mut stored: Stored = HashMap::new();
+    keep(tenant_id, &periods, &found, &mut stored)?;
     let mut rounds = 0;
     while !pending.is_empty() {
         rounds += 1;
@@ -672,11 +666,32 @@ pub async fn report(
     })
 }
 
+/// Each (customer, month)'s aggregate as stored, and its item's version (none: not yet).
+type Stored = HashMap<(CustomerId, String), (PeriodUsage, Option<u64>)>;
+
+/// Records in `stored` the aggregates of `which` among the items `found`.
+fn keep(
+    tenant_id: &TenantId,
+    which: &[(CustomerId, String)],
+    found: &HashMap<Key, Item>,
+    stored: &mut Stored,
+) -> Result<(), Error> {
+    for (c, p) in which {
+        let entry = match found.get(&keys::usage(tenant_id, c, p)) {
+            Some(i) => (from_item::<PeriodUsage>(i)?, Some(i.version)),
+            None => (PeriodUsage::default(), None),
+        };
+        stored.insert((c.clone(), p.clone()), entry);
+    }
+    Ok(())
+}
+
+/// Reads the aggregates of `which` again (another call changed them).
 async fn reload(
     deps: &Deps,
     tenant_id: &TenantId,
     which: &[(CustomerId, String)],
-    stored: &mut HashMap<(CustomerId, String), (PeriodUsage, Option<u64>)>,
+    stored: &mut Stored,
 ) -> Result<(), Error> {
     let found = read_all(
         deps,
@@ -686,14 +701,7 @@ async fn reload(
             .collect(),
     )
     .await?;
-    for (c, p) in which {
-        let entry = match found.get(&keys::usage(tenant_id, c, p)) {
-            Some(i) => (from_item::<PeriodUsage>(i)?, Some(i.version)),
-            None => (PeriodUsage::default(), None),
-        };
-        stored.insert((c.clone(), p.clone()), entry);
-    }
-    Ok(())
+    keep(tenant_id, which, &found, stored)
 }
 
 /// One metric in a customer's period.
