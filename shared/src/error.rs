@@ -184,6 +184,9 @@ problem_kinds! {
     CurrencyMismatch = "currency-mismatch", 409, "The plan's currency is not the subscription's; cancel and subscribe anew.";
     FeatureNotInPlan = "feature-not-in-plan", 409, "The customer's plan does not include the feature (`plan`, `features`).";
     NoSubscription = "no-subscription", 409, "The customer has no current subscription.";
+    InvoiceNotDraft = "invoice-not-draft", 409, "Only a draft invoice can be changed this way (`status`).";
+    InvoiceNotOpen = "invoice-not-open", 409, "Only a final, unpaid invoice takes payments or credit notes.";
+    RunInProgress = "run-in-progress", 409, "The invoice run is still billing this month for the tenant.";
     KeyInUse = "key-in-use", 409, "The operator key the request is made with cannot revoke itself.";
     LinkInUse = "link-in-use", 409, "Another request is using this one-time link right now.";
     EmailNotDead = "email-not-dead", 409, "Only a dead-lettered email can be redriven (`state`).";

@@ -96,6 +96,8 @@ ids! {
     EmailId = "eml", "email";
     /// A customer's subscription to a plan.
     SubscriptionId = "sub", "subscription";
+    /// An invoice (or a credit note).
+    InvoiceId = "inv", "invoice";
 }
 
 /// True when `id` has this prefix and a well-formed body.

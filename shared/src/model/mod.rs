@@ -7,6 +7,7 @@ pub mod customer;
 pub mod fields;
 pub mod ids;
 pub mod input;
+pub mod invoice;
 pub mod member;
 pub mod subscription;
 pub mod tenant;

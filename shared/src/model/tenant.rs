@@ -45,6 +45,9 @@ pub struct Billing {
     /// ISO 4217 code invoices are issued in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// Tax applied to each invoice, in basis points (1900 = 19%); none: no tax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rate_bps: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -96,6 +99,8 @@ pub struct BillingDraft {
     pub address: Option<AddressDraft>,
     pub tax_id: Option<String>,
     pub currency: Option<String>,
+    #[schema(minimum = 0, maximum = 10000)]
+    pub tax_rate_bps: Option<i64>,
 }
 
 /// `POST /v1/tenants`, and (merged with the stored tenant) `PATCH /v1/tenants/{id}`.
@@ -217,6 +222,15 @@ impl TenantDraft {
                 fields::text(s, 50)
             }),
             currency: c.optional("billing.currency", b.currency.as_deref(), fields::currency),
+            tax_rate_bps: b.tax_rate_bps.and_then(|v| {
+                c.check(
+                    "billing.tax_rate_bps",
+                    u32::try_from(v)
+                        .ok()
+                        .filter(|v| *v <= 10_000)
+                        .ok_or_else(|| "must be basis points from 0 to 10000 (1900 = 19%)".into()),
+                )
+            }),
         });
         let owner = match (&self.owner, creating) {
             (Some(o), true) => {
@@ -287,6 +301,7 @@ impl TenantDraft {
                 address: b.address.as_ref().map(AddressDraft::from_address),
                 tax_id: b.tax_id.clone(),
                 currency: b.currency.clone(),
+                tax_rate_bps: b.tax_rate_bps.map(i64::from),
             }),
             status: serde_json::to_value(t.status)
                 .ok()

@@ -31,6 +31,8 @@ pub enum Kind {
     Mail,
     /// A deleted customer's purge (`service::purge`).
     Purge,
+    /// The end of a draft invoice's review window: it is finalised (`service::invoices`).
+    Review,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
         match self {
             Kind::Mail => "mail",
             Kind::Purge => "purge",
+            Kind::Review => "review",
         }
     }
 }

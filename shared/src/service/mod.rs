@@ -12,6 +12,8 @@ pub mod email_claims;
 pub mod features;
 pub mod idempotency;
 pub mod identity;
+pub mod invoice_run;
+pub mod invoices;
 pub mod links;
 pub mod mail;
 pub mod me;

@@ -168,16 +168,24 @@ pub(crate) async fn default_plan(deps: &Deps, tenant_id: &TenantId) -> Result<Op
     Ok(Some(plan))
 }
 
-/// The write of a new customer's first subscription, from today (its tenant's default
+/// The writes of a new customer's first subscription, from today (its tenant's default
 /// plan), for the creation's own transaction.
 pub(crate) fn first_subscription(
     deps: &Deps,
     tenant_id: &TenantId,
     plan: &Plan,
     customer_id: &CustomerId,
-) -> Result<WriteOp, Error> {
+) -> Result<Vec<WriteOp>, Error> {
     let sub = new_subscription(plan, customer_id, today(deps), deps);
-    put(tenant_id, &sub, None)
+    Ok(vec![
+        put(tenant_id, &sub, None)?,
+        subscriber(tenant_id, customer_id),
+    ])
+}
+
+/// The customer's entry among those the invoice run reads (written again harmlessly).
+fn subscriber(tenant_id: &TenantId, customer_id: &CustomerId) -> WriteOp {
+    WriteOp::put(Item::marker(keys::subscriber(tenant_id, customer_id)))
 }
 
 pub async fn create(
@@ -244,6 +252,7 @@ pub async fn create(
     }
     let sub = new_subscription(&plan, customer_id, start, deps);
     ops.push(put(tenant_id, &sub, was)?);
+    ops.push(subscriber(tenant_id, customer_id));
     // The customer is still there, and was not deleted meanwhile.
     ops.push(WriteOp::Check {
         key: profile.key(),

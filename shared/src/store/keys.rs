@@ -4,7 +4,7 @@
 //! `T#<tenant_id>`; platform-wide items begin with `P#`. A customer's own items live in
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
-use crate::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, TenantId, UserId};
+use crate::model::ids::{ApiKeyId, CustomerId, EmailId, InvoiceId, MemberId, TenantId, UserId};
 use crate::ports::Key;
 
 const TENANT: &str = "T#";
@@ -65,6 +65,14 @@ pub fn platform_idempotency(key_hash: &str) -> Key {
 
 // ---- the catalog (platform-wide)
 
+/// Which tenant an invoice belongs to: the operator names invoices by id alone.
+pub fn invoice_owner(invoice_id: &InvoiceId) -> Key {
+    key(format!("{PLATFORM}INVOICE#{invoice_id}"), "OWNER")
+}
+/// The platform's gap-free number sequence (`series` `INV` or `CN`) for one year.
+pub fn platform_sequence(series: &str, year: i32) -> Key {
+    key(format!("{PLATFORM}SEQ"), format!("{series}#{year}"))
+}
 pub fn metric(code: &str) -> Key {
     key(metrics_partition(), code)
 }
@@ -173,6 +181,74 @@ pub fn past_subscription(tenant_id: &TenantId, customer_id: &CustomerId, id: &st
         customer_partition(tenant_id, customer_id),
         format!("SUB#{id}"),
     )
+}
+/// The tenant's customers that ever had a subscription: what the invoice run reads.
+pub fn subscriber(tenant_id: &TenantId, customer_id: &CustomerId) -> Key {
+    key(subscribers_partition(tenant_id), customer_id.as_str())
+}
+pub fn subscribers_partition(tenant_id: &TenantId) -> String {
+    format!("{}#SUBS", tenant_pk(tenant_id))
+}
+/// The invoice run's progress for one tenant and month: its cursor, and whether done.
+pub fn invoice_run(tenant_id: &TenantId, period: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("RUN#{period}"))
+}
+/// An invoice (or credit note) of a tenant; ids begin with their month, so the
+/// partition reads in month order.
+pub fn invoice(tenant_id: &TenantId, invoice_id: &InvoiceId) -> Key {
+    key(invoices_partition(tenant_id), format!("I#{invoice_id}"))
+}
+pub fn invoices_partition(tenant_id: &TenantId) -> String {
+    format!("{}#INV", tenant_pk(tenant_id))
+}
+/// Sort-key prefix of a tenant's invoices (of one month: `I#inv_202611`).
+pub fn invoices_prefix(month: Option<&str>) -> String {
+    format!("I#{}_{}", InvoiceId::PREFIX, month.unwrap_or_default())
+}
+/// One customer's lines on a consolidated invoice.
+pub fn invoice_lines(
+    tenant_id: &TenantId,
+    invoice_id: &InvoiceId,
+    customer_id: &CustomerId,
+) -> Key {
+    key(
+        invoice_lines_partition(tenant_id, invoice_id),
+        customer_id.as_str(),
+    )
+}
+pub fn invoice_lines_partition(tenant_id: &TenantId, invoice_id: &InvoiceId) -> String {
+    format!("{}#INV#{invoice_id}", tenant_pk(tenant_id))
+}
+/// GSI1 key of an invoice addressed to a customer (a reseller's): its company's invoices.
+pub fn customer_invoice_index(
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    invoice_id: &InvoiceId,
+) -> Key {
+    key(
+        customer_invoices_partition(tenant_id, customer_id),
+        invoice_id.as_str(),
+    )
+}
+pub fn customer_invoices_partition(tenant_id: &TenantId, customer_id: &CustomerId) -> String {
+    format!("{}#INV", customer_partition(tenant_id, customer_id))
+}
+/// A reseller's commission statement for one month, and one line of it per customer.
+pub fn commission_statement(tenant_id: &TenantId, period: &str) -> Key {
+    key(invoices_partition(tenant_id), format!("S#{period}"))
+}
+pub fn commission_line(tenant_id: &TenantId, period: &str, invoice_id: &InvoiceId) -> Key {
+    key(
+        commission_lines_partition(tenant_id, period),
+        invoice_id.as_str(),
+    )
+}
+pub fn commission_lines_partition(tenant_id: &TenantId, period: &str) -> String {
+    format!("{}#CST#{period}", tenant_pk(tenant_id))
+}
+/// A reseller's gap-free number sequence (`series` `INV` or `CN`) for one year.
+pub fn tenant_sequence(tenant_id: &TenantId, series: &str, year: i32) -> Key {
+    key(tenant_pk(tenant_id), format!("SEQ#{series}#{year}"))
 }
 /// A month's daily high-water marks of a customer's active users.
 pub fn seats(tenant_id: &TenantId, customer_id: &CustomerId, period: &str) -> Key {
@@ -429,6 +505,14 @@ mod tests {
             usage(t, c, "2026-12"),
             usage_limits(t, c),
             customer_features(t, c),
+            subscriber(t, c),
+            invoice_run(t, "2026-11"),
+            invoice(t, &InvoiceId::from_record("inv_1")),
+            invoice_lines(t, &InvoiceId::from_record("inv_1"), c),
+            customer_invoice_index(t, c, &InvoiceId::from_record("inv_1")),
+            commission_statement(t, "2026-11"),
+            commission_line(t, "2026-11", &InvoiceId::from_record("inv_1")),
+            tenant_sequence(t, "INV", 2026),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
             assert!(

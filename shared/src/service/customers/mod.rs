@@ -248,7 +248,7 @@ pub async fn create(
         ops.push(external_marker(tenant_id, ext, &customer.id)?);
     }
     if let Some(plan) = &default_plan {
-        ops.push(super::subscriptions::first_subscription(
+        ops.extend(super::subscriptions::first_subscription(
             deps,
             tenant_id,
             plan,

@@ -1,0 +1,360 @@
+//! Invoices: who issues them, who pays them, their lines and their lifecycle.
+//!
+//! An invoice's identity is (payer, period, currency[, customer]); its id is derived from
+//! that identity (`InvoiceId::of`), so the run claims it with a conditional write and a
+//! rerun, a duplicate message or a crash half-way finds the same invoice, never a second.
+//!
+//! Amounts are integer minor units of the invoice's currency. Each line is rounded once
+//! (half to even) where it is computed; the subtotal is their sum; tax is the subtotal ×
+//! `tax_rate_bps` ÷ 10,000, rounded once, half to even.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::billing::{Period, ratio_half_even};
+use super::fields::Address;
+use super::ids::{CustomerId, InvoiceId, TenantId};
+
+/// Review window after the run, in days, unless the tenant sets its own.
+pub const REVIEW_DAYS: u32 = 3;
+/// Days from finalisation to the due date.
+pub const DUE_DAYS: u32 = 14;
+
+impl InvoiceId {
+    /// The id of the invoice with this identity: the period (so ids sort by month) and a
+    /// digest of the rest. The same identity always gives the same id.
+    pub fn of(
+        tenant_id: &TenantId,
+        period: Period,
+        currency: &str,
+        customer: Option<&CustomerId>,
+    ) -> Self {
+        let identity = format!(
+            "{tenant_id}|{period}|{currency}|{}",
+            customer.map_or("", |c| c.as_str())
+        );
+        let digest = hex::encode(Sha256::digest(identity.as_bytes()));
+        let month = period.to_string().replace('-', "");
+        Self::from_record(format!("{}_{month}{}", Self::PREFIX, &digest[..26]))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// Written by the run; under review; changes with adjustments.
+    Draft,
+    /// Final, numbered and sent; waiting for payment.
+    Open,
+    PartiallyPaid,
+    Paid,
+    /// A draft cancelled, or a final invoice fully credited.
+    Void,
+}
+
+impl InvoiceStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "draft" => Self::Draft,
+            "open" => Self::Open,
+            "partially_paid" => Self::PartiallyPaid,
+            "paid" => Self::Paid,
+            "void" => Self::Void,
+            _ => return None,
+        })
+    }
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Draft)
+    }
+}
+
+/// Who issues an invoice: the platform (to partners) or a reseller (to its customers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Issuer {
+    Platform,
+    Tenant { tenant_id: TenantId },
+}
+
+/// Who pays: the partner tenant, or (a reseller's) customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Payer {
+    /// `tenant` or `customer`.
+    #[serde(rename = "type")]
+    pub kind: PayerKind,
+    pub id: String,
+    pub name: String,
+    /// Where the invoice is sent (the billing contact).
+    pub email: Option<String>,
+    pub address: Option<Address>,
+    pub tax_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PayerKind {
+    Tenant,
+    Customer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    Base,
+    Seats,
+    Usage,
+    /// Added to a draft by the operator: positive (a charge) or negative (a credit).
+    Adjustment,
+}
+
+/// One line of an invoice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvoiceLine {
+    pub customer_id: Option<CustomerId>,
+    pub kind: LineKind,
+    pub description: String,
+    /// Days (base fee), seat-days (seats), units of the metric (usage), 1 (adjustment).
+    pub quantity: u64,
+    /// The price the quantity is a share or a multiple of: the monthly base fee, the
+    /// monthly price of a seat, the price of one unit; none where tiers or packages price
+    /// the quantity as a whole.
+    pub unit_amount: Option<i64>,
+    pub amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+}
+
+/// One customer's lines on an invoice, with their subtotal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CustomerLines {
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal: i64,
+}
+
+impl CustomerLines {
+    pub fn new(customer_id: CustomerId, customer_name: String, lines: Vec<InvoiceLine>) -> Self {
+        let subtotal = lines.iter().map(|l| l.amount).sum();
+        Self {
+            customer_id,
+            customer_name,
+            lines,
+            subtotal,
+        }
+    }
+}
+
+/// A payment recorded against a final invoice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Payment {
+    pub amount: i64,
+    pub date: NaiveDate,
+    pub reference: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An invoice as stored. A consolidated invoice keeps its customers' lines in items of
+/// their own (one per customer); a per-customer invoice keeps them here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub tenant_id: TenantId,
+    pub status: InvoiceStatus,
+    pub period: String,
+    pub currency: String,
+    pub issuer: Issuer,
+    pub payer: Payer,
+    /// The customer a per-customer invoice covers.
+    pub customer_id: Option<CustomerId>,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    /// Lines kept on the invoice itself: a per-customer invoice's, and adjustments.
+    pub lines: Vec<InvoiceLine>,
+    /// Customers whose lines are in items of their own (consolidated).
+    pub customers: u32,
+    /// Sum of the customers' subtotals kept in items of their own.
+    pub customers_subtotal: i64,
+    pub tax_rate_bps: u32,
+    pub number: Option<String>,
+    pub review_ends_at: DateTime<Utc>,
+    pub finalized_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub payments: Vec<Payment>,
+    /// Dunning steps taken (reminders sent, suspension), by day overdue.
+    #[serde(default)]
+    pub dunning: Vec<u32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Invoice {
+    pub fn subtotal(&self) -> i64 {
+        self.customers_subtotal + self.lines.iter().map(|l| l.amount).sum::<i64>()
+    }
+    pub fn tax(&self) -> i64 {
+        ratio_half_even(self.subtotal(), i64::from(self.tax_rate_bps), 10_000)
+    }
+    pub fn total(&self) -> i64 {
+        self.subtotal() + self.tax()
+    }
+    pub fn amount_paid(&self) -> i64 {
+        self.payments.iter().map(|p| p.amount).sum()
+    }
+    pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        matches!(
+            self.status,
+            InvoiceStatus::Open | InvoiceStatus::PartiallyPaid
+        ) && self.due_at.is_some_and(|d| now > d)
+    }
+}
+
+/// An invoice as the API shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InvoiceView {
+    pub id: InvoiceId,
+    pub tenant_id: TenantId,
+    pub number: Option<String>,
+    pub status: InvoiceStatus,
+    /// Final, unpaid and past its due date.
+    pub overdue: bool,
+    #[schema(example = "2026-11")]
+    pub period: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub issuer: Issuer,
+    pub payer: Payer,
+    /// The customer a per-customer invoice covers.
+    pub customer_id: Option<CustomerId>,
+    pub customer_name: Option<String>,
+    /// Every line, each naming its customer.
+    pub lines: Vec<InvoiceLine>,
+    /// The lines grouped by customer, each with its subtotal.
+    pub customers: Vec<CustomerLines>,
+    pub subtotal: i64,
+    pub tax_rate_bps: u32,
+    pub tax: i64,
+    pub total: i64,
+    pub amount_paid: i64,
+    pub amount_due: i64,
+    pub payments: Vec<Payment>,
+    pub review_ends_at: DateTime<Utc>,
+    pub finalized_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// For `If-Match`.
+    pub version: u64,
+}
+
+impl Invoice {
+    /// The view, with the customers' lines (those kept in items of their own, then the
+    /// invoice's own, grouped by customer).
+    pub fn view(
+        &self,
+        mut groups: Vec<CustomerLines>,
+        now: DateTime<Utc>,
+        version: u64,
+    ) -> InvoiceView {
+        let mut own: Vec<InvoiceLine> = Vec::new();
+        for line in &self.lines {
+            match line
+                .customer_id
+                .as_ref()
+                .and_then(|c| groups.iter_mut().find(|g| &g.customer_id == c))
+            {
+                Some(g) => {
+                    g.subtotal += line.amount;
+                    g.lines.push(line.clone());
+                }
+                None => own.push(line.clone()),
+            }
+        }
+        // A per-customer invoice: its lines are its one customer's.
+        if let (Some(c), false, true) = (&self.customer_id, own.is_empty(), groups.is_empty()) {
+            let name = self.customer_name.clone().unwrap_or_default();
+            groups.push(CustomerLines::new(c.clone(), name, own));
+            own = Vec::new();
+        }
+        let mut lines: Vec<InvoiceLine> = groups
+            .iter()
+            .flat_map(|g| g.lines.iter().cloned())
+            .collect();
+        lines.extend(own);
+        let total = self.total();
+        let paid = self.amount_paid();
+        InvoiceView {
+            id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            number: self.number.clone(),
+            status: self.status,
+            overdue: self.overdue(now),
+            period: self.period.clone(),
+            currency: self.currency.clone(),
+            issuer: self.issuer.clone(),
+            payer: self.payer.clone(),
+            customer_id: self.customer_id.clone(),
+            customer_name: self.customer_name.clone(),
+            lines,
+            customers: groups,
+            subtotal: self.subtotal(),
+            tax_rate_bps: self.tax_rate_bps,
+            tax: self.tax(),
+            total,
+            amount_paid: paid,
+            amount_due: if self.status == InvoiceStatus::Void {
+                0
+            } else {
+                (total - paid).max(0)
+            },
+            payments: self.payments.clone(),
+            review_ends_at: self.review_ends_at,
+            finalized_at: self.finalized_at,
+            due_at: self.due_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version,
+        }
+    }
+}
+
+/// The number of a final invoice: `INV-2026-000123`, per issuer and year, gap-free.
+pub fn number(prefix: &str, year: i32, n: u64) -> String {
+    format!("{prefix}-{year}-{n:06}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_identity_gives_the_same_id_and_another_gives_another() {
+        let t = TenantId::from_record("ten_1");
+        let p = Period::parse("2026-11").unwrap();
+        let a = InvoiceId::of(&t, p, "EUR", None);
+        assert_eq!(a, InvoiceId::of(&t, p, "EUR", None));
+        assert_ne!(a, InvoiceId::of(&t, p, "USD", None));
+        let c = CustomerId::from_record("cus_1");
+        assert_ne!(a, InvoiceId::of(&t, p, "EUR", Some(&c)));
+        assert!(a.as_str().starts_with("inv_202611"));
+        assert!(InvoiceId::parse(a.as_str()).is_ok(), "{a}");
+    }
+
+    #[test]
+    fn tax_is_rounded_once_half_to_even_on_the_subtotal() {
+        assert_eq!(number("INV", 2026, 123), "INV-2026-000123");
+        // 1,250 × 19% = 237.5 → 238 (half to even: 238 is even).
+        assert_eq!(ratio_half_even(1250, 1900, 10_000), 238);
+        // 1,150 × 5% = 57.5 → 58; 1,050 × 5% = 52.5 → 52.
+        assert_eq!(ratio_half_even(1150, 500, 10_000), 58);
+        assert_eq!(ratio_half_even(1050, 500, 10_000), 52);
+    }
+}

@@ -1,0 +1,625 @@
+//! The monthly invoice run: every tenant's customers billed for a closed month.
+//!
+//! A tenant is billed in steps of at most `STEP` customers. Each step is one transaction:
+//! the invoices (or a consolidated invoice's customer lines) of the customers it covers,
+//! claimed by conditional writes on ids derived from their identity, and the tenant's run
+//! state (its cursor) moved past them under its version. A step therefore counts in full or
+//! not at all: a rerun, a duplicate message or a crash half-way resumes from the stored
+//! cursor and produces the same invoices, never a second one. Two workers on the same
+//! tenant race on the run state's version; the loser re-reads it and goes on from there.
+//!
+//! The first step claims the month for the tenant (the run state, created only if absent)
+//! and closes the month for usage in the same transaction (`period-closed`): what the run
+//! reads is what it bills.
+//!
+//! Who pays (the billing model):
+//! - a partner, `consolidated`: one invoice per currency, its lines grouped by customer
+//!   (each customer's lines in an item of their own, so a big tenant's invoice grows by
+//!   items, not inside one);
+//! - a partner, `per_customer`: one invoice per customer, addressed to the partner;
+//! - a reseller: one invoice per customer, addressed to the customer, issued by the
+//!   reseller (and indexed for the customer's admin: `GET /v1/me/invoices`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::charges::{self, LineKind as ChargeKind};
+use super::due::{self, Kind};
+use super::seats;
+use super::usage::PeriodUsage;
+use super::{catalog, from_item, to_data};
+use crate::Deps;
+use crate::access::TenantScope;
+use crate::error::Error;
+use crate::model::billing::{Metric, Period, Plan, Pricing};
+use crate::model::customer::Customer;
+use crate::model::ids::{CustomerId, InvoiceId, TenantId};
+use crate::model::invoice::{
+    CustomerLines, Invoice, InvoiceLine, InvoiceStatus, Issuer, LineKind, Payer, PayerKind,
+    REVIEW_DAYS,
+};
+use crate::model::subscription::{Segment, Subscription};
+use crate::model::tenant::{InvoiceMode, Tenant, TenantKind};
+use crate::ports::{Condition, Item, Key, Position, Query, SortRange, StoreError, WriteOp};
+use crate::store::keys;
+
+/// Customers per step: a step's writes (at most three per customer, plus a consolidated
+/// invoice with its owner and due entry per currency, plus the run state) fit one
+/// transaction; a step that would overflow stops early and the next goes on.
+pub const STEP: usize = 32;
+const MAX_OPS: usize = crate::ports::MAX_TRANSACTION_ACTIONS;
+
+/// A tenant's progress through one month's run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub period: String,
+    /// The last customer billed (the subscribers partition's sort key).
+    pub cursor: Option<String>,
+    pub done: bool,
+    /// Customers read, and invoices (or consolidated customer lines) written.
+    pub customers: u64,
+    pub billed: u64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Customers remain: run another step (now, or in the next message).
+    More,
+    Done,
+}
+
+/// What the run read once and keeps for the steps of a tenant: plan versions at the
+/// tenant's prices, and the metrics.
+#[derive(Default)]
+pub struct Cache {
+    plans: HashMap<(String, u32), Option<Plan>>,
+    overrides: HashMap<String, Option<crate::model::billing::PriceOverride>>,
+    metrics: Option<Vec<Metric>>,
+}
+
+impl Cache {
+    async fn plan(
+        &mut self,
+        deps: &Deps,
+        tenant_id: &TenantId,
+        code: &str,
+        version: u32,
+    ) -> Result<Option<Plan>, Error> {
+        if let Some(p) = self.plans.get(&(code.to_owned(), version)) {
+            return Ok(p.clone());
+        }
+        let plan = match deps.store.get(&keys::plan_version(code, version)).await? {
+            Some(item) => Some(from_item::<Plan>(&item)?),
+            None => {
+                tracing::error!(
+                    plan = code,
+                    version,
+                    "a subscription names a plan version that is not stored"
+                );
+                None
+            }
+        };
+        let priced = match plan {
+            Some(p) => {
+                if !self.overrides.contains_key(code) {
+                    let scope = TenantScope::acting_for(tenant_id.clone());
+                    let o = catalog::override_of(deps, &scope, code).await?;
+                    self.overrides.insert(code.to_owned(), o);
+                }
+                Some(p.priced_for(self.overrides.get(code).and_then(Option::as_ref)))
+            }
+            None => None,
+        };
+        self.plans
+            .insert((code.to_owned(), version), priced.clone());
+        Ok(priced)
+    }
+
+    async fn metric_name(&mut self, deps: &Deps, code: &str) -> Result<String, Error> {
+        if self.metrics.is_none() {
+            self.metrics = Some(catalog::metrics(deps).await?);
+        }
+        Ok(self
+            .metrics
+            .iter()
+            .flatten()
+            .find(|m| m.code == code)
+            .map_or_else(|| code.to_owned(), |m| format!("{} ({})", m.name, m.unit)))
+    }
+}
+
+/// One customer's charges for the month, in its subscription's currency.
+struct Bill {
+    customer: Customer,
+    currency: String,
+    lines: Vec<InvoiceLine>,
+}
+
+fn state_key(tenant_id: &TenantId, period: Period) -> Key {
+    keys::invoice_run(tenant_id, &period.to_string())
+}
+
+/// The tenant's run state for `period`, as stored, if the run began.
+pub async fn state(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    period: Period,
+) -> Result<Option<(RunState, u64)>, Error> {
+    Ok(match deps.store.get(&state_key(tenant_id, period)).await? {
+        Some(item) => Some((from_item(&item)?, item.version)),
+        None => None,
+    })
+}
+
+/// The subscriptions of a customer with days in `period`: its current one and, when that
+/// began after the month did, earlier ones kept as history.
+async fn subscriptions_in(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    current: Option<Subscription>,
+    period: Period,
+) -> Result<Vec<Subscription>, Error> {
+    let mut out = Vec::new();
+    let earlier_possible = current
+        .as_ref()
+        .is_none_or(|s| s.started_on > period.first_day());
+    if earlier_possible {
+        let sub_key = keys::subscription(tenant_id, customer_id);
+        let past =
+            super::page::all_under(deps, sub_key.pk.clone(), &format!("{}#", sub_key.sk), 100)
+                .await?;
+        for item in &past {
+            let s: Subscription = from_item(item)?;
+            if !s.days_in(period).is_empty() {
+                out.push(s);
+            }
+        }
+    }
+    if let Some(s) = current.filter(|s| !s.days_in(period).is_empty()) {
+        out.push(s);
+    }
+    out.sort_by_key(|s| s.started_on);
+    Ok(out)
+}
+
+fn day_range(from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    if from == to {
+        from.format("%-d %b %Y").to_string()
+    } else {
+        format!("{} – {}", from.format("%-d %b"), to.format("%-d %b %Y"))
+    }
+}
+
+/// The invoice lines of one customer's month.
+async fn bill_customer(
+    deps: &Deps,
+    cache: &mut Cache,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    period: Period,
+) -> Result<Option<Bill>, Error> {
+    let p = period.to_string();
+    let found = deps
+        .store
+        .get_many(&[
+            keys::customer(tenant_id, customer_id),
+            keys::subscription(tenant_id, customer_id),
+            keys::usage(tenant_id, customer_id, &p),
+        ])
+        .await?;
+    let by_sk = |k: Key| found.iter().find(|i| i.pk == k.pk && i.sk == k.sk);
+    let Some(profile) = by_sk(keys::customer(tenant_id, customer_id)) else {
+        // Purged: nothing left to bill from (the purge waits for the month's run).
+        return Ok(None);
+    };
+    let customer: Customer = from_item(profile)?;
+    let current: Option<Subscription> = by_sk(keys::subscription(tenant_id, customer_id))
+        .map(from_item)
+        .transpose()?;
+    let usage: PeriodUsage = by_sk(keys::usage(tenant_id, customer_id, &p))
+        .map(from_item)
+        .transpose()?
+        .unwrap_or_default();
+    let subs = subscriptions_in(deps, tenant_id, customer_id, current, period).await?;
+    if subs.is_empty() {
+        return Ok(None);
+    }
+    let daily = seats::daily(deps, tenant_id, customer_id, period, customer.user_count).await?;
+    // Every segment's plan, read before the pure arithmetic.
+    let mut plans: HashMap<(String, u32), Option<Plan>> = HashMap::new();
+    for s in &subs {
+        for seg in &s.segments {
+            let k = (seg.plan.clone(), seg.plan_version);
+            if let std::collections::hash_map::Entry::Vacant(e) = plans.entry(k) {
+                e.insert(
+                    cache
+                        .plan(deps, tenant_id, &seg.plan, seg.plan_version)
+                        .await?,
+                );
+            }
+        }
+    }
+    let plan_of = |seg: &Segment| {
+        plans
+            .get(&(seg.plan.clone(), seg.plan_version))
+            .cloned()
+            .flatten()
+    };
+    let days = period.days();
+    let mut lines = Vec::new();
+    let last = subs.len() - 1;
+    for (i, s) in subs.iter().enumerate() {
+        // Usage is billed once, by the subscription the month ends on.
+        let none = PeriodUsage::default();
+        let u = if i == last { &usage } else { &none };
+        for l in charges::month_lines(period, s, &plan_of, &daily, u) {
+            let plan = plans
+                .get(&(l.plan.clone(), l.plan_version))
+                .cloned()
+                .flatten();
+            let plan_name = plan.as_ref().map_or(l.plan.clone(), |p| p.name.clone());
+            let range = day_range(l.from, l.to);
+            let (description, unit_amount) = match l.kind {
+                ChargeKind::Base => (
+                    format!("{plan_name} plan, {range} ({} of {days} days)", l.quantity),
+                    plan.as_ref().map(|p| p.base_amount),
+                ),
+                ChargeKind::Seats => (
+                    format!(
+                        "Seats beyond the {} included, {range} ({} seat-days of {days})",
+                        plan.as_ref().map_or(0, |p| p.included_seats),
+                        l.quantity
+                    ),
+                    plan.as_ref().map(|p| p.seat_amount),
+                ),
+                ChargeKind::Usage => {
+                    let metric = l.metric.clone().unwrap_or_default();
+                    let name = cache.metric_name(deps, &metric).await?;
+                    let unit = plan
+                        .as_ref()
+                        .and_then(|p| p.charge_for(&metric))
+                        .and_then(|c| match c {
+                            Pricing::PerUnit { unit_amount } => Some(*unit_amount),
+                            _ => None,
+                        });
+                    (format!("{name}, {} units", l.quantity), unit)
+                }
+            };
+            lines.push(InvoiceLine {
+                customer_id: Some(customer_id.clone()),
+                kind: match l.kind {
+                    ChargeKind::Base => LineKind::Base,
+                    ChargeKind::Seats => LineKind::Seats,
+                    ChargeKind::Usage => LineKind::Usage,
+                },
+                description,
+                quantity: l.quantity,
+                unit_amount,
+                amount: l.amount,
+                plan: Some(l.plan),
+                metric: l.metric,
+                from: Some(l.from),
+                to: Some(l.to),
+            });
+        }
+    }
+    // Nothing to bill (a month in trial with no usage): no invoice, no empty line.
+    if lines.iter().all(|l| l.amount == 0) {
+        return Ok(None);
+    }
+    let currency = subs[last].currency.clone();
+    Ok(Some(Bill {
+        customer,
+        currency,
+        lines,
+    }))
+}
+
+/// The billing contact of a reseller's customer: its primary contact, else its admin.
+fn customer_payer(c: &Customer) -> Payer {
+    let contact = c.primary_contact.as_ref();
+    Payer {
+        kind: PayerKind::Customer,
+        id: c.id.to_string(),
+        name: c.company.name.clone(),
+        email: contact
+            .and_then(|p| p.email.clone())
+            .or_else(|| Some(c.admin.email.clone())),
+        address: c.company.address.clone(),
+        tax_id: None,
+    }
+}
+
+fn tenant_payer(t: &Tenant) -> Payer {
+    let b = t.billing.as_ref();
+    Payer {
+        kind: PayerKind::Tenant,
+        id: t.id.to_string(),
+        name: b
+            .and_then(|b| b.company_name.clone())
+            .unwrap_or_else(|| t.name.clone()),
+        email: b
+            .and_then(|b| b.email.clone())
+            .or_else(|| t.contact.as_ref().and_then(|c| c.email.clone())),
+        address: b.and_then(|b| b.address.clone()),
+        tax_id: b.and_then(|b| b.tax_id.clone()),
+    }
+}
+
+fn new_invoice(
+    t: &Tenant,
+    period: Period,
+    currency: &str,
+    customer: Option<&Customer>,
+    now: DateTime<Utc>,
+) -> Invoice {
+    let reseller = t.kind == TenantKind::Reseller;
+    let (issuer, payer, tax) = if reseller {
+        let c = customer.expect("a reseller's invoices are per customer");
+        (
+            Issuer::Tenant {
+                tenant_id: t.id.clone(),
+            },
+            customer_payer(c),
+            0,
+        )
+    } else {
+        (
+            Issuer::Platform,
+            tenant_payer(t),
+            t.billing.as_ref().and_then(|b| b.tax_rate_bps).unwrap_or(0),
+        )
+    };
+    let customer_id = customer.map(|c| c.id.clone());
+    let customer_name = customer.map(|c| c.company.name.clone());
+    Invoice {
+        id: InvoiceId::of(&t.id, period, currency, customer_id.as_ref()),
+        tenant_id: t.id.clone(),
+        status: InvoiceStatus::Draft,
+        period: period.to_string(),
+        currency: currency.to_owned(),
+        issuer,
+        payer,
+        customer_id,
+        customer_name,
+        lines: Vec::new(),
+        customers: 0,
+        customers_subtotal: 0,
+        tax_rate_bps: tax,
+        number: None,
+        review_ends_at: now + Duration::days(i64::from(REVIEW_DAYS)),
+        finalized_at: None,
+        due_at: None,
+        payments: Vec::new(),
+        dunning: Vec::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The item of an invoice (indexed for its customer when the customer pays it).
+pub(crate) fn invoice_item(inv: &Invoice, version: u64) -> Result<Item, Error> {
+    let mut item = Item::new(keys::invoice(&inv.tenant_id, &inv.id), to_data(inv)?);
+    item.version = version;
+    if let (PayerKind::Customer, Some(c)) = (inv.payer.kind, &inv.customer_id) {
+        item = item.with_gsi1(keys::customer_invoice_index(&inv.tenant_id, c, &inv.id));
+    }
+    Ok(item)
+}
+
+/// The writes that add a new draft: the invoice, claimed only if absent, and the end of
+/// its review window as due work.
+fn claim(inv: &Invoice) -> Result<[WriteOp; 3], Error> {
+    let mut owner = serde_json::Map::new();
+    owner.insert("tenant_id".into(), inv.tenant_id.as_str().into());
+    Ok([
+        WriteOp::create(invoice_item(inv, 1)?),
+        WriteOp::put(Item::new(keys::invoice_owner(&inv.id), owner)),
+        due::schedule(
+            Kind::Review,
+            &inv.tenant_id,
+            inv.id.as_str(),
+            inv.review_ends_at,
+        ),
+    ])
+}
+
+/// One step of a tenant's run: claims the month if unclaimed, then bills the next
+/// customers after the stored cursor in one transaction.
+pub async fn step(
+    deps: &Deps,
+    cache: &mut Cache,
+    tenant_id: &TenantId,
+    period: Period,
+) -> Result<Step, Error> {
+    let now = deps.clock.now();
+    let (tenant, _) = super::directory::load(deps, tenant_id).await?;
+    let (state, version) = match state(deps, tenant_id, period).await? {
+        Some(s) => s,
+        None => {
+            let fresh = RunState {
+                period: period.to_string(),
+                started_at: Some(now),
+                ..RunState::default()
+            };
+            let claim = vec![
+                WriteOp::create(Item::new(state_key(tenant_id, period), to_data(&fresh)?)),
+                WriteOp::put(Item::marker(keys::period_closed(
+                    tenant_id,
+                    &period.to_string(),
+                ))),
+            ];
+            match deps.store.transact(claim).await {
+                Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(Step::More);
+        }
+    };
+    if state.done {
+        return Ok(Step::Done);
+    }
+    let pk = keys::subscribers_partition(tenant_id);
+    let after = state.cursor.as_ref().map(|sk| Position {
+        pk: pk.clone(),
+        sk: sk.clone(),
+        gsi1pk: None,
+        gsi1sk: None,
+    });
+    let page = deps
+        .store
+        .query(Query::partition(pk, SortRange::All, STEP).after(after))
+        .await?;
+    let mut ops: Vec<WriteOp> = Vec::new();
+    let mut next = state.clone();
+    let mut consolidated: BTreeMap<String, (Invoice, Option<u64>)> = BTreeMap::new();
+    let mode_consolidated =
+        tenant.kind == TenantKind::Partner && tenant.invoice_mode == InvoiceMode::Consolidated;
+    let mut stopped_early = false;
+    for entry in &page.items {
+        // Room for this customer's writes (three at most), a consolidated invoice of a
+        // currency not seen yet with its owner and due entry, those already in, and the
+        // run state.
+        if ops.len() + 3 + (consolidated.len() + 1) * 3 + 1 > MAX_OPS {
+            stopped_early = true;
+            break;
+        }
+        let customer_id = CustomerId::from_record(entry.sk.clone());
+        if let Some(bill) = bill_customer(deps, cache, tenant_id, &customer_id, period).await? {
+            if mode_consolidated {
+                if !consolidated.contains_key(&bill.currency) {
+                    let id = InvoiceId::of(tenant_id, period, &bill.currency, None);
+                    let pair = match deps.store.get(&keys::invoice(tenant_id, &id)).await? {
+                        Some(item) => (from_item::<Invoice>(&item)?, Some(item.version)),
+                        None => (
+                            new_invoice(&tenant, period, &bill.currency, None, now),
+                            None,
+                        ),
+                    };
+                    consolidated.insert(bill.currency.clone(), pair);
+                }
+                let (inv, _) = consolidated
+                    .get_mut(&bill.currency)
+                    .expect("inserted above");
+                let group = CustomerLines::new(
+                    customer_id.clone(),
+                    bill.customer.company.name.clone(),
+                    bill.lines,
+                );
+                inv.customers += 1;
+                inv.customers_subtotal += group.subtotal;
+                inv.updated_at = now;
+                ops.push(WriteOp::create(Item::new(
+                    keys::invoice_lines(tenant_id, &inv.id, &customer_id),
+                    to_data(&group)?,
+                )));
+            } else {
+                let mut inv =
+                    new_invoice(&tenant, period, &bill.currency, Some(&bill.customer), now);
+                inv.lines = bill.lines;
+                ops.extend(claim(&inv)?);
+            }
+            next.billed += 1;
+        }
+        next.customers += 1;
+        next.cursor = Some(entry.sk.clone());
+    }
+    for (inv, was) in consolidated.values() {
+        match was {
+            Some(v) => ops.push(WriteOp::Put {
+                item: invoice_item(inv, v + 1)?,
+                condition: Condition::VersionIs(*v),
+            }),
+            None => ops.extend(claim(inv)?),
+        }
+    }
+    if page.next.is_none() && !stopped_early {
+        next.done = true;
+        next.finished_at = Some(now);
+    }
+    let mut item = Item::new(state_key(tenant_id, period), to_data(&next)?);
+    item.version = version + 1;
+    ops.push(WriteOp::Put {
+        item,
+        condition: Condition::VersionIs(version),
+    });
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(if next.done { Step::Done } else { Step::More }),
+        // Another worker moved the run on meanwhile: go on from where it stands.
+        Err(StoreError::TransactionCanceled { .. }) => Ok(Step::More),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs one tenant's month to its end, step after step.
+pub async fn run_tenant(deps: &Deps, tenant_id: &TenantId, period: Period) -> Result<(), Error> {
+    let mut cache = Cache::default();
+    // A step that loses a race makes no progress; that many in a row means something
+    // else is wrong.
+    let mut stalled = 0;
+    loop {
+        let before = state(deps, tenant_id, period).await?.map(|(_, v)| v);
+        match step(deps, &mut cache, tenant_id, period).await? {
+            Step::Done => return Ok(()),
+            Step::More => {
+                let after = state(deps, tenant_id, period).await?.map(|(_, v)| v);
+                if after == before {
+                    stalled += 1;
+                    if stalled > 20 {
+                        return Err(Error::Unexpected(anyhow::anyhow!(
+                            "the invoice run of {tenant_id} for {period} makes no progress"
+                        )));
+                    }
+                } else {
+                    stalled = 0;
+                }
+            }
+        }
+    }
+}
+
+/// What a whole run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunReport {
+    pub period: String,
+    pub tenants: u64,
+    pub failed: Vec<String>,
+}
+
+/// The month for every tenant, `workers` tenants at a time (the local worker pool; in
+/// AWS the planner sends one message per tenant instead). A tenant that fails is
+/// reported and left to the next run; the others are billed.
+pub async fn run_all(deps: &Deps, period: Period, workers: usize) -> Result<RunReport, Error> {
+    use futures::StreamExt;
+    let mut dir = super::directory::Directory::default();
+    let mut tenants = Vec::new();
+    while let Some(t) = dir.next(deps).await? {
+        tenants.push(t);
+    }
+    let results: Vec<(TenantId, Result<(), Error>)> = futures::stream::iter(tenants)
+        .map(|t| async move {
+            let r = run_tenant(deps, &t, period).await;
+            (t, r)
+        })
+        .buffer_unordered(workers.max(1))
+        .collect()
+        .await;
+    let mut report = RunReport {
+        period: period.to_string(),
+        ..RunReport::default()
+    };
+    for (t, r) in results {
+        report.tenants += 1;
+        if let Err(e) = r {
+            tracing::error!(tenant = %t, error = %e, "the invoice run failed for a tenant");
+            report.failed.push(t.to_string());
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,698 @@
+//! Invoices after the run: review, finalisation with a gap-free number, adjustments,
+//! payments, voiding, listings, and resellers' commission statements.
+//!
+//! Finalising takes the issuer's next number from its counter item in the same
+//! transaction that makes the invoice final: a number is used only by a final invoice,
+//! and no number is skipped (a lost race retries with the counter read again).
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::due::{self, Kind, Sweep};
+use super::invoice_run::{self, invoice_item};
+use super::page::{self, Page};
+use super::{from_item, to_data};
+use crate::Deps;
+use crate::access::{CustomerScope, TenantScope};
+use crate::error::{Error, ProblemKind};
+use crate::model::billing::{MAX_AMOUNT, Period, ratio_half_even};
+use crate::model::fields;
+use crate::model::ids::{CustomerId, InvoiceId, TenantId};
+use crate::model::input::Checks;
+use crate::model::invoice::{
+    CustomerLines, DUE_DAYS, Invoice, InvoiceLine, InvoiceStatus, InvoiceView, Issuer, LineKind,
+    PayerKind, Payment, number,
+};
+use crate::model::tenant::{Tenant, TenantKind};
+use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::store::keys;
+
+/// Rounds of retry when concurrent finalisations of one issuer race for its counter.
+const MAX_ROUNDS: usize = 200;
+
+/// Who reads or acts on invoices.
+#[derive(Clone, Copy, Debug)]
+pub enum Reach<'a> {
+    /// The platform operator: every tenant's invoices.
+    Operator,
+    /// A tenant's staff: its own.
+    Tenant(&'a TenantScope),
+    /// A customer's admin: the final invoices addressed to its own company.
+    Customer(&'a CustomerScope),
+}
+
+async fn owner_of(deps: &Deps, id: &InvoiceId) -> Result<TenantId, Error> {
+    let item = deps
+        .store
+        .get(&keys::invoice_owner(id))
+        .await?
+        .ok_or(Error::NotFound("invoice"))?;
+    item.data
+        .get("tenant_id")
+        .and_then(serde_json::Value::as_str)
+        .map(TenantId::from_record)
+        .ok_or(Error::NotFound("invoice"))
+}
+
+/// The invoice and its item, if `reach` may see it; otherwise 404.
+async fn locate(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<(Invoice, Item), Error> {
+    let tenant_id = match reach {
+        Reach::Tenant(t) => t.tenant_id().clone(),
+        Reach::Customer(c) => c.tenant_id().clone(),
+        Reach::Operator => owner_of(deps, id).await?,
+    };
+    let item = deps
+        .store
+        .get(&keys::invoice(&tenant_id, id))
+        .await?
+        .ok_or(Error::NotFound("invoice"))?;
+    let inv: Invoice = from_item(&item)?;
+    if let Reach::Customer(c) = reach {
+        let own = inv.payer.kind == PayerKind::Customer
+            && inv.customer_id.as_ref() == Some(c.customer_id())
+            && inv.status.is_final();
+        if !own {
+            return Err(Error::NotFound("invoice"));
+        }
+    }
+    Ok((inv, item))
+}
+
+/// A consolidated invoice's customer groups, in customer order.
+async fn groups_of(deps: &Deps, inv: &Invoice) -> Result<Vec<CustomerLines>, Error> {
+    if inv.customers == 0 {
+        return Ok(Vec::new());
+    }
+    page::all_under(
+        deps,
+        keys::invoice_lines_partition(&inv.tenant_id, &inv.id),
+        "",
+        usize::MAX,
+    )
+    .await?
+    .iter()
+    .map(from_item)
+    .collect()
+}
+
+/// The invoice with every line.
+pub async fn full(deps: &Deps, inv: &Invoice, version: u64) -> Result<InvoiceView, Error> {
+    let groups = groups_of(deps, inv).await?;
+    Ok(inv.view(groups, deps.clock.now(), version))
+}
+
+pub async fn get(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<InvoiceView, Error> {
+    let (inv, item) = locate(deps, reach, id).await?;
+    full(deps, &inv, item.version).await
+}
+
+/// The invoice and its lines, for its document.
+pub async fn for_document(
+    deps: &Deps,
+    reach: Reach<'_>,
+    id: &InvoiceId,
+) -> Result<(InvoiceView, Tenant), Error> {
+    let (inv, item) = locate(deps, reach, id).await?;
+    let view = full(deps, &inv, item.version).await?;
+    let (tenant, _) = super::directory::load(deps, &inv.tenant_id).await?;
+    Ok((view, tenant))
+}
+
+/// `GET /v1/invoices` filters.
+#[derive(Clone, Debug, Default)]
+pub struct Filter<'a> {
+    pub status: Option<&'a str>,
+    pub period: Option<&'a str>,
+    pub tenant_id: Option<&'a str>,
+    pub limit: Option<&'a str>,
+    pub cursor: Option<&'a str>,
+}
+
+/// Invoices of a tenant, newest month first within a page's order of ids (month, then
+/// identity); a listing shows a consolidated invoice without its customers' lines (read
+/// one invoice for those).
+pub async fn list(
+    deps: &Deps,
+    reach: Reach<'_>,
+    f: &Filter<'_>,
+) -> Result<Page<InvoiceView>, Error> {
+    let mut c = Checks::new();
+    let status = c.optional("status", f.status, |s| {
+        InvoiceStatus::parse(s)
+            .ok_or_else(|| "must be draft, open, partially_paid, paid or void".to_owned())
+    });
+    let period = c.optional("period", f.period, Period::parse);
+    let tenant_id = match (reach, f.tenant_id) {
+        (Reach::Tenant(t), None) => Some(t.tenant_id().clone()),
+        (Reach::Tenant(_), Some(_)) => {
+            c.fail(
+                "tenant_id",
+                "is for the operator; a tenant lists its own invoices",
+            );
+            None
+        }
+        (Reach::Operator, Some(raw)) => match TenantId::parse(raw) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                c.fail("tenant_id", "must be a tenant id (ten_...)");
+                None
+            }
+        },
+        (Reach::Operator, None) => {
+            c.fail(
+                "tenant_id",
+                "is required for the operator: invoices are listed per tenant",
+            );
+            None
+        }
+        (Reach::Customer(_), _) => None,
+    };
+    c.finish()?;
+    let Some(tenant_id) = tenant_id else {
+        return Err(Error::NotFound("invoice"));
+    };
+    let month = period.map(|p| p.to_string().replace('-', ""));
+    let now = deps.clock.now();
+    let (items, next_cursor) = page::prefix_page(
+        deps,
+        "invoices",
+        keys::invoices_partition(&tenant_id),
+        &keys::invoices_prefix(month.as_deref()),
+        f.limit,
+        f.cursor,
+    )
+    .await?;
+    let mut data = Vec::new();
+    for item in &items {
+        let inv: Invoice = from_item(item)?;
+        if status.is_none_or(|s| s == inv.status) {
+            data.push(inv.view(Vec::new(), now, item.version));
+        }
+    }
+    Ok(Page { data, next_cursor })
+}
+
+/// A customer admin's own company's final invoices (a reseller's customers only: a
+/// partner's customers are never invoiced).
+pub async fn list_own(
+    deps: &Deps,
+    scope: &CustomerScope,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Page<InvoiceView>, Error> {
+    let pk = keys::customer_invoices_partition(scope.tenant_id(), scope.customer_id());
+    let limit = page::limit(limit)?;
+    let start = page::decode(cursor, "own-invoices", &pk, true)?;
+    let q = crate::ports::Query::gsi1(pk, crate::ports::SortRange::All, limit).after(start);
+    let p = deps.store.query(q).await?;
+    let now = deps.clock.now();
+    let mut data = Vec::new();
+    for item in &p.items {
+        let inv: Invoice = from_item(item)?;
+        if inv.status.is_final() {
+            data.push(inv.view(Vec::new(), now, item.version));
+        }
+    }
+    Ok(Page {
+        data,
+        next_cursor: p.next.map(|n| page::encode("own-invoices", &n)),
+    })
+}
+
+fn put_over(inv: &Invoice, was: u64) -> Result<WriteOp, Error> {
+    Ok(WriteOp::Put {
+        item: invoice_item(inv, was + 1)?,
+        condition: Condition::VersionIs(was),
+    })
+}
+
+/// A reseller's commission statement for one month, per currency.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommissionStatement {
+    pub tenant_id: Option<TenantId>,
+    #[schema(example = "2026-11")]
+    pub period: String,
+    pub commission_rate_bps: u32,
+    /// Per currency: the net amount of the finalised invoices and the commission on it.
+    pub totals: Vec<CommissionTotal>,
+    pub lines: Vec<CommissionLine>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommissionTotal {
+    pub currency: String,
+    pub net: i64,
+    pub commission: i64,
+    pub invoices: u32,
+}
+
+/// One finalised invoice of a reseller's customer, and the commission on its net amount
+/// (rounded once, half to even).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommissionLine {
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub invoice_id: InvoiceId,
+    pub number: String,
+    pub currency: String,
+    pub net: i64,
+    pub commission: i64,
+}
+
+/// The writes that add a finalised invoice to its reseller's statement.
+async fn commission_writes(
+    deps: &Deps,
+    tenant: &Tenant,
+    inv: &Invoice,
+    now: DateTime<Utc>,
+) -> Result<Vec<WriteOp>, Error> {
+    let rate = tenant.commission_rate_bps.unwrap_or(0);
+    let net = inv.subtotal();
+    let line = CommissionLine {
+        customer_id: inv
+            .customer_id
+            .clone()
+            .unwrap_or_else(|| CustomerId::from_record("")),
+        customer_name: inv.payer.name.clone(),
+        invoice_id: inv.id.clone(),
+        number: inv.number.clone().unwrap_or_default(),
+        currency: inv.currency.clone(),
+        net,
+        commission: ratio_half_even(net, i64::from(rate), 10_000),
+    };
+    let key = keys::commission_statement(&inv.tenant_id, &inv.period);
+    let found = deps.store.get(&key).await?;
+    let (mut st, cond, version) = match &found {
+        Some(item) => (
+            from_item::<CommissionStatement>(item)?,
+            Condition::VersionIs(item.version),
+            item.version + 1,
+        ),
+        None => (
+            CommissionStatement {
+                tenant_id: Some(inv.tenant_id.clone()),
+                period: inv.period.clone(),
+                commission_rate_bps: rate,
+                ..CommissionStatement::default()
+            },
+            Condition::NotExists,
+            1,
+        ),
+    };
+    match st.totals.iter_mut().find(|t| t.currency == line.currency) {
+        Some(t) => {
+            t.net += line.net;
+            t.commission += line.commission;
+            t.invoices += 1;
+        }
+        None => st.totals.push(CommissionTotal {
+            currency: line.currency.clone(),
+            net: line.net,
+            commission: line.commission,
+            invoices: 1,
+        }),
+    }
+    st.updated_at = Some(now);
+    let mut header = Item::new(key, to_data(&st)?);
+    header.version = version;
+    Ok(vec![
+        WriteOp::Put {
+            item: header,
+            condition: cond,
+        },
+        WriteOp::create(Item::new(
+            keys::commission_line(&inv.tenant_id, &inv.period, &inv.id),
+            to_data(&line)?,
+        )),
+    ])
+}
+
+/// Makes a draft final: its number (the issuer's next, in the same transaction), its due
+/// date, and, for a reseller's customer, its line on the commission statement. A final
+/// invoice is answered as it is.
+pub async fn finalize(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    id: &InvoiceId,
+) -> Result<(Invoice, u64), Error> {
+    for round in 0..MAX_ROUNDS {
+        let item = deps
+            .store
+            .get(&keys::invoice(tenant_id, id))
+            .await?
+            .ok_or(Error::NotFound("invoice"))?;
+        let mut inv: Invoice = from_item(&item)?;
+        if inv.status != InvoiceStatus::Draft {
+            return Ok((inv, item.version));
+        }
+        let period =
+            Period::parse(&inv.period).map_err(|e| Error::Unexpected(anyhow::anyhow!(e)))?;
+        if inv.customer_id.is_none() {
+            let done = invoice_run::state(deps, tenant_id, period)
+                .await?
+                .is_some_and(|(s, _)| s.done);
+            if !done {
+                return Err(Error::conflict(
+                    ProblemKind::RunInProgress,
+                    "the run is still adding customers to this invoice; approve it once the run is done",
+                ));
+            }
+        }
+        let now = deps.clock.now();
+        let year = now.year();
+        let counter_key = match &inv.issuer {
+            Issuer::Platform => keys::platform_sequence("INV", year),
+            Issuer::Tenant { tenant_id } => keys::tenant_sequence(tenant_id, "INV", year),
+        };
+        let counter = deps.store.get(&counter_key).await?;
+        let (last, cond, version) = match &counter {
+            Some(c) => (
+                c.data
+                    .get("last")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0),
+                Condition::VersionIs(c.version),
+                c.version + 1,
+            ),
+            None => (0, Condition::NotExists, 1),
+        };
+        let n = last + 1;
+        inv.number = Some(number("INV", year, n));
+        inv.finalized_at = Some(now);
+        inv.due_at = Some(now + Duration::days(i64::from(DUE_DAYS)));
+        inv.status = if inv.total() <= 0 {
+            InvoiceStatus::Paid
+        } else {
+            InvoiceStatus::Open
+        };
+        inv.updated_at = now;
+        let mut data = serde_json::Map::new();
+        data.insert("last".into(), n.into());
+        let mut counter_item = Item::new(counter_key, data);
+        counter_item.version = version;
+        let mut ops = vec![
+            WriteOp::Put {
+                item: counter_item,
+                condition: cond,
+            },
+            put_over(&inv, item.version)?,
+            due::unschedule(Kind::Review, tenant_id, id.as_str(), inv.review_ends_at),
+        ];
+        if matches!(inv.issuer, Issuer::Tenant { .. }) {
+            let (tenant, _) = super::directory::load(deps, tenant_id).await?;
+            if tenant.kind == TenantKind::Reseller {
+                ops.extend(commission_writes(deps, &tenant, &inv, now).await?);
+            }
+        }
+        match deps.store.transact(ops).await {
+            Ok(()) => return Ok((inv, item.version + 1)),
+            Err(StoreError::TransactionCanceled { .. }) => {
+                // Another finalisation took the number: read the counter again.
+                let pause = 1 + (round as u64 % 7) * 3;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::concurrent_update())
+}
+
+/// `POST /v1/invoices/{id}/approve`: a tenant owner finalises a draft before its review
+/// window ends.
+pub async fn approve(deps: &Deps, t: &TenantScope, id: &InvoiceId) -> Result<InvoiceView, Error> {
+    let (inv, _) = locate(deps, Reach::Tenant(t), id).await?;
+    if inv.status == InvoiceStatus::Void {
+        return Err(Error::conflict(
+            ProblemKind::InvoiceNotDraft,
+            "the invoice is void",
+        ));
+    }
+    let (inv, version) = finalize(deps, t.tenant_id(), id).await?;
+    full(deps, &inv, version).await
+}
+
+/// What the review sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReviewReport {
+    pub finalized: u64,
+    pub failed: u64,
+}
+
+/// Finalises the drafts whose review window has ended. One that fails is logged and
+/// stays due; the others go on.
+pub async fn finalize_due(deps: &Deps, now: DateTime<Utc>) -> Result<ReviewReport, Error> {
+    let mut sweep = Sweep::new(Kind::Review, now);
+    let mut report = ReviewReport::default();
+    while let Some(page) = sweep.next(deps).await? {
+        for due in page {
+            let id = InvoiceId::from_record(due.item_id.clone());
+            match finalize(deps, &due.tenant_id, &id).await {
+                Ok(_) => report.finalized += 1,
+                Err(Error::NotFound(_)) => {
+                    deps.store
+                        .delete(&due.entry, Condition::None)
+                        .await
+                        .map_err(Error::from)?;
+                }
+                Err(e) => {
+                    tracing::warn!(invoice = %id, error = %e, "an invoice could not be finalised; it stays due");
+                    report.failed += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// `POST /v1/invoices/{id}/adjustments`: a one-off charge (positive) or credit
+/// (negative) the operator adds to a draft.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentDraft {
+    #[schema(min_length = 1, max_length = 200, example = "Onboarding workshop")]
+    pub description: Option<String>,
+    /// Minor units; negative for a credit.
+    #[schema(example = 15000)]
+    pub amount: Option<i64>,
+    /// The customer it concerns (defaults to a per-customer invoice's customer).
+    pub customer_id: Option<String>,
+}
+
+pub async fn add_adjustment(
+    deps: &Deps,
+    id: &InvoiceId,
+    draft: &AdjustmentDraft,
+) -> Result<InvoiceView, Error> {
+    let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
+    let mut c = Checks::new();
+    let description = c.required("description", draft.description.as_deref(), |s| {
+        fields::text(s, 200)
+    });
+    let amount = match draft.amount {
+        None => {
+            c.fail("amount", "is required: minor units, negative for a credit");
+            None
+        }
+        Some(0) => {
+            c.fail("amount", "must not be zero");
+            None
+        }
+        Some(a) if a.abs() > MAX_AMOUNT => {
+            c.fail("amount", format!("must be at most {MAX_AMOUNT} either way"));
+            None
+        }
+        Some(a) => Some(a),
+    };
+    let customer = c.optional("customer_id", draft.customer_id.as_deref(), |s| {
+        CustomerId::parse(s).map_err(|_| "must be a customer id (cus_...)".to_owned())
+    });
+    c.finish()?;
+    if inv.status != InvoiceStatus::Draft {
+        return Err(Error::conflict(
+            ProblemKind::InvoiceNotDraft,
+            "only a draft takes adjustments; correct a final invoice with a credit note",
+        ));
+    }
+    let amount = amount.unwrap_or_default();
+    if inv.subtotal() + amount < 0 {
+        return Err(Error::invalid(
+            "amount",
+            format!("would take the subtotal ({}) below zero", inv.subtotal()),
+        ));
+    }
+    inv.lines.push(InvoiceLine {
+        customer_id: customer.or_else(|| inv.customer_id.clone()),
+        kind: LineKind::Adjustment,
+        description: description.unwrap_or_default(),
+        quantity: 1,
+        unit_amount: Some(amount),
+        amount,
+        plan: None,
+        metric: None,
+        from: None,
+        to: None,
+    });
+    inv.updated_at = deps.clock.now();
+    match deps
+        .store
+        .transact(vec![put_over(&inv, item.version)?])
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    full(deps, &inv, item.version + 1).await
+}
+
+/// `POST /v1/invoices/{id}/payments`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDraft {
+    /// Minor units of the invoice's currency.
+    #[schema(minimum = 1, example = 12000)]
+    pub amount: Option<i64>,
+    #[schema(example = "2026-12-10")]
+    pub date: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        example = "SEPA 2026-12-10 ref 88412"
+    )]
+    pub reference: Option<String>,
+}
+
+pub async fn record_payment(
+    deps: &Deps,
+    id: &InvoiceId,
+    draft: &PaymentDraft,
+) -> Result<InvoiceView, Error> {
+    let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
+    let now = deps.clock.now();
+    let mut c = Checks::new();
+    let amount = match draft.amount {
+        None => {
+            c.fail("amount", "is required: minor units");
+            None
+        }
+        Some(a) if a <= 0 || a > MAX_AMOUNT => {
+            c.fail("amount", format!("must be from 1 to {MAX_AMOUNT}"));
+            None
+        }
+        Some(a) => Some(a),
+    };
+    let date = c.required("date", draft.date.as_deref(), |s| {
+        let d: NaiveDate = s.parse().map_err(|_| "must be a day as YYYY-MM-DD")?;
+        if d > now.date_naive() {
+            return Err("must not be in the future".to_owned());
+        }
+        Ok(d)
+    });
+    let reference = c.required("reference", draft.reference.as_deref(), |s| {
+        fields::text(s, 200)
+    });
+    c.finish()?;
+    if !matches!(
+        inv.status,
+        InvoiceStatus::Open | InvoiceStatus::PartiallyPaid
+    ) {
+        return Err(Error::conflict(
+            ProblemKind::InvoiceNotOpen,
+            "only a final, unpaid invoice takes payments",
+        ));
+    }
+    let amount = amount.unwrap_or_default();
+    let due = inv.total() - inv.amount_paid();
+    if amount > due {
+        return Err(Error::invalid(
+            "amount",
+            format!("must be at most the amount due ({due})"),
+        ));
+    }
+    inv.payments.push(Payment {
+        amount,
+        date: date.unwrap_or_default(),
+        reference: reference.unwrap_or_default(),
+        recorded_at: now,
+    });
+    inv.status = if inv.amount_paid() >= inv.total() {
+        InvoiceStatus::Paid
+    } else {
+        InvoiceStatus::PartiallyPaid
+    };
+    inv.updated_at = now;
+    match deps
+        .store
+        .transact(vec![put_over(&inv, item.version)?])
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    full(deps, &inv, item.version + 1).await
+}
+
+/// `POST /v1/invoices/{id}/void`: cancels a draft (the operator). A final invoice is
+/// corrected with a credit note instead.
+pub async fn void(deps: &Deps, id: &InvoiceId) -> Result<InvoiceView, Error> {
+    let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
+    if inv.status == InvoiceStatus::Void {
+        return full(deps, &inv, item.version).await;
+    }
+    if inv.status != InvoiceStatus::Draft {
+        return Err(Error::conflict(
+            ProblemKind::InvoiceNotDraft,
+            "only a draft can be voided; a final invoice is corrected with a credit note",
+        ));
+    }
+    inv.status = InvoiceStatus::Void;
+    inv.updated_at = deps.clock.now();
+    let ops = vec![
+        put_over(&inv, item.version)?,
+        due::unschedule(
+            Kind::Review,
+            &inv.tenant_id,
+            id.as_str(),
+            inv.review_ends_at,
+        ),
+    ];
+    match deps.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
+        Err(e) => return Err(e.into()),
+    }
+    full(deps, &inv, item.version + 1).await
+}
+
+/// `GET /v1/commission-statements?period=`: a reseller's statements, with their lines.
+pub async fn commission_statements(
+    deps: &Deps,
+    t: &TenantScope,
+    period: Option<&str>,
+) -> Result<Vec<CommissionStatement>, Error> {
+    let mut c = Checks::new();
+    let period = c.optional("period", period, Period::parse);
+    c.finish()?;
+    let tenant_id = t.tenant_id();
+    let prefix = format!("S#{}", period.map(|p| p.to_string()).unwrap_or_default());
+    let headers = page::all_under(deps, keys::invoices_partition(tenant_id), &prefix, 1000).await?;
+    let mut out = Vec::new();
+    for h in &headers {
+        let mut st: CommissionStatement = from_item(h)?;
+        st.lines = page::all_under(
+            deps,
+            keys::commission_lines_partition(tenant_id, &st.period),
+            "",
+            usize::MAX,
+        )
+        .await?
+        .iter()
+        .map(from_item)
+        .collect::<Result<Vec<_>, _>>()?;
+        out.push(st);
+    }
+    out.reverse();
+    Ok(out)
+}
