@@ -15,6 +15,7 @@ use tenantry::model::billing::{Metric, MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::{Branding, BrandingDraft};
 use tenantry::model::customer::{CustomerDraft, CustomerUserView, CustomerView};
 use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, TenantId, UserId};
+use tenantry::model::invoice::InvoiceView;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::subscription::SubscriptionView;
 use tenantry::model::tenant::TenantDraft;
@@ -24,6 +25,7 @@ use tenantry::service::email_change::{Confirmation, EmailChanged};
 use tenantry::service::features::{
     CustomerEntitlements, CustomerFeatures, FeatureChange, TenantFeatures,
 };
+use tenantry::service::invoices::{AdjustmentDraft, PaymentDraft, Statements};
 use tenantry::service::links::LinkSent;
 use tenantry::service::mail::EmailView;
 use tenantry::service::me::Me;
@@ -153,6 +155,35 @@ const PERIOD_QUERY: &[(&str, bool, &str)] = &[(
     false,
     "The month, `YYYY-MM` (UTC); this month when left out.",
 )];
+
+const INVOICES_QUERY: &[(&str, bool, &str)] = &[
+    (
+        "status",
+        false,
+        "`draft`, `open`, `partially_paid`, `paid` or `void`.",
+    ),
+    ("period", false, "The month billed, `YYYY-MM`."),
+    (
+        "tenant_id",
+        false,
+        "The tenant whose invoices to list: required for the operator, refused for a tenant.",
+    ),
+    PAGING[0],
+    PAGING[1],
+];
+
+const STATEMENTS_QUERY: &[(&str, bool, &str)] = &[
+    (
+        "period",
+        false,
+        "The month, `YYYY-MM`; every month when left out.",
+    ),
+    (
+        "tenant_id",
+        false,
+        "The reseller whose statements to read: required for the operator, refused for a tenant.",
+    ),
+];
 
 const CUSTOMERS_QUERY: &[(&str, bool, &str)] = &[
     ("q", false, "Words the company name starts with."),
@@ -624,6 +655,58 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
                 Json(schema::<tenantry::service::tenants::DefaultPlan>(all)),
             ),
         ),
+        "INVOICES_LIST" => Operation {
+            query: INVOICES_QUERY,
+            ..op(
+                "List invoices (a tenant: its own; the operator: one tenant's); a consolidated invoice without its customers' lines",
+                None,
+                (200, Json(page::<InvoiceView>(all))),
+            )
+        },
+        "INVOICES_GET" => op(
+            "Read an invoice with every line, grouped by customer",
+            None,
+            (200, Json(schema::<InvoiceView>(all))),
+        ),
+        "INVOICES_APPROVE" => op(
+            "Approve a draft before its review window ends: it becomes final and numbered",
+            None,
+            (200, Json(schema::<InvoiceView>(all))),
+        ),
+        "INVOICES_ADJUST" => op(
+            "Add a one-off charge or credit to a draft",
+            Some(create::<AdjustmentDraft>(all, &["amount", "description"])),
+            (200, Json(schema::<InvoiceView>(all))),
+        ),
+        "INVOICES_PAY" => op(
+            "Record a payment against a final invoice",
+            Some(create::<PaymentDraft>(
+                all,
+                &["amount", "date", "reference"],
+            )),
+            (200, Json(schema::<InvoiceView>(all))),
+        ),
+        "INVOICES_VOID" => op(
+            "Void a draft",
+            None,
+            (200, Json(schema::<InvoiceView>(all))),
+        ),
+        "ME_INVOICES" => Operation {
+            query: PAGING,
+            ..op(
+                "My company's final invoices (a reseller's customer's admin)",
+                None,
+                (200, Json(page::<InvoiceView>(all))),
+            )
+        },
+        "COMMISSION_STATEMENTS" => Operation {
+            query: STATEMENTS_QUERY,
+            ..op(
+                "A reseller's commission statements, one per month, a line per finalised invoice",
+                None,
+                (200, Json(schema::<Statements>(all))),
+            )
+        },
         _ => return None,
     })
 }
@@ -632,8 +715,12 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
 fn credentials(permission: Permission) -> &'static [&'static str] {
     match permission {
         Permission::Public => &[],
-        Permission::ManageTenants | Permission::ManageCatalog => &["operatorKey"],
-        Permission::ReadCatalog => &["operatorKey", "tenantKey", "staffToken"],
+        Permission::ManageTenants | Permission::ManageCatalog | Permission::OperateBilling => {
+            &["operatorKey"]
+        }
+        Permission::ReadCatalog | Permission::ReadInvoices => {
+            &["operatorKey", "tenantKey", "staffToken"]
+        }
         Permission::OwnCompany | Permission::OwnCompanyAdmin => &["customerToken"],
         Permission::Me => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
         p if p.is_customer_users() => &["tenantKey", "staffToken", "customerToken"],

@@ -165,6 +165,14 @@ routes! {
     DEFAULT_PLAN_GET: GET "/v1/default-plan" => default_plan_get, "default-plan-get", ReadTenant, STORE;
     DEFAULT_PLAN_PUT: PUT "/v1/default-plan" => default_plan_put, "default-plan-put", ManageSubscriptions, STORE;
     PRICE_OVERRIDES_DELETE: DELETE "/v1/tenants/{tenant_id}/price-overrides/{code}" => price_overrides_delete, "price-overrides-delete", ManageCatalog, STORE;
+    INVOICES_LIST: GET "/v1/invoices" => invoices_list, "invoices-list", ReadInvoices, STORE;
+    INVOICES_GET: GET "/v1/invoices/{invoice_id}" => invoices_get, "invoices-get", ReadInvoices, STORE;
+    INVOICES_APPROVE: POST "/v1/invoices/{invoice_id}/approve" => invoices_approve, "invoices-approve", ManageInvoices, STORE;
+    INVOICES_ADJUST: POST "/v1/invoices/{invoice_id}/adjustments" => invoices_adjust, "invoices-adjust", OperateBilling, STORE;
+    INVOICES_PAY: POST "/v1/invoices/{invoice_id}/payments" => invoices_pay, "invoices-pay", OperateBilling, STORE;
+    INVOICES_VOID: POST "/v1/invoices/{invoice_id}/void" => invoices_void, "invoices-void", OperateBilling, STORE;
+    ME_INVOICES: GET "/v1/me/invoices" => me_invoices, "me-invoices", OwnCompanyAdmin, STORE;
+    COMMISSION_STATEMENTS: GET "/v1/commission-statements" => commission_statements, "commission-statements", ReadInvoices, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

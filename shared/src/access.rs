@@ -69,6 +69,11 @@ pub enum Permission {
     ManageCatalog,
     /// The catalog, read: the operator, and any staff of a tenant (with its own prices).
     ReadCatalog,
+    /// Invoices and commission statements, read: the operator (naming the tenant), and a
+    /// tenant's owners (their own).
+    ReadInvoices,
+    /// Platform: invoices' adjustments, payments, voids and credit notes.
+    OperateBilling,
     /// Report customers' usage: a tenant's systems (owner and member keys).
     ReportUsage,
     /// A customer's own company, for any of its users: its entitlements.
@@ -122,7 +127,10 @@ impl Permission {
     }
 
     pub fn is_platform(self) -> bool {
-        matches!(self, Permission::ManageTenants | Permission::ManageCatalog)
+        matches!(
+            self,
+            Permission::ManageTenants | Permission::ManageCatalog | Permission::OperateBilling
+        )
     }
 
     /// Routes of a customer's own company (`/v1/me/...`), for its users only.
@@ -217,7 +225,8 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
         Principal::Operator { .. }
             if permission.is_platform()
                 || permission == Permission::Me
-                || permission == Permission::ReadCatalog =>
+                || permission == Permission::ReadCatalog
+                || permission == Permission::ReadInvoices =>
         {
             Ok(Scope::Platform(PlatformScope(())))
         }

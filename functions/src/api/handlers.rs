@@ -9,7 +9,7 @@ use tenantry::Error;
 use tenantry::model::billing::{MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
-use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, UserId};
+use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, InvoiceId, MemberId, TenantId, UserId};
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
@@ -18,8 +18,8 @@ use tenantry::service::features::{self, FeatureChange};
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
-    api_keys, catalog, customers, email_change, mail, me, members, operator_keys, registration,
-    sign_in, staff, subscriptions, tenants, usage, users,
+    api_keys, catalog, customers, email_change, invoices, mail, me, members, operator_keys,
+    registration, sign_in, staff, subscriptions, tenants, usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -536,4 +536,82 @@ pub async fn default_plan_get(cx: Ctx<'_>) -> Result {
 pub async fn default_plan_put(cx: Ctx<'_>) -> Result {
     let wanted = parse_json::<tenants::DefaultPlan>(cx.body)?;
     Reply::ok(&tenants::set_default_plan(cx.deps, cx.tenant()?, &wanted).await?)
+}
+
+/// Who reads invoices: the operator, a tenant's staff, or a customer's admin.
+fn invoice_reach<'a>(cx: &'a Ctx<'_>) -> std::result::Result<invoices::Reach<'a>, Error> {
+    use tenantry::access::Scope;
+    Ok(match &cx.scope {
+        Scope::Platform(_) => invoices::Reach::Operator,
+        Scope::Tenant(t) => invoices::Reach::Tenant(t),
+        Scope::Customer(c) => invoices::Reach::Customer(c),
+        Scope::Public => return Err(Error::NotFound("invoice")),
+    })
+}
+
+fn invoice_id(cx: &Ctx<'_>) -> std::result::Result<InvoiceId, Error> {
+    InvoiceId::parse(cx.param("invoice_id"))
+}
+
+pub async fn invoices_list(cx: Ctx<'_>) -> Result {
+    let filter = invoices::Filter {
+        status: cx.query("status"),
+        period: cx.query("period"),
+        tenant_id: cx.query("tenant_id"),
+        limit: cx.query("limit"),
+        cursor: cx.query("cursor"),
+    };
+    Reply::ok(&invoices::list(cx.deps, invoice_reach(&cx)?, &filter).await?)
+}
+
+pub async fn invoices_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&invoices::get(cx.deps, invoice_reach(&cx)?, &invoice_id(&cx)?).await?)
+}
+
+pub async fn invoices_approve(cx: Ctx<'_>) -> Result {
+    Reply::ok(&invoices::approve(cx.deps, cx.tenant()?, &invoice_id(&cx)?).await?)
+}
+
+pub async fn invoices_adjust(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<invoices::AdjustmentDraft>(cx.body)?;
+    Reply::ok(&invoices::add_adjustment(cx.deps, &invoice_id(&cx)?, &draft).await?)
+}
+
+pub async fn invoices_pay(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<invoices::PaymentDraft>(cx.body)?;
+    Reply::ok(&invoices::record_payment(cx.deps, &invoice_id(&cx)?, &draft).await?)
+}
+
+pub async fn invoices_void(cx: Ctx<'_>) -> Result {
+    Reply::ok(&invoices::void(cx.deps, &invoice_id(&cx)?).await?)
+}
+
+pub async fn me_invoices(cx: Ctx<'_>) -> Result {
+    let own = cx.own_company_in_area("billing").await?;
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&invoices::list_own(cx.deps, &own, limit, cursor).await?)
+}
+
+pub async fn commission_statements(cx: Ctx<'_>) -> Result {
+    let scope = match cx.tenant() {
+        Ok(t) => t.clone(),
+        Err(_) => {
+            let raw = cx.query("tenant_id").ok_or_else(|| {
+                Error::invalid(
+                    "tenant_id",
+                    "is required for the operator: statements are listed per tenant",
+                )
+            })?;
+            let id = TenantId::parse(raw)
+                .map_err(|_| Error::invalid("tenant_id", "must be a tenant id (ten_...)"))?;
+            tenantry::access::operator_on(&cx.scope, id)?
+        }
+    };
+    if cx.tenant().is_ok() && cx.query("tenant_id").is_some() {
+        return Err(Error::invalid(
+            "tenant_id",
+            "is for the operator; a tenant reads its own statements",
+        ));
+    }
+    Reply::ok(&invoices::commission_statements(cx.deps, &scope, cx.query("period")).await?)
 }

@@ -11,9 +11,10 @@ use functions::api::App;
 use tenantry::Deps;
 use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, FileMailer, LocalIssuer};
 use tenantry::model::api_key;
+use tenantry::model::billing::Period;
 use tenantry::service::mail::{self, MailSettings};
 use tenantry::service::tokens::Verifier;
-use tenantry::service::{auth, purge};
+use tenantry::service::{auth, invoice_run, jobs, purge};
 
 #[derive(Parser)]
 #[command(name = "tenantry", about = "Tenantry control plane, on your laptop")]
@@ -43,6 +44,15 @@ enum Command {
     },
     /// Purge customers deleted more than 30 days ago, once.
     Purge,
+    /// Bill a month for every tenant (draft invoices), once; a rerun changes nothing.
+    InvoiceRun {
+        /// The month, `YYYY-MM`.
+        #[arg(long)]
+        period: String,
+    },
+    /// Run every scheduled job that is due now, once: the invoice run of the month that
+    /// closed, invoices whose review window ended, purges.
+    Jobs,
     /// Deliver the emails that are due into <data>/outbox/, once.
     Mail,
     /// Once, after upgrading a data folder made before the due-work index: give emails
@@ -52,6 +62,9 @@ enum Command {
     /// `docs/openapi.json` holds.
     Openapi,
 }
+
+/// How often `serve` runs the scheduled jobs that are due.
+const JOBS_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How often `serve` looks for due emails.
 const MAIL_POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -159,6 +172,16 @@ async fn run() -> anyhow::Result<()> {
                     tokio::time::sleep(MAIL_POLL).await;
                 }
             });
+            // Scheduled jobs' local home: the invoice run, review windows, purges.
+            let jobs_deps = deps.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = jobs::run_due(&jobs_deps, jobs_deps.clock.now()).await {
+                        tracing::error!(error = format!("{e:#}"), "scheduled jobs failed");
+                    }
+                    tokio::time::sleep(JOBS_POLL).await;
+                }
+            });
             if demo {
                 let seeded = functions::demo::seed(&deps)
                     .await
@@ -179,6 +202,25 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Purge => {
             let report = purge::run(&deps, deps.clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::InvoiceRun { period } => {
+            let period = Period::parse(&period).map_err(|e| anyhow::anyhow!("--period {e}"))?;
+            let report = invoice_run::run_all(&deps, period, jobs::WORKERS)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string(&report)?);
+            if !report.failed.is_empty() {
+                anyhow::bail!(
+                    "the run failed for {} tenant(s); run it again",
+                    report.failed.len()
+                );
+            }
+        }
+        Command::Jobs => {
+            let report = jobs::run_due(&deps, deps.clock.now())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string(&report)?);

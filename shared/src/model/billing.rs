@@ -674,6 +674,20 @@ impl Period {
         }
     }
 
+    pub fn previous(self) -> Self {
+        if self.month == 1 {
+            Self {
+                year: self.year - 1,
+                month: 12,
+            }
+        } else {
+            Self {
+                year: self.year,
+                month: self.month - 1,
+            }
+        }
+    }
+
     /// The first day after the period.
     pub fn end(self) -> NaiveDate {
         self.next().first_day()

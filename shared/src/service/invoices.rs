@@ -484,7 +484,6 @@ pub async fn add_adjustment(
     id: &InvoiceId,
     draft: &AdjustmentDraft,
 ) -> Result<InvoiceView, Error> {
-    let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
     let mut c = Checks::new();
     let description = c.required("description", draft.description.as_deref(), |s| {
         fields::text(s, 200)
@@ -508,6 +507,7 @@ pub async fn add_adjustment(
         CustomerId::parse(s).map_err(|_| "must be a customer id (cus_...)".to_owned())
     });
     c.finish()?;
+    let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
     if inv.status != InvoiceStatus::Draft {
         return Err(Error::conflict(
             ProblemKind::InvoiceNotDraft,
@@ -568,7 +568,6 @@ pub async fn record_payment(
     id: &InvoiceId,
     draft: &PaymentDraft,
 ) -> Result<InvoiceView, Error> {
-    let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
     let now = deps.clock.now();
     let mut c = Checks::new();
     let amount = match draft.amount {
@@ -593,6 +592,7 @@ pub async fn record_payment(
         fields::text(s, 200)
     });
     c.finish()?;
+    let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
     if !matches!(
         inv.status,
         InvoiceStatus::Open | InvoiceStatus::PartiallyPaid
@@ -666,12 +666,18 @@ pub async fn void(deps: &Deps, id: &InvoiceId) -> Result<InvoiceView, Error> {
     full(deps, &inv, item.version + 1).await
 }
 
+/// A reseller's commission statements, newest month first.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Statements {
+    pub data: Vec<CommissionStatement>,
+}
+
 /// `GET /v1/commission-statements?period=`: a reseller's statements, with their lines.
 pub async fn commission_statements(
     deps: &Deps,
     t: &TenantScope,
     period: Option<&str>,
-) -> Result<Vec<CommissionStatement>, Error> {
+) -> Result<Statements, Error> {
     let mut c = Checks::new();
     let period = c.optional("period", period, Period::parse);
     c.finish()?;
@@ -694,5 +700,5 @@ pub async fn commission_statements(
         out.push(st);
     }
     out.reverse();
-    Ok(out)
+    Ok(Statements { data: out })
 }

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod invoice_run;
 pub mod invoices;
+pub mod jobs;
 pub mod links;
 pub mod mail;
 pub mod me;

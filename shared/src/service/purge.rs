@@ -36,6 +36,27 @@ pub(crate) async fn scheduled_purge(
     })
 }
 
+/// True when nothing of the customer is left to bill: it never subscribed, or the invoice
+/// run of the month it was deleted in is done for its tenant. A purge waits for that run
+/// (its subscription, seats and usage are what the run reads).
+async fn billed(deps: &Deps, tenant_id: &TenantId, c: &Customer) -> Result<bool, Error> {
+    if deps
+        .store
+        .get(&keys::subscriber(tenant_id, &c.id))
+        .await?
+        .is_none()
+    {
+        return Ok(true);
+    }
+    let Some(deleted) = c.deleted_at else {
+        return Ok(true);
+    };
+    let period = crate::model::billing::Period::of(deleted.date_naive());
+    Ok(super::invoice_run::state(deps, tenant_id, period)
+        .await?
+        .is_some_and(|(s, _)| s.done))
+}
+
 /// What `purge_one` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Purge {
@@ -69,6 +90,9 @@ pub async fn purge_one(
         purge_key(tenant_id, &c),
     ) {
         (true, Some(entry)) if c.purge_after.is_some_and(|p| p > now) => {
+            return Ok(Purge::NotYet { entry });
+        }
+        (true, Some(entry)) if !billed(deps, tenant_id, &c).await? => {
             return Ok(Purge::NotYet { entry });
         }
         (true, Some(_)) => {}
@@ -117,6 +141,7 @@ pub async fn purge_one(
         WriteOp::delete(keys::company_name_marker(tenant_id, &c.company.name_key())),
     ];
     ops.extend(purge_key(tenant_id, &c).map(WriteOp::delete));
+    ops.push(WriteOp::delete(keys::subscriber(tenant_id, customer_id)));
     // Its external_id is free again (held by the deleted customer until now).
     ops.extend(
         c.external_id

@@ -69,6 +69,10 @@ pub fn platform_idempotency(key_hash: &str) -> Key {
 pub fn invoice_owner(invoice_id: &InvoiceId) -> Key {
     key(format!("{PLATFORM}INVOICE#{invoice_id}"), "OWNER")
 }
+/// A month's invoice run, finished for every tenant (the scheduler runs it once).
+pub fn platform_invoice_run(period: &str) -> Key {
+    key(format!("{PLATFORM}RUNS"), period)
+}
 /// The platform's gap-free number sequence (`series` `INV` or `CN`) for one year.
 pub fn platform_sequence(series: &str, year: i32) -> Key {
     key(format!("{PLATFORM}SEQ"), format!("{series}#{year}"))

@@ -1339,11 +1339,18 @@ async fn every_create_requires_what_the_document_says_it_requires() {
         else {
             continue;
         };
+        // A body is checked before the invoice is looked for.
         let concrete = path
             .replace("{tenant_id}", &t.id)
-            .replace("{customer_id}", &customer);
+            .replace("{customer_id}", &customer)
+            .replace("{invoice_id}", "inv_202611000000000000000000000000aa");
         assert!(!concrete.contains('{'), "no id for {path}");
-        let operator = ["/v1/tenants", "/v1/plans", "/v1/billable-metrics"];
+        let operator = [
+            "/v1/tenants",
+            "/v1/plans",
+            "/v1/billable-metrics",
+            "/v1/invoices",
+        ];
         let key = if operator.iter().any(|p| path.starts_with(p)) {
             &app.admin_key
         } else {
@@ -1384,5 +1391,5 @@ async fn every_create_requires_what_the_document_says_it_requires() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 9, "the create operations with a documented body");
+    assert_eq!(checked, 11, "the create operations with a documented body");
 }

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/commission-statements`.
+
+functions::lambda_main!(COMMISSION_STATEMENTS);

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/me/invoices`.
+
+functions::lambda_main!(ME_INVOICES);

@@ -1,0 +1,94 @@
+//! Scheduled work, in the order it falls due: the month's invoice run (02:00 UTC on the
+//! 1st, for the month that just closed), the end of invoices' review windows, and the
+//! purge of deleted customers. The local server calls `run_due` every minute; the
+//! `tenantry jobs` command calls it once; in AWS, EventBridge Scheduler starts each job's
+//! own function.
+
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::Serialize;
+
+use super::invoice_run::{self, RunReport};
+use super::invoices::{self, ReviewReport};
+use super::purge::{self, PurgeReport};
+use crate::Deps;
+use crate::error::Error;
+use crate::model::billing::Period;
+use crate::ports::{Condition, Item};
+use crate::store::keys;
+
+/// The hour (UTC) of the 1st at which the month before is billed.
+pub const RUN_HOUR: u32 = 2;
+/// Tenants billed at once by the local worker pool.
+pub const WORKERS: usize = 4;
+
+/// The month the run bills at `now`, once its start time has passed: the month before.
+pub fn month_due(now: DateTime<Utc>) -> Period {
+    let today = now.date_naive();
+    let this = Period::of(today);
+    let start = this
+        .first_day()
+        .and_time(NaiveTime::from_hms_opt(RUN_HOUR, 0, 0).unwrap_or_default())
+        .and_utc();
+    if now >= start {
+        this.previous()
+    } else {
+        this.previous().previous()
+    }
+}
+
+/// What `run_due` did.
+#[derive(Debug, Default, Serialize)]
+pub struct JobsReport {
+    /// The invoice run, when one was due and not yet done.
+    pub invoice_run: Option<RunReport>,
+    pub review: ReviewReport,
+    pub purge: PurgeReport,
+}
+
+/// The month's invoice run, once: every tenant, then the mark that it is done. A run cut
+/// off half-way is resumed by the next call (each tenant from its own cursor).
+pub async fn invoice_run_once(deps: &Deps, period: Period) -> Result<Option<RunReport>, Error> {
+    let mark = keys::platform_invoice_run(&period.to_string());
+    if deps.store.get(&mark).await?.is_some() {
+        return Ok(None);
+    }
+    let report = invoice_run::run_all(deps, period, WORKERS).await?;
+    if report.failed.is_empty() {
+        deps.store
+            .put(Item::marker(mark), Condition::None)
+            .await
+            .map_err(Error::from)?;
+    }
+    Ok(Some(report))
+}
+
+/// Everything due at `now`, in order. A job that fails is logged; the others still run.
+pub async fn run_due(deps: &Deps, now: DateTime<Utc>) -> Result<JobsReport, Error> {
+    let mut report = JobsReport::default();
+    match invoice_run_once(deps, month_due(now)).await {
+        Ok(r) => report.invoice_run = r,
+        Err(e) => tracing::error!(error = %e, "the invoice run failed; it is retried"),
+    }
+    match invoices::finalize_due(deps, now).await {
+        Ok(r) => report.review = r,
+        Err(e) => tracing::error!(error = %e, "finalising reviewed invoices failed"),
+    }
+    match purge::run(deps, now).await {
+        Ok(r) => report.purge = r,
+        Err(e) => tracing::error!(error = %e, "the purge failed"),
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_bills_the_month_before_from_two_on_the_first() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(month_due(at("2026-12-01T01:59:59Z")).to_string(), "2026-10");
+        assert_eq!(month_due(at("2026-12-01T02:00:00Z")).to_string(), "2026-11");
+        assert_eq!(month_due(at("2027-01-15T00:00:00Z")).to_string(), "2026-12");
+    }
+}
