@@ -552,7 +552,7 @@ pub async fn step(
     match deps.store.transact(ops).await {
         Ok(()) => Ok(if next.done { Step::Done } else { Step::More }),
         // Another worker moved the run on meanwhile: go on from where it stands.
-        Err(StoreError::TransactionCanceled { .. }) => Ok(Step::More),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(Step::More),
         Err(e) => Err(e.into()),
     }
 }

@@ -407,7 +407,7 @@ pub async fn finalize(
         }
         match deps.store.transact(ops).await {
             Ok(()) => return Ok((inv, item.version + 1)),
-            Err(StoreError::TransactionCanceled { .. }) => {
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
                 // Another finalisation took the number: read the counter again.
                 let pause = 1 + (round as u64 % 7) * 3;
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;

@@ -10,6 +10,7 @@ mod customer_users;
 mod due_work;
 mod hostile;
 mod identity;
+mod invoicing;
 mod isolation;
 mod lambda;
 mod mail;

@@ -1,0 +1,671 @@
+//! The monthly invoice run, end to end on the embedded store: who pays, every line and
+//! total worked out by hand, review and finalisation with gap-free numbers, commission
+//! statements, payments; crashes and reruns; concurrent finalisations.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tenantry::model::billing::Period;
+use tenantry::model::ids::TenantId;
+use tenantry::ports::{Item, ItemStore, Key, Page, Query, StoreError, WriteOp};
+use tenantry::service::{invoice_run, jobs};
+use tenantry_tests::app::{TestApp, TestClock, spawn_app_with};
+
+async fn app_on(store: Arc<dyn ItemStore>, now: &str) -> (TestApp, Arc<TestClock>) {
+    let clock = Arc::new(TestClock::at(now.parse().unwrap()));
+    let deps = tenantry::Deps::new(store).with_clock(clock.clone());
+    (spawn_app_with(deps).await, clock)
+}
+
+fn embedded(dir: &tempfile::TempDir) -> Arc<dyn ItemStore> {
+    Arc::new(tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("t.redb")).unwrap())
+}
+
+fn set(clock: &TestClock, at: &str) {
+    *clock.0.lock().unwrap() = at.parse().unwrap();
+}
+
+/// `starter`: 30.00 a month, 2 seats included, 6.00 a month per extra seat.
+/// `growth`: 60.00 a month, 3 seats included, 9.00 per extra seat, and AI operations
+/// graduated: the first 1,000 free, the next 4,000 at 0.02, the rest at 0.01.
+async fn seed_plans(app: &TestApp) {
+    let m = app
+        .post(&app.admin_key, "/v1/billable-metrics", json!({
+            "code": "ai_operations", "name": "AI operations", "unit": "operation", "aggregation": "sum"}))
+        .await;
+    assert_eq!(m.status, StatusCode::CREATED, "{}", m.body);
+    for plan in [
+        json!({"code": "starter", "name": "Starter", "currency": "EUR", "base_amount": 3000,
+            "included_seats": 2, "seat_amount": 600}),
+        json!({"code": "growth", "name": "Growth", "currency": "EUR", "base_amount": 6000,
+            "included_seats": 3, "seat_amount": 900,
+            "charges": [{"metric": "ai_operations", "model": "graduated", "tiers": [
+                {"up_to": 1000, "unit_amount": 0}, {"up_to": 5000, "unit_amount": 2},
+                {"unit_amount": 1}]}]}),
+    ] {
+        let r = app.post(&app.admin_key, "/v1/plans", plan).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+}
+
+/// A tenant of `kind` with its owner key.
+async fn tenant(app: &TestApp, slug: &str, extra: Value) -> (String, String) {
+    let mut body = json!({
+        "name": format!("{slug} Ltd"), "slug": slug,
+        "owner": {"email": format!("owner@{slug}.example.com"), "first_name": "Olive", "last_name": "Owner"},
+        "billing": {"company_name": format!("{slug} Billing Ltd"), "email": format!("billing@{slug}.example.com")}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        if k == "billing" {
+            for (bk, bv) in v.as_object().unwrap() {
+                body["billing"][bk] = bv.clone();
+            }
+        } else {
+            body[k] = v.clone();
+        }
+    }
+    let t = app.post(&app.admin_key, "/v1/tenants", body).await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+    let id = t.field("id").to_owned();
+    let k = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/tenants/{id}/api-keys"),
+            json!({"name": "owner", "role": "owner"}),
+        )
+        .await;
+    (id, k.field("secret").to_owned())
+}
+
+async fn customer(app: &TestApp, key: &str, name: &str) -> String {
+    let slug = name.to_lowercase().replace(' ', "-");
+    app.new_customer(key, name, &format!("admin@{slug}.example.com"))
+        .await
+}
+
+async fn subscribe(app: &TestApp, key: &str, c: &str, plan: &str) {
+    let r = app
+        .post(
+            key,
+            &format!("/v1/customers/{c}/subscription"),
+            json!({"plan": plan}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+async fn add_users(app: &TestApp, key: &str, c: &str, n: usize) {
+    for i in 0..n {
+        let r = app
+            .post(
+                key,
+                &format!("/v1/customers/{c}/users"),
+                json!({"email": format!("u{i}-{c}@users.example.com"), "first_name": "U", "last_name": "Ser"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+}
+
+async fn usage(app: &TestApp, key: &str, c: &str, id: &str, value: u64, at: &str) {
+    let r = app
+        .post(
+            key,
+            "/v1/usage",
+            json!({"events": [{"id": id, "customer_id": c,
+            "metric": "ai_operations", "value": value, "timestamp": at}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["rejected"], 0, "{}", r.body);
+}
+
+/// (kind, quantity, amount) of each line of one customer.
+fn lines_of(inv: &Value, customer: &str) -> Vec<(String, u64, i64)> {
+    inv["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["customer_id"] == customer)
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["quantity"].as_u64().unwrap(),
+                l["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn l(kind: &str, q: u64, a: i64) -> (String, u64, i64) {
+    (kind.to_owned(), q, a)
+}
+
+async fn invoices(app: &TestApp, key: &str, query: &str) -> Vec<Value> {
+    let r = app.get(key, &format!("/v1/invoices?{query}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut out = Vec::new();
+    for s in r.body["data"].as_array().unwrap() {
+        let one = app
+            .get(key, &format!("/v1/invoices/{}", s["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+        out.push(one.body);
+    }
+    out
+}
+
+fn by_customer<'a>(all: &'a [Value], c: &str) -> &'a Value {
+    all.iter()
+        .find(|i| i["customer_id"] == c)
+        .unwrap_or_else(|| panic!("no invoice for {c}"))
+}
+
+/// November 2026 (30 days) for two partners and a reseller; every amount by hand.
+#[tokio::test]
+async fn a_month_of_two_partners_and_a_reseller_bills_every_payer_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    let (p1, k1) = tenant(
+        &app,
+        "cons",
+        json!({"kind": "partner", "invoice_mode": "consolidated",
+        "billing": {"tax_rate_bps": 1900, "tax_id": "DE123456789"}}),
+    )
+    .await;
+    let (_p2, k2) = tenant(
+        &app,
+        "percust",
+        json!({"kind": "partner", "invoice_mode": "per_customer"}),
+    )
+    .await;
+    let (r, kr) = tenant(
+        &app,
+        "resell",
+        json!({"kind": "reseller", "commission_rate_bps": 1500}),
+    )
+    .await;
+
+    // 1 November.
+    let a1 = customer(&app, &k1, "Alpha One").await;
+    subscribe(&app, &k1, &a1, "starter").await;
+    let b1 = customer(&app, &k2, "Beta One").await;
+    subscribe(&app, &k2, &b1, "growth").await;
+    let b2 = customer(&app, &k2, "Beta Two").await;
+    subscribe(&app, &k2, &b2, "starter").await;
+    add_users(&app, &k2, &b2, 3).await;
+    let c1 = customer(&app, &kr, "Gamma One").await;
+    subscribe(&app, &kr, &c1, "starter").await;
+    let c2 = customer(&app, &kr, "Gamma Two").await;
+    subscribe(&app, &kr, &c2, "growth").await;
+    usage(&app, &kr, &c2, "g2-a", 6000, "2026-11-01T08:00:00Z").await;
+    usage(&app, &kr, &c2, "g2-b", 500, "2026-11-01T08:30:00Z").await;
+    // 10 November: a mid-month start.
+    set(&clock, "2026-11-10T09:00:00Z");
+    let a2 = customer(&app, &k1, "Alpha Two").await;
+    subscribe(&app, &k1, &a2, "starter").await;
+    // 16 November: an upgrade, three users, usage (one event sent twice).
+    set(&clock, "2026-11-16T09:00:00Z");
+    let up = app
+        .patch(
+            &k1,
+            &format!("/v1/customers/{a2}/subscription"),
+            json!({"plan": "growth"}),
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.body);
+    add_users(&app, &k1, &a2, 3).await;
+    usage(&app, &k1, &a2, "a2-1", 2000, "2026-11-16T08:00:00Z").await;
+    usage(&app, &k1, &a2, "a2-2", 1000, "2026-11-16T08:30:00Z").await;
+    usage(&app, &k1, &a2, "a2-1", 2000, "2026-11-16T08:00:00Z").await;
+    // 20 November: a cancellation; today is its last day.
+    set(&clock, "2026-11-20T09:00:00Z");
+    let cancel = app
+        .delete(&k2, &format!("/v1/customers/{b1}/subscription?at=now"))
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.body);
+    assert_eq!(cancel.body["ends_on"], "2026-11-21", "{}", cancel.body);
+    // 25 November: another start.
+    set(&clock, "2026-11-25T09:00:00Z");
+    let c3 = customer(&app, &kr, "Gamma Three").await;
+    subscribe(&app, &kr, &c3, "starter").await;
+
+    // Before the run starts nothing is billed; at 02:00 on the 1st the run bills November.
+    set(&clock, "2026-12-01T01:00:00Z");
+    let early = jobs::run_due(&app.deps, "2026-12-01T01:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(early.invoice_run.unwrap().period, "2026-10");
+    set(&clock, "2026-12-01T02:00:00Z");
+    let report = jobs::run_due(&app.deps, "2026-12-01T02:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    let run = report.invoice_run.expect("November's run");
+    assert_eq!((run.period.as_str(), run.failed.len()), ("2026-11", 0));
+    // Usage for November is closed now.
+    let late = app
+        .post(
+            &k1,
+            "/v1/usage",
+            json!({"events": [{"id": "late", "customer_id": a1,
+            "metric": "ai_operations", "value": 1, "timestamp": "2026-11-30T23:00:00Z"}]}),
+        )
+        .await;
+    assert_eq!(
+        late.body["results"][0]["reason"], "period-closed",
+        "{}",
+        late.body
+    );
+
+    // The consolidated partner: one invoice, lines grouped by customer, 19% tax.
+    let cons = invoices(&app, &k1, "status=draft").await;
+    assert_eq!(cons.len(), 1);
+    let inv = &cons[0];
+    assert_eq!(inv["payer"]["type"], "tenant");
+    assert_eq!(inv["payer"]["id"], p1.as_str());
+    assert_eq!(inv["payer"]["email"], "billing@cons.example.com");
+    assert_eq!(inv["payer"]["tax_id"], "DE123456789");
+    assert_eq!(inv["issuer"]["type"], "platform");
+    assert_eq!(inv["currency"], "EUR");
+    assert_eq!(inv["period"], "2026-11");
+    assert_eq!(inv["customer_id"], Value::Null);
+    // Alpha One: the whole month of starter, one user.
+    assert_eq!(lines_of(inv, &a1), [l("base", 30, 3000)]);
+    // Alpha Two: starter 10-15 Nov (6 days: 3,000 × 6/30 = 600); growth 16-30 (15 days:
+    // 6,000 × 15/30 = 3,000); 4 users from the 16th, 1 beyond growth's 3: 15 seat-days ×
+    // 900 / 30 = 450; 3,000 AI operations (the resent event counts once): 1,000 free,
+    // 2,000 × 2 = 4,000.
+    assert_eq!(
+        lines_of(inv, &a2),
+        [
+            l("base", 6, 600),
+            l("base", 15, 3000),
+            l("seats", 15, 450),
+            l("usage", 3000, 4000)
+        ]
+    );
+    let groups = inv["customers"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    let sub_of = |c: &str| {
+        groups.iter().find(|g| g["customer_id"] == c).unwrap()["subtotal"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!((sub_of(&a1), sub_of(&a2)), (3000, 8050));
+    // 11,050 × 19% = 2,099.5: half to even, 2,100.
+    assert_eq!(
+        (
+            inv["subtotal"].as_i64(),
+            inv["tax"].as_i64(),
+            inv["total"].as_i64()
+        ),
+        (Some(11050), Some(2100), Some(13150))
+    );
+    assert_eq!(inv["number"], Value::Null);
+
+    // The per-customer partner: one invoice per customer, addressed to the partner.
+    let per = invoices(&app, &k2, "period=2026-11").await;
+    assert_eq!(per.len(), 2);
+    let ib1 = by_customer(&per, &b1);
+    assert_eq!(ib1["payer"]["type"], "tenant");
+    assert_eq!(ib1["customer_name"], "Beta One");
+    // Beta One: growth 1-20 Nov (20 days: 6,000 × 20/30 = 4,000).
+    assert_eq!(lines_of(ib1, &b1), [l("base", 20, 4000)]);
+    // Beta Two: starter all month, 4 users: 2 beyond the 2 included × 30 days = 60
+    // seat-days × 600 / 30 = 1,200.
+    let ib2 = by_customer(&per, &b2);
+    assert_eq!(
+        lines_of(ib2, &b2),
+        [l("base", 30, 3000), l("seats", 60, 1200)]
+    );
+    assert_eq!(ib2["total"], 4200);
+
+    // The reseller: each customer its own invoice, issued by the reseller.
+    let res = invoices(&app, &kr, "").await;
+    assert_eq!(res.len(), 3);
+    let ic2 = by_customer(&res, &c2);
+    assert_eq!(ic2["payer"]["type"], "customer");
+    // The billing contact: the primary contact (else the admin).
+    assert_eq!(ic2["payer"]["email"], "pat@example.com");
+    assert_eq!(ic2["issuer"]["type"], "tenant");
+    assert_eq!(ic2["issuer"]["tenant_id"], r.as_str());
+    // Gamma Two: 6,500 operations: 1,000 free + 4,000 × 2 + 1,500 × 1 = 9,500.
+    assert_eq!(
+        lines_of(ic2, &c2),
+        [l("base", 30, 6000), l("usage", 6500, 9500)]
+    );
+    // Gamma Three: starter 25-30 Nov (6 days: 600).
+    assert_eq!(lines_of(by_customer(&res, &c3), &c3), [l("base", 6, 600)]);
+
+    // A rerun (and a rerun of one tenant) finds every invoice and writes none again.
+    let period = Period::parse("2026-11").unwrap();
+    invoice_run::run_all(&app.deps, period, 2).await.unwrap();
+    invoice_run::run_tenant(&app.deps, &TenantId::from_record(p1.clone()), period)
+        .await
+        .unwrap();
+    assert_eq!(invoices(&app, &k1, "").await, cons);
+    assert_eq!(invoices(&app, &k2, "").await.len(), 2);
+
+    // Review: the operator adds a workshop to Beta One's draft; the partner's owner may
+    // read but not adjust; the consolidated partner approves early.
+    let ib1_id = ib1["id"].as_str().unwrap();
+    let adj = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/invoices/{ib1_id}/adjustments"),
+            json!({"description": "Onboarding workshop", "amount": 1500}),
+        )
+        .await;
+    assert_eq!(adj.status, StatusCode::OK, "{}", adj.body);
+    assert_eq!(adj.body["total"], 5500);
+    let by_tenant = app
+        .post(
+            &k2,
+            &format!("/v1/invoices/{ib1_id}/adjustments"),
+            json!({"description": "Nope", "amount": 1}),
+        )
+        .await;
+    assert_eq!(by_tenant.status, StatusCode::FORBIDDEN);
+    let other = app.get(&k1, &format!("/v1/invoices/{ib1_id}")).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    let inv_id = inv["id"].as_str().unwrap();
+    set(&clock, "2026-12-02T10:00:00Z");
+    let approved = app
+        .post(&k1, &format!("/v1/invoices/{inv_id}/approve"), json!({}))
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["status"], "open");
+    assert_eq!(approved.body["number"], "INV-2026-000001");
+    assert_eq!(approved.body["due_at"], "2026-12-16T10:00:00Z");
+    let late_adj = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/invoices/{inv_id}/adjustments"),
+            json!({"description": "Too late", "amount": 100}),
+        )
+        .await;
+    assert_eq!(late_adj.status, StatusCode::CONFLICT);
+
+    // The review window ends on the 4th at 02:00: every other draft becomes final, each
+    // issuer numbering its own from 1, without gaps.
+    set(&clock, "2026-12-04T02:00:00Z");
+    let report = jobs::run_due(&app.deps, "2026-12-04T02:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.review.finalized, 5);
+    let mut platform: Vec<String> = invoices(&app, &k1, "")
+        .await
+        .into_iter()
+        .chain(invoices(&app, &k2, "").await)
+        .map(|i| i["number"].as_str().unwrap().to_owned())
+        .collect();
+    platform.sort();
+    assert_eq!(
+        platform,
+        ["INV-2026-000001", "INV-2026-000002", "INV-2026-000003"]
+    );
+    let mut reseller: Vec<String> = invoices(&app, &kr, "status=open")
+        .await
+        .iter()
+        .map(|i| i["number"].as_str().unwrap().to_owned())
+        .collect();
+    reseller.sort();
+    assert_eq!(
+        reseller,
+        ["INV-2026-000001", "INV-2026-000002", "INV-2026-000003"]
+    );
+
+    // The reseller's commission statement: 15% of each finalised invoice's net amount.
+    let st = app
+        .get(&kr, "/v1/commission-statements?period=2026-11")
+        .await;
+    assert_eq!(st.status, StatusCode::OK, "{}", st.body);
+    let s = &st.body["data"][0];
+    assert_eq!(s["commission_rate_bps"], 1500);
+    let mut lines: Vec<(String, i64, i64)> = s["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["customer_id"].as_str().unwrap().to_owned(),
+                x["net"].as_i64().unwrap(),
+                x["commission"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    lines.sort();
+    let mut want = vec![
+        (c1.clone(), 3000, 450),
+        (c2.clone(), 15500, 2325),
+        (c3.clone(), 600, 90),
+    ];
+    want.sort();
+    assert_eq!(lines, want);
+    assert_eq!(
+        s["totals"],
+        json!([{"currency": "EUR", "net": 19100, "commission": 2865, "invoices": 3}])
+    );
+    // A partner has no statement of its own to read from another tenant's.
+    let none = app.get(&k1, "/v1/commission-statements").await;
+    assert_eq!(none.body["data"], json!([]));
+
+    // Payments: part, then the rest; more than is due is refused.
+    let pay_path = format!("/v1/invoices/{inv_id}/payments");
+    let pay = |amount: i64| {
+        app.post(
+            &app.admin_key,
+            &pay_path,
+            json!({"amount": amount, "date": "2026-12-04", "reference": "SEPA 1"}),
+        )
+    };
+    let part = pay(10000).await;
+    assert_eq!(part.body["status"], "partially_paid", "{}", part.body);
+    assert_eq!(part.body["amount_due"], 3150);
+    let over = pay(3151).await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(over.error_fields(), ["amount"]);
+    let rest = pay(3150).await;
+    assert_eq!(rest.body["status"], "paid", "{}", rest.body);
+    // Operator listings name the tenant.
+    let op = app.get(&app.admin_key, "/v1/invoices").await;
+    assert_eq!(op.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let op = app
+        .get(
+            &app.admin_key,
+            &format!("/v1/invoices?tenant_id={p1}&status=paid"),
+        )
+        .await;
+    assert_eq!(op.body["data"].as_array().unwrap().len(), 1, "{}", op.body);
+}
+
+/// A store that fails the `n`th transaction (1-based), as a crash at that point would.
+struct CrashAt {
+    inner: Arc<dyn ItemStore>,
+    transactions: AtomicUsize,
+    crash_at: AtomicUsize,
+}
+
+#[async_trait]
+impl ItemStore for CrashAt {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+    async fn put(
+        &self,
+        item: Item,
+        condition: tenantry::ports::Condition,
+    ) -> Result<(), StoreError> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: tenantry::ports::Condition,
+    ) -> Result<(), StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let n = self.transactions.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.crash_at.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(anyhow::anyhow!("crashed at {n}")));
+        }
+        self.inner.transact(ops).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+/// A consolidated partner with 70 customers (three steps of the run) and a per-customer
+/// one with 20; returns the app, the store's crash switch and the two owner keys.
+async fn seventy_and_twenty(
+    dir: &tempfile::TempDir,
+) -> (TestApp, Arc<CrashAt>, Arc<TestClock>, String, String) {
+    let crash = Arc::new(CrashAt {
+        inner: embedded(dir),
+        transactions: AtomicUsize::new(0),
+        crash_at: AtomicUsize::new(0),
+    });
+    let (app, clock) = app_on(crash.clone(), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    let (_, big) = tenant(
+        &app,
+        "big",
+        json!({"kind": "partner", "invoice_mode": "consolidated"}),
+    )
+    .await;
+    let (_, per) = tenant(
+        &app,
+        "twenty",
+        json!({"kind": "partner", "invoice_mode": "per_customer"}),
+    )
+    .await;
+    for i in 0..70 {
+        let c = customer(&app, &big, &format!("Big {i:02}")).await;
+        subscribe(&app, &big, &c, "starter").await;
+    }
+    for i in 0..20 {
+        let c = customer(&app, &per, &format!("Twenty {i:02}")).await;
+        subscribe(&app, &per, &c, "starter").await;
+    }
+    set(&clock, "2026-12-01T02:00:00Z");
+    (app, crash, clock, big, per)
+}
+
+/// Each invoice's (id, subtotal, customers) and the line ids, for comparison.
+async fn snapshot(app: &TestApp, key: &str) -> Vec<(String, i64, usize, String)> {
+    let mut out: Vec<_> = invoices(app, key, "")
+        .await
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_owned(),
+                i["subtotal"].as_i64().unwrap(),
+                i["customers"].as_array().unwrap().len(),
+                i["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_run_cut_off_at_any_point_and_rerun_bills_every_customer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, crash, _clock, big, per) = seventy_and_twenty(&dir).await;
+    let period = Period::parse("2026-11").unwrap();
+    // The big tenant bills in three steps. Cut off at its first step right after it
+    // claimed the month (the other tenant is billed meanwhile), then at its third step
+    // after two committed (mid-tenant), then at that step again.
+    for at in [2, 3, 1] {
+        crash.crash_at.store(
+            crash.transactions.load(Ordering::SeqCst) + at,
+            Ordering::SeqCst,
+        );
+        let cut = invoice_run::run_all(&app.deps, period, 1).await.unwrap();
+        assert!(!cut.failed.is_empty(), "the crash at {at} was not hit");
+    }
+    crash.crash_at.store(0, Ordering::SeqCst);
+    let done = invoice_run::run_all(&app.deps, period, 2).await.unwrap();
+    assert!(done.failed.is_empty());
+    let big_invoices = snapshot(&app, &big).await;
+    // One invoice with every customer once: 70 × 3,000.
+    assert_eq!(big_invoices.len(), 1);
+    assert_eq!((big_invoices[0].1, big_invoices[0].2), (210_000, 70));
+    let per_invoices = snapshot(&app, &per).await;
+    assert_eq!(per_invoices.len(), 20);
+    assert!(per_invoices.iter().all(|i| i.1 == 3000));
+    // Two workers on the same tenants at once (a duplicate message) change nothing.
+    let again = futures::future::join(
+        invoice_run::run_all(&app.deps, period, 2),
+        invoice_run::run_all(&app.deps, period, 2),
+    )
+    .await;
+    assert!(again.0.unwrap().failed.is_empty() && again.1.unwrap().failed.is_empty());
+    assert_eq!(snapshot(&app, &big).await, big_invoices);
+    assert_eq!(snapshot(&app, &per).await, per_invoices);
+
+    // Finalising cut off before it commits: the invoice stays a draft with no number,
+    // and the next try takes number 1.
+    let id = &big_invoices[0].0;
+    crash.crash_at.store(
+        crash.transactions.load(Ordering::SeqCst) + 1,
+        Ordering::SeqCst,
+    );
+    let cut = app
+        .post(&big, &format!("/v1/invoices/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(cut.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let read = app.get(&big, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(
+        (read.body["status"].as_str(), read.body["number"].as_str()),
+        (Some("draft"), None)
+    );
+    let ok = app
+        .post(&big, &format!("/v1/invoices/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(ok.body["number"], "INV-2026-000001", "{}", ok.body);
+    assert_eq!(ok.body["subtotal"], 210_000);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_finalisations_take_twenty_numbers_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _crash, _clock, _big, per) = seventy_and_twenty(&dir).await;
+    invoice_run::run_all(&app.deps, Period::parse("2026-11").unwrap(), 2)
+        .await
+        .unwrap();
+    let ids: Vec<String> = snapshot(&app, &per)
+        .await
+        .into_iter()
+        .map(|i| i.0)
+        .collect();
+    assert_eq!(ids.len(), 20);
+    let answers = futures::future::join_all(ids.iter().map(|id| {
+        let (app, per) = (&app, &per);
+        async move {
+            app.post(per, &format!("/v1/invoices/{id}/approve"), json!({}))
+                .await
+        }
+    }))
+    .await;
+    let mut numbers: Vec<String> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            a.body["number"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    numbers.sort();
+    let want: Vec<String> = (1..=20).map(|n| format!("INV-2026-{n:06}")).collect();
+    assert_eq!(numbers, want);
+}
