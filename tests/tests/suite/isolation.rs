@@ -49,7 +49,27 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
         "{}",
         plan.body
     );
+    // An invoice: the customer subscribes, and this month is billed for the tenant.
+    let sub = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{customer}/subscription"),
+            json!({"plan": "iso_plan"}),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::CREATED, "{}", sub.body);
+    let period = tenantry::model::billing::Period::of(chrono::Utc::now().date_naive());
+    let tid = TenantId::from_record(t.id.clone());
+    tenantry::service::invoice_run::run_tenant(&app.deps, &tid, period)
+        .await
+        .expect("the run");
+    let invoices = app.get(&t.owner_key, "/v1/invoices").await;
+    let invoice = invoices.body["data"][0]["id"]
+        .as_str()
+        .expect("an invoice")
+        .to_owned();
     HashMap::from([
+        ("invoice_id", invoice),
         ("code", "iso_plan".to_owned()),
         ("tenant_id", t.id.clone()),
         ("user_id", admin),

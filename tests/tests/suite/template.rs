@@ -521,13 +521,27 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                         ]
                         .contains(&a.as_str())
                     });
+                // An invoice is found by its id alone for the operator (which tenant's
+                // it is: P#INVOICE#<id>, read only); the platform issues partners'
+                // invoices, so finalising one takes the platform's next number
+                // (P#SEQ, read and written by the approval alone).
+                let invoice_owner_read = k == "P#INVOICE#*"
+                    && f.binary.starts_with("invoices-")
+                    && actions.iter().all(|a| a == "dynamodb:GetItem");
+                let platform_counter = k == "P#SEQ"
+                    && f.binary == "invoices-approve"
+                    && actions
+                        .iter()
+                        .all(|a| a == "dynamodb:GetItem" || a == "dynamodb:PutItem");
                 if tenant_scoped == Some(true) {
                     assert!(
                         k.starts_with("T#")
                             || k == "P#APIKEY#*"
                             || due_write
                             || staff_subject_delete
-                            || catalog_read,
+                            || catalog_read
+                            || invoice_owner_read
+                            || platform_counter,
                         "{id}/{sid}: a tenant-scoped function reaches only tenant keys (T#...), P#APIKEY#*, due-work writes, catalog reads (and members-delete a staff subject), not {k}"
                     );
                 }
@@ -1076,6 +1090,8 @@ const LINK_TOKEN: &str = "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfa
 const STAFF_LINK_TOKEN: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
 /// The emailed code in `register-verify.json`.
 const REGISTRATION_CODE: &str = "424242";
+/// The invoice the invoice routes' events name (the fixture's real one replaces it).
+const INVOICE_ID: &str = "inv_20261200000000000000000000f1f1";
 const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
 
 fn event(method: &str, path: &str, key: &str, body: Option<serde_json::Value>) -> String {
@@ -1183,6 +1199,9 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         "customer-usage",
         "me-usage",
         "default-plan-",
+        "invoices-",
+        "me-invoices",
+        "commission-statements",
     ]
     .iter()
     .any(|p| binary.starts_with(p))
@@ -1317,6 +1336,36 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     .await
                     .expect("the email change's link");
             extra.push((LINK_TOKEN.into(), token));
+        }
+        b if b.starts_with("invoices-") => {
+            // This month billed for the fixture tenant: a draft (a final one to pay).
+            ok(
+                "POST",
+                &format!("{cpath}/subscription"),
+                &setup_key,
+                Some(serde_json::json!({"plan": "growth"})),
+            )
+            .await;
+            let period = tenantry::model::billing::Period::of(chrono::Utc::now().date_naive());
+            let t = tenantry::model::ids::TenantId::from_record(tid.clone());
+            tenantry::service::invoice_run::run_tenant(&all.deps, &t, period)
+                .await
+                .expect("the fixture's run");
+            let list = ok("GET", "/v1/invoices", &setup_key, None).await;
+            let id = list["data"][0]["id"]
+                .as_str()
+                .expect("the fixture's invoice")
+                .to_owned();
+            if b == "invoices-pay" {
+                ok(
+                    "POST",
+                    &format!("/v1/invoices/{id}/approve"),
+                    &setup_key,
+                    None,
+                )
+                .await;
+            }
+            extra.push((INVOICE_ID.into(), id));
         }
         "operator-keys-delete" => {
             // Another operator key, to revoke (a key cannot revoke itself).
