@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod demo;
+pub mod document;
 pub mod lambda;
 pub mod openapi;
 pub mod pages;

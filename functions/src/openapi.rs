@@ -132,6 +132,8 @@ struct Operation {
 enum Answer {
     Json(Ref),
     Html,
+    /// A document: a PDF, or its HTML view (by `Accept`).
+    Document,
     Empty,
 }
 
@@ -691,6 +693,11 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             None,
             (200, Json(schema::<InvoiceView>(all))),
         ),
+        "INVOICES_DOCUMENT" => op(
+            "An invoice's document: the PDF (`Accept: application/pdf`, the default) or its HTML view (`Accept: text/html`)",
+            None,
+            (200, Answer::Document),
+        ),
         "ME_INVOICES" => Operation {
             query: PAGING,
             ..op(
@@ -917,6 +924,21 @@ fn build() -> OpenApi {
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                     .build(),
             ),
+            Answer::Document => ok
+                .content(
+                    "application/pdf",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String).format(
+                            Some(utoipa::openapi::SchemaFormat::Custom("binary".into())),
+                        )))
+                        .build(),
+                )
+                .content(
+                    "text/html; charset=utf-8",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                ),
             Answer::Empty => ok,
         };
         if status == 201 && route.permission != Permission::Public {

@@ -98,6 +98,8 @@ pub struct Resp {
     pub status: StatusCode,
     pub body: Value,
     pub headers: reqwest::header::HeaderMap,
+    /// The body as sent (a PDF, a page).
+    pub raw: bytes::Bytes,
 }
 
 impl Resp {
@@ -163,6 +165,7 @@ impl TestApp {
             status,
             body,
             headers,
+            raw: bytes,
         }
     }
 

@@ -615,3 +615,25 @@ pub async fn commission_statements(cx: Ctx<'_>) -> Result {
     }
     Reply::ok(&invoices::commission_statements(cx.deps, &scope, cx.query("period")).await?)
 }
+
+/// `GET /v1/invoices/{id}/document`: the PDF (`Accept: application/pdf`, the default) or
+/// the HTML view (`Accept: text/html`).
+pub async fn invoices_document(cx: Ctx<'_>) -> Result {
+    let (view, tenant) =
+        invoices::for_document(cx.deps, invoice_reach(&cx)?, &invoice_id(&cx)?).await?;
+    let layout = crate::document::layout(&view, crate::document::issuer(&view, &tenant));
+    let accept = cx
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let wants_html = accept.contains("text/html") && !accept.contains("application/pdf");
+    if wants_html {
+        return Ok(Reply::html(StatusCode::OK, crate::document::html(&layout)?));
+    }
+    let pdf = crate::document::pdf(&layout)?;
+    Ok(Reply::bytes(
+        http::HeaderValue::from_static("application/pdf"),
+        bytes::Bytes::from(pdf),
+    ))
+}

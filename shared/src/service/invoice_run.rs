@@ -272,9 +272,8 @@ async fn bill_customer(
                 ),
                 ChargeKind::Seats => (
                     format!(
-                        "Seats beyond the {} included, {range} ({} seat-days of {days})",
+                        "{plan_name} seats beyond {}, {range}",
                         plan.as_ref().map_or(0, |p| p.included_seats),
-                        l.quantity
                     ),
                     plan.as_ref().map(|p| p.seat_amount),
                 ),

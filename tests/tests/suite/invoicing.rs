@@ -481,6 +481,118 @@ async fn a_month_of_two_partners_and_a_reseller_bills_every_payer_exactly() {
         )
         .await;
     assert_eq!(op.body["data"].as_array().unwrap().len(), 1, "{}", op.body);
+
+    // The documents: the consolidated invoice's PDF read back as text, and its HTML view;
+    // the reseller's invoice in the reseller's name.
+    let pdf = app
+        .send(
+            reqwest::Method::GET,
+            &k1,
+            &format!("/v1/invoices/{inv_id}/document"),
+            None,
+            &[("accept", "application/pdf")],
+        )
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    let bytes = pdf.raw.clone();
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    if let Some(text) = pdf_text(&bytes, "consolidated-invoice") {
+        for want in [
+            "INV-2026-000001",
+            "cons Billing Ltd",
+            "DE123456789",
+            "Alpha One",
+            "Alpha Two",
+            "Subtotal Alpha Two",
+            "€80.50",
+            "Growth plan, 16 Nov – 30 Nov 2026 (15 of 30 days)",
+            "AI operations (operation), 3000 units",
+            "€110.50",
+            "Tax (19.00%)",
+            "€21.00",
+            "€131.50",
+        ] {
+            assert!(text.contains(want), "the PDF lacks {want:?}:\n{text}");
+        }
+    }
+    let page = app
+        .send(
+            reqwest::Method::GET,
+            &k1,
+            &format!("/v1/invoices/{inv_id}/document"),
+            None,
+            &[("accept", "text/html")],
+        )
+        .await;
+    let html = String::from_utf8_lossy(&page.raw).to_string();
+    assert!(
+        html.contains("Invoice INV-2026-000001") && html.contains("€131.50"),
+        "{html}"
+    );
+    let ic1 = by_customer(&res, &c1)["id"].as_str().unwrap().to_owned();
+    let reseller_pdf = app
+        .send(
+            reqwest::Method::GET,
+            &kr,
+            &format!("/v1/invoices/{ic1}/document"),
+            None,
+            &[],
+        )
+        .await;
+    if let Some(text) = pdf_text(&reseller_pdf.raw, "reseller-invoice") {
+        assert!(text.contains("resell Billing Ltd"), "{text}");
+        assert!(text.contains("Gamma One"), "{text}");
+    }
+}
+
+/// The text of a PDF (poppler's pdftotext), and a PNG of its first page kept in
+/// `target/test-artifacts/`. `None` only outside CI when poppler-utils is missing.
+fn pdf_text(bytes: &[u8], name: &str) -> Option<String> {
+    let have = std::process::Command::new("pdftotext")
+        .arg("-v")
+        .output()
+        .is_ok();
+    if !have {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but pdftotext is missing: scripts/test installs poppler-utils"
+        );
+        eprintln!("pdftotext is not installed: the PDF's text is not checked");
+        return None;
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pdf = dir.join(format!("{name}.pdf"));
+    std::fs::write(&pdf, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(&pdf)
+        .arg(dir.join(format!("{name}-page1")))
+        .status()
+        .unwrap();
+    assert!(png.success());
+    // Layout keeps columns apart with runs of spaces; one space is enough to compare.
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    Some(
+        text.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 /// A store that fails the `n`th transaction (1-based), as a crash at that point would.
