@@ -44,6 +44,7 @@ pub async fn seed(deps: &Deps) -> Result<Option<Seeded>, Error> {
         tenant_id: tenant_id.clone(),
         role: StaffRole::Owner,
         actor: "demo".into(),
+        billing_only: false,
     };
     let scope = tenant_of(&authorize(&owner, Permission::ManageCustomers)?)?.clone();
     let branding = from_value(json!({

@@ -55,7 +55,7 @@ fn address_lines(a: Option<&tenantry::model::fields::Address>) -> Vec<String> {
 pub fn issuer(view: &InvoiceView, tenant: &Tenant) -> IssuerBlock {
     match &view.issuer {
         Issuer::Platform => IssuerBlock {
-            name: env_or("TENANTRY_PLATFORM_NAME", "Tenantry"),
+            name: tenantry::model::invoice::platform_name(),
             address: env_or("TENANTRY_PLATFORM_ADDRESS", "")
                 .split(';')
                 .map(|s| s.trim().to_owned())
@@ -63,10 +63,7 @@ pub fn issuer(view: &InvoiceView, tenant: &Tenant) -> IssuerBlock {
                 .collect(),
             tax_id: std::env::var("TENANTRY_PLATFORM_TAX_ID").ok(),
             color: "#1f2937".into(),
-            payment_instructions: env_or(
-                "TENANTRY_PAYMENT_INSTRUCTIONS",
-                "Pay by bank transfer, quoting the invoice number.",
-            ),
+            payment_instructions: tenantry::model::invoice::payment_instructions(),
         },
         Issuer::Tenant { .. } => {
             let b = tenant.billing.as_ref();
@@ -91,44 +88,8 @@ pub fn issuer(view: &InvoiceView, tenant: &Tenant) -> IssuerBlock {
     }
 }
 
-/// Digits after the decimal point of a currency's minor unit (ISO 4217).
-fn exponent(currency: &str) -> u32 {
-    match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
-    }
-}
-
-/// `€1,234.56`, `-$12.00`, `1,000 JPY`: integer minor units, never a float.
-pub fn money(amount: i64, currency: &str) -> String {
-    let e = exponent(currency);
-    let neg = amount < 0;
-    let abs = amount.unsigned_abs();
-    let unit = 10u64.pow(e);
-    let (whole, frac) = (abs / unit, abs % unit);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let number = if e == 0 {
-        grouped
-    } else {
-        format!("{grouped}.{frac:0width$}", width = e as usize)
-    };
-    let sign = if neg { "-" } else { "" };
-    match currency {
-        "EUR" => format!("{sign}€{number}"),
-        "USD" => format!("{sign}${number}"),
-        "GBP" => format!("{sign}£{number}"),
-        _ => format!("{sign}{number} {currency}"),
-    }
-}
+/// `€1,234.56`: see `tenantry::model::invoice::money`.
+pub use tenantry::model::invoice::money;
 
 /// One row of the document's lines table.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -478,18 +439,4 @@ pub fn pdf(l: &Layout) -> Result<Vec<u8>, tenantry::Error> {
     }
     doc.finish()
         .map_err(|e| tenantry::Error::Unexpected(anyhow::anyhow!("writing the invoice PDF: {e:?}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::money;
-
-    #[test]
-    fn money_is_minor_units_with_the_currency_s_own_exponent() {
-        assert_eq!(money(1_315_000, "EUR"), "€13,150.00");
-        assert_eq!(money(-1500, "USD"), "-$15.00");
-        assert_eq!(money(5, "GBP"), "£0.05");
-        assert_eq!(money(1000, "JPY"), "1,000 JPY");
-        assert_eq!(money(1234, "KWD"), "1.234 KWD");
-    }
 }

@@ -37,6 +37,9 @@ pub enum Principal {
         tenant_id: TenantId,
         role: StaffRole,
         actor: String,
+        /// The tenant is suspended for an overdue invoice: only its billing routes answer.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        billing_only: bool,
     },
     /// A user of one of a tenant's customers, through a token of the tenant's customer
     /// pool. Tenant and customer come from our records, never from the token.
@@ -130,6 +133,14 @@ impl Permission {
         matches!(
             self,
             Permission::ManageTenants | Permission::ManageCatalog | Permission::OperateBilling
+        )
+    }
+
+    /// What a tenant suspended by dunning still reaches: its invoices and who it is.
+    pub fn is_billing(self) -> bool {
+        matches!(
+            self,
+            Permission::ReadInvoices | Permission::ManageInvoices | Permission::Me
         )
     }
 
@@ -241,6 +252,12 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             "this route is for the platform operator".into(),
         )),
         Principal::Staff {
+            billing_only: true,
+            ..
+        } if !permission.is_billing() => Err(Error::Forbidden(
+            "the tenant is suspended for an overdue invoice: only its invoices, statements and /v1/me answer until it is paid".into(),
+        )),
+        Principal::Staff {
             tenant_id, role, ..
         } if permission.allows(*role) => Ok(Scope::Tenant(TenantScope {
             tenant_id: tenant_id.clone(),
@@ -333,6 +350,7 @@ mod tests {
             tenant_id: TenantId::generate(),
             role,
             actor: "key_1".into(),
+            billing_only: false,
         }
     }
 

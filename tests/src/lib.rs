@@ -15,6 +15,7 @@ pub fn owner_scope(tenant_id: &str) -> tenantry::access::TenantScope {
         tenant_id: tenantry::model::ids::TenantId::from_record(tenant_id),
         role: StaffRole::Owner,
         actor: "key_bench".into(),
+        billing_only: false,
     };
     let scope = authorize(&principal, Permission::ManageCustomers).expect("an owner may");
     tenant_of(&scope).expect("a tenant scope").clone()

@@ -20,6 +20,9 @@ use super::ids::{CustomerId, InvoiceId, TenantId};
 pub const REVIEW_DAYS: u32 = 3;
 /// Days from finalisation to the due date.
 pub const DUE_DAYS: u32 = 14;
+/// Days past the due date of the dunning steps: two reminders, then the suspension.
+pub const DUNNING_DAYS: [u32; 3] = [1, 7, SUSPEND_AFTER_DAYS];
+pub const SUSPEND_AFTER_DAYS: u32 = 21;
 
 impl InvoiceId {
     /// The id of the invoice with this identity: the period (so ids sort by month) and a
@@ -192,6 +195,10 @@ pub struct Invoice {
     /// Dunning steps taken (reminders sent, suspension), by day overdue.
     #[serde(default)]
     pub dunning: Vec<u32>,
+    /// The payer (a reseller's customer) was suspended by this invoice's dunning: its
+    /// payment in full reactivates it (and nothing suspended otherwise).
+    #[serde(default)]
+    pub suspended_payer: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -209,6 +216,21 @@ impl Invoice {
     pub fn amount_paid(&self) -> i64 {
         self.payments.iter().map(|p| p.amount).sum()
     }
+    /// When the next dunning step falls due, while the invoice is unpaid.
+    pub fn next_dunning_at(&self) -> Option<DateTime<Utc>> {
+        if !matches!(
+            self.status,
+            InvoiceStatus::Open | InvoiceStatus::PartiallyPaid
+        ) {
+            return None;
+        }
+        let due = self.due_at?;
+        DUNNING_DAYS
+            .iter()
+            .find(|d| !self.dunning.contains(d))
+            .map(|d| due + chrono::Duration::days(i64::from(*d)))
+    }
+
     pub fn overdue(&self, now: DateTime<Utc>) -> bool {
         matches!(
             self.status,
@@ -326,6 +348,61 @@ impl Invoice {
     }
 }
 
+/// Digits after the decimal point of a currency's minor unit (ISO 4217).
+fn exponent(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// `€1,234.56`, `-$12.00`, `1,000 JPY`: integer minor units, never a float.
+pub fn money(amount: i64, currency: &str) -> String {
+    let e = exponent(currency);
+    let neg = amount < 0;
+    let abs = amount.unsigned_abs();
+    let unit = 10u64.pow(e);
+    let (whole, frac) = (abs / unit, abs % unit);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let number = if e == 0 {
+        grouped
+    } else {
+        format!("{grouped}.{frac:0width$}", width = e as usize)
+    };
+    let sign = if neg { "-" } else { "" };
+    match currency {
+        "EUR" => format!("{sign}€{number}"),
+        "USD" => format!("{sign}${number}"),
+        "GBP" => format!("{sign}£{number}"),
+        _ => format!("{sign}{number} {currency}"),
+    }
+}
+
+/// The platform's name on its invoices and their emails (`TENANTRY_PLATFORM_NAME`).
+pub fn platform_name() -> String {
+    std::env::var("TENANTRY_PLATFORM_NAME")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "Tenantry".to_owned())
+}
+
+/// How to pay the platform (`TENANTRY_PAYMENT_INSTRUCTIONS`).
+pub fn payment_instructions() -> String {
+    std::env::var("TENANTRY_PAYMENT_INSTRUCTIONS")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "Pay by bank transfer, quoting the invoice number.".to_owned())
+}
+
 /// The number of a final invoice: `INV-2026-000123`, per issuer and year, gap-free.
 pub fn number(prefix: &str, year: i32, n: u64) -> String {
     format!("{prefix}-{year}-{n:06}")
@@ -346,6 +423,15 @@ mod tests {
         assert_ne!(a, InvoiceId::of(&t, p, "EUR", Some(&c)));
         assert!(a.as_str().starts_with("inv_202611"));
         assert!(InvoiceId::parse(a.as_str()).is_ok(), "{a}");
+    }
+
+    #[test]
+    fn money_is_minor_units_with_the_currency_s_own_exponent() {
+        assert_eq!(money(1_315_000, "EUR"), "€13,150.00");
+        assert_eq!(money(-1500, "USD"), "-$15.00");
+        assert_eq!(money(5, "GBP"), "£0.05");
+        assert_eq!(money(1000, "JPY"), "1,000 JPY");
+        assert_eq!(money(1234, "KWD"), "1.234 KWD");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum Kind {
     Purge,
     /// The end of a draft invoice's review window: it is finalised (`service::invoices`).
     Review,
+    /// An unpaid invoice's next dunning step: a reminder, or the payer's suspension.
+    Dunning,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
             Kind::Mail => "mail",
             Kind::Purge => "purge",
             Kind::Review => "review",
+            Kind::Dunning => "dunning",
         }
     }
 }

@@ -397,6 +397,7 @@ fn new_invoice(
         due_at: None,
         payments: Vec::new(),
         dunning: Vec::new(),
+        suspended_payer: false,
         created_at: now,
         updated_at: now,
     }

@@ -10,20 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use super::due::{self, Kind, Sweep};
 use super::invoice_run::{self, invoice_item};
+use super::mail::{self, Template};
 use super::page::{self, Page};
 use super::{from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
 use crate::model::billing::{MAX_AMOUNT, Period, ratio_half_even};
+use crate::model::customer::{CustomerStatus, Transition};
 use crate::model::fields;
 use crate::model::ids::{CustomerId, InvoiceId, TenantId};
 use crate::model::input::Checks;
 use crate::model::invoice::{
     CustomerLines, DUE_DAYS, Invoice, InvoiceLine, InvoiceStatus, InvoiceView, Issuer, LineKind,
-    PayerKind, Payment, number,
+    PayerKind, Payment, SUSPEND_AFTER_DAYS, money, number, payment_instructions, platform_name,
 };
-use crate::model::tenant::{Tenant, TenantKind};
+use crate::model::tenant::{Tenant, TenantKind, TenantStatus};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
 
@@ -399,11 +401,22 @@ pub async fn finalize(
             put_over(&inv, item.version)?,
             due::unschedule(Kind::Review, tenant_id, id.as_str(), inv.review_ends_at),
         ];
-        if matches!(inv.issuer, Issuer::Tenant { .. }) {
-            let (tenant, _) = super::directory::load(deps, tenant_id).await?;
-            if tenant.kind == TenantKind::Reseller {
-                ops.extend(commission_writes(deps, &tenant, &inv, now).await?);
-            }
+        let (tenant, _) = super::directory::load(deps, tenant_id).await?;
+        if matches!(inv.issuer, Issuer::Tenant { .. }) && tenant.kind == TenantKind::Reseller {
+            ops.extend(commission_writes(deps, &tenant, &inv, now).await?);
+        }
+        if let Some(at) = inv.next_dunning_at() {
+            ops.push(due::schedule(Kind::Dunning, tenant_id, id.as_str(), at));
+        }
+        if let Some(to) = inv.payer.email.clone() {
+            let context = mail_context(&inv, &tenant, now);
+            ops.extend(mail::enqueue(
+                tenant_id,
+                Template::InvoiceIssued,
+                &to,
+                context,
+                now,
+            )?);
         }
         match deps.store.transact(ops).await {
             Ok(()) => return Ok((inv, item.version + 1)),
@@ -416,6 +429,49 @@ pub async fn finalize(
         }
     }
     Err(Error::concurrent_update())
+}
+
+/// What an invoice's emails say: its issuer, number, amounts and dates.
+fn mail_context(
+    inv: &Invoice,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let (issuer_name, instructions) = match &inv.issuer {
+        Issuer::Platform => (platform_name(), payment_instructions()),
+        Issuer::Tenant { .. } => {
+            let name = tenant
+                .billing
+                .as_ref()
+                .and_then(|b| b.company_name.clone())
+                .unwrap_or_else(|| tenant.name.clone());
+            let how = format!("Pay {name} by bank transfer, quoting the invoice number.");
+            (name, how)
+        }
+    };
+    let day = |t: Option<DateTime<Utc>>| t.map(|t| t.format("%-d %B %Y").to_string());
+    let mut c = serde_json::Map::new();
+    let mut set = |k: &str, v: serde_json::Value| {
+        c.insert(k.to_owned(), v);
+    };
+    set("invoice_id", inv.id.as_str().into());
+    set("issuer_name", issuer_name.into());
+    set("payer_name", inv.payer.name.clone().into());
+    set("customer_name", inv.customer_name.clone().into());
+    set("number", inv.number.clone().unwrap_or_default().into());
+    set("period", inv.period.clone().into());
+    set("total", money(inv.total(), &inv.currency).into());
+    set(
+        "amount_due",
+        money(inv.total() - inv.amount_paid(), &inv.currency).into(),
+    );
+    set("due_date", day(inv.due_at).into());
+    set(
+        "days_overdue",
+        inv.due_at.map_or(0, |d| (now - d).num_days().max(0)).into(),
+    );
+    set("payment_instructions", instructions.into());
+    c
 }
 
 /// `POST /v1/invoices/{id}/approve`: a tenant owner finalises a draft before its review
@@ -463,6 +519,203 @@ pub async fn finalize_due(deps: &Deps, now: DateTime<Utc>) -> Result<ReviewRepor
         }
     }
     Ok(report)
+}
+
+/// What the dunning sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DunningReport {
+    pub reminders: u64,
+    pub suspensions: u64,
+    pub failed: u64,
+}
+
+/// Takes every dunning step that is due: a reminder to the payer at +1 and +7 days
+/// overdue, the payer's suspension at +21. One invoice that fails is logged and stays
+/// due; the others go on.
+pub async fn dunning_due(deps: &Deps, now: DateTime<Utc>) -> Result<DunningReport, Error> {
+    let mut sweep = Sweep::new(Kind::Dunning, now);
+    let mut report = DunningReport::default();
+    while let Some(page) = sweep.next(deps).await? {
+        for due in page {
+            let id = InvoiceId::from_record(due.item_id.clone());
+            match dunning_step(deps, &due.tenant_id, &id, now).await {
+                Ok((reminders, suspended)) => {
+                    report.reminders += reminders;
+                    report.suspensions += u64::from(suspended);
+                }
+                Err(e) => {
+                    tracing::warn!(invoice = %id, error = %e, "a dunning step failed; it stays due");
+                    report.failed += 1;
+                }
+            }
+            // An entry this sweep did not move (the invoice is gone or paid) is done.
+            let still = deps.store.get(&due.entry).await?;
+            if still.is_some() {
+                let (inv, _) = match deps.store.get(&keys::invoice(&due.tenant_id, &id)).await? {
+                    Some(item) => (Some(from_item::<Invoice>(&item)?), ()),
+                    None => (None, ()),
+                };
+                let wanted = inv.as_ref().and_then(Invoice::next_dunning_at);
+                let own =
+                    wanted.map(|at| due::entry(Kind::Dunning, &due.tenant_id, id.as_str(), at));
+                if own.as_ref() != Some(&due.entry) {
+                    deps.store
+                        .delete(&due.entry, Condition::None)
+                        .await
+                        .map_err(Error::from)?;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The dunning steps of one invoice that are due at `now`, in one transaction with the
+/// reminders' emails and a partner's suspension. Answers the reminders queued and
+/// whether the payer was suspended.
+async fn dunning_step(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    id: &InvoiceId,
+    now: DateTime<Utc>,
+) -> Result<(u64, bool), Error> {
+    let Some(item) = deps.store.get(&keys::invoice(tenant_id, id)).await? else {
+        return Ok((0, false));
+    };
+    let mut inv: Invoice = from_item(&item)?;
+    let Some(scheduled) = inv.next_dunning_at() else {
+        return Ok((0, false));
+    };
+    let Some(due_at) = inv.due_at else {
+        return Ok((0, false));
+    };
+    let overdue = (now - due_at).num_days();
+    let steps: Vec<u32> = crate::model::invoice::DUNNING_DAYS
+        .iter()
+        .copied()
+        .filter(|d| i64::from(*d) <= overdue && !inv.dunning.contains(d))
+        .collect();
+    if steps.is_empty() {
+        return Ok((0, false));
+    }
+    let (tenant, tenant_item) = super::directory::load(deps, tenant_id).await?;
+    let suspend = steps.contains(&SUSPEND_AFTER_DAYS);
+    let mut ops = Vec::new();
+    let mut reminders = 0;
+    // Only the last reminder due is sent (a sweep that ran late sends one, not two).
+    if let (true, Some(to)) = (
+        steps.iter().any(|d| *d < SUSPEND_AFTER_DAYS),
+        inv.payer.email.clone(),
+    ) {
+        {
+            let mut context = mail_context(&inv, &tenant, now);
+            context.insert(
+                "suspend_on".into(),
+                (due_at + Duration::days(i64::from(SUSPEND_AFTER_DAYS)))
+                    .format("%-d %B %Y")
+                    .to_string()
+                    .into(),
+            );
+            ops.extend(mail::enqueue(
+                tenant_id,
+                Template::InvoiceReminder,
+                &to,
+                context,
+                now,
+            )?);
+            reminders = 1;
+        }
+    }
+    let mut suspended = false;
+    if suspend {
+        match inv.payer.kind {
+            PayerKind::Tenant => {
+                // Suspended by hand already: that stays as it is, and is not ours to lift.
+                let by_hand =
+                    tenant.status == TenantStatus::Suspended && tenant.dunning_holds.is_empty();
+                if !by_hand && !tenant.dunning_holds.contains(id) {
+                    let mut t = tenant.clone();
+                    t.status = TenantStatus::Suspended;
+                    t.dunning_holds.push(id.clone());
+                    t.updated_at = now;
+                    let mut ti = Item::new(keys::tenant(tenant_id), to_data(&t)?);
+                    ti.version = tenant_item.version + 1;
+                    ops.push(WriteOp::Put {
+                        item: ti,
+                        condition: Condition::VersionIs(tenant_item.version),
+                    });
+                    suspended = true;
+                }
+            }
+            PayerKind::Customer => {
+                // The customer is suspended like any suspended customer, first; only one
+                // that was active is ours to reactivate on payment.
+                if let Some(c) = &inv.customer_id {
+                    let scope = TenantScope::acting_for(tenant_id.clone());
+                    let (customer, _) = super::load_customer(deps, tenant_id, c).await?;
+                    if customer.status == CustomerStatus::Active {
+                        super::customers::transition(deps, &scope, c, Transition::Suspend, false)
+                            .await?;
+                        inv.suspended_payer = true;
+                        suspended = true;
+                    }
+                }
+            }
+        }
+    }
+    inv.dunning.extend(steps);
+    inv.updated_at = now;
+    ops.push(put_over(&inv, item.version)?);
+    ops.extend(due::reschedule(
+        Kind::Dunning,
+        tenant_id,
+        id.as_str(),
+        scheduled,
+        inv.next_dunning_at(),
+    ));
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok((reminders, suspended)),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(Error::concurrent_update())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The writes (and, for a reseller's customer, the reactivation after them) that end the
+/// suspension this invoice's dunning caused, once it is paid in full; nothing else is
+/// lifted (a suspension by hand, or another unpaid invoice's, stays).
+async fn release_writes(
+    deps: &Deps,
+    inv: &Invoice,
+    before: &Invoice,
+) -> Result<Vec<WriteOp>, Error> {
+    let mut ops = Vec::new();
+    if let Some(at) = before.next_dunning_at() {
+        ops.push(due::unschedule(
+            Kind::Dunning,
+            &inv.tenant_id,
+            inv.id.as_str(),
+            at,
+        ));
+    }
+    if inv.payer.kind == PayerKind::Tenant {
+        let (mut t, item) = super::directory::load(deps, &inv.tenant_id).await?;
+        if t.dunning_holds.contains(&inv.id) {
+            t.dunning_holds.retain(|h| h != &inv.id);
+            if t.dunning_holds.is_empty() && t.status == TenantStatus::Suspended {
+                t.status = TenantStatus::Active;
+            }
+            t.updated_at = deps.clock.now();
+            let mut ti = Item::new(keys::tenant(&inv.tenant_id), to_data(&t)?);
+            ti.version = item.version + 1;
+            ops.push(WriteOp::Put {
+                item: ti,
+                condition: Condition::VersionIs(item.version),
+            });
+        }
+    }
+    Ok(ops)
 }
 
 /// `POST /v1/invoices/{id}/adjustments`: a one-off charge (positive) or credit
@@ -610,6 +863,7 @@ pub async fn record_payment(
             format!("must be at most the amount due ({due})"),
         ));
     }
+    let before = inv.clone();
     inv.payments.push(Payment {
         amount,
         date: date.unwrap_or_default(),
@@ -622,14 +876,24 @@ pub async fn record_payment(
         InvoiceStatus::PartiallyPaid
     };
     inv.updated_at = now;
-    match deps
-        .store
-        .transact(vec![put_over(&inv, item.version)?])
-        .await
-    {
+    let mut ops = vec![put_over(&inv, item.version)?];
+    let paid = inv.status == InvoiceStatus::Paid;
+    if paid {
+        ops.extend(release_writes(deps, &inv, &before).await?);
+    }
+    match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
         Err(e) => return Err(e.into()),
+    }
+    // A reseller's customer this invoice suspended is reactivated (one suspended by hand
+    // meanwhile, or for another reason, is left as it is: only a suspended one moves).
+    if let (true, true, Some(c)) = (paid, inv.suspended_payer, &inv.customer_id) {
+        let scope = TenantScope::acting_for(inv.tenant_id.clone());
+        let (customer, _) = super::load_customer(deps, &inv.tenant_id, c).await?;
+        if customer.status == CustomerStatus::Suspended {
+            super::customers::transition(deps, &scope, c, Transition::Reactivate, false).await?;
+        }
     }
     full(deps, &inv, item.version + 1).await
 }

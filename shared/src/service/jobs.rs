@@ -1,6 +1,6 @@
 //! Scheduled work, in the order it falls due: the month's invoice run (02:00 UTC on the
-//! 1st, for the month that just closed), the end of invoices' review windows, and the
-//! purge of deleted customers. The local server calls `run_due` every minute; the
+//! 1st, for the month that just closed), the end of invoices' review windows, dunning
+//! steps of unpaid invoices, and the purge of deleted customers. The local server calls `run_due` every minute; the
 //! `tenantry jobs` command calls it once; in AWS, EventBridge Scheduler starts each job's
 //! own function.
 
@@ -42,6 +42,7 @@ pub struct JobsReport {
     /// The invoice run, when one was due and not yet done.
     pub invoice_run: Option<RunReport>,
     pub review: ReviewReport,
+    pub dunning: invoices::DunningReport,
     pub purge: PurgeReport,
 }
 
@@ -72,6 +73,10 @@ pub async fn run_due(deps: &Deps, now: DateTime<Utc>) -> Result<JobsReport, Erro
     match invoices::finalize_due(deps, now).await {
         Ok(r) => report.review = r,
         Err(e) => tracing::error!(error = %e, "finalising reviewed invoices failed"),
+    }
+    match invoices::dunning_due(deps, now).await {
+        Ok(r) => report.dunning = r,
+        Err(e) => tracing::error!(error = %e, "dunning failed"),
     }
     match purge::run(deps, now).await {
         Ok(r) => report.purge = r,

@@ -124,6 +124,7 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Me, Error> {
             tenant_id,
             role,
             actor,
+            ..
         } => match MemberId::parse(actor) {
             Ok(member_id) => {
                 // A staff login: the member it signs in as.

@@ -81,6 +81,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         provisioning_error: None,
         branding: None,
         default_plan: known_plan(deps, input.default_plan).await?,
+        dunning_holds: Vec::new(),
         created_at: now,
         updated_at: now,
     };

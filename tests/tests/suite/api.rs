@@ -1188,6 +1188,7 @@ async fn an_idempotency_key_is_free_again_after_24_hours_and_after_an_abandoned_
         tenant_id: tenantry::model::ids::TenantId::from_record("ten_x"),
         role: tenantry::access::StaffRole::Owner,
         actor: "key_x".into(),
+        billing_only: false,
     };
     let Begin::Proceed(ticket) = begin(&deps, &who, "k", "POST", "/v1/customers", b"A")
         .await

@@ -781,3 +781,134 @@ async fn twenty_concurrent_finalisations_take_twenty_numbers_without_a_gap() {
     let want: Vec<String> = (1..=20).map(|n| format!("INV-2026-{n:06}")).collect();
     assert_eq!(numbers, want);
 }
+
+/// Overdue → two reminders → suspension → payment → reactivation, on a moved clock; a
+/// customer suspended by hand, and a tenant suspended by hand, stay as they are.
+#[tokio::test]
+async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    let (p, kp) = tenant(
+        &app,
+        "latepay",
+        json!({"kind": "partner", "invoice_mode": "consolidated"}),
+    )
+    .await;
+    let (_, kr) = tenant(
+        &app,
+        "lateres",
+        json!({"kind": "reseller", "commission_rate_bps": 1000}),
+    )
+    .await;
+    let pc = customer(&app, &kp, "Late Partner Co").await;
+    subscribe(&app, &kp, &pc, "starter").await;
+    let c = customer(&app, &kr, "Late Customer").await;
+    subscribe(&app, &kr, &c, "starter").await;
+    let d = customer(&app, &kr, "Held Customer").await;
+    subscribe(&app, &kr, &d, "starter").await;
+
+    let at = |s: &str| {
+        set(&clock, s);
+        s.parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+    };
+    // Billed on 1 December, final on the 4th (the review window), due on the 18th.
+    jobs::run_due(&app.deps, at("2026-12-01T02:00:00Z"))
+        .await
+        .unwrap();
+    let r = jobs::run_due(&app.deps, at("2026-12-04T02:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(r.review.finalized, 3);
+    let due = invoices(&app, &kp, "").await[0].clone();
+    assert_eq!(due["due_at"], "2026-12-18T02:00:00Z");
+    assert_eq!(due["overdue"], false);
+
+    // A day overdue: the first reminder to each payer; a second sweep sends nothing again.
+    let r = jobs::run_due(&app.deps, at("2026-12-19T03:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (3, 0));
+    let r = jobs::run_due(&app.deps, at("2026-12-19T04:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(r.dunning.reminders, 0);
+    assert_eq!(invoices(&app, &kp, "").await[0]["overdue"], true);
+    // The reseller suspends one of its customers by hand meanwhile.
+    let held = app
+        .post(&kr, &format!("/v1/customers/{d}/suspend"), json!({}))
+        .await;
+    assert_eq!(held.status, StatusCode::OK, "{}", held.body);
+    let r = jobs::run_due(&app.deps, at("2026-12-25T03:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (3, 0));
+
+    // 21 days overdue: the partner and the reseller's active customer are suspended.
+    let r = jobs::run_due(&app.deps, at("2027-01-08T03:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(r.dunning.suspensions, 2, "{r:?}");
+    let blocked = app.get(&kp, "/v1/customers").await;
+    assert_eq!(blocked.status, StatusCode::FORBIDDEN, "{}", blocked.body);
+    assert!(
+        blocked.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("overdue invoice")
+    );
+    assert_eq!(app.get(&kp, "/v1/invoices").await.status, StatusCode::OK);
+    assert_eq!(app.get(&kp, "/v1/me").await.status, StatusCode::OK);
+    let tenant_view = app.get(&app.admin_key, &format!("/v1/tenants/{p}")).await;
+    assert_eq!(tenant_view.body["status"], "suspended");
+    let status_of = async |id: &str| {
+        app.get(&kr, &format!("/v1/customers/{id}")).await.body["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status_of(&c).await, "suspended");
+    assert_eq!(status_of(&d).await, "suspended");
+
+    // Paid in full: the suspensions dunning caused end; the one by hand stays.
+    let pay = async |key: &str, customer: Option<&str>| {
+        let list = invoices(&app, key, "period=2026-11").await;
+        let inv = match customer {
+            Some(c) => by_customer(&list, c).clone(),
+            None => list[0].clone(),
+        };
+        let r = app
+            .post(
+                &app.admin_key,
+                &format!("/v1/invoices/{}/payments", inv["id"].as_str().unwrap()),
+                json!({"amount": inv["amount_due"], "date": "2027-01-08", "reference": "late"}),
+            )
+            .await;
+        assert_eq!(r.body["status"], "paid", "{}", r.body);
+    };
+    pay(&kp, None).await;
+    assert_eq!(app.get(&kp, "/v1/customers").await.status, StatusCode::OK);
+    pay(&kr, Some(&c)).await;
+    pay(&kr, Some(&d)).await;
+    assert_eq!(status_of(&c).await, "active");
+    assert_eq!(status_of(&d).await, "suspended");
+    // No step is left for paid invoices.
+    let r = jobs::run_due(&app.deps, at("2027-02-08T03:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (0, 0));
+
+    // A tenant suspended by hand: its keys stop working altogether, billing included.
+    let off = app
+        .patch(
+            &app.admin_key,
+            &format!("/v1/tenants/{p}"),
+            json!({"status": "suspended"}),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(
+        app.get(&kp, "/v1/invoices").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

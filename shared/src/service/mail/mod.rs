@@ -49,6 +49,8 @@ pub enum Template {
     UserInvitation,
     PasswordReset,
     EmailChange,
+    InvoiceIssued,
+    InvoiceReminder,
 }
 
 impl Template {
@@ -60,6 +62,8 @@ impl Template {
             Template::UserInvitation => "user_invitation",
             Template::PasswordReset => "password_reset",
             Template::EmailChange => "email_change",
+            Template::InvoiceIssued => "invoice_issued",
+            Template::InvoiceReminder => "invoice_reminder",
         }
     }
 
@@ -68,6 +72,7 @@ impl Template {
     fn secret_values(self) -> &'static [&'static str] {
         match self {
             Template::RegistrationCode => &["code"],
+            Template::InvoiceIssued | Template::InvoiceReminder => &[],
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset

@@ -58,7 +58,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "registration_code",
         "user_invitation",
         "password_reset",
-        "email_change"
+        "email_change",
+        "invoice_issued",
+        "invoice_reminder"
     );
     for (name, source) in sources {
         env.add_template(name, source)
@@ -119,9 +121,15 @@ pub fn render(
     };
     // Replies go to the tenant's support address: the tenant answers its customers.
     let reply_to = brand.support_email.clone();
+    // An invoice's email is in its issuer's name (the platform, for a partner's).
+    let from_name = email
+        .context
+        .get("issuer_name")
+        .and_then(Value::as_str)
+        .map_or_else(|| brand.product_name.clone(), str::to_owned);
     Ok(Email {
         id: email.id.to_string(),
-        from_name: brand.product_name.clone(),
+        from_name,
         from_address: format!("no-reply@{}", settings.sender_domain),
         reply_to,
         to: vec![email.to.clone()],
