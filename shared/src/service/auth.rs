@@ -70,31 +70,12 @@ pub async fn authenticate(deps: &Deps, token: Option<&str>) -> Result<Principal,
             key_id: lookup.key_id.to_string(),
         }),
         (Some(tenant_id), Some(role)) => Ok(Principal::Staff {
-            billing_only: tenant_gate(deps, &tenant_id).await?,
+            billing_only: super::directory::tenant_gate(deps, &tenant_id).await?,
             tenant_id,
             role,
             actor: lookup.key_id.to_string(),
         }),
         (Some(_), None) => Err(Error::Unauthenticated),
-    }
-}
-
-/// Whether a tenant's staff may act, and how far: while it is active (or provisioning),
-/// fully (`false`); suspended for an overdue invoice, on its billing routes only
-/// (`true`); suspended otherwise, not at all (401). One read of the tenant per request.
-pub(crate) async fn tenant_gate(
-    deps: &Deps,
-    tenant_id: &crate::model::ids::TenantId,
-) -> Result<bool, Error> {
-    use crate::model::tenant::{Tenant, TenantStatus};
-    let Some(item) = deps.store.get(&keys::tenant(tenant_id)).await? else {
-        return Err(Error::Unauthenticated);
-    };
-    let t: Tenant = super::from_item(&item)?;
-    match t.status {
-        TenantStatus::Suspended if !t.dunning_holds.is_empty() => Ok(true),
-        TenantStatus::Suspended => Err(Error::Unauthenticated),
-        TenantStatus::Active | TenantStatus::Provisioning => Ok(false),
     }
 }
 

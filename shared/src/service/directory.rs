@@ -78,3 +78,22 @@ pub async fn load(deps: &Deps, tenant_id: &TenantId) -> Result<(Tenant, Item), E
         .ok_or(Error::NotFound("tenant"))?;
     Ok((from_item(&item)?, item))
 }
+
+/// Whether a tenant's staff may act, and how far: while it is active (or provisioning),
+/// fully (`false`); suspended for an overdue invoice, on its billing routes only
+/// (`true`); suspended otherwise, not at all (401). One read of the tenant per request.
+pub(crate) async fn tenant_gate(
+    deps: &Deps,
+    tenant_id: &crate::model::ids::TenantId,
+) -> Result<bool, Error> {
+    use crate::model::tenant::{Tenant, TenantStatus};
+    let Some(item) = deps.store.get(&keys::tenant(tenant_id)).await? else {
+        return Err(Error::Unauthenticated);
+    };
+    let t: Tenant = from_item(&item)?;
+    match t.status {
+        TenantStatus::Suspended if !t.dunning_holds.is_empty() => Ok(true),
+        TenantStatus::Suspended => Err(Error::Unauthenticated),
+        TenantStatus::Active | TenantStatus::Provisioning => Ok(false),
+    }
+}

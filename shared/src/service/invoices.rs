@@ -583,6 +583,10 @@ async fn dunning_step(
         return Ok((0, false));
     };
     let mut inv: Invoice = from_item(&item)?;
+    if inv.status == InvoiceStatus::Paid && inv.suspended_payer {
+        reactivate(deps, tenant_id, &mut inv, item.version).await?;
+        return Ok((0, false));
+    }
     let Some(scheduled) = inv.next_dunning_at() else {
         return Ok((0, false));
     };
@@ -682,7 +686,34 @@ async fn dunning_step(
     }
 }
 
-/// The writes (and, for a reseller's customer, the reactivation after them) that end the
+/// Reactivates the reseller's customer this paid invoice's dunning suspended (only if it
+/// is still suspended: one reactivated or deleted meanwhile is left as it is), then marks
+/// the invoice so.
+async fn reactivate(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    inv: &mut Invoice,
+    version: u64,
+) -> Result<(), Error> {
+    if let Some(c) = inv.customer_id.clone() {
+        let (customer, _) = super::load_customer(deps, tenant_id, &c).await?;
+        if customer.status == CustomerStatus::Suspended {
+            let scope = TenantScope::acting_for(tenant_id.clone());
+            super::customers::transition(deps, &scope, &c, Transition::Reactivate, false).await?;
+        }
+    }
+    inv.suspended_payer = false;
+    inv.updated_at = deps.clock.now();
+    match deps.store.transact(vec![put_over(inv, version)?]).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(Error::concurrent_update())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The writes that end the
 /// suspension this invoice's dunning caused, once it is paid in full; nothing else is
 /// lifted (a suspension by hand, or another unpaid invoice's, stays).
 async fn release_writes(
@@ -697,6 +728,16 @@ async fn release_writes(
             &inv.tenant_id,
             inv.id.as_str(),
             at,
+        ));
+    }
+    // A reseller's customer this invoice suspended: its reactivation is due work now (the
+    // scheduled function has the identity provider its login needs).
+    if inv.suspended_payer {
+        ops.push(due::schedule(
+            Kind::Dunning,
+            &inv.tenant_id,
+            inv.id.as_str(),
+            deps.clock.now(),
         ));
     }
     if inv.payer.kind == PayerKind::Tenant {
@@ -885,15 +926,6 @@ pub async fn record_payment(
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
         Err(e) => return Err(e.into()),
-    }
-    // A reseller's customer this invoice suspended is reactivated (one suspended by hand
-    // meanwhile, or for another reason, is left as it is: only a suspended one moves).
-    if let (true, true, Some(c)) = (paid, inv.suspended_payer, &inv.customer_id) {
-        let scope = TenantScope::acting_for(inv.tenant_id.clone());
-        let (customer, _) = super::load_customer(deps, &inv.tenant_id, c).await?;
-        if customer.status == CustomerStatus::Suspended {
-            super::customers::transition(deps, &scope, c, Transition::Reactivate, false).await?;
-        }
     }
     full(deps, &inv, item.version + 1).await
 }

@@ -159,7 +159,7 @@ pub(crate) async fn principal(deps: &Deps, subject: &str) -> Result<Principal, E
         return Err(Error::Unauthenticated);
     }
     Ok(Principal::Staff {
-        billing_only: super::auth::tenant_gate(deps, &login.tenant_id).await?,
+        billing_only: super::directory::tenant_gate(deps, &login.tenant_id).await?,
         tenant_id: login.tenant_id,
         role: member.role,
         actor: member.id.to_string(),

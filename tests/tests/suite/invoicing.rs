@@ -890,6 +890,11 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     assert_eq!(app.get(&kp, "/v1/customers").await.status, StatusCode::OK);
     pay(&kr, Some(&c)).await;
     pay(&kr, Some(&d)).await;
+    // The customer's reactivation (its login with it) is the scheduled jobs' next step.
+    assert_eq!(status_of(&c).await, "suspended");
+    jobs::run_due(&app.deps, at("2027-01-08T03:01:00Z"))
+        .await
+        .unwrap();
     assert_eq!(status_of(&c).await, "active");
     assert_eq!(status_of(&d).await, "suspended");
     // No step is left for paid invoices.
