@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod server;
+pub mod test_clock;
 
 /// JSON logs through `tracing`, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {

@@ -268,6 +268,31 @@ pub trait Clock: Send + Sync {
 
 pub struct SystemClock;
 
+/// The system clock moved forward by an offset: the local server's test clock
+/// (`tenantry serve --test-clock`), which only ever moves ahead.
+#[derive(Default)]
+pub struct OffsetClock {
+    offset: std::sync::Mutex<chrono::Duration>,
+}
+
+impl OffsetClock {
+    /// Moves the clock so that it reads `to` now (never backwards: an earlier `to` is
+    /// ignored).
+    pub fn advance_to(&self, to: DateTime<Utc>) {
+        let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Utc::now() + *offset;
+        if to > now {
+            *offset += to - now;
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()

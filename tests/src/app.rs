@@ -63,6 +63,11 @@ pub async fn spawn_app_on(store: Arc<dyn ItemStore>) -> TestApp {
 
 /// The local server over these dependencies (e.g. with an identity provider).
 pub async fn spawn_app_with(deps: Deps) -> TestApp {
+    spawn_app_routed(deps, None).await
+}
+
+/// The local server with `extra` routes merged in (the test clock's).
+pub async fn spawn_app_routed(deps: Deps, extra: Option<axum::Router>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let admin_key = api_key::new_secret();
     auth::register_operator_key(&deps, &admin_key)
@@ -73,8 +78,12 @@ pub async fn spawn_app_with(deps: Deps) -> TestApp {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = Arc::new(App::all(deps.clone()));
+    let mut router = functions::server::router(app);
+    if let Some(extra) = extra {
+        router = router.merge(extra);
+    }
     tokio::spawn(async move {
-        let _ = axum_serve(listener, app).await;
+        let _ = functions::server::serve_router(listener, router).await;
     });
     TestApp {
         base: format!("http://{addr}"),
@@ -87,10 +96,6 @@ pub async fn spawn_app_with(deps: Deps) -> TestApp {
         deps,
         _dir: dir,
     }
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
-    functions::server::serve(listener, app).await
 }
 
 /// A response: status, body as JSON (Null when empty or not JSON), and headers.

@@ -41,6 +41,10 @@ enum Command {
         /// print what to try, and log warnings only (unless RUST_LOG says otherwise).
         #[arg(long)]
         demo: bool,
+        /// A test clock the operator moves forward (`POST /v1/test-clock/advance`), each
+        /// scheduled job that falls due on the way running before the call answers.
+        #[arg(long)]
+        test_clock: bool,
     },
     /// Purge customers deleted more than 30 days ago, once.
     Purge,
@@ -117,7 +121,17 @@ async fn run() -> anyhow::Result<()> {
     }
     let deps = open(&cli.data)?;
     match cli.command {
-        Command::Serve { addr, demo } => {
+        Command::Serve {
+            addr,
+            demo,
+            test_clock,
+        } => {
+            let clock = Arc::new(tenantry::ports::OffsetClock::default());
+            let deps = if test_clock {
+                deps.with_clock(clock.clone())
+            } else {
+                deps
+            };
             let admin_key = match std::env::var("TENANTRY_ADMIN_KEY") {
                 Ok(k) if !k.is_empty() => k,
                 _ => {
@@ -197,7 +211,20 @@ async fn run() -> anyhow::Result<()> {
                     )
                 );
             }
-            let router = functions::server::router_with_jwks(Arc::new(App::all(deps)), jwks);
+            let mut router =
+                functions::server::router_with_jwks(Arc::new(App::all(deps.clone())), jwks);
+            if test_clock {
+                tracing::warn!("the test clock is on: POST /v1/test-clock/advance moves time");
+                router = router.merge(functions::test_clock::router(Arc::new(
+                    functions::test_clock::TestClock {
+                        deps: deps.clone(),
+                        clock,
+                        mailer: Arc::new(mailer(&cli.data)?),
+                        settings: mail_settings(Some(bound)),
+                        lock: tokio::sync::Mutex::new(()),
+                    },
+                )));
+            }
             functions::server::serve_router(listener, router).await?;
         }
         Command::Purge => {

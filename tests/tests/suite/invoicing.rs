@@ -917,3 +917,84 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// `--test-clock`: the operator moves the clock, and the month's run, its review window
+/// and the invoice's email happen on the way, in order, before the call answers.
+#[tokio::test]
+async fn the_test_clock_runs_what_falls_due_on_the_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(tenantry::ports::OffsetClock::default());
+    let deps = tenantry::Deps::new(embedded(&dir)).with_clock(clock.clone());
+    let outbox = dir.path().join("outbox");
+    let tc = Arc::new(functions::test_clock::TestClock {
+        deps: deps.clone(),
+        clock,
+        mailer: Arc::new(tenantry::adapters::embedded::FileMailer::new(&outbox).unwrap()),
+        settings: tenantry::service::mail::MailSettings {
+            sender_domain: "clock.example.com".into(),
+            public_url: "http://127.0.0.1".into(),
+        },
+        lock: tokio::sync::Mutex::new(()),
+    });
+    let app =
+        tenantry_tests::app::spawn_app_routed(deps, Some(functions::test_clock::router(tc))).await;
+    seed_plans(&app).await;
+    let (_, key) = tenant(&app, "clocked", json!({"kind": "partner"})).await;
+    let c = customer(&app, &key, "Clocked Co").await;
+    subscribe(&app, &key, &c, "starter").await;
+    let advance = |to: String, key: String| {
+        let app = &app;
+        async move {
+            app.post(&key, "/v1/test-clock/advance", json!({ "to": to }))
+                .await
+        }
+    };
+    // Only the operator, only forward, only a time.
+    assert_eq!(
+        advance("2099-01-01T00:00:00Z".into(), key.clone())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let back = advance("2001-01-01T00:00:00Z".into(), app.admin_key.clone()).await;
+    assert_eq!(
+        back.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        back.body
+    );
+    let bad = app
+        .post(
+            &app.admin_key,
+            "/v1/test-clock/advance",
+            json!({"to": "soon"}),
+        )
+        .await;
+    assert_eq!(bad.error_fields(), ["to"]);
+
+    // To the 5th of next month: this month is billed on the 1st, final on the 4th, mailed.
+    let now = chrono::Utc::now();
+    let this = Period::of(now.date_naive());
+    let to = format!("{}T03:00:00Z", this.end() + chrono::Duration::days(4));
+    let r = advance(to, app.admin_key.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // (The month before is billed in the first round: a fresh data folder never ran it.)
+    assert_eq!(
+        r.body["invoice_runs"].as_array().unwrap().last(),
+        Some(&json!(this.to_string())),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["invoices_finalized"], 1, "{}", r.body);
+    assert_eq!(r.body["failures"], 0, "{}", r.body);
+    assert!(r.body["emails_sent"].as_u64().unwrap() >= 1, "{}", r.body);
+    let inv = &invoices(&app, &key, "").await[0];
+    assert_eq!(inv["status"], "open");
+    assert_eq!(inv["period"], this.to_string());
+    let mailed = std::fs::read_dir(&outbox)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .any(|eml| eml.contains(inv["number"].as_str().unwrap()));
+    assert!(mailed, "the invoice's email is in the outbox");
+}
