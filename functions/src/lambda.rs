@@ -231,6 +231,30 @@ pub async fn purge(deps: &Deps, event: &serde_json::Value) -> Result<serde_json:
     Ok(serde_json::to_value(&report)?)
 }
 
+/// Runs the Lambda of the billing jobs (EventBridge Scheduler, every 15 minutes): the
+/// month's invoice run once it is due, review windows that ended, dunning steps.
+pub async fn serve_billing_jobs() -> Result<(), Error> {
+    crate::init_tracing();
+    let deps = deps_from_env()
+        .await?
+        .with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let deps = deps.clone();
+            async move { billing_jobs(&deps).await }
+        },
+    ))
+    .await
+}
+
+/// One round of the billing jobs.
+pub async fn billing_jobs(deps: &Deps) -> Result<serde_json::Value, Error> {
+    let report = tenantry::service::jobs::run_billing(deps, deps.clock.now())
+        .await
+        .map_err(|e| failed("the billing jobs", &e))?;
+    Ok(serde_json::to_value(&report)?)
+}
+
 /// Runs the Lambda that delivers the email outbox: on the table's stream (new pending
 /// emails, at once) and on a schedule (retries that have come due).
 pub async fn serve_mail_sender() -> Result<(), Error> {

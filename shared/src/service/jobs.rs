@@ -63,6 +63,43 @@ pub async fn invoice_run_once(deps: &Deps, period: Period) -> Result<Option<RunR
     Ok(Some(report))
 }
 
+/// What the billing jobs did (the AWS function's share: the purge and the mail sender
+/// have functions of their own).
+#[derive(Debug, Default, Serialize)]
+pub struct BillingReport {
+    pub invoice_run: Option<RunReport>,
+    pub review: ReviewReport,
+    pub dunning: invoices::DunningReport,
+}
+
+/// The billing jobs due at `now`, in order: the month's run, review windows, dunning.
+/// A job that fails is logged; the others still run; the call fails (for the scheduler
+/// to retry) only when every one did.
+pub async fn run_billing(deps: &Deps, now: DateTime<Utc>) -> Result<BillingReport, Error> {
+    let mut report = BillingReport::default();
+    let run = invoice_run_once(deps, month_due(now)).await;
+    let review = invoices::finalize_due(deps, now).await;
+    let dunning = invoices::dunning_due(deps, now).await;
+    if let (Err(e), Err(_), Err(_)) = (&run, &review, &dunning) {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "every billing job failed: {e}"
+        )));
+    }
+    match run {
+        Ok(r) => report.invoice_run = r,
+        Err(e) => tracing::error!(error = %e, "the invoice run failed; it is retried"),
+    }
+    match review {
+        Ok(r) => report.review = r,
+        Err(e) => tracing::error!(error = %e, "finalising reviewed invoices failed"),
+    }
+    match dunning {
+        Ok(r) => report.dunning = r,
+        Err(e) => tracing::error!(error = %e, "dunning failed"),
+    }
+    Ok(report)
+}
+
 /// Everything due at `now`, in order. A job that fails is logged; the others still run.
 pub async fn run_due(deps: &Deps, now: DateTime<Utc>) -> Result<JobsReport, Error> {
     let mut report = JobsReport::default();

@@ -1645,6 +1645,92 @@ async fn the_scheduled_purge_event_purges_within_its_policy() {
     assert!(denied.is_empty(), "the purge's policy denies: {denied:?}");
 }
 
+/// The billing jobs' scheduled event bills a closed month, finalises it after review and
+/// takes a dunning step (emails queued, a reseller's customer suspended), every store call
+/// within the function's policy.
+#[tokio::test]
+async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() {
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/billing-jobs.json")).expect("the event"),
+    )
+    .expect("JSON");
+    assert_eq!(event["source"], "aws.scheduler");
+    let t = template();
+    let f = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == "billing-jobs")
+        .expect("the billing jobs function");
+    assert!(f.events().iter().any(|(kind, _)| *kind == "ScheduleV2"));
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let recorder = Arc::new(Recorder {
+        inner: Arc::new(EmbeddedStore::open(dir.path().join("b.redb")).expect("a store")),
+        on: AtomicBool::new(false),
+        calls: Mutex::new(Vec::new()),
+    });
+    let clock = Arc::new(tenantry_tests::app::TestClock::at(
+        "2026-11-01T09:00:00Z".parse().expect("time"),
+    ));
+    let deps = Deps::new(recorder.clone()).with_clock(clock.clone());
+    let plan = serde_json::from_value(serde_json::json!({"code": "starter", "name": "Starter",
+        "currency": "EUR", "base_amount": 3000}))
+    .expect("plan");
+    tenantry::service::catalog::create_plan(&deps, &plan)
+        .await
+        .expect("plan");
+    for (slug, kind) in [("billed-p", "partner"), ("billed-r", "reseller")] {
+        let mut draft = serde_json::json!({"name": slug, "slug": slug, "kind": kind,
+            "default_plan": "starter", "billing": {"email": "billing@p.example.com"},
+            "owner": {"email": format!("o@{slug}.example.com"), "first_name": "O", "last_name": "P"}});
+        if kind == "reseller" {
+            draft["commission_rate_bps"] = serde_json::json!(1000);
+        }
+        let tenant = tenantry::service::tenants::create(
+            &deps,
+            &serde_json::from_value(draft).expect("tenant"),
+        )
+        .await
+        .expect("tenant");
+        let scope = tenantry_tests::owner_scope(tenant.tenant.tenant.id.as_str());
+        let customer = serde_json::from_value(serde_json::json!({"company": {"name": "Billed"},
+            "admin": {"first_name": "A", "last_name": "B", "email": format!("a@{slug}.example.com")}}))
+        .expect("customer");
+        tenantry::service::customers::create(&deps, &scope, &customer)
+            .await
+            .expect("customer");
+    }
+    recorder.on.store(true, Ordering::SeqCst);
+    let mut reports = Vec::new();
+    for at in [
+        "2026-12-01T02:15:00Z",
+        "2026-12-04T02:15:00Z",
+        "2026-12-19T02:15:00Z",
+        "2027-01-08T02:15:00Z",
+    ] {
+        *clock.0.lock().expect("clock") = at.parse().expect("time");
+        reports.push(
+            functions::lambda::billing_jobs(&deps)
+                .await
+                .expect("the jobs run"),
+        );
+    }
+    recorder.on.store(false, Ordering::SeqCst);
+    assert_eq!(
+        reports[0]["invoice_run"]["period"], "2026-11",
+        "{}",
+        reports[0]
+    );
+    assert_eq!(reports[1]["review"]["finalized"], 2, "{}", reports[1]);
+    assert_eq!(reports[2]["dunning"]["reminders"], 2, "{}", reports[2]);
+    assert_eq!(reports[3]["dunning"]["suspensions"], 2, "{}", reports[3]);
+    let calls = recorder.calls.lock().expect("recorder lock").clone();
+    let denied = denied(&f.statements(), &calls);
+    assert!(
+        denied.is_empty(),
+        "the billing jobs' policy denies: {denied:?}"
+    );
+}
+
 /// The stream batch of `events/mail-sender.json`, pointed at a real pending email, makes
 /// the mail sender deliver it; the scheduler's event makes it sweep; every store call of
 /// both is allowed by the function's policy.
