@@ -31,8 +31,10 @@ pub struct TestClock {
     pub clock: Arc<OffsetClock>,
     pub mailer: Arc<dyn Mailer>,
     pub settings: MailSettings,
-    /// One advance at a time.
-    pub lock: tokio::sync::Mutex<()>,
+    /// Held while an advance runs: one advance at a time, and the server's own job and
+    /// mail loops wait (they take it for each of their rounds), so nothing is delivered
+    /// twice across a jump in time.
+    pub lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What an advance did, summed over its rounds.

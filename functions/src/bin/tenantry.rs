@@ -55,7 +55,7 @@ enum Command {
         period: String,
     },
     /// Run every scheduled job that is due now, once: the invoice run of the month that
-    /// closed, invoices whose review window ended, purges.
+    /// closed, invoices whose review window ended, dunning steps, purges.
     Jobs,
     /// Deliver the emails that are due into <data>/outbox/, once.
     Mail,
@@ -127,6 +127,8 @@ async fn run() -> anyhow::Result<()> {
             test_clock,
         } => {
             let clock = Arc::new(tenantry::ports::OffsetClock::default());
+            // The test clock's advance holds this; the loops below take it each round.
+            let pause = Arc::new(tokio::sync::Mutex::new(()));
             let deps = if test_clock {
                 deps.with_clock(clock.clone())
             } else {
@@ -175,23 +177,31 @@ async fn run() -> anyhow::Result<()> {
             tracing::info!(addr = %bound, data = %cli.data.display(), outbox = %outbox.dir().display(), "serving every route");
             // The outbox's local home: a background task in place of the stream trigger.
             let mail_deps = deps.clone();
+            let mail_pause = pause.clone();
             tokio::spawn(async move {
                 loop {
-                    if let Err(e) = mail::deliver_due(&mail_deps, &outbox, &settings).await {
-                        tracing::error!(
-                            error = format!("{e:#}"),
-                            "email delivery failed; retrying"
-                        );
+                    {
+                        let _round = mail_pause.lock().await;
+                        if let Err(e) = mail::deliver_due(&mail_deps, &outbox, &settings).await {
+                            tracing::error!(
+                                error = format!("{e:#}"),
+                                "email delivery failed; retrying"
+                            );
+                        }
                     }
                     tokio::time::sleep(MAIL_POLL).await;
                 }
             });
             // Scheduled jobs' local home: the invoice run, review windows, purges.
             let jobs_deps = deps.clone();
+            let jobs_pause = pause.clone();
             tokio::spawn(async move {
                 loop {
-                    if let Err(e) = jobs::run_due(&jobs_deps, jobs_deps.clock.now()).await {
-                        tracing::error!(error = format!("{e:#}"), "scheduled jobs failed");
+                    {
+                        let _round = jobs_pause.lock().await;
+                        if let Err(e) = jobs::run_due(&jobs_deps, jobs_deps.clock.now()).await {
+                            tracing::error!(error = format!("{e:#}"), "scheduled jobs failed");
+                        }
                     }
                     tokio::time::sleep(JOBS_POLL).await;
                 }
@@ -221,7 +231,7 @@ async fn run() -> anyhow::Result<()> {
                         clock,
                         mailer: Arc::new(mailer(&cli.data)?),
                         settings: mail_settings(Some(bound)),
-                        lock: tokio::sync::Mutex::new(()),
+                        lock: pause.clone(),
                     },
                 )));
             }

@@ -199,6 +199,9 @@ pub struct Invoice {
     /// payment in full reactivates it (and nothing suspended otherwise).
     #[serde(default)]
     pub suspended_payer: bool,
+    /// When that suspension took effect (none while it is still to be applied).
+    #[serde(default)]
+    pub payer_suspended_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -216,6 +219,19 @@ impl Invoice {
     pub fn amount_paid(&self) -> i64 {
         self.payments.iter().map(|p| p.amount).sum()
     }
+    /// A suspension of its customer (a reseller's) still to apply, or to lift once paid:
+    /// the invoice's due-work entry stays until that is done.
+    pub fn payer_follow_up(&self) -> bool {
+        self.suspended_payer
+            && match self.status {
+                InvoiceStatus::Paid | InvoiceStatus::Void => true,
+                InvoiceStatus::Open | InvoiceStatus::PartiallyPaid => {
+                    self.payer_suspended_at.is_none()
+                }
+                InvoiceStatus::Draft => false,
+            }
+    }
+
     /// When the next dunning step falls due, while the invoice is unpaid.
     pub fn next_dunning_at(&self) -> Option<DateTime<Utc>> {
         if !matches!(

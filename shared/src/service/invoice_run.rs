@@ -49,6 +49,8 @@ use crate::store::keys;
 /// invoice with its owner and due entry per currency, plus the run state) fit one
 /// transaction; a step that would overflow stops early and the next goes on.
 pub const STEP: usize = 32;
+/// A step's writes stay well under a transaction's 4 MB.
+const MAX_STEP_BYTES: usize = 3 * 1024 * 1024;
 const MAX_OPS: usize = crate::ports::MAX_TRANSACTION_ACTIONS;
 
 /// A tenant's progress through one month's run.
@@ -63,6 +65,10 @@ pub struct RunState {
     pub billed: u64,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Customers whose bill could not be made (logged with the cause): to look at and
+    /// bill by hand; the run went on without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<String>,
 }
 
 /// What one step did.
@@ -203,7 +209,7 @@ async fn bill_customer(
     tenant_id: &TenantId,
     customer_id: &CustomerId,
     period: Period,
-) -> Result<Option<Bill>, Error> {
+) -> Result<Vec<Bill>, Error> {
     let p = period.to_string();
     let found = deps
         .store
@@ -216,7 +222,7 @@ async fn bill_customer(
     let by_sk = |k: Key| found.iter().find(|i| i.pk == k.pk && i.sk == k.sk);
     let Some(profile) = by_sk(keys::customer(tenant_id, customer_id)) else {
         // Purged: nothing left to bill from (the purge waits for the month's run).
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let customer: Customer = from_item(profile)?;
     let current: Option<Subscription> = by_sk(keys::subscription(tenant_id, customer_id))
@@ -228,7 +234,7 @@ async fn bill_customer(
         .unwrap_or_default();
     let subs = subscriptions_in(deps, tenant_id, customer_id, current, period).await?;
     if subs.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let daily = seats::daily(deps, tenant_id, customer_id, period, customer.user_count).await?;
     // Every segment's plan, read before the pure arithmetic.
@@ -252,9 +258,12 @@ async fn bill_customer(
             .flatten()
     };
     let days = period.days();
-    let mut lines = Vec::new();
+    // Lines by the currency of the subscription they come from: a customer that moved
+    // to a plan in another currency mid-month gets a bill in each.
+    let mut by_currency: BTreeMap<String, Vec<InvoiceLine>> = BTreeMap::new();
     let last = subs.len() - 1;
     for (i, s) in subs.iter().enumerate() {
+        let lines = by_currency.entry(s.currency.clone()).or_default();
         // Usage is billed once, by the subscription the month ends on.
         let none = PeriodUsage::default();
         let u = if i == last { &usage } else { &none };
@@ -309,15 +318,15 @@ async fn bill_customer(
         }
     }
     // Nothing to bill (a month in trial with no usage): no invoice, no empty line.
-    if lines.iter().all(|l| l.amount == 0) {
-        return Ok(None);
-    }
-    let currency = subs[last].currency.clone();
-    Ok(Some(Bill {
-        customer,
-        currency,
-        lines,
-    }))
+    Ok(by_currency
+        .into_iter()
+        .filter(|(_, lines)| lines.iter().any(|l| l.amount != 0))
+        .map(|(currency, lines)| Bill {
+            customer: customer.clone(),
+            currency,
+            lines,
+        })
+        .collect())
 }
 
 /// The billing contact of a reseller's customer: its primary contact, else its admin.
@@ -398,6 +407,7 @@ fn new_invoice(
         payments: Vec::new(),
         dunning: Vec::new(),
         suspended_payer: false,
+        payer_suspended_at: None,
         created_at: now,
         updated_at: now,
     }
@@ -456,7 +466,7 @@ pub async fn step(
                 ))),
             ];
             match deps.store.transact(claim).await {
-                Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
+                Ok(()) | Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
             return Ok(Step::More);
@@ -482,16 +492,42 @@ pub async fn step(
     let mode_consolidated =
         tenant.kind == TenantKind::Partner && tenant.invoice_mode == InvoiceMode::Consolidated;
     let mut stopped_early = false;
+    let mut bytes = 0usize;
     for entry in &page.items {
-        // Room for this customer's writes (three at most), a consolidated invoice of a
-        // currency not seen yet with its owner and due entry, those already in, and the
-        // run state.
-        if ops.len() + 3 + (consolidated.len() + 1) * 3 + 1 > MAX_OPS {
+        let customer_id = CustomerId::from_record(entry.sk.clone());
+        // A customer whose bill cannot be made (a record that does not read) is set
+        // aside in the run state, logged, and passed: it never stops the others.
+        let bills = match bill_customer(deps, cache, tenant_id, &customer_id, period).await {
+            Ok(b) => b,
+            Err(Error::Unexpected(e)) => {
+                tracing::error!(tenant = %tenant_id, customer = %customer_id, error = format!("{e:#}"), "a customer could not be billed; set aside");
+                next.set_aside.push(customer_id.to_string());
+                next.customers += 1;
+                next.cursor = Some(entry.sk.clone());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        // Room for this customer's writes (three per bill), a consolidated invoice per
+        // new currency with its owner and due entry, those already in, and the run
+        // state; and for their size (a transaction carries at most 4 MB).
+        let new_headers = bills
+            .iter()
+            .filter(|b| !consolidated.contains_key(&b.currency))
+            .count();
+        let adds = if mode_consolidated { 1 } else { 3 } * bills.len();
+        let size: usize = bills
+            .iter()
+            .map(|b| serde_json::to_vec(&b.lines).map_or(0, |v| v.len()) + 2048)
+            .sum();
+        if ops.len() + adds + (consolidated.len() + new_headers) * 3 + 1 > MAX_OPS
+            || bytes + size > MAX_STEP_BYTES
+        {
             stopped_early = true;
             break;
         }
-        let customer_id = CustomerId::from_record(entry.sk.clone());
-        if let Some(bill) = bill_customer(deps, cache, tenant_id, &customer_id, period).await? {
+        bytes += size;
+        for bill in bills {
             if mode_consolidated {
                 if !consolidated.contains_key(&bill.currency) {
                     let id = InvoiceId::of(tenant_id, period, &bill.currency, None);

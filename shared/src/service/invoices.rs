@@ -72,7 +72,7 @@ async fn locate(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<(Invoic
     if let Reach::Customer(c) = reach {
         let own = inv.payer.kind == PayerKind::Customer
             && inv.customer_id.as_ref() == Some(c.customer_id())
-            && inv.status.is_final();
+            && inv.number.is_some();
         if !own {
             return Err(Error::NotFound("invoice"));
         }
@@ -211,7 +211,8 @@ pub async fn list_own(
     let mut data = Vec::new();
     for item in &p.items {
         let inv: Invoice = from_item(item)?;
-        if inv.status.is_final() {
+        // Issued ones only: a draft voided in review was never sent.
+        if inv.number.is_some() {
             data.push(inv.view(Vec::new(), now, item.version));
         }
     }
@@ -546,19 +547,21 @@ pub async fn dunning_due(deps: &Deps, now: DateTime<Utc>) -> Result<DunningRepor
                 Err(e) => {
                     tracing::warn!(invoice = %id, error = %e, "a dunning step failed; it stays due");
                     report.failed += 1;
+                    continue;
                 }
             }
-            // An entry this sweep did not move (the invoice is gone or paid) is done.
-            let still = deps.store.get(&due.entry).await?;
-            if still.is_some() {
-                let (inv, _) = match deps.store.get(&keys::invoice(&due.tenant_id, &id)).await? {
-                    Some(item) => (Some(from_item::<Invoice>(&item)?), ()),
-                    None => (None, ()),
+            // An entry left where it was that names no step still to take (the invoice is
+            // gone, paid, or moved on) is done.
+            if deps.store.get(&due.entry).await?.is_some() {
+                let inv = match deps.store.get(&keys::invoice(&due.tenant_id, &id)).await? {
+                    Some(item) => Some(from_item::<Invoice>(&item)?),
+                    None => None,
                 };
+                let follow_up = inv.as_ref().is_some_and(Invoice::payer_follow_up);
                 let wanted = inv.as_ref().and_then(Invoice::next_dunning_at);
                 let own =
                     wanted.map(|at| due::entry(Kind::Dunning, &due.tenant_id, id.as_str(), at));
-                if own.as_ref() != Some(&due.entry) {
+                if !follow_up && own.as_ref() != Some(&due.entry) {
                     deps.store
                         .delete(&due.entry, Condition::None)
                         .await
@@ -583,9 +586,9 @@ async fn dunning_step(
         return Ok((0, false));
     };
     let mut inv: Invoice = from_item(&item)?;
-    if inv.status == InvoiceStatus::Paid && inv.suspended_payer {
-        reactivate(deps, tenant_id, &mut inv, item.version).await?;
-        return Ok((0, false));
+    if inv.payer_follow_up() {
+        let suspended = follow_up(deps, tenant_id, &mut inv, item.version).await?;
+        return Ok((0, suspended));
     }
     let Some(scheduled) = inv.next_dunning_at() else {
         return Ok((0, false));
@@ -652,16 +655,13 @@ async fn dunning_step(
                 }
             }
             PayerKind::Customer => {
-                // The customer is suspended like any suspended customer, first; only one
-                // that was active is ours to reactivate on payment.
+                // The intent first, with the step; the suspension itself is the entry's
+                // next round (`follow_up`): only a customer active now is ours to suspend,
+                // and so to reactivate on payment.
                 if let Some(c) = &inv.customer_id {
-                    let scope = TenantScope::acting_for(tenant_id.clone());
                     let (customer, _) = super::load_customer(deps, tenant_id, c).await?;
                     if customer.status == CustomerStatus::Active {
-                        super::customers::transition(deps, &scope, c, Transition::Suspend, false)
-                            .await?;
                         inv.suspended_payer = true;
-                        suspended = true;
                     }
                 }
             }
@@ -670,13 +670,16 @@ async fn dunning_step(
     inv.dunning.extend(steps);
     inv.updated_at = now;
     ops.push(put_over(&inv, item.version)?);
-    ops.extend(due::reschedule(
-        Kind::Dunning,
-        tenant_id,
-        id.as_str(),
-        scheduled,
-        inv.next_dunning_at(),
-    ));
+    // A suspension to apply keeps the entry where it is (due now) for its next round.
+    if !inv.payer_follow_up() {
+        ops.extend(due::reschedule(
+            Kind::Dunning,
+            tenant_id,
+            id.as_str(),
+            scheduled,
+            inv.next_dunning_at(),
+        ));
+    }
     match deps.store.transact(ops).await {
         Ok(()) => Ok((reminders, suspended)),
         Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
@@ -686,25 +689,110 @@ async fn dunning_step(
     }
 }
 
-/// Reactivates the reseller's customer this paid invoice's dunning suspended (only if it
-/// is still suspended: one reactivated or deleted meanwhile is left as it is), then marks
-/// the invoice so.
-async fn reactivate(
+/// The second half of a reseller's customer's dunning suspension. Unpaid: the customer
+/// is suspended (if it still is active) and the invoice records when. Paid (or voided):
+/// the customer is reactivated if this invoice's suspension took effect and it is still
+/// suspended, unless another of its invoices is itself past the suspension day (then that
+/// one holds it). Answers whether a suspension took effect.
+async fn follow_up(
     deps: &Deps,
     tenant_id: &TenantId,
     inv: &mut Invoice,
     version: u64,
-) -> Result<(), Error> {
-    if let Some(c) = inv.customer_id.clone() {
-        let (customer, _) = super::load_customer(deps, tenant_id, &c).await?;
-        if customer.status == CustomerStatus::Suspended {
-            let scope = TenantScope::acting_for(tenant_id.clone());
-            super::customers::transition(deps, &scope, &c, Transition::Reactivate, false).await?;
+) -> Result<bool, Error> {
+    let now = deps.clock.now();
+    let scope = TenantScope::acting_for(tenant_id.clone());
+    let Some(c) = inv.customer_id.clone() else {
+        inv.suspended_payer = false;
+        return save(deps, inv, version, Vec::new()).await.map(|_| false);
+    };
+    let (customer, _) = super::load_customer(deps, tenant_id, &c).await?;
+    let unpaid = matches!(
+        inv.status,
+        InvoiceStatus::Open | InvoiceStatus::PartiallyPaid
+    );
+    let mut ops = Vec::new();
+    let mut took_effect = false;
+    if unpaid {
+        if customer.status == CustomerStatus::Active {
+            super::customers::transition(deps, &scope, &c, Transition::Suspend, false).await?;
+        }
+        inv.payer_suspended_at = Some(now);
+        took_effect = true;
+    } else {
+        let applied = inv.payer_suspended_at.is_some();
+        let other = if applied {
+            other_overdue(deps, tenant_id, &c, &inv.id, now).await?
+        } else {
+            None
+        };
+        match other {
+            // Still owed, and past its own suspension day: it holds the customer now.
+            Some((mut o, v)) => {
+                o.suspended_payer = true;
+                o.payer_suspended_at = Some(now);
+                o.updated_at = now;
+                ops.push(put_over(&o, v)?);
+            }
+            None if applied && customer.status == CustomerStatus::Suspended => {
+                super::customers::transition(deps, &scope, &c, Transition::Reactivate, false)
+                    .await?;
+            }
+            None => {}
+        }
+        inv.suspended_payer = false;
+    }
+    save(deps, inv, version, ops).await?;
+    Ok(took_effect)
+}
+
+/// Another unpaid invoice of the customer at least `SUSPEND_AFTER_DAYS` overdue.
+async fn other_overdue(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    except: &InvoiceId,
+    now: DateTime<Utc>,
+) -> Result<Option<(Invoice, u64)>, Error> {
+    let pk = keys::customer_invoices_partition(tenant_id, customer_id);
+    let mut after = None;
+    loop {
+        let q =
+            crate::ports::Query::gsi1(pk.clone(), crate::ports::SortRange::All, 100).after(after);
+        let page = deps.store.query(q).await?;
+        for item in &page.items {
+            let o: Invoice = from_item(item)?;
+            let overdue_enough = o
+                .due_at
+                .is_some_and(|d| now >= d + Duration::days(i64::from(SUSPEND_AFTER_DAYS)));
+            if &o.id != except
+                && matches!(o.status, InvoiceStatus::Open | InvoiceStatus::PartiallyPaid)
+                && overdue_enough
+            {
+                // Index copies may lag: the invoice itself, fresh, with its version.
+                if let Some(fresh) = deps.store.get(&keys::invoice(tenant_id, &o.id)).await? {
+                    return Ok(Some((from_item(&fresh)?, fresh.version)));
+                }
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(None),
         }
     }
-    inv.suspended_payer = false;
+}
+
+/// Writes `inv` over `version`, with `more`.
+async fn save(
+    deps: &Deps,
+    inv: &mut Invoice,
+    version: u64,
+    more: Vec<WriteOp>,
+) -> Result<(), Error> {
     inv.updated_at = deps.clock.now();
-    match deps.store.transact(vec![put_over(inv, version)?]).await {
+    let mut ops = vec![put_over(inv, version)?];
+    ops.extend(more);
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
             Err(Error::concurrent_update())
@@ -722,7 +810,12 @@ async fn release_writes(
     before: &Invoice,
 ) -> Result<Vec<WriteOp>, Error> {
     let mut ops = Vec::new();
-    if let Some(at) = before.next_dunning_at() {
+    let now = deps.clock.now();
+    let next = before.next_dunning_at();
+    // A reseller's customer this invoice suspended: its reactivation is due work now (the
+    // scheduled function has the identity provider its login needs). An entry due at
+    // this very instant already serves; any other next step's entry goes.
+    if let Some(at) = next.filter(|at| !(inv.suspended_payer && *at == now)) {
         ops.push(due::unschedule(
             Kind::Dunning,
             &inv.tenant_id,
@@ -730,14 +823,12 @@ async fn release_writes(
             at,
         ));
     }
-    // A reseller's customer this invoice suspended: its reactivation is due work now (the
-    // scheduled function has the identity provider its login needs).
-    if inv.suspended_payer {
+    if inv.suspended_payer && next != Some(now) {
         ops.push(due::schedule(
             Kind::Dunning,
             &inv.tenant_id,
             inv.id.as_str(),
-            deps.clock.now(),
+            now,
         ));
     }
     if inv.payer.kind == PayerKind::Tenant {
@@ -791,7 +882,7 @@ pub async fn add_adjustment(
             c.fail("amount", "must not be zero");
             None
         }
-        Some(a) if a.abs() > MAX_AMOUNT => {
+        Some(a) if !(-MAX_AMOUNT..=MAX_AMOUNT).contains(&a) => {
             c.fail("amount", format!("must be at most {MAX_AMOUNT} either way"));
             None
         }

@@ -245,8 +245,16 @@ pub async fn patch(
         p if p == tenant.default_plan => p,
         p => known_plan(deps, p).await?,
     };
+    // The operator setting the status by hand takes over from dunning: a suspension by
+    // hand is not lifted by a payment, and a reactivation by hand ends the holds.
+    let dunning_holds = if patch.get("status").is_some_and(|v| !v.is_null()) {
+        Vec::new()
+    } else {
+        tenant.dunning_holds.clone()
+    };
     let updated = Tenant {
         default_plan,
+        dunning_holds,
         name: input.name,
         commission_rate_bps: input.commission_rate_bps,
         status,

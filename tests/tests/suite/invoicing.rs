@@ -844,11 +844,23 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
         .unwrap();
     assert_eq!((r.dunning.reminders, r.dunning.suspensions), (3, 0));
 
-    // 21 days overdue: the partner and the reseller's active customer are suspended.
+    // 21 days overdue: the partner is suspended at once; the reseller's active customer
+    // in the next round (its suspension is recorded first, then applied).
     let r = jobs::run_due(&app.deps, at("2027-01-08T03:00:00Z"))
         .await
         .unwrap();
-    assert_eq!(r.dunning.suspensions, 2, "{r:?}");
+    assert_eq!(r.dunning.suspensions, 1, "{r:?}");
+    let r = jobs::run_due(&app.deps, at("2027-01-08T03:00:30Z"))
+        .await
+        .unwrap();
+    assert_eq!(r.dunning.suspensions, 1, "{r:?}");
+    let r = jobs::run_due(&app.deps, at("2027-01-08T03:00:40Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.dunning.suspensions, 0,
+        "nothing is suspended twice: {r:?}"
+    );
     let blocked = app.get(&kp, "/v1/customers").await;
     assert_eq!(blocked.status, StatusCode::FORBIDDEN, "{}", blocked.body);
     assert!(
@@ -934,7 +946,7 @@ async fn the_test_clock_runs_what_falls_due_on_the_way() {
             sender_domain: "clock.example.com".into(),
             public_url: "http://127.0.0.1".into(),
         },
-        lock: tokio::sync::Mutex::new(()),
+        lock: Arc::new(tokio::sync::Mutex::new(())),
     });
     let app =
         tenantry_tests::app::spawn_app_routed(deps, Some(functions::test_clock::router(tc))).await;
@@ -997,4 +1009,54 @@ async fn the_test_clock_runs_what_falls_due_on_the_way() {
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .any(|eml| eml.contains(inv["number"].as_str().unwrap()));
     assert!(mailed, "the invoice's email is in the outbox");
+}
+
+/// A customer that ends a euro plan and starts a dollar plan in the same month gets one
+/// invoice in each currency, each with its own lines.
+#[tokio::test]
+async fn a_mid_month_move_to_another_currency_bills_each_currency_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    let usd = app
+        .post(
+            &app.admin_key,
+            "/v1/plans",
+            json!({"code": "starter_usd", "name": "Starter USD",
+            "currency": "USD", "base_amount": 3300}),
+        )
+        .await;
+    assert_eq!(usd.status, StatusCode::CREATED, "{}", usd.body);
+    let (_, key) = tenant(
+        &app,
+        "twocur",
+        json!({"kind": "partner", "invoice_mode": "per_customer"}),
+    )
+    .await;
+    let c = customer(&app, &key, "Two Currencies").await;
+    subscribe(&app, &key, &c, "starter").await;
+    set(&clock, "2026-11-10T09:00:00Z");
+    let ended = app
+        .delete(&key, &format!("/v1/customers/{c}/subscription?at=now"))
+        .await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+    set(&clock, "2026-11-11T09:00:00Z");
+    subscribe(&app, &key, &c, "starter_usd").await;
+    invoice_run::run_all(&app.deps, Period::parse("2026-11").unwrap(), 1)
+        .await
+        .unwrap();
+    let all = invoices(&app, &key, "").await;
+    let mut got: Vec<(String, Vec<(String, u64, i64)>)> = all
+        .iter()
+        .map(|i| (i["currency"].as_str().unwrap().to_owned(), lines_of(i, &c)))
+        .collect();
+    got.sort();
+    // EUR: 1-10 Nov, 10 days of 3,000 = 1,000. USD: 11-30 Nov, 20 days of 3,300 = 2,200.
+    assert_eq!(
+        got,
+        [
+            ("EUR".to_owned(), vec![l("base", 10, 1000)]),
+            ("USD".to_owned(), vec![l("base", 20, 2200)]),
+        ]
+    );
 }

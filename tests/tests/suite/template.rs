@@ -1706,6 +1706,7 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
         "2026-12-04T02:15:00Z",
         "2026-12-19T02:15:00Z",
         "2027-01-08T02:15:00Z",
+        "2027-01-08T02:30:00Z",
     ] {
         *clock.0.lock().expect("clock") = at.parse().expect("time");
         reports.push(
@@ -1722,7 +1723,9 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
     );
     assert_eq!(reports[1]["review"]["finalized"], 2, "{}", reports[1]);
     assert_eq!(reports[2]["dunning"]["reminders"], 2, "{}", reports[2]);
-    assert_eq!(reports[3]["dunning"]["suspensions"], 2, "{}", reports[3]);
+    // The partner at once; the reseller's customer in the next round.
+    assert_eq!(reports[3]["dunning"]["suspensions"], 1, "{}", reports[3]);
+    assert_eq!(reports[4]["dunning"]["suspensions"], 1, "{}", reports[4]);
     let calls = recorder.calls.lock().expect("recorder lock").clone();
     let denied = denied(&f.statements(), &calls);
     assert!(
