@@ -123,6 +123,9 @@ async fn usage(app: &TestApp, key: &str, c: &str, id: &str, value: u64, at: &str
     assert_eq!(r.body["rejected"], 0, "{}", r.body);
 }
 
+/// A line as compared: (kind, quantity, amount).
+type LineSummary = (String, u64, i64);
+
 /// (kind, quantity, amount) of each line of one customer.
 fn lines_of(inv: &Value, customer: &str) -> Vec<(String, u64, i64)> {
     inv["lines"]
@@ -1046,7 +1049,7 @@ async fn a_mid_month_move_to_another_currency_bills_each_currency_apart() {
         .await
         .unwrap();
     let all = invoices(&app, &key, "").await;
-    let mut got: Vec<(String, Vec<(String, u64, i64)>)> = all
+    let mut got: Vec<(String, Vec<LineSummary>)> = all
         .iter()
         .map(|i| (i["currency"].as_str().unwrap().to_owned(), lines_of(i, &c)))
         .collect();
