@@ -122,6 +122,19 @@ fn payer_lines(p: &Payer) -> Vec<String> {
     out
 }
 
+fn line_row(l: &tenantry::model::invoice::InvoiceLine, currency: &str) -> Row {
+    Row {
+        description: l.description.clone(),
+        quantity: l.quantity.to_string(),
+        unit: l
+            .unit_amount
+            .map(|u| money(u, currency))
+            .unwrap_or_default(),
+        amount: money(l.amount, currency),
+        strong: false,
+    }
+}
+
 pub fn layout(view: &InvoiceView, issuer: IssuerBlock) -> Layout {
     let c = view.currency.as_str();
     let draft = view.status == InvoiceStatus::Draft;
@@ -153,13 +166,7 @@ pub fn layout(view: &InvoiceView, issuer: IssuerBlock) -> Layout {
             });
         }
         for l in &g.lines {
-            rows.push(Row {
-                description: l.description.clone(),
-                quantity: l.quantity.to_string(),
-                unit: l.unit_amount.map(|u| money(u, c)).unwrap_or_default(),
-                amount: money(l.amount, c),
-                strong: false,
-            });
+            rows.push(line_row(l, c));
         }
         if grouped {
             rows.push(Row {
@@ -177,13 +184,7 @@ pub fn layout(view: &InvoiceView, issuer: IssuerBlock) -> Layout {
             .as_ref()
             .is_none_or(|id| !view.customers.iter().any(|g| &g.customer_id == id))
     }) {
-        rows.push(Row {
-            description: l.description.clone(),
-            quantity: l.quantity.to_string(),
-            unit: l.unit_amount.map(|u| money(u, c)).unwrap_or_default(),
-            amount: money(l.amount, c),
-            strong: false,
-        });
+        rows.push(line_row(l, c));
     }
     let rate = view.tax_rate_bps;
     let totals = vec![

@@ -680,13 +680,8 @@ async fn dunning_step(
             inv.next_dunning_at(),
         ));
     }
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok((reminders, suspended)),
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            Err(Error::concurrent_update())
-        }
-        Err(e) => Err(e.into()),
-    }
+    commit(deps, ops).await?;
+    Ok((reminders, suspended))
 }
 
 /// The second half of a reseller's customer's dunning suspension. Unpaid: the customer
@@ -792,6 +787,11 @@ async fn save(
     inv.updated_at = deps.clock.now();
     let mut ops = vec![put_over(inv, version)?];
     ops.extend(more);
+    commit(deps, ops).await
+}
+
+/// Runs `ops`; a lost race (a version that moved, a conflict) is a 409.
+async fn commit(deps: &Deps, ops: Vec<WriteOp>) -> Result<(), Error> {
     match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
@@ -919,15 +919,7 @@ pub async fn add_adjustment(
         to: None,
     });
     inv.updated_at = deps.clock.now();
-    match deps
-        .store
-        .transact(vec![put_over(&inv, item.version)?])
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
-        Err(e) => return Err(e.into()),
-    }
+    commit(deps, vec![put_over(&inv, item.version)?]).await?;
     full(deps, &inv, item.version + 1).await
 }
 
@@ -1013,11 +1005,7 @@ pub async fn record_payment(
     if paid {
         ops.extend(release_writes(deps, &inv, &before).await?);
     }
-    match deps.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
-        Err(e) => return Err(e.into()),
-    }
+    commit(deps, ops).await?;
     full(deps, &inv, item.version + 1).await
 }
 
@@ -1045,11 +1033,7 @@ pub async fn void(deps: &Deps, id: &InvoiceId) -> Result<InvoiceView, Error> {
             inv.review_ends_at,
         ),
     ];
-    match deps.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
-        Err(e) => return Err(e.into()),
-    }
+    commit(deps, ops).await?;
     full(deps, &inv, item.version + 1).await
 }
 
