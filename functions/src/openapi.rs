@@ -725,9 +725,8 @@ fn credentials(permission: Permission) -> &'static [&'static str] {
         Permission::ManageTenants | Permission::ManageCatalog | Permission::OperateBilling => {
             &["operatorKey"]
         }
-        Permission::ReadCatalog | Permission::ReadInvoices => {
-            &["operatorKey", "tenantKey", "staffToken"]
-        }
+        Permission::ReadCatalog => &["operatorKey", "tenantKey", "staffToken"],
+        Permission::ReadInvoices => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
         Permission::OwnCompany | Permission::OwnCompanyAdmin => &["customerToken"],
         Permission::Me => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
         p if p.is_customer_users() => &["tenantKey", "staffToken", "customerToken"],

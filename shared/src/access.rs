@@ -72,8 +72,9 @@ pub enum Permission {
     ManageCatalog,
     /// The catalog, read: the operator, and any staff of a tenant (with its own prices).
     ReadCatalog,
-    /// Invoices and commission statements, read: the operator (naming the tenant), and a
-    /// tenant's owners (their own).
+    /// Invoices and commission statements, read: the operator (naming the tenant), a
+    /// tenant's owners (their own), and a customer's admin (the final invoices addressed
+    /// to its own company, with their documents).
     ReadInvoices,
     /// Platform: invoices' adjustments, payments, voids and credit notes.
     OperateBilling,
@@ -268,12 +269,14 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             role.as_str()
         ))),
         // Any user: who it is, and what its company may use. Its admin also: its company's
-        // users, usage and usage limits.
+        // users, usage and usage limits, and the invoices addressed to its company (a
+        // reseller's customer: the service shows it only those).
         Principal::Customer { role, .. }
             if permission == Permission::Me
                 || permission == Permission::OwnCompany
                 || (*role == CustomerRole::Admin
                     && (permission == Permission::OwnCompanyAdmin
+                        || permission == Permission::ReadInvoices
                         || permission.is_customer_users())) =>
         {
             own_company(principal).map(Scope::Customer)

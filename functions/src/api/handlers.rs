@@ -538,13 +538,17 @@ pub async fn default_plan_put(cx: Ctx<'_>) -> Result {
     Reply::ok(&tenants::set_default_plan(cx.deps, cx.tenant()?, &wanted).await?)
 }
 
-/// Who reads invoices: the operator, a tenant's staff, or a customer's admin.
-fn invoice_reach<'a>(cx: &'a Ctx<'_>) -> std::result::Result<invoices::Reach<'a>, Error> {
+/// Who reads invoices: the operator, a tenant's staff, or a customer's admin (while its
+/// company's billing area is enabled).
+async fn invoice_reach<'a>(cx: &'a Ctx<'_>) -> std::result::Result<invoices::Reach<'a>, Error> {
     use tenantry::access::Scope;
     Ok(match &cx.scope {
         Scope::Platform(_) => invoices::Reach::Operator,
         Scope::Tenant(t) => invoices::Reach::Tenant(t),
-        Scope::Customer(c) => invoices::Reach::Customer(c),
+        Scope::Customer(c) => {
+            cx.own_company_in_area("billing").await?;
+            invoices::Reach::Customer(c)
+        }
         Scope::Public => return Err(Error::NotFound("invoice")),
     })
 }
@@ -561,11 +565,11 @@ pub async fn invoices_list(cx: Ctx<'_>) -> Result {
         limit: cx.query("limit"),
         cursor: cx.query("cursor"),
     };
-    Reply::ok(&invoices::list(cx.deps, invoice_reach(&cx)?, &filter).await?)
+    Reply::ok(&invoices::list(cx.deps, invoice_reach(&cx).await?, &filter).await?)
 }
 
 pub async fn invoices_get(cx: Ctx<'_>) -> Result {
-    Reply::ok(&invoices::get(cx.deps, invoice_reach(&cx)?, &invoice_id(&cx)?).await?)
+    Reply::ok(&invoices::get(cx.deps, invoice_reach(&cx).await?, &invoice_id(&cx)?).await?)
 }
 
 pub async fn invoices_approve(cx: Ctx<'_>) -> Result {
@@ -593,6 +597,10 @@ pub async fn me_invoices(cx: Ctx<'_>) -> Result {
 }
 
 pub async fn commission_statements(cx: Ctx<'_>) -> Result {
+    // A customer's admin reads invoices, never a reseller's statements.
+    if matches!(cx.scope, tenantry::access::Scope::Customer(_)) {
+        return Err(Error::NotFound("resource"));
+    }
     let scope = match cx.tenant() {
         Ok(t) => t.clone(),
         Err(_) => {
@@ -620,7 +628,7 @@ pub async fn commission_statements(cx: Ctx<'_>) -> Result {
 /// the HTML view (`Accept: text/html`).
 pub async fn invoices_document(cx: Ctx<'_>) -> Result {
     let (view, tenant) =
-        invoices::for_document(cx.deps, invoice_reach(&cx)?, &invoice_id(&cx)?).await?;
+        invoices::for_document(cx.deps, invoice_reach(&cx).await?, &invoice_id(&cx)?).await?;
     let layout = crate::document::layout(&view, crate::document::issuer(&view, &tenant));
     let accept = cx
         .headers

@@ -1063,3 +1063,89 @@ async fn a_mid_month_move_to_another_currency_bills_each_currency_apart() {
         ]
     );
 }
+
+/// A reseller's customer's admin reads, and downloads, the final invoices addressed to its
+/// own company, and nothing else: not another customer's, not a draft, not a partner's.
+#[tokio::test]
+async fn a_resellers_customer_admin_reads_only_its_own_final_invoices() {
+    use tenantry::access::{Permission, Principal, Scope, authorize};
+    use tenantry::model::customer::CustomerRole;
+    use tenantry::model::ids::{CustomerId, InvoiceId, UserId};
+    use tenantry::service::invoices::{self, Reach};
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    let (r, kr) = tenant(
+        &app,
+        "ownres",
+        json!({"kind": "reseller", "commission_rate_bps": 500}),
+    )
+    .await;
+    let (_, kp) = tenant(&app, "ownpart", json!({"kind": "partner"})).await;
+    let c1 = customer(&app, &kr, "Own One").await;
+    subscribe(&app, &kr, &c1, "starter").await;
+    let c2 = customer(&app, &kr, "Own Two").await;
+    subscribe(&app, &kr, &c2, "starter").await;
+    let pc = customer(&app, &kp, "Partner's Own").await;
+    subscribe(&app, &kp, &pc, "starter").await;
+    set(&clock, "2026-12-01T02:00:00Z");
+    invoice_run::run_all(&app.deps, Period::parse("2026-11").unwrap(), 1)
+        .await
+        .unwrap();
+    let all = invoices(&app, &kr, "").await;
+    let mine = by_customer(&all, &c1)["id"].as_str().unwrap().to_owned();
+    let theirs = by_customer(&all, &c2)["id"].as_str().unwrap().to_owned();
+    let partner = invoices(&app, &kp, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The admin of the first customer, as its token's principal would be.
+    let admin = Principal::Customer {
+        tenant_id: TenantId::from_record(r.clone()),
+        customer_id: CustomerId::from_record(c1.clone()),
+        user_id: UserId::generate(),
+        role: CustomerRole::Admin,
+    };
+    let Ok(Scope::Customer(own)) = authorize(&admin, Permission::ReadInvoices) else {
+        panic!("a customer's admin reads its company's invoices");
+    };
+    let read = |id: String| {
+        let (deps, own) = (&app.deps, &own);
+        async move { invoices::get(deps, Reach::Customer(own), &InvoiceId::from_record(id)).await }
+    };
+    // A draft is not its yet.
+    assert!(matches!(
+        read(mine.clone()).await,
+        Err(tenantry::Error::NotFound(_))
+    ));
+    let ok = app
+        .post(&kr, &format!("/v1/invoices/{mine}/approve"), json!({}))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let seen = read(mine.clone()).await.expect("its own final invoice");
+    assert_eq!(
+        seen.customer_id.as_ref().map(|c| c.as_str()),
+        Some(c1.as_str())
+    );
+    let doc = invoices::for_document(
+        &app.deps,
+        Reach::Customer(&own),
+        &InvoiceId::from_record(mine),
+    )
+    .await;
+    assert!(doc.is_ok());
+    for other in [theirs, partner] {
+        assert!(
+            matches!(read(other).await, Err(tenantry::Error::NotFound(_))),
+            "another's invoice looks like none"
+        );
+    }
+    // A user who is not the admin reaches no invoice route at all.
+    let user = Principal::Customer {
+        tenant_id: TenantId::from_record(r),
+        customer_id: CustomerId::from_record(c1),
+        user_id: UserId::generate(),
+        role: CustomerRole::User,
+    };
+    assert!(authorize(&user, Permission::ReadInvoices).is_err());
+}
