@@ -53,9 +53,11 @@ fn address_lines(a: Option<&tenantry::model::fields::Address>) -> Vec<String> {
 /// The issuer: the platform (its settings from the environment) for a partner's invoice,
 /// the reseller (its billing details and brand) for its customers'.
 pub fn issuer(view: &InvoiceView, tenant: &Tenant) -> IssuerBlock {
+    let (name, payment_instructions) =
+        tenantry::model::invoice::issuer_name_and_instructions(&view.issuer, tenant);
     match &view.issuer {
         Issuer::Platform => IssuerBlock {
-            name: tenantry::model::invoice::platform_name(),
+            name,
             address: env_or("TENANTRY_PLATFORM_ADDRESS", "")
                 .split(';')
                 .map(|s| s.trim().to_owned())
@@ -63,26 +65,19 @@ pub fn issuer(view: &InvoiceView, tenant: &Tenant) -> IssuerBlock {
                 .collect(),
             tax_id: std::env::var("TENANTRY_PLATFORM_TAX_ID").ok(),
             color: "#1f2937".into(),
-            payment_instructions: tenantry::model::invoice::payment_instructions(),
+            payment_instructions,
         },
         Issuer::Tenant { .. } => {
             let b = tenant.billing.as_ref();
-            let brand = tenant
-                .branding
-                .clone()
-                .unwrap_or_else(|| tenantry::model::branding::Branding::default_for(&tenant.name));
             IssuerBlock {
-                name: b
-                    .and_then(|b| b.company_name.clone())
-                    .unwrap_or_else(|| brand.product_name.clone()),
+                name,
                 address: address_lines(b.and_then(|b| b.address.as_ref())),
                 tax_id: b.and_then(|b| b.tax_id.clone()),
-                color: brand.primary_color.clone(),
-                payment_instructions: format!(
-                    "Pay {} by bank transfer, quoting the invoice number.",
-                    b.and_then(|b| b.company_name.clone())
-                        .unwrap_or_else(|| brand.product_name.clone())
+                color: tenant.branding.as_ref().map_or_else(
+                    || tenantry::model::branding::Branding::default_for(&tenant.name).primary_color,
+                    |b| b.primary_color.clone(),
                 ),
+                payment_instructions,
             }
         }
     }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tenantry::Deps;
 use tenantry::access::Principal;
 use tenantry::error::ProblemKind;
-use tenantry::ports::{Mailer, OffsetClock};
+use tenantry::ports::{Clock, Mailer, OffsetClock};
 use tenantry::service::mail::{self, MailSettings};
 use tenantry::service::{auth, jobs};
 
@@ -105,7 +105,7 @@ async fn advance(
         );
     };
     let _one = tc.lock.lock().await;
-    let start = tc.clock.now_of();
+    let start = tc.clock.now();
     if to <= start || to - start > MAX_AHEAD {
         return problem(
             ProblemKind::Validation,
@@ -137,7 +137,7 @@ async fn advance(
             Err(_) => out.failures += 1,
         }
     }
-    out.now = Some(tc.clock.now_of());
+    out.now = Some(tc.clock.now());
     (StatusCode::OK, axum::Json(out)).into_response()
 }
 
@@ -146,14 +146,4 @@ pub fn router(tc: Arc<TestClock>) -> Router {
     Router::new()
         .route("/v1/test-clock/advance", axum::routing::post(advance))
         .with_state(tc)
-}
-
-trait NowOf {
-    fn now_of(&self) -> DateTime<Utc>;
-}
-
-impl NowOf for OffsetClock {
-    fn now_of(&self) -> DateTime<Utc> {
-        tenantry::ports::Clock::now(self)
-    }
 }

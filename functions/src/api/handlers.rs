@@ -9,7 +9,7 @@ use tenantry::Error;
 use tenantry::model::billing::{MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
-use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, InvoiceId, MemberId, TenantId, UserId};
+use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, InvoiceId, MemberId, UserId};
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
@@ -538,19 +538,25 @@ pub async fn default_plan_put(cx: Ctx<'_>) -> Result {
     Reply::ok(&tenants::set_default_plan(cx.deps, cx.tenant()?, &wanted).await?)
 }
 
-/// Who reads invoices: the operator, a tenant's staff, or a customer's admin (while its
-/// company's billing area is enabled).
-async fn invoice_reach<'a>(cx: &'a Ctx<'_>) -> std::result::Result<invoices::Reach<'a>, Error> {
+/// Who reads invoices: the operator, a tenant's staff, or a customer's admin.
+fn reach_of<'a>(cx: &'a Ctx<'_>) -> std::result::Result<invoices::Reach<'a>, Error> {
     use tenantry::access::Scope;
     Ok(match &cx.scope {
         Scope::Platform(_) => invoices::Reach::Operator,
         Scope::Tenant(t) => invoices::Reach::Tenant(t),
-        Scope::Customer(c) => {
-            cx.own_company_in_area("billing").await?;
-            invoices::Reach::Customer(c)
-        }
+        Scope::Customer(c) => invoices::Reach::Customer(c),
         Scope::Public => return Err(Error::NotFound("invoice")),
     })
+}
+
+/// `reach_of`, and for a customer's admin only while its company's billing area is
+/// enabled.
+async fn invoice_reach<'a>(cx: &'a Ctx<'_>) -> std::result::Result<invoices::Reach<'a>, Error> {
+    let reach = reach_of(cx)?;
+    if let invoices::Reach::Customer(_) = reach {
+        cx.own_company_in_area("billing").await?;
+    }
+    Ok(reach)
 }
 
 fn invoice_id(cx: &Ctx<'_>) -> std::result::Result<InvoiceId, Error> {
@@ -597,31 +603,9 @@ pub async fn me_invoices(cx: Ctx<'_>) -> Result {
 }
 
 pub async fn commission_statements(cx: Ctx<'_>) -> Result {
-    // A customer's admin reads invoices, never a reseller's statements.
-    if matches!(cx.scope, tenantry::access::Scope::Customer(_)) {
-        return Err(Error::NotFound("resource"));
-    }
-    let scope = match cx.tenant() {
-        Ok(t) => t.clone(),
-        Err(_) => {
-            let raw = cx.query("tenant_id").ok_or_else(|| {
-                Error::invalid(
-                    "tenant_id",
-                    "is required for the operator: statements are listed per tenant",
-                )
-            })?;
-            let id = TenantId::parse(raw)
-                .map_err(|_| Error::invalid("tenant_id", "must be a tenant id (ten_...)"))?;
-            tenantry::access::operator_on(&cx.scope, id)?
-        }
-    };
-    if cx.tenant().is_ok() && cx.query("tenant_id").is_some() {
-        return Err(Error::invalid(
-            "tenant_id",
-            "is for the operator; a tenant reads its own statements",
-        ));
-    }
-    Reply::ok(&invoices::commission_statements(cx.deps, &scope, cx.query("period")).await?)
+    let (tenant_id, period) = (cx.query("tenant_id"), cx.query("period"));
+    let reach = reach_of(&cx)?;
+    Reply::ok(&invoices::commission_statements(cx.deps, reach, tenant_id, period).await?)
 }
 
 /// `GET /v1/invoices/{id}/document`: the PDF (`Accept: application/pdf`, the default) or

@@ -419,6 +419,27 @@ pub fn payment_instructions() -> String {
         .unwrap_or_else(|| "Pay by bank transfer, quoting the invoice number.".to_owned())
 }
 
+/// The issuer's name on an invoice and how to pay it: the platform's settings, or a
+/// reseller's billing name (else its brand's name).
+pub fn issuer_name_and_instructions(
+    issuer: &Issuer,
+    tenant: &super::tenant::Tenant,
+) -> (String, String) {
+    match issuer {
+        Issuer::Platform => (platform_name(), payment_instructions()),
+        Issuer::Tenant { .. } => {
+            let name = tenant
+                .billing
+                .as_ref()
+                .and_then(|b| b.company_name.clone())
+                .or_else(|| tenant.branding.as_ref().map(|b| b.product_name.clone()))
+                .unwrap_or_else(|| tenant.name.clone());
+            let how = format!("Pay {name} by bank transfer, quoting the invoice number.");
+            (name, how)
+        }
+    }
+}
+
 /// The number of a final invoice: `INV-2026-000123`, per issuer and year, gap-free.
 pub fn number(prefix: &str, year: i32, n: u64) -> String {
     format!("{prefix}-{year}-{n:06}")

@@ -74,15 +74,20 @@ pub struct RunState {
 /// What one step did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Customers remain: run another step (now, or in the next message).
-    More,
+    /// Customers remain: run another step (now, or in the next message). `seen` is the
+    /// run state's version this step started from (0 before the claim): two steps in a
+    /// row that saw the same one made no progress.
+    More {
+        seen: u64,
+    },
     Done,
 }
 
-/// What the run read once and keeps for the steps of a tenant: plan versions at the
-/// tenant's prices, and the metrics.
+/// What the run read once and keeps for the steps of a tenant: the tenant, plan versions
+/// at its prices, and the metrics.
 #[derive(Default)]
 pub struct Cache {
+    tenant: Option<Tenant>,
     plans: HashMap<(String, u32), Option<Plan>>,
     overrides: HashMap<String, Option<crate::model::billing::PriceOverride>>,
     metrics: Option<Vec<Metric>>,
@@ -449,7 +454,14 @@ pub async fn step(
     period: Period,
 ) -> Result<Step, Error> {
     let now = deps.clock.now();
-    let (tenant, _) = super::directory::load(deps, tenant_id).await?;
+    let tenant = match cache.tenant.clone() {
+        Some(t) => t,
+        None => {
+            let (t, _) = super::directory::load(deps, tenant_id).await?;
+            cache.tenant = Some(t.clone());
+            t
+        }
+    };
     let (state, version) = match state(deps, tenant_id, period).await? {
         Some(s) => s,
         None => {
@@ -469,7 +481,7 @@ pub async fn step(
                 Ok(()) | Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
-            return Ok(Step::More);
+            return Ok(Step::More { seen: 0 });
         }
     };
     if state.done {
@@ -575,6 +587,12 @@ pub async fn step(
             None => ops.extend(claim(inv)?),
         }
     }
+    if stopped_early && next.cursor == state.cursor {
+        // Not even one customer fits a transaction: stop rather than loop.
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "the next customer of {tenant_id}'s run for {period} does not fit one transaction"
+        )));
+    }
     if page.next.is_none() && !stopped_early {
         next.done = true;
         next.finished_at = Some(now);
@@ -586,9 +604,15 @@ pub async fn step(
         condition: Condition::VersionIs(version),
     });
     match deps.store.transact(ops).await {
-        Ok(()) => Ok(if next.done { Step::Done } else { Step::More }),
+        Ok(()) => Ok(if next.done {
+            Step::Done
+        } else {
+            Step::More { seen: version }
+        }),
         // Another worker moved the run on meanwhile: go on from where it stands.
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(Step::More),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Ok(Step::More { seen: version })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -599,13 +623,12 @@ pub async fn run_tenant(deps: &Deps, tenant_id: &TenantId, period: Period) -> Re
     // A step that loses a race makes no progress; that many in a row means something
     // else is wrong.
     let mut stalled = 0;
+    let mut last = None;
     loop {
-        let before = state(deps, tenant_id, period).await?.map(|(_, v)| v);
         match step(deps, &mut cache, tenant_id, period).await? {
             Step::Done => return Ok(()),
-            Step::More => {
-                let after = state(deps, tenant_id, period).await?.map(|(_, v)| v);
-                if after == before {
+            Step::More { seen } => {
+                if last == Some(seen) {
                     stalled += 1;
                     if stalled > 20 {
                         return Err(Error::Unexpected(anyhow::anyhow!(
@@ -615,6 +638,7 @@ pub async fn run_tenant(deps: &Deps, tenant_id: &TenantId, period: Period) -> Re
                 } else {
                     stalled = 0;
                 }
+                last = Some(seen);
             }
         }
     }

@@ -23,7 +23,7 @@ use crate::model::ids::{CustomerId, InvoiceId, TenantId};
 use crate::model::input::Checks;
 use crate::model::invoice::{
     CustomerLines, DUE_DAYS, Invoice, InvoiceLine, InvoiceStatus, InvoiceView, Issuer, LineKind,
-    PayerKind, Payment, SUSPEND_AFTER_DAYS, money, number, payment_instructions, platform_name,
+    PayerKind, Payment, SUSPEND_AFTER_DAYS, issuer_name_and_instructions, money, number,
 };
 use crate::model::tenant::{Tenant, TenantKind, TenantStatus};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
@@ -144,31 +144,7 @@ pub async fn list(
             .ok_or_else(|| "must be draft, open, partially_paid, paid or void".to_owned())
     });
     let period = c.optional("period", f.period, Period::parse);
-    let tenant_id = match (reach, f.tenant_id) {
-        (Reach::Tenant(t), None) => Some(t.tenant_id().clone()),
-        (Reach::Tenant(_), Some(_)) => {
-            c.fail(
-                "tenant_id",
-                "is for the operator; a tenant lists its own invoices",
-            );
-            None
-        }
-        (Reach::Operator, Some(raw)) => match TenantId::parse(raw) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                c.fail("tenant_id", "must be a tenant id (ten_...)");
-                None
-            }
-        },
-        (Reach::Operator, None) => {
-            c.fail(
-                "tenant_id",
-                "is required for the operator: invoices are listed per tenant",
-            );
-            None
-        }
-        (Reach::Customer(_), _) => None,
-    };
+    let tenant_id = tenant_listed(reach, f.tenant_id, "invoices", &mut c);
     c.finish()?;
     let Some(tenant_id) = tenant_id else {
         return Err(Error::NotFound("invoice"));
@@ -192,6 +168,41 @@ pub async fn list(
         }
     }
     Ok(Page { data, next_cursor })
+}
+
+/// The tenant whose `what` a listing reads: a tenant's own (naming one is refused), or
+/// the one the operator names (`tenant_id`, required); a customer's admin has none.
+fn tenant_listed(
+    reach: Reach<'_>,
+    raw: Option<&str>,
+    what: &str,
+    c: &mut Checks,
+) -> Option<TenantId> {
+    match (reach, raw) {
+        (Reach::Tenant(t), None) => Some(t.tenant_id().clone()),
+        (Reach::Tenant(_), Some(_)) => {
+            c.fail(
+                "tenant_id",
+                format!("is for the operator; a tenant reads its own {what}"),
+            );
+            None
+        }
+        (Reach::Operator, Some(raw)) => match TenantId::parse(raw) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                c.fail("tenant_id", "must be a tenant id (ten_...)");
+                None
+            }
+        },
+        (Reach::Operator, None) => {
+            c.fail(
+                "tenant_id",
+                format!("is required for the operator: {what} are listed per tenant"),
+            );
+            None
+        }
+        (Reach::Customer(_), _) => None,
+    }
 }
 
 /// A customer admin's own company's final invoices (a reseller's customers only: a
@@ -438,18 +449,7 @@ fn mail_context(
     tenant: &Tenant,
     now: DateTime<Utc>,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let (issuer_name, instructions) = match &inv.issuer {
-        Issuer::Platform => (platform_name(), payment_instructions()),
-        Issuer::Tenant { .. } => {
-            let name = tenant
-                .billing
-                .as_ref()
-                .and_then(|b| b.company_name.clone())
-                .unwrap_or_else(|| tenant.name.clone());
-            let how = format!("Pay {name} by bank transfer, quoting the invoice number.");
-            (name, how)
-        }
-    };
+    let (issuer_name, instructions) = issuer_name_and_instructions(&inv.issuer, tenant);
     let day = |t: Option<DateTime<Utc>>| t.map(|t| t.format("%-d %B %Y").to_string());
     let mut c = serde_json::Map::new();
     let mut set = |k: &str, v: serde_json::Value| {
@@ -1046,13 +1046,21 @@ pub struct Statements {
 /// `GET /v1/commission-statements?period=`: a reseller's statements, with their lines.
 pub async fn commission_statements(
     deps: &Deps,
-    t: &TenantScope,
+    reach: Reach<'_>,
+    tenant_id: Option<&str>,
     period: Option<&str>,
 ) -> Result<Statements, Error> {
+    // A customer's admin reads invoices, never a reseller's statements.
+    if let Reach::Customer(_) = reach {
+        return Err(Error::NotFound("resource"));
+    }
     let mut c = Checks::new();
     let period = c.optional("period", period, Period::parse);
+    let tenant_id = tenant_listed(reach, tenant_id, "statements", &mut c);
     c.finish()?;
-    let tenant_id = t.tenant_id();
+    let Some(tenant_id) = &tenant_id else {
+        return Err(Error::NotFound("resource"));
+    };
     let prefix = format!("S#{}", period.map(|p| p.to_string()).unwrap_or_default());
     let headers = page::all_under(deps, keys::invoices_partition(tenant_id), &prefix, 1000).await?;
     let mut out = Vec::new();
