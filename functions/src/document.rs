@@ -12,7 +12,7 @@ use krilla::paint::Fill;
 use krilla::text::{Font, TextDirection};
 use skrifa::MetadataProvider;
 use skrifa::instance::{LocationRef, Size};
-use tenantry::model::invoice::{InvoiceStatus, InvoiceView, Issuer, Payer};
+use tenantry::model::invoice::{CreditNote, InvoiceStatus, InvoiceView, Issuer, Payer};
 use tenantry::model::tenant::Tenant;
 
 static REGULAR: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
@@ -199,6 +199,53 @@ pub fn layout(view: &InvoiceView, issuer: IssuerBlock) -> Layout {
         rows,
         totals,
         draft,
+    }
+}
+
+/// A credit note's document: what it credits on which invoice, and why.
+pub fn credit_note_layout(
+    view: &InvoiceView,
+    note: &CreditNote,
+    mut issuer: IssuerBlock,
+) -> Layout {
+    let c = view.currency.as_str();
+    let invoice = view.number.clone().unwrap_or_default();
+    let mut facts = vec![
+        ("Credits invoice".to_owned(), invoice.clone()),
+        ("Period".to_owned(), view.period.clone()),
+        (
+            "Issued".to_owned(),
+            note.issued_at.format("%-d %B %Y").to_string(),
+        ),
+        ("Reason".to_owned(), note.reason.clone()),
+    ];
+    if let Some(name) = &view.customer_name {
+        facts.push(("Customer".to_owned(), name.clone()));
+    }
+    let rows = note.lines.iter().map(|l| line_row(l, c)).collect();
+    let rate = view.tax_rate_bps;
+    let totals = vec![
+        ("Subtotal".to_owned(), money(note.subtotal, c)),
+        (
+            format!("Tax ({}.{:02}%)", rate / 100, rate % 100),
+            money(note.tax, c),
+        ),
+        ("Total credited".to_owned(), money(note.total, c)),
+        (
+            "Still due on the invoice".to_owned(),
+            money(view.amount_due, c),
+        ),
+    ];
+    issuer.payment_instructions =
+        format!("This credit note reduces what is due on invoice {invoice}.");
+    Layout {
+        title: format!("Credit note {}", note.number),
+        issuer,
+        payer: payer_lines(&view.payer),
+        facts,
+        rows,
+        totals,
+        draft: false,
     }
 }
 

@@ -25,7 +25,7 @@ use tenantry::service::email_change::{Confirmation, EmailChanged};
 use tenantry::service::features::{
     CustomerEntitlements, CustomerFeatures, FeatureChange, TenantFeatures,
 };
-use tenantry::service::invoices::{AdjustmentDraft, PaymentDraft, Statements};
+use tenantry::service::invoices::{AdjustmentDraft, CreditNoteDraft, PaymentDraft, Statements};
 use tenantry::service::links::LinkSent;
 use tenantry::service::mail::EmailView;
 use tenantry::service::me::Me;
@@ -173,6 +173,12 @@ const INVOICES_QUERY: &[(&str, bool, &str)] = &[
     PAGING[0],
     PAGING[1],
 ];
+
+const DOCUMENT_QUERY: &[(&str, bool, &str)] = &[(
+    "credit_note",
+    false,
+    "A credit note's id (`cn_...`) on this invoice: that credit note's document instead.",
+)];
 
 const STATEMENTS_QUERY: &[(&str, bool, &str)] = &[
     (
@@ -688,16 +694,24 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             )),
             (200, Json(schema::<InvoiceView>(all))),
         ),
+        "INVOICES_CREDIT" => op(
+            "Issue a credit note on a final invoice (its own number); credited in full, the invoice is void",
+            Some(create::<CreditNoteDraft>(all, &["reason"])),
+            (201, Json(schema::<InvoiceView>(all))),
+        ),
         "INVOICES_VOID" => op(
             "Void a draft",
             None,
             (200, Json(schema::<InvoiceView>(all))),
         ),
-        "INVOICES_DOCUMENT" => op(
-            "An invoice's document: the PDF (`Accept: application/pdf`, the default) or its HTML view (`Accept: text/html`)",
-            None,
-            (200, Answer::Document),
-        ),
+        "INVOICES_DOCUMENT" => Operation {
+            query: DOCUMENT_QUERY,
+            ..op(
+                "An invoice's document (or one of its credit notes'): the PDF (`Accept: application/pdf`, the default) or its HTML view (`Accept: text/html`)",
+                None,
+                (200, Answer::Document),
+            )
+        },
         "ME_INVOICES" => Operation {
             query: PAGING,
             ..op(

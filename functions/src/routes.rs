@@ -170,6 +170,7 @@ routes! {
     INVOICES_APPROVE: POST "/v1/invoices/{invoice_id}/approve" => invoices_approve, "invoices-approve", ManageInvoices, STORE;
     INVOICES_ADJUST: POST "/v1/invoices/{invoice_id}/adjustments" => invoices_adjust, "invoices-adjust", OperateBilling, STORE;
     INVOICES_PAY: POST "/v1/invoices/{invoice_id}/payments" => invoices_pay, "invoices-pay", OperateBilling, STORE;
+    INVOICES_CREDIT: POST "/v1/invoices/{invoice_id}/credit-notes" => invoices_credit, "invoices-credit", OperateBilling, STORE;
     INVOICES_VOID: POST "/v1/invoices/{invoice_id}/void" => invoices_void, "invoices-void", OperateBilling, STORE;
     INVOICES_DOCUMENT: GET "/v1/invoices/{invoice_id}/document" => invoices_document, "invoices-document", ReadInvoices, STORE;
     ME_INVOICES: GET "/v1/me/invoices" => me_invoices, "me-invoices", OwnCompanyAdmin, STORE;

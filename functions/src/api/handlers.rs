@@ -592,6 +592,13 @@ pub async fn invoices_pay(cx: Ctx<'_>) -> Result {
     Reply::ok(&invoices::record_payment(cx.deps, &invoice_id(&cx)?, &draft).await?)
 }
 
+pub async fn invoices_credit(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<invoices::CreditNoteDraft>(cx.body)?;
+    let id = invoice_id(&cx)?;
+    let view = invoices::credit(cx.deps, &id, &draft).await?;
+    Reply::created(&view, format!("/v1/invoices/{id}"))
+}
+
 pub async fn invoices_void(cx: Ctx<'_>) -> Result {
     Reply::ok(&invoices::void(cx.deps, &invoice_id(&cx)?).await?)
 }
@@ -611,9 +618,25 @@ pub async fn commission_statements(cx: Ctx<'_>) -> Result {
 /// `GET /v1/invoices/{id}/document`: the PDF (`Accept: application/pdf`, the default) or
 /// the HTML view (`Accept: text/html`).
 pub async fn invoices_document(cx: Ctx<'_>) -> Result {
+    // A credit note's id that cannot exist is a 404 before any read.
+    let note = cx
+        .query("credit_note")
+        .map(tenantry::model::ids::CreditNoteId::parse)
+        .transpose()?;
     let (view, tenant) =
         invoices::for_document(cx.deps, invoice_reach(&cx).await?, &invoice_id(&cx)?).await?;
-    let layout = crate::document::layout(&view, crate::document::issuer(&view, &tenant));
+    let issuer = crate::document::issuer(&view, &tenant);
+    let layout = match &note {
+        None => crate::document::layout(&view, issuer),
+        Some(id) => {
+            let note = view
+                .credit_notes
+                .iter()
+                .find(|n| &n.id == id)
+                .ok_or(Error::NotFound("credit note"))?;
+            crate::document::credit_note_layout(&view, note, issuer)
+        }
+    };
     let accept = cx
         .headers
         .get(http::header::ACCEPT)

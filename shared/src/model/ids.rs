@@ -96,8 +96,10 @@ ids! {
     EmailId = "eml", "email";
     /// A customer's subscription to a plan.
     SubscriptionId = "sub", "subscription";
-    /// An invoice (or a credit note).
+    /// An invoice.
     InvoiceId = "inv", "invoice";
+    /// A credit note: a numbered correction of a final invoice.
+    CreditNoteId = "cn", "credit note";
 }
 
 /// True when `id` has this prefix and a well-formed body.

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::billing::{Period, ratio_half_even};
 use super::fields::Address;
-use super::ids::{CustomerId, InvoiceId, TenantId};
+use super::ids::{CreditNoteId, CustomerId, InvoiceId, TenantId};
 
 /// Review window after the run, in days, unless the tenant sets its own.
 pub const REVIEW_DAYS: u32 = 3;
@@ -109,6 +109,8 @@ pub enum LineKind {
     Usage,
     /// Added to a draft by the operator: positive (a charge) or negative (a credit).
     Adjustment,
+    /// A credit note's line: the amount it takes off the invoice (positive).
+    Credit,
 }
 
 /// One line of an invoice.
@@ -164,6 +166,24 @@ pub struct Payment {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A credit note: a numbered correction of a final invoice (its own series,
+/// `CN-2026-000001`), final when issued. Its amounts are what it takes off the invoice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreditNote {
+    pub id: CreditNoteId,
+    #[schema(example = "CN-2026-000001")]
+    pub number: String,
+    pub reason: String,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// Most credit notes one invoice takes (they are kept on it).
+pub const MAX_CREDIT_NOTES: usize = 20;
+
 /// An invoice as stored. A consolidated invoice keeps its customers' lines in items of
 /// their own (one per customer); a per-customer invoice keeps them here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -202,6 +222,9 @@ pub struct Invoice {
     /// When that suspension took effect (none while it is still to be applied).
     #[serde(default)]
     pub payer_suspended_at: Option<DateTime<Utc>>,
+    /// Credit notes issued on this (final) invoice, oldest first.
+    #[serde(default)]
+    pub credit_notes: Vec<CreditNote>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -218,6 +241,42 @@ impl Invoice {
     }
     pub fn amount_paid(&self) -> i64 {
         self.payments.iter().map(|p| p.amount).sum()
+    }
+    /// What the credit notes took off, tax included.
+    pub fn amount_credited(&self) -> i64 {
+        self.credit_notes.iter().map(|c| c.total).sum()
+    }
+    /// The net amount (before tax) not credited yet.
+    pub fn creditable_net(&self) -> i64 {
+        self.subtotal() - self.credit_notes.iter().map(|c| c.subtotal).sum::<i64>()
+    }
+    /// The tax not credited yet.
+    pub fn creditable_tax(&self) -> i64 {
+        self.tax() - self.credit_notes.iter().map(|c| c.tax).sum::<i64>()
+    }
+    /// What is still to pay: the total less payments and credit notes (never below 0).
+    pub fn amount_due(&self) -> i64 {
+        if self.status == InvoiceStatus::Void {
+            return 0;
+        }
+        (self.total() - self.amount_paid() - self.amount_credited()).max(0)
+    }
+    /// A final invoice's status from its payments and credit notes: `void` once credited
+    /// in full, `paid` once payments and credits cover the total.
+    pub fn settled_status(&self) -> InvoiceStatus {
+        if self.status == InvoiceStatus::Draft {
+            return self.status;
+        }
+        let (total, paid, credited) = (self.total(), self.amount_paid(), self.amount_credited());
+        if !self.credit_notes.is_empty() && credited >= total {
+            InvoiceStatus::Void
+        } else if paid + credited >= total {
+            InvoiceStatus::Paid
+        } else if paid > 0 {
+            InvoiceStatus::PartiallyPaid
+        } else {
+            InvoiceStatus::Open
+        }
     }
     /// A suspension of its customer (a reseller's) still to apply, or to lift once paid:
     /// the invoice's due-work entry stays until that is done.
@@ -282,8 +341,12 @@ pub struct InvoiceView {
     pub tax: i64,
     pub total: i64,
     pub amount_paid: i64,
+    /// What credit notes took off, tax included.
+    pub amount_credited: i64,
+    /// The total less payments and credit notes.
     pub amount_due: i64,
     pub payments: Vec<Payment>,
+    pub credit_notes: Vec<CreditNote>,
     pub review_ends_at: DateTime<Utc>,
     pub finalized_at: Option<DateTime<Utc>>,
     pub due_at: Option<DateTime<Utc>>,
@@ -348,12 +411,10 @@ impl Invoice {
             tax: self.tax(),
             total,
             amount_paid: paid,
-            amount_due: if self.status == InvoiceStatus::Void {
-                0
-            } else {
-                (total - paid).max(0)
-            },
+            amount_credited: self.amount_credited(),
+            amount_due: self.amount_due(),
             payments: self.payments.clone(),
+            credit_notes: self.credit_notes.clone(),
             review_ends_at: self.review_ends_at,
             finalized_at: self.finalized_at,
             due_at: self.due_at,

@@ -413,6 +413,7 @@ fn new_invoice(
         dunning: Vec::new(),
         suspended_payer: false,
         payer_suspended_at: None,
+        credit_notes: Vec::new(),
         created_at: now,
         updated_at: now,
     }

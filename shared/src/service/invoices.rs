@@ -19,11 +19,12 @@ use crate::error::{Error, ProblemKind};
 use crate::model::billing::{MAX_AMOUNT, Period, ratio_half_even};
 use crate::model::customer::{CustomerStatus, Transition};
 use crate::model::fields;
-use crate::model::ids::{CustomerId, InvoiceId, TenantId};
+use crate::model::ids::{CreditNoteId, CustomerId, InvoiceId, TenantId};
 use crate::model::input::Checks;
 use crate::model::invoice::{
-    CustomerLines, DUE_DAYS, Invoice, InvoiceLine, InvoiceStatus, InvoiceView, Issuer, LineKind,
-    PayerKind, Payment, SUSPEND_AFTER_DAYS, issuer_name_and_instructions, money, number,
+    CreditNote, CustomerLines, DUE_DAYS, Invoice, InvoiceLine, InvoiceStatus, InvoiceView, Issuer,
+    LineKind, MAX_CREDIT_NOTES, PayerKind, Payment, SUSPEND_AFTER_DAYS,
+    issuer_name_and_instructions, money, number,
 };
 use crate::model::tenant::{Tenant, TenantKind, TenantStatus};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
@@ -268,21 +269,29 @@ pub struct CommissionLine {
     pub customer_id: CustomerId,
     pub customer_name: String,
     pub invoice_id: InvoiceId,
+    /// The invoice's number, or the credit note's.
     pub number: String,
+    /// A credit note's line: the commission it takes back (negative amounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_note_id: Option<CreditNoteId>,
     pub currency: String,
     pub net: i64,
     pub commission: i64,
 }
 
-/// The writes that add a finalised invoice to its reseller's statement.
+/// The writes that add a finalised invoice to its reseller's statement, or take a credit
+/// note's share back (`line.net` negative).
 async fn commission_writes(
     deps: &Deps,
     tenant: &Tenant,
     inv: &Invoice,
+    document_id: &str,
+    number: &str,
+    net: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<WriteOp>, Error> {
     let rate = tenant.commission_rate_bps.unwrap_or(0);
-    let net = inv.subtotal();
+    let is_invoice = document_id == inv.id.as_str();
     let line = CommissionLine {
         customer_id: inv
             .customer_id
@@ -290,7 +299,8 @@ async fn commission_writes(
             .unwrap_or_else(|| CustomerId::from_record("")),
         customer_name: inv.payer.name.clone(),
         invoice_id: inv.id.clone(),
-        number: inv.number.clone().unwrap_or_default(),
+        number: number.to_owned(),
+        credit_note_id: (!is_invoice).then(|| CreditNoteId::from_record(document_id)),
         currency: inv.currency.clone(),
         net,
         commission: ratio_half_even(net, i64::from(rate), 10_000),
@@ -314,17 +324,18 @@ async fn commission_writes(
             1,
         ),
     };
+    let counted = u32::from(is_invoice);
     match st.totals.iter_mut().find(|t| t.currency == line.currency) {
         Some(t) => {
             t.net += line.net;
             t.commission += line.commission;
-            t.invoices += 1;
+            t.invoices += counted;
         }
         None => st.totals.push(CommissionTotal {
             currency: line.currency.clone(),
             net: line.net,
             commission: line.commission,
-            invoices: 1,
+            invoices: counted,
         }),
     }
     st.updated_at = Some(now);
@@ -336,10 +347,56 @@ async fn commission_writes(
             condition: cond,
         },
         WriteOp::create(Item::new(
-            keys::commission_line(&inv.tenant_id, &inv.period, &inv.id),
+            keys::commission_line(&inv.tenant_id, &inv.period, document_id),
             to_data(&line)?,
         )),
     ])
+}
+
+/// The issuer's next number in `series` (`INV`, `CN`) for `year`, and the write that
+/// takes it: the counter item under its version (created at the first number). Put the
+/// write in the transaction that uses the number, so a number is used exactly when the
+/// transaction lands and none is skipped.
+async fn next_number(
+    deps: &Deps,
+    issuer: &Issuer,
+    series: &str,
+    year: i32,
+) -> Result<(String, WriteOp), Error> {
+    let counter_key = match issuer {
+        Issuer::Platform => keys::platform_sequence(series, year),
+        Issuer::Tenant { tenant_id } => keys::tenant_sequence(tenant_id, series, year),
+    };
+    let counter = deps.store.get(&counter_key).await?;
+    let (last, cond, version) = match &counter {
+        Some(c) => (
+            c.data
+                .get("last")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            Condition::VersionIs(c.version),
+            c.version + 1,
+        ),
+        None => (0, Condition::NotExists, 1),
+    };
+    let n = last + 1;
+    let mut data = serde_json::Map::new();
+    data.insert("last".into(), n.into());
+    let mut counter_item = Item::new(counter_key, data);
+    counter_item.version = version;
+    Ok((
+        number(series, year, n),
+        WriteOp::Put {
+            item: counter_item,
+            condition: cond,
+        },
+    ))
+}
+
+/// A lost race on a counter or an invoice: wait a little before reading again.
+async fn pause(round: usize) {
+    let ms = 1 + (round as u64 % 7) * 3;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 /// Makes a draft final: its number (the issuer's next, in the same transaction), its due
@@ -374,25 +431,8 @@ pub async fn finalize(
             }
         }
         let now = deps.clock.now();
-        let year = now.year();
-        let counter_key = match &inv.issuer {
-            Issuer::Platform => keys::platform_sequence("INV", year),
-            Issuer::Tenant { tenant_id } => keys::tenant_sequence(tenant_id, "INV", year),
-        };
-        let counter = deps.store.get(&counter_key).await?;
-        let (last, cond, version) = match &counter {
-            Some(c) => (
-                c.data
-                    .get("last")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0),
-                Condition::VersionIs(c.version),
-                c.version + 1,
-            ),
-            None => (0, Condition::NotExists, 1),
-        };
-        let n = last + 1;
-        inv.number = Some(number("INV", year, n));
+        let (n, take) = next_number(deps, &inv.issuer, "INV", now.year()).await?;
+        inv.number = Some(n.clone());
         inv.finalized_at = Some(now);
         inv.due_at = Some(now + Duration::days(i64::from(DUE_DAYS)));
         inv.status = if inv.total() <= 0 {
@@ -401,21 +441,17 @@ pub async fn finalize(
             InvoiceStatus::Open
         };
         inv.updated_at = now;
-        let mut data = serde_json::Map::new();
-        data.insert("last".into(), n.into());
-        let mut counter_item = Item::new(counter_key, data);
-        counter_item.version = version;
         let mut ops = vec![
-            WriteOp::Put {
-                item: counter_item,
-                condition: cond,
-            },
+            take,
             put_over(&inv, item.version)?,
             due::unschedule(Kind::Review, tenant_id, id.as_str(), inv.review_ends_at),
         ];
         let (tenant, _) = super::directory::load(deps, tenant_id).await?;
         if matches!(inv.issuer, Issuer::Tenant { .. }) && tenant.kind == TenantKind::Reseller {
-            ops.extend(commission_writes(deps, &tenant, &inv, now).await?);
+            let net = inv.subtotal();
+            ops.extend(
+                commission_writes(deps, &tenant, &inv, inv.id.as_str(), &n, net, now).await?,
+            );
         }
         if let Some(at) = inv.next_dunning_at() {
             ops.push(due::schedule(Kind::Dunning, tenant_id, id.as_str(), at));
@@ -434,8 +470,7 @@ pub async fn finalize(
             Ok(()) => return Ok((inv, item.version + 1)),
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
                 // Another finalisation took the number: read the counter again.
-                let pause = 1 + (round as u64 % 7) * 3;
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                pause(round).await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -462,10 +497,7 @@ fn mail_context(
     set("number", inv.number.clone().unwrap_or_default().into());
     set("period", inv.period.clone().into());
     set("total", money(inv.total(), &inv.currency).into());
-    set(
-        "amount_due",
-        money(inv.total() - inv.amount_paid(), &inv.currency).into(),
-    );
+    set("amount_due", money(inv.amount_due(), &inv.currency).into());
     set("due_date", day(inv.due_at).into());
     set(
         "days_overdue",
@@ -980,7 +1012,7 @@ pub async fn record_payment(
         ));
     }
     let amount = amount.unwrap_or_default();
-    let due = inv.total() - inv.amount_paid();
+    let due = inv.amount_due();
     if amount > due {
         return Err(Error::invalid(
             "amount",
@@ -994,11 +1026,7 @@ pub async fn record_payment(
         reference: reference.unwrap_or_default(),
         recorded_at: now,
     });
-    inv.status = if inv.amount_paid() >= inv.total() {
-        InvoiceStatus::Paid
-    } else {
-        InvoiceStatus::PartiallyPaid
-    };
+    inv.status = inv.settled_status();
     inv.updated_at = now;
     let mut ops = vec![put_over(&inv, item.version)?];
     let paid = inv.status == InvoiceStatus::Paid;
@@ -1007,6 +1035,184 @@ pub async fn record_payment(
     }
     commit(deps, ops).await?;
     full(deps, &inv, item.version + 1).await
+}
+
+/// `POST /v1/invoices/{id}/credit-notes`: the operator corrects a final invoice.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditNoteDraft {
+    /// Why, printed on the credit note.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "Duplicate seats billed in November"
+    )]
+    pub reason: Option<String>,
+    /// The net amount to credit (before tax), in minor units; the whole net amount not
+    /// credited yet when left out. Tax is credited at the invoice's rate.
+    #[schema(minimum = 1, example = 2500)]
+    pub amount: Option<i64>,
+    /// The line's text (default: the reason).
+    #[schema(min_length = 1, max_length = 200)]
+    pub description: Option<String>,
+    /// The customer the credit concerns, on a consolidated invoice (default: a
+    /// per-customer invoice's customer).
+    pub customer_id: Option<String>,
+}
+
+/// Issues a credit note on a final invoice: its number (the issuer's `CN` series, in the
+/// same transaction), the invoice's new status (`void` when credited in full, `paid` when
+/// payments and credits cover it, which ends the suspension its dunning caused), the
+/// commission taken back on a reseller's statement, and an email to the payer.
+pub async fn credit(
+    deps: &Deps,
+    id: &InvoiceId,
+    draft: &CreditNoteDraft,
+) -> Result<InvoiceView, Error> {
+    let mut c = Checks::new();
+    let reason = c.required("reason", draft.reason.as_deref(), |s| fields::text(s, 500));
+    let amount = match draft.amount {
+        Some(a) if a <= 0 || a > MAX_AMOUNT => {
+            c.fail("amount", format!("must be from 1 to {MAX_AMOUNT}"));
+            None
+        }
+        a => a,
+    };
+    let description = c.optional("description", draft.description.as_deref(), |s| {
+        fields::text(s, 200)
+    });
+    let customer = c.optional("customer_id", draft.customer_id.as_deref(), |s| {
+        CustomerId::parse(s).map_err(|_| "must be a customer id (cus_...)".to_owned())
+    });
+    c.finish()?;
+    let reason = reason.unwrap_or_default();
+    for round in 0..MAX_ROUNDS {
+        let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
+        if !matches!(
+            inv.status,
+            InvoiceStatus::Open | InvoiceStatus::PartiallyPaid | InvoiceStatus::Paid
+        ) {
+            return Err(Error::conflict(
+                ProblemKind::InvoiceNotOpen,
+                "only a final invoice that is not void takes credit notes; a draft is adjusted or voided",
+            ));
+        }
+        if inv.credit_notes.len() >= MAX_CREDIT_NOTES {
+            return Err(Error::conflict(
+                ProblemKind::InvoiceNotOpen,
+                format!("an invoice takes at most {MAX_CREDIT_NOTES} credit notes"),
+            ));
+        }
+        let rest = inv.creditable_net();
+        let net = amount.unwrap_or(rest);
+        if rest <= 0 {
+            return Err(Error::conflict(
+                ProblemKind::InvoiceNotOpen,
+                "the invoice's net amount is credited in full already",
+            ));
+        }
+        if net > rest {
+            return Err(Error::invalid(
+                "amount",
+                format!("must be at most the net amount not credited yet ({rest})"),
+            ));
+        }
+        let customer_id = match (&customer, &inv.customer_id) {
+            (Some(c), Some(own)) if c != own => {
+                return Err(Error::invalid(
+                    "customer_id",
+                    "must be the customer this invoice covers",
+                ));
+            }
+            (Some(c), None) => {
+                let on_it = deps
+                    .store
+                    .get(&keys::invoice_lines(&inv.tenant_id, id, c))
+                    .await?
+                    .is_some()
+                    || inv.lines.iter().any(|l| l.customer_id.as_ref() == Some(c));
+                if !on_it {
+                    return Err(Error::invalid(
+                        "customer_id",
+                        "must be a customer with lines on this invoice",
+                    ));
+                }
+                Some(c.clone())
+            }
+            (_, own) => own.clone(),
+        };
+        // The last credit takes exactly the tax left, so the invoice's tax is credited
+        // to the unit; any other is rounded once, half to even.
+        let tax = if net == rest {
+            inv.creditable_tax()
+        } else {
+            ratio_half_even(net, i64::from(inv.tax_rate_bps), 10_000).min(inv.creditable_tax())
+        };
+        let now = deps.clock.now();
+        let (number, take) = next_number(deps, &inv.issuer, "CN", now.year()).await?;
+        let invoice_number = inv.number.clone().unwrap_or_default();
+        let note = CreditNote {
+            id: CreditNoteId::generate(),
+            number: number.clone(),
+            reason: reason.clone(),
+            lines: vec![InvoiceLine {
+                customer_id,
+                kind: LineKind::Credit,
+                description: description.clone().unwrap_or_else(|| reason.clone()),
+                quantity: 1,
+                unit_amount: Some(net),
+                amount: net,
+                plan: None,
+                metric: None,
+                from: None,
+                to: None,
+            }],
+            subtotal: net,
+            tax,
+            total: net + tax,
+            issued_at: now,
+        };
+        let before = inv.clone();
+        inv.credit_notes.push(note.clone());
+        inv.status = inv.settled_status();
+        inv.updated_at = now;
+        let mut ops = vec![take, put_over(&inv, item.version)?];
+        if before.status != inv.status
+            && matches!(inv.status, InvoiceStatus::Paid | InvoiceStatus::Void)
+        {
+            ops.extend(release_writes(deps, &inv, &before).await?);
+        }
+        let (tenant, _) = super::directory::load(deps, &inv.tenant_id).await?;
+        if matches!(inv.issuer, Issuer::Tenant { .. }) && tenant.kind == TenantKind::Reseller {
+            let back = commission_writes(deps, &tenant, &inv, note.id.as_str(), &number, -net, now);
+            ops.extend(back.await?);
+        }
+        if let Some(to) = inv.payer.email.clone() {
+            let mut context = mail_context(&inv, &tenant, now);
+            context.insert("credit_note_number".into(), number.clone().into());
+            context.insert(
+                "credit_note_total".into(),
+                money(note.total, &inv.currency).into(),
+            );
+            context.insert("invoice_number".into(), invoice_number.into());
+            context.insert("reason".into(), reason.clone().into());
+            ops.extend(mail::enqueue(
+                &inv.tenant_id,
+                Template::CreditNoteIssued,
+                &to,
+                context,
+                now,
+            )?);
+        }
+        match deps.store.transact(ops).await {
+            Ok(()) => return full(deps, &inv, item.version + 1).await,
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+                pause(round).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::concurrent_update())
 }
 
 /// `POST /v1/invoices/{id}/void`: cancels a draft (the operator). A final invoice is

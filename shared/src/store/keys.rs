@@ -241,11 +241,9 @@ pub fn customer_invoices_partition(tenant_id: &TenantId, customer_id: &CustomerI
 pub fn commission_statement(tenant_id: &TenantId, period: &str) -> Key {
     key(invoices_partition(tenant_id), format!("S#{period}"))
 }
-pub fn commission_line(tenant_id: &TenantId, period: &str, invoice_id: &InvoiceId) -> Key {
-    key(
-        commission_lines_partition(tenant_id, period),
-        invoice_id.as_str(),
-    )
+/// (`document_id`: the invoice's id, or a credit note's, whose line takes commission back.)
+pub fn commission_line(tenant_id: &TenantId, period: &str, document_id: &str) -> Key {
+    key(commission_lines_partition(tenant_id, period), document_id)
 }
 pub fn commission_lines_partition(tenant_id: &TenantId, period: &str) -> String {
     format!("{}#CST#{period}", tenant_pk(tenant_id))
@@ -515,7 +513,7 @@ mod tests {
             invoice_lines(t, &InvoiceId::from_record("inv_1"), c),
             customer_invoice_index(t, c, &InvoiceId::from_record("inv_1")),
             commission_statement(t, "2026-11"),
-            commission_line(t, "2026-11", &InvoiceId::from_record("inv_1")),
+            commission_line(t, "2026-11", "inv_1"),
             tenant_sequence(t, "INV", 2026),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");

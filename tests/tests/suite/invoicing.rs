@@ -1149,3 +1149,259 @@ async fn a_resellers_customer_admin_reads_only_its_own_final_invoices() {
     };
     assert!(authorize(&user, Permission::ReadInvoices).is_err());
 }
+
+/// The emails of `template` in a tenant's outbox.
+async fn outbox(app: &TestApp, tenant_id: &str, template: &str) -> Vec<Value> {
+    let t = TenantId::from_record(tenant_id);
+    let page = app
+        .deps
+        .store
+        .query(Query::partition(
+            tenantry::store::keys::outbox_partition(&t),
+            tenantry::ports::SortRange::All,
+            1000,
+        ))
+        .await
+        .unwrap();
+    page.items
+        .into_iter()
+        .map(|i| Value::Object(i.data))
+        .filter(|e| e["template"] == template)
+        .collect()
+}
+
+#[tokio::test]
+async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    // A consolidated partner at 19% tax: two customers on starter, 30.00 each.
+    let (p, kp) = tenant(
+        &app,
+        "credpart",
+        json!({"kind": "partner", "invoice_mode": "consolidated",
+            "billing": {"tax_rate_bps": 1900}}),
+    )
+    .await;
+    let c1 = customer(&app, &kp, "Credit One").await;
+    subscribe(&app, &kp, &c1, "starter").await;
+    let c2 = customer(&app, &kp, "Credit Two").await;
+    subscribe(&app, &kp, &c2, "starter").await;
+    // A reseller at 10% commission: one customer on starter.
+    let (r, kr) = tenant(
+        &app,
+        "credres",
+        json!({"kind": "reseller", "commission_rate_bps": 1000}),
+    )
+    .await;
+    let rc = customer(&app, &kr, "Resold One").await;
+    subscribe(&app, &kr, &rc, "starter").await;
+    set(&clock, "2026-12-01T02:00:00Z");
+    invoice_run::run_all(&app.deps, Period::parse("2026-11").unwrap(), 1)
+        .await
+        .unwrap();
+    let inv = invoices(&app, &kp, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let credit = |id: &str, body: Value| {
+        let (app, path) = (&app, format!("/v1/invoices/{id}/credit-notes"));
+        async move { app.post(&app.admin_key, &path, body).await }
+    };
+    // A draft is adjusted or voided, never credited.
+    let r0 = credit(&inv, json!({"reason": "too early"})).await;
+    assert_eq!(r0.status, StatusCode::CONFLICT, "{}", r0.body);
+    assert_eq!(
+        r0.body["type"], "urn:tenantry:problem:invoice-not-open",
+        "{}",
+        r0.body
+    );
+    let a = app
+        .post(&kp, &format!("/v1/invoices/{inv}/approve"), json!({}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["number"], "INV-2026-000001");
+    // 60.00 + 19% = 71.40.
+    assert_eq!(
+        (a.body["subtotal"].clone(), a.body["total"].clone()),
+        (json!(6000), json!(7140))
+    );
+
+    // No reason, a zero amount, a stranger customer: each named.
+    let bad = credit(&inv, json!({"amount": 0})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"reason") && fields.contains(&"amount"),
+        "{}",
+        bad.body
+    );
+    let stranger = credit(&inv, json!({"reason": "x", "customer_id": rc})).await;
+    assert_eq!(
+        stranger.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        stranger.body
+    );
+
+    // 12.50 off Credit One's lines: tax 2.375 → 2.38 (half to even), 14.88 credited.
+    let n1 = credit(
+        &inv,
+        json!({"reason": "Two seats billed twice", "amount": 1250, "customer_id": c1}),
+    )
+    .await;
+    assert_eq!(n1.status, StatusCode::CREATED, "{}", n1.body);
+    let note = &n1.body["credit_notes"][0];
+    assert_eq!(note["number"], "CN-2026-000001", "{}", n1.body);
+    assert_eq!(
+        (
+            note["subtotal"].clone(),
+            note["tax"].clone(),
+            note["total"].clone()
+        ),
+        (json!(1250), json!(238), json!(1488))
+    );
+    assert_eq!(note["lines"][0]["customer_id"], c1.as_str());
+    assert_eq!(n1.body["status"], "open");
+    assert_eq!(n1.body["amount_due"], 7140 - 1488);
+    // More than the net amount left (47.50) is refused, naming the field and the limit.
+    let over = credit(&inv, json!({"reason": "x", "amount": 4751})).await;
+    assert_eq!(
+        over.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        over.body
+    );
+    assert!(over.body.to_string().contains("4750"), "{}", over.body);
+
+    // A payment of 50.00, then a credit of 5.48 (+1.04 tax): paid and credited cover it.
+    let pay = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/invoices/{inv}/payments"),
+            json!({"amount": 5000, "date": "2026-12-01", "reference": "SEPA 1"}),
+        )
+        .await;
+    assert_eq!(pay.status, StatusCode::OK, "{}", pay.body);
+    assert_eq!(pay.body["status"], "partially_paid");
+    assert_eq!(pay.body["amount_due"], 652);
+    let n2 = credit(&inv, json!({"reason": "Goodwill"})).await;
+    // Without an amount the rest is credited: 42.02 + 7.98 tax (what is left of 11.40).
+    assert_eq!(n2.status, StatusCode::CREATED, "{}", n2.body);
+    let last = &n2.body["credit_notes"][1];
+    assert_eq!(last["number"], "CN-2026-000002");
+    assert_eq!(
+        (
+            last["subtotal"].clone(),
+            last["tax"].clone(),
+            last["total"].clone()
+        ),
+        (json!(4750), json!(902), json!(5652))
+    );
+    assert_eq!(n2.body["amount_credited"], 7140);
+    assert_eq!(n2.body["status"], "void", "credited in full: {}", n2.body);
+    assert_eq!(n2.body["amount_due"], 0);
+    let again = credit(&inv, json!({"reason": "again"})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let late_pay = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/invoices/{inv}/payments"),
+            json!({"amount": 1, "date": "2026-12-01", "reference": "late"}),
+        )
+        .await;
+    assert_eq!(late_pay.status, StatusCode::CONFLICT, "{}", late_pay.body);
+
+    // Each credit note's email went to the partner's billing contact.
+    let mails = outbox(&app, &p, "credit_note_issued").await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(
+        mails
+            .iter()
+            .all(|m| m["to"] == "billing@credpart.example.com")
+    );
+
+    // The credit note's document names itself and the invoice it credits.
+    let cn = note["id"].as_str().unwrap();
+    let page = app
+        .send(
+            reqwest::Method::GET,
+            &kp,
+            &format!("/v1/invoices/{inv}/document?credit_note={cn}"),
+            None,
+            &[("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&page.raw).to_string();
+    for want in [
+        "Credit note CN-2026-000001",
+        "INV-2026-000001",
+        "Two seats billed twice",
+        "€14.88",
+    ] {
+        assert!(
+            html.contains(want),
+            "the credit note lacks {want:?}: {html}"
+        );
+    }
+    let pdf = app
+        .send(
+            reqwest::Method::GET,
+            &kp,
+            &format!("/v1/invoices/{inv}/document?credit_note={cn}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    if let Some(text) = pdf_text(&pdf.raw, "credit-note") {
+        assert!(
+            text.contains("CN-2026-000001") && text.contains("€14.88"),
+            "{text}"
+        );
+    }
+    for q in ["cn_0197b2a7f3b27e5d8c6f708192a3b4c5", "nonsense"] {
+        let none = app
+            .get(&kp, &format!("/v1/invoices/{inv}/document?credit_note={q}"))
+            .await;
+        assert_eq!(none.status, StatusCode::NOT_FOUND, "{q}: {}", none.body);
+    }
+
+    // The reseller's customer: 30.00 final, 10.00 credited; its commission follows.
+    let ri = invoices(&app, &kr, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ok = app
+        .post(&kr, &format!("/v1/invoices/{ri}/approve"), json!({}))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let rn = credit(&ri, json!({"reason": "Outage on 12 Nov", "amount": 1000})).await;
+    assert_eq!(rn.status, StatusCode::CREATED, "{}", rn.body);
+    // The reseller's own series: its first credit note.
+    assert_eq!(rn.body["credit_notes"][0]["number"], "CN-2026-000001");
+    let st = app
+        .get(&kr, "/v1/commission-statements?period=2026-11")
+        .await;
+    assert_eq!(st.status, StatusCode::OK, "{}", st.body);
+    let s = &st.body["data"][0];
+    assert_eq!(s["totals"][0]["net"], 2000, "{}", st.body);
+    assert_eq!(s["totals"][0]["commission"], 200, "{}", st.body);
+    assert_eq!(s["totals"][0]["invoices"], 1, "{}", st.body);
+    let lines = s["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{}", st.body);
+    assert!(
+        lines.iter().any(|l| l["net"] == -1000
+            && l["commission"] == -100
+            && l["number"] == "CN-2026-000001"),
+        "{}",
+        st.body
+    );
+    let _ = r;
+}

@@ -1356,7 +1356,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 .as_str()
                 .expect("the fixture's invoice")
                 .to_owned();
-            if b == "invoices-pay" {
+            if b == "invoices-pay" || b == "invoices-credit" {
                 ok(
                     "POST",
                     &format!("/v1/invoices/{id}/approve"),

@@ -51,6 +51,7 @@ pub enum Template {
     EmailChange,
     InvoiceIssued,
     InvoiceReminder,
+    CreditNoteIssued,
 }
 
 impl Template {
@@ -64,6 +65,7 @@ impl Template {
             Template::EmailChange => "email_change",
             Template::InvoiceIssued => "invoice_issued",
             Template::InvoiceReminder => "invoice_reminder",
+            Template::CreditNoteIssued => "credit_note_issued",
         }
     }
 
@@ -72,7 +74,7 @@ impl Template {
     fn secret_values(self) -> &'static [&'static str] {
         match self {
             Template::RegistrationCode => &["code"],
-            Template::InvoiceIssued | Template::InvoiceReminder => &[],
+            Template::InvoiceIssued | Template::InvoiceReminder | Template::CreditNoteIssued => &[],
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset

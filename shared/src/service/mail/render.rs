@@ -60,7 +60,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "password_reset",
         "email_change",
         "invoice_issued",
-        "invoice_reminder"
+        "invoice_reminder",
+        "credit_note_issued"
     );
     for (name, source) in sources {
         env.add_template(name, source)
