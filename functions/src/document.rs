@@ -249,6 +249,21 @@ pub fn credit_note_layout(
     }
 }
 
+/// A final document's PDF: the invoice's (`None`) or one of its credit notes'. What the
+/// document sweep stores (`tenantry::service::documents::Render`).
+pub fn render(
+    view: &InvoiceView,
+    tenant: &Tenant,
+    note: Option<&CreditNote>,
+) -> Result<Vec<u8>, tenantry::Error> {
+    let issuer = issuer(view, tenant);
+    let layout = match note {
+        None => layout(view, issuer),
+        Some(note) => credit_note_layout(view, note, issuer),
+    };
+    pdf(&layout)
+}
+
 const PAGE_TEMPLATE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ l.title }}</title>
 <style>

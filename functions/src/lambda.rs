@@ -255,11 +255,45 @@ pub async fn billing_jobs(deps: &Deps) -> Result<serde_json::Value, Error> {
     Ok(serde_json::to_value(&report)?)
 }
 
+/// The S3 document store of `DOCUMENTS_BUCKET`.
+async fn s3_documents() -> Result<Arc<tenantry::adapters::aws::S3Documents>, Error> {
+    let bucket = std::env::var("DOCUMENTS_BUCKET").map_err(|_| "DOCUMENTS_BUCKET is not set")?;
+    Ok(Arc::new(tenantry::adapters::aws::S3Documents::from_config(
+        aws_config().await,
+        bucket,
+    )))
+}
+
+/// Runs the Lambda that renders and stores final documents (EventBridge Scheduler,
+/// every minute): the only function that links the PDF writer besides the document
+/// route's.
+pub async fn serve_documents_render() -> Result<(), Error> {
+    crate::init_tracing();
+    let deps = deps_from_env().await?.with_documents(s3_documents().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let deps = deps.clone();
+            async move { documents_render(&deps).await }
+        },
+    ))
+    .await
+}
+
+/// One sweep of the documents that are due.
+pub async fn documents_render(deps: &Deps) -> Result<serde_json::Value, Error> {
+    let render = &crate::document::render;
+    let report = tenantry::service::documents::store_due(deps, render, deps.clock.now())
+        .await
+        .map_err(|e| failed("the document sweep", &e))?;
+    Ok(serde_json::to_value(&report)?)
+}
+
 /// Runs the Lambda that delivers the email outbox: on the table's stream (new pending
-/// emails, at once) and on a schedule (retries that have come due).
+/// emails, at once) and on a schedule (retries that have come due). It reads the
+/// documents the emails attach from S3.
 pub async fn serve_mail_sender() -> Result<(), Error> {
     crate::init_tracing();
-    let deps = deps_from_env().await?;
+    let deps = deps_from_env().await?.with_documents(s3_documents().await?);
     let mailer = Arc::new(tenantry::adapters::aws::SesMailer::from_config(
         aws_config().await,
     ));

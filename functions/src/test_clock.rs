@@ -18,7 +18,7 @@ use tenantry::access::Principal;
 use tenantry::error::ProblemKind;
 use tenantry::ports::{Clock, Mailer, OffsetClock};
 use tenantry::service::mail::{self, MailSettings};
-use tenantry::service::{auth, jobs};
+use tenantry::service::{auth, documents, jobs};
 
 /// How far the clock moves between two rounds of due jobs: each round sees what fell due
 /// by its time, so jobs run in the order they fall due (to the hour).
@@ -47,6 +47,7 @@ pub struct Advanced {
     pub reminders: u64,
     pub suspensions: u64,
     pub customers_purged: u64,
+    pub documents_stored: u64,
     pub emails_sent: u64,
     pub failures: u64,
 }
@@ -129,6 +130,13 @@ async fn advance(
                 out.suspensions += r.dunning.suspensions;
                 out.customers_purged += r.purge.customers_purged;
                 out.failures += r.review.failed + r.dunning.failed + r.purge.failures;
+            }
+            Err(_) => out.failures += 1,
+        }
+        match documents::store_due(&tc.deps, &crate::document::render, t).await {
+            Ok(r) => {
+                out.documents_stored += r.stored;
+                out.failures += r.failed;
             }
             Err(_) => out.failures += 1,
         }

@@ -20,6 +20,8 @@ pub struct Deps {
     identity: IdentitySlot,
     /// Verifies identity tokens (JWTs) against the JWKS of their issuer.
     pub tokens: Option<Arc<service::tokens::Verifier>>,
+    /// Where final documents are kept (a process that stores or attaches them).
+    documents: Option<Arc<dyn ports::Documents>>,
 }
 
 /// Where the identity provider stands in a process.
@@ -43,7 +45,24 @@ impl Deps {
             clock: Arc::new(ports::SystemClock),
             identity: IdentitySlot::Absent,
             tokens: None,
+            documents: None,
         }
+    }
+
+    /// With a document store (S3, or the data folder).
+    pub fn with_documents(mut self, documents: Arc<dyn ports::Documents>) -> Self {
+        self.documents = Some(documents);
+        self
+    }
+
+    /// The document store; an error where this process was built without one, so a
+    /// function that needs it fails loudly instead of skipping the document.
+    pub fn documents(&self) -> Result<&Arc<dyn ports::Documents>, Error> {
+        self.documents.as_ref().ok_or_else(|| {
+            Error::Unexpected(anyhow::anyhow!(
+                "this process has no document store (S3 / the data folder)"
+            ))
+        })
     }
 
     /// With an identity provider and the token verifier for its issuers.

@@ -314,6 +314,9 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Files sent with it (an invoice's PDF).
+    #[serde(skip)]
+    pub attachments: Vec<Attachment>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -330,6 +333,48 @@ pub enum MailError {
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &Email) -> Result<(), MailError>;
+}
+
+/// A file attached to an email: a stored document, read at delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// A key outside the documents' shape (`tenants/<id>/...`, plain characters).
+    #[error("invalid document key: {0}")]
+    Invalid(String),
+    #[error("the document store is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// Final documents (invoice and credit note PDFs), written once and read back: S3 in
+/// AWS, files in the data folder on a laptop. Writing the same key again replaces it.
+#[async_trait]
+pub trait Documents: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str)
+    -> Result<(), DocumentError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, DocumentError>;
+}
+
+/// The documents' keys: `tenants/<tenant id>/<kind>/<file>`, letters, digits, `_`, `-`,
+/// `.` and `/` only, no empty or dot segment. Both adapters refuse any other.
+pub fn check_document_key(key: &str) -> Result<(), DocumentError> {
+    let plain = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'));
+    let segments_ok = key
+        .split('/')
+        .all(|s| !s.is_empty() && s != "." && s != "..");
+    if plain && segments_ok && key.starts_with("tenants/") && key.len() <= 512 {
+        Ok(())
+    } else {
+        Err(DocumentError::Invalid(key.to_owned()))
+    }
 }
 
 /// A login pool: where a tenant's customer users (or all staff) sign in.

@@ -69,6 +69,14 @@ pub async fn spawn_app_with(deps: Deps) -> TestApp {
 /// The local server with `extra` routes merged in (the test clock's).
 pub async fn spawn_app_routed(deps: Deps, extra: Option<axum::Router>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
+    // Final documents land in the app's folder unless the test chose a store for them.
+    let deps = if deps.documents().is_ok() {
+        deps
+    } else {
+        let files = tenantry::adapters::embedded::FileDocuments::new(dir.path().join("documents"))
+            .expect("a documents folder");
+        deps.with_documents(Arc::new(files))
+    };
     let admin_key = api_key::new_secret();
     auth::register_operator_key(&deps, &admin_key)
         .await

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use functions::api::App;
 use tenantry::Deps;
-use tenantry::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, FileMailer, LocalIssuer};
+use tenantry::adapters::embedded::{
+    EmbeddedIdentity, EmbeddedStore, FileDocuments, FileMailer, LocalIssuer,
+};
 use tenantry::model::api_key;
 use tenantry::model::billing::Period;
 use tenantry::service::mail::{self, MailSettings};
 use tenantry::service::tokens::Verifier;
-use tenantry::service::{auth, invoice_run, jobs, purge};
+use tenantry::service::{auth, documents, invoice_run, jobs, purge};
 
 #[derive(Parser)]
 #[command(name = "tenantry", about = "Tenantry control plane, on your laptop")]
@@ -89,7 +91,8 @@ fn mail_settings(addr: Option<SocketAddr>) -> MailSettings {
 fn open(data: &PathBuf) -> anyhow::Result<Deps> {
     std::fs::create_dir_all(data)?;
     let store = EmbeddedStore::open(data.join("tenantry.redb"))?;
-    Ok(Deps::new(Arc::new(store)))
+    let documents = FileDocuments::new(data.join("documents"))?;
+    Ok(Deps::new(Arc::new(store)).with_documents(Arc::new(documents)))
 }
 
 #[tokio::main]
@@ -182,6 +185,12 @@ async fn run() -> anyhow::Result<()> {
                 loop {
                     {
                         let _round = mail_pause.lock().await;
+                        // Final documents first: the emails that carry them wait for them.
+                        let now = mail_deps.clock.now();
+                        let render = &functions::document::render;
+                        if let Err(e) = documents::store_due(&mail_deps, render, now).await {
+                            tracing::error!(error = format!("{e:#}"), "storing documents failed");
+                        }
                         if let Err(e) = mail::deliver_due(&mail_deps, &outbox, &settings).await {
                             tracing::error!(
                                 error = format!("{e:#}"),
@@ -260,7 +269,14 @@ async fn run() -> anyhow::Result<()> {
             let report = jobs::run_due(&deps, deps.clock.now())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::to_string(&report)?);
+            let stored =
+                documents::store_due(&deps, &functions::document::render, deps.clock.now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({ "jobs": report, "documents": stored })
+            );
         }
         Command::BackfillDue => {
             let emails = mail::backfill_due(&deps)

@@ -181,6 +181,18 @@ pub struct CreditNote {
     pub issued_at: DateTime<Utc>,
 }
 
+/// A final document kept in the document store: the invoice's own PDF (`of` its id) or
+/// a credit note's (`of` the credit note's id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    pub of: String,
+    pub key: String,
+    pub bytes: u64,
+    /// Hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    pub stored_at: DateTime<Utc>,
+}
+
 /// Most credit notes one invoice takes (they are kept on it).
 pub const MAX_CREDIT_NOTES: usize = 20;
 
@@ -225,6 +237,9 @@ pub struct Invoice {
     /// Credit notes issued on this (final) invoice, oldest first.
     #[serde(default)]
     pub credit_notes: Vec<CreditNote>,
+    /// Its final documents in the document store (rendered after it became final).
+    #[serde(default)]
+    pub documents: Vec<StoredDocument>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -241,6 +256,28 @@ impl Invoice {
     }
     pub fn amount_paid(&self) -> i64 {
         self.payments.iter().map(|p| p.amount).sum()
+    }
+    /// The document store key of this invoice's PDF, or of one of its credit notes'.
+    pub fn document_key(&self, credit_note: Option<&CreditNoteId>) -> String {
+        match credit_note {
+            None => format!("tenants/{}/invoices/{}.pdf", self.tenant_id, self.id),
+            Some(cn) => format!("tenants/{}/invoices/{}/{cn}.pdf", self.tenant_id, self.id),
+        }
+    }
+    /// The final documents not stored yet: the invoice's own once it has its number,
+    /// then each credit note's (`None` stands for the invoice).
+    pub fn documents_to_store(&self) -> Vec<Option<&CreditNote>> {
+        let stored = |of: &str| self.documents.iter().any(|d| d.of == of);
+        let mut out = Vec::new();
+        if self.number.is_some() && !stored(self.id.as_str()) {
+            out.push(None);
+        }
+        for cn in &self.credit_notes {
+            if !stored(cn.id.as_str()) {
+                out.push(Some(cn));
+            }
+        }
+        out
     }
     /// What the credit notes took off, tax included.
     pub fn amount_credited(&self) -> i64 {

@@ -35,6 +35,8 @@ pub enum Kind {
     Review,
     /// An unpaid invoice's next dunning step: a reminder, or the payer's suspension.
     Dunning,
+    /// A final invoice's documents to render and store (`service::documents`).
+    Document,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Purge => "purge",
             Kind::Review => "review",
             Kind::Dunning => "dunning",
+            Kind::Document => "document",
         }
     }
 }

@@ -414,6 +414,7 @@ fn new_invoice(
         suspended_payer: false,
         payer_suspended_at: None,
         credit_notes: Vec::new(),
+        documents: Vec::new(),
         created_at: now,
         updated_at: now,
     }

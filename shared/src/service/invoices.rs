@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::due::{self, Kind, Sweep};
 use super::invoice_run::{self, invoice_item};
-use super::mail::{self, Template};
+use super::mail::{self, AttachmentRef, Template};
 use super::page::{self, Page};
 use super::{from_item, to_data};
 use crate::Deps;
@@ -456,13 +456,22 @@ pub async fn finalize(
         if let Some(at) = inv.next_dunning_at() {
             ops.push(due::schedule(Kind::Dunning, tenant_id, id.as_str(), at));
         }
+        // Its PDF is rendered and stored apart (`service::documents`); the email waits
+        // for it and carries it.
+        ops.push(due::schedule(Kind::Document, tenant_id, id.as_str(), now));
         if let Some(to) = inv.payer.email.clone() {
             let context = mail_context(&inv, &tenant, now);
-            ops.extend(mail::enqueue(
+            let pdf = AttachmentRef {
+                key: inv.document_key(None),
+                filename: format!("{n}.pdf"),
+                content_type: "application/pdf".into(),
+            };
+            ops.extend(mail::enqueue_with(
                 tenant_id,
                 Template::InvoiceIssued,
                 &to,
                 context,
+                vec![pdf],
                 now,
             )?);
         }
@@ -1196,14 +1205,26 @@ pub async fn credit(
             );
             context.insert("invoice_number".into(), invoice_number.into());
             context.insert("reason".into(), reason.clone().into());
-            ops.extend(mail::enqueue(
+            let pdf = AttachmentRef {
+                key: inv.document_key(Some(&note.id)),
+                filename: format!("{number}.pdf"),
+                content_type: "application/pdf".into(),
+            };
+            ops.extend(mail::enqueue_with(
                 &inv.tenant_id,
                 Template::CreditNoteIssued,
                 &to,
                 context,
+                vec![pdf],
                 now,
             )?);
         }
+        ops.push(due::schedule(
+            Kind::Document,
+            &inv.tenant_id,
+            id.as_str(),
+            now,
+        ));
         match deps.store.transact(ops).await {
             Ok(()) => return full(deps, &inv, item.version + 1).await,
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod charges;
 pub mod customers;
 pub mod directory;
+pub mod documents;
 pub mod due;
 pub mod email_change;
 pub mod email_claims;

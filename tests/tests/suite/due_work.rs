@@ -55,6 +55,7 @@ async fn an_email_pending_before_the_index_is_delivered_once_the_backfill_has_ru
         sent_at: None,
         last_error: Some("the mail service was down".into()),
         secrets_dropped: false,
+        attachments: Vec::new(),
     };
     let stamp = email.due_at.to_rfc3339_opts(SecondsFormat::Millis, true);
     let item = Item::new(

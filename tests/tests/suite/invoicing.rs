@@ -939,7 +939,11 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
 async fn the_test_clock_runs_what_falls_due_on_the_way() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(tenantry::ports::OffsetClock::default());
-    let deps = tenantry::Deps::new(embedded(&dir)).with_clock(clock.clone());
+    let documents =
+        tenantry::adapters::embedded::FileDocuments::new(dir.path().join("documents")).unwrap();
+    let deps = tenantry::Deps::new(embedded(&dir))
+        .with_clock(clock.clone())
+        .with_documents(Arc::new(documents));
     let outbox = dir.path().join("outbox");
     let tc = Arc::new(functions::test_clock::TestClock {
         deps: deps.clone(),
@@ -1006,12 +1010,43 @@ async fn the_test_clock_runs_what_falls_due_on_the_way() {
     let inv = &invoices(&app, &key, "").await[0];
     assert_eq!(inv["status"], "open");
     assert_eq!(inv["period"], this.to_string());
-    let mailed = std::fs::read_dir(&outbox)
+    assert_eq!(r.body["documents_stored"], 1, "{}", r.body);
+    let number = inv["number"].as_str().unwrap();
+    let eml = std::fs::read_dir(&outbox)
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .any(|eml| eml.contains(inv["number"].as_str().unwrap()));
-    assert!(mailed, "the invoice's email is in the outbox");
+        .find(|eml| eml.contains(number))
+        .expect("the invoice's email is in the outbox");
+    // It carries the stored PDF: the same bytes as the document store's, its text the
+    // invoice's.
+    let pdf = attachment(&eml, &format!("{number}.pdf")).expect("the PDF attached");
+    let id = inv["id"].as_str().unwrap();
+    let tenant_id = inv["tenant_id"].as_str().unwrap();
+    let stored = std::fs::read(
+        dir.path()
+            .join(format!("documents/tenants/{tenant_id}/invoices/{id}.pdf")),
+    )
+    .expect("the stored document");
+    assert_eq!(pdf, stored);
+    if let Some(text) = pdf_text(&pdf, "mailed-invoice") {
+        assert!(
+            text.contains(number) && text.contains("Clocked Co"),
+            "{text}"
+        );
+    }
+}
+
+/// The bytes of the attachment named `filename` in an RFC 5322 message (base64, as the
+/// mailers write it).
+fn attachment(eml: &str, filename: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let at = eml.find(&format!("filename=\"{filename}\""))?;
+    let rest = &eml[at..];
+    let body = &rest[rest.find("\r\n\r\n")? + 4..];
+    let end = body.find("\r\n--").unwrap_or(body.len());
+    let b64: String = body[..end].split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 /// A customer that ends a euro plan and starts a dollar plan in the same month gets one
@@ -1404,4 +1439,104 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
         st.body
     );
     let _ = r;
+}
+
+/// An invoice's email waits for its PDF without spending its tries, goes out with it
+/// once stored, and is dead-lettered with the reason if the PDF never comes; other
+/// emails flow meanwhile.
+#[tokio::test]
+async fn an_invoice_email_waits_for_its_pdf_and_gives_up_after_a_day() {
+    use tenantry::service::{documents, mail};
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    let (p, kp) = tenant(
+        &app,
+        "waitpdf",
+        json!({"kind": "partner", "invoice_mode": "per_customer"}),
+    )
+    .await;
+    let c1 = customer(&app, &kp, "Wait One").await;
+    subscribe(&app, &kp, &c1, "starter").await;
+    let c2 = customer(&app, &kp, "Wait Two").await;
+    subscribe(&app, &kp, &c2, "starter").await;
+    set(&clock, "2026-12-01T02:00:00Z");
+    invoice_run::run_all(&app.deps, Period::parse("2026-11").unwrap(), 1)
+        .await
+        .unwrap();
+    let all = invoices(&app, &kp, "").await;
+    let (i1, i2) = (
+        by_customer(&all, &c1)["id"].as_str().unwrap().to_owned(),
+        by_customer(&all, &c2)["id"].as_str().unwrap().to_owned(),
+    );
+    let folder = dir.path().join("outbox");
+    let mailer = tenantry::adapters::embedded::FileMailer::new(&folder).unwrap();
+    let settings = mail::MailSettings {
+        sender_domain: "wait.example.com".into(),
+        public_url: "http://127.0.0.1".into(),
+    };
+    // The welcome emails of before go first.
+    mail::deliver_due(&app.deps, &mailer, &settings)
+        .await
+        .unwrap();
+    for id in [&i1, &i2] {
+        let ok = app
+            .post(&kp, &format!("/v1/invoices/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    }
+    // Nothing rendered yet: both invoices' emails wait, no try spent.
+    let r = mail::deliver_due(&app.deps, &mailer, &settings)
+        .await
+        .unwrap();
+    assert_eq!((r.sent, r.dead), (0, 0), "{r:?}");
+    let waiting = outbox(&app, &p, "invoice_issued").await;
+    assert!(
+        waiting
+            .iter()
+            .all(|e| e["attempts"] == 0 && e["state"] == "pending"),
+        "{waiting:?}"
+    );
+    // The first invoice's PDF is stored (the second's renderer fails every time).
+    let id1 = i1.clone();
+    let picky = move |v: &tenantry::model::invoice::InvoiceView,
+                      t: &tenantry::model::tenant::Tenant,
+                      n: Option<&tenantry::model::invoice::CreditNote>| {
+        if v.id.as_str() == id1 {
+            functions::document::render(v, t, n)
+        } else {
+            Err(tenantry::Error::Unexpected(anyhow::anyhow!(
+                "a poisoned invoice"
+            )))
+        }
+    };
+    let s = documents::store_due(&app.deps, &picky, app.deps.clock.now())
+        .await
+        .unwrap();
+    assert_eq!((s.stored, s.failed), (1, 1), "{s:?}");
+    set(&clock, "2026-12-01T02:02:00Z");
+    let r = mail::deliver_due(&app.deps, &mailer, &settings)
+        .await
+        .unwrap();
+    assert_eq!((r.sent, r.dead), (1, 0), "the stored one goes: {r:?}");
+    // A day later the other is given up on, with the reason, and its invoice is intact.
+    set(&clock, "2026-12-02T02:05:00Z");
+    let s = documents::store_due(&app.deps, &picky, app.deps.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(s.failed, 1, "still due: {s:?}");
+    let r = mail::deliver_due(&app.deps, &mailer, &settings)
+        .await
+        .unwrap();
+    assert_eq!((r.sent, r.dead), (0, 1), "{r:?}");
+    let dead: Vec<Value> = outbox(&app, &p, "invoice_issued")
+        .await
+        .into_iter()
+        .filter(|e| e["state"] == "dead")
+        .collect();
+    assert_eq!(dead.len(), 1);
+    let why = dead[0]["last_error"].as_str().unwrap();
+    assert!(why.contains(&i2) && why.contains("not stored"), "{why}");
+    let two = app.get(&kp, &format!("/v1/invoices/{i2}")).await;
+    assert_eq!(two.body["status"], "open", "{}", two.body);
 }

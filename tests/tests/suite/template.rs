@@ -578,8 +578,10 @@ fn no_policy_statement_has_a_wildcard_action() {
     );
     for s in statements {
         assert!(s.get("NotAction").is_none(), "NotAction in {s:?}");
+        // A deny takes away (the documents bucket refuses plain HTTP to every action).
+        let deny = s.get("Effect").and_then(Value::as_str) == Some("Deny");
         for a in strings(s.get("Action")) {
-            assert!(!a.contains('*'), "wildcard action {a} in {s:?}");
+            assert!(deny || !a.contains('*'), "wildcard action {a} in {s:?}");
             assert!(a.contains(':'), "action {a} names no service");
         }
     }
@@ -1731,6 +1733,39 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
     assert!(
         denied.is_empty(),
         "the billing jobs' policy denies: {denied:?}"
+    );
+
+    // The final invoices' PDFs (`events/documents-render.json`, every minute), within
+    // the rendering function's policy.
+    let render: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/documents-render.json")).expect("the event"),
+    )
+    .expect("JSON");
+    assert_eq!(render["source"], "aws.scheduler");
+    let r = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == "documents-render")
+        .expect("the documents function");
+    assert!(r.events().iter().any(|(kind, _)| *kind == "ScheduleV2"));
+    let files = tenantry::adapters::embedded::FileDocuments::new(dir.path().join("documents"))
+        .expect("a documents folder");
+    let deps = deps.with_documents(Arc::new(files));
+    recorder.calls.lock().expect("recorder lock").clear();
+    recorder.on.store(true, Ordering::SeqCst);
+    let stored = functions::lambda::documents_render(&deps)
+        .await
+        .expect("the document sweep");
+    let again = functions::lambda::documents_render(&deps)
+        .await
+        .expect("the document sweep");
+    recorder.on.store(false, Ordering::SeqCst);
+    assert_eq!(stored["stored"], 2, "{stored}");
+    assert_eq!(again["stored"], 0, "stored once: {again}");
+    let calls = recorder.calls.lock().expect("recorder lock").clone();
+    let refused = self::denied(&r.statements(), &calls);
+    assert!(
+        refused.is_empty(),
+        "the documents function's policy denies: {refused:?}"
     );
 }
 

@@ -1,14 +1,16 @@
 //! AWS adapters: DynamoDB for the item store, SES v2 for the mailer, Cognito for
-//! identity.
+//! identity, S3 for documents.
 
 pub mod cognito;
 pub mod dynamodb;
 pub mod jwks;
+pub mod s3;
 pub mod ses;
 
 pub use cognito::CognitoIdentity;
 pub use dynamodb::DynamoStore;
 pub use jwks::HttpJwks;
+pub use s3::S3Documents;
 pub use ses::SesMailer;
 
 pub use aws_config::SdkConfig;

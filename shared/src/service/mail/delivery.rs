@@ -22,6 +22,10 @@ const CLAIM_SECONDS: i64 = 60;
 /// 16, 32 min between the 8 tries (about 64 min from the first try to the dead letter).
 const FIRST_BACKOFF_SECONDS: i64 = 30;
 const MAX_BACKOFF_SECONDS: i64 = 3600;
+/// How long an email waits for a document to attach that is not stored yet, and how
+/// often it looks again meanwhile (no try is counted while it waits).
+const ATTACHMENT_WAIT_HOURS: i64 = 24;
+const ATTACHMENT_POLL_SECONDS: i64 = 60;
 
 /// What one delivery did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -76,6 +80,37 @@ pub async fn deliver(
         };
     }
 
+    // The documents to attach. One not stored yet: the email waits (no try counted),
+    // and after a day it is dead-lettered with the reason; the others flow meanwhile.
+    let attachments = match attachments_of(deps, &email).await? {
+        Ok(found) => found,
+        Err(missing) => {
+            if now - email.created_at < Duration::hours(ATTACHMENT_WAIT_HOURS) {
+                email.due_at = now + Duration::seconds(ATTACHMENT_POLL_SECONDS);
+            } else {
+                email.state = State::Dead;
+                email.last_error = Some(format!(
+                    "its attachment {missing} was not stored within {ATTACHMENT_WAIT_HOURS} hours"
+                ));
+                email.drop_secrets();
+                tracing::warn!(email = %email.id, tenant = %tenant_id, "email dead-lettered: its attachment was never stored");
+            }
+            let dead = email.state == State::Dead;
+            return match deps
+                .store
+                .transact(moved(tenant_id, &email, &item, scheduled)?)
+                .await
+            {
+                Ok(()) if dead => Ok(Outcome::Dead),
+                Ok(()) => Ok(Outcome::Retrying {
+                    due_at: stamp(email.due_at),
+                }),
+                Err(e) if lost_to_another_run(&e) => Ok(Outcome::Skipped),
+                Err(e) => Err(e.into()),
+            };
+        }
+    };
+
     // Claim: one versioned write; a second run that read the same version loses here.
     // The claim also moves the email's due time past the claim and the backoff, so a run
     // that dies mid-send is retried on the same schedule as a failed send.
@@ -105,7 +140,10 @@ pub async fn deliver(
             ))),
             Some(tenant) => match render(settings, &tenant, &email) {
                 Err(e) => Err(MailError::Rejected(e.context("rendering the email"))),
-                Ok(message) => mailer.send(&message).await,
+                Ok(mut message) => {
+                    message.attachments = attachments;
+                    mailer.send(&message).await
+                }
             },
         }
     };
@@ -176,6 +214,30 @@ pub async fn deliver(
             }
         }
     }
+}
+
+/// The email's attachments read from the document store, or the key of the first one
+/// that is not stored (yet). A store that cannot be reached is an error: the email
+/// stays due.
+async fn attachments_of(
+    deps: &Deps,
+    email: &OutboxEmail,
+) -> Result<Result<Vec<crate::ports::Attachment>, String>, Error> {
+    let mut out = Vec::with_capacity(email.attachments.len());
+    for a in &email.attachments {
+        let bytes = deps.documents()?.get(&a.key).await.map_err(|e| {
+            Error::Unexpected(anyhow::Error::new(e).context("reading an attachment"))
+        })?;
+        match bytes {
+            Some(bytes) => out.push(crate::ports::Attachment {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                bytes,
+            }),
+            None => return Ok(Err(a.key.clone())),
+        }
+    }
+    Ok(Ok(out))
 }
 
 /// A versioned write another delivery won: its version moved first (the transaction is

@@ -115,6 +115,17 @@ pub struct OutboxEmail {
     /// given up on: it cannot be sent again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secrets_dropped: bool,
+    /// Stored documents sent with it (an invoice's PDF), read at delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// A stored document to attach: its key in the document store, and how it is named.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    pub key: String,
+    pub filename: String,
+    pub content_type: String,
 }
 
 impl OutboxEmail {
@@ -167,6 +178,20 @@ pub fn enqueue(
     context: Map<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<Queued, Error> {
+    enqueue_with(tenant_id, template, to, context, Vec::new(), now)
+}
+
+/// [`enqueue`] with stored documents to attach. Delivery waits for a document that is
+/// not stored yet (it is rendered apart, see `service::documents`), and gives up on the
+/// email, dead-lettered with the reason, if it is still missing a day later.
+pub fn enqueue_with(
+    tenant_id: &TenantId,
+    template: Template,
+    to: &str,
+    context: Map<String, Value>,
+    attachments: Vec<AttachmentRef>,
+    now: DateTime<Utc>,
+) -> Result<Queued, Error> {
     let email = OutboxEmail {
         id: EmailId::generate(),
         template,
@@ -180,6 +205,7 @@ pub fn enqueue(
         sent_at: None,
         last_error: None,
         secrets_dropped: false,
+        attachments,
     };
     Ok([
         WriteOp::create(item_of(tenant_id, &email, 1)?),

@@ -137,5 +137,6 @@ pub fn render(
         subject: part("subject.txt")?.trim().to_owned(),
         text: part("txt")?,
         html: part("html")?,
+        attachments: Vec::new(),
     })
 }

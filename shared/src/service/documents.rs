@@ -1,0 +1,126 @@
+//! Final documents: once an invoice is final (and each time a credit note is issued on
+//! it), a due-work entry asks for its PDFs. The sweep renders each document not stored
+//! yet, writes it to the document store (S3, or the data folder) under a key derived from
+//! the invoice, and records it on the invoice under its version. Rendering again after a
+//! crash writes the same key again; the record is written once.
+//!
+//! The renderer is handed in (`Render`): only the function that renders links the PDF
+//! writer and its fonts. The invoice's email, queued when it became final, names the
+//! document; delivery attaches it once it is stored (`service::mail`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::due::{Kind, Sweep};
+use super::{from_item, invoices};
+use crate::Deps;
+use crate::error::Error;
+use crate::model::ids::{InvoiceId, TenantId};
+use crate::model::invoice::{CreditNote, Invoice, InvoiceView, StoredDocument};
+use crate::model::tenant::Tenant;
+use crate::ports::{Condition, StoreError, WriteOp};
+use crate::store::keys;
+
+/// Renders one final document: the invoice (`None`) or one of its credit notes, as PDF.
+pub type Render =
+    dyn Fn(&InvoiceView, &Tenant, Option<&CreditNote>) -> Result<Vec<u8>, Error> + Send + Sync;
+
+pub const PDF: &str = "application/pdf";
+
+/// Rounds of retry when the invoice changed while its documents were rendered.
+const ROUNDS: usize = 5;
+
+/// What a sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DocumentReport {
+    pub stored: u64,
+    pub failed: u64,
+}
+
+/// Stores every document that is due. One invoice that fails (its renderer, the
+/// document store) is logged and stays due; the others go on.
+pub async fn store_due(
+    deps: &Deps,
+    render: &Render,
+    now: DateTime<Utc>,
+) -> Result<DocumentReport, Error> {
+    let mut sweep = Sweep::new(Kind::Document, now);
+    let mut report = DocumentReport::default();
+    while let Some(page) = sweep.next(deps).await? {
+        for due in page {
+            let id = InvoiceId::from_record(due.item_id.clone());
+            match store(deps, render, &due.tenant_id, &id).await {
+                Ok(n) => {
+                    report.stored += n;
+                    deps.store.delete(&due.entry, Condition::None).await?;
+                }
+                Err(Error::NotFound(_)) => super::due::forget(deps, &due).await?,
+                Err(e) => {
+                    tracing::warn!(invoice = %id, error = %e, "an invoice's documents could not be stored; they stay due");
+                    report.failed += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Renders and stores the invoice's documents that are not stored yet; how many.
+pub async fn store(
+    deps: &Deps,
+    render: &Render,
+    tenant_id: &TenantId,
+    id: &InvoiceId,
+) -> Result<u64, Error> {
+    for _ in 0..ROUNDS {
+        let item = deps
+            .store
+            .get(&keys::invoice(tenant_id, id))
+            .await?
+            .ok_or(Error::NotFound("invoice"))?;
+        let mut inv: Invoice = from_item(&item)?;
+        let todo: Vec<Option<CreditNote>> = inv
+            .documents_to_store()
+            .into_iter()
+            .map(|c| c.cloned())
+            .collect();
+        if todo.is_empty() {
+            return Ok(0);
+        }
+        let view = invoices::full(deps, &inv, item.version).await?;
+        let (tenant, _) = super::directory::load(deps, tenant_id).await?;
+        let mut stored = Vec::with_capacity(todo.len());
+        for note in &todo {
+            let bytes = render(&view, &tenant, note.as_ref())?;
+            let key = inv.document_key(note.as_ref().map(|n| &n.id));
+            let doc = StoredDocument {
+                of: note
+                    .as_ref()
+                    .map_or_else(|| inv.id.to_string(), |n| n.id.to_string()),
+                key: key.clone(),
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                stored_at: deps.clock.now(),
+            };
+            deps.documents()?.put(&key, bytes, PDF).await.map_err(|e| {
+                Error::Unexpected(anyhow::Error::new(e).context("storing a document"))
+            })?;
+            stored.push(doc);
+        }
+        let n = stored.len() as u64;
+        inv.documents.extend(stored);
+        let put = WriteOp::Put {
+            item: super::invoice_run::invoice_item(&inv, item.version + 1)?,
+            condition: Condition::VersionIs(item.version),
+        };
+        match deps.store.transact(vec![put]).await {
+            Ok(()) => return Ok(n),
+            // A payment or a credit note landed meanwhile: read it again and render what
+            // is still missing (the same keys are written again).
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::concurrent_update())
+}
