@@ -103,7 +103,8 @@ mod tests {
         assert!(text.contains("Content-Type: application/pdf"), "{text}");
         assert!(text.contains("filename=\"INV-2026-000001.pdf\""), "{text}");
         use base64::Engine;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
         assert!(text.contains(&encoded), "{text}");
     }
 

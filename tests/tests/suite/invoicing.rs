@@ -1540,3 +1540,139 @@ async fn an_invoice_email_waits_for_its_pdf_and_gives_up_after_a_day() {
     let two = app.get(&kp, &format!("/v1/invoices/{i2}")).await;
     assert_eq!(two.body["status"], "open", "{}", two.body);
 }
+
+/// The same finalisation on AWS's services in moto: the invoice on DynamoDB, its PDF in an
+/// S3 bucket, its email through SES with the PDF attached, read back from what moto
+/// recorded and compared with the stored object.
+#[tokio::test]
+async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pdf() {
+    use tenantry::adapters::aws::{S3Documents, SesMailer};
+    use tenantry::service::{documents, mail};
+    let Some(store) = tenantry_tests::dynamo::store_from_env("invoice documents on AWS").await
+    else {
+        return;
+    };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("the emulator's endpoint");
+    let config = tenantry::adapters::aws::sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let bucket = format!("tenantry-documents-{run}");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("a bucket");
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    ses.create_email_identity()
+        .email_identity("mail.tenantry.test")
+        .send()
+        .await
+        .expect("the sender domain is verified in moto");
+    let clock = Arc::new(TestClock::at("2026-11-01T09:00:00Z".parse().unwrap()));
+    let deps = tenantry::Deps::new(Arc::new(store))
+        .with_clock(clock.clone())
+        .with_documents(Arc::new(S3Documents::from_config(&config, bucket.clone())));
+    let app = spawn_app_with(deps).await;
+    // The catalog is the platform's, shared with the other tests on this table: a plan
+    // of this run's own.
+    let plan = format!("aws_{run}");
+    let r = app
+        .post(
+            &app.admin_key,
+            "/v1/plans",
+            json!({"code": plan, "name": "On AWS",
+            "currency": "EUR", "base_amount": 4200}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let slug = format!("aws-{run}");
+    let (tid, key) = tenant(
+        &app,
+        &slug,
+        json!({"kind": "partner", "invoice_mode": "per_customer"}),
+    )
+    .await;
+    let c = customer(&app, &key, &format!("Cloud {run}")).await;
+    subscribe(&app, &key, &c, &plan).await;
+    set(&clock, "2026-12-01T02:00:00Z");
+    let t = TenantId::from_record(tid.clone());
+    invoice_run::run_tenant(&app.deps, &t, Period::parse("2026-11").unwrap())
+        .await
+        .unwrap();
+    let inv = invoices(&app, &key, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = app
+        .post(&key, &format!("/v1/invoices/{inv}/approve"), json!({}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let number = a.body["number"].as_str().unwrap().to_owned();
+    assert_eq!(a.body["total"], 4200, "{}", a.body);
+
+    let s = documents::store_due(
+        &app.deps,
+        &functions::document::render,
+        app.deps.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(s.stored >= 1, "{s:?}");
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(format!("tenants/{tid}/invoices/{inv}.pdf"))
+        .send()
+        .await
+        .expect("the PDF in S3");
+    let stored = object.body.collect().await.unwrap().into_bytes().to_vec();
+    assert!(stored.starts_with(b"%PDF-"));
+
+    let email = outbox(&app, &tid, "invoice_issued").await;
+    assert_eq!(email.len(), 1, "{email:?}");
+    let email_id = tenantry::model::ids::EmailId::from_record(email[0]["id"].as_str().unwrap());
+    let settings = mail::MailSettings {
+        sender_domain: "mail.tenantry.test".into(),
+        public_url: "https://app.tenantry.test".into(),
+    };
+    let sent = mail::deliver(
+        &app.deps,
+        &SesMailer::from_config(&config),
+        &settings,
+        &t,
+        &email_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent, mail::Outcome::Sent);
+    let recipient = format!("billing@{slug}.example.com");
+    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let raw: Vec<String> = data["ses"]["RawMessage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d == &json!(recipient))
+        })
+        .filter_map(|m| m["raw_data"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(raw.len(), 1, "one email to {recipient}");
+    let pdf = attachment(&raw[0], &format!("{number}.pdf")).expect("the PDF attached");
+    assert_eq!(pdf, stored, "the attachment is the stored document");
+    if let Some(text) = pdf_text(&pdf, "ses-invoice") {
+        assert!(text.contains(&number) && text.contains("€42.00"), "{text}");
+    }
+}
