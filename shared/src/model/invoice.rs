@@ -179,6 +179,10 @@ pub struct CreditNote {
     pub tax: i64,
     pub total: i64,
     pub issued_at: DateTime<Utc>,
+    /// How many of the invoice's payments were recorded when it was issued (what its
+    /// document counts as paid).
+    #[serde(default)]
+    pub payments_before: u32,
 }
 
 /// A final document kept in the document store: the invoice's own PDF (`of` its id) or
@@ -240,6 +244,10 @@ pub struct Invoice {
     /// Its final documents in the document store (rendered after it became final).
     #[serde(default)]
     pub documents: Vec<StoredDocument>,
+    /// A reseller's customer's invoice: the commission rate booked when it became final
+    /// (credit notes take commission back at this rate).
+    #[serde(default)]
+    pub commission_rate_bps: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -278,6 +286,26 @@ impl Invoice {
             }
         }
         out
+    }
+    /// The invoice as it was issued, before any payment or credit note: what its stored
+    /// document shows.
+    pub fn as_issued(&self) -> Invoice {
+        let mut inv = self.clone();
+        inv.payments.clear();
+        inv.credit_notes.clear();
+        inv.status = inv.settled_status();
+        inv
+    }
+    /// The invoice as it stood when credit note `index` was issued: the credit notes up
+    /// to and including it, the payments recorded before it.
+    pub fn as_of_credit_note(&self, index: usize) -> Invoice {
+        let mut inv = self.clone();
+        inv.credit_notes.truncate(index + 1);
+        if let Some(n) = inv.credit_notes.last().map(|c| c.payments_before as usize) {
+            inv.payments.truncate(n);
+        }
+        inv.status = inv.settled_status();
+        inv
     }
     /// What the credit notes took off, tax included.
     pub fn amount_credited(&self) -> i64 {

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::model::ids::{InvoiceId, TenantId};
 use crate::model::invoice::{CreditNote, Invoice, InvoiceView, StoredDocument};
 use crate::model::tenant::Tenant;
-use crate::ports::{Condition, StoreError, WriteOp};
+use crate::ports::{Condition, Key, StoreError, WriteOp};
 use crate::store::keys;
 
 /// Renders one final document: the invoice (`None`) or one of its credit notes, as PDF.
@@ -50,11 +50,8 @@ pub async fn store_due(
     while let Some(page) = sweep.next(deps).await? {
         for due in page {
             let id = InvoiceId::from_record(due.item_id.clone());
-            match store(deps, render, &due.tenant_id, &id).await {
-                Ok(n) => {
-                    report.stored += n;
-                    deps.store.delete(&due.entry, Condition::None).await?;
-                }
+            match store(deps, render, &due.tenant_id, &id, Some(&due.entry)).await {
+                Ok(n) => report.stored += n,
                 Err(Error::NotFound(_)) => super::due::forget(deps, &due).await?,
                 Err(e) => {
                     tracing::warn!(invoice = %id, error = %e, "an invoice's documents could not be stored; they stay due");
@@ -66,12 +63,19 @@ pub async fn store_due(
     Ok(report)
 }
 
-/// Renders and stores the invoice's documents that are not stored yet; how many.
+/// Renders and stores the invoice's documents that are not stored yet; how many. Each
+/// shows the invoice as it stood when it was issued (the invoice before any payment or
+/// credit note; a credit note with the credits up to it), so rendering later or again
+/// gives the same document. A document already in the store is kept, never written
+/// again: the bytes an email attached are the bytes recorded. The record on the invoice
+/// and the removal of `entry` (its due-work entry) are one transaction under the
+/// invoice's version, so a credit note issued meanwhile is never left unstored.
 pub async fn store(
     deps: &Deps,
     render: &Render,
     tenant_id: &TenantId,
     id: &InvoiceId,
+    entry: Option<&Key>,
 ) -> Result<u64, Error> {
     for _ in 0..ROUNDS {
         let item = deps
@@ -85,39 +89,66 @@ pub async fn store(
             .into_iter()
             .map(|c| c.cloned())
             .collect();
-        if todo.is_empty() {
-            return Ok(0);
-        }
-        let view = invoices::full(deps, &inv, item.version).await?;
-        let (tenant, _) = super::directory::load(deps, tenant_id).await?;
         let mut stored = Vec::with_capacity(todo.len());
-        for note in &todo {
-            let bytes = render(&view, &tenant, note.as_ref())?;
-            let key = inv.document_key(note.as_ref().map(|n| &n.id));
-            let doc = StoredDocument {
-                of: note
-                    .as_ref()
-                    .map_or_else(|| inv.id.to_string(), |n| n.id.to_string()),
-                key: key.clone(),
-                bytes: bytes.len() as u64,
-                sha256: hex::encode(Sha256::digest(&bytes)),
-                stored_at: deps.clock.now(),
-            };
-            deps.documents()?.put(&key, bytes, PDF).await.map_err(|e| {
-                Error::Unexpected(anyhow::Error::new(e).context("storing a document"))
-            })?;
-            stored.push(doc);
+        if !todo.is_empty() {
+            let (tenant, _) = super::directory::load(deps, tenant_id).await?;
+            for note in &todo {
+                let key = inv.document_key(note.as_ref().map(|n| &n.id));
+                let documents = deps.documents()?;
+                let found = documents.get(&key).await.map_err(|e| {
+                    Error::Unexpected(anyhow::Error::new(e).context("reading a document"))
+                })?;
+                let bytes = match found {
+                    Some(bytes) => bytes,
+                    None => {
+                        let as_then = match note {
+                            None => inv.as_issued(),
+                            Some(n) => {
+                                let at = inv.credit_notes.iter().position(|c| c.id == n.id);
+                                inv.as_of_credit_note(at.unwrap_or(0))
+                            }
+                        };
+                        let view = invoices::full(deps, &as_then, item.version).await?;
+                        let bytes = render(&view, &tenant, note.as_ref())?;
+                        documents.put(&key, bytes.clone(), PDF).await.map_err(|e| {
+                            Error::Unexpected(anyhow::Error::new(e).context("storing a document"))
+                        })?;
+                        bytes
+                    }
+                };
+                stored.push(StoredDocument {
+                    of: note
+                        .as_ref()
+                        .map_or_else(|| inv.id.to_string(), |n| n.id.to_string()),
+                    key,
+                    bytes: bytes.len() as u64,
+                    sha256: hex::encode(Sha256::digest(&bytes)),
+                    stored_at: deps.clock.now(),
+                });
+            }
         }
         let n = stored.len() as u64;
-        inv.documents.extend(stored);
-        let put = WriteOp::Put {
-            item: super::invoice_run::invoice_item(&inv, item.version + 1)?,
-            condition: Condition::VersionIs(item.version),
+        let mut ops = if stored.is_empty() {
+            vec![WriteOp::Check {
+                key: item.key(),
+                condition: Condition::VersionIs(item.version),
+            }]
+        } else {
+            inv.documents.extend(stored);
+            vec![WriteOp::Put {
+                item: super::invoice_run::invoice_item(&inv, item.version + 1)?,
+                condition: Condition::VersionIs(item.version),
+            }]
         };
-        match deps.store.transact(vec![put]).await {
+        match entry {
+            Some(entry) => ops.push(WriteOp::delete(entry.clone())),
+            None if n == 0 => return Ok(0),
+            None => {}
+        }
+        match deps.store.transact(ops).await {
             Ok(()) => return Ok(n),
-            // A payment or a credit note landed meanwhile: read it again and render what
-            // is still missing (the same keys are written again).
+            // A payment or a credit note landed meanwhile: read it again and store what
+            // is still missing (what is stored already is kept).
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }

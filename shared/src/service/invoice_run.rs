@@ -415,6 +415,7 @@ fn new_invoice(
         payer_suspended_at: None,
         credit_notes: Vec::new(),
         documents: Vec::new(),
+        commission_rate_bps: None,
         created_at: now,
         updated_at: now,
     }

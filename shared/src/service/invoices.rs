@@ -281,16 +281,17 @@ pub struct CommissionLine {
 
 /// The writes that add a finalised invoice to its reseller's statement, or take a credit
 /// note's share back (`line.net` negative).
+#[allow(clippy::too_many_arguments)]
 async fn commission_writes(
     deps: &Deps,
-    tenant: &Tenant,
     inv: &Invoice,
     document_id: &str,
     number: &str,
     net: i64,
+    commission: i64,
+    rate: u32,
     now: DateTime<Utc>,
 ) -> Result<Vec<WriteOp>, Error> {
-    let rate = tenant.commission_rate_bps.unwrap_or(0);
     let is_invoice = document_id == inv.id.as_str();
     let line = CommissionLine {
         customer_id: inv
@@ -303,7 +304,7 @@ async fn commission_writes(
         credit_note_id: (!is_invoice).then(|| CreditNoteId::from_record(document_id)),
         currency: inv.currency.clone(),
         net,
-        commission: ratio_half_even(net, i64::from(rate), 10_000),
+        commission,
     };
     let key = keys::commission_statement(&inv.tenant_id, &inv.period);
     let found = deps.store.get(&key).await?;
@@ -448,10 +449,12 @@ pub async fn finalize(
         ];
         let (tenant, _) = super::directory::load(deps, tenant_id).await?;
         if matches!(inv.issuer, Issuer::Tenant { .. }) && tenant.kind == TenantKind::Reseller {
-            let net = inv.subtotal();
-            ops.extend(
-                commission_writes(deps, &tenant, &inv, inv.id.as_str(), &n, net, now).await?,
-            );
+            let (net, rate) = (inv.subtotal(), tenant.commission_rate_bps.unwrap_or(0));
+            let commission = ratio_half_even(net, i64::from(rate), 10_000);
+            inv.commission_rate_bps = Some(rate);
+            ops[1] = put_over(&inv, item.version)?;
+            let id = inv.id.as_str();
+            ops.extend(commission_writes(deps, &inv, id, &n, net, commission, rate, now).await?);
         }
         if let Some(at) = inv.next_dunning_at() {
             ops.push(due::schedule(Kind::Dunning, tenant_id, id.as_str(), at));
@@ -1095,8 +1098,14 @@ pub async fn credit(
     });
     c.finish()?;
     let reason = reason.unwrap_or_default();
+    // One id for every round: a round whose commit landed although its answer was lost
+    // is recognised, and no second credit note is issued.
+    let note_id = CreditNoteId::generate();
     for round in 0..MAX_ROUNDS {
         let (mut inv, item) = locate(deps, Reach::Operator, id).await?;
+        if inv.credit_notes.iter().any(|n| n.id == note_id) {
+            return full(deps, &inv, item.version).await;
+        }
         if !matches!(
             inv.status,
             InvoiceStatus::Open | InvoiceStatus::PartiallyPaid | InvoiceStatus::Paid
@@ -1113,19 +1122,15 @@ pub async fn credit(
             ));
         }
         let rest = inv.creditable_net();
-        let net = amount.unwrap_or(rest);
         if rest <= 0 {
             return Err(Error::conflict(
                 ProblemKind::InvoiceNotOpen,
                 "the invoice's net amount is credited in full already",
             ));
         }
-        if net > rest {
-            return Err(Error::invalid(
-                "amount",
-                format!("must be at most the net amount not credited yet ({rest})"),
-            ));
-        }
+        // What may be credited: the net amount not credited yet, and on a consolidated
+        // invoice, for a named customer, what is left of that customer's lines.
+        let mut limit = (rest, "the net amount not credited yet");
         let customer_id = match (&customer, &inv.customer_id) {
             (Some(c), Some(own)) if c != own => {
                 return Err(Error::invalid(
@@ -1134,22 +1139,44 @@ pub async fn credit(
                 ));
             }
             (Some(c), None) => {
-                let on_it = deps
+                let group = deps
                     .store
                     .get(&keys::invoice_lines(&inv.tenant_id, id, c))
                     .await?
-                    .is_some()
-                    || inv.lines.iter().any(|l| l.customer_id.as_ref() == Some(c));
-                if !on_it {
+                    .map(|g| from_item::<CustomerLines>(&g))
+                    .transpose()?;
+                let mine = |l: &&InvoiceLine| l.customer_id.as_ref() == Some(c);
+                let own: Vec<&InvoiceLine> = inv.lines.iter().filter(mine).collect();
+                if group.is_none() && own.is_empty() {
                     return Err(Error::invalid(
                         "customer_id",
                         "must be a customer with lines on this invoice",
                     ));
                 }
+                let credited: i64 = inv
+                    .credit_notes
+                    .iter()
+                    .flat_map(|n| n.lines.iter())
+                    .filter(mine)
+                    .map(|l| l.amount)
+                    .sum();
+                let share = group.map_or(0, |g| g.subtotal)
+                    + own.iter().map(|l| l.amount).sum::<i64>()
+                    - credited;
+                if share < limit.0 {
+                    limit = (share.max(0), "what is left of this customer's lines");
+                }
                 Some(c.clone())
             }
             (_, own) => own.clone(),
         };
+        let net = amount.unwrap_or(limit.0);
+        if net > limit.0 || net <= 0 {
+            return Err(Error::invalid(
+                "amount",
+                format!("must be from 1 to {} ({})", limit.0, limit.1),
+            ));
+        }
         // The last credit takes exactly the tax left, so the invoice's tax is credited
         // to the unit; any other is rounded once, half to even.
         let tax = if net == rest {
@@ -1161,7 +1188,7 @@ pub async fn credit(
         let (number, take) = next_number(deps, &inv.issuer, "CN", now.year()).await?;
         let invoice_number = inv.number.clone().unwrap_or_default();
         let note = CreditNote {
-            id: CreditNoteId::generate(),
+            id: note_id.clone(),
             number: number.clone(),
             reason: reason.clone(),
             lines: vec![InvoiceLine {
@@ -1180,6 +1207,7 @@ pub async fn credit(
             tax,
             total: net + tax,
             issued_at: now,
+            payments_before: u32::try_from(inv.payments.len()).unwrap_or(u32::MAX),
         };
         let before = inv.clone();
         inv.credit_notes.push(note.clone());
@@ -1193,8 +1221,18 @@ pub async fn credit(
         }
         let (tenant, _) = super::directory::load(deps, &inv.tenant_id).await?;
         if matches!(inv.issuer, Issuer::Tenant { .. }) && tenant.kind == TenantKind::Reseller {
-            let back = commission_writes(deps, &tenant, &inv, note.id.as_str(), &number, -net, now);
-            ops.extend(back.await?);
+            // Taken back at the rate booked, so that the commission left is always the
+            // booked rate on the net amount not credited, rounded once: partial credits
+            // add up to exactly what was booked.
+            let rate = inv
+                .commission_rate_bps
+                .or(tenant.commission_rate_bps)
+                .unwrap_or(0);
+            let on = |n: i64| ratio_half_even(n, i64::from(rate), 10_000);
+            let back = on(rest - net) - on(rest);
+            let id = note.id.as_str();
+            let writes = commission_writes(deps, &inv, id, &number, -net, back, rate, now);
+            ops.extend(writes.await?);
         }
         if let Some(to) = inv.payer.email.clone() {
             let mut context = mail_context(&inv, &tenant, now);

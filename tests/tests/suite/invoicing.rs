@@ -1314,7 +1314,7 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
     );
     assert!(over.body.to_string().contains("4750"), "{}", over.body);
 
-    // A payment of 50.00, then a credit of 5.48 (+1.04 tax): paid and credited cover it.
+    // A payment of 50.00 leaves 6.52 due.
     let pay = app
         .post(
             &app.admin_key,
@@ -1325,22 +1325,31 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
     assert_eq!(pay.status, StatusCode::OK, "{}", pay.body);
     assert_eq!(pay.body["status"], "partially_paid");
     assert_eq!(pay.body["amount_due"], 652);
-    let n2 = credit(&inv, json!({"reason": "Goodwill"})).await;
-    // Without an amount the rest is credited: 42.02 + 7.98 tax (what is left of 11.40).
+    let n2 = credit(&inv, json!({"reason": "Goodwill", "amount": 548})).await;
     assert_eq!(n2.status, StatusCode::CREATED, "{}", n2.body);
-    let last = &n2.body["credit_notes"][1];
-    assert_eq!(last["number"], "CN-2026-000002");
+    let second = &n2.body["credit_notes"][1];
+    assert_eq!(second["number"], "CN-2026-000002");
+    // 5.48 × 19% = 1.0412 → 1.04: 6.52 credited, and payments and credits cover 71.40.
+    assert_eq!(second["total"], 652, "{}", n2.body);
+    assert_eq!(n2.body["status"], "paid", "{}", n2.body);
+    assert_eq!(n2.body["amount_due"], 0);
+    // Without an amount the rest is credited: 42.02 net and the 7.98 of tax left
+    // (11.40 − 2.38 − 1.04), 50.00 in all: credited in full, the invoice is void.
+    let n3 = credit(&inv, json!({"reason": "Contract ended"})).await;
+    assert_eq!(n3.status, StatusCode::CREATED, "{}", n3.body);
+    let last = &n3.body["credit_notes"][2];
+    assert_eq!(last["number"], "CN-2026-000003");
     assert_eq!(
         (
             last["subtotal"].clone(),
             last["tax"].clone(),
             last["total"].clone()
         ),
-        (json!(4750), json!(902), json!(5652))
+        (json!(4202), json!(798), json!(5000))
     );
-    assert_eq!(n2.body["amount_credited"], 7140);
-    assert_eq!(n2.body["status"], "void", "credited in full: {}", n2.body);
-    assert_eq!(n2.body["amount_due"], 0);
+    assert_eq!(n3.body["amount_credited"], 7140);
+    assert_eq!(n3.body["status"], "void", "credited in full: {}", n3.body);
+    assert_eq!(n3.body["amount_due"], 0);
     let again = credit(&inv, json!({"reason": "again"})).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     let late_pay = app
@@ -1352,14 +1361,66 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
         .await;
     assert_eq!(late_pay.status, StatusCode::CONFLICT, "{}", late_pay.body);
 
-    // Each credit note's email went to the partner's billing contact.
+    // Each credit note's email went to the partner's billing contact, naming its PDF,
+    // which the document sweep stores where the email looks for it.
     let mails = outbox(&app, &p, "credit_note_issued").await;
-    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert_eq!(mails.len(), 3, "{mails:?}");
     assert!(
         mails
             .iter()
             .all(|m| m["to"] == "billing@credpart.example.com")
     );
+    let stored = tenantry::service::documents::store_due(
+        &app.deps,
+        &functions::document::render,
+        app.deps.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stored.stored, 4,
+        "the invoice and its three credit notes: {stored:?}"
+    );
+    let first_cn = n1.body["credit_notes"][0]["id"].as_str().unwrap();
+    let key = format!("tenants/{p}/invoices/{inv}/{first_cn}.pdf");
+    assert!(
+        mails
+            .iter()
+            .any(|m| m["attachments"][0]["key"] == key.as_str()
+                && m["attachments"][0]["filename"] == "CN-2026-000001.pdf"),
+        "{mails:?}"
+    );
+    let pdf = app
+        .deps
+        .documents()
+        .unwrap()
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("stored");
+    if let Some(text) = pdf_text(&pdf, "stored-credit-note") {
+        // As it stood when issued: 71.40 − 14.88 still due then.
+        assert!(
+            text.contains("CN-2026-000001") && text.contains("€56.52"),
+            "{text}"
+        );
+    }
+    // The invoice's own PDF shows it as issued: 71.40 due, before any payment or credit.
+    let own = app
+        .deps
+        .documents()
+        .unwrap()
+        .get(&format!("tenants/{p}/invoices/{inv}.pdf"))
+        .await
+        .unwrap()
+        .expect("stored");
+    if let Some(text) = pdf_text(&own, "stored-invoice") {
+        assert!(
+            text.contains("Amount due") && text.contains("€71.40"),
+            "{text}"
+        );
+        assert!(!text.contains("€0.00"), "{text}");
+    }
 
     // The credit note's document names itself and the invoice it credits.
     let cn = note["id"].as_str().unwrap();
