@@ -256,12 +256,17 @@ pub fn render(
     tenant: &Tenant,
     note: Option<&CreditNote>,
 ) -> Result<Vec<u8>, tenantry::Error> {
+    pdf(&layout_of(view, tenant, note))
+}
+
+/// The layout of the invoice's document (`None`) or of one of its credit notes', in its
+/// issuer's name.
+pub fn layout_of(view: &InvoiceView, tenant: &Tenant, note: Option<&CreditNote>) -> Layout {
     let issuer = issuer(view, tenant);
-    let layout = match note {
+    match note {
         None => layout(view, issuer),
         Some(note) => credit_note_layout(view, note, issuer),
-    };
-    pdf(&layout)
+    }
 }
 
 const PAGE_TEMPLATE: &str = r#"<!doctype html>

@@ -1,5 +1,6 @@
-//! The DynamoDB side of the tests: the store named by `AWS_ENDPOINT_URL` and
-//! `TENANTRY_TEST_TABLE` (moto's server under `scripts/test`), and a scan for checks.
+//! The AWS side of the tests in moto's server (under `scripts/test`): the store named by
+//! `AWS_ENDPOINT_URL` and `TENANTRY_TEST_TABLE`, a scan for checks, and the raw emails
+//! moto's SES recorded.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use tenantry::adapters::aws::DynamoStore;
@@ -57,4 +58,27 @@ pub async fn scan_keys(table: &str) -> Vec<(String, String, Option<String>)> {
         }
     }
     out
+}
+
+/// The raw messages (RFC 5322 text) moto's SES recorded for `recipient`.
+pub async fn ses_sent_to(endpoint: &str, recipient: &str) -> Vec<String> {
+    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .expect("moto data")
+        .json()
+        .await
+        .expect("JSON");
+    data["ses"]["RawMessage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d.as_str() == Some(recipient))
+        })
+        .filter_map(|m| m["raw_data"].as_str().map(str::to_owned))
+        .collect()
 }

@@ -623,20 +623,10 @@ pub async fn invoices_document(cx: Ctx<'_>) -> Result {
         .query("credit_note")
         .map(tenantry::model::ids::CreditNoteId::parse)
         .transpose()?;
-    let (view, tenant) =
-        invoices::for_document(cx.deps, invoice_reach(&cx).await?, &invoice_id(&cx)?).await?;
-    let issuer = crate::document::issuer(&view, &tenant);
-    let layout = match &note {
-        None => crate::document::layout(&view, issuer),
-        Some(id) => {
-            let note = view
-                .credit_notes
-                .iter()
-                .find(|n| &n.id == id)
-                .ok_or(Error::NotFound("credit note"))?;
-            crate::document::credit_note_layout(&view, note, issuer)
-        }
-    };
+    let reach = invoice_reach(&cx).await?;
+    let (view, tenant, note) =
+        invoices::for_document(cx.deps, reach, &invoice_id(&cx)?, note.as_ref()).await?;
+    let layout = crate::document::layout_of(&view, &tenant, note.as_ref());
     let accept = cx
         .headers
         .get(http::header::ACCEPT)

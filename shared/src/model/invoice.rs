@@ -265,24 +265,17 @@ impl Invoice {
     pub fn amount_paid(&self) -> i64 {
         self.payments.iter().map(|p| p.amount).sum()
     }
-    /// The document store key of this invoice's PDF, or of one of its credit notes'.
-    pub fn document_key(&self, credit_note: Option<&CreditNoteId>) -> String {
-        match credit_note {
-            None => format!("tenants/{}/invoices/{}.pdf", self.tenant_id, self.id),
-            Some(cn) => format!("tenants/{}/invoices/{}/{cn}.pdf", self.tenant_id, self.id),
-        }
-    }
-    /// The final documents not stored yet: the invoice's own once it has its number,
-    /// then each credit note's (`None` stands for the invoice).
-    pub fn documents_to_store(&self) -> Vec<Option<&CreditNote>> {
+    /// The final documents not stored yet: the invoice's own once it has its number
+    /// (`None`), then each credit note's (its index).
+    pub fn documents_to_store(&self) -> Vec<Option<usize>> {
         let stored = |of: &str| self.documents.iter().any(|d| d.of == of);
         let mut out = Vec::new();
         if self.number.is_some() && !stored(self.id.as_str()) {
             out.push(None);
         }
-        for cn in &self.credit_notes {
+        for (i, cn) in self.credit_notes.iter().enumerate() {
             if !stored(cn.id.as_str()) {
-                out.push(Some(cn));
+                out.push(Some(i));
             }
         }
         out

@@ -13,11 +13,12 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::due::{Kind, Sweep};
+use super::mail::PDF;
 use super::{from_item, invoices};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::ids::{InvoiceId, TenantId};
-use crate::model::invoice::{CreditNote, Invoice, InvoiceView, StoredDocument};
+use crate::model::invoice::{CreditNote, CustomerLines, Invoice, InvoiceView, StoredDocument};
 use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Key, StoreError, WriteOp};
 use crate::store::keys;
@@ -25,8 +26,6 @@ use crate::store::keys;
 /// Renders one final document: the invoice (`None`) or one of its credit notes, as PDF.
 pub type Render =
     dyn Fn(&InvoiceView, &Tenant, Option<&CreditNote>) -> Result<Vec<u8>, Error> + Send + Sync;
-
-pub const PDF: &str = "application/pdf";
 
 /// Rounds of retry when the invoice changed while its documents were rendered.
 const ROUNDS: usize = 5;
@@ -50,7 +49,7 @@ pub async fn store_due(
     while let Some(page) = sweep.next(deps).await? {
         for due in page {
             let id = InvoiceId::from_record(due.item_id.clone());
-            match store(deps, render, &due.tenant_id, &id, Some(&due.entry)).await {
+            match store(deps, render, &due.tenant_id, &id, &due.entry).await {
                 Ok(n) => report.stored += n,
                 Err(Error::NotFound(_)) => super::due::forget(deps, &due).await?,
                 Err(e) => {
@@ -70,12 +69,12 @@ pub async fn store_due(
 /// again: the bytes an email attached are the bytes recorded. The record on the invoice
 /// and the removal of `entry` (its due-work entry) are one transaction under the
 /// invoice's version, so a credit note issued meanwhile is never left unstored.
-pub async fn store(
+async fn store(
     deps: &Deps,
     render: &Render,
     tenant_id: &TenantId,
     id: &InvoiceId,
-    entry: Option<&Key>,
+    entry: &Key,
 ) -> Result<u64, Error> {
     for _ in 0..ROUNDS {
         let item = deps
@@ -84,68 +83,66 @@ pub async fn store(
             .await?
             .ok_or(Error::NotFound("invoice"))?;
         let mut inv: Invoice = from_item(&item)?;
-        let todo: Vec<Option<CreditNote>> = inv
-            .documents_to_store()
-            .into_iter()
-            .map(|c| c.cloned())
-            .collect();
+        let todo = inv.documents_to_store();
         let mut stored = Vec::with_capacity(todo.len());
-        if !todo.is_empty() {
-            let (tenant, _) = super::directory::load(deps, tenant_id).await?;
-            for note in &todo {
-                let key = inv.document_key(note.as_ref().map(|n| &n.id));
-                let documents = deps.documents()?;
-                let found = documents.get(&key).await.map_err(|e| {
-                    Error::Unexpected(anyhow::Error::new(e).context("reading a document"))
-                })?;
-                let bytes = match found {
-                    Some(bytes) => bytes,
-                    None => {
-                        let as_then = match note {
-                            None => inv.as_issued(),
-                            Some(n) => {
-                                let at = inv.credit_notes.iter().position(|c| c.id == n.id);
-                                inv.as_of_credit_note(at.unwrap_or(0))
-                            }
-                        };
-                        let view = invoices::full(deps, &as_then, item.version).await?;
-                        let bytes = render(&view, &tenant, note.as_ref())?;
-                        documents.put(&key, bytes.clone(), PDF).await.map_err(|e| {
-                            Error::Unexpected(anyhow::Error::new(e).context("storing a document"))
-                        })?;
-                        bytes
-                    }
-                };
-                stored.push(StoredDocument {
-                    of: note
-                        .as_ref()
-                        .map_or_else(|| inv.id.to_string(), |n| n.id.to_string()),
-                    key,
-                    bytes: bytes.len() as u64,
-                    sha256: hex::encode(Sha256::digest(&bytes)),
-                    stored_at: deps.clock.now(),
-                });
-            }
+        // Read once, for every document that has to be rendered.
+        let mut context: Option<(Vec<CustomerLines>, Tenant)> = None;
+        for note in todo {
+            let cn = note.map(|i| &inv.credit_notes[i]);
+            let key = keys::invoice_document(tenant_id, id, cn.map(|n| &n.id));
+            let documents = deps.documents()?;
+            let found = documents.get(&key).await.map_err(|e| {
+                Error::Unexpected(anyhow::Error::new(e).context("reading a document"))
+            })?;
+            let bytes = match found {
+                Some(bytes) => bytes,
+                None => {
+                    let (groups, tenant) = match context {
+                        Some(ref read) => read,
+                        None => {
+                            let groups = invoices::groups_of(deps, &inv).await?;
+                            let (tenant, _) = super::directory::load(deps, tenant_id).await?;
+                            context.insert((groups, tenant))
+                        }
+                    };
+                    let as_then = match note {
+                        None => inv.as_issued(),
+                        Some(i) => inv.as_of_credit_note(i),
+                    };
+                    let view = as_then.view(groups.clone(), deps.clock.now(), item.version);
+                    let bytes = render(&view, tenant, cn)?;
+                    documents.put(&key, bytes.clone(), PDF).await.map_err(|e| {
+                        Error::Unexpected(anyhow::Error::new(e).context("storing a document"))
+                    })?;
+                    bytes
+                }
+            };
+            stored.push(StoredDocument {
+                of: cn.map_or_else(|| inv.id.to_string(), |n| n.id.to_string()),
+                key,
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                stored_at: deps.clock.now(),
+            });
         }
         let n = stored.len() as u64;
-        let mut ops = if stored.is_empty() {
-            vec![WriteOp::Check {
+        let record = if stored.is_empty() {
+            WriteOp::Check {
                 key: item.key(),
                 condition: Condition::VersionIs(item.version),
-            }]
+            }
         } else {
             inv.documents.extend(stored);
-            vec![WriteOp::Put {
+            WriteOp::Put {
                 item: super::invoice_run::invoice_item(&inv, item.version + 1)?,
                 condition: Condition::VersionIs(item.version),
-            }]
+            }
         };
-        match entry {
-            Some(entry) => ops.push(WriteOp::delete(entry.clone())),
-            None if n == 0 => return Ok(0),
-            None => {}
-        }
-        match deps.store.transact(ops).await {
+        match deps
+            .store
+            .transact(vec![record, WriteOp::delete(entry.clone())])
+            .await
+        {
             Ok(()) => return Ok(n),
             // A payment or a credit note landed meanwhile: read it again and store what
             // is still missing (what is stored already is kept).

@@ -82,7 +82,7 @@ async fn locate(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<(Invoic
 }
 
 /// A consolidated invoice's customer groups, in customer order.
-async fn groups_of(deps: &Deps, inv: &Invoice) -> Result<Vec<CustomerLines>, Error> {
+pub(crate) async fn groups_of(deps: &Deps, inv: &Invoice) -> Result<Vec<CustomerLines>, Error> {
     if inv.customers == 0 {
         return Ok(Vec::new());
     }
@@ -109,16 +109,29 @@ pub async fn get(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<Invoic
     full(deps, &inv, item.version).await
 }
 
-/// The invoice and its lines, for its document.
+/// The invoice and its lines, for its document, or for one of its credit notes' (the
+/// invoice as it stood when that credit note was issued, as its stored PDF shows it).
 pub async fn for_document(
     deps: &Deps,
     reach: Reach<'_>,
     id: &InvoiceId,
-) -> Result<(InvoiceView, Tenant), Error> {
+    credit_note: Option<&CreditNoteId>,
+) -> Result<(InvoiceView, Tenant, Option<CreditNote>), Error> {
     let (inv, item) = locate(deps, reach, id).await?;
-    let view = full(deps, &inv, item.version).await?;
-    let (tenant, _) = super::directory::load(deps, &inv.tenant_id).await?;
-    Ok((view, tenant))
+    let (shown, note) = match credit_note {
+        None => (inv, None),
+        Some(cn) => {
+            let i = inv
+                .credit_notes
+                .iter()
+                .position(|n| &n.id == cn)
+                .ok_or(Error::NotFound("credit note"))?;
+            (inv.as_of_credit_note(i), Some(inv.credit_notes[i].clone()))
+        }
+    };
+    let view = full(deps, &shown, item.version).await?;
+    let (tenant, _) = super::directory::load(deps, &shown.tenant_id).await?;
+    Ok((view, tenant, note))
 }
 
 /// `GET /v1/invoices` filters.
@@ -436,11 +449,9 @@ pub async fn finalize(
         inv.number = Some(n.clone());
         inv.finalized_at = Some(now);
         inv.due_at = Some(now + Duration::days(i64::from(DUE_DAYS)));
-        inv.status = if inv.total() <= 0 {
-            InvoiceStatus::Paid
-        } else {
-            InvoiceStatus::Open
-        };
+        // Final: open, or paid at once when there is nothing to pay.
+        inv.status = InvoiceStatus::Open;
+        inv.status = inv.settled_status();
         inv.updated_at = now;
         let mut ops = vec![
             take,
@@ -464,11 +475,7 @@ pub async fn finalize(
         ops.push(due::schedule(Kind::Document, tenant_id, id.as_str(), now));
         if let Some(to) = inv.payer.email.clone() {
             let context = mail_context(&inv, &tenant, now);
-            let pdf = AttachmentRef {
-                key: inv.document_key(None),
-                filename: format!("{n}.pdf"),
-                content_type: "application/pdf".into(),
-            };
+            let pdf = AttachmentRef::pdf(keys::invoice_document(tenant_id, id, None), &n);
             ops.extend(mail::enqueue_with(
                 tenant_id,
                 Template::InvoiceIssued,
@@ -1214,9 +1221,9 @@ pub async fn credit(
         inv.status = inv.settled_status();
         inv.updated_at = now;
         let mut ops = vec![take, put_over(&inv, item.version)?];
-        if before.status != inv.status
-            && matches!(inv.status, InvoiceStatus::Paid | InvoiceStatus::Void)
-        {
+        // Settled by this credit note: what its dunning did ends, as a payment in full ends it.
+        let unpaid = |st| matches!(st, InvoiceStatus::Open | InvoiceStatus::PartiallyPaid);
+        if unpaid(before.status) && !unpaid(inv.status) {
             ops.extend(release_writes(deps, &inv, &before).await?);
         }
         let (tenant, _) = super::directory::load(deps, &inv.tenant_id).await?;
@@ -1243,11 +1250,8 @@ pub async fn credit(
             );
             context.insert("invoice_number".into(), invoice_number.into());
             context.insert("reason".into(), reason.clone().into());
-            let pdf = AttachmentRef {
-                key: inv.document_key(Some(&note.id)),
-                filename: format!("{number}.pdf"),
-                content_type: "application/pdf".into(),
-            };
+            let key = keys::invoice_document(&inv.tenant_id, id, Some(&note.id));
+            let pdf = AttachmentRef::pdf(key, &number);
             ops.extend(mail::enqueue_with(
                 &inv.tenant_id,
                 Template::CreditNoteIssued,

@@ -4,7 +4,9 @@
 //! `T#<tenant_id>`; platform-wide items begin with `P#`. A customer's own items live in
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
-use crate::model::ids::{ApiKeyId, CustomerId, EmailId, InvoiceId, MemberId, TenantId, UserId};
+use crate::model::ids::{
+    ApiKeyId, CreditNoteId, CustomerId, EmailId, InvoiceId, MemberId, TenantId, UserId,
+};
 use crate::ports::Key;
 
 const TENANT: &str = "T#";
@@ -236,6 +238,18 @@ pub fn customer_invoice_index(
 }
 pub fn customer_invoices_partition(tenant_id: &TenantId, customer_id: &CustomerId) -> String {
     format!("{}#INV", customer_partition(tenant_id, customer_id))
+}
+/// Where a final invoice's PDF is kept in the document store (S3, the data folder), or
+/// one of its credit notes': `tenants/<tenant>/invoices/<invoice>[/<credit note>].pdf`.
+pub fn invoice_document(
+    tenant_id: &TenantId,
+    invoice_id: &InvoiceId,
+    credit_note: Option<&CreditNoteId>,
+) -> String {
+    match credit_note {
+        None => format!("tenants/{tenant_id}/invoices/{invoice_id}.pdf"),
+        Some(cn) => format!("tenants/{tenant_id}/invoices/{invoice_id}/{cn}.pdf"),
+    }
 }
 /// A reseller's commission statement for one month, and one line of it per customer.
 pub fn commission_statement(tenant_id: &TenantId, period: &str) -> Key {

@@ -1166,6 +1166,7 @@ async fn a_resellers_customer_admin_reads_only_its_own_final_invoices() {
         &app.deps,
         Reach::Customer(&own),
         &InvoiceId::from_record(mine),
+        None,
     )
     .await;
     assert!(doc.is_ok());
@@ -1711,25 +1712,7 @@ async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pd
     .unwrap();
     assert_eq!(sent, mail::Outcome::Sent);
     let recipient = format!("billing@{slug}.example.com");
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let raw: Vec<String> = data["ses"]["RawMessage"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["destinations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|d| d == &json!(recipient))
-        })
-        .filter_map(|m| m["raw_data"].as_str().map(str::to_owned))
-        .collect();
+    let raw = tenantry_tests::dynamo::ses_sent_to(&endpoint, &recipient).await;
     assert_eq!(raw.len(), 1, "one email to {recipient}");
     let pdf = attachment(&raw[0], &format!("{number}.pdf")).expect("the PDF attached");
     assert_eq!(pdf, stored, "the attachment is the stored document");

@@ -257,29 +257,6 @@ mod ses {
         endpoint
     }
 
-    /// Raw messages moto recorded for this recipient.
-    async fn sent_to(endpoint: &str, recipient: &str) -> Vec<String> {
-        let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-            .await
-            .expect("moto data")
-            .json()
-            .await
-            .expect("JSON");
-        data["ses"]["RawMessage"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| {
-                m["destinations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|d| d.as_str() == Some(recipient))
-            })
-            .filter_map(|m| m["raw_data"].as_str().map(str::to_owned))
-            .collect()
-    }
-
     async fn verified_sender(client: &Client, domain: &str) {
         client
             .create_email_identity()
@@ -334,7 +311,11 @@ mod ses {
             )
             .await;
         assert_eq!(customer.status, StatusCode::OK, "the customer is kept");
-        assert!(sent_to(&endpoint, &recipient).await.is_empty());
+        assert!(
+            tenantry_tests::dynamo::ses_sent_to(&endpoint, &recipient)
+                .await
+                .is_empty()
+        );
 
         // SES back, the retry due: the welcome goes out, once.
         clock.advance(Duration::minutes(2));
@@ -347,7 +328,7 @@ mod ses {
         mail::deliver_due(&deps, &up, &settings())
             .await
             .expect("a run");
-        let sent = sent_to(&endpoint, &recipient).await;
+        let sent = tenantry_tests::dynamo::ses_sent_to(&endpoint, &recipient).await;
         assert_eq!(sent.len(), 1, "sent once: {sent:?}");
         assert!(sent[0].contains("Welcome to sesdown"), "{}", sent[0]);
         assert!(

@@ -128,6 +128,20 @@ pub struct AttachmentRef {
     pub content_type: String,
 }
 
+impl AttachmentRef {
+    /// A stored PDF, attached as `<name>.pdf`.
+    pub fn pdf(key: String, name: &str) -> Self {
+        Self {
+            key,
+            filename: format!("{name}.pdf"),
+            content_type: PDF.to_owned(),
+        }
+    }
+}
+
+/// The content type of the documents the store keeps (invoice and credit note PDFs).
+pub const PDF: &str = "application/pdf";
+
 impl OutboxEmail {
     /// Drops the secret values (a code, a link token) once the email is finished with.
     pub(super) fn drop_secrets(&mut self) {
