@@ -1224,7 +1224,7 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
     let c2 = customer(&app, &kp, "Credit Two").await;
     subscribe(&app, &kp, &c2, "starter").await;
     // A reseller at 10% commission: one customer on starter.
-    let (r, kr) = tenant(
+    let (_, kr) = tenant(
         &app,
         "credres",
         json!({"kind": "reseller", "commission_rate_bps": 1000}),
@@ -1500,7 +1500,6 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
         "{}",
         st.body
     );
-    let _ = r;
 }
 
 /// An invoice's email waits for its PDF without spending its tries, goes out with it
