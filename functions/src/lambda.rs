@@ -232,12 +232,14 @@ pub async fn purge(deps: &Deps, event: &serde_json::Value) -> Result<serde_json:
 }
 
 /// Runs the Lambda of the billing jobs (EventBridge Scheduler, every 15 minutes): the
-/// month's invoice run once it is due, review windows that ended, dunning steps.
+/// month's invoice run once it is due (handed out on the SQS queue, one message per
+/// tenant), review windows that ended, dunning steps.
 pub async fn serve_billing_jobs() -> Result<(), Error> {
     crate::init_tracing();
     let deps = deps_from_env()
         .await?
-        .with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)));
+        .with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)))
+        .with_work_queue(sqs_queue().await?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let deps = deps.clone();
@@ -253,6 +255,101 @@ pub async fn billing_jobs(deps: &Deps) -> Result<serde_json::Value, Error> {
         .await
         .map_err(|e| failed("the billing jobs", &e))?;
     Ok(serde_json::to_value(&report)?)
+}
+
+/// The invoice run's SQS queue, `INVOICE_RUN_QUEUE_URL`.
+async fn sqs_queue() -> Result<Arc<tenantry::adapters::aws::SqsQueue>, Error> {
+    let url =
+        std::env::var("INVOICE_RUN_QUEUE_URL").map_err(|_| "INVOICE_RUN_QUEUE_URL is not set")?;
+    Ok(Arc::new(tenantry::adapters::aws::SqsQueue::from_config(
+        aws_config().await,
+        url,
+    )))
+}
+
+/// Time a worker keeps for itself before its timeout: it starts no step after the
+/// invocation's deadline less this, hands the rest on and answers.
+const WORKER_RESERVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs the invoice run's worker (the SQS queue's consumer): each message bills one
+/// tenant's month from its stored cursor until done or out of time.
+pub async fn serve_invoices_worker() -> Result<(), Error> {
+    crate::init_tracing();
+    let deps = deps_from_env().await?.with_work_queue(sqs_queue().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let deps = deps.clone();
+            async move {
+                let left = std::time::Duration::from_millis(event.context.deadline)
+                    .checked_sub(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default(),
+                    )
+                    .unwrap_or_default();
+                let until = std::time::Instant::now() + left.saturating_sub(WORKER_RESERVE);
+                invoices_worker(&deps, &event.payload, until).await
+            }
+        },
+    ))
+    .await
+}
+
+/// One SQS batch of the invoice run, its messages worked at once. A message that
+/// failed (the store, the queue) or does not read is reported back
+/// (`batchItemFailures`): SQS delivers it again after its visibility timeout, and after
+/// the queue's last try moves it to the dead-letter queue; the log says why.
+pub async fn invoices_worker(
+    deps: &Deps,
+    event: &serde_json::Value,
+    until: std::time::Instant,
+) -> Result<serde_json::Value, Error> {
+    use tenantry::service::invoice_run::{self, RunMessage, Worked};
+    let queue = deps
+        .work_queue()
+        .ok_or("the invoice run's worker has no work queue")?;
+    let records = event
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .ok_or("not an SQS batch: no Records")?;
+    let outcomes = futures::future::join_all(records.iter().map(|record| async move {
+        let id = record["messageId"].as_str().unwrap_or_default().to_owned();
+        let body = record["body"].as_str().unwrap_or_default();
+        let outcome = match RunMessage::read(body) {
+            Ok((message, tenant, period)) => {
+                invoice_run::work(deps, queue.as_ref(), &message, &tenant, period, until)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            }
+            Err(why) => Err(why),
+        };
+        if let Err(why) = &outcome {
+            tracing::error!(message = %id, error = %why, "an invoice run message failed");
+        }
+        (id, outcome)
+    }))
+    .await;
+    let mut failures = Vec::new();
+    let (mut done, mut continued) = (0u64, 0u64);
+    for (id, outcome) in outcomes {
+        match outcome {
+            Ok(Worked::Done | Worked::Gone) => done += 1,
+            Ok(Worked::Continued) => continued += 1,
+            Err(_) => failures.push(serde_json::json!({ "itemIdentifier": id })),
+        }
+    }
+    tracing::info!(
+        records = records.len(),
+        done,
+        continued,
+        failed = failures.len(),
+        "invoice run batch"
+    );
+    Ok(serde_json::json!({
+        "batchItemFailures": failures,
+        "done": done,
+        "continued": continued,
+    }))
 }
 
 /// The S3 document store of `DOCUMENTS_BUCKET`.

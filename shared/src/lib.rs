@@ -22,6 +22,9 @@ pub struct Deps {
     pub tokens: Option<Arc<service::tokens::Verifier>>,
     /// Where final documents are kept (a process that stores or attaches them).
     documents: Option<Arc<dyn ports::Documents>>,
+    /// Where the invoice run hands out its tenants (SQS in AWS); without one the run
+    /// bills them in a local pool of workers.
+    work_queue: Option<Arc<dyn ports::WorkQueue>>,
 }
 
 /// Where the identity provider stands in a process.
@@ -46,6 +49,7 @@ impl Deps {
             identity: IdentitySlot::Absent,
             tokens: None,
             documents: None,
+            work_queue: None,
         }
     }
 
@@ -53,6 +57,17 @@ impl Deps {
     pub fn with_documents(mut self, documents: Arc<dyn ports::Documents>) -> Self {
         self.documents = Some(documents);
         self
+    }
+
+    /// With a work queue for the invoice run's tenants (SQS).
+    pub fn with_work_queue(mut self, queue: Arc<dyn ports::WorkQueue>) -> Self {
+        self.work_queue = Some(queue);
+        self
+    }
+
+    /// The invoice run's work queue, where this process has one.
+    pub fn work_queue(&self) -> Option<&Arc<dyn ports::WorkQueue>> {
+        self.work_queue.as_ref()
     }
 
     /// The document store; an error where this process was built without one, so a

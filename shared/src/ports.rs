@@ -361,6 +361,21 @@ pub trait Documents: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, DocumentError>;
 }
 
+/// A queue of work messages (SQS in AWS): JSON text, each at most 256 KB. A message may
+/// be delivered more than once and in any order, so the work it names must be
+/// idempotent (the invoice run's is: it resumes from a stored cursor).
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Sends every message, or fails; some may have been sent when it fails.
+    async fn send(&self, bodies: &[String]) -> Result<(), QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the work queue is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
 /// The documents' keys: `tenants/<tenant id>/<kind>/<file>`, letters, digits, `_`, `-`,
 /// `.` and `/` only, no empty or dot segment. Both adapters refuse any other.
 pub fn check_document_key(key: &str) -> Result<(), DocumentError> {

@@ -653,6 +653,8 @@ pub struct RunReport {
     pub period: String,
     pub tenants: u64,
     pub failed: Vec<String>,
+    /// The tenants were handed out as messages (AWS) rather than billed here.
+    pub queued: bool,
 }
 
 /// The month for every tenant, `workers` tenants at a time (the local worker pool; in
@@ -685,4 +687,143 @@ pub async fn run_all(deps: &Deps, period: Period, workers: usize) -> Result<RunR
         }
     }
     Ok(report)
+}
+
+/// The message that hands one tenant's month to a worker (AWS: one SQS message). A
+/// worker that runs out of time hands the rest on in a new one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunMessage {
+    pub tenant_id: String,
+    pub period: String,
+    /// The run state's version the last step of the message before started from, and
+    /// how many messages in a row started from it: a chain that makes no progress
+    /// stops instead of running for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stalls: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl RunMessage {
+    pub fn new(tenant_id: &TenantId, period: Period) -> Self {
+        Self {
+            tenant_id: tenant_id.to_string(),
+            period: period.to_string(),
+            seen: None,
+            stalls: 0,
+        }
+    }
+
+    /// A message's text, read: its JSON, a tenant id and a month, or why not.
+    pub fn read(body: &str) -> Result<(Self, TenantId, Period), String> {
+        let m: Self = serde_json::from_str(body).map_err(|e| format!("not a run message: {e}"))?;
+        let tenant = TenantId::parse(&m.tenant_id)
+            .map_err(|_| format!("tenant_id {:?} is not a tenant id", m.tenant_id))?;
+        let period = Period::parse(&m.period).map_err(|e| format!("period: {e}"))?;
+        Ok((m, tenant, period))
+    }
+
+    fn text(&self) -> Result<String, Error> {
+        serde_json::to_string(self).map_err(|e| Error::Unexpected(e.into()))
+    }
+}
+
+/// Messages in a row whose steps start from the same run state before a chain stops.
+const MAX_STALLS: u32 = 20;
+
+/// Tenants' messages sent together: SQS takes ten per request.
+const PLAN_BATCH: usize = 10;
+
+fn queue_failed(e: crate::ports::QueueError) -> Error {
+    Error::Unexpected(anyhow::Error::new(e))
+}
+
+/// Hands the month out: one message per tenant of the directory, sent ten at a time as
+/// the directory is read. Answers the number of tenants. A planner cut off half-way is
+/// simply run again: a tenant sent twice is billed once (its steps resume from its
+/// stored cursor, and a finished tenant's message costs one read).
+pub async fn plan(
+    deps: &Deps,
+    queue: &dyn crate::ports::WorkQueue,
+    period: Period,
+) -> Result<u64, Error> {
+    let mut dir = super::directory::Directory::default();
+    let mut batch = Vec::with_capacity(PLAN_BATCH);
+    let mut tenants = 0u64;
+    while let Some(t) = dir.next(deps).await? {
+        batch.push(RunMessage::new(&t, period).text()?);
+        tenants += 1;
+        if batch.len() == PLAN_BATCH {
+            queue.send(&batch).await.map_err(queue_failed)?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        queue.send(&batch).await.map_err(queue_failed)?;
+    }
+    Ok(tenants)
+}
+
+/// What a worker did with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Worked {
+    /// The tenant's month is billed.
+    Done,
+    /// Time ran out: the rest is in a new message.
+    Continued,
+    /// Nothing to bill: the tenant no longer exists.
+    Gone,
+}
+
+/// A worker's share of one message: steps of the tenant's month, at least one, until
+/// it is done or `until` has passed; then the rest goes on in a new message. Errors of
+/// the store are the caller's to retry (the message is received again and resumes from
+/// the stored cursor).
+pub async fn work(
+    deps: &Deps,
+    queue: &dyn crate::ports::WorkQueue,
+    message: &RunMessage,
+    tenant_id: &TenantId,
+    period: Period,
+    until: std::time::Instant,
+) -> Result<Worked, Error> {
+    let mut cache = Cache::default();
+    let (mut last, mut stalls) = (message.seen, message.stalls);
+    loop {
+        let seen = match step(deps, &mut cache, tenant_id, period).await {
+            Ok(Step::Done) => return Ok(Worked::Done),
+            Ok(Step::More { seen }) => seen,
+            Err(Error::NotFound("tenant")) => {
+                tracing::warn!(tenant = %tenant_id, %period, "a run message names a tenant that is not stored; dropped");
+                return Ok(Worked::Gone);
+            }
+            Err(e) => return Err(e),
+        };
+        if last == Some(seen) {
+            stalls += 1;
+            if stalls > MAX_STALLS {
+                return Err(Error::Unexpected(anyhow::anyhow!(
+                    "the invoice run of {tenant_id} for {period} makes no progress"
+                )));
+            }
+        } else {
+            stalls = 0;
+        }
+        last = Some(seen);
+        if std::time::Instant::now() >= until {
+            let next = RunMessage {
+                seen: last,
+                stalls,
+                ..message.clone()
+            };
+            queue.send(&[next.text()?]).await.map_err(queue_failed)?;
+            return Ok(Worked::Continued);
+        }
+    }
 }

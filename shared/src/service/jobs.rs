@@ -48,12 +48,23 @@ pub struct JobsReport {
 
 /// The month's invoice run, once: every tenant, then the mark that it is done. A run cut
 /// off half-way is resumed by the next call (each tenant from its own cursor).
+///
+/// With a work queue (AWS), the run is handed out instead: one message per tenant,
+/// which the worker function bills; the mark then says that every tenant was sent.
 pub async fn invoice_run_once(deps: &Deps, period: Period) -> Result<Option<RunReport>, Error> {
     let mark = keys::platform_invoice_run(&period.to_string());
     if deps.store.get(&mark).await?.is_some() {
         return Ok(None);
     }
-    let report = invoice_run::run_all(deps, period, WORKERS).await?;
+    let report = match deps.work_queue() {
+        Some(queue) => RunReport {
+            period: period.to_string(),
+            tenants: invoice_run::plan(deps, queue.as_ref(), period).await?,
+            failed: Vec::new(),
+            queued: true,
+        },
+        None => invoice_run::run_all(deps, period, WORKERS).await?,
+    };
     if report.failed.is_empty() {
         deps.store
             .put(Item::marker(mark), Condition::None)

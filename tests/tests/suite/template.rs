@@ -287,7 +287,7 @@ fn every_function_serves_a_route_or_a_schedule_and_is_built_for_lambda() {
         let scheduled_or_streamed = is_authorizer
             || f.events()
                 .iter()
-                .any(|(kind, _)| matches!(*kind, "ScheduleV2" | "Schedule" | "DynamoDB"));
+                .any(|(kind, _)| matches!(*kind, "ScheduleV2" | "Schedule" | "DynamoDB" | "SQS"));
         match functions::routes::by_binary(&f.binary) {
             Some(route) => assert_eq!(
                 http,
@@ -1701,10 +1701,100 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
             .await
             .expect("customer");
     }
+    // In AWS the run is handed out on the queue: billing-jobs sends one message per
+    // tenant, and the worker bills each within its own policy.
+    let queue = Arc::new(Sent::default());
+    let deps = deps.with_work_queue(queue.clone());
     recorder.on.store(true, Ordering::SeqCst);
     let mut reports = Vec::new();
+    *clock.0.lock().expect("clock") = "2026-12-01T02:15:00Z".parse().expect("time");
+    reports.push(
+        functions::lambda::billing_jobs(&deps)
+            .await
+            .expect("the jobs run"),
+    );
+    assert_eq!(reports[0]["invoice_run"]["queued"], true, "{}", reports[0]);
+    assert_eq!(queue.bodies().len(), 2, "one message per tenant");
+    let mut planner_calls = std::mem::take(&mut *recorder.calls.lock().expect("recorder lock"));
+    let worker = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == "invoices-worker")
+        .expect("the invoice run's worker");
+    assert!(worker.events().iter().any(|(kind, _)| *kind == "SQS"));
+    for w in [&f, &worker] {
+        assert!(
+            w.statements().iter().any(|s| {
+                strings(s.get("Action")) == ["sqs:SendMessage"]
+                    && s.get("Resource").and_then(intrinsic).is_some_and(|(n, v)| {
+                        n == "GetAtt" && v.as_str() == Some("InvoiceRunQueue.Arn")
+                    })
+            }),
+            "{}: may send to the invoice run's queue, and only to it",
+            w.logical_id
+        );
+    }
+    // The worker's event, one record per message; a deadline already passed makes each
+    // message do one step and hand the rest on, so the chain runs to its end.
+    let sample: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/invoices-worker.json")).expect("the event"),
+    )
+    .expect("JSON");
+    let mut batches = 0;
+    loop {
+        let bodies = queue.take();
+        if bodies.is_empty() {
+            break;
+        }
+        batches += 1;
+        assert!(batches < 20, "the worker's chain does not end");
+        let records: Vec<serde_json::Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let mut r = sample["Records"][0].clone();
+                r["messageId"] = serde_json::json!(format!("m-{batches}-{i}"));
+                r["body"] = serde_json::json!(body);
+                r
+            })
+            .collect();
+        let out = functions::lambda::invoices_worker(
+            &deps,
+            &serde_json::json!({ "Records": records }),
+            std::time::Instant::now(),
+        )
+        .await
+        .expect("the worker's batch");
+        assert_eq!(out["batchItemFailures"], serde_json::json!([]), "{out}");
+    }
+    assert!(
+        batches >= 2,
+        "the tenants' runs went on in further messages"
+    );
+    let worker_calls = std::mem::take(&mut *recorder.calls.lock().expect("recorder lock"));
+    let refused = denied(&worker.statements(), &worker_calls);
+    assert!(
+        refused.is_empty(),
+        "the worker's policy denies: {refused:?}"
+    );
+    // The sample event names a tenant that does not exist: nothing to bill, no failure.
+    let gone = functions::lambda::invoices_worker(&deps, &sample, std::time::Instant::now())
+        .await
+        .expect("the sample batch");
+    assert_eq!(gone["batchItemFailures"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["done"], 1, "{gone}");
+    // A message that does not read is reported back, to be dead-lettered.
+    let mut bad = sample.clone();
+    bad["Records"][0]["body"] = serde_json::json!("{\"tenant_id\": \"ten_x\"}");
+    let bad = functions::lambda::invoices_worker(&deps, &bad, std::time::Instant::now())
+        .await
+        .expect("the bad batch");
+    assert_eq!(
+        bad["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": sample["Records"][0]["messageId"]}]),
+        "{bad}"
+    );
+    recorder.calls.lock().expect("recorder lock").clear();
     for at in [
-        "2026-12-01T02:15:00Z",
         "2026-12-04T02:15:00Z",
         "2026-12-19T02:15:00Z",
         "2027-01-08T02:15:00Z",
@@ -1723,13 +1813,14 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
         "{}",
         reports[0]
     );
+
     assert_eq!(reports[1]["review"]["finalized"], 2, "{}", reports[1]);
     assert_eq!(reports[2]["dunning"]["reminders"], 2, "{}", reports[2]);
     // The partner at once; the reseller's customer in the next round.
     assert_eq!(reports[3]["dunning"]["suspensions"], 1, "{}", reports[3]);
     assert_eq!(reports[4]["dunning"]["suspensions"], 1, "{}", reports[4]);
-    let calls = recorder.calls.lock().expect("recorder lock").clone();
-    let denied = denied(&f.statements(), &calls);
+    planner_calls.extend(recorder.calls.lock().expect("recorder lock").drain(..));
+    let denied = denied(&f.statements(), &planner_calls);
     assert!(
         denied.is_empty(),
         "the billing jobs' policy denies: {denied:?}"
@@ -1767,6 +1858,31 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
         refused.is_empty(),
         "the documents function's policy denies: {refused:?}"
     );
+}
+
+/// The invoice run's queue as the replay sees it: what was sent, taken ten at a time
+/// as Lambda's SQS event source would.
+#[derive(Default)]
+struct Sent(Mutex<Vec<String>>);
+
+impl Sent {
+    fn bodies(&self) -> Vec<String> {
+        self.0.lock().expect("queue lock").clone()
+    }
+
+    fn take(&self) -> Vec<String> {
+        let mut q = self.0.lock().expect("queue lock");
+        let n = q.len().min(10);
+        q.drain(..n).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl tenantry::ports::WorkQueue for Sent {
+    async fn send(&self, bodies: &[String]) -> Result<(), tenantry::ports::QueueError> {
+        self.0.lock().expect("queue lock").extend_from_slice(bodies);
+        Ok(())
+    }
 }
 
 /// The stream batch of `events/mail-sender.json`, pointed at a real pending email, makes

@@ -1,17 +1,19 @@
 //! AWS adapters: DynamoDB for the item store, SES v2 for the mailer, Cognito for
-//! identity, S3 for documents.
+//! identity, S3 for documents, SQS for the invoice run's work.
 
 pub mod cognito;
 pub mod dynamodb;
 pub mod jwks;
 pub mod s3;
 pub mod ses;
+pub mod sqs;
 
 pub use cognito::CognitoIdentity;
 pub use dynamodb::DynamoStore;
 pub use jwks::HttpJwks;
 pub use s3::S3Documents;
 pub use ses::SesMailer;
+pub use sqs::SqsQueue;
 
 pub use aws_config::SdkConfig;
 
