@@ -25,6 +25,51 @@ pub async fn store_from_env(test: &str) -> Option<DynamoStore> {
     }
 }
 
+/// A store on a new, empty table of its own, made like the test table (its keys and
+/// indexes), for a test that reads the whole directory (the invoice run). `None` as in
+/// `store_from_env`.
+pub async fn fresh_store(test: &str, name: &str) -> Option<DynamoStore> {
+    use aws_sdk_dynamodb::types::{BillingMode, GlobalSecondaryIndex, Projection};
+    store_from_env(test).await?;
+    let model = set("TENANTRY_TEST_TABLE")?;
+    let client = aws_sdk_dynamodb::Client::new(&tenantry::adapters::aws::sdk_config().await);
+    let like = client
+        .describe_table()
+        .table_name(&model)
+        .send()
+        .await
+        .expect("describe the test table")
+        .table
+        .expect("the test table");
+    let indexes = like
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| {
+            GlobalSecondaryIndex::builder()
+                .index_name(g.index_name().unwrap_or_default())
+                .set_key_schema(Some(g.key_schema().to_vec()))
+                .projection(
+                    g.projection()
+                        .cloned()
+                        .unwrap_or(Projection::builder().build()),
+                )
+                .build()
+                .expect("an index")
+        })
+        .collect::<Vec<_>>();
+    client
+        .create_table()
+        .table_name(name)
+        .set_key_schema(Some(like.key_schema().to_vec()))
+        .set_attribute_definitions(Some(like.attribute_definitions().to_vec()))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("a table of the test's own");
+    Some(DynamoStore::from_env(name.to_owned()).await)
+}
+
 /// (pk, sk, gsi1pk) of every item in the table. A test-only Scan: the domain never scans.
 pub async fn scan_keys(table: &str) -> Vec<(String, String, Option<String>)> {
     let client = aws_sdk_dynamodb::Client::new(&tenantry::adapters::aws::sdk_config().await);

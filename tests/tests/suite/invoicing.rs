@@ -167,12 +167,101 @@ fn by_customer<'a>(all: &'a [Value], c: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no invoice for {c}"))
 }
 
+/// How a scenario runs what is due: here (the local pool of workers), or as in AWS
+/// (the run handed out on an SQS queue, the worker function fed from it as Lambda's
+/// event source feeds it: ten messages at a time, failures left for redelivery).
+enum Runner {
+    Here,
+    Sqs {
+        client: aws_sdk_sqs::Client,
+        url: String,
+    },
+}
+
+impl Runner {
+    async fn run_due(&self, app: &TestApp, at: &str) -> jobs::JobsReport {
+        let report = jobs::run_due(&app.deps, at.parse().unwrap()).await.unwrap();
+        if let Runner::Sqs { client, url } = self {
+            // Every tenant's message sent twice, as a planner rerun after a crash would:
+            // the month's checks then find each invoice once.
+            if let Some(run) = &report.invoice_run {
+                assert!(run.queued, "{run:?}");
+                let queue = app.deps.work_queue().expect("the queue");
+                let period = Period::parse(&run.period).unwrap();
+                invoice_run::plan(&app.deps, queue.as_ref(), period)
+                    .await
+                    .unwrap();
+            }
+            let mut batches = 0;
+            loop {
+                let got = client
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                    .expect("receive from the queue");
+                let messages = got.messages();
+                if messages.is_empty() {
+                    break;
+                }
+                batches += 1;
+                assert!(batches < 50, "the invoice run's messages do not end");
+                let records: Vec<Value> = messages
+                    .iter()
+                    .map(|m| {
+                        json!({"messageId": m.message_id(), "body": m.body(),
+                            "eventSource": "aws:sqs"})
+                    })
+                    .collect();
+                // A deadline already passed: each message does one step and hands the
+                // rest on, so the continuations run through SQS too.
+                let out = functions::lambda::invoices_worker(
+                    &app.deps,
+                    &json!({ "Records": records }),
+                    std::time::Instant::now(),
+                )
+                .await
+                .unwrap();
+                assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+                for m in messages {
+                    client
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(m.receipt_handle().unwrap())
+                        .send()
+                        .await
+                        .expect("delete a worked message");
+                }
+            }
+        }
+        report
+    }
+}
+
+/// What later checks of a month need.
+struct Month {
+    consolidated_tenant: String,
+    consolidated_key: String,
+    consolidated_invoice: String,
+}
+
 /// November 2026 (30 days) for two partners and a reseller; every amount by hand.
 #[tokio::test]
 async fn a_month_of_two_partners_and_a_reseller_bills_every_payer_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
-    seed_plans(&app).await;
+    month_of_two_partners_and_a_reseller(&app, &clock, &Runner::Here).await;
+}
+
+/// The month above, from 1 November, run by `runner`.
+async fn month_of_two_partners_and_a_reseller(
+    app: &TestApp,
+    clock: &TestClock,
+    runner: &Runner,
+) -> Month {
+    let app = app;
+    seed_plans(app).await;
     let (p1, k1) = tenant(
         &app,
         "cons",
@@ -238,15 +327,11 @@ async fn a_month_of_two_partners_and_a_reseller_bills_every_payer_exactly() {
     subscribe(&app, &kr, &c3, "starter").await;
 
     // Before the run starts nothing is billed; at 02:00 on the 1st the run bills November.
-    set(&clock, "2026-12-01T01:00:00Z");
-    let early = jobs::run_due(&app.deps, "2026-12-01T01:00:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    set(clock, "2026-12-01T01:00:00Z");
+    let early = runner.run_due(app, "2026-12-01T01:00:00Z").await;
     assert_eq!(early.invoice_run.unwrap().period, "2026-10");
-    set(&clock, "2026-12-01T02:00:00Z");
-    let report = jobs::run_due(&app.deps, "2026-12-01T02:00:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    set(clock, "2026-12-01T02:00:00Z");
+    let report = runner.run_due(app, "2026-12-01T02:00:00Z").await;
     let run = report.invoice_run.expect("November's run");
     assert_eq!((run.period.as_str(), run.failed.len()), ("2026-11", 0));
     // Usage for November is closed now.
@@ -395,10 +480,8 @@ async fn a_month_of_two_partners_and_a_reseller_bills_every_payer_exactly() {
 
     // The review window ends on the 4th at 02:00: every other draft becomes final, each
     // issuer numbering its own from 1, without gaps.
-    set(&clock, "2026-12-04T02:00:00Z");
-    let report = jobs::run_due(&app.deps, "2026-12-04T02:00:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    set(clock, "2026-12-04T02:00:00Z");
+    let report = runner.run_due(app, "2026-12-04T02:00:00Z").await;
     assert_eq!(report.review.finalized, 5);
     let mut platform: Vec<String> = invoices(&app, &k1, "")
         .await
@@ -545,6 +628,11 @@ async fn a_month_of_two_partners_and_a_reseller_bills_every_payer_exactly() {
     if let Some(text) = pdf_text(&reseller_pdf.raw, "reseller-invoice") {
         assert!(text.contains("resell Billing Ltd"), "{text}");
         assert!(text.contains("Gamma One"), "{text}");
+    }
+    Month {
+        consolidated_tenant: p1,
+        consolidated_key: k1,
+        consolidated_invoice: inv_id.to_owned(),
     }
 }
 
@@ -1602,14 +1690,19 @@ async fn an_invoice_email_waits_for_its_pdf_and_gives_up_after_a_day() {
     assert_eq!(two.body["status"], "open", "{}", two.body);
 }
 
-/// The same finalisation on AWS's services in moto: the invoice on DynamoDB, its PDF in an
-/// S3 bucket, its email through SES with the PDF attached, read back from what moto
+/// The month above on AWS's services in moto: the store on DynamoDB (a table of its
+/// own, as the run reads the whole directory), the run handed out on SQS and billed by
+/// the worker function from the queue, then the consolidated invoice's PDF kept in S3
+/// and its email sent through SES with the PDF attached, read back from what moto
 /// recorded and compared with the stored object.
 #[tokio::test]
-async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pdf() {
-    use tenantry::adapters::aws::{S3Documents, SesMailer};
+async fn on_aws_the_month_runs_through_sqs_and_its_invoice_is_kept_in_s3_and_mailed_through_ses() {
+    use tenantry::adapters::aws::{S3Documents, SesMailer, SqsQueue};
     use tenantry::service::{documents, mail};
-    let Some(store) = tenantry_tests::dynamo::store_from_env("invoice documents on AWS").await
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let Some(store) =
+        tenantry_tests::dynamo::fresh_store("the month on AWS", &format!("tenantry-month-{run}"))
+            .await
     else {
         return;
     };
@@ -1620,7 +1713,6 @@ async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pd
             .force_path_style(true)
             .build(),
     );
-    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let bucket = format!("tenantry-documents-{run}");
     s3.create_bucket()
         .bucket(&bucket)
@@ -1633,47 +1725,33 @@ async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pd
         .send()
         .await
         .expect("the sender domain is verified in moto");
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("tenantry-invoice-run-{run}"))
+        .send()
+        .await
+        .expect("a queue")
+        .queue_url()
+        .expect("its URL")
+        .to_owned();
     let clock = Arc::new(TestClock::at("2026-11-01T09:00:00Z".parse().unwrap()));
     let deps = tenantry::Deps::new(Arc::new(store))
         .with_clock(clock.clone())
-        .with_documents(Arc::new(S3Documents::from_config(&config, bucket.clone())));
+        .with_documents(Arc::new(S3Documents::from_config(&config, bucket.clone())))
+        .with_work_queue(Arc::new(SqsQueue::from_config(&config, url.clone())));
     let app = spawn_app_with(deps).await;
-    // The catalog is the platform's, shared with the other tests on this table: a plan
-    // of this run's own.
-    let plan = format!("aws_{run}");
-    let r = app
-        .post(
-            &app.admin_key,
-            "/v1/plans",
-            json!({"code": plan, "name": "On AWS",
-            "currency": "EUR", "base_amount": 4200}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let slug = format!("aws-{run}");
-    let (tid, key) = tenant(
+    let month = month_of_two_partners_and_a_reseller(
         &app,
-        &slug,
-        json!({"kind": "partner", "invoice_mode": "per_customer"}),
+        &clock,
+        &Runner::Sqs {
+            client: sqs.clone(),
+            url: url.clone(),
+        },
     )
     .await;
-    let c = customer(&app, &key, &format!("Cloud {run}")).await;
-    subscribe(&app, &key, &c, &plan).await;
-    set(&clock, "2026-12-01T02:00:00Z");
-    let t = TenantId::from_record(tid.clone());
-    invoice_run::run_tenant(&app.deps, &t, Period::parse("2026-11").unwrap())
-        .await
-        .unwrap();
-    let inv = invoices(&app, &key, "").await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let a = app
-        .post(&key, &format!("/v1/invoices/{inv}/approve"), json!({}))
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let number = a.body["number"].as_str().unwrap().to_owned();
-    assert_eq!(a.body["total"], 4200, "{}", a.body);
+    let (tid, inv) = (&month.consolidated_tenant, &month.consolidated_invoice);
+    let number = "INV-2026-000001";
 
     let s = documents::store_due(
         &app.deps,
@@ -1682,7 +1760,7 @@ async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pd
     )
     .await
     .unwrap();
-    assert!(s.stored >= 1, "{s:?}");
+    assert_eq!(s.stored, 6, "every final invoice's PDF: {s:?}");
     let object = s3
         .get_object()
         .bucket(&bucket)
@@ -1693,13 +1771,14 @@ async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pd
     let stored = object.body.collect().await.unwrap().into_bytes().to_vec();
     assert!(stored.starts_with(b"%PDF-"));
 
-    let email = outbox(&app, &tid, "invoice_issued").await;
+    let email = outbox(&app, tid, "invoice_issued").await;
     assert_eq!(email.len(), 1, "{email:?}");
     let email_id = tenantry::model::ids::EmailId::from_record(email[0]["id"].as_str().unwrap());
     let settings = mail::MailSettings {
         sender_domain: "mail.tenantry.test".into(),
         public_url: "https://app.tenantry.test".into(),
     };
+    let t = TenantId::from_record(tid.clone());
     let sent = mail::deliver(
         &app.deps,
         &SesMailer::from_config(&config),
@@ -1710,12 +1789,20 @@ async fn on_aws_a_final_invoice_is_kept_in_s3_and_mailed_through_ses_with_its_pd
     .await
     .unwrap();
     assert_eq!(sent, mail::Outcome::Sent);
-    let recipient = format!("billing@{slug}.example.com");
-    let raw = tenantry_tests::dynamo::ses_sent_to(&endpoint, &recipient).await;
-    assert_eq!(raw.len(), 1, "one email to {recipient}");
+    let raw = tenantry_tests::dynamo::ses_sent_to(&endpoint, "billing@cons.example.com").await;
+    assert_eq!(
+        raw.len(),
+        1,
+        "one email to the consolidated partner's billing contact"
+    );
     let pdf = attachment(&raw[0], &format!("{number}.pdf")).expect("the PDF attached");
     assert_eq!(pdf, stored, "the attachment is the stored document");
     if let Some(text) = pdf_text(&pdf, "ses-invoice") {
-        assert!(text.contains(&number) && text.contains("€42.00"), "{text}");
+        assert!(text.contains(number) && text.contains("€131.50"), "{text}");
     }
+    // The payment the month recorded reads back from DynamoDB.
+    let paid = app
+        .get(&month.consolidated_key, &format!("/v1/invoices/{inv}"))
+        .await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.body);
 }
