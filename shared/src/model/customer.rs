@@ -363,6 +363,65 @@ pub struct Customer {
     /// The partner's own id for this customer, unique in the tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// Where a reseller's invoices to this customer go and the tax they carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<CustomerBilling>,
+}
+
+/// A customer's billing details. They count where the customer pays its own invoices (a
+/// reseller's customers); a partner's customers are billed to the partner.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CustomerBilling {
+    /// Where its invoices go; none: the primary contact's email, else the admin's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Its tax id, printed on its invoices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// Tax on its invoices, in basis points (1900 = 19%); none: no tax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rate_bps: Option<u32>,
+}
+
+/// `billing` of a customer's body.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBillingDraft {
+    #[schema(format = Email, max_length = 254)]
+    pub email: Option<String>,
+    #[schema(min_length = 1, max_length = 50)]
+    pub tax_id: Option<String>,
+    #[schema(minimum = 0, maximum = 10000)]
+    pub tax_rate_bps: Option<i64>,
+}
+
+impl CustomerBillingDraft {
+    fn parse(&self, c: &mut Checks) -> Option<CustomerBilling> {
+        let billing = CustomerBilling {
+            email: c.optional("billing.email", self.email.as_deref(), fields::email),
+            tax_id: c.optional("billing.tax_id", self.tax_id.as_deref(), |s| {
+                fields::text(s, 50)
+            }),
+            tax_rate_bps: self.tax_rate_bps.and_then(|v| {
+                c.check(
+                    "billing.tax_rate_bps",
+                    u32::try_from(v)
+                        .ok()
+                        .filter(|v| *v <= 10_000)
+                        .ok_or_else(|| "must be basis points from 0 to 10000 (1900 = 19%)".into()),
+                )
+            }),
+        };
+        (billing != CustomerBilling::default()).then_some(billing)
+    }
+
+    fn from_billing(b: &CustomerBilling) -> Self {
+        Self {
+            email: b.email.clone(),
+            tax_id: b.tax_id.clone(),
+            tax_rate_bps: b.tax_rate_bps.map(i64::from),
+        }
+    }
 }
 
 impl Customer {
@@ -382,6 +441,7 @@ impl Customer {
             max_users: self.max_users,
             user_count: self.user_count,
             external_id: self.external_id.clone(),
+            billing: self.billing.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             deleted_at: self.deleted_at,
@@ -494,6 +554,9 @@ pub struct CustomerDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9._:-]{1,100}$", example = "crm-4711")]
     pub external_id: Option<String>,
+    /// Billing details, for a reseller's customer (it pays its own invoices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<CustomerBillingDraft>,
 }
 
 /// A validated customer body. The password, if any, is still plain here and is
@@ -507,6 +570,7 @@ pub struct CustomerInput {
     pub primary_contact: Option<Contact>,
     pub max_users: Option<u32>,
     pub external_id: Option<String>,
+    pub billing: Option<CustomerBilling>,
 }
 
 /// A partner's own id for a customer.
@@ -603,6 +667,7 @@ impl CustomerDraft {
             }
         };
         let external_id = c.optional("external_id", self.external_id.as_deref(), external_id);
+        let billing = self.billing.as_ref().and_then(|b| b.parse(&mut c));
         c.finish()?;
         match (company, email, first, last) {
             (Some(company), Some(admin_email), Some(admin_first_name), Some(admin_last_name)) => {
@@ -615,6 +680,7 @@ impl CustomerDraft {
                     primary_contact,
                     max_users,
                     external_id,
+                    billing,
                 })
             }
             _ => Err(Error::invalid("body", "is incomplete")),
@@ -641,6 +707,7 @@ impl CustomerDraft {
             primary_contact: x.primary_contact.as_ref().map(ContactDraft::from_contact),
             max_users: x.max_users.map(i64::from),
             external_id: x.external_id.clone(),
+            billing: x.billing.as_ref().map(CustomerBillingDraft::from_billing),
         }
     }
 }
@@ -721,6 +788,9 @@ pub struct CustomerView {
     pub user_count: u32,
     /// The partner's own id for this customer (unique in the tenant), if set.
     pub external_id: Option<String>,
+    /// Its billing details (a reseller's customer pays its own invoices), if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing: Option<CustomerBilling>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]

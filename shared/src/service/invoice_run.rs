@@ -335,17 +335,21 @@ async fn bill_customer(
 }
 
 /// The billing contact of a reseller's customer: its primary contact, else its admin.
+/// A reseller's customer as payer: its billing email, else its primary contact's, else
+/// its admin's; its tax id.
 fn customer_payer(c: &Customer) -> Payer {
     let contact = c.primary_contact.as_ref();
+    let billing = c.billing.as_ref();
     Payer {
         kind: PayerKind::Customer,
         id: c.id.to_string(),
         name: c.company.name.clone(),
-        email: contact
-            .and_then(|p| p.email.clone())
+        email: billing
+            .and_then(|b| b.email.clone())
+            .or_else(|| contact.and_then(|p| p.email.clone()))
             .or_else(|| Some(c.admin.email.clone())),
         address: c.company.address.clone(),
-        tax_id: None,
+        tax_id: billing.and_then(|b| b.tax_id.clone()),
     }
 }
 
@@ -380,7 +384,7 @@ fn new_invoice(
                 tenant_id: t.id.clone(),
             },
             customer_payer(c),
-            0,
+            c.billing.as_ref().and_then(|b| b.tax_rate_bps).unwrap_or(0),
         )
     } else {
         (

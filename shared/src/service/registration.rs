@@ -94,6 +94,7 @@ impl Pending {
             primary_contact: None,
             max_users: None,
             external_id: None,
+            billing: None,
         }
     }
 }

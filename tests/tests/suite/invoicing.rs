@@ -292,6 +292,34 @@ async fn month_of_two_partners_and_a_reseller(
     add_users(&app, &k2, &b2, 3).await;
     let c1 = customer(&app, &kr, "Gamma One").await;
     subscribe(&app, &kr, &c1, "starter").await;
+    // A reseller's customer pays its own invoices: its billing details say where they
+    // go and what tax they carry.
+    let bad = app
+        .patch(
+            &kr,
+            &format!("/v1/customers/{c1}"),
+            json!({"billing": {"tax_rate_bps": 10001, "email": "not an email"}}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(
+        bad.error_fields(),
+        ["billing.email", "billing.tax_rate_bps"]
+    );
+    let billed = app
+        .patch(
+            &kr,
+            &format!("/v1/customers/{c1}"),
+            json!({"billing": {"email": "ap@gamma-one.example.com",
+                "tax_id": "ATU12345678", "tax_rate_bps": 2000}}),
+        )
+        .await;
+    assert_eq!(billed.status, StatusCode::OK, "{}", billed.body);
+    assert_eq!(
+        billed.body["billing"]["tax_rate_bps"], 2000,
+        "{}",
+        billed.body
+    );
     let c2 = customer(&app, &kr, "Gamma Two").await;
     subscribe(&app, &kr, &c2, "growth").await;
     usage(&app, &kr, &c2, "g2-a", 6000, "2026-11-01T08:00:00Z").await;
@@ -428,6 +456,23 @@ async fn month_of_two_partners_and_a_reseller(
     );
     // Gamma Three: starter 25-30 Nov (6 days: 600).
     assert_eq!(lines_of(by_customer(&res, &c3), &c3), [l("base", 6, 600)]);
+    // Gamma One: to its billing email, with its tax id and 20% of 3,000.
+    let ic1_draft = by_customer(&res, &c1);
+    assert_eq!(ic1_draft["payer"]["email"], "ap@gamma-one.example.com");
+    assert_eq!(ic1_draft["payer"]["tax_id"], "ATU12345678");
+    assert_eq!(
+        (
+            ic1_draft["subtotal"].as_i64(),
+            ic1_draft["tax"].as_i64(),
+            ic1_draft["total"].as_i64()
+        ),
+        (Some(3000), Some(600), Some(3600))
+    );
+    // Gamma Two has none: no tax, to its primary contact.
+    assert_eq!(
+        (ic2["tax"].as_i64(), ic2["total"].as_i64()),
+        (Some(0), Some(15500))
+    );
 
     // A rerun (and a rerun of one tenant) finds every invoice and writes none again.
     let period = Period::parse("2026-11").unwrap();
@@ -628,6 +673,9 @@ async fn month_of_two_partners_and_a_reseller(
     if let Some(text) = pdf_text(&reseller_pdf.raw, "reseller-invoice") {
         assert!(text.contains("resell Billing Ltd"), "{text}");
         assert!(text.contains("Gamma One"), "{text}");
+        for want in ["ATU12345678", "Tax (20.00%)", "€6.00", "€36.00"] {
+            assert!(text.contains(want), "the PDF lacks {want:?}:\n{text}");
+        }
     }
     Month {
         consolidated_tenant: p1,

@@ -190,6 +190,7 @@ pub async fn create(
         max_users: input.max_users,
         user_count: 1,
         external_id: input.external_id,
+        billing: input.billing,
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
@@ -406,6 +407,7 @@ pub async fn patch(
     updated.primary_contact = input.primary_contact;
     updated.max_users = input.max_users;
     updated.external_id = input.external_id;
+    updated.billing = input.billing;
     // The admin signs in with its email: a new one is only asked for here, and changes
     // once its owner confirms the link sent to it (service::email_change).
     let now = deps.clock.now();
