@@ -20,8 +20,9 @@ use super::ids::{CreditNoteId, CustomerId, InvoiceId, TenantId};
 pub const REVIEW_DAYS: u32 = 3;
 /// Days from finalisation to the due date.
 pub const DUE_DAYS: u32 = 14;
-/// Days past the due date of the dunning steps: two reminders, then the suspension.
-pub const DUNNING_DAYS: [u32; 3] = [1, 7, SUSPEND_AFTER_DAYS];
+/// Days past the due date of the reminders, before the suspension.
+pub const REMINDER_DAYS: [u32; 2] = [1, 7];
+/// Days past the due date at which the payer is suspended, unless the tenant sets its own.
 pub const SUSPEND_AFTER_DAYS: u32 = 21;
 
 impl InvoiceId {
@@ -226,6 +227,10 @@ pub struct Invoice {
     pub review_ends_at: DateTime<Utc>,
     pub finalized_at: Option<DateTime<Utc>>,
     pub due_at: Option<DateTime<Utc>>,
+    /// Days overdue at which the payer is suspended, from the tenant's terms when the
+    /// invoice was finalised (none: before terms, 21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend_after_days: Option<u32>,
     #[serde(default)]
     pub payments: Vec<Payment>,
     /// Dunning steps taken (reminders sent, suspension), by day overdue.
@@ -358,10 +363,28 @@ impl Invoice {
             return None;
         }
         let due = self.due_at?;
-        DUNNING_DAYS
-            .iter()
+        self.dunning_days()
+            .into_iter()
             .find(|d| !self.dunning.contains(d))
-            .map(|d| due + chrono::Duration::days(i64::from(*d)))
+            .map(|d| due + chrono::Duration::days(i64::from(d)))
+    }
+
+    /// Days overdue at which its payer is suspended: the tenant's terms when it was
+    /// finalised.
+    pub fn suspend_after(&self) -> u32 {
+        self.suspend_after_days.unwrap_or(SUSPEND_AFTER_DAYS)
+    }
+
+    /// Days past the due date of its dunning steps: the reminders that fall before the
+    /// suspension, then the suspension.
+    pub fn dunning_days(&self) -> Vec<u32> {
+        let suspend = self.suspend_after();
+        REMINDER_DAYS
+            .iter()
+            .copied()
+            .filter(|d| *d < suspend)
+            .chain([suspend])
+            .collect()
     }
 
     pub fn overdue(&self, now: DateTime<Utc>) -> bool {

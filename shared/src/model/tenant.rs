@@ -80,6 +80,16 @@ pub struct Tenant {
     /// and staff logins reach only its billing routes; paid, the suspension ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dunning_holds: Vec<crate::model::ids::InvoiceId>,
+    /// Days the tenant's drafts wait for review before they are final; none: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_review_days: Option<u32>,
+    /// Days from an invoice's finalisation to its due date; none: 14.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_days: Option<u32>,
+    /// Days overdue at which the payer is suspended (reminders at +1 and +7 before
+    /// it); none: 21.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend_after_days: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -131,7 +141,22 @@ pub struct TenantDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "growth")]
     pub default_plan: Option<String>,
+    /// Days drafts wait for review (`null`: 3). For a reseller, its customers' invoices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 30)]
+    pub invoice_review_days: Option<i64>,
+    /// Days from finalisation to the due date (`null`: 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 180)]
+    pub due_days: Option<i64>,
+    /// Days overdue at which the payer is suspended (`null`: 21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 365)]
+    pub suspend_after_days: Option<i64>,
 }
+
+/// A tenant's billing terms, checked: (review, due, suspend after) days.
+pub type Terms = (Option<u32>, Option<u32>, Option<u32>);
 
 pub struct TenantInput {
     pub name: String,
@@ -144,6 +169,7 @@ pub struct TenantInput {
     pub status: Option<TenantStatus>,
     pub owner: Option<(String, String, String)>,
     pub default_plan: Option<String>,
+    pub terms: Terms,
 }
 
 pub fn slug(raw: &str) -> fields::Parsed<String> {
@@ -265,6 +291,22 @@ impl TenantDraft {
         if creating && self.status.is_some() {
             c.fail("status", "is set by the platform; a new tenant is active");
         }
+        let mut days = |field: &str, v: Option<i64>, min: i64, max: i64| {
+            v.and_then(|v| {
+                c.check(
+                    field,
+                    u32::try_from(v)
+                        .ok()
+                        .filter(|_| (min..=max).contains(&v))
+                        .ok_or_else(|| format!("must be a number of days from {min} to {max}")),
+                )
+            })
+        };
+        let terms = (
+            days("invoice_review_days", self.invoice_review_days, 0, 30),
+            days("due_days", self.due_days, 0, 180),
+            days("suspend_after_days", self.suspend_after_days, 1, 365),
+        );
         c.finish()?;
         match (name_, slug_, kind) {
             (Some(name), Some(slug), Some(kind)) => Ok(TenantInput {
@@ -278,6 +320,7 @@ impl TenantDraft {
                 status,
                 owner,
                 default_plan,
+                terms,
             }),
             _ => Err(Error::invalid("body", "is incomplete")),
         }
@@ -311,6 +354,35 @@ impl TenantDraft {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned)),
             default_plan: t.default_plan.clone(),
+            invoice_review_days: t.invoice_review_days.map(i64::from),
+            due_days: t.due_days.map(i64::from),
+            suspend_after_days: t.suspend_after_days.map(i64::from),
         }
+    }
+}
+
+impl Tenant {
+    /// Days its drafts wait for review.
+    pub fn review_days(&self) -> u32 {
+        self.invoice_review_days
+            .unwrap_or(crate::model::invoice::REVIEW_DAYS)
+    }
+
+    /// Days from finalisation to the due date.
+    pub fn due_days(&self) -> u32 {
+        self.due_days.unwrap_or(crate::model::invoice::DUE_DAYS)
+    }
+
+    /// Days overdue at which the payer is suspended.
+    pub fn suspend_after_days(&self) -> u32 {
+        self.suspend_after_days
+            .unwrap_or(crate::model::invoice::SUSPEND_AFTER_DAYS)
+    }
+
+    /// Its billing terms as given.
+    pub fn set_terms(&mut self, (review, due, suspend): Terms) {
+        self.invoice_review_days = review;
+        self.due_days = due;
+        self.suspend_after_days = suspend;
     }
 }

@@ -38,7 +38,6 @@ use crate::model::customer::Customer;
 use crate::model::ids::{CustomerId, InvoiceId, TenantId};
 use crate::model::invoice::{
     CustomerLines, Invoice, InvoiceLine, InvoiceStatus, Issuer, LineKind, Payer, PayerKind,
-    REVIEW_DAYS,
 };
 use crate::model::subscription::{Segment, Subscription};
 use crate::model::tenant::{InvoiceMode, Tenant, TenantKind};
@@ -410,9 +409,10 @@ fn new_invoice(
         customers_subtotal: 0,
         tax_rate_bps: tax,
         number: None,
-        review_ends_at: now + Duration::days(i64::from(REVIEW_DAYS)),
+        review_ends_at: now + Duration::days(i64::from(t.review_days())),
         finalized_at: None,
         due_at: None,
+        suspend_after_days: None,
         payments: Vec::new(),
         dunning: Vec::new(),
         suspended_payer: false,

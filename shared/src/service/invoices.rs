@@ -22,9 +22,8 @@ use crate::model::fields;
 use crate::model::ids::{CreditNoteId, CustomerId, InvoiceId, TenantId};
 use crate::model::input::Checks;
 use crate::model::invoice::{
-    CreditNote, CustomerLines, DUE_DAYS, Invoice, InvoiceLine, InvoiceStatus, InvoiceView, Issuer,
-    LineKind, MAX_CREDIT_NOTES, PayerKind, Payment, SUSPEND_AFTER_DAYS,
-    issuer_name_and_instructions, money, number,
+    CreditNote, CustomerLines, Invoice, InvoiceLine, InvoiceStatus, InvoiceView, Issuer, LineKind,
+    MAX_CREDIT_NOTES, PayerKind, Payment, issuer_name_and_instructions, money, number,
 };
 use crate::model::tenant::{Tenant, TenantKind, TenantStatus};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
@@ -445,10 +444,12 @@ pub async fn finalize(
             }
         }
         let now = deps.clock.now();
+        let (tenant, _) = super::directory::load(deps, tenant_id).await?;
         let (n, take) = next_number(deps, &inv.issuer, "INV", now.year()).await?;
         inv.number = Some(n.clone());
         inv.finalized_at = Some(now);
-        inv.due_at = Some(now + Duration::days(i64::from(DUE_DAYS)));
+        inv.due_at = Some(now + Duration::days(i64::from(tenant.due_days())));
+        inv.suspend_after_days = Some(tenant.suspend_after_days());
         // Final: open, or paid at once when there is nothing to pay.
         inv.status = InvoiceStatus::Open;
         inv.status = inv.settled_status();
@@ -458,7 +459,6 @@ pub async fn finalize(
             put_over(&inv, item.version)?,
             due::unschedule(Kind::Review, tenant_id, id.as_str(), inv.review_ends_at),
         ];
-        let (tenant, _) = super::directory::load(deps, tenant_id).await?;
         if matches!(inv.issuer, Issuer::Tenant { .. }) && tenant.kind == TenantKind::Reseller {
             let (net, rate) = (inv.subtotal(), tenant.commission_rate_bps.unwrap_or(0));
             let commission = ratio_half_even(net, i64::from(rate), 10_000);
@@ -648,28 +648,29 @@ async fn dunning_step(
         return Ok((0, false));
     };
     let overdue = (now - due_at).num_days();
-    let steps: Vec<u32> = crate::model::invoice::DUNNING_DAYS
-        .iter()
-        .copied()
+    let suspend_after = inv.suspend_after();
+    let steps: Vec<u32> = inv
+        .dunning_days()
+        .into_iter()
         .filter(|d| i64::from(*d) <= overdue && !inv.dunning.contains(d))
         .collect();
     if steps.is_empty() {
         return Ok((0, false));
     }
     let (tenant, tenant_item) = super::directory::load(deps, tenant_id).await?;
-    let suspend = steps.contains(&SUSPEND_AFTER_DAYS);
+    let suspend = steps.contains(&suspend_after);
     let mut ops = Vec::new();
     let mut reminders = 0;
     // Only the last reminder due is sent (a sweep that ran late sends one, not two).
     if let (true, Some(to)) = (
-        steps.iter().any(|d| *d < SUSPEND_AFTER_DAYS),
+        steps.iter().any(|d| *d < suspend_after),
         inv.payer.email.clone(),
     ) {
         {
             let mut context = mail_context(&inv, &tenant, now);
             context.insert(
                 "suspend_on".into(),
-                (due_at + Duration::days(i64::from(SUSPEND_AFTER_DAYS)))
+                (due_at + Duration::days(i64::from(suspend_after)))
                     .format("%-d %B %Y")
                     .to_string()
                     .into(),
@@ -792,7 +793,7 @@ async fn follow_up(
     Ok(took_effect)
 }
 
-/// Another unpaid invoice of the customer at least `SUSPEND_AFTER_DAYS` overdue.
+/// Another unpaid invoice of the customer overdue far enough to suspend it.
 async fn other_overdue(
     deps: &Deps,
     tenant_id: &TenantId,
@@ -810,7 +811,7 @@ async fn other_overdue(
             let o: Invoice = from_item(item)?;
             let overdue_enough = o
                 .due_at
-                .is_some_and(|d| now >= d + Duration::days(i64::from(SUSPEND_AFTER_DAYS)));
+                .is_some_and(|d| now >= d + Duration::days(i64::from(o.suspend_after())));
             if &o.id != except
                 && matches!(o.status, InvoiceStatus::Open | InvoiceStatus::PartiallyPaid)
                 && overdue_enough

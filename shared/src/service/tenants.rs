@@ -82,6 +82,9 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         branding: None,
         default_plan: known_plan(deps, input.default_plan).await?,
         dunning_holds: Vec::new(),
+        invoice_review_days: input.terms.0,
+        due_days: input.terms.1,
+        suspend_after_days: input.terms.2,
         created_at: now,
         updated_at: now,
     };
@@ -252,7 +255,7 @@ pub async fn patch(
     } else {
         tenant.dunning_holds.clone()
     };
-    let updated = Tenant {
+    let mut updated = Tenant {
         default_plan,
         dunning_holds,
         name: input.name,
@@ -264,6 +267,7 @@ pub async fn patch(
         updated_at: deps.clock.now(),
         ..tenant
     };
+    updated.set_terms(input.terms);
     let version = replace(deps, &updated, &item).await?;
     Ok(view(&updated, version))
 }

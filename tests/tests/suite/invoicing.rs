@@ -923,6 +923,84 @@ async fn twenty_concurrent_finalisations_take_twenty_numbers_without_a_gap() {
 
 /// Overdue → two reminders → suspension → payment → reactivation, on a moved clock; a
 /// customer suspended by hand, and a tenant suspended by hand, stay as they are.
+/// A tenant's own terms: a one-day review window, due a week after, suspended five days
+/// overdue (the +7 reminder falls after that and is left out); bad terms are refused
+/// by name; an invoice keeps the terms it was finalised under.
+#[tokio::test]
+async fn a_tenants_own_terms_set_its_review_window_due_date_and_suspension() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    seed_plans(&app).await;
+    let (p, kp) = tenant(
+        &app,
+        "terms",
+        json!({"kind": "partner", "invoice_mode": "consolidated",
+            "invoice_review_days": 1, "due_days": 7, "suspend_after_days": 5}),
+    )
+    .await;
+    let bad = app
+        .patch(
+            &app.admin_key,
+            &format!("/v1/tenants/{p}"),
+            json!({"invoice_review_days": 31, "due_days": -1, "suspend_after_days": 0}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(
+        bad.error_fields(),
+        ["invoice_review_days", "due_days", "suspend_after_days"]
+    );
+    let c = customer(&app, &kp, "Termed Co").await;
+    subscribe(&app, &kp, &c, "starter").await;
+    let at = |s: &str| {
+        set(&clock, s);
+        s.parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+    };
+    jobs::run_due(&app.deps, at("2026-12-01T02:00:00Z"))
+        .await
+        .unwrap();
+    let draft = invoices(&app, &kp, "").await[0].clone();
+    assert_eq!(draft["review_ends_at"], "2026-12-02T02:00:00Z", "{draft}");
+    let r = jobs::run_due(&app.deps, at("2026-12-02T02:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(r.review.finalized, 1);
+    // Terms changed later do not touch an invoice already final.
+    let later = app
+        .patch(
+            &app.admin_key,
+            &format!("/v1/tenants/{p}"),
+            json!({"due_days": 30, "suspend_after_days": 60}),
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::OK, "{}", later.body);
+    assert_eq!(later.body["suspend_after_days"], 60, "{}", later.body);
+    let fin = invoices(&app, &kp, "").await[0].clone();
+    assert_eq!(fin["due_at"], "2026-12-09T02:00:00Z", "{fin}");
+    let r = jobs::run_due(&app.deps, at("2026-12-10T03:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (1, 0));
+    let r = jobs::run_due(&app.deps, at("2026-12-14T03:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.dunning.reminders, r.dunning.suspensions),
+        (0, 1),
+        "{r:?}"
+    );
+    let t = app.get(&app.admin_key, &format!("/v1/tenants/{p}")).await;
+    assert_eq!(t.body["status"], "suspended", "{}", t.body);
+    let r = jobs::run_due(&app.deps, at("2026-12-17T03:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.dunning.reminders, r.dunning.suspensions),
+        (0, 0),
+        "no +7 reminder after the suspension: {r:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that() {
     let dir = tempfile::tempdir().unwrap();
