@@ -260,38 +260,37 @@ async fn month_of_two_partners_and_a_reseller(
     clock: &TestClock,
     runner: &Runner,
 ) -> Month {
-    let app = app;
     seed_plans(app).await;
     let (p1, k1) = tenant(
-        &app,
+        app,
         "cons",
         json!({"kind": "partner", "invoice_mode": "consolidated",
         "billing": {"tax_rate_bps": 1900, "tax_id": "DE123456789"}}),
     )
     .await;
     let (_p2, k2) = tenant(
-        &app,
+        app,
         "percust",
         json!({"kind": "partner", "invoice_mode": "per_customer"}),
     )
     .await;
     let (r, kr) = tenant(
-        &app,
+        app,
         "resell",
         json!({"kind": "reseller", "commission_rate_bps": 1500}),
     )
     .await;
 
     // 1 November.
-    let a1 = customer(&app, &k1, "Alpha One").await;
-    subscribe(&app, &k1, &a1, "starter").await;
-    let b1 = customer(&app, &k2, "Beta One").await;
-    subscribe(&app, &k2, &b1, "growth").await;
-    let b2 = customer(&app, &k2, "Beta Two").await;
-    subscribe(&app, &k2, &b2, "starter").await;
-    add_users(&app, &k2, &b2, 3).await;
-    let c1 = customer(&app, &kr, "Gamma One").await;
-    subscribe(&app, &kr, &c1, "starter").await;
+    let a1 = customer(app, &k1, "Alpha One").await;
+    subscribe(app, &k1, &a1, "starter").await;
+    let b1 = customer(app, &k2, "Beta One").await;
+    subscribe(app, &k2, &b1, "growth").await;
+    let b2 = customer(app, &k2, "Beta Two").await;
+    subscribe(app, &k2, &b2, "starter").await;
+    add_users(app, &k2, &b2, 3).await;
+    let c1 = customer(app, &kr, "Gamma One").await;
+    subscribe(app, &kr, &c1, "starter").await;
     // A reseller's customer pays its own invoices: its billing details say where they
     // go and what tax they carry.
     let bad = app
@@ -320,16 +319,16 @@ async fn month_of_two_partners_and_a_reseller(
         "{}",
         billed.body
     );
-    let c2 = customer(&app, &kr, "Gamma Two").await;
-    subscribe(&app, &kr, &c2, "growth").await;
-    usage(&app, &kr, &c2, "g2-a", 6000, "2026-11-01T08:00:00Z").await;
-    usage(&app, &kr, &c2, "g2-b", 500, "2026-11-01T08:30:00Z").await;
+    let c2 = customer(app, &kr, "Gamma Two").await;
+    subscribe(app, &kr, &c2, "growth").await;
+    usage(app, &kr, &c2, "g2-a", 6000, "2026-11-01T08:00:00Z").await;
+    usage(app, &kr, &c2, "g2-b", 500, "2026-11-01T08:30:00Z").await;
     // 10 November: a mid-month start.
-    set(&clock, "2026-11-10T09:00:00Z");
-    let a2 = customer(&app, &k1, "Alpha Two").await;
-    subscribe(&app, &k1, &a2, "starter").await;
+    set(clock, "2026-11-10T09:00:00Z");
+    let a2 = customer(app, &k1, "Alpha Two").await;
+    subscribe(app, &k1, &a2, "starter").await;
     // 16 November: an upgrade, three users, usage (one event sent twice).
-    set(&clock, "2026-11-16T09:00:00Z");
+    set(clock, "2026-11-16T09:00:00Z");
     let up = app
         .patch(
             &k1,
@@ -338,21 +337,21 @@ async fn month_of_two_partners_and_a_reseller(
         )
         .await;
     assert_eq!(up.status, StatusCode::OK, "{}", up.body);
-    add_users(&app, &k1, &a2, 3).await;
-    usage(&app, &k1, &a2, "a2-1", 2000, "2026-11-16T08:00:00Z").await;
-    usage(&app, &k1, &a2, "a2-2", 1000, "2026-11-16T08:30:00Z").await;
-    usage(&app, &k1, &a2, "a2-1", 2000, "2026-11-16T08:00:00Z").await;
+    add_users(app, &k1, &a2, 3).await;
+    usage(app, &k1, &a2, "a2-1", 2000, "2026-11-16T08:00:00Z").await;
+    usage(app, &k1, &a2, "a2-2", 1000, "2026-11-16T08:30:00Z").await;
+    usage(app, &k1, &a2, "a2-1", 2000, "2026-11-16T08:00:00Z").await;
     // 20 November: a cancellation; today is its last day.
-    set(&clock, "2026-11-20T09:00:00Z");
+    set(clock, "2026-11-20T09:00:00Z");
     let cancel = app
         .delete(&k2, &format!("/v1/customers/{b1}/subscription?at=now"))
         .await;
     assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.body);
     assert_eq!(cancel.body["ends_on"], "2026-11-21", "{}", cancel.body);
     // 25 November: another start.
-    set(&clock, "2026-11-25T09:00:00Z");
-    let c3 = customer(&app, &kr, "Gamma Three").await;
-    subscribe(&app, &kr, &c3, "starter").await;
+    set(clock, "2026-11-25T09:00:00Z");
+    let c3 = customer(app, &kr, "Gamma Three").await;
+    subscribe(app, &kr, &c3, "starter").await;
 
     // Before the run starts nothing is billed; at 02:00 on the 1st the run bills November.
     set(clock, "2026-12-01T01:00:00Z");
@@ -378,7 +377,7 @@ async fn month_of_two_partners_and_a_reseller(
     );
 
     // The consolidated partner: one invoice, lines grouped by customer, 19% tax.
-    let cons = invoices(&app, &k1, "status=draft").await;
+    let cons = invoices(app, &k1, "status=draft").await;
     assert_eq!(cons.len(), 1);
     let inv = &cons[0];
     assert_eq!(inv["payer"]["type"], "tenant");
@@ -424,7 +423,7 @@ async fn month_of_two_partners_and_a_reseller(
     assert_eq!(inv["number"], Value::Null);
 
     // The per-customer partner: one invoice per customer, addressed to the partner.
-    let per = invoices(&app, &k2, "period=2026-11").await;
+    let per = invoices(app, &k2, "period=2026-11").await;
     assert_eq!(per.len(), 2);
     let ib1 = by_customer(&per, &b1);
     assert_eq!(ib1["payer"]["type"], "tenant");
@@ -441,7 +440,7 @@ async fn month_of_two_partners_and_a_reseller(
     assert_eq!(ib2["total"], 4200);
 
     // The reseller: each customer its own invoice, issued by the reseller.
-    let res = invoices(&app, &kr, "").await;
+    let res = invoices(app, &kr, "").await;
     assert_eq!(res.len(), 3);
     let ic2 = by_customer(&res, &c2);
     assert_eq!(ic2["payer"]["type"], "customer");
@@ -480,8 +479,8 @@ async fn month_of_two_partners_and_a_reseller(
     invoice_run::run_tenant(&app.deps, &TenantId::from_record(p1.clone()), period)
         .await
         .unwrap();
-    assert_eq!(invoices(&app, &k1, "").await, cons);
-    assert_eq!(invoices(&app, &k2, "").await.len(), 2);
+    assert_eq!(invoices(app, &k1, "").await, cons);
+    assert_eq!(invoices(app, &k2, "").await.len(), 2);
 
     // Review: the operator adds a workshop to Beta One's draft; the partner's owner may
     // read but not adjust; the consolidated partner approves early.
@@ -506,7 +505,7 @@ async fn month_of_two_partners_and_a_reseller(
     let other = app.get(&k1, &format!("/v1/invoices/{ib1_id}")).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     let inv_id = inv["id"].as_str().unwrap();
-    set(&clock, "2026-12-02T10:00:00Z");
+    set(clock, "2026-12-02T10:00:00Z");
     let approved = app
         .post(&k1, &format!("/v1/invoices/{inv_id}/approve"), json!({}))
         .await;
@@ -528,10 +527,10 @@ async fn month_of_two_partners_and_a_reseller(
     set(clock, "2026-12-04T02:00:00Z");
     let report = runner.run_due(app, "2026-12-04T02:00:00Z").await;
     assert_eq!(report.review.finalized, 5);
-    let mut platform: Vec<String> = invoices(&app, &k1, "")
+    let mut platform: Vec<String> = invoices(app, &k1, "")
         .await
         .into_iter()
-        .chain(invoices(&app, &k2, "").await)
+        .chain(invoices(app, &k2, "").await)
         .map(|i| i["number"].as_str().unwrap().to_owned())
         .collect();
     platform.sort();
@@ -539,7 +538,7 @@ async fn month_of_two_partners_and_a_reseller(
         platform,
         ["INV-2026-000001", "INV-2026-000002", "INV-2026-000003"]
     );
-    let mut reseller: Vec<String> = invoices(&app, &kr, "status=open")
+    let mut reseller: Vec<String> = invoices(app, &kr, "status=open")
         .await
         .iter()
         .map(|i| i["number"].as_str().unwrap().to_owned())
