@@ -762,7 +762,15 @@ async fn follow_up(
     let mut took_effect = false;
     if unpaid {
         if customer.status == CustomerStatus::Active {
-            super::customers::transition(deps, &scope, &c, Transition::Suspend, false).await?;
+            super::customers::transition_by(
+                deps,
+                &scope,
+                &c,
+                Transition::Suspend,
+                false,
+                super::customers::Cause::Dunning,
+            )
+            .await?;
         }
         inv.payer_suspended_at = Some(now);
         took_effect = true;
@@ -782,8 +790,15 @@ async fn follow_up(
                 ops.push(put_over(&o, v)?);
             }
             None if applied && customer.status == CustomerStatus::Suspended => {
-                super::customers::transition(deps, &scope, &c, Transition::Reactivate, false)
-                    .await?;
+                super::customers::transition_by(
+                    deps,
+                    &scope,
+                    &c,
+                    Transition::Reactivate,
+                    false,
+                    super::customers::Cause::Dunning,
+                )
+                .await?;
             }
             None => {}
         }

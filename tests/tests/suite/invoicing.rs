@@ -1023,6 +1023,9 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     subscribe(&app, &kr, &c, "starter").await;
     let d = customer(&app, &kr, "Held Customer").await;
     subscribe(&app, &kr, &d, "starter").await;
+    // Suspended by dunning, then taken over by hand: reactivated and suspended again.
+    let e = customer(&app, &kr, "Relapsed Customer").await;
+    subscribe(&app, &kr, &e, "starter").await;
 
     let at = |s: &str| {
         set(&clock, s);
@@ -1035,7 +1038,7 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     let r = jobs::run_due(&app.deps, at("2026-12-04T02:00:00Z"))
         .await
         .unwrap();
-    assert_eq!(r.review.finalized, 3);
+    assert_eq!(r.review.finalized, 4);
     let due = invoices(&app, &kp, "").await[0].clone();
     assert_eq!(due["due_at"], "2026-12-18T02:00:00Z");
     assert_eq!(due["overdue"], false);
@@ -1044,7 +1047,7 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     let r = jobs::run_due(&app.deps, at("2026-12-19T03:00:00Z"))
         .await
         .unwrap();
-    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (3, 0));
+    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (4, 0));
     let r = jobs::run_due(&app.deps, at("2026-12-19T04:00:00Z"))
         .await
         .unwrap();
@@ -1058,7 +1061,7 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     let r = jobs::run_due(&app.deps, at("2026-12-25T03:00:00Z"))
         .await
         .unwrap();
-    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (3, 0));
+    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (4, 0));
 
     // 21 days overdue: the partner is suspended at once; the reseller's active customer
     // in the next round (its suspension is recorded first, then applied).
@@ -1069,7 +1072,7 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     let r = jobs::run_due(&app.deps, at("2027-01-08T03:00:30Z"))
         .await
         .unwrap();
-    assert_eq!(r.dunning.suspensions, 1, "{r:?}");
+    assert_eq!(r.dunning.suspensions, 2, "{r:?}");
     let r = jobs::run_due(&app.deps, at("2027-01-08T03:00:40Z"))
         .await
         .unwrap();
@@ -1097,6 +1100,13 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     };
     assert_eq!(status_of(&c).await, "suspended");
     assert_eq!(status_of(&d).await, "suspended");
+    assert_eq!(status_of(&e).await, "suspended");
+    for (action, status) in [("reactivate", "active"), ("suspend", "suspended")] {
+        let r = app
+            .post(&kr, &format!("/v1/customers/{e}/{action}"), json!({}))
+            .await;
+        assert_eq!(r.body["status"], status, "{}", r.body);
+    }
 
     // Paid in full: the suspensions dunning caused end; the one by hand stays.
     let pay = async |key: &str, customer: Option<&str>| {
@@ -1118,6 +1128,7 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
     assert_eq!(app.get(&kp, "/v1/customers").await.status, StatusCode::OK);
     pay(&kr, Some(&c)).await;
     pay(&kr, Some(&d)).await;
+    pay(&kr, Some(&e)).await;
     // The customer's reactivation (its login with it) is the scheduled jobs' next step.
     assert_eq!(status_of(&c).await, "suspended");
     jobs::run_due(&app.deps, at("2027-01-08T03:01:00Z"))
@@ -1125,6 +1136,11 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
         .unwrap();
     assert_eq!(status_of(&c).await, "active");
     assert_eq!(status_of(&d).await, "suspended");
+    assert_eq!(
+        status_of(&e).await,
+        "suspended",
+        "suspended by hand after dunning: the payment does not lift it"
+    );
     // No step is left for paid invoices.
     let r = jobs::run_due(&app.deps, at("2027-02-08T03:00:00Z"))
         .await

@@ -13,13 +13,36 @@ use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::service::{from_item, to_data};
 use crate::store::keys;
 
-/// Deactivate, suspend, reactivate, delete (soft, with `confirm`) or restore.
+/// Who moves a customer: its tenant's staff (by hand), or the dunning of its unpaid
+/// invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    Hand,
+    Dunning,
+}
+
+/// Deactivate, suspend, reactivate, delete (soft, with `confirm`) or restore, by hand.
 pub async fn transition(
     deps: &Deps,
     scope: &TenantScope,
     customer_id: &CustomerId,
     t: Transition,
     confirm: bool,
+) -> Result<CustomerView, Error> {
+    transition_by(deps, scope, customer_id, t, confirm, Cause::Hand).await
+}
+
+/// A transition for `cause`. A suspension by dunning is marked on the customer; any
+/// transition by hand clears the mark (the staff's status stands); a reactivation by
+/// dunning happens only while the mark is there, checked under the profile's version,
+/// so a customer suspended by hand meanwhile stays suspended.
+pub async fn transition_by(
+    deps: &Deps,
+    scope: &TenantScope,
+    customer_id: &CustomerId,
+    t: Transition,
+    confirm: bool,
+    cause: Cause,
 ) -> Result<CustomerView, Error> {
     let tenant_id = scope.tenant_id();
     // The admin's login follows the customer's state: refuse before any write in a
@@ -34,9 +57,13 @@ pub async fn transition(
     }
     let (current, item) = load(deps, tenant_id, customer_id).await?;
     let now = deps.clock.now();
+    if cause == Cause::Dunning && t == Transition::Reactivate && !current.suspended_by_dunning {
+        return Ok(current.view(item.version));
+    }
     current.check_transition(t, now)?;
     let mut updated = current.clone();
     updated.apply(t, now);
+    updated.suspended_by_dunning = cause == Cause::Dunning && t == Transition::Suspend;
     let version = item.version + 1;
     let mut ops = vec![WriteOp::Put {
         item: profile_item(tenant_id, &updated, version)?,

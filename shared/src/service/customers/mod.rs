@@ -14,7 +14,7 @@ mod lifecycle;
 mod search;
 
 use crate::error::ProblemKind;
-pub use lifecycle::transition;
+pub use lifecycle::{Cause, transition, transition_by};
 pub use search::list;
 use search::{search_deletes, search_puts};
 
@@ -191,6 +191,7 @@ pub async fn create(
         user_count: 1,
         external_id: input.external_id,
         billing: input.billing,
+        suspended_by_dunning: false,
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
