@@ -90,6 +90,10 @@ pub struct Tenant {
     /// it); none: 21.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend_after_days: Option<u32>,
+    /// The operator's choice: while dunning has suspended this partner, its customers'
+    /// users cannot sign in or use their tokens either.
+    #[serde(default)]
+    pub dunning_suspends_customer_logins: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -153,10 +157,15 @@ pub struct TenantDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 365)]
     pub suspend_after_days: Option<i64>,
+    /// While dunning has suspended the tenant, its customers' logins are suspended too
+    /// (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dunning_suspends_customer_logins: Option<bool>,
 }
 
-/// A tenant's billing terms, checked: (review, due, suspend after) days.
-pub type Terms = (Option<u32>, Option<u32>, Option<u32>);
+/// A tenant's billing terms, checked: (review, due, suspend after) days, and whether
+/// dunning suspends its customers' logins too.
+pub type Terms = (Option<u32>, Option<u32>, Option<u32>, bool);
 
 pub struct TenantInput {
     pub name: String,
@@ -306,6 +315,7 @@ impl TenantDraft {
             days("invoice_review_days", self.invoice_review_days, 0, 30),
             days("due_days", self.due_days, 0, 180),
             days("suspend_after_days", self.suspend_after_days, 1, 365),
+            self.dunning_suspends_customer_logins.unwrap_or(false),
         );
         c.finish()?;
         match (name_, slug_, kind) {
@@ -357,6 +367,7 @@ impl TenantDraft {
             invoice_review_days: t.invoice_review_days.map(i64::from),
             due_days: t.due_days.map(i64::from),
             suspend_after_days: t.suspend_after_days.map(i64::from),
+            dunning_suspends_customer_logins: Some(t.dunning_suspends_customer_logins),
         }
     }
 }
@@ -380,9 +391,18 @@ impl Tenant {
     }
 
     /// Its billing terms as given.
-    pub fn set_terms(&mut self, (review, due, suspend): Terms) {
+    pub fn set_terms(&mut self, (review, due, suspend, customer_logins): Terms) {
         self.invoice_review_days = review;
         self.due_days = due;
         self.suspend_after_days = suspend;
+        self.dunning_suspends_customer_logins = customer_logins;
+    }
+
+    /// Are its customers' logins suspended with it: dunning suspended it, and the
+    /// operator chose so.
+    pub fn customer_logins_suspended(&self) -> bool {
+        self.status == TenantStatus::Suspended
+            && !self.dunning_holds.is_empty()
+            && self.dunning_suspends_customer_logins
     }
 }

@@ -128,7 +128,7 @@ async fn token_principal(
             };
             let login: LoginRecord = super::from_item(&item)?;
             if !login.enabled
-                || !super::customers::is_active(deps, &tenant_id, &login.customer_id).await?
+                || !super::customers::logins_open(deps, &tenant_id, &login.customer_id).await?
             {
                 return Err(Error::Unauthenticated);
             }

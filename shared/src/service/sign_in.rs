@@ -115,7 +115,7 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
                 return Err(wrong());
             };
             if !login.enabled
-                || !super::customers::is_active(deps, &tenant_id, &login.customer_id).await?
+                || !super::customers::logins_open(deps, &tenant_id, &login.customer_id).await?
             {
                 return Err(wrong());
             }

@@ -85,6 +85,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         invoice_review_days: input.terms.0,
         due_days: input.terms.1,
         suspend_after_days: input.terms.2,
+        dunning_suspends_customer_logins: input.terms.3,
         created_at: now,
         updated_at: now,
     };

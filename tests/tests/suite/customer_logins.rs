@@ -860,3 +860,91 @@ async fn the_demo_seeds_a_partner_whose_admin_signs_in_and_whose_key_works() {
     );
     assert!(banner.contains(&seeded.owner_key) && banner.contains("/t/demo/login"));
 }
+
+/// The operator's choice per tenant: while dunning has suspended a partner, its
+/// customers' users are out too (sign-in and tokens); without the choice, or once the
+/// suspension ends, they are in. (The dunning step itself is tested in invoicing.rs;
+/// here the tenant is put in the state it leaves.)
+#[tokio::test]
+async fn a_dunned_partner_takes_its_customers_logins_with_it_when_the_operator_chose_so() {
+    use tenantry::ports::{Condition, ItemStore};
+    let w = world().await;
+    let app = &w.app;
+    let a = app.new_tenant("dunned").await;
+    let (_, email) = customer_with_login(app, &a, "Xylo").await;
+    let pool = pool_of(app, &a).await;
+    let token = sign_in(&w, &pool, &email).await;
+    let me = async || app.get(&token, "/v1/me").await.status;
+    let login = async || {
+        app.send(
+            Method::POST,
+            "",
+            "/t/dunned/login",
+            Some(json!({"email": email, "password": PASSWORD})),
+            &[],
+        )
+        .await
+        .status
+    };
+    let choose = async |on: bool| {
+        let r = app
+            .patch(
+                &app.admin_key,
+                &format!("/v1/tenants/{}", a.id),
+                json!({"dunning_suspends_customer_logins": on}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["dunning_suspends_customer_logins"], on, "{}", r.body);
+    };
+    choose(true).await;
+    assert_eq!(
+        (me().await, login().await),
+        (StatusCode::OK, StatusCode::OK)
+    );
+
+    // Dunning suspends the tenant for an overdue invoice.
+    let store = app.embedded.clone().expect("the embedded store");
+    let key =
+        tenantry::store::keys::tenant(&tenantry::model::ids::TenantId::from_record(a.id.clone()));
+    let set_hold = async |hold: bool| {
+        let item = store.get(&key).await.unwrap().expect("the tenant");
+        let mut next = item.clone();
+        next.data.insert(
+            "status".into(),
+            json!(if hold { "suspended" } else { "active" }),
+        );
+        next.data.insert(
+            "dunning_holds".into(),
+            json!(if hold {
+                vec!["inv_2026-11_0123456789abcdef"]
+            } else {
+                vec![]
+            }),
+        );
+        next.version = item.version + 1;
+        store
+            .put(next, Condition::VersionIs(item.version))
+            .await
+            .unwrap();
+    };
+    set_hold(true).await;
+    assert_eq!(
+        (me().await, login().await),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    // Without the operator's choice the customers are not touched.
+    choose(false).await;
+    assert_eq!(
+        (me().await, login().await),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    choose(true).await;
+    assert_eq!(me().await, StatusCode::UNAUTHORIZED);
+    // Paid: the hold goes, and the customers are back.
+    set_hold(false).await;
+    assert_eq!(
+        (me().await, login().await),
+        (StatusCode::OK, StatusCode::OK)
+    );
+}

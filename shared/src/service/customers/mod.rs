@@ -333,6 +333,30 @@ pub(crate) async fn is_active(
     }
 }
 
+/// May the customer's users sign in and use their tokens: the customer is active, and
+/// its tenant's customer logins are not suspended by dunning (the operator's choice per
+/// tenant). The customer and the tenant are read at once.
+pub(crate) async fn logins_open(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+) -> Result<bool, Error> {
+    let tenant_key = keys::tenant(tenant_id);
+    let (customer, tenant) = futures::join!(
+        is_active(deps, tenant_id, customer_id),
+        deps.store.get(&tenant_key)
+    );
+    if !customer? {
+        return Ok(false);
+    }
+    Ok(match tenant? {
+        Some(item) => {
+            !from_item::<crate::model::tenant::Tenant>(&item)?.customer_logins_suspended()
+        }
+        None => false,
+    })
+}
+
 /// Is the customer there and not deleted? (A deleted customer's users' links do nothing.)
 pub(crate) async fn is_live(
     deps: &Deps,
