@@ -7,6 +7,7 @@ pub mod model;
 pub mod ports;
 pub mod service;
 pub mod store;
+pub mod webhooks;
 
 pub use error::{Error, FieldError};
 

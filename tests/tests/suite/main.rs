@@ -20,3 +20,4 @@ mod staff_logins;
 mod store_contract;
 mod template;
 mod tokens;
+mod webhooks;
