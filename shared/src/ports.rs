@@ -361,6 +361,62 @@ pub trait Documents: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, DocumentError>;
 }
 
+/// What a sealed secret is bound to: the tenant, what the secret is for, and the id of
+/// the thing it belongs to. A secret opens only with the context it was sealed under
+/// (KMS's encryption context in AWS, the AEAD's associated data locally), so a secret
+/// copied to another tenant's or another endpoint's record does not open.
+#[derive(Clone, Copy, Debug)]
+pub struct VaultContext<'a> {
+    pub tenant_id: &'a TenantId,
+    /// e.g. `inbound-endpoint`, `webhook-endpoint`, `connection`.
+    pub purpose: &'a str,
+    pub id: &'a str,
+}
+
+impl VaultContext<'_> {
+    /// The context as the associated data of the AEAD: every part, length-prefixed.
+    pub fn associated_data(&self) -> Vec<u8> {
+        let mut out = b"tenantry-vault-v1".to_vec();
+        for part in [self.tenant_id.as_str(), self.purpose, self.id] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+        out
+    }
+}
+
+/// A sealed secret as stored: the scheme, the wrapped data key (KMS) or the local key's
+/// fingerprint, and the AES-256-GCM nonce and ciphertext (with its tag), in base64.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub scheme: String,
+    pub key: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The context, the key or the bytes are not the ones it was sealed with.
+    #[error("the secret does not open under this context and key")]
+    Refused,
+    #[error("the vault is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// Keeps secrets that must be used as they are (HMAC keys, credentials), so they cannot
+/// be stored as hashes: envelope encryption under KMS in AWS, AES-256-GCM under a key
+/// file in the data folder locally.
+#[async_trait]
+pub trait Vault: Send + Sync {
+    async fn seal(&self, context: &VaultContext<'_>, secret: &[u8]) -> Result<Sealed, VaultError>;
+    async fn open(
+        &self,
+        context: &VaultContext<'_>,
+        sealed: &Sealed,
+    ) -> Result<Vec<u8>, VaultError>;
+}
+
 /// A queue of work messages (SQS in AWS): JSON text, each at most 256 KB. A message may
 /// be delivered more than once and in any order, so the work it names must be
 /// idempotent (the invoice run's is: it resumes from a stored cursor).

@@ -1,5 +1,6 @@
 //! Adapters: the embedded (laptop) implementations and the AWS ones.
 
+pub mod aead;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod embedded;

@@ -20,4 +20,5 @@ mod staff_logins;
 mod store_contract;
 mod template;
 mod tokens;
+mod vault;
 mod webhooks;

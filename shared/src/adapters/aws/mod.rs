@@ -1,9 +1,10 @@
 //! AWS adapters: DynamoDB for the item store, SES v2 for the mailer, Cognito for
-//! identity, S3 for documents, SQS for the invoice run's work.
+//! identity, S3 for documents, SQS for the invoice run's work, KMS for the vault.
 
 pub mod cognito;
 pub mod dynamodb;
 pub mod jwks;
+pub mod kms;
 pub mod s3;
 pub mod ses;
 pub mod sqs;
@@ -11,6 +12,7 @@ pub mod sqs;
 pub use cognito::CognitoIdentity;
 pub use dynamodb::DynamoStore;
 pub use jwks::HttpJwks;
+pub use kms::KmsVault;
 pub use s3::S3Documents;
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;

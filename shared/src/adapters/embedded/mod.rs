@@ -6,9 +6,11 @@ pub mod identity;
 pub mod issuer;
 pub mod mailer;
 pub mod store;
+pub mod vault;
 
 pub use documents::FileDocuments;
 pub use identity::EmbeddedIdentity;
 pub use issuer::LocalIssuer;
 pub use mailer::FileMailer;
 pub use store::EmbeddedStore;
+pub use vault::FileVault;

@@ -1,0 +1,104 @@
+//! The `Vault` contract: what every vault (the local key file, KMS) must do with a
+//! secret. `check` panics naming the first property that does not hold.
+
+use tenantry::model::ids::TenantId;
+use tenantry::ports::{Sealed, Vault, VaultContext, VaultError};
+
+fn refused(r: Result<Vec<u8>, VaultError>, what: &str) {
+    assert!(matches!(r, Err(VaultError::Refused)), "{what}: {r:?}");
+}
+
+/// Seals and opens under `vault`: round trips (empty and 64 KB secrets too), a fresh
+/// nonce every time, and refusal of another tenant, purpose or id, of changed bytes and
+/// of another scheme.
+pub async fn check(vault: &dyn Vault) {
+    let tenant = TenantId::generate();
+    let other_tenant = TenantId::generate();
+    let ctx = VaultContext {
+        tenant_id: &tenant,
+        purpose: "inbound-endpoint",
+        id: "ep_1",
+    };
+    let secret = b"whsec_the-secret-bytes".to_vec();
+    let sealed = vault.seal(&ctx, &secret).await.expect("seal");
+    assert!(
+        !sealed.ciphertext.contains("the-secret") && !sealed.key.contains("the-secret"),
+        "the secret is not stored as it is: {sealed:?}"
+    );
+    assert_eq!(vault.open(&ctx, &sealed).await.expect("open"), secret);
+    let again = vault.seal(&ctx, &secret).await.expect("seal again");
+    assert_ne!(again.nonce, sealed.nonce, "a fresh nonce each time");
+    assert_ne!(again.ciphertext, sealed.ciphertext);
+
+    for (name, other) in [
+        (
+            "another tenant",
+            VaultContext {
+                tenant_id: &other_tenant,
+                ..ctx
+            },
+        ),
+        (
+            "another purpose",
+            VaultContext {
+                purpose: "connection",
+                ..ctx
+            },
+        ),
+        ("another id", VaultContext { id: "ep_2", ..ctx }),
+    ] {
+        refused(vault.open(&other, &sealed).await, name);
+    }
+    let flip = |s: &str| {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::STANDARD;
+        let mut b = e.decode(s).expect("base64");
+        b[0] ^= 1;
+        e.encode(b)
+    };
+    refused(
+        vault
+            .open(
+                &ctx,
+                &Sealed {
+                    ciphertext: flip(&sealed.ciphertext),
+                    ..sealed.clone()
+                },
+            )
+            .await,
+        "a changed ciphertext",
+    );
+    refused(
+        vault
+            .open(
+                &ctx,
+                &Sealed {
+                    nonce: flip(&sealed.nonce),
+                    ..sealed.clone()
+                },
+            )
+            .await,
+        "a changed nonce",
+    );
+    refused(
+        vault
+            .open(
+                &ctx,
+                &Sealed {
+                    scheme: "plain".into(),
+                    ..sealed.clone()
+                },
+            )
+            .await,
+        "another scheme",
+    );
+    for size in [0usize, 64 * 1024] {
+        let big = vec![7u8; size];
+        let s = vault.seal(&ctx, &big).await.expect("seal");
+        assert_eq!(
+            vault.open(&ctx, &s).await.expect("open"),
+            big,
+            "{size} bytes"
+        );
+    }
+}
