@@ -333,7 +333,6 @@ async fn bill_customer(
         .collect())
 }
 
-/// The billing contact of a reseller's customer: its primary contact, else its admin.
 /// A reseller's customer as payer: its billing email, else its primary contact's, else
 /// its admin's; its tax id.
 fn customer_payer(c: &Customer) -> Payer {
