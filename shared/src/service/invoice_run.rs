@@ -206,14 +206,26 @@ fn day_range(from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
     }
 }
 
-/// The invoice lines of one customer's month.
-async fn bill_customer(
+/// What a customer's month is billed from, read from the store.
+struct Facts {
+    customer: Customer,
+    subs: Vec<Subscription>,
+    usage: PeriodUsage,
+    daily: Vec<u32>,
+}
+
+/// Customers whose facts a step reads at once.
+const CONCURRENT_READS: usize = 16;
+
+/// A customer's facts for the month: its profile, the subscriptions with days in it,
+/// the month's usage and seats. `None`: nothing to bill (purged, or no subscription).
+async fn read_customer(
     deps: &Deps,
-    cache: &mut Cache,
     tenant_id: &TenantId,
-    customer_id: &CustomerId,
+    customer_id: CustomerId,
     period: Period,
-) -> Result<Vec<Bill>, Error> {
+) -> Result<Option<Facts>, Error> {
+    let customer_id = &customer_id;
     let p = period.to_string();
     let found = deps
         .store
@@ -226,7 +238,7 @@ async fn bill_customer(
     let by_sk = |k: Key| found.iter().find(|i| i.pk == k.pk && i.sk == k.sk);
     let Some(profile) = by_sk(keys::customer(tenant_id, customer_id)) else {
         // Purged: nothing left to bill from (the purge waits for the month's run).
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let customer: Customer = from_item(profile)?;
     let current: Option<Subscription> = by_sk(keys::subscription(tenant_id, customer_id))
@@ -238,9 +250,36 @@ async fn bill_customer(
         .unwrap_or_default();
     let subs = subscriptions_in(deps, tenant_id, customer_id, current, period).await?;
     if subs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let daily = seats::daily(deps, tenant_id, customer_id, period, customer.user_count).await?;
+    Ok(Some(Facts {
+        customer,
+        subs,
+        usage,
+        daily,
+    }))
+}
+
+/// The invoice lines of one customer's month, from its facts (plans and metric names
+/// through the run's cache).
+async fn bill_customer(
+    deps: &Deps,
+    cache: &mut Cache,
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    period: Period,
+    facts: Option<Facts>,
+) -> Result<Vec<Bill>, Error> {
+    let Some(Facts {
+        customer,
+        subs,
+        usage,
+        daily,
+    }) = facts
+    else {
+        return Ok(Vec::new());
+    };
     // Every segment's plan, read before the pure arithmetic.
     let mut plans: HashMap<(String, u32), Option<Plan>> = HashMap::new();
     for s in &subs {
@@ -511,11 +550,36 @@ pub async fn step(
         tenant.kind == TenantKind::Partner && tenant.invoice_mode == InvoiceMode::Consolidated;
     let mut stopped_early = false;
     let mut bytes = 0usize;
-    for entry in &page.items {
+    // The page's customers are read at once (the store's latency, not its work, is what
+    // a step waits for), then billed in order.
+    let reads: Vec<_> = page
+        .items
+        .iter()
+        .map(|entry| {
+            read_customer(
+                deps,
+                tenant_id,
+                CustomerId::from_record(entry.sk.clone()),
+                period,
+            )
+        })
+        .collect();
+    let read: Vec<Result<Option<Facts>, Error>> = {
+        use futures::StreamExt;
+        futures::stream::iter(reads)
+            .buffered(CONCURRENT_READS)
+            .collect()
+            .await
+    };
+    for (entry, facts) in page.items.iter().zip(read) {
         let customer_id = CustomerId::from_record(entry.sk.clone());
         // A customer whose bill cannot be made (a record that does not read) is set
         // aside in the run state, logged, and passed: it never stops the others.
-        let bills = match bill_customer(deps, cache, tenant_id, &customer_id, period).await {
+        let billed = match facts {
+            Ok(f) => bill_customer(deps, cache, tenant_id, &customer_id, period, f).await,
+            Err(e) => Err(e),
+        };
+        let bills = match billed {
             Ok(b) => b,
             Err(Error::Unexpected(e)) => {
                 tracing::error!(tenant = %tenant_id, customer = %customer_id, error = format!("{e:#}"), "a customer could not be billed; set aside");
