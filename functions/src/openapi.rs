@@ -994,14 +994,14 @@ fn build() -> OpenApi {
             b = b
                 .response("401", problem("No valid credential."))
                 .response("403", problem("A known caller without the permission."));
-            if route.method != http::Method::GET {
-                b = b.response(
-                    "409",
-                    problem(
-                        "Refused in the current state (a change made meanwhile, a state that does not allow it, a duplicate); `type` says which.",
-                    ),
-                );
-            }
+        }
+        if route.method != http::Method::GET {
+            b = b.response(
+                "409",
+                problem(
+                    "Refused in the current state (a change made meanwhile, a state that does not allow it, a duplicate); `type` says which.",
+                ),
+            );
         }
         let names = credentials(route.permission);
         if !names.is_empty() {

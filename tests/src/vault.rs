@@ -4,6 +4,24 @@
 use tenantry::model::ids::TenantId;
 use tenantry::ports::{Sealed, Vault, VaultContext, VaultError};
 
+/// The text with one byte changed: its base64's first byte if it is base64, else its
+/// first character.
+fn flip_text(s: &str) -> String {
+    use base64::Engine;
+    let e = base64::engine::general_purpose::STANDARD;
+    match e.decode(s) {
+        Ok(mut b) if !b.is_empty() => {
+            b[0] ^= 1;
+            e.encode(b)
+        }
+        _ => {
+            let mut c: Vec<char> = s.chars().collect();
+            c[0] = if c[0] == '0' { '1' } else { '0' };
+            c.into_iter().collect()
+        }
+    }
+}
+
 fn refused(r: Result<Vec<u8>, VaultError>, what: &str) {
     assert!(matches!(r, Err(VaultError::Refused)), "{what}: {r:?}");
 }
@@ -21,10 +39,20 @@ pub async fn check(vault: &dyn Vault) {
     };
     let secret = b"whsec_the-secret-bytes".to_vec();
     let sealed = vault.seal(&ctx, &secret).await.expect("seal");
-    assert!(
-        !sealed.ciphertext.contains("the-secret") && !sealed.key.contains("the-secret"),
-        "the secret is not stored as it is: {sealed:?}"
-    );
+    {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::STANDARD;
+        for field in [&sealed.ciphertext, &sealed.key, &sealed.nonce] {
+            let bytes = e
+                .decode(field)
+                .unwrap_or_else(|_| field.as_bytes().to_vec());
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_slice())
+                    && !field.contains("the-secret"),
+                "the secret is not stored as it is: {sealed:?}"
+            );
+        }
+    }
     assert_eq!(vault.open(&ctx, &sealed).await.expect("open"), secret);
     let again = vault.seal(&ctx, &secret).await.expect("seal again");
     assert_ne!(again.nonce, sealed.nonce, "a fresh nonce each time");
@@ -92,6 +120,23 @@ pub async fn check(vault: &dyn Vault) {
             .await,
         "another scheme",
     );
+    for (what, key) in [
+        ("a changed key", flip_text(&sealed.key)),
+        ("an empty key", String::new()),
+    ] {
+        refused(
+            vault
+                .open(
+                    &ctx,
+                    &Sealed {
+                        key,
+                        ..sealed.clone()
+                    },
+                )
+                .await,
+            what,
+        );
+    }
     for size in [0usize, 64 * 1024] {
         let big = vec![7u8; size];
         let s = vault.seal(&ctx, &big).await.expect("seal");

@@ -366,10 +366,11 @@ pub struct Customer {
     /// Where a reseller's invoices to this customer go and the tax they carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing: Option<CustomerBilling>,
-    /// Suspended by the dunning of an unpaid invoice (not by hand): only then does its
-    /// payment reactivate the customer.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub suspended_by_dunning: bool,
+    /// Suspended by the dunning of an unpaid invoice (`true`), not by hand: only then
+    /// does its payment reactivate the customer. Absent on records older than the mark:
+    /// their dunning reactivates as it did then (when its invoice suspended them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_by_dunning: Option<bool>,
 }
 
 /// A customer's billing details. They count where the customer pays its own invoices (a

@@ -82,16 +82,19 @@ pub struct Tenant {
     pub dunning_holds: Vec<crate::model::ids::InvoiceId>,
     /// Days the tenant's drafts wait for review before they are final; none: 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 30)]
     pub invoice_review_days: Option<u32>,
     /// Days from an invoice's finalisation to its due date; none: 14.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 180)]
     pub due_days: Option<u32>,
     /// Days overdue at which the payer is suspended (reminders at +1 and +7 before
     /// it); none: 21.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 365)]
     pub suspend_after_days: Option<u32>,
-    /// The operator's choice: while dunning has suspended this partner, its customers'
-    /// users cannot sign in or use their tokens either.
+    /// The operator's choice: while this partner is suspended (by dunning, or by hand),
+    /// its customers' users cannot sign in or use their tokens either.
     #[serde(default)]
     pub dunning_suspends_customer_logins: bool,
     pub created_at: DateTime<Utc>,
@@ -157,8 +160,8 @@ pub struct TenantDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 365)]
     pub suspend_after_days: Option<i64>,
-    /// While dunning has suspended the tenant, its customers' logins are suspended too
-    /// (default false).
+    /// While the tenant is suspended (by dunning, or by hand), its customers' logins are
+    /// suspended too (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dunning_suspends_customer_logins: Option<bool>,
 }
@@ -398,11 +401,10 @@ impl Tenant {
         self.dunning_suspends_customer_logins = customer_logins;
     }
 
-    /// Are its customers' logins suspended with it: dunning suspended it, and the
-    /// operator chose so.
+    /// Are its customers' logins suspended with it: it is suspended, and the operator
+    /// chose so for it. (Dunning's suspension, or the operator's own, which takes over
+    /// from dunning's when the operator sets the status by hand.)
     pub fn customer_logins_suspended(&self) -> bool {
-        self.status == TenantStatus::Suspended
-            && !self.dunning_holds.is_empty()
-            && self.dunning_suspends_customer_logins
+        self.status == TenantStatus::Suspended && self.dunning_suspends_customer_logins
     }
 }

@@ -764,8 +764,8 @@ pub struct RunMessage {
     pub tenant_id: String,
     pub period: String,
     /// The run state's version the last step of the message before started from, and
-    /// how many messages in a row started from it: a chain that makes no progress
-    /// stops instead of running for ever.
+    /// how many steps in a row (across messages) started from the same one: a chain
+    /// that makes no progress stops instead of running for ever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<u64>,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -800,7 +800,8 @@ impl RunMessage {
     }
 }
 
-/// Messages in a row whose steps start from the same run state before a chain stops.
+/// Steps in a row (across a chain of messages) that start from the same run state
+/// before the chain stops.
 const MAX_STALLS: u32 = 20;
 
 /// Tenants' messages sent together: SQS takes ten per request.
@@ -813,7 +814,8 @@ fn queue_failed(e: crate::ports::QueueError) -> Error {
 /// Hands the month out: one message per tenant of the directory, sent ten at a time as
 /// the directory is read. Answers the number of tenants. A planner cut off half-way is
 /// simply run again: a tenant sent twice is billed once (its steps resume from its
-/// stored cursor, and a finished tenant's message costs one read).
+/// stored cursor, and a finished tenant's message costs two reads: the tenant and its
+/// run state).
 pub async fn plan(
     deps: &Deps,
     queue: &dyn crate::ports::WorkQueue,

@@ -582,7 +582,8 @@ pub struct DunningReport {
 }
 
 /// Takes every dunning step that is due: a reminder to the payer at +1 and +7 days
-/// overdue, the payer's suspension at +21. One invoice that fails is logged and stays
+/// overdue, the payer's suspension at the invoice's `suspend_after_days` (21 unless the
+/// tenant's terms say otherwise). One invoice that fails is logged and stays
 /// due; the others go on.
 pub async fn dunning_due(deps: &Deps, now: DateTime<Utc>) -> Result<DunningReport, Error> {
     let mut sweep = Sweep::new(Kind::Dunning, now);

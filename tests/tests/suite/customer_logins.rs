@@ -861,9 +861,9 @@ async fn the_demo_seeds_a_partner_whose_admin_signs_in_and_whose_key_works() {
     assert!(banner.contains(&seeded.owner_key) && banner.contains("/t/demo/login"));
 }
 
-/// The operator's choice per tenant: while dunning has suspended a partner, its
-/// customers' users are out too (sign-in and tokens); without the choice, or once the
-/// suspension ends, they are in. (The dunning step itself is tested in invoicing.rs;
+/// The operator's choice per tenant: while a partner is suspended (by dunning, or by
+/// the operator after it), its customers' users are out too (sign-in and tokens);
+/// without the choice, or once the suspension ends, they are in. (The dunning step itself is tested in invoicing.rs;
 /// here the tenant is put in the state it leaves.)
 #[tokio::test]
 async fn a_dunned_partner_takes_its_customers_logins_with_it_when_the_operator_chose_so() {
@@ -947,4 +947,22 @@ async fn a_dunned_partner_takes_its_customers_logins_with_it_when_the_operator_c
         (me().await, login().await),
         (StatusCode::OK, StatusCode::OK)
     );
+    // The operator's own suspension (which takes over from dunning's) keeps them out
+    // too; the operator's reactivation lets them in.
+    set_hold(true).await;
+    for (status, want) in [
+        ("suspended", StatusCode::UNAUTHORIZED),
+        ("active", StatusCode::OK),
+    ] {
+        let r = app
+            .patch(
+                &app.admin_key,
+                &format!("/v1/tenants/{}", a.id),
+                json!({"status": status}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["dunning_holds"], Value::Null, "{}", r.body);
+        assert_eq!(me().await, want, "{status}");
+    }
 }

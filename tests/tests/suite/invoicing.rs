@@ -920,8 +920,6 @@ async fn twenty_concurrent_finalisations_take_twenty_numbers_without_a_gap() {
     assert_eq!(numbers, want);
 }
 
-/// Overdue → two reminders → suspension → payment → reactivation, on a moved clock; a
-/// customer suspended by hand, and a tenant suspended by hand, stay as they are.
 /// A tenant's own terms: a one-day review window, due a week after, suspended five days
 /// overdue (the +7 reminder falls after that and is left out); bad terms are refused
 /// by name; an invoice keeps the terms it was finalised under.
@@ -1000,6 +998,8 @@ async fn a_tenants_own_terms_set_its_review_window_due_date_and_suspension() {
     );
 }
 
+/// Overdue → two reminders → suspension → payment → reactivation, on a moved clock; a
+/// customer suspended by hand, and a tenant suspended by hand, stay as they are.
 #[tokio::test]
 async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that() {
     let dir = tempfile::tempdir().unwrap();

@@ -1721,15 +1721,28 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
         .find(|f| f.binary == "invoices-worker")
         .expect("the invoice run's worker");
     assert!(worker.events().iter().any(|(kind, _)| *kind == "SQS"));
+    // Of their own statements, one grants SQS: sending, to the invoice run's queue.
+    // (Receiving and deleting are the SQS event source's, which SAM grants the worker.)
     for w in [&f, &worker] {
+        let sqs: Vec<&Value> = w
+            .statements()
+            .into_iter()
+            .filter(|s| {
+                strings(s.get("Action"))
+                    .iter()
+                    .any(|a| a.starts_with("sqs:"))
+            })
+            .collect();
         assert!(
-            w.statements().iter().any(|s| {
-                strings(s.get("Action")) == ["sqs:SendMessage"]
-                    && s.get("Resource").and_then(intrinsic).is_some_and(|(n, v)| {
+            sqs.len() == 1
+                && strings(sqs[0].get("Action")) == ["sqs:SendMessage"]
+                && sqs[0]
+                    .get("Resource")
+                    .and_then(intrinsic)
+                    .is_some_and(|(n, v)| {
                         n == "GetAtt" && v.as_str() == Some("InvoiceRunQueue.Arn")
-                    })
-            }),
-            "{}: may send to the invoice run's queue, and only to it",
+                    }),
+            "{}: sends to the invoice run's queue, and does nothing else with SQS: {sqs:?}",
             w.logical_id
         );
     }

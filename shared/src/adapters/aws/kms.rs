@@ -93,6 +93,9 @@ impl Vault for KmsVault {
         let wrapped = STANDARD
             .decode(&sealed.key)
             .map_err(|_| VaultError::Refused)?;
+        if wrapped.is_empty() {
+            return Err(VaultError::Refused);
+        }
         let out = self
             .client
             .decrypt()
@@ -101,13 +104,21 @@ impl Vault for KmsVault {
             .set_encryption_context(Some(encryption_context(context)))
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(s)
-                    if s.is_invalid_ciphertext_exception() || s.is_incorrect_key_exception() =>
-                {
-                    VaultError::Refused
+            .map_err(|e| {
+                use aws_sdk_kms::error::ProvideErrorMetadata;
+                match e.as_service_error() {
+                    // Not this key's ciphertext, or not under this context: KMS answers
+                    // one of these, or access denied where a key policy or IAM
+                    // condition names the context.
+                    Some(s)
+                        if s.is_invalid_ciphertext_exception()
+                            || s.is_incorrect_key_exception()
+                            || s.code() == Some("AccessDeniedException") =>
+                    {
+                        VaultError::Refused
+                    }
+                    _ => unavailable(aws_sdk_kms::error::DisplayErrorContext(&e)),
                 }
-                _ => unavailable(aws_sdk_kms::error::DisplayErrorContext(&e)),
             })?;
         let plain = out
             .plaintext()

@@ -50,9 +50,13 @@ impl FileVault {
     }
 }
 
+/// Makes the key file whole or not at all: the key is written to a private file of its
+/// own, then linked into place, so no process ever reads a half-written key. Another
+/// process that linked its key first wins, and that key is used.
 fn create(path: &Path) -> anyhow::Result<[u8; 32]> {
     let mut key = [0u8; 32];
     rand::fill(&mut key);
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -60,13 +64,14 @@ fn create(path: &Path) -> anyhow::Result<[u8; 32]> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut f) => {
-            f.write_all(&key)?;
-            f.sync_all()?;
-            Ok(key)
-        }
-        // Another process made it first: use that one.
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(&key)?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             check_private(path)?;
             let bytes = std::fs::read(path)?;

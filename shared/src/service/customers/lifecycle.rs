@@ -34,8 +34,9 @@ pub async fn transition(
 
 /// A transition for `cause`. A suspension by dunning is marked on the customer; any
 /// transition by hand clears the mark (the staff's status stands); a reactivation by
-/// dunning happens only while the mark is there, checked under the profile's version,
-/// so a customer suspended by hand meanwhile stays suspended.
+/// dunning happens only while the mark is there (or on a record older than the mark),
+/// checked under the profile's version, so a customer suspended by hand meanwhile stays
+/// suspended.
 pub async fn transition_by(
     deps: &Deps,
     scope: &TenantScope,
@@ -57,13 +58,18 @@ pub async fn transition_by(
     }
     let (current, item) = load(deps, tenant_id, customer_id).await?;
     let now = deps.clock.now();
-    if cause == Cause::Dunning && t == Transition::Reactivate && !current.suspended_by_dunning {
+    // A record from before the mark (`None`) counts as suspended by the invoice whose
+    // follow-up asks, as it did then.
+    if cause == Cause::Dunning
+        && t == Transition::Reactivate
+        && current.suspended_by_dunning == Some(false)
+    {
         return Ok(current.view(item.version));
     }
     current.check_transition(t, now)?;
     let mut updated = current.clone();
     updated.apply(t, now);
-    updated.suspended_by_dunning = cause == Cause::Dunning && t == Transition::Suspend;
+    updated.suspended_by_dunning = Some(cause == Cause::Dunning && t == Transition::Suspend);
     let version = item.version + 1;
     let mut ops = vec![WriteOp::Put {
         item: profile_item(tenant_id, &updated, version)?,

@@ -191,7 +191,7 @@ pub async fn create(
         user_count: 1,
         external_id: input.external_id,
         billing: input.billing,
-        suspended_by_dunning: false,
+        suspended_by_dunning: Some(false),
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
