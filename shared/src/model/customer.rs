@@ -407,15 +407,9 @@ impl CustomerBillingDraft {
             tax_id: c.optional("billing.tax_id", self.tax_id.as_deref(), |s| {
                 fields::text(s, 50)
             }),
-            tax_rate_bps: self.tax_rate_bps.and_then(|v| {
-                c.check(
-                    "billing.tax_rate_bps",
-                    u32::try_from(v)
-                        .ok()
-                        .filter(|v| *v <= 10_000)
-                        .ok_or_else(|| "must be basis points from 0 to 10000 (1900 = 19%)".into()),
-                )
-            }),
+            tax_rate_bps: self
+                .tax_rate_bps
+                .and_then(|v| c.check("billing.tax_rate_bps", fields::tax_rate(v))),
         };
         (billing != CustomerBilling::default()).then_some(billing)
     }

@@ -62,6 +62,14 @@ pub fn code(raw: &str) -> Parsed<String> {
 }
 
 /// An email address, trimmed and lower-cased.
+/// A tax rate in basis points, 0 to 10,000 (1900 = 19%).
+pub fn tax_rate(bps: i64) -> Parsed<u32> {
+    u32::try_from(bps)
+        .ok()
+        .filter(|v| *v <= 10_000)
+        .ok_or_else(|| "must be basis points from 0 to 10000 (1900 = 19%)".into())
+}
+
 pub fn email(raw: &str) -> Parsed<String> {
     let e = raw.trim().to_lowercase();
     if e.len() > 254 || !email_address::EmailAddress::is_valid(&e) || !e.contains('@') {

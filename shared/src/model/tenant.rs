@@ -264,15 +264,9 @@ impl TenantDraft {
                 fields::text(s, 50)
             }),
             currency: c.optional("billing.currency", b.currency.as_deref(), fields::currency),
-            tax_rate_bps: b.tax_rate_bps.and_then(|v| {
-                c.check(
-                    "billing.tax_rate_bps",
-                    u32::try_from(v)
-                        .ok()
-                        .filter(|v| *v <= 10_000)
-                        .ok_or_else(|| "must be basis points from 0 to 10000 (1900 = 19%)".into()),
-                )
-            }),
+            tax_rate_bps: b
+                .tax_rate_bps
+                .and_then(|v| c.check("billing.tax_rate_bps", fields::tax_rate(v))),
         });
         let owner = match (&self.owner, creating) {
             (Some(o), true) => {
