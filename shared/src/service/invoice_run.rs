@@ -821,10 +821,34 @@ pub async fn plan(
     queue: &dyn crate::ports::WorkQueue,
     period: Period,
 ) -> Result<u64, Error> {
+    hand_out(deps, queue, period, false).await
+}
+
+/// Sends again every tenant whose run of `period` is not done (one read of its run
+/// state each); answers how many.
+pub async fn replan_unfinished(
+    deps: &Deps,
+    queue: &dyn crate::ports::WorkQueue,
+    period: Period,
+) -> Result<u64, Error> {
+    hand_out(deps, queue, period, true).await
+}
+
+/// One message per tenant of the directory (only those whose run is not done, with
+/// `unfinished_only`), sent ten at a time as the directory is read.
+async fn hand_out(
+    deps: &Deps,
+    queue: &dyn crate::ports::WorkQueue,
+    period: Period,
+    unfinished_only: bool,
+) -> Result<u64, Error> {
     let mut dir = super::directory::Directory::default();
     let mut batch = Vec::with_capacity(PLAN_BATCH);
     let mut tenants = 0u64;
     while let Some(t) = dir.next(deps).await? {
+        if unfinished_only && state(deps, &t, period).await?.is_some_and(|(s, _)| s.done) {
+            continue;
+        }
         batch.push(RunMessage::new(&t, period).text()?);
         tenants += 1;
         if batch.len() == PLAN_BATCH {

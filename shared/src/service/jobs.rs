@@ -50,28 +50,92 @@ pub struct JobsReport {
 /// off half-way is resumed by the next call (each tenant from its own cursor).
 ///
 /// With a work queue (AWS), the run is handed out instead: one message per tenant,
-/// which the worker function bills; the mark then says that every tenant was sent.
+/// which the worker function bills. The mark then says the month was sent, and is
+/// followed up: every `FOLLOW_UP_EVERY`, each tenant whose run is not done is sent
+/// again (a message lost to the dead-letter queue, or one still in flight: a duplicate
+/// is harmless), until every tenant is done or `FOLLOW_UP_FOR` has passed.
 pub async fn invoice_run_once(deps: &Deps, period: Period) -> Result<Option<RunReport>, Error> {
-    let mark = keys::platform_invoice_run(&period.to_string());
-    if deps.store.get(&mark).await?.is_some() {
-        return Ok(None);
-    }
-    let report = match deps.work_queue() {
-        Some(queue) => RunReport {
-            period: period.to_string(),
-            tenants: invoice_run::plan(deps, queue.as_ref(), period).await?,
-            failed: Vec::new(),
-            queued: true,
-        },
-        None => invoice_run::run_all(deps, period, WORKERS).await?,
+    let key = keys::platform_invoice_run(&period.to_string());
+    let now = deps.clock.now();
+    let Some(queue) = deps.work_queue() else {
+        if deps.store.get(&key).await?.is_some() {
+            return Ok(None);
+        }
+        let report = invoice_run::run_all(deps, period, WORKERS).await?;
+        if report.failed.is_empty() {
+            deps.store
+                .put(Item::marker(key), Condition::None)
+                .await
+                .map_err(Error::from)?;
+        }
+        return Ok(Some(report));
     };
-    if report.failed.is_empty() {
-        deps.store
-            .put(Item::marker(mark), Condition::None)
-            .await
-            .map_err(Error::from)?;
+    let (sent, version) = match deps.store.get(&key).await? {
+        // A mark without a follow-up (written locally, or before it) is final.
+        Some(item) => match super::from_item::<Sent>(&item) {
+            Ok(s) if !s.complete => (Some(s), item.version),
+            _ => return Ok(None),
+        },
+        None => (None, 0),
+    };
+    let (tenants, next) = match sent {
+        None => (
+            invoice_run::plan(deps, queue.as_ref(), period).await?,
+            Sent {
+                sent_at: now,
+                checked_at: now,
+                complete: false,
+            },
+        ),
+        Some(s) if now - s.checked_at < FOLLOW_UP_EVERY => return Ok(None),
+        Some(s) => {
+            let unfinished = invoice_run::replan_unfinished(deps, queue.as_ref(), period).await?;
+            let gave_up = unfinished > 0 && now - s.sent_at >= FOLLOW_UP_FOR;
+            if gave_up {
+                tracing::error!(%period, unfinished, "the invoice run's follow-up ends with tenants still unbilled; see the dead-letter queue");
+            }
+            (
+                unfinished,
+                Sent {
+                    checked_at: now,
+                    complete: unfinished == 0 || gave_up,
+                    ..s
+                },
+            )
+        }
+    };
+    let mut item = Item::new(key, super::to_data(&next)?);
+    item.version = version + 1;
+    let condition = if version == 0 {
+        Condition::NotExists
+    } else {
+        Condition::VersionIs(version)
+    };
+    match deps.store.put(item, condition).await {
+        Ok(()) => {}
+        // Another round wrote it meanwhile: what it sent stands.
+        Err(crate::ports::StoreError::ConditionFailed) => return Ok(None),
+        Err(e) => return Err(e.into()),
     }
-    Ok(Some(report))
+    Ok(Some(RunReport {
+        period: period.to_string(),
+        tenants,
+        failed: Vec::new(),
+        queued: true,
+    }))
+}
+
+/// How often a handed-out month is followed up, and for how long after it was sent.
+const FOLLOW_UP_EVERY: chrono::Duration = chrono::Duration::hours(1);
+const FOLLOW_UP_FOR: chrono::Duration = chrono::Duration::days(3);
+
+/// The mark of a month handed out on the queue.
+#[derive(Debug, serde::Deserialize, Serialize)]
+struct Sent {
+    sent_at: DateTime<Utc>,
+    checked_at: DateTime<Utc>,
+    /// Every tenant's run was done at the last follow-up (or the follow-up gave up).
+    complete: bool,
 }
 
 /// What the billing jobs did (the AWS function's share: the purge and the mail sender

@@ -1752,38 +1752,66 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
         &std::fs::read_to_string(repo().join("events/invoices-worker.json")).expect("the event"),
     )
     .expect("JSON");
-    let mut batches = 0;
-    loop {
-        let bodies = queue.take();
-        if bodies.is_empty() {
-            break;
+    // Lambda's event source: the queue's messages ten at a time, until none is left.
+    let drain = async || {
+        let mut batches = 0;
+        loop {
+            let bodies = queue.take();
+            if bodies.is_empty() {
+                return batches;
+            }
+            batches += 1;
+            assert!(batches < 20, "the worker's chain does not end");
+            let records: Vec<serde_json::Value> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    let mut r = sample["Records"][0].clone();
+                    r["messageId"] = serde_json::json!(format!("m-{batches}-{i}"));
+                    r["body"] = serde_json::json!(body);
+                    r
+                })
+                .collect();
+            let out = functions::lambda::invoices_worker(
+                &deps,
+                &serde_json::json!({ "Records": records }),
+                std::time::Instant::now(),
+            )
+            .await
+            .expect("the worker's batch");
+            assert_eq!(out["batchItemFailures"], serde_json::json!([]), "{out}");
         }
-        batches += 1;
-        assert!(batches < 20, "the worker's chain does not end");
-        let records: Vec<serde_json::Value> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, body)| {
-                let mut r = sample["Records"][0].clone();
-                r["messageId"] = serde_json::json!(format!("m-{batches}-{i}"));
-                r["body"] = serde_json::json!(body);
-                r
-            })
-            .collect();
-        let out = functions::lambda::invoices_worker(
-            &deps,
-            &serde_json::json!({ "Records": records }),
-            std::time::Instant::now(),
-        )
-        .await
-        .expect("the worker's batch");
-        assert_eq!(out["batchItemFailures"], serde_json::json!([]), "{out}");
-    }
+    };
+    // One tenant's message is lost (to the dead-letter queue, say); the other's chain
+    // runs to its end.
+    let lost = queue.0.lock().expect("queue lock").remove(0);
     assert!(
-        batches >= 2,
-        "the tenants' runs went on in further messages"
+        drain().await >= 2,
+        "the tenant's run went on in further messages"
     );
-    let worker_calls = std::mem::take(&mut *recorder.calls.lock().expect("recorder lock"));
+    let mut worker_calls = std::mem::take(&mut *recorder.calls.lock().expect("recorder lock"));
+    // The follow-up: within the hour nothing; then the unfinished tenant is sent again;
+    // once every run is done the month is complete and left alone.
+    let round = async |at: &str| {
+        *clock.0.lock().expect("clock") = at.parse().expect("time");
+        functions::lambda::billing_jobs(&deps)
+            .await
+            .expect("the jobs run")
+    };
+    let r = round("2026-12-01T02:45:00Z").await;
+    assert_eq!(r["invoice_run"], serde_json::Value::Null, "{r}");
+    let r = round("2026-12-01T03:20:00Z").await;
+    assert_eq!(r["invoice_run"]["tenants"], 1, "{r}");
+    assert_eq!(queue.bodies(), [lost], "the lost tenant's message, again");
+    planner_calls.extend(recorder.calls.lock().expect("recorder lock").drain(..));
+    assert!(drain().await >= 2);
+    worker_calls.extend(recorder.calls.lock().expect("recorder lock").drain(..));
+    let r = round("2026-12-01T04:25:00Z").await;
+    assert_eq!(r["invoice_run"]["tenants"], 0, "every run is done: {r}");
+    let r = round("2026-12-01T05:30:00Z").await;
+    assert_eq!(r["invoice_run"], serde_json::Value::Null, "complete: {r}");
+    assert!(queue.bodies().is_empty());
+    planner_calls.extend(recorder.calls.lock().expect("recorder lock").drain(..));
     let refused = denied(&worker.statements(), &worker_calls);
     assert!(
         refused.is_empty(),
@@ -1808,10 +1836,10 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
     );
     recorder.calls.lock().expect("recorder lock").clear();
     for at in [
-        "2026-12-04T02:15:00Z",
-        "2026-12-19T02:15:00Z",
-        "2027-01-08T02:15:00Z",
-        "2027-01-08T02:30:00Z",
+        "2026-12-04T04:15:00Z",
+        "2026-12-19T04:15:00Z",
+        "2027-01-08T04:15:00Z",
+        "2027-01-08T04:30:00Z",
     ] {
         *clock.0.lock().expect("clock") = at.parse().expect("time");
         reports.push(
