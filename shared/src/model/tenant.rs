@@ -166,9 +166,14 @@ pub struct TenantDraft {
     pub dunning_suspends_customer_logins: Option<bool>,
 }
 
-/// A tenant's billing terms, checked: (review, due, suspend after) days, and whether
-/// dunning suspends its customers' logins too.
-pub type Terms = (Option<u32>, Option<u32>, Option<u32>, bool);
+/// A tenant's billing terms, checked (as the fields of [`Tenant`] of the same names).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Terms {
+    pub invoice_review_days: Option<u32>,
+    pub due_days: Option<u32>,
+    pub suspend_after_days: Option<u32>,
+    pub dunning_suspends_customer_logins: bool,
+}
 
 pub struct TenantInput {
     pub name: String,
@@ -308,12 +313,14 @@ impl TenantDraft {
                 )
             })
         };
-        let terms = (
-            days("invoice_review_days", self.invoice_review_days, 0, 30),
-            days("due_days", self.due_days, 0, 180),
-            days("suspend_after_days", self.suspend_after_days, 1, 365),
-            self.dunning_suspends_customer_logins.unwrap_or(false),
-        );
+        let terms = Terms {
+            invoice_review_days: days("invoice_review_days", self.invoice_review_days, 0, 30),
+            due_days: days("due_days", self.due_days, 0, 180),
+            suspend_after_days: days("suspend_after_days", self.suspend_after_days, 1, 365),
+            dunning_suspends_customer_logins: self
+                .dunning_suspends_customer_logins
+                .unwrap_or(false),
+        };
         c.finish()?;
         match (name_, slug_, kind) {
             (Some(name), Some(slug), Some(kind)) => Ok(TenantInput {
@@ -388,11 +395,11 @@ impl Tenant {
     }
 
     /// Its billing terms as given.
-    pub fn set_terms(&mut self, (review, due, suspend, customer_logins): Terms) {
-        self.invoice_review_days = review;
-        self.due_days = due;
-        self.suspend_after_days = suspend;
-        self.dunning_suspends_customer_logins = customer_logins;
+    pub fn set_terms(&mut self, terms: Terms) {
+        self.invoice_review_days = terms.invoice_review_days;
+        self.due_days = terms.due_days;
+        self.suspend_after_days = terms.suspend_after_days;
+        self.dunning_suspends_customer_logins = terms.dunning_suspends_customer_logins;
     }
 
     /// Are its customers' logins suspended with it: it is suspended, and the operator

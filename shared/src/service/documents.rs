@@ -13,12 +13,12 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::due::{Kind, Sweep};
+use super::invoices;
 use super::mail::PDF;
-use super::{from_item, invoices};
 use crate::Deps;
 use crate::error::Error;
 use crate::model::ids::{InvoiceId, TenantId};
-use crate::model::invoice::{CreditNote, CustomerLines, Invoice, InvoiceView, StoredDocument};
+use crate::model::invoice::{CreditNote, CustomerLines, InvoiceView, StoredDocument};
 use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Key, StoreError, WriteOp};
 use crate::store::keys;
@@ -77,12 +77,7 @@ async fn store(
     entry: &Key,
 ) -> Result<u64, Error> {
     for _ in 0..ROUNDS {
-        let item = deps
-            .store
-            .get(&keys::invoice(tenant_id, id))
-            .await?
-            .ok_or(Error::NotFound("invoice"))?;
-        let mut inv: Invoice = from_item(&item)?;
+        let (mut inv, item) = invoices::load(deps, tenant_id, id).await?;
         let todo = inv.documents_to_store();
         let mut stored = Vec::with_capacity(todo.len());
         // Read once, for every document that has to be rendered.

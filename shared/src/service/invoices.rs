@@ -56,6 +56,20 @@ async fn owner_of(deps: &Deps, id: &InvoiceId) -> Result<TenantId, Error> {
         .ok_or(Error::NotFound("invoice"))
 }
 
+/// An invoice of the tenant, with its item; 404 if there is none.
+pub(crate) async fn load(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    id: &InvoiceId,
+) -> Result<(Invoice, Item), Error> {
+    let item = deps
+        .store
+        .get(&keys::invoice(tenant_id, id))
+        .await?
+        .ok_or(Error::NotFound("invoice"))?;
+    Ok((from_item(&item)?, item))
+}
+
 /// The invoice and its item, if `reach` may see it; otherwise 404.
 async fn locate(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<(Invoice, Item), Error> {
     let tenant_id = match reach {
@@ -63,12 +77,7 @@ async fn locate(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<(Invoic
         Reach::Customer(c) => c.tenant_id().clone(),
         Reach::Operator => owner_of(deps, id).await?,
     };
-    let item = deps
-        .store
-        .get(&keys::invoice(&tenant_id, id))
-        .await?
-        .ok_or(Error::NotFound("invoice"))?;
-    let inv: Invoice = from_item(&item)?;
+    let (inv, item) = load(deps, &tenant_id, id).await?;
     if let Reach::Customer(c) = reach {
         let own = inv.payer.kind == PayerKind::Customer
             && inv.customer_id.as_ref() == Some(c.customer_id())
@@ -421,12 +430,7 @@ pub async fn finalize(
     id: &InvoiceId,
 ) -> Result<(Invoice, u64), Error> {
     for round in 0..MAX_ROUNDS {
-        let item = deps
-            .store
-            .get(&keys::invoice(tenant_id, id))
-            .await?
-            .ok_or(Error::NotFound("invoice"))?;
-        let mut inv: Invoice = from_item(&item)?;
+        let (mut inv, item) = load(deps, tenant_id, id).await?;
         if inv.status != InvoiceStatus::Draft {
             return Ok((inv, item.version));
         }

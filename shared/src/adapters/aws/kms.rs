@@ -73,13 +73,13 @@ impl Vault for KmsVault {
             return Err(unavailable("KMS answered no data key"));
         };
         let key = data_key(plain.as_ref())?;
-        let (nonce, ciphertext) = aead::seal(&key, &context.associated_data(), secret)?;
-        Ok(Sealed {
-            scheme: SCHEME.into(),
-            key: STANDARD.encode(wrapped.as_ref()),
-            nonce,
-            ciphertext,
-        })
+        aead::seal(
+            SCHEME,
+            STANDARD.encode(wrapped.as_ref()),
+            &key,
+            context,
+            secret,
+        )
     }
 
     async fn open(
@@ -124,11 +124,6 @@ impl Vault for KmsVault {
             .plaintext()
             .ok_or_else(|| unavailable("KMS answered no plaintext"))?;
         let key = data_key(plain.as_ref())?;
-        aead::open(
-            &key,
-            &context.associated_data(),
-            &sealed.nonce,
-            &sealed.ciphertext,
-        )
+        aead::open(&key, context, sealed)
     }
 }

@@ -104,13 +104,7 @@ fn check_private(_: &Path) -> anyhow::Result<()> {
 #[async_trait]
 impl Vault for FileVault {
     async fn seal(&self, context: &VaultContext<'_>, secret: &[u8]) -> Result<Sealed, VaultError> {
-        let (nonce, ciphertext) = aead::seal(&self.key, &context.associated_data(), secret)?;
-        Ok(Sealed {
-            scheme: SCHEME.into(),
-            key: self.fingerprint.clone(),
-            nonce,
-            ciphertext,
-        })
+        aead::seal(SCHEME, self.fingerprint.clone(), &self.key, context, secret)
     }
 
     async fn open(
@@ -121,11 +115,6 @@ impl Vault for FileVault {
         if sealed.scheme != SCHEME || sealed.key != self.fingerprint {
             return Err(VaultError::Refused);
         }
-        aead::open(
-            &self.key,
-            &context.associated_data(),
-            &sealed.nonce,
-            &sealed.ciphertext,
-        )
+        aead::open(&self.key, context, sealed)
     }
 }
