@@ -50,25 +50,34 @@ macro_rules! lambda_main {
     ($route:ident) => {
         #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
-            $crate::lambda::serve::<{ $crate::routes::$route.needs.identity }>(
-                &$crate::routes::$route,
-            )
+            $crate::lambda::serve::<
+                { $crate::routes::$route.needs.identity },
+                { $crate::routes::$route.needs.vault },
+            >(&$crate::routes::$route)
             .await
         }
     };
 }
 
-/// Runs the Lambda that serves `route`. `IDENTITY` is the route's `needs.identity`, a
-/// constant, so a route that does not need Cognito does not link its client, and one that
-/// does always has it.
-pub async fn serve<const IDENTITY: bool>(route: &'static Route) -> Result<(), Error> {
+/// Runs the Lambda that serves `route`. `IDENTITY` and `VAULT` are the route's
+/// `needs`, constants, so a route that does not need Cognito or KMS does not link its
+/// client, and one that does always has it.
+pub async fn serve<const IDENTITY: bool, const VAULT: bool>(
+    route: &'static Route,
+) -> Result<(), Error> {
     crate::init_tracing();
     debug_assert_eq!(IDENTITY, route.needs.identity);
+    debug_assert_eq!(VAULT, route.needs.vault);
     let deps = deps_from_env().await?;
     let deps = if IDENTITY {
         deps.with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)))
     } else {
         deps.without_identity_wired()
+    };
+    let deps = if VAULT {
+        deps.with_vault(kms_vault().await?)
+    } else {
+        deps
     };
     let app = Arc::new(App::new(deps, &[route]));
     lambda_http::run(service_fn(move |req: Request| {
@@ -76,6 +85,15 @@ pub async fn serve<const IDENTITY: bool>(route: &'static Route) -> Result<(), Er
         async move { Ok::<_, Error>(handle(&app, req).await) }
     }))
     .await
+}
+
+/// The vault of the AWS home: envelope encryption under the stack's key (`KMS_KEY_ID`).
+async fn kms_vault() -> Result<Arc<tenantry::adapters::aws::KmsVault>, Error> {
+    let key = std::env::var("KMS_KEY_ID").map_err(|_| "KMS_KEY_ID is not set")?;
+    Ok(Arc::new(tenantry::adapters::aws::KmsVault::from_config(
+        aws_config().await,
+        key,
+    )))
 }
 
 /// Runs the HTTP API's Lambda authorizer (REQUEST type, payload 2.0, simple responses).
@@ -456,6 +474,80 @@ pub async fn mail_sender(
     tracing::info!(
         records = records.len(),
         delivered,
+        failed = failures.len(),
+        "stream batch"
+    );
+    Ok(serde_json::json!({ "batchItemFailures": failures }))
+}
+
+/// Runs the outbox worker: provisioning requests and webhook messages, on the table's
+/// stream (a new one, at once) and on a schedule (retries that have come due). It
+/// creates customers (the identity provider), opens signing secrets (KMS) and sends
+/// webhooks to public https addresses.
+pub async fn serve_outbox_worker() -> Result<(), Error> {
+    crate::init_tracing();
+    let deps = deps_from_env()
+        .await?
+        .with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)))
+        .with_vault(kms_vault().await?);
+    let sender = Arc::new(tenantry::adapters::http::HttpSender::public_only());
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let (deps, sender) = (deps.clone(), sender.clone());
+            async move { outbox_worker(&deps, sender.as_ref(), &event.payload).await }
+        },
+    ))
+    .await
+}
+
+/// One invocation of the outbox worker. A DynamoDB stream batch (`Records`): each new
+/// provisioning request or webhook message is worked, all at once; those whose work hit
+/// a store error are reported back (`batchItemFailures`). Anything else (the
+/// scheduler's event): one sweep of each kind's due work.
+pub async fn outbox_worker(
+    deps: &Deps,
+    sender: &dyn tenantry::ports::WebhookSender,
+    event: &serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    use tenantry::service::{events, provisioning};
+    use tenantry::store::keys;
+    let Some(records) = event.get("Records").and_then(|r| r.as_array()) else {
+        let (requests, messages) = futures::join!(
+            provisioning::work_due(deps),
+            events::deliver_due(deps, sender)
+        );
+        let requests = requests.map_err(|e| failed("the provisioning sweep", &e))?;
+        let messages = messages.map_err(|e| failed("the webhook sweep", &e))?;
+        return Ok(serde_json::json!({ "provisioning": requests, "webhooks": messages }));
+    };
+    let work = records.iter().map(|record| async move {
+        let ddb = &record["dynamodb"];
+        let pk = ddb["Keys"]["pk"]["S"].as_str()?;
+        let result = if let Some((tenant_id, id)) = keys::provisioning_target(pk) {
+            provisioning::work(deps, &tenant_id, &id).await.map(|_| ())
+        } else if let Some((tenant_id, id)) = keys::webhook_message_target(pk) {
+            events::deliver(deps, sender, &tenant_id, &id)
+                .await
+                .map(|_| ())
+        } else {
+            return None;
+        };
+        match result {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), key = pk, "outbox work failed");
+                ddb.get("SequenceNumber")
+                    .map(|seq| serde_json::json!({ "itemIdentifier": seq }))
+            }
+        }
+    });
+    let failures: Vec<serde_json::Value> = futures::future::join_all(work)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    tracing::info!(
+        records = records.len(),
         failed = failures.len(),
         "stream batch"
     );

@@ -14,7 +14,10 @@ use tenantry::access::Permission;
 use tenantry::model::billing::{Metric, MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::{Branding, BrandingDraft};
 use tenantry::model::customer::{CustomerDraft, CustomerUserView, CustomerView};
-use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, MemberId, TenantId, UserId};
+use tenantry::model::ids::{
+    ApiKeyId, CustomerId, EmailId, InboundEndpointId, MemberId, ProvisioningId, TenantId, UserId,
+    WebhookEndpointId,
+};
 use tenantry::model::invoice::InvoiceView;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::subscription::SubscriptionView;
@@ -22,14 +25,23 @@ use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
 use tenantry::service::catalog::{PlanView, PriceOverrideView};
 use tenantry::service::email_change::{Confirmation, EmailChanged};
+use tenantry::service::events::{TestEvent, TestSent};
 use tenantry::service::features::{
     CustomerEntitlements, CustomerFeatures, FeatureChange, TenantFeatures,
+};
+use tenantry::service::inbound::{
+    EndpointWithSecret, InboundEndpointDraft, InboundEndpointView, RotationDraft,
 };
 use tenantry::service::invoices::{AdjustmentDraft, CreditNoteDraft, PaymentDraft, Statements};
 use tenantry::service::links::LinkSent;
 use tenantry::service::mail::EmailView;
 use tenantry::service::me::Me;
 use tenantry::service::members::MemberView;
+use tenantry::service::outbound::{
+    Attempt, WebhookEndpointDraft, WebhookEndpointView, WebhookEndpointWithSecret,
+    WebhookRotationDraft,
+};
+use tenantry::service::provisioning::{Accepted, Provisioning, ProvisioningEvent, RequestDraft};
 use tenantry::service::registration::{CodeSent, Registered, Registration, Verification};
 use tenantry::service::sign_in::SignIn;
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
@@ -728,6 +740,92 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
                 (200, Json(schema::<Statements>(all))),
             )
         },
+        "INBOUND_ENDPOINTS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the tenant's inbound webhook endpoints",
+                None,
+                (200, Json(page::<InboundEndpointView>(all))),
+            )
+        },
+        "INBOUND_ENDPOINTS_CREATE" => op(
+            "Make an inbound webhook endpoint (its signing secret is shown once)",
+            Some(schema::<InboundEndpointDraft>(all)),
+            (201, Json(schema::<EndpointWithSecret>(all))),
+        ),
+        "INBOUND_ENDPOINTS_GET" => op(
+            "Read an inbound webhook endpoint",
+            None,
+            (200, Json(schema::<InboundEndpointView>(all))),
+        ),
+        "INBOUND_ENDPOINTS_UPDATE" => op(
+            "Change an inbound endpoint's description, or turn it on or off",
+            Some(schema::<InboundEndpointDraft>(all)),
+            (200, Json(schema::<InboundEndpointView>(all))),
+        ),
+        "INBOUND_ENDPOINTS_DELETE" => op("Remove an inbound webhook endpoint", None, (204, Empty)),
+        "INBOUND_ENDPOINTS_ROTATE" => op(
+            "Make a new signing secret (shown once); the previous one stays valid for the overlap",
+            Some(schema::<RotationDraft>(all)),
+            (200, Json(schema::<EndpointWithSecret>(all))),
+        ),
+        "HOOKS_RECEIVE" => op(
+            "Receive a signed provisioning webhook (Standard Webhooks); a resent webhook-id gets the first answer",
+            Some(schema::<RequestDraft>(all)),
+            (202, Json(schema::<Accepted>(all))),
+        ),
+        "PROVISIONING_CREATE" => op(
+            "Provision a customer by its external_id, as a webhook would (worked off in the background)",
+            Some(create::<RequestDraft>(all, &["type", "data"])),
+            (202, Json(schema::<Accepted>(all))),
+        ),
+        "PROVISIONING_GET" => op(
+            "Read a provisioning request: its state, its result, or what to fix",
+            None,
+            (200, Json(schema::<Provisioning>(all))),
+        ),
+        "WEBHOOK_ENDPOINTS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the tenant's webhook endpoints",
+                None,
+                (200, Json(page::<WebhookEndpointView>(all))),
+            )
+        },
+        "WEBHOOK_ENDPOINTS_CREATE" => op(
+            "Make a webhook endpoint for the tenant's events (its signing secret is shown once)",
+            Some(create::<WebhookEndpointDraft>(all, &["url"])),
+            (201, Json(schema::<WebhookEndpointWithSecret>(all))),
+        ),
+        "WEBHOOK_ENDPOINTS_GET" => op(
+            "Read a webhook endpoint",
+            None,
+            (200, Json(schema::<WebhookEndpointView>(all))),
+        ),
+        "WEBHOOK_ENDPOINTS_UPDATE" => op(
+            "Change a webhook endpoint, or enable it again",
+            Some(schema::<WebhookEndpointDraft>(all)),
+            (200, Json(schema::<WebhookEndpointView>(all))),
+        ),
+        "WEBHOOK_ENDPOINTS_DELETE" => op("Remove a webhook endpoint", None, (204, Empty)),
+        "WEBHOOK_ENDPOINTS_ROTATE" => op(
+            "Make a new signing secret (shown once); the previous one keeps signing for the overlap",
+            Some(schema::<WebhookRotationDraft>(all)),
+            (200, Json(schema::<WebhookEndpointWithSecret>(all))),
+        ),
+        "WEBHOOK_ENDPOINTS_TEST" => op(
+            "Send a webhook.test event to this endpoint",
+            None,
+            (202, Json(schema::<TestSent>(all))),
+        ),
+        "WEBHOOK_ATTEMPTS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List an endpoint's delivery attempts (kept 30 days)",
+                None,
+                (200, Json(page::<Attempt>(all))),
+            )
+        },
         _ => return None,
     })
 }
@@ -735,7 +833,7 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
 /// The credentials a route takes, by its permission (security scheme names).
 fn credentials(permission: Permission) -> &'static [&'static str] {
     match permission {
-        Permission::Public => &[],
+        Permission::Public | Permission::Webhook => &[],
         Permission::ManageTenants | Permission::ManageCatalog | Permission::OperateBilling => {
             &["operatorKey"]
         }
@@ -845,6 +943,11 @@ fn build() -> OpenApi {
                 "member_id" => (MemberId::schema(), "The staff member's id."),
                 "key_id" => (ApiKeyId::schema(), "The API key's id."),
                 "email_id" => (EmailId::schema(), "The email's id."),
+                "endpoint_id" => (InboundEndpointId::schema(), "The inbound endpoint's id."),
+                "provisioning_id" => (ProvisioningId::schema(), "The provisioning request's id."),
+                "webhook_endpoint_id" => {
+                    (WebhookEndpointId::schema(), "The webhook endpoint's id.")
+                }
                 "code" => (
                     ObjectBuilder::new()
                         .schema_type(Type::String)
@@ -880,6 +983,35 @@ fn build() -> OpenApi {
                     .description(Some(*description))
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
+        }
+        if route.permission == Permission::Webhook {
+            for (name, description) in [
+                (
+                    "webhook-id",
+                    "The message's id: a resend keeps it, and gets the first answer.",
+                ),
+                (
+                    "webhook-timestamp",
+                    "Unix seconds when it was signed; within five minutes of now.",
+                ),
+                (
+                    "webhook-signature",
+                    "`v1,<base64 HMAC-SHA256>` under the endpoint's secret; several, space-separated, during a rotation.",
+                ),
+            ] {
+                b = b.parameter(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::True)
+                        .description(Some(description))
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+                );
+            }
+            b = b
+                .response("401", problem("The signature or the timestamp does not check out (`errors` names the header)."))
+                .response("403", problem("The endpoint is disabled."))
+                .response("413", problem("The body is over 64 KiB."));
         }
         if route.method == http::Method::PATCH {
             b = b.parameter(
@@ -1023,6 +1155,9 @@ fn build() -> OpenApi {
                 .build(),
         )
     };
+    // The events' payloads, for the document's `webhooks`.
+    schema::<ProvisioningEvent>(&mut all);
+    schema::<TestEvent>(&mut all);
     let components = ComponentsBuilder::new()
         .schemas_from_iter(all)
         .security_scheme(
@@ -1057,8 +1192,61 @@ fn build() -> OpenApi {
         .build()
 }
 
-static DOCUMENT: LazyLock<Value> =
-    LazyLock::new(|| serde_json::to_value(build()).unwrap_or(Value::Null));
+/// The events Tenantry sends to a tenant's webhook endpoints (OpenAPI 3.1 `webhooks`):
+/// each type, its payload's schema, the signature headers.
+fn webhooks() -> Value {
+    let header = |name: &str, description: &str| json!({"name": name, "in": "header", "required": true, "description": description, "schema": {"type": "string"}});
+    let parameters = json!([
+        header(
+            "webhook-id",
+            "The message's id (`msg_...`): the same on every retry; deduplicate by it."
+        ),
+        header(
+            "webhook-timestamp",
+            "Unix seconds when this attempt was signed; refuse one more than five minutes off."
+        ),
+        header(
+            "webhook-signature",
+            "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>` under each of the endpoint's live secrets, space-separated."
+        ),
+    ]);
+    let mut out = serde_json::Map::new();
+    for event in tenantry::service::events::EVENT_TYPES {
+        let (schema, summary) = match event {
+            "provisioning.succeeded" => (
+                "ProvisioningEvent",
+                "A provisioning request succeeded: its result names the customer and what was done.",
+            ),
+            "provisioning.failed" => (
+                "ProvisioningEvent",
+                "A provisioning request failed for good: its error names the fields to fix.",
+            ),
+            _ => (
+                "TestEvent",
+                "A test event, sent by POST /v1/webhook-endpoints/{id}/test.",
+            ),
+        };
+        out.insert(
+            event.to_owned(),
+            json!({"post": {
+                "operationId": format!("event-{}", event.replace('.', "-")),
+                "summary": summary,
+                "description": "Sent signed (Standard Webhooks) to each enabled endpoint that wants this type. Any 2xx answer within 10 s is a delivery; anything else is tried again after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h. Payload version 1: fields may be added, none removed or changed.",
+                "tags": ["events"],
+                "parameters": parameters,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}},
+                "responses": {"2XX": {"description": "Received."}},
+            }}),
+        );
+    }
+    Value::Object(out)
+}
+
+static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+    let mut doc = serde_json::to_value(build()).unwrap_or(Value::Null);
+    doc["webhooks"] = webhooks();
+    doc
+});
 
 /// The API document, as JSON.
 pub fn document() -> &'static Value {

@@ -30,12 +30,25 @@ pub type Handler = for<'a> fn(Ctx<'a>) -> Handled<'a>;
 pub struct Needs {
     /// The identity provider (Cognito; locally the embedded one): pools and logins.
     pub identity: bool,
+    /// The vault (KMS; locally the key file): signing secrets.
+    pub vault: bool,
 }
 
 /// The store alone.
-pub const STORE: Needs = Needs { identity: false };
+pub const STORE: Needs = Needs {
+    identity: false,
+    vault: false,
+};
 /// The store and the identity provider.
-pub const IDENTITY: Needs = Needs { identity: true };
+pub const IDENTITY: Needs = Needs {
+    identity: true,
+    vault: false,
+};
+/// The store and the vault.
+pub const VAULT: Needs = Needs {
+    identity: false,
+    vault: true,
+};
 
 pub struct Route {
     /// The route's constant in this module (`CUSTOMERS_GET`), which its binary names.
@@ -175,6 +188,23 @@ routes! {
     INVOICES_DOCUMENT: GET "/v1/invoices/{invoice_id}/document" => invoices_document, "invoices-document", ReadInvoices, STORE;
     ME_INVOICES: GET "/v1/me/invoices" => me_invoices, "me-invoices", OwnCompanyAdmin, STORE;
     COMMISSION_STATEMENTS: GET "/v1/commission-statements" => commission_statements, "commission-statements", ReadInvoices, STORE;
+    INBOUND_ENDPOINTS_LIST: GET "/v1/inbound-endpoints" => inbound_endpoints_list, "inbound-endpoints-list", ManageWebhooks, STORE;
+    INBOUND_ENDPOINTS_CREATE: POST "/v1/inbound-endpoints" => inbound_endpoints_create, "inbound-endpoints-create", ManageWebhooks, VAULT;
+    INBOUND_ENDPOINTS_GET: GET "/v1/inbound-endpoints/{endpoint_id}" => inbound_endpoints_get, "inbound-endpoints-get", ManageWebhooks, STORE;
+    INBOUND_ENDPOINTS_UPDATE: PATCH "/v1/inbound-endpoints/{endpoint_id}" => inbound_endpoints_update, "inbound-endpoints-update", ManageWebhooks, STORE;
+    INBOUND_ENDPOINTS_DELETE: DELETE "/v1/inbound-endpoints/{endpoint_id}" => inbound_endpoints_delete, "inbound-endpoints-delete", ManageWebhooks, STORE;
+    INBOUND_ENDPOINTS_ROTATE: POST "/v1/inbound-endpoints/{endpoint_id}/rotate-secret" => inbound_endpoints_rotate, "inbound-endpoints-rotate", ManageWebhooks, VAULT;
+    HOOKS_RECEIVE: POST "/hooks/v1/{endpoint_id}" => hooks_receive, "hooks-receive", Webhook, VAULT;
+    PROVISIONING_CREATE: POST "/v1/provisioning" => provisioning_create, "provisioning-create", ManageCustomers, STORE;
+    PROVISIONING_GET: GET "/v1/provisioning/{provisioning_id}" => provisioning_get, "provisioning-get", ReadTenant, STORE;
+    WEBHOOK_ENDPOINTS_LIST: GET "/v1/webhook-endpoints" => webhook_endpoints_list, "webhook-endpoints-list", ManageWebhooks, STORE;
+    WEBHOOK_ENDPOINTS_CREATE: POST "/v1/webhook-endpoints" => webhook_endpoints_create, "webhook-endpoints-create", ManageWebhooks, VAULT;
+    WEBHOOK_ENDPOINTS_GET: GET "/v1/webhook-endpoints/{webhook_endpoint_id}" => webhook_endpoints_get, "webhook-endpoints-get", ManageWebhooks, STORE;
+    WEBHOOK_ENDPOINTS_UPDATE: PATCH "/v1/webhook-endpoints/{webhook_endpoint_id}" => webhook_endpoints_update, "webhook-endpoints-update", ManageWebhooks, STORE;
+    WEBHOOK_ENDPOINTS_DELETE: DELETE "/v1/webhook-endpoints/{webhook_endpoint_id}" => webhook_endpoints_delete, "webhook-endpoints-delete", ManageWebhooks, STORE;
+    WEBHOOK_ENDPOINTS_ROTATE: POST "/v1/webhook-endpoints/{webhook_endpoint_id}/rotate-secret" => webhook_endpoints_rotate, "webhook-endpoints-rotate", ManageWebhooks, VAULT;
+    WEBHOOK_ENDPOINTS_TEST: POST "/v1/webhook-endpoints/{webhook_endpoint_id}/test" => webhook_endpoints_test, "webhook-endpoints-test", ManageWebhooks, STORE;
+    WEBHOOK_ATTEMPTS_LIST: GET "/v1/webhook-endpoints/{webhook_endpoint_id}/attempts" => webhook_attempts_list, "webhook-attempts-list", ManageWebhooks, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

@@ -109,8 +109,14 @@ pub enum Permission {
     ManageCustomerUsers,
     /// Who am I: any authenticated principal, about itself.
     Me,
+    /// A tenant's inbound webhook endpoints and webhook endpoints: an owner's power (an
+    /// endpoint provisions customers).
+    ManageWebhooks,
     /// No credential at all: a tenant's login page (it is how credentials are made).
     Public,
+    /// No credential: a signed webhook, whose signature (checked by its handler against
+    /// the endpoint's secret) is its authentication.
+    Webhook,
 }
 
 impl Permission {
@@ -162,9 +168,9 @@ impl Permission {
         )
     }
 
-    /// Served without authentication.
+    /// Served without authentication (a webhook authenticates by its signature).
     pub fn is_public(self) -> bool {
-        self == Permission::Public
+        matches!(self, Permission::Public | Permission::Webhook)
     }
 }
 

@@ -135,6 +135,11 @@ macro_rules! problem_kinds {
             }
 
             /// The HTTP status it is answered with.
+            /// Its `type`: `urn:tenantry:problem:<name>`.
+            pub fn type_uri(self) -> String {
+                format!("urn:tenantry:problem:{}", self.name())
+            }
+
             pub fn status(self) -> u16 {
                 match self {
                     $(ProblemKind::$variant => $status,)*
@@ -158,6 +163,7 @@ problem_kinds! {
     DuplicateField = "duplicate-field", 400, "A field given twice.";
     ConfirmationRequired = "confirmation-required", 400, "A deletion without `confirm=true`.";
     Unauthenticated = "unauthenticated", 401, "No valid credential; the detail says what was sent.";
+    InvalidSignature = "invalid-signature", 401, "A webhook's signature or timestamp does not check out (`field` names the header).";
     InvalidCredentials = "invalid-credentials", 401, "A sign-in's email or password is wrong.";
     Forbidden = "forbidden", 403, "A known caller without the permission.";
     NotFound = "not-found", 404, "Nothing there, or another tenant's: they look the same.";
@@ -171,6 +177,7 @@ problem_kinds! {
     CustomerDeleted = "customer-deleted", 409, "A deleted customer cannot be changed; restore it first.";
     CustomerAdmin = "customer-admin", 409, "Not for the customer's admin.";
     UserInactive = "user-inactive", 409, "The user is deactivated; reactivate it first.";
+    EndpointLimitReached = "endpoint-limit-reached", 409, "The tenant has its 50 webhook endpoints.";
     UserLimitReached = "user-limit-reached", 409, "The customer is at its `max_users`.";
     LastOwner = "last-owner", 409, "A tenant keeps at least one active owner.";
     MemberDisabled = "member-disabled", 409, "The member is disabled.";

@@ -26,6 +26,8 @@ pub struct Deps {
     /// Where the invoice run hands out its tenants (SQS in AWS); without one the run
     /// bills them in a local pool of workers.
     work_queue: Option<Arc<dyn ports::WorkQueue>>,
+    /// Keeps signing secrets and credentials (KMS in AWS, a key file locally).
+    vault: Option<Arc<dyn ports::Vault>>,
 }
 
 /// Where the identity provider stands in a process.
@@ -51,6 +53,7 @@ impl Deps {
             tokens: None,
             documents: None,
             work_queue: None,
+            vault: None,
         }
     }
 
@@ -64,6 +67,22 @@ impl Deps {
     pub fn with_work_queue(mut self, queue: Arc<dyn ports::WorkQueue>) -> Self {
         self.work_queue = Some(queue);
         self
+    }
+
+    /// With a vault for secrets (KMS, or the key file in the data folder).
+    pub fn with_vault(mut self, vault: Arc<dyn ports::Vault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The vault; an error where this process was built without one (its route does
+    /// not declare it), so a secret is never stored unsealed or skipped.
+    pub fn vault(&self) -> Result<&Arc<dyn ports::Vault>, Error> {
+        self.vault.as_ref().ok_or_else(|| {
+            Error::Unexpected(anyhow::anyhow!(
+                "this function uses the vault but its route does not declare it (functions/src/routes.rs)"
+            ))
+        })
     }
 
     /// The invoice run's work queue, where this process has one.

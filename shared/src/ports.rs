@@ -204,6 +204,18 @@ pub enum StoreError {
     Unavailable(#[source] anyhow::Error),
 }
 
+impl StoreError {
+    /// A versioned write another writer won: its version moved first (the transaction
+    /// is canceled), or DynamoDB saw the two transactions at once (a conflict). The
+    /// claim-and-record loops of the outboxes (mail, provisioning, webhooks) step aside.
+    pub fn lost_to_another_writer(&self) -> bool {
+        matches!(
+            self,
+            StoreError::TransactionCanceled { .. } | StoreError::Conflict
+        )
+    }
+}
+
 /// The subset of DynamoDB the domain uses. Adapters hold no business rules. No scans.
 #[async_trait]
 pub trait ItemStore: Send + Sync {
@@ -415,6 +427,36 @@ pub trait Vault: Send + Sync {
         context: &VaultContext<'_>,
         sealed: &Sealed,
     ) -> Result<Vec<u8>, VaultError>;
+}
+
+/// A webhook delivery's answer: its status and the first bytes of its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    /// At most the first 1 KiB of the body, as text (lossy).
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookSendError {
+    /// Not sent: the address is not allowed (not https, a private or local address,
+    /// unresolvable). Recorded as the attempt's error.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Sent, or tried, and no answer: a timeout, a connection error.
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+/// Sends a signed webhook: one POST of JSON, no redirects followed, a time limit.
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<WebhookAnswer, WebhookSendError>;
 }
 
 /// A queue of work messages (SQS in AWS): JSON text, each at most 256 KB. A message may

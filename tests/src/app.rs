@@ -77,6 +77,14 @@ pub async fn spawn_app_routed(deps: Deps, extra: Option<axum::Router>) -> TestAp
             .expect("a documents folder");
         deps.with_documents(Arc::new(files))
     };
+    // Signing secrets under a key file in the app's folder, unless the test chose a vault.
+    let deps = if deps.vault().is_ok() {
+        deps
+    } else {
+        let vault = tenantry::adapters::embedded::FileVault::open(dir.path().join("vault.key"))
+            .expect("a vault key");
+        deps.with_vault(Arc::new(vault))
+    };
     let admin_key = api_key::new_secret();
     auth::register_operator_key(&deps, &admin_key)
         .await

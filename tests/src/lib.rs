@@ -6,6 +6,7 @@ pub mod contract;
 pub mod counted;
 pub mod dynamo;
 pub mod gateway;
+pub mod receiver;
 pub mod vault;
 
 /// The scope an owner's API key of this tenant gets, made the one way there is: a

@@ -9,17 +9,23 @@ use tenantry::Error;
 use tenantry::model::billing::{MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
-use tenantry::model::ids::{ApiKeyId, CustomerId, EmailId, InvoiceId, MemberId, UserId};
+use tenantry::model::ids::{
+    ApiKeyId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId, ProvisioningId, UserId,
+    WebhookEndpointId,
+};
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
 use tenantry::service::features::{self, FeatureChange};
+use tenantry::service::inbound::{InboundEndpointDraft, RotationDraft};
+use tenantry::service::outbound::{WebhookEndpointDraft, WebhookRotationDraft};
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
-    api_keys, catalog, customers, email_change, invoices, mail, me, members, operator_keys,
-    registration, sign_in, staff, subscriptions, tenants, usage, users,
+    api_keys, catalog, customers, email_change, events, inbound, invoices, mail, me, members,
+    operator_keys, outbound, provisioning, registration, sign_in, staff, subscriptions, tenants,
+    usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -641,4 +647,128 @@ pub async fn invoices_document(cx: Ctx<'_>) -> Result {
         http::HeaderValue::from_static("application/pdf"),
         bytes::Bytes::from(pdf),
     ))
+}
+
+pub async fn inbound_endpoints_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&inbound::list(cx.deps, cx.tenant()?, limit, cursor).await?)
+}
+
+pub async fn inbound_endpoints_create(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<InboundEndpointDraft>(cx.body)?;
+    let v = inbound::create(cx.deps, cx.tenant()?, &draft).await?;
+    let loc = format!("/v1/inbound-endpoints/{}", v.endpoint.id);
+    Reply::created(&v, loc)
+}
+
+pub async fn inbound_endpoints_get(cx: Ctx<'_>) -> Result {
+    let id = InboundEndpointId::parse(cx.param("endpoint_id"))?;
+    Reply::ok(&inbound::get(cx.deps, cx.tenant()?, &id).await?)
+}
+
+pub async fn inbound_endpoints_update(cx: Ctx<'_>) -> Result {
+    let id = InboundEndpointId::parse(cx.param("endpoint_id"))?;
+    let draft = parse_json::<InboundEndpointDraft>(cx.body)?;
+    let if_version = cx.if_version()?;
+    Reply::ok(&inbound::update(cx.deps, cx.tenant()?, &id, &draft, if_version).await?)
+}
+
+pub async fn inbound_endpoints_delete(cx: Ctx<'_>) -> Result {
+    let id = InboundEndpointId::parse(cx.param("endpoint_id"))?;
+    inbound::delete(cx.deps, cx.tenant()?, &id).await?;
+    Ok(Reply::no_content())
+}
+
+pub async fn inbound_endpoints_rotate(cx: Ctx<'_>) -> Result {
+    let id = InboundEndpointId::parse(cx.param("endpoint_id"))?;
+    let draft = if cx.body.is_empty() {
+        RotationDraft::default()
+    } else {
+        parse_json::<RotationDraft>(cx.body)?
+    };
+    Reply::ok(&inbound::rotate(cx.deps, cx.tenant()?, &id, &draft).await?)
+}
+
+/// A signed webhook: no credential but its signature, which the service checks before
+/// anything else.
+pub async fn hooks_receive(cx: Ctx<'_>) -> Result {
+    use tenantry::webhooks::{ID_HEADER, SIGNATURE_HEADER, Signed, TIMESTAMP_HEADER};
+    let header = |name: &str| cx.headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = Signed {
+        id: header(ID_HEADER),
+        timestamp: header(TIMESTAMP_HEADER),
+        signature: header(SIGNATURE_HEADER),
+    };
+    let recorded = inbound::receive(cx.deps, cx.param("endpoint_id"), signed, cx.body).await?;
+    Reply::json(StatusCode::ACCEPTED, &recorded.accepted)
+}
+
+pub async fn provisioning_create(cx: Ctx<'_>) -> Result {
+    let checked = provisioning::check(cx.body)?;
+    let actor = cx
+        .principal
+        .map(|p| p.actor().to_owned())
+        .unwrap_or_default();
+    let source = provisioning::Source::Api { actor };
+    let recorded = provisioning::record(cx.deps, cx.tenant()?, checked, source).await?;
+    Reply::json(StatusCode::ACCEPTED, &recorded.accepted)
+}
+
+pub async fn provisioning_get(cx: Ctx<'_>) -> Result {
+    let id = ProvisioningId::parse(cx.param("provisioning_id"))?;
+    Reply::ok(&provisioning::get(cx.deps, cx.tenant()?, &id).await?)
+}
+
+pub async fn webhook_endpoints_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&outbound::list(cx.deps, cx.tenant()?, limit, cursor).await?)
+}
+
+pub async fn webhook_endpoints_create(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<WebhookEndpointDraft>(cx.body)?;
+    let v = outbound::create(cx.deps, cx.tenant()?, &draft).await?;
+    let loc = format!("/v1/webhook-endpoints/{}", v.endpoint.id);
+    Reply::created(&v, loc)
+}
+
+pub async fn webhook_endpoints_get(cx: Ctx<'_>) -> Result {
+    let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
+    Reply::ok(&outbound::get(cx.deps, cx.tenant()?, &id).await?)
+}
+
+pub async fn webhook_endpoints_update(cx: Ctx<'_>) -> Result {
+    let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
+    let draft = parse_json::<WebhookEndpointDraft>(cx.body)?;
+    let if_version = cx.if_version()?;
+    Reply::ok(&outbound::update(cx.deps, cx.tenant()?, &id, &draft, if_version).await?)
+}
+
+pub async fn webhook_endpoints_delete(cx: Ctx<'_>) -> Result {
+    let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
+    outbound::delete(cx.deps, cx.tenant()?, &id).await?;
+    Ok(Reply::no_content())
+}
+
+pub async fn webhook_endpoints_rotate(cx: Ctx<'_>) -> Result {
+    let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
+    let draft = if cx.body.is_empty() {
+        WebhookRotationDraft::default()
+    } else {
+        parse_json::<WebhookRotationDraft>(cx.body)?
+    };
+    Reply::ok(&outbound::rotate(cx.deps, cx.tenant()?, &id, &draft).await?)
+}
+
+pub async fn webhook_endpoints_test(cx: Ctx<'_>) -> Result {
+    let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
+    Reply::json(
+        StatusCode::ACCEPTED,
+        &events::send_test(cx.deps, cx.tenant()?, &id).await?,
+    )
+}
+
+pub async fn webhook_attempts_list(cx: Ctx<'_>) -> Result {
+    let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&outbound::attempts(cx.deps, cx.tenant()?, &id, limit, cursor).await?)
 }

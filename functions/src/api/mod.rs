@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
 use serde_json::Value;
-use tenantry::access::{CustomerScope, Principal, Scope, TenantScope, authorize};
+use tenantry::access::{CustomerScope, Permission, Principal, Scope, TenantScope, authorize};
 use tenantry::model::ids::{CustomerId, TenantId};
 use tenantry::service::{auth, idempotency};
 use tenantry::{Deps, Error};
@@ -494,7 +494,7 @@ async fn run(
         ));
     }
     let has_body = matches!(route.method, Method::POST | Method::PATCH | Method::PUT);
-    let form_ok = route.permission.is_public() && is_form(headers);
+    let form_ok = route.permission == Permission::Public && is_form(headers);
     if has_body && !body.is_empty() && !is_json(headers, &route.method) && !form_ok {
         return Err(unsupported_media_type());
     }

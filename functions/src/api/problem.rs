@@ -14,7 +14,7 @@ pub struct Problem {
 }
 
 fn type_uri(kind: ProblemKind) -> String {
-    format!("urn:tenantry:problem:{}", kind.name())
+    kind.type_uri()
 }
 
 /// The problem of `kind`, answered with the kind's status.

@@ -10,13 +10,13 @@ use clap::{Parser, Subcommand};
 use functions::api::App;
 use tenantry::Deps;
 use tenantry::adapters::embedded::{
-    EmbeddedIdentity, EmbeddedStore, FileDocuments, FileMailer, LocalIssuer,
+    EmbeddedIdentity, EmbeddedStore, FileDocuments, FileMailer, FileVault, LocalIssuer,
 };
 use tenantry::model::api_key;
 use tenantry::model::billing::Period;
 use tenantry::service::mail::{self, MailSettings};
 use tenantry::service::tokens::Verifier;
-use tenantry::service::{auth, documents, invoice_run, jobs, purge};
+use tenantry::service::{auth, documents, events, invoice_run, jobs, provisioning, purge};
 
 #[derive(Parser)]
 #[command(name = "tenantry", about = "Tenantry control plane, on your laptop")]
@@ -92,7 +92,11 @@ fn open(data: &PathBuf) -> anyhow::Result<Deps> {
     std::fs::create_dir_all(data)?;
     let store = EmbeddedStore::open(data.join("tenantry.redb"))?;
     let documents = FileDocuments::new(data.join("documents"))?;
-    Ok(Deps::new(Arc::new(store)).with_documents(Arc::new(documents)))
+    // Signing secrets, sealed under a key file of the data folder (mode 0600).
+    let vault = FileVault::open(data.join("vault.key"))?;
+    Ok(Deps::new(Arc::new(store))
+        .with_documents(Arc::new(documents))
+        .with_vault(Arc::new(vault)))
 }
 
 #[tokio::main]
@@ -181,10 +185,26 @@ async fn run() -> anyhow::Result<()> {
             // The outbox's local home: a background task in place of the stream trigger.
             let mail_deps = deps.clone();
             let mail_pause = pause.clone();
+            // Webhooks from a laptop: https to public addresses, and http to 127.0.0.1.
+            let webhooks = tenantry::adapters::http::HttpSender::allowing_loopback();
             tokio::spawn(async move {
                 loop {
                     {
                         let _round = mail_pause.lock().await;
+                        // Provisioning requests first: the customers they make send emails,
+                        // and their events go to the tenant's webhook endpoints.
+                        if let Err(e) = provisioning::work_due(&mail_deps).await {
+                            tracing::error!(
+                                error = format!("{e:#}"),
+                                "provisioning failed; retrying"
+                            );
+                        }
+                        if let Err(e) = events::deliver_due(&mail_deps, &webhooks).await {
+                            tracing::error!(
+                                error = format!("{e:#}"),
+                                "webhook delivery failed; retrying"
+                            );
+                        }
                         // Final documents first: the emails that carry them wait for them.
                         let now = mail_deps.clock.now();
                         let render = &functions::document::render;

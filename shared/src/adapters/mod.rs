@@ -4,4 +4,5 @@ pub mod aead;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod embedded;
+pub mod http;
 pub mod mime;

@@ -100,6 +100,14 @@ ids! {
     InvoiceId = "inv", "invoice";
     /// A credit note: a numbered correction of a final invoice.
     CreditNoteId = "cn", "credit note";
+    /// A tenant's inbound webhook endpoint (`/hooks/v1/{id}`).
+    InboundEndpointId = "inb", "inbound endpoint";
+    /// One provisioning request: from a signed webhook or the API.
+    ProvisioningId = "prv", "provisioning request";
+    /// A tenant's outbound webhook endpoint.
+    WebhookEndpointId = "whe", "webhook endpoint";
+    /// An event sent to a tenant's webhook endpoints (its `webhook-id`).
+    WebhookMessageId = "msg", "webhook message";
 }
 
 /// True when `id` has this prefix and a well-formed body.

@@ -114,8 +114,14 @@ async fn token_principal(
     let verified = match verifier.verify(token, &issuer).await {
         Ok(v) => v,
         Err(TokenError::Keys(e)) => {
-            return Err(Error::Unexpected(
-                e.context("the issuer's keys are unavailable"),
+            // The identity provider's keys could not be fetched: a service that failed,
+            // not a bad token, so 503 and a retry rather than a 401 or a 500.
+            tracing::error!(
+                error = format!("{e:#}"),
+                "the issuer's keys are unavailable"
+            );
+            return Err(Error::Unavailable(
+                "the identity provider's keys could not be fetched; retry".into(),
             ));
         }
         Err(_) => return Err(Error::Unauthenticated),

@@ -24,6 +24,15 @@ pub const SHARDS: u32 = 4;
 /// A page of a sweep: at most this many entries per query.
 const PAGE: usize = 100;
 
+/// The wait before an outbox item's next try after `attempts` failed ones (mail,
+/// provisioning): 30 s, doubled per try, at most an hour.
+pub fn backoff(attempts: u32) -> chrono::Duration {
+    const FIRST_SECONDS: i64 = 30;
+    const MAX_SECONDS: i64 = 3600;
+    let factor = 1i64 << attempts.saturating_sub(1).min(20);
+    chrono::Duration::seconds((FIRST_SECONDS * factor).min(MAX_SECONDS))
+}
+
 /// The kinds of due work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -37,6 +46,10 @@ pub enum Kind {
     Dunning,
     /// A final invoice's documents to render and store (`service::documents`).
     Document,
+    /// A provisioning request's work, or its retry (`service::provisioning`).
+    Provision,
+    /// A webhook message's next delivery attempt (`service::events`).
+    Webhook,
 }
 
 impl Kind {
@@ -47,6 +60,8 @@ impl Kind {
             Kind::Review => "review",
             Kind::Dunning => "dunning",
             Kind::Document => "document",
+            Kind::Provision => "provision",
+            Kind::Webhook => "webhook",
         }
     }
 }

@@ -5,7 +5,8 @@
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
 use crate::model::ids::{
-    ApiKeyId, CreditNoteId, CustomerId, EmailId, InvoiceId, MemberId, TenantId, UserId,
+    ApiKeyId, CreditNoteId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId,
+    ProvisioningId, TenantId, UserId, WebhookEndpointId, WebhookMessageId,
 };
 use crate::ports::Key;
 
@@ -431,6 +432,101 @@ pub fn local_login(tenant_id: &TenantId, username: &str) -> Key {
 /// One local login of the staff pool, by member id.
 pub fn local_staff_login(username: &str) -> Key {
     key(format!("{PLATFORM}STAFF#LOGIN"), username)
+}
+
+// ---- inbound webhooks and provisioning
+
+/// Which tenant an inbound endpoint belongs to: a webhook names its endpoint alone.
+pub fn inbound_owner(endpoint_id: &InboundEndpointId) -> Key {
+    key(format!("{PLATFORM}INBOUND#{endpoint_id}"), "OWNER")
+}
+/// An inbound endpoint, in its tenant's partition.
+pub fn inbound_endpoint(tenant_id: &TenantId, endpoint_id: &InboundEndpointId) -> Key {
+    key(tenant_pk(tenant_id), format!("INBOUND#{endpoint_id}"))
+}
+pub fn inbound_endpoints_prefix() -> &'static str {
+    "INBOUND#"
+}
+/// A webhook message an endpoint accepted, by the SHA-256 (hex) of its `webhook-id`:
+/// what it was answered, for a resend. Each in its own partition, so a burst of
+/// webhooks spreads.
+pub fn inbound_message(
+    tenant_id: &TenantId,
+    endpoint_id: &InboundEndpointId,
+    id_hash: &str,
+) -> Key {
+    key(
+        format!("{TENANT}{tenant_id}#HOOKMSG#{endpoint_id}#{id_hash}"),
+        "MSG",
+    )
+}
+/// The sort key every provisioning request has: the stream trigger of its worker
+/// filters on it.
+pub const PROVISIONING_SK: &str = "PROVISIONING";
+/// A provisioning request, in a partition of its own.
+pub fn provisioning(tenant_id: &TenantId, id: &ProvisioningId) -> Key {
+    key(format!("{TENANT}{tenant_id}#PRV#{id}"), PROVISIONING_SK)
+}
+/// The tenant and id a provisioning request's partition key names (its worker's stream
+/// records); None for any other key.
+pub fn provisioning_target(pk: &str) -> Option<(TenantId, ProvisioningId)> {
+    let rest = pk.strip_prefix(TENANT)?;
+    let (tenant, id) = rest.split_once("#PRV#")?;
+    if tenant.is_empty() || tenant.contains('#') || id.contains('#') {
+        return None;
+    }
+    Some((
+        TenantId::from_record(tenant),
+        ProvisioningId::from_record(id),
+    ))
+}
+
+// ---- outbound webhooks
+
+/// A webhook endpoint, in its tenant's partition.
+pub fn webhook_endpoint(tenant_id: &TenantId, id: &WebhookEndpointId) -> Key {
+    key(tenant_pk(tenant_id), format!("WHEP#{id}"))
+}
+pub fn webhook_endpoints_prefix() -> &'static str {
+    "WHEP#"
+}
+/// The sort key every webhook message has: the stream trigger of its sender filters
+/// on it.
+pub const WEBHOOK_MESSAGE_SK: &str = "WHMSG";
+/// An event to deliver to the tenant's endpoints, in a partition of its own.
+pub fn webhook_message(tenant_id: &TenantId, id: &WebhookMessageId) -> Key {
+    key(
+        format!("{TENANT}{tenant_id}#WHMSG#{id}"),
+        WEBHOOK_MESSAGE_SK,
+    )
+}
+/// The tenant and id a webhook message's partition key names; None for any other key.
+pub fn webhook_message_target(pk: &str) -> Option<(TenantId, WebhookMessageId)> {
+    let rest = pk.strip_prefix(TENANT)?;
+    let (tenant, id) = rest.split_once("#WHMSG#")?;
+    if tenant.is_empty() || tenant.contains('#') || id.contains('#') {
+        return None;
+    }
+    Some((
+        TenantId::from_record(tenant),
+        WebhookMessageId::from_record(id),
+    ))
+}
+/// One delivery attempt to an endpoint, in the endpoint's own attempts partition,
+/// ordered by when it was made.
+pub fn webhook_attempt(
+    tenant_id: &TenantId,
+    endpoint_id: &WebhookEndpointId,
+    at: &str,
+    message_id: &WebhookMessageId,
+) -> Key {
+    key(
+        webhook_attempts_partition(tenant_id, endpoint_id),
+        format!("{at}#{message_id}"),
+    )
+}
+pub fn webhook_attempts_partition(tenant_id: &TenantId, endpoint_id: &WebhookEndpointId) -> String {
+    format!("{TENANT}{tenant_id}#WHATT#{endpoint_id}")
 }
 
 // ---- the email outbox of a tenant (DESIGN.md rule 8)

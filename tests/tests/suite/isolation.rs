@@ -68,7 +68,35 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
         .as_str()
         .expect("an invoice")
         .to_owned();
+    let endpoint = app
+        .post(&t.owner_key, "/v1/inbound-endpoints", json!({}))
+        .await;
+    assert_eq!(endpoint.status, StatusCode::CREATED, "{}", endpoint.body);
+    let provisioning = app
+        .post(
+            &t.owner_key,
+            "/v1/provisioning",
+            json!({"type": "customer.suspend", "data": {"external_id": "iso-1"}}),
+        )
+        .await;
+    assert_eq!(
+        provisioning.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        provisioning.body
+    );
+    let webhook = app
+        .post(
+            &t.owner_key,
+            "/v1/webhook-endpoints",
+            json!({"url": "https://partner.example.com/hooks"}),
+        )
+        .await;
+    assert_eq!(webhook.status, StatusCode::CREATED, "{}", webhook.body);
     HashMap::from([
+        ("webhook_endpoint_id", webhook.field("id").to_owned()),
+        ("endpoint_id", endpoint.field("id").to_owned()),
+        ("provisioning_id", provisioning.field("id").to_owned()),
         ("invoice_id", invoice),
         ("code", "iso_plan".to_owned()),
         ("tenant_id", t.id.clone()),

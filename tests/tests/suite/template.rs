@@ -533,16 +533,24 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                     && actions
                         .iter()
                         .all(|a| a == "dynamodb:GetItem" || a == "dynamodb:PutItem");
+                // An inbound endpoint's owner item (P#INBOUND#<id>: a webhook names its
+                // endpoint alone): written with the endpoint, removed with it.
+                let endpoint_owner = k == "P#INBOUND#*"
+                    && f.binary.starts_with("inbound-endpoints-")
+                    && actions
+                        .iter()
+                        .all(|a| a == "dynamodb:PutItem" || a == "dynamodb:DeleteItem");
                 if tenant_scoped == Some(true) {
                     assert!(
                         k.starts_with("T#")
+                            || endpoint_owner
                             || k == "P#APIKEY#*"
                             || due_write
                             || staff_subject_delete
                             || catalog_read
                             || invoice_owner_read
                             || platform_counter,
-                        "{id}/{sid}: a tenant-scoped function reaches only tenant keys (T#...), P#APIKEY#*, due-work writes, catalog reads (and members-delete a staff subject), not {k}"
+                        "{id}/{sid}: a tenant-scoped function reaches only tenant keys (T#...), P#APIKEY#*, due-work writes, catalog reads, an endpoint's owner item (and members-delete a staff subject), not {k}"
                     );
                 }
             }
@@ -1094,6 +1102,11 @@ const STAFF_LINK_TOKEN: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e
 const REGISTRATION_CODE: &str = "424242";
 /// The invoice the invoice routes' events name (the fixture's real one replaces it).
 const INVOICE_ID: &str = "inv_20261200000000000000000000f1f1";
+/// The inbound endpoint, provisioning request and webhook timestamp of the events.
+const ENDPOINT_ID: &str = "inb_0197b2a7f3b27e5d8c6f708192a3b4d9";
+const PROVISIONING_ID: &str = "prv_0197b2a7f3b27e5d8c6f708192a3b4e1";
+const WEBHOOK_ENDPOINT_ID: &str = "whe_0197b2a7f3b27e5d8c6f708192a3b4f3";
+const WEBHOOK_TIMESTAMP: &str = "1765022466";
 const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
 
 fn event(method: &str, path: &str, key: &str, body: Option<serde_json::Value>) -> String {
@@ -1413,6 +1426,58 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             extra.push((LINK_TOKEN.into(), token));
             extra.push((STAFF_LINK_TOKEN.into(), staff_link()));
         }
+        b if b.starts_with("inbound-endpoints-") || b == "hooks-receive" => {
+            let made = ok(
+                "POST",
+                "/v1/inbound-endpoints",
+                &setup_key,
+                Some(serde_json::json!({"description": "fixture"})),
+            )
+            .await;
+            let id = made["id"].as_str().expect("endpoint id").to_owned();
+            if b == "hooks-receive" {
+                // The event's own body, signed now with the endpoint's secret.
+                let file = repo().join("events/hooks-receive.json");
+                let event: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(file).expect("the event"))
+                        .expect("JSON");
+                let body = event["body"].as_str().expect("a body");
+                let secret = tenantry::webhooks::SigningSecret::parse(
+                    made["secret"].as_str().expect("a secret"),
+                )
+                .expect("a whsec_ secret");
+                let now = chrono::Utc::now().timestamp();
+                let id_header = event["headers"]["webhook-id"].as_str().expect("webhook-id");
+                extra.push((
+                    "v1,WEBHOOK_SIGNATURE_PLACEHOLDER".into(),
+                    secret.sign(id_header, now, body.as_bytes()),
+                ));
+                extra.push((WEBHOOK_TIMESTAMP.into(), now.to_string()));
+            }
+            extra.push((ENDPOINT_ID.into(), id));
+        }
+        b if b.starts_with("webhook-endpoints-") || b == "webhook-attempts-list" => {
+            let made = ok(
+                "POST",
+                "/v1/webhook-endpoints",
+                &setup_key,
+                Some(serde_json::json!({"url": "https://partner.example.com/hooks"})),
+            )
+            .await;
+            let id = made["id"].as_str().expect("endpoint id").to_owned();
+            extra.push((WEBHOOK_ENDPOINT_ID.into(), id));
+        }
+        "provisioning-get" => {
+            let made = ok(
+                "POST",
+                "/v1/provisioning",
+                &setup_key,
+                Some(serde_json::json!({"type": "customer.suspend", "data": {"external_id": "crm-4711"}})),
+            )
+            .await;
+            let id = made["id"].as_str().expect("provisioning id").to_owned();
+            extra.push((PROVISIONING_ID.into(), id));
+        }
         _ => {}
     }
     extra.extend([
@@ -1449,6 +1514,12 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             calls: Mutex::new(Vec::new()),
         });
         let (deps, identity) = with_counted_identity(Deps::new(recorder.clone()), dir.path());
+        // Every function's vault is the same key file here; KMS's grants are in the
+        // template, checked by cfn-lint, not replayed.
+        let deps = deps.with_vault(Arc::new(
+            tenantry::adapters::embedded::FileVault::open(dir.path().join("vault.key"))
+                .expect("a vault"),
+        ));
         auth::register_operator_key(&deps, SETUP_OPERATOR_KEY)
             .await
             .expect("setup key");
@@ -2103,4 +2174,146 @@ fn the_readme_commands_are_the_ones_ci_and_the_binary_use() {
     );
     let cli = std::fs::read_to_string(repo().join("functions/src/bin/tenantry.rs")).expect("cli");
     assert!(cli.contains("Serve {"), "the CLI has a serve subcommand");
+}
+
+/// `events/outbox-worker.json` (a stream record of a new provisioning request) runs the
+/// outbox worker, with the real request's keys: it provisions the customer and writes
+/// its `provisioning.succeeded`; the message's own stream record then delivers it to
+/// a receiver (a real HTTP server on the loopback), and the scheduler's event sweeps
+/// both kinds of due work. Every store call is allowed by the function's policy. (Its
+/// Cognito and KMS grants are not replayed here: the embedded identity provider and
+/// vault stand in.)
+#[tokio::test]
+async fn the_outbox_worker_events_provision_and_deliver_within_its_policy() {
+    let fixture =
+        std::fs::read_to_string(repo().join("events/outbox-worker.json")).expect("the event");
+    let t = template();
+    let f = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == "outbox-worker")
+        .expect("the outbox worker");
+    let kinds: Vec<&str> = f.events().iter().map(|(kind, _)| *kind).collect();
+    assert!(
+        kinds.contains(&"DynamoDB") && kinds.contains(&"ScheduleV2"),
+        "{kinds:?}"
+    );
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let recorder = Arc::new(Recorder {
+        inner: Arc::new(EmbeddedStore::open(dir.path().join("o.redb")).expect("a store")),
+        on: AtomicBool::new(false),
+        calls: Mutex::new(Vec::new()),
+    });
+    let deps = Deps::new(recorder.clone()).with_vault(Arc::new(
+        tenantry::adapters::embedded::FileVault::open(dir.path().join("vault.key"))
+            .expect("a vault"),
+    ));
+    let draft = serde_json::from_value(serde_json::json!({"name": "Outbox", "slug": "outboxers", "kind": "partner", "owner": {"email": "o@outbox.example.com", "first_name": "O", "last_name": "B"}})).expect("tenant");
+    let tenant = tenantry::service::tenants::create(&deps, &draft)
+        .await
+        .expect("tenant");
+    let tid = tenant.tenant.tenant.id.clone();
+    let scope = tenantry_tests::owner_scope(tid.as_str());
+
+    // A receiver that takes everything.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = received.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            let count = count.clone();
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let endpoint =
+        serde_json::from_value(serde_json::json!({"url": format!("http://{addr}/hooks")}))
+            .expect("draft");
+    tenantry::service::outbound::create(&deps, &scope, &endpoint)
+        .await
+        .expect("an endpoint");
+    let body = br#"{"type":"customer.provision","data":{"external_id":"shop-4711","company":{"name":"Outbox Bakery"},"admin":{"first_name":"Ada","last_name":"Admin","email":"ada@outbox-bakery.example.com"}}}"#;
+    let checked = tenantry::service::provisioning::check(body).expect("a request");
+    let recorded = tenantry::service::provisioning::record(
+        &deps,
+        &scope,
+        checked,
+        tenantry::service::provisioning::Source::Api {
+            actor: "key_x".into(),
+        },
+    )
+    .await
+    .expect("recorded");
+    let pk = tenantry::store::keys::provisioning(&tid, &recorded.accepted.id).pk;
+    let event: serde_json::Value = serde_json::from_str(&fixture.replace(
+        "T#ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80#PRV#prv_0197b2a7f3b27e5d8c6f708192a3b4e1",
+        &pk,
+    ))
+    .expect("JSON");
+    let sender = tenantry::adapters::http::HttpSender::allowing_loopback();
+    recorder.on.store(true, Ordering::SeqCst);
+    let answer = functions::lambda::outbox_worker(&deps, &sender, &event)
+        .await
+        .expect("the batch");
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    // The event it wrote, delivered from its own stream record.
+    let message_pk = recorder
+        .calls
+        .lock()
+        .expect("recorder lock")
+        .iter()
+        .find_map(|c| c.pk.contains("#WHMSG#").then(|| c.pk.clone()))
+        .expect("a webhook message written");
+    let message_event: serde_json::Value = serde_json::from_str(
+        &fixture
+            .replace(
+                "T#ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80#PRV#prv_0197b2a7f3b27e5d8c6f708192a3b4e1",
+                &message_pk,
+            )
+            .replace("\"PROVISIONING\"", "\"WHMSG\""),
+    )
+    .expect("JSON");
+    let answer = functions::lambda::outbox_worker(&deps, &sender, &message_event)
+        .await
+        .expect("the batch");
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        1,
+        "provisioning.succeeded delivered"
+    );
+    let scheduled: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/customers-purge.json")).expect("event"),
+    )
+    .expect("JSON");
+    let sweep = functions::lambda::outbox_worker(&deps, &sender, &scheduled)
+        .await
+        .expect("the sweep");
+    assert_eq!(sweep["provisioning"]["due"], 0, "{sweep}");
+    assert_eq!(sweep["webhooks"]["due"], 0, "{sweep}");
+    recorder.on.store(false, Ordering::SeqCst);
+
+    let calls = recorder.calls.lock().expect("recorder lock").clone();
+    let denied = denied(&f.statements(), &calls);
+    assert!(
+        denied.is_empty(),
+        "the outbox worker's policy denies: {denied:?}"
+    );
 }

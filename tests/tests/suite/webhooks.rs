@@ -7,28 +7,7 @@ use std::process::Command;
 
 use tenantry::webhooks::{self, Signed, SigningSecret};
 
-/// The test virtualenv's python with `standardwebhooks`, or `None` (with a note) outside
-/// CI when it is not set up; under CI its absence fails.
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("TENANTRY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.build/venv"));
-    let py = venv.join("bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import standardwebhooks"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {} cannot import standardwebhooks: run scripts/test",
-            py.display()
-        );
-        eprintln!("standardwebhooks is not installed; run scripts/test to cross-check");
-        return None;
-    }
-    Some(py)
-}
+use tenantry_tests::receiver::python;
 
 /// Runs the reference library: `verify <secret> <id> <ts> <signature header>` (the body
 /// on stdin) prints `ok` or the error; `sign <secret> <id> <ts>` prints the signature.

@@ -17,10 +17,16 @@ pub struct HttpJwks {
 impl HttpJwks {
     pub fn new(endpoint: Option<String>) -> Self {
         // Well inside the authorizer's 3 s Lambda timeout: a slow key fetch is a
-        // refusal the client can retry, not a timed-out authorizer.
+        // refusal the client can retry, not a timed-out authorizer. An emulator (the
+        // tests' moto, one process serving every test at once on a loaded machine) gets
+        // longer.
+        let (connect, total) = match endpoint {
+            None => (700, 1500),
+            Some(_) => (2000, 6000),
+        };
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(700))
-            .timeout(Duration::from_millis(1500))
+            .connect_timeout(Duration::from_millis(connect))
+            .timeout(Duration::from_millis(total))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();

@@ -30,7 +30,7 @@ impl KmsVault {
         }
     }
 
-    /// With this AWS configuration and the key `key_id` (`VAULT_KEY_ID`: an id, ARN or
+    /// With this AWS configuration and the key `key_id` (`KMS_KEY_ID`: an id, ARN or
     /// alias).
     pub fn from_config(config: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
         Self::new(Client::new(config), key_id)

@@ -18,10 +18,8 @@ use crate::store::keys;
 pub const MAX_ATTEMPTS: u32 = 8;
 /// How long a delivery owns an email it claimed; another run may take it over after.
 const CLAIM_SECONDS: i64 = 60;
-/// Backoff after a failed try, doubled per try, capped at one hour: 30 s, 1, 2, 4, 8,
-/// 16, 32 min between the 8 tries (about 64 min from the first try to the dead letter).
-const FIRST_BACKOFF_SECONDS: i64 = 30;
-const MAX_BACKOFF_SECONDS: i64 = 3600;
+// Backoff after a failed try is `due::backoff`: 30 s, 1, 2, 4, 8, 16, 32 min between
+// the 8 tries (about 64 min from the first try to the dead letter).
 /// How long an email waits for a document to attach that is not stored yet, and how
 /// often it looks again meanwhile (no try is counted while it waits).
 const ATTACHMENT_WAIT_HOURS: i64 = 24;
@@ -75,7 +73,7 @@ pub async fn deliver(
         let ops = moved(tenant_id, &email, &item, scheduled)?;
         return match deps.store.transact(ops).await {
             Ok(()) => Ok(Outcome::Dead),
-            Err(e) if lost_to_another_run(&e) => Ok(Outcome::Skipped),
+            Err(e) if e.lost_to_another_writer() => Ok(Outcome::Skipped),
             Err(e) => Err(e.into()),
         };
     }
@@ -105,7 +103,7 @@ pub async fn deliver(
                 Ok(()) => Ok(Outcome::Retrying {
                     due_at: stamp(email.due_at),
                 }),
-                Err(e) if lost_to_another_run(&e) => Ok(Outcome::Skipped),
+                Err(e) if e.lost_to_another_writer() => Ok(Outcome::Skipped),
                 Err(e) => Err(e.into()),
             };
         }
@@ -116,7 +114,7 @@ pub async fn deliver(
     // that dies mid-send is retried on the same schedule as a failed send.
     email.attempts += 1;
     email.claimed_until = Some(now + Duration::seconds(CLAIM_SECONDS));
-    email.due_at = now + backoff(email.attempts).max(Duration::seconds(CLAIM_SECONDS));
+    email.due_at = now + due::backoff(email.attempts).max(Duration::seconds(CLAIM_SECONDS));
     let claimed = item.version + 1;
     match deps
         .store
@@ -124,7 +122,7 @@ pub async fn deliver(
         .await
     {
         Ok(()) => {}
-        Err(e) if lost_to_another_run(&e) => return Ok(Outcome::Skipped),
+        Err(e) if e.lost_to_another_writer() => return Ok(Outcome::Skipped),
         Err(e) => return Err(e.into()),
     }
     let scheduled = email.due_at;
@@ -185,7 +183,7 @@ pub async fn deliver(
                 tracing::warn!(email = %email.id, tenant = %tenant_id, attempts = email.attempts, "email dead-lettered");
                 Outcome::Dead
             } else {
-                email.due_at = done + backoff(email.attempts);
+                email.due_at = done + due::backoff(email.attempts);
                 Outcome::Retrying {
                     due_at: stamp(email.due_at),
                 }
@@ -240,15 +238,6 @@ async fn attachments_of(
     Ok(Ok(out))
 }
 
-/// A versioned write another delivery won: its version moved first (the transaction is
-/// canceled), or DynamoDB saw the two transactions at once (a transaction conflict).
-fn lost_to_another_run(e: &crate::ports::StoreError) -> bool {
-    matches!(
-        e,
-        crate::ports::StoreError::TransactionCanceled { .. } | crate::ports::StoreError::Conflict
-    )
-}
-
 /// The writes that store `email` over `item` (its version checked) and move its due-work
 /// entry from `scheduled` to its new due time, or remove it once it is no longer pending.
 fn moved(
@@ -270,11 +259,6 @@ fn moved(
         next,
     ));
     Ok(ops)
-}
-
-fn backoff(attempts: u32) -> Duration {
-    let factor = 1i64 << attempts.saturating_sub(1).min(20);
-    Duration::seconds((FIRST_BACKOFF_SECONDS * factor).min(MAX_BACKOFF_SECONDS))
 }
 
 async fn tenant_of(deps: &Deps, tenant_id: &TenantId) -> Result<Option<Tenant>, Error> {

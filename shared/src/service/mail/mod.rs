@@ -52,6 +52,7 @@ pub enum Template {
     InvoiceIssued,
     InvoiceReminder,
     CreditNoteIssued,
+    WebhookEndpointDisabled,
 }
 
 impl Template {
@@ -66,6 +67,7 @@ impl Template {
             Template::InvoiceIssued => "invoice_issued",
             Template::InvoiceReminder => "invoice_reminder",
             Template::CreditNoteIssued => "credit_note_issued",
+            Template::WebhookEndpointDisabled => "webhook_endpoint_disabled",
         }
     }
 
@@ -74,7 +76,10 @@ impl Template {
     fn secret_values(self) -> &'static [&'static str] {
         match self {
             Template::RegistrationCode => &["code"],
-            Template::InvoiceIssued | Template::InvoiceReminder | Template::CreditNoteIssued => &[],
+            Template::InvoiceIssued
+            | Template::InvoiceReminder
+            | Template::CreditNoteIssued
+            | Template::WebhookEndpointDisabled => &[],
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset

@@ -61,6 +61,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "email_change",
         "invoice_issued",
         "invoice_reminder",
+        "webhook_endpoint_disabled",
         "credit_note_issued"
     );
     for (name, source) in sources {

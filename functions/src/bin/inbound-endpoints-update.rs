@@ -1,0 +1,3 @@
+//! Lambda for `PATCH /v1/inbound-endpoints/{endpoint_id}`.
+
+functions::lambda_main!(INBOUND_ENDPOINTS_UPDATE);

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/provisioning/{provisioning_id}`.
+
+functions::lambda_main!(PROVISIONING_GET);

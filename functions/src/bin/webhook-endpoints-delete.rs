@@ -1,0 +1,3 @@
+//! Lambda for `DELETE /v1/webhook-endpoints/{webhook_endpoint_id}`.
+
+functions::lambda_main!(WEBHOOK_ENDPOINTS_DELETE);
