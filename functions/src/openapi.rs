@@ -25,7 +25,10 @@ use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
 use tenantry::service::catalog::{PlanView, PriceOverrideView};
 use tenantry::service::email_change::{Confirmation, EmailChanged};
-use tenantry::service::events::{TestEvent, TestSent};
+use tenantry::service::events::{
+    CustomerEvent, CustomerStatusEvent, CustomerUserEvent, EventType, InvoiceEvent, Redelivery,
+    SubscriptionEvent, TestEvent, TestSent,
+};
 use tenantry::service::features::{
     CustomerEntitlements, CustomerFeatures, FeatureChange, TenantFeatures,
 };
@@ -45,6 +48,7 @@ use tenantry::service::provisioning::{Accepted, Provisioning, ProvisioningEvent,
 use tenantry::service::registration::{CodeSent, Registered, Registration, Verification};
 use tenantry::service::sign_in::SignIn;
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
+use tenantry::service::templates::{CustomerTemplateDraft, CustomerTemplateView};
 use tenantry::service::tenants::{CreatedTenant, TenantView};
 use tenantry::service::usage::{UsageBatch, UsageLimits, UsageLimitsView, UsageReport, UsageView};
 use tenantry::service::users::{PasswordSet, ResetRequested, SetPassword, UserDraft};
@@ -826,6 +830,35 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
                 (200, Json(page::<Attempt>(all))),
             )
         },
+        "WEBHOOK_ENDPOINTS_REDELIVER" => op(
+            "Send a message to this endpoint again (its tries start afresh); messages are kept 30 days",
+            Some(schema::<Redelivery>(all)),
+            (202, Json(schema::<TestSent>(all))),
+        ),
+        "CUSTOMER_TEMPLATES_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the tenant's customer templates",
+                None,
+                (200, Json(page::<CustomerTemplateView>(all))),
+            )
+        },
+        "CUSTOMER_TEMPLATES_CREATE" => op(
+            "Make a customer template (a plan, feature switches, max_users, permission sets)",
+            Some(create::<CustomerTemplateDraft>(all, &["code"])),
+            (201, Json(schema::<CustomerTemplateView>(all))),
+        ),
+        "CUSTOMER_TEMPLATES_GET" => op(
+            "Read a customer template",
+            None,
+            (200, Json(schema::<CustomerTemplateView>(all))),
+        ),
+        "CUSTOMER_TEMPLATES_UPDATE" => op(
+            "Change a customer template (JSON merge patch); customers made from it keep what they started with",
+            Some(schema::<CustomerTemplateDraft>(all)),
+            (200, Json(schema::<CustomerTemplateView>(all))),
+        ),
+        "CUSTOMER_TEMPLATES_DELETE" => op("Remove a customer template", None, (204, Empty)),
         _ => return None,
     })
 }
@@ -1158,6 +1191,11 @@ fn build() -> OpenApi {
     // The events' payloads, for the document's `webhooks`.
     schema::<ProvisioningEvent>(&mut all);
     schema::<TestEvent>(&mut all);
+    schema::<CustomerEvent>(&mut all);
+    schema::<CustomerStatusEvent>(&mut all);
+    schema::<CustomerUserEvent>(&mut all);
+    schema::<SubscriptionEvent>(&mut all);
+    schema::<InvoiceEvent>(&mut all);
     let components = ComponentsBuilder::new()
         .schemas_from_iter(all)
         .security_scheme(
@@ -1212,16 +1250,67 @@ fn webhooks() -> Value {
     ]);
     let mut out = serde_json::Map::new();
     for event in tenantry::service::events::EVENT_TYPES {
-        let (schema, summary) = match event {
-            "provisioning.succeeded" => (
+        let (schema, summary) = match EventType::parse(event) {
+            Some(EventType::CustomerCreated) => (
+                "CustomerEvent",
+                "A customer was created (by API, self-registration or provisioning).",
+            ),
+            Some(EventType::CustomerUpdated) => (
+                "CustomerEvent",
+                "A customer's details changed (its admin's confirmed new email included).",
+            ),
+            Some(EventType::CustomerStatusChanged) => (
+                "CustomerStatusEvent",
+                "A customer was deactivated, suspended (by hand or by dunning), reactivated or restored.",
+            ),
+            Some(EventType::CustomerDeleted) => (
+                "CustomerEvent",
+                "A customer was deleted (it can be restored for 30 days, then it is purged).",
+            ),
+            Some(EventType::CustomerUserCreated) => (
+                "CustomerUserEvent",
+                "A user was added to a customer (the admin a customer is created with comes with customer.created).",
+            ),
+            Some(EventType::CustomerUserRemoved) => (
+                "CustomerUserEvent",
+                "A user was removed from a customer: the user as it was.",
+            ),
+            Some(EventType::SubscriptionCreated) => (
+                "SubscriptionEvent",
+                "A customer subscribed to a plan (by hand, or to the tenant's default plan when created).",
+            ),
+            Some(EventType::SubscriptionChanged) => (
+                "SubscriptionEvent",
+                "A subscription's plan changed, or a change was scheduled for the next period.",
+            ),
+            Some(EventType::SubscriptionCanceled) => (
+                "SubscriptionEvent",
+                "A subscription was canceled (at the period's end or at once), or ended with its deleted customer.",
+            ),
+            Some(EventType::InvoiceDrafted) => (
+                "InvoiceEvent",
+                "The monthly run made a draft invoice: a per-customer one as it is written, a consolidated one when the run ends.",
+            ),
+            Some(EventType::InvoiceFinalized) => {
+                ("InvoiceEvent", "A draft became final: numbered, sent, due.")
+            }
+            Some(EventType::InvoicePaid) => (
+                "InvoiceEvent",
+                "A final invoice was paid in full (payments and credit notes cover it).",
+            ),
+            Some(EventType::InvoiceOverdue) => (
+                "InvoiceEvent",
+                "A final invoice is unpaid a day after its due date (its first reminder).",
+            ),
+            Some(EventType::ProvisioningSucceeded) => (
                 "ProvisioningEvent",
                 "A provisioning request succeeded: its result names the customer and what was done.",
             ),
-            "provisioning.failed" => (
+            Some(EventType::ProvisioningFailed) => (
                 "ProvisioningEvent",
                 "A provisioning request failed for good: its error names the fields to fix.",
             ),
-            _ => (
+            Some(EventType::WebhookTest) | None => (
                 "TestEvent",
                 "A test event, sent by POST /v1/webhook-endpoints/{id}/test.",
             ),

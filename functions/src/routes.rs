@@ -205,6 +205,12 @@ routes! {
     WEBHOOK_ENDPOINTS_ROTATE: POST "/v1/webhook-endpoints/{webhook_endpoint_id}/rotate-secret" => webhook_endpoints_rotate, "webhook-endpoints-rotate", ManageWebhooks, VAULT;
     WEBHOOK_ENDPOINTS_TEST: POST "/v1/webhook-endpoints/{webhook_endpoint_id}/test" => webhook_endpoints_test, "webhook-endpoints-test", ManageWebhooks, STORE;
     WEBHOOK_ATTEMPTS_LIST: GET "/v1/webhook-endpoints/{webhook_endpoint_id}/attempts" => webhook_attempts_list, "webhook-attempts-list", ManageWebhooks, STORE;
+    WEBHOOK_ENDPOINTS_REDELIVER: POST "/v1/webhook-endpoints/{webhook_endpoint_id}/redeliver" => webhook_endpoints_redeliver, "webhook-endpoints-redeliver", ManageWebhooks, STORE;
+    CUSTOMER_TEMPLATES_LIST: GET "/v1/customer-templates" => customer_templates_list, "customer-templates-list", ReadTenant, STORE;
+    CUSTOMER_TEMPLATES_CREATE: POST "/v1/customer-templates" => customer_templates_create, "customer-templates-create", ManageCustomers, STORE;
+    CUSTOMER_TEMPLATES_GET: GET "/v1/customer-templates/{code}" => customer_templates_get, "customer-templates-get", ReadTenant, STORE;
+    CUSTOMER_TEMPLATES_UPDATE: PATCH "/v1/customer-templates/{code}" => customer_templates_update, "customer-templates-update", ManageCustomers, STORE;
+    CUSTOMER_TEMPLATES_DELETE: DELETE "/v1/customer-templates/{code}" => customer_templates_delete, "customer-templates-delete", ManageCustomers, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

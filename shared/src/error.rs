@@ -178,6 +178,9 @@ problem_kinds! {
     CustomerAdmin = "customer-admin", 409, "Not for the customer's admin.";
     UserInactive = "user-inactive", 409, "The user is deactivated; reactivate it first.";
     EndpointLimitReached = "endpoint-limit-reached", 409, "The tenant has its 50 webhook endpoints.";
+    TemplateLimitReached = "template-limit-reached", 409, "The tenant has its 100 customer templates.";
+    DuplicateTemplate = "duplicate-template", 409, "A customer template with this code exists.";
+    EndpointDisabled = "endpoint-disabled", 409, "The webhook endpoint is disabled; enable it first.";
     UserLimitReached = "user-limit-reached", 409, "The customer is at its `max_users`.";
     LastOwner = "last-owner", 409, "A tenant keeps at least one active owner.";
     MemberDisabled = "member-disabled", 409, "The member is disabled.";

@@ -159,6 +159,39 @@ impl TestApp {
             .expect("walk the store")
     }
 
+    /// The events written for a tenant's webhook endpoints (its outbox), oldest first:
+    /// `(type, data)` (embedded store only).
+    pub fn events_of(&self, tenant_id: &str) -> Vec<(String, Value)> {
+        let mut out: Vec<(Option<chrono::DateTime<chrono::FixedOffset>>, String, Value)> = self
+            .all_items()
+            .into_iter()
+            .filter(|i| {
+                tenantry::store::keys::webhook_message_target(&i.pk)
+                    .is_some_and(|(t, _)| t.as_str() == tenant_id)
+            })
+            .map(|i| {
+                let payload = &i.data["payload"];
+                (
+                    i.data["created_at"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()),
+                    payload["type"].as_str().unwrap_or_default().to_owned(),
+                    payload["data"].clone(),
+                )
+            })
+            .collect();
+        out.sort_by_key(|e| e.0);
+        out.into_iter().map(|(_, t, d)| (t, d)).collect()
+    }
+
+    /// How many events of `event_type` were written for the tenant.
+    pub fn count_events(&self, tenant_id: &str, event_type: &str) -> usize {
+        self.events_of(tenant_id)
+            .iter()
+            .filter(|(t, _)| t == event_type)
+            .count()
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,

@@ -21,11 +21,12 @@ use tenantry::service::features::{self, FeatureChange};
 use tenantry::service::inbound::{InboundEndpointDraft, RotationDraft};
 use tenantry::service::outbound::{WebhookEndpointDraft, WebhookRotationDraft};
 use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
+use tenantry::service::templates::CustomerTemplateDraft;
 use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
     api_keys, catalog, customers, email_change, events, inbound, invoices, mail, me, members,
-    operator_keys, outbound, provisioning, registration, sign_in, staff, subscriptions, tenants,
-    usage, users,
+    operator_keys, outbound, provisioning, registration, sign_in, staff, subscriptions, templates,
+    tenants, usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -767,8 +768,55 @@ pub async fn webhook_endpoints_test(cx: Ctx<'_>) -> Result {
     )
 }
 
+pub async fn webhook_endpoints_redeliver(cx: Ctx<'_>) -> Result {
+    let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
+    let draft = parse_json::<events::Redelivery>(cx.body)?;
+    Reply::json(
+        StatusCode::ACCEPTED,
+        &events::redeliver(cx.deps, cx.tenant()?, &id, &draft).await?,
+    )
+}
+
 pub async fn webhook_attempts_list(cx: Ctx<'_>) -> Result {
     let id = WebhookEndpointId::parse(cx.param("webhook_endpoint_id"))?;
     let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
     Reply::ok(&outbound::attempts(cx.deps, cx.tenant()?, &id, limit, cursor).await?)
+}
+
+/// A template's code from the path: a malformed one names no template.
+fn template_code<'c>(cx: &'c Ctx<'_>) -> std::result::Result<&'c str, Error> {
+    let raw = cx.param("code");
+    tenantry::model::fields::code(raw)
+        .map(|_| raw)
+        .map_err(|_| Error::NotFound("customer template"))
+}
+
+pub async fn customer_templates_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&templates::list(cx.deps, cx.tenant()?, limit, cursor).await?)
+}
+
+pub async fn customer_templates_create(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<CustomerTemplateDraft>(cx.body)?;
+    let v = templates::create(cx.deps, cx.tenant()?, &draft).await?;
+    let loc = format!("/v1/customer-templates/{}", v.code);
+    Reply::created(&v, loc)
+}
+
+pub async fn customer_templates_get(cx: Ctx<'_>) -> Result {
+    let code = template_code(&cx)?;
+    Reply::ok(&templates::get(cx.deps, cx.tenant()?, code).await?)
+}
+
+pub async fn customer_templates_update(cx: Ctx<'_>) -> Result {
+    let code = template_code(&cx)?;
+    let patch = parse_json::<Value>(cx.body)?;
+    let if_version = cx.if_version()?;
+    Reply::ok(&templates::update(cx.deps, cx.tenant()?, code, &patch, if_version).await?)
+}
+
+pub async fn customer_templates_delete(cx: Ctx<'_>) -> Result {
+    let code = template_code(&cx)?;
+    templates::delete(cx.deps, cx.tenant()?, code).await?;
+    Ok(Reply::no_content())
 }

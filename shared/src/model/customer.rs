@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use super::fields::{self, Address, Contact};
 use super::input::{AddressDraft, Checks, ContactDraft, name};
@@ -371,6 +372,13 @@ pub struct Customer {
     /// their dunning reactivates as it did then (when its invoice suspended them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended_by_dunning: Option<bool>,
+    /// The customer template it was made from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Named permission sets its users may be given by name (its template's, as they
+    /// stood when it was made).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub permission_sets: BTreeMap<String, PermissionSet>,
 }
 
 /// A customer's billing details. They count where the customer pays its own invoices (a
@@ -445,6 +453,8 @@ impl Customer {
             updated_at: self.updated_at,
             deleted_at: self.deleted_at,
             purge_after: self.purge_after,
+            template: self.template.clone(),
+            permission_sets: self.permission_sets.keys().cloned().collect(),
             version,
             email_change: None,
         }
@@ -556,6 +566,11 @@ pub struct CustomerDraft {
     /// Billing details, for a reseller's customer (it pays its own invoices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing: Option<CustomerBillingDraft>,
+    /// A customer template's code: the customer starts with its plan, feature switches,
+    /// `max_users` (unless given here) and permission sets. At creation only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "agency_standard")]
+    pub template: Option<String>,
 }
 
 /// A validated customer body. The password, if any, is still plain here and is
@@ -707,6 +722,7 @@ impl CustomerDraft {
             max_users: x.max_users.map(i64::from),
             external_id: x.external_id.clone(),
             billing: x.billing.as_ref().map(CustomerBillingDraft::from_billing),
+            template: None,
         }
     }
 }
@@ -797,6 +813,13 @@ pub struct CustomerView {
     /// A deleted customer is purged then, unless restored before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purge_after: Option<DateTime<Utc>>,
+    /// The customer template it was made from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The names of the permission sets its users may be given besides the built-in
+    /// ones (from its template).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub permission_sets: Vec<String>,
     /// For `If-Match`.
     pub version: u64,
     /// A `PATCH` that asked for a new admin email: the verification it sent.

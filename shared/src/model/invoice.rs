@@ -395,9 +395,31 @@ impl Invoice {
     }
 }
 
-/// An invoice as the API shows it.
+/// An invoice as the API shows it: its summary (totals and dates), with its lines,
+/// payments and credit notes.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct InvoiceView {
+    #[serde(flatten)]
+    pub summary: InvoiceSummary,
+    /// Every line, each naming its customer.
+    pub lines: Vec<InvoiceLine>,
+    /// The lines grouped by customer, each with its subtotal.
+    pub customers: Vec<CustomerLines>,
+    pub payments: Vec<Payment>,
+    pub credit_notes: Vec<CreditNote>,
+}
+
+/// The summary's fields read through the view (`view.total`).
+impl std::ops::Deref for InvoiceView {
+    type Target = InvoiceSummary;
+    fn deref(&self) -> &InvoiceSummary {
+        &self.summary
+    }
+}
+
+/// An invoice's totals and dates without its lines: what its events carry.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InvoiceSummary {
     pub id: InvoiceId,
     pub tenant_id: TenantId,
     pub number: Option<String>,
@@ -413,28 +435,51 @@ pub struct InvoiceView {
     /// The customer a per-customer invoice covers.
     pub customer_id: Option<CustomerId>,
     pub customer_name: Option<String>,
-    /// Every line, each naming its customer.
-    pub lines: Vec<InvoiceLine>,
-    /// The lines grouped by customer, each with its subtotal.
-    pub customers: Vec<CustomerLines>,
     pub subtotal: i64,
     pub tax_rate_bps: u32,
     pub tax: i64,
     pub total: i64,
     pub amount_paid: i64,
-    /// What credit notes took off, tax included.
     pub amount_credited: i64,
-    /// The total less payments and credit notes.
     pub amount_due: i64,
-    pub payments: Vec<Payment>,
-    pub credit_notes: Vec<CreditNote>,
     pub review_ends_at: DateTime<Utc>,
     pub finalized_at: Option<DateTime<Utc>>,
     pub due_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// For `If-Match`.
     pub version: u64,
+}
+
+impl Invoice {
+    /// The invoice without its lines, as of `now`.
+    pub fn summary(&self, now: DateTime<Utc>, version: u64) -> InvoiceSummary {
+        InvoiceSummary {
+            id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            number: self.number.clone(),
+            status: self.status,
+            overdue: self.overdue(now),
+            period: self.period.clone(),
+            currency: self.currency.clone(),
+            issuer: self.issuer.clone(),
+            payer: self.payer.clone(),
+            customer_id: self.customer_id.clone(),
+            customer_name: self.customer_name.clone(),
+            subtotal: self.subtotal(),
+            tax_rate_bps: self.tax_rate_bps,
+            tax: self.tax(),
+            total: self.total(),
+            amount_paid: self.amount_paid(),
+            amount_credited: self.amount_credited(),
+            amount_due: self.amount_due(),
+            review_ends_at: self.review_ends_at,
+            finalized_at: self.finalized_at,
+            due_at: self.due_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version,
+        }
+    }
 }
 
 impl Invoice {
@@ -471,37 +516,12 @@ impl Invoice {
             .flat_map(|g| g.lines.iter().cloned())
             .collect();
         lines.extend(own);
-        let total = self.total();
-        let paid = self.amount_paid();
         InvoiceView {
-            id: self.id.clone(),
-            tenant_id: self.tenant_id.clone(),
-            number: self.number.clone(),
-            status: self.status,
-            overdue: self.overdue(now),
-            period: self.period.clone(),
-            currency: self.currency.clone(),
-            issuer: self.issuer.clone(),
-            payer: self.payer.clone(),
-            customer_id: self.customer_id.clone(),
-            customer_name: self.customer_name.clone(),
+            summary: self.summary(now, version),
             lines,
             customers: groups,
-            subtotal: self.subtotal(),
-            tax_rate_bps: self.tax_rate_bps,
-            tax: self.tax(),
-            total,
-            amount_paid: paid,
-            amount_credited: self.amount_credited(),
-            amount_due: self.amount_due(),
             payments: self.payments.clone(),
             credit_notes: self.credit_notes.clone(),
-            review_ends_at: self.review_ends_at,
-            finalized_at: self.finalized_at,
-            due_at: self.due_at,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            version,
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod billing;
 pub mod branding;
 pub mod customer;
+pub mod event;
 pub mod fields;
 pub mod ids;
 pub mod input;

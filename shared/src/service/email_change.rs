@@ -148,6 +148,12 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<EmailChange
             item: profile_item(&tenant_id, &c, profile.version + 1)?,
             condition: Condition::VersionIs(profile.version),
         });
+        ops.extend(super::events::emit(
+            &tenant_id,
+            crate::model::event::EventType::CustomerUpdated,
+            &c.view(profile.version + 1),
+            c.updated_at,
+        )?);
     }
     // The pool of the login to rename, if the user has one.
     let idp = deps.identity()?;

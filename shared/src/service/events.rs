@@ -25,13 +25,77 @@ use super::outbound::{self, WebhookEndpoint};
 use super::{due, from_item, mail, signing, to_data};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::customer::{CustomerStatus, CustomerUserView, CustomerView};
 use crate::model::ids::{TenantId, WebhookEndpointId, WebhookMessageId};
+use crate::model::invoice::InvoiceSummary;
 use crate::model::member::{Member, MemberStatus};
+use crate::model::subscription::SubscriptionView;
 use crate::ports::{Condition, Item, WebhookSendError, WebhookSender, WriteOp};
 use crate::store::keys;
 use crate::webhooks::{self, SigningSecret};
 
-pub use super::outbound::EVENT_TYPES;
+pub use crate::model::event::{EVENT_TYPES, EventType};
+
+/// The envelope every event shares (payload version 1): `{type, timestamp, data}`,
+/// `data` being the changed resource as the API shows it.
+macro_rules! event_schema {
+    ($(#[$doc:meta])* $name:ident, $data:ty, $example:literal) => {
+        $(#[$doc])*
+        #[derive(Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            #[serde(rename = "type")]
+            #[schema(example = $example)]
+            pub event_type: String,
+            /// When the change happened (RFC 3339, UTC).
+            #[schema(example = "2026-12-02T10:15:30.123Z")]
+            pub timestamp: String,
+            pub data: $data,
+        }
+    };
+}
+
+event_schema!(
+    /// `customer.created`, `customer.updated`, `customer.deleted`: the customer as
+    /// `GET /v1/customers/{id}` shows it after the change.
+    CustomerEvent,
+    CustomerView,
+    "customer.created"
+);
+event_schema!(
+    /// `customer.status_changed`: the customer after the change, and its status before.
+    CustomerStatusEvent,
+    CustomerStatusChange,
+    "customer.status_changed"
+);
+event_schema!(
+    /// `customer_user.created`, `customer_user.removed`: the user as the API shows it.
+    CustomerUserEvent,
+    CustomerUserView,
+    "customer_user.created"
+);
+event_schema!(
+    /// `subscription.created`, `subscription.changed`, `subscription.canceled`: the
+    /// subscription after the change.
+    SubscriptionEvent,
+    SubscriptionView,
+    "subscription.changed"
+);
+event_schema!(
+    /// `invoice.drafted`, `invoice.finalized`, `invoice.paid`, `invoice.overdue`: the
+    /// invoice's totals and dates, without its lines (`GET /v1/invoices/{id}` has them).
+    InvoiceEvent,
+    InvoiceSummary,
+    "invoice.finalized"
+);
+
+/// A customer's status change: the customer after it, and the status before.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomerStatusChange {
+    #[serde(flatten)]
+    pub customer: CustomerView,
+    pub previous_status: CustomerStatus,
+}
+
 /// What a `webhook.test` delivery carries (payload version 1).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TestEvent {
@@ -139,15 +203,12 @@ fn new_message(event_type: &str, data: Value, now: DateTime<Utc>) -> Message {
 /// transaction of the change that causes it.
 pub fn emit(
     tenant_id: &TenantId,
-    event_type: &str,
-    data: Value,
+    event: EventType,
+    data: &impl Serialize,
     now: DateTime<Utc>,
 ) -> Result<[WriteOp; 2], Error> {
-    debug_assert!(
-        EVENT_TYPES.contains(&event_type),
-        "{event_type} is not listed"
-    );
-    let m = new_message(event_type, data, now);
+    let data = serde_json::to_value(data).map_err(anyhow::Error::from)?;
+    let m = new_message(event.as_str(), data, now);
     Ok([
         WriteOp::create(item_of(tenant_id, &m, 1)?),
         due::schedule(due::Kind::Webhook, tenant_id, m.id.as_str(), now),
@@ -174,7 +235,7 @@ pub async fn send_test(
     outbound::load(deps, tenant_id, id).await?;
     let now = deps.clock.now();
     let mut m = new_message(
-        "webhook.test",
+        EventType::WebhookTest.as_str(),
         json!({"endpoint_id": id, "message": "a test event, sent on request"}),
         now,
     );
@@ -193,6 +254,97 @@ pub async fn send_test(
         ])
         .await?;
     Ok(TestSent { message_id: m.id })
+}
+
+/// `POST /v1/webhook-endpoints/{id}/redeliver`: which message to send again.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redelivery {
+    /// The message's id (`webhook-id`), as the endpoint's attempts list it.
+    #[schema(example = "msg_0197b2a7f3b27e5d8c6f708192a3b4c5")]
+    pub message_id: Option<String>,
+}
+
+/// Sends a message to one endpoint again, by hand: its delivery there starts afresh
+/// (eight tries on the schedule), whether it was given up on or delivered. Messages are
+/// kept 30 days; one still being tried is left as it is.
+pub async fn redeliver(
+    deps: &Deps,
+    scope: &crate::access::TenantScope,
+    endpoint_id: &WebhookEndpointId,
+    draft: &Redelivery,
+) -> Result<TestSent, Error> {
+    let tenant_id = scope.tenant_id();
+    // Another tenant's endpoint is 404 whatever the body.
+    let (endpoint, _) = outbound::load(deps, tenant_id, endpoint_id).await?;
+    let mut c = crate::model::input::Checks::new();
+    let id = c.required("message_id", draft.message_id.as_deref(), |s| {
+        WebhookMessageId::parse(s).map_err(|_| "must be a message id (msg_...)".to_owned())
+    });
+    c.finish()?;
+    let id = id.ok_or_else(|| Error::invalid("message_id", "is required"))?;
+    if !endpoint.enabled {
+        return Err(Error::conflict(
+            crate::error::ProblemKind::EndpointDisabled,
+            "the endpoint is disabled; enable it (PATCH {\"enabled\": true}) first",
+        ));
+    }
+    let not_sent = || Error::NotFound("webhook message");
+    let item = deps
+        .store
+        .get(&keys::webhook_message(tenant_id, &id))
+        .await?
+        .ok_or_else(not_sent)?;
+    let mut m: Message = from_item(&item)?;
+    let now = deps.clock.now();
+    let claimed = m.claimed_until.is_some_and(|t| t > now);
+    let Some(d) = m
+        .deliveries
+        .iter_mut()
+        .find(|d| &d.endpoint_id == endpoint_id)
+    else {
+        return Err(not_sent());
+    };
+    if d.state == DeliveryState::Pending {
+        return Ok(TestSent { message_id: id });
+    }
+    // A run is sending it right now: its outcome stands; asking again later works.
+    if claimed {
+        return Err(Error::concurrent_update());
+    }
+    d.state = DeliveryState::Pending;
+    d.attempts = 0;
+    d.next_at = now;
+    d.last_error = None;
+    let mut ops = match m.done {
+        // Done: its entry is gone; a new one, due now.
+        true => vec![due::schedule(
+            due::Kind::Webhook,
+            tenant_id,
+            m.id.as_str(),
+            now,
+        )],
+        false => due::reschedule(
+            due::Kind::Webhook,
+            tenant_id,
+            m.id.as_str(),
+            m.due_at,
+            Some(now.min(m.due_at)),
+        ),
+    };
+    m.due_at = if m.done { now } else { now.min(m.due_at) };
+    m.done = false;
+    let mut next = item_of(tenant_id, &m, item.version + 1)?;
+    next.expires_at = None;
+    ops.push(WriteOp::Put {
+        item: next,
+        condition: Condition::VersionIs(item.version),
+    });
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(TestSent { message_id: m.id }),
+        Err(e) if e.lost_to_another_writer() => Err(Error::concurrent_update()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What one run of a message did.
@@ -398,7 +550,7 @@ async fn attempt(
         Err(Error::NotFound(_)) => return Ok(Tried::Gone("the endpoint was removed".into())),
         Err(e) => return Err(e),
     };
-    if !endpoint.enabled && m.event_type != "webhook.test" {
+    if !endpoint.enabled && m.event_type != EventType::WebhookTest.as_str() {
         return Ok(Tried::Gone("the endpoint is disabled".into()));
     }
     let now = deps.clock.now();

@@ -29,12 +29,13 @@ use super::charges::{self, LineKind as ChargeKind};
 use super::due::{self, Kind};
 use super::seats;
 use super::usage::PeriodUsage;
-use super::{catalog, from_item, to_data};
+use super::{catalog, events, from_item, to_data};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::Error;
 use crate::model::billing::{Metric, Period, Plan, Pricing};
 use crate::model::customer::Customer;
+use crate::model::event::EventType;
 use crate::model::ids::{CustomerId, InvoiceId, TenantId};
 use crate::model::invoice::{
     CustomerLines, Invoice, InvoiceLine, InvoiceStatus, Issuer, LineKind, Payer, PayerKind,
@@ -68,6 +69,10 @@ pub struct RunState {
     /// bill by hand; the run went on without them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set_aside: Vec<String>,
+    /// The currencies of the consolidated invoices this run made: each is announced
+    /// (`invoice.drafted`) when the run ends, complete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub currencies: Vec<String>,
 }
 
 /// What one step did.
@@ -597,12 +602,19 @@ pub async fn step(
             .iter()
             .filter(|b| !consolidated.contains_key(&b.currency))
             .count();
-        let adds = if mode_consolidated { 1 } else { 3 } * bills.len();
+        // A per-customer draft is announced as it is written (its event's two writes);
+        // consolidated ones when the run ends, so room is kept for theirs.
+        let adds = if mode_consolidated { 1 } else { 5 } * bills.len();
+        let announce = if mode_consolidated {
+            2 * (next.currencies.len() + new_headers)
+        } else {
+            0
+        };
         let size: usize = bills
             .iter()
             .map(|b| serde_json::to_vec(&b.lines).map_or(0, |v| v.len()) + 2048)
             .sum();
-        if ops.len() + adds + (consolidated.len() + new_headers) * 3 + 1 > MAX_OPS
+        if ops.len() + adds + announce + (consolidated.len() + new_headers) * 3 + 1 > MAX_OPS
             || bytes + size > MAX_STEP_BYTES
         {
             stopped_early = true;
@@ -615,10 +627,15 @@ pub async fn step(
                     let id = InvoiceId::of(tenant_id, period, &bill.currency, None);
                     let pair = match deps.store.get(&keys::invoice(tenant_id, &id)).await? {
                         Some(item) => (from_item::<Invoice>(&item)?, Some(item.version)),
-                        None => (
-                            new_invoice(&tenant, period, &bill.currency, None, now),
-                            None,
-                        ),
+                        None => {
+                            if !next.currencies.contains(&bill.currency) {
+                                next.currencies.push(bill.currency.clone());
+                            }
+                            (
+                                new_invoice(&tenant, period, &bill.currency, None, now),
+                                None,
+                            )
+                        }
                     };
                     consolidated.insert(bill.currency.clone(), pair);
                 }
@@ -642,6 +659,12 @@ pub async fn step(
                     new_invoice(&tenant, period, &bill.currency, Some(&bill.customer), now);
                 inv.lines = bill.lines;
                 ops.extend(claim(&inv)?);
+                ops.extend(events::emit(
+                    tenant_id,
+                    EventType::InvoiceDrafted,
+                    &inv.summary(now, 1),
+                    now,
+                )?);
             }
             next.billed += 1;
         }
@@ -666,6 +689,25 @@ pub async fn step(
     if page.next.is_none() && !stopped_early {
         next.done = true;
         next.finished_at = Some(now);
+        // The consolidated drafts are complete: each is announced, as this step leaves it.
+        for currency in &next.currencies {
+            let summary = match consolidated.get(currency) {
+                Some((inv, was)) => inv.summary(now, was.map_or(1, |v| v + 1)),
+                None => {
+                    let id = InvoiceId::of(tenant_id, period, currency, None);
+                    match deps.store.get(&keys::invoice(tenant_id, &id)).await? {
+                        Some(item) => from_item::<Invoice>(&item)?.summary(now, item.version),
+                        None => continue,
+                    }
+                }
+            };
+            ops.extend(events::emit(
+                tenant_id,
+                EventType::InvoiceDrafted,
+                &summary,
+                now,
+            )?);
+        }
     }
     let mut item = Item::new(state_key(tenant_id, period), to_data(&next)?);
     item.version = version + 1;

@@ -12,12 +12,13 @@ use super::due::{self, Kind, Sweep};
 use super::invoice_run::{self, invoice_item};
 use super::mail::{self, AttachmentRef, Template};
 use super::page::{self, Page};
-use super::{from_item, to_data};
+use super::{events, from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
 use crate::model::billing::{MAX_AMOUNT, Period, ratio_half_even};
 use crate::model::customer::{CustomerStatus, Transition};
+use crate::model::event::EventType;
 use crate::model::fields;
 use crate::model::ids::{CreditNoteId, CustomerId, InvoiceId, TenantId};
 use crate::model::input::Checks;
@@ -489,6 +490,12 @@ pub async fn finalize(
                 now,
             )?);
         }
+        ops.extend(events::emit(
+            tenant_id,
+            EventType::InvoiceFinalized,
+            &inv.summary(now, item.version + 1),
+            now,
+        )?);
         match deps.store.transact(ops).await {
             Ok(()) => return Ok((inv, item.version + 1)),
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
@@ -724,9 +731,19 @@ async fn dunning_step(
             }
         }
     }
+    // Its first dunning step is the day it became overdue, for the partner's systems.
+    let first = inv.dunning.is_empty();
     inv.dunning.extend(steps);
     inv.updated_at = now;
     ops.push(put_over(&inv, item.version)?);
+    if first {
+        ops.extend(events::emit(
+            tenant_id,
+            EventType::InvoiceOverdue,
+            &inv.summary(now, item.version + 1),
+            now,
+        )?);
+    }
     // A suspension to apply keeps the entry where it is (due now) for its next round.
     if !inv.payer_follow_up() {
         ops.extend(due::reschedule(
@@ -1072,6 +1089,12 @@ pub async fn record_payment(
     let paid = inv.status == InvoiceStatus::Paid;
     if paid {
         ops.extend(release_writes(deps, &inv, &before).await?);
+        ops.extend(events::emit(
+            &inv.tenant_id,
+            EventType::InvoicePaid,
+            &inv.summary(now, item.version + 1),
+            now,
+        )?);
     }
     commit(deps, ops).await?;
     full(deps, &inv, item.version + 1).await
@@ -1288,6 +1311,15 @@ pub async fn credit(
             id.as_str(),
             now,
         ));
+        // Settled by the credit note with payments made before: paid now.
+        if inv.status == InvoiceStatus::Paid && before.status != InvoiceStatus::Paid {
+            ops.extend(events::emit(
+                &inv.tenant_id,
+                EventType::InvoicePaid,
+                &inv.summary(now, item.version + 1),
+                now,
+            )?);
+        }
         match deps.store.transact(ops).await {
             Ok(()) => return full(deps, &inv, item.version + 1).await,
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {

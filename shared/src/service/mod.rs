@@ -34,6 +34,7 @@ pub mod sign_in;
 pub mod signing;
 pub mod staff;
 pub mod subscriptions;
+pub mod templates;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;

@@ -24,13 +24,7 @@ use crate::store::keys;
 
 /// What the endpoints' secrets are sealed for (the vault's context).
 pub const PURPOSE: &str = "webhook-endpoint";
-/// Every event type an endpoint can ask for, each with a documented payload (the API
-/// document's `webhooks`); `service::events` sends them.
-pub const EVENT_TYPES: [&str; 3] = [
-    "provisioning.succeeded",
-    "provisioning.failed",
-    "webhook.test",
-];
+pub use crate::model::event::EVENT_TYPES;
 const MAX_URL_LEN: usize = 2000;
 /// Webhook endpoints a tenant may have: an event goes to each.
 pub const MAX_ENDPOINTS: usize = 50;

@@ -27,6 +27,7 @@ use crate::error::{Error, ProblemKind};
 use crate::model::customer::{
     AdminDraft, CompanyDraft, CustomerBillingDraft, CustomerDraft, CustomerStatus, Transition,
 };
+use crate::model::event::EventType;
 use crate::model::ids::{CustomerId, InboundEndpointId, ProvisioningId, TenantId};
 use crate::model::input::{Checks, ContactDraft, from_value};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
@@ -92,9 +93,16 @@ pub struct ProvisionData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "growth")]
     pub plan: Option<String>,
-    /// Users to invite (each gets an invitation email), at most 50.
+    /// Users to invite (each gets an invitation email), at most 50. Each may be given
+    /// one of the template's permission sets by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<users::UserDraft>>,
+    /// A customer template's code: used when the request creates the customer (its
+    /// plan, feature switches, `max_users` and permission sets, in the creation's one
+    /// transaction); `plan` and `max_users`, when given, take precedence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "agency_standard")]
+    pub template: Option<String>,
 }
 
 /// What the request asks, checked.
@@ -321,6 +329,9 @@ pub fn check(body: &[u8]) -> Result<Checked, Error> {
     if let Some(plan) = &data.plan {
         c.check("data.plan", crate::model::fields::code(plan));
     }
+    if let Some(template) = &data.template {
+        c.check("data.template", crate::model::fields::code(template));
+    }
     if let Some(list) = &data.users {
         if list.len() > MAX_USERS {
             c.fail("data.users", format!("at most {MAX_USERS} users at once"));
@@ -360,6 +371,7 @@ fn customer_draft(data: &ProvisionData, external_id: Option<String>) -> Customer
         max_users: data.max_users,
         external_id,
         billing: data.billing.clone(),
+        template: data.template.clone(),
     }
 }
 
@@ -546,11 +558,10 @@ pub async fn work(deps: &Deps, tenant_id: &TenantId, id: &ProvisioningId) -> Res
             errors: Vec::new(),
         });
         let mut ops = moved(tenant_id, &p, item.version, scheduled)?;
-        let data = serde_json::to_value(&p).map_err(anyhow::Error::from)?;
         ops.extend(super::events::emit(
             tenant_id,
-            "provisioning.failed",
-            data,
+            EventType::ProvisioningFailed,
+            &p,
             now,
         )?);
         return match deps.store.transact(ops).await {
@@ -616,13 +627,12 @@ pub async fn work(deps: &Deps, tenant_id: &TenantId, id: &ProvisioningId) -> Res
     let mut ops = moved(tenant_id, &p, version, scheduled)?;
     // The partner's systems hear how it ended, with the change that records it.
     let finished = match p.state {
-        State::Succeeded => Some("provisioning.succeeded"),
-        State::Failed => Some("provisioning.failed"),
+        State::Succeeded => Some(EventType::ProvisioningSucceeded),
+        State::Failed => Some(EventType::ProvisioningFailed),
         State::Pending => None,
     };
-    if let Some(event_type) = finished {
-        let data = serde_json::to_value(&p).map_err(anyhow::Error::from)?;
-        ops.extend(super::events::emit(tenant_id, event_type, data, done)?);
+    if let Some(event) = finished {
+        ops.extend(super::events::emit(tenant_id, event, &p, done)?);
     }
     match deps.store.transact(ops).await {
         Ok(()) => Ok(worked),

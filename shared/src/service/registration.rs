@@ -95,6 +95,7 @@ impl Pending {
             max_users: None,
             external_id: None,
             billing: None,
+            template: None,
         }
     }
 }

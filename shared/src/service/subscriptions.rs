@@ -4,12 +4,13 @@
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
-use super::{catalog, from_item, to_data};
+use super::{catalog, events, from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
 use crate::model::billing::{Period, Plan};
 use crate::model::customer::CustomerStatus;
+use crate::model::event::EventType;
 use crate::model::ids::{CustomerId, SubscriptionId, TenantId};
 use crate::model::input::Checks;
 use crate::model::subscription::{Segment, Subscription, SubscriptionState, SubscriptionView};
@@ -112,14 +113,15 @@ async fn save(
     mut sub: Subscription,
     item: &Item,
     today: NaiveDate,
+    event: EventType,
 ) -> Result<SubscriptionView, Error> {
-    sub.updated_at = deps.clock.now();
-    commit(
-        deps,
-        vec![put(scope.tenant_id(), &sub, Some(item.version))?],
-    )
-    .await?;
-    Ok(sub.view(today, item.version + 1))
+    let now = deps.clock.now();
+    sub.updated_at = now;
+    let view = sub.view(today, item.version + 1);
+    let mut ops = vec![put(scope.tenant_id(), &sub, Some(item.version))?];
+    ops.extend(events::emit(scope.tenant_id(), event, &view, now)?);
+    commit(deps, ops).await?;
+    Ok(view)
 }
 
 /// A new subscription for a customer, built (not stored): for `create`, and for a new
@@ -177,10 +179,18 @@ pub(crate) fn first_subscription(
     customer_id: &CustomerId,
 ) -> Result<Vec<WriteOp>, Error> {
     let sub = new_subscription(plan, customer_id, today(deps), deps);
-    Ok(vec![
+    let view = sub.view(today(deps), 1);
+    let mut ops = vec![
         put(tenant_id, &sub, None)?,
         subscriber(tenant_id, customer_id),
-    ])
+    ];
+    ops.extend(events::emit(
+        tenant_id,
+        EventType::SubscriptionCreated,
+        &view,
+        sub.created_at,
+    )?);
+    Ok(ops)
 }
 
 /// The customer's entry among those the invoice run reads (written again harmlessly).
@@ -258,8 +268,15 @@ pub async fn create(
         key: profile.key(),
         condition: Condition::VersionIs(profile.version),
     });
+    let view = sub.view(today, was.map_or(1, |v| v + 1));
+    ops.extend(events::emit(
+        tenant_id,
+        EventType::SubscriptionCreated,
+        &view,
+        sub.created_at,
+    )?);
     commit(deps, ops).await?;
-    Ok(sub.view(today, was.map_or(1, |v| v + 1)))
+    Ok(view)
 }
 
 pub async fn get(deps: &Deps, scope: &CustomerScope) -> Result<SubscriptionView, Error> {
@@ -350,7 +367,15 @@ pub async fn change(
         ));
     }
     sub.switch(from, segment(&plan, from));
-    save(deps, scope, sub, &item, today).await
+    save(
+        deps,
+        scope,
+        sub,
+        &item,
+        today,
+        EventType::SubscriptionChanged,
+    )
+    .await
 }
 
 /// `DELETE`: cancels at the period's end, or `at: now` (today is its last day).
@@ -375,25 +400,43 @@ pub async fn cancel(
         end.max(sub.started_on + Duration::days(1)),
         deps.clock.now(),
     );
-    save(deps, scope, sub, &item, today).await
+    save(
+        deps,
+        scope,
+        sub,
+        &item,
+        today,
+        EventType::SubscriptionCanceled,
+    )
+    .await
 }
 
-/// The write that ends a deleted customer's subscription on the day of the deletion
-/// (that day still counts), for the deletion's own transaction; none without one.
+/// The writes that end a deleted customer's subscription on the day of the deletion
+/// (that day still counts), with its `subscription.canceled` event, for the deletion's
+/// own transaction; none without one.
 pub(crate) async fn end_with_customer(
     deps: &Deps,
     tenant_id: &TenantId,
     customer_id: &CustomerId,
-) -> Result<Option<WriteOp>, Error> {
+) -> Result<Vec<WriteOp>, Error> {
     let Some((mut sub, item)) = load(deps, tenant_id, customer_id).await? else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let today = today(deps);
     if sub.state(today) == SubscriptionState::Ended {
-        return Ok(None);
+        return Ok(Vec::new());
     }
+    let now = deps.clock.now();
     let end = (today + Duration::days(1)).max(sub.started_on + Duration::days(1));
-    sub.end_on(sub.ends_on.map_or(end, |e| e.min(end)), deps.clock.now());
-    sub.updated_at = deps.clock.now();
-    Ok(Some(put(tenant_id, &sub, Some(item.version))?))
+    sub.end_on(sub.ends_on.map_or(end, |e| e.min(end)), now);
+    sub.updated_at = now;
+    let view = sub.view(today, item.version + 1);
+    let mut ops = vec![put(tenant_id, &sub, Some(item.version))?];
+    ops.extend(events::emit(
+        tenant_id,
+        EventType::SubscriptionCanceled,
+        &view,
+        now,
+    )?);
+    Ok(ops)
 }

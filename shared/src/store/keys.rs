@@ -490,6 +490,13 @@ pub fn webhook_endpoint(tenant_id: &TenantId, id: &WebhookEndpointId) -> Key {
 pub fn webhook_endpoints_prefix() -> &'static str {
     "WHEP#"
 }
+/// A tenant's customer template, by its code.
+pub fn customer_template(tenant_id: &TenantId, code: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("CTPL#{code}"))
+}
+pub fn customer_templates_prefix() -> &'static str {
+    "CTPL#"
+}
 /// The sort key every webhook message has: the stream trigger of its sender filters
 /// on it.
 pub const WEBHOOK_MESSAGE_SK: &str = "WHMSG";

@@ -21,6 +21,11 @@ async fn app_on(store: Arc<dyn ItemStore>, now: &str) -> (TestApp, Arc<TestClock
 }
 
 fn embedded(dir: &tempfile::TempDir) -> Arc<dyn ItemStore> {
+    embedded_store(dir)
+}
+
+/// The embedded store itself, for a test that also walks it.
+fn embedded_store(dir: &tempfile::TempDir) -> Arc<tenantry::adapters::embedded::EmbeddedStore> {
     Arc::new(tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("t.redb")).unwrap())
 }
 
@@ -779,12 +784,15 @@ impl ItemStore for CrashAt {
 async fn seventy_and_twenty(
     dir: &tempfile::TempDir,
 ) -> (TestApp, Arc<CrashAt>, Arc<TestClock>, String, String) {
+    let store = embedded_store(dir);
     let crash = Arc::new(CrashAt {
-        inner: embedded(dir),
+        inner: store.clone(),
         transactions: AtomicUsize::new(0),
         crash_at: AtomicUsize::new(0),
     });
-    let (app, clock) = app_on(crash.clone(), "2026-11-01T09:00:00Z").await;
+    let (mut app, clock) = app_on(crash.clone(), "2026-11-01T09:00:00Z").await;
+    // Read back whole (the events written), under the crashing wrapper.
+    app.embedded = Some(store);
     seed_plans(&app).await;
     let (_, big) = tenant(
         &app,
@@ -854,6 +862,33 @@ async fn a_run_cut_off_at_any_point_and_rerun_bills_every_customer_once() {
     let per_invoices = snapshot(&app, &per).await;
     assert_eq!(per_invoices.len(), 20);
     assert!(per_invoices.iter().all(|i| i.1 == 3000));
+    // Each draft announced once, whatever the crashes: the consolidated one complete,
+    // when the run ended.
+    let tenant_of = async |key: &str| {
+        invoices(&app, key, "").await[0]["tenant_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (big_id, per_id) = (tenant_of(&big).await, tenant_of(&per).await);
+    let drafted = |tenant_id: &str| -> Vec<Value> {
+        app.events_of(tenant_id)
+            .into_iter()
+            .filter(|(t, _)| t == "invoice.drafted")
+            .map(|(_, d)| d)
+            .collect()
+    };
+    let big_drafts = drafted(&big_id);
+    assert_eq!(big_drafts.len(), 1);
+    assert_eq!(big_drafts[0]["subtotal"], 210_000);
+    assert_eq!(big_drafts[0]["id"], big_invoices[0].0.as_str());
+    let mut per_drafts: Vec<String> = drafted(&per_id)
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    per_drafts.sort();
+    let per_ids: Vec<String> = per_invoices.iter().map(|i| i.0.clone()).collect();
+    assert_eq!(per_drafts, per_ids);
     // Two workers on the same tenants at once (a duplicate message) change nothing.
     let again = futures::future::join(
         invoice_run::run_all(&app.deps, period, 2),
@@ -863,6 +898,8 @@ async fn a_run_cut_off_at_any_point_and_rerun_bills_every_customer_once() {
     assert!(again.0.unwrap().failed.is_empty() && again.1.unwrap().failed.is_empty());
     assert_eq!(snapshot(&app, &big).await, big_invoices);
     assert_eq!(snapshot(&app, &per).await, per_invoices);
+    assert_eq!(drafted(&big_id).len(), 1);
+    assert_eq!(drafted(&per_id).len(), 20);
 
     // Finalising cut off before it commits: the invoice stays a draft with no number,
     // and the next try takes number 1.
@@ -885,6 +922,11 @@ async fn a_run_cut_off_at_any_point_and_rerun_bills_every_customer_once() {
         .await;
     assert_eq!(ok.body["number"], "INV-2026-000001", "{}", ok.body);
     assert_eq!(ok.body["subtotal"], 210_000);
+    assert_eq!(
+        app.count_events(&big_id, "invoice.finalized"),
+        1,
+        "the cut-off try wrote none"
+    );
 }
 
 #[tokio::test]
@@ -1003,7 +1045,9 @@ async fn a_tenants_own_terms_set_its_review_window_due_date_and_suspension() {
 #[tokio::test]
 async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, clock) = app_on(embedded(&dir), "2026-11-01T09:00:00Z").await;
+    let store = embedded_store(&dir);
+    let (mut app, clock) = app_on(store.clone(), "2026-11-01T09:00:00Z").await;
+    app.embedded = Some(store);
     seed_plans(&app).await;
     let (p, kp) = tenant(
         &app,
@@ -1011,7 +1055,7 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
         json!({"kind": "partner", "invoice_mode": "consolidated"}),
     )
     .await;
-    let (_, kr) = tenant(
+    let (r_id, kr) = tenant(
         &app,
         "lateres",
         json!({"kind": "reseller", "commission_rate_bps": 1000}),
@@ -1146,6 +1190,35 @@ async fn an_unpaid_invoice_reminds_then_suspends_and_its_payment_lifts_only_that
         .await
         .unwrap();
     assert_eq!((r.dunning.reminders, r.dunning.suspensions), (0, 0));
+    // Each November invoice's life reached the tenant's webhook endpoints once per step:
+    // the partner's one consolidated invoice, the reseller's three (later months are
+    // billed on the way too).
+    for (tenant_id, n) in [(&p, 1), (&r_id, 3)] {
+        for step in [
+            "invoice.drafted",
+            "invoice.finalized",
+            "invoice.overdue",
+            "invoice.paid",
+        ] {
+            let november = app
+                .events_of(tenant_id)
+                .iter()
+                .filter(|(t, d)| t == step && d["period"] == "2026-11")
+                .count();
+            assert_eq!(november, n, "{step} of {tenant_id}");
+        }
+    }
+    let paid: Vec<Value> = app
+        .events_of(&p)
+        .into_iter()
+        .filter(|(t, d)| t == "invoice.paid" && d["period"] == "2026-11")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(
+        (paid[0]["status"].as_str(), paid[0]["amount_due"].as_i64()),
+        (Some("paid"), Some(0))
+    );
+    assert!(paid[0].get("lines").is_none(), "the summary, without lines");
 
     // A tenant suspended by hand: its keys stop working altogether, billing included.
     let off = app

@@ -93,6 +93,15 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
         )
         .await;
     assert_eq!(webhook.status, StatusCode::CREATED, "{}", webhook.body);
+    // A customer template under the code the plan routes use too.
+    let template = app
+        .post(
+            &t.owner_key,
+            "/v1/customer-templates",
+            json!({"code": "iso_plan", "plan": "iso_plan"}),
+        )
+        .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.body);
     HashMap::from([
         ("webhook_endpoint_id", webhook.field("id").to_owned()),
         ("endpoint_id", endpoint.field("id").to_owned()),

@@ -21,6 +21,7 @@ mod registration;
 mod staff_logins;
 mod store_contract;
 mod template;
+mod templates;
 mod tokens;
 mod vault;
 mod webhooks;

@@ -21,7 +21,9 @@ async fn app_with_clock() -> (TestApp, Arc<TestClock>, tempfile::TempDir) {
     // Four minutes behind: the receiver checks each delivery's timestamp against its
     // own clock (five minutes of tolerance), and the test moves this one five minutes on.
     let clock = Arc::new(TestClock::at(chrono::Utc::now() - Duration::minutes(4)));
-    let app = spawn_app_with(tenantry::Deps::new(store).with_clock(clock.clone())).await;
+    let mut app =
+        spawn_app_with(tenantry::Deps::new(store.clone()).with_clock(clock.clone())).await;
+    app.embedded = Some(store);
     (app, clock, dir)
 }
 
@@ -356,5 +358,239 @@ async fn the_public_sender_refuses_private_addresses_and_records_why() {
             .unwrap_or_default()
             .contains("not a public address"),
         "{attempt}"
+    );
+}
+
+/// Every change a partner's systems follow is an event written with the change: each
+/// once, carrying the resource as the API shows it, delivered signed (checked by the
+/// other implementation); another tenant's endpoint gets none of them.
+#[tokio::test]
+async fn changes_reach_the_partner_as_signed_events_each_once() {
+    let Some(rx) = Receiver::start().await else {
+        return;
+    };
+    let (app, _clock, _dir) = app_with_clock().await;
+    for (code, amount) in [("basic", 1000), ("plus", 2000)] {
+        let p = app
+            .post(
+                &app.admin_key,
+                "/v1/plans",
+                json!({"code": code, "name": code, "currency": "EUR", "base_amount": amount}),
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::CREATED, "{}", p.body);
+    }
+    let t = app.new_tenant("eventful").await;
+    let other = app.new_tenant("quietone").await;
+    for key in [&t.owner_key, &other.owner_key] {
+        let e = app
+            .post(key, "/v1/webhook-endpoints", json!({"url": rx.url}))
+            .await;
+        assert_eq!(e.status, StatusCode::CREATED, "{}", e.body);
+        if key == &t.owner_key {
+            rx.set_secret(e.field("secret"));
+        }
+    }
+    let key = &t.owner_key;
+    let c = app
+        .new_customer(key, "Eventful Co", "admin@eventful-co.example.com")
+        .await;
+    let path = format!("/v1/customers/{c}");
+    let ok = |r: &tenantry_tests::app::Resp| assert!(r.status.is_success(), "{}", r.body);
+    ok(&app
+        .patch(key, &path, json!({"company": {"name": "Eventful Company"}}))
+        .await);
+    let u = app
+        .post(
+            key,
+            &format!("{path}/users"),
+            json!({"email": "una@eventful-co.example.com", "first_name": "Una", "last_name": "User"}),
+        )
+        .await;
+    ok(&u);
+    let user_id = u.field("id").to_owned();
+    ok(&app.delete(key, &format!("{path}/users/{user_id}")).await);
+    ok(&app.post(key, &format!("{path}/suspend"), json!({})).await);
+    ok(&app
+        .post(key, &format!("{path}/reactivate"), json!({}))
+        .await);
+    let sub = format!("{path}/subscription");
+    ok(&app.post(key, &sub, json!({"plan": "basic"})).await);
+    ok(&app.patch(key, &sub, json!({"plan": "plus"})).await);
+    ok(&app.delete(key, &sub).await);
+    // Deleting the customer ends its canceled subscription today: canceled again,
+    // with the earlier end.
+    ok(&app.delete(key, &format!("{path}?confirm=true")).await);
+
+    let written = app.events_of(&t.id);
+    let mut types: Vec<&str> = written.iter().map(|(t, _)| t.as_str()).collect();
+    types.sort_unstable();
+    assert_eq!(
+        types,
+        [
+            "customer.created",
+            "customer.deleted",
+            "customer.status_changed",
+            "customer.status_changed",
+            "customer.updated",
+            "customer_user.created",
+            "customer_user.removed",
+            "subscription.canceled",
+            "subscription.canceled",
+            "subscription.changed",
+            "subscription.created",
+        ]
+    );
+    assert!(app.events_of(&other.id).is_empty());
+    let of = |ty: &str| -> Vec<&serde_json::Value> {
+        written
+            .iter()
+            .filter(|(t, _)| t == ty)
+            .map(|(_, d)| d)
+            .collect()
+    };
+    assert_eq!(of("customer.created")[0]["id"], c.as_str());
+    assert_eq!(
+        of("customer.updated")[0]["company"]["name"],
+        "Eventful Company"
+    );
+    let moves: Vec<(String, String)> = of("customer.status_changed")
+        .iter()
+        .map(|d| {
+            (
+                d["previous_status"].as_str().unwrap().to_owned(),
+                d["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        moves.contains(&("active".into(), "suspended".into())),
+        "{moves:?}"
+    );
+    assert!(
+        moves.contains(&("suspended".into(), "active".into())),
+        "{moves:?}"
+    );
+    assert_eq!(of("customer.deleted")[0]["status"], "deleted");
+    assert_eq!(of("customer_user.created")[0]["id"], user_id.as_str());
+    assert_eq!(of("customer_user.removed")[0]["id"], user_id.as_str());
+    assert_eq!(of("subscription.created")[0]["plan"], "basic");
+    assert_eq!(of("subscription.changed")[0]["plan"], "plus");
+    assert!(
+        of("subscription.canceled")
+            .iter()
+            .all(|d| d["ends_on"].is_string() && d["customer_id"] == c.as_str())
+    );
+    // What the API answers now is what the last customer event carried.
+    let now = app.get(key, &path).await;
+    assert_eq!(of("customer.deleted")[0]["version"], now.body["version"]);
+
+    let sent = sweep(&app).await;
+    assert_eq!(sent.delivered, 11, "{sent:?}");
+    let log = rx.log();
+    assert!(
+        log.iter().all(|e| e["verified"] == true),
+        "only the tenant's own events, each signed with its endpoint's secret: {log:?}"
+    );
+    let mut ids: Vec<&str> = log.iter().filter_map(|e| e["id"].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 11, "each event once");
+    let mut got: Vec<&str> = log.iter().filter_map(|e| e["type"].as_str()).collect();
+    got.sort_unstable();
+    assert_eq!(got, types);
+}
+
+/// A message given up on (eight failed tries) is sent again by hand once the receiver
+/// is back, signed afresh; what cannot be redelivered says why.
+#[tokio::test]
+async fn a_given_up_message_is_redelivered_by_hand() {
+    let Some(rx) = Receiver::start().await else {
+        return;
+    };
+    let (app, clock, _dir) = app_with_clock().await;
+    let start = *clock.0.lock().unwrap();
+    let t = app.new_tenant("redeliver").await;
+    let e = app
+        .post(
+            &t.owner_key,
+            "/v1/webhook-endpoints",
+            json!({"url": rx.url}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::CREATED, "{}", e.body);
+    rx.set_secret(e.field("secret"));
+    let id = e.field("id").to_owned();
+    let path = format!("/v1/webhook-endpoints/{id}/redeliver");
+    rx.set_failing(true);
+    let sent = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/webhook-endpoints/{id}/test"),
+            json!({}),
+        )
+        .await;
+    let msg = sent.field("message_id").to_owned();
+    // Still being tried: asking changes nothing.
+    let early = app
+        .post(&t.owner_key, &path, json!({"message_id": msg}))
+        .await;
+    assert_eq!(early.status, StatusCode::ACCEPTED, "{}", early.body);
+    let mut given_up = 0;
+    sweep(&app).await;
+    for wait in events::RETRY_AFTER {
+        clock.advance(Duration::seconds(wait));
+        given_up += sweep(&app).await.given_up;
+    }
+    assert_eq!(given_up, 1, "eight tries, then given up");
+    assert_eq!(rx.log().len(), 8);
+
+    // Back, and the clock with the receiver's again: sent by hand, delivered once.
+    rx.set_failing(false);
+    *clock.0.lock().unwrap() = start;
+    let again = app
+        .post(&t.owner_key, &path, json!({"message_id": msg}))
+        .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(again.body["message_id"], msg.as_str());
+    assert_eq!(sweep(&app).await.delivered, 1);
+    let log = rx.log();
+    let ok: Vec<&serde_json::Value> = log.iter().filter(|e| e["verified"] == true).collect();
+    assert_eq!(ok.len(), 1, "{log:?}");
+    assert_eq!(ok[0]["id"], msg.as_str());
+    assert_eq!(sweep(&app).await.due, 0, "nothing more to send");
+
+    // What cannot be: an unknown message, a missing id, another tenant's endpoint.
+    let unknown = app
+        .post(
+            &t.owner_key,
+            &path,
+            json!({"message_id": "msg_0197b2a7f3b27e5d8c6f708192a3b4c5"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    let missing = app.post(&t.owner_key, &path, json!({})).await;
+    assert_eq!(missing.error_fields(), ["message_id"]);
+    let other = app.new_tenant("redeliver2").await;
+    let foreign = app
+        .post(&other.owner_key, &path, json!({"message_id": msg}))
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    // A disabled endpoint is enabled first.
+    let off = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/webhook-endpoints/{id}"),
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(off.body["enabled"], false, "{}", off.body);
+    let refused = app
+        .post(&t.owner_key, &path, json!({"message_id": msg}))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(
+        refused.problem_type(),
+        "urn:tenantry:problem:endpoint-disabled"
     );
 }

@@ -1217,6 +1217,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         "invoices-",
         "me-invoices",
         "commission-statements",
+        "customer-templates-",
     ]
     .iter()
     .any(|p| binary.starts_with(p))
@@ -1465,7 +1466,47 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             )
             .await;
             let id = made["id"].as_str().expect("endpoint id").to_owned();
+            if binary == "webhook-endpoints-redeliver" {
+                // A message given up on for this endpoint: its test event, marked failed.
+                let sent = ok(
+                    "POST",
+                    &format!("/v1/webhook-endpoints/{id}/test"),
+                    &setup_key,
+                    None,
+                )
+                .await;
+                let msg = sent["message_id"].as_str().expect("message id").to_owned();
+                let key = tenantry::store::keys::webhook_message(
+                    &tenantry::model::ids::TenantId::from_record(tid.clone()),
+                    &tenantry::model::ids::WebhookMessageId::from_record(msg.clone()),
+                );
+                let mut item = all
+                    .deps
+                    .store
+                    .get(&key)
+                    .await
+                    .expect("read")
+                    .expect("the message");
+                item.data["deliveries"][0]["state"] = serde_json::json!("failed");
+                item.data["done"] = serde_json::json!(true);
+                item.version += 1;
+                all.deps
+                    .store
+                    .put(item, tenantry::ports::Condition::None)
+                    .await
+                    .expect("the message, given up on");
+                extra.push(("msg_0197b2a7f3b27e5d8c6f708192a3b4c5".into(), msg));
+            }
             extra.push((WEBHOOK_ENDPOINT_ID.into(), id));
+        }
+        "customer-templates-get" | "customer-templates-update" | "customer-templates-delete" => {
+            ok(
+                "POST",
+                "/v1/customer-templates",
+                &setup_key,
+                Some(serde_json::json!({"code": "agency_standard", "plan": "growth"})),
+            )
+            .await;
         }
         "provisioning-get" => {
             let made = ok(
@@ -2269,35 +2310,40 @@ async fn the_outbox_worker_events_provision_and_deliver_within_its_policy() {
         serde_json::json!([]),
         "{answer}"
     );
-    // The event it wrote, delivered from its own stream record.
-    let message_pk = recorder
+    // The events it wrote (customer.created, subscription and provisioning.succeeded
+    // alike), each delivered from its own stream record.
+    let message_pks: std::collections::BTreeSet<String> = recorder
         .calls
         .lock()
         .expect("recorder lock")
         .iter()
-        .find_map(|c| c.pk.contains("#WHMSG#").then(|| c.pk.clone()))
-        .expect("a webhook message written");
-    let message_event: serde_json::Value = serde_json::from_str(
-        &fixture
-            .replace(
-                "T#ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80#PRV#prv_0197b2a7f3b27e5d8c6f708192a3b4e1",
-                &message_pk,
-            )
-            .replace("\"PROVISIONING\"", "\"WHMSG\""),
-    )
-    .expect("JSON");
-    let answer = functions::lambda::outbox_worker(&deps, &sender, &message_event)
-        .await
-        .expect("the batch");
-    assert_eq!(
-        answer["batchItemFailures"],
-        serde_json::json!([]),
-        "{answer}"
-    );
+        .filter(|c| c.pk.contains("#WHMSG#"))
+        .map(|c| c.pk.clone())
+        .collect();
+    assert!(message_pks.len() >= 2, "{message_pks:?}");
+    for message_pk in &message_pks {
+        let message_event: serde_json::Value = serde_json::from_str(
+            &fixture
+                .replace(
+                    "T#ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80#PRV#prv_0197b2a7f3b27e5d8c6f708192a3b4e1",
+                    message_pk,
+                )
+                .replace("\"PROVISIONING\"", "\"WHMSG\""),
+        )
+        .expect("JSON");
+        let answer = functions::lambda::outbox_worker(&deps, &sender, &message_event)
+            .await
+            .expect("the batch");
+        assert_eq!(
+            answer["batchItemFailures"],
+            serde_json::json!([]),
+            "{answer}"
+        );
+    }
     assert_eq!(
         received.load(Ordering::SeqCst),
-        1,
-        "provisioning.succeeded delivered"
+        message_pks.len(),
+        "every event delivered, provisioning.succeeded among them"
     );
     let scheduled: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("events/customers-purge.json")).expect("event"),

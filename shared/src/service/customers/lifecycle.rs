@@ -8,8 +8,10 @@ use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::Error;
 use crate::model::customer::{CustomerStatus, CustomerView, LoginRecord, Transition};
+use crate::model::event::EventType;
 use crate::model::ids::CustomerId;
 use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::service::events::{self, CustomerStatusChange};
 use crate::service::{from_item, to_data};
 use crate::store::keys;
 
@@ -113,6 +115,21 @@ pub async fn transition_by(
             None => login_record(tenant_id, sub, &updated, enabled)?,
         });
     }
+    // The partner's systems hear of it with the change: a deletion as such, any other
+    // transition as a status change.
+    let view = updated.view(version);
+    ops.extend(match t {
+        Transition::Delete => events::emit(tenant_id, EventType::CustomerDeleted, &view, now)?,
+        _ => events::emit(
+            tenant_id,
+            EventType::CustomerStatusChanged,
+            &CustomerStatusChange {
+                customer: view.clone(),
+                previous_status: current.status,
+            },
+            now,
+        )?,
+    });
     match deps.store.transact(ops).await {
         Ok(()) => {
             if let (Some(sub), true) = (&updated.admin.login_subject, login_changes) {
@@ -124,7 +141,7 @@ pub async fn transition_by(
                 )
                 .await;
             }
-            Ok(updated.view(version))
+            Ok(view)
         }
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),

@@ -31,12 +31,13 @@ use crate::model::customer::{
     Admin, Customer, CustomerDraft, CustomerRole, CustomerStatus, CustomerUser, CustomerView,
     LoginRecord, PermissionSet, UserStatus,
 };
+use crate::model::event::EventType;
 use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, StoreError, WriteOp};
 use crate::service::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
-use crate::service::{from_item, mail, to_data};
+use crate::service::{events, from_item, mail, to_data};
 use crate::store::keys;
 
 pub(crate) fn profile_item(
@@ -136,7 +137,18 @@ pub async fn create(
 ) -> Result<CustomerView, Error> {
     let tenant_id = scope.tenant_id();
     let input = draft.parse()?;
-    let default_plan = super::subscriptions::default_plan(deps, tenant_id).await?;
+    // A template is checked before anything is made; its plan stands in for the
+    // tenant's default.
+    let template = match &draft.template {
+        Some(code) => {
+            Some(super::templates::for_creation(deps, tenant_id, code, "template").await?)
+        }
+        None => None,
+    };
+    let default_plan = match &template {
+        Some(t) if t.plan.is_some() => t.plan.clone(),
+        _ => super::subscriptions::default_plan(deps, tenant_id).await?,
+    };
     let user_id = UserId::generate();
     let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
     // With an identity provider, the email is claimed first (its marker, pending), so
@@ -187,11 +199,18 @@ pub async fn create(
         deleted_at: None,
         purge_after: None,
         status_before_deletion: None,
-        max_users: input.max_users,
+        max_users: input
+            .max_users
+            .or(template.as_ref().and_then(|t| t.template.max_users)),
         user_count: 1,
         external_id: input.external_id,
         billing: input.billing,
         suspended_by_dunning: Some(false),
+        template: template.as_ref().map(|t| t.template.code.clone()),
+        permission_sets: template
+            .as_ref()
+            .map(|t| t.template.permission_sets.clone())
+            .unwrap_or_default(),
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
@@ -257,6 +276,26 @@ pub async fn create(
             &customer.id,
         )?);
     }
+    // The template's feature switches are the customer's own from the start.
+    if let Some(t) = template
+        .as_ref()
+        .filter(|t| !t.template.features.is_empty())
+    {
+        let switches = crate::service::features::FeatureSwitches {
+            features: t.template.features.clone(),
+        };
+        ops.push(WriteOp::create(Item::new(
+            keys::customer_features(tenant_id, &customer.id),
+            to_data(&switches)?,
+        )));
+    }
+    let view = customer.view(1);
+    ops.extend(events::emit(
+        tenant_id,
+        EventType::CustomerCreated,
+        &view,
+        now,
+    )?);
     // A long name's search entries, with everything else a creation may write, must
     // still fit one transaction.
     let too_many = ops.len() > MAX_TRANSACTION_ACTIONS;
@@ -266,7 +305,7 @@ pub async fn create(
         deps.store.transact(ops).await
     };
     let (result, definite) = match outcome {
-        Ok(()) => return Ok(customer.view(1)),
+        Ok(()) => return Ok(view),
         Err(StoreError::Invalid(_)) if too_many => (
             Err(Error::invalid(
                 "company.name",
@@ -407,6 +446,12 @@ pub async fn patch(
             "must be a JSON object (a merge patch)",
         ));
     }
+    if patch.get("template").is_some() {
+        return Err(Error::invalid(
+            "template",
+            "is used only when a customer is created; change its plan or features instead",
+        ));
+    }
     if patch.pointer("/admin/password").is_some() {
         return Err(Error::invalid(
             "admin.password",
@@ -537,6 +582,13 @@ pub async fn patch(
     if let Some((_, more)) = &change {
         ops.extend(more.iter().cloned());
     }
+    let view = with_change(updated.view(version), &change);
+    ops.extend(events::emit(
+        tenant_id,
+        EventType::CustomerUpdated,
+        &view,
+        now,
+    )?);
     if ops.len() > MAX_TRANSACTION_ACTIONS {
         return Err(Error::invalid(
             "company.name",
@@ -544,7 +596,7 @@ pub async fn patch(
         ));
     }
     match deps.store.transact(ops).await {
-        Ok(()) => Ok(with_change(updated.view(version), &change)),
+        Ok(()) => Ok(view),
         Err(StoreError::TransactionCanceled { failed })
             if email_at.is_some_and(|i| failed.contains(&i)) =>
         {

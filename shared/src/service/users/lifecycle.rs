@@ -143,6 +143,14 @@ pub async fn delete(deps: &Deps, scope: &CustomerScope, user_id: &UserId) -> Res
         )));
     }
     ops.extend(seats);
+    let record = login_record(deps, tenant_id, &user).await?;
+    let last = record.and_then(|(r, _)| r.last_login_at);
+    ops.extend(crate::service::events::emit(
+        tenant_id,
+        crate::model::event::EventType::CustomerUserRemoved,
+        &user.view(item.version, last),
+        deps.clock.now(),
+    )?);
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),

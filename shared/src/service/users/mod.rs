@@ -30,6 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use super::customers::{self, profile_item};
 use super::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
@@ -99,7 +100,9 @@ impl UserDraft {
         }
     }
 
-    fn parse(&self) -> Result<UserInput, Error> {
+    /// Checks the draft; `named` are the customer's own permission sets (its template's),
+    /// which `permission_set` may name instead of a built-in one.
+    fn parse(&self, named: &BTreeMap<String, PermissionSet>) -> Result<UserInput, Error> {
         let mut c = Checks::new();
         let email = c.required("email", self.email.as_deref(), fields::email);
         let first_name = c.required("first_name", self.first_name.as_deref(), name);
@@ -126,10 +129,20 @@ impl UserDraft {
             Err(Error::Invalid(list)) => list,
             Err(e) => return Err(e),
         };
-        let permissions = match PermissionSet::parse(
-            self.permission_set.as_deref(),
-            self.areas.as_deref(),
-            self.permissions.as_deref(),
+        // A named set brings its own areas or permissions.
+        let own = self
+            .permission_set
+            .as_deref()
+            .and_then(|n| named.get(n.trim()));
+        let permissions = match own.map_or_else(
+            || {
+                PermissionSet::parse(
+                    self.permission_set.as_deref(),
+                    self.areas.as_deref(),
+                    self.permissions.as_deref(),
+                )
+            },
+            |set| Ok(set.clone()),
         ) {
             Ok(p) => Some(p),
             Err(Error::Invalid(list)) => {
@@ -285,7 +298,7 @@ pub async fn create(
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     // Another tenant's customer (or none) is 404 whatever the body.
     let (customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
-    let input = draft.parse()?;
+    let input = draft.parse(&customer.permission_sets)?;
     // The plan's max_users, lowered by the customer's own.
     let max = crate::service::features::max_users(deps, tenant_id, &customer)
         .await?
@@ -417,8 +430,15 @@ pub async fn create(
         now,
     )?);
     ops.push(seats);
+    let view = user.view(1, None);
+    ops.extend(crate::service::events::emit(
+        tenant_id,
+        crate::model::event::EventType::CustomerUserCreated,
+        &view,
+        now,
+    )?);
     let (result, definite) = match deps.store.transact(ops).await {
-        Ok(()) => return Ok(user.view(1, None)),
+        Ok(()) => return Ok(view),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
             (Err(renamed(duplicate_email(&user.email))), true)
         }
@@ -479,7 +499,8 @@ pub async fn patch(
         d.remove("permissions");
     }
     crate::model::input::merge_patch(&mut doc, patch);
-    let input = crate::model::input::from_value::<UserDraft>(doc)?.parse()?;
+    let input =
+        crate::model::input::from_value::<UserDraft>(doc)?.parse(&customer.permission_sets)?;
     // The email is the login's name: a new one is only asked for here, and changes once
     // its owner confirms the link sent to it (service::email_change).
     let change = if fields::email_key(&input.email) != fields::email_key(&current.email) {

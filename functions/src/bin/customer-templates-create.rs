@@ -1,0 +1,3 @@
+//! Lambda for `POST /v1/customer-templates`.
+
+functions::lambda_main!(CUSTOMER_TEMPLATES_CREATE);

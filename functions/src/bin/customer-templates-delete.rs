@@ -1,0 +1,3 @@
+//! Lambda for `DELETE /v1/customer-templates/{code}`.
+
+functions::lambda_main!(CUSTOMER_TEMPLATES_DELETE);
