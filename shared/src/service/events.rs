@@ -298,6 +298,14 @@ pub async fn redeliver(
     let mut m: Message = from_item(&item)?;
     let now = deps.clock.now();
     let claimed = m.claimed_until.is_some_and(|t| t > now);
+    // Not handed to the endpoints yet: the first run gives it to this one, if it wants
+    // the type (an endpoint enabled now, as this one is, is among them).
+    if !m.fanned_out && !m.done {
+        return match endpoint.wants(&m.event_type) {
+            true => Ok(TestSent { message_id: id }),
+            false => Err(not_sent()),
+        };
+    }
     let Some(d) = m
         .deliveries
         .iter_mut()

@@ -490,12 +490,17 @@ pub async fn finalize(
                 now,
             )?);
         }
+        let summary = inv.summary(now, item.version + 1);
         ops.extend(events::emit(
             tenant_id,
             EventType::InvoiceFinalized,
-            &inv.summary(now, item.version + 1),
+            &summary,
             now,
         )?);
+        // Nothing to pay: it is paid as it becomes final, and a partner hears both.
+        if inv.status == InvoiceStatus::Paid {
+            ops.extend(events::emit(tenant_id, EventType::InvoicePaid, &summary, now)?);
+        }
         match deps.store.transact(ops).await {
             Ok(()) => return Ok((inv, item.version + 1)),
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {

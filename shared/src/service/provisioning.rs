@@ -99,7 +99,8 @@ pub struct ProvisionData {
     pub users: Option<Vec<users::UserDraft>>,
     /// A customer template's code: used when the request creates the customer (its
     /// plan, feature switches, `max_users` and permission sets, in the creation's one
-    /// transaction); `plan` and `max_users`, when given, take precedence.
+    /// transaction); `plan` and `max_users`, when given, take precedence: the customer
+    /// starts on `plan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "agency_standard")]
     pub template: Option<String>,
@@ -312,6 +313,7 @@ pub fn check(body: &[u8]) -> Result<Checked, Error> {
             || data.max_users.is_some()
             || data.billing.is_some()
             || data.plan.is_some()
+            || data.template.is_some()
             || data.users.is_some();
         if extra {
             c.fail(
@@ -767,10 +769,11 @@ async fn provision(
     let data: ProvisionData = from_value(p.data.clone())?;
     let (customer_id, mut action) = match found {
         Some(id) => (id, Action::Unchanged),
-        None => match customers::create(
+        None => match customers::create_on_plan(
             deps,
             scope,
             &customer_draft(&data, Some(p.external_id.clone())),
+            data.plan.as_deref(),
         )
         .await
         {
@@ -880,8 +883,8 @@ async fn subscribe(
                 plan: Some(plan.to_owned()),
                 at: None,
             };
-            subscriptions::change(deps, scope, customer, &change, None).await?;
-            Ok(true)
+            let changed = subscriptions::change(deps, scope, customer, &change, None).await?;
+            Ok(changed.version != current.version)
         }
         Err(e) => Err(e),
     }

@@ -366,7 +366,13 @@ pub async fn change(
             "the subscription ends before the change would take effect; start a new one after it",
         ));
     }
+    let before = sub.clone();
     sub.switch(from, segment(&plan, from));
+    if sub == before {
+        // The same change again (a pending downgrade asked for twice): nothing to write
+        // and nothing to announce.
+        return Ok(before.view(today, item.version));
+    }
     save(
         deps,
         scope,
@@ -395,11 +401,15 @@ pub async fn cancel(
     } else {
         Period::of(today).end()
     };
-    let end = sub.ends_on.map_or(end, |e| e.min(end));
-    sub.end_on(
-        end.max(sub.started_on + Duration::days(1)),
-        deps.clock.now(),
-    );
+    let end = sub
+        .ends_on
+        .map_or(end, |e| e.min(end))
+        .max(sub.started_on + Duration::days(1));
+    if sub.ends_on == Some(end) {
+        // Canceled already, to end that day: a repeat changes and announces nothing.
+        return Ok(sub.view(today, item.version));
+    }
+    sub.end_on(end, deps.clock.now());
     save(
         deps,
         scope,
@@ -428,7 +438,12 @@ pub(crate) async fn end_with_customer(
     }
     let now = deps.clock.now();
     let end = (today + Duration::days(1)).max(sub.started_on + Duration::days(1));
-    sub.end_on(sub.ends_on.map_or(end, |e| e.min(end)), now);
+    let end = sub.ends_on.map_or(end, |e| e.min(end));
+    if sub.ends_on == Some(end) {
+        // It ends that day already: nothing changes, nothing to announce.
+        return Ok(Vec::new());
+    }
+    sub.end_on(end, now);
     sub.updated_at = now;
     let view = sub.view(today, item.version + 1);
     let mut ops = vec![put(tenant_id, &sub, Some(item.version))?];

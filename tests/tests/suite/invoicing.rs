@@ -1040,6 +1040,75 @@ async fn a_tenants_own_terms_set_its_review_window_due_date_and_suspension() {
     );
 }
 
+/// A draft credited down to nothing is paid as it becomes final: the partner hears of
+/// both, once each, and nothing is left to dun.
+#[tokio::test]
+async fn an_invoice_with_nothing_to_pay_is_final_and_paid_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = embedded_store(&dir);
+    let (mut app, clock) = app_on(store.clone(), "2026-11-01T09:00:00Z").await;
+    app.embedded = Some(store);
+    seed_plans(&app).await;
+    let (p, kp) = tenant(
+        &app,
+        "waived",
+        json!({"kind": "partner", "invoice_mode": "consolidated"}),
+    )
+    .await;
+    let c = customer(&app, &kp, "Waived Co").await;
+    subscribe(&app, &kp, &c, "starter").await;
+    set(&clock, "2026-12-01T02:00:00Z");
+    jobs::run_due(&app.deps, "2026-12-01T02:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    let draft = invoices(&app, &kp, "").await[0].clone();
+    let id = draft["id"].as_str().unwrap();
+    let subtotal = draft["subtotal"].as_i64().unwrap();
+    assert!(subtotal > 0, "{draft}");
+    let waive = app
+        .post(
+            &app.admin_key,
+            &format!("/v1/invoices/{id}/adjustments"),
+            json!({"description": "First month waived", "amount": -subtotal}),
+        )
+        .await;
+    assert_eq!(waive.status, StatusCode::OK, "{}", waive.body);
+    let approved = app
+        .post(&kp, &format!("/v1/invoices/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(
+        (approved.body["status"].as_str(), approved.body["amount_due"].as_i64()),
+        (Some("paid"), Some(0)),
+        "{}",
+        approved.body
+    );
+    let again = app
+        .post(&kp, &format!("/v1/invoices/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    for step in ["invoice.finalized", "invoice.paid"] {
+        assert_eq!(app.count_events(&p, step), 1, "{step}");
+    }
+    let paid = app
+        .events_of(&p)
+        .into_iter()
+        .find(|(t, _)| t == "invoice.paid")
+        .unwrap()
+        .1;
+    assert_eq!(
+        (paid["id"].as_str(), paid["status"].as_str()),
+        (Some(id), Some("paid"))
+    );
+    // Past the day it would have been due: nothing is overdue.
+    set(&clock, "2026-12-20T03:00:00Z");
+    let r = jobs::run_due(&app.deps, "2026-12-20T03:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((r.dunning.reminders, r.dunning.suspensions), (0, 0));
+    assert_eq!(app.count_events(&p, "invoice.overdue"), 0);
+}
+
 /// Overdue → two reminders → suspension → payment → reactivation, on a moved clock; a
 /// customer suspended by hand, and a tenant suspended by hand, stay as they are.
 #[tokio::test]

@@ -383,4 +383,46 @@ async fn provisioning_with_a_template_makes_the_customer_with_it_and_its_users_w
         "{}",
         p.body
     );
+
+    // A plan named with the request is the one it starts on: no month on the template's
+    // dearer plan, no downgrade waiting for the period's end.
+    let own = app
+        .post(
+            key,
+            "/v1/provisioning",
+            json!({"type": "customer.provision", "data": {
+                "external_id": "crm-3", "template": "agency", "plan": "basic",
+                "company": {"name": "Basic Co"},
+                "admin": {"email": "admin@basic.example.com", "first_name": "Bo", "last_name": "Admin"}}}),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::ACCEPTED, "{}", own.body);
+    provisioning::work_due(&app.deps).await.expect("a sweep");
+    let p = app
+        .get(key, &format!("/v1/provisioning/{}", own.field("id")))
+        .await;
+    assert_eq!(p.body["state"], "succeeded", "{}", p.body);
+    let id = p.body["result"]["customer_id"].as_str().unwrap().to_owned();
+    let sub = app
+        .get(key, &format!("/v1/customers/{id}/subscription"))
+        .await;
+    assert_eq!(
+        (sub.body["plan"].as_str(), &sub.body["pending_change"]),
+        (Some("basic"), &Value::Null),
+        "{}",
+        sub.body
+    );
+    let c = app.get(key, &format!("/v1/customers/{id}")).await;
+    assert_eq!(c.body["template"], "agency", "{}", c.body);
+
+    // A template means nothing to the other types: refused, naming `data`.
+    let odd = app
+        .post(
+            key,
+            "/v1/provisioning",
+            json!({"type": "customer.suspend", "data": {"external_id": "crm-3", "template": "agency"}}),
+        )
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", odd.body);
+    assert_eq!(odd.error_fields(), ["data"], "{}", odd.body);
 }

@@ -135,18 +135,30 @@ pub async fn create(
     scope: &TenantScope,
     draft: &CustomerDraft,
 ) -> Result<CustomerView, Error> {
+    create_on_plan(deps, scope, draft, None).await
+}
+
+/// `create`, subscribed from the start to `plan` (a provisioning request's own) instead
+/// of the template's or the tenant's default plan.
+pub(crate) async fn create_on_plan(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &CustomerDraft,
+    plan: Option<&str>,
+) -> Result<CustomerView, Error> {
     let tenant_id = scope.tenant_id();
     let input = draft.parse()?;
     // A template is checked before anything is made; its plan stands in for the
-    // tenant's default.
+    // tenant's default, and a plan named with the creation for both.
     let template = match &draft.template {
         Some(code) => {
             Some(super::templates::for_creation(deps, tenant_id, code, "template").await?)
         }
         None => None,
     };
-    let default_plan = match &template {
-        Some(t) if t.plan.is_some() => t.plan.clone(),
+    let default_plan = match (plan, &template) {
+        (Some(code), _) => Some(super::catalog::plan_to_subscribe(deps, code, "plan").await?),
+        (None, Some(t)) if t.plan.is_some() => t.plan.clone(),
         _ => super::subscriptions::default_plan(deps, tenant_id).await?,
     };
     let user_id = UserId::generate();

@@ -557,6 +557,12 @@ pub async fn patch(
             item: profile_item(tenant_id, &customer, profile.version + 1)?,
             condition: Condition::VersionIs(profile.version),
         });
+        ops.extend(super::events::emit(
+            tenant_id,
+            crate::model::event::EventType::CustomerUpdated,
+            &customer.view(profile.version + 1),
+            customer.updated_at,
+        )?);
     }
     ops.extend(change.iter().flatten().cloned());
     match deps.store.transact(ops).await {
