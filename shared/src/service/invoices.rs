@@ -499,7 +499,12 @@ pub async fn finalize(
         )?);
         // Nothing to pay: it is paid as it becomes final, and a partner hears both.
         if inv.status == InvoiceStatus::Paid {
-            ops.extend(events::emit(tenant_id, EventType::InvoicePaid, &summary, now)?);
+            ops.extend(events::emit(
+                tenant_id,
+                EventType::InvoicePaid,
+                &summary,
+                now,
+            )?);
         }
         match deps.store.transact(ops).await {
             Ok(()) => return Ok((inv, item.version + 1)),

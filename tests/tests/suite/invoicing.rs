@@ -1078,7 +1078,10 @@ async fn an_invoice_with_nothing_to_pay_is_final_and_paid_at_once() {
         .await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
     assert_eq!(
-        (approved.body["status"].as_str(), approved.body["amount_due"].as_i64()),
+        (
+            approved.body["status"].as_str(),
+            approved.body["amount_due"].as_i64()
+        ),
         (Some("paid"), Some(0)),
         "{}",
         approved.body

@@ -483,9 +483,9 @@ async fn changes_reach_the_partner_as_signed_events_each_once() {
     assert_eq!(of("customer.created")[0]["id"], c.as_str());
     let updated = of("customer.updated");
     assert!(
-        updated
-            .iter()
-            .any(|d| d["company"]["name"] == "Eventful Company" && d["admin"]["first_name"] != "Ada"),
+        updated.iter().any(
+            |d| d["company"]["name"] == "Eventful Company" && d["admin"]["first_name"] != "Ada"
+        ),
         "{updated:?}"
     );
     assert!(
