@@ -406,9 +406,17 @@ async fn a_request_updates_suspends_reactivates_and_deletes_by_external_id_and_e
             .starts_with("data.plan"),
         "{failed}"
     );
-    let taken = send(
+    // The request that failed made nothing: the name is still free.
+    let made = send(
         "m10",
         provision("crm-3", "Planless BV", "q@planless.example.com"),
+    )
+    .await;
+    assert_eq!(made["state"], "succeeded", "{made}");
+    assert_eq!(made["result"]["action"], "created", "{made}");
+    let taken = send(
+        "m11",
+        provision("crm-4", "Planless BV", "r@planless.example.com"),
     )
     .await;
     assert_eq!(taken["state"], "failed", "{taken}");
