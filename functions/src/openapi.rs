@@ -24,6 +24,7 @@ use tenantry::model::subscription::SubscriptionView;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
 use tenantry::service::catalog::{PlanView, PriceOverrideView};
+use tenantry::service::connectors::{ConnectorDraft, ConnectorView};
 use tenantry::service::email_change::{Confirmation, EmailChanged};
 use tenantry::service::events::{
     CustomerEvent, CustomerStatusEvent, CustomerUserEvent, EventType, InvoiceEvent, Redelivery,
@@ -859,6 +860,29 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             (200, Json(schema::<CustomerTemplateView>(all))),
         ),
         "CUSTOMER_TEMPLATES_DELETE" => op("Remove a customer template", None, (204, Empty)),
+        "CONNECTORS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the connectors a customer can connect (no secrets)",
+                None,
+                (200, Json(page::<ConnectorView>(all))),
+            )
+        },
+        "CONNECTORS_CREATE" => op(
+            "Add a connector: api_key (fields, an optional check request) or oauth2 (the provider and the platform's client)",
+            Some(create::<ConnectorDraft>(all, &["code", "name", "auth"])),
+            (201, Json(schema::<ConnectorView>(all))),
+        ),
+        "CONNECTORS_GET" => op(
+            "Read a connector (no secrets)",
+            None,
+            (200, Json(schema::<ConnectorView>(all))),
+        ),
+        "CONNECTORS_UPDATE" => op(
+            "Change a connector (JSON merge patch); client_secret: a new one is sealed, null removes it",
+            Some(schema::<ConnectorDraft>(all)),
+            (200, Json(schema::<ConnectorView>(all))),
+        ),
         _ => return None,
     })
 }

@@ -211,6 +211,10 @@ routes! {
     CUSTOMER_TEMPLATES_GET: GET "/v1/customer-templates/{code}" => customer_templates_get, "customer-templates-get", ReadTenant, STORE;
     CUSTOMER_TEMPLATES_UPDATE: PATCH "/v1/customer-templates/{code}" => customer_templates_update, "customer-templates-update", ManageCustomers, STORE;
     CUSTOMER_TEMPLATES_DELETE: DELETE "/v1/customer-templates/{code}" => customer_templates_delete, "customer-templates-delete", ManageCustomers, STORE;
+    CONNECTORS_LIST: GET "/v1/connectors" => connectors_list, "connectors-list", ReadCatalog, STORE;
+    CONNECTORS_CREATE: POST "/v1/connectors" => connectors_create, "connectors-create", ManageCatalog, VAULT;
+    CONNECTORS_GET: GET "/v1/connectors/{code}" => connectors_get, "connectors-get", ReadCatalog, STORE;
+    CONNECTORS_UPDATE: PATCH "/v1/connectors/{code}" => connectors_update, "connectors-update", ManageCatalog, VAULT;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

@@ -180,6 +180,8 @@ problem_kinds! {
     EndpointLimitReached = "endpoint-limit-reached", 409, "The tenant has its 50 webhook endpoints.";
     TemplateLimitReached = "template-limit-reached", 409, "The tenant has its 100 customer templates.";
     DuplicateTemplate = "duplicate-template", 409, "A customer template with this code exists.";
+    DuplicateConnector = "duplicate-connector", 409, "A connector with this code exists.";
+    ConnectorLimitReached = "connector-limit-reached", 409, "The catalog holds its 200 connectors.";
     EndpointDisabled = "endpoint-disabled", 409, "The webhook endpoint is disabled; enable it first.";
     UserLimitReached = "user-limit-reached", 409, "The customer is at its `max_users`.";
     LastOwner = "last-owner", 409, "A tenant keeps at least one active owner.";

@@ -373,23 +373,44 @@ pub trait Documents: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, DocumentError>;
 }
 
-/// What a sealed secret is bound to: the tenant, what the secret is for, and the id of
+/// What a sealed secret is bound to: the tenant (none for the platform's own secrets,
+/// such as a connector's OAuth client secret), what the secret is for, and the id of
 /// the thing it belongs to. A secret opens only with the context it was sealed under
 /// (KMS's encryption context in AWS, the AEAD's associated data locally), so a secret
 /// copied to another tenant's or another endpoint's record does not open.
 #[derive(Clone, Copy, Debug)]
 pub struct VaultContext<'a> {
-    pub tenant_id: &'a TenantId,
-    /// e.g. `inbound-endpoint`, `webhook-endpoint`, `connection`.
+    pub tenant_id: Option<&'a TenantId>,
+    /// e.g. `inbound-endpoint`, `webhook-endpoint`, `connection`, `connector`.
     pub purpose: &'a str,
     pub id: &'a str,
 }
 
-impl VaultContext<'_> {
-    /// The context as the associated data of the AEAD: every part, length-prefixed.
+impl<'a> VaultContext<'a> {
+    /// A tenant's secret.
+    pub fn of_tenant(tenant_id: &'a TenantId, purpose: &'a str, id: &'a str) -> Self {
+        Self {
+            tenant_id: Some(tenant_id),
+            purpose,
+            id,
+        }
+    }
+
+    /// The platform's own secret, of no tenant.
+    pub fn of_platform(purpose: &'a str, id: &'a str) -> Self {
+        Self {
+            tenant_id: None,
+            purpose,
+            id,
+        }
+    }
+
+    /// The context as the associated data of the AEAD: every part, length-prefixed (a
+    /// platform secret's tenant is the empty part, which no tenant id is).
     pub fn associated_data(&self) -> Vec<u8> {
         let mut out = b"tenantry-vault-v1".to_vec();
-        for part in [self.tenant_id.as_str(), self.purpose, self.id] {
+        let tenant = self.tenant_id.map_or("", |t| t.as_str());
+        for part in [tenant, self.purpose, self.id] {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part.as_bytes());
         }

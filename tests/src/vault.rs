@@ -33,7 +33,7 @@ pub async fn check(vault: &dyn Vault) {
     let tenant = TenantId::generate();
     let other_tenant = TenantId::generate();
     let ctx = VaultContext {
-        tenant_id: &tenant,
+        tenant_id: Some(&tenant),
         purpose: "inbound-endpoint",
         id: "ep_1",
     };
@@ -62,7 +62,7 @@ pub async fn check(vault: &dyn Vault) {
         (
             "another tenant",
             VaultContext {
-                tenant_id: &other_tenant,
+                tenant_id: Some(&other_tenant),
                 ..ctx
             },
         ),
@@ -74,9 +74,42 @@ pub async fn check(vault: &dyn Vault) {
             },
         ),
         ("another id", VaultContext { id: "ep_2", ..ctx }),
+        (
+            "no tenant",
+            VaultContext {
+                tenant_id: None,
+                ..ctx
+            },
+        ),
     ] {
         refused(vault.open(&other, &sealed).await, name);
     }
+    // A platform secret (a connector's client secret) opens under its own context
+    // only, never under a tenant's with the same purpose and id.
+    let platform = VaultContext::of_platform("connector", "hubspot");
+    let client_secret = vault.seal(&platform, b"client-secret").await.expect("seal");
+    assert_eq!(
+        vault.open(&platform, &client_secret).await.expect("open"),
+        b"client-secret"
+    );
+    refused(
+        vault
+            .open(
+                &VaultContext::of_tenant(&tenant, "connector", "hubspot"),
+                &client_secret,
+            )
+            .await,
+        "a tenant's context for a platform secret",
+    );
+    refused(
+        vault
+            .open(
+                &VaultContext::of_platform("connector", "other"),
+                &client_secret,
+            )
+            .await,
+        "another platform id",
+    );
     let flip = |s: &str| {
         use base64::Engine;
         let e = base64::engine::general_purpose::STANDARD;

@@ -17,6 +17,7 @@ use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
+use tenantry::service::connectors::{self, ConnectorDraft};
 use tenantry::service::features::{self, FeatureChange};
 use tenantry::service::inbound::{InboundEndpointDraft, RotationDraft};
 use tenantry::service::outbound::{WebhookEndpointDraft, WebhookRotationDraft};
@@ -819,4 +820,35 @@ pub async fn customer_templates_delete(cx: Ctx<'_>) -> Result {
     let code = template_code(&cx)?;
     templates::delete(cx.deps, cx.tenant()?, code).await?;
     Ok(Reply::no_content())
+}
+
+fn connector_code<'c>(cx: &'c Ctx<'_>) -> std::result::Result<&'c str, Error> {
+    let raw = cx.param("code");
+    tenantry::model::fields::code(raw)
+        .map(|_| raw)
+        .map_err(|_| Error::NotFound("connector"))
+}
+
+pub async fn connectors_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&connectors::list(cx.deps, limit, cursor).await?)
+}
+
+pub async fn connectors_create(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<ConnectorDraft>(cx.body)?;
+    let v = connectors::create(cx.deps, &draft).await?;
+    let loc = format!("/v1/connectors/{}", v.code);
+    Reply::created(&v, loc)
+}
+
+pub async fn connectors_get(cx: Ctx<'_>) -> Result {
+    let code = connector_code(&cx)?;
+    Reply::ok(&connectors::get(cx.deps, code).await?)
+}
+
+pub async fn connectors_update(cx: Ctx<'_>) -> Result {
+    let code = connector_code(&cx)?;
+    let patch = parse_json::<Value>(cx.body)?;
+    let if_version = cx.if_version()?;
+    Reply::ok(&connectors::update(cx.deps, code, &patch, if_version).await?)
 }

@@ -57,11 +57,7 @@ pub fn infos(secrets: &[StoredSecret], now: DateTime<Utc>) -> Vec<SecretInfo> {
 
 /// What a secret is sealed under: its tenant, its endpoint's kind and its endpoint.
 pub fn context<'a>(tenant_id: &'a TenantId, purpose: &'a str, id: &'a str) -> VaultContext<'a> {
-    VaultContext {
-        tenant_id,
-        purpose,
-        id,
-    }
+    VaultContext::of_tenant(tenant_id, purpose, id)
 }
 
 pub fn vault_failed(e: VaultError) -> Error {

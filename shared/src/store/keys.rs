@@ -93,6 +93,13 @@ pub fn plan(code: &str) -> Key {
 pub fn plans_partition() -> String {
     format!("{PLATFORM}PLANS")
 }
+/// A connector of the operator's catalog.
+pub fn connector(code: &str) -> Key {
+    key(connectors_partition(), code)
+}
+pub fn connectors_partition() -> String {
+    format!("{PLATFORM}CONNECTORS")
+}
 /// One version of a plan, kept unchanged for the subscriptions on it.
 pub fn plan_version(code: &str, version: u32) -> Key {
     key(format!("{PLATFORM}PLAN#{code}"), format!("V#{version:08}"))

@@ -5,6 +5,7 @@
 mod api;
 mod billing;
 mod browser;
+mod connectors;
 mod customer_logins;
 mod customer_users;
 mod due_work;

@@ -510,9 +510,11 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                 let staff_subject_delete = k == "P#STAFFSUB#*"
                     && f.binary == "members-delete"
                     && actions.iter().all(|a| a == "dynamodb:DeleteItem");
-                // The catalog (metrics, plans and their versions) is the platform's and
-                // every tenant reads it; only the operator's functions write it.
-                let catalog_read = ["P#METRICS", "P#PLANS", "P#PLAN#*"].contains(&k.as_str())
+                // The catalog (metrics, plans and their versions, connectors) is the
+                // platform's and every tenant reads it; only the operator's functions
+                // write it.
+                let catalog_read = ["P#METRICS", "P#PLANS", "P#PLAN#*", "P#CONNECTORS"]
+                    .contains(&k.as_str())
                     && actions.iter().all(|a| {
                         [
                             "dynamodb:GetItem",
@@ -1498,6 +1500,12 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 extra.push(("msg_0197b2a7f3b27e5d8c6f708192a3b4c5".into(), msg));
             }
             extra.push((WEBHOOK_ENDPOINT_ID.into(), id));
+        }
+        "connectors-get" | "connectors-update" => {
+            let stripe: serde_json::Value =
+                serde_json::from_str(include_str!("../../../connectors/stripe.json"))
+                    .expect("the shipped connector");
+            ok("POST", "/v1/connectors", op, Some(stripe)).await;
         }
         "customer-templates-get" | "customer-templates-update" | "customer-templates-delete" => {
             ok(

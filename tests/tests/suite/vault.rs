@@ -22,7 +22,7 @@ async fn the_local_vault_keeps_the_contract_and_its_key_private() {
     // The same key after a restart: what was sealed opens.
     let tenant = TenantId::generate();
     let ctx = VaultContext {
-        tenant_id: &tenant,
+        tenant_id: Some(&tenant),
         purpose: "webhook-endpoint",
         id: "we_1",
     };
@@ -84,7 +84,7 @@ async fn on_aws_the_kms_vault_keeps_the_contract() {
     // A secret sealed under this key does not open under another.
     let tenant = TenantId::generate();
     let ctx = VaultContext {
-        tenant_id: &tenant,
+        tenant_id: Some(&tenant),
         purpose: "connection",
         id: "conn_1",
     };

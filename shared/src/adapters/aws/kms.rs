@@ -37,13 +37,15 @@ impl KmsVault {
     }
 }
 
+/// The encryption context: `tenant_id` (absent for a platform secret), `purpose`, `id`.
 fn encryption_context(context: &VaultContext<'_>) -> std::collections::HashMap<String, String> {
     [
-        ("tenant_id", context.tenant_id.as_str()),
-        ("purpose", context.purpose),
-        ("id", context.id),
+        context.tenant_id.map(|t| ("tenant_id", t.as_str())),
+        Some(("purpose", context.purpose)),
+        Some(("id", context.id)),
     ]
     .into_iter()
+    .flatten()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
 }

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/connectors/{code}`.
+
+functions::lambda_main!(CONNECTORS_GET);
