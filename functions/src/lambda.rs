@@ -53,6 +53,7 @@ macro_rules! lambda_main {
             $crate::lambda::serve::<
                 { $crate::routes::$route.needs.identity },
                 { $crate::routes::$route.needs.vault },
+                { $crate::routes::$route.needs.http },
             >(&$crate::routes::$route)
             .await
         }
@@ -62,12 +63,13 @@ macro_rules! lambda_main {
 /// Runs the Lambda that serves `route`. `IDENTITY` and `VAULT` are the route's
 /// `needs`, constants, so a route that does not need Cognito or KMS does not link its
 /// client, and one that does always has it.
-pub async fn serve<const IDENTITY: bool, const VAULT: bool>(
+pub async fn serve<const IDENTITY: bool, const VAULT: bool, const HTTP: bool>(
     route: &'static Route,
 ) -> Result<(), Error> {
     crate::init_tracing();
     debug_assert_eq!(IDENTITY, route.needs.identity);
     debug_assert_eq!(VAULT, route.needs.vault);
+    debug_assert_eq!(HTTP, route.needs.http);
     let deps = deps_from_env().await?;
     let deps = if IDENTITY {
         deps.with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)))
@@ -76,6 +78,11 @@ pub async fn serve<const IDENTITY: bool, const VAULT: bool>(
     };
     let deps = if VAULT {
         deps.with_vault(kms_vault().await?)
+    } else {
+        deps
+    };
+    let deps = if HTTP {
+        deps.with_outbound(Arc::new(tenantry::adapters::http::HttpSender::public_only()))
     } else {
         deps
     };

@@ -24,6 +24,9 @@ use tenantry::model::subscription::SubscriptionView;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::{ApiKeyDraft, IssuedApiKey};
 use tenantry::service::catalog::{PlanView, PriceOverrideView};
+use tenantry::service::connections::{
+    ConnectionDraft, ConnectionEvent, ConnectionView, CredentialRead, Credentials, InviteDraft,
+};
 use tenantry::service::connectors::{ConnectorDraft, ConnectorView};
 use tenantry::service::email_change::{Confirmation, EmailChanged};
 use tenantry::service::events::{
@@ -883,6 +886,70 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             Some(schema::<ConnectorDraft>(all)),
             (200, Json(schema::<ConnectorView>(all))),
         ),
+        "CONNECTIONS_CREATE" => op(
+            "Add a connection to a customer (pending until its contact authorizes it)",
+            Some(create::<ConnectionDraft>(all, &["connector"])),
+            (201, Json(schema::<ConnectionView>(all))),
+        ),
+        "CUSTOMER_CONNECTIONS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List a customer's connections",
+                None,
+                (200, Json(page::<ConnectionView>(all))),
+            )
+        },
+        "CONNECTIONS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List the tenant's connections",
+                None,
+                (200, Json(page::<ConnectionView>(all))),
+            )
+        },
+        "CONNECTIONS_GET" => op(
+            "Read a connection (never its credentials)",
+            None,
+            (200, Json(schema::<ConnectionView>(all))),
+        ),
+        "CONNECTIONS_DELETE" => op(
+            "Delete a connection; its credentials are erased",
+            None,
+            (204, Empty),
+        ),
+        "CONNECTIONS_INVITE" => op(
+            "Email the customer's contact a single-use link to the branded connect page (a link sent before stops working)",
+            Some(schema::<InviteDraft>(all)),
+            (200, Json(schema::<ConnectionView>(all))),
+        ),
+        "CONNECTIONS_INVITE_END" => op(
+            "End the invite: its link stops working at once",
+            None,
+            (204, Empty),
+        ),
+        "CONNECTIONS_CREDENTIALS" => op(
+            "Read the connection's credentials (owners only; every read is recorded)",
+            None,
+            (200, Json(schema::<Credentials>(all))),
+        ),
+        "CONNECTIONS_READS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "List who read the connection's credentials, and when",
+                None,
+                (200, Json(page::<CredentialRead>(all))),
+            )
+        },
+        "CONNECT_PAGE" => op(
+            "The tenant's connect page behind an invite's link (no login; opening it changes nothing)",
+            None,
+            (200, Html),
+        ),
+        "CONNECT_SUBMIT" => op(
+            "The connect page's form: the connector's fields (and the page's csrf), checked and stored",
+            None,
+            (200, Html),
+        ),
         _ => return None,
     })
 }
@@ -1220,6 +1287,7 @@ fn build() -> OpenApi {
     schema::<CustomerUserEvent>(&mut all);
     schema::<SubscriptionEvent>(&mut all);
     schema::<InvoiceEvent>(&mut all);
+    schema::<ConnectionEvent>(&mut all);
     let components = ComponentsBuilder::new()
         .schemas_from_iter(all)
         .security_scheme(
@@ -1333,6 +1401,10 @@ fn webhooks() -> Value {
             Some(EventType::ProvisioningFailed) => (
                 "ProvisioningEvent",
                 "A provisioning request failed for good: its error names the fields to fix.",
+            ),
+            Some(EventType::ConnectionAuthorized) => (
+                "ConnectionEvent",
+                "A customer's contact authorized a connection: its credentials are stored.",
             ),
             Some(EventType::WebhookTest) | None => (
                 "TestEvent",

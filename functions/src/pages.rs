@@ -14,7 +14,7 @@ use tenantry::model::branding::Branding;
 use tenantry::model::ids::TenantId;
 use tenantry::service::links::LinkKind;
 use tenantry::service::registration::{self, Registration, Verification};
-use tenantry::service::{sign_in, tenants};
+use tenantry::service::{connections, sign_in, tenants};
 
 /// The cookie holding a login page's CSRF token.
 pub const CSRF_COOKIE: &str = "tenantry_csrf";
@@ -35,6 +35,10 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         (
             "email_change.html",
             include_str!("../templates/pages/email_change.html"),
+        ),
+        (
+            "connect.html",
+            include_str!("../templates/pages/connect.html"),
         ),
     ] {
         env.add_template(name, source)
@@ -554,5 +558,96 @@ pub async fn email_change_form(
             (Some(_), None) => render_email_change(slug, &brand, "", None, false, &[], 410),
             (None, _) => Err(e),
         },
+    }
+}
+
+/// What the connect page shows of a connection, or (none) that its link does not work.
+struct Shown<'a> {
+    token: &'a str,
+    page: Option<&'a connections::ConnectPage>,
+    done: bool,
+    errors: &'a [String],
+}
+
+fn render_connect(
+    slug: &str,
+    brand: &Branding,
+    shown: Shown<'_>,
+    status: u16,
+) -> Result<Page, Error> {
+    let p = shown.page;
+    let values = context! {
+        token => shown.token,
+        done => shown.done,
+        errors => shown.errors,
+        // What the page may show of the connector: never its OAuth client.
+        connector => p.map(|p| context! {
+            name => p.connector.name.clone(),
+            logo_url => p.connector.logo_url.clone(),
+            description => p.connector.description.clone(),
+            fields => minijinja::Value::from_serialize(&p.connector.fields),
+        }),
+        company_name => p.map(|p| p.company_name.clone()),
+        label => p.and_then(|p| p.connection.label.clone()),
+    };
+    page("connect.html", status, slug, brand, values)
+}
+
+/// `GET /t/{slug}/connect/{token}`: who asks for which access, and the form to give it
+/// (opening the link changes nothing: mail scanners open links too).
+pub async fn connect_page(deps: &Deps, slug: &str, token: &str) -> Result<Page, Error> {
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
+    let found = connections::open_link(deps, &tenant_id, token).await?;
+    let shown = Shown {
+        token,
+        page: found.as_ref(),
+        done: false,
+        errors: &[],
+    };
+    render_connect(slug, &brand, shown, if found.is_some() { 200 } else { 410 })
+}
+
+/// The connect page's form: the credentials, checked and stored; a refusal keeps the
+/// link working and says why.
+pub async fn connect_form(
+    deps: &Deps,
+    slug: &str,
+    token: &str,
+    form: &[u8],
+    cookie_header: Option<&str>,
+) -> Result<Page, Error> {
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
+    let show = |page: Option<&connections::ConnectPage>, done: bool, msgs: &[String], status| {
+        let shown = Shown {
+            token: if done { "" } else { token },
+            page,
+            done,
+            errors: msgs,
+        };
+        render_connect(slug, &brand, shown, status)
+    };
+    let Some(found) = connections::open_link(deps, &tenant_id, token).await? else {
+        return show(None, false, &[], 410);
+    };
+    let fields = form_fields(form);
+    if !csrf_matches(
+        fields.get("csrf").map(String::as_str).unwrap_or_default(),
+        cookie(cookie_header, CSRF_COOKIE),
+    ) {
+        let msg = ["This page expired. Please enter the details again.".to_owned()];
+        return show(Some(&found), false, &msg, 403);
+    }
+    let values: std::collections::BTreeMap<String, String> =
+        fields.into_iter().filter(|(k, _)| k != "csrf").collect();
+    match connections::submit_api_key(deps, &tenant_id, &found, &values).await {
+        Ok(connections::Submitted::Authorized(_)) => show(Some(&found), true, &[], 200),
+        Ok(connections::Submitted::NotAccepted(why)) => show(Some(&found), false, &[why], 422),
+        Err(Error::Invalid(list)) => {
+            let msgs: Vec<String> = list.into_iter().map(|f| f.detail).collect();
+            show(Some(&found), false, &msgs, 422)
+        }
+        // Used up meanwhile (a second submission).
+        Err(Error::NotFound(_)) => show(None, false, &[], 410),
+        Err(e) => Err(e),
     }
 }

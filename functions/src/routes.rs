@@ -32,22 +32,33 @@ pub struct Needs {
     pub identity: bool,
     /// The vault (KMS; locally the key file): signing secrets.
     pub vault: bool,
+    /// Outbound HTTP to partners' and providers' servers (public https addresses only).
+    pub http: bool,
 }
 
 /// The store alone.
 pub const STORE: Needs = Needs {
     identity: false,
     vault: false,
+    http: false,
 };
 /// The store and the identity provider.
 pub const IDENTITY: Needs = Needs {
     identity: true,
     vault: false,
+    http: false,
 };
 /// The store and the vault.
 pub const VAULT: Needs = Needs {
     identity: false,
     vault: true,
+    http: false,
+};
+/// The store, the vault and outbound HTTP (a connector's check request).
+pub const VAULT_HTTP: Needs = Needs {
+    identity: false,
+    vault: true,
+    http: true,
 };
 
 pub struct Route {
@@ -215,6 +226,17 @@ routes! {
     CONNECTORS_CREATE: POST "/v1/connectors" => connectors_create, "connectors-create", ManageCatalog, VAULT;
     CONNECTORS_GET: GET "/v1/connectors/{code}" => connectors_get, "connectors-get", ReadCatalog, STORE;
     CONNECTORS_UPDATE: PATCH "/v1/connectors/{code}" => connectors_update, "connectors-update", ManageCatalog, VAULT;
+    CONNECTIONS_CREATE: POST "/v1/customers/{customer_id}/connections" => connections_create, "connections-create", AssistCustomers, STORE;
+    CUSTOMER_CONNECTIONS_LIST: GET "/v1/customers/{customer_id}/connections" => customer_connections_list, "customer-connections-list", ReadTenant, STORE;
+    CONNECTIONS_LIST: GET "/v1/connections" => connections_list, "connections-list", ReadTenant, STORE;
+    CONNECTIONS_GET: GET "/v1/connections/{connection_id}" => connections_get, "connections-get", ReadTenant, STORE;
+    CONNECTIONS_DELETE: DELETE "/v1/connections/{connection_id}" => connections_delete, "connections-delete", AssistCustomers, STORE;
+    CONNECTIONS_INVITE: POST "/v1/connections/{connection_id}/invite" => connections_invite, "connections-invite", AssistCustomers, STORE;
+    CONNECTIONS_INVITE_END: DELETE "/v1/connections/{connection_id}/invite" => connections_invite_end, "connections-invite-end", AssistCustomers, STORE;
+    CONNECTIONS_CREDENTIALS: POST "/v1/connections/{connection_id}/credentials" => connections_credentials, "connections-credentials", ReadCredentials, VAULT;
+    CONNECTIONS_READS_LIST: GET "/v1/connections/{connection_id}/credential-reads" => connections_reads_list, "connections-reads-list", ReadTenant, STORE;
+    CONNECT_PAGE: GET "/t/{slug}/connect/{token}" => connect_page, "connect-page", Public, STORE;
+    CONNECT_SUBMIT: POST "/t/{slug}/connect/{token}" => connect_submit, "connect-submit", Public, VAULT_HTTP;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

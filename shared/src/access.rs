@@ -109,6 +109,9 @@ pub enum Permission {
     ManageCustomerUsers,
     /// Who am I: any authenticated principal, about itself.
     Me,
+    /// A connection's credentials, read by the partner's systems: an owner's power
+    /// (owner keys and owners' logins), every read recorded.
+    ReadCredentials,
     /// A tenant's inbound webhook endpoints and webhook endpoints: an owner's power (an
     /// endpoint provisions customers).
     ManageWebhooks,
@@ -383,6 +386,7 @@ mod tests {
             ManageInvoices,
             ManageCustomers,
             ManageApiKeys,
+            ReadCredentials,
         ] {
             assert!(
                 matches!(

@@ -182,6 +182,9 @@ problem_kinds! {
     DuplicateTemplate = "duplicate-template", 409, "A customer template with this code exists.";
     DuplicateConnector = "duplicate-connector", 409, "A connector with this code exists.";
     ConnectorLimitReached = "connector-limit-reached", 409, "The catalog holds its 200 connectors.";
+    ConnectionLimitReached = "connection-limit-reached", 409, "The customer has its 50 connections.";
+    ConnectorUnavailable = "connector-unavailable", 409, "The connection's connector cannot be used for this.";
+    ConnectionNotAuthorized = "connection-not-authorized", 409, "The connection has no credentials yet.";
     EndpointDisabled = "endpoint-disabled", 409, "The webhook endpoint is disabled; enable it first.";
     UserLimitReached = "user-limit-reached", 409, "The customer is at its `max_users`.";
     LastOwner = "last-owner", 409, "A tenant keeps at least one active owner.";

@@ -28,6 +28,9 @@ pub struct Deps {
     work_queue: Option<Arc<dyn ports::WorkQueue>>,
     /// Keeps signing secrets and credentials (KMS in AWS, a key file locally).
     vault: Option<Arc<dyn ports::Vault>>,
+    /// Requests to partners' and providers' servers (a connector's check request):
+    /// public https addresses only, unless a local process allows its loopback.
+    outbound: Option<Arc<dyn ports::WebhookSender>>,
 }
 
 /// Where the identity provider stands in a process.
@@ -54,7 +57,24 @@ impl Deps {
             documents: None,
             work_queue: None,
             vault: None,
+            outbound: None,
         }
+    }
+
+    /// With this sender for outbound requests (the local server's allows the loopback).
+    pub fn with_outbound(mut self, sender: Arc<dyn ports::WebhookSender>) -> Self {
+        self.outbound = Some(sender);
+        self
+    }
+
+    /// The outbound sender; an error where this process was built without one (its
+    /// route does not declare `http`).
+    pub fn outbound(&self) -> Result<&Arc<dyn ports::WebhookSender>, Error> {
+        self.outbound.as_ref().ok_or_else(|| {
+            Error::Unexpected(anyhow::anyhow!(
+                "this function makes outbound requests but its route does not declare it (functions/src/routes.rs)"
+            ))
+        })
     }
 
     /// With a document store (S3, or the data folder).

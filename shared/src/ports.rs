@@ -1,6 +1,6 @@
 //! The small traits the domain is written against: the item store, the mailer, the clock.
 
-use crate::model::ids::TenantId;
+use crate::model::ids::{CustomerId, TenantId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -381,6 +381,9 @@ pub trait Documents: Send + Sync {
 #[derive(Clone, Copy, Debug)]
 pub struct VaultContext<'a> {
     pub tenant_id: Option<&'a TenantId>,
+    /// The customer a secret belongs to, for a customer's own (a connection's
+    /// credentials).
+    pub customer_id: Option<&'a CustomerId>,
     /// e.g. `inbound-endpoint`, `webhook-endpoint`, `connection`, `connector`.
     pub purpose: &'a str,
     pub id: &'a str,
@@ -391,6 +394,22 @@ impl<'a> VaultContext<'a> {
     pub fn of_tenant(tenant_id: &'a TenantId, purpose: &'a str, id: &'a str) -> Self {
         Self {
             tenant_id: Some(tenant_id),
+            customer_id: None,
+            purpose,
+            id,
+        }
+    }
+
+    /// A secret of one customer of a tenant.
+    pub fn of_customer(
+        tenant_id: &'a TenantId,
+        customer_id: &'a CustomerId,
+        purpose: &'a str,
+        id: &'a str,
+    ) -> Self {
+        Self {
+            tenant_id: Some(tenant_id),
+            customer_id: Some(customer_id),
             purpose,
             id,
         }
@@ -400,17 +419,23 @@ impl<'a> VaultContext<'a> {
     pub fn of_platform(purpose: &'a str, id: &'a str) -> Self {
         Self {
             tenant_id: None,
+            customer_id: None,
             purpose,
             id,
         }
     }
 
     /// The context as the associated data of the AEAD: every part, length-prefixed (a
-    /// platform secret's tenant is the empty part, which no tenant id is).
+    /// platform secret's tenant is the empty part, which no tenant id is; a customer's
+    /// secret has a fourth part, its customer).
     pub fn associated_data(&self) -> Vec<u8> {
         let mut out = b"tenantry-vault-v1".to_vec();
         let tenant = self.tenant_id.map_or("", |t| t.as_str());
-        for part in [tenant, self.purpose, self.id] {
+        let customer = self.customer_id.map(|c| c.as_str());
+        for part in [Some(tenant), Some(self.purpose), Some(self.id), customer]
+            .into_iter()
+            .flatten()
+        {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part.as_bytes());
         }
@@ -469,7 +494,9 @@ pub enum WebhookSendError {
     Failed(String),
 }
 
-/// Sends a signed webhook: one POST of JSON, no redirects followed, a time limit.
+/// Sends requests to partners' and providers' servers, no redirects followed, with a
+/// time limit: a signed webhook (one POST of JSON), or any request (a connector's
+/// check).
 #[async_trait]
 pub trait WebhookSender: Send + Sync {
     async fn post(
@@ -477,6 +504,15 @@ pub trait WebhookSender: Send + Sync {
         url: &str,
         headers: &[(&str, String)],
         body: &[u8],
+    ) -> Result<WebhookAnswer, WebhookSendError>;
+
+    /// One request of `method` with these headers and body, under the same rules.
+    async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
     ) -> Result<WebhookAnswer, WebhookSendError>;
 }
 

@@ -85,6 +85,14 @@ pub async fn spawn_app_routed(deps: Deps, extra: Option<axum::Router>) -> TestAp
             .expect("a vault key");
         deps.with_vault(Arc::new(vault))
     };
+    // Outbound requests may reach the tests' local servers.
+    let deps = if deps.outbound().is_ok() {
+        deps
+    } else {
+        deps.with_outbound(Arc::new(
+            tenantry::adapters::http::HttpSender::allowing_loopback(),
+        ))
+    };
     let admin_key = api_key::new_secret();
     auth::register_operator_key(&deps, &admin_key)
         .await

@@ -32,11 +32,7 @@ fn refused(r: Result<Vec<u8>, VaultError>, what: &str) {
 pub async fn check(vault: &dyn Vault) {
     let tenant = TenantId::generate();
     let other_tenant = TenantId::generate();
-    let ctx = VaultContext {
-        tenant_id: Some(&tenant),
-        purpose: "inbound-endpoint",
-        id: "ep_1",
-    };
+    let ctx = VaultContext::of_tenant(&tenant, "inbound-endpoint", "ep_1");
     let secret = b"whsec_the-secret-bytes".to_vec();
     let sealed = vault.seal(&ctx, &secret).await.expect("seal");
     {
@@ -83,6 +79,35 @@ pub async fn check(vault: &dyn Vault) {
         ),
     ] {
         refused(vault.open(&other, &sealed).await, name);
+    }
+    // A customer's secret (a connection's credentials) opens under its customer only,
+    // and not as the tenant's.
+    let customer = tenantry::model::ids::CustomerId::generate();
+    let other_customer = tenantry::model::ids::CustomerId::generate();
+    let of_customer = VaultContext::of_customer(&tenant, &customer, "connection", "con_1");
+    let credentials = vault
+        .seal(&of_customer, b"{\"api_key\":\"sk_1\"}")
+        .await
+        .expect("seal");
+    assert_eq!(
+        vault.open(&of_customer, &credentials).await.expect("open"),
+        b"{\"api_key\":\"sk_1\"}"
+    );
+    for (name, other) in [
+        (
+            "another customer",
+            VaultContext::of_customer(&tenant, &other_customer, "connection", "con_1"),
+        ),
+        (
+            "another tenant's customer",
+            VaultContext::of_customer(&other_tenant, &customer, "connection", "con_1"),
+        ),
+        (
+            "no customer",
+            VaultContext::of_tenant(&tenant, "connection", "con_1"),
+        ),
+    ] {
+        refused(vault.open(&other, &credentials).await, name);
     }
     // A platform secret (a connector's client secret) opens under its own context
     // only, never under a tenant's with the same purpose and id.

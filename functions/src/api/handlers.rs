@@ -10,13 +10,14 @@ use tenantry::model::billing::{MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
 use tenantry::model::ids::{
-    ApiKeyId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId, ProvisioningId, UserId,
-    WebhookEndpointId,
+    ApiKeyId, ConnectionId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId,
+    ProvisioningId, UserId, WebhookEndpointId,
 };
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
 use tenantry::model::tenant::TenantDraft;
 use tenantry::service::api_keys::ApiKeyDraft;
+use tenantry::service::connections::{self, ConnectionDraft, InviteDraft};
 use tenantry::service::connectors::{self, ConnectorDraft};
 use tenantry::service::features::{self, FeatureChange};
 use tenantry::service::inbound::{InboundEndpointDraft, RotationDraft};
@@ -851,4 +852,75 @@ pub async fn connectors_update(cx: Ctx<'_>) -> Result {
     let patch = parse_json::<Value>(cx.body)?;
     let if_version = cx.if_version()?;
     Reply::ok(&connectors::update(cx.deps, code, &patch, if_version).await?)
+}
+
+fn connection_id(cx: &Ctx<'_>) -> std::result::Result<ConnectionId, Error> {
+    ConnectionId::parse(cx.param("connection_id")).map_err(|_| Error::NotFound("connection"))
+}
+
+pub async fn connections_create(cx: Ctx<'_>) -> Result {
+    let customer = cx.customer()?;
+    let draft = parse_json::<ConnectionDraft>(cx.body)?;
+    let actor = cx.principal.map(|p| p.actor()).unwrap_or_default();
+    let v = connections::create(cx.deps, &customer, actor, &draft).await?;
+    let loc = format!("/v1/connections/{}", v.id);
+    Reply::created(&v, loc)
+}
+
+pub async fn customer_connections_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    let customer = cx.customer()?;
+    Reply::ok(&connections::list_of_customer(cx.deps, &customer, limit, cursor).await?)
+}
+
+pub async fn connections_list(cx: Ctx<'_>) -> Result {
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&connections::list(cx.deps, cx.tenant()?, limit, cursor).await?)
+}
+
+pub async fn connections_get(cx: Ctx<'_>) -> Result {
+    let id = connection_id(&cx)?;
+    Reply::ok(&connections::get(cx.deps, cx.tenant()?, &id).await?)
+}
+
+pub async fn connections_delete(cx: Ctx<'_>) -> Result {
+    let id = connection_id(&cx)?;
+    connections::delete(cx.deps, cx.tenant()?, &id).await?;
+    Ok(Reply::no_content())
+}
+
+pub async fn connections_invite(cx: Ctx<'_>) -> Result {
+    let id = connection_id(&cx)?;
+    let draft = parse_json::<InviteDraft>(cx.body)?;
+    let actor = cx.principal.map(|p| p.actor()).unwrap_or_default();
+    Reply::ok(&connections::invite(cx.deps, cx.tenant()?, actor, &id, &draft).await?)
+}
+
+pub async fn connections_invite_end(cx: Ctx<'_>) -> Result {
+    let id = connection_id(&cx)?;
+    connections::end_invite(cx.deps, cx.tenant()?, &id).await?;
+    Ok(Reply::no_content())
+}
+
+pub async fn connections_credentials(cx: Ctx<'_>) -> Result {
+    let id = connection_id(&cx)?;
+    let actor = cx.principal.map(|p| p.actor()).unwrap_or_default();
+    Reply::ok(&connections::credentials(cx.deps, cx.tenant()?, actor, &id).await?)
+}
+
+pub async fn connections_reads_list(cx: Ctx<'_>) -> Result {
+    let id = connection_id(&cx)?;
+    let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&connections::reads(cx.deps, cx.tenant()?, &id, limit, cursor).await?)
+}
+
+pub async fn connect_page(cx: Ctx<'_>) -> Result {
+    let page = pages::connect_page(cx.deps, cx.param("slug"), cx.param("token")).await?;
+    Ok(page_reply(page))
+}
+
+pub async fn connect_submit(cx: Ctx<'_>) -> Result {
+    let (slug, token) = (cx.param("slug"), cx.param("token"));
+    let page = pages::connect_form(cx.deps, slug, token, cx.body, cx.cookies()).await?;
+    Ok(page_reply(page))
 }

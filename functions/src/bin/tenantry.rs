@@ -94,9 +94,14 @@ fn open(data: &PathBuf) -> anyhow::Result<Deps> {
     let documents = FileDocuments::new(data.join("documents"))?;
     // Signing secrets, sealed under a key file of the data folder (mode 0600).
     let vault = FileVault::open(data.join("vault.key"))?;
+    // Outbound requests (a connector's check) may reach this machine's loopback, so a
+    // developer can try them against a local server.
     Ok(Deps::new(Arc::new(store))
         .with_documents(Arc::new(documents))
-        .with_vault(Arc::new(vault)))
+        .with_vault(Arc::new(vault))
+        .with_outbound(Arc::new(
+            tenantry::adapters::http::HttpSender::allowing_loopback(),
+        )))
 }
 
 #[tokio::main]

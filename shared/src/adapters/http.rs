@@ -91,7 +91,7 @@ impl HttpSender {
         match url.scheme() {
             "https" => {}
             "http" if self.loopback && loopback_host => {}
-            _ => return Err(refused("only https URLs receive webhooks")),
+            _ => return Err(refused("only https URLs are reached")),
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(refused("the URL may not carry credentials"));
@@ -131,8 +131,35 @@ impl WebhookSender for HttpSender {
         headers: &[(&str, String)],
         body: &[u8],
     ) -> Result<WebhookAnswer, WebhookSendError> {
+        let mut all = vec![("content-type", "application/json".to_owned())];
+        all.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
+        self.timed(reqwest::Method::POST, url, &all, Some(body))
+            .await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<WebhookAnswer, WebhookSendError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| refused(format!("{method} is not an HTTP method")))?;
+        self.timed(method, url, headers, body).await
+    }
+}
+
+impl HttpSender {
+    async fn timed(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<WebhookAnswer, WebhookSendError> {
         // The whole of it, the lookup included, within the time limit.
-        match tokio::time::timeout(TIMEOUT, self.send(url, headers, body)).await {
+        match tokio::time::timeout(TIMEOUT, self.send(method, url, headers, body)).await {
             Ok(result) => result,
             Err(_) => Err(WebhookSendError::Failed(format!(
                 "no answer within {} s",
@@ -140,14 +167,13 @@ impl WebhookSender for HttpSender {
             ))),
         }
     }
-}
 
-impl HttpSender {
     async fn send(
         &self,
+        method: reqwest::Method,
         url: &str,
         headers: &[(&str, String)],
-        body: &[u8],
+        body: Option<&[u8]>,
     ) -> Result<WebhookAnswer, WebhookSendError> {
         let parsed = url::Url::parse(url).map_err(|e| refused(format!("not a URL ({e})")))?;
         let (host, addr) = self.target(&parsed).await?;
@@ -161,10 +187,10 @@ impl HttpSender {
             .user_agent("Tenantry-Webhooks/1")
             .build()
             .map_err(|e| WebhookSendError::Failed(format!("building the client: {e}")))?;
-        let mut req = client
-            .post(parsed)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
+        let mut req = client.request(method, parsed);
+        if let Some(body) = body {
+            req = req.body(body.to_vec());
+        }
         for (k, v) in headers {
             req = req.header(*k, v);
         }

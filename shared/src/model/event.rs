@@ -3,7 +3,7 @@
 //! change that causes one writes it in its own transaction (`service::events::emit`).
 
 /// Every event type an endpoint can ask for, as the wire names them.
-pub const EVENT_TYPES: [&str; 16] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "customer.created",
     "customer.updated",
     "customer.status_changed",
@@ -20,6 +20,7 @@ pub const EVENT_TYPES: [&str; 16] = [
     "provisioning.succeeded",
     "provisioning.failed",
     "webhook.test",
+    "connection.authorized",
 ];
 
 /// An event's type: the only way to name one in code, so a misspelt type cannot be sent.
@@ -41,11 +42,12 @@ pub enum EventType {
     ProvisioningSucceeded,
     ProvisioningFailed,
     WebhookTest,
+    ConnectionAuthorized,
 }
 
 impl EventType {
     /// In the order of [`EVENT_TYPES`].
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         Self::CustomerCreated,
         Self::CustomerUpdated,
         Self::CustomerStatusChanged,
@@ -62,6 +64,7 @@ impl EventType {
         Self::ProvisioningSucceeded,
         Self::ProvisioningFailed,
         Self::WebhookTest,
+        Self::ConnectionAuthorized,
     ];
 
     pub fn as_str(self) -> &'static str {

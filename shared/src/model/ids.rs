@@ -108,6 +108,8 @@ ids! {
     WebhookEndpointId = "whe", "webhook endpoint";
     /// An event sent to a tenant's webhook endpoints (its `webhook-id`).
     WebhookMessageId = "msg", "webhook message";
+    /// A customer's connection to one of its own systems.
+    ConnectionId = "con", "connection";
 }
 
 /// True when `id` has this prefix and a well-formed body.

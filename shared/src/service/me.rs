@@ -29,6 +29,7 @@ fn staff_permissions(role: StaffRole) -> Vec<&'static str> {
         (ManageInvoices, "manage_invoices"),
         (ManageCustomers, "manage_customers"),
         (ManageApiKeys, "manage_api_keys"),
+        (ReadCredentials, "read_credentials"),
     ]
     .into_iter()
     .filter(|(p, _)| p.allows(role))

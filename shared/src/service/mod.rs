@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod catalog;
 pub mod charges;
+pub mod connections;
 pub mod connectors;
 pub mod customers;
 pub mod directory;

@@ -122,6 +122,10 @@ pub async fn purge_one(
                     logins.push(email.to_owned());
                 }
             }
+            // A connection's marker: the connection (and its credentials) go too.
+            if let Some(id) = keys::connection_id_of(&i.sk) {
+                ops.push(WriteOp::delete(keys::connection(tenant_id, &id)));
+            }
             ops.push(WriteOp::delete(i.key()));
         }
         // The logins go first: once the records (and the email markers) are gone, the

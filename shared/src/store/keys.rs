@@ -5,8 +5,8 @@
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
 use crate::model::ids::{
-    ApiKeyId, CreditNoteId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId,
-    ProvisioningId, TenantId, UserId, WebhookEndpointId, WebhookMessageId,
+    ApiKeyId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId, InvoiceId,
+    MemberId, ProvisioningId, TenantId, UserId, WebhookEndpointId, WebhookMessageId,
 };
 use crate::ports::Key;
 
@@ -184,6 +184,54 @@ pub fn customer_users_prefix() -> &'static str {
 /// Is this sort key (in a customer partition) a customer user's?
 pub fn is_customer_user(sk: &str) -> bool {
     sk.starts_with("USER#")
+}
+/// A connection, in its tenant's partition (found by its id alone).
+pub fn connection(tenant_id: &TenantId, id: &ConnectionId) -> Key {
+    key(tenant_pk(tenant_id), format!("{CONNECTION}{id}"))
+}
+/// The connections of a tenant (its partition), or a customer's markers (the customer's).
+pub fn connections_prefix() -> &'static str {
+    CONNECTION
+}
+/// A customer's marker of its connection (for its list, and its purge).
+pub fn customer_connection(
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    id: &ConnectionId,
+) -> Key {
+    key(
+        customer_partition(tenant_id, customer_id),
+        format!("{CONNECTION}{id}"),
+    )
+}
+/// The connection a `CONN#<id>` sort key names.
+pub fn connection_id_of(sk: &str) -> Option<ConnectionId> {
+    sk.strip_prefix(CONNECTION)
+        .and_then(|id| ConnectionId::parse(id).ok())
+}
+const CONNECTION: &str = "CONN#";
+/// A connect link (an invite's), under the hash of its token.
+pub fn connect_link(tenant_id: &TenantId, token_hash: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("CLINK#{token_hash}"))
+}
+/// One read of a connection's credentials, in time order.
+pub fn credential_read(
+    tenant_id: &TenantId,
+    id: &ConnectionId,
+    at: chrono::DateTime<chrono::Utc>,
+    nonce: &str,
+) -> Key {
+    key(
+        tenant_pk(tenant_id),
+        format!(
+            "{}{}#{nonce}",
+            credential_reads_prefix(id),
+            at.format("%Y%m%dT%H%M%S%.9fZ")
+        ),
+    )
+}
+pub fn credential_reads_prefix(id: &ConnectionId) -> String {
+    format!("CREAD#{id}#")
 }
 /// A customer's current subscription (at most one).
 pub fn subscription(tenant_id: &TenantId, customer_id: &CustomerId) -> Key {

@@ -3,6 +3,9 @@
 //! refused field by field, and an OAuth client secret is sealed, never shown, never
 //! stored as it is.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenantry::ports::{Sealed, VaultContext};
@@ -301,4 +304,308 @@ async fn a_bad_definition_is_refused_naming_each_field_and_nothing_is_stored() {
     assert!(wrong_kind.status.is_client_error(), "{}", wrong_kind.body);
     let list = app.get(op, "/v1/connectors").await;
     assert_eq!(list.body["data"], json!([]), "{}", list.body);
+}
+
+/// A provider's API on the loopback that accepts one key for one account: the
+/// connector's check request goes here.
+async fn provider() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let checks = Arc::new(AtomicUsize::new(0));
+    let count = checks.clone();
+    let app = axum::Router::new().route(
+        "/v1/account",
+        axum::routing::get(move |headers: http::HeaderMap, uri: http::Uri| {
+            let count = count.clone();
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                let key = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if key == "Bearer good-key" && uri.query() == Some("account=acme") {
+                    http::StatusCode::OK
+                } else {
+                    http::StatusCode::UNAUTHORIZED
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), checks)
+}
+
+/// The connect page's form, posted as a browser does (the page's CSRF cookie and field).
+async fn submit(app: &TestApp, slug: &str, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let csrf = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut body = format!("csrf={csrf}");
+    for (k, v) in fields {
+        body.push_str(&format!("&{k}={v}"));
+    }
+    let r = app
+        .http
+        .post(format!("{}/t/{slug}/connect/{token}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("tenantry_csrf={csrf}"))
+        .body(body)
+        .send()
+        .await
+        .expect("the form posts");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("a page"))
+}
+
+async fn open_page(app: &TestApp, slug: &str, token: &str) -> (u16, String) {
+    let r = app
+        .http
+        .get(format!("{}/t/{slug}/connect/{token}", app.base))
+        .send()
+        .await
+        .expect("the page");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("a page"))
+}
+
+#[tokio::test]
+async fn an_invited_contact_connects_an_api_key_on_the_branded_page_and_only_owners_read_it() {
+    let app = spawn_app().await;
+    let (base, checks) = provider().await;
+    let connector = json!({
+        "code": "crm", "name": "Acme CRM", "auth": "api_key",
+        "fields": [
+            {"name": "account", "label": "Account name", "secret": false},
+            {"name": "api_key", "label": "API key", "help": "Settings, then API"}
+        ],
+        "check": {"method": "GET", "url": format!("{base}/v1/account?account={{{{account}}}}"),
+            "headers": {"Authorization": "Bearer {{api_key}}"}}
+    });
+    let made = app.post(&app.admin_key, "/v1/connectors", connector).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let t = app.new_tenant("connectco").await;
+    let other = app.new_tenant("otherco").await;
+    let contact = app
+        .patch(
+            &app.admin_key,
+            &format!("/v1/tenants/{}", t.id),
+            json!({"contact": {"email": "ops@connectco.example.com"}}),
+        )
+        .await;
+    assert!(contact.status.is_success(), "{}", contact.body);
+    let c = app
+        .new_customer(&t.owner_key, "Acme Bakery", "admin@acme-bakery.example.com")
+        .await;
+    let made = app
+        .post(
+            &t.member_key,
+            &format!("/v1/customers/{c}/connections"),
+            json!({"connector": "crm", "label": "Sales CRM"}),
+        )
+        .await;
+    let id = made.field("id").to_owned();
+    let conn = format!("/v1/connections/{id}");
+
+    // The invite goes to the customer's primary contact unless it names someone.
+    let bad = app
+        .post(
+            &t.member_key,
+            &format!("{conn}/invite"),
+            json!({"email": "not an email", "expires_in_hours": 0}),
+        )
+        .await;
+    assert_eq!(
+        bad.error_fields(),
+        ["email", "expires_in_hours"],
+        "{}",
+        bad.body
+    );
+    let invited = app
+        .post(&t.member_key, &format!("{conn}/invite"), json!({}))
+        .await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.body);
+    assert_eq!(invited.body["invite"]["email"], "pat@example.com");
+    let first = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &t.id,
+        "pat@example.com",
+        "connection_invite",
+    )
+    .await
+    .expect("the invite's link");
+    // A second invite ends the first link.
+    let again = app
+        .post(
+            &t.member_key,
+            &format!("{conn}/invite"),
+            json!({"email": "it@acme-bakery.example.com", "name": "Ines", "expires_in_hours": 2}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let token = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &t.id,
+        "it@acme-bakery.example.com",
+        "connection_invite",
+    )
+    .await
+    .expect("the second link");
+    assert_ne!(first, token);
+    assert_eq!(open_page(&app, "connectco", &first).await.0, 410);
+
+    // Opening the page shows who asks for what, and changes nothing.
+    for _ in 0..2 {
+        let (status, html) = open_page(&app, "connectco", &token).await;
+        assert_eq!(status, 200, "{html}");
+        for shown in [
+            "Acme Bakery",
+            "Acme CRM",
+            "Account name",
+            "API key",
+            "Sales CRM",
+        ] {
+            assert!(html.contains(shown), "{shown} on the page: {html}");
+        }
+    }
+    assert_eq!(checks.load(Ordering::SeqCst), 0, "opening checks nothing");
+    // Not under another tenant's slug, not with a guessed or malformed token.
+    assert_eq!(open_page(&app, "otherco", &token).await.0, 410);
+    assert_eq!(open_page(&app, "connectco", &"ab".repeat(32)).await.0, 410);
+    assert_eq!(open_page(&app, "connectco", "x").await.0, 410);
+
+    // A form without the page's CSRF cookie, a missing field, a key the provider
+    // refuses: each says why and the link keeps working.
+    let forged = app
+        .http
+        .post(format!("{}/t/connectco/connect/{token}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=abc&account=acme&api_key=good-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let (status, html) = submit(&app, "connectco", &token, &[("account", "acme")]).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("API key is required"), "{html}");
+    let (status, html) = submit(
+        &app,
+        "connectco",
+        &token,
+        &[("account", "acme"), ("api_key", "wrong-key")],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("did not accept"), "{html}");
+    assert_eq!(checks.load(Ordering::SeqCst), 1);
+    let pending = app.get(&t.owner_key, &conn).await;
+    assert_eq!(pending.body["state"], "pending");
+
+    // The right key: authorized, the link used up.
+    let (status, html) = submit(
+        &app,
+        "connectco",
+        &token,
+        &[("account", "acme"), ("api_key", "good-key")],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("is connected"), "{html}");
+    let (status, _) = submit(
+        &app,
+        "connectco",
+        &token,
+        &[("account", "acme"), ("api_key", "good-key")],
+    )
+    .await;
+    assert_eq!(status, 410, "a used link works no more");
+    let now = app.get(&t.member_key, &conn).await;
+    assert_eq!(
+        (
+            now.body["state"].as_str(),
+            now.body["has_credentials"].as_bool()
+        ),
+        (Some("authorized"), Some(true)),
+        "{}",
+        now.body
+    );
+    assert!(now.body.get("invite").is_none(), "{}", now.body);
+    assert_eq!(app.count_events(&t.id, "connection.authorized"), 1);
+    assert!(
+        tenantry_tests::app::pending_email_value(
+            &app.deps,
+            &t.id,
+            "ops@connectco.example.com",
+            "connection_authorized",
+            "connection_id",
+        )
+        .await
+        .is_some_and(|v| v == id),
+        "the tenant's contact hears of it (the invite came from an API key)"
+    );
+
+    // Only owners read the credentials; each read is recorded; another tenant sees none.
+    let creds = format!("{conn}/credentials");
+    let member = app.post(&t.member_key, &creds, json!({})).await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN, "{}", member.body);
+    let foreign = app.post(&other.owner_key, &creds, json!({})).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    let read = app.post(&t.owner_key, &creds, json!({})).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(
+        read.body["credentials"],
+        json!({"account": "acme", "api_key": "good-key"})
+    );
+    let reads = app
+        .get(&t.member_key, &format!("{conn}/credential-reads"))
+        .await;
+    assert_eq!(
+        reads.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        reads.body
+    );
+
+    // The key is nowhere else: not in any stored item, not in any other answer.
+    for item in app.all_items() {
+        assert!(
+            !Value::Object(item.data.clone())
+                .to_string()
+                .contains("good-key"),
+            "stored as it is in {} {}",
+            item.pk,
+            item.sk
+        );
+    }
+    for path in [
+        conn.clone(),
+        "/v1/connections".into(),
+        format!("/v1/customers/{c}/connections"),
+    ] {
+        let r = app.get(&t.owner_key, &path).await;
+        assert!(
+            !r.body.to_string().contains("good-key"),
+            "{path}: {}",
+            r.body
+        );
+    }
+
+    // Ending an invite ends its link at once.
+    let third = app
+        .post(&t.owner_key, &format!("{conn}/invite"), json!({}))
+        .await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.body);
+    let token = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &t.id,
+        "pat@example.com",
+        "connection_invite",
+    )
+    .await
+    .expect("the third link");
+    assert_eq!(open_page(&app, "connectco", &token).await.0, 200);
+    let ended = app.delete(&t.owner_key, &format!("{conn}/invite")).await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT, "{}", ended.body);
+    assert_eq!(open_page(&app, "connectco", &token).await.0, 410);
 }

@@ -102,7 +102,35 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
         )
         .await;
     assert_eq!(template.status, StatusCode::CREATED, "{}", template.body);
+    // A connection of A's customer (the catalog's connector is shared: made once).
+    let connector = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            json!({"code": "iso_conn", "name": "Iso", "auth": "api_key",
+                "fields": [{"name": "key", "label": "Key"}]}),
+        )
+        .await;
+    assert!(
+        [StatusCode::CREATED, StatusCode::CONFLICT].contains(&connector.status),
+        "{}",
+        connector.body
+    );
+    let connection = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{customer}/connections"),
+            json!({"connector": "iso_conn"}),
+        )
+        .await;
+    assert_eq!(
+        connection.status,
+        StatusCode::CREATED,
+        "{}",
+        connection.body
+    );
     HashMap::from([
+        ("connection_id", connection.field("id").to_owned()),
         ("webhook_endpoint_id", webhook.field("id").to_owned()),
         ("endpoint_id", endpoint.field("id").to_owned()),
         ("provisioning_id", provisioning.field("id").to_owned()),

@@ -1108,6 +1108,7 @@ const INVOICE_ID: &str = "inv_20261200000000000000000000f1f1";
 const ENDPOINT_ID: &str = "inb_0197b2a7f3b27e5d8c6f708192a3b4d9";
 const PROVISIONING_ID: &str = "prv_0197b2a7f3b27e5d8c6f708192a3b4e1";
 const WEBHOOK_ENDPOINT_ID: &str = "whe_0197b2a7f3b27e5d8c6f708192a3b4f3";
+const CONNECTION_ID: &str = "con_0197b2ac00000000000000000000c0a1";
 const WEBHOOK_TIMESTAMP: &str = "1765022466";
 const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
 
@@ -1507,6 +1508,80 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     .expect("the shipped connector");
             ok("POST", "/v1/connectors", op, Some(stripe)).await;
         }
+        b if b.starts_with("connections-")
+            || b.starts_with("connect-")
+            || b == "customer-connections-list" =>
+        {
+            let stripe: serde_json::Value =
+                serde_json::from_str(include_str!("../../../connectors/stripe.json"))
+                    .expect("the shipped connector");
+            ok("POST", "/v1/connectors", op, Some(stripe)).await;
+            // A connector without a check request: the replays make no outbound request.
+            ok(
+                "POST",
+                "/v1/connectors",
+                op,
+                Some(serde_json::json!({
+                "code": "fixture_key", "name": "Fixture key", "auth": "api_key",
+                "fields": [{"name": "api_key", "label": "API key"}]})),
+            )
+            .await;
+            let made = ok(
+                "POST",
+                &format!("{cpath}/connections"),
+                &setup_key,
+                Some(serde_json::json!({"connector": "fixture_key"})),
+            )
+            .await;
+            let id = made["id"].as_str().expect("connection id").to_owned();
+            if [
+                "connections-invite-end",
+                "connections-credentials",
+                "connect-page",
+                "connect-submit",
+            ]
+            .contains(&b)
+            {
+                ok(
+                    "POST",
+                    &format!("/v1/connections/{id}/invite"),
+                    &setup_key,
+                    Some(serde_json::json!({})),
+                )
+                .await;
+                let token = tenantry_tests::app::pending_link_token(
+                    &all.deps,
+                    &tid,
+                    "ada@fixture-bakery.example.com",
+                    "connection_invite",
+                )
+                .await
+                .expect("the invite's link");
+                if b == "connections-credentials" {
+                    // Authorized through the connect page's service.
+                    let t = tenantry::model::ids::TenantId::from_record(tid.clone());
+                    let page = tenantry::service::connections::open_link(&all.deps, &t, &token)
+                        .await
+                        .expect("the link")
+                        .expect("a working link");
+                    let values = std::collections::BTreeMap::from([(
+                        "api_key".to_owned(),
+                        "sk_test_fixture".to_owned(),
+                    )]);
+                    let done = tenantry::service::connections::submit_api_key(
+                        &all.deps, &t, &page, &values,
+                    )
+                    .await
+                    .expect("authorized");
+                    assert!(matches!(
+                        done,
+                        tenantry::service::connections::Submitted::Authorized(_)
+                    ));
+                }
+                extra.push((LINK_TOKEN.into(), token));
+            }
+            extra.push((CONNECTION_ID.into(), id));
+        }
         "customer-templates-get" | "customer-templates-update" | "customer-templates-delete" => {
             ok(
                 "POST",
@@ -1606,6 +1681,14 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             deps.clone()
         } else {
             deps.clone().without_identity_wired()
+        };
+        // Outbound HTTP only where declared (the replays' connectors make no request).
+        let own = if route.needs.http {
+            own.with_outbound(Arc::new(
+                tenantry::adapters::http::HttpSender::allowing_loopback(),
+            ))
+        } else {
+            own
         };
         // A route declaring the provider must reach for it: built without it, its event
         // fails (tried first, before the event's real run, on a route that would refuse).

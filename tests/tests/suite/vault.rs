@@ -21,11 +21,7 @@ async fn the_local_vault_keeps_the_contract_and_its_key_private() {
     }
     // The same key after a restart: what was sealed opens.
     let tenant = TenantId::generate();
-    let ctx = VaultContext {
-        tenant_id: Some(&tenant),
-        purpose: "webhook-endpoint",
-        id: "we_1",
-    };
+    let ctx = VaultContext::of_tenant(&tenant, "webhook-endpoint", "we_1");
     let sealed = vault.seal(&ctx, b"kept").await.unwrap();
     drop(vault);
     let reopened = FileVault::open(&path).unwrap();
@@ -83,11 +79,7 @@ async fn on_aws_the_kms_vault_keeps_the_contract() {
     tenantry_tests::vault::check(&vault).await;
     // A secret sealed under this key does not open under another.
     let tenant = TenantId::generate();
-    let ctx = VaultContext {
-        tenant_id: Some(&tenant),
-        purpose: "connection",
-        id: "conn_1",
-    };
+    let ctx = VaultContext::of_tenant(&tenant, "connection", "conn_1");
     let sealed = vault.seal(&ctx, b"credentials").await.unwrap();
     let other_key = aws_sdk_kms::Client::new(&config)
         .create_key()

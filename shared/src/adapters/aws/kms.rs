@@ -37,10 +37,12 @@ impl KmsVault {
     }
 }
 
-/// The encryption context: `tenant_id` (absent for a platform secret), `purpose`, `id`.
+/// The encryption context: `tenant_id` (absent for a platform secret), `customer_id`
+/// (a customer's secret only), `purpose`, `id`.
 fn encryption_context(context: &VaultContext<'_>) -> std::collections::HashMap<String, String> {
     [
         context.tenant_id.map(|t| ("tenant_id", t.as_str())),
+        context.customer_id.map(|c| ("customer_id", c.as_str())),
         Some(("purpose", context.purpose)),
         Some(("id", context.id)),
     ]

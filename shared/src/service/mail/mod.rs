@@ -53,6 +53,8 @@ pub enum Template {
     InvoiceReminder,
     CreditNoteIssued,
     WebhookEndpointDisabled,
+    ConnectionInvite,
+    ConnectionAuthorized,
 }
 
 impl Template {
@@ -68,6 +70,8 @@ impl Template {
             Template::InvoiceReminder => "invoice_reminder",
             Template::CreditNoteIssued => "credit_note_issued",
             Template::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+            Template::ConnectionInvite => "connection_invite",
+            Template::ConnectionAuthorized => "connection_authorized",
         }
     }
 
@@ -79,12 +83,14 @@ impl Template {
             Template::InvoiceIssued
             | Template::InvoiceReminder
             | Template::CreditNoteIssued
-            | Template::WebhookEndpointDisabled => &[],
+            | Template::WebhookEndpointDisabled
+            | Template::ConnectionAuthorized => &[],
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset
             | Template::EmailChange
-            | Template::CustomerWelcome => &["link_token"],
+            | Template::CustomerWelcome
+            | Template::ConnectionInvite => &["link_token"],
         }
     }
 }

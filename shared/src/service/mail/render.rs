@@ -62,7 +62,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "invoice_issued",
         "invoice_reminder",
         "webhook_endpoint_disabled",
-        "credit_note_issued"
+        "credit_note_issued",
+        "connection_invite",
+        "connection_authorized"
     );
     for (name, source) in sources {
         env.add_template(name, source)
@@ -102,17 +104,21 @@ pub fn render(
         json!(format!("{}/t/{}/login", settings.public_url, tenant.slug)),
     );
     if let Some(token) = email.context.get("link_token").and_then(Value::as_str) {
-        let page = match email.template {
-            Template::EmailChange => "email-change",
-            _ => "password",
-        };
-        ctx.insert(
-            "link_url".into(),
-            json!(format!(
-                "{}/t/{}/{page}?token={token}",
+        let url = match email.template {
+            // The connect page takes its token in the path.
+            Template::ConnectionInvite => {
+                format!("{}/t/{}/connect/{token}", settings.public_url, tenant.slug)
+            }
+            Template::EmailChange => format!(
+                "{}/t/{}/email-change?token={token}",
                 settings.public_url, tenant.slug
-            )),
-        );
+            ),
+            _ => format!(
+                "{}/t/{}/password?token={token}",
+                settings.public_url, tenant.slug
+            ),
+        };
+        ctx.insert("link_url".into(), json!(url));
     }
     let ctx = Value::Object(ctx);
     let name = email.template.name();

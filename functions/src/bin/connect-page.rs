@@ -1,0 +1,3 @@
+//! Lambda for `GET /t/{slug}/connect/{token}`.
+
+functions::lambda_main!(CONNECT_PAGE);

@@ -1,0 +1,3 @@
+//! Lambda for `POST /t/{slug}/connect/{token}`.
+
+functions::lambda_main!(CONNECT_SUBMIT);

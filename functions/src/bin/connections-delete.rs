@@ -1,0 +1,3 @@
+//! Lambda for `DELETE /v1/connections/{connection_id}`.
+
+functions::lambda_main!(CONNECTIONS_DELETE);

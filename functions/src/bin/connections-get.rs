@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/connections/{connection_id}`.
+
+functions::lambda_main!(CONNECTIONS_GET);

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/connections`.
+
+functions::lambda_main!(CONNECTIONS_LIST);

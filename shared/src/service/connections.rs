@@ -1,0 +1,852 @@
+//! Connections: one customer linked to one of its own systems through a connector of
+//! the catalog. Tenant staff add one to a customer (`pending`); the customer's contact
+//! authorizes it later. A connection lives in its tenant's partition (`CONN#<id>`: one
+//! read by id), with a marker in its customer's partition for the customer's list; a
+//! purge of the customer removes both.
+//!
+//! Staff invite the customer's contact: an email with a single-use link to the tenant's
+//! branded connect page (`/t/{slug}/connect/{token}`), no login. The link item holds the
+//! hash of its token (`CLINK#<hash>`), and the connection the hash of its current link,
+//! so a new invite ends the previous one. Credentials entered there (an `api_key`
+//! connector's fields, checked first by its check request) are sealed under the tenant,
+//! the customer, `connection` and the connection's id; only `POST .../credentials` opens
+//! them, and each such read is recorded (`CREAD#<id>#<time>`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::connectors::{AuthKind, Connector};
+use super::mail::{self, Template};
+use super::{connectors, events, from_item, links, page, signing, to_data};
+use crate::Deps;
+use crate::access::{CustomerScope, TenantScope};
+use crate::error::{Error, ProblemKind};
+use crate::model::customer::CustomerStatus;
+use crate::model::event::EventType;
+use crate::model::fields;
+use crate::model::ids::{ConnectionId, CustomerId, MemberId, TenantId};
+use crate::model::input::Checks;
+use crate::ports::{Condition, Item, Sealed, StoreError, VaultContext, WriteOp};
+use crate::store::keys;
+
+/// Connections one customer may have.
+pub const MAX_PER_CUSTOMER: usize = 50;
+/// The vault purpose of a connection's credentials.
+pub const PURPOSE: &str = "connection";
+/// How long an invite's link works unless the invite says otherwise, and the bounds.
+pub const INVITE_HOURS: i64 = 7 * 24;
+const INVITE_MAX_HOURS: i64 = 30 * 24;
+/// The longest credential value the connect page takes.
+const MAX_VALUE_LEN: usize = 4096;
+/// How long a credential read stays listed.
+const READ_KEPT_DAYS: i64 = 400;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Waiting for the customer's contact to authorize it.
+    Pending,
+    /// Credentials stored: the partner's systems may use it.
+    Authorized,
+    /// The provider no longer accepts the stored grant: invite the contact again.
+    ReauthorizationRequired,
+}
+
+/// A connection as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub customer_id: CustomerId,
+    pub connector: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub state: ConnectionState,
+    /// Who added it (a staff member's or an API key's id).
+    pub created_by: String,
+    /// The credentials, sealed under the tenant, `connection` and its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Sealed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// The current invite, while its link works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<Invite>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An invite to authorize a connection, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Who sent it (a staff member's or an API key's id): told when it is done.
+    pub invited_by: String,
+    pub sent_at: DateTime<Utc>,
+    /// The hash of its link's token.
+    pub link: String,
+}
+
+/// An invite as the API shows it (never its link).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InviteView {
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub invited_by: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// `POST /v1/connections/{id}/invite`: whom to send the link to (default: the
+/// customer's primary contact, else its admin) and how long it works.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteDraft {
+    #[schema(example = "it@customer.example.com")]
+    pub email: Option<String>,
+    #[schema(max_length = 100, example = "Ines")]
+    pub name: Option<String>,
+    /// 1 to 720 hours (30 days); default 168 (7 days).
+    #[schema(minimum = 1, maximum = 720, example = 168)]
+    pub expires_in_hours: Option<i64>,
+}
+
+/// A connect link's item, under the hash of its token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ConnectLink {
+    connection_id: ConnectionId,
+    expires_at: DateTime<Utc>,
+}
+
+/// `POST /v1/connections/{id}/credentials`: what the partner's systems use.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Credentials {
+    #[schema(value_type = String, example = "con_0197b2a7f3b27e5d8c6f708192a3b4c5")]
+    pub connection_id: ConnectionId,
+    #[schema(value_type = String, example = "cus_0197b2a7f3b27e5d8c6f708192a3b4c5")]
+    pub customer_id: CustomerId,
+    #[schema(example = "stripe")]
+    pub connector: String,
+    pub auth: AuthKind,
+    /// The credentials as entered: the connector's fields by name.
+    #[schema(example = json!({"api_key": "rk_live_..."}))]
+    pub credentials: BTreeMap<String, String>,
+    pub read_at: DateTime<Utc>,
+}
+
+/// What a `connection.authorized` delivery carries (payload version 1): the connection
+/// as `GET /v1/connections/{id}` shows it once its credentials are stored (never the
+/// credentials).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConnectionEvent {
+    #[serde(rename = "type")]
+    #[schema(example = "connection.authorized")]
+    pub event_type: String,
+    /// When it happened (RFC 3339, UTC).
+    #[schema(example = "2026-12-02T10:15:30.123Z")]
+    pub timestamp: String,
+    pub data: ConnectionView,
+}
+
+/// One read of a connection's credentials.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CredentialRead {
+    /// Who read them (an owner's API key id or member id).
+    pub actor: String,
+    pub read_at: DateTime<Utc>,
+}
+
+/// `POST /v1/customers/{id}/connections`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionDraft {
+    /// A connector's code (`GET /v1/connectors`).
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "hubspot")]
+    pub connector: Option<String>,
+    /// A name for it among the customer's connections.
+    #[schema(max_length = 100, example = "Sales CRM")]
+    pub label: Option<String>,
+}
+
+/// A connection as the API shows it: never its credentials.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectionView {
+    #[schema(value_type = String, example = "con_0197b2a7f3b27e5d8c6f708192a3b4c5")]
+    pub id: ConnectionId,
+    #[schema(value_type = String, example = "cus_0197b2a7f3b27e5d8c6f708192a3b4c5")]
+    pub customer_id: CustomerId,
+    #[schema(example = "hubspot")]
+    pub connector: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub state: ConnectionState,
+    pub created_by: String,
+    /// Whether credentials are stored (they are read through `.../credentials` alone).
+    pub has_credentials: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// The invite whose link works now, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// For `If-Match`.
+    pub version: u64,
+}
+
+impl Connection {
+    pub fn view(&self, version: u64) -> ConnectionView {
+        ConnectionView {
+            id: self.id.clone(),
+            customer_id: self.customer_id.clone(),
+            connector: self.connector.clone(),
+            label: self.label.clone(),
+            state: self.state,
+            created_by: self.created_by.clone(),
+            has_credentials: self.credentials.is_some(),
+            authorized_at: self.authorized_at,
+            invite: self.invite.as_ref().map(|i| InviteView {
+                email: i.email.clone(),
+                name: i.name.clone(),
+                expires_at: i.expires_at,
+                invited_by: i.invited_by.clone(),
+                sent_at: i.sent_at,
+            }),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version,
+        }
+    }
+}
+
+fn item_of(tenant_id: &TenantId, c: &Connection, version: u64) -> Result<Item, Error> {
+    let mut item = Item::new(keys::connection(tenant_id, &c.id), to_data(c)?);
+    item.version = version;
+    Ok(item)
+}
+
+/// The tenant's connection `id`.
+pub(crate) async fn load(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    id: &ConnectionId,
+) -> Result<(Connection, Item), Error> {
+    let item = deps
+        .store
+        .get(&keys::connection(tenant_id, id))
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    Ok((from_item(&item)?, item))
+}
+
+pub async fn create(
+    deps: &Deps,
+    scope: &CustomerScope,
+    actor: &str,
+    draft: &ConnectionDraft,
+) -> Result<ConnectionView, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    // Another tenant's customer is 404 whatever the body.
+    let (customer, profile) = super::load_customer(deps, tenant_id, customer_id).await?;
+    let mut c = Checks::new();
+    let code = c.required("connector", draft.connector.as_deref(), fields::code);
+    let label = c.optional("label", draft.label.as_deref(), |s| fields::text(s, 100));
+    c.finish()?;
+    let code = code.unwrap_or_default();
+    if connectors::find(deps, &code).await?.is_none() {
+        return Err(Error::invalid(
+            "connector",
+            "names no connector of the catalog (GET /v1/connectors lists them)",
+        ));
+    }
+    if customer.status == CustomerStatus::Deleted {
+        return Err(Error::conflict(
+            ProblemKind::CustomerDeleted,
+            "a deleted customer gets no connections; restore it first",
+        ));
+    }
+    let existing = page::all_under(
+        deps,
+        keys::customer_partition(tenant_id, customer_id),
+        keys::connections_prefix(),
+        MAX_PER_CUSTOMER,
+    )
+    .await?;
+    if existing.len() >= MAX_PER_CUSTOMER {
+        return Err(Error::conflict(
+            ProblemKind::ConnectionLimitReached,
+            format!("a customer has at most {MAX_PER_CUSTOMER} connections; delete one first"),
+        ));
+    }
+    let now = deps.clock.now();
+    let connection = Connection {
+        id: ConnectionId::generate(),
+        customer_id: customer_id.clone(),
+        connector: code,
+        label,
+        state: ConnectionState::Pending,
+        created_by: actor.to_owned(),
+        credentials: None,
+        authorized_at: None,
+        invite: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let ops = vec![
+        WriteOp::create(item_of(tenant_id, &connection, 1)?),
+        WriteOp::create(Item::marker(keys::customer_connection(
+            tenant_id,
+            customer_id,
+            &connection.id,
+        ))),
+        // The customer is still there, and was not deleted meanwhile.
+        WriteOp::Check {
+            key: profile.key(),
+            condition: Condition::VersionIs(profile.version),
+        },
+    ];
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(connection.view(1)),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(Error::concurrent_update())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(
+    deps: &Deps,
+    scope: &TenantScope,
+    id: &ConnectionId,
+) -> Result<ConnectionView, Error> {
+    let (c, item) = load(deps, scope.tenant_id(), id).await?;
+    Ok(c.view(item.version))
+}
+
+/// `GET /v1/connections`: the tenant's connections, oldest first.
+pub async fn list(
+    deps: &Deps,
+    scope: &TenantScope,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<page::Page<ConnectionView>, Error> {
+    page::list_prefix(
+        deps,
+        "connections",
+        keys::tenant_partition(scope.tenant_id()),
+        keys::connections_prefix(),
+        limit,
+        cursor,
+        |item| Ok(from_item::<Connection>(item)?.view(item.version)),
+    )
+    .await
+}
+
+/// `GET /v1/customers/{id}/connections`: one customer's, from its markers.
+pub async fn list_of_customer(
+    deps: &Deps,
+    scope: &CustomerScope,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<page::Page<ConnectionView>, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    super::load_customer(deps, tenant_id, customer_id).await?;
+    let (markers, next_cursor) = page::prefix_page(
+        deps,
+        "customer-connections",
+        keys::customer_partition(tenant_id, customer_id),
+        keys::connections_prefix(),
+        limit,
+        cursor,
+    )
+    .await?;
+    let wanted: Vec<_> = markers
+        .iter()
+        .filter_map(|m| keys::connection_id_of(&m.sk))
+        .map(|id| keys::connection(tenant_id, &id))
+        .collect();
+    let mut found = deps.store.get_many(&wanted).await?;
+    // In the markers' order (oldest first); a marker whose connection is gone is skipped.
+    found.sort_by(|a, b| a.sk.cmp(&b.sk));
+    let data = found
+        .iter()
+        .map(|item| Ok(from_item::<Connection>(item)?.view(item.version)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(page::Page { data, next_cursor })
+}
+
+/// `DELETE /v1/connections/{id}`: the connection and its credentials are gone.
+pub async fn delete(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> Result<(), Error> {
+    let tenant_id = scope.tenant_id();
+    let (c, item) = load(deps, tenant_id, id).await?;
+    let mut ops = vec![
+        WriteOp::Delete {
+            key: item.key(),
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::delete(keys::customer_connection(tenant_id, &c.customer_id, id)),
+    ];
+    ops.extend(
+        c.invite
+            .as_ref()
+            .map(|i| WriteOp::delete(keys::connect_link(tenant_id, &i.link))),
+    );
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(Error::concurrent_update())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn put_over(tenant_id: &TenantId, c: &Connection, version: u64) -> Result<WriteOp, Error> {
+    Ok(WriteOp::Put {
+        item: item_of(tenant_id, c, version + 1)?,
+        condition: Condition::VersionIs(version),
+    })
+}
+
+async fn commit(deps: &Deps, ops: Vec<WriteOp>) -> Result<(), Error> {
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(Error::concurrent_update())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The connector a connection names, still in the catalog.
+async fn connector_of(deps: &Deps, c: &Connection) -> Result<Connector, Error> {
+    connectors::find(deps, &c.connector)
+        .await?
+        .map(|(k, _)| k)
+        .ok_or_else(|| {
+            Error::conflict(
+                ProblemKind::ConnectorUnavailable,
+                format!(
+                    "the connector {} is no longer in the catalog; delete this connection",
+                    c.connector
+                ),
+            )
+        })
+}
+
+fn day_and_time(t: DateTime<Utc>) -> String {
+    t.format("%-d %B %Y, %H:%M UTC").to_string()
+}
+
+/// `POST /v1/connections/{id}/invite`: emails the customer's contact a link to the
+/// connect page, valid `expires_in_hours`; a link sent before stops working.
+pub async fn invite(
+    deps: &Deps,
+    scope: &TenantScope,
+    actor: &str,
+    id: &ConnectionId,
+    draft: &InviteDraft,
+) -> Result<ConnectionView, Error> {
+    let tenant_id = scope.tenant_id();
+    // Another tenant's connection is 404 whatever the body.
+    let (mut c, item) = load(deps, tenant_id, id).await?;
+    let mut checks = Checks::new();
+    let email = checks.optional("email", draft.email.as_deref(), fields::email);
+    let name = checks.optional("name", draft.name.as_deref(), |s| fields::text(s, 100));
+    let hours = draft.expires_in_hours.unwrap_or(INVITE_HOURS);
+    if !(1..=INVITE_MAX_HOURS).contains(&hours) {
+        checks.fail(
+            "expires_in_hours",
+            format!("must be from 1 to {INVITE_MAX_HOURS} hours (30 days)"),
+        );
+    }
+    checks.finish()?;
+    let (customer, _) = super::load_customer(deps, tenant_id, &c.customer_id).await?;
+    if customer.status == CustomerStatus::Deleted {
+        return Err(Error::conflict(
+            ProblemKind::CustomerDeleted,
+            "the customer is deleted; restore it first",
+        ));
+    }
+    let connector = connector_of(deps, &c).await?;
+    if connector.auth == AuthKind::Oauth2 {
+        return Err(Error::conflict(
+            ProblemKind::ConnectorUnavailable,
+            "oauth2 connectors cannot be authorized through an invite yet (docs/not-built-yet.md)",
+        ));
+    }
+    let contact = customer.primary_contact.as_ref();
+    let to = email
+        .or_else(|| contact.and_then(|p| p.email.clone()))
+        .unwrap_or_else(|| customer.admin.email.clone());
+    let name = name
+        .or_else(|| contact.and_then(|p| p.name.clone()))
+        .or_else(|| Some(customer.admin.first_name.clone()));
+    let now = deps.clock.now();
+    let expires_at = now + Duration::hours(hours);
+    let token = links::random_token();
+    let hash = links::token_hash(&token);
+    let mut link = Item::new(
+        keys::connect_link(tenant_id, &hash),
+        to_data(&ConnectLink {
+            connection_id: c.id.clone(),
+            expires_at,
+        })?,
+    );
+    link.expires_at = Some(expires_at.timestamp());
+    let mut ops = Vec::new();
+    if let Some(before) = &c.invite {
+        ops.push(WriteOp::delete(keys::connect_link(tenant_id, &before.link)));
+    }
+    ops.push(WriteOp::create(link));
+    let mut context = Map::new();
+    context.insert("name".into(), json!(name.clone().unwrap_or_default()));
+    context.insert("company_name".into(), json!(customer.company.name));
+    context.insert("connector_name".into(), json!(connector.name));
+    context.insert("expires".into(), json!(day_and_time(expires_at)));
+    context.insert("link_token".into(), json!(token));
+    ops.extend(mail::enqueue(
+        tenant_id,
+        Template::ConnectionInvite,
+        &to,
+        context,
+        now,
+    )?);
+    c.invite = Some(Invite {
+        email: to,
+        name,
+        expires_at,
+        invited_by: actor.to_owned(),
+        sent_at: now,
+        link: hash,
+    });
+    c.updated_at = now;
+    ops.push(put_over(tenant_id, &c, item.version)?);
+    commit(deps, ops).await?;
+    Ok(c.view(item.version + 1))
+}
+
+/// `DELETE /v1/connections/{id}/invite`: the link stops working at once.
+pub async fn end_invite(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> Result<(), Error> {
+    let tenant_id = scope.tenant_id();
+    let (mut c, item) = load(deps, tenant_id, id).await?;
+    let Some(invite) = c.invite.take() else {
+        return Ok(());
+    };
+    c.updated_at = deps.clock.now();
+    commit(
+        deps,
+        vec![
+            put_over(tenant_id, &c, item.version)?,
+            WriteOp::delete(keys::connect_link(tenant_id, &invite.link)),
+        ],
+    )
+    .await
+}
+
+/// What the connect page shows, from a link that still works.
+pub struct ConnectPage {
+    pub connection: Connection,
+    pub connector: Connector,
+    pub company_name: String,
+    version: u64,
+    link: Item,
+}
+
+/// The connect page behind `token` in this tenant, if its link still works (opening it
+/// changes nothing: mail scanners open links).
+pub async fn open_link(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    token: &str,
+) -> Result<Option<ConnectPage>, Error> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let hash = links::token_hash(token);
+    let Some(link) = deps
+        .store
+        .get(&keys::connect_link(tenant_id, &hash))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let l: ConnectLink = from_item(&link)?;
+    if l.expires_at <= deps.clock.now() {
+        return Ok(None);
+    }
+    let Some(item) = deps
+        .store
+        .get(&keys::connection(tenant_id, &l.connection_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let connection: Connection = from_item(&item)?;
+    if connection.invite.as_ref().is_none_or(|i| i.link != hash) {
+        return Ok(None);
+    }
+    let Ok((customer, _)) = super::load_customer(deps, tenant_id, &connection.customer_id).await
+    else {
+        return Ok(None);
+    };
+    if customer.status == CustomerStatus::Deleted {
+        return Ok(None);
+    }
+    let Some((connector, _)) = connectors::find(deps, &connection.connector).await? else {
+        return Ok(None);
+    };
+    Ok(Some(ConnectPage {
+        connection,
+        connector,
+        company_name: customer.company.name,
+        version: item.version,
+        link,
+    }))
+}
+
+/// What became of credentials entered on the connect page.
+pub enum Submitted {
+    /// Stored: the connection is authorized.
+    Authorized(Box<ConnectionView>),
+    /// The connector's check refused them (or could not be reached): the page says
+    /// why, and its link still works.
+    NotAccepted(String),
+}
+
+/// The vault context of a connection's credentials: its tenant, its customer, its id.
+fn context<'a>(tenant_id: &'a TenantId, c: &'a Connection) -> VaultContext<'a> {
+    VaultContext::of_customer(tenant_id, &c.customer_id, PURPOSE, c.id.as_str())
+}
+
+/// The connect page's form for an `api_key` connector: each field filled, the check
+/// request answering 2xx, then the credentials sealed and the connection authorized,
+/// in one transaction that uses the link up.
+pub async fn submit_api_key(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    page: &ConnectPage,
+    values: &BTreeMap<String, String>,
+) -> Result<Submitted, Error> {
+    let ConnectPage {
+        connection,
+        connector,
+        company_name,
+        version,
+        link,
+    } = page;
+    let (mut connection, version) = (connection.clone(), *version);
+    if connector.auth != AuthKind::ApiKey {
+        return Err(Error::conflict(
+            ProblemKind::ConnectorUnavailable,
+            "this connector does not take credentials on this page",
+        ));
+    }
+    let mut checks = Checks::new();
+    let mut credentials = BTreeMap::new();
+    for f in &connector.fields {
+        let value = values.get(&f.name).map(|v| v.trim()).unwrap_or_default();
+        if value.is_empty() {
+            checks.fail(&f.name, format!("{} is required", f.label));
+        } else if value.len() > MAX_VALUE_LEN || value.chars().any(char::is_control) {
+            checks.fail(
+                &f.name,
+                format!(
+                    "{} must be one line of at most {MAX_VALUE_LEN} characters",
+                    f.label
+                ),
+            );
+        } else {
+            credentials.insert(f.name.clone(), value.to_owned());
+        }
+    }
+    checks.finish()?;
+    if let Some(check) = &connector.check {
+        let url = connectors::fill(&check.url, &credentials);
+        let headers: Vec<(String, String)> = check
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), connectors::fill(v, &credentials)))
+            .collect();
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let body = check
+            .body
+            .as_ref()
+            .map(|b| connectors::fill(b, &credentials));
+        let answer = deps
+            .outbound()?
+            .request(
+                &check.method,
+                &url,
+                &headers,
+                body.as_deref().map(str::as_bytes),
+            )
+            .await;
+        match answer {
+            Ok(a) if (200..300).contains(&a.status) => {}
+            Ok(a) => {
+                return Ok(Submitted::NotAccepted(format!(
+                    "{} did not accept these credentials (it answered {}). Check them and try again.",
+                    connector.name, a.status
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(connector = %connector.code, error = %e, "a connector's check failed");
+                return Ok(Submitted::NotAccepted(format!(
+                    "{} could not be reached to check these credentials. Try again in a moment.",
+                    connector.name
+                )));
+            }
+        }
+    }
+    let plain = serde_json::to_vec(&credentials).map_err(anyhow::Error::from)?;
+    let sealed = deps
+        .vault()?
+        .seal(&context(tenant_id, &connection), &plain)
+        .await
+        .map_err(signing::vault_failed)?;
+    let now = deps.clock.now();
+    let invite = connection.invite.take();
+    connection.credentials = Some(sealed);
+    connection.state = ConnectionState::Authorized;
+    connection.authorized_at = Some(now);
+    connection.updated_at = now;
+    let view = connection.view(version + 1);
+    let mut ops = vec![
+        put_over(tenant_id, &connection, version)?,
+        // Used up: a second submission (or one racing this) fails here.
+        WriteOp::Delete {
+            key: link.key(),
+            condition: Condition::VersionIs(link.version),
+        },
+    ];
+    ops.extend(events::emit(
+        tenant_id,
+        EventType::ConnectionAuthorized,
+        &view,
+        now,
+    )?);
+    if let Some(to) = confirmation_to(deps, tenant_id, invite.as_ref()).await? {
+        let mut context = Map::new();
+        context.insert("company_name".into(), json!(company_name));
+        context.insert("connector_name".into(), json!(connector.name));
+        context.insert("connection_id".into(), json!(connection.id));
+        context.insert("label".into(), json!(connection.label));
+        ops.extend(mail::enqueue(
+            tenant_id,
+            Template::ConnectionAuthorized,
+            &to,
+            context,
+            now,
+        )?);
+    }
+    match deps.store.transact(ops).await {
+        Ok(()) => Ok(Submitted::Authorized(Box::new(view))),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(Error::NotFound("connect link"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Who hears that a connection was authorized: the staff member who invited, else the
+/// tenant's contact; nobody when neither has an address.
+async fn confirmation_to(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    invite: Option<&Invite>,
+) -> Result<Option<String>, Error> {
+    if let Some(member) = invite.and_then(|i| MemberId::parse(&i.invited_by).ok())
+        && let Some(item) = deps.store.get(&keys::member(tenant_id, &member)).await?
+        && let Some(email) = item.data.get("email").and_then(Value::as_str)
+    {
+        return Ok(Some(email.to_owned()));
+    }
+    let Some(item) = deps.store.get(&keys::tenant(tenant_id)).await? else {
+        return Ok(None);
+    };
+    let tenant: crate::model::tenant::Tenant = from_item(&item)?;
+    Ok(tenant.contact.and_then(|c| c.email))
+}
+
+/// `POST /v1/connections/{id}/credentials`: the credentials, opened, for the partner's
+/// systems; the read is recorded first (who, when), so none goes unrecorded.
+pub async fn credentials(
+    deps: &Deps,
+    scope: &TenantScope,
+    actor: &str,
+    id: &ConnectionId,
+) -> Result<Credentials, Error> {
+    let tenant_id = scope.tenant_id();
+    let (c, _) = load(deps, tenant_id, id).await?;
+    let (Some(sealed), ConnectionState::Authorized) = (c.credentials.as_ref(), c.state) else {
+        return Err(Error::conflict(
+            ProblemKind::ConnectionNotAuthorized,
+            "the connection has no credentials; invite the customer's contact to authorize it",
+        ));
+    };
+    let (customer, _) = super::load_customer(deps, tenant_id, &c.customer_id).await?;
+    if customer.status == CustomerStatus::Deleted {
+        return Err(Error::conflict(
+            ProblemKind::CustomerDeleted,
+            "the customer is deleted; its connections are not used",
+        ));
+    }
+    let connector = connector_of(deps, &c).await?;
+    let now = deps.clock.now();
+    let read = CredentialRead {
+        actor: actor.to_owned(),
+        read_at: now,
+    };
+    let mut record = Item::new(
+        keys::credential_read(tenant_id, id, now, &links::random_token()[..8]),
+        to_data(&read)?,
+    );
+    record.expires_at = Some((now + Duration::days(READ_KEPT_DAYS)).timestamp());
+    deps.store.transact(vec![WriteOp::create(record)]).await?;
+    let plain = deps
+        .vault()?
+        .open(&context(tenant_id, &c), sealed)
+        .await
+        .map_err(signing::vault_failed)?;
+    let credentials: BTreeMap<String, String> = serde_json::from_slice(&plain)
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("stored credentials: {e}")))?;
+    Ok(Credentials {
+        connection_id: c.id,
+        customer_id: c.customer_id,
+        connector: c.connector,
+        auth: connector.auth,
+        credentials,
+        read_at: now,
+    })
+}
+
+/// `GET /v1/connections/{id}/credential-reads`: who read the credentials, oldest first.
+pub async fn reads(
+    deps: &Deps,
+    scope: &TenantScope,
+    id: &ConnectionId,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<page::Page<CredentialRead>, Error> {
+    let tenant_id = scope.tenant_id();
+    load(deps, tenant_id, id).await?;
+    page::list_prefix(
+        deps,
+        "credential-reads",
+        keys::tenant_partition(tenant_id),
+        &keys::credential_reads_prefix(id),
+        limit,
+        cursor,
+        from_item::<CredentialRead>,
+    )
+    .await
+}
