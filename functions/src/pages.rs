@@ -646,8 +646,17 @@ pub async fn connect_form(
             let msgs: Vec<String> = list.into_iter().map(|f| f.detail).collect();
             show(Some(&found), false, &msgs, 422)
         }
-        // Used up meanwhile (a second submission).
-        Err(Error::NotFound(_)) => show(None, false, &[], 410),
+        // Something changed meanwhile (a second submission used the link up, the
+        // connection or the customer changed): the link as it is now.
+        Err(Error::Conflict { .. }) => match connections::open_link(deps, &tenant_id, token).await?
+        {
+            Some(now) => {
+                let msg =
+                    ["Something changed meanwhile. Please enter the details again.".to_owned()];
+                show(Some(&now), false, &msg, 409)
+            }
+            None => show(None, false, &[], 410),
+        },
         Err(e) => Err(e),
     }
 }

@@ -639,3 +639,35 @@ pub trait Identity: Send + Sync {
         password: &str,
     ) -> Result<Tokens, IdentityError>;
 }
+
+#[cfg(test)]
+mod vault_context_tests {
+    use super::*;
+
+    /// The associated data of a tenant's secret is what it was before contexts took a
+    /// customer or no tenant: secrets sealed then still open.
+    #[test]
+    fn a_tenant_context_keeps_its_associated_data_byte_for_byte() {
+        let tenant = TenantId::from_record("ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80");
+        let cx = VaultContext::of_tenant(&tenant, "webhook-endpoint", "whe_1");
+        let mut expected = b"tenantry-vault-v1".to_vec();
+        for part in [
+            &b"ten_0197b2a4c3e07d1a9f2b3c4d5e6f7a80"[..],
+            b"webhook-endpoint",
+            b"whe_1",
+        ] {
+            expected.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            expected.extend_from_slice(part);
+        }
+        assert_eq!(cx.associated_data(), expected);
+        // A customer's secret adds its customer; a platform secret has an empty tenant.
+        let customer = CustomerId::from_record("cus_1");
+        let with = VaultContext::of_customer(&tenant, &customer, "webhook-endpoint", "whe_1");
+        let mut longer = expected.clone();
+        longer.extend_from_slice(&5u32.to_be_bytes());
+        longer.extend_from_slice(b"cus_1");
+        assert_eq!(with.associated_data(), longer);
+        let platform = VaultContext::of_platform("webhook-endpoint", "whe_1").associated_data();
+        assert_eq!(&platform[17..21], &0u32.to_be_bytes());
+    }
+}

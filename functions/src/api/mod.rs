@@ -498,11 +498,11 @@ async fn run(
     if has_body && !body.is_empty() && !is_json(headers, &route.method) && !form_ok {
         return Err(unsupported_media_type());
     }
-    let ticket = match (
-        route.method == Method::POST,
-        headers.get("idempotency-key"),
-        &principal,
-    ) {
+    // A credentials read is a read, recorded each time: no stored answer to replay
+    // (it would keep the credentials in the idempotency record).
+    let replayable =
+        route.method == Method::POST && route.permission != Permission::ReadCredentials;
+    let ticket = match (replayable, headers.get("idempotency-key"), &principal) {
         (true, Some(k), Some(principal)) => {
             let k = k
                 .to_str()

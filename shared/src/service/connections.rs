@@ -556,6 +556,9 @@ pub struct ConnectPage {
     pub company_name: String,
     version: u64,
     link: Item,
+    /// The customer's profile as read: the authorization commits only if it is still
+    /// so (not deleted meanwhile).
+    profile: Item,
 }
 
 /// The connect page behind `token` in this tenant, if its link still works (opening it
@@ -591,7 +594,8 @@ pub async fn open_link(
     if connection.invite.as_ref().is_none_or(|i| i.link != hash) {
         return Ok(None);
     }
-    let Ok((customer, _)) = super::load_customer(deps, tenant_id, &connection.customer_id).await
+    let Ok((customer, profile)) =
+        super::load_customer(deps, tenant_id, &connection.customer_id).await
     else {
         return Ok(None);
     };
@@ -607,6 +611,7 @@ pub async fn open_link(
         company_name: customer.company.name,
         version: item.version,
         link,
+        profile,
     }))
 }
 
@@ -639,6 +644,7 @@ pub async fn submit_api_key(
         company_name,
         version,
         link,
+        profile,
     } = page;
     let (mut connection, version) = (connection.clone(), *version);
     if connector.auth != AuthKind::ApiKey {
@@ -667,20 +673,11 @@ pub async fn submit_api_key(
     }
     checks.finish()?;
     if let Some(check) = &connector.check {
-        let url = connectors::fill(&check.url, &credentials);
-        let headers: Vec<(String, String)> = check
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), connectors::fill(v, &credentials)))
-            .collect();
+        let (url, headers, body) = connectors::filled_check(check, &credentials);
         let headers: Vec<(&str, String)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        let body = check
-            .body
-            .as_ref()
-            .map(|b| connectors::fill(b, &credentials));
         let answer = deps
             .outbound()?
             .request(
@@ -727,6 +724,11 @@ pub async fn submit_api_key(
             key: link.key(),
             condition: Condition::VersionIs(link.version),
         },
+        // The customer is as the page found it (not deleted meanwhile).
+        WriteOp::Check {
+            key: profile.key(),
+            condition: Condition::VersionIs(profile.version),
+        },
     ];
     ops.extend(events::emit(
         tenant_id,
@@ -750,8 +752,10 @@ pub async fn submit_api_key(
     }
     match deps.store.transact(ops).await {
         Ok(()) => Ok(Submitted::Authorized(Box::new(view))),
+        // The link was used up, or the connection or the customer changed, meanwhile:
+        // the page is read again (a link that still works says "try again").
         Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            Err(Error::NotFound("connect link"))
+            Err(Error::concurrent_update())
         }
         Err(e) => Err(e.into()),
     }

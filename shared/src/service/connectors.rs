@@ -273,14 +273,18 @@ pub fn context(code: &str) -> VaultContext<'_> {
     VaultContext::of_platform(PURPOSE, code)
 }
 
-/// An http(s) URL with a host and no credentials.
+/// An https URL with a host and no credentials (http only to this machine's loopback,
+/// for trying a connector against a local server: no deployed sender reaches it).
 fn url(raw: &str) -> fields::Parsed<String> {
     if raw.len() > MAX_URL_LEN {
         return Err(format!("must be at most {MAX_URL_LEN} characters"));
     }
     let bad = || "must be an https URL with a host, such as https://api.example.com/v1".to_owned();
     let u = url::Url::parse(raw).map_err(|_| bad())?;
-    if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none_or(str::is_empty) {
+    let host = u.host_str().unwrap_or_default();
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+    let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && loopback);
+    if !scheme_ok || host.is_empty() {
         return Err(bad());
     }
     if !u.username().is_empty() || u.password().is_some() {
@@ -306,8 +310,13 @@ fn placeholders(text: &str) -> Vec<&str> {
     out
 }
 
-/// Fills a template's placeholders from `values` (a name it lacks becomes empty).
-pub fn fill(text: &str, values: &BTreeMap<String, String>) -> String {
+/// Fills a template's placeholders from `values`, each escaped by `escape` (a name it
+/// lacks becomes empty).
+pub fn fill_with(
+    text: &str,
+    values: &BTreeMap<String, String>,
+    escape: impl Fn(&str) -> String,
+) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -315,12 +324,62 @@ pub fn fill(text: &str, values: &BTreeMap<String, String>) -> String {
         let Some(end) = after.find("}}") else { break };
         out.push_str(&rest[..start]);
         if let Some(v) = values.get(after[..end].trim()) {
-            out.push_str(v);
+            out.push_str(&escape(v));
         }
         rest = &after[end + 2..];
     }
     out.push_str(rest);
     out
+}
+
+/// Fills a template's placeholders as they are (header values: one line each).
+pub fn fill(text: &str, values: &BTreeMap<String, String>) -> String {
+    fill_with(text, values, str::to_owned)
+}
+
+/// A value for a URL's path or query: every byte but the unreserved ones percent-encoded,
+/// so a value cannot add a path segment, a parameter or a fragment.
+pub fn url_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A value for a JSON body's string (without its quotes), or a form body's field.
+pub fn body_escape(template: &str) -> fn(&str) -> String {
+    if template.trim_start().starts_with(['{', '[']) {
+        |v| {
+            let quoted = serde_json::Value::String(v.to_owned()).to_string();
+            quoted[1..quoted.len() - 1].to_owned()
+        }
+    } else {
+        url_escape
+    }
+}
+
+/// The check request to send: its URL, headers and body with the credentials in their
+/// placeholders, each escaped for where it stands.
+pub fn filled_check(
+    check: &CheckRequest,
+    values: &BTreeMap<String, String>,
+) -> (String, Vec<(String, String)>, Option<String>) {
+    let url = fill_with(&check.url, values, url_escape);
+    let headers = check
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), fill(v, values)))
+        .collect();
+    let body = check
+        .body
+        .as_ref()
+        .map(|b| fill_with(b, values, body_escape(b)));
+    (url, headers, body)
 }
 
 fn one_line(raw: &str, max: usize) -> fields::Parsed<String> {
@@ -338,11 +397,22 @@ fn parse_check(c: &mut Checks, check: &CheckRequest, names: &[String]) -> Option
     if !matches!(method.as_str(), "GET" | "POST") {
         c.fail("check.method", "must be GET or POST");
     }
-    // The URL with its placeholders filled must still be a URL.
+    // The URL with its placeholders filled must still be a URL, and no value may name
+    // the host: placeholders stand in its path and query only.
     let sample: BTreeMap<String, String> =
         names.iter().map(|n| (n.clone(), "x".to_owned())).collect();
     if let Err(e) = url(&fill(&check.url, &sample)) {
         c.fail("check.url", e);
+    }
+    let authority_end = check.url.find("://").map(|i| {
+        let rest = &check.url[i + 3..];
+        i + 3 + rest.find(['/', '?', '#']).unwrap_or(rest.len())
+    });
+    if check.url[..authority_end.unwrap_or(check.url.len())].contains("{{") {
+        c.fail(
+            "check.url",
+            "may have placeholders in its path and query only, not in its scheme or host",
+        );
     }
     if check.headers.len() > MAX_HEADERS {
         c.fail("check.headers", format!("at most {MAX_HEADERS} headers"));
@@ -448,6 +518,12 @@ fn parse(
             for (i, f) in list.iter().enumerate() {
                 let at = |k: &str| format!("fields[{i}].{k}");
                 let name = c.required(&at("name"), f.name.as_deref(), fields::code);
+                if name.as_deref() == Some("csrf") {
+                    c.fail(
+                        &at("name"),
+                        "csrf is the connect page's own; choose another name",
+                    );
+                }
                 if name
                     .as_ref()
                     .is_some_and(|n| fields_out.iter().any(|o: &CredentialField| &o.name == n))
@@ -711,5 +787,36 @@ mod tests {
         assert_eq!(fill(t, &values), "Bearer sk_1 for acct and sk_1");
         assert_eq!(fill("no {{ end", &values), "no {{ end");
         assert_eq!(fill("{{missing}}!", &values), "!");
+    }
+
+    #[test]
+    fn a_value_cannot_change_the_check_requests_url_or_body() {
+        let values = BTreeMap::from([
+            ("account".to_owned(), "acme&admin=1#x/../y".to_owned()),
+            ("api_key".to_owned(), "k\"}, \"x\": \"".to_owned()),
+        ]);
+        let check = CheckRequest {
+            method: "POST".into(),
+            url: "https://api.example.com/v1/{{account}}?a={{account}}".into(),
+            headers: BTreeMap::from([("Authorization".into(), "Bearer {{api_key}}".into())]),
+            body: Some("{\"key\": \"{{api_key}}\"}".into()),
+        };
+        let (url, headers, body) = filled_check(&check, &values);
+        assert_eq!(
+            url,
+            "https://api.example.com/v1/acme%26admin%3D1%23x%2F..%2Fy?a=acme%26admin%3D1%23x%2F..%2Fy"
+        );
+        let parsed: serde_json::Value =
+            serde_json::from_str(&body.expect("a body")).expect("still JSON");
+        assert_eq!(parsed, serde_json::json!({"key": "k\"}, \"x\": \""}));
+        assert_eq!(headers[0].1, "Bearer k\"}, \"x\": \"");
+        let form = CheckRequest {
+            body: Some("key={{api_key}}".into()),
+            ..check
+        };
+        assert_eq!(
+            filled_check(&form, &values).2.as_deref(),
+            Some("key=k%22%7D%2C%20%22x%22%3A%20%22")
+        );
     }
 }

@@ -5,7 +5,9 @@
 //!   sign-in through the form, CSRF cookie and all, ending with the session cookie;
 //! - registration: from the login page's link, the company's details, the code from the
 //!   email the outbox delivered (an `.eml` file, as `tenantry serve` writes them), a
-//!   password, then a sign-in as the new customer's admin.
+//!   password, then a sign-in as the new customer's admin;
+//! - connecting an account: the link an invite emailed, the connect page in the
+//!   tenant's branding, a key the provider refuses, then the right one.
 //!
 //! Screenshots are saved under `target/test-artifacts/`.
 
@@ -367,4 +369,165 @@ async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium()
     let me = app.get(&token, "/v1/me").await;
     assert_eq!(me.body["user"]["email"], email, "{}", me.body);
     assert_eq!(me.body["customer"]["name"], "Rosalind Labs", "{}", me.body);
+}
+
+/// An invited contact opens the emailed link in Chromium: the tenant's page names who
+/// asks for which account; a key the provider refuses is said so, the right one
+/// connects, and the partner's owner then reads it.
+#[tokio::test]
+async fn an_invited_contact_connects_an_account_on_the_branded_page_in_chromium() {
+    let Some((chromium, app, tenant, _dir)) = branded(
+        "lumen",
+        json!({"product_name": "Lumen Hub", "logo_url": "https://cdn.lumen.example.com/logo.png",
+            "primary_color": "#1d4ed8", "accent_color": "#16a34a"}),
+    )
+    .await
+    else {
+        return;
+    };
+    let (base, checks) = tenantry_tests::provider::start().await;
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::provider::connector(&base),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let c = app
+        .new_customer(
+            &tenant.owner_key,
+            "Lumen Bakery",
+            "ada@lumen-bakery.example.com",
+        )
+        .await;
+    let conn = app
+        .post(
+            &tenant.member_key,
+            &format!("/v1/customers/{c}/connections"),
+            json!({"connector": "crm"}),
+        )
+        .await;
+    assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
+    let id = conn.field("id").to_owned();
+    let invite = app
+        .post(
+            &tenant.member_key,
+            &format!("/v1/connections/{id}/invite"),
+            json!({"email": "it@lumen-bakery.example.com", "name": "Ines"}),
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::OK, "{}", invite.body);
+    let token = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &tenant.id,
+        "it@lumen-bakery.example.com",
+        "connection_invite",
+    )
+    .await
+    .expect("the emailed link");
+
+    let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
+    browser
+        .navigate(&format!("{}/t/lumen/connect/{token}", app.base))
+        .await
+        .expect("navigates");
+    browser
+        .wait_for("document.querySelector('form')")
+        .await
+        .expect("the connect form");
+    let seen = browser
+        .eval(
+            "({ title: document.title,
+                logo: document.querySelector('#logo') && document.querySelector('#logo').getAttribute('src'),
+                header: getComputedStyle(document.querySelector('header')).backgroundColor,
+                ask: document.querySelector('#ask').innerText,
+                inputs: [...document.querySelectorAll('form input')].map(i => [i.name, i.type]),
+                text: document.body.innerText })",
+        )
+        .await
+        .expect("the page's DOM");
+    assert_eq!(seen["title"], "Connect Acme CRM to Lumen Hub", "{seen}");
+    assert_eq!(seen["logo"], "https://cdn.lumen.example.com/logo.png");
+    assert_eq!(seen["header"], "rgb(29, 78, 216)", "primary colour #1d4ed8");
+    let ask = seen["ask"].as_str().unwrap_or_default();
+    assert!(
+        ask.contains("Lumen Hub") && ask.contains("Lumen Bakery") && ask.contains("Acme CRM"),
+        "{ask}"
+    );
+    assert_eq!(
+        seen["inputs"],
+        json!([
+            ["csrf", "hidden"],
+            ["account", "text"],
+            ["api_key", "password"]
+        ])
+    );
+    assert!(
+        !seen["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("tenantry"),
+        "no platform branding: {seen}"
+    );
+    browser
+        .screenshot(&artifacts().join("connect-page.png"))
+        .await
+        .expect("a screenshot");
+
+    // A key the provider refuses: said on the page, nothing stored.
+    browser
+        .submit(&[("field-account", "acme"), ("field-api_key", "wrong-key")])
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#error')")
+        .await
+        .expect("the refusal");
+    let error = browser
+        .eval("document.querySelector('#error').innerText")
+        .await
+        .expect("the message");
+    assert!(
+        error
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not accept"),
+        "{error}"
+    );
+    let pending = app
+        .get(&tenant.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(pending.body["state"], "pending");
+
+    // The right one: connected.
+    browser
+        .submit(&[("field-account", "acme"), ("field-api_key", "good-key")])
+        .await
+        .expect("submits");
+    browser
+        .wait_for("document.querySelector('#connected')")
+        .await
+        .expect("connected");
+    browser
+        .screenshot(&artifacts().join("connect-done.png"))
+        .await
+        .expect("a screenshot");
+    assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let read = app
+        .post(
+            &tenant.owner_key,
+            &format!("/v1/connections/{id}/credentials"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.body["credentials"]["api_key"], "good-key");
+    assert!(
+        artifacts()
+            .join("connect-page.png")
+            .metadata()
+            .is_ok_and(|m| m.len() > 1000)
+    );
 }

@@ -3,8 +3,7 @@
 //! refused field by field, and an OAuth client secret is sealed, never shown, never
 //! stored as it is.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -256,6 +255,18 @@ async fn a_bad_definition_is_refused_naming_each_field_and_nothing_is_stored() {
             ],
         ),
         (
+            json!({"code": "a", "name": "A", "auth": "api_key",
+                "fields": [{"name": "csrf", "label": "Token"}, {"name": "host", "label": "Host"}],
+                "check": {"method": "GET", "url": "https://{{host}}.example.com/v1"}}),
+            vec!["check.url", "fields[0].name"],
+        ),
+        (
+            json!({"code": "a", "name": "A", "auth": "api_key",
+                "fields": [{"name": "key", "label": "Key"}],
+                "check": {"method": "GET", "url": "http://api.example.com/v1"}}),
+            vec!["check.url"],
+        ),
+        (
             json!({"code": "Bad Code", "name": "", "auth": "oauth2",
                 "authorize_url": "javascript:alert(1)", "token_url": "https://user:pw@idp.example.com/token",
                 "scopes": ["has space"], "authorize_params": {"state": "fixed", "prompt": "consent"},
@@ -306,39 +317,6 @@ async fn a_bad_definition_is_refused_naming_each_field_and_nothing_is_stored() {
     assert_eq!(list.body["data"], json!([]), "{}", list.body);
 }
 
-/// A provider's API on the loopback that accepts one key for one account: the
-/// connector's check request goes here.
-async fn provider() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let checks = Arc::new(AtomicUsize::new(0));
-    let count = checks.clone();
-    let app = axum::Router::new().route(
-        "/v1/account",
-        axum::routing::get(move |headers: http::HeaderMap, uri: http::Uri| {
-            let count = count.clone();
-            async move {
-                count.fetch_add(1, Ordering::SeqCst);
-                let key = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                if key == "Bearer good-key" && uri.query() == Some("account=acme") {
-                    http::StatusCode::OK
-                } else {
-                    http::StatusCode::UNAUTHORIZED
-                }
-            }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), checks)
-}
-
 /// The connect page's form, posted as a browser does (the page's CSRF cookie and field).
 async fn submit(app: &TestApp, slug: &str, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let csrf = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -373,17 +351,14 @@ async fn open_page(app: &TestApp, slug: &str, token: &str) -> (u16, String) {
 #[tokio::test]
 async fn an_invited_contact_connects_an_api_key_on_the_branded_page_and_only_owners_read_it() {
     let app = spawn_app().await;
-    let (base, checks) = provider().await;
-    let connector = json!({
-        "code": "crm", "name": "Acme CRM", "auth": "api_key",
-        "fields": [
-            {"name": "account", "label": "Account name", "secret": false},
-            {"name": "api_key", "label": "API key", "help": "Settings, then API"}
-        ],
-        "check": {"method": "GET", "url": format!("{base}/v1/account?account={{{{account}}}}"),
-            "headers": {"Authorization": "Bearer {{api_key}}"}}
-    });
-    let made = app.post(&app.admin_key, "/v1/connectors", connector).await;
+    let (base, checks) = tenantry_tests::provider::start().await;
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::provider::connector(&base),
+        )
+        .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let t = app.new_tenant("connectco").await;
     let other = app.new_tenant("otherco").await;
@@ -551,7 +526,21 @@ async fn an_invited_contact_connects_an_api_key_on_the_branded_page_and_only_own
     assert_eq!(member.status, StatusCode::FORBIDDEN, "{}", member.body);
     let foreign = app.post(&other.owner_key, &creds, json!({})).await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
-    let read = app.post(&t.owner_key, &creds, json!({})).await;
+    // An Idempotency-Key changes nothing here: each read is answered afresh and
+    // recorded, and no stored answer keeps the credentials.
+    let mut read = app.post(&t.owner_key, &creds, json!({})).await;
+    for _ in 0..2 {
+        read = app
+            .send(
+                reqwest::Method::POST,
+                &t.owner_key,
+                &creds,
+                Some(json!({})),
+                &[("idempotency-key", "read-once-please")],
+            )
+            .await;
+        assert!(read.headers.get("idempotent-replayed").is_none());
+    }
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     assert_eq!(
         read.body["credentials"],
@@ -562,7 +551,7 @@ async fn an_invited_contact_connects_an_api_key_on_the_branded_page_and_only_own
         .await;
     assert_eq!(
         reads.body["data"].as_array().map(Vec::len),
-        Some(1),
+        Some(3),
         "{}",
         reads.body
     );

@@ -1049,6 +1049,17 @@ const VARIANTS: &[(&str, Changes)] = &[
             ),
         ],
     ),
+    // The admin renamed: the customer's profile too, with its customer.updated event.
+    (
+        "customer-users-update",
+        &[
+            (USER_ID, ADMIN_USER_ID),
+            (
+                r#"{\"permission_set\":\"read_only\"}"#,
+                r#"{\"first_name\":\"Adelheid Anna\"}"#,
+            ),
+        ],
+    ),
     // A staff member's invitation link: the staff login is made.
     ("password-set", &[(LINK_TOKEN, STAFF_LINK_TOKEN)]),
     // "Forgot your password?": an email alone asks for a reset link (the throttles, the
@@ -1246,6 +1257,9 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
         .await;
         let token = signed["access_token"].as_str().expect("a token").to_owned();
         extra.push((CUSTOMER_TOKEN_PLACEHOLDER.into(), token));
+        extra.push((ADMIN_USER_ID.into(), admin_id.clone()));
+    }
+    if binary == "customer-users-update" {
         extra.push((ADMIN_USER_ID.into(), admin_id.clone()));
     }
     match binary {
