@@ -1149,7 +1149,11 @@ fn build() -> OpenApi {
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
         }
-        if route.method == http::Method::POST && !route.permission.is_public() {
+        // A credentials read keeps no answer to replay (see api/mod.rs).
+        if route.method == http::Method::POST
+            && !route.permission.is_public()
+            && route.permission != Permission::ReadCredentials
+        {
             b = b.parameter(
                 ParameterBuilder::new()
                     .name("Idempotency-Key")

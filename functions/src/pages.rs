@@ -648,8 +648,10 @@ pub async fn connect_form(
         }
         // Something changed meanwhile (a second submission used the link up, the
         // connection or the customer changed): the link as it is now.
-        Err(Error::Conflict { .. }) => match connections::open_link(deps, &tenant_id, token).await?
-        {
+        Err(Error::Conflict {
+            kind: tenantry::error::ProblemKind::ConcurrentUpdate,
+            ..
+        }) => match connections::open_link(deps, &tenant_id, token).await? {
             Some(now) => {
                 let msg =
                     ["Something changed meanwhile. Please enter the details again.".to_owned()];

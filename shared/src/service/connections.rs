@@ -659,6 +659,9 @@ pub async fn submit_api_key(
         let value = values.get(&f.name).map(|v| v.trim()).unwrap_or_default();
         if value.is_empty() {
             checks.fail(&f.name, format!("{} is required", f.label));
+        } else if value == "." || value == ".." {
+            // In a URL's path it would be a segment of its own.
+            checks.fail(&f.name, format!("{} is not a valid value", f.label));
         } else if value.len() > MAX_VALUE_LEN || value.chars().any(char::is_control) {
             checks.fail(
                 &f.name,

@@ -363,6 +363,39 @@ pub fn body_escape(template: &str) -> fn(&str) -> String {
     }
 }
 
+/// A body template, checked: a JSON one (starting with `{` or `[`) must be JSON with
+/// its placeholders inside string values only, so a value can only be a string's
+/// contents; any other is a form, whose values are percent-encoded. It may not start
+/// with a placeholder (its kind would be the value's to choose).
+fn body_template(body: &str, names: &[String]) -> Result<(), String> {
+    let body = body.trim_start();
+    if body.starts_with("{{") {
+        return Err("may not start with a placeholder".into());
+    }
+    if !body.starts_with(['{', '[']) {
+        return Ok(());
+    }
+    const MARK: &str = "zq9placeholderzq9";
+    let values: BTreeMap<String, String> =
+        names.iter().map(|n| (n.clone(), MARK.to_owned())).collect();
+    let json: serde_json::Value = serde_json::from_str(&fill(body, &values)).map_err(|_| {
+        "starts like JSON but is not JSON once its placeholders are filled".to_owned()
+    })?;
+    fn in_strings(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.matches(MARK).count(),
+            serde_json::Value::Array(a) => a.iter().map(in_strings).sum(),
+            serde_json::Value::Object(o) => o.values().map(in_strings).sum(),
+            _ => 0,
+        }
+    }
+    let keys = |v: &serde_json::Value| v.to_string().matches(MARK).count();
+    if in_strings(&json) != placeholders(body).len() || keys(&json) != placeholders(body).len() {
+        return Err("may have placeholders only inside JSON string values".into());
+    }
+    Ok(())
+}
+
 /// The check request to send: its URL, headers and body with the credentials in their
 /// placeholders, each escaped for where it stands.
 pub fn filled_check(
@@ -404,11 +437,23 @@ fn parse_check(c: &mut Checks, check: &CheckRequest, names: &[String]) -> Option
     if let Err(e) = url(&fill(&check.url, &sample)) {
         c.fail("check.url", e);
     }
-    let authority_end = check.url.find("://").map(|i| {
-        let rest = &check.url[i + 3..];
-        i + 3 + rest.find(['/', '?', '#']).unwrap_or(rest.len())
-    });
-    if check.url[..authority_end.unwrap_or(check.url.len())].contains("{{") {
+    // Filled with two different values, the URL must keep its scheme, host, port and
+    // user: then no value can choose where the request goes.
+    let origin = |v: &str| {
+        let values: BTreeMap<String, String> =
+            names.iter().map(|n| (n.clone(), v.to_owned())).collect();
+        url::Url::parse(&fill_with(&check.url, &values, url_escape))
+            .ok()
+            .map(|u| {
+                (
+                    u.scheme().to_owned(),
+                    u.host_str().map(str::to_owned),
+                    u.port_or_known_default(),
+                    u.username().to_owned(),
+                )
+            })
+    };
+    if origin("xa1") != origin("xb2") {
         c.fail(
             "check.url",
             "may have placeholders in its path and query only, not in its scheme or host",
@@ -430,6 +475,11 @@ fn parse_check(c: &mut Checks, check: &CheckRequest, names: &[String]) -> Option
             );
         }
         c.check(&format!("check.headers.{name}"), one_line(value, 1000));
+    }
+    if let Some(body) = &check.body
+        && let Err(e) = body_template(body, names)
+    {
+        c.fail("check.body", e);
     }
     if check.body.as_ref().is_some_and(|b| b.len() > MAX_BODY_LEN) {
         c.fail(
@@ -787,6 +837,53 @@ mod tests {
         assert_eq!(fill(t, &values), "Bearer sk_1 for acct and sk_1");
         assert_eq!(fill("no {{ end", &values), "no {{ end");
         assert_eq!(fill("{{missing}}!", &values), "!");
+    }
+
+    #[test]
+    fn a_template_whose_values_could_choose_the_host_or_the_json_is_refused() {
+        let names = ["host".to_owned(), "n".to_owned()];
+        let check = |url: &str, body: Option<&str>| {
+            let mut c = Checks::new();
+            let k = CheckRequest {
+                method: "POST".into(),
+                url: url.into(),
+                headers: BTreeMap::new(),
+                body: body.map(str::to_owned),
+            };
+            parse_check(&mut c, &k, &names);
+            c.finish().err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        for url in [
+            "https://{{host}}.example.com/v1",
+            "https:///{{host}}/v1",
+            "https://api.example.com:{{n}}/v1",
+            "https://{{n}}@api.example.com/v1",
+            "{{host}}://api.example.com/v1",
+        ] {
+            assert!(!check(url, None).is_empty(), "{url} is refused");
+        }
+        assert!(check("https://api.example.com/v1/{{host}}?n={{n}}", None).is_empty());
+        for body in [
+            "{{n}}&key={{host}}",
+            "{\"ids\": [{{n}}]}",
+            "{\"n\": {{n}}}",
+            "{\"{{n}}\": \"x\"}",
+            "{\"n\": \"{{n}}\"",
+        ] {
+            assert!(
+                !check("https://api.example.com/v1", Some(body)).is_empty(),
+                "{body} is refused"
+            );
+        }
+        for body in [
+            "{\"n\": \"{{n}}\", \"h\": [\"a{{host}}b\"]}",
+            "n={{n}}&h={{host}}",
+        ] {
+            assert!(
+                check("https://api.example.com/v1", Some(body)).is_empty(),
+                "{body} is taken"
+            );
+        }
     }
 
     #[test]

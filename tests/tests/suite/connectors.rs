@@ -477,6 +477,48 @@ async fn an_invited_contact_connects_an_api_key_on_the_branded_page_and_only_own
     let pending = app.get(&t.owner_key, &conn).await;
     assert_eq!(pending.body["state"], "pending");
 
+    // A customer changed between the page and its form: nothing is stored, and the
+    // page is read again ("try again"); a deleted one's link works no more.
+    let tid = tenantry::model::ids::TenantId::from_record(t.id.as_str());
+    let page = tenantry::service::connections::open_link(&app.deps, &tid, &token)
+        .await
+        .expect("the link")
+        .expect("a working link");
+    let renamed = app
+        .patch(
+            &t.owner_key,
+            &format!("/v1/customers/{c}"),
+            json!({"company": {"description": "Changed meanwhile"}}),
+        )
+        .await;
+    assert!(renamed.status.is_success(), "{}", renamed.body);
+    let values = std::collections::BTreeMap::from([
+        ("account".to_owned(), "acme".to_owned()),
+        ("api_key".to_owned(), "good-key".to_owned()),
+    ]);
+    let raced =
+        tenantry::service::connections::submit_api_key(&app.deps, &tid, &page, &values).await;
+    assert!(
+        matches!(
+            raced,
+            Err(tenantry::Error::Conflict {
+                kind: tenantry::error::ProblemKind::ConcurrentUpdate,
+                ..
+            })
+        ),
+        "the customer changed meanwhile"
+    );
+    assert_eq!(app.get(&t.owner_key, &conn).await.body["state"], "pending");
+    let (status, html) = submit(
+        &app,
+        "connectco",
+        &token,
+        &[("account", "."), ("api_key", "x")],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("Account name is not a valid value"), "{html}");
+
     // The right key: authorized, the link used up.
     let (status, html) = submit(
         &app,
