@@ -640,3 +640,221 @@ async fn an_invited_contact_connects_an_api_key_on_the_branded_page_and_only_own
     assert_eq!(ended.status, StatusCode::NO_CONTENT, "{}", ended.body);
     assert_eq!(open_page(&app, "connectco", &token).await.0, 410);
 }
+
+/// A link past its hour works no more, and a value too long for a credential is
+/// refused by name; neither stores anything.
+#[tokio::test]
+async fn an_expired_link_and_an_oversized_value_store_nothing() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let store = std::sync::Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("t.redb"))
+            .expect("a store"),
+    );
+    let clock = std::sync::Arc::new(tenantry_tests::app::TestClock::at(chrono::Utc::now()));
+    let mut app = tenantry_tests::app::spawn_app_with(
+        tenantry::Deps::new(store.clone()).with_clock(clock.clone()),
+    )
+    .await;
+    app.embedded = Some(store);
+    let (base, checks) = tenantry_tests::provider::start().await;
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::provider::connector(&base),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let t = app.new_tenant("expiring").await;
+    let c = app
+        .new_customer(&t.owner_key, "Short Lived", "admin@short-lived.example.com")
+        .await;
+    let conn = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{c}/connections"),
+            json!({"connector": "crm"}),
+        )
+        .await;
+    let id = conn.field("id").to_owned();
+    let invite = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/connections/{id}/invite"),
+            json!({"expires_in_hours": 1}),
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::OK, "{}", invite.body);
+    let token = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &t.id,
+        "pat@example.com",
+        "connection_invite",
+    )
+    .await
+    .expect("the link");
+    let long = "k".repeat(5000);
+    let (status, html) = submit(
+        &app,
+        "expiring",
+        &token,
+        &[("account", "acme"), ("api_key", &long)],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("API key must be one line of at most 4096 characters"),
+        "{html}"
+    );
+    assert_eq!(open_page(&app, "expiring", &token).await.0, 200);
+    clock.advance(chrono::Duration::minutes(61));
+    assert_eq!(open_page(&app, "expiring", &token).await.0, 410);
+    let (status, _) = submit(
+        &app,
+        "expiring",
+        &token,
+        &[("account", "acme"), ("api_key", "good-key")],
+    )
+    .await;
+    assert_eq!(status, 410);
+    assert_eq!(checks.load(Ordering::SeqCst), 0, "nothing was checked");
+    let now = app
+        .get(&t.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(
+        (
+            now.body["state"].as_str(),
+            now.body["has_credentials"].as_bool()
+        ),
+        (Some("pending"), Some(false))
+    );
+}
+
+#[tokio::test]
+async fn staff_add_connections_to_their_customers_and_a_purge_takes_them_away() {
+    let app = spawn_app().await;
+    let made = app
+        .post(&app.admin_key, "/v1/connectors", shipped(STRIPE))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let t = app.new_tenant("connecting").await;
+    let other = app.new_tenant("elsewhere").await;
+    let c = app
+        .new_customer(&t.owner_key, "Linked Co", "admin@linked.example.com")
+        .await;
+    let d = app
+        .new_customer(&t.owner_key, "Second Co", "admin@second.example.com")
+        .await;
+    let path = format!("/v1/customers/{c}/connections");
+
+    // A member may add one (assisting customers with their configuration).
+    let first = app
+        .post(
+            &t.member_key,
+            &path,
+            json!({"connector": "stripe", "label": "Payments"}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(
+        (
+            first.body["state"].as_str(),
+            first.body["has_credentials"].as_bool(),
+            first.body["customer_id"].as_str()
+        ),
+        (Some("pending"), Some(false), Some(c.as_str()))
+    );
+    let id = first.field("id").to_owned();
+    let second = app
+        .post(&t.owner_key, &path, json!({"connector": "stripe"}))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    let elsewhere = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{d}/connections"),
+            json!({"connector": "stripe"}),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.body);
+
+    // Bad input names the field; another tenant's customer does not exist for it.
+    let unknown = app
+        .post(&t.owner_key, &path, json!({"connector": "nope"}))
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.error_fields(), ["connector"]);
+    let blank = app.post(&t.owner_key, &path, json!({"label": ""})).await;
+    assert_eq!(
+        blank.error_fields(),
+        ["connector", "label"],
+        "{}",
+        blank.body
+    );
+    let foreign = app
+        .post(&other.owner_key, &path, json!({"connector": "stripe"}))
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    let peek = app
+        .get(&other.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(peek.status, StatusCode::NOT_FOUND);
+
+    let ids = |r: &tenantry_tests::app::Resp| -> Vec<String> {
+        r.body["data"]
+            .as_array()
+            .expect("a page")
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let of_c = app.get(&t.member_key, &path).await;
+    assert_eq!(ids(&of_c), [id.clone(), second.field("id").to_owned()]);
+    let all = app.get(&t.member_key, "/v1/connections").await;
+    assert_eq!(ids(&all).len(), 3, "{}", all.body);
+    assert!(
+        app.get(&other.owner_key, "/v1/connections").await.body["data"]
+            .as_array()
+            .expect("a page")
+            .is_empty()
+    );
+    let one = app
+        .get(&t.member_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(one.body["label"], "Payments", "{}", one.body);
+
+    // Deleted: gone from the lists and the store.
+    let gone = app
+        .delete(&t.member_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    assert_eq!(
+        app.get(&t.owner_key, &format!("/v1/connections/{id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(ids(&app.get(&t.owner_key, &path).await).len(), 1);
+    assert!(
+        !app.all_items()
+            .iter()
+            .any(|i| i.sk.contains(&id) || i.pk.contains(&id))
+    );
+
+    // A deleted customer takes no new connection; its purge removes the others.
+    let del = app
+        .delete(&t.owner_key, &format!("/v1/customers/{c}?confirm=true"))
+        .await;
+    assert!(del.status.is_success(), "{}", del.body);
+    let late = app
+        .post(&t.owner_key, &path, json!({"connector": "stripe"}))
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    let later = chrono::Utc::now() + chrono::Duration::days(31);
+    let purged = tenantry::service::purge::run(&app.deps, later)
+        .await
+        .expect("a purge");
+    assert_eq!(purged.customers_purged, 1, "{purged:?}");
+    let left = ids(&app.get(&t.owner_key, "/v1/connections").await);
+    assert_eq!(left, [elsewhere.field("id").to_owned()]);
+}
