@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::connectors::{AuthKind, Connector};
 use super::mail::{self, Template};
-use super::{connectors, events, from_item, links, page, signing, to_data};
+use super::{commit, connectors, events, from_item, links, page, signing, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
@@ -29,7 +29,7 @@ use crate::model::event::EventType;
 use crate::model::fields;
 use crate::model::ids::{ConnectionId, CustomerId, MemberId, TenantId};
 use crate::model::input::Checks;
-use crate::ports::{Condition, Item, Sealed, StoreError, VaultContext, WriteOp};
+use crate::ports::{Condition, Item, Sealed, VaultContext, WriteOp};
 use crate::store::keys;
 
 /// Connections one customer may have.
@@ -311,13 +311,8 @@ pub async fn create(
             condition: Condition::VersionIs(profile.version),
         },
     ];
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok(connection.view(1)),
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            Err(Error::concurrent_update())
-        }
-        Err(e) => Err(e.into()),
-    }
+    commit(deps, ops).await?;
+    Ok(connection.view(1))
 }
 
 pub async fn get(
@@ -397,13 +392,7 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> Resu
             .as_ref()
             .map(|i| WriteOp::delete(keys::connect_link(tenant_id, &i.link))),
     );
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            Err(Error::concurrent_update())
-        }
-        Err(e) => Err(e.into()),
-    }
+    commit(deps, ops).await
 }
 
 fn put_over(tenant_id: &TenantId, c: &Connection, version: u64) -> Result<WriteOp, Error> {
@@ -411,16 +400,6 @@ fn put_over(tenant_id: &TenantId, c: &Connection, version: u64) -> Result<WriteO
         item: item_of(tenant_id, c, version + 1)?,
         condition: Condition::VersionIs(version),
     })
-}
-
-async fn commit(deps: &Deps, ops: Vec<WriteOp>) -> Result<(), Error> {
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            Err(Error::concurrent_update())
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The connector a connection names, still in the catalog.
@@ -753,15 +732,10 @@ pub async fn submit_api_key(
             now,
         )?);
     }
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok(Submitted::Authorized(Box::new(view))),
-        // The link was used up, or the connection or the customer changed, meanwhile:
-        // the page is read again (a link that still works says "try again").
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            Err(Error::concurrent_update())
-        }
-        Err(e) => Err(e.into()),
-    }
+    // The link was used up, or the connection or the customer changed, meanwhile: a
+    // 409, and the page is read again (a link that still works says "try again").
+    commit(deps, ops).await?;
+    Ok(Submitted::Authorized(Box::new(view)))
 }
 
 /// Who hears that a connection was authorized: the staff member who invited, else the

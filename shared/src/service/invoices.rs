@@ -12,7 +12,7 @@ use super::due::{self, Kind, Sweep};
 use super::invoice_run::{self, invoice_item};
 use super::mail::{self, AttachmentRef, Template};
 use super::page::{self, Page};
-use super::{events, from_item, to_data};
+use super::{commit, events, from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
@@ -887,17 +887,6 @@ async fn save(
     let mut ops = vec![put_over(inv, version)?];
     ops.extend(more);
     commit(deps, ops).await
-}
-
-/// Runs `ops`; a lost race (a version that moved, a conflict) is a 409.
-async fn commit(deps: &Deps, ops: Vec<WriteOp>) -> Result<(), Error> {
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            Err(Error::concurrent_update())
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The writes that end the

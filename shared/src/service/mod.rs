@@ -64,6 +64,15 @@ pub(crate) fn to_data<T: Serialize>(entity: &T) -> Result<Map<String, Value>, Er
 /// A customer's profile and its item; 404 when the tenant has no such customer. Here,
 /// beneath every capability, so the modules `customers` itself uses (subscriptions) read
 /// it too.
+/// Runs `ops` in one transaction; a lost race (a version that moved, a conflict) is a
+/// 409 to read again and retry (`From<StoreError>`).
+pub(crate) async fn commit(
+    deps: &crate::Deps,
+    ops: Vec<crate::ports::WriteOp>,
+) -> Result<(), Error> {
+    Ok(deps.store.transact(ops).await?)
+}
+
 pub(crate) async fn load_customer(
     deps: &crate::Deps,
     tenant_id: &crate::model::ids::TenantId,

@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
-use super::{catalog, events, from_item, to_data};
+use super::{catalog, commit, events, from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
@@ -14,7 +14,7 @@ use crate::model::event::EventType;
 use crate::model::ids::{CustomerId, SubscriptionId, TenantId};
 use crate::model::input::Checks;
 use crate::model::subscription::{Segment, Subscription, SubscriptionState, SubscriptionView};
-use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::ports::{Condition, Item, WriteOp};
 use crate::store::keys;
 
 /// `POST /v1/customers/{id}/subscription`.
@@ -94,15 +94,6 @@ fn put(tenant_id: &TenantId, s: &Subscription, was: Option<u64>) -> Result<Write
         }
         None => WriteOp::create(item),
     })
-}
-
-/// Runs `ops`; a lost race is a 409, as is a customer that changed meanwhile.
-async fn commit(deps: &Deps, ops: Vec<WriteOp>) -> Result<(), Error> {
-    match deps.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Writes a changed subscription over the item it was read from (a change made
