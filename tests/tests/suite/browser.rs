@@ -410,9 +410,18 @@ async fn an_invited_contact_connects_an_account_on_the_branded_page_in_chromium(
         .await;
     assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
     let id = conn.field("id").to_owned();
+    // The owner invites through its staff login: it hears when the account is connected.
+    let owner = app
+        .staff_token(
+            &tenant.id,
+            "lumen",
+            "owner@lumen.example.com",
+            "Staff$ecret-42",
+        )
+        .await;
     let invite = app
         .post(
-            &tenant.member_key,
+            &owner,
             &format!("/v1/connections/{id}/invite"),
             json!({"email": "it@lumen-bakery.example.com", "name": "Ines"}),
         )
@@ -515,6 +524,19 @@ async fn an_invited_contact_connects_an_account_on_the_branded_page_in_chromium(
         .await
         .expect("a screenshot");
     assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        tenantry_tests::app::pending_email_value(
+            &app.deps,
+            &tenant.id,
+            "owner@lumen.example.com",
+            "connection_authorized",
+            "connection_id",
+        )
+        .await
+        .as_deref(),
+        Some(id.as_str()),
+        "the staff member who invited is told"
+    );
     let read = app
         .post(
             &tenant.owner_key,
