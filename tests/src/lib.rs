@@ -23,3 +23,8 @@ pub fn owner_scope(tenant_id: &str) -> tenantry::access::TenantScope {
     let scope = authorize(&principal, Permission::ManageCustomers).expect("an owner may");
     tenant_of(&scope).expect("a tenant scope").clone()
 }
+
+/// The `p` quantile (0 to 1) of `sorted` timings, as the benchmarks report them.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}

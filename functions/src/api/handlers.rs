@@ -123,8 +123,7 @@ pub async fn operator_keys_list(cx: Ctx<'_>) -> Result {
 
 pub async fn operator_keys_delete(cx: Ctx<'_>) -> Result {
     let key = ApiKeyId::parse(cx.param("key_id"))?;
-    let caller = cx.principal.map(|p| p.actor()).unwrap_or_default();
-    operator_keys::delete(cx.deps, caller, &key).await?;
+    operator_keys::delete(cx.deps, cx.actor(), &key).await?;
     Ok(Reply::no_content())
 }
 
@@ -708,11 +707,9 @@ pub async fn hooks_receive(cx: Ctx<'_>) -> Result {
 
 pub async fn provisioning_create(cx: Ctx<'_>) -> Result {
     let checked = provisioning::check(cx.body)?;
-    let actor = cx
-        .principal
-        .map(|p| p.actor().to_owned())
-        .unwrap_or_default();
-    let source = provisioning::Source::Api { actor };
+    let source = provisioning::Source::Api {
+        actor: cx.actor().to_owned(),
+    };
     let recorded = provisioning::record(cx.deps, cx.tenant()?, checked, source).await?;
     Reply::json(StatusCode::ACCEPTED, &recorded.accepted)
 }
@@ -861,8 +858,7 @@ fn connection_id(cx: &Ctx<'_>) -> std::result::Result<ConnectionId, Error> {
 pub async fn connections_create(cx: Ctx<'_>) -> Result {
     let customer = cx.customer()?;
     let draft = parse_json::<ConnectionDraft>(cx.body)?;
-    let actor = cx.principal.map(|p| p.actor()).unwrap_or_default();
-    let v = connections::create(cx.deps, &customer, actor, &draft).await?;
+    let v = connections::create(cx.deps, &customer, cx.actor(), &draft).await?;
     let loc = format!("/v1/connections/{}", v.id);
     Reply::created(&v, loc)
 }
@@ -892,8 +888,7 @@ pub async fn connections_delete(cx: Ctx<'_>) -> Result {
 pub async fn connections_invite(cx: Ctx<'_>) -> Result {
     let id = connection_id(&cx)?;
     let draft = parse_json::<InviteDraft>(cx.body)?;
-    let actor = cx.principal.map(|p| p.actor()).unwrap_or_default();
-    Reply::ok(&connections::invite(cx.deps, cx.tenant()?, actor, &id, &draft).await?)
+    Reply::ok(&connections::invite(cx.deps, cx.tenant()?, cx.actor(), &id, &draft).await?)
 }
 
 pub async fn connections_invite_end(cx: Ctx<'_>) -> Result {
@@ -904,8 +899,7 @@ pub async fn connections_invite_end(cx: Ctx<'_>) -> Result {
 
 pub async fn connections_credentials(cx: Ctx<'_>) -> Result {
     let id = connection_id(&cx)?;
-    let actor = cx.principal.map(|p| p.actor()).unwrap_or_default();
-    Reply::ok(&connections::credentials(cx.deps, cx.tenant()?, actor, &id).await?)
+    Reply::ok(&connections::credentials(cx.deps, cx.tenant()?, cx.actor(), &id).await?)
 }
 
 pub async fn connections_reads_list(cx: Ctx<'_>) -> Result {

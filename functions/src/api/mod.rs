@@ -137,6 +137,11 @@ impl Ctx<'_> {
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
     }
+    /// Who is calling (a key's, a member's or a user's id), for what it records; empty
+    /// on a public route.
+    pub fn actor(&self) -> &str {
+        self.principal.map(|p| p.actor()).unwrap_or_default()
+    }
     /// The request's `Cookie` header, if any.
     pub fn cookies(&self) -> Option<&str> {
         self.headers

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use super::connectors::{AuthKind, Connector};
 use super::mail::{self, Template};
@@ -445,14 +445,19 @@ pub async fn invite(
         );
     }
     checks.finish()?;
-    let (customer, _) = super::load_customer(deps, tenant_id, &c.customer_id).await?;
+    let (customer, connector) = futures::future::join(
+        super::load_customer(deps, tenant_id, &c.customer_id),
+        connector_of(deps, &c),
+    )
+    .await;
+    let (customer, _) = customer?;
     if customer.status == CustomerStatus::Deleted {
         return Err(Error::conflict(
             ProblemKind::CustomerDeleted,
             "the customer is deleted; restore it first",
         ));
     }
-    let connector = connector_of(deps, &c).await?;
+    let connector = connector?;
     if connector.auth == AuthKind::Oauth2 {
         return Err(Error::conflict(
             ProblemKind::ConnectorUnavailable,
@@ -573,15 +578,21 @@ pub async fn open_link(
     if connection.invite.as_ref().is_none_or(|i| i.link != hash) {
         return Ok(None);
     }
-    let Ok((customer, profile)) =
-        super::load_customer(deps, tenant_id, &connection.customer_id).await
-    else {
-        return Ok(None);
+    // The customer and the connector, read at once.
+    let (customer, connector) = futures::future::join(
+        super::load_customer(deps, tenant_id, &connection.customer_id),
+        connectors::find(deps, &connection.connector),
+    )
+    .await;
+    let (customer, profile) = match customer {
+        Ok(found) => found,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
     };
     if customer.status == CustomerStatus::Deleted {
         return Ok(None);
     }
-    let Some((connector, _)) = connectors::find(deps, &connection.connector).await? else {
+    let Some((connector, _)) = connector? else {
         return Ok(None);
     };
     Ok(Some(ConnectPage {
@@ -745,16 +756,15 @@ async fn confirmation_to(
     tenant_id: &TenantId,
     invite: Option<&Invite>,
 ) -> Result<Option<String>, Error> {
-    if let Some(member) = invite.and_then(|i| MemberId::parse(&i.invited_by).ok())
-        && let Some(item) = deps.store.get(&keys::member(tenant_id, &member)).await?
-        && let Some(email) = item.data.get("email").and_then(Value::as_str)
-    {
-        return Ok(Some(email.to_owned()));
+    if let Some(member) = invite.and_then(|i| MemberId::parse(&i.invited_by).ok()) {
+        match super::members::load(deps, tenant_id, &member).await {
+            Ok((m, _)) => return Ok(Some(m.email)),
+            // Removed since it invited: the tenant's contact hears of it instead.
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
-    let Some(item) = deps.store.get(&keys::tenant(tenant_id)).await? else {
-        return Ok(None);
-    };
-    let tenant: crate::model::tenant::Tenant = from_item(&item)?;
+    let (tenant, _) = super::directory::load(deps, tenant_id).await?;
     Ok(tenant.contact.and_then(|c| c.email))
 }
 
@@ -774,14 +784,19 @@ pub async fn credentials(
             "the connection has no credentials; invite the customer's contact to authorize it",
         ));
     };
-    let (customer, _) = super::load_customer(deps, tenant_id, &c.customer_id).await?;
+    let (customer, connector) = futures::future::join(
+        super::load_customer(deps, tenant_id, &c.customer_id),
+        connector_of(deps, &c),
+    )
+    .await;
+    let (customer, _) = customer?;
     if customer.status == CustomerStatus::Deleted {
         return Err(Error::conflict(
             ProblemKind::CustomerDeleted,
             "the customer is deleted; its connections are not used",
         ));
     }
-    let connector = connector_of(deps, &c).await?;
+    let connector = connector?;
     let now = deps.clock.now();
     let read = CredentialRead {
         actor: actor.to_owned(),

@@ -16,15 +16,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tenantry_tests::percentile;
+
 use tenantry::Deps;
 use tenantry::adapters::embedded::{EmbeddedStore, FileVault};
 use tenantry::model::ids::TenantId;
 use tenantry::service::{connections, connectors, customers, tenants};
 use tenantry::store::counting::CountingStore;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
 
 fn report(what: &str, n: usize, total: f64, times: &mut [f64], counts: (u64, u64, u64)) {
     times.sort_by(f64::total_cmp);

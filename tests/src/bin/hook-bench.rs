@@ -15,15 +15,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use tenantry_tests::percentile;
+
 use tenantry::Deps;
 use tenantry::adapters::embedded::{EmbeddedStore, FileVault};
 use tenantry::service::{inbound, provisioning, tenants};
 use tenantry::store::counting::CountingStore;
 use tenantry::webhooks::{Signed, SigningSecret};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
