@@ -946,10 +946,40 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             (200, Html),
         ),
         "CONNECT_SUBMIT" => op(
-            "The connect page's form: the connector's fields (and the page's csrf), checked and stored",
+            "The connect page's form: an api_key connector's fields (and the page's csrf), checked and stored; for an oauth2 connector, a 303 to the provider's authorization URL",
             None,
             (200, Html),
         ),
+        "CONNECT_CALLBACK" => Operation {
+            query: &[
+                (
+                    "state",
+                    false,
+                    "The `state` of the authorization this browser started (its cookie must hold the same).",
+                ),
+                ("code", false, "The provider's authorization code."),
+                (
+                    "error",
+                    false,
+                    "The provider's error instead of a code (`access_denied`: consent refused).",
+                ),
+                (
+                    "error_description",
+                    false,
+                    "The provider's words on the error (not shown).",
+                ),
+                (
+                    "iss",
+                    false,
+                    "The provider's issuer (RFC 9207), when it sends one.",
+                ),
+            ],
+            ..op(
+                "Where an OAuth provider sends the contact back: the code exchanged, the tokens stored, a page saying so (or why not)",
+                None,
+                (200, Html),
+            )
+        },
         _ => return None,
     })
 }
@@ -1409,6 +1439,10 @@ fn webhooks() -> Value {
             Some(EventType::ConnectionAuthorized) => (
                 "ConnectionEvent",
                 "A customer's contact authorized a connection: its credentials are stored.",
+            ),
+            Some(EventType::ConnectionFailed) => (
+                "ConnectionEvent",
+                "The provider no longer accepts a connection's grant (a refresh answered `invalid_grant`): it is `reauthorization_required`, its credentials erased.",
             ),
             Some(EventType::WebhookTest) | None => (
                 "TestEvent",

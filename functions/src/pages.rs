@@ -12,6 +12,8 @@ use tenantry::Deps;
 use tenantry::Error;
 use tenantry::model::branding::Branding;
 use tenantry::model::ids::TenantId;
+use tenantry::service::connections::oauth::{self, CallbackQuery, Finished};
+use tenantry::service::connectors::AuthKind;
 use tenantry::service::links::LinkKind;
 use tenantry::service::registration::{self, Registration, Verification};
 use tenantry::service::{connections, sign_in, tenants};
@@ -52,6 +54,11 @@ pub struct Page {
     pub status: u16,
     pub html: String,
     pub cookie: Option<String>,
+    /// Where a redirect (303) goes.
+    pub location: Option<String>,
+    /// Origins besides its own that the page's form may lead to (through a redirect):
+    /// an OAuth provider's, in the page's `Content-Security-Policy`.
+    pub form_targets: Vec<String>,
 }
 
 /// A fresh CSRF token (32 random bytes, hex).
@@ -104,6 +111,8 @@ fn page(
         status,
         html,
         cookie: Some(csrf_cookie(slug, &csrf)),
+        location: None,
+        form_targets: Vec::new(),
     })
 }
 
@@ -567,6 +576,8 @@ struct Shown<'a> {
     page: Option<&'a connections::ConnectPage>,
     done: bool,
     errors: &'a [String],
+    /// Why a link that does not work does not (else the general wording).
+    notice: Option<&'a str>,
 }
 
 fn render_connect(
@@ -585,12 +596,25 @@ fn render_connect(
             name => p.connector.name.clone(),
             logo_url => p.connector.logo_url.clone(),
             description => p.connector.description.clone(),
+            oauth => p.connector.auth == AuthKind::Oauth2,
             fields => minijinja::Value::from_serialize(&p.connector.fields),
         }),
         company_name => p.map(|p| p.company_name.clone()),
         label => p.and_then(|p| p.connection.label.clone()),
+        expires => p.map(|p| p.expires_at.format("%-d %B %Y, %H:%M UTC").to_string()),
+        notice => shown.notice,
     };
-    page("connect.html", status, slug, brand, values)
+    let mut rendered = page("connect.html", status, slug, brand, values)?;
+    // An OAuth connector's button leads, through a redirect, to its provider.
+    if let Some(origin) = p
+        .filter(|_| !shown.done)
+        .and_then(|p| p.connector.oauth2.as_ref())
+        .and_then(|o| url::Url::parse(&o.authorize_url).ok())
+        .map(|u| u.origin().ascii_serialization())
+    {
+        rendered.form_targets.push(origin);
+    }
+    Ok(rendered)
 }
 
 /// `GET /t/{slug}/connect/{token}`: who asks for which access, and the form to give it
@@ -603,18 +627,21 @@ pub async fn connect_page(deps: &Deps, slug: &str, token: &str) -> Result<Page, 
         page: found.as_ref(),
         done: false,
         errors: &[],
+        notice: None,
     };
     render_connect(slug, &brand, shown, if found.is_some() { 200 } else { 410 })
 }
 
 /// The connect page's form: the credentials, checked and stored; a refusal keeps the
-/// link working and says why.
+/// link working and says why. For an `oauth2` connector, the button: off to the
+/// provider (303), with the `state` in this browser's cookie.
 pub async fn connect_form(
     deps: &Deps,
     slug: &str,
     token: &str,
     form: &[u8],
     cookie_header: Option<&str>,
+    public_base: &str,
 ) -> Result<Page, Error> {
     let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
     let show = |page: Option<&connections::ConnectPage>, done: bool, msgs: &[String], status| {
@@ -623,6 +650,7 @@ pub async fn connect_form(
             page,
             done,
             errors: msgs,
+            notice: None,
         };
         render_connect(slug, &brand, shown, status)
     };
@@ -636,6 +664,11 @@ pub async fn connect_form(
     ) {
         let msg = ["This page expired. Please enter the details again.".to_owned()];
         return show(Some(&found), false, &msg, 403);
+    }
+    if found.connector.auth == AuthKind::Oauth2 {
+        let redirect_uri = format!("{public_base}/t/{slug}/connect/callback");
+        let started = connections::oauth::start(deps, &tenant_id, &found, &redirect_uri).await?;
+        return Ok(to_provider(slug, &found.connector.name, started));
     }
     let values: std::collections::BTreeMap<String, String> =
         fields.into_iter().filter(|(k, _)| k != "csrf").collect();
@@ -661,4 +694,97 @@ pub async fn connect_form(
         },
         Err(e) => Err(e),
     }
+}
+
+/// The cookie holding the `state` of the OAuth authorization this browser started.
+pub const STATE_COOKIE: &str = "tenantry_connect";
+
+/// Off to the provider: a 303 to its authorization URL, the `state` in a cookie for
+/// the callback only (`SameSite=Lax`: the provider's redirect back is a top-level
+/// navigation from its site).
+fn to_provider(slug: &str, connector_name: &str, started: oauth::Authorization) -> Page {
+    let seconds = oauth::STATE_MINUTES * 60;
+    let html = format!(
+        "<!doctype html><title>Continue</title><p>Continue to {}.</p>",
+        minijinja::HtmlEscape(connector_name)
+    );
+    Page {
+        status: 303,
+        html,
+        cookie: Some(format!(
+            "{STATE_COOKIE}={}; Path=/t/{slug}/connect/callback; Max-Age={seconds}; HttpOnly; Secure; SameSite=Lax",
+            started.state
+        )),
+        location: Some(started.url),
+        form_targets: Vec::new(),
+    }
+}
+
+/// `GET /t/{slug}/connect/callback`: the provider sends the contact back here, with a
+/// code (or an error) and the `state`; the tokens are stored and the page says so, or
+/// says why not (the link still works while it has not expired).
+pub async fn connect_callback(
+    deps: &Deps,
+    slug: &str,
+    query: &CallbackQuery<'_>,
+    cookie_header: Option<&str>,
+) -> Result<Page, Error> {
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
+    let browser_state = cookie(cookie_header, STATE_COOKIE);
+    let finished = oauth::finish(deps, &tenant_id, query, browser_state).await;
+    let render = |page: Option<&connections::ConnectPage>,
+                  done: bool,
+                  errors: &[String],
+                  notice: Option<&str>,
+                  status: u16| {
+        let shown = Shown {
+            token: "",
+            page,
+            done,
+            errors,
+            notice,
+        };
+        render_connect(slug, &brand, shown, status)
+    };
+    match finished {
+        Ok(Finished::Authorized(page)) => render(Some(&page), true, &[], None, 200),
+        Ok(Finished::NotCompleted { page, reason }) => {
+            let msgs = [reason];
+            render_retry(slug, &brand, &page, &msgs)
+        }
+        Ok(Finished::OtherBrowser) => render(
+            None,
+            false,
+            &[],
+            Some(
+                "This authorization was started in another browser. Open the link from your invitation again, in this browser.",
+            ),
+            403,
+        ),
+        Ok(Finished::Unknown) => render(None, false, &[], None, 410),
+        // The link was used up, or the connection or the customer changed, meanwhile.
+        Err(Error::Conflict {
+            kind: tenantry::error::ProblemKind::ConcurrentUpdate,
+            ..
+        }) => render(None, false, &[], None, 409),
+        Err(e) => Err(e),
+    }
+}
+
+/// The callback did not complete: the reason, and (the link still working) the way
+/// back, which is the link from the invitation.
+fn render_retry(
+    slug: &str,
+    brand: &Branding,
+    page: &connections::ConnectPage,
+    msgs: &[String],
+) -> Result<Page, Error> {
+    let shown = Shown {
+        token: "",
+        page: Some(page),
+        done: false,
+        errors: msgs,
+        notice: None,
+    };
+    render_connect(slug, brand, shown, 422)
 }

@@ -233,8 +233,9 @@ routes! {
     CONNECTIONS_DELETE: DELETE "/v1/connections/{connection_id}" => connections_delete, "connections-delete", AssistCustomers, STORE;
     CONNECTIONS_INVITE: POST "/v1/connections/{connection_id}/invite" => connections_invite, "connections-invite", AssistCustomers, STORE;
     CONNECTIONS_INVITE_END: DELETE "/v1/connections/{connection_id}/invite" => connections_invite_end, "connections-invite-end", AssistCustomers, STORE;
-    CONNECTIONS_CREDENTIALS: POST "/v1/connections/{connection_id}/credentials" => connections_credentials, "connections-credentials", ReadCredentials, VAULT;
+    CONNECTIONS_CREDENTIALS: POST "/v1/connections/{connection_id}/credentials" => connections_credentials, "connections-credentials", ReadCredentials, VAULT_HTTP;
     CONNECTIONS_READS_LIST: GET "/v1/connections/{connection_id}/credential-reads" => connections_reads_list, "connections-reads-list", ReadTenant, STORE;
+    CONNECT_CALLBACK: GET "/t/{slug}/connect/callback" => connect_callback, "connect-callback", Public, VAULT_HTTP;
     CONNECT_PAGE: GET "/t/{slug}/connect/{token}" => connect_page, "connect-page", Public, STORE;
     CONNECT_SUBMIT: POST "/t/{slug}/connect/{token}" => connect_submit, "connect-submit", Public, VAULT_HTTP;
 }

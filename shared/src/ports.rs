@@ -479,9 +479,12 @@ pub trait Vault: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookAnswer {
     pub status: u16,
-    /// At most the first 1 KiB of the body, as text (lossy).
+    /// The first KiB of the body (or what the request asked to keep), as text (lossy).
     pub body: String,
 }
+
+/// The most of an answer's body any request keeps.
+pub const MAX_KEPT_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookSendError {
@@ -506,13 +509,16 @@ pub trait WebhookSender: Send + Sync {
         body: &[u8],
     ) -> Result<WebhookAnswer, WebhookSendError>;
 
-    /// One request of `method` with these headers and body, under the same rules.
+    /// One request of `method` with these headers and body, under the same rules,
+    /// keeping up to `keep` bytes of the answer's body (at most
+    /// [`MAX_KEPT_BYTES`]; a token endpoint's JSON needs more than a webhook's 1 KiB).
     async fn request(
         &self,
         method: &str,
         url: &str,
         headers: &[(&str, String)],
         body: Option<&[u8]>,
+        keep: usize,
     ) -> Result<WebhookAnswer, WebhookSendError>;
 }
 

@@ -6,6 +6,7 @@ pub mod contract;
 pub mod counted;
 pub mod dynamo;
 pub mod gateway;
+pub mod oauth;
 pub mod provider;
 pub mod receiver;
 pub mod vault;

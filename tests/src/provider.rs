@@ -49,3 +49,25 @@ pub fn connector(base: &str) -> serde_json::Value {
             "headers": {"Authorization": "Bearer {{api_key}}"}}
     })
 }
+
+/// A token endpoint on the loopback that answers any request with a token set (for the
+/// policy replay, which needs a callback to succeed); its URL.
+pub async fn token_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({
+                "access_token": "fixture-access-token", "token_type": "Bearer",
+                "expires_in": 3600, "refresh_token": "fixture-refresh-token", "scope": "read"
+            }))
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/token")
+}

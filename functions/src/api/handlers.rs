@@ -40,7 +40,35 @@ fn page_reply(page: pages::Page) -> Reply {
     let status = http::StatusCode::from_u16(page.status).unwrap_or(http::StatusCode::OK);
     let mut reply = Reply::html(status, page.html);
     reply.cookie = page.cookie;
+    reply.location = page.location;
+    reply.form_targets = page.form_targets;
     reply
+}
+
+/// Where this deployment's pages are: `PUBLIC_URL`, else the request's own origin
+/// (`X-Forwarded-Proto` and `Host`; `http` for this machine's loopback).
+fn public_base(cx: &Ctx<'_>) -> String {
+    if let Ok(url) = std::env::var("PUBLIC_URL") {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let header = |name: http::header::HeaderName| {
+        cx.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let host = header(http::header::HOST);
+    let loopback = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+    let proto = match cx
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(p @ ("http" | "https")) => p,
+        _ if loopback => "http",
+        _ => "https",
+    };
+    format!("{proto}://{host}")
 }
 
 /// A sign-in's answer to API clients.
@@ -915,6 +943,17 @@ pub async fn connect_page(cx: Ctx<'_>) -> Result {
 
 pub async fn connect_submit(cx: Ctx<'_>) -> Result {
     let (slug, token) = (cx.param("slug"), cx.param("token"));
-    let page = pages::connect_form(cx.deps, slug, token, cx.body, cx.cookies()).await?;
+    let base = public_base(&cx);
+    let page = pages::connect_form(cx.deps, slug, token, cx.body, cx.cookies(), &base).await?;
+    Ok(page_reply(page))
+}
+
+pub async fn connect_callback(cx: Ctx<'_>) -> Result {
+    let query = tenantry::service::connections::oauth::CallbackQuery {
+        state: cx.query("state"),
+        code: cx.query("code"),
+        error: cx.query("error"),
+    };
+    let page = pages::connect_callback(cx.deps, cx.param("slug"), &query, cx.cookies()).await?;
     Ok(page_reply(page))
 }

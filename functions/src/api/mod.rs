@@ -34,6 +34,8 @@ pub struct Reply {
     pub cookie: Option<String>,
     /// An HTML page instead of JSON (the tenant's login page).
     pub html: Option<String>,
+    /// Origins besides its own that an HTML page's form may lead to.
+    pub form_targets: Vec<String>,
     /// Bytes of any media type instead of JSON (a document), passed through untouched.
     pub bytes: Option<(HeaderValue, Bytes)>,
 }
@@ -51,6 +53,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: None,
+            form_targets: Vec::new(),
             bytes: None,
         })
     }
@@ -83,6 +86,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: Some(html),
+            form_targets: Vec::new(),
             bytes: None,
         }
     }
@@ -102,6 +106,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: None,
+            form_targets: Vec::new(),
             bytes: None,
         }
     }
@@ -259,10 +264,28 @@ fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -
 }
 
 /// A page of the tenant's: no scripts at all, images over https only, forms to this
-/// origin only, never framed.
-const PAGE_CSP: &str = "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// origin only (and to `form_targets`: an OAuth provider the form redirects to), never
+/// framed.
+fn page_csp(form_targets: &[String]) -> HeaderValue {
+    let mut targets = String::from("'self'");
+    for t in form_targets {
+        // Origins only (`url::Origin`'s serialization): nothing that ends a directive.
+        if t.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+        {
+            targets.push(' ');
+            targets.push_str(t);
+        }
+    }
+    let csp = format!(
+        "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| {
+        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+    })
+}
 
-fn html_response(status: StatusCode, page: &str) -> Response<Bytes> {
+fn html_response(status: StatusCode, page: &str, form_targets: &[String]) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(page.to_owned()));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -270,10 +293,7 @@ fn html_response(status: StatusCode, page: &str) -> Response<Bytes> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, page_csp(form_targets));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -561,7 +581,7 @@ async fn run(
                         .insert(header::CONTENT_TYPE, content_type.clone());
                     r
                 }
-                (_, Some(page), None) => html_response(reply.status, page),
+                (_, Some(page), None) => html_response(reply.status, page, &reply.form_targets),
                 (Some(b), None, None) => json_response(reply.status, "application/json", b),
                 (None, None, None) => {
                     let mut r = Response::new(Bytes::new());

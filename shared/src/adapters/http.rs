@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::ports::{WebhookAnswer, WebhookSendError, WebhookSender};
+use crate::ports::{MAX_KEPT_BYTES, WebhookAnswer, WebhookSendError, WebhookSender};
 
-/// The time a delivery has, from connecting to the answer's first kilobyte.
+/// The time a request has, from connecting to the end of the part of its answer kept.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of an answer's body is kept.
 pub const KEPT_BYTES: usize = 1024;
@@ -133,7 +133,7 @@ impl WebhookSender for HttpSender {
     ) -> Result<WebhookAnswer, WebhookSendError> {
         let mut all = vec![("content-type", "application/json".to_owned())];
         all.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
-        self.timed(reqwest::Method::POST, url, &all, Some(body))
+        self.timed(reqwest::Method::POST, url, &all, Some(body), KEPT_BYTES)
             .await
     }
 
@@ -143,10 +143,12 @@ impl WebhookSender for HttpSender {
         url: &str,
         headers: &[(&str, String)],
         body: Option<&[u8]>,
+        keep: usize,
     ) -> Result<WebhookAnswer, WebhookSendError> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| refused(format!("{method} is not an HTTP method")))?;
-        self.timed(method, url, headers, body).await
+        let keep = keep.min(MAX_KEPT_BYTES);
+        self.timed(method, url, headers, body, keep).await
     }
 }
 
@@ -157,9 +159,10 @@ impl HttpSender {
         url: &str,
         headers: &[(&str, String)],
         body: Option<&[u8]>,
+        keep: usize,
     ) -> Result<WebhookAnswer, WebhookSendError> {
         // The whole of it, the lookup included, within the time limit.
-        match tokio::time::timeout(TIMEOUT, self.send(method, url, headers, body)).await {
+        match tokio::time::timeout(TIMEOUT, self.send(method, url, headers, body, keep)).await {
             Ok(result) => result,
             Err(_) => Err(WebhookSendError::Failed(format!(
                 "no answer within {} s",
@@ -174,6 +177,7 @@ impl HttpSender {
         url: &str,
         headers: &[(&str, String)],
         body: Option<&[u8]>,
+        keep: usize,
     ) -> Result<WebhookAnswer, WebhookSendError> {
         let parsed = url::Url::parse(url).map_err(|e| refused(format!("not a URL ({e})")))?;
         let (host, addr) = self.target(&parsed).await?;
@@ -199,14 +203,14 @@ impl HttpSender {
             .await
             .map_err(|e| WebhookSendError::Failed(describe(&e)))?;
         let status = resp.status().as_u16();
-        let mut kept = Vec::with_capacity(KEPT_BYTES);
-        while kept.len() < KEPT_BYTES {
+        let mut kept = Vec::with_capacity(keep);
+        while kept.len() < keep {
             match resp.chunk().await {
                 Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
                 Ok(None) | Err(_) => break,
             }
         }
-        kept.truncate(KEPT_BYTES);
+        kept.truncate(keep);
         Ok(WebhookAnswer {
             status,
             body: String::from_utf8_lossy(&kept).into_owned(),

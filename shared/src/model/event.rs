@@ -3,7 +3,7 @@
 //! change that causes one writes it in its own transaction (`service::events::emit`).
 
 /// Every event type an endpoint can ask for, as the wire names them.
-pub const EVENT_TYPES: [&str; 17] = [
+pub const EVENT_TYPES: [&str; 18] = [
     "customer.created",
     "customer.updated",
     "customer.status_changed",
@@ -21,6 +21,7 @@ pub const EVENT_TYPES: [&str; 17] = [
     "provisioning.failed",
     "webhook.test",
     "connection.authorized",
+    "connection.failed",
 ];
 
 /// An event's type: the only way to name one in code, so a misspelt type cannot be sent.
@@ -43,11 +44,12 @@ pub enum EventType {
     ProvisioningFailed,
     WebhookTest,
     ConnectionAuthorized,
+    ConnectionFailed,
 }
 
 impl EventType {
     /// In the order of [`EVENT_TYPES`].
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         Self::CustomerCreated,
         Self::CustomerUpdated,
         Self::CustomerStatusChanged,
@@ -65,6 +67,7 @@ impl EventType {
         Self::ProvisioningFailed,
         Self::WebhookTest,
         Self::ConnectionAuthorized,
+        Self::ConnectionFailed,
     ];
 
     pub fn as_str(self) -> &'static str {

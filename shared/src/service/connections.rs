@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod oauth;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
@@ -41,6 +43,8 @@ pub const INVITE_HOURS: i64 = 7 * 24;
 const INVITE_MAX_HOURS: i64 = 30 * 24;
 /// The longest credential value the connect page takes.
 const MAX_VALUE_LEN: usize = 4096;
+/// How much of a check request's answer is read (only its status is used).
+const CHECK_KEPT_BYTES: usize = 1024;
 /// How long a credential read stays listed.
 const READ_KEPT_DAYS: i64 = 400;
 
@@ -71,6 +75,14 @@ pub struct Connection {
     pub credentials: Option<Sealed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized_at: Option<DateTime<Utc>>,
+    /// Who sent the invite it was authorized through: told when the authorization
+    /// fails later (an `oauth2` grant revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_by: Option<String>,
+    /// An `oauth2` connection's tokens are being refreshed by one reader until then;
+    /// others wait for its result instead of refreshing too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshing_until: Option<DateTime<Utc>>,
     /// The current invite, while its link works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite: Option<Invite>,
@@ -294,6 +306,8 @@ pub async fn create(
         created_by: actor.to_owned(),
         credentials: None,
         authorized_at: None,
+        invited_by: None,
+        refreshing_until: None,
         invite: None,
         created_at: now,
         updated_at: now,
@@ -458,12 +472,6 @@ pub async fn invite(
         ));
     }
     let connector = connector?;
-    if connector.auth == AuthKind::Oauth2 {
-        return Err(Error::conflict(
-            ProblemKind::ConnectorUnavailable,
-            "oauth2 connectors cannot be authorized through an invite yet (docs/not-built-yet.md)",
-        ));
-    }
     let contact = customer.primary_contact.as_ref();
     let to = email
         .or_else(|| contact.and_then(|p| p.email.clone()))
@@ -538,8 +546,12 @@ pub struct ConnectPage {
     pub connection: Connection,
     pub connector: Connector,
     pub company_name: String,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
     version: u64,
     link: Item,
+    /// The hash of the link's token.
+    link_hash: String,
     /// The customer's profile as read: the authorization commits only if it is still
     /// so (not deleted meanwhile).
     profile: Item,
@@ -555,7 +567,16 @@ pub async fn open_link(
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    let hash = links::token_hash(token);
+    open_link_hash(deps, tenant_id, &links::token_hash(token)).await
+}
+
+/// The connect page of the link whose token hashes to `hash`, if it still works.
+async fn open_link_hash(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    hash: &str,
+) -> Result<Option<ConnectPage>, Error> {
+    let hash = hash.to_owned();
     let Some(link) = deps
         .store
         .get(&keys::connect_link(tenant_id, &hash))
@@ -599,8 +620,10 @@ pub async fn open_link(
         connection,
         connector,
         company_name: customer.company.name,
+        expires_at: l.expires_at,
         version: item.version,
         link,
+        link_hash: hash,
         profile,
     }))
 }
@@ -628,15 +651,7 @@ pub async fn submit_api_key(
     page: &ConnectPage,
     values: &BTreeMap<String, String>,
 ) -> Result<Submitted, Error> {
-    let ConnectPage {
-        connection,
-        connector,
-        company_name,
-        version,
-        link,
-        profile,
-    } = page;
-    let (mut connection, version) = (connection.clone(), *version);
+    let connector = &page.connector;
     if connector.auth != AuthKind::ApiKey {
         return Err(Error::conflict(
             ProblemKind::ConnectorUnavailable,
@@ -678,6 +693,7 @@ pub async fn submit_api_key(
                 &url,
                 &headers,
                 body.as_deref().map(str::as_bytes),
+                CHECK_KEPT_BYTES,
             )
             .await;
         match answer {
@@ -697,7 +713,30 @@ pub async fn submit_api_key(
             }
         }
     }
-    let plain = serde_json::to_vec(&credentials).map_err(anyhow::Error::from)?;
+    let view = authorize(deps, tenant_id, page, &credentials).await?;
+    Ok(Submitted::Authorized(Box::new(view)))
+}
+
+/// Stores credentials obtained through a connect link (fields entered, or an OAuth
+/// grant's tokens): sealed, the connection `authorized`, the link used up, a
+/// `connection.authorized` event and the confirmation email, in one transaction.
+async fn authorize(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    page: &ConnectPage,
+    credentials: &BTreeMap<String, String>,
+) -> Result<ConnectionView, Error> {
+    let ConnectPage {
+        connection,
+        connector,
+        company_name,
+        version,
+        link,
+        profile,
+        ..
+    } = page;
+    let (mut connection, version) = (connection.clone(), *version);
+    let plain = serde_json::to_vec(credentials).map_err(anyhow::Error::from)?;
     let sealed = deps
         .vault()?
         .seal(&context(tenant_id, &connection), &plain)
@@ -708,6 +747,8 @@ pub async fn submit_api_key(
     connection.credentials = Some(sealed);
     connection.state = ConnectionState::Authorized;
     connection.authorized_at = Some(now);
+    connection.invited_by = invite.as_ref().map(|i| i.invited_by.clone());
+    connection.refreshing_until = None;
     connection.updated_at = now;
     let view = connection.view(version + 1);
     let mut ops = vec![
@@ -729,7 +770,13 @@ pub async fn submit_api_key(
         &view,
         now,
     )?);
-    if let Some(to) = confirmation_to(deps, tenant_id, invite.as_ref()).await? {
+    if let Some(to) = confirmation_to(
+        deps,
+        tenant_id,
+        invite.as_ref().map(|i| i.invited_by.as_str()),
+    )
+    .await?
+    {
         let mut context = Map::new();
         context.insert("company_name".into(), json!(company_name));
         context.insert("connector_name".into(), json!(connector.name));
@@ -746,7 +793,7 @@ pub async fn submit_api_key(
     // The link was used up, or the connection or the customer changed, meanwhile: a
     // 409, and the page is read again (a link that still works says "try again").
     commit(deps, ops).await?;
-    Ok(Submitted::Authorized(Box::new(view)))
+    Ok(view)
 }
 
 /// Who hears that a connection was authorized: the staff member who invited, else the
@@ -754,9 +801,9 @@ pub async fn submit_api_key(
 async fn confirmation_to(
     deps: &Deps,
     tenant_id: &TenantId,
-    invite: Option<&Invite>,
+    invited_by: Option<&str>,
 ) -> Result<Option<String>, Error> {
-    if let Some(member) = invite.and_then(|i| MemberId::parse(&i.invited_by).ok()) {
+    if let Some(member) = invited_by.and_then(|i| MemberId::parse(i).ok()) {
         match super::members::load(deps, tenant_id, &member).await {
             Ok((m, _)) => return Ok(Some(m.email)),
             // Removed since it invited: the tenant's contact hears of it instead.
@@ -769,7 +816,9 @@ async fn confirmation_to(
 }
 
 /// `POST /v1/connections/{id}/credentials`: the credentials, opened, for the partner's
-/// systems; the read is recorded first (who, when), so none goes unrecorded.
+/// systems; the read is recorded first (who, when), so none goes unrecorded. An
+/// `oauth2` connection's access token is refreshed first when it expires within a
+/// minute; its refresh token is never answered (Tenantry keeps the grant).
 pub async fn credentials(
     deps: &Deps,
     scope: &TenantScope,
@@ -777,12 +826,9 @@ pub async fn credentials(
     id: &ConnectionId,
 ) -> Result<Credentials, Error> {
     let tenant_id = scope.tenant_id();
-    let (c, _) = load(deps, tenant_id, id).await?;
-    let (Some(sealed), ConnectionState::Authorized) = (c.credentials.as_ref(), c.state) else {
-        return Err(Error::conflict(
-            ProblemKind::ConnectionNotAuthorized,
-            "the connection has no credentials; invite the customer's contact to authorize it",
-        ));
+    let (c, item) = load(deps, tenant_id, id).await?;
+    let Some(sealed) = authorized_credentials(&c)? else {
+        return Err(not_authorized(&c));
     };
     let (customer, connector) = futures::future::join(
         super::load_customer(deps, tenant_id, &c.customer_id),
@@ -808,13 +854,21 @@ pub async fn credentials(
     );
     record.expires_at = Some((now + Duration::days(READ_KEPT_DAYS)).timestamp());
     deps.store.transact(vec![WriteOp::create(record)]).await?;
-    let plain = deps
-        .vault()?
-        .open(&context(tenant_id, &c), sealed)
-        .await
-        .map_err(signing::vault_failed)?;
-    let credentials: BTreeMap<String, String> = serde_json::from_slice(&plain)
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("stored credentials: {e}")))?;
+    let mut credentials = open_credentials(deps, tenant_id, &c, sealed).await?;
+    if connector.auth == AuthKind::Oauth2 {
+        if oauth::due_for_refresh(&credentials, now) {
+            credentials = refreshed(
+                deps,
+                tenant_id,
+                &connector,
+                c.clone(),
+                item.version,
+                credentials,
+            )
+            .await?;
+        }
+        credentials.remove("refresh_token");
+    }
     Ok(Credentials {
         connection_id: c.id,
         customer_id: c.customer_id,
@@ -823,6 +877,170 @@ pub async fn credentials(
         credentials,
         read_at: now,
     })
+}
+
+/// The sealed credentials of an authorized connection (none otherwise).
+fn authorized_credentials(c: &Connection) -> Result<Option<&Sealed>, Error> {
+    Ok(match (c.credentials.as_ref(), c.state) {
+        (Some(sealed), ConnectionState::Authorized) => Some(sealed),
+        _ => None,
+    })
+}
+
+fn not_authorized(c: &Connection) -> Error {
+    if c.state == ConnectionState::ReauthorizationRequired {
+        Error::conflict(
+            ProblemKind::ReauthorizationRequired,
+            "the provider no longer accepts this connection's authorization; invite the customer's contact to authorize it again",
+        )
+    } else {
+        Error::conflict(
+            ProblemKind::ConnectionNotAuthorized,
+            "the connection has no credentials; invite the customer's contact to authorize it",
+        )
+    }
+}
+
+async fn open_credentials(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    c: &Connection,
+    sealed: &Sealed,
+) -> Result<BTreeMap<String, String>, Error> {
+    let plain = deps
+        .vault()?
+        .open(&context(tenant_id, c), sealed)
+        .await
+        .map_err(signing::vault_failed)?;
+    serde_json::from_slice(&plain)
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("stored credentials: {e}")))
+}
+
+/// How long one reader holds the refresh of a connection's tokens.
+const REFRESH_LEASE_SECONDS: i64 = 30;
+
+/// Refreshes an `oauth2` connection's tokens, one reader at a time: the reader that
+/// marks the connection `refreshing_until` (a conditional write) asks the provider;
+/// the others wait for its result, so a rotating refresh token is used once. A grant
+/// the provider no longer accepts (`invalid_grant`) makes the connection
+/// `reauthorization_required` (credentials erased, `connection.failed`, the staff
+/// emailed).
+async fn refreshed(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    connector: &Connector,
+    mut c: Connection,
+    version: u64,
+    current: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Error> {
+    let now = deps.clock.now();
+    if c.refreshing_until.is_some_and(|t| t > now) {
+        return refreshed_by_another(deps, tenant_id, &c.id).await;
+    }
+    c.refreshing_until = Some(now + Duration::seconds(REFRESH_LEASE_SECONDS));
+    if commit(deps, vec![put_over(tenant_id, &c, version)?])
+        .await
+        .is_err()
+    {
+        return refreshed_by_another(deps, tenant_id, &c.id).await;
+    }
+    let version = version + 1;
+    c.refreshing_until = None;
+    match oauth::refresh(deps, connector, &current).await? {
+        oauth::Refreshed::Tokens(fresh) => {
+            let plain = serde_json::to_vec(&fresh).map_err(anyhow::Error::from)?;
+            c.credentials = Some(
+                deps.vault()?
+                    .seal(&context(tenant_id, &c), &plain)
+                    .await
+                    .map_err(signing::vault_failed)?,
+            );
+            c.updated_at = deps.clock.now();
+            commit(deps, vec![put_over(tenant_id, &c, version)?]).await?;
+            Ok(fresh)
+        }
+        oauth::Refreshed::Revoked => {
+            let now = deps.clock.now();
+            c.state = ConnectionState::ReauthorizationRequired;
+            c.credentials = None;
+            c.updated_at = now;
+            let view = c.view(version + 1);
+            let mut ops = vec![put_over(tenant_id, &c, version)?];
+            ops.extend(events::emit(
+                tenant_id,
+                EventType::ConnectionFailed,
+                &view,
+                now,
+            )?);
+            if let Some(to) = confirmation_to(deps, tenant_id, c.invited_by.as_deref()).await? {
+                let customer = super::load_customer(deps, tenant_id, &c.customer_id).await;
+                let company = customer.map(|(k, _)| k.company.name).unwrap_or_default();
+                let mut context = Map::new();
+                context.insert("company_name".into(), json!(company));
+                context.insert("connector_name".into(), json!(connector.name));
+                context.insert("connection_id".into(), json!(c.id));
+                context.insert("label".into(), json!(c.label));
+                ops.extend(mail::enqueue(
+                    tenant_id,
+                    Template::ConnectionFailed,
+                    &to,
+                    context,
+                    now,
+                )?);
+            }
+            commit(deps, ops).await?;
+            Err(not_authorized(&c))
+        }
+        oauth::Refreshed::Failed(why) => {
+            // The lease goes; the next read tries again.
+            let released = commit(deps, vec![put_over(tenant_id, &c, version)?]).await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "a refresh lease was not released");
+            }
+            let still_valid = current
+                .get("expires_at")
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .is_some_and(|e| e.with_timezone(&Utc) > deps.clock.now());
+            if still_valid {
+                Ok(current)
+            } else {
+                Err(Error::Unavailable(format!(
+                    "{} did not refresh the access token ({why}); nothing changed, retry",
+                    connector.name
+                )))
+            }
+        }
+    }
+}
+
+/// Another reader refreshes the tokens: its result, once written (up to 5 s).
+async fn refreshed_by_another(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    id: &ConnectionId,
+) -> Result<BTreeMap<String, String>, Error> {
+    for _ in 0..25 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (c, _) = load(deps, tenant_id, id).await?;
+        if c.refreshing_until.is_some_and(|t| t > deps.clock.now()) {
+            continue;
+        }
+        let Some(sealed) = authorized_credentials(&c)? else {
+            return Err(not_authorized(&c));
+        };
+        // Refreshed, or (the other reader's refresh failed) still usable for a moment.
+        let current = open_credentials(deps, tenant_id, &c, sealed).await?;
+        let expires = current
+            .get("expires_at")
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+        if expires.is_none_or(|e| e.with_timezone(&Utc) > deps.clock.now()) {
+            return Ok(current);
+        }
+        break;
+    }
+    Err(Error::Unavailable(
+        "the connection's tokens are being refreshed; retry in a moment".into(),
+    ))
 }
 
 /// `GET /v1/connections/{id}/credential-reads`: who read the credentials, oldest first.

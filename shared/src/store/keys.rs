@@ -214,6 +214,10 @@ const CONNECTION: &str = "CONN#";
 pub fn connect_link(tenant_id: &TenantId, token_hash: &str) -> Key {
     key(tenant_pk(tenant_id), format!("CLINK#{token_hash}"))
 }
+/// A started OAuth authorization of a connect link, under the hash of its `state`.
+pub fn connect_state(tenant_id: &TenantId, state_hash: &str) -> Key {
+    key(tenant_pk(tenant_id), format!("CSTATE#{state_hash}"))
+}
 /// One read of a connection's credentials, in time order.
 pub fn credential_read(
     tenant_id: &TenantId,

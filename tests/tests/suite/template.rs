@@ -1120,6 +1120,8 @@ const ENDPOINT_ID: &str = "inb_0197b2a7f3b27e5d8c6f708192a3b4d9";
 const PROVISIONING_ID: &str = "prv_0197b2a7f3b27e5d8c6f708192a3b4e1";
 const WEBHOOK_ENDPOINT_ID: &str = "whe_0197b2a7f3b27e5d8c6f708192a3b4f3";
 const CONNECTION_ID: &str = "con_0197b2ac00000000000000000000c0a1";
+/// The `state` in `connect-callback.json` (its query and its cookie).
+const OAUTH_STATE: &str = "c0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0de";
 const WEBHOOK_TIMESTAMP: &str = "1765022466";
 const SETUP_OPERATOR_KEY: &str = "tk_setup_operator_key_for_the_fixtures_0000000000";
 
@@ -1540,11 +1542,30 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 "fields": [{"name": "api_key", "label": "API key"}]})),
             )
             .await;
+            // The callback's: an oauth2 connector whose token endpoint is a loopback
+            // server answering any code with tokens.
+            let connector = if b == "connect-callback" {
+                let token_url = tenantry_tests::provider::token_endpoint().await;
+                ok(
+                    "POST",
+                    "/v1/connectors",
+                    op,
+                    Some(serde_json::json!({
+                    "code": "fixture_oauth", "name": "Fixture OAuth", "auth": "oauth2",
+                    "authorize_url": "https://provider.example.com/authorize",
+                    "token_url": token_url, "client_id": "fixture-client",
+                    "client_secret": "fixture-client-secret", "scopes": ["read"]})),
+                )
+                .await;
+                "fixture_oauth"
+            } else {
+                "fixture_key"
+            };
             let made = ok(
                 "POST",
                 &format!("{cpath}/connections"),
                 &setup_key,
-                Some(serde_json::json!({"connector": "fixture_key"})),
+                Some(serde_json::json!({ "connector": connector })),
             )
             .await;
             let id = made["id"].as_str().expect("connection id").to_owned();
@@ -1553,6 +1574,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 "connections-credentials",
                 "connect-page",
                 "connect-submit",
+                "connect-callback",
             ]
             .contains(&b)
             {
@@ -1591,6 +1613,24 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                         done,
                         tenantry::service::connections::Submitted::Authorized(_)
                     ));
+                }
+                if b == "connect-callback" {
+                    // The authorization the event's callback completes, started from the
+                    // link as the page's button does.
+                    let t = tenantry::model::ids::TenantId::from_record(tid.clone());
+                    let page = tenantry::service::connections::open_link(&all.deps, &t, &token)
+                        .await
+                        .expect("the link")
+                        .expect("a working link");
+                    let started = tenantry::service::connections::oauth::start(
+                        &all.deps,
+                        &t,
+                        &page,
+                        "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/t/fixture/connect/callback",
+                    )
+                    .await
+                    .expect("started");
+                    extra.push((OAUTH_STATE.into(), started.state));
                 }
                 extra.push((LINK_TOKEN.into(), token));
             }

@@ -55,6 +55,7 @@ pub enum Template {
     WebhookEndpointDisabled,
     ConnectionInvite,
     ConnectionAuthorized,
+    ConnectionFailed,
 }
 
 impl Template {
@@ -72,6 +73,7 @@ impl Template {
             Template::WebhookEndpointDisabled => "webhook_endpoint_disabled",
             Template::ConnectionInvite => "connection_invite",
             Template::ConnectionAuthorized => "connection_authorized",
+            Template::ConnectionFailed => "connection_failed",
         }
     }
 
@@ -84,7 +86,8 @@ impl Template {
             | Template::InvoiceReminder
             | Template::CreditNoteIssued
             | Template::WebhookEndpointDisabled
-            | Template::ConnectionAuthorized => &[],
+            | Template::ConnectionAuthorized
+            | Template::ConnectionFailed => &[],
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset

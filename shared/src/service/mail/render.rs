@@ -64,7 +64,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "webhook_endpoint_disabled",
         "credit_note_issued",
         "connection_invite",
-        "connection_authorized"
+        "connection_authorized",
+        "connection_failed"
     );
     for (name, source) in sources {
         env.add_template(name, source)

@@ -1,0 +1,3 @@
+//! Lambda for `GET /t/{slug}/connect/callback`.
+
+functions::lambda_main!(CONNECT_CALLBACK);
