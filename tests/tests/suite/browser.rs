@@ -553,3 +553,348 @@ async fn an_invited_contact_connects_an_account_on_the_branded_page_in_chromium(
             .is_ok_and(|m| m.len() > 1000)
     );
 }
+
+/// Reads the tokens a connection holds, as stored (sealed), for a test that must act
+/// on the refresh token the API never answers (to revoke it at the provider).
+async fn stored_tokens(
+    app: &TestApp,
+    tenant_id: &str,
+    connection_id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let t = tenantry::model::ids::TenantId::from_record(tenant_id.to_owned());
+    let id = tenantry::model::ids::ConnectionId::from_record(connection_id.to_owned());
+    let item = app
+        .deps
+        .store
+        .get(&tenantry::store::keys::connection(&t, &id))
+        .await
+        .expect("read")
+        .expect("the connection");
+    let c: tenantry::service::connections::Connection =
+        serde_json::from_value(Value::Object(item.data.clone())).expect("a connection");
+    let sealed = c.credentials.expect("sealed tokens");
+    let ctx =
+        tenantry::ports::VaultContext::of_customer(&t, &c.customer_id, "connection", c.id.as_str());
+    let plain = app
+        .deps
+        .vault()
+        .expect("a vault")
+        .open(&ctx, &sealed)
+        .await
+        .expect("opens");
+    serde_json::from_slice(&plain).expect("tokens")
+}
+
+/// The OAuth flow against a real authorization server (`oidc-provider`, Node): the
+/// emailed link's page, its button to the provider, the provider's consent. Denied
+/// first (the page says so and the link still works), then allowed: the tokens are
+/// stored, the partner reads a working access token, a read after its expiry refreshes
+/// it, and once the grant is revoked at the provider the next refresh makes the
+/// connection `reauthorization_required`, tells the staff and writes `connection.failed`.
+#[tokio::test]
+async fn an_invited_contact_authorizes_an_oauth_connection_at_a_real_provider_in_chromium() {
+    let Some(chromium) = executable() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but no chromium was found: scripts/test installs Debian's chromium"
+        );
+        eprintln!("skipped: no chromium (scripts/test installs it)");
+        return;
+    };
+    // The app as `tenantry serve` runs it (logins included), on a clock the test moves.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = std::sync::Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("app.redb"))
+            .expect("a store"),
+    );
+    let (idp, verifier) = tenantry_tests::app::embedded_identity(store.clone(), dir.path());
+    let clock = std::sync::Arc::new(tenantry_tests::app::TestClock::at(chrono::Utc::now()));
+    let deps = tenantry::Deps::new(store.clone())
+        .with_identity(std::sync::Arc::new(idp), verifier)
+        .with_clock(clock.clone());
+    let mut app = tenantry_tests::app::spawn_app_with(deps).await;
+    app.embedded = Some(store);
+    let tenant = app.new_tenant("orbit").await;
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &app.admin_key,
+            &format!("/v1/tenants/{}/branding", tenant.id),
+            Some(json!({"product_name": "Orbit Suite", "primary_color": "#7c3aed"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let redirect_uri = format!("{}/t/orbit/connect/callback", app.base);
+    // Rotating refresh tokens: a refresh token used twice revokes the whole grant, so
+    // two readers refreshing at once would break the connection.
+    let Some(peer) = tenantry_tests::oauth::start_with(&redirect_uri, 3600, true).await else {
+        return;
+    };
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::oauth::connector(&peer),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["client_secret_set"], true);
+    let c = app
+        .new_customer(
+            &tenant.owner_key,
+            "Orbit Dairy",
+            "ada@orbit-dairy.example.com",
+        )
+        .await;
+    let conn = app
+        .post(
+            &tenant.member_key,
+            &format!("/v1/customers/{c}/connections"),
+            json!({"connector": "acme_crm", "label": "Sales CRM"}),
+        )
+        .await;
+    assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
+    let id = conn.field("id").to_owned();
+    let owner = app
+        .staff_token(
+            &tenant.id,
+            "orbit",
+            "owner@orbit.example.com",
+            "Staff$ecret-42",
+        )
+        .await;
+    let invite = app
+        .post(
+            &owner,
+            &format!("/v1/connections/{id}/invite"),
+            json!({"email": "it@orbit-dairy.example.com"}),
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::OK, "{}", invite.body);
+    let token = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &tenant.id,
+        "it@orbit-dairy.example.com",
+        "connection_invite",
+    )
+    .await
+    .expect("the emailed link");
+    let link = format!("{}/t/orbit/connect/{token}", app.base);
+
+    let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
+    // Denied at the provider: said on the tenant's page, nothing stored.
+    browser.navigate(&link).await.expect("navigates");
+    browser
+        .wait_for("document.querySelector('#connect')")
+        .await
+        .expect("the connect button");
+    let button = browser
+        .eval("document.querySelector('#connect').innerText")
+        .await
+        .expect("the button");
+    assert_eq!(button, "Continue to Acme CRM");
+    browser
+        .screenshot(&artifacts().join("connect-oauth-page.png"))
+        .await
+        .expect("a screenshot");
+    browser.submit(&[]).await.expect("presses the button");
+    browser
+        .wait_for("document.querySelector('#deny')")
+        .await
+        .expect("the provider's consent page");
+    browser
+        .eval("document.querySelector('#deny').click(); true")
+        .await
+        .expect("denies");
+    browser
+        .wait_for("document.querySelector('#error')")
+        .await
+        .expect("back on the tenant's page");
+    let seen = browser
+        .eval("({ error: document.querySelector('#error').innerText, retry: !!document.querySelector('#retry'), url: location.pathname })")
+        .await
+        .expect("the page");
+    assert!(
+        seen["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("was not allowed"),
+        "{seen}"
+    );
+    assert_eq!(seen["retry"], true, "{seen}");
+    assert_eq!(seen["url"], "/t/orbit/connect/callback");
+    let pending = app
+        .get(&tenant.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(pending.body["state"], "pending", "{}", pending.body);
+
+    // The link still works: allowed this time.
+    browser.navigate(&link).await.expect("navigates");
+    browser
+        .wait_for("document.querySelector('#connect')")
+        .await
+        .expect("the connect button again");
+    browser.submit(&[]).await.expect("presses the button");
+    browser
+        .wait_for("document.querySelector('#allow')")
+        .await
+        .expect("the provider's consent page");
+    let consent = browser
+        .eval("document.body.innerText")
+        .await
+        .expect("the consent page");
+    assert!(
+        consent.as_str().unwrap_or_default().contains("crm.read"),
+        "the provider asks for the connector's scope: {consent}"
+    );
+    browser
+        .screenshot(&artifacts().join("connect-consent.png"))
+        .await
+        .expect("a screenshot");
+    browser
+        .eval("document.querySelector('#allow').click(); true")
+        .await
+        .expect("allows");
+    browser
+        .wait_for("document.querySelector('#connected')")
+        .await
+        .expect("the success page");
+    browser
+        .screenshot(&artifacts().join("connect-oauth-done.png"))
+        .await
+        .expect("a screenshot");
+    let done = app
+        .get(&tenant.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(done.body["state"], "authorized", "{}", done.body);
+    assert_eq!(done.body["has_credentials"], true);
+    assert_eq!(app.count_events(&tenant.id, "connection.authorized"), 1);
+    assert_eq!(
+        tenantry_tests::app::pending_email_value(
+            &app.deps,
+            &tenant.id,
+            "owner@orbit.example.com",
+            "connection_authorized",
+            "connection_id",
+        )
+        .await
+        .as_deref(),
+        Some(id.as_str()),
+        "the owner who invited is told"
+    );
+    // The link is used up.
+    let used = app.http.get(&link).send().await.expect("the link");
+    assert_eq!(used.status(), StatusCode::GONE);
+
+    // The partner reads a working access token (never the refresh token).
+    let api = |token: String| {
+        let (http, url) = (app.http.clone(), peer.api_url());
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("the provider's API")
+                .status()
+        }
+    };
+    let path = format!("/v1/connections/{id}/credentials");
+    let first = app.post(&tenant.owner_key, &path, json!({})).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let creds = &first.body["credentials"];
+    assert_eq!(creds["token_type"], "Bearer", "{}", first.body);
+    assert!(creds.get("refresh_token").is_none(), "{}", first.body);
+    assert!(creds["expires_at"].is_string(), "{}", first.body);
+    let access = creds["access_token"].as_str().expect("a token").to_owned();
+    assert_eq!(api(access.clone()).await, StatusCode::OK);
+    // Within its hour: the same token, no refresh.
+    let again = app.post(&tenant.owner_key, &path, json!({})).await;
+    assert_eq!(again.body["credentials"]["access_token"], access.as_str());
+
+    // Past its end: refreshed first, and the new one works.
+    clock.advance(chrono::Duration::minutes(59) + chrono::Duration::seconds(30));
+    let refreshed = app.post(&tenant.owner_key, &path, json!({})).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let fresh = refreshed.body["credentials"]["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    assert_ne!(fresh, access, "refreshed within a minute of its end");
+    assert_eq!(api(fresh.clone()).await, StatusCode::OK);
+    assert_eq!(app.count_events(&tenant.id, "connection.failed"), 0);
+
+    // Four readers at once past its end: one refreshes, the others wait for its result.
+    clock.advance(chrono::Duration::hours(1));
+    let reads =
+        futures::future::join_all((0..4).map(|_| app.post(&tenant.owner_key, &path, json!({}))))
+            .await;
+    let tokens: std::collections::BTreeSet<String> = reads
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.body["credentials"]["access_token"]
+                .as_str()
+                .expect("a token")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "one refresh for all four: {tokens:?}");
+    let fresh = tokens.into_iter().next().expect("a token");
+    assert_eq!(api(fresh.clone()).await, StatusCode::OK);
+    let state = app
+        .get(&tenant.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(state.body["state"], "authorized", "{}", state.body);
+
+    // The grant revoked at the provider: the next refresh fails for good.
+    let stored = stored_tokens(&app, &tenant.id, &id).await;
+    assert_eq!(stored["access_token"], fresh);
+    peer.revoke(&stored["refresh_token"]).await;
+    clock.advance(chrono::Duration::hours(2));
+    let revoked = app.post(&tenant.owner_key, &path, json!({})).await;
+    assert_eq!(revoked.status, StatusCode::CONFLICT, "{}", revoked.body);
+    assert_eq!(
+        revoked.problem_type(),
+        "urn:tenantry:problem:reauthorization-required"
+    );
+    let failed = app
+        .get(&tenant.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(failed.body["state"], "reauthorization_required");
+    assert_eq!(failed.body["has_credentials"], false);
+    assert_eq!(app.count_events(&tenant.id, "connection.failed"), 1);
+    assert_eq!(
+        tenantry_tests::app::pending_email_value(
+            &app.deps,
+            &tenant.id,
+            "owner@orbit.example.com",
+            "connection_failed",
+            "connection_id",
+        )
+        .await
+        .as_deref(),
+        Some(id.as_str()),
+        "the owner who invited hears that it needs a new authorization"
+    );
+    // Still so on the next read, with no second event.
+    let still = app.post(&tenant.owner_key, &path, json!({})).await;
+    assert_eq!(
+        still.problem_type(),
+        "urn:tenantry:problem:reauthorization-required"
+    );
+    assert_eq!(app.count_events(&tenant.id, "connection.failed"), 1);
+    for png in [
+        "connect-oauth-page.png",
+        "connect-consent.png",
+        "connect-oauth-done.png",
+    ] {
+        assert!(
+            artifacts()
+                .join(png)
+                .metadata()
+                .is_ok_and(|m| m.len() > 1000),
+            "{png}"
+        );
+    }
+}
