@@ -426,3 +426,34 @@ impl tenantry::ports::Clock for TestClock {
         *self.0.lock().expect("clock")
     }
 }
+
+/// The credentials a connection holds, opened from the store through the vault: for a
+/// test that must act on what the API never answers (an OAuth refresh token).
+pub async fn stored_credentials(
+    app: &TestApp,
+    tenant_id: &str,
+    connection_id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let t = tenantry::model::ids::TenantId::from_record(tenant_id.to_owned());
+    let id = tenantry::model::ids::ConnectionId::from_record(connection_id.to_owned());
+    let item = app
+        .deps
+        .store
+        .get(&tenantry::store::keys::connection(&t, &id))
+        .await
+        .expect("read")
+        .expect("the connection");
+    let c: tenantry::service::connections::Connection =
+        serde_json::from_value(serde_json::Value::Object(item.data.clone())).expect("a connection");
+    let sealed = c.credentials.expect("sealed tokens");
+    let ctx =
+        tenantry::ports::VaultContext::of_customer(&t, &c.customer_id, "connection", c.id.as_str());
+    let plain = app
+        .deps
+        .vault()
+        .expect("a vault")
+        .open(&ctx, &sealed)
+        .await
+        .expect("opens");
+    serde_json::from_slice(&plain).expect("tokens")
+}

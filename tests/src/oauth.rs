@@ -76,6 +76,75 @@ impl OAuthPeer {
     }
 }
 
+impl OAuthPeer {
+    /// A person at the provider, over plain HTTP instead of a browser: follows
+    /// `authorize_url` (the connect page's redirect) through the automatic login to the
+    /// consent page, presses Allow (or Deny), and answers the URL the provider sends the
+    /// browser back to (the app's callback, with `code` or `error`, and `state`), not
+    /// followed. The provider's cookies are kept between its steps, as a browser would.
+    pub async fn consent_over_http(&self, authorize_url: &str, allow: bool) -> String {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let mut jar: std::collections::BTreeMap<String, String> = Default::default();
+        let (mut method, mut url) = (reqwest::Method::GET, authorize_url.to_owned());
+        for _ in 0..12 {
+            let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let response = http
+                .request(method.clone(), &url)
+                .header("cookie", cookies.join("; "))
+                .send()
+                .await
+                .expect("the provider answers");
+            for c in response.headers().get_all("set-cookie") {
+                let pair = c
+                    .to_str()
+                    .unwrap_or_default()
+                    .split(';')
+                    .next()
+                    .unwrap_or_default();
+                if let Some((k, v)) = pair.split_once('=') {
+                    jar.insert(k.trim().to_owned(), v.to_owned());
+                }
+            }
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .expect("a redirect's location")
+                    .to_owned();
+                let next = reqwest::Url::parse(&url)
+                    .and_then(|u| u.join(&location))
+                    .expect("a location")
+                    .to_string();
+                if !next.starts_with(&self.base) {
+                    return next;
+                }
+                (method, url) = (reqwest::Method::GET, next);
+                continue;
+            }
+            let page = response.text().await.unwrap_or_default();
+            assert!(
+                status.is_success(),
+                "the provider answered {status}: {page}"
+            );
+            let button = if allow { "/allow\"" } else { "/deny\"" };
+            let action = page
+                .split("action=\"")
+                .skip(1)
+                .filter_map(|rest| rest.split_once('"').map(|(a, _)| format!("{a}\"")))
+                .find(|a| a.ends_with(button))
+                .map(|a| a.trim_end_matches('"').to_owned())
+                .unwrap_or_else(|| panic!("no consent form on the provider's page: {page}"));
+            (method, url) = (reqwest::Method::POST, format!("{}{action}", self.base));
+        }
+        panic!("the provider never sent the browser back");
+    }
+}
+
 /// The peer's folder, `tests/peers/oauth`.
 fn folder() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/oauth")

@@ -554,37 +554,6 @@ async fn an_invited_contact_connects_an_account_on_the_branded_page_in_chromium(
     );
 }
 
-/// Reads the tokens a connection holds, as stored (sealed), for a test that must act
-/// on the refresh token the API never answers (to revoke it at the provider).
-async fn stored_tokens(
-    app: &TestApp,
-    tenant_id: &str,
-    connection_id: &str,
-) -> std::collections::BTreeMap<String, String> {
-    let t = tenantry::model::ids::TenantId::from_record(tenant_id.to_owned());
-    let id = tenantry::model::ids::ConnectionId::from_record(connection_id.to_owned());
-    let item = app
-        .deps
-        .store
-        .get(&tenantry::store::keys::connection(&t, &id))
-        .await
-        .expect("read")
-        .expect("the connection");
-    let c: tenantry::service::connections::Connection =
-        serde_json::from_value(Value::Object(item.data.clone())).expect("a connection");
-    let sealed = c.credentials.expect("sealed tokens");
-    let ctx =
-        tenantry::ports::VaultContext::of_customer(&t, &c.customer_id, "connection", c.id.as_str());
-    let plain = app
-        .deps
-        .vault()
-        .expect("a vault")
-        .open(&ctx, &sealed)
-        .await
-        .expect("opens");
-    serde_json::from_slice(&plain).expect("tokens")
-}
-
 /// The OAuth flow against a real authorization server (`oidc-provider`, Node): the
 /// emailed link's page, its button to the provider, the provider's consent. Denied
 /// first (the page says so and the link still works), then allowed: the tokens are
@@ -848,7 +817,7 @@ async fn an_invited_contact_authorizes_an_oauth_connection_at_a_real_provider_in
     assert_eq!(state.body["state"], "authorized", "{}", state.body);
 
     // The grant revoked at the provider: the next refresh fails for good.
-    let stored = stored_tokens(&app, &tenant.id, &id).await;
+    let stored = tenantry_tests::app::stored_credentials(&app, &tenant.id, &id).await;
     assert_eq!(stored["access_token"], fresh);
     peer.revoke(&stored["refresh_token"]).await;
     clock.advance(chrono::Duration::hours(2));

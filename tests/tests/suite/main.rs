@@ -16,6 +16,7 @@ mod invoicing;
 mod isolation;
 mod lambda;
 mod mail;
+mod oauth;
 mod outbound;
 mod provisioning;
 mod registration;

@@ -1,0 +1,471 @@
+//! The OAuth side of connections over plain HTTP, against a real authorization server
+//! (`oidc-provider`, `tenantry_tests::oauth`): the connect page's redirect, the callback
+//! taken only from the browser that started it, once, under its own tenant; consent
+//! refused, a code the provider refuses; and a full scenario (an `api_key` connection
+//! and an `oauth2` one) whose store, logs and API answers hold no credential in plain
+//! text. The same flow in Chromium is in `browser.rs`.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tenantry_tests::app::{TestApp, TestTenant, spawn_app};
+use tenantry_tests::oauth::OAuthPeer;
+
+/// The log lines written while a test runs (every level, JSON).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("logs")).into_owned()
+    }
+}
+
+/// A client that does not follow redirects, as the tests look at each.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// A tenant, an `oauth2` connector at `peer`, a customer and a pending connection with
+/// a live invite: the connection's id and the emailed link's token.
+async fn invited(app: &TestApp, t: &TestTenant, label: &str) -> (String, String) {
+    let c = app
+        .new_customer(
+            &t.owner_key,
+            &format!("{label} Farm"),
+            &format!("ada@{}.example.com", label.to_lowercase()),
+        )
+        .await;
+    let conn = app
+        .post(
+            &t.member_key,
+            &format!("/v1/customers/{c}/connections"),
+            json!({"connector": "acme_crm"}),
+        )
+        .await;
+    assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
+    let id = conn.field("id").to_owned();
+    let to = format!("it@{}.example.com", label.to_lowercase());
+    let r = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/connections/{id}/invite"),
+            json!({ "email": to }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let token = tenantry_tests::app::pending_link_token(&app.deps, &t.id, &to, "connection_invite")
+        .await
+        .expect("the emailed link");
+    (id, token)
+}
+
+/// What pressing the connect page's button does: the page (its CSRF cookie and field),
+/// then its form. Answers the provider's authorization URL and the `state` cookie.
+async fn press_connect(app: &TestApp, slug: &str, token: &str) -> (String, String) {
+    let http = no_redirects();
+    let url = format!("{}/t/{slug}/connect/{token}", app.base);
+    let page = http.get(&url).send().await.expect("the page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("a CSP")
+        .to_owned();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .expect("a pair")
+        .to_owned();
+    let html = page.text().await.expect("html");
+    assert!(html.contains("id=\"connect\""), "{html}");
+    let csrf = cookie.split_once('=').expect("k=v").1.to_owned();
+    let r = http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &cookie)
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .expect("the form");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("a location")
+        .to_owned();
+    // The page's form may lead to the provider, and to no other origin.
+    let provider = reqwest::Url::parse(&location).expect("a URL");
+    let origin = provider.origin().ascii_serialization();
+    assert!(
+        csp.contains(&format!("form-action 'self' {origin};")),
+        "{csp}"
+    );
+    let set = r.headers()["set-cookie"]
+        .to_str()
+        .expect("a cookie")
+        .to_owned();
+    assert!(
+        set.contains(&format!("Path=/t/{slug}/connect/callback"))
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let state = set
+        .split(';')
+        .next()
+        .and_then(|p| p.strip_prefix("tenantry_connect="))
+        .expect("the state cookie")
+        .to_owned();
+    let q: std::collections::HashMap<String, String> =
+        provider.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], state);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["scope"], "crm.read offline_access");
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/t/{slug}/connect/callback", app.base)
+    );
+    (location, state)
+}
+
+/// The callback as a browser brings it back, with this `state` cookie (or none).
+async fn callback(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut r = no_redirects().get(url);
+    if let Some(state) = cookie {
+        r = r.header("cookie", format!("tenantry_connect={state}"));
+    }
+    let r = r.send().await.expect("the callback");
+    let status = r.status();
+    (status, r.text().await.expect("a page"))
+}
+
+async fn state_of(app: &TestApp, t: &TestTenant, id: &str) -> (String, u64) {
+    let r = app
+        .get(&t.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    (
+        r.body["state"].as_str().unwrap_or_default().to_owned(),
+        r.body["version"].as_u64().unwrap_or_default(),
+    )
+}
+
+async fn setup() -> Option<(TestApp, TestTenant, OAuthPeer)> {
+    let app = spawn_app().await;
+    let t = app.new_tenant("meadow").await;
+    let peer =
+        tenantry_tests::oauth::start(&format!("{}/t/meadow/connect/callback", app.base), 3600)
+            .await?;
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::oauth::connector(&peer),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    Some((app, t, peer))
+}
+
+/// The callback counts only in the browser that started it, once, under its own
+/// tenant's slug; a made-up `state` is nothing. Each refusal leaves the connection as
+/// it was and (but for the one completed) the link working.
+#[tokio::test]
+async fn a_callback_is_taken_once_from_the_browser_that_started_it() {
+    let Some((app, t, peer)) = setup().await else {
+        return;
+    };
+    let other = app.new_tenant("heath").await;
+    let (id, token) = invited(&app, &t, "Clover").await;
+    let (authorize, state) = press_connect(&app, "meadow", &token).await;
+    let back = peer.consent_over_http(&authorize, true).await;
+    assert!(back.contains("code=") && back.contains(&state), "{back}");
+    let before = state_of(&app, &t, &id).await;
+    assert_eq!(before.0, "pending");
+
+    // Another browser (no cookie, or another state's): refused, nothing used up.
+    let (status, html) = callback(&back, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(html.contains("another browser"), "{html}");
+    let (status, _) = callback(&back, Some(&"ab".repeat(32))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A made-up state, its own cookie and all: nothing waits under it.
+    let forged = back.replace(&state, &"cd".repeat(32));
+    let (status, _) = callback(&forged, Some(&"cd".repeat(32))).await;
+    assert_eq!(status, StatusCode::GONE);
+    // The same state under another tenant's slug: not that tenant's.
+    let foreign = back.replace("/t/meadow/", "/t/heath/");
+    let (status, _) = callback(&foreign, Some(&state)).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(state_of(&app, &t, &id).await, before);
+    let theirs = app
+        .get(&other.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+
+    // The browser that started it: connected.
+    let (status, html) = callback(&back, Some(&state)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"connected\""), "{html}");
+    let after = state_of(&app, &t, &id).await;
+    assert_eq!(after.0, "authorized");
+    // Replayed: the state is used up, and nothing changes.
+    let (status, _) = callback(&back, Some(&state)).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(state_of(&app, &t, &id).await, after);
+    assert_eq!(app.count_events(&t.id, "connection.authorized"), 1);
+    let read = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/connections/{id}/credentials"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let access = read.body["credentials"]["access_token"]
+        .as_str()
+        .expect("a token");
+    let me = reqwest::Client::new()
+        .get(peer.api_url())
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("the provider's API");
+    assert_eq!(me.status(), StatusCode::OK);
+}
+
+/// Consent refused, a code the provider refuses, an error of the provider, a callback
+/// with no code: each says why on the tenant's page, stores nothing, and the link
+/// still works; the next try completes.
+#[tokio::test]
+async fn a_refused_or_failed_authorization_stores_nothing_and_the_link_still_works() {
+    let Some((app, t, peer)) = setup().await else {
+        return;
+    };
+    let (id, token) = invited(&app, &t, "Sorrel").await;
+    let link = format!("{}/t/meadow/connect/{token}", app.base);
+    let before = state_of(&app, &t, &id).await;
+
+    let (authorize, state) = press_connect(&app, "meadow", &token).await;
+    let back = peer.consent_over_http(&authorize, false).await;
+    assert!(back.contains("error=access_denied"), "{back}");
+    let (status, html) = callback(&back, Some(&state)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains("was not allowed") && html.contains("id=\"retry\""),
+        "{html}"
+    );
+
+    // A code the provider never issued (with the right state): refused at its token
+    // endpoint, said so.
+    let (_, state) = press_connect(&app, "meadow", &token).await;
+    let url = format!(
+        "{}/t/meadow/connect/callback?code=forged-code&state={state}",
+        app.base
+    );
+    let (status, html) = callback(&url, Some(&state)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains("did not accept the authorization (invalid_grant)"),
+        "{html}"
+    );
+
+    // The provider's own error, with markup in it: shown as a plain code only.
+    let (_, state) = press_connect(&app, "meadow", &token).await;
+    let url = format!(
+        "{}/t/meadow/connect/callback?error=%3Cscript%3E&state={state}",
+        app.base
+    );
+    let (status, html) = callback(&url, Some(&state)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !html.contains("<script>") && html.contains("(error)"),
+        "{html}"
+    );
+
+    // No code at all, or one far too long.
+    for code in ["", &"x".repeat(5000)] {
+        let (_, state) = press_connect(&app, "meadow", &token).await;
+        let url = format!(
+            "{}/t/meadow/connect/callback?code={code}&state={state}",
+            app.base
+        );
+        let (status, html) = callback(&url, Some(&state)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains("sent no authorization code"), "{html}");
+    }
+    assert_eq!(state_of(&app, &t, &id).await, before);
+    assert_eq!(app.count_events(&t.id, "connection.authorized"), 0);
+    let page = reqwest::get(&link).await.expect("the link");
+    assert_eq!(page.status(), StatusCode::OK, "the link still works");
+
+    // And the next try completes.
+    let (authorize, state) = press_connect(&app, "meadow", &token).await;
+    let back = peer.consent_over_http(&authorize, true).await;
+    let (status, _) = callback(&back, Some(&state)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state_of(&app, &t, &id).await.0, "authorized");
+}
+
+/// A full scenario with every kind of secret: a connector's client secret, an API key
+/// entered on the connect page, an OAuth code and the tokens it bought. None appears
+/// in plain text in any stored item, any log line (every level), or any API answer
+/// but `/credentials`.
+#[tokio::test]
+async fn no_credential_is_stored_logged_or_answered_in_plain_text() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+
+    let Some((app, t, peer)) = setup().await else {
+        return;
+    };
+    let mut answers = Vec::new();
+    // An api_key connection, checked at a provider on the loopback.
+    let (check_base, _) = tenantry_tests::provider::start().await;
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::provider::connector(&check_base),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    answers.push(made.body.to_string());
+    let c = app
+        .new_customer(&t.owner_key, "Thistle Mill", "ada@thistle.example.com")
+        .await;
+    let conn = app
+        .post(
+            &t.member_key,
+            &format!("/v1/customers/{c}/connections"),
+            json!({"connector": "crm"}),
+        )
+        .await;
+    let key_id = conn.field("id").to_owned();
+    app.post(
+        &t.owner_key,
+        &format!("/v1/connections/{key_id}/invite"),
+        json!({"email": "it@thistle.example.com"}),
+    )
+    .await;
+    let token = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &t.id,
+        "it@thistle.example.com",
+        "connection_invite",
+    )
+    .await
+    .expect("the link");
+    let csrf = "0123456789abcdef".repeat(4);
+    let r = no_redirects()
+        .post(format!("{}/t/meadow/connect/{token}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("tenantry_csrf={csrf}"))
+        .body(format!("csrf={csrf}&account=acme&api_key=good-key"))
+        .send()
+        .await
+        .expect("the form");
+    assert_eq!(r.status(), StatusCode::OK);
+    let key_read = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/connections/{key_id}/credentials"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(key_read.body["credentials"]["api_key"], "good-key");
+
+    // An oauth2 connection, through the real provider.
+    let (oauth_id, token) = invited(&app, &t, "Yarrow").await;
+    let (authorize, state) = press_connect(&app, "meadow", &token).await;
+    let back = peer.consent_over_http(&authorize, true).await;
+    let code = reqwest::Url::parse(&back)
+        .expect("a URL")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let (status, _) = callback(&back, Some(&state)).await;
+    assert_eq!(status, StatusCode::OK);
+    let oauth_read = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/connections/{oauth_id}/credentials"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(oauth_read.status, StatusCode::OK, "{}", oauth_read.body);
+    let access = oauth_read.body["credentials"]["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+
+    // Every other answer the scenario's resources give.
+    for path in [
+        format!("/v1/connections/{key_id}"),
+        format!("/v1/connections/{oauth_id}"),
+        "/v1/connections".to_owned(),
+        format!("/v1/customers/{c}/connections"),
+        "/v1/connectors".to_owned(),
+        "/v1/connectors/acme_crm".to_owned(),
+        format!("/v1/connections/{oauth_id}/credential-reads"),
+    ] {
+        let r = app.get(&t.owner_key, &path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        answers.push(r.body.to_string());
+    }
+    let tokens = tenantry_tests::app::stored_credentials(&app, &t.id, &oauth_id).await;
+    assert_eq!(tokens["access_token"], access);
+    let secrets = [
+        ("the connector's client secret", peer.client_secret.clone()),
+        ("an entered API key", "good-key".to_owned()),
+        ("an OAuth code", code),
+        ("an access token", access),
+        ("a refresh token", tokens["refresh_token"].clone()),
+    ];
+    let stored: Vec<String> = app
+        .all_items()
+        .iter()
+        .map(|i| serde_json::to_string(&Value::Object(i.data.clone())).expect("JSON"))
+        .collect();
+    let logged = logs.text();
+    assert!(
+        logged.contains("connect") || logged.lines().count() > 10,
+        "the logs were captured: {logged}"
+    );
+    for (what, secret) in &secrets {
+        assert!(secret.len() >= 8, "{what}");
+        assert!(
+            !stored.iter().any(|s| s.contains(secret.as_str())),
+            "{what} is stored in plain text"
+        );
+        assert!(!logged.contains(secret.as_str()), "{what} is in a log line");
+        assert!(
+            !answers.iter().any(|a| a.contains(secret.as_str())),
+            "{what} is in an API answer"
+        );
+    }
+}
