@@ -950,6 +950,32 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             None,
             (200, Html),
         ),
+        "CONNECT_SESSIONS_CREATE" => op(
+            "Start a connect session: a single-use link (30 minutes) to the connect page for the partner's own front end, framed by or opened from one of the tenant's allowed origins; its result is posted to that origin (Idempotency-Key is not replayed: the answer holds the link)",
+            Some(schema::<tenantry::service::connections::SessionDraft>(all)),
+            (
+                201,
+                Json(schema::<tenantry::service::connections::ConnectSession>(
+                    all,
+                )),
+            ),
+        ),
+        "ALLOWED_ORIGINS_GET" => op(
+            "The origins that may embed the tenant's connect page",
+            None,
+            (
+                200,
+                Json(schema::<tenantry::service::tenants::AllowedOrigins>(all)),
+            ),
+        ),
+        "ALLOWED_ORIGINS_PUT" => op(
+            "Set the origins that may embed the tenant's connect page (the whole list; owners only)",
+            Some(schema::<tenantry::service::tenants::AllowedOrigins>(all)),
+            (
+                200,
+                Json(schema::<tenantry::service::tenants::AllowedOrigins>(all)),
+            ),
+        ),
         "CONNECT_CALLBACK" => Operation {
             query: &[
                 (

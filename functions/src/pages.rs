@@ -56,9 +56,9 @@ pub struct Page {
     pub cookie: Option<String>,
     /// Where a redirect (303) goes.
     pub location: Option<String>,
-    /// Origins besides its own that the page's form may lead to (through a redirect):
-    /// an OAuth provider's, in the page's `Content-Security-Policy`.
-    pub form_targets: Vec<String>,
+    /// What its `Content-Security-Policy` allows beyond the default (an OAuth
+    /// provider its form leads to, the partner's page that frames it).
+    pub policy: crate::api::PagePolicy,
 }
 
 /// A fresh CSRF token (32 random bytes, hex).
@@ -112,7 +112,7 @@ fn page(
         html,
         cookie: Some(csrf_cookie(slug, &csrf)),
         location: None,
-        form_targets: Vec::new(),
+        policy: Default::default(),
     })
 }
 
@@ -587,7 +587,27 @@ fn render_connect(
     status: u16,
 ) -> Result<Page, Error> {
     let p = shown.page;
+    // A connect session's page tells the partner's page that opened it how it ended:
+    // connected, or (back from a provider) not; never while the form can be retried.
+    let embedded = p.and_then(|p| p.embedded_by.as_deref().map(|origin| (p, origin)));
+    let result = embedded.and_then(|(p, origin)| {
+        let status = if shown.done {
+            "authorized"
+        } else if shown.token.is_empty() {
+            "not_completed"
+        } else {
+            return None;
+        };
+        Some(serde_json::json!({
+            "origin": origin,
+            "message": {"type": "tenantry.connect", "status": status, "connection_id": p.connection.id},
+        }))
+    });
+    let nonce = result.as_ref().map(|_| new_csrf_token());
     let values = context! {
+        embedded => embedded.is_some(),
+        result => result.map(minijinja::Value::from_serialize),
+        nonce => nonce.clone(),
         token => shown.token,
         done => shown.done,
         errors => shown.errors,
@@ -612,8 +632,10 @@ fn render_connect(
         .and_then(|o| url::Url::parse(&o.authorize_url).ok())
         .map(|u| u.origin().ascii_serialization())
     {
-        rendered.form_targets.push(origin);
+        rendered.policy.form_targets.push(origin);
     }
+    rendered.policy.frame_ancestor = embedded.map(|(_, origin)| origin.to_owned());
+    rendered.policy.script_nonce = nonce;
     Ok(rendered)
 }
 
@@ -658,10 +680,15 @@ pub async fn connect_form(
         return show(None, false, &[], 410);
     };
     let fields = form_fields(form);
-    if !csrf_matches(
-        fields.get("csrf").map(String::as_str).unwrap_or_default(),
-        cookie(cookie_header, CSRF_COOKIE),
-    ) {
+    // A connect session's page may sit in the partner's frame, where the browser keeps
+    // this site's cookies from it: the link's token in the path is the form's proof
+    // (only whoever holds the link can post to it).
+    if found.embedded_by.is_none()
+        && !csrf_matches(
+            fields.get("csrf").map(String::as_str).unwrap_or_default(),
+            cookie(cookie_header, CSRF_COOKIE),
+        )
+    {
         let msg = ["This page expired. Please enter the details again.".to_owned()];
         return show(Some(&found), false, &msg, 403);
     }
@@ -716,7 +743,7 @@ fn to_provider(slug: &str, connector_name: &str, started: oauth::Authorization) 
             started.state
         )),
         location: Some(started.url),
-        form_targets: Vec::new(),
+        policy: Default::default(),
     }
 }
 

@@ -235,6 +235,9 @@ routes! {
     CONNECTIONS_INVITE_END: DELETE "/v1/connections/{connection_id}/invite" => connections_invite_end, "connections-invite-end", AssistCustomers, STORE;
     CONNECTIONS_CREDENTIALS: POST "/v1/connections/{connection_id}/credentials" => connections_credentials, "connections-credentials", ReadCredentials, VAULT_HTTP;
     CONNECTIONS_READS_LIST: GET "/v1/connections/{connection_id}/credential-reads" => connections_reads_list, "connections-reads-list", ReadTenant, STORE;
+    CONNECT_SESSIONS_CREATE: POST "/v1/connect-sessions" => connect_sessions_create, "connect-sessions-create", AssistCustomers, STORE;
+    ALLOWED_ORIGINS_GET: GET "/v1/allowed-origins" => allowed_origins_get, "allowed-origins-get", ReadTenant, STORE;
+    ALLOWED_ORIGINS_PUT: PUT "/v1/allowed-origins" => allowed_origins_put, "allowed-origins-put", ManageWebhooks, STORE;
     CONNECT_CALLBACK: GET "/t/{slug}/connect/callback" => connect_callback, "connect-callback", Public, VAULT_HTTP;
     CONNECT_PAGE: GET "/t/{slug}/connect/{token}" => connect_page, "connect-page", Public, STORE;
     CONNECT_SUBMIT: POST "/t/{slug}/connect/{token}" => connect_submit, "connect-submit", Public, VAULT_HTTP;

@@ -2,7 +2,13 @@
 //!
 //! `Browser::launch` starts Debian's `chromium` (or `$CHROMIUM`) headless on a free
 //! DevTools port and attaches to its page. Only what the tests need: navigate, evaluate
-//! JavaScript in the page, read cookies, take a screenshot.
+//! JavaScript in the page or in one of its iframes, read cookies, take a screenshot.
+//!
+//! Site isolation is switched off (`--disable-site-isolation-trials`,
+//! `--disable-features=IsolateOrigins,site-per-process`) so that a cross-site iframe is
+//! rendered in its parent's process: it is then in the page's frame tree, and one
+//! DevTools session reaches it (no out-of-process iframe targets to attach to). Origins
+//! still apply: CSP `frame-ancestors`, the same-origin policy, `postMessage` origins.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,6 +41,9 @@ pub struct Browser {
     child: Child,
     socket: Socket,
     next_id: u64,
+    /// The isolated world `eval_in_frame` last made: frame id, the loader id of the
+    /// frame's document then, and the world's execution context id.
+    frame_world: Option<(String, String, u64)>,
     _profile: tempfile::TempDir,
 }
 
@@ -70,6 +79,9 @@ impl Browser {
                 "--no-first-run",
                 "--window-size=1024,768",
                 "--remote-debugging-port=0",
+                // Cross-site iframes in the page's process, for `frames`/`eval_in_frame`.
+                "--disable-site-isolation-trials",
+                "--disable-features=IsolateOrigins,site-per-process",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
@@ -129,6 +141,7 @@ impl Browser {
             child: guard.0.take().context("the child is held until here")?,
             socket,
             next_id: 0,
+            frame_world: None,
             _profile: profile,
         };
         browser.call("Page.enable", json!({})).await?;
@@ -198,6 +211,132 @@ impl Browser {
             }
             if started.elapsed() > Duration::from_secs(20) {
                 bail!("timed out waiting for {condition}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every frame of the page as (frame id, URL): the main frame first, then its
+    /// iframes depth first, in document order.
+    ///
+    /// An iframe whose document was refused (its CSP `frame-ancestors` does not list
+    /// the embedding page's origin, or `X-Frame-Options`) gets Chromium's error page:
+    /// its URL here is `chrome-error://chromewebdata/` (the refused URL is the frame's
+    /// `unreachableUrl` in `Page.getFrameTree`). An iframe that has not committed its
+    /// first document yet has an empty URL or `about:blank`, so wait for the page (for
+    /// example `wait_for("true")`: the parent's load waits for its iframes) or poll.
+    /// Right after `navigate` this can still be the previous page's frames, as
+    /// `Page.navigate` answers before the new document commits.
+    pub async fn frames(&mut self) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(self
+            .frame_tree()
+            .await?
+            .into_iter()
+            .map(|(id, url, _)| (id, url))
+            .collect())
+    }
+
+    /// (frame id, URL, loader id) of every frame, the main frame first.
+    async fn frame_tree(&mut self) -> anyhow::Result<Vec<(String, String, String)>> {
+        fn walk(node: &Value, out: &mut Vec<(String, String, String)>) {
+            let frame = &node["frame"];
+            if let Some(id) = frame["id"].as_str() {
+                let text = |k: &str| frame[k].as_str().unwrap_or_default().to_owned();
+                out.push((id.to_owned(), text("url"), text("loaderId")));
+            }
+            for child in node["childFrames"].as_array().into_iter().flatten() {
+                walk(child, out);
+            }
+        }
+        let r = self.call("Page.getFrameTree", json!({})).await?;
+        let mut out = Vec::new();
+        walk(&r["frameTree"], &mut out);
+        Ok(out)
+    }
+
+    /// Evaluates `expression` in the first iframe (not the main frame) whose URL
+    /// contains `url_contains`; its value (JSON). It runs in an isolated world of that
+    /// frame with universal access: it shares the frame's DOM (read text, set input
+    /// values, `form.submit()`, click) but not the page scripts' globals. After the
+    /// frame navigates, the next call gets a world in the new document.
+    pub async fn eval_in_frame(
+        &mut self,
+        url_contains: &str,
+        expression: &str,
+    ) -> anyhow::Result<Value> {
+        let frames = self.frame_tree().await?;
+        let Some((frame_id, _, loader_id)) = frames
+            .iter()
+            .skip(1)
+            .find(|(_, url, _)| url.contains(url_contains))
+            .cloned()
+        else {
+            let urls: Vec<&str> = frames.iter().map(|(_, url, _)| url.as_str()).collect();
+            bail!("no iframe's URL contains {url_contains:?}; the frames: {urls:?}");
+        };
+        // A world per document: the one made before, while the frame holds the same
+        // document; a new one (and once more, if the document went meanwhile) else.
+        let mut attempt = 0;
+        loop {
+            let context = match &self.frame_world {
+                Some((f, l, c)) if *f == frame_id && *l == loader_id && attempt == 0 => *c,
+                _ => {
+                    let w = self
+                        .call(
+                            "Page.createIsolatedWorld",
+                            json!({ "frameId": frame_id, "worldName": "tenantry-tests",
+                                "grantUniveralAccess": true }),
+                        )
+                        .await?;
+                    let c = w["executionContextId"]
+                        .as_u64()
+                        .ok_or_else(|| anyhow!("no execution context for the frame: {w}"))?;
+                    self.frame_world = Some((frame_id.clone(), loader_id.clone(), c));
+                    c
+                }
+            };
+            let r = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({ "expression": expression, "contextId": context,
+                        "returnByValue": true, "awaitPromise": true }),
+                )
+                .await;
+            match r {
+                Ok(r) => {
+                    if let Some(e) = r.get("exceptionDetails") {
+                        bail!("{expression}: {e}");
+                    }
+                    return Ok(r["result"]["value"].clone());
+                }
+                Err(e) if attempt > 0 => return Err(e),
+                Err(_) => {
+                    self.frame_world = None;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Waits until an iframe whose URL contains `url_contains` exists, its document is
+    /// loaded and `condition` (a JavaScript expression, run as by `eval_in_frame`) is
+    /// true in it; 20 s at most. The frame is looked up again on every try, so this
+    /// follows the frame through a navigation (a form posted in it).
+    pub async fn wait_in_frame(
+        &mut self,
+        url_contains: &str,
+        condition: &str,
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let check = format!("document.readyState === 'complete' && !!({condition})");
+        loop {
+            let last = match self.eval_in_frame(url_contains, &check).await {
+                Ok(Value::Bool(true)) => return Ok(()),
+                Ok(v) => format!("{v}"),
+                Err(e) => format!("{e:#}"),
+            };
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!("timed out waiting for {condition} in the frame at {url_contains:?}: {last}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

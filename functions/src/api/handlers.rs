@@ -41,7 +41,7 @@ fn page_reply(page: pages::Page) -> Reply {
     let mut reply = Reply::html(status, page.html);
     reply.cookie = page.cookie;
     reply.location = page.location;
-    reply.form_targets = page.form_targets;
+    reply.page_policy = page.policy;
     reply
 }
 
@@ -946,6 +946,22 @@ pub async fn connect_submit(cx: Ctx<'_>) -> Result {
     let base = public_base(&cx);
     let page = pages::connect_form(cx.deps, slug, token, cx.body, cx.cookies(), &base).await?;
     Ok(page_reply(page))
+}
+
+pub async fn connect_sessions_create(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<connections::SessionDraft>(cx.body)?;
+    let base = public_base(&cx);
+    let s = connections::start_session(cx.deps, cx.tenant()?, cx.actor(), &draft, &base).await?;
+    Reply::json(http::StatusCode::CREATED, &s)
+}
+
+pub async fn allowed_origins_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&tenants::allowed_origins(cx.deps, cx.tenant()?).await?)
+}
+
+pub async fn allowed_origins_put(cx: Ctx<'_>) -> Result {
+    let wanted = parse_json::<tenants::AllowedOrigins>(cx.body)?;
+    Reply::ok(&tenants::set_allowed_origins(cx.deps, cx.tenant()?, &wanted).await?)
 }
 
 pub async fn connect_callback(cx: Ctx<'_>) -> Result {

@@ -21,6 +21,10 @@ use tracing::Instrument;
 
 use crate::routes::{ROUTES, Route};
 
+/// POST routes whose answer holds a secret, so `Idempotency-Key` stores no answer of
+/// theirs (besides credential reads).
+const NOT_REPLAYED: [&str; 1] = ["CONNECT_SESSIONS_CREATE"];
+
 /// Largest request body accepted: room for a batch of 1,000 usage events.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -34,8 +38,8 @@ pub struct Reply {
     pub cookie: Option<String>,
     /// An HTML page instead of JSON (the tenant's login page).
     pub html: Option<String>,
-    /// Origins besides its own that an HTML page's form may lead to.
-    pub form_targets: Vec<String>,
+    /// What an HTML page's `Content-Security-Policy` allows beyond the default.
+    pub page_policy: PagePolicy,
     /// Bytes of any media type instead of JSON (a document), passed through untouched.
     pub bytes: Option<(HeaderValue, Bytes)>,
 }
@@ -53,7 +57,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: None,
-            form_targets: Vec::new(),
+            page_policy: PagePolicy::default(),
             bytes: None,
         })
     }
@@ -86,7 +90,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: Some(html),
-            form_targets: Vec::new(),
+            page_policy: PagePolicy::default(),
             bytes: None,
         }
     }
@@ -106,7 +110,7 @@ impl Reply {
             location: None,
             cookie: None,
             html: None,
-            form_targets: Vec::new(),
+            page_policy: PagePolicy::default(),
             bytes: None,
         }
     }
@@ -263,29 +267,52 @@ fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -
     r
 }
 
-/// A page of the tenant's: no scripts at all, images over https only, forms to this
-/// origin only (and to `form_targets`: an OAuth provider the form redirects to), never
-/// framed.
-fn page_csp(form_targets: &[String]) -> HeaderValue {
-    let mut targets = String::from("'self'");
-    for t in form_targets {
-        // Origins only (`url::Origin`'s serialization): nothing that ends a directive.
-        if t.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
-        {
-            targets.push(' ');
-            targets.push_str(t);
-        }
+/// What one page's `Content-Security-Policy` allows beyond a tenant page's default (no
+/// scripts at all, images over https only, forms to this origin only, never framed).
+#[derive(Clone, Debug, Default)]
+pub struct PagePolicy {
+    /// Origins its form may lead to besides its own (an OAuth provider the form
+    /// redirects to).
+    pub form_targets: Vec<String>,
+    /// The one origin that may frame it (a connect session's).
+    pub frame_ancestor: Option<String>,
+    /// The nonce of its one inline script (a connect session's result, posted to the
+    /// page that opened it).
+    pub script_nonce: Option<String>,
+}
+
+/// An origin as a CSP source: nothing that could end a directive or a source list.
+fn csp_source(origin: &str) -> Option<&str> {
+    origin
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\'' | b'"'))
+        .then_some(origin)
+}
+
+fn page_csp(policy: &PagePolicy) -> HeaderValue {
+    let mut form = String::from("'self'");
+    for t in policy.form_targets.iter().filter_map(|t| csp_source(t)) {
+        form.push(' ');
+        form.push_str(t);
     }
+    let frames = policy
+        .frame_ancestor
+        .as_deref()
+        .and_then(csp_source)
+        .unwrap_or("'none'");
+    let scripts = match policy.script_nonce.as_deref().and_then(csp_source) {
+        Some(n) => format!("; script-src 'nonce-{n}'"),
+        None => String::new(),
+    };
     let csp = format!(
-        "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'{scripts}; form-action {form}; frame-ancestors {frames}; base-uri 'none'"
     );
     HeaderValue::from_str(&csp).unwrap_or_else(|_| {
         HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'")
     })
 }
 
-fn html_response(status: StatusCode, page: &str, form_targets: &[String]) -> Response<Bytes> {
+fn html_response(status: StatusCode, page: &str, policy: &PagePolicy) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(page.to_owned()));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -293,7 +320,7 @@ fn html_response(status: StatusCode, page: &str, form_targets: &[String]) -> Res
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(header::CONTENT_SECURITY_POLICY, page_csp(form_targets));
+    h.insert(header::CONTENT_SECURITY_POLICY, page_csp(policy));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -523,10 +550,12 @@ async fn run(
     if has_body && !body.is_empty() && !is_json(headers, &route.method) && !form_ok {
         return Err(unsupported_media_type());
     }
-    // A credentials read is a read, recorded each time: no stored answer to replay
-    // (it would keep the credentials in the idempotency record).
-    let replayable =
-        route.method == Method::POST && route.permission != Permission::ReadCredentials;
+    // A credentials read is a read, recorded each time, and a connect session's answer
+    // holds its link: no stored answer to replay (it would keep the secret in the
+    // idempotency record).
+    let replayable = route.method == Method::POST
+        && route.permission != Permission::ReadCredentials
+        && !NOT_REPLAYED.contains(&route.name);
     let ticket = match (replayable, headers.get("idempotency-key"), &principal) {
         (true, Some(k), Some(principal)) => {
             let k = k
@@ -581,7 +610,7 @@ async fn run(
                         .insert(header::CONTENT_TYPE, content_type.clone());
                     r
                 }
-                (_, Some(page), None) => html_response(reply.status, page, &reply.form_targets),
+                (_, Some(page), None) => html_response(reply.status, page, &reply.page_policy),
                 (Some(b), None, None) => json_response(reply.status, "application/json", b),
                 (None, None, None) => {
                     let mut r = Response::new(Bytes::new());

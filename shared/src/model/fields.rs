@@ -142,6 +142,31 @@ pub fn website(raw: &str) -> Parsed<String> {
     }
 }
 
+/// A web origin (`https://app.example.com`, `https://app.example.com:8443`), as its
+/// ASCII serialization: https, or http for `localhost` and `127.0.0.1` (a developer's
+/// machine); no credentials, path, query or fragment.
+pub fn origin(raw: &str) -> Parsed<String> {
+    const HOW: &str = "must be an origin such as https://app.example.com (https, a host, an optional port, no path)";
+    let t = text(raw, 300)?;
+    let Ok(u) = url::Url::parse(&t) else {
+        return Err(HOW.into());
+    };
+    let local = matches!(u.host_str(), Some("localhost" | "127.0.0.1"));
+    let plain = u.username().is_empty()
+        && u.password().is_none()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && u.host_str().is_some();
+    let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && local);
+    let serialized = u.origin().ascii_serialization();
+    if plain && scheme_ok && (t == serialized || t == format!("{serialized}/")) {
+        Ok(serialized)
+    } else {
+        Err(HOW.into())
+    }
+}
+
 /// A postal code, checked for the countries whose format we know; free text elsewhere.
 pub fn postal_code(raw: &str, country: Option<&str>) -> Parsed<String> {
     static FORMATS: LazyLock<Vec<(&str, Regex, &str)>> = LazyLock::new(|| {

@@ -76,6 +76,9 @@ pub struct Tenant {
     /// The plan a new customer subscribes to (API or self-registration), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_plan: Option<String>,
+    /// The origins that may embed the tenant's connect page (`PUT /v1/allowed-origins`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
     /// Overdue invoices that suspended the tenant (dunning): while any is left, its keys
     /// and staff logins reach only its billing routes; paid, the suspension ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

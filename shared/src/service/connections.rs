@@ -86,6 +86,10 @@ pub struct Connection {
     /// The current invite, while its link works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite: Option<Invite>,
+    /// The current connect session (the page embedded in the partner's product), while
+    /// its link works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -100,6 +104,19 @@ pub struct Invite {
     /// Who sent it (a staff member's or an API key's id): told when it is done.
     pub invited_by: String,
     pub sent_at: DateTime<Utc>,
+    /// The hash of its link's token.
+    pub link: String,
+}
+
+/// A connect session as stored: a link for the partner's own front end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The origin that opens the page (one of the tenant's `allowed_origins`): the only
+    /// one that may frame it and that hears its result.
+    pub origin: String,
+    pub expires_at: DateTime<Utc>,
+    /// Who asked for it (a staff member's or an API key's id).
+    pub started_by: String,
     /// The hash of its link's token.
     pub link: String,
 }
@@ -263,6 +280,21 @@ pub async fn create(
     actor: &str,
     draft: &ConnectionDraft,
 ) -> Result<ConnectionView, Error> {
+    let (connection, mut ops) = new_connection(deps, scope, actor, draft).await?;
+    ops.push(WriteOp::create(item_of(scope.tenant_id(), &connection, 1)?));
+    commit(deps, ops).await?;
+    Ok(connection.view(1))
+}
+
+/// A new `pending` connection of the customer, checked, and the writes that go with
+/// its item (the customer's marker, a check that the customer is as read); the caller
+/// adds the item itself.
+async fn new_connection(
+    deps: &Deps,
+    scope: &CustomerScope,
+    actor: &str,
+    draft: &ConnectionDraft,
+) -> Result<(Connection, Vec<WriteOp>), Error> {
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     // Another tenant's customer is 404 whatever the body.
     let (customer, profile) = super::load_customer(deps, tenant_id, customer_id).await?;
@@ -309,11 +341,11 @@ pub async fn create(
         invited_by: None,
         refreshing_until: None,
         invite: None,
+        session: None,
         created_at: now,
         updated_at: now,
     };
     let ops = vec![
-        WriteOp::create(item_of(tenant_id, &connection, 1)?),
         WriteOp::create(Item::marker(keys::customer_connection(
             tenant_id,
             customer_id,
@@ -325,8 +357,7 @@ pub async fn create(
             condition: Condition::VersionIs(profile.version),
         },
     ];
-    commit(deps, ops).await?;
-    Ok(connection.view(1))
+    Ok((connection, ops))
 }
 
 pub async fn get(
@@ -401,12 +432,24 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> Resu
         },
         WriteOp::delete(keys::customer_connection(tenant_id, &c.customer_id, id)),
     ];
-    ops.extend(
-        c.invite
-            .as_ref()
-            .map(|i| WriteOp::delete(keys::connect_link(tenant_id, &i.link))),
-    );
+    ops.extend(links_of(tenant_id, &c, None));
     commit(deps, ops).await
+}
+
+/// The deletes of a connection's working links (its invite's, its session's), but
+/// `except` (a hash).
+fn links_of<'a>(
+    tenant_id: &'a TenantId,
+    c: &'a Connection,
+    except: Option<&'a str>,
+) -> impl Iterator<Item = WriteOp> + 'a {
+    let invite = c.invite.as_ref().map(|i| i.link.as_str());
+    let session = c.session.as_ref().map(|s| s.link.as_str());
+    invite
+        .into_iter()
+        .chain(session)
+        .filter(move |h| Some(*h) != except)
+        .map(move |h| WriteOp::delete(keys::connect_link(tenant_id, h)))
 }
 
 fn put_over(tenant_id: &TenantId, c: &Connection, version: u64) -> Result<WriteOp, Error> {
@@ -523,6 +566,168 @@ pub async fn invite(
     Ok(c.view(item.version + 1))
 }
 
+/// How long a connect session's link works.
+pub const SESSION_MINUTES: i64 = 30;
+
+/// `POST /v1/connect-sessions`: a connect page for the partner's own front end to open
+/// (in a frame or a pop-up), for a new connection of a customer (`customer_id`,
+/// `connector`) or to authorize an existing one again (`connection_id`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionDraft {
+    #[schema(example = "cus_0197b2a7f3b27e5d8c6f708192a3b4c5")]
+    pub customer_id: Option<String>,
+    /// A connector's code (`GET /v1/connectors`), with `customer_id`.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "hubspot")]
+    pub connector: Option<String>,
+    /// With `customer_id`: a name for the new connection.
+    #[schema(max_length = 100, example = "Sales CRM")]
+    pub label: Option<String>,
+    /// Instead of `customer_id` and `connector`: a connection to authorize again.
+    #[schema(example = "con_0197b2a7f3b27e5d8c6f708192a3b4c5")]
+    pub connection_id: Option<String>,
+    /// The origin that opens the page: one of the tenant's `allowed_origins` (default:
+    /// the only one).
+    #[schema(example = "https://app.partner.example.com")]
+    pub origin: Option<String>,
+}
+
+/// A connect session: its page's `url` (the token is in it: hand it to the front end
+/// only), until `expires_at`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectSession {
+    #[schema(
+        example = "https://api.example.com/t/acme/connect/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    )]
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+    /// The page may be framed by this origin alone, and posts its result to it.
+    #[schema(example = "https://app.partner.example.com")]
+    pub origin: String,
+    pub connection: ConnectionView,
+}
+
+/// The origin a session is for: the one named, among the tenant's, else its only one.
+fn session_origin(named: Option<String>, allowed: &[String]) -> Result<String, Error> {
+    match (named, allowed) {
+        (_, []) => Err(Error::conflict(
+            ProblemKind::NoAllowedOrigins,
+            "the tenant lists no origin that may open its connect page; PUT /v1/allowed-origins first",
+        )),
+        (Some(o), list) if list.contains(&o) => Ok(o),
+        (Some(_), _) => Err(Error::invalid(
+            "origin",
+            "is not one of the tenant's allowed_origins (GET /v1/allowed-origins)",
+        )),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(Error::invalid(
+            "origin",
+            "is required: the tenant lists several allowed_origins",
+        )),
+    }
+}
+
+/// `POST /v1/connect-sessions`: a single-use link for the partner's front end, 30
+/// minutes; a session made before for the same connection stops working.
+pub async fn start_session(
+    deps: &Deps,
+    scope: &TenantScope,
+    actor: &str,
+    draft: &SessionDraft,
+    public_base: &str,
+) -> Result<ConnectSession, Error> {
+    let tenant_id = scope.tenant_id();
+    let mut checks = Checks::new();
+    let by_id = checks.optional("connection_id", draft.connection_id.as_deref(), |s| {
+        ConnectionId::parse(s).map_err(|_| "must be a connection id (con_...)".to_string())
+    });
+    let customer = checks.optional("customer_id", draft.customer_id.as_deref(), |s| {
+        CustomerId::parse(s).map_err(|_| "must be a customer id (cus_...)".to_string())
+    });
+    let origin = checks.optional("origin", draft.origin.as_deref(), fields::origin);
+    match (&draft.connection_id, &draft.customer_id) {
+        (Some(_), Some(_)) => checks.fail(
+            "connection_id",
+            "either connection_id, or customer_id and connector: not both",
+        ),
+        (Some(_), None) if draft.connector.is_some() || draft.label.is_some() => checks.fail(
+            "connector",
+            "belongs with customer_id; leave it out with connection_id",
+        ),
+        (None, None) => checks.fail(
+            "customer_id",
+            "is required (or connection_id, to authorize a connection again)",
+        ),
+        _ => {}
+    }
+    checks.finish()?;
+    let (tenant, _) = super::tenants::load(deps, tenant_id).await?;
+    let origin = session_origin(origin, &tenant.allowed_origins)?;
+    // The connection: an existing one (its item's version), or a new one (0) with the
+    // writes that go with it.
+    let (mut c, version, mut ops) = if let Some(id) = by_id {
+        let (c, item) = load(deps, tenant_id, &id).await?;
+        let (customer, connector) = futures::future::join(
+            super::load_customer(deps, tenant_id, &c.customer_id),
+            connector_of(deps, &c),
+        )
+        .await;
+        if customer?.0.status == CustomerStatus::Deleted {
+            return Err(Error::conflict(
+                ProblemKind::CustomerDeleted,
+                "the customer is deleted; restore it first",
+            ));
+        }
+        connector?;
+        (c, item.version, Vec::new())
+    } else {
+        let customer_id = customer.unwrap_or_else(|| unreachable!("checked above"));
+        let customer =
+            crate::access::customer_of(&crate::access::Scope::Tenant(scope.clone()), customer_id)?;
+        let draft = ConnectionDraft {
+            connector: draft.connector.clone(),
+            label: draft.label.clone(),
+        };
+        let (c, ops) = new_connection(deps, &customer, actor, &draft).await?;
+        (c, 0, ops)
+    };
+    let now = deps.clock.now();
+    let expires_at = now + Duration::minutes(SESSION_MINUTES);
+    let token = links::random_token();
+    let hash = links::token_hash(&token);
+    let mut link = Item::new(
+        keys::connect_link(tenant_id, &hash),
+        to_data(&ConnectLink {
+            connection_id: c.id.clone(),
+            expires_at,
+        })?,
+    );
+    link.expires_at = Some(expires_at.timestamp());
+    if let Some(before) = &c.session {
+        ops.push(WriteOp::delete(keys::connect_link(tenant_id, &before.link)));
+    }
+    ops.push(WriteOp::create(link));
+    c.session = Some(Session {
+        origin: origin.clone(),
+        expires_at,
+        started_by: actor.to_owned(),
+        link: hash,
+    });
+    c.updated_at = now;
+    ops.push(if version == 0 {
+        WriteOp::create(item_of(tenant_id, &c, 1)?)
+    } else {
+        put_over(tenant_id, &c, version)?
+    });
+    commit(deps, ops).await?;
+    Ok(ConnectSession {
+        url: format!("{public_base}/t/{}/connect/{token}", tenant.slug),
+        expires_at,
+        origin,
+        connection: c.view(version + 1),
+    })
+}
+
 /// `DELETE /v1/connections/{id}/invite`: the link stops working at once.
 pub async fn end_invite(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> Result<(), Error> {
     let tenant_id = scope.tenant_id();
@@ -548,6 +753,8 @@ pub struct ConnectPage {
     pub company_name: String,
     /// When the link stops working.
     pub expires_at: DateTime<Utc>,
+    /// A connect session's link: the origin embedding the page (none: an invite's).
+    pub embedded_by: Option<String>,
     version: u64,
     link: Item,
     /// The hash of the link's token.
@@ -596,9 +803,12 @@ async fn open_link_hash(
         return Ok(None);
     };
     let connection: Connection = from_item(&item)?;
-    if connection.invite.as_ref().is_none_or(|i| i.link != hash) {
+    let invited = connection.invite.as_ref().is_some_and(|i| i.link == hash);
+    let session = connection.session.as_ref().filter(|s| s.link == hash);
+    if !invited && session.is_none() {
         return Ok(None);
     }
+    let embedded_by = session.map(|s| s.origin.clone());
     // The customer and the connector, read at once.
     let (customer, connector) = futures::future::join(
         super::load_customer(deps, tenant_id, &connection.customer_id),
@@ -621,6 +831,7 @@ async fn open_link_hash(
         connector,
         company_name: customer.company.name,
         expires_at: l.expires_at,
+        embedded_by,
         version: item.version,
         link,
         link_hash: hash,
@@ -743,11 +954,24 @@ async fn authorize(
         .await
         .map_err(signing::vault_failed)?;
     let now = deps.clock.now();
-    let invite = connection.invite.take();
+    // The other link (an invite's beside a session's) ends too.
+    let other_links: Vec<WriteOp> =
+        links_of(tenant_id, &connection, Some(page.link_hash.as_str())).collect();
+    let invite = connection
+        .invite
+        .take()
+        .filter(|i| i.link == page.link_hash);
+    let session = connection
+        .session
+        .take()
+        .filter(|s| s.link == page.link_hash);
     connection.credentials = Some(sealed);
     connection.state = ConnectionState::Authorized;
     connection.authorized_at = Some(now);
-    connection.invited_by = invite.as_ref().map(|i| i.invited_by.clone());
+    connection.invited_by = invite
+        .as_ref()
+        .map(|i| i.invited_by.clone())
+        .or_else(|| session.as_ref().map(|s| s.started_by.clone()));
     connection.refreshing_until = None;
     connection.updated_at = now;
     let view = connection.view(version + 1);
@@ -764,19 +988,21 @@ async fn authorize(
             condition: Condition::VersionIs(profile.version),
         },
     ];
+    ops.extend(other_links);
     ops.extend(events::emit(
         tenant_id,
         EventType::ConnectionAuthorized,
         &view,
         now,
     )?);
-    if let Some(to) = confirmation_to(
-        deps,
-        tenant_id,
-        invite.as_ref().map(|i| i.invited_by.as_str()),
-    )
-    .await?
-    {
+    // An invite's inviter hears of it by email; a session's result goes to the page
+    // that opened it (no email).
+    let inviter = invite.as_ref().map(|i| i.invited_by.as_str());
+    let to = match inviter {
+        Some(_) => confirmation_to(deps, tenant_id, inviter).await?,
+        None => None,
+    };
+    if let Some(to) = to {
         let mut context = Map::new();
         context.insert("company_name".into(), json!(company_name));
         context.insert("connector_name".into(), json!(connector.name));

@@ -81,6 +81,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         provisioning_error: None,
         branding: None,
         default_plan: known_plan(deps, input.default_plan).await?,
+        allowed_origins: Vec::new(),
         dunning_holds: Vec::new(),
         invoice_review_days: input.terms.invoice_review_days,
         due_days: input.terms.due_days,
@@ -362,6 +363,64 @@ pub async fn set_default_plan(
     };
     replace(deps, &updated, &item).await?;
     Ok(DefaultPlan { plan })
+}
+
+/// The most origins a tenant lists.
+pub const MAX_ORIGINS: usize = 10;
+
+/// The origins that may embed the tenant's connect page in a frame or open it in a
+/// pop-up, and receive its result (`postMessage`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedOrigins {
+    /// Origins only (`https://host[:port]`, no path); `http` for `localhost` and
+    /// `127.0.0.1` alone. At most 10; `[]` allows none.
+    #[schema(required = true, example = json!(["https://app.partner.example.com"]))]
+    pub origins: Option<Vec<String>>,
+}
+
+pub async fn allowed_origins(deps: &Deps, scope: &TenantScope) -> Result<AllowedOrigins, Error> {
+    let (t, _) = load(deps, scope.tenant_id()).await?;
+    Ok(AllowedOrigins {
+        origins: Some(t.allowed_origins),
+    })
+}
+
+/// `PUT /v1/allowed-origins`: the whole list, each checked and written as its origin.
+pub async fn set_allowed_origins(
+    deps: &Deps,
+    scope: &TenantScope,
+    wanted: &AllowedOrigins,
+) -> Result<AllowedOrigins, Error> {
+    let Some(list) = &wanted.origins else {
+        return Err(Error::invalid(
+            "origins",
+            "is required (an empty list allows none)",
+        ));
+    };
+    let mut c = crate::model::input::Checks::new();
+    if list.len() > MAX_ORIGINS {
+        c.fail("origins", format!("at most {MAX_ORIGINS} origins"));
+    }
+    let mut origins: Vec<String> = Vec::new();
+    for (i, o) in list.iter().enumerate() {
+        if let Some(o) = c.check(&format!("origins[{i}]"), crate::model::fields::origin(o))
+            && !origins.contains(&o)
+        {
+            origins.push(o);
+        }
+    }
+    c.finish()?;
+    let (tenant, item) = load(deps, scope.tenant_id()).await?;
+    let updated = Tenant {
+        allowed_origins: origins.clone(),
+        updated_at: deps.clock.now(),
+        ..tenant
+    };
+    replace(deps, &updated, &item).await?;
+    Ok(AllowedOrigins {
+        origins: Some(origins),
+    })
 }
 
 /// Provisioning a tenant's customer login pool, resumably: a tenant is created

@@ -1561,6 +1561,15 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             } else {
                 "fixture_key"
             };
+            if b == "connect-sessions-create" {
+                ok(
+                    "PUT",
+                    "/v1/allowed-origins",
+                    &setup_key,
+                    Some(serde_json::json!({"origins": ["https://app.partner.example.com"]})),
+                )
+                .await;
+            }
             let made = ok(
                 "POST",
                 &format!("{cpath}/connections"),
