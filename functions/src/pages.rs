@@ -606,7 +606,14 @@ fn render_connect(
     let nonce = result.as_ref().map(|_| new_csrf_token());
     let values = context! {
         embedded => embedded.is_some(),
-        result => result.map(minijinja::Value::from_serialize),
+        // JSON in a data block: `<`, `>` and `&` escaped, so no text in it can end the
+        // element.
+        result => result.map(|r| minijinja::Value::from_safe_string(
+            r.to_string()
+                .replace('<', "\\u003c")
+                .replace('>', "\\u003e")
+                .replace('&', "\\u0026"),
+        )),
         nonce => nonce.clone(),
         token => shown.token,
         done => shown.done,

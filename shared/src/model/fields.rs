@@ -159,9 +159,8 @@ pub fn origin(raw: &str) -> Parsed<String> {
         && u.fragment().is_none()
         && u.host_str().is_some();
     let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && local);
-    let serialized = u.origin().ascii_serialization();
-    if plain && scheme_ok && (t == serialized || t == format!("{serialized}/")) {
-        Ok(serialized)
+    if plain && scheme_ok {
+        Ok(u.origin().ascii_serialization())
     } else {
         Err(HOW.into())
     }

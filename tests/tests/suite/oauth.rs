@@ -469,3 +469,277 @@ async fn no_credential_is_stored_logged_or_answered_in_plain_text() {
         );
     }
 }
+
+/// The origins a tenant lets embed its connect page: owners set them, each checked and
+/// written as its origin; members read them; another tenant's are not touched.
+#[tokio::test]
+async fn owners_list_the_origins_that_may_embed_the_connect_page() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("sorrel").await;
+    let other = app.new_tenant("fennel").await;
+    let bad = app
+        .put(
+            &t.owner_key,
+            "/v1/allowed-origins",
+            json!({"origins": ["https://app.partner.example.com", "ftp://x.example.com",
+                "https://app.partner.example.com/path", "http://partner.example.com",
+                "https://user:pw@partner.example.com", "not a url"]}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(
+        bad.error_fields(),
+        [
+            "origins[1]",
+            "origins[2]",
+            "origins[3]",
+            "origins[4]",
+            "origins[5]"
+        ]
+    );
+    let too_many: Vec<String> = (0..11)
+        .map(|i| format!("https://a{i}.example.com"))
+        .collect();
+    let r = app
+        .put(
+            &t.owner_key,
+            "/v1/allowed-origins",
+            json!({ "origins": too_many }),
+        )
+        .await;
+    assert_eq!(r.error_fields(), ["origins"]);
+    let member = app
+        .put(
+            &t.member_key,
+            "/v1/allowed-origins",
+            json!({"origins": ["https://app.partner.example.com"]}),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN);
+    let set = app
+        .put(
+            &t.owner_key,
+            "/v1/allowed-origins",
+            json!({"origins": ["https://App.Partner.example.com/", "http://localhost:5173",
+                "https://app.partner.example.com"]}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(
+        set.body["origins"],
+        json!(["https://app.partner.example.com", "http://localhost:5173"])
+    );
+    let read = app.get(&t.member_key, "/v1/allowed-origins").await;
+    assert_eq!(read.body, set.body);
+    let theirs = app.get(&other.owner_key, "/v1/allowed-origins").await;
+    assert_eq!(theirs.body["origins"], json!([]));
+}
+
+/// A connect session: refused until the tenant lists an origin, and for an origin it
+/// does not list; then a pending connection and a 30-minute link whose page only that
+/// origin may frame. Its form needs no cookie (a frame gets none), completes once,
+/// sends no email, writes the event, and tells the opener. Another tenant's customer
+/// or connection is 404; the answer is never replayed from an Idempotency-Key.
+#[tokio::test]
+async fn a_connect_session_gives_the_partners_front_end_a_page_only_its_origin_may_frame() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("sorrel").await;
+    let other = app.new_tenant("fennel").await;
+    let (check_base, _) = tenantry_tests::provider::start().await;
+    app.post(
+        &app.admin_key,
+        "/v1/connectors",
+        tenantry_tests::provider::connector(&check_base),
+    )
+    .await;
+    let c = app
+        .new_customer(&t.owner_key, "Sorrel Bakery", "ada@sorrel.example.com")
+        .await;
+    let body = json!({"customer_id": c, "connector": "crm", "label": "CRM"});
+    let none = app
+        .post(&t.member_key, "/v1/connect-sessions", body.clone())
+        .await;
+    assert_eq!(none.status, StatusCode::CONFLICT, "{}", none.body);
+    assert_eq!(
+        none.problem_type(),
+        "urn:tenantry:problem:no-allowed-origins"
+    );
+    let origins =
+        json!({"origins": ["https://app.sorrel.example.com", "https://admin.sorrel.example.com"]});
+    app.put(&t.owner_key, "/v1/allowed-origins", origins).await;
+    let unnamed = app
+        .post(&t.member_key, "/v1/connect-sessions", body.clone())
+        .await;
+    assert_eq!(unnamed.error_fields(), ["origin"], "{}", unnamed.body);
+    let mut wrong = body.clone();
+    wrong["origin"] = json!("https://evil.example.com");
+    let wrong = app.post(&t.member_key, "/v1/connect-sessions", wrong).await;
+    assert_eq!(wrong.error_fields(), ["origin"]);
+    let both = app
+        .post(
+            &t.member_key,
+            "/v1/connect-sessions",
+            json!({"customer_id": c, "connector": "crm", "connection_id": "con_0197b2ac00000000000000000000c0a1"}),
+        )
+        .await;
+    assert_eq!(both.error_fields(), ["connection_id"]);
+    // Another tenant's customer: as if it did not exist.
+    let mut foreign = body.clone();
+    foreign["origin"] = json!("https://app.sorrel.example.com");
+    app.put(
+        &other.owner_key,
+        "/v1/allowed-origins",
+        json!({"origins": ["https://app.sorrel.example.com"]}),
+    )
+    .await;
+    let theirs = app
+        .post(&other.owner_key, "/v1/connect-sessions", foreign.clone())
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", theirs.body);
+    assert_eq!(
+        app.all_items()
+            .iter()
+            .filter(|i| i.sk.starts_with("CONN#"))
+            .count(),
+        0
+    );
+
+    // Made with an Idempotency-Key: the same key later makes no copy of the answer.
+    let made = app
+        .send(
+            reqwest::Method::POST,
+            &t.member_key,
+            "/v1/connect-sessions",
+            Some(foreign.clone()),
+            &[("idempotency-key", "session-1")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["origin"], "https://app.sorrel.example.com");
+    assert_eq!(made.body["connection"]["state"], "pending");
+    assert!(
+        made.body["connection"].get("session").is_none(),
+        "{}",
+        made.body
+    );
+    let url = made.body["url"].as_str().expect("a url").to_owned();
+    assert!(
+        url.starts_with(&format!("{}/t/sorrel/connect/", app.base)),
+        "{url}"
+    );
+    let token = url.rsplit('/').next().expect("a token").to_owned();
+    assert!(
+        !app.all_items()
+            .iter()
+            .any(|i| Value::Object(i.data.clone()).to_string().contains(&token)),
+        "the link's token is stored only hashed"
+    );
+    let id = made.body["connection"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+
+    // The page: framed by that origin alone; the form without any cookie.
+    let page = reqwest::get(&url).await.expect("the page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("a CSP")
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors https://app.sorrel.example.com;")
+            && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let post = |fields: &'static str| {
+        let (http, url) = (no_redirects(), url.clone());
+        async move {
+            let r = http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(fields)
+                .send()
+                .await
+                .expect("the form");
+            let csp = r
+                .headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (r.status(), csp, r.text().await.expect("a page"))
+        }
+    };
+    let (status, _, html) = post("account=acme&api_key=wrong-key").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        !html.contains("connect-result"),
+        "no result while the form can be retried"
+    );
+    let (status, csp, html) = post("account=acme&api_key=good-key").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"connected\""), "{html}");
+    let nonce = csp
+        .split("script-src 'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .expect("a script nonce");
+    assert!(
+        html.contains(&format!("<script nonce=\"{nonce}\">")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("\"connection_id\":\"{id}\""))
+            && html.contains("\"status\":\"authorized\"")
+            && html.contains("\"origin\":\"https://app.sorrel.example.com\""),
+        "{html}"
+    );
+    // Used up.
+    let (status, _, _) = post("account=acme&api_key=good-key").await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(app.count_events(&t.id, "connection.authorized"), 1);
+    assert!(
+        !app.all_items().iter().any(
+            |i| i.data.get("template").and_then(Value::as_str) == Some("connection_authorized")
+        ),
+        "a session sends no email"
+    );
+    let replayed = app
+        .send(
+            reqwest::Method::POST,
+            &t.member_key,
+            "/v1/connect-sessions",
+            Some(foreign),
+            &[("idempotency-key", "session-1")],
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::CREATED);
+    assert_ne!(
+        replayed.body["url"], made.body["url"],
+        "a new session, not a stored answer"
+    );
+
+    // Authorizing the same connection again; another tenant cannot.
+    let again = json!({"connection_id": id, "origin": "https://admin.sorrel.example.com"});
+    let theirs = app
+        .post(
+            &other.owner_key,
+            "/v1/connect-sessions",
+            json!({"connection_id": id}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let again = app.post(&t.owner_key, "/v1/connect-sessions", again).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body["connection"]["id"], id.as_str());
+    let page = reqwest::get(again.body["url"].as_str().expect("a url"))
+        .await
+        .expect("the page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("frame-ancestors https://admin.sorrel.example.com;")
+    );
+}
