@@ -867,3 +867,172 @@ async fn an_invited_contact_authorizes_an_oauth_connection_at_a_real_provider_in
         );
     }
 }
+
+/// A partner's own page on another site (`http://localhost:<port>`, the app being
+/// `127.0.0.1`): it frames `?src=` and keeps every message it receives in
+/// `window.__messages`. Its base URL.
+async fn partner_site() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = axum::Router::new().route(
+        "/partner",
+        axum::routing::get(|uri: http::Uri| async move {
+            let src = reqwest::Url::parse(&format!("http://partner{uri}"))
+                .ok()
+                .and_then(|u| {
+                    u.query_pairs()
+                        .find(|(k, _)| k == "src")
+                        .map(|(_, v)| v.replace('"', ""))
+                })
+                .unwrap_or_default();
+            axum::response::Html(format!(
+                "<!doctype html><title>Partner app</title><h1>Partner app</h1>\
+                 <script>window.__messages = []; addEventListener('message', \
+                 e => window.__messages.push({{origin: e.origin, data: e.data}}));</script>\
+                 <iframe id=\"connect\" src=\"{src}\" width=\"640\" height=\"520\"></iframe>"
+            ))
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://localhost:{port}")
+}
+
+/// A connect session in the partner's own product: the partner's page (another site)
+/// frames the connect page, the customer connects inside the frame, and the partner's
+/// page hears the result by `postMessage` from the app's origin; a page on an origin
+/// the tenant does not list cannot frame it.
+#[tokio::test]
+async fn a_partners_page_frames_a_connect_session_and_hears_its_result_in_chromium() {
+    let Some((chromium, app, tenant, _dir)) = branded(
+        "harbor",
+        json!({"product_name": "Harbor Desk", "primary_color": "#0f766e"}),
+    )
+    .await
+    else {
+        return;
+    };
+    let (check_base, _) = tenantry_tests::provider::start().await;
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::provider::connector(&check_base),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let (partner, stranger) = (partner_site().await, partner_site().await);
+    let r = app
+        .put(
+            &tenant.owner_key,
+            "/v1/allowed-origins",
+            json!({ "origins": [partner] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let c = app
+        .new_customer(
+            &tenant.owner_key,
+            "Harbor Fish",
+            "ada@harbor-fish.example.com",
+        )
+        .await;
+    let session = app
+        .post(
+            &tenant.member_key,
+            "/v1/connect-sessions",
+            json!({"customer_id": c, "connector": "crm"}),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::CREATED, "{}", session.body);
+    let url = session.body["url"].as_str().expect("a url").to_owned();
+    let id = session.body["connection"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let framed = |site: &str, src: &str| {
+        reqwest::Url::parse_with_params(&format!("{site}/partner"), &[("src", src)])
+            .expect("a URL")
+            .to_string()
+    };
+
+    let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
+    browser
+        .navigate(&framed(&partner, &url))
+        .await
+        .expect("navigates");
+    browser
+        .wait_in_frame("/connect/", "document.querySelector('form')")
+        .await
+        .expect("the connect page in the partner's frame");
+    browser
+        .eval_in_frame(
+            "/connect/",
+            "document.getElementById('field-account').value = 'acme';
+             document.getElementById('field-api_key').value = 'good-key';
+             document.querySelector('form').submit(); true",
+        )
+        .await
+        .expect("submits inside the frame");
+    browser
+        .wait_in_frame("/connect/", "document.querySelector('#connected')")
+        .await
+        .expect("connected inside the frame");
+    browser
+        .wait_for("window.__messages.length > 0")
+        .await
+        .expect("the partner's page hears the result");
+    browser
+        .screenshot(&artifacts().join("connect-embedded.png"))
+        .await
+        .expect("a screenshot");
+    let messages = browser
+        .eval("window.__messages")
+        .await
+        .expect("the messages");
+    assert_eq!(
+        messages,
+        json!([{"origin": app.base, "data": {"type": "tenantry.connect",
+            "status": "authorized", "connection_id": id}}]),
+        "one message, from the app's origin, to the partner's"
+    );
+    let done = app
+        .get(&tenant.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(done.body["state"], "authorized", "{}", done.body);
+
+    // A page on an origin the tenant does not list: the browser refuses the frame.
+    let other = app
+        .post(
+            &tenant.member_key,
+            "/v1/connect-sessions",
+            json!({"customer_id": c, "connector": "crm"}),
+        )
+        .await;
+    let other_url = other.body["url"].as_str().expect("a url").to_owned();
+    browser
+        .navigate(&framed(&stranger, &other_url))
+        .await
+        .expect("navigates");
+    browser
+        .wait_for(&format!("location.href.startsWith('{stranger}')"))
+        .await
+        .expect("the stranger's page");
+    let mut refused = false;
+    for _ in 0..100 {
+        let frames = browser.frames().await.expect("the frames");
+        if frames.iter().any(|(_, u)| u.starts_with("chrome-error://")) {
+            refused = true;
+            break;
+        }
+        assert!(
+            !frames.iter().any(|(_, u)| u.contains("/connect/")),
+            "the connect page loaded in a frame the tenant does not allow: {frames:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused, "the frame was refused");
+}
