@@ -86,10 +86,29 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(TenantId, Branding), Error> {
+    let (tenant_id, brand, _) = tenant_of_slug(deps, slug).await?;
+    Ok((tenant_id, brand))
+}
+
+/// The slug's tenant: its id, its branding, and the origins that may embed its
+/// connect page.
+async fn tenant_of_slug(
+    deps: &Deps,
+    slug: &str,
+) -> Result<(TenantId, Branding, Vec<String>), Error> {
     let tenant_id = tenantry::service::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
     let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
-    Ok((tenant_id, brand))
+    Ok((tenant_id, brand, t.allowed_origins))
+}
+
+/// A connect session's page whose origin the tenant no longer lists does not work
+/// (the owner removed it while the session was open).
+fn still_allowed(
+    found: Option<connections::ConnectPage>,
+    allowed: &[String],
+) -> Option<connections::ConnectPage> {
+    found.filter(|p| p.embedded_by.as_ref().is_none_or(|o| allowed.contains(o)))
 }
 
 /// Renders one of the tenant's pages with its slug, branding and a fresh CSRF token
@@ -640,6 +659,9 @@ fn render_connect(
         .map(|u| u.origin().ascii_serialization())
     {
         rendered.policy.form_targets.push(origin);
+        // The provider's authorization endpoint may redirect on to another of its
+        // origins (a federated sign-in), which `form-action` governs too.
+        rendered.policy.form_targets.push("https:".to_owned());
     }
     rendered.policy.frame_ancestor = embedded.map(|(_, origin)| origin.to_owned());
     rendered.policy.script_nonce = nonce;
@@ -649,8 +671,11 @@ fn render_connect(
 /// `GET /t/{slug}/connect/{token}`: who asks for which access, and the form to give it
 /// (opening the link changes nothing: mail scanners open links too).
 pub async fn connect_page(deps: &Deps, slug: &str, token: &str) -> Result<Page, Error> {
-    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
-    let found = connections::open_link(deps, &tenant_id, token).await?;
+    let (tenant_id, brand, allowed) = tenant_of_slug(deps, slug).await?;
+    let found = still_allowed(
+        connections::open_link(deps, &tenant_id, token).await?,
+        &allowed,
+    );
     let shown = Shown {
         token,
         page: found.as_ref(),
@@ -672,7 +697,7 @@ pub async fn connect_form(
     cookie_header: Option<&str>,
     public_base: &str,
 ) -> Result<Page, Error> {
-    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
+    let (tenant_id, brand, allowed) = tenant_of_slug(deps, slug).await?;
     let show = |page: Option<&connections::ConnectPage>, done: bool, msgs: &[String], status| {
         let shown = Shown {
             token: if done { "" } else { token },
@@ -683,7 +708,10 @@ pub async fn connect_form(
         };
         render_connect(slug, &brand, shown, status)
     };
-    let Some(found) = connections::open_link(deps, &tenant_id, token).await? else {
+    let Some(found) = still_allowed(
+        connections::open_link(deps, &tenant_id, token).await?,
+        &allowed,
+    ) else {
         return show(None, false, &[], 410);
     };
     let fields = form_fields(form);
@@ -730,8 +758,17 @@ pub async fn connect_form(
     }
 }
 
-/// The cookie holding the `state` of the OAuth authorization this browser started.
-pub const STATE_COOKIE: &str = "tenantry_connect";
+/// The cookie holding the `state` of an OAuth authorization this browser started:
+/// `tenantry_connect_<the state's first 16 characters>`, so that two started at once
+/// (two tabs) keep their own.
+pub fn state_cookie(state: &str) -> String {
+    let prefix: String = state
+        .chars()
+        .take(16)
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    format!("tenantry_connect_{prefix}")
+}
 
 /// Off to the provider: a 303 to its authorization URL, the `state` in a cookie for
 /// the callback only (`SameSite=Lax`: the provider's redirect back is a top-level
@@ -746,7 +783,8 @@ fn to_provider(slug: &str, connector_name: &str, started: oauth::Authorization) 
         status: 303,
         html,
         cookie: Some(format!(
-            "{STATE_COOKIE}={}; Path=/t/{slug}/connect/callback; Max-Age={seconds}; HttpOnly; Secure; SameSite=Lax",
+            "{}={}; Path=/t/{slug}/connect/callback; Max-Age={seconds}; HttpOnly; Secure; SameSite=Lax",
+            state_cookie(&started.state),
             started.state
         )),
         location: Some(started.url),
@@ -763,8 +801,9 @@ pub async fn connect_callback(
     query: &CallbackQuery<'_>,
     cookie_header: Option<&str>,
 ) -> Result<Page, Error> {
-    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
-    let browser_state = cookie(cookie_header, STATE_COOKIE);
+    let (tenant_id, brand, allowed) = tenant_of_slug(deps, slug).await?;
+    let name = state_cookie(query.state.unwrap_or_default());
+    let browser_state = cookie(cookie_header, &name);
     let finished = oauth::finish(deps, &tenant_id, query, browser_state).await;
     let render = |page: Option<&connections::ConnectPage>,
                   done: bool,
@@ -780,11 +819,22 @@ pub async fn connect_callback(
         };
         render_connect(slug, &brand, shown, status)
     };
+    // A session whose origin was removed meanwhile tells that origin nothing.
+    let unless_removed = |mut page: Box<connections::ConnectPage>| {
+        if page
+            .embedded_by
+            .as_ref()
+            .is_some_and(|o| !allowed.contains(o))
+        {
+            page.embedded_by = None;
+        }
+        page
+    };
     match finished {
-        Ok(Finished::Authorized(page)) => render(Some(&page), true, &[], None, 200),
+        Ok(Finished::Authorized(page)) => render(Some(&unless_removed(page)), true, &[], None, 200),
         Ok(Finished::NotCompleted { page, reason }) => {
             let msgs = [reason];
-            render_retry(slug, &brand, &page, &msgs)
+            render_retry(slug, &brand, &unless_removed(page), &msgs)
         }
         Ok(Finished::OtherBrowser) => render(
             None,
@@ -796,11 +846,19 @@ pub async fn connect_callback(
             403,
         ),
         Ok(Finished::Unknown) => render(None, false, &[], None, 410),
-        // The link was used up, or the connection or the customer changed, meanwhile.
-        Err(Error::Conflict {
-            kind: tenantry::error::ProblemKind::ConcurrentUpdate,
-            ..
-        }) => render(None, false, &[], None, 409),
+        // The link was used up, or the connection or the customer changed, meanwhile;
+        // or the connector is no longer an OAuth one.
+        Err(Error::Conflict { .. }) => render(None, false, &[], None, 409),
+        // The key service or the store failed: said on the page, nothing stored.
+        Err(Error::Unavailable(_)) => render(
+            None,
+            false,
+            &[],
+            Some(
+                "This could not be completed just now, and nothing was stored. Open the link from your invitation again in a moment.",
+            ),
+            503,
+        ),
         Err(e) => Err(e),
     }
 }

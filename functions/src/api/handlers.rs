@@ -57,8 +57,22 @@ fn public_base(cx: &Ctx<'_>) -> String {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
     };
+    // A host name or address and a port, nothing else (else this machine's).
     let host = header(http::header::HOST);
-    let loopback = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+    let host = if !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    {
+        host
+    } else {
+        "127.0.0.1"
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let loopback = matches!(name, "127.0.0.1" | "localhost" | "[::1]");
     let proto = match cx
         .headers
         .get("x-forwarded-proto")

@@ -159,7 +159,18 @@ pub fn origin(raw: &str) -> Parsed<String> {
         && u.fragment().is_none()
         && u.host_str().is_some();
     let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && local);
-    if plain && scheme_ok {
+    // A host name of letters, digits and hyphens (no `*`: no wildcard), or an address.
+    let host_ok = match u.host() {
+        Some(url::Host::Domain(d)) => d.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }),
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+        None => false,
+    };
+    if plain && scheme_ok && host_ok {
         Ok(u.origin().ascii_serialization())
     } else {
         Err(HOW.into())
@@ -319,5 +330,38 @@ mod tests {
         assert!(email("ana@localhost").is_err());
         assert!(email("not an email").is_err());
         assert_eq!(email_key("Zoë@example.com"), "zoe@example.com");
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::origin;
+
+    #[test]
+    fn an_origin_is_a_scheme_a_plain_host_and_a_port_only() {
+        assert_eq!(
+            origin("https://App.Example.com/").as_deref(),
+            Ok("https://app.example.com")
+        );
+        assert_eq!(
+            origin("https://app.example.com:8443").as_deref(),
+            Ok("https://app.example.com:8443")
+        );
+        assert_eq!(
+            origin("http://localhost:5173").as_deref(),
+            Ok("http://localhost:5173")
+        );
+        for bad in [
+            "https://*",
+            "https://*.example.com",
+            "http://app.example.com",
+            "https://app.example.com/path",
+            "https://u:p@app.example.com",
+            "https://app.example.com?x=1",
+            "https://app_x.example.com",
+            "javascript:alert(1)",
+        ] {
+            assert!(origin(bad).is_err(), "{bad} taken as an origin");
+        }
     }
 }

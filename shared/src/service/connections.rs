@@ -83,6 +83,9 @@ pub struct Connection {
     /// others wait for its result instead of refreshing too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshing_until: Option<DateTime<Utc>>,
+    /// The id of that reader's lease: only it writes the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_lease: Option<String>,
     /// The current invite, while its link works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite: Option<Invite>,
@@ -340,6 +343,7 @@ async fn new_connection(
         authorized_at: None,
         invited_by: None,
         refreshing_until: None,
+        refresh_lease: None,
         invite: None,
         session: None,
         created_at: now,
@@ -406,19 +410,29 @@ pub async fn list_of_customer(
         cursor,
     )
     .await?;
+    let data = of_markers(deps, tenant_id, &markers)
+        .await?
+        .iter()
+        .map(|item| Ok(from_item::<Connection>(item)?.view(item.version)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(page::Page { data, next_cursor })
+}
+
+/// The connections a customer's markers name, in the markers' order (oldest first);
+/// a marker whose connection is gone is skipped.
+async fn of_markers(
+    deps: &Deps,
+    tenant_id: &TenantId,
+    markers: &[Item],
+) -> Result<Vec<Item>, Error> {
     let wanted: Vec<_> = markers
         .iter()
         .filter_map(|m| keys::connection_id_of(&m.sk))
         .map(|id| keys::connection(tenant_id, &id))
         .collect();
     let mut found = deps.store.get_many(&wanted).await?;
-    // In the markers' order (oldest first); a marker whose connection is gone is skipped.
     found.sort_by(|a, b| a.sk.cmp(&b.sk));
-    let data = found
-        .iter()
-        .map(|item| Ok(from_item::<Connection>(item)?.view(item.version)))
-        .collect::<Result<Vec<_>, Error>>()?;
-    Ok(page::Page { data, next_cursor })
+    Ok(found)
 }
 
 /// `DELETE /v1/connections/{id}`: the connection and its credentials are gone.
@@ -688,8 +702,20 @@ pub async fn start_session(
             connector: draft.connector.clone(),
             label: draft.label.clone(),
         };
-        let (c, ops) = new_connection(deps, &customer, actor, &draft).await?;
-        (c, 0, ops)
+        // The connection a session made before and nobody completed, if any: a front
+        // end that asks for a session on each visit does not pile connections up.
+        match unfinished(deps, &customer, draft.connector.as_deref()).await? {
+            Some((mut c, version)) => {
+                if draft.label.is_some() {
+                    c.label = draft.label.clone();
+                }
+                (c, version, Vec::new())
+            }
+            None => {
+                let (c, ops) = new_connection(deps, &customer, actor, &draft).await?;
+                (c, 0, ops)
+            }
+        }
     };
     let now = deps.clock.now();
     let expires_at = now + Duration::minutes(SESSION_MINUTES);
@@ -726,6 +752,42 @@ pub async fn start_session(
         origin,
         connection: c.view(version + 1),
     })
+}
+
+/// The customer's connection to `connector` that is still `pending`, with no invite
+/// and no credentials (a session's that was never completed), if the customer is not
+/// deleted.
+async fn unfinished(
+    deps: &Deps,
+    scope: &CustomerScope,
+    connector: Option<&str>,
+) -> Result<Option<(Connection, u64)>, Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let Some(code) = connector else {
+        return Ok(None);
+    };
+    let (customer, _) = super::load_customer(deps, tenant_id, customer_id).await?;
+    if customer.status == CustomerStatus::Deleted {
+        return Ok(None);
+    }
+    let markers = page::all_under(
+        deps,
+        keys::customer_partition(tenant_id, customer_id),
+        keys::connections_prefix(),
+        MAX_PER_CUSTOMER,
+    )
+    .await?;
+    for item in of_markers(deps, tenant_id, &markers).await? {
+        let c: Connection = from_item(&item)?;
+        if c.connector == code
+            && c.state == ConnectionState::Pending
+            && c.credentials.is_none()
+            && c.invite.is_none()
+        {
+            return Ok(Some((c, item.version)));
+        }
+    }
+    Ok(None)
 }
 
 /// `DELETE /v1/connections/{id}/invite`: the link stops working at once.
@@ -973,6 +1035,7 @@ async fn authorize(
         .map(|i| i.invited_by.clone())
         .or_else(|| session.as_ref().map(|s| s.started_by.clone()));
     connection.refreshing_until = None;
+    connection.refresh_lease = None;
     connection.updated_at = now;
     let view = connection.view(version + 1);
     let mut ops = vec![
@@ -1146,11 +1209,11 @@ async fn open_credentials(
 const REFRESH_LEASE_SECONDS: i64 = 30;
 
 /// Refreshes an `oauth2` connection's tokens, one reader at a time: the reader that
-/// marks the connection `refreshing_until` (a conditional write) asks the provider;
-/// the others wait for its result, so a rotating refresh token is used once. A grant
-/// the provider no longer accepts (`invalid_grant`) makes the connection
-/// `reauthorization_required` (credentials erased, `connection.failed`, the staff
-/// emailed).
+/// marks the connection `refreshing_until` with its own lease id (a conditional
+/// write) asks the provider; the others wait for its result, so a rotating refresh
+/// token is used once. A grant the provider no longer accepts (`invalid_grant`) makes
+/// the connection `reauthorization_required` (credentials erased, `connection.failed`,
+/// the staff emailed).
 async fn refreshed(
     deps: &Deps,
     tenant_id: &TenantId,
@@ -1163,64 +1226,88 @@ async fn refreshed(
     if c.refreshing_until.is_some_and(|t| t > now) {
         return refreshed_by_another(deps, tenant_id, &c.id).await;
     }
+    let lease = links::random_token()[..16].to_owned();
     c.refreshing_until = Some(now + Duration::seconds(REFRESH_LEASE_SECONDS));
+    c.refresh_lease = Some(lease.clone());
     if commit(deps, vec![put_over(tenant_id, &c, version)?])
         .await
         .is_err()
     {
         return refreshed_by_another(deps, tenant_id, &c.id).await;
     }
-    let version = version + 1;
-    c.refreshing_until = None;
+    let held = Held {
+        tenant_id,
+        lease: &lease,
+        connection: c,
+        version: version + 1,
+    };
     match oauth::refresh(deps, connector, &current).await? {
         oauth::Refreshed::Tokens(fresh) => {
             let plain = serde_json::to_vec(&fresh).map_err(anyhow::Error::from)?;
-            c.credentials = Some(
-                deps.vault()?
-                    .seal(&context(tenant_id, &c), &plain)
-                    .await
-                    .map_err(signing::vault_failed)?,
-            );
-            c.updated_at = deps.clock.now();
-            commit(deps, vec![put_over(tenant_id, &c, version)?]).await?;
+            let sealed = deps
+                .vault()?
+                .seal(&context(tenant_id, &held.connection), &plain)
+                .await
+                .map_err(signing::vault_failed)?;
+            let now = deps.clock.now();
+            // Whatever else changed the connection meanwhile (an invite), the new
+            // tokens are kept: the provider may have ended the old refresh token.
+            held.settle(deps, |c, _| {
+                c.credentials = Some(sealed.clone());
+                c.updated_at = now;
+                Ok(Vec::new())
+            })
+            .await?;
             Ok(fresh)
         }
         oauth::Refreshed::Revoked => {
             let now = deps.clock.now();
-            c.state = ConnectionState::ReauthorizationRequired;
-            c.credentials = None;
-            c.updated_at = now;
-            let view = c.view(version + 1);
-            let mut ops = vec![put_over(tenant_id, &c, version)?];
-            ops.extend(events::emit(
-                tenant_id,
-                EventType::ConnectionFailed,
-                &view,
-                now,
-            )?);
-            if let Some(to) = confirmation_to(deps, tenant_id, c.invited_by.as_deref()).await? {
-                let customer = super::load_customer(deps, tenant_id, &c.customer_id).await;
-                let company = customer.map(|(k, _)| k.company.name).unwrap_or_default();
-                let mut context = Map::new();
-                context.insert("company_name".into(), json!(company));
-                context.insert("connector_name".into(), json!(connector.name));
-                context.insert("connection_id".into(), json!(c.id));
-                context.insert("label".into(), json!(c.label));
-                ops.extend(mail::enqueue(
-                    tenant_id,
-                    Template::ConnectionFailed,
-                    &to,
-                    context,
-                    now,
-                )?);
+            let to =
+                confirmation_to(deps, tenant_id, held.connection.invited_by.as_deref()).await?;
+            let company = super::load_customer(deps, tenant_id, &held.connection.customer_id)
+                .await
+                .map(|(k, _)| k.company.name)
+                .unwrap_or_default();
+            let settled = held
+                .settle(deps, |c, version| {
+                    c.state = ConnectionState::ReauthorizationRequired;
+                    c.credentials = None;
+                    c.updated_at = now;
+                    let mut ops = events::emit(
+                        tenant_id,
+                        EventType::ConnectionFailed,
+                        &c.view(version + 1),
+                        now,
+                    )?
+                    .to_vec();
+                    if let Some(to) = &to {
+                        let mut context = Map::new();
+                        context.insert("company_name".into(), json!(company));
+                        context.insert("connector_name".into(), json!(connector.name));
+                        context.insert("connection_id".into(), json!(c.id));
+                        context.insert("label".into(), json!(c.label));
+                        ops.extend(mail::enqueue(
+                            tenant_id,
+                            Template::ConnectionFailed,
+                            to,
+                            context,
+                            now,
+                        )?);
+                    }
+                    Ok(ops)
+                })
+                .await?;
+            match settled {
+                Some(c) => Err(not_authorized(&c)),
+                // Authorized anew (or deleted) meanwhile: that stands.
+                None => Err(Error::Unavailable(
+                    "the connection changed while its tokens were refreshed; retry".into(),
+                )),
             }
-            commit(deps, ops).await?;
-            Err(not_authorized(&c))
         }
         oauth::Refreshed::Failed(why) => {
             // The lease goes; the next read tries again.
-            let released = commit(deps, vec![put_over(tenant_id, &c, version)?]).await;
-            if let Err(e) = released {
+            if let Err(e) = held.settle(deps, |_, _| Ok(Vec::new())).await {
                 tracing::warn!(error = %e, "a refresh lease was not released");
             }
             let still_valid = current
@@ -1236,6 +1323,55 @@ async fn refreshed(
                 )))
             }
         }
+    }
+}
+
+/// A connection whose refresh lease this reader holds, as it wrote it.
+struct Held<'a> {
+    tenant_id: &'a TenantId,
+    lease: &'a str,
+    connection: Connection,
+    version: u64,
+}
+
+impl Held<'_> {
+    /// Ends the lease with `change` (which may add writes to its transaction, given
+    /// the version written over): on the connection as held, or, when something else
+    /// changed it meanwhile but it still carries this lease, on the connection as it
+    /// is now. `None` when the lease is no longer this reader's (the connection was
+    /// authorized anew or deleted): nothing is written.
+    async fn settle(
+        self,
+        deps: &Deps,
+        mut change: impl FnMut(&mut Connection, u64) -> Result<Vec<WriteOp>, Error>,
+    ) -> Result<Option<Connection>, Error> {
+        let (mut c, mut version) = (self.connection, self.version);
+        for _ in 0..4 {
+            c.refreshing_until = None;
+            c.refresh_lease = None;
+            let mut ops = change(&mut c, version)?;
+            ops.insert(0, put_over(self.tenant_id, &c, version)?);
+            match commit(deps, ops).await {
+                Ok(()) => return Ok(Some(c)),
+                Err(Error::Conflict {
+                    kind: ProblemKind::ConcurrentUpdate,
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+            let (now, item) = match load(deps, self.tenant_id, &c.id).await {
+                Ok(found) => found,
+                Err(Error::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if now.refresh_lease.as_deref() != Some(self.lease) {
+                return Ok(None);
+            }
+            (c, version) = (now, item.version);
+        }
+        Err(Error::Unavailable(
+            "the connection kept changing while its tokens were refreshed; retry".into(),
+        ))
     }
 }
 

@@ -109,11 +109,11 @@ async fn press_connect(app: &TestApp, slug: &str, token: &str) -> (String, Strin
         .to_str()
         .expect("a location")
         .to_owned();
-    // The page's form may lead to the provider, and to no other origin.
+    // The page's form may lead to the provider (on loopback http here) and to https.
     let provider = reqwest::Url::parse(&location).expect("a URL");
     let origin = provider.origin().ascii_serialization();
     assert!(
-        csp.contains(&format!("form-action 'self' {origin};")),
+        csp.contains(&format!("form-action 'self' {origin} https:;")),
         "{csp}"
     );
     let set = r.headers()["set-cookie"]
@@ -129,7 +129,12 @@ async fn press_connect(app: &TestApp, slug: &str, token: &str) -> (String, Strin
     let state = set
         .split(';')
         .next()
-        .and_then(|p| p.strip_prefix("tenantry_connect="))
+        .and_then(|p| p.strip_prefix("tenantry_connect_"))
+        .and_then(|p| p.split_once('='))
+        .map(|(prefix, state)| {
+            assert_eq!(prefix, &state[..16], "the cookie is named after its state");
+            state
+        })
         .expect("the state cookie")
         .to_owned();
     let q: std::collections::HashMap<String, String> =
@@ -149,7 +154,10 @@ async fn press_connect(app: &TestApp, slug: &str, token: &str) -> (String, Strin
 async fn callback(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
     let mut r = no_redirects().get(url);
     if let Some(state) = cookie {
-        r = r.header("cookie", format!("tenantry_connect={state}"));
+        r = r.header(
+            "cookie",
+            format!("tenantry_connect_{}={state}", &state[..16]),
+        );
     }
     let r = r.send().await.expect("the callback");
     let status = r.status();
@@ -741,5 +749,144 @@ async fn a_connect_session_gives_the_partners_front_end_a_page_only_its_origin_m
             .to_str()
             .unwrap_or_default()
             .contains("frame-ancestors https://admin.sorrel.example.com;")
+    );
+
+    // A session asked for again before anyone completed it: the same pending
+    // connection, and the earlier link stops working.
+    let body =
+        json!({"customer_id": c, "connector": "crm", "origin": "https://app.sorrel.example.com"});
+    let first = app
+        .post(&t.member_key, "/v1/connect-sessions", body.clone())
+        .await;
+    let second = app.post(&t.member_key, "/v1/connect-sessions", body).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    let pending = first.body["connection"]["id"].as_str().expect("an id");
+    assert_ne!(pending, id, "the authorized one is not reused");
+    assert_eq!(second.body["connection"]["id"], pending);
+    let old = reqwest::get(first.body["url"].as_str().expect("a url"))
+        .await
+        .expect("the page");
+    assert_eq!(old.status(), StatusCode::GONE);
+    let new = reqwest::get(second.body["url"].as_str().expect("a url"))
+        .await
+        .expect("the page");
+    assert_eq!(new.status(), StatusCode::OK);
+    // The owner removes the origin: its open session's page stops working.
+    app.put(
+        &t.owner_key,
+        "/v1/allowed-origins",
+        json!({"origins": ["https://admin.sorrel.example.com"]}),
+    )
+    .await;
+    let removed = reqwest::get(second.body["url"].as_str().expect("a url"))
+        .await
+        .expect("the page");
+    assert_eq!(removed.status(), StatusCode::GONE);
+}
+
+/// A token endpoint on the loopback whose refreshes wait until the test lets them go:
+/// the code exchange answers at once with a token that is due for refresh (30 s); a
+/// refresh is announced on `asked`, then answered `access-2`/`refresh-2` once `go`
+/// is notified. (The real provider cannot be held mid-request; this race needs it.)
+async fn held_token_endpoint() -> (String, Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>) {
+    let (asked, go) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let (a, g) = (asked.clone(), go.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |body: String| {
+            let (a, g) = (a.clone(), g.clone());
+            async move {
+                if body.contains("grant_type=refresh_token") {
+                    a.notify_one();
+                    g.notified().await;
+                    axum::Json(json!({"access_token": "access-2", "token_type": "Bearer",
+                        "expires_in": 3600, "refresh_token": "refresh-2"}))
+                } else {
+                    axum::Json(json!({"access_token": "access-1", "token_type": "Bearer",
+                        "expires_in": 30, "refresh_token": "refresh-1"}))
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/token"), asked, go)
+}
+
+/// A refresh whose connection changes while the provider answers (staff invite the
+/// contact again meanwhile): the new tokens are kept all the same, since the provider
+/// may already have ended the old refresh token.
+#[tokio::test]
+async fn tokens_refreshed_while_the_connection_changes_are_kept() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("meadow").await;
+    let (token_url, asked, go) = held_token_endpoint().await;
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            json!({"code": "acme_crm", "name": "Acme CRM", "auth": "oauth2",
+                "authorize_url": "https://provider.example.com/authorize",
+                "token_url": token_url, "client_id": "tenantry", "client_secret": "s3cret-client",
+                "scopes": ["crm.read", "offline_access"]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let (id, token) = invited(&app, &t, "Tansy").await;
+    let (_, state) = press_connect(&app, "meadow", &token).await;
+    let url = format!(
+        "{}/t/meadow/connect/callback?code=a-code&state={state}",
+        app.base
+    );
+    let (status, html) = callback(&url, Some(&state)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+
+    let path = format!("/v1/connections/{id}/credentials");
+    let (http, base, key) = (app.http.clone(), app.base.clone(), t.owner_key.clone());
+    let read = tokio::spawn(async move {
+        let r = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(key)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("the read");
+        (r.status(), r.json::<Value>().await.expect("JSON"))
+    });
+    asked.notified().await;
+    // Meanwhile: a new invite changes the connection.
+    let r = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/connections/{id}/invite"),
+            json!({"email": "it@tansy.example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    go.notify_one();
+    let (status, body) = read.await.expect("the read's task");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["credentials"]["access_token"], "access-2");
+    let stored = tenantry_tests::app::stored_credentials(&app, &t.id, &id).await;
+    assert_eq!(
+        stored["refresh_token"], "refresh-2",
+        "the new refresh token is kept"
+    );
+    let c = app
+        .get(&t.owner_key, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(c.body["state"], "authorized");
+    assert!(
+        c.body["invite"].is_object(),
+        "the invite stands too: {}",
+        c.body
     );
 }

@@ -1639,6 +1639,10 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     )
                     .await
                     .expect("started");
+                    extra.push((
+                        "tenantry_connect_c0dec0dec0dec0de".into(),
+                        format!("tenantry_connect_{}", &started.state[..16]),
+                    ));
                     extra.push((OAUTH_STATE.into(), started.state));
                 }
                 extra.push((LINK_TOKEN.into(), token));

@@ -272,8 +272,9 @@ struct TokenSet {
     access_token: String,
     #[serde(default)]
     token_type: Option<String>,
+    /// Seconds; some providers send it as a string or with a fraction.
     #[serde(default)]
-    expires_in: Option<i64>,
+    expires_in: Option<serde_json::Value>,
     #[serde(default)]
     refresh_token: Option<String>,
     #[serde(default)]
@@ -295,7 +296,14 @@ impl TokenSet {
             "token_type".to_owned(),
             self.token_type.unwrap_or_else(|| "Bearer".to_owned()),
         );
-        if let Some(s) = self.expires_in.filter(|s| *s > 0) {
+        let seconds = match &self.expires_in {
+            Some(serde_json::Value::Number(n)) => {
+                n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))
+            }
+            Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        if let Some(s) = seconds.filter(|s| *s > 0) {
             let at = now + Duration::seconds(s.min(10 * 365 * 24 * 3600));
             c.insert(
                 "expires_at".to_owned(),
