@@ -53,16 +53,22 @@ pub fn connector(base: &str) -> serde_json::Value {
 /// A token endpoint on the loopback that answers any request with a token set (for the
 /// policy replay, which needs a callback to succeed); its URL.
 pub async fn token_endpoint() -> String {
+    token_endpoint_expiring(3600).await
+}
+
+/// `token_endpoint`, its access tokens living `expires_in` seconds (under 60: each read
+/// refreshes them).
+pub async fn token_endpoint_expiring(expires_in: u64) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = axum::Router::new().route(
         "/token",
-        axum::routing::post(|| async {
+        axum::routing::post(move || async move {
             axum::Json(serde_json::json!({
                 "access_token": "fixture-access-token", "token_type": "Bearer",
-                "expires_in": 3600, "refresh_token": "fixture-refresh-token", "scope": "read"
+                "expires_in": expires_in, "refresh_token": "fixture-refresh-token", "scope": "read"
             }))
         }),
     );

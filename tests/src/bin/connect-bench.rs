@@ -10,7 +10,13 @@
 //! (default 2,000) round the ten links, each timed, counting the store calls. Then each
 //! connection is authorized through the page's service, and its credentials are read
 //! `reads` times in all (`connections::credentials`: the read recorded, the sealed
-//! credentials opened). No HTTP: the calls a request's handler makes.
+//! credentials opened). No HTTP in front: the calls a request's handler makes.
+//!
+//! Then ten `oauth2` connections, authorized through the OAuth callback's service
+//! against a token endpoint on the loopback whose tokens live 30 s, so that each of
+//! `reads / 4` credentials reads refreshes them first: the lease written, the client
+//! secret opened, one token request over loopback HTTP, the new tokens sealed and
+//! written.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,8 +57,11 @@ async fn main() -> anyhow::Result<()> {
         dir.path().join("bench.redb"),
     )?)));
     let counts = store.counts.clone();
-    let deps =
-        Deps::new(store).with_vault(Arc::new(FileVault::open(dir.path().join("vault.key"))?));
+    let deps = Deps::new(store)
+        .with_vault(Arc::new(FileVault::open(dir.path().join("vault.key"))?))
+        .with_outbound(Arc::new(
+            tenantry::adapters::http::HttpSender::allowing_loopback(),
+        ));
     let draft = serde_json::from_value(
         serde_json::json!({"name": "Bench", "slug": "connectbench", "kind": "partner",
         "owner": {"email": "o@connectbench.example.com", "first_name": "O", "last_name": "B"}}),
@@ -140,5 +149,76 @@ async fn main() -> anyhow::Result<()> {
     }
     let total = started.elapsed().as_secs_f64();
     report("credentials read", n, total, &mut times, counts.take());
+
+    let token_url = tenantry_tests::provider::token_endpoint_expiring(30).await;
+    let oauth = serde_json::from_value(serde_json::json!({
+        "code": "bench_oauth", "name": "Bench OAuth", "auth": "oauth2",
+        "authorize_url": "https://provider.example.com/authorize", "token_url": token_url,
+        "client_id": "bench", "client_secret": "bench-client-secret", "scopes": ["read"]}))?;
+    connectors::create(&deps, &oauth).await.map_err(e)?;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let draft = serde_json::from_value(serde_json::json!({"connector": "bench_oauth"}))?;
+        let made = connections::create(&deps, &of_customer, "key_bench", &draft)
+            .await
+            .map_err(e)?;
+        connections::invite(&deps, &scope, "key_bench", &made.id, &Default::default())
+            .await
+            .map_err(e)?;
+        let token = tenantry_tests::app::pending_link_token(
+            &deps,
+            tenant_id.as_str(),
+            "pat@bench-bakery.example.com",
+            "connection_invite",
+        )
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no invite"))?;
+        let page = connections::open_link(&deps, &t_id, &token)
+            .await
+            .map_err(e)?
+            .ok_or_else(|| anyhow::anyhow!("a link that does not work"))?;
+        let started = connections::oauth::start(
+            &deps,
+            &t_id,
+            &page,
+            "http://127.0.0.1/t/connectbench/connect/callback",
+        )
+        .await
+        .map_err(e)?;
+        let query = connections::oauth::CallbackQuery {
+            state: Some(&started.state),
+            code: Some("bench-code"),
+            error: None,
+        };
+        let done = connections::oauth::finish(&deps, &t_id, &query, Some(&started.state))
+            .await
+            .map_err(e)?;
+        anyhow::ensure!(
+            matches!(done, connections::oauth::Finished::Authorized(_)),
+            "not authorized"
+        );
+        ids.push(made.id);
+    }
+    let m = n / 4;
+    counts.take();
+    let mut times = Vec::with_capacity(m);
+    let started = Instant::now();
+    for i in 0..m {
+        let id = &ids[i % ids.len()];
+        let t = Instant::now();
+        let read = connections::credentials(&deps, &scope, "key_bench", id)
+            .await
+            .map_err(e)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(read.credentials.contains_key("access_token"), "a token");
+    }
+    let total = started.elapsed().as_secs_f64();
+    report(
+        "credentials read with a refresh",
+        m,
+        total,
+        &mut times,
+        counts.take(),
+    );
     Ok(())
 }
