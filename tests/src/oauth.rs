@@ -19,6 +19,9 @@ pub struct OAuthPeer {
     pub base: String,
     pub client_id: String,
     pub client_secret: String,
+    /// How its client authenticates at the token endpoint (`client_secret_post` or
+    /// `client_secret_basic`).
+    pub token_auth: String,
     authorization_endpoint: String,
     token_endpoint: String,
     revocation_endpoint: String,
@@ -59,17 +62,23 @@ impl OAuthPeer {
     /// Revokes a refresh token (the whole grant goes with it): a refresh with it then
     /// answers 400 `invalid_grant`.
     pub async fn revoke(&self, refresh_token: &str) {
-        let response = reqwest::Client::new()
-            .post(&self.revocation_endpoint)
-            .form(&[
+        let request = reqwest::Client::new().post(&self.revocation_endpoint);
+        let request = if self.token_auth == "client_secret_basic" {
+            request
+                .basic_auth(&self.client_id, Some(&self.client_secret))
+                .form(&[
+                    ("token", refresh_token),
+                    ("token_type_hint", "refresh_token"),
+                ])
+        } else {
+            request.form(&[
                 ("token", refresh_token),
                 ("token_type_hint", "refresh_token"),
                 ("client_id", &self.client_id),
                 ("client_secret", &self.client_secret),
             ])
-            .send()
-            .await
-            .expect("the revocation request");
+        };
+        let response = request.send().await.expect("the revocation request");
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         assert_eq!(status, 200, "revoking the refresh token: {body}");
@@ -178,6 +187,24 @@ pub async fn start_with(
     access_token_ttl_secs: u64,
     rotate_refresh_tokens: bool,
 ) -> Option<OAuthPeer> {
+    start_with_auth(
+        redirect_uri,
+        access_token_ttl_secs,
+        rotate_refresh_tokens,
+        "client_secret_post",
+    )
+    .await
+}
+
+/// `start_with`, the client authenticating at the token and revocation endpoints by
+/// `token_auth`: `client_secret_post` (its id and secret in the form) or
+/// `client_secret_basic` (in an `Authorization: Basic` header); the other is refused.
+pub async fn start_with_auth(
+    redirect_uri: &str,
+    access_token_ttl_secs: u64,
+    rotate_refresh_tokens: bool,
+    token_auth: &str,
+) -> Option<OAuthPeer> {
     let dir = folder();
     let missing = match node() {
         None => Some("no node on the PATH".to_string()),
@@ -207,6 +234,7 @@ pub async fn start_with(
         .env("CLIENT_SECRET", &client_secret)
         .env("REDIRECT_URI", redirect_uri)
         .env("ACCESS_TOKEN_TTL", access_token_ttl_secs.to_string())
+        .env("TOKEN_AUTH", token_auth)
         .env(
             "ROTATE_REFRESH_TOKENS",
             if rotate_refresh_tokens { "1" } else { "0" },
@@ -245,6 +273,7 @@ pub async fn start_with(
         base,
         client_id,
         client_secret,
+        token_auth: token_auth.to_owned(),
         authorization_endpoint: String::new(),
         token_endpoint: String::new(),
         revocation_endpoint: String::new(),
@@ -280,6 +309,6 @@ pub fn connector(peer: &OAuthPeer) -> serde_json::Value {
         "authorize_url": peer.authorize_url(), "token_url": peer.token_url(),
         "scopes": ["crm.read", "offline_access"],
         "client_id": peer.client_id, "client_secret": peer.client_secret,
-        "pkce": true
+        "pkce": true, "token_auth": peer.token_auth
     })
 }

@@ -82,6 +82,18 @@ pub struct CheckRequest {
     pub body: Option<String>,
 }
 
+/// How the platform's client authenticates at a provider's token endpoint (RFC 6749,
+/// 2.3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// The client id and secret in the request's form.
+    #[default]
+    ClientSecretPost,
+    /// The client id and secret in an `Authorization: Basic` header.
+    ClientSecretBasic,
+}
+
 /// An OAuth 2.0 provider and the platform's client there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuth2 {
@@ -95,6 +107,8 @@ pub struct OAuth2 {
     pub pkce: bool,
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub token_auth: TokenAuth,
 }
 
 /// A connector as stored.
@@ -158,6 +172,9 @@ pub struct ConnectorDraft {
     /// `oauth2`: extra parameters of the authorization request.
     #[schema(example = json!({"optional_scope": "crm.objects.deals.read"}))]
     pub authorize_params: Option<BTreeMap<String, String>>,
+    /// `oauth2`: how the client authenticates at `token_url`; default
+    /// `client_secret_post`.
+    pub token_auth: Option<TokenAuth>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
@@ -204,6 +221,8 @@ pub struct ConnectorView {
     pub pkce: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorize_params: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_auth: Option<TokenAuth>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// For `If-Match`.
@@ -228,6 +247,7 @@ impl Connector {
             client_secret_set: o.map(|o| o.client_secret.is_some()),
             pkce: o.map(|o| o.pkce),
             authorize_params: o.map(|o| o.authorize_params.clone()),
+            token_auth: o.map(|o| o.token_auth),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version,
@@ -264,6 +284,10 @@ impl Connector {
             authorize_params: o
                 .filter(|o| !o.authorize_params.is_empty())
                 .map(|o| o.authorize_params.clone()),
+            // Only when chosen: a patch switching to `api_key` need not null a default.
+            token_auth: o
+                .map(|o| o.token_auth)
+                .filter(|t| *t != TokenAuth::default()),
         }
     }
 }
@@ -557,6 +581,7 @@ fn parse(
                 ("client_secret", draft.client_secret.is_some()),
                 ("pkce", draft.pkce.is_some()),
                 ("authorize_params", draft.authorize_params.is_some()),
+                ("token_auth", draft.token_auth.is_some()),
             ] {
                 only(&mut c, field, present, "oauth2");
             }
@@ -662,6 +687,7 @@ fn parse(
                     client_secret: None,
                     pkce: draft.pkce.unwrap_or(true),
                     authorize_params: params,
+                    token_auth: draft.token_auth.unwrap_or_default(),
                 });
             }
         }

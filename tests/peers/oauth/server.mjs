@@ -4,7 +4,9 @@
 // Environment:
 //   PORT              port on 127.0.0.1 (0 or unset: any free port)
 //   CLIENT_ID         the one client's id
-//   CLIENT_SECRET     its secret (token endpoint auth: client_secret_post)
+//   CLIENT_SECRET     its secret
+//   TOKEN_AUTH        how it authenticates at the token and revocation endpoints:
+//                     client_secret_post (default) or client_secret_basic
 //   REDIRECT_URI      its one redirect URI, matched exactly (loopback http is fine)
 //   ACCESS_TOKEN_TTL  access token lifetime in seconds (default 3600)
 //   ROTATE_REFRESH_TOKENS  "1": every refresh answers a new refresh token and the old
@@ -46,6 +48,9 @@ const redirectUri = required('REDIRECT_URI');
 const port = Number(process.env.PORT || 0);
 const accessTokenTtl = Number(process.env.ACCESS_TOKEN_TTL || 3600);
 const rotateRefreshTokens = process.env.ROTATE_REFRESH_TOKENS === '1';
+const tokenAuth = process.env.TOKEN_AUTH === 'client_secret_basic'
+  ? 'client_secret_basic'
+  : 'client_secret_post';
 
 // oidc-provider prints its notices ("default X function called, you SHOULD change it")
 // with console.info, which writes to stdout; stdout is only for the ready line. Two of
@@ -95,7 +100,7 @@ function configuration(issuer) {
       redirect_uris: [redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_post',
+      token_endpoint_auth_method: tokenAuth,
       scope: 'crm.read crm.write offline_access',
     }],
     // The API scopes are offered like any scope: access tokens are opaque, stored

@@ -890,3 +890,64 @@ async fn tokens_refreshed_while_the_connection_changes_are_kept() {
         c.body
     );
 }
+
+/// A provider that takes the client's credentials in a Basic header only
+/// (`token_auth: client_secret_basic`; it refuses them in the form): the code exchange
+/// and the refreshes authenticate so, and a revoked grant still ends in
+/// `reauthorization_required`.
+#[tokio::test]
+async fn a_provider_that_wants_basic_client_authentication_is_served_so() {
+    let app = spawn_app().await;
+    let t = app.new_tenant("meadow").await;
+    // Tokens that live 30 s: every read refreshes them.
+    let Some(peer) = tenantry_tests::oauth::start_with_auth(
+        &format!("{}/t/meadow/connect/callback", app.base),
+        30,
+        false,
+        "client_secret_basic",
+    )
+    .await
+    else {
+        return;
+    };
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            tenantry_tests::oauth::connector(&peer),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["token_auth"], "client_secret_basic");
+    let (id, token) = invited(&app, &t, "Basil").await;
+    let (authorize, state) = press_connect(&app, "meadow", &token).await;
+    let back = peer.consent_over_http(&authorize, true).await;
+    let (status, html) = callback(&back, Some(&state)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let exchanged = tenantry_tests::app::stored_credentials(&app, &t.id, &id).await;
+
+    let path = format!("/v1/connections/{id}/credentials");
+    let read = app.post(&t.owner_key, &path, json!({})).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let fresh = read.body["credentials"]["access_token"]
+        .as_str()
+        .expect("a token");
+    assert_ne!(fresh, exchanged["access_token"], "refreshed first");
+    let me = reqwest::Client::new()
+        .get(peer.api_url())
+        .bearer_auth(fresh)
+        .send()
+        .await
+        .expect("the provider's API");
+    assert_eq!(me.status(), StatusCode::OK);
+
+    let now = tenantry_tests::app::stored_credentials(&app, &t.id, &id).await;
+    peer.revoke(&now["refresh_token"]).await;
+    let revoked = app.post(&t.owner_key, &path, json!({})).await;
+    assert_eq!(
+        revoked.problem_type(),
+        "urn:tenantry:problem:reauthorization-required",
+        "{}",
+        revoked.body
+    );
+}

@@ -24,7 +24,7 @@ use crate::Deps;
 use crate::error::Error;
 use crate::model::ids::{ConnectionId, TenantId};
 use crate::ports::{Condition, Item, WebhookSendError, WriteOp};
-use crate::service::connectors::{self, Connector, OAuth2};
+use crate::service::connectors::{self, Connector, OAuth2, TokenAuth};
 use crate::service::{from_item, links, signing, to_data};
 use crate::store::keys;
 
@@ -329,34 +329,60 @@ enum TokenAnswer {
 }
 
 /// One request to the connector's token endpoint, the client authenticating with its
-/// id and secret in the form (`client_secret_post`).
+/// id and secret in the form (`client_secret_post`) or in a Basic header
+/// (`client_secret_basic`: each form-encoded first, RFC 6749 2.3.1). A public client
+/// sends its id in the form.
 async fn token_request(
     deps: &Deps,
     connector: &Connector,
     mut form: Vec<(&'static str, String)>,
 ) -> Result<TokenAnswer, Error> {
     let o = settings(connector)?;
-    form.push(("client_id", o.client_id.clone()));
-    if let Some(sealed) = &o.client_secret {
-        let secret = deps
-            .vault()?
-            .open(&connectors::context(&connector.code), sealed)
-            .await
-            .map_err(signing::vault_failed)?;
-        let secret = String::from_utf8(secret)
-            .map_err(|_| Error::Unexpected(anyhow::anyhow!("a client secret is not UTF-8")))?;
-        form.push(("client_secret", secret));
-    }
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
-        .finish();
-    let headers = [
+    let secret =
+        match &o.client_secret {
+            Some(sealed) => {
+                let secret = deps
+                    .vault()?
+                    .open(&connectors::context(&connector.code), sealed)
+                    .await
+                    .map_err(signing::vault_failed)?;
+                Some(String::from_utf8(secret).map_err(|_| {
+                    Error::Unexpected(anyhow::anyhow!("a client secret is not UTF-8"))
+                })?)
+            }
+            None => None,
+        };
+    let mut headers = vec![
         (
             "content-type",
             "application/x-www-form-urlencoded".to_owned(),
         ),
         ("accept", "application/json".to_owned()),
     ];
+    match (secret, o.token_auth) {
+        (Some(secret), TokenAuth::ClientSecretBasic) => {
+            let encode = |s: &str| -> String {
+                url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+            };
+            let pair = format!("{}:{}", encode(&o.client_id), encode(&secret));
+            headers.push((
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ),
+            ));
+        }
+        (secret, _) => {
+            form.push(("client_id", o.client_id.clone()));
+            if let Some(secret) = secret {
+                form.push(("client_secret", secret));
+            }
+        }
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish();
     let answer = deps
         .outbound()?
         .request(
