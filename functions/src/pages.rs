@@ -727,16 +727,23 @@ pub async fn connect_form(
         let msg = ["This page expired. Please enter the details again.".to_owned()];
         return show(Some(&found), false, &msg, 403);
     }
+    let unavailable = || {
+        ["This could not be done just now, and nothing was stored. Please try again in a moment.".to_owned()]
+    };
     if found.connector.auth == AuthKind::Oauth2 {
         let redirect_uri = format!("{public_base}/t/{slug}/connect/callback");
-        let started = connections::oauth::start(deps, &tenant_id, &found, &redirect_uri).await?;
-        return Ok(to_provider(slug, &found.connector.name, started));
+        return match connections::oauth::start(deps, &tenant_id, &found, &redirect_uri).await {
+            Ok(started) => Ok(to_provider(slug, &found.connector.name, started)),
+            Err(Error::Unavailable(_)) => show(Some(&found), false, &unavailable(), 503),
+            Err(e) => Err(e),
+        };
     }
     let values: std::collections::BTreeMap<String, String> =
         fields.into_iter().filter(|(k, _)| k != "csrf").collect();
     match connections::submit_api_key(deps, &tenant_id, &found, &values).await {
         Ok(connections::Submitted::Authorized(_)) => show(Some(&found), true, &[], 200),
         Ok(connections::Submitted::NotAccepted(why)) => show(Some(&found), false, &[why], 422),
+        Err(Error::Unavailable(_)) => show(Some(&found), false, &unavailable(), 503),
         Err(Error::Invalid(list)) => {
             let msgs: Vec<String> = list.into_iter().map(|f| f.detail).collect();
             show(Some(&found), false, &msgs, 422)
@@ -848,14 +855,22 @@ pub async fn connect_callback(
         Ok(Finished::Unknown) => render(None, false, &[], None, 410),
         // The link was used up, or the connection or the customer changed, meanwhile;
         // or the connector is no longer an OAuth one.
-        Err(Error::Conflict { .. }) => render(None, false, &[], None, 409),
+        Err(Error::Conflict { .. }) => render(
+            None,
+            false,
+            &[],
+            Some(
+                "Something changed while this was being completed, and nothing was stored. Open the link again to try once more.",
+            ),
+            409,
+        ),
         // The key service or the store failed: said on the page, nothing stored.
         Err(Error::Unavailable(_)) => render(
             None,
             false,
             &[],
             Some(
-                "This could not be completed just now, and nothing was stored. Open the link from your invitation again in a moment.",
+                "This could not be completed just now, and nothing was stored. Open the link again in a moment.",
             ),
             503,
         ),

@@ -659,6 +659,7 @@ pub async fn start_session(
         CustomerId::parse(s).map_err(|_| "must be a customer id (cus_...)".to_string())
     });
     let origin = checks.optional("origin", draft.origin.as_deref(), fields::origin);
+    let label = checks.optional("label", draft.label.as_deref(), |s| fields::text(s, 100));
     match (&draft.connection_id, &draft.customer_id) {
         (Some(_), Some(_)) => checks.fail(
             "connection_id",
@@ -705,11 +706,11 @@ pub async fn start_session(
         // The connection a session made before and nobody completed, if any: a front
         // end that asks for a session on each visit does not pile connections up.
         match unfinished(deps, &customer, draft.connector.as_deref()).await? {
-            Some((mut c, version)) => {
-                if draft.label.is_some() {
-                    c.label = draft.label.clone();
+            Some((mut c, version, check)) => {
+                if label.is_some() {
+                    c.label = label;
                 }
-                (c, version, Vec::new())
+                (c, version, vec![check])
             }
             None => {
                 let (c, ops) = new_connection(deps, &customer, actor, &draft).await?;
@@ -754,19 +755,20 @@ pub async fn start_session(
     })
 }
 
-/// The customer's connection to `connector` that is still `pending`, with no invite
-/// and no credentials (a session's that was never completed), if the customer is not
-/// deleted.
+/// The customer's connection to `connector` that a session made and nobody
+/// completed (still `pending`, no invite, no credentials), its version, and a check
+/// that the customer is as read; none when there is no such connection, or the
+/// customer is deleted.
 async fn unfinished(
     deps: &Deps,
     scope: &CustomerScope,
     connector: Option<&str>,
-) -> Result<Option<(Connection, u64)>, Error> {
+) -> Result<Option<(Connection, u64, WriteOp)>, Error> {
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     let Some(code) = connector else {
         return Ok(None);
     };
-    let (customer, _) = super::load_customer(deps, tenant_id, customer_id).await?;
+    let (customer, profile) = super::load_customer(deps, tenant_id, customer_id).await?;
     if customer.status == CustomerStatus::Deleted {
         return Ok(None);
     }
@@ -780,11 +782,18 @@ async fn unfinished(
     for item in of_markers(deps, tenant_id, &markers).await? {
         let c: Connection = from_item(&item)?;
         if c.connector == code
+            && c.session.is_some()
             && c.state == ConnectionState::Pending
             && c.credentials.is_none()
             && c.invite.is_none()
         {
-            return Ok(Some((c, item.version)));
+            // Its connector is still in the catalog.
+            connector_of(deps, &c).await?;
+            let check = WriteOp::Check {
+                key: profile.key(),
+                condition: Condition::VersionIs(profile.version),
+            };
+            return Ok(Some((c, item.version, check)));
         }
     }
     Ok(None)

@@ -728,6 +728,18 @@ async fn load(deps: &Deps, code: &str) -> Result<(Connector, Item), Error> {
     find(deps, code).await?.ok_or(Error::NotFound("connector"))
 }
 
+/// `client_secret_basic` authenticates with the client's secret: a client without one
+/// cannot use it.
+fn basic_has_secret(o: Option<&OAuth2>, has_secret: bool) -> Result<(), Error> {
+    if o.is_some_and(|o| o.token_auth == TokenAuth::ClientSecretBasic) && !has_secret {
+        return Err(Error::invalid(
+            "token_auth",
+            "client_secret_basic needs a client_secret; a public client uses client_secret_post",
+        ));
+    }
+    Ok(())
+}
+
 async fn seal(deps: &Deps, code: &str, secret: &str) -> Result<Sealed, Error> {
     deps.vault()?
         .seal(&context(code), secret.as_bytes())
@@ -746,6 +758,7 @@ pub async fn create(deps: &Deps, draft: &ConnectorDraft) -> Result<ConnectorView
             format!("the catalog holds at most {MAX_CONNECTORS} connectors"),
         ));
     }
+    basic_has_secret(connector.oauth2.as_ref(), draft.client_secret.is_some())?;
     if let (Some(o), Some(secret)) = (connector.oauth2.as_mut(), &draft.client_secret) {
         o.client_secret = Some(seal(deps, &connector.code, secret).await?);
     }
@@ -833,6 +846,12 @@ pub async fn update(
                 .and_then(|o| o.client_secret.clone()),
         };
     }
+    basic_has_secret(
+        next.oauth2.as_ref(),
+        next.oauth2
+            .as_ref()
+            .is_some_and(|o| o.client_secret.is_some()),
+    )?;
     if next == current {
         return Ok(current.view(item.version));
     }

@@ -591,6 +591,15 @@ async fn a_connect_session_gives_the_partners_front_end_a_page_only_its_origin_m
         )
         .await;
     assert_eq!(both.error_fields(), ["connection_id"]);
+    let long = app
+        .post(
+            &t.member_key,
+            "/v1/connect-sessions",
+            json!({"customer_id": c, "connector": "crm", "label": "x".repeat(101),
+                "origin": "https://app.sorrel.example.com"}),
+        )
+        .await;
+    assert_eq!(long.error_fields(), ["label"], "{}", long.body);
     // Another tenant's customer: as if it did not exist.
     let mut foreign = body.clone();
     foreign["origin"] = json!("https://app.sorrel.example.com");
@@ -919,6 +928,12 @@ async fn a_provider_that_wants_basic_client_authentication_is_served_so() {
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     assert_eq!(made.body["token_auth"], "client_secret_basic");
+    // Basic authentication needs a secret: a public client cannot ask for it.
+    let mut public = tenantry_tests::oauth::connector(&peer);
+    public["code"] = json!("public_crm");
+    public["client_secret"] = Value::Null;
+    let public = app.post(&app.admin_key, "/v1/connectors", public).await;
+    assert_eq!(public.error_fields(), ["token_auth"], "{}", public.body);
     let (id, token) = invited(&app, &t, "Basil").await;
     let (authorize, state) = press_connect(&app, "meadow", &token).await;
     let back = peer.consent_over_http(&authorize, true).await;

@@ -296,15 +296,16 @@ impl TokenSet {
             "token_type".to_owned(),
             self.token_type.unwrap_or_else(|| "Bearer".to_owned()),
         );
+        // Whole seconds, rounded up, at least one; at most ten years.
         let seconds = match &self.expires_in {
-            Some(serde_json::Value::Number(n)) => {
-                n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))
-            }
-            Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_f64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
             _ => None,
-        };
-        if let Some(s) = seconds.filter(|s| *s > 0) {
-            let at = now + Duration::seconds(s.min(10 * 365 * 24 * 3600));
+        }
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| s.min(10.0 * 365.0 * 24.0 * 3600.0).ceil() as i64);
+        if let Some(s) = seconds {
+            let at = now + Duration::seconds(s.max(1));
             c.insert(
                 "expires_at".to_owned(),
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -494,6 +495,26 @@ mod tests {
             v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
+    }
+
+    #[test]
+    fn expires_in_is_read_as_a_number_a_fraction_or_a_string() {
+        let now = Utc::now();
+        let at = |v: serde_json::Value| {
+            let t: TokenSet =
+                serde_json::from_value(serde_json::json!({"access_token": "a", "expires_in": v}))
+                    .expect("a token set");
+            t.into_credentials(now, None).get("expires_at").cloned()
+        };
+        let in_secs = |s: i64| {
+            Some((now + Duration::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        };
+        assert_eq!(at(serde_json::json!(3600)), in_secs(3600));
+        assert_eq!(at(serde_json::json!(3599.5)), in_secs(3600));
+        assert_eq!(at(serde_json::json!("3599.5")), in_secs(3600));
+        assert_eq!(at(serde_json::json!(0.2)), in_secs(1));
+        assert_eq!(at(serde_json::json!(-5)), None);
+        assert_eq!(at(serde_json::json!("soon")), None);
     }
 
     #[test]
