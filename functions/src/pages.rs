@@ -102,15 +102,6 @@ async fn tenant_of_slug(
     Ok((tenant_id, brand, t.allowed_origins))
 }
 
-/// A connect session's page whose origin the tenant no longer lists does not work
-/// (the owner removed it while the session was open).
-fn still_allowed(
-    found: Option<connections::ConnectPage>,
-    allowed: &[String],
-) -> Option<connections::ConnectPage> {
-    found.filter(|p| p.embedded_by.as_ref().is_none_or(|o| allowed.contains(o)))
-}
-
 /// Renders one of the tenant's pages with its slug, branding and a fresh CSRF token
 /// (also set as the page's cookie), plus the page's own values.
 fn page(
@@ -672,10 +663,7 @@ fn render_connect(
 /// (opening the link changes nothing: mail scanners open links too).
 pub async fn connect_page(deps: &Deps, slug: &str, token: &str) -> Result<Page, Error> {
     let (tenant_id, brand, allowed) = tenant_of_slug(deps, slug).await?;
-    let found = still_allowed(
-        connections::open_link(deps, &tenant_id, token).await?,
-        &allowed,
-    );
+    let found = connections::open_link(deps, &tenant_id, &allowed, token).await?;
     let shown = Shown {
         token,
         page: found.as_ref(),
@@ -708,10 +696,7 @@ pub async fn connect_form(
         };
         render_connect(slug, &brand, shown, status)
     };
-    let Some(found) = still_allowed(
-        connections::open_link(deps, &tenant_id, token).await?,
-        &allowed,
-    ) else {
+    let Some(found) = connections::open_link(deps, &tenant_id, &allowed, token).await? else {
         return show(None, false, &[], 410);
     };
     let fields = form_fields(form);
@@ -753,7 +738,7 @@ pub async fn connect_form(
         Err(Error::Conflict {
             kind: tenantry::error::ProblemKind::ConcurrentUpdate,
             ..
-        }) => match connections::open_link(deps, &tenant_id, token).await? {
+        }) => match connections::open_link(deps, &tenant_id, &allowed, token).await? {
             Some(now) => {
                 let msg =
                     ["Something changed meanwhile. Please enter the details again.".to_owned()];
@@ -811,7 +796,7 @@ pub async fn connect_callback(
     let (tenant_id, brand, allowed) = tenant_of_slug(deps, slug).await?;
     let name = state_cookie(query.state.unwrap_or_default());
     let browser_state = cookie(cookie_header, &name);
-    let finished = oauth::finish(deps, &tenant_id, query, browser_state).await;
+    let finished = oauth::finish(deps, &tenant_id, &allowed, query, browser_state).await;
     let render = |page: Option<&connections::ConnectPage>,
                   done: bool,
                   errors: &[String],
@@ -826,22 +811,11 @@ pub async fn connect_callback(
         };
         render_connect(slug, &brand, shown, status)
     };
-    // A session whose origin was removed meanwhile tells that origin nothing.
-    let unless_removed = |mut page: Box<connections::ConnectPage>| {
-        if page
-            .embedded_by
-            .as_ref()
-            .is_some_and(|o| !allowed.contains(o))
-        {
-            page.embedded_by = None;
-        }
-        page
-    };
     match finished {
-        Ok(Finished::Authorized(page)) => render(Some(&unless_removed(page)), true, &[], None, 200),
+        Ok(Finished::Authorized(page)) => render(Some(&page), true, &[], None, 200),
         Ok(Finished::NotCompleted { page, reason }) => {
             let msgs = [reason];
-            render_retry(slug, &brand, &unless_removed(page), &msgs)
+            render_retry(slug, &brand, &page, &msgs)
         }
         Ok(Finished::OtherBrowser) => render(
             None,

@@ -45,46 +45,6 @@ fn page_reply(page: pages::Page) -> Reply {
     reply
 }
 
-/// Where this deployment's pages are: `PUBLIC_URL`, else the request's own origin
-/// (`X-Forwarded-Proto` and `Host`; `http` for this machine's loopback).
-fn public_base(cx: &Ctx<'_>) -> String {
-    if let Ok(url) = std::env::var("PUBLIC_URL") {
-        return url.trim_end_matches('/').to_owned();
-    }
-    let header = |name: http::header::HeaderName| {
-        cx.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    // A host name or address and a port, nothing else (else this machine's).
-    let host = header(http::header::HOST);
-    let host = if !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-    {
-        host
-    } else {
-        "127.0.0.1"
-    };
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    let loopback = matches!(name, "127.0.0.1" | "localhost" | "[::1]");
-    let proto = match cx
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(p @ ("http" | "https")) => p,
-        _ if loopback => "http",
-        _ => "https",
-    };
-    format!("{proto}://{host}")
-}
-
 /// A sign-in's answer to API clients.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenView<'a> {
@@ -957,14 +917,14 @@ pub async fn connect_page(cx: Ctx<'_>) -> Result {
 
 pub async fn connect_submit(cx: Ctx<'_>) -> Result {
     let (slug, token) = (cx.param("slug"), cx.param("token"));
-    let base = public_base(&cx);
+    let base = cx.public_base();
     let page = pages::connect_form(cx.deps, slug, token, cx.body, cx.cookies(), &base).await?;
     Ok(page_reply(page))
 }
 
 pub async fn connect_sessions_create(cx: Ctx<'_>) -> Result {
     let draft = parse_json::<connections::SessionDraft>(cx.body)?;
-    let base = public_base(&cx);
+    let base = cx.public_base();
     let s = connections::start_session(cx.deps, cx.tenant()?, cx.actor(), &draft, &base).await?;
     Reply::json(http::StatusCode::CREATED, &s)
 }

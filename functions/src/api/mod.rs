@@ -151,6 +151,47 @@ impl Ctx<'_> {
     pub fn actor(&self) -> &str {
         self.principal.map(|p| p.actor()).unwrap_or_default()
     }
+
+    /// Where this deployment's pages are: `PUBLIC_URL`, else the request's own origin
+    /// (`X-Forwarded-Proto` and `Host`; `http` for this machine's loopback).
+    pub fn public_base(&self) -> String {
+        if let Ok(url) = std::env::var("PUBLIC_URL") {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let header = |name: http::header::HeaderName| {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        // A host name or address and a port, nothing else (else this machine's).
+        let host = header(http::header::HOST);
+        let host = if !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        {
+            host
+        } else {
+            "127.0.0.1"
+        };
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        let loopback = matches!(name, "127.0.0.1" | "localhost" | "[::1]");
+        let proto = match self
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(p @ ("http" | "https")) => p,
+            _ if loopback => "http",
+            _ => "https",
+        };
+        format!("{proto}://{host}")
+    }
+
     /// The request's `Cookie` header, if any.
     pub fn cookies(&self) -> Option<&str> {
         self.headers

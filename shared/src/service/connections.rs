@@ -79,13 +79,10 @@ pub struct Connection {
     /// fails later (an `oauth2` grant revoked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invited_by: Option<String>,
-    /// An `oauth2` connection's tokens are being refreshed by one reader until then;
-    /// others wait for its result instead of refreshing too.
+    /// An `oauth2` connection's tokens are being refreshed by one reader; others wait
+    /// for its result instead of refreshing too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refreshing_until: Option<DateTime<Utc>>,
-    /// The id of that reader's lease: only it writes the result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_lease: Option<String>,
+    pub refresh: Option<RefreshLease>,
     /// The current invite, while its link works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite: Option<Invite>,
@@ -109,6 +106,14 @@ pub struct Invite {
     pub sent_at: DateTime<Utc>,
     /// The hash of its link's token.
     pub link: String,
+}
+
+/// The lease of the reader refreshing a connection's tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshLease {
+    /// Its reader's own id: only it writes the result.
+    pub id: String,
+    pub until: DateTime<Utc>,
 }
 
 /// A connect session as stored: a link for the partner's own front end.
@@ -298,9 +303,50 @@ async fn new_connection(
     actor: &str,
     draft: &ConnectionDraft,
 ) -> Result<(Connection, Vec<WriteOp>), Error> {
+    let holder = holder_of(deps, scope).await?;
+    new_connection_of(deps, scope, &holder, actor, draft).await
+}
+
+/// A customer as a new connection is checked against: the customer, its profile item
+/// and its connections' markers.
+struct Holder {
+    customer: crate::model::customer::Customer,
+    profile: Item,
+    markers: Vec<Item>,
+}
+
+/// The customer's holder; another tenant's customer is 404.
+async fn holder_of(deps: &Deps, scope: &CustomerScope) -> Result<Holder, Error> {
     let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
-    // Another tenant's customer is 404 whatever the body.
     let (customer, profile) = super::load_customer(deps, tenant_id, customer_id).await?;
+    let markers = page::all_under(
+        deps,
+        keys::customer_partition(tenant_id, customer_id),
+        keys::connections_prefix(),
+        MAX_PER_CUSTOMER,
+    )
+    .await?;
+    Ok(Holder {
+        customer,
+        profile,
+        markers,
+    })
+}
+
+/// `new_connection`, the customer already read.
+async fn new_connection_of(
+    deps: &Deps,
+    scope: &CustomerScope,
+    holder: &Holder,
+    actor: &str,
+    draft: &ConnectionDraft,
+) -> Result<(Connection, Vec<WriteOp>), Error> {
+    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
+    let Holder {
+        customer,
+        profile,
+        markers,
+    } = holder;
     let mut c = Checks::new();
     let code = c.required("connector", draft.connector.as_deref(), fields::code);
     let label = c.optional("label", draft.label.as_deref(), |s| fields::text(s, 100));
@@ -318,14 +364,7 @@ async fn new_connection(
             "a deleted customer gets no connections; restore it first",
         ));
     }
-    let existing = page::all_under(
-        deps,
-        keys::customer_partition(tenant_id, customer_id),
-        keys::connections_prefix(),
-        MAX_PER_CUSTOMER,
-    )
-    .await?;
-    if existing.len() >= MAX_PER_CUSTOMER {
+    if markers.len() >= MAX_PER_CUSTOMER {
         return Err(Error::conflict(
             ProblemKind::ConnectionLimitReached,
             format!("a customer has at most {MAX_PER_CUSTOMER} connections; delete one first"),
@@ -342,8 +381,7 @@ async fn new_connection(
         credentials: None,
         authorized_at: None,
         invited_by: None,
-        refreshing_until: None,
-        refresh_lease: None,
+        refresh: None,
         invite: None,
         session: None,
         created_at: now,
@@ -450,6 +488,33 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> Resu
     commit(deps, ops).await
 }
 
+/// A new connect link to connection `id` until `expires_at`: its token (for the email
+/// or the session's URL), its hash, and the writes that make it and end the link it
+/// replaces (`before`, a hash).
+fn new_link(
+    tenant_id: &TenantId,
+    id: &ConnectionId,
+    expires_at: DateTime<Utc>,
+    before: Option<&str>,
+) -> Result<(String, String, Vec<WriteOp>), Error> {
+    let token = links::random_token();
+    let hash = links::token_hash(&token);
+    let mut link = Item::new(
+        keys::connect_link(tenant_id, &hash),
+        to_data(&ConnectLink {
+            connection_id: id.clone(),
+            expires_at,
+        })?,
+    );
+    link.expires_at = Some(expires_at.timestamp());
+    let mut ops: Vec<WriteOp> = before
+        .map(|h| WriteOp::delete(keys::connect_link(tenant_id, h)))
+        .into_iter()
+        .collect();
+    ops.push(WriteOp::create(link));
+    Ok((token, hash, ops))
+}
+
 /// The deletes of a connection's working links (its invite's, its session's), but
 /// `except` (a hash).
 fn links_of<'a>(
@@ -538,21 +603,8 @@ pub async fn invite(
         .or_else(|| Some(customer.admin.first_name.clone()));
     let now = deps.clock.now();
     let expires_at = now + Duration::hours(hours);
-    let token = links::random_token();
-    let hash = links::token_hash(&token);
-    let mut link = Item::new(
-        keys::connect_link(tenant_id, &hash),
-        to_data(&ConnectLink {
-            connection_id: c.id.clone(),
-            expires_at,
-        })?,
-    );
-    link.expires_at = Some(expires_at.timestamp());
-    let mut ops = Vec::new();
-    if let Some(before) = &c.invite {
-        ops.push(WriteOp::delete(keys::connect_link(tenant_id, &before.link)));
-    }
-    ops.push(WriteOp::create(link));
+    let before = c.invite.as_ref().map(|i| i.link.as_str());
+    let (token, hash, mut ops) = new_link(tenant_id, &c.id, expires_at, before)?;
     let mut context = Map::new();
     context.insert("name".into(), json!(name.clone().unwrap_or_default()));
     context.insert("company_name".into(), json!(customer.company.name));
@@ -705,7 +757,8 @@ pub async fn start_session(
         };
         // The connection a session made before and nobody completed, if any: a front
         // end that asks for a session on each visit does not pile connections up.
-        match unfinished(deps, &customer, draft.connector.as_deref()).await? {
+        let holder = holder_of(deps, &customer).await?;
+        match unfinished(deps, &customer, &holder, draft.connector.as_deref()).await? {
             Some((mut c, version, check)) => {
                 if label.is_some() {
                     c.label = label;
@@ -713,27 +766,16 @@ pub async fn start_session(
                 (c, version, vec![check])
             }
             None => {
-                let (c, ops) = new_connection(deps, &customer, actor, &draft).await?;
+                let (c, ops) = new_connection_of(deps, &customer, &holder, actor, &draft).await?;
                 (c, 0, ops)
             }
         }
     };
     let now = deps.clock.now();
     let expires_at = now + Duration::minutes(SESSION_MINUTES);
-    let token = links::random_token();
-    let hash = links::token_hash(&token);
-    let mut link = Item::new(
-        keys::connect_link(tenant_id, &hash),
-        to_data(&ConnectLink {
-            connection_id: c.id.clone(),
-            expires_at,
-        })?,
-    );
-    link.expires_at = Some(expires_at.timestamp());
-    if let Some(before) = &c.session {
-        ops.push(WriteOp::delete(keys::connect_link(tenant_id, &before.link)));
-    }
-    ops.push(WriteOp::create(link));
+    let before = c.session.as_ref().map(|s| s.link.as_str());
+    let (token, hash, link_ops) = new_link(tenant_id, &c.id, expires_at, before)?;
+    ops.extend(link_ops);
     c.session = Some(Session {
         origin: origin.clone(),
         expires_at,
@@ -762,24 +804,16 @@ pub async fn start_session(
 async fn unfinished(
     deps: &Deps,
     scope: &CustomerScope,
+    holder: &Holder,
     connector: Option<&str>,
 ) -> Result<Option<(Connection, u64, WriteOp)>, Error> {
-    let (tenant_id, customer_id) = (scope.tenant_id(), scope.customer_id());
     let Some(code) = connector else {
         return Ok(None);
     };
-    let (customer, profile) = super::load_customer(deps, tenant_id, customer_id).await?;
-    if customer.status == CustomerStatus::Deleted {
+    if holder.customer.status == CustomerStatus::Deleted {
         return Ok(None);
     }
-    let markers = page::all_under(
-        deps,
-        keys::customer_partition(tenant_id, customer_id),
-        keys::connections_prefix(),
-        MAX_PER_CUSTOMER,
-    )
-    .await?;
-    for item in of_markers(deps, tenant_id, &markers).await? {
+    for item in of_markers(deps, scope.tenant_id(), &holder.markers).await? {
         let c: Connection = from_item(&item)?;
         if c.connector == code
             && c.session.is_some()
@@ -790,8 +824,8 @@ async fn unfinished(
             // Its connector is still in the catalog.
             connector_of(deps, &c).await?;
             let check = WriteOp::Check {
-                key: profile.key(),
-                condition: Condition::VersionIs(profile.version),
+                key: holder.profile.key(),
+                condition: Condition::VersionIs(holder.profile.version),
             };
             return Ok(Some((c, item.version, check)));
         }
@@ -836,22 +870,26 @@ pub struct ConnectPage {
 }
 
 /// The connect page behind `token` in this tenant, if its link still works (opening it
-/// changes nothing: mail scanners open links).
+/// changes nothing: mail scanners open links). A connect session's link works only
+/// while its origin is among the tenant's `allowed_origins` (the caller has read the
+/// tenant for its branding): an origin the owner removed stops its open sessions.
 pub async fn open_link(
     deps: &Deps,
     tenant_id: &TenantId,
+    allowed_origins: &[String],
     token: &str,
 ) -> Result<Option<ConnectPage>, Error> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    open_link_hash(deps, tenant_id, &links::token_hash(token)).await
+    open_link_hash(deps, tenant_id, allowed_origins, &links::token_hash(token)).await
 }
 
 /// The connect page of the link whose token hashes to `hash`, if it still works.
 async fn open_link_hash(
     deps: &Deps,
     tenant_id: &TenantId,
+    allowed_origins: &[String],
     hash: &str,
 ) -> Result<Option<ConnectPage>, Error> {
     let hash = hash.to_owned();
@@ -877,6 +915,9 @@ async fn open_link_hash(
     let invited = connection.invite.as_ref().is_some_and(|i| i.link == hash);
     let session = connection.session.as_ref().filter(|s| s.link == hash);
     if !invited && session.is_none() {
+        return Ok(None);
+    }
+    if session.is_some_and(|s| !allowed_origins.contains(&s.origin)) {
         return Ok(None);
     }
     let embedded_by = session.map(|s| s.origin.clone());
@@ -1043,8 +1084,7 @@ async fn authorize(
         .as_ref()
         .map(|i| i.invited_by.clone())
         .or_else(|| session.as_ref().map(|s| s.started_by.clone()));
-    connection.refreshing_until = None;
-    connection.refresh_lease = None;
+    connection.refresh = None;
     connection.updated_at = now;
     let view = connection.view(version + 1);
     let mut ops = vec![
@@ -1218,7 +1258,7 @@ async fn open_credentials(
 const REFRESH_LEASE_SECONDS: i64 = 30;
 
 /// Refreshes an `oauth2` connection's tokens, one reader at a time: the reader that
-/// marks the connection `refreshing_until` with its own lease id (a conditional
+/// marks the connection with its own refresh lease (a conditional
 /// write) asks the provider; the others wait for its result, so a rotating refresh
 /// token is used once. A grant the provider no longer accepts (`invalid_grant`) makes
 /// the connection `reauthorization_required` (credentials erased, `connection.failed`,
@@ -1232,12 +1272,14 @@ async fn refreshed(
     current: BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, Error> {
     let now = deps.clock.now();
-    if c.refreshing_until.is_some_and(|t| t > now) {
+    if c.refresh.as_ref().is_some_and(|l| l.until > now) {
         return refreshed_by_another(deps, tenant_id, &c.id).await;
     }
     let lease = links::random_token()[..16].to_owned();
-    c.refreshing_until = Some(now + Duration::seconds(REFRESH_LEASE_SECONDS));
-    c.refresh_lease = Some(lease.clone());
+    c.refresh = Some(RefreshLease {
+        id: lease.clone(),
+        until: now + Duration::seconds(REFRESH_LEASE_SECONDS),
+    });
     if commit(deps, vec![put_over(tenant_id, &c, version)?])
         .await
         .is_err()
@@ -1319,11 +1361,7 @@ async fn refreshed(
             if let Err(e) = held.settle(deps, |_, _| Ok(Vec::new())).await {
                 tracing::warn!(error = %e, "a refresh lease was not released");
             }
-            let still_valid = current
-                .get("expires_at")
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .is_some_and(|e| e.with_timezone(&Utc) > deps.clock.now());
-            if still_valid {
+            if oauth::still_valid(&current, deps.clock.now()) {
                 Ok(current)
             } else {
                 Err(Error::Unavailable(format!(
@@ -1356,8 +1394,7 @@ impl Held<'_> {
     ) -> Result<Option<Connection>, Error> {
         let (mut c, mut version) = (self.connection, self.version);
         for _ in 0..4 {
-            c.refreshing_until = None;
-            c.refresh_lease = None;
+            c.refresh = None;
             let mut ops = change(&mut c, version)?;
             ops.insert(0, put_over(self.tenant_id, &c, version)?);
             match commit(deps, ops).await {
@@ -1373,7 +1410,7 @@ impl Held<'_> {
                 Err(Error::NotFound(_)) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            if now.refresh_lease.as_deref() != Some(self.lease) {
+            if now.refresh.as_ref().map(|l| l.id.as_str()) != Some(self.lease) {
                 return Ok(None);
             }
             (c, version) = (now, item.version);
@@ -1393,7 +1430,10 @@ async fn refreshed_by_another(
     for _ in 0..25 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let (c, _) = load(deps, tenant_id, id).await?;
-        if c.refreshing_until.is_some_and(|t| t > deps.clock.now()) {
+        if c.refresh
+            .as_ref()
+            .is_some_and(|l| l.until > deps.clock.now())
+        {
             continue;
         }
         let Some(sealed) = authorized_credentials(&c)? else {
@@ -1401,10 +1441,7 @@ async fn refreshed_by_another(
         };
         // Refreshed, or (the other reader's refresh failed) still usable for a moment.
         let current = open_credentials(deps, tenant_id, &c, sealed).await?;
-        let expires = current
-            .get("expires_at")
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
-        if expires.is_none_or(|e| e.with_timezone(&Utc) > deps.clock.now()) {
+        if oauth::still_valid(&current, deps.clock.now()) {
             return Ok(current);
         }
         break;

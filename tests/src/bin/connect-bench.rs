@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
 
     let t_id = TenantId::from_record(tenant_id.as_str());
     for (_, token) in &links {
-        let page = connections::open_link(&deps, &t_id, token)
+        let page = connections::open_link(&deps, &t_id, &[], token)
             .await
             .map_err(e)?
             .ok_or_else(|| anyhow::anyhow!("a link that does not work"))?;
@@ -173,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
         .ok_or_else(|| anyhow::anyhow!("no invite"))?;
-        let page = connections::open_link(&deps, &t_id, &token)
+        let page = connections::open_link(&deps, &t_id, &[], &token)
             .await
             .map_err(e)?
             .ok_or_else(|| anyhow::anyhow!("a link that does not work"))?;
@@ -190,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
             code: Some("bench-code"),
             error: None,
         };
-        let done = connections::oauth::finish(&deps, &t_id, &query, Some(&started.state))
+        let done = connections::oauth::finish(&deps, &t_id, &[], &query, Some(&started.state))
             .await
             .map_err(e)?;
         anyhow::ensure!(

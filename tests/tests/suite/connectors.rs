@@ -480,7 +480,7 @@ async fn an_invited_contact_connects_an_api_key_on_the_branded_page_and_only_own
     // A customer changed between the page and its form: nothing is stored, and the
     // page is read again ("try again"); a deleted one's link works no more.
     let tid = tenantry::model::ids::TenantId::from_record(t.id.as_str());
-    let page = tenantry::service::connections::open_link(&app.deps, &tid, &token)
+    let page = tenantry::service::connections::open_link(&app.deps, &tid, &[], &token)
         .await
         .expect("the link")
         .expect("a working link");

@@ -1605,10 +1605,11 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 if b == "connections-credentials" {
                     // Authorized through the connect page's service.
                     let t = tenantry::model::ids::TenantId::from_record(tid.clone());
-                    let page = tenantry::service::connections::open_link(&all.deps, &t, &token)
-                        .await
-                        .expect("the link")
-                        .expect("a working link");
+                    let page =
+                        tenantry::service::connections::open_link(&all.deps, &t, &[], &token)
+                            .await
+                            .expect("the link")
+                            .expect("a working link");
                     let values = std::collections::BTreeMap::from([(
                         "api_key".to_owned(),
                         "sk_test_fixture".to_owned(),
@@ -1627,10 +1628,11 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     // The authorization the event's callback completes, started from the
                     // link as the page's button does.
                     let t = tenantry::model::ids::TenantId::from_record(tid.clone());
-                    let page = tenantry::service::connections::open_link(&all.deps, &t, &token)
-                        .await
-                        .expect("the link")
-                        .expect("a working link");
+                    let page =
+                        tenantry::service::connections::open_link(&all.deps, &t, &[], &token)
+                            .await
+                            .expect("the link")
+                            .expect("a working link");
                     let started = tenantry::service::connections::oauth::start(
                         &all.deps,
                         &t,

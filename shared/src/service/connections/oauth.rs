@@ -158,10 +158,12 @@ pub struct CallbackQuery<'a> {
 }
 
 /// `GET /t/{slug}/connect/callback`: the `state` (which must be the one this browser's
-/// cookie holds) is used up, the code exchanged, the tokens stored.
+/// cookie holds) is used up, the code exchanged, the tokens stored; the link must still
+/// work (`allowed_origins`: as `open_link`).
 pub async fn finish(
     deps: &Deps,
     tenant_id: &TenantId,
+    allowed_origins: &[String],
     query: &CallbackQuery<'_>,
     browser_state: Option<&str>,
 ) -> Result<Finished, Error> {
@@ -199,7 +201,7 @@ pub async fn finish(
     if used.is_err() {
         return Ok(Finished::Unknown);
     }
-    let Some(page) = open_link_hash(deps, tenant_id, &started.link).await? else {
+    let Some(page) = open_link_hash(deps, tenant_id, allowed_origins, &started.link).await? else {
         return Ok(Finished::Unknown);
     };
     if page.connection.id != started.connection_id {
@@ -434,16 +436,25 @@ async fn token_request(
     }
 }
 
+/// When stored tokens expire, if the provider said.
+fn expires_at(credentials: &BTreeMap<String, String>) -> Option<DateTime<Utc>> {
+    credentials
+        .get("expires_at")
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|e| e.with_timezone(&Utc))
+}
+
 /// Do these stored tokens need a refresh before use (they expire within a minute and
 /// there is a refresh token)?
 pub(super) fn due_for_refresh(credentials: &BTreeMap<String, String>, now: DateTime<Utc>) -> bool {
-    let expires = credentials
-        .get("expires_at")
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
     credentials.contains_key("refresh_token")
-        && expires.is_some_and(|e| {
-            e.with_timezone(&Utc) <= now + Duration::seconds(REFRESH_MARGIN_SECONDS)
-        })
+        && expires_at(credentials)
+            .is_some_and(|e| e <= now + Duration::seconds(REFRESH_MARGIN_SECONDS))
+}
+
+/// Does the access token still work now (it has not expired, or never does)?
+pub(super) fn still_valid(credentials: &BTreeMap<String, String>, now: DateTime<Utc>) -> bool {
+    expires_at(credentials).is_none_or(|e| e > now)
 }
 
 /// What a refresh came to.
