@@ -383,10 +383,21 @@ pub async fn pending_email_value(
 /// The app as `tenantry serve` runs it: the embedded store and the embedded identity
 /// provider (logins, a local issuer). Keep the directory alive as long as the app.
 pub async fn spawn_app_with_logins() -> (TestApp, tempfile::TempDir) {
+    spawn_app_with_logins_at(None).await
+}
+
+/// `spawn_app_with_logins`, on a clock the test moves when it gives one.
+pub async fn spawn_app_with_logins_at(
+    clock: Option<Arc<TestClock>>,
+) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path().join("app.redb")).expect("a store"));
     let (idp, verifier) = embedded_identity(store.clone(), dir.path());
     let deps = Deps::new(store.clone()).with_identity(Arc::new(idp), verifier);
+    let deps = match clock {
+        Some(clock) => deps.with_clock(clock),
+        None => deps,
+    };
     let mut app = spawn_app_with(deps).await;
     app.embedded = Some(store);
     (app, dir)

@@ -312,3 +312,12 @@ pub fn connector(peer: &OAuthPeer) -> serde_json::Value {
         "pkce": true, "token_auth": peer.token_auth
     })
 }
+
+/// `connector(peer)` added to the catalog by the operator; the connector as answered.
+pub async fn add_connector(app: &crate::app::TestApp, peer: &OAuthPeer) -> serde_json::Value {
+    let made = app
+        .post(&app.admin_key, "/v1/connectors", connector(peer))
+        .await;
+    assert_eq!(made.status, reqwest::StatusCode::CREATED, "{}", made.body);
+    made.body
+}

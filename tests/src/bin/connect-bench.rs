@@ -86,25 +86,33 @@ async fn main() -> anyhow::Result<()> {
         c.id.clone(),
     )
     .map_err(e)?;
-    let mut links = Vec::new();
-    for _ in 0..10 {
-        let draft = serde_json::from_value(serde_json::json!({"connector": "bench_key"}))?;
-        let made = connections::create(&deps, &of_customer, "key_bench", &draft)
-            .await
-            .map_err(e)?;
-        connections::invite(&deps, &scope, "key_bench", &made.id, &Default::default())
-            .await
-            .map_err(e)?;
-        let token = tenantry_tests::app::pending_link_token(
-            &deps,
-            tenant_id.as_str(),
-            "pat@bench-bakery.example.com",
-            "connection_invite",
-        )
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no invite"))?;
-        links.push((made.id, token));
-    }
+    // Ten connections to `connector`, each invited: their ids and links' tokens.
+    let invited = |connector: &'static str| {
+        let (deps, scope, of_customer, tenant_id) = (&deps, &scope, &of_customer, &tenant_id);
+        async move {
+            let mut links = Vec::new();
+            for _ in 0..10 {
+                let draft = serde_json::from_value(serde_json::json!({ "connector": connector }))?;
+                let made = connections::create(deps, of_customer, "key_bench", &draft)
+                    .await
+                    .map_err(e)?;
+                connections::invite(deps, scope, "key_bench", &made.id, &Default::default())
+                    .await
+                    .map_err(e)?;
+                let token = tenantry_tests::app::pending_link_token(
+                    deps,
+                    tenant_id.as_str(),
+                    "pat@bench-bakery.example.com",
+                    "connection_invite",
+                )
+                .await
+                .ok_or_else(|| anyhow::anyhow!("no invite"))?;
+                links.push((made.id, token));
+            }
+            anyhow::Ok(links)
+        }
+    };
+    let links = invited("bench_key").await?;
 
     counts.take();
     let mut times = Vec::with_capacity(n);
@@ -157,22 +165,7 @@ async fn main() -> anyhow::Result<()> {
         "client_id": "bench", "client_secret": "bench-client-secret", "scopes": ["read"]}))?;
     connectors::create(&deps, &oauth).await.map_err(e)?;
     let mut ids = Vec::new();
-    for _ in 0..10 {
-        let draft = serde_json::from_value(serde_json::json!({"connector": "bench_oauth"}))?;
-        let made = connections::create(&deps, &of_customer, "key_bench", &draft)
-            .await
-            .map_err(e)?;
-        connections::invite(&deps, &scope, "key_bench", &made.id, &Default::default())
-            .await
-            .map_err(e)?;
-        let token = tenantry_tests::app::pending_link_token(
-            &deps,
-            tenant_id.as_str(),
-            "pat@bench-bakery.example.com",
-            "connection_invite",
-        )
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no invite"))?;
+    for (id, token) in invited("bench_oauth").await? {
         let page = connections::open_link(&deps, &t_id, &[], &token)
             .await
             .map_err(e)?
@@ -197,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
             matches!(done, connections::oauth::Finished::Authorized(_)),
             "not authorized"
         );
-        ids.push(made.id);
+        ids.push(id);
     }
     let m = n / 4;
     counts.take();

@@ -17,7 +17,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenantry::adapters::embedded::FileMailer;
 use tenantry::service::mail::{self, MailSettings};
-use tenantry_tests::app::{TestApp, TestTenant, customer_body, spawn_app_with_logins};
+use tenantry_tests::app::{
+    TestApp, TestClock, TestTenant, customer_body, spawn_app_with_logins_at,
+};
 use tenantry_tests::browser::{Browser, executable};
 
 const PASSWORD: &str = "Sup3r$ecret!";
@@ -35,6 +37,15 @@ async fn branded(
     slug: &str,
     branding: serde_json::Value,
 ) -> Option<(PathBuf, TestApp, TestTenant, tempfile::TempDir)> {
+    branded_at(slug, branding, None).await
+}
+
+/// `branded`, on a clock the test moves when it gives one.
+async fn branded_at(
+    slug: &str,
+    branding: serde_json::Value,
+    clock: Option<std::sync::Arc<TestClock>>,
+) -> Option<(PathBuf, TestApp, TestTenant, tempfile::TempDir)> {
     let Some(chromium) = executable() else {
         assert!(
             std::env::var("CI").is_err(),
@@ -43,7 +54,7 @@ async fn branded(
         eprintln!("skipped: no chromium (scripts/test installs it)");
         return None;
     };
-    let (app, dir) = spawn_app_with_logins().await;
+    let (app, dir) = spawn_app_with_logins_at(clock).await;
     let tenant = app.new_tenant(slug).await;
     let r = app
         .send(
@@ -371,6 +382,47 @@ async fn a_registrant_registers_with_the_emailed_code_and_signs_in_in_chromium()
     assert_eq!(me.body["customer"]["name"], "Rosalind Labs", "{}", me.body);
 }
 
+/// A customer of `tenant` (`slug`) with a connection (`connection`, added by a member)
+/// that the tenant's owner invites `to` to authorize through its staff login, so the
+/// owner hears of the result: the connection's id and the emailed link's token.
+async fn invited_by_owner(
+    app: &TestApp,
+    tenant: &TestTenant,
+    slug: &str,
+    (company, admin): (&str, &str),
+    connection: Value,
+    invite: Value,
+) -> (String, String) {
+    let c = app.new_customer(&tenant.owner_key, company, admin).await;
+    let conn = app
+        .post(
+            &tenant.member_key,
+            &format!("/v1/customers/{c}/connections"),
+            connection,
+        )
+        .await;
+    assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
+    let id = conn.field("id").to_owned();
+    let owner = app
+        .staff_token(
+            &tenant.id,
+            slug,
+            &format!("owner@{slug}.example.com"),
+            "Staff$ecret-42",
+        )
+        .await;
+    let to = invite["email"].as_str().expect("an address").to_owned();
+    let r = app
+        .post(&owner, &format!("/v1/connections/{id}/invite"), invite)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let token =
+        tenantry_tests::app::pending_link_token(&app.deps, &tenant.id, &to, "connection_invite")
+            .await
+            .expect("the emailed link");
+    (id, token)
+}
+
 /// An invited contact opens the emailed link in Chromium: the tenant's page names who
 /// asks for which account; a key the provider refuses is said so, the right one
 /// connects, and the partner's owner then reads it.
@@ -394,47 +446,16 @@ async fn an_invited_contact_connects_an_account_on_the_branded_page_in_chromium(
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
-    let c = app
-        .new_customer(
-            &tenant.owner_key,
-            "Lumen Bakery",
-            "ada@lumen-bakery.example.com",
-        )
-        .await;
-    let conn = app
-        .post(
-            &tenant.member_key,
-            &format!("/v1/customers/{c}/connections"),
-            json!({"connector": "crm"}),
-        )
-        .await;
-    assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
-    let id = conn.field("id").to_owned();
     // The owner invites through its staff login: it hears when the account is connected.
-    let owner = app
-        .staff_token(
-            &tenant.id,
-            "lumen",
-            "owner@lumen.example.com",
-            "Staff$ecret-42",
-        )
-        .await;
-    let invite = app
-        .post(
-            &owner,
-            &format!("/v1/connections/{id}/invite"),
-            json!({"email": "it@lumen-bakery.example.com", "name": "Ines"}),
-        )
-        .await;
-    assert_eq!(invite.status, StatusCode::OK, "{}", invite.body);
-    let token = tenantry_tests::app::pending_link_token(
-        &app.deps,
-        &tenant.id,
-        "it@lumen-bakery.example.com",
-        "connection_invite",
+    let (id, token) = invited_by_owner(
+        &app,
+        &tenant,
+        "lumen",
+        ("Lumen Bakery", "ada@lumen-bakery.example.com"),
+        json!({"connector": "crm"}),
+        json!({"email": "it@lumen-bakery.example.com", "name": "Ines"}),
     )
-    .await
-    .expect("the emailed link");
+    .await;
 
     let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
     browser
@@ -562,93 +583,34 @@ async fn an_invited_contact_connects_an_account_on_the_branded_page_in_chromium(
 /// connection `reauthorization_required`, tells the staff and writes `connection.failed`.
 #[tokio::test]
 async fn an_invited_contact_authorizes_an_oauth_connection_at_a_real_provider_in_chromium() {
-    let Some(chromium) = executable() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI is set but no chromium was found: scripts/test installs Debian's chromium"
-        );
-        eprintln!("skipped: no chromium (scripts/test installs it)");
+    // The app as `tenantry serve` runs it (logins included), on a clock the test moves.
+    let clock = std::sync::Arc::new(TestClock::at(chrono::Utc::now()));
+    let Some((chromium, app, tenant, _dir)) = branded_at(
+        "orbit",
+        json!({"product_name": "Orbit Suite", "primary_color": "#7c3aed"}),
+        Some(clock.clone()),
+    )
+    .await
+    else {
         return;
     };
-    // The app as `tenantry serve` runs it (logins included), on a clock the test moves.
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let store = std::sync::Arc::new(
-        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("app.redb"))
-            .expect("a store"),
-    );
-    let (idp, verifier) = tenantry_tests::app::embedded_identity(store.clone(), dir.path());
-    let clock = std::sync::Arc::new(tenantry_tests::app::TestClock::at(chrono::Utc::now()));
-    let deps = tenantry::Deps::new(store.clone())
-        .with_identity(std::sync::Arc::new(idp), verifier)
-        .with_clock(clock.clone());
-    let mut app = tenantry_tests::app::spawn_app_with(deps).await;
-    app.embedded = Some(store);
-    let tenant = app.new_tenant("orbit").await;
-    let r = app
-        .send(
-            reqwest::Method::PUT,
-            &app.admin_key,
-            &format!("/v1/tenants/{}/branding", tenant.id),
-            Some(json!({"product_name": "Orbit Suite", "primary_color": "#7c3aed"})),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let redirect_uri = format!("{}/t/orbit/connect/callback", app.base);
     // Rotating refresh tokens: a refresh token used twice revokes the whole grant, so
     // two readers refreshing at once would break the connection.
     let Some(peer) = tenantry_tests::oauth::start_with(&redirect_uri, 3600, true).await else {
         return;
     };
-    let made = app
-        .post(
-            &app.admin_key,
-            "/v1/connectors",
-            tenantry_tests::oauth::connector(&peer),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
-    assert_eq!(made.body["client_secret_set"], true);
-    let c = app
-        .new_customer(
-            &tenant.owner_key,
-            "Orbit Dairy",
-            "ada@orbit-dairy.example.com",
-        )
-        .await;
-    let conn = app
-        .post(
-            &tenant.member_key,
-            &format!("/v1/customers/{c}/connections"),
-            json!({"connector": "acme_crm", "label": "Sales CRM"}),
-        )
-        .await;
-    assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
-    let id = conn.field("id").to_owned();
-    let owner = app
-        .staff_token(
-            &tenant.id,
-            "orbit",
-            "owner@orbit.example.com",
-            "Staff$ecret-42",
-        )
-        .await;
-    let invite = app
-        .post(
-            &owner,
-            &format!("/v1/connections/{id}/invite"),
-            json!({"email": "it@orbit-dairy.example.com"}),
-        )
-        .await;
-    assert_eq!(invite.status, StatusCode::OK, "{}", invite.body);
-    let token = tenantry_tests::app::pending_link_token(
-        &app.deps,
-        &tenant.id,
-        "it@orbit-dairy.example.com",
-        "connection_invite",
+    let made = tenantry_tests::oauth::add_connector(&app, &peer).await;
+    assert_eq!(made["client_secret_set"], true);
+    let (id, token) = invited_by_owner(
+        &app,
+        &tenant,
+        "orbit",
+        ("Orbit Dairy", "ada@orbit-dairy.example.com"),
+        json!({"connector": "acme_crm", "label": "Sales CRM"}),
+        json!({"email": "it@orbit-dairy.example.com"}),
     )
-    .await
-    .expect("the emailed link");
+    .await;
     let link = format!("{}/t/orbit/connect/{token}", app.base);
 
     let mut browser = Browser::launch(&chromium).await.expect("chromium starts");

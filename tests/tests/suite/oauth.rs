@@ -164,6 +164,18 @@ async fn callback(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
     (status, r.text().await.expect("a page"))
 }
 
+/// The button pressed on the link's page, then the callback as the provider would send
+/// the browser back, with `query` (a code or an error) besides the `state`, in the
+/// browser that started it.
+async fn back_with(app: &TestApp, token: &str, query: &str) -> (StatusCode, String) {
+    let (_, state) = press_connect(app, "meadow", token).await;
+    let url = format!(
+        "{}/t/meadow/connect/callback?{query}&state={state}",
+        app.base
+    );
+    callback(&url, Some(&state)).await
+}
+
 async fn state_of(app: &TestApp, t: &TestTenant, id: &str) -> (String, u64) {
     let r = app
         .get(&t.owner_key, &format!("/v1/connections/{id}"))
@@ -180,14 +192,7 @@ async fn setup() -> Option<(TestApp, TestTenant, OAuthPeer)> {
     let peer =
         tenantry_tests::oauth::start(&format!("{}/t/meadow/connect/callback", app.base), 3600)
             .await?;
-    let made = app
-        .post(
-            &app.admin_key,
-            "/v1/connectors",
-            tenantry_tests::oauth::connector(&peer),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    tenantry_tests::oauth::add_connector(&app, &peer).await;
     Some((app, t, peer))
 }
 
@@ -282,12 +287,7 @@ async fn a_refused_or_failed_authorization_stores_nothing_and_the_link_still_wor
 
     // A code the provider never issued (with the right state): refused at its token
     // endpoint, said so.
-    let (_, state) = press_connect(&app, "meadow", &token).await;
-    let url = format!(
-        "{}/t/meadow/connect/callback?code=forged-code&state={state}",
-        app.base
-    );
-    let (status, html) = callback(&url, Some(&state)).await;
+    let (status, html) = back_with(&app, &token, "code=forged-code").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(
         html.contains("did not accept the authorization (invalid_grant)"),
@@ -295,12 +295,7 @@ async fn a_refused_or_failed_authorization_stores_nothing_and_the_link_still_wor
     );
 
     // The provider's own error, with markup in it: shown as a plain code only.
-    let (_, state) = press_connect(&app, "meadow", &token).await;
-    let url = format!(
-        "{}/t/meadow/connect/callback?error=%3Cscript%3E&state={state}",
-        app.base
-    );
-    let (status, html) = callback(&url, Some(&state)).await;
+    let (status, html) = back_with(&app, &token, "error=%3Cscript%3E").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         !html.contains("<script>") && html.contains("(error)"),
@@ -309,12 +304,7 @@ async fn a_refused_or_failed_authorization_stores_nothing_and_the_link_still_wor
 
     // No code at all, or one far too long.
     for code in ["", &"x".repeat(5000)] {
-        let (_, state) = press_connect(&app, "meadow", &token).await;
-        let url = format!(
-            "{}/t/meadow/connect/callback?code={code}&state={state}",
-            app.base
-        );
-        let (status, html) = callback(&url, Some(&state)).await;
+        let (status, html) = back_with(&app, &token, &format!("code={code}")).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(html.contains("sent no authorization code"), "{html}");
     }
@@ -850,12 +840,7 @@ async fn tokens_refreshed_while_the_connection_changes_are_kept() {
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let (id, token) = invited(&app, &t, "Tansy").await;
-    let (_, state) = press_connect(&app, "meadow", &token).await;
-    let url = format!(
-        "{}/t/meadow/connect/callback?code=a-code&state={state}",
-        app.base
-    );
-    let (status, html) = callback(&url, Some(&state)).await;
+    let (status, html) = back_with(&app, &token, "code=a-code").await;
     assert_eq!(status, StatusCode::OK, "{html}");
 
     let path = format!("/v1/connections/{id}/credentials");
@@ -919,15 +904,8 @@ async fn a_provider_that_wants_basic_client_authentication_is_served_so() {
     else {
         return;
     };
-    let made = app
-        .post(
-            &app.admin_key,
-            "/v1/connectors",
-            tenantry_tests::oauth::connector(&peer),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
-    assert_eq!(made.body["token_auth"], "client_secret_basic");
+    let made = tenantry_tests::oauth::add_connector(&app, &peer).await;
+    assert_eq!(made["token_auth"], "client_secret_basic");
     // Basic authentication needs a secret: a public client cannot ask for it.
     let mut public = tenantry_tests::oauth::connector(&peer);
     public["code"] = json!("public_crm");
