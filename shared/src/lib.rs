@@ -31,6 +31,9 @@ pub struct Deps {
     /// Requests to partners' and providers' servers (a connector's check request):
     /// public https addresses only, unless a local process allows its loopback.
     outbound: Option<Arc<dyn ports::WebhookSender>>,
+    /// Who is acting, and the request's trace, for the audit log: set per request by
+    /// the HTTP edge, and by each job for its work.
+    origin: Option<Arc<model::audit::Origin>>,
 }
 
 /// Where the identity provider stands in a process.
@@ -58,7 +61,20 @@ impl Deps {
             work_queue: None,
             vault: None,
             outbound: None,
+            origin: None,
         }
+    }
+
+    /// These dependencies acting for `origin` (one request, or one job's work).
+    pub fn acting(&self, origin: model::audit::Origin) -> Self {
+        let mut d = self.clone();
+        d.origin = Some(Arc::new(origin));
+        d
+    }
+
+    /// Who is acting, where a request or a job said so.
+    pub fn origin(&self) -> Option<&model::audit::Origin> {
+        self.origin.as_deref()
     }
 
     /// With this sender for outbound requests (the local server's allows the loopback).

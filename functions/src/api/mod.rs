@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use serde::Serialize;
 use serde_json::Value;
 use tenantry::access::{CustomerScope, Permission, Principal, Scope, TenantScope, authorize};
+use tenantry::model::audit::{Actor, Origin};
 use tenantry::model::ids::{CustomerId, TenantId};
 use tenantry::service::{auth, idempotency};
 use tenantry::{Deps, Error};
@@ -525,7 +526,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                     authn,
                     &parts.headers,
                     (params, query),
-                    (&body, source),
+                    (&body, source, &request_id),
                     &mut actor,
                 )
                 .instrument(span)
@@ -564,7 +565,7 @@ async fn run(
     authn: impl Authn,
     headers: &HeaderMap,
     (params, query): (HashMap<String, String>, HashMap<String, String>),
-    (body, source): (&Bytes, Option<&str>),
+    (body, source, request_id): (&Bytes, Option<&str>, &str),
     actor: &mut String,
 ) -> Result<Response<Bytes>, Error> {
     // A login page: whatever credential comes along is not looked at.
@@ -629,8 +630,22 @@ async fn run(
         }
         _ => None,
     };
+    // Whatever this request changes is recorded under its caller and its trace.
+    let deps = app.deps.acting(Origin {
+        actor: principal
+            .as_ref()
+            .map(Actor::of)
+            .unwrap_or_else(Actor::anonymous),
+        on_behalf_of: None,
+        request_id: Some(request_id.to_owned()),
+        source_ip: source.map(str::to_owned),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+    });
     let cx = Ctx {
-        deps: &app.deps,
+        deps: &deps,
         source,
         principal: principal.as_ref(),
         scope,

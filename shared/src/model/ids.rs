@@ -110,6 +110,8 @@ ids! {
     WebhookMessageId = "msg", "webhook message";
     /// A customer's connection to one of its own systems.
     ConnectionId = "con", "connection";
+    /// An event of the audit log.
+    AuditEventId = "aud", "audit event";
 }
 
 /// True when `id` has this prefix and a well-formed body.

@@ -1,6 +1,7 @@
 //! Entities and the value types they are made of; input is parsed once, at the edge.
 
 pub mod api_key;
+pub mod audit;
 pub mod billing;
 pub mod branding;
 pub mod customer;

@@ -100,6 +100,10 @@ pub struct Tenant {
     /// its customers' users cannot sign in or use their tokens either.
     #[serde(default)]
     pub dunning_suspends_customer_logins: bool,
+    /// Days its audit events are kept (after that they expire); none: 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 30, maximum = 3650)]
+    pub audit_retention_days: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -167,6 +171,10 @@ pub struct TenantDraft {
     /// suspended too (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dunning_suspends_customer_logins: Option<bool>,
+    /// Days the tenant's audit events are kept, 30 to 3650 (`null`: 400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 30, maximum = 3650)]
+    pub audit_retention_days: Option<i64>,
 }
 
 /// A tenant's billing terms, checked (as the fields of [`Tenant`] of the same names).
@@ -176,6 +184,7 @@ pub struct Terms {
     pub due_days: Option<u32>,
     pub suspend_after_days: Option<u32>,
     pub dunning_suspends_customer_logins: bool,
+    pub audit_retention_days: Option<u32>,
 }
 
 pub struct TenantInput {
@@ -323,6 +332,7 @@ impl TenantDraft {
             dunning_suspends_customer_logins: self
                 .dunning_suspends_customer_logins
                 .unwrap_or(false),
+            audit_retention_days: days("audit_retention_days", self.audit_retention_days, 30, 3650),
         };
         c.finish()?;
         match (name_, slug_, kind) {
@@ -375,6 +385,7 @@ impl TenantDraft {
             due_days: t.due_days.map(i64::from),
             suspend_after_days: t.suspend_after_days.map(i64::from),
             dunning_suspends_customer_logins: Some(t.dunning_suspends_customer_logins),
+            audit_retention_days: t.audit_retention_days.map(i64::from),
         }
     }
 }
@@ -403,6 +414,13 @@ impl Tenant {
         self.due_days = terms.due_days;
         self.suspend_after_days = terms.suspend_after_days;
         self.dunning_suspends_customer_logins = terms.dunning_suspends_customer_logins;
+        self.audit_retention_days = terms.audit_retention_days;
+    }
+
+    /// Days its audit events are kept.
+    pub fn audit_retention_days(&self) -> u32 {
+        self.audit_retention_days
+            .unwrap_or(crate::service::audit::RETENTION_DAYS)
     }
 
     /// Are its customers' logins suspended with it: it is suspended, and the operator

@@ -1,6 +1,7 @@
 //! Use cases, one module per capability, written against the ports.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod charges;

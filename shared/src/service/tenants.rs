@@ -87,6 +87,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         due_days: input.terms.due_days,
         suspend_after_days: input.terms.suspend_after_days,
         dunning_suspends_customer_logins: input.terms.dunning_suspends_customer_logins,
+        audit_retention_days: input.terms.audit_retention_days,
         created_at: now,
         updated_at: now,
     };

@@ -5,8 +5,8 @@
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
 use crate::model::ids::{
-    ApiKeyId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId, InvoiceId,
-    MemberId, ProvisioningId, TenantId, UserId, WebhookEndpointId, WebhookMessageId,
+    ApiKeyId, AuditEventId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId,
+    InvoiceId, MemberId, ProvisioningId, TenantId, UserId, WebhookEndpointId, WebhookMessageId,
 };
 use crate::ports::Key;
 
@@ -559,6 +559,64 @@ pub fn customer_templates_prefix() -> &'static str {
 /// The sort key every webhook message has: the stream trigger of its sender filters
 /// on it.
 pub const WEBHOOK_MESSAGE_SK: &str = "WHMSG";
+// ---- the audit log
+
+/// Partitions a day of one tenant's audit log is written across. Events are spread by
+/// their id's last (random) digit, so a busy tenant's writes of one moment land on
+/// `AUDIT_SHARDS` partition keys at once, and each day starts new ones: no key takes
+/// a tenant's whole write rate, and none grows without end.
+pub const AUDIT_SHARDS: u32 = 4;
+
+/// The shard of an audit event, from its id's last hex digit (random in a UUIDv7).
+pub fn audit_shard(id: &AuditEventId) -> u32 {
+    id.as_str()
+        .chars()
+        .last()
+        .and_then(|c| c.to_digit(16))
+        .unwrap_or(0)
+        % AUDIT_SHARDS
+}
+
+/// One shard of one day (`YYYY-MM-DD`) of a tenant's audit log; `None`: the
+/// platform's own log (the operator's changes to the catalog and its keys).
+pub fn audit_partition(tenant_id: Option<&TenantId>, day: &str, shard: u32) -> String {
+    match tenant_id {
+        Some(t) => format!("{TENANT}{t}#AUDIT#{day}#{shard}"),
+        None => format!("{PLATFORM}AUDIT#{day}#{shard}"),
+    }
+}
+
+/// An audit event: in its day's shard, ordered by time (`sort_time` is fixed-width).
+pub fn audit_event(
+    tenant_id: Option<&TenantId>,
+    day: &str,
+    sort_time: &str,
+    id: &AuditEventId,
+) -> Key {
+    key(
+        audit_partition(tenant_id, day, audit_shard(id)),
+        format!("{sort_time}#{id}"),
+    )
+}
+
+/// GSI1 key of an audit event that concerns a customer: that customer's history, in
+/// one partition of its own (kept when the customer is purged: the event is not in
+/// the customer's partition).
+pub fn audit_by_customer(
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    sort_time: &str,
+    id: &AuditEventId,
+) -> Key {
+    key(
+        audit_customer_partition(tenant_id, customer_id),
+        format!("{sort_time}#{id}"),
+    )
+}
+pub fn audit_customer_partition(tenant_id: &TenantId, customer_id: &CustomerId) -> String {
+    format!("{TENANT}{tenant_id}#C#{customer_id}#AUDIT")
+}
+
 /// An event to deliver to the tenant's endpoints, in a partition of its own.
 pub fn webhook_message(tenant_id: &TenantId, id: &WebhookMessageId) -> Key {
     key(
@@ -691,6 +749,8 @@ mod tests {
             commission_statement(t, "2026-11"),
             commission_line(t, "2026-11", "inv_1"),
             tenant_sequence(t, "INV", 2026),
+            audit_event(Some(t), "2026-12-03", "t", &AuditEventId::generate()),
+            audit_by_customer(t, c, "t", &AuditEventId::generate()),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
             assert!(
