@@ -99,6 +99,28 @@ impl Entry {
         self
     }
 
+    /// The top-level fields that differ between two states of an entity, by name only
+    /// (times of the change itself left out).
+    pub fn diff(self, before: &impl Serialize, after: &impl Serialize) -> Self {
+        let (b, a) = (
+            serde_json::to_value(before).unwrap_or_default(),
+            serde_json::to_value(after).unwrap_or_default(),
+        );
+        let empty = serde_json::Map::new();
+        let (b, a) = (
+            b.as_object().unwrap_or(&empty),
+            a.as_object().unwrap_or(&empty),
+        );
+        let mut names: Vec<&String> = b.keys().chain(a.keys()).collect();
+        names.sort();
+        names.dedup();
+        let changed = names
+            .into_iter()
+            .filter(|n| !matches!(n.as_str(), "updated_at" | "version"))
+            .filter(|n| b.get(n.as_str()) != a.get(n.as_str()));
+        self.fields(changed)
+    }
+
     /// Who acted, where the request had no principal and the service found out (a
     /// sign-in, a link's holder, a signed webhook's endpoint).
     pub fn by(mut self, actor: Actor) -> Self {
@@ -154,6 +176,11 @@ pub fn forget_retention(tenant_id: &TenantId) {
 /// The write of one audit event: add it to the transaction of the change it records.
 pub async fn op(deps: &Deps, log: Log<'_>, entry: Entry) -> Result<WriteOp, Error> {
     let days = retention(deps, log).await?;
+    Ok(WriteOp::create(item(deps, log, entry, days)?))
+}
+
+/// `op` with the retention given: a tenant's creation, before its record exists.
+pub fn op_kept(deps: &Deps, log: Log<'_>, entry: Entry, days: u32) -> Result<WriteOp, Error> {
     Ok(WriteOp::create(item(deps, log, entry, days)?))
 }
 
