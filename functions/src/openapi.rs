@@ -154,6 +154,8 @@ enum Answer {
     Html,
     /// A document: a PDF, or its HTML view (by `Accept`).
     Document,
+    /// A page of JSON, or (`format=ndjson|csv`) the whole period as NDJSON or CSV.
+    Log(Ref),
     Empty,
 }
 
@@ -232,7 +234,7 @@ const CUSTOMERS_QUERY: &[(&str, bool, &str)] = &[
 /// Every route's operation. `None` for a route this module does not describe yet (a
 /// test fails on it).
 fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
-    use Answer::{Empty, Html, Json};
+    use Answer::{Empty, Html, Json, Log};
     let op = |summary, body, answer| Operation {
         summary,
         body,
@@ -1006,9 +1008,73 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
                 (200, Html),
             )
         },
+        "AUDIT_EVENTS_LIST" => Operation {
+            query: AUDIT_QUERY,
+            ..op(
+                "The tenant's audit log, newest first (staff); with an operator key, the platform's own. `format=ndjson|csv` streams the whole period",
+                None,
+                (200, Log(schema::<tenantry::service::audit::AuditPage>(all))),
+            )
+        },
+        "ME_AUDIT_EVENTS" => Operation {
+            query: AUDIT_QUERY,
+            ..op(
+                "What happened in my company, newest first, including what staff did in support sessions (a customer's admin)",
+                None,
+                (200, Log(schema::<tenantry::service::audit::AuditPage>(all))),
+            )
+        },
+        "TENANT_AUDIT_EVENTS" => Operation {
+            query: AUDIT_QUERY,
+            ..op(
+                "A tenant's audit log, newest first (the operator)",
+                None,
+                (200, Log(schema::<tenantry::service::audit::AuditPage>(all))),
+            )
+        },
         _ => return None,
     })
 }
+
+const AUDIT_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "Events per page, 1 to 100 (default 20)."),
+    (
+        "cursor",
+        false,
+        "The `next_cursor` of the previous page, unchanged.",
+    ),
+    (
+        "actor",
+        false,
+        "Only this actor's events: its id (`mem_…`, `key_…`, `usr_…`, a job's name).",
+    ),
+    (
+        "action",
+        false,
+        "Only this action (`customer.suspended`), or every action under a prefix ending in a dot (`customer.`).",
+    ),
+    ("target", false, "Only events on this target id."),
+    (
+        "customer_id",
+        false,
+        "Only events concerning this customer.",
+    ),
+    (
+        "since",
+        false,
+        "From this time (RFC 3339, inclusive); default 30 days before `until`.",
+    ),
+    (
+        "until",
+        false,
+        "Up to this time (RFC 3339, exclusive); default now.",
+    ),
+    (
+        "format",
+        false,
+        "`json` (a page, the default), or `ndjson` or `csv`: every event of the period, streamed.",
+    ),
+];
 
 /// The credentials a route takes, by its permission (security scheme names).
 fn credentials(permission: Permission) -> &'static [&'static str] {
@@ -1017,7 +1083,9 @@ fn credentials(permission: Permission) -> &'static [&'static str] {
         Permission::ManageTenants | Permission::ManageCatalog | Permission::OperateBilling => {
             &["operatorKey"]
         }
-        Permission::ReadCatalog => &["operatorKey", "tenantKey", "staffToken"],
+        Permission::ReadCatalog | Permission::ReadAuditLog => {
+            &["operatorKey", "tenantKey", "staffToken"]
+        }
         Permission::ReadInvoices => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
         Permission::OwnCompany | Permission::OwnCompanyAdmin => &["customerToken"],
         Permission::Me => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
@@ -1264,6 +1332,23 @@ fn build() -> OpenApi {
                 )
                 .content(
                     "text/html; charset=utf-8",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                ),
+            Answer::Log(r) => ok
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(r)).build(),
+                )
+                .content(
+                    "application/x-ndjson",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                )
+                .content(
+                    "text/csv; charset=utf-8",
                     ContentBuilder::new()
                         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                         .build(),

@@ -241,6 +241,9 @@ routes! {
     CONNECT_CALLBACK: GET "/t/{slug}/connect/callback" => connect_callback, "connect-callback", Public, VAULT_HTTP;
     CONNECT_PAGE: GET "/t/{slug}/connect/{token}" => connect_page, "connect-page", Public, STORE;
     CONNECT_SUBMIT: POST "/t/{slug}/connect/{token}" => connect_submit, "connect-submit", Public, VAULT_HTTP;
+    AUDIT_EVENTS_LIST: GET "/v1/audit-events" => audit_events_list, "audit-events-list", ReadAuditLog, STORE;
+    ME_AUDIT_EVENTS: GET "/v1/me/audit-events" => me_audit_events, "me-audit-events", OwnCompanyAdmin, STORE;
+    TENANT_AUDIT_EVENTS: GET "/v1/tenants/{tenant_id}/audit-events" => tenant_audit_events, "tenant-audit-events", ManageTenants, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

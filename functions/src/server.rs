@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
-use crate::api::{App, Bearer, MAX_BODY_BYTES, SourceIp, dispatch, too_large};
+use crate::api::{App, Bearer, MAX_BODY_BYTES, Payload, SourceIp, dispatch_streaming, too_large};
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
@@ -30,9 +30,21 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return rejected(),
     };
-    dispatch(&app, http::Request::from_parts(parts, bytes), Bearer)
+    // An export is written to the client as it is read.
+    dispatch_streaming(&app, http::Request::from_parts(parts, bytes), Bearer)
         .await
-        .map(Body::from)
+        .map(|payload| match payload {
+            Payload::Full(b) => Body::from(b),
+            Payload::Stream(chunks) => Body::from_stream(futures::StreamExt::map(chunks, |c| {
+                c.map_err(|e| {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "export failed; its response is cut short"
+                    );
+                    std::io::Error::other("export failed")
+                })
+            })),
+        })
 }
 
 /// Every route, and the API document at `GET /openapi.json`.

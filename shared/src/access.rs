@@ -115,6 +115,9 @@ pub enum Permission {
     /// A tenant's inbound webhook endpoints and webhook endpoints: an owner's power (an
     /// endpoint provisions customers).
     ManageWebhooks,
+    /// The audit log: a tenant's staff read their tenant's; the operator the platform's
+    /// own (and a tenant's, through `ManageTenants`).
+    ReadAuditLog,
     /// No credential at all: a tenant's login page (it is how credentials are made).
     Public,
     /// No credential: a signed webhook, whose signature (checked by its handler against
@@ -136,6 +139,7 @@ impl Permission {
                 | Permission::ModifyCustomerSettings
                 | Permission::AssistCustomers
                 | Permission::ReadCustomerUsers
+                | Permission::ReadAuditLog
         )
     }
 
@@ -247,7 +251,8 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
             if permission.is_platform()
                 || permission == Permission::Me
                 || permission == Permission::ReadCatalog
-                || permission == Permission::ReadInvoices =>
+                || permission == Permission::ReadInvoices
+                || permission == Permission::ReadAuditLog =>
         {
             Ok(Scope::Platform(PlatformScope(())))
         }

@@ -11,7 +11,7 @@ use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
 use tenantry::model::ids::{
     ApiKeyId, ConnectionId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId,
-    ProvisioningId, UserId, WebhookEndpointId,
+    ProvisioningId, TenantId, UserId, WebhookEndpointId,
 };
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
@@ -26,9 +26,9 @@ use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::templates::CustomerTemplateDraft;
 use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
-    api_keys, catalog, customers, email_change, events, inbound, invoices, mail, me, members,
-    operator_keys, outbound, provisioning, registration, sign_in, staff, subscriptions, templates,
-    tenants, usage, users,
+    api_keys, audit, catalog, customers, email_change, events, inbound, invoices, mail, me,
+    members, operator_keys, outbound, provisioning, registration, sign_in, staff, subscriptions,
+    templates, tenants, usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -946,4 +946,60 @@ pub async fn connect_callback(cx: Ctx<'_>) -> Result {
     };
     let page = pages::connect_callback(cx.deps, cx.param("slug"), &query, cx.cookies()).await?;
     Ok(page_reply(page))
+}
+
+// ---- the audit log
+
+/// A page of a log (`format` none or `json`), or the whole filtered period streamed as
+/// NDJSON or CSV. `customer` narrows it to one customer's history whatever the query
+/// says (a customer's admin reads its own company only).
+async fn audit_reply(
+    cx: &Ctx<'_>,
+    tenant: Option<TenantId>,
+    customer: Option<CustomerId>,
+) -> Result {
+    let mut filter =
+        audit::Filter::parse(&|n| cx.query(n).map(str::to_owned), cx.deps.clock.now())?;
+    if customer.is_some() {
+        filter.customer_id = customer;
+    }
+    let format = audit::Format::parse(cx.query("format"))?;
+    let limit = tenantry::service::page::limit(cx.query("limit"))?;
+    if let Some(format) = format {
+        return Ok(Reply::stream(
+            format.content_type(),
+            Box::pin(audit::export(cx.deps.clone(), tenant, filter, format)),
+        ));
+    }
+    let log = match &tenant {
+        Some(t) => audit::Log::Tenant(t),
+        None => audit::Log::Platform,
+    };
+    Reply::ok(&audit::list(cx.deps, log, &filter, limit, cx.query("cursor")).await?)
+}
+
+pub async fn audit_events_list(cx: Ctx<'_>) -> Result {
+    // The operator reads the platform's own log here; staff their tenant's.
+    let tenant = match &cx.scope {
+        tenantry::access::Scope::Platform(_) => None,
+        _ => Some(cx.tenant()?.tenant_id().clone()),
+    };
+    audit_reply(&cx, tenant, None).await
+}
+
+pub async fn me_audit_events(cx: Ctx<'_>) -> Result {
+    let own = cx.own_company()?;
+    audit_reply(
+        &cx,
+        Some(own.tenant_id().clone()),
+        Some(own.customer_id().clone()),
+    )
+    .await
+}
+
+pub async fn tenant_audit_events(cx: Ctx<'_>) -> Result {
+    let scope = cx.operator_on_tenant()?;
+    // A tenant that does not exist has no log: 404, not an empty one.
+    tenants::get(cx.deps, scope.tenant_id()).await?;
+    audit_reply(&cx, Some(scope.tenant_id().clone()), None).await
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use tenantry::error::ProblemKind;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
 use serde_json::Value;
@@ -43,7 +44,23 @@ pub struct Reply {
     pub page_policy: PagePolicy,
     /// Bytes of any media type instead of JSON (a document), passed through untouched.
     pub bytes: Option<(HeaderValue, Bytes)>,
+    /// A body of this media type written as it is read (an export), chunk by chunk.
+    pub stream: Option<(HeaderValue, Chunks)>,
 }
+
+/// A body produced chunk by chunk; an error ends it.
+pub type Chunks = futures::stream::BoxStream<'static, Result<Vec<u8>, Error>>;
+
+/// A response's body: whole, or streamed (the local server writes it as it comes; a
+/// Lambda's gateway takes it whole, up to `MAX_COLLECTED_BYTES`).
+pub enum Payload {
+    Full(Bytes),
+    Stream(Chunks),
+}
+
+/// The most of a streamed body a Lambda answers: API Gateway takes a function's answer
+/// whole, and at most 10 MB of it (6 MB from the function's side).
+pub const MAX_COLLECTED_BYTES: usize = 5 * 1024 * 1024;
 
 impl Reply {
     /// A view as JSON, status 200; its `version`, if it has one, is the ETag.
@@ -60,6 +77,7 @@ impl Reply {
             html: None,
             page_policy: PagePolicy::default(),
             bytes: None,
+            stream: None,
         })
     }
     /// A view as JSON with another status than 200, and no ETag.
@@ -93,6 +111,7 @@ impl Reply {
             html: Some(html),
             page_policy: PagePolicy::default(),
             bytes: None,
+            stream: None,
         }
     }
     /// A view just created, at `location`.
@@ -113,7 +132,16 @@ impl Reply {
             html: None,
             page_policy: PagePolicy::default(),
             bytes: None,
+            stream: None,
         }
+    }
+    /// A body of `content_type` streamed from `chunks`, status 200.
+    pub fn stream(content_type: &'static str, chunks: Chunks) -> Self {
+        Self {
+            stream: Some((HeaderValue::from_static(content_type), chunks)),
+            ..Self::no_content()
+        }
+        .with_status(StatusCode::OK)
     }
 }
 
@@ -479,8 +507,63 @@ impl Authn for Authorizer {
     }
 }
 
-/// Serves one request. Never panics on input and never answers 5xx for bad input.
+/// Serves one request with its body whole (a Lambda's answer): a streamed body is
+/// collected, up to `MAX_COLLECTED_BYTES`. Never panics on input and never answers 5xx
+/// for bad input.
 pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Response<Bytes> {
+    let response = dispatch_streaming(app, req, authn).await;
+    let (mut parts, payload) = response.into_parts();
+    let chunks = match payload {
+        Payload::Full(b) => return Response::from_parts(parts, b),
+        Payload::Stream(chunks) => chunks,
+    };
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut body = Vec::new();
+    let mut chunks = chunks;
+    let failed = loop {
+        match chunks.next().await {
+            None => break None,
+            Some(Ok(c)) if body.len() + c.len() <= MAX_COLLECTED_BYTES => body.extend(c),
+            Some(Ok(_)) => {
+                break Some(Error::bad_request(
+                    ProblemKind::BodyTooLarge,
+                    format!(
+                        "this export is over {} MB, more than this deployment answers at once; export a shorter period (since, until)",
+                        MAX_COLLECTED_BYTES / (1024 * 1024)
+                    ),
+                ));
+            }
+            Some(Err(e)) => break Some(e),
+        }
+    };
+    match failed {
+        None => Response::from_parts(parts, Bytes::from(body)),
+        Some(e) => {
+            if let Error::Unexpected(cause) = &e {
+                tracing::error!(request_id = %request_id, error = format!("{cause:#}"), "export failed");
+            }
+            let mut r = problem_response(&e, &request_id, &HeaderMap::new());
+            parts.status = r.status();
+            parts.headers = std::mem::take(r.headers_mut());
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                parts.headers.insert("x-request-id", v);
+            }
+            Response::from_parts(parts, r.into_body())
+        }
+    }
+}
+
+/// Serves one request; a streamed body is left as a stream (the local server).
+pub async fn dispatch_streaming(
+    app: &App,
+    req: Request<Bytes>,
+    authn: impl Authn,
+) -> Response<Payload> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
@@ -488,7 +571,8 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
     let mut route_path = "-";
     let mut actor = String::new();
     let response = match app.router.at(&path) {
-        Err(_) => problem_response(&Error::NotFound("route"), &request_id, &parts.headers),
+        Err(_) => problem_response(&Error::NotFound("route"), &request_id, &parts.headers)
+            .map(Payload::Full),
         Ok(matched) => match matched.value.iter().find(|r| r.method == parts.method) {
             None => {
                 let allow = matched
@@ -506,7 +590,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                 if let Ok(v) = HeaderValue::from_str(&allow) {
                     r.headers_mut().insert(header::ALLOW, v);
                 }
-                r
+                r.map(Payload::Full)
             }
             Some(route) => {
                 route_path = route.path;
@@ -537,7 +621,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>, authn: impl Authn) -> Resp
                         if let Error::Unexpected(cause) = &e {
                             tracing::error!(request_id = %request_id, route = route.path, error = format!("{cause:#}"), "request failed");
                         }
-                        problem_response(&e, &request_id, &parts.headers)
+                        problem_response(&e, &request_id, &parts.headers).map(Payload::Full)
                     }
                 }
             }
@@ -567,7 +651,7 @@ async fn run(
     (params, query): (HashMap<String, String>, HashMap<String, String>),
     (body, source, request_id): (&Bytes, Option<&str>, &str),
     actor: &mut String,
-) -> Result<Response<Bytes>, Error> {
+) -> Result<Response<Payload>, Error> {
     // A login page: whatever credential comes along is not looked at.
     let principal: Option<Principal> = if route.permission.is_public() {
         None
@@ -623,7 +707,7 @@ async fn run(
                     let mut resp = json_response(status, ct, &r.body);
                     resp.headers_mut()
                         .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                    return Ok(resp);
+                    return Ok(resp.map(Payload::Full));
                 }
                 idempotency::Begin::Proceed(t) => Some(t),
             }
@@ -654,11 +738,17 @@ async fn run(
         headers,
         body,
     };
-    let result = (route.handler)(cx).await;
+    let mut result = (route.handler)(cx).await;
+    let streamed = result.as_mut().ok().and_then(|r| r.stream.take());
     let response = match &result {
         Err(_) => None,
         Ok(reply) => {
             let mut r = match (&reply.body, &reply.html, &reply.bytes) {
+                _ if streamed.is_some() => {
+                    let mut r = Response::new(Bytes::new());
+                    *r.status_mut() = reply.status;
+                    r
+                }
                 (_, _, Some((content_type, bytes))) => {
                     let mut r = Response::new(bytes.clone());
                     *r.status_mut() = reply.status;
@@ -715,7 +805,17 @@ async fn run(
         }
     }
     match (result, response) {
-        (Ok(_), Some(r)) => Ok(r),
+        (Ok(_), Some(r)) => Ok(match streamed {
+            Some((content_type, chunks)) => {
+                let (mut parts, _) = r.into_parts();
+                parts.headers.insert(header::CONTENT_TYPE, content_type);
+                parts
+                    .headers
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                Response::from_parts(parts, Payload::Stream(chunks))
+            }
+            None => r.map(Payload::Full),
+        }),
         (Err(e), _) => Err(e),
         (Ok(_), None) => Err(Error::Unexpected(anyhow::anyhow!(
             "a reply without a response"

@@ -240,13 +240,15 @@ pub struct Filter {
 
 /// Days a listing reaches back when it names no `since`.
 pub const DEFAULT_DAYS: i64 = 30;
+/// The longest period one listing or export spans (each day is `AUDIT_SHARDS` reads).
+pub const MAX_DAYS: i64 = 366;
 /// Partition queries one page may make before it answers with what it found and a
 /// cursor (a filter that matches little must not make one request read a year).
 const QUERY_BUDGET: usize = 48;
 
 impl Filter {
-    /// From a listing's query parameters.
-    pub fn parse(q: &impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+    /// From a listing's query parameters, at `now`.
+    pub fn parse(q: &impl Fn(&str) -> Option<String>, now: DateTime<Utc>) -> Result<Self, Error> {
         let time = |name: &str| -> Result<Option<DateTime<Utc>>, Error> {
             q(name)
                 .map(|s| {
@@ -283,10 +285,17 @@ impl Filter {
             since: time("since")?,
             until: time("until")?,
         };
-        if let (Some(s), Some(u)) = (f.since, f.until)
-            && s >= u
-        {
+        let (since, until) = f.window(now);
+        if since >= until {
             return Err(Error::invalid("since", "must be before until"));
+        }
+        if until - since > Duration::days(MAX_DAYS) {
+            return Err(Error::invalid(
+                "since",
+                format!(
+                    "a listing or an export spans at most {MAX_DAYS} days; narrow since and until"
+                ),
+            ));
         }
         Ok(f)
     }
@@ -512,6 +521,180 @@ async fn list_customer(
     Ok(AuditPage {
         next_cursor: Some(encode_cursor(listing, since.date_naive(), &below)),
         data,
+    })
+}
+
+/// What an export is written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON event per line (`application/x-ndjson`).
+    Ndjson,
+    /// A header row, then one row per event (`text/csv`); `changes` as JSON.
+    Csv,
+}
+
+impl Format {
+    /// `format=` of a listing: none is a page of JSON; `ndjson` or `csv` the whole
+    /// period, streamed.
+    pub fn parse(raw: Option<&str>) -> Result<Option<Self>, Error> {
+        match raw {
+            None | Some("json") => Ok(None),
+            Some("ndjson") => Ok(Some(Format::Ndjson)),
+            Some("csv") => Ok(Some(Format::Csv)),
+            Some(_) => Err(Error::invalid(
+                "format",
+                "must be json (a page), ndjson or csv (the whole period)",
+            )),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Ndjson => "application/x-ndjson",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+/// Events read per page of an export: what one chunk holds in memory.
+const EXPORT_PAGE: usize = 500;
+
+const CSV_HEADER: [&str; 14] = [
+    "id",
+    "at",
+    "actor_kind",
+    "actor_id",
+    "on_behalf_of_kind",
+    "on_behalf_of_id",
+    "action",
+    "target_type",
+    "target_id",
+    "customer_id",
+    "request_id",
+    "source_ip",
+    "user_agent",
+    "changes",
+];
+
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a
+/// carriage return first) is kept as text with a leading `'`.
+fn cell(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_owned(),
+    }
+}
+
+fn kind_of(a: &Actor) -> String {
+    serde_json::to_value(a.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn chunk(events: &[AuditEvent], format: Format, header: bool) -> Result<Vec<u8>, Error> {
+    match format {
+        Format::Ndjson => {
+            let mut out = Vec::new();
+            for e in events {
+                serde_json::to_writer(&mut out, e).map_err(anyhow::Error::from)?;
+                out.push(b'\n');
+            }
+            Ok(out)
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let failed = |e: csv::Error| Error::Unexpected(anyhow::Error::from(e));
+            if header {
+                w.write_record(CSV_HEADER).map_err(failed)?;
+            }
+            for e in events {
+                let (bk, bi) = e
+                    .on_behalf_of
+                    .as_ref()
+                    .map(|a| (kind_of(a), a.id.clone()))
+                    .unwrap_or_default();
+                let changes = if e.changes.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::to_string(&e.changes).map_err(anyhow::Error::from)?
+                };
+                w.write_record([
+                    e.id.to_string(),
+                    sort_time(e.at),
+                    kind_of(&e.actor),
+                    cell(&e.actor.id),
+                    bk,
+                    cell(&bi),
+                    cell(&e.action),
+                    cell(&e.target.kind),
+                    cell(&e.target.id),
+                    e.customer_id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    cell(e.request_id.as_deref().unwrap_or_default()),
+                    cell(e.source_ip.as_deref().unwrap_or_default()),
+                    cell(e.user_agent.as_deref().unwrap_or_default()),
+                    cell(&changes),
+                ])
+                .map_err(failed)?;
+            }
+            w.into_inner()
+                .map_err(|e| Error::Unexpected(anyhow::anyhow!("csv: {e}")))
+        }
+    }
+}
+
+/// The events of a log the filter keeps, newest first, as chunks of `format`: one page
+/// read at a time, so an export of any size holds one page in memory.
+pub fn export(
+    deps: Deps,
+    tenant_id: Option<TenantId>,
+    filter: Filter,
+    format: Format,
+) -> impl futures::Stream<Item = Result<Vec<u8>, Error>> + Send + 'static {
+    struct State {
+        deps: Deps,
+        tenant_id: Option<TenantId>,
+        filter: Filter,
+        cursor: Option<String>,
+        started: bool,
+        done: bool,
+    }
+    // The period is fixed when the export starts, not as it goes.
+    let until = filter.until.unwrap_or_else(|| deps.clock.now());
+    let state = State {
+        deps,
+        tenant_id,
+        filter: Filter {
+            until: Some(until),
+            ..filter
+        },
+        cursor: None,
+        started: false,
+        done: false,
+    };
+    futures::stream::unfold(state, move |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let log = match &s.tenant_id {
+            Some(t) => Log::Tenant(t),
+            None => Log::Platform,
+        };
+        let page = match list(&s.deps, log, &s.filter, EXPORT_PAGE, s.cursor.as_deref()).await {
+            Ok(p) => p,
+            Err(e) => {
+                s.done = true;
+                return Some((Err(e), s));
+            }
+        };
+        let header = !s.started;
+        s.started = true;
+        s.cursor = page.next_cursor;
+        s.done = s.cursor.is_none();
+        Some((chunk(&page.data, format, header), s))
     })
 }
 

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/audit-events`.
+
+functions::lambda_main!(AUDIT_EVENTS_LIST);

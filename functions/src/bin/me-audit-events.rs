@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/me/audit-events`.
+
+functions::lambda_main!(ME_AUDIT_EVENTS);

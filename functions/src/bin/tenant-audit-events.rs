@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/tenants/{tenant_id}/audit-events`.
+
+functions::lambda_main!(TENANT_AUDIT_EVENTS);
