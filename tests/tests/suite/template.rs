@@ -837,16 +837,30 @@ struct Call {
     pk: String,
 }
 
-/// An `ItemStore` that records every call (while recording is on) and passes it on.
+/// An `ItemStore` that records every call (while recording is on) and passes it on,
+/// and keeps the writes of each transaction that committed.
 struct Recorder {
     inner: Arc<dyn ItemStore>,
     on: AtomicBool,
     calls: Mutex<Vec<Call>>,
+    committed: Mutex<Vec<Vec<WriteOp>>>,
+    /// Items written by a lone `put` (an audit event must never be one).
+    lone_puts: Mutex<Vec<Item>>,
 }
 
 type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 impl Recorder {
+    fn new(inner: Arc<dyn ItemStore>) -> Self {
+        Self {
+            inner,
+            on: AtomicBool::new(false),
+            calls: Mutex::new(Vec::new()),
+            committed: Mutex::new(Vec::new()),
+            lone_puts: Mutex::new(Vec::new()),
+        }
+    }
+
     fn record(&self, action: &'static str, on_index: bool, pk: &str) {
         if self.on.load(Ordering::SeqCst) {
             self.calls.lock().expect("recorder lock").push(Call {
@@ -886,6 +900,12 @@ impl ItemStore for Recorder {
         Self: 'r,
     {
         self.record("dynamodb:PutItem", false, &item.pk);
+        if self.on.load(Ordering::SeqCst) {
+            self.lone_puts
+                .lock()
+                .expect("recorder lock")
+                .push(item.clone());
+        }
         if item.sk
             == tenantry::store::keys::tenant_idempotency(
                 &tenantry::model::ids::TenantId::from_record("t"),
@@ -922,7 +942,15 @@ impl ItemStore for Recorder {
             };
             self.record(action, false, &op.key().pk);
         }
-        self.inner.transact(ops)
+        let kept = self.on.load(Ordering::SeqCst).then(|| ops.clone());
+        let done = self.inner.transact(ops);
+        Box::pin(async move {
+            let r = done.await;
+            if let (Ok(()), Some(ops)) = (&r, kept) {
+                self.committed.lock().expect("recorder lock").push(ops);
+            }
+            r
+        })
     }
     fn query<'a, 'r>(&'a self, query: Query) -> Fut<'r, Page>
     where
@@ -1699,13 +1727,12 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
     let t = template();
     let fns = functions(&t);
     let mut failures = Vec::new();
+    let mut audit_failures = Vec::new();
     for route in ROUTES {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let recorder = Arc::new(Recorder {
-            inner: Arc::new(EmbeddedStore::open(dir.path().join("r.redb")).expect("a store")),
-            on: AtomicBool::new(false),
-            calls: Mutex::new(Vec::new()),
-        });
+        let recorder = Arc::new(Recorder::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("r.redb")).expect("a store"),
+        )));
         let (deps, identity) = with_counted_identity(Deps::new(recorder.clone()), dir.path());
         // Every function's vault is the same key file here; KMS's grants are in the
         // template, checked by cfn-lint, not replayed.
@@ -1796,6 +1823,19 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
                 "{}: the event answers {status} {body} (a 500 may be an identity provider the route uses but does not declare)",
                 file.display()
             );
+            let committed: Vec<Vec<WriteOp>> = recorder
+                .committed
+                .lock()
+                .expect("recorder lock")
+                .drain(..)
+                .collect();
+            let lone: Vec<Item> = recorder
+                .lone_puts
+                .lock()
+                .expect("recorder lock")
+                .drain(..)
+                .collect();
+            audit_failures.extend(audit_check(route, &committed, &lone));
         }
         let cognito = identity.take_cognito();
         let used = identity.take() > 0
@@ -1849,6 +1889,121 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
         "infra/template.yaml denies calls the code makes:\n{}",
         failures.join("\n")
     );
+    assert!(
+        audit_failures.is_empty(),
+        "routes whose successful request does not write exactly one audit event with its change:\n{}",
+        audit_failures.join("\n")
+    );
+}
+
+/// Routes that change something though they are GETs: the OAuth provider sends the
+/// browser back to the callback with a GET, and it stores the connection's tokens.
+const CHANGING_GETS: &[&str] = &["connect-callback"];
+
+/// What one successful request of `route` committed, checked against the audit rule:
+/// a request that changes something writes exactly one audit event, in the
+/// transaction of its change (never alone beside it, never by a lone put); a read
+/// writes none. Each event names a known actor and holds no secret.
+fn audit_check(route: &Route, committed: &[Vec<WriteOp>], lone: &[Item]) -> Vec<String> {
+    use tenantry::service::audit::is_audit_item;
+    let mut out = Vec::new();
+    let name = route.binary;
+    let is_audit =
+        |op: &WriteOp| matches!(op, WriteOp::Put { item, .. } if is_audit_item(&item.pk));
+    let events: Vec<&Item> = committed
+        .iter()
+        .flatten()
+        .filter_map(|op| match op {
+            WriteOp::Put { item, .. } if is_audit_item(&item.pk) => Some(item),
+            _ => None,
+        })
+        .collect();
+    if lone.iter().any(|i| is_audit_item(&i.pk)) {
+        out.push(format!(
+            "{name}: an audit event written outside a transaction"
+        ));
+    }
+    let changes = route.method != http::Method::GET || CHANGING_GETS.contains(&name);
+    if !changes {
+        if !events.is_empty() {
+            out.push(format!(
+                "{name}: a read wrote {} audit event(s)",
+                events.len()
+            ));
+        }
+        return out;
+    }
+    if events.len() != 1 {
+        out.push(format!(
+            "{name}: {} audit events for one request ({:?})",
+            events.len(),
+            events
+                .iter()
+                .map(|i| i.data.get("action").cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+        ));
+    }
+    // Its transaction holds the change itself, unless the event is all the request
+    // writes (a sign-in that records nothing else).
+    for tx in committed.iter().filter(|tx| tx.iter().any(is_audit)) {
+        let others_elsewhere = committed
+            .iter()
+            .filter(|t| !std::ptr::eq(*t, tx))
+            .any(|t| !t.is_empty());
+        if tx.iter().all(is_audit) && others_elsewhere {
+            out.push(format!(
+                "{name}: its audit event is in a transaction of its own while the change commits in another"
+            ));
+        }
+    }
+    for e in events {
+        let text = serde_json::to_string(&e.data).unwrap_or_default();
+        let actor = e
+            .data
+            .get("actor")
+            .and_then(|a| a.get("kind"))
+            .and_then(|k| k.as_str());
+        let action = e
+            .data
+            .get("action")
+            .and_then(|a| a.as_str())
+            .unwrap_or_default();
+        let anonymous_ok = name == "register" || action == "sign_in.failed";
+        if actor.is_none() || (actor == Some("anonymous") && !anonymous_ok) {
+            out.push(format!("{name}: {action} names no actor ({actor:?})"));
+        }
+        if e.expires_at.is_none() {
+            out.push(format!("{name}: {action} never expires"));
+        }
+        for secret in [
+            "tk_",
+            "eyJ",
+            "Bearer",
+            "password\":\"",
+            "client_secret\":\"",
+        ] {
+            if text.contains(secret) {
+                out.push(format!("{name}: {action} holds {secret:?}: {text}"));
+            }
+        }
+        let values = e
+            .data
+            .get("changes")
+            .and_then(|c| c.as_array())
+            .map(|c| {
+                c.iter()
+                    .filter_map(|f| f.get("value"))
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if values.iter().any(|v| v.contains('@')) {
+            out.push(format!(
+                "{name}: {action} holds an email address as a value: {values:?}"
+            ));
+        }
+    }
+    out
 }
 
 struct ThirtyOneDaysLater;
@@ -1879,11 +2034,9 @@ async fn the_scheduled_purge_event_purges_within_its_policy() {
     );
 
     let dir = tempfile::tempdir().expect("a temp dir");
-    let recorder = Arc::new(Recorder {
-        inner: Arc::new(EmbeddedStore::open(dir.path().join("p.redb")).expect("a store")),
-        on: AtomicBool::new(false),
-        calls: Mutex::new(Vec::new()),
-    });
+    let recorder = Arc::new(Recorder::new(Arc::new(
+        EmbeddedStore::open(dir.path().join("p.redb")).expect("a store"),
+    )));
     let now = Deps::new(recorder.clone());
     let draft = serde_json::from_value(serde_json::json!({"name": "P", "slug": "purgers", "kind": "partner", "owner": {"email": "o@p.example.com", "first_name": "O", "last_name": "P"}})).expect("tenant");
     let tenant = tenantry::service::tenants::create(&now, &draft)
@@ -1937,11 +2090,9 @@ async fn the_scheduled_billing_jobs_bill_finalise_and_dun_within_their_policy() 
     assert!(f.events().iter().any(|(kind, _)| *kind == "ScheduleV2"));
 
     let dir = tempfile::tempdir().expect("a temp dir");
-    let recorder = Arc::new(Recorder {
-        inner: Arc::new(EmbeddedStore::open(dir.path().join("b.redb")).expect("a store")),
-        on: AtomicBool::new(false),
-        calls: Mutex::new(Vec::new()),
-    });
+    let recorder = Arc::new(Recorder::new(Arc::new(
+        EmbeddedStore::open(dir.path().join("b.redb")).expect("a store"),
+    )));
     let clock = Arc::new(tenantry_tests::app::TestClock::at(
         "2026-11-01T09:00:00Z".parse().expect("time"),
     ));
@@ -2220,11 +2371,7 @@ async fn the_mail_sender_events_deliver_within_its_policy() {
 
     let dir = tempfile::tempdir().expect("a temp dir");
     let embedded = Arc::new(EmbeddedStore::open(dir.path().join("m.redb")).expect("a store"));
-    let recorder = Arc::new(Recorder {
-        inner: embedded.clone(),
-        on: AtomicBool::new(false),
-        calls: Mutex::new(Vec::new()),
-    });
+    let recorder = Arc::new(Recorder::new(embedded.clone()));
     let deps = Deps::new(recorder.clone());
     let draft = serde_json::from_value(serde_json::json!({"name": "Mailers", "slug": "mailers", "kind": "partner", "owner": {"email": "o@mailers.example.com", "first_name": "O", "last_name": "M"}})).expect("tenant");
     let tenant = tenantry::service::tenants::create(&deps, &draft)
@@ -2400,11 +2547,9 @@ async fn the_outbox_worker_events_provision_and_deliver_within_its_policy() {
     );
 
     let dir = tempfile::tempdir().expect("a temp dir");
-    let recorder = Arc::new(Recorder {
-        inner: Arc::new(EmbeddedStore::open(dir.path().join("o.redb")).expect("a store")),
-        on: AtomicBool::new(false),
-        calls: Mutex::new(Vec::new()),
-    });
+    let recorder = Arc::new(Recorder::new(Arc::new(
+        EmbeddedStore::open(dir.path().join("o.redb")).expect("a store"),
+    )));
     let deps = Deps::new(recorder.clone()).with_vault(Arc::new(
         tenantry::adapters::embedded::FileVault::open(dir.path().join("vault.key"))
             .expect("a vault"),
