@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::audit::{self, Entry, Log};
 use super::{from_item, links, mail, page, to_data};
 use crate::Deps;
 use crate::access::{StaffRole, TenantScope};
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::fields;
 use crate::model::ids::{MemberId, TenantId};
 use crate::model::input::{from_value, merge_patch, to_value};
@@ -98,6 +100,16 @@ pub async fn create(
         now,
     )?);
     ops.extend(link.map(|(op, _)| op));
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("member.invited", Target::new("member", &m.id))
+                .value("role", m.role)
+                .fields(["email", "first_name", "last_name"]),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&m, 1)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
@@ -282,6 +294,7 @@ pub async fn patch(
         )));
     }
     ops.extend(owner_check);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), changes(&m, &updated)).await?);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&updated, version)),
         Err(StoreError::TransactionCanceled { failed })
@@ -292,6 +305,24 @@ pub async fn patch(
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A member's update as its audit event records it: the role and the status with their
+/// values, the personal fields by name.
+fn changes(before: &Member, after: &Member) -> Entry {
+    let mut entry = Entry::new("member.updated", Target::new("member", &after.id));
+    if before.role != after.role {
+        entry = entry.value("role", after.role);
+    }
+    if before.status != after.status {
+        entry = entry.value("status", after.status);
+    }
+    let personal = [
+        ("email", before.email != after.email),
+        ("first_name", before.first_name != after.first_name),
+        ("last_name", before.last_name != after.last_name),
+    ];
+    entry.fields(personal.into_iter().filter(|(_, c)| *c).map(|(n, _)| n))
 }
 
 pub async fn delete(deps: &Deps, scope: &TenantScope, member_id: &MemberId) -> Result<(), Error> {
@@ -325,6 +356,14 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, member_id: &MemberId) -> R
             .map(|sub| WriteOp::delete(keys::staff_subject(sub))),
     );
     ops.extend(owner_check);
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("member.removed", Target::new("member", &m.id)),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
