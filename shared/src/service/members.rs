@@ -439,3 +439,81 @@ pub(crate) async fn delete_login(deps: &Deps, member_id: &MemberId) {
         Err(e) => tracing::warn!(error = ?e, "a removed member's login was left in the staff pool"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, ActorKind, AuditEvent, Origin};
+    use std::sync::Arc;
+
+    /// An invitation, a change and a removal write one event each, by the member who
+    /// made them: the role and status with their values, personal fields by name only.
+    #[tokio::test]
+    async fn each_change_of_a_member_writes_one_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = Deps::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
+        ))
+        .acting(Origin::of_actor(Actor::new(ActorKind::Member, "mem_owner")));
+        let scope = TenantScope::acting_for(TenantId::generate());
+        let draft: MemberDraft = serde_json::from_value(json!({
+            "email": "ada@acme.example", "first_name": "Ada", "last_name": "Li", "role": "member",
+        }))
+        .unwrap();
+        let m = create(&deps, &scope, &draft).await.unwrap();
+        let m2 = patch(
+            &deps,
+            &scope,
+            &m.id,
+            &json!({ "role": "owner", "last_name": "Lee" }),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(m2.role, StaffRole::Owner);
+        // Another owner stays, so this one may go.
+        let other: MemberDraft = serde_json::from_value(json!({
+            "email": "bo@acme.example", "first_name": "Bo", "last_name": "Ng", "role": "owner",
+        }))
+        .unwrap();
+        create(&deps, &scope, &other).await.unwrap();
+        delete(&deps, &scope, &m.id).await.unwrap();
+        let page = audit::list(
+            &deps,
+            Log::Tenant(scope.tenant_id()),
+            &audit::Filter::default(),
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+        let e: Vec<AuditEvent> = page.data.into_iter().rev().collect();
+        let actions: Vec<&str> = e.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "member.invited",
+                "member.updated",
+                "member.invited",
+                "member.removed"
+            ]
+        );
+        assert!(
+            e.iter()
+                .all(|e| e.actor == Actor::new(ActorKind::Member, "mem_owner"))
+        );
+        assert_eq!(e[1].target, Target::new("member", &m.id));
+        let changes: Vec<(&str, Option<&Value>)> = e[1]
+            .changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.value.as_ref()))
+            .collect();
+        assert_eq!(
+            changes,
+            [("role", Some(&json!("owner"))), ("last_name", None)]
+        );
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains('@') && !text.contains("Lee"), "{text}");
+    }
+}

@@ -288,8 +288,8 @@ pub async fn patch(
     };
     updated.set_terms(input.terms);
     // Field names only: the contact and billing details are personal.
-    let entry = Entry::new("tenant.updated", Target::new("tenant", tenant_id))
-        .diff(&tenant, &updated);
+    let entry =
+        Entry::new("tenant.updated", Target::new("tenant", tenant_id)).diff(&tenant, &updated);
     let version = replace(deps, &updated, &item, entry).await?;
     // Its events from now on are kept as long as it now says, here at once.
     audit::forget_retention(tenant_id);
@@ -583,4 +583,90 @@ pub(crate) async fn provision_loaded(
     }
     deps.store.transact(ops).await?;
     Ok(view(&active, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+    use crate::model::audit::{Actor, ActorKind, AuditEvent, Origin};
+    use crate::service::sign_in::{self, SignIn};
+    use std::sync::Arc;
+
+    async fn events(deps: &Deps, tenant_id: &TenantId) -> Vec<AuditEvent> {
+        let filter = audit::Filter::default();
+        let page = audit::list(deps, Log::Tenant(tenant_id), &filter, 100, None)
+            .await
+            .unwrap();
+        page.data.into_iter().rev().collect()
+    }
+
+    /// A creation writes `tenant.created` once (its provisioning none), a provision with
+    /// nothing left to do writes nothing, an update names the fields it changed, and a
+    /// wrong password at either login is a `sign_in.failed` by nobody known, without the
+    /// email; a malformed email records nothing.
+    #[tokio::test]
+    async fn operator_changes_and_failed_sign_ins_write_one_event_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path().join("a.redb")).unwrap());
+        let issuer =
+            Arc::new(LocalIssuer::open(dir.path().join("identity"), "http://127.0.0.1/i").unwrap());
+        let deps = Deps::new(store.clone())
+            .with_identity_provider(Arc::new(EmbeddedIdentity::new(store, issuer)))
+            .acting(Origin::of_actor(Actor::new(ActorKind::Operator, "key_op")));
+        let draft: TenantDraft = serde_json::from_value(json!({
+            "name": "Acme", "slug": "acme-audit", "kind": "partner",
+            "owner": { "email": "owner@acme.example", "first_name": "Ona", "last_name": "Wu" },
+        }))
+        .unwrap();
+        let created = create(&deps, &draft).await.unwrap();
+        assert_eq!(created.tenant.tenant.status, TenantStatus::Active);
+        let id = created.tenant.tenant.id.clone();
+        let e = events(&deps, &id).await;
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].action, "tenant.created");
+        assert_eq!(e[0].actor, Actor::new(ActorKind::Operator, "key_op"));
+        assert_eq!(e[0].target, Target::new("tenant", &id));
+
+        provision(&deps, &id).await.unwrap();
+        assert_eq!(events(&deps, &id).await.len(), 1);
+
+        let v = patch(
+            &deps,
+            &id,
+            &json!({ "name": "Acme Two", "audit_retention_days": 30 }),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(v.tenant.audit_retention_days, Some(30));
+        let e = events(&deps, &id).await;
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].action, "tenant.updated");
+        let fields: Vec<&str> = e[1].changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["audit_retention_days", "name"]);
+        assert!(e[1].changes.iter().all(|c| c.value.is_none()));
+
+        let wrong = |email: &str| SignIn {
+            email: Some(email.into()),
+            password: Some("Not-the-password-1".to_owned().into()),
+        };
+        let r = sign_in::sign_in(&deps, "acme-audit", &wrong("nobody@acme.example")).await;
+        assert!(matches!(r, Err(Error::InvalidLogin)));
+        let r =
+            super::super::staff::sign_in(&deps, "acme-audit", &wrong("owner@acme.example")).await;
+        assert!(matches!(r, Err(Error::InvalidLogin)));
+        let r = sign_in::sign_in(&deps, "acme-audit", &wrong("not an email")).await;
+        assert!(matches!(r, Err(Error::InvalidLogin)));
+        let e = events(&deps, &id).await;
+        assert_eq!(e.len(), 4);
+        for (event, login) in e[2..].iter().zip(["acme-audit", "staff"]) {
+            assert_eq!(event.action, "sign_in.failed");
+            assert_eq!(event.actor, Actor::anonymous());
+            assert_eq!(event.target, Target::new("login", login));
+            assert!(event.changes.is_empty());
+        }
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains('@'), "no email in any event: {text}");
+    }
 }
