@@ -3,11 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::audit::{self, Entry, Log};
 use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::access::{StaffRole, TenantScope};
 use crate::error::Error;
 use crate::model::api_key::{self, ApiKey, KeyLookup};
+use crate::model::audit::Target;
 use crate::model::ids::{ApiKeyId, TenantId};
 use crate::model::input::Checks;
 use crate::model::{fields, member};
@@ -78,6 +80,14 @@ pub async fn create(
             keys::api_key_lookup(&key.secret_hash),
             to_data(&lookup)?,
         )),
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("api_key.created", Target::new("api_key", &key.id))
+                .value("role", role)
+                .fields(["name"]),
+        )
+        .await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}
@@ -128,6 +138,14 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, key_id: &ApiKeyId) -> Resu
     if !hash.is_empty() {
         ops.push(WriteOp::delete(keys::api_key_lookup(&hash)));
     }
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(scope.tenant_id()),
+            Entry::new("api_key.revoked", Target::new("api_key", key_id)),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::NotFound("api key")),

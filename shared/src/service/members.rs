@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::audit::{self, Entry, Log};
 use super::{from_item, links, mail, page, to_data};
 use crate::Deps;
 use crate::access::{StaffRole, TenantScope};
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::fields;
 use crate::model::ids::{MemberId, TenantId};
 use crate::model::input::{from_value, merge_patch, to_value};
@@ -98,6 +100,16 @@ pub async fn create(
         now,
     )?);
     ops.extend(link.map(|(op, _)| op));
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("member.invited", Target::new("member", &m.id))
+                .value("role", m.role)
+                .fields(["email", "first_name", "last_name"]),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&m, 1)),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
@@ -282,6 +294,7 @@ pub async fn patch(
         )));
     }
     ops.extend(owner_check);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), changes(&m, &updated)).await?);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(&updated, version)),
         Err(StoreError::TransactionCanceled { failed })
@@ -292,6 +305,24 @@ pub async fn patch(
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A member's update as its audit event records it: the role and the status with their
+/// values, the personal fields by name.
+fn changes(before: &Member, after: &Member) -> Entry {
+    let mut entry = Entry::new("member.updated", Target::new("member", &after.id));
+    if before.role != after.role {
+        entry = entry.value("role", after.role);
+    }
+    if before.status != after.status {
+        entry = entry.value("status", after.status);
+    }
+    let personal = [
+        ("email", before.email != after.email),
+        ("first_name", before.first_name != after.first_name),
+        ("last_name", before.last_name != after.last_name),
+    ];
+    entry.fields(personal.into_iter().filter(|(_, c)| *c).map(|(n, _)| n))
 }
 
 pub async fn delete(deps: &Deps, scope: &TenantScope, member_id: &MemberId) -> Result<(), Error> {
@@ -325,6 +356,14 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, member_id: &MemberId) -> R
             .map(|sub| WriteOp::delete(keys::staff_subject(sub))),
     );
     ops.extend(owner_check);
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("member.removed", Target::new("member", &m.id)),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
@@ -398,5 +437,83 @@ pub(crate) async fn delete_login(deps: &Deps, member_id: &MemberId) {
     match result {
         Ok(()) | Err(crate::ports::IdentityError::NoSuchUser) => {}
         Err(e) => tracing::warn!(error = ?e, "a removed member's login was left in the staff pool"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, ActorKind, AuditEvent, Origin};
+    use std::sync::Arc;
+
+    /// An invitation, a change and a removal write one event each, by the member who
+    /// made them: the role and status with their values, personal fields by name only.
+    #[tokio::test]
+    async fn each_change_of_a_member_writes_one_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = Deps::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
+        ))
+        .acting(Origin::of_actor(Actor::new(ActorKind::Member, "mem_owner")));
+        let scope = TenantScope::acting_for(TenantId::generate());
+        let draft: MemberDraft = serde_json::from_value(json!({
+            "email": "ada@acme.example", "first_name": "Ada", "last_name": "Li", "role": "member",
+        }))
+        .unwrap();
+        let m = create(&deps, &scope, &draft).await.unwrap();
+        let m2 = patch(
+            &deps,
+            &scope,
+            &m.id,
+            &json!({ "role": "owner", "last_name": "Lee" }),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(m2.role, StaffRole::Owner);
+        // Another owner stays, so this one may go.
+        let other: MemberDraft = serde_json::from_value(json!({
+            "email": "bo@acme.example", "first_name": "Bo", "last_name": "Ng", "role": "owner",
+        }))
+        .unwrap();
+        create(&deps, &scope, &other).await.unwrap();
+        delete(&deps, &scope, &m.id).await.unwrap();
+        let page = audit::list(
+            &deps,
+            Log::Tenant(scope.tenant_id()),
+            &audit::Filter::default(),
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+        let e: Vec<AuditEvent> = page.data.into_iter().rev().collect();
+        let actions: Vec<&str> = e.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "member.invited",
+                "member.updated",
+                "member.invited",
+                "member.removed"
+            ]
+        );
+        assert!(
+            e.iter()
+                .all(|e| e.actor == Actor::new(ActorKind::Member, "mem_owner"))
+        );
+        assert_eq!(e[1].target, Target::new("member", &m.id));
+        let changes: Vec<(&str, Option<&Value>)> = e[1]
+            .changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.value.as_ref()))
+            .collect();
+        assert_eq!(
+            changes,
+            [("role", Some(&json!("owner"))), ("last_name", None)]
+        );
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains('@') && !text.contains("Lee"), "{text}");
     }
 }

@@ -6,9 +6,11 @@ use crate::error::ProblemKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Log};
 use super::{from_item, page};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::ids::ApiKeyId;
 use crate::ports::{Condition, StoreError, WriteOp};
 use crate::store::keys;
@@ -86,6 +88,14 @@ pub async fn delete(deps: &Deps, caller: &str, key_id: &ApiKeyId) -> Result<(), 
         key: keys::operator_key(&ApiKeyId::from_record(caller)),
         condition: Condition::Exists,
     });
+    ops.push(
+        audit::op(
+            deps,
+            Log::Platform,
+            audit::Entry::new("operator_key.revoked", Target::new("operator_key", key_id)),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&caller_at) => {

@@ -7,18 +7,25 @@
 //! `Retry-After`) until the window has passed, whatever the password; a success clears
 //! the count. A success also needs our login record to be enabled, whatever the
 //! provider says.
+//!
+//! Each attempt that reaches the password check is an audit event in the tenant's log:
+//! `sign_in.succeeded` by the user, or `sign_in.failed` by nobody known (the email is
+//! never in it). An attempt refused before (malformed, throttled) records nothing.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::audit::{self, Entry, Log};
 use super::throttle::{self, Limit};
 use super::{from_item, identity, to_data, tokens};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::audit::{Actor, ActorKind, Target};
 use crate::model::customer::LoginRecord;
 use crate::model::fields;
-use crate::ports::{Condition, IdentityError, Item, Tokens};
+use crate::model::ids::TenantId;
+use crate::ports::{Condition, IdentityError, Item, StoreError, Tokens, WriteOp};
 use crate::store::keys;
 
 /// Failed sign-ins of one email that start the refusal, and how long they count (and a
@@ -49,6 +56,22 @@ pub struct SignIn {
 
 pub(crate) fn wrong() -> Error {
     Error::InvalidLogin
+}
+
+/// A sign-in refused at the password check (a wrong email or password, a login that may
+/// not sign in): its `sign_in.failed` event, written alone since nothing else changes,
+/// on `login` (the slug of the tenant's customer login, or `staff`). Answers the
+/// wrong-login error, or the store's when the event could not be written.
+pub(crate) async fn failed(deps: &Deps, tenant_id: &TenantId, login: &str) -> Error {
+    let entry = Entry::new("sign_in.failed", Target::new("login", login)).by(Actor::anonymous());
+    let written = async {
+        let op = audit::op(deps, Log::Tenant(tenant_id), entry).await?;
+        Ok::<(), Error>(deps.store.transact(vec![op]).await?)
+    };
+    match written.await {
+        Ok(()) => wrong(),
+        Err(e) => e,
+    }
 }
 
 /// The email and password of a sign-in: both required (422 naming each); an over-long
@@ -112,29 +135,42 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
                 None => None,
             };
             let Some((mut login, item)) = record else {
-                return Err(wrong());
+                return Err(failed(deps, &tenant_id, slug).await);
             };
             if !login.enabled
                 || !super::customers::logins_open(deps, &tenant_id, &login.customer_id).await?
             {
-                return Err(wrong());
+                return Err(failed(deps, &tenant_id, slug).await);
             }
-            // Activity: the last sign-in, on the login record (best effort, and never over
-            // a change made meanwhile).
+            let event = audit::op(
+                deps,
+                Log::Tenant(&tenant_id),
+                Entry::new("sign_in.succeeded", Target::new("login", slug))
+                    .customer(&login.customer_id)
+                    .by(Actor::new(ActorKind::CustomerUser, login.user_id.as_str())),
+            )
+            .await?;
+            // Activity: the last sign-in, on the login record, with the sign-in's event;
+            // never over a change made meanwhile (then the event alone).
             login.last_login_at = Some(now);
             let mut touched = Item::new(item.key(), to_data(&login)?);
             touched.version = item.version + 1;
-            if let Err(e) = deps
-                .store
-                .put(touched, Condition::VersionIs(item.version))
-                .await
-            {
-                tracing::debug!(error = format!("{e:#}"), "last_login_at not recorded");
+            let touch = WriteOp::Put {
+                item: touched,
+                condition: Condition::VersionIs(item.version),
+            };
+            match deps.store.transact(vec![touch, event.clone()]).await {
+                Ok(()) => {}
+                Err(StoreError::TransactionCanceled { .. }) => {
+                    tracing::debug!("last_login_at not recorded: the login changed meanwhile");
+                    deps.store.transact(vec![event]).await?;
+                }
+                Err(e) => return Err(e.into()),
             }
             clear(deps, &key, version).await;
             Ok(tokens)
         }
-        Err(IdentityError::InvalidCredentials) => Err(wrong()),
+        Err(IdentityError::InvalidCredentials) => Err(failed(deps, &tenant_id, slug).await),
         Err(e) => {
             tracing::warn!(error = ?e, "sign-in: the identity provider failed");
             Err(Error::Unavailable(

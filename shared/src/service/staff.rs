@@ -8,8 +8,9 @@
 //!   transaction then records its subject on the member, writes the subject -> member
 //!   item `authenticate()` reads, and trusts the staff pool's issuer.
 //! - `POST /t/{slug}/staff/login` signs in with the email and password: the tenant is
-//!   the slug's, the member its member with that email. The same throttle and the same
-//!   answer for every failure as the customer login.
+//!   the slug's, the member its member with that email. The same throttle, the same
+//!   answer for every failure and the same audit events (on the login `staff`) as the
+//!   customer login.
 //! - A token authenticates while its member exists and is active, with the member's
 //!   current role: disabling, demoting or removing a member counts from the next request.
 //! - Without an identity provider there are no staff logins: staff use API keys.
@@ -20,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::audit::{self, Entry, Log};
 use super::links::{self, Link};
 use super::sign_in::{self, SignIn};
 use super::{from_item, to_data, tokens};
 use crate::Deps;
 use crate::access::{Principal, TenantScope};
 use crate::error::Error;
+use crate::model::audit::{Actor, ActorKind, Target};
 use crate::model::fields;
 use crate::model::ids::{MemberId, TenantId};
 use crate::model::member::{Member, MemberStatus};
@@ -92,6 +95,9 @@ fn unavailable(what: &str, e: &IdentityError) -> Error {
 /// A username no staff login has: signing in as it costs what a real check costs.
 const NO_MEMBER: &str = "mem_00000000000000000000000000000000";
 
+/// The login a staff sign-in's audit events name (a customer sign-in's name the slug).
+const LOGIN: &str = "staff";
+
 /// `POST /t/{slug}/staff/login`: a staff member of the slug's tenant signs in with its
 /// email and password and gets the staff pool's tokens.
 pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, Error> {
@@ -120,16 +126,26 @@ pub async fn sign_in(deps: &Deps, slug: &str, body: &SignIn) -> Result<Tokens, E
     let username = member.as_ref().map_or(NO_MEMBER, |m| m.id.as_str());
     let tokens = match idp.authenticate(&pool, username, password).await {
         Ok(t) => t,
-        Err(IdentityError::InvalidCredentials) => return Err(sign_in::wrong()),
+        Err(IdentityError::InvalidCredentials) => {
+            return Err(sign_in::failed(deps, &tenant_id, LOGIN).await);
+        }
         Err(e) => return Err(unavailable("signing in", &e)),
     };
     // Our records decide: the login must be the one this tenant's active member (read
     // above) records.
-    let recorded = member.and_then(|m| m.login_subject);
-    match (recorded, tokens::subject_of_issued(&tokens.access_token)) {
-        (Some(r), Some(sub)) if r == sub => {}
-        _ => return Err(sign_in::wrong()),
-    }
+    let issued = tokens::subject_of_issued(&tokens.access_token);
+    let Some(member) = member.filter(|m| issued.is_some() && m.login_subject == issued) else {
+        return Err(sign_in::failed(deps, &tenant_id, LOGIN).await);
+    };
+    // Nothing else is written: the event alone.
+    let event = audit::op(
+        deps,
+        Log::Tenant(&tenant_id),
+        Entry::new("sign_in.succeeded", Target::new("login", LOGIN))
+            .by(Actor::new(ActorKind::Member, member.id.as_str())),
+    )
+    .await?;
+    deps.store.transact(vec![event]).await?;
     sign_in::clear(deps, &key, version).await;
     Ok(tokens)
 }
@@ -218,9 +234,21 @@ pub async fn reset_password(
         item: record,
         condition: Condition::VersionIs(item.version),
     };
+    let event = audit::op(
+        deps,
+        Log::Tenant(tenant_id),
+        Entry::new("member.password_reset", Target::new("member", &bumped.id)).value(
+            "email_sent",
+            match purpose {
+                RESET => "password_reset",
+                _ => "invitation",
+            },
+        ),
+    )
+    .await?;
     match deps
         .store
-        .transact([vec![member_op, link], email.to_vec()].concat())
+        .transact([vec![member_op, link, event], email.to_vec()].concat())
         .await
     {
         Ok(()) => {}

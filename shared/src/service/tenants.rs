@@ -4,12 +4,14 @@ use crate::error::ProblemKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::audit::{self, Entry, Log};
 use super::identity::{customer_issuer, issuer_key};
 use super::members::MemberView;
 use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::access::{StaffRole, TenantScope};
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::branding::{Branding, BrandingDraft};
 use crate::model::ids::{MemberId, TenantId};
 use crate::model::input::{from_value, merge_patch, to_value};
@@ -54,7 +56,8 @@ async fn known_plan(deps: &Deps, code: Option<String>) -> Result<Option<String>,
 }
 
 /// Creates the tenant, its slug marker, its directory entry and its first owner in one
-/// transaction: a taken slug is a 409 and leaves nothing behind.
+/// transaction with its `tenant.created` event: a taken slug is a 409 and leaves nothing
+/// behind. The provisioning that follows is part of the creation: no event of its own.
 pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, Error> {
     let input = draft.parse(true)?;
     let (owner_email, owner_first, owner_last) = input
@@ -130,6 +133,19 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         now,
     )?);
     ops.extend(link.map(|(op, _)| op));
+    // The tenant's record does not exist yet: its retention is the one it is created with.
+    ops.push(audit::op_kept(
+        deps,
+        Log::Tenant(&tenant.id),
+        Entry::new("tenant.created", Target::new("tenant", &tenant.id))
+            .value("kind", tenant.kind)
+            .value("status", tenant.status)
+            .value("owner", &owner.id),
+        input
+            .terms
+            .audit_retention_days
+            .unwrap_or(audit::RETENTION_DAYS),
+    )?);
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
@@ -147,7 +163,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
     let tenant = if deps.identity()?.is_some() {
         // Created either way (201): any failure here leaves it `provisioning` (with the
         // reason, when the provider gave one), for POST .../provision to continue.
-        match provision_loaded(deps, tenant.clone(), tenant_item).await {
+        match provision_loaded(deps, tenant.clone(), tenant_item, false).await {
             Ok(v) => v,
             Err(e) => {
                 if !matches!(e, Error::Unavailable(_)) {
@@ -268,29 +284,38 @@ pub async fn patch(
         billing: input.billing,
         invoice_mode: input.invoice_mode,
         updated_at: deps.clock.now(),
-        ..tenant
+        ..tenant.clone()
     };
     updated.set_terms(input.terms);
-    let version = replace(deps, &updated, &item).await?;
+    // Field names only: the contact and billing details are personal.
+    let entry =
+        Entry::new("tenant.updated", Target::new("tenant", tenant_id)).diff(&tenant, &updated);
+    let version = replace(deps, &updated, &item, entry).await?;
+    // Its events from now on are kept as long as it now says, here at once.
+    audit::forget_retention(tenant_id);
     Ok(view(&updated, version))
 }
 
 /// Writes `updated` over the tenant `item` it was read from, under that item's version
-/// (a change made meanwhile is a 409); answers the new version.
-async fn replace(deps: &Deps, updated: &Tenant, item: &Item) -> Result<u64, Error> {
+/// (a change made meanwhile is a 409), with the change's audit event; answers the new
+/// version.
+async fn replace(deps: &Deps, updated: &Tenant, item: &Item, entry: Entry) -> Result<u64, Error> {
     let version = item.version + 1;
     let new_item = Item {
         data: to_data(updated)?,
         version,
         ..item.clone()
     };
-    match deps
-        .store
-        .put(new_item, Condition::VersionIs(item.version))
-        .await
-    {
+    let ops = vec![
+        WriteOp::Put {
+            item: new_item,
+            condition: Condition::VersionIs(item.version),
+        },
+        audit::op(deps, Log::Tenant(&updated.id), entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(version),
-        Err(StoreError::ConditionFailed) => Err(Error::concurrent_update()),
+        Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
         Err(e) => Err(e.into()),
     }
 }
@@ -311,12 +336,17 @@ pub async fn set_branding(
 ) -> Result<Branding, Error> {
     let b = draft.parse()?;
     let (tenant, item) = load(deps, scope.tenant_id()).await?;
+    let entry = Entry::new(
+        "tenant.branding_updated",
+        Target::new("tenant", scope.tenant_id()),
+    )
+    .diff(&tenant.branding, &Some(&b));
     let updated = Tenant {
         branding: Some(b.clone()),
         updated_at: deps.clock.now(),
         ..tenant
     };
-    replace(deps, &updated, &item).await?;
+    replace(deps, &updated, &item, entry).await?;
     Ok(b)
 }
 
@@ -362,7 +392,12 @@ pub async fn set_default_plan(
         updated_at: deps.clock.now(),
         ..tenant
     };
-    replace(deps, &updated, &item).await?;
+    let entry = Entry::new(
+        "tenant.default_plan_updated",
+        Target::new("tenant", scope.tenant_id()),
+    )
+    .value("default_plan", &plan);
+    replace(deps, &updated, &item, entry).await?;
     Ok(DefaultPlan { plan })
 }
 
@@ -418,7 +453,12 @@ pub async fn set_allowed_origins(
         updated_at: deps.clock.now(),
         ..tenant
     };
-    replace(deps, &updated, &item).await?;
+    let entry = Entry::new(
+        "tenant.allowed_origins_updated",
+        Target::new("tenant", scope.tenant_id()),
+    )
+    .fields(["allowed_origins"]);
+    replace(deps, &updated, &item, entry).await?;
     Ok(AllowedOrigins {
         origins: Some(origins),
     })
@@ -434,17 +474,21 @@ pub async fn set_allowed_origins(
 /// Provisions the tenant's customer pool if it has none yet (a `provisioning` tenant,
 /// or one created before tenants had pools); returns the tenant. `Error::Unavailable`
 /// (the reason, also recorded on the tenant) when the identity provider failed.
+/// Its `tenant.provisioned` event is written with the provisioning, when there was any
+/// to do.
 pub async fn provision(deps: &Deps, tenant_id: &TenantId) -> Result<TenantView, Error> {
     let (tenant, item) = load(deps, tenant_id).await?;
-    provision_loaded(deps, tenant, item).await
+    provision_loaded(deps, tenant, item, true).await
 }
 
 /// `provision` of a tenant already in hand with its stored item (a tenant just created
-/// needs no read back).
+/// needs no read back). `audited`: whether the provisioning is a change of its own with
+/// its own event (a creation's event covers the provisioning that follows it).
 pub(crate) async fn provision_loaded(
     deps: &Deps,
     tenant: Tenant,
     item: Item,
+    audited: bool,
 ) -> Result<TenantView, Error> {
     let tenant_id = &tenant.id.clone();
     if tenant.customer_pool.is_some() {
@@ -505,7 +549,7 @@ pub(crate) async fn provision_loaded(
         ..tenant
     };
     let version = item.version + 1;
-    let ops = vec![
+    let mut ops = vec![
         // Written whole each time: the same pool gives the same item.
         WriteOp::Put {
             item: Item::new(issuer_key(&issuer.iss), to_data(&issuer)?),
@@ -525,6 +569,104 @@ pub(crate) async fn provision_loaded(
             to_data(&serde_json::json!({ "tenant_id": tenant_id }))?,
         )),
     ];
+    if audited {
+        ops.push(
+            audit::op(
+                deps,
+                Log::Tenant(tenant_id),
+                Entry::new("tenant.provisioned", Target::new("tenant", tenant_id))
+                    .value("status", active.status)
+                    .fields(["customer_pool"]),
+            )
+            .await?,
+        );
+    }
     deps.store.transact(ops).await?;
     Ok(view(&active, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::{EmbeddedIdentity, EmbeddedStore, LocalIssuer};
+    use crate::model::audit::{Actor, ActorKind, AuditEvent, Origin};
+    use crate::service::sign_in::{self, SignIn};
+    use std::sync::Arc;
+
+    async fn events(deps: &Deps, tenant_id: &TenantId) -> Vec<AuditEvent> {
+        let filter = audit::Filter::default();
+        let page = audit::list(deps, Log::Tenant(tenant_id), &filter, 100, None)
+            .await
+            .unwrap();
+        page.data.into_iter().rev().collect()
+    }
+
+    /// A creation writes `tenant.created` once (its provisioning none), a provision with
+    /// nothing left to do writes nothing, an update names the fields it changed, and a
+    /// wrong password at either login is a `sign_in.failed` by nobody known, without the
+    /// email; a malformed email records nothing.
+    #[tokio::test]
+    async fn operator_changes_and_failed_sign_ins_write_one_event_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path().join("a.redb")).unwrap());
+        let issuer =
+            Arc::new(LocalIssuer::open(dir.path().join("identity"), "http://127.0.0.1/i").unwrap());
+        let deps = Deps::new(store.clone())
+            .with_identity_provider(Arc::new(EmbeddedIdentity::new(store, issuer)))
+            .acting(Origin::of_actor(Actor::new(ActorKind::Operator, "key_op")));
+        let draft: TenantDraft = serde_json::from_value(json!({
+            "name": "Acme", "slug": "acme-audit", "kind": "partner",
+            "owner": { "email": "owner@acme.example", "first_name": "Ona", "last_name": "Wu" },
+        }))
+        .unwrap();
+        let created = create(&deps, &draft).await.unwrap();
+        assert_eq!(created.tenant.tenant.status, TenantStatus::Active);
+        let id = created.tenant.tenant.id.clone();
+        let e = events(&deps, &id).await;
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].action, "tenant.created");
+        assert_eq!(e[0].actor, Actor::new(ActorKind::Operator, "key_op"));
+        assert_eq!(e[0].target, Target::new("tenant", &id));
+
+        provision(&deps, &id).await.unwrap();
+        assert_eq!(events(&deps, &id).await.len(), 1);
+
+        let v = patch(
+            &deps,
+            &id,
+            &json!({ "name": "Acme Two", "audit_retention_days": 30 }),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(v.tenant.audit_retention_days, Some(30));
+        let e = events(&deps, &id).await;
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].action, "tenant.updated");
+        let fields: Vec<&str> = e[1].changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["audit_retention_days", "name"]);
+        assert!(e[1].changes.iter().all(|c| c.value.is_none()));
+
+        let wrong = |email: &str| SignIn {
+            email: Some(email.into()),
+            password: Some("Not-the-password-1".to_owned().into()),
+        };
+        let r = sign_in::sign_in(&deps, "acme-audit", &wrong("nobody@acme.example")).await;
+        assert!(matches!(r, Err(Error::InvalidLogin)));
+        let r =
+            super::super::staff::sign_in(&deps, "acme-audit", &wrong("owner@acme.example")).await;
+        assert!(matches!(r, Err(Error::InvalidLogin)));
+        let r = sign_in::sign_in(&deps, "acme-audit", &wrong("not an email")).await;
+        assert!(matches!(r, Err(Error::InvalidLogin)));
+        let e = events(&deps, &id).await;
+        assert_eq!(e.len(), 4);
+        for (event, login) in e[2..].iter().zip(["acme-audit", "staff"]) {
+            assert_eq!(event.action, "sign_in.failed");
+            assert_eq!(event.actor, Actor::anonymous());
+            assert_eq!(event.target, Target::new("login", login));
+            assert!(event.changes.is_empty());
+        }
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains('@'), "no email in any event: {text}");
+    }
 }

@@ -9,8 +9,10 @@ use serde_json::json;
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::ids::EmailId;
 use crate::ports::{Condition, Query, SortRange, WriteOp};
+use crate::service::audit::{self, Entry, Log};
 use crate::service::due::{self, Kind};
 use crate::service::{from_item, page};
 use crate::store::keys;
@@ -137,6 +139,14 @@ pub async fn redrive(
             condition: Condition::VersionIs(item.version),
         },
         due::schedule(Kind::Mail, tenant_id, email.id.as_str(), now),
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("email.redriven", Target::new("email", &email.id))
+                .value("state", email.state)
+                .value("template", email.template),
+        )
+        .await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}
