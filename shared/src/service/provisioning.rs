@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::audit::{self, Entry, Log};
 use super::{customers, due, from_item, subscriptions, to_data, users};
 use crate::Deps;
 use crate::access::{CustomerScope, Scope, TenantScope, customer_of};
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::{Actor, ActorKind, Origin, Target};
 use crate::model::customer::{
     AdminDraft, CompanyDraft, CustomerBillingDraft, CustomerDraft, CustomerStatus, Transition,
 };
@@ -148,6 +150,22 @@ pub enum Source {
     },
     /// `POST /v1/provisioning`: the caller (a member or a key id).
     Api { actor: String },
+}
+
+impl Source {
+    /// Who sent the request: its endpoint, or the staff member or API key that posted
+    /// it (an operator key cannot). The changes its work makes are theirs.
+    fn actor(&self) -> Actor {
+        match self {
+            Source::Webhook { endpoint_id, .. } => {
+                Actor::new(ActorKind::WebhookEndpoint, endpoint_id.as_str())
+            }
+            Source::Api { actor } if actor.starts_with("mem_") => {
+                Actor::new(ActorKind::Member, actor.as_str())
+            }
+            Source::Api { actor } => Actor::new(ActorKind::ApiKey, actor.as_str()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -436,7 +454,7 @@ pub async fn record(
         state: State::Pending,
         url: format!("/v1/provisioning/{}", p.id),
     };
-    let mut ops = Vec::with_capacity(3);
+    let mut ops = Vec::with_capacity(4);
     let message_key = match &source {
         Source::Webhook {
             endpoint_id,
@@ -458,6 +476,11 @@ pub async fn record(
         p.id.as_str(),
         now,
     ));
+    // A signed webhook's request has no principal: its endpoint is who acted.
+    let entry = Entry::new("provisioning.received", Target::new("provisioning", &p.id))
+        .value("type", &p.event_type)
+        .by(source.actor());
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(Recorded {
             accepted,
@@ -545,6 +568,8 @@ pub async fn work(deps: &Deps, tenant_id: &TenantId, id: &ProvisioningId) -> Res
     if p.state != State::Pending || p.due_at > now || p.claimed_until.is_some_and(|t| t > now) {
         return Ok(Worked::Skipped);
     }
+    // The customer's changes the work makes are its sender's, as if it had made them.
+    let deps = &deps.acting(Origin::of_actor(p.source.actor()));
     if p.attempts >= MAX_ATTEMPTS {
         p.state = State::Failed;
         p.claimed_until = None;
