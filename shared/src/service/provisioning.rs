@@ -976,3 +976,74 @@ async fn forget_if_stale(deps: &Deps, entry: &due::Due, id: &ProvisioningId) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use std::sync::Arc;
+
+    /// A request is recorded with one event, named for its sender and carrying the
+    /// request's trace; a resent `webhook-id` records nothing, so writes no event.
+    #[tokio::test]
+    async fn a_received_request_writes_one_event_by_its_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = Deps::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("p.redb")).unwrap(),
+        ))
+        .acting(Origin {
+            request_id: Some("req_1".into()),
+            source_ip: Some("192.0.2.1".into()),
+            ..Origin::of_actor(Actor::anonymous())
+        });
+        let tenant = TenantId::generate();
+        let scope = TenantScope::acting_for(tenant.clone());
+        let endpoint = InboundEndpointId::generate();
+        let body = br#"{"type": "customer.suspend", "data": {"external_id": "crm-1"}}"#;
+        let webhook = || Source::Webhook {
+            endpoint_id: endpoint.clone(),
+            message_id: "msg_1".into(),
+        };
+        let first = record(&deps, &scope, check(body).unwrap(), webhook())
+            .await
+            .unwrap();
+        let again = record(&deps, &scope, check(body).unwrap(), webhook())
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        let by_api = Source::Api {
+            actor: "mem_0197b2a7f3b27e5d8c6f708192a3b4c5".into(),
+        };
+        record(&deps, &scope, check(body).unwrap(), by_api)
+            .await
+            .unwrap();
+
+        let page = audit::list(
+            &deps,
+            Log::Tenant(&tenant),
+            &audit::Filter::default(),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.data.len(), 2);
+        assert!(
+            page.data
+                .iter()
+                .all(|e| e.action == "provisioning.received")
+        );
+        let hook = page
+            .data
+            .iter()
+            .find(|e| e.target.id == first.accepted.id.as_str())
+            .expect("the webhook's event");
+        assert_eq!(
+            hook.actor,
+            Actor::new(ActorKind::WebhookEndpoint, endpoint.as_str())
+        );
+        assert_eq!(hook.request_id.as_deref(), Some("req_1"));
+        assert_eq!(hook.source_ip.as_deref(), Some("192.0.2.1"));
+        assert!(page.data.iter().any(|e| e.actor.kind == ActorKind::Member));
+    }
+}
