@@ -765,8 +765,11 @@ pub async fn create(deps: &Deps, draft: &ConnectorDraft) -> Result<ConnectorView
         o.client_secret = Some(seal(deps, &connector.code, secret).await?);
     }
     // The catalog is the platform's: its log, not a tenant's.
-    let entry = Entry::new("connector.created", Target::new("connector", &connector.code))
-        .value("auth", connector.auth);
+    let entry = Entry::new(
+        "connector.created",
+        Target::new("connector", &connector.code),
+    )
+    .value("auth", connector.auth);
     let ops = vec![
         WriteOp::create(item_of(&connector, 1)?),
         audit::op(deps, Log::Platform, entry).await?,

@@ -248,8 +248,8 @@ pub async fn send_test(
         next_at: now,
         last_error: None,
     }];
-    let entry = Entry::new("webhook_endpoint.tested", outbound::target(id))
-        .value("message_id", &m.id);
+    let entry =
+        Entry::new("webhook_endpoint.tested", outbound::target(id)).value("message_id", &m.id);
     deps.store
         .transact(vec![
             WriteOp::create(item_of(tenant_id, &m, 1)?),
@@ -352,8 +352,11 @@ pub async fn redeliver(
         item: next,
         condition: Condition::VersionIs(item.version),
     });
-    let entry = Entry::new("webhook_endpoint.redelivered", outbound::target(endpoint_id))
-        .value("message_id", &m.id);
+    let entry = Entry::new(
+        "webhook_endpoint.redelivered",
+        outbound::target(endpoint_id),
+    )
+    .value("message_id", &m.id);
     ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(TestSent { message_id: m.id }),

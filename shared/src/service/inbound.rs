@@ -153,7 +153,8 @@ pub async fn create(
     };
     let mut owner = serde_json::Map::new();
     owner.insert("tenant_id".into(), serde_json::json!(tenant_id));
-    let entry = Entry::new("inbound_endpoint.created", target(&id)).value("enabled", endpoint.enabled);
+    let entry =
+        Entry::new("inbound_endpoint.created", target(&id)).value("enabled", endpoint.enabled);
     let ops = vec![
         WriteOp::Check {
             key: keys::tenant(tenant_id),
@@ -289,8 +290,8 @@ pub async fn rotate(
     let (secret, text) = signing::new_secret(deps, &context(tenant_id, id), now).await?;
     e.secrets = signing::rotated(&e.secrets, secret, overlap, now);
     e.updated_at = now;
-    let entry = Entry::new("inbound_endpoint.secret_rotated", target(id))
-        .value("overlap_hours", overlap);
+    let entry =
+        Entry::new("inbound_endpoint.secret_rotated", target(id)).value("overlap_hours", overlap);
     save(deps, tenant_id, &e, item.version, entry).await?;
     Ok(EndpointWithSecret {
         endpoint: e.view(now, item.version + 1),
