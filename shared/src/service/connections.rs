@@ -20,12 +20,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
+use super::audit::{self, Entry, Log};
 use super::connectors::{AuthKind, Connector};
 use super::mail::{self, Template};
 use super::{commit, connectors, events, from_item, links, page, signing, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::{Actor, ActorKind, Target};
 use crate::model::customer::CustomerStatus;
 use crate::model::event::EventType;
 use crate::model::fields;
@@ -268,6 +270,11 @@ fn item_of(tenant_id: &TenantId, c: &Connection, version: u64) -> Result<Item, E
     Ok(item)
 }
 
+/// The audit event of `action` on a connection: in its customer's history too.
+fn entry(action: &str, c: &Connection) -> Entry {
+    Entry::new(action, Target::new("connection", &c.id)).customer(&c.customer_id)
+}
+
 /// The tenant's connection `id`.
 pub(crate) async fn load(
     deps: &Deps,
@@ -288,8 +295,11 @@ pub async fn create(
     actor: &str,
     draft: &ConnectionDraft,
 ) -> Result<ConnectionView, Error> {
+    let tenant_id = scope.tenant_id();
     let (connection, mut ops) = new_connection(deps, scope, actor, draft).await?;
-    ops.push(WriteOp::create(item_of(scope.tenant_id(), &connection, 1)?));
+    ops.push(WriteOp::create(item_of(tenant_id, &connection, 1)?));
+    let e = entry("connection.created", &connection).value("connector", &connection.connector);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), e).await?);
     commit(deps, ops).await?;
     Ok(connection.view(1))
 }
@@ -485,6 +495,8 @@ pub async fn delete(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> Resu
         WriteOp::delete(keys::customer_connection(tenant_id, &c.customer_id, id)),
     ];
     ops.extend(links_of(tenant_id, &c, None));
+    let e = entry("connection.deleted", &c);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), e).await?);
     commit(deps, ops).await
 }
 
@@ -628,6 +640,11 @@ pub async fn invite(
     });
     c.updated_at = now;
     ops.push(put_over(tenant_id, &c, item.version)?);
+    // Whom it went to stays out: the invite's fields by name.
+    let e = entry("connection.invited", &c)
+        .fields(["invite.email", "invite.name"])
+        .value("expires_in_hours", hours);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), e).await?);
     commit(deps, ops).await?;
     Ok(c.view(item.version + 1))
 }
@@ -788,6 +805,10 @@ pub async fn start_session(
     } else {
         put_over(tenant_id, &c, version)?
     });
+    let e = entry("connect_session.created", &c)
+        .value("origin", &origin)
+        .value("connection_created", version == 0);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), e).await?);
     commit(deps, ops).await?;
     Ok(ConnectSession {
         url: format!("{public_base}/t/{}/connect/{token}", tenant.slug),
@@ -841,11 +862,13 @@ pub async fn end_invite(deps: &Deps, scope: &TenantScope, id: &ConnectionId) -> 
         return Ok(());
     };
     c.updated_at = deps.clock.now();
+    let e = entry("connection.invite_ended", &c);
     commit(
         deps,
         vec![
             put_over(tenant_id, &c, item.version)?,
             WriteOp::delete(keys::connect_link(tenant_id, &invite.link)),
+            audit::op(deps, Log::Tenant(tenant_id), e).await?,
         ],
     )
     .await
@@ -1107,6 +1130,17 @@ async fn authorize(
         &view,
         now,
     )?);
+    // The page has no principal: whoever holds the link acted.
+    let through = if invite.is_some() {
+        "invite"
+    } else {
+        "session"
+    };
+    let e = entry("connection.authorized", &connection)
+        .value("state", connection.state)
+        .value("through", through)
+        .by(Actor::new(ActorKind::LinkHolder, connection.id.as_str()));
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), e).await?);
     // An invite's inviter hears of it by email; a session's result goes to the page
     // that opened it (no email).
     let inviter = invite.as_ref().map(|i| i.invited_by.as_str());
@@ -1191,7 +1225,14 @@ pub async fn credentials(
         to_data(&read)?,
     );
     record.expires_at = Some((now + Duration::days(READ_KEPT_DAYS)).timestamp());
-    deps.store.transact(vec![WriteOp::create(record)]).await?;
+    // The request's one event, whatever a refresh below does to the tokens.
+    let e = entry("connection.credentials_read", &c).value("connector", &c.connector);
+    deps.store
+        .transact(vec![
+            WriteOp::create(record),
+            audit::op(deps, Log::Tenant(tenant_id), e).await?,
+        ])
+        .await?;
     let mut credentials = open_credentials(deps, tenant_id, &c, sealed).await?;
     if connector.auth == AuthKind::Oauth2 {
         if oauth::due_for_refresh(&credentials, now) {
@@ -1319,6 +1360,12 @@ async fn refreshed(
                 .await
                 .map(|(k, _)| k.company.name)
                 .unwrap_or_default();
+            // The read's request answers 409 from here: the credentials it erases are
+            // an event of their own (the read was recorded before).
+            let reauthorize = entry("connection.reauthorization_required", &held.connection)
+                .value("state", ConnectionState::ReauthorizationRequired)
+                .fields(["credentials"]);
+            let reauthorize = audit::op(deps, Log::Tenant(tenant_id), reauthorize).await?;
             let settled = held
                 .settle(deps, |c, version| {
                     c.state = ConnectionState::ReauthorizationRequired;
@@ -1331,6 +1378,7 @@ async fn refreshed(
                         now,
                     )?
                     .to_vec();
+                    ops.push(reauthorize.clone());
                     if let Some(to) = &to {
                         let mut context = Map::new();
                         context.insert("company_name".into(), json!(company));

@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::audit::{self, Entry, Log};
 use super::{from_item, page, signing, to_data};
 use crate::Deps;
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::fields;
 use crate::model::input::{Checks, from_value, merge_patch, to_value};
 use crate::ports::{Condition, Item, Sealed, StoreError, VaultContext, WriteOp};
@@ -762,11 +764,17 @@ pub async fn create(deps: &Deps, draft: &ConnectorDraft) -> Result<ConnectorView
     if let (Some(o), Some(secret)) = (connector.oauth2.as_mut(), &draft.client_secret) {
         o.client_secret = Some(seal(deps, &connector.code, secret).await?);
     }
-    match deps
-        .store
-        .transact(vec![WriteOp::create(item_of(&connector, 1)?)])
-        .await
-    {
+    // The catalog is the platform's: its log, not a tenant's.
+    let entry = Entry::new(
+        "connector.created",
+        Target::new("connector", &connector.code),
+    )
+    .value("auth", connector.auth);
+    let ops = vec![
+        WriteOp::create(item_of(&connector, 1)?),
+        audit::op(deps, Log::Platform, entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(connector.view(1)),
         Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Err(Error::conflict(
             ProblemKind::DuplicateConnector,
@@ -856,11 +864,17 @@ pub async fn update(
         return Ok(current.view(item.version));
     }
     next.updated_at = deps.clock.now();
-    let op = WriteOp::Put {
-        item: item_of(&next, item.version + 1)?,
-        condition: Condition::VersionIs(item.version),
-    };
-    match deps.store.transact(vec![op]).await {
+    // By name only: `oauth2` holds the sealed client secret.
+    let entry =
+        Entry::new("connector.updated", Target::new("connector", code)).diff(&current, &next);
+    let ops = vec![
+        WriteOp::Put {
+            item: item_of(&next, item.version + 1)?,
+            condition: Condition::VersionIs(item.version),
+        },
+        audit::op(deps, Log::Platform, entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(next.view(item.version + 1)),
         Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
             Err(Error::concurrent_update())

@@ -21,6 +21,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::audit::{self, Entry, Log};
 use super::outbound::{self, WebhookEndpoint};
 use super::{due, from_item, mail, signing, to_data};
 use crate::Deps;
@@ -247,10 +248,13 @@ pub async fn send_test(
         next_at: now,
         last_error: None,
     }];
+    let entry =
+        Entry::new("webhook_endpoint.tested", outbound::target(id)).value("message_id", &m.id);
     deps.store
         .transact(vec![
             WriteOp::create(item_of(tenant_id, &m, 1)?),
             due::schedule(due::Kind::Webhook, tenant_id, m.id.as_str(), now),
+            audit::op(deps, Log::Tenant(tenant_id), entry).await?,
         ])
         .await?;
     Ok(TestSent { message_id: m.id })
@@ -348,6 +352,12 @@ pub async fn redeliver(
         item: next,
         condition: Condition::VersionIs(item.version),
     });
+    let entry = Entry::new(
+        "webhook_endpoint.redelivered",
+        outbound::target(endpoint_id),
+    )
+    .value("message_id", &m.id);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(TestSent { message_id: m.id }),
         Err(e) if e.lost_to_another_writer() => Err(Error::concurrent_update()),
@@ -421,6 +431,9 @@ pub async fn deliver(
         skipped: true,
         ..Ran::default()
     };
+    // What the delivery changes beyond its own bookkeeping (an endpoint it disables)
+    // is the delivery's.
+    let deps = &deps.acting(audit::job_origin("webhook-delivery"));
     let now = deps.clock.now();
     let Some(item) = deps
         .store
@@ -636,6 +649,9 @@ async fn attempt(
             ));
             changed = true;
             ops.extend(disabled_emails(deps, tenant_id, &endpoint, since, now).await?);
+            let entry = Entry::new("webhook_endpoint.disabled", outbound::target(endpoint_id))
+                .value("enabled", false);
+            ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
             tracing::warn!(tenant = %tenant_id, endpoint = %endpoint_id, "a webhook endpoint was disabled after failing for days");
         }
     }

@@ -15,11 +15,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Entry, Log};
 use super::signing::{self, SecretInfo, StoredSecret};
 use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::fields;
 use crate::model::ids::{InboundEndpointId, TenantId};
 use crate::model::input::Checks;
@@ -151,6 +153,8 @@ pub async fn create(
     };
     let mut owner = serde_json::Map::new();
     owner.insert("tenant_id".into(), serde_json::json!(tenant_id));
+    let entry =
+        Entry::new("inbound_endpoint.created", target(&id)).value("enabled", endpoint.enabled);
     let ops = vec![
         WriteOp::Check {
             key: keys::tenant(tenant_id),
@@ -158,6 +162,7 @@ pub async fn create(
         },
         WriteOp::create(item_of(tenant_id, &endpoint, 1)?),
         WriteOp::create(Item::new(keys::inbound_owner(&id), owner)),
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}
@@ -172,15 +177,27 @@ pub async fn create(
     })
 }
 
-/// Stores a changed endpoint over the version it was read at.
+fn target(id: &InboundEndpointId) -> Target {
+    Target::new("inbound_endpoint", id)
+}
+
+/// Stores a changed endpoint over the version it was read at, with the audit event of
+/// the change.
 async fn save(
     deps: &Deps,
     tenant_id: &TenantId,
     e: &InboundEndpoint,
     version: u64,
+    entry: Entry,
 ) -> Result<(), Error> {
-    let item = item_of(tenant_id, e, version + 1)?;
-    deps.store.put(item, Condition::VersionIs(version)).await?;
+    let ops = vec![
+        WriteOp::Put {
+            item: item_of(tenant_id, e, version + 1)?,
+            condition: Condition::VersionIs(version),
+        },
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+    ];
+    deps.store.transact(ops).await?;
     Ok(())
 }
 
@@ -244,6 +261,7 @@ pub async fn update(
             item.version
         )));
     }
+    let before = e.clone();
     if let Some(d) = description {
         e.description = Some(d);
     }
@@ -252,7 +270,8 @@ pub async fn update(
     }
     let now = deps.clock.now();
     e.updated_at = now;
-    save(deps, tenant_id, &e, item.version).await?;
+    let entry = Entry::new("inbound_endpoint.updated", target(id)).diff(&before, &e);
+    save(deps, tenant_id, &e, item.version, entry).await?;
     Ok(e.view(now, item.version + 1))
 }
 
@@ -271,7 +290,9 @@ pub async fn rotate(
     let (secret, text) = signing::new_secret(deps, &context(tenant_id, id), now).await?;
     e.secrets = signing::rotated(&e.secrets, secret, overlap, now);
     e.updated_at = now;
-    save(deps, tenant_id, &e, item.version).await?;
+    let entry =
+        Entry::new("inbound_endpoint.secret_rotated", target(id)).value("overlap_hours", overlap);
+    save(deps, tenant_id, &e, item.version, entry).await?;
     Ok(EndpointWithSecret {
         endpoint: e.view(now, item.version + 1),
         secret: text,
@@ -282,12 +303,14 @@ pub async fn rotate(
 /// stay readable.
 pub async fn delete(deps: &Deps, scope: &TenantScope, id: &InboundEndpointId) -> Result<(), Error> {
     let tenant_id = scope.tenant_id();
+    let entry = Entry::new("inbound_endpoint.deleted", target(id));
     let ops = vec![
         WriteOp::Delete {
             key: keys::inbound_endpoint(tenant_id, id),
             condition: Condition::Exists,
         },
         WriteOp::delete(keys::inbound_owner(id)),
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => Ok(()),

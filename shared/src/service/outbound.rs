@@ -11,11 +11,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Entry, Log};
 use super::signing::{self, SecretInfo, StoredSecret};
 use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::fields;
 use crate::model::ids::{TenantId, WebhookEndpointId};
 use crate::model::input::Checks;
@@ -202,6 +204,11 @@ pub(crate) async fn load(
     Ok((from_item(&item)?, item))
 }
 
+/// An endpoint as an audit event's target.
+pub(crate) fn target(id: &WebhookEndpointId) -> Target {
+    Target::new("webhook_endpoint", id)
+}
+
 /// Stores a changed endpoint over the version it was read at.
 pub(crate) fn put_op(
     tenant_id: &TenantId,
@@ -256,12 +263,18 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
+    // The URL may carry the receiver's token: its name only.
+    let entry = Entry::new("webhook_endpoint.created", target(&endpoint.id))
+        .fields(["url"])
+        .value("event_types", &endpoint.event_types)
+        .value("enabled", endpoint.enabled);
     let ops = vec![
         WriteOp::Check {
             key: keys::tenant(tenant_id),
             condition: Condition::Exists,
         },
         WriteOp::create(item_of(tenant_id, &endpoint, 1)?),
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => {}
@@ -327,6 +340,7 @@ pub async fn update(
             item.version
         )));
     }
+    let before = e.clone();
     if let Some(u) = url {
         if u != e.url {
             // Another receiver: the old one's failures are not its.
@@ -352,8 +366,12 @@ pub async fn update(
     }
     let now = deps.clock.now();
     e.updated_at = now;
+    let entry = Entry::new("webhook_endpoint.updated", target(id)).diff(&before, &e);
     deps.store
-        .transact(vec![put_op(tenant_id, &e, item.version)?])
+        .transact(vec![
+            put_op(tenant_id, &e, item.version)?,
+            audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+        ])
         .await?;
     Ok(e.view(now, item.version + 1))
 }
@@ -371,8 +389,13 @@ pub async fn rotate(
     let (secret, text) = signing::new_secret(deps, &context(tenant_id, id), now).await?;
     e.secrets = signing::rotated(&e.secrets, secret, overlap, now);
     e.updated_at = now;
+    let entry =
+        Entry::new("webhook_endpoint.secret_rotated", target(id)).value("overlap_hours", overlap);
     deps.store
-        .transact(vec![put_op(tenant_id, &e, item.version)?])
+        .transact(vec![
+            put_op(tenant_id, &e, item.version)?,
+            audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+        ])
         .await?;
     Ok(WebhookEndpointWithSecret {
         endpoint: e.view(now, item.version + 1),
@@ -382,16 +405,20 @@ pub async fn rotate(
 
 /// Removes the endpoint: messages not delivered to it yet are given up for it.
 pub async fn delete(deps: &Deps, scope: &TenantScope, id: &WebhookEndpointId) -> Result<(), Error> {
-    match deps
-        .store
-        .delete(
-            &keys::webhook_endpoint(scope.tenant_id(), id),
-            Condition::Exists,
-        )
-        .await
-    {
+    let tenant_id = scope.tenant_id();
+    let entry = Entry::new("webhook_endpoint.deleted", target(id));
+    let ops = vec![
+        WriteOp::Delete {
+            key: keys::webhook_endpoint(tenant_id, id),
+            condition: Condition::Exists,
+        },
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed) => Err(Error::NotFound("webhook endpoint")),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(Error::NotFound("webhook endpoint"))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::audit::{self, Entry, Log};
 use super::{customers, due, from_item, subscriptions, to_data, users};
 use crate::Deps;
 use crate::access::{CustomerScope, Scope, TenantScope, customer_of};
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::{Actor, ActorKind, Origin, Target};
 use crate::model::customer::{
     AdminDraft, CompanyDraft, CustomerBillingDraft, CustomerDraft, CustomerStatus, Transition,
 };
@@ -148,6 +150,22 @@ pub enum Source {
     },
     /// `POST /v1/provisioning`: the caller (a member or a key id).
     Api { actor: String },
+}
+
+impl Source {
+    /// Who sent the request: its endpoint, or the staff member or API key that posted
+    /// it (an operator key cannot). The changes its work makes are theirs.
+    fn actor(&self) -> Actor {
+        match self {
+            Source::Webhook { endpoint_id, .. } => {
+                Actor::new(ActorKind::WebhookEndpoint, endpoint_id.as_str())
+            }
+            Source::Api { actor } if actor.starts_with("mem_") => {
+                Actor::new(ActorKind::Member, actor.as_str())
+            }
+            Source::Api { actor } => Actor::new(ActorKind::ApiKey, actor.as_str()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -436,7 +454,7 @@ pub async fn record(
         state: State::Pending,
         url: format!("/v1/provisioning/{}", p.id),
     };
-    let mut ops = Vec::with_capacity(3);
+    let mut ops = Vec::with_capacity(4);
     let message_key = match &source {
         Source::Webhook {
             endpoint_id,
@@ -458,6 +476,11 @@ pub async fn record(
         p.id.as_str(),
         now,
     ));
+    // A signed webhook's request has no principal: its endpoint is who acted.
+    let entry = Entry::new("provisioning.received", Target::new("provisioning", &p.id))
+        .value("type", &p.event_type)
+        .by(source.actor());
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(Recorded {
             accepted,
@@ -545,6 +568,8 @@ pub async fn work(deps: &Deps, tenant_id: &TenantId, id: &ProvisioningId) -> Res
     if p.state != State::Pending || p.due_at > now || p.claimed_until.is_some_and(|t| t > now) {
         return Ok(Worked::Skipped);
     }
+    // The customer's changes the work makes are its sender's, as if it had made them.
+    let deps = &deps.acting(Origin::of_actor(p.source.actor()));
     if p.attempts >= MAX_ATTEMPTS {
         p.state = State::Failed;
         p.claimed_until = None;
@@ -950,4 +975,75 @@ async fn forget_if_stale(deps: &Deps, entry: &due::Due, id: &ProvisioningId) -> 
         due::forget(deps, entry).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use std::sync::Arc;
+
+    /// A request is recorded with one event, named for its sender and carrying the
+    /// request's trace; a resent `webhook-id` records nothing, so writes no event.
+    #[tokio::test]
+    async fn a_received_request_writes_one_event_by_its_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = Deps::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("p.redb")).unwrap(),
+        ))
+        .acting(Origin {
+            request_id: Some("req_1".into()),
+            source_ip: Some("192.0.2.1".into()),
+            ..Origin::of_actor(Actor::anonymous())
+        });
+        let tenant = TenantId::generate();
+        let scope = TenantScope::acting_for(tenant.clone());
+        let endpoint = InboundEndpointId::generate();
+        let body = br#"{"type": "customer.suspend", "data": {"external_id": "crm-1"}}"#;
+        let webhook = || Source::Webhook {
+            endpoint_id: endpoint.clone(),
+            message_id: "msg_1".into(),
+        };
+        let first = record(&deps, &scope, check(body).unwrap(), webhook())
+            .await
+            .unwrap();
+        let again = record(&deps, &scope, check(body).unwrap(), webhook())
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        let by_api = Source::Api {
+            actor: "mem_0197b2a7f3b27e5d8c6f708192a3b4c5".into(),
+        };
+        record(&deps, &scope, check(body).unwrap(), by_api)
+            .await
+            .unwrap();
+
+        let page = audit::list(
+            &deps,
+            Log::Tenant(&tenant),
+            &audit::Filter::default(),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.data.len(), 2);
+        assert!(
+            page.data
+                .iter()
+                .all(|e| e.action == "provisioning.received")
+        );
+        let hook = page
+            .data
+            .iter()
+            .find(|e| e.target.id == first.accepted.id.as_str())
+            .expect("the webhook's event");
+        assert_eq!(
+            hook.actor,
+            Actor::new(ActorKind::WebhookEndpoint, endpoint.as_str())
+        );
+        assert_eq!(hook.request_id.as_deref(), Some("req_1"));
+        assert_eq!(hook.source_ip.as_deref(), Some("192.0.2.1"));
+        assert!(page.data.iter().any(|e| e.actor.kind == ActorKind::Member));
+    }
 }

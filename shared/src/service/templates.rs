@@ -15,10 +15,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::audit::{self, Entry, Log};
 use super::{catalog, from_item, page, to_data};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::billing::Plan;
 use crate::model::customer::{MAX_USERS_LIMIT, PermissionSet};
 use crate::model::fields;
@@ -333,6 +335,11 @@ async fn parse(
     })
 }
 
+/// A template as an audit event's target: its code.
+fn target(code: &str) -> Target {
+    Target::new("customer_template", code)
+}
+
 pub async fn create(
     deps: &Deps,
     scope: &TenantScope,
@@ -354,12 +361,17 @@ pub async fn create(
             format!("a tenant keeps at most {MAX_TEMPLATES} customer templates; remove one first"),
         ));
     }
+    let mut entry = Entry::new("customer_template.created", target(&template.code));
+    if let Some(plan) = &template.plan {
+        entry = entry.value("plan", plan);
+    }
     let ops = vec![
         WriteOp::Check {
             key: keys::tenant(tenant_id),
             condition: Condition::Exists,
         },
         WriteOp::create(item_of(tenant_id, &template, 1)?),
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => Ok(template.view(1)),
@@ -443,11 +455,15 @@ pub async fn update(
         return Ok(current.view(item.version));
     }
     next.updated_at = deps.clock.now();
-    let op = WriteOp::Put {
-        item: item_of(tenant_id, &next, item.version + 1)?,
-        condition: Condition::VersionIs(item.version),
-    };
-    match deps.store.transact(vec![op]).await {
+    let entry = Entry::new("customer_template.updated", target(code)).diff(&current, &next);
+    let ops = vec![
+        WriteOp::Put {
+            item: item_of(tenant_id, &next, item.version + 1)?,
+            condition: Condition::VersionIs(item.version),
+        },
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(next.view(item.version + 1)),
         Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
             Err(Error::concurrent_update())
@@ -460,11 +476,15 @@ pub async fn update(
 pub async fn delete(deps: &Deps, scope: &TenantScope, code: &str) -> Result<(), Error> {
     let tenant_id = scope.tenant_id();
     let (_, item) = load(deps, tenant_id, code).await?;
-    match deps
-        .store
-        .delete(&item.key(), Condition::VersionIs(item.version))
-        .await
-    {
+    let entry = Entry::new("customer_template.deleted", target(code));
+    let ops = vec![
+        WriteOp::Delete {
+            key: item.key(),
+            condition: Condition::VersionIs(item.version),
+        },
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
         Err(StoreError::Conflict | StoreError::TransactionCanceled { .. }) => {
             Err(Error::concurrent_update())
