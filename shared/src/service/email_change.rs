@@ -15,6 +15,7 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::audit::{self, Entry, Log};
 use super::customers::{self, profile_item};
 use super::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
 use super::links::{self, Link};
@@ -22,6 +23,7 @@ use super::users;
 use super::{identity, to_data};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::audit::{Actor, ActorKind, Target};
 use crate::model::customer::{CustomerRole, CustomerUser, UserStatus};
 use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId, UserId};
@@ -155,6 +157,19 @@ pub async fn confirm(deps: &Deps, slug: &str, token: &str) -> Result<EmailChange
             c.updated_at,
         )?);
     }
+    // Confirmed by the holder of the link, the user it was sent to; the new address
+    // stays out of the log (personal).
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(&tenant_id),
+            Entry::new("user.email_changed", Target::new("user", &user_id))
+                .customer(&customer_id)
+                .fields(["email"])
+                .by(Actor::new(ActorKind::CustomerUser, user_id.as_str())),
+        )
+        .await?,
+    );
     // The pool of the login to rename, if the user has one.
     let idp = deps.identity()?;
     let pool = match (&user.login_subject, idp) {

@@ -5,12 +5,14 @@ use chrono::{DateTime, Utc};
 use super::due::{Kind, Sweep};
 use crate::Deps;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::customer::{Customer, CustomerStatus};
 use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId};
 use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, Query, SortRange, WriteOp};
 use serde_json::Value;
 
+use super::audit::{self, Entry, Log};
 use super::customers::purge_key;
 use super::from_item;
 use crate::store::keys;
@@ -152,6 +154,17 @@ pub async fn purge_one(
             .as_ref()
             .map(|e| WriteOp::delete(keys::external_id_marker(tenant_id, e))),
     );
+    // Its event goes with the profile, the write that ends the customer: a purge cut off
+    // before it and resumed later still records one.
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("customer.purged", Target::new("customer", customer_id))
+                .customer(customer_id),
+        )
+        .await?,
+    );
     deps.store.transact(ops).await?;
     Ok(Purge::Purged)
 }
@@ -191,6 +204,7 @@ async fn purge_entry(
 /// due-work index up to `now`, then each customer they name. No scan and no walk of the
 /// tenants: the cost follows the customers that are due.
 pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<PurgeReport, Error> {
+    let deps = &deps.acting(audit::job_origin("purge"));
     let mut report = PurgeReport::default();
     let mut sweep = Sweep::new(Kind::Purge, now);
     while let Some(page) = sweep.next(deps).await? {
@@ -259,4 +273,51 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
         }
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, ActorKind, Origin};
+    use crate::model::customer::{CustomerDraft, Transition};
+    use crate::service::audit::Filter;
+    use std::sync::Arc;
+
+    /// The purge writes one event per customer it purges, naming itself as the actor
+    /// whoever started the run.
+    #[tokio::test]
+    async fn a_purge_names_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = Deps::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
+        ))
+        .acting(Origin::of_actor(Actor::new(ActorKind::ApiKey, "key_1")));
+        let tenant = TenantId::generate();
+        let scope = crate::access::TenantScope::acting_for(tenant.clone());
+        let draft: CustomerDraft = serde_json::from_value(serde_json::json!({
+            "company": {"name": "Acme"},
+            "admin": {"first_name": "Ada", "last_name": "Admin", "email": "ada@acme.example.com"}
+        }))
+        .unwrap();
+        let c = super::super::customers::create(&deps, &scope, &draft)
+            .await
+            .unwrap();
+        super::super::customers::transition(&deps, &scope, &c.id, Transition::Delete, true)
+            .await
+            .unwrap();
+        let later = deps.clock.now() + chrono::Duration::days(31);
+        let report = run(&deps, later).await.unwrap();
+        assert_eq!(report.customers_purged, 1);
+        let filter = Filter {
+            action: Some("customer.purged".into()),
+            ..Filter::default()
+        };
+        let page = super::audit::list(&deps, Log::Tenant(&tenant), &filter, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(page.data.len(), 1);
+        assert_eq!(page.data[0].actor, Actor::job("purge"));
+        assert_eq!(page.data[0].customer_id.as_ref(), Some(&c.id));
+    }
 }

@@ -5,7 +5,7 @@
 //! code goes to that email (an outbox email written in the same transaction as the
 //! pending registration). [`verify`]: email, code and a password in; the code is checked
 //! and the customer is created with the registrant as its admin, through the same
-//! `customers::create` as `POST /v1/customers`.
+//! creation as `POST /v1/customers` (its audit event names the registrant as who acted).
 //!
 //! The code is stored hashed on the pending registration, which expires after
 //! `CODE_MINUTES`. Each check counts an attempt first (under the item's version, so
@@ -25,10 +25,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::audit::{self, Entry, Log};
 use super::{customers, from_item, mail, tenants, to_data};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::{Error, FieldError};
+use crate::model::audit::Target;
 use crate::model::branding::Branding;
 use crate::model::customer::{AdminDraft, CompanyDraft, CustomerDraft};
 use crate::model::fields;
@@ -67,6 +69,10 @@ pub struct Verification {
 /// A registration waiting for its code, as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Pending {
+    /// Its own id (`reg_…`), which its audit events name: its key is a hash of the
+    /// email, which stays out of the log. Empty on records from before it.
+    #[serde(default)]
+    id: String,
     company_name: String,
     first_name: String,
     last_name: String,
@@ -181,6 +187,7 @@ pub async fn start(
     super::throttle::count_source(deps, &tenant_id, "registration", source).await?;
     let now = deps.clock.now();
     let probe = Pending {
+        id: String::new(),
         company_name: body.company_name.clone().unwrap_or_default(),
         first_name: body.first_name.clone().unwrap_or_default(),
         last_name: body.last_name.clone().unwrap_or_default(),
@@ -197,6 +204,7 @@ pub async fn start(
     // Wrong codes count across new codes while the registration lives: asking for a new
     // code does not buy more guesses.
     let mut attempts = 0;
+    let mut live = None;
     let condition = match &existing {
         Some(item) => {
             let before: Pending = from_item(item)?;
@@ -216,13 +224,18 @@ pub async fn start(
                     });
                 }
                 attempts = before.attempts;
+                live = Some(before.id).filter(|id| !id.is_empty());
             }
             Condition::VersionIs(item.version)
         }
         None => Condition::NotExists,
     };
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    // A new code for a live registration is the same registration.
+    let resent = live.is_some();
+    let id = live.unwrap_or_else(|| format!("reg_{}", uuid::Uuid::now_v7().simple()));
     let pending = Pending {
+        id,
         company_name: input.company.name.clone(),
         first_name: input.admin_first_name.clone(),
         last_name: input.admin_last_name.clone(),
@@ -236,9 +249,26 @@ pub async fn start(
     item.version = existing.as_ref().map_or(1, |i| i.version + 1);
     item.expires_at = Some(pending.expires_at.timestamp());
     let email = code_email(&tenant_id, &pending.email, &code, now)?;
+    // Nobody known acted yet: the origin's anonymous actor.
+    let event = audit::op(
+        deps,
+        Log::Tenant(&tenant_id),
+        Entry::new(
+            "registration.started",
+            Target::new("registration", &pending.id),
+        )
+        .value("resent", resent),
+    )
+    .await?;
     match deps
         .store
-        .transact([vec![WriteOp::Put { item, condition }], email.to_vec()].concat())
+        .transact(
+            [
+                vec![WriteOp::Put { item, condition }, event],
+                email.to_vec(),
+            ]
+            .concat(),
+        )
         .await
     {
         Ok(()) => {}
@@ -343,7 +373,7 @@ pub async fn verify(deps: &Deps, slug: &str, body: &Verification) -> Result<Regi
     if !bool::from(given.as_bytes().ct_eq(pending.code_hash.as_bytes())) {
         return Err(wrong_code());
     }
-    let customer = customers::create(deps, &TenantScope::acting_for(tenant_id), &draft)
+    let customer = customers::register(deps, &TenantScope::acting_for(tenant_id), &draft)
         .await
         .map_err(renamed)?;
     // Used up. If this delete fails the item expires anyway, and a second verify with the

@@ -7,10 +7,12 @@ use crate::error::ProblemKind;
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::customer::{CustomerStatus, CustomerView, LoginRecord, Transition};
 use crate::model::event::EventType;
 use crate::model::ids::CustomerId;
 use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::service::audit::{self, Entry, Log};
 use crate::service::events::{self, CustomerStatusChange};
 use crate::service::{from_item, to_data};
 use crate::store::keys;
@@ -130,6 +132,24 @@ pub async fn transition_by(
             now,
         )?,
     });
+    // Its event, whoever moved it: by hand, the request's actor; by dunning, the job's.
+    let action = match t {
+        Transition::Deactivate => "customer.deactivated",
+        Transition::Suspend => "customer.suspended",
+        Transition::Reactivate => "customer.reactivated",
+        Transition::Delete => "customer.deleted",
+        Transition::Restore => "customer.restored",
+    };
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new(action, Target::new("customer", customer_id))
+                .customer(customer_id)
+                .value("status", updated.status),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => {
             if let (Some(sub), true) = (&updated.admin.login_subject, login_changes) {

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::Error;
+use crate::model::audit::{Actor, ActorKind, Target};
 use crate::model::customer::{
     Admin, Customer, CustomerDraft, CustomerRole, CustomerStatus, CustomerUser, CustomerView,
     LoginRecord, PermissionSet, UserStatus,
@@ -36,6 +37,7 @@ use crate::model::fields;
 use crate::model::ids::{CustomerId, TenantId, UserId};
 use crate::model::input::{from_value, merge_patch, to_value};
 use crate::ports::{Condition, Item, Key, MAX_TRANSACTION_ACTIONS, StoreError, WriteOp};
+use crate::service::audit::{self, Entry, Log};
 use crate::service::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
 use crate::service::{events, from_item, mail, to_data};
 use crate::store::keys;
@@ -146,6 +148,33 @@ pub(crate) async fn create_on_plan(
     draft: &CustomerDraft,
     plan: Option<&str>,
 ) -> Result<CustomerView, Error> {
+    create_by(deps, scope, draft, plan, Creator::Origin).await
+}
+
+/// `create` for a verified self-registration: the registrant, the new admin, made it.
+pub(crate) async fn register(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &CustomerDraft,
+) -> Result<CustomerView, Error> {
+    create_by(deps, scope, draft, None, Creator::Registrant).await
+}
+
+/// Who a creation's audit event names: the request's (or job's) actor, or, for a
+/// self-registration (a public page, no principal), the admin user it makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Creator {
+    Origin,
+    Registrant,
+}
+
+async fn create_by(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &CustomerDraft,
+    plan: Option<&str>,
+    creator: Creator,
+) -> Result<CustomerView, Error> {
     let tenant_id = scope.tenant_id();
     let input = draft.parse()?;
     // A template is checked before anything is made; its plan stands in for the
@@ -162,6 +191,28 @@ pub(crate) async fn create_on_plan(
         _ => super::subscriptions::default_plan(deps, tenant_id).await?,
     };
     let user_id = UserId::generate();
+    let customer_id = CustomerId::generate();
+    // One event for the whole creation, its template's and plan's parts included. It is
+    // built before the login is made, so failing to build it leaves nothing to undo.
+    let mut entry = Entry::new(
+        match creator {
+            Creator::Origin => "customer.created",
+            Creator::Registrant => "customer.registered",
+        },
+        Target::new("customer", &customer_id),
+    )
+    .customer(&customer_id)
+    .value("status", CustomerStatus::Active);
+    if let Some(t) = &template {
+        entry = entry.value("template", &t.template.code);
+    }
+    if let Some(p) = &default_plan {
+        entry = entry.value("plan", &p.code);
+    }
+    if creator == Creator::Registrant {
+        entry = entry.by(Actor::new(ActorKind::CustomerUser, user_id.as_str()));
+    }
+    let audit_op = audit::op(deps, Log::Tenant(tenant_id), entry).await?;
     let email_marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.admin_email));
     // With an identity provider, the email is claimed first (its marker, pending), so
     // no other creation can touch a login under it while this one makes its own.
@@ -195,7 +246,7 @@ pub(crate) async fn create_on_plan(
     let login_subject = login.as_ref().map(|(_, sub)| sub.clone());
     let now = deps.clock.now();
     let customer = Customer {
-        id: CustomerId::generate(),
+        id: customer_id,
         status: CustomerStatus::Active,
         company: input.company,
         admin: Admin {
@@ -308,6 +359,7 @@ pub(crate) async fn create_on_plan(
         &view,
         now,
     )?);
+    ops.push(audit_op);
     // A long name's search entries, with everything else a creation may write, must
     // still fit one transaction.
     let too_many = ops.len() > MAX_TRANSACTION_ACTIONS;
@@ -514,9 +566,23 @@ pub async fn patch(
             .map(|(email, _)| super::links::email_change_pending(email)),
         ..view
     };
+    // One event: the fields that changed, and the admin's email change asked for (by
+    // name: its new value is personal), whichever of them the patch made.
+    let event = |before: &Customer, after: &Customer| {
+        let entry = Entry::new("customer.updated", Target::new("customer", customer_id))
+            .customer(customer_id)
+            .diff(before, after);
+        if change.is_some() {
+            entry.fields(["email_change"])
+        } else {
+            entry
+        }
+    };
     if updated == current {
         if let Some((_, ops)) = &change {
-            deps.store.transact(ops.clone()).await?;
+            let mut ops = ops.clone();
+            ops.push(audit::op(deps, Log::Tenant(tenant_id), event(&current, &current)).await?);
+            deps.store.transact(ops).await?;
         }
         return Ok(with_change(current.view(item.version), &change));
     }
@@ -601,6 +667,7 @@ pub async fn patch(
         &view,
         now,
     )?);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), event(&current, &updated)).await?);
     if ops.len() > MAX_TRANSACTION_ACTIONS {
         return Err(Error::invalid(
             "company.name",
@@ -651,4 +718,108 @@ pub(crate) fn welcome_email(
         context,
         now,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::Origin;
+    use crate::model::customer::Transition;
+    use std::sync::Arc;
+
+    fn draft(name: &str, email: &str) -> CustomerDraft {
+        serde_json::from_value(json!({
+            "company": {"name": name},
+            "admin": {"first_name": "Ada", "last_name": "Admin", "email": email}
+        }))
+        .unwrap()
+    }
+
+    /// Each change writes one event in the customer's history, naming who made it (a
+    /// self-registration its new admin); a patch that changes nothing writes none.
+    #[tokio::test]
+    async fn each_change_writes_one_event_naming_who_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = Deps::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
+        ))
+        .acting(Origin::of_actor(Actor::new(ActorKind::ApiKey, "key_1")));
+        let tenant = TenantId::generate();
+        let scope = TenantScope::acting_for(tenant.clone());
+        let c = create(&deps, &scope, &draft("Acme", "ada@acme.example.com"))
+            .await
+            .unwrap();
+        patch(&deps, &scope, &c.id, &json!({}), None).await.unwrap();
+        patch(
+            &deps,
+            &scope,
+            &c.id,
+            &json!({"company": {"website": "acme.example.com"}}),
+            None,
+        )
+        .await
+        .unwrap();
+        transition(&deps, &scope, &c.id, Transition::Suspend, false)
+            .await
+            .unwrap();
+        let r = register(&deps, &scope, &draft("Bolt", "bo@bolt.example.com"))
+            .await
+            .unwrap();
+        let page = audit::list(
+            &deps,
+            Log::Tenant(&tenant),
+            &audit::Filter::default(),
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+        let mut seen: Vec<_> = page
+            .data
+            .iter()
+            .map(|e| {
+                (
+                    e.action.as_str(),
+                    e.actor.id.as_str(),
+                    e.customer_id.clone(),
+                    e.changes
+                        .iter()
+                        .map(|f| f.field.as_str())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        seen.reverse();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "customer.created",
+                    "key_1",
+                    Some(c.id.clone()),
+                    vec!["status"]
+                ),
+                (
+                    "customer.updated",
+                    "key_1",
+                    Some(c.id.clone()),
+                    vec!["company"]
+                ),
+                (
+                    "customer.suspended",
+                    "key_1",
+                    Some(c.id.clone()),
+                    vec!["status"]
+                ),
+                (
+                    "customer.registered",
+                    r.admin.id.as_str(),
+                    Some(r.id.clone()),
+                    vec!["status"]
+                ),
+            ]
+        );
+        assert_eq!(page.data[0].actor.kind, ActorKind::CustomerUser);
+    }
 }

@@ -7,10 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use crate::Deps;
 use crate::access::CustomerScope;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::customer::{CustomerRole, CustomerUser, CustomerUserView, UserStatus};
 use crate::model::fields;
 use crate::model::ids::{TenantId, UserId};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
+use crate::service::audit::{self, Entry, Log};
 use crate::service::customers::profile_item;
 use crate::service::links::RESET_HOURS;
 use crate::service::{identity, links, to_data};
@@ -77,6 +79,23 @@ pub async fn set_active(
             condition: Condition::VersionIs(ritem.version),
         });
     }
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new(
+                if active {
+                    "user.reactivated"
+                } else {
+                    "user.deactivated"
+                },
+                Target::new("user", user_id),
+            )
+            .customer(customer_id)
+            .value("status", status),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
@@ -151,6 +170,14 @@ pub async fn delete(deps: &Deps, scope: &CustomerScope, user_id: &UserId) -> Res
         &user.view(item.version, last),
         deps.clock.now(),
     )?);
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("user.deleted", Target::new("user", user_id)).customer(customer_id),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { .. }) => return Err(Error::concurrent_update()),
@@ -175,7 +202,9 @@ pub async fn reset_password(
             "the user is deactivated; reactivate it first",
         ));
     }
-    let expires_at = send_reset(deps, tenant_id, &user).await?;
+    let event =
+        Entry::new("user.password_reset", Target::new("user", user_id)).customer(customer_id);
+    let expires_at = send_reset(deps, tenant_id, &user, event).await?;
     Ok(links::LinkSent {
         status: "reset_link_sent",
         email: user.email,
@@ -183,19 +212,21 @@ pub async fn reset_password(
     })
 }
 
-/// Emails `user` a link to set a new password (the link and its email in one
-/// transaction); the link's expiry.
+/// Emails `user` a link to set a new password (the link, its email and the caller's
+/// audit `event` in one transaction); the link's expiry.
 pub(super) async fn send_reset(
     deps: &Deps,
     tenant_id: &TenantId,
     user: &CustomerUser,
+    event: Entry,
 ) -> Result<DateTime<Utc>, Error> {
     let now = deps.clock.now();
     let expires_at = now + Duration::hours(RESET_HOURS);
     let (link, token) = links::user_password_link(tenant_id, user, "reset", expires_at)?;
     let email = links::password_reset_email(tenant_id, &user.email, &user.first_name, &token, now)?;
+    let event = audit::op(deps, Log::Tenant(tenant_id), event).await?;
     deps.store
-        .transact([vec![link], email.to_vec()].concat())
+        .transact([vec![link, event], email.to_vec()].concat())
         .await?;
     Ok(expires_at)
 }

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+use super::audit::{self, Entry, Log};
 use super::customers::{self, profile_item};
 use super::email_claims::{claim_email, duplicate_email, marker_write, release_claim};
 use super::links::INVITATION_DAYS;
@@ -39,6 +40,7 @@ use super::{from_item, identity, links, mail, page, to_data};
 use crate::Deps;
 use crate::access::CustomerScope;
 use crate::error::{Error, FieldError};
+use crate::model::audit::Target;
 use crate::model::customer::{
     Customer, CustomerRole, CustomerStatus, CustomerUser, CustomerUserView, LoginRecord,
     MAX_USERS_LIMIT, PermissionSet, UserStatus,
@@ -307,6 +309,17 @@ pub async fn create(
         return Err(user_limit_reached(max));
     }
     let user_id = UserId::generate();
+    // Its event is built before the login is made: failing to build it leaves nothing to
+    // undo.
+    let event = audit::op(
+        deps,
+        Log::Tenant(tenant_id),
+        Entry::new("user.created", Target::new("user", &user_id))
+            .customer(customer_id)
+            .value("role", CustomerRole::User.as_str())
+            .value("permission_set", input.permissions.name()),
+    )
+    .await?;
     let marker = keys::user_email_marker(tenant_id, &fields::email_key(&input.email));
     let renamed = |e: Error| match e {
         Error::Invalid(list) => Error::Invalid(
@@ -437,6 +450,7 @@ pub async fn create(
         &view,
         now,
     )?);
+    ops.push(event);
     let (result, definite) = match deps.store.transact(ops).await {
         Ok(()) => return Ok(view),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
@@ -531,9 +545,24 @@ pub async fn patch(
     let last = login_record(deps, tenant_id, &current)
         .await?
         .and_then(|(r, _)| r.last_login_at);
+    // One event: the fields that changed, and the email change asked for (by name: its
+    // new value is personal), whichever of them the patch made.
+    let event = async |before: &CustomerUser, after: &CustomerUser| {
+        let entry = Entry::new("user.updated", Target::new("user", user_id))
+            .customer(customer_id)
+            .diff(before, after);
+        let entry = if change.is_some() {
+            entry.fields(["email_change"])
+        } else {
+            entry
+        };
+        audit::op(deps, Log::Tenant(tenant_id), entry).await
+    };
     if updated == current {
         if let Some(ops) = &change {
-            deps.store.transact(ops.clone()).await?;
+            let mut ops = ops.clone();
+            ops.push(event(&current, &current).await?);
+            deps.store.transact(ops).await?;
         }
         return Ok(with_change(current.view(item.version, last)));
     }
@@ -565,6 +594,7 @@ pub async fn patch(
         )?);
     }
     ops.extend(change.iter().flatten().cloned());
+    ops.push(event(&current, &updated).await?);
     match deps.store.transact(ops).await {
         Ok(()) => Ok(with_change(updated.view(item.version + 1, last))),
         Err(StoreError::TransactionCanceled { .. }) => Err(Error::concurrent_update()),
@@ -595,4 +625,96 @@ pub(crate) fn invitation_email(
         context,
         now,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{Scope, TenantScope, customer_of};
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, ActorKind, Origin};
+    use crate::service::audit::Filter;
+    use std::sync::Arc;
+
+    /// A user's changes write one event each, in its customer's history; a change to
+    /// the state it is already in writes none.
+    #[tokio::test]
+    async fn a_users_changes_write_one_event_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = Deps::new(Arc::new(
+            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
+        ))
+        .acting(Origin::of_actor(Actor::new(ActorKind::Member, "mem_1")));
+        let tenant = TenantId::generate();
+        let staff = TenantScope::acting_for(tenant.clone());
+        let customer = customers::create(
+            &deps,
+            &staff,
+            &serde_json::from_value(json!({
+                "company": {"name": "Acme"},
+                "admin": {"first_name": "Ada", "last_name": "Admin", "email": "ada@acme.example.com"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let scope = customer_of(&Scope::Tenant(staff), customer.id.clone()).unwrap();
+        let draft: UserDraft = serde_json::from_value(json!({
+            "email": "bo@acme.example.com", "first_name": "Bo", "last_name": "User",
+            "permission_set": "read_only"
+        }))
+        .unwrap();
+        let user = create(&deps, &scope, &draft).await.unwrap();
+        patch(&deps, &scope, &user.id, &json!({"first_name": "Bob"}), None)
+            .await
+            .unwrap();
+        set_active(&deps, &scope, &user.id, false).await.unwrap();
+        set_active(&deps, &scope, &user.id, false).await.unwrap();
+        set_active(&deps, &scope, &user.id, true).await.unwrap();
+        reset_password(&deps, &scope, &user.id).await.unwrap();
+        delete(&deps, &scope, &user.id).await.unwrap();
+        let filter = Filter {
+            target: Some(user.id.to_string()),
+            ..Filter::default()
+        };
+        let page = audit::list(&deps, Log::Tenant(&tenant), &filter, 100, None)
+            .await
+            .unwrap();
+        let mut seen: Vec<_> = page
+            .data
+            .iter()
+            .map(|e| {
+                assert_eq!(e.actor.id, "mem_1");
+                assert_eq!(e.customer_id.as_ref(), Some(&customer.id));
+                (
+                    e.action.as_str(),
+                    e.changes
+                        .iter()
+                        .map(|f| (f.field.as_str(), f.value.clone()))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        seen.reverse();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "user.created",
+                    vec![
+                        ("role", Some(json!("user"))),
+                        ("permission_set", Some(json!("read_only")))
+                    ]
+                ),
+                ("user.updated", vec![("first_name", None)]),
+                (
+                    "user.deactivated",
+                    vec![("status", Some(json!("inactive")))]
+                ),
+                ("user.reactivated", vec![("status", Some(json!("active")))]),
+                ("user.password_reset", vec![]),
+                ("user.deleted", vec![]),
+            ]
+        );
+    }
 }

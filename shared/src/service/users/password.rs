@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Deps;
 use crate::error::{Error, FieldError};
+use crate::model::audit::{Actor, ActorKind, Target};
 use crate::model::customer::UserStatus;
 use crate::model::fields;
 use crate::model::ids::{CustomerId, UserId};
 use crate::ports::{Condition, IdentityError, Item, StoreError, WriteOp};
+use crate::service::audit::{self, Entry, Log};
 use crate::service::email_claims::owner_of;
 use crate::service::links::{self, ALL_PASSWORD_PURPOSES, LinkKind, open_link};
 use crate::service::throttle::{self, Limit};
@@ -104,7 +106,13 @@ pub async fn request_reset(
             && user.status == UserStatus::Active
             && crate::service::customers::is_active(deps, &tenant_id, &customer_id).await?
         {
-            super::lifecycle::send_reset(deps, &tenant_id, &user).await?;
+            // Asked for by whoever knows the address: the origin's anonymous actor.
+            let event = Entry::new(
+                "user.password_reset_requested",
+                Target::new("user", &user.id),
+            )
+            .customer(&customer_id);
+            super::lifecycle::send_reset(deps, &tenant_id, &user, event).await?;
         }
         Ok::<(), Error>(())
     };
@@ -179,6 +187,16 @@ pub async fn set_password(
     {
         return Err(expired());
     }
+    // The link's holder is the user it was sent to. Its event is built before anything
+    // changes, so failing to build it changes nothing.
+    let event = audit::op(
+        deps,
+        Log::Tenant(&tenant_id),
+        Entry::new("user.password_set", Target::new("user", &user.id))
+            .customer(&user.customer_id)
+            .by(Actor::new(ActorKind::CustomerUser, user.id.as_str())),
+    )
+    .await?;
     // Claimed for this use: of concurrent posts of one link, one sets the password and
     // the others are refused (409), so nobody is told a password was set that is not.
     let claim = links::claim(deps, &link, &link_item).await?;
@@ -235,6 +253,7 @@ pub async fn set_password(
                 condition: Condition::VersionIs(user_item.version),
             },
             claim.used_up(),
+            event.clone(),
         ])
         .await;
     match written {
@@ -248,14 +267,19 @@ pub async fn set_password(
             });
         }
         // The provider holds the password; the user changed meanwhile: its other links
-        // stay until they expire, and this one is used up on its own (retried).
+        // stay until they expire, and this one is used up on its own (retried), with the
+        // event of the password set.
         Err(e) => {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "a user's other password links were not ended"
             );
             for tries in 1..=3 {
-                match deps.store.transact(vec![claim.used_up()]).await {
+                match deps
+                    .store
+                    .transact(vec![claim.used_up(), event.clone()])
+                    .await
+                {
                     Ok(()) => break,
                     Err(e) if tries == 3 => tracing::warn!(
                         error = format!("{e:#}"),
