@@ -25,6 +25,8 @@ pub struct Seeded {
 /// Seeds the demo partner; `None` when it is there already (a second start on the same
 /// data folder: its key was printed the first time and is stored only hashed).
 pub async fn seed(deps: &Deps) -> Result<Option<Seeded>, Error> {
+    // What the seed makes is recorded as the work of `demo`.
+    let deps = &deps.acting(tenantry::service::audit::job_origin("demo"));
     let draft = from_value(json!({
         "name": "Demo Partners", "slug": SLUG, "kind": "partner",
         "contact": {"name": "Olive Owner", "email": "owner@demo-partners.example.com"},

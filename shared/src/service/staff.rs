@@ -403,6 +403,16 @@ pub(crate) async fn set_password(
     if let Some(old) = old_subject.filter(|o| *o != sub) {
         ops.push(WriteOp::delete(keys::staff_subject(&old)));
     }
+    // The link's holder is the member it was sent to.
+    ops.push(
+        audit::op(
+            deps,
+            Log::Tenant(tenant_id),
+            Entry::new("member.password_set", Target::new("member", &updated.id))
+                .by(Actor::new(ActorKind::Member, updated.id.as_str())),
+        )
+        .await?,
+    );
     match deps.store.transact(ops).await {
         Ok(()) => Ok(updated.email),
         // The member changed meanwhile (disabled, renamed, removed): its password is set
