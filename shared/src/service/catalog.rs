@@ -356,7 +356,10 @@ pub async fn put_override(
 
 pub async fn delete_override(deps: &Deps, tenant: &TenantScope, code: &str) -> Result<(), Error> {
     let tenant_id = tenant.tenant_id();
-    let entry = Entry::new("price_override.removed", Target::new("price_override", code));
+    let entry = Entry::new(
+        "price_override.removed",
+        Target::new("price_override", code),
+    );
     let ops = vec![
         WriteOp::Delete {
             key: keys::price_override(tenant_id, code),

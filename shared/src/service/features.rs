@@ -11,16 +11,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Entry, Log};
 use super::{from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::billing::{Period, STANDARD_FEATURES, lower};
 use crate::model::customer::{Customer, CustomerStatus};
 use crate::model::ids::{CustomerId, TenantId};
 use crate::model::input::Checks;
 use crate::model::subscription::Subscription;
-use crate::ports::{Condition, Item, Key};
+use crate::ports::{Condition, Item, Key, WriteOp};
 use crate::store::keys;
 
 use super::usage::{PeriodUsage, UsageLimits};
@@ -107,12 +109,41 @@ fn apply(current: &FeatureSwitches, change: &FeatureChange, c: &mut Checks) -> F
     next
 }
 
+/// The areas whose switch differs between two states, each with its new switch (`null`:
+/// it inherits again).
+fn switched(before: &FeatureSwitches, after: &FeatureSwitches) -> Vec<(String, Option<bool>)> {
+    let mut areas: Vec<&String> = before
+        .features
+        .keys()
+        .chain(after.features.keys())
+        .collect();
+    areas.sort();
+    areas.dedup();
+    areas
+        .into_iter()
+        .filter(|a| before.features.get(*a) != after.features.get(*a))
+        .map(|a| (a.clone(), after.features.get(a).copied()))
+        .collect()
+}
+
+/// Writes the switches over `version` with the change's audit event; nothing when they
+/// are as they were.
 async fn save(
     deps: &Deps,
     key: Key,
+    before: &FeatureSwitches,
     s: &FeatureSwitches,
     version: Option<u64>,
+    log: Log<'_>,
+    entry: Entry,
 ) -> Result<(), Error> {
+    let changed = switched(before, s);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let entry = changed.into_iter().fold(entry, |e, (area, on)| {
+        e.value(&format!("features.{area}"), on)
+    });
     let mut item = Item::new(key, to_data(s)?);
     let condition = match version {
         Some(v) => {
@@ -121,7 +152,11 @@ async fn save(
         }
         None => Condition::NotExists,
     };
-    deps.store.put(item, condition).await?;
+    let ops = vec![
+        WriteOp::Put { item, condition },
+        audit::op(deps, log, entry).await?,
+    ];
+    deps.store.transact(ops).await?;
     Ok(())
 }
 
@@ -149,7 +184,10 @@ pub async fn set_tenant_defaults(
     let mut c = Checks::new();
     let next = apply(&current, change, &mut c);
     c.finish()?;
-    save(deps, key, &next, version).await?;
+    let tenant_id = scope.tenant_id();
+    let entry = Entry::new("feature_defaults.updated", Target::new("tenant", tenant_id));
+    let log = Log::Tenant(tenant_id);
+    save(deps, key, &current, &next, version, log, entry).await?;
     Ok(tenant_view(&next))
 }
 
@@ -312,11 +350,19 @@ pub async fn set_for_customer(
             return Err(e);
         }
     }
+    let entry = Entry::new(
+        "customer_features.updated",
+        Target::new("customer", customer_id),
+    )
+    .customer(customer_id);
     save(
         deps,
         keys::customer_features(tenant_id, customer_id),
+        &snap.own,
         &next,
         snap.own_version,
+        Log::Tenant(tenant_id),
+        entry,
     )
     .await?;
     let snap = Snapshot { own: next, ..snap };
