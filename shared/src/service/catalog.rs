@@ -375,3 +375,107 @@ pub async fn delete_override(deps: &Deps, tenant: &TenantScope, code: &str) -> R
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, AuditEvent, Origin};
+    use crate::model::ids::TenantId;
+    use std::sync::Arc;
+
+    async fn events(deps: &Deps, log: Log<'_>) -> Vec<AuditEvent> {
+        let filter = audit::Filter::default();
+        audit::list(deps, log, &filter, 100, None)
+            .await
+            .unwrap()
+            .data
+    }
+
+    /// Each catalog change writes one event, named for the operator, in the platform's
+    /// log; a change that changes nothing, and a refused one, write none.
+    #[tokio::test]
+    async fn catalog_changes_write_one_event_each_in_the_platform_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("c.redb")).unwrap();
+        let operator = Actor::new(crate::model::audit::ActorKind::Operator, "key_op");
+        let deps = Deps::new(Arc::new(store)).acting(Origin::of_actor(operator.clone()));
+        let metric = MetricDraft {
+            code: Some("ai_operations".into()),
+            name: Some("AI operations".into()),
+            unit: Some("operation".into()),
+            aggregation: Some("sum".into()),
+        };
+        create_metric(&deps, &metric).await.unwrap();
+        assert!(create_metric(&deps, &metric).await.is_err());
+        let plan = PlanDraft {
+            code: Some("growth".into()),
+            name: Some("Growth".into()),
+            currency: Some("EUR".into()),
+            base_amount: Some(4900),
+            ..PlanDraft::default()
+        };
+        create_plan(&deps, &plan).await.unwrap();
+        let same = PlanDraft {
+            base_amount: Some(4900),
+            ..PlanDraft::default()
+        };
+        patch_plan(&deps, "growth", &same).await.unwrap();
+        let dearer = PlanDraft {
+            base_amount: Some(5900),
+            ..PlanDraft::default()
+        };
+        patch_plan(&deps, "growth", &dearer).await.unwrap();
+        archive_plan(&deps, "growth").await.unwrap();
+        archive_plan(&deps, "growth").await.unwrap();
+
+        let mut seen = events(&deps, Log::Platform).await;
+        seen.reverse();
+        let actions: Vec<&str> = seen.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "metric.created",
+                "plan.created",
+                "plan.updated",
+                "plan.archived"
+            ]
+        );
+        assert!(seen.iter().all(|e| e.actor == operator));
+        let updated = &seen[2];
+        assert_eq!(updated.target.id, "growth");
+        let fields: Vec<&str> = updated.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["base_amount", "version"]);
+    }
+
+    /// A price override for a tenant that does not exist, or the removal of one that
+    /// does not, keeps its 404 and writes no event.
+    #[tokio::test]
+    async fn refused_override_changes_keep_their_answer_and_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("o.redb")).unwrap();
+        let deps = Deps::new(Arc::new(store)).acting(audit::job_origin("test"));
+        let plan = PlanDraft {
+            code: Some("basic".into()),
+            name: Some("Basic".into()),
+            currency: Some("EUR".into()),
+            base_amount: Some(0),
+            ..PlanDraft::default()
+        };
+        create_plan(&deps, &plan).await.unwrap();
+        let tenant_id = TenantId::generate();
+        let tenant = TenantScope::acting_for(tenant_id.clone());
+        let prices = PriceOverride {
+            base_amount: Some(100),
+            ..PriceOverride::default()
+        };
+        let put = put_override(&deps, &tenant, "basic", &prices).await;
+        assert!(matches!(put, Err(Error::NotFound("tenant"))), "{put:?}");
+        let gone = delete_override(&deps, &tenant, "basic").await;
+        assert!(
+            matches!(gone, Err(Error::NotFound("price override"))),
+            "{gone:?}"
+        );
+        assert!(events(&deps, Log::Tenant(&tenant_id)).await.is_empty());
+    }
+}
