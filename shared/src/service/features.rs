@@ -476,3 +476,39 @@ pub async fn area_enabled(deps: &Deps, scope: &CustomerScope, area: &str) -> Res
     let (_, states) = snap.states(deps);
     Ok(states.iter().any(|s| s.feature == area && s.enabled))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, ActorKind, Origin};
+    use std::sync::Arc;
+
+    /// A change of the tenant's defaults writes one event naming the areas switched and
+    /// who switched them; the same change again writes nothing.
+    #[tokio::test]
+    async fn a_change_of_defaults_writes_one_event_and_a_repeat_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("f.redb")).unwrap();
+        let member = Actor::new(ActorKind::Member, "mem_1");
+        let deps = Deps::new(Arc::new(store)).acting(Origin::of_actor(member.clone()));
+        let tenant_id = TenantId::generate();
+        let scope = TenantScope::acting_for(tenant_id.clone());
+        let change = FeatureChange {
+            features: BTreeMap::from([("reports".to_owned(), Some(false))]),
+        };
+        set_tenant_defaults(&deps, &scope, &change).await.unwrap();
+        set_tenant_defaults(&deps, &scope, &change).await.unwrap();
+        let filter = audit::Filter::default();
+        let page = audit::list(&deps, Log::Tenant(&tenant_id), &filter, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(page.data.len(), 1);
+        let e = &page.data[0];
+        assert_eq!(e.action, "feature_defaults.updated");
+        assert_eq!(e.actor, member);
+        assert_eq!(e.changes.len(), 1);
+        assert_eq!(e.changes[0].field, "features.reports");
+        assert_eq!(e.changes[0].value, Some(serde_json::json!(false)));
+    }
+}
