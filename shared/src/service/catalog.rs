@@ -4,10 +4,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Entry, Log};
 use super::{from_item, page, to_data};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::billing::{Metric, MetricDraft, Plan, PlanDraft, PriceOverride};
 use crate::ports::{Condition, Item, StoreError, WriteOp};
 use crate::store::keys;
@@ -51,9 +53,18 @@ pub async fn create_metric(deps: &Deps, draft: &MetricDraft) -> Result<Metric, E
         ));
     }
     let item = Item::new(keys::metric(&metric.code), to_data(&metric)?);
-    match deps.store.put(item, Condition::NotExists).await {
+    let entry = Entry::new("metric.created", Target::new("metric", &metric.code))
+        .value("aggregation", metric.aggregation)
+        .fields(["name", "unit"]);
+    let ops = vec![
+        WriteOp::create(item),
+        audit::op(deps, Log::Platform, entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(metric),
-        Err(StoreError::ConditionFailed) => Err(duplicate_code("metric", &metric.code)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(duplicate_code("metric", &metric.code))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -220,9 +231,13 @@ pub async fn create_plan(deps: &Deps, draft: &PlanDraft) -> Result<PlanView, Err
     let metrics = metrics(deps).await?;
     let plan = draft.parse_new(&is_known(&metrics), deps.clock.now())?;
     let data = to_data(&plan)?;
+    let entry = Entry::new("plan.created", Target::new("plan", &plan.code))
+        .value("version", plan.version)
+        .value("currency", &plan.currency);
     let ops = vec![
         WriteOp::create(Item::new(keys::plan(&plan.code), data.clone())),
         WriteOp::create(Item::new(keys::plan_version(&plan.code, 1), data)),
+        audit::op(deps, Log::Platform, entry).await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => Ok(view(plan, None)),
@@ -232,11 +247,23 @@ pub async fn create_plan(deps: &Deps, draft: &PlanDraft) -> Result<PlanView, Err
 }
 
 /// Changes a plan. A change of a price or an entitlement makes a new version, which new
-/// subscriptions get; running ones keep theirs until moved.
+/// subscriptions get; running ones keep theirs until moved. A change to what the plan
+/// is already writes nothing.
 pub async fn patch_plan(deps: &Deps, code: &str, draft: &PlanDraft) -> Result<PlanView, Error> {
     let (plan, version) = current(deps, code).await?;
     let metrics = metrics(deps).await?;
     let (next, _) = draft.apply(&plan, &is_known(&metrics), deps.clock.now())?;
+    if next == plan {
+        return Ok(view(next, None));
+    }
+    // A new version's own time is no field the caller changed.
+    let was = Plan {
+        created_at: next.created_at,
+        ..plan.clone()
+    };
+    let entry = Entry::new("plan.updated", Target::new("plan", code))
+        .diff(&was, &next)
+        .value("version", next.version);
     let data = to_data(&next)?;
     let mut current_item = Item::new(keys::plan(code), data.clone());
     current_item.version = version + 1;
@@ -247,18 +274,31 @@ pub async fn patch_plan(deps: &Deps, code: &str, draft: &PlanDraft) -> Result<Pl
         },
         // A new version is created; a rename rewrites the version it belongs to.
         WriteOp::put(Item::new(keys::plan_version(code, next.version), data)),
+        audit::op(deps, Log::Platform, entry).await?,
     ];
     deps.store.transact(ops).await?;
     Ok(view(next, None))
 }
 
-/// Archives a plan: no new subscriptions; running ones go on.
+/// Archives a plan: no new subscriptions; running ones go on. An archived plan is
+/// answered as it is.
 pub async fn archive_plan(deps: &Deps, code: &str) -> Result<PlanView, Error> {
     let (mut plan, version) = current(deps, code).await?;
+    if plan.archived {
+        return Ok(view(plan, None));
+    }
     plan.archived = true;
     let mut item = Item::new(keys::plan(code), to_data(&plan)?);
     item.version = version + 1;
-    deps.store.put(item, Condition::VersionIs(version)).await?;
+    let entry = Entry::new("plan.archived", Target::new("plan", code)).value("archived", true);
+    let ops = vec![
+        WriteOp::Put {
+            item,
+            condition: Condition::VersionIs(version),
+        },
+        audit::op(deps, Log::Platform, entry).await?,
+    ];
+    deps.store.transact(ops).await?;
     Ok(view(plan, None))
 }
 
@@ -277,34 +317,165 @@ pub async fn put_override(
         prices: prices.clone(),
         updated_at: deps.clock.now(),
     };
+    let mut entry = Entry::new("price_override.set", Target::new("price_override", code));
+    if let Some(v) = prices.base_amount {
+        entry = entry.value("base_amount", v);
+    }
+    if let Some(v) = prices.seat_amount {
+        entry = entry.value("seat_amount", v);
+    }
+    if let Some(v) = prices.included_seats {
+        entry = entry.value("included_seats", v);
+    }
+    if !prices.charges.is_empty() {
+        entry = entry.value(
+            "charges",
+            prices.charges.iter().map(|c| &c.metric).collect::<Vec<_>>(),
+        );
+    }
+    let tenant_id = tenant.tenant_id();
     let ops = vec![
         WriteOp::Check {
-            key: keys::tenant(tenant.tenant_id()),
+            key: keys::tenant(tenant_id),
             condition: Condition::Exists,
         },
         WriteOp::put(Item::new(
-            keys::price_override(tenant.tenant_id(), code),
+            keys::price_override(tenant_id, code),
             to_data(&v)?,
         )),
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
     ];
     match deps.store.transact(ops).await {
         Ok(()) => Ok(v),
-        Err(StoreError::TransactionCanceled { .. }) => Err(Error::NotFound("tenant")),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(Error::NotFound("tenant"))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn delete_override(deps: &Deps, tenant: &TenantScope, code: &str) -> Result<(), Error> {
-    match deps
-        .store
-        .delete(
-            &keys::price_override(tenant.tenant_id(), code),
-            Condition::Exists,
-        )
-        .await
-    {
+    let tenant_id = tenant.tenant_id();
+    let entry = Entry::new(
+        "price_override.removed",
+        Target::new("price_override", code),
+    );
+    let ops = vec![
+        WriteOp::Delete {
+            key: keys::price_override(tenant_id, code),
+            condition: Condition::Exists,
+        },
+        audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+    ];
+    match deps.store.transact(ops).await {
         Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed) => Err(Error::NotFound("price override")),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(Error::NotFound("price override"))
+        }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, AuditEvent, Origin};
+    use crate::model::ids::TenantId;
+    use std::sync::Arc;
+
+    async fn events(deps: &Deps, log: Log<'_>) -> Vec<AuditEvent> {
+        let filter = audit::Filter::default();
+        audit::list(deps, log, &filter, 100, None)
+            .await
+            .unwrap()
+            .data
+    }
+
+    /// Each catalog change writes one event, named for the operator, in the platform's
+    /// log; a change that changes nothing, and a refused one, write none.
+    #[tokio::test]
+    async fn catalog_changes_write_one_event_each_in_the_platform_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("c.redb")).unwrap();
+        let operator = Actor::new(crate::model::audit::ActorKind::Operator, "key_op");
+        let deps = Deps::new(Arc::new(store)).acting(Origin::of_actor(operator.clone()));
+        let metric = MetricDraft {
+            code: Some("ai_operations".into()),
+            name: Some("AI operations".into()),
+            unit: Some("operation".into()),
+            aggregation: Some("sum".into()),
+        };
+        create_metric(&deps, &metric).await.unwrap();
+        assert!(create_metric(&deps, &metric).await.is_err());
+        let plan = PlanDraft {
+            code: Some("growth".into()),
+            name: Some("Growth".into()),
+            currency: Some("EUR".into()),
+            base_amount: Some(4900),
+            ..PlanDraft::default()
+        };
+        create_plan(&deps, &plan).await.unwrap();
+        let same = PlanDraft {
+            base_amount: Some(4900),
+            ..PlanDraft::default()
+        };
+        patch_plan(&deps, "growth", &same).await.unwrap();
+        let dearer = PlanDraft {
+            base_amount: Some(5900),
+            ..PlanDraft::default()
+        };
+        patch_plan(&deps, "growth", &dearer).await.unwrap();
+        archive_plan(&deps, "growth").await.unwrap();
+        archive_plan(&deps, "growth").await.unwrap();
+
+        let mut seen = events(&deps, Log::Platform).await;
+        seen.reverse();
+        let actions: Vec<&str> = seen.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "metric.created",
+                "plan.created",
+                "plan.updated",
+                "plan.archived"
+            ]
+        );
+        assert!(seen.iter().all(|e| e.actor == operator));
+        let updated = &seen[2];
+        assert_eq!(updated.target.id, "growth");
+        let fields: Vec<&str> = updated.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["base_amount", "version"]);
+    }
+
+    /// A price override for a tenant that does not exist, or the removal of one that
+    /// does not, keeps its 404 and writes no event.
+    #[tokio::test]
+    async fn refused_override_changes_keep_their_answer_and_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("o.redb")).unwrap();
+        let deps = Deps::new(Arc::new(store)).acting(audit::job_origin("test"));
+        let plan = PlanDraft {
+            code: Some("basic".into()),
+            name: Some("Basic".into()),
+            currency: Some("EUR".into()),
+            base_amount: Some(0),
+            ..PlanDraft::default()
+        };
+        create_plan(&deps, &plan).await.unwrap();
+        let tenant_id = TenantId::generate();
+        let tenant = TenantScope::acting_for(tenant_id.clone());
+        let prices = PriceOverride {
+            base_amount: Some(100),
+            ..PriceOverride::default()
+        };
+        let put = put_override(&deps, &tenant, "basic", &prices).await;
+        assert!(matches!(put, Err(Error::NotFound("tenant"))), "{put:?}");
+        let gone = delete_override(&deps, &tenant, "basic").await;
+        assert!(
+            matches!(gone, Err(Error::NotFound("price override"))),
+            "{gone:?}"
+        );
+        assert!(events(&deps, Log::Tenant(&tenant_id)).await.is_empty());
     }
 }

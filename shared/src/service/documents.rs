@@ -7,16 +7,21 @@
 //! The renderer is handed in (`Render`): only the function that renders links the PDF
 //! writer and its fonts. The invoice's email, queued when it became final, names the
 //! document; delivery attaches it once it is stored (`service::mail`).
+//!
+//! The record of stored documents on an invoice writes its `invoice.documents_stored`
+//! audit event (actor: the `documents` job) in the same transaction.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::audit::{self, Entry, Log};
 use super::due::{Kind, Sweep};
 use super::invoices;
 use super::mail::PDF;
 use crate::Deps;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::ids::{InvoiceId, TenantId};
 use crate::model::invoice::{CreditNote, CustomerLines, InvoiceView, StoredDocument};
 use crate::model::tenant::Tenant;
@@ -44,6 +49,7 @@ pub async fn store_due(
     render: &Render,
     now: DateTime<Utc>,
 ) -> Result<DocumentReport, Error> {
+    let deps = &deps.acting(audit::job_origin("documents"));
     let mut sweep = Sweep::new(Kind::Document, now);
     let mut report = DocumentReport::default();
     while let Some(page) = sweep.next(deps).await? {
@@ -121,23 +127,29 @@ async fn store(
             });
         }
         let n = stored.len() as u64;
-        let record = if stored.is_empty() {
-            WriteOp::Check {
+        let mut ops = Vec::with_capacity(3);
+        if stored.is_empty() {
+            ops.push(WriteOp::Check {
                 key: item.key(),
                 condition: Condition::VersionIs(item.version),
-            }
+            });
         } else {
+            let of: Vec<&str> = stored.iter().map(|d| d.of.as_str()).collect();
+            let mut audited = Entry::new("invoice.documents_stored", Target::new("invoice", id))
+                .value("documents", of);
+            if let Some(c) = &inv.customer_id {
+                audited = audited.customer(c);
+            }
+            let audit_op = audit::op(deps, Log::Tenant(tenant_id), audited).await?;
             inv.documents.extend(stored);
-            WriteOp::Put {
+            ops.push(WriteOp::Put {
                 item: super::invoice_run::invoice_item(&inv, item.version + 1)?,
                 condition: Condition::VersionIs(item.version),
-            }
-        };
-        match deps
-            .store
-            .transact(vec![record, WriteOp::delete(entry.clone())])
-            .await
-        {
+            });
+            ops.push(audit_op);
+        }
+        ops.push(WriteOp::delete(entry.clone()));
+        match deps.store.transact(ops).await {
             Ok(()) => return Ok(n),
             // A payment or a credit note landed meanwhile: read it again and store what
             // is still missing (what is stored already is kept).

@@ -11,16 +11,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Entry, Log};
 use super::{from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::billing::{Period, STANDARD_FEATURES, lower};
 use crate::model::customer::{Customer, CustomerStatus};
 use crate::model::ids::{CustomerId, TenantId};
 use crate::model::input::Checks;
 use crate::model::subscription::Subscription;
-use crate::ports::{Condition, Item, Key};
+use crate::ports::{Condition, Item, Key, WriteOp};
 use crate::store::keys;
 
 use super::usage::{PeriodUsage, UsageLimits};
@@ -107,12 +109,41 @@ fn apply(current: &FeatureSwitches, change: &FeatureChange, c: &mut Checks) -> F
     next
 }
 
+/// The areas whose switch differs between two states, each with its new switch (`null`:
+/// it inherits again).
+fn switched(before: &FeatureSwitches, after: &FeatureSwitches) -> Vec<(String, Option<bool>)> {
+    let mut areas: Vec<&String> = before
+        .features
+        .keys()
+        .chain(after.features.keys())
+        .collect();
+    areas.sort();
+    areas.dedup();
+    areas
+        .into_iter()
+        .filter(|a| before.features.get(*a) != after.features.get(*a))
+        .map(|a| (a.clone(), after.features.get(a).copied()))
+        .collect()
+}
+
+/// Writes the switches over `version` with the change's audit event; nothing when they
+/// are as they were.
 async fn save(
     deps: &Deps,
     key: Key,
+    before: &FeatureSwitches,
     s: &FeatureSwitches,
     version: Option<u64>,
+    log: Log<'_>,
+    entry: Entry,
 ) -> Result<(), Error> {
+    let changed = switched(before, s);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let entry = changed.into_iter().fold(entry, |e, (area, on)| {
+        e.value(&format!("features.{area}"), on)
+    });
     let mut item = Item::new(key, to_data(s)?);
     let condition = match version {
         Some(v) => {
@@ -121,7 +152,11 @@ async fn save(
         }
         None => Condition::NotExists,
     };
-    deps.store.put(item, condition).await?;
+    let ops = vec![
+        WriteOp::Put { item, condition },
+        audit::op(deps, log, entry).await?,
+    ];
+    deps.store.transact(ops).await?;
     Ok(())
 }
 
@@ -149,7 +184,10 @@ pub async fn set_tenant_defaults(
     let mut c = Checks::new();
     let next = apply(&current, change, &mut c);
     c.finish()?;
-    save(deps, key, &next, version).await?;
+    let tenant_id = scope.tenant_id();
+    let entry = Entry::new("feature_defaults.updated", Target::new("tenant", tenant_id));
+    let log = Log::Tenant(tenant_id);
+    save(deps, key, &current, &next, version, log, entry).await?;
     Ok(tenant_view(&next))
 }
 
@@ -312,11 +350,19 @@ pub async fn set_for_customer(
             return Err(e);
         }
     }
+    let entry = Entry::new(
+        "customer_features.updated",
+        Target::new("customer", customer_id),
+    )
+    .customer(customer_id);
     save(
         deps,
         keys::customer_features(tenant_id, customer_id),
+        &snap.own,
         &next,
         snap.own_version,
+        Log::Tenant(tenant_id),
+        entry,
     )
     .await?;
     let snap = Snapshot { own: next, ..snap };
@@ -429,4 +475,40 @@ pub async fn area_enabled(deps: &Deps, scope: &CustomerScope, area: &str) -> Res
     let snap = snapshot(deps, scope.tenant_id(), scope.customer_id()).await?;
     let (_, states) = snap.states(deps);
     Ok(states.iter().any(|s| s.feature == area && s.enabled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, ActorKind, Origin};
+    use std::sync::Arc;
+
+    /// A change of the tenant's defaults writes one event naming the areas switched and
+    /// who switched them; the same change again writes nothing.
+    #[tokio::test]
+    async fn a_change_of_defaults_writes_one_event_and_a_repeat_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("f.redb")).unwrap();
+        let member = Actor::new(ActorKind::Member, "mem_1");
+        let deps = Deps::new(Arc::new(store)).acting(Origin::of_actor(member.clone()));
+        let tenant_id = TenantId::generate();
+        let scope = TenantScope::acting_for(tenant_id.clone());
+        let change = FeatureChange {
+            features: BTreeMap::from([("reports".to_owned(), Some(false))]),
+        };
+        set_tenant_defaults(&deps, &scope, &change).await.unwrap();
+        set_tenant_defaults(&deps, &scope, &change).await.unwrap();
+        let filter = audit::Filter::default();
+        let page = audit::list(&deps, Log::Tenant(&tenant_id), &filter, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(page.data.len(), 1);
+        let e = &page.data[0];
+        assert_eq!(e.action, "feature_defaults.updated");
+        assert_eq!(e.actor, member);
+        assert_eq!(e.changes.len(), 1);
+        assert_eq!(e.changes[0].field, "features.reports");
+        assert_eq!(e.changes[0].value, Some(serde_json::json!(false)));
+    }
 }

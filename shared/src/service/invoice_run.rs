@@ -19,12 +19,17 @@
 //! - a partner, `per_customer`: one invoice per customer, addressed to the partner;
 //! - a reseller: one invoice per customer, addressed to the customer, issued by the
 //!   reseller (and indexed for the customer's admin: `GET /v1/me/invoices`).
+//!
+//! Each new draft writes its `invoice.drafted` audit event (actor: the `invoice-run`
+//! job) in the step that claims it; a consolidated draft's later steps add customers'
+//! lines to it as the same drafting.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Entry, Log};
 use super::charges::{self, LineKind as ChargeKind};
 use super::due::{self, Kind};
 use super::seats;
@@ -33,6 +38,7 @@ use super::{catalog, events, from_item, to_data};
 use crate::Deps;
 use crate::access::TenantScope;
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::billing::{Metric, Period, Plan, Pricing};
 use crate::model::customer::Customer;
 use crate::model::event::EventType;
@@ -46,8 +52,9 @@ use crate::ports::{Condition, Item, Key, Position, Query, SortRange, StoreError,
 use crate::store::keys;
 
 /// Customers per step: a step's writes (at most three per customer, plus a consolidated
-/// invoice with its owner and due entry per currency, plus the run state) fit one
-/// transaction; a step that would overflow stops early and the next goes on.
+/// invoice with its owner and due entry per currency, plus each new draft's audit event,
+/// plus the run state) fit one transaction; a step that would overflow stops early and
+/// the next goes on.
 pub const STEP: usize = 32;
 /// A step's writes stay well under a transaction's 4 MB.
 const MAX_STEP_BYTES: usize = 3 * 1024 * 1024;
@@ -478,11 +485,18 @@ pub(crate) fn invoice_item(inv: &Invoice, version: u64) -> Result<Item, Error> {
     Ok(item)
 }
 
-/// The writes that add a new draft: the invoice, claimed only if absent, and the end of
-/// its review window as due work.
-fn claim(inv: &Invoice) -> Result<[WriteOp; 3], Error> {
+/// The writes that add a new draft: the invoice, claimed only if absent, the end of its
+/// review window as due work, and its audit event.
+async fn claim(deps: &Deps, inv: &Invoice) -> Result<[WriteOp; 4], Error> {
     let mut owner = serde_json::Map::new();
     owner.insert("tenant_id".into(), inv.tenant_id.as_str().into());
+    let mut entry = Entry::new("invoice.drafted", Target::new("invoice", &inv.id))
+        .value("status", inv.status)
+        .value("period", &inv.period)
+        .value("currency", &inv.currency);
+    if let Some(c) = &inv.customer_id {
+        entry = entry.customer(c);
+    }
     Ok([
         WriteOp::create(invoice_item(inv, 1)?),
         WriteOp::put(Item::new(keys::invoice_owner(&inv.id), owner)),
@@ -492,6 +506,7 @@ fn claim(inv: &Invoice) -> Result<[WriteOp; 3], Error> {
             inv.id.as_str(),
             inv.review_ends_at,
         ),
+        audit::op(deps, Log::Tenant(&inv.tenant_id), entry).await?,
     ])
 }
 
@@ -596,15 +611,16 @@ pub async fn step(
             Err(e) => return Err(e),
         };
         // Room for this customer's writes (three per bill), a consolidated invoice per
-        // new currency with its owner and due entry, those already in, and the run
-        // state; and for their size (a transaction carries at most 4 MB).
+        // new currency with its owner, due entry and audit event, those already in, and
+        // the run state; and for their size (a transaction carries at most 4 MB).
         let new_headers = bills
             .iter()
             .filter(|b| !consolidated.contains_key(&b.currency))
             .count();
-        // A per-customer draft is announced as it is written (its event's two writes);
-        // consolidated ones when the run ends, so room is kept for theirs.
-        let adds = if mode_consolidated { 1 } else { 5 } * bills.len();
+        // A per-customer draft is announced as it is written (its event's two writes,
+        // with its audit event); consolidated ones when the run ends, so room is kept
+        // for theirs.
+        let adds = if mode_consolidated { 1 } else { 6 } * bills.len();
         let announce = if mode_consolidated {
             2 * (next.currencies.len() + new_headers)
         } else {
@@ -614,7 +630,7 @@ pub async fn step(
             .iter()
             .map(|b| serde_json::to_vec(&b.lines).map_or(0, |v| v.len()) + 2048)
             .sum();
-        if ops.len() + adds + announce + (consolidated.len() + new_headers) * 3 + 1 > MAX_OPS
+        if ops.len() + adds + announce + (consolidated.len() + new_headers) * 4 + 1 > MAX_OPS
             || bytes + size > MAX_STEP_BYTES
         {
             stopped_early = true;
@@ -658,7 +674,7 @@ pub async fn step(
                 let mut inv =
                     new_invoice(&tenant, period, &bill.currency, Some(&bill.customer), now);
                 inv.lines = bill.lines;
-                ops.extend(claim(&inv)?);
+                ops.extend(claim(deps, &inv).await?);
                 ops.extend(events::emit(
                     tenant_id,
                     EventType::InvoiceDrafted,
@@ -677,7 +693,7 @@ pub async fn step(
                 item: invoice_item(inv, v + 1)?,
                 condition: Condition::VersionIs(*v),
             }),
-            None => ops.extend(claim(inv)?),
+            None => ops.extend(claim(deps, inv).await?),
         }
     }
     if stopped_early && next.cursor == state.cursor {
@@ -729,8 +745,14 @@ pub async fn step(
     }
 }
 
+/// The origin of the run's work: its audit events name the job.
+fn run_origin(deps: &Deps) -> Deps {
+    deps.acting(audit::job_origin("invoice-run"))
+}
+
 /// Runs one tenant's month to its end, step after step.
 pub async fn run_tenant(deps: &Deps, tenant_id: &TenantId, period: Period) -> Result<(), Error> {
+    let deps = &run_origin(deps);
     let mut cache = Cache::default();
     // A step that loses a race makes no progress; that many in a row means something
     // else is wrong.
@@ -928,6 +950,7 @@ pub async fn work(
     period: Period,
     until: std::time::Instant,
 ) -> Result<Worked, Error> {
+    let deps = &run_origin(deps);
     let mut cache = Cache::default();
     let (mut last, mut stalls) = (message.seen, message.stalls);
     loop {

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{self, Entry, Log};
 use super::due::{self, Kind, Sweep};
 use super::invoice_run::{self, invoice_item};
 use super::mail::{self, AttachmentRef, Template};
@@ -16,6 +17,7 @@ use super::{commit, events, from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::billing::{MAX_AMOUNT, Period, ratio_half_even};
 use crate::model::customer::{CustomerStatus, Transition};
 use crate::model::event::EventType;
@@ -256,6 +258,21 @@ pub async fn list_own(
     })
 }
 
+/// The audit entry of a change to an invoice, with its new status; in its customer's
+/// history when it is one customer's.
+fn entry(action: &str, inv: &Invoice) -> Entry {
+    let e = Entry::new(action, Target::new("invoice", &inv.id)).value("status", inv.status);
+    match &inv.customer_id {
+        Some(c) => e.customer(c),
+        None => e,
+    }
+}
+
+/// The write of a change's audit event in the log of the invoice's tenant.
+async fn audit_op(deps: &Deps, inv: &Invoice, entry: Entry) -> Result<WriteOp, Error> {
+    audit::op(deps, Log::Tenant(&inv.tenant_id), entry).await
+}
+
 fn put_over(inv: &Invoice, was: u64) -> Result<WriteOp, Error> {
     Ok(WriteOp::Put {
         item: invoice_item(inv, was + 1)?,
@@ -423,12 +440,14 @@ async fn pause(round: usize) {
 }
 
 /// Makes a draft final: its number (the issuer's next, in the same transaction), its due
-/// date, and, for a reseller's customer, its line on the commission statement. A final
+/// date, and, for a reseller's customer, its line on the commission statement; its audit
+/// event is `action` (approved by hand, or finalised when its review ended). A final
 /// invoice is answered as it is.
 pub async fn finalize(
     deps: &Deps,
     tenant_id: &TenantId,
     id: &InvoiceId,
+    action: &str,
 ) -> Result<(Invoice, u64), Error> {
     for round in 0..MAX_ROUNDS {
         let (mut inv, item) = load(deps, tenant_id, id).await?;
@@ -506,6 +525,10 @@ pub async fn finalize(
                 now,
             )?);
         }
+        let entry = entry(action, &inv)
+            .value("number", &n)
+            .value("total", inv.total());
+        ops.push(audit_op(deps, &inv, entry).await?);
         match deps.store.transact(ops).await {
             Ok(()) => return Ok((inv, item.version + 1)),
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
@@ -557,7 +580,7 @@ pub async fn approve(deps: &Deps, t: &TenantScope, id: &InvoiceId) -> Result<Inv
             "the invoice is void",
         ));
     }
-    let (inv, version) = finalize(deps, t.tenant_id(), id).await?;
+    let (inv, version) = finalize(deps, t.tenant_id(), id, "invoice.approved").await?;
     full(deps, &inv, version).await
 }
 
@@ -571,12 +594,13 @@ pub struct ReviewReport {
 /// Finalises the drafts whose review window has ended. One that fails is logged and
 /// stays due; the others go on.
 pub async fn finalize_due(deps: &Deps, now: DateTime<Utc>) -> Result<ReviewReport, Error> {
+    let deps = &deps.acting(audit::job_origin("invoice-review"));
     let mut sweep = Sweep::new(Kind::Review, now);
     let mut report = ReviewReport::default();
     while let Some(page) = sweep.next(deps).await? {
         for due in page {
             let id = InvoiceId::from_record(due.item_id.clone());
-            match finalize(deps, &due.tenant_id, &id).await {
+            match finalize(deps, &due.tenant_id, &id, "invoice.finalized").await {
                 Ok(_) => report.finalized += 1,
                 Err(Error::NotFound(_)) => {
                     deps.store
@@ -607,6 +631,7 @@ pub struct DunningReport {
 /// tenant's terms say otherwise). One invoice that fails is logged and stays
 /// due; the others go on.
 pub async fn dunning_due(deps: &Deps, now: DateTime<Utc>) -> Result<DunningReport, Error> {
+    let deps = &deps.acting(audit::job_origin("dunning"));
     let mut sweep = Sweep::new(Kind::Dunning, now);
     let mut report = DunningReport::default();
     while let Some(page) = sweep.next(deps).await? {
@@ -647,8 +672,9 @@ pub async fn dunning_due(deps: &Deps, now: DateTime<Utc>) -> Result<DunningRepor
 }
 
 /// The dunning steps of one invoice that are due at `now`, in one transaction with the
-/// reminders' emails and a partner's suspension. Answers the reminders queued and
-/// whether the payer was suspended.
+/// reminders' emails and a partner's suspension, and their audit events (the invoice's
+/// steps; the partner's suspension). Answers the reminders queued and whether the payer
+/// was suspended.
 async fn dunning_step(
     deps: &Deps,
     tenant_id: &TenantId,
@@ -725,6 +751,10 @@ async fn dunning_step(
                         item: ti,
                         condition: Condition::VersionIs(tenant_item.version),
                     });
+                    let entry = Entry::new("tenant.suspended", Target::new("tenant", tenant_id))
+                        .value("status", t.status)
+                        .value("dunning_holds", &t.dunning_holds);
+                    ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
                     suspended = true;
                 }
             }
@@ -746,6 +776,11 @@ async fn dunning_step(
     inv.dunning.extend(steps);
     inv.updated_at = now;
     ops.push(put_over(&inv, item.version)?);
+    let entry = entry("invoice.dunned", &inv)
+        .value("dunning", &inv.dunning)
+        .value("reminder", reminders > 0)
+        .value("suspended_payer", inv.suspended_payer);
+    ops.push(audit_op(deps, &inv, entry).await?);
     if first {
         ops.extend(events::emit(
             tenant_id,
@@ -891,12 +926,14 @@ async fn save(
 
 /// The writes that end the
 /// suspension this invoice's dunning caused, once it is paid in full; nothing else is
-/// lifted (a suspension by hand, or another unpaid invoice's, stays).
+/// lifted (a suspension by hand, or another unpaid invoice's, stays). With them, the
+/// partner's status when this invoice's hold on it goes (for the change's audit event).
 async fn release_writes(
     deps: &Deps,
     inv: &Invoice,
     before: &Invoice,
-) -> Result<Vec<WriteOp>, Error> {
+) -> Result<(Vec<WriteOp>, Option<TenantStatus>), Error> {
+    let mut released = None;
     let mut ops = Vec::new();
     let now = deps.clock.now();
     let next = before.next_dunning_at();
@@ -933,9 +970,10 @@ async fn release_writes(
                 item: ti,
                 condition: Condition::VersionIs(item.version),
             });
+            released = Some(t.status);
         }
     }
-    Ok(ops)
+    Ok((ops, released))
 }
 
 /// `POST /v1/invoices/{id}/adjustments`: a one-off charge (positive) or credit
@@ -994,8 +1032,9 @@ pub async fn add_adjustment(
             format!("would take the subtotal ({}) below zero", inv.subtotal()),
         ));
     }
+    let line_customer = customer.or_else(|| inv.customer_id.clone());
     inv.lines.push(InvoiceLine {
-        customer_id: customer.or_else(|| inv.customer_id.clone()),
+        customer_id: line_customer.clone(),
         kind: LineKind::Adjustment,
         description: description.unwrap_or_default(),
         quantity: 1,
@@ -1007,7 +1046,18 @@ pub async fn add_adjustment(
         to: None,
     });
     inv.updated_at = deps.clock.now();
-    commit(deps, vec![put_over(&inv, item.version)?]).await?;
+    let mut entry = entry("invoice.adjusted", &inv)
+        .value("amount", amount)
+        .fields(["lines"]);
+    // On a consolidated invoice, the customer the line concerns.
+    if let Some(c) = &line_customer {
+        entry = entry.customer(c);
+    }
+    let ops = vec![
+        put_over(&inv, item.version)?,
+        audit_op(deps, &inv, entry).await?,
+    ];
+    commit(deps, ops).await?;
     full(deps, &inv, item.version + 1).await
 }
 
@@ -1085,9 +1135,16 @@ pub async fn record_payment(
     inv.status = inv.settled_status();
     inv.updated_at = now;
     let mut ops = vec![put_over(&inv, item.version)?];
+    let mut entry = entry("invoice.payment_recorded", &inv)
+        .value("amount", amount)
+        .fields(["payments"]);
     let paid = inv.status == InvoiceStatus::Paid;
     if paid {
-        ops.extend(release_writes(deps, &inv, &before).await?);
+        let (release, tenant_status) = release_writes(deps, &inv, &before).await?;
+        ops.extend(release);
+        if let Some(st) = tenant_status {
+            entry = entry.value("tenant_status", st);
+        }
         ops.extend(events::emit(
             &inv.tenant_id,
             EventType::InvoicePaid,
@@ -1095,6 +1152,7 @@ pub async fn record_payment(
             now,
         )?);
     }
+    ops.push(audit_op(deps, &inv, entry).await?);
     commit(deps, ops).await?;
     full(deps, &inv, item.version + 1).await
 }
@@ -1264,10 +1322,23 @@ pub async fn credit(
         inv.status = inv.settled_status();
         inv.updated_at = now;
         let mut ops = vec![take, put_over(&inv, item.version)?];
+        let mut entry = entry("invoice.credited", &inv)
+            .value("credit_note_id", &note.id)
+            .value("credit_note_number", &number)
+            .value("amount", net)
+            .value("tax", tax);
+        // On a consolidated invoice, the customer the credit concerns.
+        if let Some(c) = note.lines.first().and_then(|l| l.customer_id.as_ref()) {
+            entry = entry.customer(c);
+        }
         // Settled by this credit note: what its dunning did ends, as a payment in full ends it.
         let unpaid = |st| matches!(st, InvoiceStatus::Open | InvoiceStatus::PartiallyPaid);
         if unpaid(before.status) && !unpaid(inv.status) {
-            ops.extend(release_writes(deps, &inv, &before).await?);
+            let (release, tenant_status) = release_writes(deps, &inv, &before).await?;
+            ops.extend(release);
+            if let Some(st) = tenant_status {
+                entry = entry.value("tenant_status", st);
+            }
         }
         let (tenant, _) = super::directory::load(deps, &inv.tenant_id).await?;
         if matches!(inv.issuer, Issuer::Tenant { .. }) && tenant.kind == TenantKind::Reseller {
@@ -1319,6 +1390,7 @@ pub async fn credit(
                 now,
             )?);
         }
+        ops.push(audit_op(deps, &inv, entry).await?);
         match deps.store.transact(ops).await {
             Ok(()) => return full(deps, &inv, item.version + 1).await,
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
@@ -1353,6 +1425,7 @@ pub async fn void(deps: &Deps, id: &InvoiceId) -> Result<InvoiceView, Error> {
             id.as_str(),
             inv.review_ends_at,
         ),
+        audit_op(deps, &inv, entry("invoice.voided", &inv)).await?,
     ];
     commit(deps, ops).await?;
     full(deps, &inv, item.version + 1).await

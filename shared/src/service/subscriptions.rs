@@ -4,10 +4,12 @@
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
+use super::audit::{self, Entry, Log};
 use super::{catalog, commit, events, from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::{Error, ProblemKind};
+use crate::model::audit::Target;
 use crate::model::billing::{Period, Plan};
 use crate::model::customer::CustomerStatus;
 use crate::model::event::EventType;
@@ -96,8 +98,13 @@ fn put(tenant_id: &TenantId, s: &Subscription, was: Option<u64>) -> Result<Write
     })
 }
 
+/// The audit entry of a change to a customer's subscription.
+fn entry(action: &str, sub: &Subscription) -> Entry {
+    Entry::new(action, Target::new("subscription", &sub.id)).customer(&sub.customer_id)
+}
+
 /// Writes a changed subscription over the item it was read from (a change made
-/// meanwhile is a 409) and answers its view.
+/// meanwhile is a 409), with its audit entry, and answers its view.
 async fn save(
     deps: &Deps,
     scope: &CustomerScope,
@@ -105,12 +112,14 @@ async fn save(
     item: &Item,
     today: NaiveDate,
     event: EventType,
+    entry: Entry,
 ) -> Result<SubscriptionView, Error> {
     let now = deps.clock.now();
     sub.updated_at = now;
     let view = sub.view(today, item.version + 1);
     let mut ops = vec![put(scope.tenant_id(), &sub, Some(item.version))?];
     ops.extend(events::emit(scope.tenant_id(), event, &view, now)?);
+    ops.push(audit::op(deps, Log::Tenant(scope.tenant_id()), entry).await?);
     commit(deps, ops).await?;
     Ok(view)
 }
@@ -266,6 +275,11 @@ pub async fn create(
         &view,
         sub.created_at,
     )?);
+    let entry = entry("subscription.created", &sub)
+        .value("plan", &plan.code)
+        .value("plan_version", plan.version)
+        .value("started_on", sub.started_on);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
     commit(deps, ops).await?;
     Ok(view)
 }
@@ -364,6 +378,10 @@ pub async fn change(
         // and nothing to announce.
         return Ok(before.view(today, item.version));
     }
+    let entry = entry("subscription.changed", &sub)
+        .value("plan", &plan.code)
+        .value("plan_version", plan.version)
+        .value("from", from);
     save(
         deps,
         scope,
@@ -371,6 +389,7 @@ pub async fn change(
         &item,
         today,
         EventType::SubscriptionChanged,
+        entry,
     )
     .await
 }
@@ -401,6 +420,7 @@ pub async fn cancel(
         return Ok(sub.view(today, item.version));
     }
     sub.end_on(end, deps.clock.now());
+    let entry = entry("subscription.canceled", &sub).value("ends_on", end);
     save(
         deps,
         scope,
@@ -408,6 +428,7 @@ pub async fn cancel(
         &item,
         today,
         EventType::SubscriptionCanceled,
+        entry,
     )
     .await
 }

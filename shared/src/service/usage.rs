@@ -8,6 +8,10 @@
 //! customer and month per transaction; events are grouped by customer and month first,
 //! so a batch of N events for K customers writes about N + N/99 + K items. Reading a
 //! period is one item per customer (`USAGE#<period>`), whatever the number of events.
+//!
+//! Audit. A batch that counts anything writes one `usage.reported` event, in its first
+//! transaction that lands: what the batch brought to count (events, customers, metrics);
+//! the answer tells what was accepted in the end.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,10 +20,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::audit::{self, Entry, Log};
 use super::{catalog, from_item, to_data};
 use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::Error;
+use crate::model::audit::Target;
 use crate::model::billing::{Aggregation, MAX_QUANTITY, Metric, Period, charge};
 use crate::model::customer::{Customer, CustomerStatus};
 use crate::model::ids::{CustomerId, TenantId};
@@ -488,6 +494,7 @@ pub async fn report(
     // The aggregates as stored (and their versions), changed as events are taken.
     let mut stored: Stored = HashMap::new();
     keep(tenant_id, &periods, &found, &mut stored)?;
+    let mut reported = Some(reported_entry(tenant_id, &pending));
     let mut rounds = 0;
     while !pending.is_empty() {
         rounds += 1;
@@ -501,7 +508,8 @@ pub async fn report(
         for (c, customer_id, period) in pending {
             let key = (customer_id.clone(), period.clone());
             let writes = taken.len() + working.len() + usize::from(!working.contains_key(&key));
-            if writes + 1 > MAX_TX {
+            // The batch's audit event rides in its first write.
+            if writes + 1 + usize::from(reported.is_some()) > MAX_TX {
                 left.push((c, customer_id, period));
                 continue;
             }
@@ -590,8 +598,12 @@ pub async fn report(
                 None => WriteOp::create(item),
             });
         }
+        if let Some(entry) = &reported {
+            ops.push(audit::op(deps, Log::Tenant(tenant_id), entry.clone()).await?);
+        }
         match deps.store.transact(ops).await {
             Ok(()) => {
+                reported = None;
                 for key in keys_written {
                     let v = stored[&key].1.map_or(1, |v| v + 1);
                     let usage = working.remove(&key).unwrap_or_default();
@@ -664,6 +676,25 @@ pub async fn report(
         rejected: count(EventStatus::Rejected),
         results,
     })
+}
+
+/// The audit entry of a batch, from the events it brings to count (new ids): how many,
+/// for which customers, of which metrics.
+fn reported_entry(tenant_id: &TenantId, pending: &[(Candidate, CustomerId, String)]) -> Entry {
+    let mut customers: Vec<&CustomerId> = pending.iter().map(|(_, c, _)| c).collect();
+    customers.sort();
+    customers.dedup();
+    let mut metrics: Vec<&str> = pending.iter().map(|(c, _, _)| c.metric.as_str()).collect();
+    metrics.sort();
+    metrics.dedup();
+    let mut entry = Entry::new("usage.reported", Target::new("tenant", tenant_id))
+        .value("events", pending.len())
+        .value("customers", &customers)
+        .value("metrics", &metrics);
+    if let [only] = customers.as_slice() {
+        entry = entry.customer(only);
+    }
+    entry
 }
 
 /// Each (customer, month)'s aggregate as stored, and its item's version (none: not yet).
@@ -860,7 +891,8 @@ async fn plan_limits(
     )
 }
 
-/// `PUT /v1/me/usage-limits`: the company's own limits, each at most the plan's.
+/// `PUT /v1/me/usage-limits`: the company's own limits, each at most the plan's. The
+/// limits it has already are answered as they are.
 pub async fn set_limits(
     deps: &Deps,
     scope: &CustomerScope,
@@ -887,12 +919,21 @@ pub async fn set_limits(
         }
     }
     c.finish()?;
-    deps.store
-        .put(
-            Item::new(keys::usage_limits(tenant_id, customer_id), to_data(wanted)?),
-            Condition::None,
-        )
-        .await?;
+    let key = keys::usage_limits(tenant_id, customer_id);
+    let own = match deps.store.get(&key).await? {
+        Some(i) => from_item::<UsageLimits>(&i)?,
+        None => UsageLimits::default(),
+    };
+    if own != *wanted {
+        let entry = Entry::new("usage_limits.set", Target::new("usage_limits", customer_id))
+            .customer(customer_id)
+            .value("limits", &wanted.limits);
+        let ops = vec![
+            WriteOp::put(Item::new(key, to_data(wanted)?)),
+            audit::op(deps, Log::Tenant(tenant_id), entry).await?,
+        ];
+        deps.store.transact(ops).await?;
+    }
     Ok(UsageLimitsView {
         limits: wanted.limits.clone(),
         plan_limits: plan,
