@@ -3,6 +3,7 @@
 //! (`tests/src/`): `spawn_app()`, the store contract suite, the gateway, the browser.
 
 mod api;
+mod audit;
 mod billing;
 mod browser;
 mod connectors;
