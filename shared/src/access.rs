@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::customer::CustomerRole;
-use crate::model::ids::{CustomerId, TenantId, UserId};
+use crate::model::ids::{CustomerId, SupportSessionId, TenantId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +50,18 @@ pub enum Principal {
         /// The customer's admin, or one of its users.
         role: CustomerRole,
     },
+    /// Tenant staff inside one customer through a support session: acts as the
+    /// customer's admin (`user_id`), on behalf of `staff` (a member's or an API key's
+    /// id), whose current role (`staff_role`, from our records at each request) bounds
+    /// what it may do besides.
+    Support {
+        tenant_id: TenantId,
+        customer_id: CustomerId,
+        user_id: UserId,
+        session_id: SupportSessionId,
+        staff: String,
+        staff_role: StaffRole,
+    },
 }
 
 impl Principal {
@@ -59,6 +71,7 @@ impl Principal {
             Principal::Operator { key_id } => key_id,
             Principal::Staff { actor, .. } => actor,
             Principal::Customer { user_id, .. } => user_id.as_str(),
+            Principal::Support { staff, .. } => staff,
         }
     }
 }
@@ -118,6 +131,12 @@ pub enum Permission {
     /// The audit log: a tenant's staff read their tenant's; the operator the platform's
     /// own (and a tenant's, through `ManageTenants`).
     ReadAuditLog,
+    /// A customer's admin in person (never a support session): approve or decline a
+    /// session, set the company's support access.
+    CustomerConsent,
+    /// End a support session: the staff (any role) of its tenant, or its customer's
+    /// admin.
+    EndSupportSession,
     /// No credential at all: a tenant's login page (it is how credentials are made).
     Public,
     /// No credential: a signed webhook, whose signature (checked by its handler against
@@ -140,6 +159,7 @@ impl Permission {
                 | Permission::AssistCustomers
                 | Permission::ReadCustomerUsers
                 | Permission::ReadAuditLog
+                | Permission::EndSupportSession
         )
     }
 
@@ -160,7 +180,20 @@ impl Permission {
 
     /// Routes of a customer's own company (`/v1/me/...`), for its users only.
     pub fn is_own_company(self) -> bool {
-        matches!(self, Permission::OwnCompany | Permission::OwnCompanyAdmin)
+        matches!(
+            self,
+            Permission::OwnCompany | Permission::OwnCompanyAdmin | Permission::CustomerConsent
+        )
+    }
+
+    /// What a support session reaches besides what its customer's admin may do: the
+    /// settings staff change for a customer and the configuration they assist with,
+    /// each also within the staff member's own role.
+    fn is_support_assist(self) -> bool {
+        matches!(
+            self,
+            Permission::ModifyCustomerSettings | Permission::AssistCustomers
+        )
     }
 
     pub fn allows(self, role: StaffRole) -> bool {
@@ -295,9 +328,31 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
         {
             own_company(principal).map(Scope::Customer)
         }
+        Principal::Customer {
+            role: CustomerRole::Admin,
+            ..
+        } if permission == Permission::CustomerConsent
+            || permission == Permission::EndSupportSession =>
+        {
+            own_company(principal).map(Scope::Customer)
+        }
         // The staff and operator API does not exist for a customer's users: what they may
         // not reach looks exactly like what is not there.
         Principal::Customer { .. } => Err(Error::NotFound("resource")),
+        // A support session: its customer's admin's routes of its one customer, and the
+        // settings and assistance staff give a customer within the member's own role;
+        // never the consent that is the customer's alone, nor anything of the tenant's.
+        Principal::Support { staff_role, .. }
+            if permission == Permission::Me
+                || permission == Permission::OwnCompany
+                || permission == Permission::OwnCompanyAdmin
+                || permission == Permission::ReadInvoices
+                || permission.is_customer_users()
+                || (permission.is_support_assist() && permission.allows(*staff_role)) =>
+        {
+            own_company(principal).map(Scope::Customer)
+        }
+        Principal::Support { .. } => Err(Error::NotFound("resource")),
     }
 }
 
@@ -322,6 +377,11 @@ pub fn customer_of(scope: &Scope, customer_id: CustomerId) -> Result<CustomerSco
 pub fn own_company(principal: &Principal) -> Result<CustomerScope, Error> {
     match principal {
         Principal::Customer {
+            tenant_id,
+            customer_id,
+            ..
+        }
+        | Principal::Support {
             tenant_id,
             customer_id,
             ..

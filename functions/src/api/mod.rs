@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use serde::Serialize;
 use serde_json::Value;
 use tenantry::access::{CustomerScope, Permission, Principal, Scope, TenantScope, authorize};
-use tenantry::model::audit::{Actor, Origin};
+use tenantry::model::audit::Origin;
 use tenantry::model::ids::{CustomerId, TenantId};
 use tenantry::service::{auth, idempotency};
 use tenantry::{Deps, Error};
@@ -716,17 +716,13 @@ async fn run(
     };
     // Whatever this request changes is recorded under its caller and its trace.
     let deps = app.deps.acting(Origin {
-        actor: principal
-            .as_ref()
-            .map(Actor::of)
-            .unwrap_or_else(Actor::anonymous),
-        on_behalf_of: None,
         request_id: Some(request_id.to_owned()),
         source_ip: source.map(str::to_owned),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(256).collect()),
+        ..Origin::of_principal(principal.as_ref())
     });
     let cx = Ctx {
         deps: &deps,

@@ -55,10 +55,14 @@ impl Actor {
     pub fn of(principal: &Principal) -> Self {
         match principal {
             Principal::Operator { key_id } => Self::new(ActorKind::Operator, key_id.as_str()),
-            Principal::Staff { actor, .. } if actor.starts_with("mem_") => {
+            Principal::Staff { actor, .. } | Principal::Support { staff: actor, .. }
+                if actor.starts_with("mem_") =>
+            {
                 Self::new(ActorKind::Member, actor.as_str())
             }
-            Principal::Staff { actor, .. } => Self::new(ActorKind::ApiKey, actor.as_str()),
+            Principal::Staff { actor, .. } | Principal::Support { staff: actor, .. } => {
+                Self::new(ActorKind::ApiKey, actor.as_str())
+            }
             Principal::Customer { user_id, .. } => {
                 Self::new(ActorKind::CustomerUser, user_id.as_str())
             }
@@ -113,6 +117,9 @@ pub struct AuditEvent {
     #[schema(example = "customer.suspended")]
     pub action: String,
     pub target: Target,
+    /// The support session it was done in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_session_id: Option<crate::model::ids::SupportSessionId>,
     /// The customer the change concerns, if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<CustomerId>,
@@ -134,17 +141,33 @@ pub struct AuditEvent {
 pub struct Origin {
     pub actor: Actor,
     pub on_behalf_of: Option<Actor>,
+    pub support_session_id: Option<crate::model::ids::SupportSessionId>,
     pub request_id: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
 }
 
 impl Origin {
+    /// A request's caller: in a support session, the staff member on behalf of the
+    /// customer's admin.
+    pub fn of_principal(principal: Option<&Principal>) -> Self {
+        let mut o = Self::of_actor(principal.map(Actor::of).unwrap_or_else(Actor::anonymous));
+        if let Some(Principal::Support {
+            user_id, session_id, ..
+        }) = principal
+        {
+            o.on_behalf_of = Some(Actor::new(ActorKind::CustomerUser, user_id.as_str()));
+            o.support_session_id = Some(session_id.clone());
+        }
+        o
+    }
+
     /// Work with no request: a job, or the domain on its own (tests, the CLI).
     pub fn of_actor(actor: Actor) -> Self {
         Self {
             actor,
             on_behalf_of: None,
+            support_session_id: None,
             request_id: None,
             source_ip: None,
             user_agent: None,

@@ -379,6 +379,12 @@ pub struct Customer {
     /// stood when it was made).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub permission_sets: BTreeMap<String, PermissionSet>,
+    /// Support sessions, as the tenant's staff set it; none: allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_access: Option<crate::model::support::SupportAccess>,
+    /// Support sessions, as the customer's admin set it: it wins over the staff's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_access_by_admin: Option<crate::model::support::SupportAccess>,
 }
 
 /// A customer's billing details. They count where the customer pays its own invoices (a
@@ -433,6 +439,13 @@ impl CustomerBillingDraft {
 
 impl Customer {
     /// The API's view of a customer (internal bookkeeping left out).
+    /// Whether staff may start a support session: the admin's choice, else the staff's.
+    pub fn support_access(&self) -> crate::model::support::SupportAccess {
+        self.support_access_by_admin
+            .or(self.support_access)
+            .unwrap_or_default()
+    }
+
     pub fn view(&self, version: u64) -> CustomerView {
         CustomerView {
             id: self.id.clone(),
@@ -455,6 +468,8 @@ impl Customer {
             purge_after: self.purge_after,
             template: self.template.clone(),
             permission_sets: self.permission_sets.keys().cloned().collect(),
+            support_access: self.support_access(),
+            support_access_by_admin: self.support_access_by_admin,
             version,
             email_change: None,
         }
@@ -571,6 +586,10 @@ pub struct CustomerDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$", example = "agency_standard")]
     pub template: Option<String>,
+    /// Support sessions: `allowed` (the default), `approval` (the customer's admin
+    /// approves each) or `disabled`. The admin's own choice wins over this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_access: Option<crate::model::support::SupportAccess>,
 }
 
 /// A validated customer body. The password, if any, is still plain here and is
@@ -723,6 +742,7 @@ impl CustomerDraft {
             external_id: x.external_id.clone(),
             billing: x.billing.as_ref().map(CustomerBillingDraft::from_billing),
             template: None,
+            support_access: x.support_access,
         }
     }
 }
@@ -820,6 +840,12 @@ pub struct CustomerView {
     /// ones (from its template).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub permission_sets: Vec<String>,
+    /// Whether staff may start support sessions: `allowed`, `approval` or `disabled`
+    /// (the customer's admin's choice, else the staff's, else `allowed`).
+    pub support_access: crate::model::support::SupportAccess,
+    /// The customer's admin's own choice, which wins over the staff's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_access_by_admin: Option<crate::model::support::SupportAccess>,
     /// For `If-Match`.
     pub version: u64,
     /// A `PATCH` that asked for a new admin email: the verification it sent.

@@ -112,6 +112,8 @@ ids! {
     ConnectionId = "con", "connection";
     /// An event of the audit log.
     AuditEventId = "aud", "audit event";
+    /// A support session: staff acting inside one customer.
+    SupportSessionId = "sps", "support session";
 }
 
 /// True when `id` has this prefix and a well-formed body.

@@ -12,5 +12,6 @@ pub mod input;
 pub mod invoice;
 pub mod member;
 pub mod subscription;
+pub mod support;
 pub mod tenant;
 pub mod text;

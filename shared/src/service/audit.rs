@@ -196,6 +196,7 @@ fn item(deps: &Deps, log: Log<'_>, entry: Entry, days: u32) -> Result<Item, Erro
         at,
         actor,
         on_behalf_of: origin.and_then(|o| o.on_behalf_of.clone()),
+        support_session_id: origin.and_then(|o| o.support_session_id.clone()),
         action: entry.action,
         target: entry.target,
         customer_id: entry.customer_id,

@@ -65,6 +65,18 @@ fn key_for(principal: &Principal, idempotency_key: &str) -> Key {
             h.update(idempotency_key.as_bytes());
             keys::tenant_idempotency(tenant_id, &hex::encode(h.finalize()))
         }
+        // Per session: a session's replays are its own.
+        Principal::Support {
+            tenant_id,
+            session_id,
+            ..
+        } => {
+            let mut h = Sha256::new();
+            h.update(session_id.as_str().as_bytes());
+            h.update([0]);
+            h.update(idempotency_key.as_bytes());
+            keys::tenant_idempotency(tenant_id, &hex::encode(h.finalize()))
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use crate::access::{Permission, Principal, StaffRole};
 use crate::error::Error;
 use crate::model::customer::{CustomerRole, CustomerStatus, CustomerUser};
 use crate::model::ids::{CustomerId, MemberId, TenantId, UserId};
+use crate::model::support::{ActClaim, SessionClaims};
 use crate::model::tenant::TenantStatus;
 use crate::store::keys;
 
@@ -58,6 +59,10 @@ pub enum Me {
     },
     /// A user of one of the tenant's customers.
     CustomerUser {
+        /// Inside a support session: its claims (RFC 8693: `sub` the admin it acts as,
+        /// `act` the staff member, `sid` the session).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        support_session: Option<SessionClaims>,
         user: UserSummary,
         tenant: TenantSummary,
         customer: CustomerSummary,
@@ -159,7 +164,45 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Me, Error> {
             customer_id,
             user_id,
             role,
+        } => customer_user(deps, principal, (tenant_id, customer_id, user_id), *role, None).await?,
+        // A support session: its customer's admin, and the session's claims.
+        Principal::Support {
+            tenant_id,
+            customer_id,
+            user_id,
+            session_id,
+            staff,
+            ..
         } => {
+            let claims = SessionClaims {
+                sub: user_id.to_string(),
+                act: ActClaim { sub: staff.clone() },
+                sid: session_id.to_string(),
+                may_act: None,
+                exp: None,
+            };
+            customer_user(
+                deps,
+                principal,
+                (tenant_id, customer_id, user_id),
+                CustomerRole::Admin,
+                Some(claims),
+            )
+            .await?
+        }
+    })
+}
+
+/// A customer user's own description (its admin's, in a support session).
+async fn customer_user(
+    deps: &Deps,
+    principal: &Principal,
+    (tenant_id, customer_id, user_id): (&TenantId, &CustomerId, &UserId),
+    role: CustomerRole,
+    support_session: Option<SessionClaims>,
+) -> Result<Me, Error> {
+    Ok({
+        {
             let (customer, _) = customers::load(deps, tenant_id, customer_id).await?;
             let user_item = deps
                 .store
@@ -196,7 +239,8 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Me, Error> {
                     name: customer.company.name,
                     status: customer.status,
                 },
-                manages_users: *role == CustomerRole::Admin,
+                manages_users: role == CustomerRole::Admin,
+                support_session,
             }
         }
     })

@@ -392,6 +392,7 @@ fn customer_draft(data: &ProvisionData, external_id: Option<String>) -> Customer
         external_id,
         billing: data.billing.clone(),
         template: data.template.clone(),
+        support_access: None,
     }
 }
 

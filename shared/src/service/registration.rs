@@ -102,6 +102,7 @@ impl Pending {
             external_id: None,
             billing: None,
             template: None,
+            support_access: None,
         }
     }
 }

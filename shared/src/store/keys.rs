@@ -5,7 +5,7 @@
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
 use crate::model::ids::{
-    ApiKeyId, AuditEventId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId,
+    ApiKeyId, AuditEventId, SupportSessionId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId,
     InvoiceId, MemberId, ProvisioningId, TenantId, UserId, WebhookEndpointId, WebhookMessageId,
 };
 use crate::ports::Key;
@@ -559,6 +559,31 @@ pub fn customer_templates_prefix() -> &'static str {
 /// The sort key every webhook message has: the stream trigger of its sender filters
 /// on it.
 pub const WEBHOOK_MESSAGE_SK: &str = "WHMSG";
+// ---- support sessions
+
+/// A support session, in its customer's partition (listed by the `SUPPORT#` prefix).
+pub fn support_session(
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    id: &SupportSessionId,
+) -> Key {
+    key(customer_partition(tenant_id, customer_id), format!("SUPPORT#{id}"))
+}
+pub const SUPPORT_SESSION_PREFIX: &str = "SUPPORT#";
+/// A session's token, by its hash -> the session (a bearer names no tenant, like an
+/// API key).
+pub fn support_token(token_hash: &str) -> Key {
+    key(format!("{PLATFORM}SUPPORTTOKEN#{token_hash}"), "SUPPORTTOKEN")
+}
+/// A session's approval link, by its token's hash, in the tenant's partitions (its
+/// page names the tenant by slug).
+pub fn support_approval(tenant_id: &TenantId, token_hash: &str) -> Key {
+    key(
+        format!("{}#SUPPORTLINK#{token_hash}", tenant_pk(tenant_id)),
+        "SUPPORTLINK",
+    )
+}
+
 // ---- the audit log
 
 /// Partitions a day of one tenant's audit log is written across. Events are spread by
@@ -751,6 +776,8 @@ mod tests {
             tenant_sequence(t, "INV", 2026),
             audit_event(Some(t), "2026-12-03", "t", &AuditEventId::generate()),
             audit_by_customer(t, c, "t", &AuditEventId::generate()),
+            support_session(t, c, &SupportSessionId::generate()),
+            support_approval(t, "h"),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
             assert!(

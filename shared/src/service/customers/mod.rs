@@ -274,6 +274,8 @@ async fn create_by(
             .as_ref()
             .map(|t| t.template.permission_sets.clone())
             .unwrap_or_default(),
+        support_access: draft.support_access,
+        support_access_by_admin: None,
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
@@ -532,7 +534,8 @@ pub async fn patch(
     }
     let mut doc = to_value(&CustomerDraft::from_customer(&current));
     merge_patch(&mut doc, patch);
-    let input = from_value::<CustomerDraft>(doc)?.parse()?;
+    let draft = from_value::<CustomerDraft>(doc)?;
+    let input = draft.parse()?;
     let mut updated = current.clone();
     updated.company = input.company;
     updated.admin.email = input.admin_email;
@@ -542,6 +545,7 @@ pub async fn patch(
     updated.max_users = input.max_users;
     updated.external_id = input.external_id;
     updated.billing = input.billing;
+    updated.support_access = draft.support_access;
     // The admin signs in with its email: a new one is only asked for here, and changes
     // once its owner confirms the link sent to it (service::email_change).
     let now = deps.clock.now();
