@@ -1032,6 +1032,81 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
                 (200, Log(schema::<tenantry::service::audit::AuditPage>(all))),
             )
         },
+        "SUPPORT_SESSIONS_CREATE" => op(
+            "Start a support session in a customer: its token acts as the customer's admin (and, within your own role, changes its feature switches and connections) for `minutes`; at once where the customer allows it, else once its admin approves (`status: pending_approval`)",
+            Some(create::<tenantry::service::support::SessionDraft>(
+                all,
+                &["reason"],
+            )),
+            (
+                201,
+                Json(schema::<tenantry::model::support::StartedSession>(all)),
+            ),
+        ),
+        "SUPPORT_SESSIONS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "A customer's support sessions, newest first: who, when, why, how long, what was done",
+                None,
+                (
+                    200,
+                    Json(page::<tenantry::model::support::SupportSessionView>(all)),
+                ),
+            )
+        },
+        "SUPPORT_SESSIONS_END" => op(
+            "End a support session (waiting or active) at once: the tenant's staff, or the customer's admin",
+            None,
+            (
+                200,
+                Json(schema::<tenantry::model::support::SupportSessionView>(all)),
+            ),
+        ),
+        "ME_SUPPORT_SESSIONS" => Operation {
+            query: PAGING,
+            ..op(
+                "My company's support sessions, newest first, with what was done in each (a customer's admin)",
+                None,
+                (
+                    200,
+                    Json(page::<tenantry::model::support::SupportSessionView>(all)),
+                ),
+            )
+        },
+        "ME_SUPPORT_SESSIONS_APPROVE" => op(
+            "Approve a waiting support session: it starts now (a customer's admin, not a session)",
+            None,
+            (
+                200,
+                Json(schema::<tenantry::model::support::SupportSessionView>(all)),
+            ),
+        ),
+        "ME_SUPPORT_SESSIONS_DECLINE" => op(
+            "Decline a waiting support session (a customer's admin, not a session)",
+            None,
+            (
+                200,
+                Json(schema::<tenantry::model::support::SupportSessionView>(all)),
+            ),
+        ),
+        "ME_SUPPORT_ACCESS_PUT" => op(
+            "Set my company's support access (`allowed`, `approval`, `disabled`; `null` leaves it to the staff): it wins over the staff's; disabling ends waiting and active sessions",
+            Some(schema::<tenantry::service::support::AccessDraft>(all)),
+            (
+                200,
+                Json(schema::<tenantry::service::support::AccessView>(all)),
+            ),
+        ),
+        "SUPPORT_PAGE" => op(
+            "The branded page behind a support session's approval link: who asks, why, for how long; approve or decline",
+            None,
+            (200, Html),
+        ),
+        "SUPPORT_SUBMIT" => op(
+            "The approval page's form (`decision=approve|decline` and the page's csrf)",
+            None,
+            (200, Html),
+        ),
         _ => return None,
     })
 }
@@ -1087,7 +1162,10 @@ fn credentials(permission: Permission) -> &'static [&'static str] {
             &["operatorKey", "tenantKey", "staffToken"]
         }
         Permission::ReadInvoices => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
-        Permission::OwnCompany | Permission::OwnCompanyAdmin => &["customerToken"],
+        Permission::OwnCompany | Permission::OwnCompanyAdmin | Permission::CustomerConsent => {
+            &["customerToken"]
+        }
+        Permission::EndSupportSession => &["tenantKey", "staffToken", "customerToken"],
         Permission::Me => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
         p if p.is_customer_users() => &["tenantKey", "staffToken", "customerToken"],
         _ => &["tenantKey", "staffToken"],

@@ -42,6 +42,10 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "connect.html",
             include_str!("../templates/pages/connect.html"),
         ),
+        (
+            "support.html",
+            include_str!("../templates/pages/support.html"),
+        ),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("page template {name} does not parse: {e}"));
@@ -868,4 +872,118 @@ fn render_retry(
         notice: None,
     };
     render_connect(slug, brand, shown, 422)
+}
+
+/// The support approval page's values for a waiting session.
+fn support_values(
+    token: &str,
+    found: Option<&(
+        tenantry::model::support::SupportSession,
+        tenantry::model::customer::Customer,
+        String,
+    )>,
+    answered: Option<&str>,
+    until: Option<String>,
+    errors: &[&str],
+) -> minijinja::Value {
+    let when = |t: chrono::DateTime<chrono::Utc>| t.format("%-d %B %Y, %H:%M UTC").to_string();
+    context! {
+        token,
+        session => found.map(|(s, _, _)| s.id.to_string()),
+        company_name => found.map(|(_, c, _)| c.company.name.clone()),
+        staff_name => found.map(|(_, _, n)| n.clone()),
+        reason => found.map(|(s, _, _)| s.reason.clone()),
+        minutes => found.map(|(s, _, _)| s.minutes),
+        expires => found.and_then(|(s, _, _)| s.approval_expires_at.map(when)),
+        answered,
+        until,
+        errors,
+    }
+}
+
+/// `GET /t/{slug}/support/{token}`: who asks to step into the company's account and
+/// why, with approve and decline (opening the link changes nothing).
+pub async fn support_page(deps: &Deps, slug: &str, token: &str) -> Result<Page, Error> {
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
+    let found = tenantry::service::support::by_approval_link(deps, &tenant_id, token).await?;
+    let status = if found.is_some() { 200 } else { 410 };
+    page(
+        "support.html",
+        status,
+        slug,
+        &brand,
+        support_values(token, found.as_ref(), None, None, &[]),
+    )
+}
+
+/// The approval page's form: `decision=approve|decline`, with the page's CSRF token.
+pub async fn support_form(
+    deps: &Deps,
+    slug: &str,
+    token: &str,
+    form: &[u8],
+    cookie_header: Option<&str>,
+) -> Result<Page, Error> {
+    let (tenant_id, brand) = brand_of_slug(deps, slug).await?;
+    let Some(found) = tenantry::service::support::by_approval_link(deps, &tenant_id, token).await?
+    else {
+        return page(
+            "support.html",
+            410,
+            slug,
+            &brand,
+            support_values(token, None, None, None, &[]),
+        );
+    };
+    let fields = form_fields(form);
+    let show = |status: u16, msg: &str| {
+        page(
+            "support.html",
+            status,
+            slug,
+            &brand,
+            support_values(token, Some(&found), None, None, &[msg]),
+        )
+    };
+    if !csrf_matches(
+        fields.get("csrf").map(String::as_str).unwrap_or_default(),
+        cookie(cookie_header, CSRF_COOKIE),
+    ) {
+        return show(403, "This page expired. Please choose again.");
+    }
+    let approve = match fields.get("decision").map(String::as_str) {
+        Some("approve") => true,
+        Some("decline") => false,
+        _ => return show(422, "Choose Approve or Decline."),
+    };
+    match tenantry::service::support::answer_by_link(deps, &tenant_id, token, approve).await {
+        Ok(Some(v)) => {
+            let until = v
+                .expires_at
+                .map(|t| t.format("%-d %B %Y, %H:%M UTC").to_string());
+            let answered = if approve { "approved" } else { "declined" };
+            page(
+                "support.html",
+                200,
+                slug,
+                &brand,
+                support_values(token, Some(&found), Some(answered), until, &[]),
+            )
+        }
+        // Answered meanwhile (another tab), or lapsed.
+        Ok(None)
+        | Err(Error::Conflict {
+            kind:
+                tenantry::error::ProblemKind::ConcurrentUpdate
+                | tenantry::error::ProblemKind::SupportSessionOver,
+            ..
+        }) => page(
+            "support.html",
+            410,
+            slug,
+            &brand,
+            support_values(token, None, None, None, &[]),
+        ),
+        Err(e) => Err(e),
+    }
 }

@@ -244,6 +244,15 @@ routes! {
     AUDIT_EVENTS_LIST: GET "/v1/audit-events" => audit_events_list, "audit-events-list", ReadAuditLog, STORE;
     ME_AUDIT_EVENTS: GET "/v1/me/audit-events" => me_audit_events, "me-audit-events", OwnCompanyAdmin, STORE;
     TENANT_AUDIT_EVENTS: GET "/v1/tenants/{tenant_id}/audit-events" => tenant_audit_events, "tenant-audit-events", ManageTenants, STORE;
+    SUPPORT_SESSIONS_CREATE: POST "/v1/customers/{customer_id}/support-sessions" => support_sessions_create, "support-sessions-create", StartSupportSessions, STORE;
+    SUPPORT_SESSIONS_LIST: GET "/v1/customers/{customer_id}/support-sessions" => support_sessions_list, "support-sessions-list", ReadTenant, STORE;
+    SUPPORT_SESSIONS_END: POST "/v1/support-sessions/{session_id}/end" => support_sessions_end, "support-sessions-end", EndSupportSession, STORE;
+    ME_SUPPORT_SESSIONS: GET "/v1/me/support-sessions" => me_support_sessions, "me-support-sessions", OwnCompanyAdmin, STORE;
+    ME_SUPPORT_SESSIONS_APPROVE: POST "/v1/me/support-sessions/{session_id}/approve" => me_support_sessions_approve, "me-support-sessions-approve", CustomerConsent, STORE;
+    ME_SUPPORT_SESSIONS_DECLINE: POST "/v1/me/support-sessions/{session_id}/decline" => me_support_sessions_decline, "me-support-sessions-decline", CustomerConsent, STORE;
+    ME_SUPPORT_ACCESS_PUT: PUT "/v1/me/support-access" => me_support_access_put, "me-support-access-put", CustomerConsent, STORE;
+    SUPPORT_PAGE: GET "/t/{slug}/support/{token}" => support_page, "support-page", Public, STORE;
+    SUPPORT_SUBMIT: POST "/t/{slug}/support/{token}" => support_submit, "support-submit", Public, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

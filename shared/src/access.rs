@@ -373,6 +373,19 @@ pub fn customer_of(scope: &Scope, customer_id: CustomerId) -> Result<CustomerSco
     }
 }
 
+/// A customer as the holder of a link its admin was sent acts in it (a support
+/// session's approval page): the domain found the customer by the link, under the
+/// tenant the page's slug names.
+pub(crate) fn customer_scope_for_link(
+    tenant_id: TenantId,
+    customer_id: CustomerId,
+) -> CustomerScope {
+    CustomerScope {
+        tenant_id,
+        customer_id,
+    }
+}
+
 /// A customer user's own company, from its verified principal.
 pub fn own_company(principal: &Principal) -> Result<CustomerScope, Error> {
     match principal {

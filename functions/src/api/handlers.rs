@@ -6,12 +6,13 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 use tenantry::Error;
+use tenantry::model::audit::Actor;
 use tenantry::model::billing::{MetricDraft, PlanDraft, PriceOverride};
 use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
 use tenantry::model::ids::{
     ApiKeyId, ConnectionId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId,
-    ProvisioningId, TenantId, UserId, WebhookEndpointId,
+    ProvisioningId, SupportSessionId, TenantId, UserId, WebhookEndpointId,
 };
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
@@ -28,7 +29,7 @@ use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
     api_keys, audit, catalog, customers, email_change, events, inbound, invoices, mail, me,
     members, operator_keys, outbound, provisioning, registration, sign_in, staff, subscriptions,
-    templates, tenants, usage, users,
+    support, templates, tenants, usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -1002,4 +1003,69 @@ pub async fn tenant_audit_events(cx: Ctx<'_>) -> Result {
     // A tenant that does not exist has no log: 404, not an empty one.
     tenants::get(cx.deps, scope.tenant_id()).await?;
     audit_reply(&cx, Some(scope.tenant_id().clone()), None).await
+}
+
+// ---- support sessions
+
+fn session_id(cx: &Ctx<'_>) -> std::result::Result<SupportSessionId, Error> {
+    SupportSessionId::parse(cx.param("session_id"))
+}
+
+/// Who acts, as the audit log names it.
+fn acting(cx: &Ctx<'_>) -> std::result::Result<Actor, Error> {
+    cx.principal.map(Actor::of).ok_or(Error::Unauthenticated)
+}
+
+pub async fn support_sessions_create(cx: Ctx<'_>) -> Result {
+    let customer_id = CustomerId::parse(cx.param("customer_id"))?;
+    let draft = parse_json::<support::SessionDraft>(cx.body)?;
+    let started = support::start(cx.deps, cx.tenant()?, acting(&cx)?, &customer_id, &draft).await?;
+    let loc = format!("/v1/customers/{customer_id}/support-sessions");
+    Reply::created(&started, loc)
+}
+
+pub async fn support_sessions_list(cx: Ctx<'_>) -> Result {
+    let customer = cx.customer()?;
+    Reply::ok(&support::list(cx.deps, &customer, cx.query("limit"), cx.query("cursor")).await?)
+}
+
+pub async fn support_sessions_end(cx: Ctx<'_>) -> Result {
+    let id = session_id(&cx)?;
+    let party = match &cx.scope {
+        tenantry::access::Scope::Tenant(t) => support::Party::Staff(t),
+        tenantry::access::Scope::Customer(c) => support::Party::Customer(c),
+        _ => return Err(Error::NotFound("support session")),
+    };
+    Reply::ok(&support::end(cx.deps, party, acting(&cx)?, &id).await?)
+}
+
+pub async fn me_support_sessions(cx: Ctx<'_>) -> Result {
+    let own = cx.own_company()?;
+    Reply::ok(&support::list(cx.deps, &own, cx.query("limit"), cx.query("cursor")).await?)
+}
+
+pub async fn me_support_sessions_approve(cx: Ctx<'_>) -> Result {
+    let id = session_id(&cx)?;
+    Reply::ok(&support::approve(cx.deps, &cx.own_company()?, acting(&cx)?, &id).await?)
+}
+
+pub async fn me_support_sessions_decline(cx: Ctx<'_>) -> Result {
+    let id = session_id(&cx)?;
+    Reply::ok(&support::decline(cx.deps, &cx.own_company()?, acting(&cx)?, &id).await?)
+}
+
+pub async fn me_support_access_put(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<support::AccessDraft>(cx.body)?;
+    Reply::ok(&support::set_access(cx.deps, &cx.own_company()?, acting(&cx)?, &draft).await?)
+}
+
+pub async fn support_page(cx: Ctx<'_>) -> Result {
+    let page = pages::support_page(cx.deps, cx.param("slug"), cx.param("token")).await?;
+    Ok(page_reply(page))
+}
+
+pub async fn support_submit(cx: Ctx<'_>) -> Result {
+    let (slug, token) = (cx.param("slug"), cx.param("token"));
+    let page = pages::support_form(cx.deps, slug, token, cx.body, cx.cookies()).await?;
+    Ok(page_reply(page))
 }

@@ -153,7 +153,9 @@ impl Origin {
     pub fn of_principal(principal: Option<&Principal>) -> Self {
         let mut o = Self::of_actor(principal.map(Actor::of).unwrap_or_else(Actor::anonymous));
         if let Some(Principal::Support {
-            user_id, session_id, ..
+            user_id,
+            session_id,
+            ..
         }) = principal
         {
             o.on_behalf_of = Some(Actor::new(ActorKind::CustomerUser, user_id.as_str()));

@@ -182,7 +182,10 @@ impl SupportSession {
                     sub: self.staff.id.clone(),
                 },
                 sid: self.id.to_string(),
-                may_act: self.approved_by.as_ref().map(|a| ActClaim { sub: a.id.clone() }),
+                may_act: self
+                    .approved_by
+                    .as_ref()
+                    .map(|a| ActClaim { sub: a.id.clone() }),
                 exp: self.expires_at.map(|e| e.timestamp()),
             },
             requested_at: self.requested_at,

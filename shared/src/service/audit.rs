@@ -233,6 +233,9 @@ pub struct Filter {
     /// A target's id.
     pub target: Option<String>,
     pub customer_id: Option<CustomerId>,
+    /// Only what was done in this support session (not a query parameter: a session's
+    /// own listing).
+    pub support_session_id: Option<crate::model::ids::SupportSessionId>,
     /// From this time (inclusive); none: 30 days before `until`.
     pub since: Option<DateTime<Utc>>,
     /// Up to this time (exclusive); none: now.
@@ -283,6 +286,7 @@ impl Filter {
             action: short("action")?,
             target: short("target")?,
             customer_id,
+            support_session_id: None,
             since: time("since")?,
             until: time("until")?,
         };
@@ -323,6 +327,10 @@ impl Filter {
                 .customer_id
                 .as_ref()
                 .is_none_or(|c| e.customer_id.as_ref() == Some(c))
+            && self
+                .support_session_id
+                .as_ref()
+                .is_none_or(|s| e.support_session_id.as_ref() == Some(s))
     }
 }
 

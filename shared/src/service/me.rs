@@ -62,7 +62,7 @@ pub enum Me {
         /// Inside a support session: its claims (RFC 8693: `sub` the admin it acts as,
         /// `act` the staff member, `sid` the session).
         #[serde(skip_serializing_if = "Option::is_none")]
-        support_session: Option<SessionClaims>,
+        support_session: Option<Box<SessionClaims>>,
         user: UserSummary,
         tenant: TenantSummary,
         customer: CustomerSummary,
@@ -164,7 +164,16 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Me, Error> {
             customer_id,
             user_id,
             role,
-        } => customer_user(deps, principal, (tenant_id, customer_id, user_id), *role, None).await?,
+        } => {
+            customer_user(
+                deps,
+                principal,
+                (tenant_id, customer_id, user_id),
+                *role,
+                None,
+            )
+            .await?
+        }
         // A support session: its customer's admin, and the session's claims.
         Principal::Support {
             tenant_id,
@@ -186,7 +195,7 @@ pub async fn describe(deps: &Deps, principal: &Principal) -> Result<Me, Error> {
                 principal,
                 (tenant_id, customer_id, user_id),
                 CustomerRole::Admin,
-                Some(claims),
+                Some(Box::new(claims)),
             )
             .await?
         }
@@ -199,7 +208,7 @@ async fn customer_user(
     principal: &Principal,
     (tenant_id, customer_id, user_id): (&TenantId, &CustomerId, &UserId),
     role: CustomerRole,
-    support_session: Option<SessionClaims>,
+    support_session: Option<Box<SessionClaims>>,
 ) -> Result<Me, Error> {
     Ok({
         {

@@ -37,6 +37,7 @@ pub mod sign_in;
 pub mod signing;
 pub mod staff;
 pub mod subscriptions;
+pub mod support;
 pub mod templates;
 pub mod tenants;
 pub mod throttle;

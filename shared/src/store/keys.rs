@@ -5,8 +5,9 @@
 //! their own partition `T#<tenant>#C#<customer>` so one large tenant is not one hot key.
 
 use crate::model::ids::{
-    ApiKeyId, AuditEventId, SupportSessionId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId,
-    InvoiceId, MemberId, ProvisioningId, TenantId, UserId, WebhookEndpointId, WebhookMessageId,
+    ApiKeyId, AuditEventId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId,
+    InvoiceId, MemberId, ProvisioningId, SupportSessionId, TenantId, UserId, WebhookEndpointId,
+    WebhookMessageId,
 };
 use crate::ports::Key;
 
@@ -561,19 +562,32 @@ pub fn customer_templates_prefix() -> &'static str {
 pub const WEBHOOK_MESSAGE_SK: &str = "WHMSG";
 // ---- support sessions
 
-/// A support session, in its customer's partition (listed by the `SUPPORT#` prefix).
-pub fn support_session(
+/// A support session, in a partition of its own (its id is all a route names).
+pub fn support_session(tenant_id: &TenantId, id: &SupportSessionId) -> Key {
+    key(format!("{}#SUPPORT#{id}", tenant_pk(tenant_id)), "SESSION")
+}
+/// GSI1 key of a support session: its customer's sessions, in order of request.
+pub fn support_session_of(
     tenant_id: &TenantId,
     customer_id: &CustomerId,
+    requested_at: &str,
     id: &SupportSessionId,
 ) -> Key {
-    key(customer_partition(tenant_id, customer_id), format!("SUPPORT#{id}"))
+    key(
+        support_sessions_partition(tenant_id, customer_id),
+        format!("{requested_at}#{id}"),
+    )
 }
-pub const SUPPORT_SESSION_PREFIX: &str = "SUPPORT#";
+pub fn support_sessions_partition(tenant_id: &TenantId, customer_id: &CustomerId) -> String {
+    format!("{}#C#{customer_id}#SUPPORT", tenant_pk(tenant_id))
+}
 /// A session's token, by its hash -> the session (a bearer names no tenant, like an
 /// API key).
 pub fn support_token(token_hash: &str) -> Key {
-    key(format!("{PLATFORM}SUPPORTTOKEN#{token_hash}"), "SUPPORTTOKEN")
+    key(
+        format!("{PLATFORM}SUPPORTTOKEN#{token_hash}"),
+        "SUPPORTTOKEN",
+    )
 }
 /// A session's approval link, by its token's hash, in the tenant's partitions (its
 /// page names the tenant by slug).
@@ -776,7 +790,8 @@ mod tests {
             tenant_sequence(t, "INV", 2026),
             audit_event(Some(t), "2026-12-03", "t", &AuditEventId::generate()),
             audit_by_customer(t, c, "t", &AuditEventId::generate()),
-            support_session(t, c, &SupportSessionId::generate()),
+            support_session(t, &SupportSessionId::generate()),
+            support_session_of(t, c, "t", &SupportSessionId::generate()),
             support_approval(t, "h"),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");

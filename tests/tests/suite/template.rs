@@ -542,6 +542,13 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                     && actions
                         .iter()
                         .all(|a| a == "dynamodb:PutItem" || a == "dynamodb:DeleteItem");
+                // A support session's token lookup (P#SUPPORTTOKEN#<hash>: a bearer names
+                // no tenant): written with the session, removed when it ends.
+                let session_token = k == "P#SUPPORTTOKEN#*"
+                    && (f.binary.starts_with("support-") || f.binary.starts_with("me-support-"))
+                    && actions
+                        .iter()
+                        .all(|a| a == "dynamodb:PutItem" || a == "dynamodb:DeleteItem");
                 // The audit log's route serves the operator the platform's own log.
                 let platform_log_read = k == "P#AUDIT#*"
                     && f.binary == "audit-events-list"
@@ -550,6 +557,7 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                     assert!(
                         k.starts_with("T#")
                             || platform_log_read
+                            || session_token
                             || endpoint_owner
                             || k == "P#APIKEY#*"
                             || due_write
@@ -1153,6 +1161,8 @@ const ENDPOINT_ID: &str = "inb_0197b2a7f3b27e5d8c6f708192a3b4d9";
 const PROVISIONING_ID: &str = "prv_0197b2a7f3b27e5d8c6f708192a3b4e1";
 const WEBHOOK_ENDPOINT_ID: &str = "whe_0197b2a7f3b27e5d8c6f708192a3b4f3";
 const CONNECTION_ID: &str = "con_0197b2ac00000000000000000000c0a1";
+/// Stands for a support session in the support sessions' events.
+const SUPPORT_SESSION_ID: &str = "sps_0197b2ad00000000000000000000c0a2";
 /// The `state` in `connect-callback.json` (its query and its cookie).
 const OAUTH_STATE: &str = "c0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0dec0de";
 const WEBHOOK_TIMESTAMP: &str = "1765022466";
@@ -1692,6 +1702,39 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 Some(serde_json::json!({"code": "agency_standard", "plan": "growth"})),
             )
             .await;
+        }
+        b if b.starts_with("support-") || b.starts_with("me-support-sessions") => {
+            // A session to end, or one waiting for the admin's approval (its link).
+            let waiting = b != "support-sessions-end" && b != "support-sessions-list";
+            if waiting {
+                ok(
+                    "PATCH",
+                    &cpath,
+                    &setup_key,
+                    Some(serde_json::json!({"support_access": "approval"})),
+                )
+                .await;
+            }
+            let made = ok(
+                "POST",
+                &format!("{cpath}/support-sessions"),
+                &setup_key,
+                Some(serde_json::json!({"reason": "Fixture help"})),
+            )
+            .await;
+            let id = made["id"].as_str().expect("session id").to_owned();
+            if waiting {
+                let token = tenantry_tests::app::pending_link_token(
+                    &all.deps,
+                    &tid,
+                    "ada@fixture-bakery.example.com",
+                    "support_session_approval",
+                )
+                .await
+                .expect("the approval's link");
+                extra.push((format!("ssa_{LINK_TOKEN}"), token));
+            }
+            extra.push((SUPPORT_SESSION_ID.into(), id));
         }
         "provisioning-get" => {
             let made = ok(

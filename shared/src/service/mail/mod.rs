@@ -56,6 +56,9 @@ pub enum Template {
     ConnectionInvite,
     ConnectionAuthorized,
     ConnectionFailed,
+    SupportSessionApproval,
+    SupportSessionStarted,
+    SupportSessionEnded,
 }
 
 impl Template {
@@ -74,6 +77,9 @@ impl Template {
             Template::ConnectionInvite => "connection_invite",
             Template::ConnectionAuthorized => "connection_authorized",
             Template::ConnectionFailed => "connection_failed",
+            Template::SupportSessionApproval => "support_session_approval",
+            Template::SupportSessionStarted => "support_session_started",
+            Template::SupportSessionEnded => "support_session_ended",
         }
     }
 
@@ -87,13 +93,16 @@ impl Template {
             | Template::CreditNoteIssued
             | Template::WebhookEndpointDisabled
             | Template::ConnectionAuthorized
-            | Template::ConnectionFailed => &[],
+            | Template::ConnectionFailed
+            | Template::SupportSessionStarted
+            | Template::SupportSessionEnded => &[],
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset
             | Template::EmailChange
             | Template::CustomerWelcome
-            | Template::ConnectionInvite => &["link_token"],
+            | Template::ConnectionInvite
+            | Template::SupportSessionApproval => &["link_token"],
         }
     }
 }

@@ -65,7 +65,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "credit_note_issued",
         "connection_invite",
         "connection_authorized",
-        "connection_failed"
+        "connection_failed",
+        "support_session_approval",
+        "support_session_started",
+        "support_session_ended"
     );
     for (name, source) in sources {
         env.add_template(name, source)
@@ -109,6 +112,10 @@ pub fn render(
             // The connect page takes its token in the path.
             Template::ConnectionInvite => {
                 format!("{}/t/{}/connect/{token}", settings.public_url, tenant.slug)
+            }
+            // The approval page, too.
+            Template::SupportSessionApproval => {
+                format!("{}/t/{}/support/{token}", settings.public_url, tenant.slug)
             }
             Template::EmailChange => format!(
                 "{}/t/{}/email-change?token={token}",

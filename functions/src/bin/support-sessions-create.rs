@@ -1,0 +1,3 @@
+//! Lambda for `POST /v1/customers/{customer_id}/support-sessions`.
+
+functions::lambda_main!(SUPPORT_SESSIONS_CREATE);
