@@ -187,7 +187,7 @@ problem_kinds! {
     ConnectionNotAuthorized = "connection-not-authorized", 409, "The connection has no credentials yet.";
     NoAllowedOrigins = "no-allowed-origins", 409, "The tenant lists no origin that may open its connect page (`PUT /v1/allowed-origins`).";
     SupportAccessDisabled = "support-access-disabled", 409, "The customer does not allow support sessions (its `support_access`).";
-    SupportSessionOver = "support-session-over", 409, "The support session is not waiting or active any more (`status`).";
+    SupportSessionOver = "support-session-over", 409, "The support session is not waiting or active any more (`session_status`).";
     CustomerInactive = "customer-inactive", 409, "The customer is not active (suspended, deactivated or deleted).";
     ReauthorizationRequired = "reauthorization-required", 409, "The provider no longer accepts the connection's grant; invite the customer's contact again.";
     EndpointDisabled = "endpoint-disabled", 409, "The webhook endpoint is disabled; enable it first.";

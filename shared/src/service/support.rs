@@ -595,7 +595,7 @@ fn over(s: &SupportSession, now: chrono::DateTime<chrono::Utc>) -> Error {
         ),
     );
     if let Error::Conflict { extra, .. } = &mut e {
-        extra.insert("status".into(), status);
+        extra.insert("session_status".into(), status);
     }
     e
 }

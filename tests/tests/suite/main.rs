@@ -23,6 +23,7 @@ mod provisioning;
 mod registration;
 mod staff_logins;
 mod store_contract;
+mod support;
 mod template;
 mod templates;
 mod tokens;
