@@ -998,3 +998,183 @@ async fn a_partners_page_frames_a_connect_session_and_hears_its_result_in_chromi
     }
     assert!(refused, "the frame was refused");
 }
+
+/// A support session that needs the customer's approval: its admin opens the emailed
+/// link in Chromium, reads who asks and why on the tenant's page, and approves. The
+/// session's token then acts (its changes recorded under both names, listed for the
+/// admin), and is refused at once when its time is up; another session ended early
+/// is refused at once too.
+#[tokio::test]
+async fn a_customer_admin_approves_a_support_session_on_the_branded_page_in_chromium() {
+    let clock = std::sync::Arc::new(TestClock::at(chrono::Utc::now()));
+    let Some((chromium, app, tenant, _dir)) = branded_at(
+        "harbor",
+        json!({"product_name": "Harbor Desk", "logo_url": "https://cdn.harbor.example.com/logo.png",
+            "primary_color": "#7c3aed", "accent_color": "#0ea5e9"}),
+        Some(clock.clone()),
+    )
+    .await
+    else {
+        return;
+    };
+    let email = "ada@harbor-foods.example.com";
+    let mut body = customer_body("Harbor Foods", email);
+    body["admin"]["password"] = json!(PASSWORD);
+    body["support_access"] = json!("approval");
+    let c = app.post(&tenant.owner_key, "/v1/customers", body).await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+    assert_eq!(c.body["support_access"], "approval");
+    let customer = c.field("id").to_owned();
+    let admin_id = c.body["admin"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let staff = app
+        .staff_token(
+            &tenant.id,
+            "harbor",
+            "owner@harbor.example.com",
+            "Staff$ecret-42",
+        )
+        .await;
+    let member_id = app.get(&staff, "/v1/me").await.body["member"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let started = app
+        .post(
+            &staff,
+            &format!("/v1/customers/{customer}/support-sessions"),
+            json!({"reason": "Import the price list from ticket 88", "minutes": 15}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    assert_eq!(started.body["status"], "pending_approval");
+    let token = started.field("token").to_owned();
+    let session = started.field("id").to_owned();
+    // Nothing acts before the admin says yes.
+    assert_eq!(
+        app.get(&token, "/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let link = tenantry_tests::app::pending_link_token(
+        &app.deps,
+        &tenant.id,
+        email,
+        "support_session_approval",
+    )
+    .await
+    .expect("the approval link");
+
+    let mut browser = Browser::launch(&chromium).await.expect("chromium starts");
+    browser
+        .navigate(&format!("{}/t/harbor/support/{link}", app.base))
+        .await
+        .expect("navigates");
+    browser
+        .wait_for("document.querySelector('#approve')")
+        .await
+        .expect("the approval form");
+    let seen = browser
+        .eval(
+            "({ title: document.title,
+                header: getComputedStyle(document.querySelector('header')).backgroundColor,
+                ask: document.querySelector('#ask').innerText,
+                reason: document.querySelector('#reason').innerText })",
+        )
+        .await
+        .expect("the page's DOM");
+    assert_eq!(
+        seen["header"], "rgb(124, 58, 237)",
+        "primary colour #7c3aed"
+    );
+    let ask = seen["ask"].as_str().unwrap_or_default();
+    assert!(
+        ask.contains("Olive Owner") && ask.contains("Harbor Foods") && ask.contains("15 minutes"),
+        "{ask}"
+    );
+    assert_eq!(seen["reason"], "Import the price list from ticket 88");
+    let _ = std::fs::create_dir_all(artifacts());
+    let _ = browser
+        .screenshot(&artifacts().join("support-approval.png"))
+        .await;
+    browser
+        .eval("document.querySelector('#approve').click(); true")
+        .await
+        .expect("clicks approve");
+    browser
+        .wait_for("document.querySelector('#approved')")
+        .await
+        .expect("the approval's answer");
+
+    // Approved: the token acts as the admin, each change under both names.
+    assert_eq!(app.get(&token, "/v1/me").await.status, StatusCode::OK);
+    let r = app
+        .put(
+            &token,
+            &format!("/v1/customers/{customer}/features"),
+            json!({"features": {"reports": false}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let log = app
+        .get(
+            &tenant.owner_key,
+            &format!("/v1/audit-events?customer_id={customer}&action=customer_features.updated"),
+        )
+        .await;
+    let e = &log.body["data"][0];
+    assert_eq!(
+        e["actor"],
+        json!({"kind": "member", "id": member_id}),
+        "{e}"
+    );
+    assert_eq!(
+        e["on_behalf_of"],
+        json!({"kind": "customer_user", "id": admin_id})
+    );
+    assert_eq!(e["support_session_id"], json!(session));
+    let approved = app
+        .get(
+            &tenant.owner_key,
+            &format!("/v1/audit-events?customer_id={customer}&action=support_session.approved"),
+        )
+        .await;
+    assert_eq!(
+        approved.body["data"][0]["actor"],
+        json!({"kind": "customer_user", "id": admin_id})
+    );
+    // The admin's view lists it, with what was done and its grant.
+    let admin = app
+        .post(
+            "",
+            "/t/harbor/login",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await
+        .field("access_token")
+        .to_owned();
+    let mine = app.get(&admin, "/v1/me/support-sessions").await;
+    let s = &mine.body["data"][0];
+    assert_eq!(s["status"], "active", "{}", mine.body);
+    assert_eq!(s["claims"]["may_act"]["sub"], json!(admin_id));
+    assert_eq!(s["actions"][0]["action"], "customer_features.updated");
+    // The link is used up.
+    browser
+        .navigate(&format!("{}/t/harbor/support/{link}", app.base))
+        .await
+        .expect("navigates");
+    browser
+        .wait_for("document.querySelector('#link-expired')")
+        .await
+        .expect("a used link");
+
+    // Its time runs out: refused at once.
+    clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(
+        app.get(&token, "/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let mine = app.get(&admin, "/v1/me/support-sessions").await;
+    assert_eq!(mine.body["data"][0]["status"], "expired");
+}
