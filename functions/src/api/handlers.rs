@@ -891,7 +891,13 @@ pub async fn connections_delete(cx: Ctx<'_>) -> Result {
 pub async fn connections_invite(cx: Ctx<'_>) -> Result {
     let id = connection_id(&cx)?;
     let draft = parse_json::<InviteDraft>(cx.body)?;
-    Reply::ok(&connections::invite(cx.deps, cx.tenant()?, cx.actor(), &id, &draft).await?)
+    // Staff, or a support session inside the connection's customer.
+    match &cx.scope {
+        tenantry::access::Scope::Customer(c) => {
+            Reply::ok(&connections::invite_in_customer(cx.deps, c, cx.actor(), &id, &draft).await?)
+        }
+        _ => Reply::ok(&connections::invite(cx.deps, cx.tenant()?, cx.actor(), &id, &draft).await?),
+    }
 }
 
 pub async fn connections_invite_end(cx: Ctx<'_>) -> Result {

@@ -572,6 +572,23 @@ fn day_and_time(t: DateTime<Utc>) -> String {
 
 /// `POST /v1/connections/{id}/invite`: emails the customer's contact a link to the
 /// connect page, valid `expires_in_hours`; a link sent before stops working.
+/// `invite` in a support session: only a connection of the session's own customer
+/// (another's looks absent); the staff member's role was checked by `authorize`.
+pub async fn invite_in_customer(
+    deps: &Deps,
+    scope: &crate::access::CustomerScope,
+    actor: &str,
+    id: &ConnectionId,
+    draft: &InviteDraft,
+) -> Result<ConnectionView, Error> {
+    let (c, _) = load(deps, scope.tenant_id(), id).await?;
+    if c.customer_id != *scope.customer_id() {
+        return Err(Error::NotFound("connection"));
+    }
+    let tenant = TenantScope::acting_for(scope.tenant_id().clone());
+    invite(deps, &tenant, actor, id, draft).await
+}
+
 pub async fn invite(
     deps: &Deps,
     scope: &TenantScope,

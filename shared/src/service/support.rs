@@ -189,6 +189,8 @@ pub async fn start(
     draft: &SessionDraft,
 ) -> Result<StartedSession, Error> {
     let tenant_id = scope.tenant_id();
+    // Another tenant's customer is 404 whatever the body.
+    let (customer, _) = super::load_customer(deps, tenant_id, customer_id).await?;
     let mut c = crate::model::input::Checks::new();
     let reason = c.required("reason", draft.reason.as_deref(), |s| {
         fields::paragraphs(s, 500)
@@ -207,7 +209,6 @@ pub async fn start(
     let (Some(reason), Some(minutes)) = (reason, minutes) else {
         return Err(Error::invalid("body", "is incomplete"));
     };
-    let (customer, _) = super::load_customer(deps, tenant_id, customer_id).await?;
     if customer.status != CustomerStatus::Active {
         return Err(Error::conflict(
             ProblemKind::CustomerInactive,

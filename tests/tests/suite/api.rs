@@ -1393,5 +1393,5 @@ async fn every_create_requires_what_the_document_says_it_requires() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 17, "the create operations with a documented body");
+    assert_eq!(checked, 18, "the create operations with a documented body");
 }

@@ -129,7 +129,17 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
         "{}",
         connection.body
     );
+    // A support session in A's customer.
+    let session = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{customer}/support-sessions"),
+            json!({"reason": "Boundary check"}),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::CREATED, "{}", session.body);
     HashMap::from([
+        ("session_id", session.field("id").to_owned()),
         ("connection_id", connection.field("id").to_owned()),
         ("webhook_endpoint_id", webhook.field("id").to_owned()),
         ("endpoint_id", endpoint.field("id").to_owned()),
@@ -207,7 +217,9 @@ async fn every_route_hides_other_tenants_resources_and_enforces_the_permission_m
             path.push_str("?confirm=true");
         }
         for (how, other_owner, member) in callers {
-            if !route.is_tenant_scoped() {
+            // Platform routes, and a customer's own (`/v1/me/...`, for its users'
+            // tokens only): refused to any staff, whatever they name.
+            if !route.is_tenant_scoped() || route.permission.is_own_company() {
                 let r = app
                     .send(method.clone(), other_owner, &path, body_for(&method), &[])
                     .await;

@@ -146,6 +146,47 @@ async fn a_session_acts_as_the_admin_under_both_names_and_ends_at_once() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Connections: made and their contact invited inside the customer, not outside it.
+    let made = app
+        .post(
+            &app.admin_key,
+            "/v1/connectors",
+            json!({"code": "desk_key", "name": "Desk key", "auth": "api_key",
+                "fields": [{"name": "api_key", "label": "API key"}]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let conn = app
+        .post(
+            &token,
+            &format!("/v1/customers/{x}/connections"),
+            json!({"connector": "desk_key"}),
+        )
+        .await;
+    assert_eq!(conn.status, StatusCode::CREATED, "{}", conn.body);
+    let r = app
+        .post(
+            &token,
+            &format!("/v1/connections/{}/invite", conn.field("id")),
+            json!({"email": "it@xenon.example.com", "name": "Ines"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let theirs = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{y}/connections"),
+            json!({"connector": "desk_key"}),
+        )
+        .await;
+    let r = app
+        .post(
+            &token,
+            &format!("/v1/connections/{}/invite", theirs.field("id")),
+            json!({"email": "it@yarrow.example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     for (method, path) in [
         (Method::GET, format!("/v1/customers/{y}/users")),
         (Method::GET, "/v1/customers".to_owned()),
@@ -188,7 +229,12 @@ async fn a_session_acts_as_the_admin_under_both_names_and_ends_at_once() {
     let actions: Vec<&str> = done.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(
         actions,
-        ["customer_features.updated", "user.created"],
+        [
+            "connection.invited",
+            "connection.created",
+            "customer_features.updated",
+            "user.created"
+        ],
         "{}",
         log.body
     );
@@ -211,7 +257,15 @@ async fn a_session_acts_as_the_admin_under_both_names_and_ends_at_once() {
         .as_array()
         .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(listed, ["user.created", "customer_features.updated"]);
+    assert_eq!(
+        listed,
+        [
+            "user.created",
+            "customer_features.updated",
+            "connection.created",
+            "connection.invited"
+        ]
+    );
     // Staff see the same; another customer's admin does not see it.
     let theirs = app
         .get(
