@@ -340,15 +340,18 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
         // not reach looks exactly like what is not there.
         Principal::Customer { .. } => Err(Error::NotFound("resource")),
         // A support session: its customer's admin's routes of its one customer, and the
-        // settings and assistance staff give a customer within the member's own role;
-        // never the consent that is the customer's alone, nor anything of the tenant's.
+        // settings and assistance staff give a customer; what staff permissions also
+        // govern (its users, its invoices, settings, assistance) only within the staff
+        // member's own current role. Never the consent that is the customer's alone,
+        // nor anything of the tenant's.
         Principal::Support { staff_role, .. }
             if permission == Permission::Me
                 || permission == Permission::OwnCompany
                 || permission == Permission::OwnCompanyAdmin
-                || permission == Permission::ReadInvoices
-                || permission.is_customer_users()
-                || (permission.is_support_assist() && permission.allows(*staff_role)) =>
+                || ((permission == Permission::ReadInvoices
+                    || permission.is_customer_users()
+                    || permission.is_support_assist())
+                    && permission.allows(*staff_role)) =>
         {
             own_company(principal).map(Scope::Customer)
         }

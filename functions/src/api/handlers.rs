@@ -254,6 +254,17 @@ pub async fn customer_users_get(cx: Ctx<'_>) -> Result {
 pub async fn customer_users_update(cx: Ctx<'_>) -> Result {
     let (scope, user) = (cx.customer_in_area("users").await?, user_id(&cx)?);
     let patch = parse_json::<Value>(cx.body)?;
+    // A support session never moves a login to another address: the link that confirms
+    // it would go to whoever typed the address, and outlive the session.
+    if matches!(
+        cx.principal,
+        Some(tenantry::access::Principal::Support { .. })
+    ) && patch.get("email").is_some()
+    {
+        return Err(Error::Forbidden(
+            "a support session cannot change a user's email; the customer's admin can".into(),
+        ));
+    }
     Reply::ok(&users::patch(cx.deps, &scope, &user, &patch, cx.if_version()?).await?)
 }
 
@@ -968,7 +979,9 @@ async fn audit_reply(
     let mut filter =
         audit::Filter::parse(&|n| cx.query(n).map(str::to_owned), cx.deps.clock.now())?;
     if customer.is_some() {
+        // The customer's own view: its history, without the staff's addresses.
         filter.customer_id = customer;
+        filter.for_customer = true;
     }
     let format = audit::Format::parse(cx.query("format"))?;
     let limit = tenantry::service::page::limit(cx.query("limit"))?;

@@ -23,9 +23,10 @@ use tracing::Instrument;
 
 use crate::routes::{ROUTES, Route};
 
-/// POST routes whose answer holds a secret, so `Idempotency-Key` stores no answer of
-/// theirs (besides credential reads).
-const NOT_REPLAYED: [&str; 1] = ["CONNECT_SESSIONS_CREATE"];
+/// POST routes whose answer holds a secret (a connect session's link, a support
+/// session's token), so `Idempotency-Key` stores no answer of theirs (besides
+/// credential reads).
+const NOT_REPLAYED: [&str; 2] = ["CONNECT_SESSIONS_CREATE", "SUPPORT_SESSIONS_CREATE"];
 
 /// Largest request body accepted: room for a batch of 1,000 usage events.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

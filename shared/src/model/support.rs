@@ -68,8 +68,8 @@ pub struct SupportSession {
     pub ended_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<Actor>,
-    /// Why it ended early: `ended` (by hand), `declined`, `customer_suspended`,
-    /// `member_removed`, `access_disabled`.
+    /// Why it ended early: `ended` (by hand), `declined`, `access_disabled` (the
+    /// customer's admin disabled support access).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<String>,
     /// SHA-256 (hex) of its token; the token itself is shown once.
@@ -109,6 +109,7 @@ pub struct SessionClaims {
     pub sid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub may_act: Option<ActClaim>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
 }
 

@@ -236,6 +236,9 @@ pub struct Filter {
     /// Only what was done in this support session (not a query parameter: a session's
     /// own listing).
     pub support_session_id: Option<crate::model::ids::SupportSessionId>,
+    /// Read by the customer itself: the address and user agent of anyone but its own
+    /// users (the tenant's staff, its systems) are left out.
+    pub for_customer: bool,
     /// From this time (inclusive); none: 30 days before `until`.
     pub since: Option<DateTime<Utc>>,
     /// Up to this time (exclusive); none: now.
@@ -287,6 +290,7 @@ impl Filter {
             target: short("target")?,
             customer_id,
             support_session_id: None,
+            for_customer: false,
             since: time("since")?,
             until: time("until")?,
         };
@@ -507,9 +511,15 @@ async fn list_customer(
             if sk >= below {
                 continue;
             }
-            let e: AuditEvent = from_item(i)?;
+            let mut e: AuditEvent = from_item(i)?;
             below = sk.clone();
             if filter.matches(&e, since, until) {
+                if filter.for_customer
+                    && e.actor.kind != crate::model::audit::ActorKind::CustomerUser
+                {
+                    e.source_ip = None;
+                    e.user_agent = None;
+                }
                 data.push(e);
                 if data.len() == limit {
                     let day = since.date_naive();

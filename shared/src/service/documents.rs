@@ -137,7 +137,10 @@ async fn store(
             let of: Vec<&str> = stored.iter().map(|d| d.of.as_str()).collect();
             let mut audited = Entry::new("invoice.documents_stored", Target::new("invoice", id))
                 .value("documents", of);
-            if let Some(c) = &inv.customer_id {
+            // In a customer's history only when it pays the invoice itself.
+            if let (Some(c), crate::model::invoice::PayerKind::Customer) =
+                (&inv.customer_id, inv.payer.kind)
+            {
                 audited = audited.customer(c);
             }
             let audit_op = audit::op(deps, Log::Tenant(tenant_id), audited).await?;

@@ -490,13 +490,11 @@ pub(crate) fn invoice_item(inv: &Invoice, version: u64) -> Result<Item, Error> {
 async fn claim(deps: &Deps, inv: &Invoice) -> Result<[WriteOp; 4], Error> {
     let mut owner = serde_json::Map::new();
     owner.insert("tenant_id".into(), inv.tenant_id.as_str().into());
-    let mut entry = Entry::new("invoice.drafted", Target::new("invoice", &inv.id))
+    // A draft is the tenant's to review: it shows in no customer's history.
+    let entry = Entry::new("invoice.drafted", Target::new("invoice", &inv.id))
         .value("status", inv.status)
         .value("period", &inv.period)
         .value("currency", &inv.currency);
-    if let Some(c) = &inv.customer_id {
-        entry = entry.customer(c);
-    }
     Ok([
         WriteOp::create(invoice_item(inv, 1)?),
         WriteOp::put(Item::new(keys::invoice_owner(&inv.id), owner)),

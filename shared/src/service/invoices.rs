@@ -260,11 +260,14 @@ pub async fn list_own(
 
 /// The audit entry of a change to an invoice, with its new status; in its customer's
 /// history when it is one customer's.
+/// An invoice's event. It concerns a customer (shows in its history, which its admin
+/// reads) only when the customer pays the invoice itself (a reseller's customer): the
+/// platform's billing of a partner, even per customer, is the partner's business.
 fn entry(action: &str, inv: &Invoice) -> Entry {
     let e = Entry::new(action, Target::new("invoice", &inv.id)).value("status", inv.status);
-    match &inv.customer_id {
-        Some(c) => e.customer(c),
-        None => e,
+    match (&inv.customer_id, inv.payer.kind) {
+        (Some(c), crate::model::invoice::PayerKind::Customer) => e.customer(c),
+        _ => e,
     }
 }
 
@@ -1046,13 +1049,9 @@ pub async fn add_adjustment(
         to: None,
     });
     inv.updated_at = deps.clock.now();
-    let mut entry = entry("invoice.adjusted", &inv)
+    let entry = entry("invoice.adjusted", &inv)
         .value("amount", amount)
         .fields(["lines"]);
-    // On a consolidated invoice, the customer the line concerns.
-    if let Some(c) = &line_customer {
-        entry = entry.customer(c);
-    }
     let ops = vec![
         put_over(&inv, item.version)?,
         audit_op(deps, &inv, entry).await?,
@@ -1327,10 +1326,6 @@ pub async fn credit(
             .value("credit_note_number", &number)
             .value("amount", net)
             .value("tax", tax);
-        // On a consolidated invoice, the customer the credit concerns.
-        if let Some(c) = note.lines.first().and_then(|l| l.customer_id.as_ref()) {
-            entry = entry.customer(c);
-        }
         // Settled by this credit note: what its dunning did ends, as a payment in full ends it.
         let unpaid = |st| matches!(st, InvoiceStatus::Open | InvoiceStatus::PartiallyPaid);
         if unpaid(before.status) && !unpaid(inv.status) {

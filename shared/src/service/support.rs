@@ -330,7 +330,7 @@ pub async fn principal(deps: &Deps, token: &str) -> Result<Principal, Error> {
         return Err(Error::Unauthenticated);
     };
     let lookup: TokenLookup = from_item(&item)?;
-    let (session, stored) = match load(deps, &lookup.tenant_id, &lookup.session_id).await {
+    let (session, _) = match load(deps, &lookup.tenant_id, &lookup.session_id).await {
         Ok(s) => s,
         Err(Error::NotFound(_)) => return Err(Error::Unauthenticated),
         Err(e) => return Err(e),
@@ -353,27 +353,12 @@ pub async fn principal(deps: &Deps, token: &str) -> Result<Principal, Error> {
         Err(e) => return Err(e),
     };
     let role = current_role(deps, tenant_id, &session.staff.id).await?;
-    let gone = if customer.status != CustomerStatus::Active {
-        Some("customer_inactive")
-    } else if customer.support_access() == SupportAccess::Disabled {
-        Some("access_disabled")
-    } else if role.is_none() {
-        Some("staff_removed")
-    } else {
-        None
-    };
-    if let Some(why) = gone {
-        // The session is over: recorded as such (best effort: the refusal stands).
-        let mut ended = session.clone();
-        ended.status = SessionStatus::Ended;
-        ended.ended_at = Some(now);
-        ended.end_reason = Some(why.into());
-        if let Ok(next) = session_item(tenant_id, &ended, stored.version + 1) {
-            let _ = deps
-                .store
-                .put(next, Condition::VersionIs(stored.version))
-                .await;
-        }
+    // Any of these refuses the token now; the session's record is left as it is (its
+    // status is what was decided about it: ended, declined, or its time).
+    if customer.status != CustomerStatus::Active
+        || customer.support_access() == SupportAccess::Disabled
+        || role.is_none()
+    {
         return Err(Error::Unauthenticated);
     }
     if super::directory::tenant_gate(deps, tenant_id).await? {
@@ -520,13 +505,21 @@ pub async fn approve(
     if s.status_at(now) != SessionStatus::PendingApproval {
         return Err(over(&s, now));
     }
+    let (customer, _) = super::load_customer(deps, tenant_id, &s.customer_id).await?;
+    if customer.status != CustomerStatus::Active
+        || customer.support_access() == SupportAccess::Disabled
+    {
+        return Err(Error::conflict(
+            ProblemKind::SupportAccessDisabled,
+            "the customer is not active, or does not allow support sessions any more",
+        ));
+    }
     let mut next = s.clone();
     next.status = SessionStatus::Active;
     next.approved_by = Some(by.clone());
     next.started_at = Some(now);
     next.expires_at = Some(now + Duration::minutes(i64::from(s.minutes)));
     next.approval_hash = None;
-    let (customer, _) = super::load_customer(deps, tenant_id, &s.customer_id).await?;
     let name = staff_name(deps, tenant_id, &s.staff).await;
     let mut ops = vec![WriteOp::Put {
         item: session_item(tenant_id, &next, item.version + 1)?,
@@ -717,12 +710,18 @@ pub async fn set_access(
             forward: false,
             ..q
         };
+        // Ended in this transaction, up to 30 (three writes each, under the 100 of one
+        // transaction); any beyond are refused all the same, the setting being off.
+        let mut ended = 0;
         for i in deps.store.query(q).await?.items {
             let s: SupportSession = from_item(&i)?;
-            if matches!(
-                s.status_at(now),
-                SessionStatus::Active | SessionStatus::PendingApproval
-            ) {
+            if ended < 30
+                && matches!(
+                    s.status_at(now),
+                    SessionStatus::Active | SessionStatus::PendingApproval
+                )
+            {
+                ended += 1;
                 let mut next = s.clone();
                 next.status = SessionStatus::Ended;
                 next.ended_at = Some(now);

@@ -343,6 +343,49 @@ async fn expiry_suspension_revocation_and_a_disabled_setting_each_refuse_the_tok
     assert_eq!(status, StatusCode::CREATED, "{s}");
     let by_key = s["token"].as_str().unwrap_or_default().to_owned();
     assert_eq!(works(&app, &by_key).await, StatusCode::OK);
+    // A member's session reads the customer's users but, like the member, does not
+    // change them; no session changes an email.
+    let r = app.get(&by_key, &format!("/v1/customers/{y}/users")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .post(
+            &by_key,
+            &format!("/v1/customers/{y}/users"),
+            json!({"email": "sneaky@staff.example.com", "first_name": "S", "last_name": "S"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let owners = session(&app, &t.owner_key, &y, json!({"reason": "Emails"})).await;
+    let users = app.get(&owners, &format!("/v1/customers/{y}/users")).await;
+    let admin_user = users.body["data"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let r = app
+        .patch(
+            &owners,
+            &format!("/v1/customers/{y}/users/{admin_user}"),
+            json!({"email": "staff@partner.example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // Its answer holds the token: an Idempotency-Key replays nothing.
+    let sessions = format!("/v1/customers/{y}/support-sessions");
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .send(
+                Method::POST,
+                &t.owner_key,
+                &sessions,
+                Some(json!({"reason": "Twice"})),
+                &[("idempotency-key", "same-key-1")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        tokens.push(r.body["token"].clone());
+    }
+    assert_ne!(tokens[0], tokens[1], "two sessions, two tokens");
     let r = app
         .delete(&t.owner_key, &format!("/v1/api-keys/{key_id}"))
         .await;
