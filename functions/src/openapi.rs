@@ -1034,7 +1034,7 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
         },
         "SUPPORT_SESSIONS_CREATE" => op(
             "Start a support session in a customer: its token acts as the customer's admin (and, within your own role, changes its feature switches and connections) for `minutes`; at once where the customer allows it, else once its admin approves (`status: pending_approval`)",
-            Some(create::<tenantry::service::support::SessionDraft>(
+            Some(create::<tenantry::service::support::SupportSessionDraft>(
                 all,
                 &["reason"],
             )),

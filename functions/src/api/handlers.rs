@@ -626,6 +626,12 @@ pub async fn invoices_void(cx: Ctx<'_>) -> Result {
 }
 
 pub async fn me_invoices(cx: Ctx<'_>) -> Result {
+    // A support session reads the company's invoices only within its member's role.
+    if let Some(tenantry::access::Principal::Support { staff_role, .. }) = cx.principal
+        && !tenantry::access::Permission::ReadInvoices.allows(*staff_role)
+    {
+        return Err(Error::NotFound("resource"));
+    }
     let own = cx.own_company_in_area("billing").await?;
     let (limit, cursor) = (cx.query("limit"), cx.query("cursor"));
     Reply::ok(&invoices::list_own(cx.deps, &own, limit, cursor).await?)
@@ -1037,7 +1043,7 @@ fn acting(cx: &Ctx<'_>) -> std::result::Result<Actor, Error> {
 
 pub async fn support_sessions_create(cx: Ctx<'_>) -> Result {
     let customer_id = CustomerId::parse(cx.param("customer_id"))?;
-    let draft = parse_json::<support::SessionDraft>(cx.body)?;
+    let draft = parse_json::<support::SupportSessionDraft>(cx.body)?;
     let started = support::start(cx.deps, cx.tenant()?, acting(&cx)?, &customer_id, &draft).await?;
     let loc = format!("/v1/customers/{customer_id}/support-sessions");
     Reply::created(&started, loc)

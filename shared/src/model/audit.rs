@@ -100,7 +100,8 @@ pub struct FieldChange {
     #[schema(example = "status")]
     pub field: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>, example = "suspended")]
+    /// Any JSON value: a string, a number, a flag, a list.
+    #[schema(example = "suspended")]
     pub value: Option<serde_json::Value>,
 }
 

@@ -129,13 +129,6 @@ impl Entry {
     }
 }
 
-/// The fields of a JSON merge patch or body, as changed field names.
-pub fn body_fields(body: &serde_json::Value) -> Vec<String> {
-    body.as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
 fn sort_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -258,15 +258,15 @@ pub async fn list_own(
     })
 }
 
-/// The audit entry of a change to an invoice, with its new status; in its customer's
-/// history when it is one customer's.
-/// An invoice's event. It concerns a customer (shows in its history, which its admin
-/// reads) only when the customer pays the invoice itself (a reseller's customer): the
-/// platform's billing of a partner, even per customer, is the partner's business.
+/// The audit entry of a change to an invoice, with its new status. It concerns a
+/// customer (shows in its history, which its admin reads) only when the customer pays
+/// the invoice itself (a reseller's customer) and the invoice is issued (it has its
+/// number): the platform's billing of a partner, even per customer, is the partner's
+/// business, and a draft is the tenant's to review.
 fn entry(action: &str, inv: &Invoice) -> Entry {
     let e = Entry::new(action, Target::new("invoice", &inv.id)).value("status", inv.status);
-    match (&inv.customer_id, inv.payer.kind) {
-        (Some(c), crate::model::invoice::PayerKind::Customer) => e.customer(c),
+    match (&inv.customer_id, inv.payer.kind, &inv.number) {
+        (Some(c), crate::model::invoice::PayerKind::Customer, Some(_)) => e.customer(c),
         _ => e,
     }
 }

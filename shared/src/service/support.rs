@@ -40,7 +40,7 @@ const APPROVAL_PREFIX: &str = "ssa_";
 /// `POST /v1/customers/{id}/support-sessions`.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SessionDraft {
+pub struct SupportSessionDraft {
     /// Why: shown to the customer and kept in the session (1 to 500 characters).
     #[schema(
         min_length = 1,
@@ -186,7 +186,7 @@ pub async fn start(
     scope: &TenantScope,
     staff: Actor,
     customer_id: &CustomerId,
-    draft: &SessionDraft,
+    draft: &SupportSessionDraft,
 ) -> Result<StartedSession, Error> {
     let tenant_id = scope.tenant_id();
     // Another tenant's customer is 404 whatever the body.

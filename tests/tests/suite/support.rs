@@ -355,6 +355,8 @@ async fn expiry_suspension_revocation_and_a_disabled_setting_each_refuse_the_tok
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = app.get(&by_key, "/v1/me/invoices").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     let owners = session(&app, &t.owner_key, &y, json!({"reason": "Emails"})).await;
     let users = app.get(&owners, &format!("/v1/customers/{y}/users")).await;
     let admin_user = users.body["data"][0]["id"]
