@@ -385,6 +385,11 @@ pub struct Customer {
     /// Support sessions, as the customer's admin set it: it wins over the staff's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support_access_by_admin: Option<crate::model::support::SupportAccess>,
+    /// Support sessions started before this time are over: the customer was
+    /// suspended, deactivated or deleted, or support access was disabled since.
+    /// Reactivating it (or allowing access again) does not bring them back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_ended_at: Option<DateTime<Utc>>,
 }
 
 /// A customer's billing details. They count where the customer pays its own invoices (a
@@ -509,6 +514,12 @@ impl Customer {
     /// Applies a transition already checked by `check_transition`.
     pub fn apply(&mut self, t: Transition, now: DateTime<Utc>) {
         self.updated_at = now;
+        if matches!(
+            t,
+            Transition::Deactivate | Transition::Suspend | Transition::Delete
+        ) {
+            self.sessions_ended_at = Some(now);
+        }
         match t {
             Transition::Deactivate => self.status = CustomerStatus::Inactive,
             Transition::Suspend => self.status = CustomerStatus::Suspended,

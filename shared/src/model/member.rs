@@ -35,6 +35,10 @@ pub struct Member {
     /// earlier link stops working. Never shown.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub link_generation: u64,
+    /// Support sessions this member started before this time are over (it was
+    /// disabled): re-enabling it does not bring them back. Never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_ended_at: Option<DateTime<Utc>>,
 }
 
 fn is_zero(n: &u64) -> bool {

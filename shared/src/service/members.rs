@@ -87,6 +87,7 @@ pub async fn create(
         updated_at: now,
         login_subject: None,
         link_generation: 0,
+        sessions_ended_at: None,
     };
     let link = super::links::staff_invitation_link(deps, tenant_id, &m)?;
     let mut ops = vec![
@@ -266,6 +267,10 @@ pub async fn patch(
         || updated.status != MemberStatus::Active
     {
         updated.link_generation += 1;
+    }
+    // Disabled, its support sessions are over for good.
+    if m.status == MemberStatus::Active && updated.status != MemberStatus::Active {
+        updated.sessions_ended_at = Some(updated.updated_at);
     }
     let version = item.version + 1;
     let mut ops = vec![WriteOp::Put {

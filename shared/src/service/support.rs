@@ -132,14 +132,17 @@ async fn staff_name(deps: &Deps, tenant_id: &TenantId, staff: &Actor) -> String 
 
 /// The role a staff actor has now, from our records; `None` when it is gone (a
 /// removed or disabled member, a revoked key).
+/// The role a staff actor has now, from our records, and when its sessions last ended
+/// (a member disabled since); `None` when it is gone (a removed or disabled member, a
+/// revoked key).
 async fn current_role(
     deps: &Deps,
     tenant_id: &TenantId,
     staff: &str,
-) -> Result<Option<StaffRole>, Error> {
+) -> Result<Option<(StaffRole, Option<chrono::DateTime<chrono::Utc>>)>, Error> {
     if let Ok(id) = MemberId::parse(staff) {
         return Ok(match super::members::load(deps, tenant_id, &id).await {
-            Ok((m, _)) if m.status == MemberStatus::Active => Some(m.role),
+            Ok((m, _)) if m.status == MemberStatus::Active => Some((m.role, m.sessions_ended_at)),
             Ok(_) | Err(Error::NotFound(_)) => None,
             Err(e) => return Err(e),
         });
@@ -147,12 +150,26 @@ async fn current_role(
     if let Ok(id) = ApiKeyId::parse(staff) {
         return Ok(
             match deps.store.get(&keys::api_key(tenant_id, &id)).await? {
-                Some(item) => Some(from_item::<ApiKey>(&item)?.role),
+                Some(item) => Some((from_item::<ApiKey>(&item)?.role, None)),
                 None => None,
             },
         );
     }
     Ok(None)
+}
+
+/// Whether something since a session started ended it for good: its customer was
+/// suspended, deactivated or deleted, support access disabled, or its member disabled.
+fn withdrawn(
+    s: &SupportSession,
+    customer_ended: Option<chrono::DateTime<chrono::Utc>>,
+    member_ended: Option<chrono::DateTime<chrono::Utc>>,
+) -> bool {
+    let started = s.started_at.unwrap_or(s.requested_at);
+    [customer_ended, member_ended]
+        .into_iter()
+        .flatten()
+        .any(|t| t > started)
 }
 
 /// The emails of a session to the customer's admin.
@@ -352,12 +369,14 @@ pub async fn principal(deps: &Deps, token: &str) -> Result<Principal, Error> {
         Err(Error::NotFound(_)) => return Err(Error::Unauthenticated),
         Err(e) => return Err(e),
     };
-    let role = current_role(deps, tenant_id, &session.staff.id).await?;
-    // Any of these refuses the token now; the session's record is left as it is (its
-    // status is what was decided about it: ended, declined, or its time).
+    let Some((role, member_ended)) = current_role(deps, tenant_id, &session.staff.id).await? else {
+        return Err(Error::Unauthenticated);
+    };
+    // Any of these refuses the token now, and whatever ended it since it started
+    // (a suspension, a disabled setting or member) ends it for good, even if undone.
     if customer.status != CustomerStatus::Active
         || customer.support_access() == SupportAccess::Disabled
-        || role.is_none()
+        || withdrawn(&session, customer.sessions_ended_at, member_ended)
     {
         return Err(Error::Unauthenticated);
     }
@@ -371,7 +390,7 @@ pub async fn principal(deps: &Deps, token: &str) -> Result<Principal, Error> {
         user_id: session.acting_as,
         session_id: session.id,
         staff: session.staff.id,
-        staff_role: role.unwrap_or(StaffRole::Member),
+        staff_role: role,
     })
 }
 
@@ -458,7 +477,7 @@ pub async fn list(
 ) -> Result<super::page::Page<SupportSessionView>, Error> {
     let tenant_id = scope.tenant_id();
     // The customer must be the tenant's (staff name it in the path).
-    super::load_customer(deps, tenant_id, scope.customer_id()).await?;
+    let (customer, _) = super::load_customer(deps, tenant_id, scope.customer_id()).await?;
     let limit = super::page::limit(limit)?;
     let pk = keys::support_sessions_partition(tenant_id, scope.customer_id());
     let start = super::page::decode(cursor, "support-sessions", &pk, true)?;
@@ -470,7 +489,18 @@ pub async fn list(
     let mut data = Vec::with_capacity(page.items.len());
     for item in &page.items {
         let s: SupportSession = from_item(item)?;
-        data.push(view(deps, tenant_id, &s).await?);
+        let mut v = view(deps, tenant_id, &s).await?;
+        // Over since: its customer was suspended, deactivated or deleted, or support
+        // access disabled (a disabled member's are refused, and shown as they stand).
+        if matches!(
+            v.status,
+            SessionStatus::Active | SessionStatus::PendingApproval
+        ) && withdrawn(&s, customer.sessions_ended_at, None)
+        {
+            v.status = SessionStatus::Ended;
+            v.end_reason = Some("access_withdrawn".into());
+        }
+        data.push(v);
     }
     Ok(super::page::Page {
         data,
@@ -508,10 +538,11 @@ pub async fn approve(
     let (customer, _) = super::load_customer(deps, tenant_id, &s.customer_id).await?;
     if customer.status != CustomerStatus::Active
         || customer.support_access() == SupportAccess::Disabled
+        || withdrawn(&s, customer.sessions_ended_at, None)
     {
         return Err(Error::conflict(
             ProblemKind::SupportAccessDisabled,
-            "the customer is not active, or does not allow support sessions any more",
+            "the customer is not active, or its support access was withdrawn since this was asked; start a new session",
         ));
     }
     let mut next = s.clone();
@@ -690,8 +721,12 @@ pub async fn set_access(
     let tenant_id = scope.tenant_id();
     let (mut customer, item) = super::load_customer(deps, tenant_id, scope.customer_id()).await?;
     let now = deps.clock.now();
+    let was = customer.support_access();
     customer.support_access_by_admin = draft.support_access;
     customer.updated_at = now;
+    if customer.support_access() == SupportAccess::Disabled && was != SupportAccess::Disabled {
+        customer.sessions_ended_at = Some(now);
+    }
     let mut profile = Item::new(item.key(), to_data(&customer)?);
     profile.gsi1pk = item.gsi1pk.clone();
     profile.gsi1sk = item.gsi1sk.clone();

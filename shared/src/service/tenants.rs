@@ -105,6 +105,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         updated_at: now,
         login_subject: None,
         link_generation: 0,
+        sessions_ended_at: None,
     };
     let tenant_item = Item::new(keys::tenant(&tenant.id), to_data(&tenant)?);
     let link = super::links::staff_invitation_link(deps, &tenant.id, &owner)?;

@@ -434,6 +434,7 @@ async fn expiry_suspension_revocation_and_a_disabled_setting_each_refuse_the_tok
     // Suspending the customer ends it.
     let token = session(&app, &t.owner_key, &x, json!({"reason": "Last look"})).await;
     assert_eq!(works(&app, &token).await, StatusCode::OK);
+    clock.advance(chrono::Duration::seconds(1));
     let r = app
         .post(
             &t.owner_key,
@@ -445,6 +446,25 @@ async fn expiry_suspension_revocation_and_a_disabled_setting_each_refuse_the_tok
     assert_eq!(works(&app, &token).await, StatusCode::UNAUTHORIZED);
     let (status, body) = start(&app, &t.owner_key, &x, json!({"reason": "Suspended"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Reactivated, the customer's earlier session stays over, and says so.
+    let r = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{x}/reactivate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(works(&app, &token).await, StatusCode::UNAUTHORIZED);
+    let listed = app
+        .get(&t.owner_key, &format!("/v1/customers/{x}/support-sessions"))
+        .await;
+    assert_eq!(listed.body["data"][0]["status"], "ended", "{}", listed.body);
+    assert_eq!(listed.body["data"][0]["end_reason"], "access_withdrawn");
+    // A new one works.
+    clock.advance(chrono::Duration::seconds(1));
+    let fresh = session(&app, &t.owner_key, &x, json!({"reason": "After"})).await;
+    assert_eq!(works(&app, &fresh).await, StatusCode::OK);
 }
 
 /// Every route, with a session token of customer A: only A's own admin routes and the

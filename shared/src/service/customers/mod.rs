@@ -276,6 +276,7 @@ async fn create_by(
             .unwrap_or_default(),
         support_access: draft.support_access,
         support_access_by_admin: None,
+        sessions_ended_at: None,
     };
     let user = CustomerUser {
         id: customer.admin.id.clone(),
@@ -546,6 +547,12 @@ pub async fn patch(
     updated.external_id = input.external_id;
     updated.billing = input.billing;
     updated.support_access = draft.support_access;
+    // Disabled by the staff: the customer's sessions are over for good.
+    if updated.support_access() == crate::model::support::SupportAccess::Disabled
+        && current.support_access() != crate::model::support::SupportAccess::Disabled
+    {
+        updated.sessions_ended_at = Some(deps.clock.now());
+    }
     // The admin signs in with its email: a new one is only asked for here, and changes
     // once its owner confirms the link sent to it (service::email_change).
     let now = deps.clock.now();
