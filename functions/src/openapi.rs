@@ -1162,9 +1162,10 @@ fn credentials(permission: Permission) -> &'static [&'static str] {
             &["operatorKey", "tenantKey", "staffToken"]
         }
         Permission::ReadInvoices => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
-        Permission::OwnCompany | Permission::OwnCompanyAdmin | Permission::CustomerConsent => {
-            &["customerToken"]
-        }
+        Permission::OwnCompany
+        | Permission::OwnCompanyAdmin
+        | Permission::OwnInvoices
+        | Permission::CustomerConsent => &["customerToken"],
         Permission::EndSupportSession => &["tenantKey", "staffToken", "customerToken"],
         Permission::Me => &["operatorKey", "tenantKey", "staffToken", "customerToken"],
         p if p.is_customer_users() => &["tenantKey", "staffToken", "customerToken"],

@@ -197,7 +197,7 @@ routes! {
     INVOICES_CREDIT: POST "/v1/invoices/{invoice_id}/credit-notes" => invoices_credit, "invoices-credit", OperateBilling, STORE;
     INVOICES_VOID: POST "/v1/invoices/{invoice_id}/void" => invoices_void, "invoices-void", OperateBilling, STORE;
     INVOICES_DOCUMENT: GET "/v1/invoices/{invoice_id}/document" => invoices_document, "invoices-document", ReadInvoices, STORE;
-    ME_INVOICES: GET "/v1/me/invoices" => me_invoices, "me-invoices", OwnCompanyAdmin, STORE;
+    ME_INVOICES: GET "/v1/me/invoices" => me_invoices, "me-invoices", OwnInvoices, STORE;
     COMMISSION_STATEMENTS: GET "/v1/commission-statements" => commission_statements, "commission-statements", ReadInvoices, STORE;
     INBOUND_ENDPOINTS_LIST: GET "/v1/inbound-endpoints" => inbound_endpoints_list, "inbound-endpoints-list", ManageWebhooks, STORE;
     INBOUND_ENDPOINTS_CREATE: POST "/v1/inbound-endpoints" => inbound_endpoints_create, "inbound-endpoints-create", ManageWebhooks, VAULT;

@@ -131,6 +131,9 @@ pub enum Permission {
     /// The audit log: a tenant's staff read their tenant's; the operator the platform's
     /// own (and a tenant's, through `ManageTenants`).
     ReadAuditLog,
+    /// A customer's own final invoices (`/v1/me/invoices`): its admin's; a support
+    /// session's within its member's role (as staff read invoices).
+    OwnInvoices,
     /// A customer's admin in person (never a support session): approve or decline a
     /// session, set the company's support access.
     CustomerConsent,
@@ -182,7 +185,10 @@ impl Permission {
     pub fn is_own_company(self) -> bool {
         matches!(
             self,
-            Permission::OwnCompany | Permission::OwnCompanyAdmin | Permission::CustomerConsent
+            Permission::OwnCompany
+                | Permission::OwnCompanyAdmin
+                | Permission::OwnInvoices
+                | Permission::CustomerConsent
         )
     }
 
@@ -324,6 +330,7 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
                 || (*role == CustomerRole::Admin
                     && (permission == Permission::OwnCompanyAdmin
                         || permission == Permission::ReadInvoices
+                        || permission == Permission::OwnInvoices
                         || permission.is_customer_users())) =>
         {
             own_company(principal).map(Scope::Customer)
@@ -351,7 +358,9 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<Scope,
                 || ((permission == Permission::ReadInvoices
                     || permission.is_customer_users()
                     || permission.is_support_assist())
-                    && permission.allows(*staff_role)) =>
+                    && permission.allows(*staff_role))
+                || (permission == Permission::OwnInvoices
+                    && Permission::ReadInvoices.allows(*staff_role)) =>
         {
             own_company(principal).map(Scope::Customer)
         }

@@ -129,7 +129,9 @@ impl Entry {
     }
 }
 
-fn sort_time(at: DateTime<Utc>) -> String {
+/// A time as the audit log's and support sessions' sort keys hold it: fixed-width,
+/// so text order is time order.
+pub(crate) fn sort_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -209,11 +211,6 @@ fn item(deps: &Deps, log: Log<'_>, entry: Entry, days: u32) -> Result<Item, Erro
     }
     item.expires_at = Some((at + Duration::days(i64::from(days))).timestamp());
     Ok(item)
-}
-
-/// True for an item of the audit log (tests count them).
-pub fn is_audit_item(pk: &str) -> bool {
-    pk.contains("#AUDIT#") || pk.starts_with("P#AUDIT#")
 }
 
 /// Which events a listing wants. Every condition must hold.

@@ -9,7 +9,7 @@
 //! role. Ending it, its expiry, a suspension, a removal or a disabled setting refuse the
 //! next request at once; no signing key exists to manage or leak.
 
-use chrono::{Duration, SecondsFormat};
+use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -82,19 +82,19 @@ struct ApprovalLink {
     session_id: SupportSessionId,
 }
 
+/// 32 random bytes, hex, after the prefix.
 fn new_token(prefix: &str) -> String {
-    let secret = crate::model::api_key::new_secret();
-    // `new_secret` is the API keys' generator: 32 random bytes, hex, after `tk_`.
-    format!("{prefix}{}", secret.trim_start_matches("tk_"))
-}
-
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    format!("{prefix}{}", super::links::random_token())
 }
 
 fn session_item(tenant_id: &TenantId, s: &SupportSession, version: u64) -> Result<Item, Error> {
     let mut item = Item::new(keys::support_session(tenant_id, &s.id), to_data(s)?).with_gsi1(
-        keys::support_session_of(tenant_id, &s.customer_id, &time(s.requested_at), &s.id),
+        keys::support_session_of(
+            tenant_id,
+            &s.customer_id,
+            &audit::sort_time(s.requested_at),
+            &s.id,
+        ),
     );
     item.version = version;
     // Kept as long as the audit log keeps its events, by default.
@@ -583,7 +583,8 @@ pub async fn approve(
         .await?,
     );
     super::commit(deps, ops).await?;
-    view(deps, tenant_id, &next).await
+    // It starts now: nothing done in it yet.
+    Ok(next.view(now, Vec::new()))
 }
 
 /// The customer's admin declines a waiting session.
@@ -641,27 +642,12 @@ async fn finish(
     if !matches!(was, SessionStatus::Active | SessionStatus::PendingApproval) {
         return Err(over(&s, now));
     }
-    let mut next = s.clone();
-    next.status = status;
-    next.ended_at = Some(now);
-    next.ended_by = Some(by.clone());
-    next.end_reason = Some(why.into());
-    next.approval_hash = None;
+    let (next, mut ops) = ended(tenant_id, &s, &item, &by, (status, why), now)?;
     let done = actions(deps, tenant_id, &next).await?;
-    let (customer, _) = super::load_customer(deps, tenant_id, &s.customer_id).await?;
-    let name = staff_name(deps, tenant_id, &s.staff).await;
-    let mut ops = vec![
-        WriteOp::Put {
-            item: session_item(tenant_id, &next, item.version + 1)?,
-            condition: Condition::VersionIs(item.version),
-        },
-        WriteOp::delete(keys::support_token(&s.token_hash)),
-    ];
-    if let Some(h) = &s.approval_hash {
-        ops.push(WriteOp::delete(keys::support_approval(tenant_id, h)));
-    }
     // The admin hears of a session that ran (what was done), not of its own answer.
     if was == SessionStatus::Active {
+        let (customer, _) = super::load_customer(deps, tenant_id, &s.customer_id).await?;
+        let name = staff_name(deps, tenant_id, &s.staff).await;
         let summary: Vec<String> = done
             .iter()
             .map(|a| {
@@ -706,6 +692,35 @@ async fn finish(
     Ok(next.view(now, done))
 }
 
+/// A waiting or active session over: its record as it ends, and the writes that end
+/// it (the record under its version, its token's lookup and its approval link gone).
+fn ended(
+    tenant_id: &TenantId,
+    s: &SupportSession,
+    item: &Item,
+    by: &Actor,
+    (status, why): (SessionStatus, &str),
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(SupportSession, Vec<WriteOp>), Error> {
+    let mut next = s.clone();
+    next.status = status;
+    next.ended_at = Some(now);
+    next.ended_by = Some(by.clone());
+    next.end_reason = Some(why.into());
+    next.approval_hash = None;
+    let mut ops = vec![
+        WriteOp::Put {
+            item: session_item(tenant_id, &next, item.version + 1)?,
+            condition: Condition::VersionIs(item.version),
+        },
+        WriteOp::delete(keys::support_token(&s.token_hash)),
+    ];
+    if let Some(h) = &s.approval_hash {
+        ops.push(WriteOp::delete(keys::support_approval(tenant_id, h)));
+    }
+    Ok((next, ops))
+}
+
 fn time_of(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -747,30 +762,18 @@ pub async fn set_access(
         };
         // Ended in this transaction, up to 30 (three writes each, under the 100 of one
         // transaction); any beyond are refused all the same, the setting being off.
-        let mut ended = 0;
+        let mut ended_here = 0;
         for i in deps.store.query(q).await?.items {
             let s: SupportSession = from_item(&i)?;
-            if ended < 30
+            if ended_here < 30
                 && matches!(
                     s.status_at(now),
                     SessionStatus::Active | SessionStatus::PendingApproval
                 )
             {
-                ended += 1;
-                let mut next = s.clone();
-                next.status = SessionStatus::Ended;
-                next.ended_at = Some(now);
-                next.ended_by = Some(by.clone());
-                next.end_reason = Some("access_disabled".into());
-                next.approval_hash = None;
-                ops.push(WriteOp::Put {
-                    item: session_item(tenant_id, &next, i.version + 1)?,
-                    condition: Condition::VersionIs(i.version),
-                });
-                ops.push(WriteOp::delete(keys::support_token(&s.token_hash)));
-                if let Some(h) = &s.approval_hash {
-                    ops.push(WriteOp::delete(keys::support_approval(tenant_id, h)));
-                }
+                ended_here += 1;
+                let reason = (SessionStatus::Ended, "access_disabled");
+                ops.extend(ended(tenant_id, &s, &i, &by, reason, now)?.1);
             }
         }
     }

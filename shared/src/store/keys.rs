@@ -625,6 +625,13 @@ pub fn audit_partition(tenant_id: Option<&TenantId>, day: &str, shard: u32) -> S
     }
 }
 
+/// True for a partition of an audit log (a tenant's or the platform's): tests count
+/// the events a request writes by it.
+pub fn is_audit_partition(pk: &str) -> bool {
+    pk.starts_with(&format!("{PLATFORM}AUDIT#"))
+        || (pk.starts_with(TENANT) && pk.split('#').nth(2) == Some("AUDIT"))
+}
+
 /// An audit event: in its day's shard, ordered by time (`sort_time` is fixed-width).
 pub fn audit_event(
     tenant_id: Option<&TenantId>,

@@ -375,7 +375,10 @@ async fn events_expire_after_the_tenants_retention() {
         let items = app.all_items();
         let item = items
             .iter()
-            .filter(|i| i.pk.contains("#AUDIT#") && i.data["action"] == json!(action))
+            .filter(|i| {
+                tenantry::store::keys::is_audit_partition(&i.pk)
+                    && i.data["action"] == json!(action)
+            })
             .max_by_key(|i| i.sk.clone())
             .unwrap_or_else(|| panic!("an event {action}"))
             .clone();

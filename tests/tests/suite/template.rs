@@ -1953,7 +1953,7 @@ const UNCHANGING_FIXTURES: &[&str] = &["tenants-provision"];
 /// transaction of its change (never alone beside it, never by a lone put); a read
 /// writes none. Each event names a known actor and holds no secret.
 fn audit_check(route: &Route, committed: &[Vec<WriteOp>], lone: &[Item]) -> Vec<String> {
-    use tenantry::service::audit::is_audit_item;
+    use tenantry::store::keys::is_audit_partition as is_audit_item;
     let mut out = Vec::new();
     let name = route.binary;
     let is_audit =

@@ -495,6 +495,17 @@ pub async fn patch(
             "must be a JSON object (a merge patch)",
         ));
     };
+    // A support session never moves a login to another address: the link that
+    // confirms it would go to whoever typed the address, and outlive the session.
+    if obj.contains_key("email")
+        && deps
+            .origin()
+            .is_some_and(|o| o.support_session_id.is_some())
+    {
+        return Err(Error::Forbidden(
+            "a support session cannot change a user's email; the customer's admin can".into(),
+        ));
+    }
     let (mut customer, profile) = live_customer(deps, tenant_id, customer_id).await?;
     let (current, item) = load_user(deps, tenant_id, customer_id, user_id).await?;
     customers::check_version(if_version, &item)?;
