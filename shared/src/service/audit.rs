@@ -712,6 +712,25 @@ pub fn job_origin(name: &str) -> Origin {
     Origin::of_actor(Actor::job(name))
 }
 
+/// What the services' tests of their audit events share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use crate::Deps;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::audit::{Actor, ActorKind, Origin};
+
+    /// Dependencies over a fresh embedded store, acting as `kind` `id` (keep the
+    /// directory as long as them).
+    pub(crate) fn deps_acting(kind: ActorKind, id: &str) -> (tempfile::TempDir, Deps) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = EmbeddedStore::open(dir.path().join("a.redb")).expect("a store");
+        let deps = Deps::new(Arc::new(store)).acting(Origin::of_actor(Actor::new(kind, id)));
+        (dir, deps)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -448,19 +448,14 @@ pub(crate) async fn delete_login(deps: &Deps, member_id: &MemberId) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::embedded::EmbeddedStore;
-    use crate::model::audit::{Actor, ActorKind, AuditEvent, Origin};
-    use std::sync::Arc;
+    use crate::model::audit::{Actor, ActorKind, AuditEvent};
 
     /// An invitation, a change and a removal write one event each, by the member who
     /// made them: the role and status with their values, personal fields by name only.
     #[tokio::test]
     async fn each_change_of_a_member_writes_one_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let deps = Deps::new(Arc::new(
-            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
-        ))
-        .acting(Origin::of_actor(Actor::new(ActorKind::Member, "mem_owner")));
+        let (_dir, deps) =
+            crate::service::audit::testing::deps_acting(ActorKind::Member, "mem_owner");
         let scope = TenantScope::acting_for(TenantId::generate());
         let draft: MemberDraft = serde_json::from_value(json!({
             "email": "ada@acme.example", "first_name": "Ada", "last_name": "Li", "role": "member",

@@ -278,21 +278,15 @@ pub async fn backfill_due(deps: &Deps) -> Result<u64, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::embedded::EmbeddedStore;
-    use crate::model::audit::{Actor, ActorKind, Origin};
+    use crate::model::audit::{Actor, ActorKind};
     use crate::model::customer::{CustomerDraft, Transition};
     use crate::service::audit::Filter;
-    use std::sync::Arc;
 
     /// The purge writes one event per customer it purges, naming itself as the actor
     /// whoever started the run.
     #[tokio::test]
     async fn a_purge_names_the_job() {
-        let dir = tempfile::tempdir().unwrap();
-        let deps = Deps::new(Arc::new(
-            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
-        ))
-        .acting(Origin::of_actor(Actor::new(ActorKind::ApiKey, "key_1")));
+        let (_dir, deps) = crate::service::audit::testing::deps_acting(ActorKind::ApiKey, "key_1");
         let tenant = TenantId::generate();
         let scope = crate::access::TenantScope::acting_for(tenant.clone());
         let draft: CustomerDraft = serde_json::from_value(serde_json::json!({

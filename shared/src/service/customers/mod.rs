@@ -734,10 +734,7 @@ pub(crate) fn welcome_email(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::embedded::EmbeddedStore;
-    use crate::model::audit::Origin;
     use crate::model::customer::Transition;
-    use std::sync::Arc;
 
     fn draft(name: &str, email: &str) -> CustomerDraft {
         serde_json::from_value(json!({
@@ -751,11 +748,7 @@ mod tests {
     /// self-registration its new admin); a patch that changes nothing writes none.
     #[tokio::test]
     async fn each_change_writes_one_event_naming_who_made_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let deps = Deps::new(Arc::new(
-            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
-        ))
-        .acting(Origin::of_actor(Actor::new(ActorKind::ApiKey, "key_1")));
+        let (_dir, deps) = crate::service::audit::testing::deps_acting(ActorKind::ApiKey, "key_1");
         let tenant = TenantId::generate();
         let scope = TenantScope::acting_for(tenant.clone());
         let c = create(&deps, &scope, &draft("Acme", "ada@acme.example.com"))

@@ -642,20 +642,14 @@ pub(crate) fn invitation_email(
 mod tests {
     use super::*;
     use crate::access::{Scope, TenantScope, customer_of};
-    use crate::adapters::embedded::EmbeddedStore;
-    use crate::model::audit::{Actor, ActorKind, Origin};
+    use crate::model::audit::ActorKind;
     use crate::service::audit::Filter;
-    use std::sync::Arc;
 
     /// A user's changes write one event each, in its customer's history; a change to
     /// the state it is already in writes none.
     #[tokio::test]
     async fn a_users_changes_write_one_event_each() {
-        let dir = tempfile::tempdir().unwrap();
-        let deps = Deps::new(Arc::new(
-            EmbeddedStore::open(dir.path().join("a.redb")).unwrap(),
-        ))
-        .acting(Origin::of_actor(Actor::new(ActorKind::Member, "mem_1")));
+        let (_dir, deps) = crate::service::audit::testing::deps_acting(ActorKind::Member, "mem_1");
         let tenant = TenantId::generate();
         let staff = TenantScope::acting_for(tenant.clone());
         let customer = customers::create(
