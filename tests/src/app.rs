@@ -312,6 +312,39 @@ impl TestApp {
         r.field("access_token").to_owned()
     }
 
+    /// A customer named `name` whose admin (`admin@<name>.example.com`) has `password`
+    /// and signs in: (customer id, the admin's user id, the admin's access token).
+    pub async fn customer_signed_in(
+        &self,
+        t: &TestTenant,
+        name: &str,
+        password: &str,
+    ) -> (String, String, String) {
+        let email = format!("admin@{}.example.com", name.to_lowercase());
+        let mut body = customer_body(name, &email);
+        body["admin"]["password"] = json!(password);
+        let r = self.post(&t.owner_key, "/v1/customers", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let admin_id = r.body["admin"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(admin_id.starts_with("usr_"), "{}", r.body);
+        let s = self
+            .post(
+                "",
+                &format!("/t/{}/login", t.slug),
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+        (
+            r.field("id").to_owned(),
+            admin_id,
+            s.field("access_token").to_owned(),
+        )
+    }
+
     /// Creates a customer and returns its id.
     pub async fn new_customer(&self, key: &str, name: &str, email: &str) -> String {
         let r = self

@@ -12,7 +12,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenantry_tests::app::{Resp, TestApp, TestTenant, customer_body, spawn_app_with_logins};
+use tenantry_tests::app::{Resp, TestApp, TestTenant, spawn_app_with_logins};
 
 const PASSWORD: &str = "Sup3r$ecret!";
 
@@ -29,21 +29,7 @@ async fn sign_in(app: &TestApp, slug: &str, email: &str, password: &str) -> Resp
 
 /// A customer whose admin signs in: (customer id, admin's user id, admin's token).
 async fn customer(app: &TestApp, t: &TestTenant, name: &str) -> (String, String, String) {
-    let email = format!("admin@{}.example.com", name.to_lowercase());
-    let mut body = customer_body(name, &email);
-    body["admin"]["password"] = json!(PASSWORD);
-    let r = app.post(&t.owner_key, "/v1/customers", body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let id = r.field("id").to_owned();
-    let s = sign_in(app, &t.slug, &email, PASSWORD).await;
-    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
-    let me = app.get(s.field("access_token"), "/v1/me").await;
-    let user_id = me.body["user"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(user_id.starts_with("usr_"), "{}", me.body);
-    (id, user_id, s.field("access_token").to_owned())
+    app.customer_signed_in(t, name, PASSWORD).await
 }
 
 /// Every event of a listing, page by page (`limit` each), newest first.

@@ -16,32 +16,14 @@ use functions::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry_tests::app::{
-    TestApp, TestClock, TestTenant, customer_body, pending_email_value, spawn_app_with_logins_at,
+    TestApp, TestClock, TestTenant, pending_email_value, spawn_app_with_logins_at,
 };
 
 const PASSWORD: &str = "Sup3r$ecret!";
 
 /// A customer whose admin signs in: (customer id, admin's user id, admin's token).
 async fn customer(app: &TestApp, t: &TestTenant, name: &str) -> (String, String, String) {
-    let email = format!("admin@{}.example.com", name.to_lowercase());
-    let mut body = customer_body(name, &email);
-    body["admin"]["password"] = json!(PASSWORD);
-    let r = app.post(&t.owner_key, "/v1/customers", body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let id = r.field("id").to_owned();
-    let admin_id = r.body["admin"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let s = app
-        .post(
-            "",
-            &format!("/t/{}/login", t.slug),
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
-    (id, admin_id, s.field("access_token").to_owned())
+    app.customer_signed_in(t, name, PASSWORD).await
 }
 
 async fn start(app: &TestApp, key: &str, customer: &str, body: Value) -> (StatusCode, Value) {
