@@ -1,8 +1,8 @@
 //! The SAM template, the route table and the events agree (issue 5, section 2).
 //!
-//! - every route of `functions::routes::ROUTES` has exactly one function in
-//!   `infra/template.yaml` with the same method and path and `Binary`, and the binary's
-//!   source exists;
+//! - every route of `functions::routes::ROUTES` has exactly one operation in the HTTP
+//!   API's `DefinitionBody`, invoking (with `ApiInvokeRole`) the one function of
+//!   `infra/template.yaml` with its `Binary`, and the binary's source exists;
 //! - every function serves a route (or a schedule, or the outbox stream), is built by
 //!   cargo-lambda for provided.al2023 on arm64, and its policy names the table;
 //! - no policy statement has a `*` action; DynamoDB statements are scoped with
@@ -124,6 +124,8 @@ struct Function<'a> {
     binary: String,
     resource: &'a Value,
     globals: Option<&'a Value>,
+    /// (METHOD, path) of every operation of the HTTP API that invokes it.
+    routes: Vec<(String, String)>,
 }
 
 impl<'a> Function<'a> {
@@ -149,24 +151,9 @@ impl<'a> Function<'a> {
             })
             .collect()
     }
-    /// (METHOD, path) of every HttpApi event.
+    /// (METHOD, path) of every operation of the HTTP API that invokes it.
     fn http_routes(&self) -> Vec<(String, String)> {
-        self.events()
-            .into_iter()
-            .filter(|(kind, _)| *kind == "HttpApi")
-            .map(|(_, p)| {
-                (
-                    p.get("Method")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_ascii_uppercase(),
-                    p.get("Path")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
-            })
-            .collect()
+        self.routes.clone()
     }
     /// Every inline policy statement. Policy templates and managed policies are refused:
     /// they hide which actions a function gets.
@@ -212,14 +199,63 @@ fn functions(t: &Value) -> Vec<Function<'_>> {
                 .and_then(Value::as_str)
                 .unwrap_or_else(|| panic!("{logical_id}: no Metadata.BuildProperties.Binary"))
                 .to_owned();
+            let routes = api_operations(t)
+                .into_iter()
+                .filter(|o| o.function.as_deref() == Some(logical_id.as_str()))
+                .map(|o| (o.method, o.path))
+                .collect();
             Function {
                 logical_id,
                 binary,
                 resource: r,
                 globals,
+                routes,
             }
         })
         .collect()
+}
+
+/// One operation of the HTTP API's `DefinitionBody` (the routes live there, not in
+/// functions' events: see `ApiInvokeRole` in the template).
+struct Operation<'a> {
+    method: String,
+    path: String,
+    /// The logical id of the function its integration's `uri` invokes.
+    function: Option<String>,
+    definition: &'a Value,
+}
+
+fn api_operations(t: &Value) -> Vec<Operation<'_>> {
+    let Some(paths) = t["Resources"]["HttpApi"]["Properties"]
+        .get("DefinitionBody")
+        .and_then(|b| b.get("paths"))
+        .and_then(Value::as_mapping)
+    else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (path, item) in paths {
+        let path = path.as_str().unwrap_or_default().to_owned();
+        for (method, definition) in item.as_mapping().into_iter().flatten() {
+            let uri = definition
+                .get("x-amazon-apigateway-integration")
+                .and_then(|i| i.get("uri"));
+            let function = uri.and_then(intrinsic).and_then(|(n, v)| {
+                let s = v.as_str()?;
+                (n == "Sub").then_some(())?;
+                let start = s.find("/functions/${")? + "/functions/${".len();
+                let end = s[start..].find(".Arn}/invocations")?;
+                Some(s[start..start + end].to_owned())
+            });
+            out.push(Operation {
+                method: method.as_str().unwrap_or_default().to_ascii_uppercase(),
+                path: path.clone(),
+                function,
+                definition,
+            });
+        }
+    }
+    out
 }
 
 fn binary_source(binary: &str) -> PathBuf {
@@ -300,20 +336,10 @@ fn every_function_serves_a_route_or_a_schedule_and_is_built_for_lambda() {
                 f.binary
             ),
         }
-        for (kind, props) in f.events() {
-            if kind == "HttpApi" {
-                let api = props.get("ApiId").and_then(intrinsic);
-                assert!(
-                    matches!(&api, Some((n, v)) if n == "Ref" && v.as_str() == Some("HttpApi")),
-                    "{id}: an HttpApi event names ApiId: !Ref HttpApi (else SAM makes an API without logs or throttling)"
-                );
-                assert_eq!(
-                    props.get("PayloadFormatVersion").and_then(Value::as_str),
-                    Some("2.0"),
-                    "{id}: the pipeline and the events are payload format 2.0"
-                );
-            }
-        }
+        assert!(
+            f.events().iter().all(|(kind, _)| *kind != "HttpApi"),
+            "{id}: routes are operations of HttpApi's DefinitionBody, not HttpApi events (each event costs an AWS::Lambda::Permission)"
+        );
 
         let meta = f.resource.get("Metadata");
         assert_eq!(
@@ -420,31 +446,113 @@ fn every_route_is_behind_the_lambda_authorizer_on_the_authorization_header() {
     assert_eq!(f.binary, "authorizer");
     assert!(f.http_routes().is_empty(), "the authorizer serves no route");
     // No route opts out of it but the public ones, and those do.
-    for f in functions(&t) {
-        let public =
-            functions::routes::by_binary(&f.binary).is_some_and(|r| r.permission.is_public());
-        for (kind, props) in f.events() {
-            if kind == "HttpApi" {
-                let opted_out = props
-                    .get("Auth")
-                    .and_then(|a| a.get("Authorizer"))
-                    .and_then(Value::as_str)
-                    == Some("NONE");
-                assert_eq!(
-                    opted_out, public,
-                    "{}: only a public route has Auth.Authorizer NONE, and it must",
-                    f.logical_id
+    for op in api_operations(&t) {
+        let route = format!("{} {}", op.method, op.path);
+        let public = ROUTES
+            .iter()
+            .find(|r| r.method.as_str() == op.method && r.path == op.path)
+            .unwrap_or_else(|| {
+                panic!("{route} is in the template but not in functions/src/routes.rs")
+            })
+            .permission
+            .is_public();
+        match op.definition.get("security") {
+            None => assert!(
+                !public,
+                "{route}: a public route opts out with security: [{{NONE: []}}]"
+            ),
+            Some(s) => {
+                let none = s
+                    .as_sequence()
+                    .is_some_and(|l| l.len() == 1 && l[0].get("NONE").is_some());
+                assert!(
+                    public && none,
+                    "{route}: only a public route sets `security`, to [{{NONE: []}}]; the others keep the default authorizer"
                 );
-                if !public {
-                    assert!(
-                        props.get("Auth").is_none(),
-                        "{}: keeps the default authorizer",
-                        f.logical_id
-                    );
-                }
             }
         }
     }
+}
+
+/// Every operation invokes its function through API Gateway's own role, as payload format
+/// 2.0, and declares its path parameters; the role may invoke this stage's functions and
+/// nothing else.
+#[test]
+fn every_route_invokes_its_function_with_the_api_role() {
+    let t = template();
+    let ops = api_operations(&t);
+    assert_eq!(ops.len(), ROUTES.len(), "one operation per route");
+    let fns: BTreeSet<String> = functions(&t).into_iter().map(|f| f.logical_id).collect();
+    for op in &ops {
+        let route = format!("{} {}", op.method, op.path);
+        let i = &op.definition["x-amazon-apigateway-integration"];
+        assert_eq!(i["type"].as_str(), Some("aws_proxy"), "{route}: type");
+        assert_eq!(
+            i["httpMethod"].as_str(),
+            Some("POST"),
+            "{route}: Lambda is invoked by POST"
+        );
+        assert_eq!(
+            i["payloadFormatVersion"].as_str(),
+            Some("2.0"),
+            "{route}: payload format 2.0"
+        );
+        let role = i.get("credentials").and_then(intrinsic);
+        assert!(
+            matches!(&role, Some((n, v)) if n == "GetAtt" && v.as_str() == Some("ApiInvokeRole.Arn")),
+            "{route}: credentials: !GetAtt ApiInvokeRole.Arn"
+        );
+        let f = op
+            .function
+            .as_deref()
+            .unwrap_or_else(|| panic!("{route}: uri names no function"));
+        assert!(
+            fns.contains(f),
+            "{route}: {f} is not a function of the template"
+        );
+        let declared: BTreeSet<&str> = op
+            .definition
+            .get("parameters")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"].as_str() == Some("path") && p["required"].as_bool() == Some(true))
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        let in_path: BTreeSet<&str> = op
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        assert_eq!(
+            declared, in_path,
+            "{route}: its path parameters, each required"
+        );
+    }
+    let role = &t["Resources"]["ApiInvokeRole"]["Properties"];
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(trust.as_sequence().map(Vec::len), Some(1));
+    assert_eq!(
+        trust[0]["Principal"]["Service"].as_str(),
+        Some("apigateway.amazonaws.com"),
+        "only API Gateway assumes it"
+    );
+    let policies = role["Policies"].as_sequence().expect("inline policies");
+    assert_eq!(policies.len(), 1);
+    let statements = policies[0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        strings(statements[0].get("Action")),
+        vec!["lambda:InvokeFunction".to_owned()]
+    );
+    let resource = statements[0].get("Resource").and_then(intrinsic);
+    assert!(
+        matches!(&resource, Some((n, v)) if n == "Sub"
+            && v.as_str().is_some_and(|s| s.ends_with(":function:tenantry-${Stage}-*"))),
+        "the role invokes this stage's functions only: {resource:?}"
+    );
 }
 
 #[test]
