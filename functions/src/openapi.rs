@@ -1107,6 +1107,97 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
             None,
             (200, Html),
         ),
+        "SUPPORT_SETTINGS_GET" => op(
+            "The tenant's support settings: who answers its customers (`first_line`: the tenant, the default; or `platform`), and its support email, phone, page and hours (shown on its pages and in its customers' emails)",
+            None,
+            (
+                200,
+                Json(schema::<tenantry::model::helpdesk::SupportSettings>(all)),
+            ),
+        ),
+        "SUPPORT_SETTINGS_PUT" => op(
+            "Set the tenant's support settings (the whole settings; owners)",
+            Some(schema::<tenantry::service::tenants::SupportSettingsDraft>(
+                all,
+            )),
+            (
+                200,
+                Json(schema::<tenantry::model::helpdesk::SupportSettings>(all)),
+            ),
+        ),
+        "ME_SUPPORT_REQUESTS_CREATE" => op(
+            "Ask the tenant for help (a customer's user): mailed to its support address, replies to you, listed for its staff",
+            Some(create::<tenantry::service::helpdesk::RequestDraft>(
+                all,
+                &["subject", "message", "category"],
+            )),
+            (
+                201,
+                Json(schema::<tenantry::model::helpdesk::OwnRequestView>(all)),
+            ),
+        ),
+        "ME_SUPPORT_REQUESTS" => op(
+            "My own support requests, newest first (the latest 100)",
+            None,
+            (
+                200,
+                Json(page::<tenantry::model::helpdesk::OwnRequestView>(all)),
+            ),
+        ),
+        "SUPPORT_REQUESTS_LIST" => Operation {
+            query: &[
+                ("status", false, "`open` (the default) or `closed`."),
+                ("limit", false, "Items per page, 1 to 100 (default 20)."),
+                (
+                    "cursor",
+                    false,
+                    "The `next_cursor` of the previous page, unchanged.",
+                ),
+            ],
+            ..op(
+                "The tenant's customers' support requests of one status, oldest first, with the staff's notes",
+                None,
+                (
+                    200,
+                    Json(page::<tenantry::model::helpdesk::SupportRequest>(all)),
+                ),
+            )
+        },
+        "SUPPORT_REQUESTS_NOTE" => op(
+            "Add a note to a request (kept for the staff and the platform, never shown to the customer)",
+            Some(schema::<tenantry::service::helpdesk::NoteDraft>(all)),
+            (
+                200,
+                Json(schema::<tenantry::model::helpdesk::SupportRequest>(all)),
+            ),
+        ),
+        "SUPPORT_REQUESTS_CLOSE" => op(
+            "Close a request",
+            None,
+            (
+                200,
+                Json(schema::<tenantry::model::helpdesk::SupportRequest>(all)),
+            ),
+        ),
+        "SUPPORT_REQUESTS_ESCALATE" => op(
+            "Escalate a request to the platform, with an optional last note: listed for the operator and mailed to the platform's support address with the tenant's notes",
+            Some(schema::<tenantry::service::helpdesk::NoteDraft>(all)),
+            (
+                200,
+                Json(schema::<tenantry::model::helpdesk::SupportRequest>(all)),
+            ),
+        ),
+        "ESCALATIONS_LIST" => Operation {
+            query: PAGING,
+            ..op(
+                "Requests tenants escalated to the platform, newest first (the operator)",
+                None,
+                (
+                    200,
+                    Json(page::<tenantry::model::helpdesk::Escalation>(all)),
+                ),
+            )
+        },
         _ => return None,
     })
 }

@@ -89,21 +89,38 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(TenantId, Branding), Error> {
+/// A tenant's branding and support contact, as its pages show them (`brand.…`
+/// reads through to the branding).
+pub struct Look {
+    pub brand: Branding,
+    pub support: tenantry::model::helpdesk::SupportSettings,
+}
+
+impl std::ops::Deref for Look {
+    type Target = Branding;
+    fn deref(&self) -> &Branding {
+        &self.brand
+    }
+}
+
+impl From<(Branding, tenantry::model::helpdesk::SupportSettings)> for Look {
+    fn from((brand, support): (Branding, tenantry::model::helpdesk::SupportSettings)) -> Self {
+        Self { brand, support }
+    }
+}
+
+async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(TenantId, Look), Error> {
     let (tenant_id, brand, _) = tenant_of_slug(deps, slug).await?;
     Ok((tenant_id, brand))
 }
 
 /// The slug's tenant: its id, its branding, and the origins that may embed its
 /// connect page.
-async fn tenant_of_slug(
-    deps: &Deps,
-    slug: &str,
-) -> Result<(TenantId, Branding, Vec<String>), Error> {
+async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<(TenantId, Look, Vec<String>), Error> {
     let tenant_id = tenantry::service::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
-    let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
-    Ok((tenant_id, brand, t.allowed_origins))
+    let look = Look::from(tenantry::service::helpdesk::look(&t));
+    Ok((tenant_id, look, t.allowed_origins))
 }
 
 /// Renders one of the tenant's pages with its slug, branding and a fresh CSRF token
@@ -112,14 +129,15 @@ fn page(
     template: &str,
     status: u16,
     slug: &str,
-    brand: &Branding,
+    look: &Look,
     values: minijinja::Value,
 ) -> Result<Page, Error> {
     let csrf = new_csrf_token();
+    let (brand, support) = (&look.brand, &look.support);
     let palette = brand.palette();
     let html = PAGES
         .get_template(template)
-        .and_then(|t| t.render(context! { slug, brand, palette, csrf, ..values }))
+        .and_then(|t| t.render(context! { slug, brand, support, palette, csrf, ..values }))
         .map_err(|e| Error::Unexpected(anyhow::anyhow!("rendering {template}: {e}")))?;
     Ok(Page {
         status,
@@ -133,7 +151,7 @@ fn page(
 fn login(
     status: u16,
     slug: &str,
-    brand: &Branding,
+    brand: &Look,
     email: &str,
     error: Option<&str>,
     signed_in: bool,
@@ -220,7 +238,7 @@ enum Step {
 
 fn render_registration(
     slug: &str,
-    brand: &Branding,
+    brand: &Look,
     step: Step,
     form: &std::collections::HashMap<String, String>,
     errors: &[String],
@@ -281,6 +299,7 @@ fn with_status(mut page: Page, status: u16) -> Page {
 /// `GET /t/{slug}/register`: the first form (404 unless the tenant allows registration).
 pub async fn register_page(deps: &Deps, slug: &str) -> Result<Page, Error> {
     let (_, brand) = registration::open_tenant(deps, slug).await?;
+    let brand = Look::from(brand);
     render_registration(slug, &brand, Step::Details, &Default::default(), &[])
 }
 
@@ -297,6 +316,7 @@ async fn registration_step<T>(
     run: impl AsyncFnOnce(&std::collections::HashMap<String, String>) -> Result<T, Error>,
 ) -> Result<Page, Error> {
     let (_, brand) = registration::open_tenant(deps, slug).await?;
+    let brand = Look::from(brand);
     let fields = form_fields(form);
     let csrf = fields.get("csrf").map(String::as_str).unwrap_or_default();
     if !csrf_matches(csrf, cookie(cookie_header, CSRF_COOKIE)) {
@@ -380,7 +400,7 @@ pub async fn verify_form(
 
 fn render_password(
     slug: &str,
-    brand: &Branding,
+    brand: &Look,
     token: Option<&str>,
     staff: bool,
     done: bool,
@@ -403,7 +423,7 @@ enum Reset {
 
 fn render_password_page(
     slug: &str,
-    brand: &Branding,
+    brand: &Look,
     (token, staff, done): (Option<&str>, bool, bool),
     reset: Reset,
     errors: &[String],
@@ -493,7 +513,7 @@ pub async fn password_form(
 async fn reset_form(
     deps: &Deps,
     slug: &str,
-    brand: &Branding,
+    brand: &Look,
     get: &impl Fn(&str) -> String,
     cookie_header: Option<&str>,
     source: Option<&str>,
@@ -522,7 +542,7 @@ async fn reset_form(
 
 fn render_email_change(
     slug: &str,
-    brand: &Branding,
+    brand: &Look,
     token: &str,
     new_email: Option<&str>,
     done: bool,
@@ -594,12 +614,7 @@ struct Shown<'a> {
     notice: Option<&'a str>,
 }
 
-fn render_connect(
-    slug: &str,
-    brand: &Branding,
-    shown: Shown<'_>,
-    status: u16,
-) -> Result<Page, Error> {
+fn render_connect(slug: &str, brand: &Look, shown: Shown<'_>, status: u16) -> Result<Page, Error> {
     let p = shown.page;
     // A connect session's page tells the partner's page that opened it how it ended:
     // connected, or (back from a provider) not; never while the form can be retried.
@@ -860,7 +875,7 @@ pub async fn connect_callback(
 /// back, which is the link from the invitation.
 fn render_retry(
     slug: &str,
-    brand: &Branding,
+    brand: &Look,
     page: &connections::ConnectPage,
     msgs: &[String],
 ) -> Result<Page, Error> {

@@ -253,6 +253,15 @@ routes! {
     ME_SUPPORT_ACCESS_PUT: PUT "/v1/me/support-access" => me_support_access_put, "me-support-access-put", CustomerConsent, STORE;
     SUPPORT_PAGE: GET "/t/{slug}/support/{token}" => support_page, "support-page", Public, STORE;
     SUPPORT_SUBMIT: POST "/t/{slug}/support/{token}" => support_submit, "support-submit", Public, STORE;
+    SUPPORT_SETTINGS_GET: GET "/v1/support-settings" => support_settings_get, "support-settings-get", ReadTenant, STORE;
+    SUPPORT_SETTINGS_PUT: PUT "/v1/support-settings" => support_settings_put, "support-settings-put", ModifyContactDetails, STORE;
+    ME_SUPPORT_REQUESTS_CREATE: POST "/v1/me/support-requests" => me_support_requests_create, "me-support-requests-create", OwnCompany, STORE;
+    ME_SUPPORT_REQUESTS: GET "/v1/me/support-requests" => me_support_requests, "me-support-requests", OwnCompany, STORE;
+    SUPPORT_REQUESTS_LIST: GET "/v1/support-requests" => support_requests_list, "support-requests-list", ReadTenant, STORE;
+    SUPPORT_REQUESTS_NOTE: POST "/v1/support-requests/{request_id}/notes" => support_requests_note, "support-requests-note", AssistCustomers, STORE;
+    SUPPORT_REQUESTS_CLOSE: POST "/v1/support-requests/{request_id}/close" => support_requests_close, "support-requests-close", AssistCustomers, STORE;
+    SUPPORT_REQUESTS_ESCALATE: POST "/v1/support-requests/{request_id}/escalate" => support_requests_escalate, "support-requests-escalate", AssistCustomers, STORE;
+    ESCALATIONS_LIST: GET "/v1/escalations" => escalations_list, "escalations-list", ManageTenants, STORE;
 }
 
 /// The route a binary serves (tests and tools; a Lambda names its route statically).

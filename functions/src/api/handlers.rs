@@ -12,7 +12,7 @@ use tenantry::model::branding::BrandingDraft;
 use tenantry::model::customer::{CustomerDraft, Transition};
 use tenantry::model::ids::{
     ApiKeyId, ConnectionId, CustomerId, EmailId, InboundEndpointId, InvoiceId, MemberId,
-    ProvisioningId, SupportSessionId, TenantId, UserId, WebhookEndpointId,
+    ProvisioningId, SupportRequestId, SupportSessionId, TenantId, UserId, WebhookEndpointId,
 };
 use tenantry::model::input::parse_json;
 use tenantry::model::member::MemberDraft;
@@ -27,9 +27,9 @@ use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::templates::CustomerTemplateDraft;
 use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
-    api_keys, audit, catalog, customers, email_change, events, inbound, invoices, mail, me,
-    members, operator_keys, outbound, provisioning, registration, sign_in, staff, subscriptions,
-    support, templates, tenants, usage, users,
+    api_keys, audit, catalog, customers, email_change, events, helpdesk, inbound, invoices, mail,
+    me, members, operator_keys, outbound, provisioning, registration, sign_in, staff,
+    subscriptions, support, templates, tenants, usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -1076,4 +1076,83 @@ pub async fn support_submit(cx: Ctx<'_>) -> Result {
     let (slug, token) = (cx.param("slug"), cx.param("token"));
     let page = pages::support_form(cx.deps, slug, token, cx.body, cx.cookies()).await?;
     Ok(page_reply(page))
+}
+
+// ---- first-line support
+
+fn request_id(cx: &Ctx<'_>) -> std::result::Result<SupportRequestId, Error> {
+    SupportRequestId::parse(cx.param("request_id"))
+}
+
+pub async fn support_settings_get(cx: Ctx<'_>) -> Result {
+    Reply::ok(&tenants::support_settings(cx.deps, cx.tenant()?).await?)
+}
+
+pub async fn support_settings_put(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<tenants::SupportSettingsDraft>(cx.body)?;
+    Reply::ok(&tenants::set_support_settings(cx.deps, cx.tenant()?, &draft).await?)
+}
+
+/// The customer user a `/v1/me` route acts for (a support session: the admin).
+fn own_user(cx: &Ctx<'_>) -> std::result::Result<UserId, Error> {
+    match cx.principal {
+        Some(
+            tenantry::access::Principal::Customer { user_id, .. }
+            | tenantry::access::Principal::Support { user_id, .. },
+        ) => Ok(user_id.clone()),
+        _ => Err(Error::Forbidden(
+            "this route is for a customer's users, with their own token".into(),
+        )),
+    }
+}
+
+pub async fn me_support_requests_create(cx: Ctx<'_>) -> Result {
+    let draft = parse_json::<helpdesk::RequestDraft>(cx.body)?;
+    let own = cx.own_company()?;
+    let platform = helpdesk::platform_support_address();
+    let v = helpdesk::open(cx.deps, &own, &own_user(&cx)?, &draft, platform.as_deref()).await?;
+    Reply::created(&v, "/v1/me/support-requests".into())
+}
+
+pub async fn me_support_requests(cx: Ctx<'_>) -> Result {
+    let own = cx.own_company()?;
+    Reply::ok(&helpdesk::own(cx.deps, &own, &own_user(&cx)?).await?)
+}
+
+pub async fn support_requests_list(cx: Ctx<'_>) -> Result {
+    let (status, limit, cursor) = (cx.query("status"), cx.query("limit"), cx.query("cursor"));
+    Reply::ok(&helpdesk::list(cx.deps, cx.tenant()?, status, limit, cursor).await?)
+}
+
+pub async fn support_requests_note(cx: Ctx<'_>) -> Result {
+    let id = request_id(&cx)?;
+    let draft = parse_json::<helpdesk::NoteDraft>(cx.body)?;
+    Reply::ok(&helpdesk::note(cx.deps, cx.tenant()?, acting(&cx)?, &id, &draft).await?)
+}
+
+pub async fn support_requests_close(cx: Ctx<'_>) -> Result {
+    let id = request_id(&cx)?;
+    Reply::ok(&helpdesk::close(cx.deps, cx.tenant()?, &id).await?)
+}
+
+pub async fn support_requests_escalate(cx: Ctx<'_>) -> Result {
+    let id = request_id(&cx)?;
+    let draft = parse_json::<helpdesk::NoteDraft>(cx.body)?;
+    let platform = helpdesk::platform_support_address();
+    let tenant = cx.tenant()?;
+    Reply::ok(
+        &helpdesk::escalate(
+            cx.deps,
+            tenant,
+            acting(&cx)?,
+            &id,
+            &draft,
+            platform.as_deref(),
+        )
+        .await?,
+    )
+}
+
+pub async fn escalations_list(cx: Ctx<'_>) -> Result {
+    Reply::ok(&helpdesk::escalations(cx.deps, cx.query("limit"), cx.query("cursor")).await?)
 }

@@ -149,6 +149,11 @@ fn color(raw: &str) -> fields::Parsed<String> {
     }
 }
 
+/// An https:// URL (a help page), at most 2048 characters.
+pub fn https_url(raw: &str) -> fields::Parsed<String> {
+    logo(raw).map_err(|_| "must be an https:// URL, at most 2048 characters".to_owned())
+}
+
 fn logo(raw: &str) -> fields::Parsed<String> {
     let bad = || "must be an https:// URL of an image, at most 2048 characters".to_owned();
     let t = raw.trim();

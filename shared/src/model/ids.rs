@@ -114,6 +114,8 @@ ids! {
     AuditEventId = "aud", "audit event";
     /// A support session: staff acting inside one customer.
     SupportSessionId = "sps", "support session";
+    /// A customer user's request for help.
+    SupportRequestId = "srq", "support request";
 }
 
 /// True when `id` has this prefix and a well-formed body.

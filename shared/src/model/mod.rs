@@ -7,6 +7,7 @@ pub mod branding;
 pub mod customer;
 pub mod event;
 pub mod fields;
+pub mod helpdesk;
 pub mod ids;
 pub mod input;
 pub mod invoice;

@@ -104,6 +104,9 @@ pub struct Tenant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 30, maximum = 3650)]
     pub audit_retention_days: Option<u32>,
+    /// Who answers its customers, and how to reach them (`PUT /v1/support-settings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<crate::model::helpdesk::SupportSettings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -15,6 +15,7 @@ pub mod email_change;
 pub mod email_claims;
 pub mod events;
 pub mod features;
+pub mod helpdesk;
 pub mod idempotency;
 pub mod identity;
 pub mod inbound;

@@ -158,14 +158,23 @@ fn wrong_code() -> Error {
 }
 
 /// The tenant behind a registration page and its branding, if registration is on.
-pub async fn open_tenant(deps: &Deps, slug: &str) -> Result<(TenantId, Branding), Error> {
+pub async fn open_tenant(
+    deps: &Deps,
+    slug: &str,
+) -> Result<
+    (
+        TenantId,
+        (Branding, crate::model::helpdesk::SupportSettings),
+    ),
+    Error,
+> {
     let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
-    let brand = t.branding.unwrap_or_else(|| Branding::default_for(&t.name));
-    if !brand.registration_enabled {
+    let look = super::helpdesk::look(&t);
+    if !look.0.registration_enabled {
         return Err(Error::NotFound("registration page"));
     }
-    Ok((tenant_id, brand))
+    Ok((tenant_id, look))
 }
 
 fn registration_key(tenant_id: &TenantId, email: &str) -> Key {

@@ -91,6 +91,7 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
         suspend_after_days: input.terms.suspend_after_days,
         dunning_suspends_customer_logins: input.terms.dunning_suspends_customer_logins,
         audit_retention_days: input.terms.audit_retention_days,
+        support: None,
         created_at: now,
         updated_at: now,
     };
@@ -463,6 +464,67 @@ pub async fn set_allowed_origins(
     Ok(AllowedOrigins {
         origins: Some(origins),
     })
+}
+
+/// `PUT /v1/support-settings`: who answers the tenant's customers, and how to reach
+/// them (the whole settings; a field left out is cleared).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupportSettingsDraft {
+    /// `first_line` (the tenant answers: the default) or `platform`.
+    #[schema(value_type = Option<crate::model::helpdesk::SupportMode>)]
+    pub mode: Option<crate::model::helpdesk::SupportMode>,
+    #[schema(format = Email, max_length = 254)]
+    pub email: Option<String>,
+    /// International format: `+` and the country code.
+    pub phone: Option<String>,
+    /// An https:// page of the tenant's help.
+    #[schema(pattern = "^https://", max_length = 2048)]
+    pub url: Option<String>,
+    /// When it answers, in words (at most 200 characters).
+    #[schema(max_length = 200)]
+    pub hours: Option<String>,
+}
+
+/// The tenant's support settings (the defaults when it set none).
+pub async fn support_settings(
+    deps: &Deps,
+    scope: &TenantScope,
+) -> Result<crate::model::helpdesk::SupportSettings, Error> {
+    let (t, _) = load(deps, scope.tenant_id()).await?;
+    Ok(t.support.unwrap_or_default())
+}
+
+pub async fn set_support_settings(
+    deps: &Deps,
+    scope: &TenantScope,
+    draft: &SupportSettingsDraft,
+) -> Result<crate::model::helpdesk::SupportSettings, Error> {
+    use crate::model::fields;
+    let mut c = crate::model::input::Checks::new();
+    let settings = crate::model::helpdesk::SupportSettings {
+        mode: draft.mode.unwrap_or_default(),
+        email: c.optional("email", draft.email.as_deref(), fields::email),
+        phone: c.optional("phone", draft.phone.as_deref(), fields::phone),
+        url: c.optional("url", draft.url.as_deref(), |u| {
+            crate::model::branding::https_url(u)
+        }),
+        hours: c.optional("hours", draft.hours.as_deref(), |h| fields::text(h, 200)),
+    };
+    c.finish()?;
+    let (tenant, item) = load(deps, scope.tenant_id()).await?;
+    let entry = Entry::new(
+        "tenant.support_settings_updated",
+        Target::new("tenant", scope.tenant_id()),
+    )
+    .diff(&tenant.support.clone().unwrap_or_default(), &settings);
+    let updated = Tenant {
+        support: Some(settings.clone()),
+        updated_at: deps.clock.now(),
+        ..tenant
+    };
+    replace(deps, &updated, &item, entry).await?;
+    Ok(settings)
 }
 
 /// Provisioning a tenant's customer login pool, resumably: a tenant is created

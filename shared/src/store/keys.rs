@@ -6,8 +6,8 @@
 
 use crate::model::ids::{
     ApiKeyId, AuditEventId, ConnectionId, CreditNoteId, CustomerId, EmailId, InboundEndpointId,
-    InvoiceId, MemberId, ProvisioningId, SupportSessionId, TenantId, UserId, WebhookEndpointId,
-    WebhookMessageId,
+    InvoiceId, MemberId, ProvisioningId, SupportRequestId, SupportSessionId, TenantId, UserId,
+    WebhookEndpointId, WebhookMessageId,
 };
 use crate::ports::Key;
 
@@ -598,6 +598,54 @@ pub fn support_approval(tenant_id: &TenantId, token_hash: &str) -> Key {
     )
 }
 
+// ---- support requests
+
+/// A support request, in a partition of its own (its id is all a route names).
+pub fn support_request(tenant_id: &TenantId, id: &SupportRequestId) -> Key {
+    key(
+        format!("{}#SUPPORTREQ#{id}", tenant_pk(tenant_id)),
+        "REQUEST",
+    )
+}
+/// GSI1 key of a support request: the tenant's requests of one status, oldest first.
+pub fn support_requests_by_status(
+    tenant_id: &TenantId,
+    status: &str,
+    created_at: &str,
+    id: &SupportRequestId,
+) -> Key {
+    key(
+        support_requests_partition(tenant_id, status),
+        format!("{created_at}#{id}"),
+    )
+}
+pub fn support_requests_partition(tenant_id: &TenantId, status: &str) -> String {
+    format!("{}#SUPPORTREQS#{status}", tenant_pk(tenant_id))
+}
+/// A support request's copy in its customer's partition: its users' own listing.
+pub fn customer_support_request(
+    tenant_id: &TenantId,
+    customer_id: &CustomerId,
+    created_at: &str,
+    id: &SupportRequestId,
+) -> Key {
+    key(
+        customer_partition(tenant_id, customer_id),
+        format!("{CUSTOMER_SUPPORT_REQUEST_PREFIX}{created_at}#{id}"),
+    )
+}
+pub const CUSTOMER_SUPPORT_REQUEST_PREFIX: &str = "SUPPORTREQ#";
+/// An escalated request, in the platform's list (the operator reads it).
+pub fn escalation(escalated_at: &str, tenant_id: &TenantId, id: &SupportRequestId) -> Key {
+    key(
+        escalations_partition(),
+        format!("{escalated_at}#{tenant_id}#{id}"),
+    )
+}
+pub fn escalations_partition() -> String {
+    format!("{PLATFORM}ESCALATIONS")
+}
+
 // ---- the audit log
 
 /// Partitions a day of one tenant's audit log is written across. Events are spread by
@@ -800,6 +848,9 @@ mod tests {
             support_session(t, &SupportSessionId::generate()),
             support_session_of(t, c, "t", &SupportSessionId::generate()),
             support_approval(t, "h"),
+            support_request(t, &SupportRequestId::generate()),
+            support_requests_by_status(t, "open", "t", &SupportRequestId::generate()),
+            customer_support_request(t, c, "t", &SupportRequestId::generate()),
         ] {
             assert!(belongs_to_tenant(&k.pk, t), "{k:?}");
             assert!(

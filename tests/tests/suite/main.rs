@@ -10,6 +10,7 @@ mod connectors;
 mod customer_logins;
 mod customer_users;
 mod due_work;
+mod helpdesk;
 mod hostile;
 mod identity;
 mod inbound;

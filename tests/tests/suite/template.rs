@@ -657,6 +657,11 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                     && actions
                         .iter()
                         .all(|a| a == "dynamodb:PutItem" || a == "dynamodb:DeleteItem");
+                // An escalation goes to the platform's list (P#ESCALATIONS), which only the
+                // escalating route writes.
+                let escalation = k == "P#ESCALATIONS"
+                    && f.binary == "support-requests-escalate"
+                    && actions.iter().all(|a| a == "dynamodb:PutItem");
                 // The audit log's route serves the operator the platform's own log.
                 let platform_log_read = k == "P#AUDIT#*"
                     && f.binary == "audit-events-list"
@@ -666,6 +671,7 @@ fn every_function_policy_names_the_table_and_scopes_its_keys() {
                         k.starts_with("T#")
                             || platform_log_read
                             || session_token
+                            || escalation
                             || endpoint_owner
                             || k == "P#APIKEY#*"
                             || due_write
@@ -1269,6 +1275,8 @@ const ENDPOINT_ID: &str = "inb_0197b2a7f3b27e5d8c6f708192a3b4d9";
 const PROVISIONING_ID: &str = "prv_0197b2a7f3b27e5d8c6f708192a3b4e1";
 const WEBHOOK_ENDPOINT_ID: &str = "whe_0197b2a7f3b27e5d8c6f708192a3b4f3";
 const CONNECTION_ID: &str = "con_0197b2ac00000000000000000000c0a1";
+/// Stands for a support request in the support requests' events.
+const SUPPORT_REQUEST_ID: &str = "srq_0197b2ae00000000000000000000c0a3";
 /// Stands for a support session in the support sessions' events.
 const SUPPORT_SESSION_ID: &str = "sps_0197b2ad00000000000000000000c0a2";
 /// The `state` in `connect-callback.json` (its query and its cookie).
@@ -1811,7 +1819,11 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             )
             .await;
         }
-        b if b.starts_with("support-") || b.starts_with("me-support-sessions") => {
+        b if b.starts_with("support-sessions-")
+            || b.starts_with("me-support-sessions")
+            || b == "support-page"
+            || b == "support-submit" =>
+        {
             // A session to end, or one waiting for the admin's approval (its link).
             let waiting = b != "support-sessions-end" && b != "support-sessions-list";
             if waiting {
@@ -1843,6 +1855,26 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 extra.push((format!("ssa_{LINK_TOKEN}"), token));
             }
             extra.push((SUPPORT_SESSION_ID.into(), id));
+        }
+        "support-requests-note" | "support-requests-close" | "support-requests-escalate" => {
+            // A request the fixture customer's admin opened.
+            let admin = tenantry::model::ids::UserId::from_record(
+                created["admin"]["id"].as_str().expect("the admin's id"),
+            );
+            let own = tenantry::access::own_company(&tenantry::access::Principal::Customer {
+                tenant_id: tenantry::model::ids::TenantId::from_record(tid.clone()),
+                customer_id: tenantry::model::ids::CustomerId::from_record(customer.clone()),
+                user_id: admin.clone(),
+                role: tenantry::model::customer::CustomerRole::Admin,
+            })
+            .expect("its company");
+            let draft = serde_json::from_value(serde_json::json!({
+                "subject": "Fixture help", "message": "Please help.", "category": "question"}))
+            .expect("a request");
+            let opened = tenantry::service::helpdesk::open(&all.deps, &own, &admin, &draft, None)
+                .await
+                .expect("opened");
+            extra.push((SUPPORT_REQUEST_ID.into(), opened.id.to_string()));
         }
         "provisioning-get" => {
             let made = ok(

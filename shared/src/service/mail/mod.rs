@@ -59,10 +59,12 @@ pub enum Template {
     SupportSessionApproval,
     SupportSessionStarted,
     SupportSessionEnded,
+    SupportRequest,
+    SupportEscalation,
 }
 
 impl Template {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Template::StaffInvitation => "staff_invitation",
             Template::CustomerWelcome => "customer_welcome",
@@ -80,6 +82,8 @@ impl Template {
             Template::SupportSessionApproval => "support_session_approval",
             Template::SupportSessionStarted => "support_session_started",
             Template::SupportSessionEnded => "support_session_ended",
+            Template::SupportRequest => "support_request",
+            Template::SupportEscalation => "support_escalation",
         }
     }
 
@@ -95,7 +99,9 @@ impl Template {
             | Template::ConnectionAuthorized
             | Template::ConnectionFailed
             | Template::SupportSessionStarted
-            | Template::SupportSessionEnded => &[],
+            | Template::SupportSessionEnded
+            | Template::SupportRequest
+            | Template::SupportEscalation => &[],
             Template::StaffInvitation
             | Template::UserInvitation
             | Template::PasswordReset

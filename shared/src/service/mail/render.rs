@@ -7,7 +7,6 @@ use minijinja::Environment;
 use super::{OutboxEmail, Template};
 use serde_json::{Value, json};
 
-use crate::model::branding::Branding;
 use crate::model::tenant::Tenant;
 use crate::ports::Email;
 
@@ -68,7 +67,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "connection_failed",
         "support_session_approval",
         "support_session_started",
-        "support_session_ended"
+        "support_session_ended",
+        "support_request",
+        "support_escalation"
     );
     for (name, source) in sources {
         env.add_template(name, source)
@@ -77,18 +78,25 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// The tenant's look in its emails: its branding (`PUT /v1/tenants/{id}/branding`), or its
-/// name and the default colours. The support address is the branding's, else the
-/// tenant's contact address.
-fn brand(tenant: &Tenant) -> Branding {
-    let mut b = tenant
-        .branding
-        .clone()
-        .unwrap_or_else(|| Branding::default_for(&tenant.name));
-    if b.support_email.is_none() {
-        b.support_email = tenant.contact.as_ref().and_then(|c| c.email.clone());
+/// A plain-text email with the tenant's support phone, page and hours after it.
+fn with_contact(mut text: String, support: &crate::model::helpdesk::SupportSettings) -> String {
+    let lines: Vec<String> = [
+        support.phone.as_ref().map(|p| format!("Phone: {p}")),
+        support.url.as_ref().map(|u| format!("Help: {u}")),
+        support.hours.as_ref().map(|h| format!("Hours: {h}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !lines.is_empty() {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push('\n');
+        text.push_str(&lines.join("\n"));
+        text.push('\n');
     }
-    b
+    text
 }
 
 /// The email as it goes out: the templates rendered with the stored values, the
@@ -99,7 +107,10 @@ pub fn render(
     email: &OutboxEmail,
 ) -> Result<Email, anyhow::Error> {
     let mut ctx = email.context.clone();
-    let brand = brand(tenant);
+    // Its branding, and how its customers reach its support (the support settings'
+    // address, else the branding's, else the tenant's contact).
+    let (brand, support) = crate::service::helpdesk::look(tenant);
+    ctx.insert("support".into(), json!(support));
     ctx.insert("brand".into(), json!(brand));
     ctx.insert("palette".into(), json!(brand.palette()));
     ctx.insert("tenant_name".into(), json!(tenant.name));
@@ -135,8 +146,14 @@ pub fn render(
             .get_template(&format!("{name}.{suffix}"))?
             .render(&ctx)?)
     };
-    // Replies go to the tenant's support address: the tenant answers its customers.
-    let reply_to = brand.support_email.clone();
+    // Replies go to the tenant's support address: the tenant answers its customers. A
+    // customer's support request is answered to the customer user who asked.
+    let reply_to = email
+        .context
+        .get("reply_to")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| brand.support_email.clone());
     // An invoice's email is in its issuer's name (the platform, for a partner's).
     let from_name = email
         .context
@@ -150,7 +167,7 @@ pub fn render(
         reply_to,
         to: vec![email.to.clone()],
         subject: part("subject.txt")?.trim().to_owned(),
-        text: part("txt")?,
+        text: with_contact(part("txt")?, &support),
         html: part("html")?,
         attachments: Vec::new(),
     })

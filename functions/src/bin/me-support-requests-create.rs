@@ -1,0 +1,3 @@
+//! Lambda for `POST /v1/me/support-requests`.
+
+functions::lambda_main!(ME_SUPPORT_REQUESTS_CREATE);

@@ -1,0 +1,3 @@
+//! Lambda for `GET /v1/support-settings`.
+
+functions::lambda_main!(SUPPORT_SETTINGS_GET);
