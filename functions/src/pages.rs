@@ -119,7 +119,7 @@ async fn brand_of_slug(deps: &Deps, slug: &str) -> Result<(TenantId, Look), Erro
 async fn tenant_of_slug(deps: &Deps, slug: &str) -> Result<(TenantId, Look, Vec<String>), Error> {
     let tenant_id = tenantry::service::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
-    let look = Look::from(tenantry::service::helpdesk::look(&t));
+    let look = Look::from(tenantry::model::helpdesk::look(&t));
     Ok((tenant_id, look, t.allowed_origins))
 }
 

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::audit::Actor;
+use crate::model::branding::Branding;
 use crate::model::ids::{CustomerId, SupportRequestId, TenantId, UserId};
+use crate::model::tenant::Tenant;
 
 /// Who answers a tenant's customers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -123,11 +125,43 @@ impl SupportRequest {
     }
 }
 
-/// A request a tenant escalated to the platform, as the operator lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// A request a tenant escalated to the platform: the platform's list keeps who and
+/// when, and names the request (its content stays with the tenant's record).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EscalationEntry {
+    pub tenant_id: TenantId,
+    pub request_id: SupportRequestId,
+    pub escalated_at: DateTime<Utc>,
+    pub escalated_by: Actor,
+}
+
+/// An escalation as the operator lists it: the request as it is now.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Escalation {
     pub tenant_id: TenantId,
     pub request: SupportRequest,
     pub escalated_at: DateTime<Utc>,
     pub escalated_by: Actor,
+}
+
+/// Where the tenant's customers' help goes: its support settings' address, else its
+/// branding's, else its contact's.
+pub fn tenant_support_address(t: &Tenant) -> Option<String> {
+    t.support
+        .as_ref()
+        .and_then(|s| s.email.clone())
+        .or_else(|| t.branding.as_ref().and_then(|b| b.support_email.clone()))
+        .or_else(|| t.contact.as_ref().and_then(|c| c.email.clone()))
+}
+
+/// A tenant's look on its pages and in its customers' emails: its branding (or the
+/// default), with the support address its customers should use, and its support
+/// contact (phone, page, hours).
+pub fn look(t: &Tenant) -> (Branding, SupportSettings) {
+    let mut brand = t
+        .branding
+        .clone()
+        .unwrap_or_else(|| Branding::default_for(&t.name));
+    brand.support_email = tenant_support_address(t);
+    (brand, t.support.clone().unwrap_or_default())
 }

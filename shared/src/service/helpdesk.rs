@@ -13,26 +13,26 @@ use crate::Deps;
 use crate::access::{CustomerScope, TenantScope};
 use crate::error::Error;
 use crate::model::audit::{Actor, Target};
-use crate::model::branding::Branding;
 use crate::model::customer::CustomerUser;
 use crate::model::fields;
 use crate::model::helpdesk::{
-    Category, Escalation, Note, OwnRequestView, RequestStatus, SupportMode, SupportRequest,
-    SupportSettings,
+    Category, Escalation, EscalationEntry, Note, OwnRequestView, RequestStatus, SupportMode,
+    SupportRequest, tenant_support_address,
 };
 use crate::model::ids::{SupportRequestId, TenantId, UserId};
-use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Item, Query, SortRange, WriteOp};
 use crate::service::mail::{self, Template};
 use crate::service::page::{self, Page};
 use crate::store::keys;
 
-/// Notes a request keeps at most.
-const MAX_NOTES: usize = 50;
+/// Notes a request keeps at most (its record stays far below the store's 400 KB an
+/// item: 20 notes of 2,000 characters of up to 4 bytes).
+const MAX_NOTES: usize = 20;
 
 /// `POST /v1/me/support-requests`.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SupportRequestDraft)]
 pub struct RequestDraft {
     #[schema(
         min_length = 1,
@@ -49,6 +49,7 @@ pub struct RequestDraft {
 /// `POST /v1/support-requests/{id}/notes` and `.../escalate`.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SupportRequestNoteDraft)]
 pub struct NoteDraft {
     /// The note (1 to 2000 characters); optional when escalating.
     #[schema(min_length = 1, max_length = 2000)]
@@ -67,28 +68,6 @@ pub fn platform_support_address() -> Option<String> {
 
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// Where the tenant's customers' help goes: its support settings' address, else its
-/// branding's, else its contact's.
-pub fn tenant_support_address(t: &Tenant) -> Option<String> {
-    t.support
-        .as_ref()
-        .and_then(|s| s.email.clone())
-        .or_else(|| t.branding.as_ref().and_then(|b| b.support_email.clone()))
-        .or_else(|| t.contact.as_ref().and_then(|c| c.email.clone()))
-}
-
-/// A tenant's look on its pages and in its customers' emails: its branding (or the
-/// default), with the support address its customers should use, and its support
-/// contact (phone, page, hours).
-pub fn look(t: &Tenant) -> (Branding, SupportSettings) {
-    let mut brand = t
-        .branding
-        .clone()
-        .unwrap_or_else(|| Branding::default_for(&t.name));
-    brand.support_email = tenant_support_address(t);
-    (brand, t.support.clone().unwrap_or_default())
 }
 
 fn items(tenant_id: &TenantId, r: &SupportRequest, version: u64) -> Result<[Item; 2], Error> {
@@ -298,14 +277,15 @@ pub async fn note(
     id: &SupportRequestId,
     draft: &NoteDraft,
 ) -> Result<SupportRequest, Error> {
+    // Another tenant's request is not there, whatever the body.
+    let tenant_id = scope.tenant_id();
+    let (mut r, item) = load(deps, tenant_id, id).await?;
     let mut c = crate::model::input::Checks::new();
     let text = c.required("text", draft.text.as_deref(), |s| {
         fields::paragraphs(s, 2000)
     });
     c.finish()?;
     let text = text.ok_or_else(|| Error::invalid("text", "is required"))?;
-    let tenant_id = scope.tenant_id();
-    let (mut r, item) = load(deps, tenant_id, id).await?;
     if r.notes.len() >= MAX_NOTES {
         return Err(Error::invalid(
             "text",
@@ -392,12 +372,29 @@ pub async fn escalate(
 ) -> Result<SupportRequest, Error> {
     let tenant_id = scope.tenant_id();
     let (mut r, item) = load(deps, tenant_id, id).await?;
+    let text = match draft.text.as_deref() {
+        Some(text) => Some(fields::paragraphs(text, 2000).map_err(|e| Error::invalid("text", e))?),
+        None => None,
+    };
     if r.escalated_at.is_some() {
-        return Ok(r);
+        return if text.is_some() {
+            Err(Error::invalid(
+                "text",
+                "the request is escalated already: add the note with POST /v1/support-requests/{id}/notes",
+            ))
+        } else {
+            Ok(r)
+        };
+    }
+    if text.is_some() && r.notes.len() >= MAX_NOTES {
+        return Err(Error::invalid(
+            "text",
+            format!("a request keeps at most {MAX_NOTES} notes"),
+        ));
     }
     let now = deps.clock.now();
-    if let Some(text) = draft.text.as_deref() {
-        let text = fields::paragraphs(text, 2000).map_err(|e| Error::invalid("text", e))?;
+    let noted = text.is_some();
+    if let Some(text) = text {
         r.notes.push(Note {
             at: now,
             by: by.clone(),
@@ -407,9 +404,9 @@ pub async fn escalate(
     r.escalated_at = Some(now);
     r.updated_at = now;
     let (tenant, _) = super::directory::load(deps, tenant_id).await?;
-    let escalation = Escalation {
+    let escalation = EscalationEntry {
         tenant_id: tenant_id.clone(),
-        request: r.clone(),
+        request_id: r.id.clone(),
         escalated_at: now,
         escalated_by: by,
     };
@@ -443,15 +440,14 @@ pub async fn escalate(
         )?);
     }
     ops.push(
-        audit::op(
-            deps,
-            Log::Tenant(tenant_id),
-            Entry::new(
+        audit::op(deps, Log::Tenant(tenant_id), {
+            let e = Entry::new(
                 "support_request.escalated",
                 Target::new("support_request", &r.id),
             )
-            .customer(&r.customer_id),
-        )
+            .customer(&r.customer_id);
+            if noted { e.fields(["notes"]) } else { e }
+        })
         .await?,
     );
     super::commit(deps, ops).await?;
@@ -472,12 +468,23 @@ pub async fn escalations(
         ..Query::partition(pk, SortRange::All, limit).after(start)
     };
     let found = deps.store.query(q).await?;
+    // Each with its request as it is now; one purged with its customer is left out.
+    let mut data = Vec::with_capacity(found.items.len());
+    for i in &found.items {
+        let e: EscalationEntry = from_item(i)?;
+        match load(deps, &e.tenant_id, &e.request_id).await {
+            Ok((request, _)) => data.push(Escalation {
+                tenant_id: e.tenant_id,
+                request,
+                escalated_at: e.escalated_at,
+                escalated_by: e.escalated_by,
+            }),
+            Err(Error::NotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
     Ok(Page {
-        data: found
-            .items
-            .iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?,
+        data,
         next_cursor: found.next.map(|n| page::encode("escalations", &n)),
     })
 }

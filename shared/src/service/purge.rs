@@ -128,6 +128,11 @@ pub async fn purge_one(
             if let Some(id) = keys::connection_id_of(&i.sk) {
                 ops.push(WriteOp::delete(keys::connection(tenant_id, &id)));
             }
+            // A support request's copy: the request (in the staff's lists) goes too; an
+            // escalation entry keeps ids only, and lists nothing once it is gone.
+            if let Some(id) = keys::support_request_id_of(&i.sk) {
+                ops.push(WriteOp::delete(keys::support_request(tenant_id, &id)));
+            }
             ops.push(WriteOp::delete(i.key()));
         }
         // The logins go first: once the records (and the email markers) are gone, the

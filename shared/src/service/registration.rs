@@ -170,7 +170,7 @@ pub async fn open_tenant(
 > {
     let tenant_id = super::directory::tenant_of_slug(deps, slug).await?;
     let (t, _) = tenants::load(deps, &tenant_id).await?;
-    let look = super::helpdesk::look(&t);
+    let look = crate::model::helpdesk::look(&t);
     if !look.0.registration_enabled {
         return Err(Error::NotFound("registration page"));
     }

@@ -635,6 +635,12 @@ pub fn customer_support_request(
     )
 }
 pub const CUSTOMER_SUPPORT_REQUEST_PREFIX: &str = "SUPPORTREQ#";
+/// The request a customer's copy stands for (its sort key ends with the id).
+pub fn support_request_id_of(sk: &str) -> Option<SupportRequestId> {
+    sk.strip_prefix(CUSTOMER_SUPPORT_REQUEST_PREFIX)
+        .and_then(|rest| rest.rsplit('#').next())
+        .and_then(|id| SupportRequestId::parse(id).ok())
+}
 /// An escalated request, in the platform's list (the operator reads it).
 pub fn escalation(escalated_at: &str, tenant_id: &TenantId, id: &SupportRequestId) -> Key {
     key(

@@ -312,6 +312,17 @@ async fn a_customer_user_asks_the_tenant_and_staff_note_escalate_and_close() {
     let again = app.post(&t.owner_key, &escalate, json!({})).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(again.body["escalated_at"], r.body["escalated_at"]);
+    // A note sent with a second escalation is not dropped in silence.
+    let again = app
+        .post(&t.owner_key, &escalate, json!({"text": "Any news?"}))
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        again.body
+    );
+    assert_eq!(again.error_fields(), ["text"]);
     let r = app.get(&t.owner_key, "/v1/escalations").await;
     assert!(
         matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
@@ -382,6 +393,57 @@ async fn a_customer_user_asks_the_tenant_and_staff_note_escalate_and_close() {
         ],
         "{}",
         r.body
+    );
+
+    // The escalation shows the request as it is now (closed, its notes).
+    let r = app.get(&app.admin_key, "/v1/escalations").await;
+    let ours = r.body["data"]
+        .as_array()
+        .expect("a page")
+        .iter()
+        .find(|e| e["request"]["id"] == id.as_str())
+        .cloned()
+        .expect("listed");
+    assert_eq!(ours["request"]["status"], "closed", "{ours}");
+
+    // The customer's purge takes its requests: from the staff's lists and the operator's.
+    let quince = _quince;
+    let r = app
+        .delete(
+            &t.owner_key,
+            &format!("/v1/customers/{quince}?confirm=true"),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let later = chrono::Utc::now() + chrono::Duration::days(31);
+    let purged = tenantry::service::purge::run(&app.deps, later)
+        .await
+        .expect("a purge");
+    assert_eq!(purged.customers_purged, 1, "{purged:?}");
+    let r = app
+        .get(&t.owner_key, "/v1/support-requests?status=closed")
+        .await;
+    assert_eq!(r.body["data"], json!([]), "{}", r.body);
+    let r = app.get(&app.admin_key, "/v1/escalations").await;
+    assert!(
+        !r.body["data"]
+            .as_array()
+            .expect("a page")
+            .iter()
+            .any(|e| e["request"]["id"] == id.as_str()),
+        "{}",
+        r.body
+    );
+    let left: Vec<_> = app
+        .all_items()
+        .into_iter()
+        .filter(|i| i.pk.contains(&id) || i.sk.contains(&id))
+        .filter(|i| !i.pk.contains("#AUDIT#") && !i.pk.starts_with("P#ESCALATIONS"))
+        .map(|i| (i.pk, i.sk))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the request's items outlive the purge: {left:?}"
     );
 }
 

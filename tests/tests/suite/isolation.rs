@@ -138,7 +138,27 @@ async fn resources_of(app: &TestApp, t: &TestTenant) -> HashMap<&'static str, St
         )
         .await;
     assert_eq!(session.status, StatusCode::CREATED, "{}", session.body);
+    // A support request A's customer's admin opened.
+    let own = tenantry::access::customer_of(
+        &tenantry::access::Scope::Tenant(tenantry_tests::owner_scope(&t.id)),
+        tenantry::model::ids::CustomerId::from_record(customer.clone()),
+    )
+    .expect("A's customer");
+    let draft = serde_json::from_value(
+        json!({"subject": "Boundary", "message": "Help?", "category": "question"}),
+    )
+    .expect("a request");
+    let request = tenantry::service::helpdesk::open(
+        &app.deps,
+        &own,
+        &tenantry::model::ids::UserId::from_record(admin.clone()),
+        &draft,
+        None,
+    )
+    .await
+    .expect("a support request");
     HashMap::from([
+        ("request_id", request.id.to_string()),
         ("session_id", session.field("id").to_owned()),
         ("connection_id", connection.field("id").to_owned()),
         ("webhook_endpoint_id", webhook.field("id").to_owned()),

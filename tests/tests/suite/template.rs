@@ -1856,7 +1856,10 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             }
             extra.push((SUPPORT_SESSION_ID.into(), id));
         }
-        "support-requests-note" | "support-requests-close" | "support-requests-escalate" => {
+        "support-requests-note"
+        | "support-requests-close"
+        | "support-requests-escalate"
+        | "escalations-list" => {
             // A request the fixture customer's admin opened.
             let admin = tenantry::model::ids::UserId::from_record(
                 created["admin"]["id"].as_str().expect("the admin's id"),
@@ -1874,6 +1877,20 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
             let opened = tenantry::service::helpdesk::open(&all.deps, &own, &admin, &draft, None)
                 .await
                 .expect("opened");
+            // The operator's list reads each escalated request.
+            if binary == "escalations-list" {
+                let tenant = tenantry_tests::owner_scope(&tid);
+                let by = tenantry::model::audit::Actor::new(
+                    tenantry::model::audit::ActorKind::ApiKey,
+                    "key_fixture",
+                );
+                let note = serde_json::from_value(serde_json::json!({})).expect("no note");
+                tenantry::service::helpdesk::escalate(
+                    &all.deps, &tenant, by, &opened.id, &note, None,
+                )
+                .await
+                .expect("escalated");
+            }
             extra.push((SUPPORT_REQUEST_ID.into(), opened.id.to_string()));
         }
         "provisioning-get" => {

@@ -78,9 +78,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// A plain-text email with the tenant's support phone, page and hours after it.
-fn with_contact(mut text: String, support: &crate::model::helpdesk::SupportSettings) -> String {
+/// A plain-text email with the tenant's support address, phone, page and hours after it.
+fn with_contact(
+    mut text: String,
+    address: Option<&str>,
+    support: &crate::model::helpdesk::SupportSettings,
+) -> String {
     let lines: Vec<String> = [
+        address.map(|a| format!("Support: {a}")),
         support.phone.as_ref().map(|p| format!("Phone: {p}")),
         support.url.as_ref().map(|u| format!("Help: {u}")),
         support.hours.as_ref().map(|h| format!("Hours: {h}")),
@@ -109,7 +114,7 @@ pub fn render(
     let mut ctx = email.context.clone();
     // Its branding, and how its customers reach its support (the support settings'
     // address, else the branding's, else the tenant's contact).
-    let (brand, support) = crate::service::helpdesk::look(tenant);
+    let (brand, support) = crate::model::helpdesk::look(tenant);
     ctx.insert("support".into(), json!(support));
     ctx.insert("brand".into(), json!(brand));
     ctx.insert("palette".into(), json!(brand.palette()));
@@ -167,7 +172,7 @@ pub fn render(
         reply_to,
         to: vec![email.to.clone()],
         subject: part("subject.txt")?.trim().to_owned(),
-        text: with_contact(part("txt")?, &support),
+        text: with_contact(part("txt")?, brand.support_email.as_deref(), &support),
         html: part("html")?,
         attachments: Vec::new(),
     })
