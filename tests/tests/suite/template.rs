@@ -553,6 +553,26 @@ fn every_route_invokes_its_function_with_the_api_role() {
             && v.as_str().is_some_and(|s| s.ends_with(":function:tenantry-${Stage}-*"))),
         "the role invokes this stage's functions only: {resource:?}"
     );
+    // ... and of those the route functions only, by their tag.
+    assert_eq!(
+        statements[0]["Condition"]["StringEquals"]["aws:ResourceTag/invoked_by"].as_str(),
+        Some("api"),
+        "the role invokes functions tagged invoked_by: api only"
+    );
+    for f in functions(&t) {
+        let tag = f.own("Tags").and_then(|t| t.get("invoked_by")).or_else(|| {
+            f.globals
+                .and_then(|g| g.get("Tags"))
+                .and_then(|t| t.get("invoked_by"))
+        });
+        let routed = !f.http_routes().is_empty();
+        assert_eq!(
+            tag.and_then(Value::as_str) == Some("api"),
+            routed,
+            "{}: tagged invoked_by: api exactly when it serves a route ({tag:?})",
+            f.logical_id
+        );
+    }
 }
 
 #[test]
