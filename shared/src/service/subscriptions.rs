@@ -232,8 +232,26 @@ pub async fn create(
     }
     let plan =
         catalog::plan_to_subscribe(deps, code.as_deref().unwrap_or_default(), "plan").await?;
-    let existing = load(deps, tenant_id, customer_id).await?;
+    let mut existing = load(deps, tenant_id, customer_id).await?;
     let mut ops = Vec::new();
+    // One canceled to end tonight (by a cancel `at: now`, or its customer's deletion)
+    // gives way to a new one from today: today is billed once, by the new one. A
+    // customer deleted and restored the same day subscribes again at once.
+    let tomorrow = today + Duration::days(1);
+    let mut replaced = None;
+    if let Some((s, _)) = existing.as_mut()
+        && s.state(today) == SubscriptionState::Canceled
+        && s.ends_on == Some(tomorrow)
+    {
+        if start != today {
+            return Err(Error::invalid(
+                "starts_at",
+                format!("must be today ({today}): the current subscription runs until tonight"),
+            ));
+        }
+        s.end_on(today.max(s.started_on), deps.clock.now());
+        replaced = Some(s.id.clone());
+    }
     let was = match &existing {
         Some((s, _)) if s.state(today) != SubscriptionState::Ended => {
             return Err(Error::conflict(
@@ -275,10 +293,13 @@ pub async fn create(
         &view,
         sub.created_at,
     )?);
-    let entry = entry("subscription.created", &sub)
+    let mut entry = entry("subscription.created", &sub)
         .value("plan", &plan.code)
         .value("plan_version", plan.version)
         .value("started_on", sub.started_on);
+    if let Some(id) = &replaced {
+        entry = entry.value("replaces", id);
+    }
     ops.push(audit::op(deps, Log::Tenant(tenant_id), entry).await?);
     commit(deps, ops).await?;
     Ok(view)

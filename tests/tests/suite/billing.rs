@@ -966,3 +966,103 @@ async fn a_customer_without_seat_marks_opens_with_its_active_users() {
         .unwrap();
     assert_eq!(&daily[..4], &[2, 2, 3, 3]);
 }
+
+/// A customer deleted and restored on the same day subscribes again at once: the
+/// subscription its deletion ended tonight gives way to the new one from today, and
+/// the month bills each day once (the old plan to yesterday, the new from today). One
+/// canceled to end later still refuses a second.
+#[tokio::test]
+async fn a_customer_restored_the_day_it_was_deleted_subscribes_again_that_day() {
+    use tenantry::model::billing::Period;
+    use tenantry::model::ids::{CustomerId, TenantId};
+    use tenantry::model::subscription::Subscription;
+
+    let (app, clock, _dir) = app_at("2026-11-10T09:00:00Z").await;
+    seed_catalog(&app).await;
+    let t = app.new_tenant("comeback").await;
+    let c = app
+        .new_customer(&t.owner_key, "Comeback Co", "admin@comeback.example.com")
+        .await;
+    let sub_path = format!("/v1/customers/{c}/subscription");
+    let first = app
+        .post(&t.owner_key, &sub_path, json!({"plan": "growth"}))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let first_id = first.field("id").to_owned();
+
+    day(&clock, 20);
+    let r = app
+        .delete(&t.owner_key, &format!("/v1/customers/{c}?confirm=true"))
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let r = app
+        .post(
+            &t.owner_key,
+            &format!("/v1/customers/{c}/restore"),
+            json!({}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    // Restoring does not restart it.
+    let r = app.get(&t.owner_key, &sub_path).await;
+    assert_eq!(r.body["state"], "canceled", "{}", r.body);
+    assert_eq!(r.body["ends_on"], "2026-11-21", "{}", r.body);
+    // Starting it on another day than today is named.
+    let r = app
+        .post(
+            &t.owner_key,
+            &sub_path,
+            json!({"plan": "growth", "starts_at": "2026-11-15"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.error_fields(), ["starts_at"]);
+    let again = app
+        .post(&t.owner_key, &sub_path, json!({"plan": "growth"}))
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body["state"], "active");
+    assert_eq!(again.body["started_on"], "2026-11-20");
+    assert_ne!(again.field("id"), first_id);
+
+    // The month: the first from the 10th to the 19th, the second from the 20th.
+    let (tid, cid) = (TenantId::from_record(&t.id), CustomerId::from_record(&c));
+    let past = app
+        .deps
+        .store
+        .get(&tenantry::store::keys::past_subscription(
+            &tid, &cid, &first_id,
+        ))
+        .await
+        .expect("a read")
+        .expect("the first kept as history");
+    let past: Subscription =
+        serde_json::from_value(serde_json::Value::Object(past.data)).expect("a subscription");
+    let november = Period::of("2026-11-01".parse().unwrap());
+    let days = |s: &Subscription| -> i64 { s.days_in(november).iter().map(|d| d.2).sum() };
+    assert_eq!(
+        past.ends_on.map(|d| d.to_string()).as_deref(),
+        Some("2026-11-20")
+    );
+    assert_eq!(days(&past), 10);
+    let current = app
+        .deps
+        .store
+        .get(&tenantry::store::keys::subscription(&tid, &cid))
+        .await
+        .expect("a read")
+        .expect("the current one");
+    let current: Subscription =
+        serde_json::from_value(serde_json::Value::Object(current.data)).expect("a subscription");
+    assert_eq!(days(&current), 11);
+
+    // Canceled at the period's end, it is still current: no second one.
+    let r = app.delete(&t.owner_key, &sub_path).await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let r = app.get(&t.owner_key, &sub_path).await;
+    assert_eq!(r.body["state"], "canceled", "{}", r.body);
+    let r = app
+        .post(&t.owner_key, &sub_path, json!({"plan": "growth"}))
+        .await;
+    assert_eq!(r.problem_type(), "urn:tenantry:problem:subscription-exists");
+}
