@@ -234,12 +234,14 @@ pub async fn create(
         catalog::plan_to_subscribe(deps, code.as_deref().unwrap_or_default(), "plan").await?;
     let mut existing = load(deps, tenant_id, customer_id).await?;
     let mut ops = Vec::new();
-    // One canceled to end tonight (by a cancel `at: now`, or its customer's deletion)
-    // gives way to a new one from today: today is billed once, by the new one. A
-    // customer deleted and restored the same day subscribes again at once.
+    // One canceled whose last day is today (a cancel `at: now`, its customer's deletion,
+    // or a cancel at the period's end on the month's last day) gives way to a new one
+    // from today: today is billed once, by the new one, and the old one's end moves to
+    // today (announced as such). A customer deleted and restored the same day
+    // subscribes again at once.
     let tomorrow = today + Duration::days(1);
     let mut replaced = None;
-    if let Some((s, _)) = existing.as_mut()
+    if let Some((s, item)) = existing.as_mut()
         && s.state(today) == SubscriptionState::Canceled
         && s.ends_on == Some(tomorrow)
     {
@@ -249,7 +251,17 @@ pub async fn create(
                 format!("must be today ({today}): the current subscription runs until tonight"),
             ));
         }
-        s.end_on(today.max(s.started_on), deps.clock.now());
+        let (canceled_at, now) = (s.canceled_at, deps.clock.now());
+        s.end_on(today.max(s.started_on), now);
+        // When it was canceled stays what it was.
+        s.canceled_at = canceled_at;
+        s.updated_at = now;
+        ops.extend(events::emit(
+            tenant_id,
+            EventType::SubscriptionCanceled,
+            &s.view(today, item.version),
+            now,
+        )?);
         replaced = Some(s.id.clone());
     }
     let was = match &existing {

@@ -977,7 +977,15 @@ async fn a_customer_restored_the_day_it_was_deleted_subscribes_again_that_day() 
     use tenantry::model::ids::{CustomerId, TenantId};
     use tenantry::model::subscription::Subscription;
 
-    let (app, clock, _dir) = app_at("2026-11-10T09:00:00Z").await;
+    // On the embedded store the test reads the events from.
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        tenantry::adapters::embedded::EmbeddedStore::open(dir.path().join("t.redb")).unwrap(),
+    );
+    let clock = std::sync::Arc::new(TestClock::at("2026-11-10T09:00:00Z".parse().unwrap()));
+    let mut app =
+        spawn_app_with(tenantry::Deps::new(store.clone()).with_clock(clock.clone())).await;
+    app.embedded = Some(store);
     seed_catalog(&app).await;
     let t = app.new_tenant("comeback").await;
     let c = app
@@ -1017,6 +1025,9 @@ async fn a_customer_restored_the_day_it_was_deleted_subscribes_again_that_day() 
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert_eq!(r.error_fields(), ["starts_at"]);
+    // Later that day, subscribed again.
+    *clock.0.lock().unwrap() = "2026-11-20T15:00:00Z".parse().unwrap();
+    assert_eq!(app.count_events(&t.id, "subscription.canceled"), 1);
     let again = app
         .post(&t.owner_key, &sub_path, json!({"plan": "growth"}))
         .await;
@@ -1024,6 +1035,15 @@ async fn a_customer_restored_the_day_it_was_deleted_subscribes_again_that_day() 
     assert_eq!(again.body["state"], "active");
     assert_eq!(again.body["started_on"], "2026-11-20");
     assert_ne!(again.field("id"), first_id);
+    // The partner hears of the old one's earlier end.
+    let canceled: Vec<_> = app
+        .events_of(&t.id)
+        .into_iter()
+        .filter(|(kind, _)| kind == "subscription.canceled")
+        .collect();
+    assert_eq!(canceled.len(), 2, "{canceled:?}");
+    assert_eq!(canceled[1].1["id"], first_id.as_str());
+    assert_eq!(canceled[1].1["ends_on"], "2026-11-20", "{canceled:?}");
 
     // The month: the first from the 10th to the 19th, the second from the 20th.
     let (tid, cid) = (TenantId::from_record(&t.id), CustomerId::from_record(&c));
@@ -1043,6 +1063,11 @@ async fn a_customer_restored_the_day_it_was_deleted_subscribes_again_that_day() 
     assert_eq!(
         past.ends_on.map(|d| d.to_string()).as_deref(),
         Some("2026-11-20")
+    );
+    assert_eq!(
+        past.canceled_at.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-11-20T09:00:00+00:00"),
+        "when it was canceled stays the deletion's time"
     );
     assert_eq!(days(&past), 10);
     let current = app
