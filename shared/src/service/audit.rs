@@ -129,8 +129,8 @@ impl Entry {
     }
 }
 
-/// A time as the audit log's and support sessions' sort keys hold it: fixed-width,
-/// so text order is time order.
+/// A time as the audit log's, support sessions' and support requests' sort keys hold
+/// it: fixed-width, so text order is time order.
 pub(crate) fn sort_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -3,7 +3,7 @@
 //! go to the user) and listed for the tenant's staff, who keep notes on it, close it,
 //! or escalate it to the platform, whose operator lists escalations across tenants.
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -66,12 +66,8 @@ pub fn platform_support_address() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 fn items(tenant_id: &TenantId, r: &SupportRequest, version: u64) -> Result<[Item; 2], Error> {
-    let created = time(r.created_at);
+    let created = audit::sort_time(r.created_at);
     let mut record = Item::new(keys::support_request(tenant_id, &r.id), to_data(r)?).with_gsi1(
         keys::support_requests_by_status(tenant_id, r.status.as_str(), &created, &r.id),
     );
@@ -113,6 +109,38 @@ async fn load(
     Ok((from_item(&item)?, item))
 }
 
+/// The writes of a changed request over the version it was read at.
+fn update(tenant_id: &TenantId, r: &SupportRequest, read: &Item) -> Result<Vec<WriteOp>, Error> {
+    writes(
+        tenant_id,
+        r,
+        read.version + 1,
+        Condition::VersionIs(read.version),
+    )
+}
+
+/// A request's audit entry, in its customer's history.
+fn entry(action: &str, r: &SupportRequest) -> Entry {
+    Entry::new(action, Target::new("support_request", &r.id)).customer(&r.customer_id)
+}
+
+/// Adds a staff note, within the notes a request keeps.
+fn add_note(
+    r: &mut SupportRequest,
+    by: Actor,
+    text: String,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    if r.notes.len() >= MAX_NOTES {
+        return Err(Error::invalid(
+            "text",
+            format!("a request keeps at most {MAX_NOTES} notes"),
+        ));
+    }
+    r.notes.push(Note { at: now, by, text });
+    Ok(())
+}
+
 /// A customer user opens a request: stored, listed for the tenant's staff, and mailed
 /// to the tenant's support address (the platform's, in `platform` mode), replies to
 /// the user.
@@ -140,18 +168,6 @@ pub async fn open(
         return Err(Error::invalid("body", "is incomplete"));
     };
     let (tenant, _) = super::directory::load(deps, tenant_id).await?;
-    let (customer, _) = super::load_customer(deps, tenant_id, scope.customer_id()).await?;
-    let user: CustomerUser = from_item(
-        &deps
-            .store
-            .get(&keys::customer_user(
-                tenant_id,
-                scope.customer_id(),
-                user_id,
-            ))
-            .await?
-            .ok_or(Error::NotFound("user"))?,
-    )?;
     let now = deps.clock.now();
     let request = SupportRequest {
         id: SupportRequestId::generate(),
@@ -174,6 +190,19 @@ pub async fn open(
         SupportMode::Platform => platform_address.map(str::to_owned),
     };
     if let Some(to) = to {
+        // The company's name and who asks (replies go to them), for the email only.
+        let (customer, _) = super::load_customer(deps, tenant_id, scope.customer_id()).await?;
+        let user: CustomerUser = from_item(
+            &deps
+                .store
+                .get(&keys::customer_user(
+                    tenant_id,
+                    scope.customer_id(),
+                    user_id,
+                ))
+                .await?
+                .ok_or(Error::NotFound("user"))?,
+        )?;
         let mut context = serde_json::Map::new();
         context.insert("company_name".into(), json!(customer.company.name));
         context.insert(
@@ -197,13 +226,9 @@ pub async fn open(
         audit::op(
             deps,
             Log::Tenant(tenant_id),
-            Entry::new(
-                "support_request.opened",
-                Target::new("support_request", &request.id),
-            )
-            .customer(scope.customer_id())
-            .value("category", category)
-            .fields(["subject", "message"]),
+            entry("support_request.opened", &request)
+                .value("category", category)
+                .fields(["subject", "message"]),
         )
         .await?,
     );
@@ -286,38 +311,12 @@ pub async fn note(
     });
     c.finish()?;
     let text = text.ok_or_else(|| Error::invalid("text", "is required"))?;
-    if r.notes.len() >= MAX_NOTES {
-        return Err(Error::invalid(
-            "text",
-            format!("a request keeps at most {MAX_NOTES} notes"),
-        ));
-    }
     let now = deps.clock.now();
-    r.notes.push(Note {
-        at: now,
-        by: by.clone(),
-        text,
-    });
+    add_note(&mut r, by, text, now)?;
     r.updated_at = now;
-    let mut ops = writes(
-        tenant_id,
-        &r,
-        item.version + 1,
-        Condition::VersionIs(item.version),
-    )?;
-    ops.push(
-        audit::op(
-            deps,
-            Log::Tenant(tenant_id),
-            Entry::new(
-                "support_request.noted",
-                Target::new("support_request", &r.id),
-            )
-            .customer(&r.customer_id)
-            .fields(["notes"]),
-        )
-        .await?,
-    );
+    let mut ops = update(tenant_id, &r, &item)?;
+    let noted = entry("support_request.noted", &r).fields(["notes"]);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), noted).await?);
     super::commit(deps, ops).await?;
     Ok(r)
 }
@@ -337,25 +336,9 @@ pub async fn close(
     r.status = RequestStatus::Closed;
     r.closed_at = Some(now);
     r.updated_at = now;
-    let mut ops = writes(
-        tenant_id,
-        &r,
-        item.version + 1,
-        Condition::VersionIs(item.version),
-    )?;
-    ops.push(
-        audit::op(
-            deps,
-            Log::Tenant(tenant_id),
-            Entry::new(
-                "support_request.closed",
-                Target::new("support_request", &r.id),
-            )
-            .customer(&r.customer_id)
-            .value("status", RequestStatus::Closed),
-        )
-        .await?,
-    );
+    let mut ops = update(tenant_id, &r, &item)?;
+    let closed = entry("support_request.closed", &r).value("status", RequestStatus::Closed);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), closed).await?);
     super::commit(deps, ops).await?;
     Ok(r)
 }
@@ -386,41 +369,27 @@ pub async fn escalate(
             Ok(r)
         };
     }
-    if text.is_some() && r.notes.len() >= MAX_NOTES {
-        return Err(Error::invalid(
-            "text",
-            format!("a request keeps at most {MAX_NOTES} notes"),
-        ));
-    }
     let now = deps.clock.now();
-    let noted = text.is_some();
+    let mut escalated = entry("support_request.escalated", &r);
     if let Some(text) = text {
-        r.notes.push(Note {
-            at: now,
-            by: by.clone(),
-            text,
-        });
+        add_note(&mut r, by.clone(), text, now)?;
+        escalated = escalated.fields(["notes"]);
     }
     r.escalated_at = Some(now);
     r.updated_at = now;
-    let (tenant, _) = super::directory::load(deps, tenant_id).await?;
     let escalation = EscalationEntry {
         tenant_id: tenant_id.clone(),
         request_id: r.id.clone(),
         escalated_at: now,
         escalated_by: by,
     };
-    let mut ops = writes(
-        tenant_id,
-        &r,
-        item.version + 1,
-        Condition::VersionIs(item.version),
-    )?;
+    let mut ops = update(tenant_id, &r, &item)?;
     ops.push(WriteOp::create(Item::new(
-        keys::escalation(&time(now), tenant_id, &r.id),
+        keys::escalation(&audit::sort_time(now), tenant_id, &r.id),
         to_data(&escalation)?,
     )));
     if let Some(to) = platform_address {
+        let (tenant, _) = super::directory::load(deps, tenant_id).await?;
         let notes: Vec<String> = r.notes.iter().map(|n| n.text.clone()).collect();
         let mut context = serde_json::Map::new();
         context.insert("tenant_name".into(), json!(tenant.name));
@@ -439,17 +408,7 @@ pub async fn escalate(
             now,
         )?);
     }
-    ops.push(
-        audit::op(deps, Log::Tenant(tenant_id), {
-            let e = Entry::new(
-                "support_request.escalated",
-                Target::new("support_request", &r.id),
-            )
-            .customer(&r.customer_id);
-            if noted { e.fields(["notes"]) } else { e }
-        })
-        .await?,
-    );
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), escalated).await?);
     super::commit(deps, ops).await?;
     Ok(r)
 }

@@ -103,6 +103,11 @@ fn session_item(tenant_id: &TenantId, s: &SupportSession, version: u64) -> Resul
     Ok(item)
 }
 
+/// A session's audit entry, in its customer's history.
+fn entry(action: &str, s: &SupportSession) -> Entry {
+    Entry::new(action, Target::new("support_session", &s.id)).customer(&s.customer_id)
+}
+
 async fn load(
     deps: &Deps,
     tenant_id: &TenantId,
@@ -312,25 +317,16 @@ pub async fn start(
             now,
         )?),
     }
-    ops.push(
-        audit::op(
-            deps,
-            Log::Tenant(tenant_id),
-            Entry::new(
-                if approval.is_some() {
-                    "support_session.requested"
-                } else {
-                    "support_session.started"
-                },
-                Target::new("support_session", &session.id),
-            )
-            .customer(customer_id)
-            .value("minutes", minutes)
-            .value("support_access", access)
-            .fields(["reason"]),
-        )
-        .await?,
-    );
+    let action = if approval.is_some() {
+        "support_session.requested"
+    } else {
+        "support_session.started"
+    };
+    let started = entry(action, &session)
+        .value("minutes", minutes)
+        .value("support_access", access)
+        .fields(["reason"]);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), started).await?);
     super::commit(deps, ops).await?;
     Ok(StartedSession {
         session: session.view(now, Vec::new()),
@@ -568,20 +564,10 @@ pub async fn approve(
         json!({"expires": next.expires_at}),
         now,
     )?);
-    ops.push(
-        audit::op(
-            deps,
-            Log::Tenant(tenant_id),
-            Entry::new(
-                "support_session.approved",
-                Target::new("support_session", &s.id),
-            )
-            .customer(&s.customer_id)
-            .by(by)
-            .value("status", SessionStatus::Active),
-        )
-        .await?,
-    );
+    let approved = entry("support_session.approved", &s)
+        .by(by)
+        .value("status", SessionStatus::Active);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), approved).await?);
     super::commit(deps, ops).await?;
     // It starts now: nothing done in it yet.
     Ok(next.view(now, Vec::new()))
@@ -670,24 +656,13 @@ async fn finish(
             now,
         )?);
     }
-    ops.push(
-        audit::op(
-            deps,
-            Log::Tenant(tenant_id),
-            Entry::new(
-                if status == SessionStatus::Declined {
-                    "support_session.declined"
-                } else {
-                    "support_session.ended"
-                },
-                Target::new("support_session", &s.id),
-            )
-            .customer(&s.customer_id)
-            .by(by)
-            .value("status", status),
-        )
-        .await?,
-    );
+    let action = if status == SessionStatus::Declined {
+        "support_session.declined"
+    } else {
+        "support_session.ended"
+    };
+    let ended = entry(action, &s).by(by).value("status", status);
+    ops.push(audit::op(deps, Log::Tenant(tenant_id), ended).await?);
     super::commit(deps, ops).await?;
     Ok(next.view(now, done))
 }

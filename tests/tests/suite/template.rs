@@ -183,6 +183,7 @@ impl<'a> Function<'a> {
 
 fn functions(t: &Value) -> Vec<Function<'_>> {
     let globals = t.get("Globals").and_then(|g| g.get("Function"));
+    let operations = api_operations(t);
     let resources = t
         .get("Resources")
         .and_then(Value::as_mapping)
@@ -199,10 +200,10 @@ fn functions(t: &Value) -> Vec<Function<'_>> {
                 .and_then(Value::as_str)
                 .unwrap_or_else(|| panic!("{logical_id}: no Metadata.BuildProperties.Binary"))
                 .to_owned();
-            let routes = api_operations(t)
-                .into_iter()
+            let routes = operations
+                .iter()
                 .filter(|o| o.function.as_deref() == Some(logical_id.as_str()))
-                .map(|o| (o.method, o.path))
+                .map(|o| (o.method.clone(), o.path.clone()))
                 .collect();
             Function {
                 logical_id,
