@@ -1,6 +1,7 @@
 //! An invoice's document: a PDF (krilla, with the DejaVu Sans fonts bundled here) and an
-//! HTML view, both from one layout of text lines. Only the document route's function
-//! names this module, so only it links the PDF writer and the fonts.
+//! HTML view, both from one layout of text lines. Only `documents-render` calls `pdf`
+//! (`render`), so only it links the PDF writer and the fonts; the document route renders
+//! the HTML view and serves the PDFs that function stored.
 
 use std::sync::{Arc, LazyLock};
 

@@ -54,22 +54,29 @@ macro_rules! lambda_main {
                 { $crate::routes::$route.needs.identity },
                 { $crate::routes::$route.needs.vault },
                 { $crate::routes::$route.needs.http },
+                { $crate::routes::$route.needs.documents },
             >(&$crate::routes::$route)
             .await
         }
     };
 }
 
-/// Runs the Lambda that serves `route`. `IDENTITY` and `VAULT` are the route's
-/// `needs`, constants, so a route that does not need Cognito or KMS does not link its
-/// client, and one that does always has it.
-pub async fn serve<const IDENTITY: bool, const VAULT: bool, const HTTP: bool>(
+/// Runs the Lambda that serves `route`. `IDENTITY`, `VAULT`, `HTTP` and `DOCUMENTS` are
+/// the route's `needs`, constants, so a route that does not need Cognito, KMS, outbound
+/// HTTP or S3 does not link its client, and one that does always has it.
+pub async fn serve<
+    const IDENTITY: bool,
+    const VAULT: bool,
+    const HTTP: bool,
+    const DOCUMENTS: bool,
+>(
     route: &'static Route,
 ) -> Result<(), Error> {
     crate::init_tracing();
     debug_assert_eq!(IDENTITY, route.needs.identity);
     debug_assert_eq!(VAULT, route.needs.vault);
     debug_assert_eq!(HTTP, route.needs.http);
+    debug_assert_eq!(DOCUMENTS, route.needs.documents);
     let deps = deps_from_env().await?;
     let deps = if IDENTITY {
         deps.with_identity_provider(Arc::new(CognitoIdentity::from_config(aws_config().await)))
@@ -83,6 +90,11 @@ pub async fn serve<const IDENTITY: bool, const VAULT: bool, const HTTP: bool>(
     };
     let deps = if HTTP {
         deps.with_outbound(Arc::new(tenantry::adapters::http::HttpSender::public_only()))
+    } else {
+        deps
+    };
+    let deps = if DOCUMENTS {
+        deps.with_documents(s3_documents().await?)
     } else {
         deps
     };
@@ -387,8 +399,8 @@ async fn s3_documents() -> Result<Arc<tenantry::adapters::aws::S3Documents>, Err
 }
 
 /// Runs the Lambda that renders and stores final documents (EventBridge Scheduler,
-/// every minute): the only function that links the PDF writer besides the document
-/// route's.
+/// every minute): the only function that links the PDF writer (the document route
+/// serves what it stored).
 pub async fn serve_documents_render() -> Result<(), Error> {
     crate::init_tracing();
     let deps = deps_from_env().await?.with_documents(s3_documents().await?);

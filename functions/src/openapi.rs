@@ -729,7 +729,7 @@ fn operation(route: &Route, all: &mut Schemas) -> Option<Operation> {
         "INVOICES_DOCUMENT" => Operation {
             query: DOCUMENT_QUERY,
             ..op(
-                "An invoice's document (or one of its credit notes'): the PDF (`Accept: application/pdf`, the default) or its HTML view (`Accept: text/html`)",
+                "An invoice's document (or one of its credit notes'): the PDF as issued (`Accept: application/pdf`, the default; final invoices only, stored within a minute of becoming final) or its HTML view as it is now (`Accept: text/html`)",
                 None,
                 (200, Answer::Document),
             )
@@ -1474,6 +1474,9 @@ fn build() -> OpenApi {
             b = b.request_body(Some(rb.build()));
         }
         let (status, answer) = op.answer;
+        // A document's PDF may be refused for the invoice's state (a draft, or not
+        // stored yet), although the route reads.
+        let refusable = route.method != http::Method::GET || matches!(answer, Answer::Document);
         let mut ok = ResponseBuilder::new().description(match status {
             201 => "Created.",
             202 => "Accepted: it is on its way.",
@@ -1566,7 +1569,7 @@ fn build() -> OpenApi {
                 .response("401", problem("No valid credential."))
                 .response("403", problem("A known caller without the permission."));
         }
-        if route.method != http::Method::GET {
+        if refusable {
             b = b.response(
                 "409",
                 problem(

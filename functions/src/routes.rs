@@ -34,6 +34,8 @@ pub struct Needs {
     pub vault: bool,
     /// Outbound HTTP to partners' and providers' servers (public https addresses only).
     pub http: bool,
+    /// The document store (S3; locally the data folder): final invoices' PDFs.
+    pub documents: bool,
 }
 
 /// The store alone.
@@ -41,24 +43,35 @@ pub const STORE: Needs = Needs {
     identity: false,
     vault: false,
     http: false,
+    documents: false,
 };
 /// The store and the identity provider.
 pub const IDENTITY: Needs = Needs {
     identity: true,
     vault: false,
     http: false,
+    documents: false,
+};
+/// The store and the document store (reads of stored PDFs).
+pub const DOCUMENTS: Needs = Needs {
+    identity: false,
+    vault: false,
+    http: false,
+    documents: true,
 };
 /// The store and the vault.
 pub const VAULT: Needs = Needs {
     identity: false,
     vault: true,
     http: false,
+    documents: false,
 };
 /// The store, the vault and outbound HTTP (a connector's check request).
 pub const VAULT_HTTP: Needs = Needs {
     identity: false,
     vault: true,
     http: true,
+    documents: false,
 };
 
 pub struct Route {
@@ -196,7 +209,7 @@ routes! {
     INVOICES_PAY: POST "/v1/invoices/{invoice_id}/payments" => invoices_pay, "invoices-pay", OperateBilling, STORE;
     INVOICES_CREDIT: POST "/v1/invoices/{invoice_id}/credit-notes" => invoices_credit, "invoices-credit", OperateBilling, STORE;
     INVOICES_VOID: POST "/v1/invoices/{invoice_id}/void" => invoices_void, "invoices-void", OperateBilling, STORE;
-    INVOICES_DOCUMENT: GET "/v1/invoices/{invoice_id}/document" => invoices_document, "invoices-document", ReadInvoices, STORE;
+    INVOICES_DOCUMENT: GET "/v1/invoices/{invoice_id}/document" => invoices_document, "invoices-document", ReadInvoices, DOCUMENTS;
     ME_INVOICES: GET "/v1/me/invoices" => me_invoices, "me-invoices", OwnInvoices, STORE;
     COMMISSION_STATEMENTS: GET "/v1/commission-statements" => commission_statements, "commission-statements", ReadInvoices, STORE;
     INBOUND_ENDPOINTS_LIST: GET "/v1/inbound-endpoints" => inbound_endpoints_list, "inbound-endpoints-list", ManageWebhooks, STORE;

@@ -206,6 +206,8 @@ problem_kinds! {
     NoSubscription = "no-subscription", 409, "The customer has no current subscription.";
     InvoiceNotDraft = "invoice-not-draft", 409, "Only a draft invoice can be changed this way (`status`).";
     InvoiceNotOpen = "invoice-not-open", 409, "Only a final, unpaid invoice takes payments or credit notes.";
+    DocumentNotIssued = "document-not-issued", 409, "A draft (`invoice_status`) has no PDF until it is final; its HTML view (`Accept: text/html`) shows it now.";
+    DocumentPending = "document-pending", 409, "The final document is being rendered and stored; ask again in a minute (`retry_after_seconds`).";
     RunInProgress = "run-in-progress", 409, "The invoice run is still billing this month for the tenant.";
     KeyInUse = "key-in-use", 409, "The operator key the request is made with cannot revoke itself.";
     LinkInUse = "link-in-use", 409, "Another request is using this one-time link right now.";

@@ -27,9 +27,9 @@ use tenantry::service::subscriptions::{SubscriptionChange, SubscriptionDraft};
 use tenantry::service::templates::CustomerTemplateDraft;
 use tenantry::service::usage::{UsageBatch, UsageLimits};
 use tenantry::service::{
-    api_keys, audit, catalog, customers, email_change, events, helpdesk, inbound, invoices, mail,
-    me, members, operator_keys, outbound, provisioning, registration, sign_in, staff,
-    subscriptions, support, templates, tenants, usage, users,
+    api_keys, audit, catalog, customers, documents, email_change, events, helpdesk, inbound,
+    invoices, mail, me, members, operator_keys, outbound, provisioning, registration, sign_in,
+    staff, subscriptions, support, templates, tenants, usage, users,
 };
 
 use super::{Ctx, Reply};
@@ -635,9 +635,6 @@ pub async fn invoices_document(cx: Ctx<'_>) -> Result {
         .map(tenantry::model::ids::CreditNoteId::parse)
         .transpose()?;
     let reach = invoice_reach(&cx).await?;
-    let (view, tenant, note) =
-        invoices::for_document(cx.deps, reach, &invoice_id(&cx)?, note.as_ref()).await?;
-    let layout = crate::document::layout_of(&view, &tenant, note.as_ref());
     let accept = cx
         .headers
         .get(http::header::ACCEPT)
@@ -645,9 +642,15 @@ pub async fn invoices_document(cx: Ctx<'_>) -> Result {
         .unwrap_or_default();
     let wants_html = accept.contains("text/html") && !accept.contains("application/pdf");
     if wants_html {
+        // The HTML view shows the invoice as it is now, a draft too.
+        let (view, tenant, note) =
+            invoices::for_document(cx.deps, reach, &invoice_id(&cx)?, note.as_ref()).await?;
+        let layout = crate::document::layout_of(&view, &tenant, note.as_ref());
         return Ok(Reply::html(StatusCode::OK, crate::document::html(&layout)?));
     }
-    let pdf = crate::document::pdf(&layout)?;
+    // The PDF as issued, stored by `documents-render`: this function never renders one,
+    // so it does not link the PDF writer and its fonts.
+    let pdf = documents::issued(cx.deps, reach, &invoice_id(&cx)?, note.as_ref()).await?;
     Ok(Reply::bytes(
         http::HeaderValue::from_static("application/pdf"),
         bytes::Bytes::from(pdf),

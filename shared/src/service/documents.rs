@@ -18,11 +18,13 @@ use sha2::{Digest, Sha256};
 use super::audit::{self, Entry, Log};
 use super::due::{Kind, Sweep};
 use super::invoices;
+use super::invoices::Reach;
 use super::mail::PDF;
 use crate::Deps;
 use crate::error::Error;
+use crate::error::ProblemKind;
 use crate::model::audit::Target;
-use crate::model::ids::{InvoiceId, TenantId};
+use crate::model::ids::{CreditNoteId, InvoiceId, TenantId};
 use crate::model::invoice::{CreditNote, CustomerLines, InvoiceView, StoredDocument};
 use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Key, StoreError, WriteOp};
@@ -40,6 +42,58 @@ const ROUNDS: usize = 5;
 pub struct DocumentReport {
     pub stored: u64,
     pub failed: u64,
+}
+
+/// How soon a document not stored yet is worth asking for again: the sweep runs every
+/// minute.
+pub const PENDING_RETRY_SECONDS: u64 = 60;
+
+/// The PDF of a final invoice (`credit_note`: `None`) or of one of its credit notes, as
+/// issued: the bytes the sweep stored and the email attached. A draft has none
+/// (`document-not-issued`); a final document the sweep has not stored yet is
+/// `document-pending`. Reads the invoice (for `reach` and its state) and the document
+/// store, and never renders: a function that serves stored PDFs does not link the PDF
+/// writer.
+pub async fn issued(
+    deps: &Deps,
+    reach: Reach<'_>,
+    id: &InvoiceId,
+    credit_note: Option<&CreditNoteId>,
+) -> Result<Vec<u8>, Error> {
+    let (inv, _) = invoices::locate(deps, reach, id).await?;
+    if let Some(cn) = credit_note
+        && !inv.credit_notes.iter().any(|n| &n.id == cn)
+    {
+        return Err(Error::NotFound("credit note"));
+    }
+    if inv.number.is_none() {
+        return Err(Error::Conflict {
+            kind: ProblemKind::DocumentNotIssued,
+            detail: "a draft invoice has no PDF until it is final; ask for its HTML view \
+                     (Accept: text/html)"
+                .into(),
+            extra: [("invoice_status".to_owned(), serde_json::json!(inv.status))]
+                .into_iter()
+                .collect(),
+        });
+    }
+    let key = keys::invoice_document(&inv.tenant_id, id, credit_note);
+    let found = deps
+        .documents()?
+        .get(&key)
+        .await
+        .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("reading a document")))?;
+    found.ok_or_else(|| Error::Conflict {
+        kind: ProblemKind::DocumentPending,
+        detail: "the document is final and is being rendered and stored; ask again in a minute"
+            .into(),
+        extra: [(
+            "retry_after_seconds".to_owned(),
+            serde_json::json!(PENDING_RETRY_SECONDS),
+        )]
+        .into_iter()
+        .collect(),
+    })
 }
 
 /// Stores every document that is due. One invoice that fails (its renderer, the

@@ -74,7 +74,11 @@ pub(crate) async fn load(
 }
 
 /// The invoice and its item, if `reach` may see it; otherwise 404.
-async fn locate(deps: &Deps, reach: Reach<'_>, id: &InvoiceId) -> Result<(Invoice, Item), Error> {
+pub(super) async fn locate(
+    deps: &Deps,
+    reach: Reach<'_>,
+    id: &InvoiceId,
+) -> Result<(Invoice, Item), Error> {
     let tenant_id = match reach {
         Reach::Tenant(t) => t.tenant_id().clone(),
         Reach::Customer(c) => c.tenant_id().clone(),

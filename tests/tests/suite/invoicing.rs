@@ -618,7 +618,33 @@ async fn month_of_two_partners_and_a_reseller(
     assert_eq!(op.body["data"].as_array().unwrap().len(), 1, "{}", op.body);
 
     // The documents: the consolidated invoice's PDF read back as text, and its HTML view;
-    // the reseller's invoice in the reseller's name.
+    // the reseller's invoice in the reseller's name. The PDF is the one the document
+    // sweep stores (each minute): until it has run, the route says so and when to ask
+    // again.
+    let early = app
+        .send(
+            reqwest::Method::GET,
+            &k1,
+            &format!("/v1/invoices/{inv_id}/document"),
+            None,
+            &[("accept", "application/pdf")],
+        )
+        .await;
+    assert_eq!(early.status, StatusCode::CONFLICT);
+    let early: Value = serde_json::from_slice(&early.raw).expect("problem details");
+    assert_eq!(
+        early["type"], "urn:tenantry:problem:document-pending",
+        "{early}"
+    );
+    assert_eq!(early["retry_after_seconds"], 60, "{early}");
+    let stored = tenantry::service::documents::store_due(
+        &app.deps,
+        &functions::document::render,
+        app.deps.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.stored, 6, "every final invoice's PDF: {stored:?}");
     let pdf = app
         .send(
             reqwest::Method::GET,
@@ -1000,6 +1026,27 @@ async fn a_tenants_own_terms_set_its_review_window_due_date_and_suspension() {
         .unwrap();
     let draft = invoices(&app, &kp, "").await[0].clone();
     assert_eq!(draft["review_ends_at"], "2026-12-02T02:00:00Z", "{draft}");
+    // A draft has an HTML view but no PDF until it is final.
+    let document = format!("/v1/invoices/{}/document", draft["id"].as_str().unwrap());
+    let pdf = app.get(&kp, &document).await;
+    assert_eq!(pdf.status, StatusCode::CONFLICT, "{}", pdf.body);
+    assert_eq!(
+        pdf.body["type"], "urn:tenantry:problem:document-not-issued",
+        "{}",
+        pdf.body
+    );
+    assert_eq!(pdf.body["invoice_status"], "draft", "{}", pdf.body);
+    let html = app
+        .send(
+            reqwest::Method::GET,
+            &kp,
+            &document,
+            None,
+            &[("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&html.raw).contains("Invoice (draft)"));
     let r = jobs::run_due(&app.deps, at("2026-12-02T02:00:00Z"))
         .await
         .unwrap();
@@ -2046,7 +2093,10 @@ async fn on_aws_the_month_runs_through_sqs_and_its_invoice_is_kept_in_s3_and_mai
     )
     .await
     .unwrap();
-    assert_eq!(s.stored, 6, "every final invoice's PDF: {s:?}");
+    assert_eq!(
+        s.stored, 0,
+        "the month stored every final invoice's PDF: {s:?}"
+    );
     let object = s3
         .get_object()
         .bucket(&bucket)
@@ -2056,6 +2106,18 @@ async fn on_aws_the_month_runs_through_sqs_and_its_invoice_is_kept_in_s3_and_mai
         .expect("the PDF in S3");
     let stored = object.body.collect().await.unwrap().into_bytes().to_vec();
     assert!(stored.starts_with(b"%PDF-"));
+    // The document route answers the object in S3, byte for byte.
+    let served = app
+        .send(
+            reqwest::Method::GET,
+            &month.consolidated_key,
+            &format!("/v1/invoices/{inv}/document"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert!(served.raw == stored, "the route serves the stored PDF");
 
     let email = outbox(&app, tid, "invoice_issued").await;
     assert_eq!(email.len(), 1, "{email:?}");

@@ -1571,7 +1571,7 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                 .as_str()
                 .expect("the fixture's invoice")
                 .to_owned();
-            if b == "invoices-pay" || b == "invoices-credit" {
+            if b == "invoices-pay" || b == "invoices-credit" || b == "invoices-document" {
                 ok(
                     "POST",
                     &format!("/v1/invoices/{id}/approve"),
@@ -1579,6 +1579,17 @@ async fn fixtures(all: &App, binary: &str) -> Vec<(String, String)> {
                     None,
                 )
                 .await;
+            }
+            if b == "invoices-document" {
+                // The final invoice's PDF, stored as `documents-render` stores it.
+                let report = tenantry::service::documents::store_due(
+                    &all.deps,
+                    &functions::document::render,
+                    chrono::Utc::now(),
+                )
+                .await
+                .expect("the document sweep");
+                assert_eq!(report.stored, 1, "the fixture's PDF: {report:?}");
             }
             extra.push((INVOICE_ID.into(), id));
         }
@@ -1972,7 +1983,17 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
         let operator_id = auth::register_operator_key(&deps, OPERATOR_PLACEHOLDER)
             .await
             .expect("operator key");
-        let mut subs = fixtures(&App::all(deps.clone()), route.binary).await;
+        // The data folder's document store, which the fixtures fill: S3's reads are
+        // granted in the template, checked by cfn-lint, not replayed.
+        let documents: Arc<dyn tenantry::ports::Documents> = Arc::new(
+            tenantry::adapters::embedded::FileDocuments::new(dir.path().join("documents"))
+                .expect("a documents folder"),
+        );
+        let mut subs = fixtures(
+            &App::all(deps.clone().with_documents(documents.clone())),
+            route.binary,
+        )
+        .await;
         subs.push((OPERATOR_KEY_ID.into(), operator_id));
 
         let file = repo().join("events").join(format!("{}.json", route.binary));
@@ -2019,6 +2040,20 @@ async fn policies_allow_every_store_call_a_successful_event_makes() {
             send_as_is(&unwired, &replays[0]).await.0 >= 500
         } else {
             false
+        };
+        // The document store likewise: only where declared, and a route declaring it
+        // fails without it.
+        let own = if route.needs.documents {
+            let without = App::new(own.clone(), &[*route]);
+            let status = send_as_is(&without, &replays[0]).await.0;
+            assert!(
+                status >= 500,
+                "{}: declares needs.documents but answers {status} without a document store",
+                route.binary
+            );
+            own.with_documents(documents.clone())
+        } else {
+            own
         };
         let app = App::new(own, &[*route]);
         identity.take();
