@@ -626,8 +626,9 @@ pub async fn commission_statements(cx: Ctx<'_>) -> Result {
     Reply::ok(&invoices::commission_statements(cx.deps, reach, tenant_id, period).await?)
 }
 
-/// `GET /v1/invoices/{id}/document`: the PDF (`Accept: application/pdf`, the default) or
-/// the HTML view (`Accept: text/html`).
+/// `GET /v1/invoices/{id}/document`: the PDF as issued, stored by `documents-render`
+/// (`Accept: application/pdf`, the default; 409 for a draft or one not stored yet), or the
+/// HTML view as it is now (`Accept: text/html`).
 pub async fn invoices_document(cx: Ctx<'_>) -> Result {
     // A credit note's id that cannot exist is a 404 before any read.
     let note = cx

@@ -414,10 +414,16 @@ fn problem_response(e: &Error, request_id: &str, headers: &HeaderMap) -> Respons
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    if let Error::Throttled {
-        retry_after_seconds,
-    } = e
-        && let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string())
+    // Throttled, or a conflict that passes (a document not stored yet): when to ask again.
+    let retry_after = match e {
+        Error::Throttled {
+            retry_after_seconds,
+        } => Some(*retry_after_seconds),
+        Error::Conflict { extra, .. } => extra.get("retry_after_seconds").and_then(|v| v.as_u64()),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
     {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }

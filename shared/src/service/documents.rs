@@ -25,7 +25,9 @@ use crate::error::Error;
 use crate::error::ProblemKind;
 use crate::model::audit::Target;
 use crate::model::ids::{CreditNoteId, InvoiceId, TenantId};
-use crate::model::invoice::{CreditNote, CustomerLines, InvoiceView, StoredDocument};
+use crate::model::invoice::{
+    CreditNote, CustomerLines, InvoiceStatus, InvoiceView, StoredDocument,
+};
 use crate::model::tenant::Tenant;
 use crate::ports::{Condition, Key, StoreError, WriteOp};
 use crate::store::keys;
@@ -67,22 +69,25 @@ pub async fn issued(
         return Err(Error::NotFound("credit note"));
     }
     if inv.number.is_none() {
+        let detail = if inv.status == InvoiceStatus::Void {
+            "the invoice was voided as a draft and never became final: it has no PDF"
+        } else {
+            "a draft invoice has no PDF until it is final; ask for its HTML view \
+             (Accept: text/html)"
+        };
         return Err(Error::Conflict {
             kind: ProblemKind::DocumentNotIssued,
-            detail: "a draft invoice has no PDF until it is final; ask for its HTML view \
-                     (Accept: text/html)"
-                .into(),
+            detail: detail.into(),
             extra: [("invoice_status".to_owned(), serde_json::json!(inv.status))]
                 .into_iter()
                 .collect(),
         });
     }
     let key = keys::invoice_document(&inv.tenant_id, id, credit_note);
-    let found = deps
-        .documents()?
-        .get(&key)
-        .await
-        .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("reading a document")))?;
+    let found = deps.documents()?.get(&key).await.map_err(|e| {
+        tracing::warn!(error = %e, "the document store failed to answer a document");
+        Error::Unavailable("the document store did not answer; nothing changed, retry".into())
+    })?;
     found.ok_or_else(|| Error::Conflict {
         kind: ProblemKind::DocumentPending,
         detail: "the document is final and is being rendered and stored; ask again in a minute"

@@ -631,6 +631,13 @@ async fn month_of_two_partners_and_a_reseller(
         )
         .await;
     assert_eq!(early.status, StatusCode::CONFLICT);
+    assert_eq!(
+        early
+            .headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("60")
+    );
     let early: Value = serde_json::from_slice(&early.raw).expect("problem details");
     assert_eq!(
         early["type"], "urn:tenantry:problem:document-pending",
@@ -700,6 +707,7 @@ async fn month_of_two_partners_and_a_reseller(
             &[],
         )
         .await;
+    assert_eq!(reseller_pdf.status, StatusCode::OK);
     if let Some(text) = pdf_text(&reseller_pdf.raw, "reseller-invoice") {
         assert!(text.contains("resell Billing Ltd"), "{text}");
         assert!(text.contains("Gamma One"), "{text}");
@@ -1878,6 +1886,18 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
         )
         .await;
     assert_eq!(pdf.status, StatusCode::OK);
+    let stored_cn = app
+        .deps
+        .documents()
+        .unwrap()
+        .get(&format!("tenants/{p}/invoices/{inv}/{cn}.pdf"))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert!(
+        pdf.raw == stored_cn,
+        "the route serves the stored credit note"
+    );
     if let Some(text) = pdf_text(&pdf.raw, "credit-note") {
         assert!(
             text.contains("CN-2026-000001") && text.contains("€14.88"),

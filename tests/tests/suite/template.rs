@@ -395,6 +395,59 @@ fn every_function_serves_a_route_or_a_schedule_and_is_built_for_lambda() {
     }
 }
 
+/// A route's declared needs are what its function is given: the environment variable
+/// the Lambda home reads for each (`functions::lambda::route_deps`) and the grant its
+/// client calls with, and no document store for a route that does not declare one.
+#[test]
+fn every_routes_needs_have_their_environment_and_grants() {
+    let t = template();
+    let fns = functions(&t);
+    for route in ROUTES {
+        let f = fns
+            .iter()
+            .find(|f| f.binary == route.binary)
+            .expect("the route's function");
+        let var = |name: &str| {
+            f.own("Environment")
+                .and_then(|e| e.get("Variables"))
+                .and_then(|v| v.get(name))
+                .is_some()
+        };
+        let actions: BTreeSet<String> = f
+            .statements()
+            .iter()
+            .filter(|st| st["Effect"].as_str() == Some("Allow"))
+            .flat_map(|st| match &st["Action"] {
+                Value::Sequence(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                Value::String(a) => vec![a.clone()],
+                _ => vec![],
+            })
+            .collect();
+        let documents = var("DOCUMENTS_BUCKET")
+            && actions.contains("s3:GetObject")
+            && actions.contains("s3:ListBucket");
+        assert_eq!(
+            documents,
+            route.needs.documents,
+            "{}: needs.documents = {}, but DOCUMENTS_BUCKET with s3:GetObject and s3:ListBucket is {}",
+            route.binary,
+            route.needs.documents,
+            if documents { "there" } else { "missing" }
+        );
+        if route.needs.vault {
+            assert!(
+                var("KMS_KEY_ID") && actions.iter().any(|a| a.starts_with("kms:")),
+                "{}: needs.vault but no KMS_KEY_ID or no KMS grant",
+                route.binary
+            );
+        }
+    }
+}
+
 /// The logical id of the function the HTTP API's default authorizer runs.
 fn authorizer_function(t: &Value) -> Option<String> {
     let auth = t["Resources"]["HttpApi"]["Properties"].get("Auth")?;
@@ -1203,6 +1256,14 @@ fn allows_cognito(statements: &[&Value], call: &CognitoCall) -> bool {
 /// variant), for code paths the event alone does not take: (binary, changes).
 type Changes = &'static [(&'static str, &'static str)];
 const VARIANTS: &[(&str, Changes)] = &[
+    // The document's HTML view: the invoice's tenant and lines, rendered as it is now.
+    (
+        "invoices-document",
+        &[(
+            "\"accept\": \"application/json\"",
+            "\"accept\": \"text/html\"",
+        )],
+    ),
     // A status filter without a search term reads the gsi1 status index.
     (
         "customers-list",
