@@ -203,10 +203,121 @@ async fn load(
     }
 }
 
+/// The lightest load generator: `connections` keep-alive HTTP/1.1 connections, each
+/// writing the next prebuilt request and reading its answer's head (httparse) and
+/// `Content-Length` body. reqwest builds, routes and pools every request, and on 2
+/// cores that work is taken from the server measured; here a request costs the client a
+/// write and a read.
+async fn raw_load(
+    addr: std::net::SocketAddr,
+    connections: usize,
+    seconds: u64,
+    requests: Arc<Vec<Vec<u8>>>,
+) -> Stats {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (requests, counter) = (requests.clone(), counter.clone());
+            tokio::spawn(async move {
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+                    return (lat, 1);
+                };
+                let _ = stream.set_nodelay(true);
+                let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+                let mut chunk = vec![0u8; 16 * 1024];
+                'requests: while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let t = Instant::now();
+                    if stream
+                        .write_all(&requests[n % requests.len()])
+                        .await
+                        .is_err()
+                    {
+                        errors += 1;
+                        break;
+                    }
+                    // The head, then the body it announces.
+                    let (status, total) = loop {
+                        let mut headers = [httparse::EMPTY_HEADER; 32];
+                        let mut response = httparse::Response::new(&mut headers);
+                        if let Ok(httparse::Status::Complete(head)) = response.parse(&buf) {
+                            let length = response
+                                .headers
+                                .iter()
+                                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                                .and_then(|h| std::str::from_utf8(h.value).ok())
+                                .and_then(|v| v.trim().parse::<usize>().ok());
+                            match (response.code, length) {
+                                (Some(code), Some(length)) => break (code, head + length),
+                                _ => {
+                                    errors += 1;
+                                    break 'requests;
+                                }
+                            }
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => {
+                                errors += 1;
+                                break 'requests;
+                            }
+                            Ok(got) => buf.extend_from_slice(&chunk[..got]),
+                        }
+                    };
+                    while buf.len() < total {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => {
+                                errors += 1;
+                                break 'requests;
+                            }
+                            Ok(got) => buf.extend_from_slice(&chunk[..got]),
+                        }
+                    }
+                    buf.drain(..total);
+                    if status == 200 {
+                        lat.push(t.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Stats {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+    }
+}
+
+/// A GET request's bytes, with a bearer key, for `raw_load`.
+fn raw_get(addr: std::net::SocketAddr, path: &str, key: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\naccept: application/json\r\n\r\n"
+    )
+    .into_bytes()
+}
+
 /// Usage ingestion: batches of 1,000 events for 10 customers, on `connections.min(4)`
 /// connections; and the store calls of one batch, of its resend (all duplicates).
 async fn usage_bench(
     client: &reqwest::Client,
+    addr: std::net::SocketAddr,
     base: &str,
     admin: &str,
     counts: &Counts,
@@ -379,7 +490,32 @@ async fn usage_bench(
     println!(
         "{}",
         stats.line(&format!(
-            "GET /v1/customers/{{id}}/entitlements ({} connections)",
+            "GET /v1/customers/{{id}}/entitlements ({} connections, reqwest)",
+            args.connections
+        ))
+    );
+    // The same, and a plain customer read for comparison, from the lightest client.
+    let entitlements: Vec<Vec<u8>> = customers
+        .iter()
+        .map(|c| raw_get(addr, &format!("/v1/customers/{c}/entitlements"), &key))
+        .collect();
+    let stats = raw_load(addr, args.connections, args.seconds, Arc::new(entitlements)).await;
+    println!(
+        "{}",
+        stats.line(&format!(
+            "GET /v1/customers/{{id}}/entitlements ({} connections, raw HTTP/1.1)",
+            args.connections
+        ))
+    );
+    let plain: Vec<Vec<u8>> = customers
+        .iter()
+        .map(|c| raw_get(addr, &format!("/v1/customers/{c}"), &key))
+        .collect();
+    let stats = raw_load(addr, args.connections, args.seconds, Arc::new(plain)).await;
+    println!(
+        "{}",
+        stats.line(&format!(
+            "GET /v1/customers/{{id}} ({} connections, raw HTTP/1.1)",
             args.connections
         ))
     );
@@ -547,7 +683,7 @@ fn main() -> anyhow::Result<()> {
         let get = load(&client, args.connections, args.seconds, StatusCode::OK, Arc::new(move |i| c2.get(format!("{b}/v1/customers/{}", ids[i % ids.len()])).bearer_auth(&k))).await;
         println!("{}", get.line("GET /v1/customers/{id}"));
 
-        usage_bench(&client, &base, &admin, &counts, &args).await?;
+        usage_bench(&client, addr, &base, &admin, &counts, &args).await?;
 
         if args.customers > 0 {
             let big: Value = call(Method::POST, &admin, "/v1/tenants", Some(json!({"name": "Big", "slug": "big", "kind": "partner", "owner": {"email": "o@big.example.com", "first_name": "O", "last_name": "B"}}))).send().await?.json().await?;
