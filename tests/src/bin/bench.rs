@@ -207,14 +207,15 @@ async fn load(
 /// writing the next prebuilt request and reading its answer's head (httparse) and
 /// `Content-Length` body. reqwest builds, routes and pools every request, and on 2
 /// cores that work is taken from the server measured; here a request costs the client a
-/// write and a read.
+/// write and a read. As in `load`, a latency counts only a whole 200 answer; any other
+/// answer, or a failure to send or read one (a bad head, no `Content-Length`, no answer
+/// within 5 s), counts one error, and the connection is opened again.
 async fn raw_load(
     addr: std::net::SocketAddr,
     connections: usize,
     seconds: u64,
     requests: Arc<Vec<Vec<u8>>>,
 ) -> Stats {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
@@ -223,64 +224,28 @@ async fn raw_load(
             let (requests, counter) = (requests.clone(), counter.clone());
             tokio::spawn(async move {
                 let (mut lat, mut errors) = (Vec::new(), 0usize);
-                let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-                    return (lat, 1);
-                };
-                let _ = stream.set_nodelay(true);
-                let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-                let mut chunk = vec![0u8; 16 * 1024];
-                'requests: while Instant::now() < deadline {
-                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let t = Instant::now();
-                    if stream
-                        .write_all(&requests[n % requests.len()])
-                        .await
-                        .is_err()
-                    {
+                while Instant::now() < deadline {
+                    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
                         errors += 1;
-                        break;
-                    }
-                    // The head, then the body it announces.
-                    let (status, total) = loop {
-                        let mut headers = [httparse::EMPTY_HEADER; 32];
-                        let mut response = httparse::Response::new(&mut headers);
-                        if let Ok(httparse::Status::Complete(head)) = response.parse(&buf) {
-                            let length = response
-                                .headers
-                                .iter()
-                                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                                .and_then(|h| std::str::from_utf8(h.value).ok())
-                                .and_then(|v| v.trim().parse::<usize>().ok());
-                            match (response.code, length) {
-                                (Some(code), Some(length)) => break (code, head + length),
-                                _ => {
-                                    errors += 1;
-                                    break 'requests;
-                                }
-                            }
-                        }
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => {
-                                errors += 1;
-                                break 'requests;
-                            }
-                            Ok(got) => buf.extend_from_slice(&chunk[..got]),
-                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
                     };
-                    while buf.len() < total {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => {
+                    let _ = stream.set_nodelay(true);
+                    let mut conn = RawConnection {
+                        stream,
+                        buf: Vec::with_capacity(16 * 1024),
+                    };
+                    while Instant::now() < deadline {
+                        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let t = Instant::now();
+                        match conn.exchange(&requests[n % requests.len()]).await {
+                            Some(200) => lat.push(t.elapsed()),
+                            Some(_) => errors += 1,
+                            None => {
                                 errors += 1;
-                                break 'requests;
+                                break; // open the connection again
                             }
-                            Ok(got) => buf.extend_from_slice(&chunk[..got]),
                         }
-                    }
-                    buf.drain(..total);
-                    if status == 200 {
-                        lat.push(t.elapsed());
-                    } else {
-                        errors += 1;
                     }
                 }
                 (lat, errors)
@@ -302,6 +267,57 @@ async fn raw_load(
         errors,
         elapsed,
         latencies,
+    }
+}
+
+/// One keep-alive connection of `raw_load`, with what it read past the last answer.
+struct RawConnection {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConnection {
+    /// Sends one request and reads its whole answer: its status, or `None` when the
+    /// connection cannot be used any more.
+    async fn exchange(&mut self, request: &[u8]) -> Option<u16> {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(request).await.ok()?;
+        let (status, total) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            match response.parse(&self.buf) {
+                Ok(httparse::Status::Complete(head)) => {
+                    let length = response
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                        .and_then(|v| v.trim().parse::<usize>().ok())?;
+                    break (response.code?, head + length);
+                }
+                Ok(httparse::Status::Partial) => self.fill().await?,
+                Err(_) => return None,
+            }
+        };
+        while self.buf.len() < total {
+            self.fill().await?;
+        }
+        self.buf.drain(..total);
+        Some(status)
+    }
+
+    /// Reads what has arrived, waiting at most 5 s.
+    async fn fill(&mut self) -> Option<()> {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 16 * 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk));
+        match read.await {
+            Ok(Ok(got)) if got > 0 => {
+                self.buf.extend_from_slice(&chunk[..got]);
+                Some(())
+            }
+            _ => None,
+        }
     }
 }
 
