@@ -90,6 +90,18 @@ impl Error {
             extra,
         }
     }
+    /// The same conflict with `key` in its problem's body, beside `type` and `detail`:
+    /// what a client acts on (`max_users`, `invoice_status`, `retry_after_seconds`). Any
+    /// other error is left as it is.
+    pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        if let Error::Conflict { extra, .. } = &mut self {
+            extra.insert(
+                key.into(),
+                serde_json::to_value(value).unwrap_or(Value::Null),
+            );
+        }
+        self
+    }
     pub fn concurrent_update() -> Self {
         Error::conflict(
             ProblemKind::ConcurrentUpdate,

@@ -75,29 +75,20 @@ pub async fn issued(
             "a draft invoice has no PDF until it is final; ask for its HTML view \
              (Accept: text/html)"
         };
-        return Err(Error::Conflict {
-            kind: ProblemKind::DocumentNotIssued,
-            detail: detail.into(),
-            extra: [("invoice_status".to_owned(), serde_json::json!(inv.status))]
-                .into_iter()
-                .collect(),
-        });
+        return Err(Error::conflict(ProblemKind::DocumentNotIssued, detail)
+            .with("invoice_status", inv.status));
     }
     let key = keys::invoice_document(&inv.tenant_id, id, credit_note);
     let found = deps.documents()?.get(&key).await.map_err(|e| {
         tracing::warn!(error = %e, "the document store failed to answer a document");
         Error::Unavailable("the document store did not answer; nothing changed, retry".into())
     })?;
-    found.ok_or_else(|| Error::Conflict {
-        kind: ProblemKind::DocumentPending,
-        detail: "the document is final and is being rendered and stored; ask again in a minute"
-            .into(),
-        extra: [(
-            "retry_after_seconds".to_owned(),
-            serde_json::json!(PENDING_RETRY_SECONDS),
-        )]
-        .into_iter()
-        .collect(),
+    found.ok_or_else(|| {
+        Error::conflict(
+            ProblemKind::DocumentPending,
+            "the document is final and is being rendered and stored; ask again in a minute",
+        )
+        .with("retry_after_seconds", PENDING_RETRY_SECONDS)
     })
 }
 

@@ -333,7 +333,7 @@ pub async fn set_for_customer(
             .map(|(f, _)| f)
             .collect();
         if !missing.is_empty() {
-            let mut e = Error::conflict(
+            let e = Error::conflict(
                 ProblemKind::FeatureNotInPlan,
                 match &plan {
                     Some(p) => format!(
@@ -343,11 +343,7 @@ pub async fn set_for_customer(
                     None => "the customer's subscription has ended: no plan includes any area; start a new one".to_owned(),
                 },
             );
-            if let Error::Conflict { extra, .. } = &mut e {
-                extra.insert("plan".into(), serde_json::json!(plan));
-                extra.insert("features".into(), serde_json::json!(missing));
-            }
-            return Err(e);
+            return Err(e.with("plan", plan).with("features", missing));
         }
     }
     let entry = Entry::new(

@@ -52,14 +52,11 @@ pub(crate) fn view(m: &Member, version: u64) -> MemberView {
 }
 
 fn duplicate_email(email: &str) -> Error {
-    let mut e = Error::conflict(
+    Error::duplicate(
         ProblemKind::DuplicateEmail,
+        "email",
         format!("a member with the email {email} already exists in this tenant"),
-    );
-    if let Error::Conflict { extra, .. } = &mut e {
-        extra.insert("field".into(), json!("email"));
-    }
-    e
+    )
 }
 
 pub async fn create(

@@ -599,17 +599,14 @@ pub async fn decline(
 
 fn over(s: &SupportSession, now: chrono::DateTime<chrono::Utc>) -> Error {
     let status = serde_json::to_value(s.status_at(now)).unwrap_or_default();
-    let mut e = Error::conflict(
+    Error::conflict(
         ProblemKind::SupportSessionOver,
         format!(
             "the support session is {}",
             status.as_str().unwrap_or("over")
         ),
-    );
-    if let Error::Conflict { extra, .. } = &mut e {
-        extra.insert("session_status".into(), status);
-    }
-    e
+    )
+    .with("session_status", status)
 }
 
 /// A waiting or active session ends (ended, or declined): its token and link stop,

@@ -151,14 +151,11 @@ pub async fn create(deps: &Deps, draft: &TenantDraft) -> Result<CreatedTenant, E
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
-            let mut e = Error::conflict(
+            return Err(Error::duplicate(
                 ProblemKind::DuplicateSlug,
+                "slug",
                 format!("the slug {} is taken; choose another", tenant.slug),
-            );
-            if let Error::Conflict { extra, .. } = &mut e {
-                extra.insert("field".into(), json!("slug"));
-            }
-            return Err(e);
+            ));
         }
         Err(e) => return Err(e.into()),
     }

@@ -4,7 +4,6 @@ use super::{OutboxEmail, State, Template, item_of};
 use crate::error::ProblemKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::Deps;
 use crate::access::TenantScope;
@@ -106,7 +105,7 @@ pub async fn redrive(
         .ok_or(Error::NotFound("email"))?;
     let mut email: OutboxEmail = from_item(&item)?;
     if email.state != State::Dead {
-        let mut e = Error::conflict(
+        let e = Error::conflict(
             ProblemKind::EmailNotDead,
             format!(
                 "only a dead-lettered email can be redriven; this one is {}",
@@ -117,10 +116,7 @@ pub async fn redrive(
                 }
             ),
         );
-        if let Error::Conflict { extra, .. } = &mut e {
-            extra.insert("state".into(), json!(email.state));
-        }
-        return Err(e);
+        return Err(e.with("state", email.state));
     }
     if email.secrets_dropped {
         return Err(Error::conflict(

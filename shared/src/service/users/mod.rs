@@ -279,16 +279,13 @@ pub async fn get(
 }
 
 fn user_limit_reached(max: u32) -> Error {
-    let mut e = Error::conflict(
+    Error::conflict(
         ProblemKind::UserLimitReached,
         format!(
             "this customer may have at most {max} users (max_users, admin included); remove a user or raise max_users"
         ),
-    );
-    if let Error::Conflict { extra, .. } = &mut e {
-        extra.insert("max_users".into(), json!(max));
-    }
-    e
+    )
+    .with("max_users", max)
 }
 
 /// `POST /v1/customers/{id}/users`: the user, its login and its invitation.
