@@ -154,6 +154,29 @@ impl Stats {
     }
 }
 
+/// The connections' latencies and errors, summed once they all stop.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    started: Instant,
+) -> Stats {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Stats {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+    }
+}
+
 /// `connections` loops, each sending the next request from `make` until `seconds` pass.
 async fn load(
     client: &reqwest::Client,
@@ -185,22 +208,7 @@ async fn load(
             })
         })
         .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        if let Ok((l, e)) = t.await {
-            latencies.extend(l);
-            errors += e;
-        }
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    Stats {
-        requests: latencies.len(),
-        errors,
-        elapsed,
-        latencies,
-    }
+    gather(tasks, started).await
 }
 
 /// The lightest load generator: `connections` keep-alive HTTP/1.1 connections, each
@@ -252,22 +260,7 @@ async fn raw_load(
             })
         })
         .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        if let Ok((l, e)) = t.await {
-            latencies.extend(l);
-            errors += e;
-        }
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    Stats {
-        requests: latencies.len(),
-        errors,
-        elapsed,
-        latencies,
-    }
+    gather(tasks, started).await
 }
 
 /// One keep-alive connection of `raw_load`, with what it read past the last answer.

@@ -244,6 +244,19 @@ impl Runner {
     }
 }
 
+/// `GET` of an invoice's document (`path`), with `accept` as the Accept header (none: the
+/// PDF by default).
+async fn document(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> tenantry_tests::app::Resp {
+    let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+    app.send(reqwest::Method::GET, key, path, None, &headers)
+        .await
+}
+
 /// What later checks of a month need.
 struct Month {
     consolidated_tenant: String,
@@ -621,15 +634,13 @@ async fn month_of_two_partners_and_a_reseller(
     // the reseller's invoice in the reseller's name. The PDF is the one the document
     // sweep stores (each minute): until it has run, the route says so and when to ask
     // again.
-    let early = app
-        .send(
-            reqwest::Method::GET,
-            &k1,
-            &format!("/v1/invoices/{inv_id}/document"),
-            None,
-            &[("accept", "application/pdf")],
-        )
-        .await;
+    let early = document(
+        app,
+        &k1,
+        &format!("/v1/invoices/{inv_id}/document"),
+        Some("application/pdf"),
+    )
+    .await;
     assert_eq!(early.status, StatusCode::CONFLICT);
     assert_eq!(
         early
@@ -652,15 +663,13 @@ async fn month_of_two_partners_and_a_reseller(
     .await
     .unwrap();
     assert_eq!(stored.stored, 6, "every final invoice's PDF: {stored:?}");
-    let pdf = app
-        .send(
-            reqwest::Method::GET,
-            &k1,
-            &format!("/v1/invoices/{inv_id}/document"),
-            None,
-            &[("accept", "application/pdf")],
-        )
-        .await;
+    let pdf = document(
+        app,
+        &k1,
+        &format!("/v1/invoices/{inv_id}/document"),
+        Some("application/pdf"),
+    )
+    .await;
     assert_eq!(pdf.status, StatusCode::OK);
     let bytes = pdf.raw.clone();
     assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
@@ -683,30 +692,20 @@ async fn month_of_two_partners_and_a_reseller(
             assert!(text.contains(want), "the PDF lacks {want:?}:\n{text}");
         }
     }
-    let page = app
-        .send(
-            reqwest::Method::GET,
-            &k1,
-            &format!("/v1/invoices/{inv_id}/document"),
-            None,
-            &[("accept", "text/html")],
-        )
-        .await;
+    let page = document(
+        app,
+        &k1,
+        &format!("/v1/invoices/{inv_id}/document"),
+        Some("text/html"),
+    )
+    .await;
     let html = String::from_utf8_lossy(&page.raw).to_string();
     assert!(
         html.contains("Invoice INV-2026-000001") && html.contains("€131.50"),
         "{html}"
     );
     let ic1 = by_customer(&res, &c1)["id"].as_str().unwrap().to_owned();
-    let reseller_pdf = app
-        .send(
-            reqwest::Method::GET,
-            &kr,
-            &format!("/v1/invoices/{ic1}/document"),
-            None,
-            &[],
-        )
-        .await;
+    let reseller_pdf = document(app, &kr, &format!("/v1/invoices/{ic1}/document"), None).await;
     assert_eq!(reseller_pdf.status, StatusCode::OK);
     if let Some(text) = pdf_text(&reseller_pdf.raw, "reseller-invoice") {
         assert!(text.contains("resell Billing Ltd"), "{text}");
@@ -1035,8 +1034,8 @@ async fn a_tenants_own_terms_set_its_review_window_due_date_and_suspension() {
     let draft = invoices(&app, &kp, "").await[0].clone();
     assert_eq!(draft["review_ends_at"], "2026-12-02T02:00:00Z", "{draft}");
     // A draft has an HTML view but no PDF until it is final.
-    let document = format!("/v1/invoices/{}/document", draft["id"].as_str().unwrap());
-    let pdf = app.get(&kp, &document).await;
+    let path = format!("/v1/invoices/{}/document", draft["id"].as_str().unwrap());
+    let pdf = app.get(&kp, &path).await;
     assert_eq!(pdf.status, StatusCode::CONFLICT, "{}", pdf.body);
     assert_eq!(
         pdf.body["type"], "urn:tenantry:problem:document-not-issued",
@@ -1044,15 +1043,7 @@ async fn a_tenants_own_terms_set_its_review_window_due_date_and_suspension() {
         pdf.body
     );
     assert_eq!(pdf.body["invoice_status"], "draft", "{}", pdf.body);
-    let html = app
-        .send(
-            reqwest::Method::GET,
-            &kp,
-            &document,
-            None,
-            &[("accept", "text/html")],
-        )
-        .await;
+    let html = document(&app, &kp, &path, Some("text/html")).await;
     assert_eq!(html.status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&html.raw).contains("Invoice (draft)"));
     let r = jobs::run_due(&app.deps, at("2026-12-02T02:00:00Z"))
@@ -1854,15 +1845,13 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
 
     // The credit note's document names itself and the invoice it credits.
     let cn = note["id"].as_str().unwrap();
-    let page = app
-        .send(
-            reqwest::Method::GET,
-            &kp,
-            &format!("/v1/invoices/{inv}/document?credit_note={cn}"),
-            None,
-            &[("accept", "text/html")],
-        )
-        .await;
+    let page = document(
+        &app,
+        &kp,
+        &format!("/v1/invoices/{inv}/document?credit_note={cn}"),
+        Some("text/html"),
+    )
+    .await;
     assert_eq!(page.status, StatusCode::OK);
     let html = String::from_utf8_lossy(&page.raw).to_string();
     for want in [
@@ -1876,15 +1865,13 @@ async fn credit_notes_correct_a_final_invoice_with_numbers_tax_and_commission_of
             "the credit note lacks {want:?}: {html}"
         );
     }
-    let pdf = app
-        .send(
-            reqwest::Method::GET,
-            &kp,
-            &format!("/v1/invoices/{inv}/document?credit_note={cn}"),
-            None,
-            &[],
-        )
-        .await;
+    let pdf = document(
+        &app,
+        &kp,
+        &format!("/v1/invoices/{inv}/document?credit_note={cn}"),
+        None,
+    )
+    .await;
     assert_eq!(pdf.status, StatusCode::OK);
     let stored_cn = app
         .deps
@@ -2127,15 +2114,13 @@ async fn on_aws_the_month_runs_through_sqs_and_its_invoice_is_kept_in_s3_and_mai
     let stored = object.body.collect().await.unwrap().into_bytes().to_vec();
     assert!(stored.starts_with(b"%PDF-"));
     // The document route answers the object in S3, byte for byte.
-    let served = app
-        .send(
-            reqwest::Method::GET,
-            &month.consolidated_key,
-            &format!("/v1/invoices/{inv}/document"),
-            None,
-            &[],
-        )
-        .await;
+    let served = document(
+        &app,
+        &month.consolidated_key,
+        &format!("/v1/invoices/{inv}/document"),
+        None,
+    )
+    .await;
     assert_eq!(served.status, StatusCode::OK);
     assert!(served.raw == stored, "the route serves the stored PDF");
 
