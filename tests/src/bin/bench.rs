@@ -1,10 +1,12 @@
 //! Benchmark of the local server: throughput and latency at N connections, search over a
-//! large tenant, and store calls per route. Run it in release:
+//! large tenant, and store calls per route. Run it with the `local` profile (release at
+//! opt-level 3; the Lambda functions' release profile is tuned for size):
 //!
-//!     cargo run --release -p tenantry-tests --bin bench -- --customers 100000
+//!     cargo run --profile local -p tenantry-tests --bin bench -- --customers 100000
 //!
 //! The server runs on its own runtime (2 worker threads) in this process, the load
-//! generator on another, both on loopback: on a 2-core machine they share the cores.
+//! generator on another (1 thread), both on loopback: on a 2-core machine they share the
+//! cores.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,10 @@ use tenantry::model::customer::CustomerDraft;
 use tenantry::service::{auth, customers};
 use tenantry::store::counting::{CountingStore, Counts};
 
+// The local server's allocator, as in `tenantry serve`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// Concurrent connections of the load generator.
@@ -37,6 +43,13 @@ struct Args {
     /// Search requests measured.
     #[arg(long, default_value_t = 2_000)]
     searches: usize,
+    /// Worker threads of the server's runtime.
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
+    /// Worker threads of the load generator's runtime (one leaves the server's two
+    /// workers fewer threads to share the cores with).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
 }
 
 const ADJ: &[&str] = &[
@@ -559,7 +572,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.server_threads)
         .enable_all()
         .thread_name("server")
         .build()?;
@@ -576,7 +589,7 @@ fn main() -> anyhow::Result<()> {
     })?;
     let base = format!("http://{addr}");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.client_threads)
         .enable_all()
         .thread_name("client")
         .build()?;
