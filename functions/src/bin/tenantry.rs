@@ -18,9 +18,9 @@ use tenantry::service::mail::{self, MailSettings};
 use tenantry::service::tokens::Verifier;
 use tenantry::service::{auth, documents, events, invoice_run, jobs, provisioning, purge};
 
-// mimalloc rather than glibc's malloc: under load, allocating and freeing were 12% of the
-// server's time with glibc, and the entitlements read's throughput rose by a quarter
-// with mimalloc (docs/figures.md). The Lambda functions keep the system allocator.
+// mimalloc rather than glibc's malloc: under load, the entitlements read's throughput
+// rose by about 30% with it (docs/figures.md). The Lambda functions keep the system
+// allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

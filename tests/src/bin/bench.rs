@@ -44,12 +44,12 @@ struct Args {
     #[arg(long, default_value_t = 2_000)]
     searches: usize,
     /// Worker threads of the server's runtime.
-    #[arg(long, default_value_t = 2)]
-    server_threads: usize,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    server_threads: u16,
     /// Worker threads of the load generator's runtime (one leaves the server's two
     /// workers fewer threads to share the cores with).
-    #[arg(long, default_value_t = 1)]
-    client_threads: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    client_threads: u16,
 }
 
 const ADJ: &[&str] = &[
@@ -572,7 +572,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.server_threads)
+        .worker_threads(usize::from(args.server_threads))
         .enable_all()
         .thread_name("server")
         .build()?;
@@ -589,7 +589,7 @@ fn main() -> anyhow::Result<()> {
     })?;
     let base = format!("http://{addr}");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads)
+        .worker_threads(usize::from(args.client_threads))
         .enable_all()
         .thread_name("client")
         .build()?;
