@@ -634,13 +634,8 @@ async fn month_of_two_partners_and_a_reseller(
     // the reseller's invoice in the reseller's name. The PDF is the one the document
     // sweep stores (each minute): until it has run, the route says so and when to ask
     // again.
-    let early = document(
-        app,
-        &k1,
-        &format!("/v1/invoices/{inv_id}/document"),
-        Some("application/pdf"),
-    )
-    .await;
+    let doc_path = format!("/v1/invoices/{inv_id}/document");
+    let early = document(app, &k1, &doc_path, Some("application/pdf")).await;
     assert_eq!(early.status, StatusCode::CONFLICT);
     assert_eq!(
         early
@@ -663,13 +658,7 @@ async fn month_of_two_partners_and_a_reseller(
     .await
     .unwrap();
     assert_eq!(stored.stored, 6, "every final invoice's PDF: {stored:?}");
-    let pdf = document(
-        app,
-        &k1,
-        &format!("/v1/invoices/{inv_id}/document"),
-        Some("application/pdf"),
-    )
-    .await;
+    let pdf = document(app, &k1, &doc_path, Some("application/pdf")).await;
     assert_eq!(pdf.status, StatusCode::OK);
     let bytes = pdf.raw.clone();
     assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
@@ -692,13 +681,7 @@ async fn month_of_two_partners_and_a_reseller(
             assert!(text.contains(want), "the PDF lacks {want:?}:\n{text}");
         }
     }
-    let page = document(
-        app,
-        &k1,
-        &format!("/v1/invoices/{inv_id}/document"),
-        Some("text/html"),
-    )
-    .await;
+    let page = document(app, &k1, &doc_path, Some("text/html")).await;
     let html = String::from_utf8_lossy(&page.raw).to_string();
     assert!(
         html.contains("Invoice INV-2026-000001") && html.contains("€131.50"),
